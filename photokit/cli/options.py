@@ -1,0 +1,49 @@
+"""Options shared by several commands, defined once."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+json_option = click.option("--json", "as_json", is_flag=True,
+                           help="Print exactly one JSON document on stdout.")
+max_pixels_option = click.option("--max-pixels", type=click.IntRange(min=1), default=None,
+                                 help="Refuse images above this many pixels (default 120 MP).")
+roi_option = click.option("--roi", type=click.Path(exists=True, dir_okay=False), default=None,
+                          help="Region to analyse: mask PNG (non-zero = inside) or polygon JSON.")
+reference_roi_option = click.option(
+    "--reference-roi", type=click.Path(exists=True, dir_okay=False), default=None,
+    help="Untreated reference skin (mask PNG or polygon JSON) for colour normalisation.")
+mm_per_px_option = click.option("--mm-per-px", type=click.FloatRange(min=0, min_open=True),
+                                default=None, help="Physical scale of the photo, mm per pixel.")
+
+
+def emit_json(doc) -> None:
+    """Write one JSON document to stdout (NaN becomes null)."""
+    click.echo(json.dumps(_clean(doc), indent=2, allow_nan=False))
+
+
+def _clean(x):
+    if isinstance(x, float):
+        return x if x == x and x not in (float("inf"), float("-inf")) else None
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if hasattr(x, "item") and callable(x.item):  # numpy scalars
+        return _clean(x.item())
+    return x
+
+
+def info(msg: str) -> None:
+    """A progress/status line on stderr, silenced by ``-q``."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.find_root().obj and ctx.find_root().obj.get("quiet"):
+        return
+    click.echo(msg, err=True)
+
+
+def stdout_is_tty() -> bool:
+    return sys.stdout.isatty()

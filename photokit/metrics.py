@@ -1,0 +1,113 @@
+"""The metric registry: one place that every command iterates.
+
+Each metric declares its dotted name (SPEC), unit, what it needs and its noise floor
+(minimal detectable change, MDC = 2.77 x within-subject SD of repeated captures, from
+``benchmarks/bench_repeatability.py``). ``measure``, ``compare``, ``series``, ``batch``
+and the reports all loop over `registered()`, so a metric registered here appears in all
+of them at once.
+
+A metric is a function of an `~photokit.analysis.Analysis` returning a float (or None
+when it cannot be computed, e.g. no spots to size); it is registered with `metric`::
+
+    @metric("redness.a_mean", unit="a*", mdc=0.8, description="mean CIELAB a*")
+    def a_mean(an):
+        return float(an.lab[..., 1][an.mask].mean())
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+_REGISTRY: dict[str, Metric] = {}
+
+#: Modules that register the built-in metrics, in report order.
+_BUILTIN_MODULES = ("photokit.redness", "photokit.pigment", "photokit.texture",
+                    "photokit.pores", "photokit.spots")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A registered metric.
+
+    Attributes
+    ----------
+    name : str
+        Flat dotted name, e.g. ``redness.a_mean`` (also the CSV/database column).
+    unit : str
+        Unit of the value, e.g. ``"a*"``, ``"%"``, ``"1/cm^2"``.
+    description : str
+        One line for tables and reports.
+    mdc : float
+        Minimal detectable change in `unit`: a smaller |delta| is not a change.
+    better : str
+        ``"lower"``, ``"higher"`` or ``"neither"``: which direction is improvement.
+    needs_colour : bool
+        False for metrics that work on greyscale photos.
+    needs_scale : bool
+        True for metrics whose unit involves millimetres.
+    compute : callable
+        ``compute(analysis) -> float | None``.
+    """
+
+    name: str
+    unit: str
+    description: str
+    mdc: float
+    better: str
+    needs_colour: bool
+    needs_scale: bool
+    compute: Callable
+
+    @property
+    def family(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    def is_significant(self, delta: float | None) -> bool | None:
+        """Whether a change exceeds this metric's minimal detectable change."""
+        if delta is None or not math.isfinite(delta):
+            return None
+        return abs(delta) > self.mdc
+
+
+def metric(name: str, *, unit: str, description: str, mdc: float, better: str = "lower",
+           needs_colour: bool = True, needs_scale: bool = False):
+    """Decorator that registers ``compute(analysis) -> float | None`` under `name`."""
+    if better not in ("lower", "higher", "neither"):
+        raise ValueError(f"better must be lower, higher or neither, not {better!r}")
+
+    def register(fn: Callable) -> Callable:
+        if name in _REGISTRY and _REGISTRY[name].compute.__qualname__ != fn.__qualname__:
+            raise ValueError(f"metric {name!r} is registered twice")
+        _REGISTRY[name] = Metric(name, unit, description, float(mdc), better,
+                                 needs_colour, needs_scale, fn)
+        return fn
+
+    return register
+
+
+def _load_builtin() -> None:
+    for mod in _BUILTIN_MODULES:
+        importlib.import_module(mod)
+
+
+def registered() -> list[Metric]:
+    """All registered metrics, built-ins first, in registration order."""
+    _load_builtin()
+    return list(_REGISTRY.values())
+
+
+def get(name: str) -> Metric:
+    """The metric called `name` (KeyError naming the known ones otherwise)."""
+    _load_builtin()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown metric {name!r}; known: {', '.join(_REGISTRY)}") from None
+
+
+def names() -> list[str]:
+    """The registered metric names (the column names of exports)."""
+    return [m.name for m in registered()]
