@@ -15,7 +15,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageCms, ImageOps
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from .errors import PhotokitError
 
@@ -300,6 +300,9 @@ def load(source, *, max_pixels: int | None = None, mm_per_px: float | None = Non
     Image.MAX_IMAGE_PIXELS = None  # our own limit below applies, with a clearer message
     try:
         im = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise PhotokitError("not a recognised image format (JPEG, PNG, TIFF, WebP, BMP, HEIC)",
+                            path) from None
     except Exception as exc:  # Pillow raises many types for garbage
         raise PhotokitError(f"not a readable image ({_short(exc)})", path) from None
     _check_size(im.width, im.height, path, max_pixels)

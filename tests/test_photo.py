@@ -1,0 +1,278 @@
+"""Loading: formats, bit depths, alpha, EXIF orientation, ICC conversion, broken inputs."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zlib
+from datetime import datetime
+
+import cv2
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+from PIL import Image, ImageCms
+
+from photokit import PhotokitError, load
+
+
+def _save(img: Image.Image, path, **kw):
+    img.save(path, **kw)
+    return path
+
+
+def test_jpeg_rgb_roundtrip(tmp_path, astronaut):
+    p = _save(Image.fromarray(astronaut), tmp_path / "a.jpg", quality=95)
+    ph = load(p)
+    assert ph.pixels.shape == astronaut.shape and ph.pixels.dtype == np.uint8
+    assert ph.is_colour and ph.format == "JPEG" and ph.path == str(p)
+    assert np.abs(ph.pixels.astype(int) - astronaut).mean() < 3  # JPEG loss only
+
+
+@pytest.mark.parametrize("ext", [".png", ".tif", ".webp", ".bmp"])
+def test_lossless_formats_exact(tmp_path, astronaut, ext):
+    kw = {"lossless": True} if ext == ".webp" else {}
+    p = _save(Image.fromarray(astronaut), tmp_path / f"a{ext}", **kw)
+    ph = load(p)
+    assert_array_equal(ph.pixels, astronaut)
+
+
+@pytest.mark.parametrize("ext", [".png", ".tif"])
+def test_16bit_kept(tmp_path, astronaut, ext):
+    arr16 = astronaut.astype(np.uint16) * 257
+    p = tmp_path / f"a16{ext}"
+    assert cv2.imwrite(str(p), cv2.cvtColor(arr16, cv2.COLOR_RGB2BGR))
+    ph = load(p)
+    assert ph.pixels.dtype == np.uint16 and ph.bit_depth == 16
+    assert_array_equal(ph.pixels, arr16)
+    assert_array_equal(ph.rgb8(), astronaut)
+
+
+def test_rgba_alpha_becomes_mask(tmp_path, astronaut):
+    rgba = np.dstack([astronaut, np.full(astronaut.shape[:2], 255, np.uint8)])
+    rgba[:100, :, 3] = 0
+    p = _save(Image.fromarray(rgba, "RGBA"), tmp_path / "a.png")
+    ph = load(p)
+    assert ph.pixels.shape == astronaut.shape
+    assert ph.alpha is not None and not ph.alpha[:100].any() and ph.alpha[100:].all()
+
+
+def test_greyscale_is_loaded_but_has_no_colour(tmp_path, astronaut):
+    g = cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY)
+    ph = load(_save(Image.fromarray(g), tmp_path / "g.png"))
+    assert not ph.is_colour and ph.pixels.ndim == 2
+    with pytest.raises(PhotokitError, match="greyscale"):
+        ph.float_rgb()
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_exif_orientation_applied(tmp_path, orientation):
+    # an upright image with a marker top-left, stored rotated with the EXIF tag telling so
+    up = np.zeros((120, 80, 3), np.uint8)
+    up[:20, :20] = (255, 0, 0)
+    stored = {3: np.rot90(up, 2), 6: np.rot90(up, 1), 8: np.rot90(up, -1)}[orientation]
+    im = Image.fromarray(np.ascontiguousarray(stored))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    p = _save(im, tmp_path / "r.jpg", exif=exif, quality=98)
+    ph = load(p)
+    assert ph.pixels.shape[:2] == (120, 80) and ph.orientation == orientation
+    assert ph.pixels[5:15, 5:15, 0].mean() > 200 and ph.pixels[-15:-5, -15:-5, 0].mean() < 50
+
+
+def test_exif_capture_time(tmp_path, astronaut):
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9003] = "2026:03:14 09:26:53"
+    exif.get_ifd(0x8769)[0x9011] = "+02:00"
+    p = _save(Image.fromarray(astronaut), tmp_path / "t.jpg", exif=exif)
+    t = load(p).capture_time
+    assert t.replace(tzinfo=None) == datetime(2026, 3, 14, 9, 26, 53)
+    assert t.utcoffset().total_seconds() == 7200
+
+
+def _xy_to_matrix(primaries, white_xy):
+    """RGB -> XYZ matrix for chromaticities (x, y) of R, G, B and the white point."""
+    def xyz(x, y):
+        return np.array([x / y, 1.0, (1 - x - y) / y])
+    m = np.stack([xyz(*p) for p in primaries], axis=1)
+    return m * np.linalg.solve(m, xyz(*white_xy))
+
+
+P3_PRIMARIES = [(0.680, 0.320), (0.265, 0.690), (0.150, 0.060)]
+D65_XY = (0.3127, 0.3290)
+D50_XYZ = np.array([0.96422, 1.0, 0.82521])
+GAMMA = 2.2
+
+
+def _icc_matrix_trc(name: str, rgb_to_xyz_d50: np.ndarray, gamma: float) -> bytes:
+    """A minimal ICC v2 RGB matrix/TRC display profile, written by hand."""
+    import struct as st
+
+    def s15(v):
+        return st.pack(">i", int(round(v * 65536)))
+
+    def xyz_tag(v):
+        return b"XYZ " + b"\0" * 4 + b"".join(s15(c) for c in v)
+
+    def desc_tag(text):
+        a = text.encode() + b"\0"
+        return b"desc" + b"\0" * 4 + st.pack(">I", len(a)) + a + b"\0" * 8 + b"\0" * 3 + b"\0" * 67
+
+    curv = b"curv" + b"\0" * 4 + st.pack(">I", 1) + st.pack(">H", int(round(gamma * 256))) + b"\0\0"
+    tags = [(b"desc", desc_tag(name)), (b"wtpt", xyz_tag(D50_XYZ)),
+            (b"rXYZ", xyz_tag(rgb_to_xyz_d50[:, 0])), (b"gXYZ", xyz_tag(rgb_to_xyz_d50[:, 1])),
+            (b"bXYZ", xyz_tag(rgb_to_xyz_d50[:, 2])), (b"rTRC", curv), (b"gTRC", curv),
+            (b"bTRC", curv), (b"cprt", b"text" + b"\0" * 4 + b"none\0\0\0\0")]
+    offset = 128 + 4 + 12 * len(tags)
+    table, data = b"", b""
+    for sig, body in tags:
+        body += b"\0" * (-len(body) % 4)
+        table += sig + st.pack(">II", offset + len(data), len(body))
+        data += body
+    size = offset + len(data)
+    header = (st.pack(">I", size) + b"lcms" + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ "
+              + b"\0" * 12 + b"acsp" + b"\0" * 24 + st.pack(">I", 0)
+              + b"".join(s15(c) for c in D50_XYZ) + b"\0" * 48)
+    assert len(header) == 128
+    return header + st.pack(">I", len(tags)) + table + data
+
+
+def _p3_profile() -> tuple[bytes, np.ndarray]:
+    from photokit.colorchecker import bradford
+
+    d65 = np.array([0.95047, 1.0, 1.08883])
+    m_p3 = bradford(d65, D50_XYZ) @ _xy_to_matrix(P3_PRIMARIES, D65_XY)
+    return _icc_matrix_trc("Display P3 (test)", m_p3, GAMMA), m_p3
+
+
+def _expected_srgb(p3_pixel: np.ndarray, m_p3: np.ndarray) -> np.ndarray:
+    from photokit.colorchecker import bradford
+    from photokit.colour import SRGB_TO_XYZ, linear_to_srgb
+
+    d65 = np.array([0.95047, 1.0, 1.08883])
+    m_srgb = bradford(d65, D50_XYZ) @ SRGB_TO_XYZ
+    lin = np.linalg.solve(m_srgb, m_p3 @ ((p3_pixel / 255.0) ** GAMMA))
+    return linear_to_srgb(lin.astype(np.float32)) * 255
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+def test_wide_gamut_profile_converted_to_srgb(tmp_path, depth):
+    icc, m_p3 = _p3_profile()
+    colour = np.array([180.0, 120.0, 60.0])  # an in-gamut skin-like tone
+    if depth == 8:
+        arr = np.tile(colour.astype(np.uint8), (64, 64, 1))
+        p = _save(Image.fromarray(arr), tmp_path / "p3.png", icc_profile=icc)
+        ph = load(p)
+        got = ph.pixels[0, 0].astype(float)
+    else:
+        arr = np.tile((colour * 257).astype(np.uint16), (64, 64, 1))
+        p = tmp_path / "p3_16.png"
+        Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(p, icc_profile=icc)  # carrier
+        # write 16-bit pixels with OpenCV, then splice the ICC chunk from the carrier
+        ok, buf = cv2.imencode(".png", cv2.cvtColor(arr, cv2.COLOR_RGB2BGR))
+        assert ok
+        carrier = p.read_bytes()
+        i = carrier.find(b"iCCP") - 4
+        n = int.from_bytes(carrier[i:i + 4], "big") + 12
+        png = buf.tobytes()
+        p.write_bytes(png[:33] + carrier[i:i + n] + png[33:])  # after IHDR
+        ph = load(p)
+        assert ph.pixels.dtype == np.uint16
+        got = ph.pixels[0, 0].astype(float) / 257
+    assert "Display P3 (test) -> sRGB" == ph.colour_profile
+    want = _expected_srgb(colour, m_p3)
+    assert np.abs(got - want).max() <= 2.5, (got, want)
+    assert np.abs(got - colour).max() > 8  # the conversion did something
+
+
+def test_srgb_profile_left_alone(tmp_path):
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    arr = np.full((64, 64, 3), (200, 60, 40), np.uint8)
+    ph = load(_save(Image.fromarray(arr), tmp_path / "s.png", icc_profile=icc))
+    assert ph.colour_profile == "sRGB"
+    assert_array_equal(ph.pixels, arr)
+
+
+def test_array_inputs(astronaut):
+    assert_array_equal(load(astronaut).pixels, astronaut)
+    f = astronaut.astype(np.float32) / 255
+    assert np.abs(load(f).pixels.astype(int) - astronaut).max() <= 1
+    ph = load(astronaut)
+    assert load(ph) is ph
+
+
+# ---------------------------------------------------------------- broken inputs
+
+def _bomb_png(path, w=24000, h=24000):
+    """A valid 1-bit greyscale PNG of w x h pixels (small on disk, huge decoded)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    row = b"\x00" + b"\x00" * ((w + 7) // 8)
+    comp = zlib.compressobj(9)
+    body = b"".join(comp.compress(row) for _ in range(h)) + comp.flush()
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 1, 0, 0, 0, 0))
+           + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    path.write_bytes(png)
+    return path
+
+
+def broken_inputs(tmp_path, astronaut):
+    good = io.BytesIO()
+    Image.fromarray(astronaut).save(good, "JPEG", quality=90)
+    cases = {
+        "empty.jpg": b"",
+        "truncated.jpg": good.getvalue()[: len(good.getvalue()) // 2],
+        "text.jpg": b"this is not a photo\n" * 20,
+        "random.png": np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes(),
+    }
+    paths = {}
+    for name, data in cases.items():
+        paths[name] = tmp_path / name
+        paths[name].write_bytes(data)
+    tiny = tmp_path / "tiny.png"
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tiny)
+    paths["tiny.png"] = tiny
+    paths["bomb.png"] = _bomb_png(tmp_path / "bomb.png")
+    return paths
+
+
+EXPECTED_CAUSE = {
+    "empty.jpg": "empty",
+    "truncated.jpg": "truncated",
+    "text.jpg": "not a recognised image",
+    "random.png": "not a recognised image",
+    "tiny.png": "1x1",
+    "bomb.png": "limit",
+}
+
+
+@pytest.mark.parametrize("name", list(EXPECTED_CAUSE))
+def test_broken_inputs_raise_one_clear_error(tmp_path, astronaut, name):
+    paths = broken_inputs(tmp_path, astronaut)
+    before = {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in paths.values()}
+    with pytest.raises(PhotokitError) as exc:
+        load(paths[name])
+    msg = str(exc.value)
+    assert "\n" not in msg and msg.startswith(str(paths[name]))
+    assert EXPECTED_CAUSE[name] in msg
+    assert before == {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in paths.values()}
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(PhotokitError, match="cannot read"):
+        load(tmp_path / "nope.jpg")
+    with pytest.raises(PhotokitError, match="directory"):
+        load(tmp_path)
+
+
+def test_pixel_limit_is_configurable(tmp_path, astronaut, monkeypatch):
+    p = _save(Image.fromarray(astronaut), tmp_path / "a.png")
+    with pytest.raises(PhotokitError, match="limit"):
+        load(p, max_pixels=1000)
+    monkeypatch.setenv("PHOTOKIT_MAX_PIXELS", "1000")
+    with pytest.raises(PhotokitError, match="limit"):
+        load(p)
+    monkeypatch.delenv("PHOTOKIT_MAX_PIXELS")
+    assert load(p).width == 512
+    assert os.path.exists(p)
