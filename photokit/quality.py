@@ -140,6 +140,8 @@ def colour_cast(rgb8: np.ndarray, *, radius: float = 15.0, iterations: int = 6) 
     lab = linear_to_lab(uint8_to_linear(rgb8))
     lum = lab[..., 0]
     ab = lab[..., 1:][(lum > 25) & (lum < 95)]
+    if len(ab) < 0.02 * lum.size:
+        return None
     centre = np.zeros(2, np.float32)
     for _ in range(iterations):
         near = np.linalg.norm(ab - centre, axis=1) < radius

@@ -1,0 +1,88 @@
+"""The CLI contract: one JSON document on stdout, one error line on stderr, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from photokit import __version__
+from photokit.cli.main import cli
+from tests.test_photo import EXPECTED_CAUSE, broken_inputs
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture
+def photos(tmp_path, astronaut):
+    a = tmp_path / "a.jpg"
+    Image.fromarray(astronaut).save(a, quality=92)
+    b = tmp_path / "b.png"
+    Image.fromarray(astronaut[::-1].copy()).save(b)
+    return [a, b]
+
+
+def test_version(runner):
+    r = runner.invoke(cli, ["--version"])
+    assert r.exit_code == 0 and __version__ in r.output
+
+
+def test_help_lists_commands(runner):
+    r = runner.invoke(cli, ["--help"])
+    assert r.exit_code == 0 and "check" in r.output
+
+
+def test_check_json_is_one_document_in_order(runner, photos):
+    r = runner.invoke(cli, ["check", "--json", *map(str, photos)])
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert [d["image"] for d in doc] == [str(p) for p in photos]
+    for d in doc:
+        assert isinstance(d["quality"]["ok"], bool)
+        assert d["quality"]["checks"]["sharpness"]["verdict"] in ("pass", "warn", "fail")
+        assert "method" in d["calibration"]
+
+
+def test_check_text_output(runner, photos):
+    r = runner.invoke(cli, ["check", str(photos[0])])
+    assert r.exit_code == 0 and "sharpness" in r.stdout
+
+
+@pytest.mark.parametrize("name", list(EXPECTED_CAUSE))
+def test_broken_input_exit_1_one_line(runner, tmp_path, astronaut, name):
+    path = broken_inputs(tmp_path, astronaut)[name]
+    size = path.stat().st_size
+    r = runner.invoke(cli, ["check", "--json", str(path)])
+    assert r.exit_code == 1
+    assert r.stdout == ""  # nothing half-written
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and "Traceback" not in r.stderr
+    assert EXPECTED_CAUSE[name] in lines[0]
+    assert path.stat().st_size == size
+
+
+def test_verbose_shows_traceback(runner, tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"")
+    r = runner.invoke(cli, ["-v", "check", str(bad)])
+    assert r.exit_code == 1 and "Traceback" in r.stderr
+
+
+def test_usage_error_is_exit_2(runner):
+    assert runner.invoke(cli, ["check"]).exit_code == 2
+    assert runner.invoke(cli, ["no-such-command"]).exit_code == 2
+
+
+def test_console_script_runs(photos):
+    """The installed entry point, in a real process."""
+    p = subprocess.run([sys.executable, "-m", "photokit", "check", "--json", str(photos[0])],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)[0]["image"] == str(photos[0])
