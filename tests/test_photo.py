@@ -276,3 +276,13 @@ def test_pixel_limit_is_configurable(tmp_path, astronaut, monkeypatch):
     monkeypatch.delenv("PHOTOKIT_MAX_PIXELS")
     assert load(p).width == 512
     assert os.path.exists(p)
+
+
+def test_heic_with_extra(tmp_path, astronaut):
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.register_heif_opener()
+    p = tmp_path / "a.heic"
+    Image.fromarray(astronaut).save(p, quality=90)
+    ph = load(p)
+    assert ph.format == "HEIF" and ph.pixels.shape == astronaut.shape
+    assert np.abs(ph.pixels.astype(int) - astronaut).mean() < 4
