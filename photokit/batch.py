@@ -1,0 +1,678 @@
+"""Scoring photo archives: ``score_archive(source, db=...)`` and ``photokit batch``.
+
+The pipeline streams; nothing grows with the archive::
+
+    list source (folder walk | manifest rows)          parent, a generator
+      -> sha256 of the file, look up (path) in the store  parent
+      -> skip when scored with the same content, photokit version and parameters
+      -> score_fn(path, **params) in a worker              local processes or Dask
+      -> one row, one transaction                          parent (the only writer)
+
+At most ``max_in_flight`` photos are submitted and not yet written (default: twice the
+number of workers), so memory is flat however large the archive, and a crash loses at
+most those photos. A photo whose scoring raises (a broken file is a `PhotokitError`; a
+bug anything else) becomes a ``failed`` row with the reason; a worker process that dies
+(segfault, out-of-memory kill) breaks the local pool, which is rebuilt and the photos
+that were in flight are re-run one at a time, so the photo that kills a worker on its own
+is the one recorded as failed and the others are scored normally.
+
+Resume rule: a photo is skipped when its row has status ``ok`` and the same ``sha256``,
+``photokit_version`` and ``params``; otherwise (new, changed, failed before, other
+version or other parameters) it is scored again and its row replaced, so there is always
+exactly one row per path.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import __version__
+from .errors import PhotokitError
+from .photo import IMAGE_EXTENSIONS
+from .store import ResultStore, export_kind
+
+#: Failures kept in the summary (all of them are in the database).
+SUMMARY_FAILURES = 20
+_HASH_CHUNK = 1 << 20
+
+
+# ---------------------------------------------------------------------------------------
+# results
+# ---------------------------------------------------------------------------------------
+@dataclass
+class BatchSummary:
+    """What a batch run did.
+
+    Attributes
+    ----------
+    n_total : int
+        Inputs listed by the source.
+    n_scored : int
+        Photos scored in this run with status ``ok``.
+    n_skipped : int
+        Photos already scored (same content, version and parameters): not touched.
+    n_failed : int
+        Photos that failed in this run (each has a ``failed`` row with its reason).
+    db : str
+        The results database.
+    elapsed : float
+        Wall time of the run in seconds.
+    engine : str
+        ``local``, ``dask`` or ``inline``.
+    workers : int
+        Worker processes (local) or worker threads (Dask).
+    export : str or None
+        The exported file, when one was asked for.
+    run_id : int
+        The run's id in the ``runs`` table (and in each row it wrote).
+    failures : list of (path, reason)
+        The first failures of this run (at most `SUMMARY_FAILURES`).
+    """
+
+    n_total: int
+    n_scored: int
+    n_skipped: int
+    n_failed: int
+    db: str
+    elapsed: float
+    engine: str = "local"
+    workers: int = 1
+    export: str | None = None
+    run_id: int | None = None
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no input failed."""
+        return self.n_failed == 0
+
+    @property
+    def photos_per_second(self) -> float:
+        done = self.n_scored + self.n_failed
+        return done / self.elapsed if self.elapsed > 0 else float("nan")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["failures"] = [{"path": p, "error": e} for p, e in self.failures]
+        return d
+
+    def to_frame(self):
+        """The ``scores`` table of the database as a pandas DataFrame (needs pandas)."""
+        with ResultStore(self.db) as store:
+            return store.frame()
+
+    def summary_line(self) -> str:
+        return (f"{self.n_total} photos: {self.n_scored} scored, {self.n_skipped} skipped "
+                f"(already scored), {self.n_failed} failed in {self.elapsed:.1f} s; results in "
+                f"{self.db}")
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(f"<tr><td>{html.escape(p)}</td><td>{html.escape(str(e))}</td></tr>"
+                       for p, e in self.failures)
+        fail = (f"<table><tr><th>failed photo</th><th>reason</th></tr>{rows}</table>"
+                if rows else "")
+        return f"<p><b>photokit batch</b>: {html.escape(self.summary_line())}</p>{fail}"
+
+
+# ---------------------------------------------------------------------------------------
+# sources
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Task:
+    """One input: absolute path, per-photo parameters (from a manifest row)."""
+
+    path: str
+    params: tuple = ()  # sorted (key, value) pairs, hashable and picklable
+
+    @property
+    def kwargs(self) -> dict:
+        return dict(self.params)
+
+
+def is_image_name(name: str) -> bool:
+    """Whether a file name has one of photokit's image extensions (case-insensitive) and
+    is not hidden (``.name``; this also skips macOS ``._name.jpg`` resource forks)."""
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def iter_folder(root: str | os.PathLike) -> Iterator[str]:
+    """Image files under `root`, recursively, in a stable (sorted) order, streamed.
+
+    Hidden files and folders are skipped; symbolic links to files are listed, links to
+    folders are not followed (no cycles).
+    """
+    root = os.path.abspath(root)
+    for dirpath, dirnames, filenames in os.walk(root, onerror=None):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if is_image_name(name):
+                yield os.path.join(dirpath, name)
+
+
+_MANIFEST_PATH = ("photo", "path")
+_MANIFEST_PARAMS = {"mm_per_px": float, "roi": str}
+
+
+def iter_manifest(manifest: str | os.PathLike) -> Iterator[Task]:
+    """Tasks from a CSV manifest, streamed.
+
+    The manifest has a header row with a ``photo`` (or ``path``) column, relative to the
+    manifest's folder or absolute, and optionally ``mm_per_px`` and ``roi`` (relative like
+    ``photo``) per photo; other columns (``date``, ``kind``, ``note`` ...) are ignored.
+
+    Raises
+    ------
+    PhotokitError
+        Unreadable manifest, no photo column, an empty photo cell or a bad value, naming
+        the line.
+    """
+    manifest = os.path.abspath(manifest)
+    base = os.path.dirname(manifest)
+    try:
+        fh = open(manifest, newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise PhotokitError(f"cannot read manifest ({exc.strerror or exc})", manifest) from None
+    with fh:
+        reader = csv.DictReader(fh)
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+        col = next((c for c in _MANIFEST_PATH if c in header), None)
+        if col is None:
+            raise PhotokitError("manifest needs a header row with a 'photo' (or 'path') column",
+                                manifest)
+        for row in reader:
+            row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()
+                   if isinstance(v, str)}
+            line = reader.line_num
+            if not any(row.values()):
+                continue  # blank line
+            if not row.get(col):
+                raise PhotokitError(f"line {line}: empty {col!r} cell", manifest)
+            params = {}
+            for key, conv in _MANIFEST_PARAMS.items():
+                if row.get(key):
+                    try:
+                        value = conv(row[key])
+                    except ValueError:
+                        raise PhotokitError(f"line {line}: {key}={row[key]!r} is not a number",
+                                            manifest) from None
+                    if key == "mm_per_px" and not value > 0:
+                        raise PhotokitError(f"line {line}: mm_per_px must be > 0", manifest)
+                    if key == "roi":
+                        value = os.path.join(base, value)
+                    params[key] = value
+            yield Task(os.path.join(base, row[col]), tuple(sorted(params.items())))
+
+
+def iter_source(source: str | os.PathLike) -> Iterator[Task]:
+    """Tasks of a source: a folder (recursive, images only) or a CSV manifest."""
+    path = os.fspath(source)
+    if os.path.isdir(path):
+        return (Task(p) for p in iter_folder(path))
+    if os.path.isfile(path) and path.lower().endswith(".csv"):
+        return iter_manifest(path)
+    if os.path.exists(path):
+        raise PhotokitError("batch source must be a folder or a CSV manifest", path)
+    raise PhotokitError("batch source does not exist", path)
+
+
+def count_source(source) -> int:
+    """How many inputs `source` lists (one streaming pass; also validates a manifest)."""
+    return sum(1 for _ in iter_source(source))
+
+
+def sha256_file(path: str) -> tuple[str, int]:
+    """SHA-256 (hex) and size of a file, read in 1 MiB chunks (constant memory)."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_HASH_CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+# ---------------------------------------------------------------------------------------
+# scoring (runs in the workers)
+# ---------------------------------------------------------------------------------------
+def score_photo(path: str, *, mm_per_px: float | None = None, roi: str | None = None) -> dict:
+    """The default per-photo scoring: `photokit.measure.measure` flattened to one row.
+
+    Returns
+    -------
+    dict
+        One key per registered metric (``redness.a_mean`` ... float or None), plus
+        ``mm_per_px``, ``scale_source``, ``calibration_method``, ``delta_e_mean``,
+        ``quality_ok`` and ``warnings`` (``"; "``-joined, None when there are none).
+    """
+    from .measure import measure
+    from .metrics import names
+
+    m = measure(path, roi=roi, mm_per_px=mm_per_px)
+    row: dict = {name: m.metrics.get(name) for name in names()}
+    row.update({k: v for k, v in m.metrics.items() if k not in row})
+    cal = m.calibration or {}
+    quality = getattr(m, "quality", None)
+    row.update({
+        "mm_per_px": m.mm_per_px,
+        "scale_source": getattr(m, "scale_source", None),
+        "calibration_method": cal.get("method"),
+        "delta_e_mean": cal.get("delta_e_mean"),
+        "quality_ok": None if quality is None else bool(getattr(quality, "ok", False)),
+        "warnings": "; ".join(getattr(m, "warnings", None) or []) or None,
+    })
+    return row
+
+
+def _one_line(text: str, limit: int = 500) -> str:
+    text = " ".join(str(text).split())
+    return text[:limit]
+
+
+def score_task(score_fn: Callable, task: Task) -> dict:
+    """Run `score_fn` on one task and never raise: a failure is a ``failed`` row.
+
+    Returns the row fields the worker knows: ``status``, ``error``, ``error_type``,
+    ``seconds`` and the scoring function's own keys.
+    """
+    t0 = time.perf_counter()
+    try:
+        values = score_fn(task.path, **task.kwargs)
+        if not isinstance(values, dict):
+            raise TypeError(f"scoring function returned {type(values).__name__}, not a dict")
+        row = {**values, "status": "ok", "error": None, "error_type": None}
+    except PhotokitError as exc:
+        row = {"status": "failed", "error": _one_line(exc.cause), "error_type": "PhotokitError"}
+    except Exception as exc:  # a bug or an unexpected file: isolate it, record it
+        row = {"status": "failed", "error": _one_line(f"internal error: {type(exc).__name__}: {exc}"),
+               "error_type": type(exc).__name__}
+    row["seconds"] = time.perf_counter() - t0
+    return row
+
+
+def _worker_init(threads: int) -> None:
+    """Local worker start: the parent alone handles Ctrl-C; no thread oversubscription."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        import cv2
+
+        cv2.setNumThreads(max(1, threads))
+    except ImportError:  # pragma: no cover - OpenCV is a dependency
+        pass
+
+
+def _fn_name(fn: Callable) -> str:
+    return f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
+
+
+# ---------------------------------------------------------------------------------------
+# engines: map tasks to (task, row) in completion order, at most max_in_flight at a time
+# ---------------------------------------------------------------------------------------
+class _InlineEngine:
+    """Scores in the calling process (``workers=0``): for debugging and tiny jobs."""
+
+    name = "inline"
+
+    def __init__(self, score_fn: Callable):
+        self.score_fn = score_fn
+        self.workers = 1
+
+    def map_unordered(self, tasks: Iterable[Task]) -> Iterator[tuple[Task, dict]]:
+        for task in tasks:
+            yield task, score_task(self.score_fn, task)
+
+    def close(self, cancel: bool = False) -> None:
+        pass
+
+
+class _LocalEngine:
+    """A `ProcessPoolExecutor` with bounded in-flight work and crash isolation."""
+
+    name = "local"
+
+    def __init__(self, score_fn: Callable, workers: int, max_in_flight: int | None = None,
+                 mp_context=None):
+        self.score_fn = score_fn
+        self.workers = workers
+        self.max_in_flight = max_in_flight or 2 * workers
+        if isinstance(mp_context, str):
+            mp_context = multiprocessing.get_context(mp_context)
+        self.mp_context = mp_context or multiprocessing.get_context()
+        self.threads = max(1, (os.cpu_count() or 1) // workers)
+        self.pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        """A pool whose workers are known to start: a crash after this is the photo's doing."""
+        pool = ProcessPoolExecutor(self.workers, mp_context=self.mp_context,
+                                   initializer=_worker_init, initargs=(self.threads,))
+        try:
+            pool.submit(os.getpid).result(timeout=300)
+        except Exception as exc:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise PhotokitError(f"local worker processes cannot start ({type(exc).__name__}: "
+                                f"{exc})") from None
+        return pool
+
+    def map_unordered(self, tasks: Iterable[Task]) -> Iterator[tuple[Task, dict]]:
+        it = iter(tasks)
+        inflight: dict = {}
+        suspects: list[Task] = []  # in flight when a worker died: re-run one at a time
+        exhausted = False
+        solo = None  # the suspect now running alone
+        while True:
+            broken = False
+            try:
+                if suspects:
+                    if not inflight:
+                        solo = suspects.pop(0)
+                        inflight[self.pool.submit(score_task, self.score_fn, solo)] = solo
+                else:
+                    solo = None
+                    while not exhausted and len(inflight) < self.max_in_flight:
+                        try:
+                            task = next(it)
+                        except StopIteration:
+                            exhausted = True
+                            break
+                        inflight[self.pool.submit(score_task, self.score_fn, task)] = task
+            except BrokenProcessPool:  # a worker died since the last wait
+                suspects.append(solo if solo is not None and solo not in inflight.values() else task)
+                broken = True
+            if not inflight and not broken:
+                return
+            if not broken:
+                done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    task = inflight.pop(fut)
+                    exc = fut.exception()
+                    if exc is None:
+                        yield task, fut.result()
+                    elif isinstance(exc, BrokenProcessPool):
+                        broken = True
+                        if task is solo:  # it broke the pool on its own: the culprit
+                            yield task, {"status": "failed", "error_type": "WorkerDied",
+                                         "error": "the worker process died while scoring this "
+                                                  "photo (crash or out-of-memory kill)"}
+                        else:
+                            suspects.append(task)
+                    else:  # e.g. the row could not be pickled back
+                        yield task, {"status": "failed", "error_type": type(exc).__name__,
+                                     "error": _one_line(f"internal error: {type(exc).__name__}: "
+                                                        f"{exc}")}
+            if broken:
+                suspects.extend(inflight.values())  # lost with the pool
+                inflight.clear()
+                self.pool.shutdown(wait=True, cancel_futures=True)
+                self.pool = self._new_pool()
+
+    def close(self, cancel: bool = False) -> None:
+        if self.pool is None:
+            return
+        procs = list((getattr(self.pool, "_processes", None) or {}).values())
+        self.pool.shutdown(wait=not cancel, cancel_futures=True)
+        if cancel:  # Ctrl-C: do not wait for photos in flight
+            for p in procs:
+                if p.is_alive():
+                    p.terminate()
+        self.pool = None
+
+
+class _DaskEngine:
+    """The same work on ``dask.distributed``; the client (this process) writes the rows."""
+
+    name = "dask"
+
+    def __init__(self, score_fn: Callable, workers: int | None, scheduler=None,
+                 max_in_flight: int | None = None):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise PhotokitError("the dask engine needs dask.distributed: "
+                                "pip install 'photokit[dask]'") from None
+        self.score_fn = score_fn
+        self._own: list = []
+        if scheduler is None:
+            cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                                   processes=True, dashboard_address=None)
+            self.client = Client(cluster)
+            self._own = [self.client, cluster]
+        elif isinstance(scheduler, Client):
+            self.client = scheduler
+        else:  # an address "tcp://host:8786" or a cluster object
+            try:
+                self.client = Client(scheduler, timeout="30s")
+            except OSError as exc:
+                raise PhotokitError(f"cannot reach the Dask scheduler {scheduler} ({exc})") from None
+            self._own = [self.client]
+        threads = sum(self.client.nthreads().values()) or 1
+        self.workers = threads
+        self.max_in_flight = max_in_flight or 2 * threads
+        self._futures: dict = {}
+
+    def map_unordered(self, tasks: Iterable[Task]) -> Iterator[tuple[Task, dict]]:
+        from distributed import as_completed
+
+        it = iter(tasks)
+        ac = as_completed()
+        inflight = self._futures
+        exhausted = False
+
+        def fill():
+            nonlocal exhausted
+            while not exhausted and len(inflight) < self.max_in_flight:
+                try:
+                    task = next(it)
+                except StopIteration:
+                    exhausted = True
+                    return
+                fut = self.client.submit(score_task, self.score_fn, task, pure=False)
+                inflight[fut.key] = (fut, task)
+                ac.add(fut)
+
+        fill()
+        while inflight:
+            fut = next(ac)
+            _, task = inflight.pop(fut.key)
+            try:
+                row = fut.result()
+            except Exception as exc:  # the task never returned: worker lost, cancelled ...
+                kind = type(exc).__name__
+                reason = ("a Dask worker died while scoring this photo (crash or out-of-memory)"
+                          if kind == "KilledWorker" else f"internal error: {kind}: {exc}")
+                row = {"status": "failed", "error_type": kind, "error": _one_line(reason)}
+            fut.release()
+            yield task, row
+            fill()
+
+    def close(self, cancel: bool = False) -> None:
+        if cancel and self._futures:
+            self.client.cancel([f for f, _ in self._futures.values()])
+        self._futures.clear()
+        for obj in self._own:
+            obj.close()
+
+
+# ---------------------------------------------------------------------------------------
+# the driver
+# ---------------------------------------------------------------------------------------
+def _progress_bar(enabled: bool | None, total: int | None):
+    from tqdm import tqdm
+
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    return tqdm(total=total, disable=not enabled, file=sys.stderr, unit="photo",
+                desc="photokit batch", dynamic_ncols=True, mininterval=0.5, smoothing=0.05)
+
+
+def _canonical(params: dict) -> str:
+    return json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
+                  export: str | os.PathLike | None = None, workers: int | None = None,
+                  engine: str = "local", scheduler=None, progress: bool | None = None,
+                  score_fn: Callable | None = None, mm_per_px: float | None = None,
+                  max_in_flight: int | None = None, mp_context=None) -> BatchSummary:
+    """Score every photo of an archive into an SQLite results store, resumably.
+
+    Parameters
+    ----------
+    source : str or os.PathLike
+        A folder (searched recursively; files with an extension of
+        `photokit.photo.IMAGE_EXTENSIONS` are inputs, everything else is ignored) or a CSV
+        manifest with a ``photo`` (or ``path``) column and optional ``mm_per_px`` and
+        ``roi`` columns (see `iter_manifest`).
+    db : str or os.PathLike
+        The SQLite results database (created when missing). Its ``scores`` view has one
+        row per input photo: ``path``, ``sha256``, ``status``, ``error``, one column per
+        metric, provenance (`photokit.store`).
+    export : str or os.PathLike, optional
+        Also write the ``scores`` view to this ``.csv`` or ``.parquet`` file at the end.
+    workers : int, optional
+        Local worker processes (default: all cores; 0 scores in this process). With the
+        Dask engine, the size of the local cluster started when no `scheduler` is given.
+    engine : {"local", "dask"}
+        Local processes, or ``dask.distributed`` (the ``dask`` extra).
+    scheduler : str, distributed.Client or cluster, optional
+        Dask only: an existing scheduler (``"tcp://host:8786"``), client or cluster; by
+        default a ``LocalCluster`` is started for the run and closed after it. Workers
+        must see the input paths (shared file system).
+    progress : bool, optional
+        Progress bar with rate and ETA on stderr; default: only when stderr is a terminal.
+    score_fn : callable, optional
+        ``score_fn(path, **params) -> dict`` of column -> value, run in the workers (so it
+        must be picklable: a module-level function). Default `score_photo` (measure).
+        Keys with a dot are metric columns. Its ``module:qualname`` is part of the
+        parameters, so changing it re-scores.
+    mm_per_px : float, optional
+        Physical scale for every photo (a manifest's ``mm_per_px`` column wins per photo).
+    max_in_flight : int, optional
+        Photos submitted but not yet written (default: twice the workers). Bounds memory
+        and what a crash can lose.
+    mp_context : multiprocessing context or str, optional
+        Start method of local workers (default: the platform's, fork on Linux, so that
+        scoring functions defined in a script or notebook work).
+
+    Returns
+    -------
+    BatchSummary
+        Counts; ``n_failed > 0`` means some inputs could not be scored (CLI exit code 3).
+
+    Raises
+    ------
+    PhotokitError
+        When the source, the database, the export target or the engine cannot be used
+        (before any photo is scored); a single photo never raises.
+    """
+    t0 = time.perf_counter()
+    if engine not in ("local", "dask"):
+        raise PhotokitError(f"engine must be 'local' or 'dask', not {engine!r}")
+    if export is not None:
+        export_kind(export)  # fail before the run, not after it
+    if workers is not None and workers < 0:
+        raise PhotokitError("workers must be >= 0")
+    fn = score_fn or score_photo
+    fn_name = _fn_name(fn)
+    base_params = {"scorer": fn_name}
+    if mm_per_px is not None:
+        base_params["mm_per_px"] = float(mm_per_px)
+    metric_names: list[str] = []
+    if fn is score_photo:
+        from .metrics import names
+
+        metric_names = names()
+    total = count_source(source) if (progress or (progress is None and sys.stderr.isatty())
+                                      or not os.path.isdir(os.fspath(source))) else None
+
+    n_cpu = os.cpu_count() or 1
+    if engine == "dask":
+        eng = _DaskEngine(fn, workers, scheduler, max_in_flight)
+    elif workers == 0:
+        eng = _InlineEngine(fn)
+    else:
+        eng = _LocalEngine(fn, workers or n_cpu, max_in_flight, mp_context)
+
+    counts = {"scored": 0, "skipped": 0, "failed": 0, "total": 0}
+    failures: list[tuple[str, str]] = []
+    store = ResultStore(db, metric_names)
+    run_id = store.begin_run(source=os.path.abspath(os.fspath(source)), version=__version__,
+                             params=_canonical(base_params), engine=eng.name, workers=eng.workers)
+    bar = _progress_bar(progress, total)
+
+    def record(task: Task, row: dict, sha: str | None, size: int | None, params: str) -> None:
+        full = {**row, "path": task.path, "sha256": sha, "size_bytes": size,
+                "photokit_version": __version__, "params": params, "run_id": run_id}
+        store.put(full, metric_names=metric_names)
+        if row["status"] == "ok":
+            counts["scored"] += 1
+        else:
+            counts["failed"] += 1
+            if len(failures) < SUMMARY_FAILURES:
+                failures.append((task.path, row.get("error") or "unknown error"))
+            bar.set_postfix(failed=counts["failed"], refresh=False)
+        bar.update(1)
+
+    pending_meta: dict[Task, tuple[str | None, int | None, str]] = {}
+
+    def pending() -> Iterator[Task]:
+        """Hash, look up, skip or hand over; runs lazily inside the engine's loop."""
+        for task in iter_source(source):
+            counts["total"] += 1
+            params = _canonical({**base_params, **task.kwargs})
+            try:
+                sha, size = sha256_file(task.path)
+            except OSError as exc:
+                reason = ("file not found" if isinstance(exc, FileNotFoundError)
+                          else f"cannot read file ({exc.strerror or exc})")
+                record(task, {"status": "failed", "error": reason, "error_type": "OSError"},
+                       None, None, params)
+                continue
+            prev = store.get(task.path)
+            if (prev is not None and prev["status"] == "ok" and prev["sha256"] == sha
+                    and prev["photokit_version"] == __version__ and prev["params"] == params):
+                counts["skipped"] += 1
+                bar.update(1)
+                continue
+            if task in pending_meta:  # listed twice while the first is in flight
+                counts["skipped"] += 1
+                bar.update(1)
+                continue
+            pending_meta[task] = (sha, size, params)
+            yield task
+
+    status = "interrupted"
+    try:
+        for task, row in eng.map_unordered(pending()):
+            sha, size, params = pending_meta.pop(task)
+            record(task, row, sha, size, params)
+        status = "finished"
+    finally:
+        bar.close()
+        eng.close(cancel=status != "finished")
+        store.finish_run(run_id, status=status, n_total=counts["total"], n_scored=counts["scored"],
+                         n_skipped=counts["skipped"], n_failed=counts["failed"])
+        if status == "finished" and export is not None:
+            store.export(export)
+        store.close()
+    return BatchSummary(n_total=counts["total"], n_scored=counts["scored"],
+                        n_skipped=counts["skipped"], n_failed=counts["failed"],
+                        db=os.fspath(db), elapsed=time.perf_counter() - t0, engine=eng.name,
+                        workers=eng.workers, export=None if export is None else os.fspath(export),
+                        run_id=run_id, failures=failures)
+
+
+__all__ = ["BatchSummary", "Task", "count_source", "iter_folder", "iter_manifest", "iter_source",
+           "score_archive", "score_photo", "score_task", "sha256_file"]
