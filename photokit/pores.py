@@ -1,0 +1,184 @@
+"""Pores: small dark blobs at pore scale, counted per cm^2, with their size distribution.
+
+Method
+------
+Scale-normalised Laplacian of Gaussian approximated by differences of Gaussians
+(Lowe 2004) on CIE L* at a working resolution of 0.06 mm/px, over the scales
+``s_k = s_min 2^(k/3)`` that cover pore diameters 0.2-1.0 mm (a Gaussian dip of SD
+``s`` is detected at ``s`` and is reported with diameter ``d = 2 sqrt(2) s``, the LoG's
+zero-crossing diameter, Lindeberg 1998). ``D_k = (G_{s_{k+1}} - G_{s_k}) * L /
+(2^(1/3) - 1)`` approximates ``s^2 Laplacian(L)``; for a dark Gaussian dip of depth
+``A`` (L*) and SD ``s`` it peaks at ``A / 2`` at scale ``s``, so the contrast estimate
+is ``2 D``. A pore is a local maximum of ``D`` in space and scale (3 x 3 x 3) with
+contrast >= 1.5 L*, whose Hessian at its scale is blob-like (smaller eigenvalue at
+least 0.35 of the larger: lines are wrinkles, not pores), on the skin mask eroded by the
+largest scale.
+
+``texture.pore_density`` = pores per cm^2 of analysed skin; ``pores.mean_diameter_mm``,
+``pores.area_pct`` (sum of pore disc areas over skin area) and the pore list
+(`find_pores`) for overlays and size histograms.
+
+References
+----------
+D. G. Lowe, "Distinctive image features from scale-invariant keypoints", IJCV 60(2),
+91-110 (2004). doi:10.1023/B:VISI.0000029664.99615.94
+T. Lindeberg, "Feature detection with automatic scale selection", IJCV 30(2), 79-116
+(1998). doi:10.1023/A:1008045108935
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+from .analysis import Analysis
+from .metrics import metric
+from .texture import _enough, blur, erode, work
+
+PORE_MM_PER_PX = 0.06
+PORE_DIAMETER_MM = (0.2, 1.0)
+PORE_CONTRAST = 3.0
+PORE_BLOBNESS = 0.35
+SCALES_PER_OCTAVE = 3
+
+_K = 2.0 ** (1.0 / SCALES_PER_OCTAVE)
+_D_PER_S = 2.0 * np.sqrt(2.0)
+
+
+@dataclass(frozen=True)
+class Pore:
+    """A detected pore: centre in full-resolution pixels of the analysed image."""
+
+    x: float
+    y: float
+    diameter_mm: float
+    contrast: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class PoreResult:
+    pores: list[Pore]
+    area_mm2: float
+
+
+def find_pores(an: Analysis) -> list[Pore] | None:
+    """Pores of an analysis (see module notes); None without enough skin."""
+    r = _pores(an)
+    return None if r is None else r.pores
+
+
+def _pores(an: Analysis) -> PoreResult | None:
+    return an.cached("pores.result", _detect)
+
+
+def _detect(an: Analysis) -> PoreResult | None:
+    w = work(an, PORE_MM_PER_PX)
+    if w is None:
+        return None
+    p = w.mm_per_px
+    s_lo = PORE_DIAMETER_MM[0] / _D_PER_S / p
+    s_hi = PORE_DIAMETER_MM[1] / _D_PER_S / p
+    n = max(1, int(np.ceil(np.log(s_hi / s_lo) / np.log(_K))) + 1)
+    # scales s_0/k ... s_n*k so that every detection scale has a neighbour either side
+    sig = [s_lo * _K ** (k - 1) for k in range(n + 2)]
+    G = [blur(w.L, sig[0])]
+    D = []
+    for k in range(1, len(sig) + 1):
+        G.append(blur(w.L, sig[0] * _K ** k))
+        D.append((G[k] - G[k - 1]) * np.float32(1.0 / (_K - 1.0)))
+    # D[k] belongs to scale sig[k] (between the two Gaussians)
+    valid = erode(w.mask, sig[-1])
+    if not _enough(valid, p):
+        return None
+    kernel = np.ones((3, 3), np.uint8)
+    dil = [cv2.dilate(d, kernel) for d in D]
+    pores: list[Pore] = []
+    thr = np.float32(PORE_CONTRAST / 2.0)
+    for k in range(1, len(D) - 1):
+        d = D[k]
+        cand = (d >= dil[k]) & (d > dil[k - 1]) & (d > dil[k + 1]) & (d >= thr) & valid
+        ys, xs = np.nonzero(cand)
+        if xs.size == 0:
+            continue
+        # blob test on the Hessian of the smoothed image at this scale
+        g = G[k] if k < len(G) else blur(w.L, sig[k])
+        gp = cv2.copyMakeBorder(g, 1, 1, 1, 1, cv2.BORDER_REFLECT_101)
+        yy, xx = ys + 1, xs + 1
+        c = gp[yy, xx]
+        lxx = gp[yy, xx + 1] - 2 * c + gp[yy, xx - 1]
+        lyy = gp[yy + 1, xx] - 2 * c + gp[yy - 1, xx]
+        lxy = 0.25 * (gp[yy + 1, xx + 1] - gp[yy + 1, xx - 1] - gp[yy - 1, xx + 1] + gp[yy - 1, xx - 1])
+        ht = 0.5 * (lxx + lyy)
+        dd = np.sqrt(0.25 * (lxx - lyy) ** 2 + lxy ** 2)
+        l1, l2 = ht + dd, ht - dd
+        ok = (l1 > 0) & (l2 >= PORE_BLOBNESS * l1)
+        diam = sig[k] * _D_PER_S * p
+        ok &= (diam >= PORE_DIAMETER_MM[0] * 0.99) & (diam <= PORE_DIAMETER_MM[1] * 1.01)
+        fx, fy = w.to_full(xs[ok], ys[ok])
+        for x, y, con in zip(fx, fy, 2.0 * d[ys[ok], xs[ok]], strict=True):
+            pores.append(Pore(float(x), float(y), float(diam), float(con)))
+    pores = _suppress_overlaps(pores, w.mm_per_px / w.factor)
+    area = float(np.count_nonzero(valid)) * p * p
+    return PoreResult(pores, area)
+
+
+def _suppress_overlaps(pores: list[Pore], mm_per_full_px: float) -> list[Pore]:
+    """Keep the strongest of pores whose centres lie within the larger one's radius."""
+    if len(pores) < 2:
+        return pores
+    pores = sorted(pores, key=lambda q: -q.contrast)
+    xy_mm = np.array([[q.x, q.y] for q in pores]) * mm_per_full_px
+    r = np.array([q.diameter_mm / 2 for q in pores])
+    kept: list[int] = []
+    cell = max(PORE_DIAMETER_MM[1], 1e-6)
+    grid: dict[tuple[int, int], list[int]] = {}
+    for i in range(len(pores)):
+        gx, gy = int(xy_mm[i, 0] // cell), int(xy_mm[i, 1] // cell)
+        clash = False
+        for ox in (-1, 0, 1):
+            for oy in (-1, 0, 1):
+                for j in grid.get((gx + ox, gy + oy), ()):
+                    if np.hypot(*(xy_mm[i] - xy_mm[j])) < max(r[i], r[j]):
+                        clash = True
+                        break
+                if clash:
+                    break
+            if clash:
+                break
+        if not clash:
+            kept.append(i)
+            grid.setdefault((gx, gy), []).append(i)
+    return [pores[i] for i in kept]
+
+
+@metric("texture.pore_density", unit="1/cm^2", mdc=5.0, better="lower", needs_colour=False,
+        needs_scale=True, description="dark pore-scale blobs (0.2-1.0 mm, >= 1.5 L*) per cm^2 of skin")
+def pore_density(an: Analysis) -> float | None:
+    """Pores per cm^2 of analysed skin."""
+    r = _pores(an)
+    if r is None:
+        return None
+    return len(r.pores) / (r.area_mm2 / 100.0)
+
+
+@metric("pores.mean_diameter_mm", unit="mm", mdc=0.02, better="lower", needs_colour=False,
+        needs_scale=True, description="mean diameter of detected pores")
+def mean_diameter_mm(an: Analysis) -> float | None:
+    r = _pores(an)
+    if r is None or not r.pores:
+        return None
+    return float(np.mean([q.diameter_mm for q in r.pores]))
+
+
+@metric("pores.area_pct", unit="%", mdc=0.2, better="lower", needs_colour=False, needs_scale=True,
+        description="% of skin covered by detected pores (discs of their diameter)")
+def area_pct(an: Analysis) -> float | None:
+    r = _pores(an)
+    if r is None:
+        return None
+    return float(100.0 * sum(np.pi * (q.diameter_mm / 2) ** 2 for q in r.pores) / r.area_mm2)

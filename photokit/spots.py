@@ -1,0 +1,245 @@
+"""Spots: brown (melanin) and red (haemoglobin) spots against their local background.
+
+Method
+------
+1. Maps on a working level of 0.15 mm/px (a 1 mm spot is about 7 px across): melanin
+   and haemoglobin from `photokit.chromophores` when available, else the melanin index
+   ``MI = 100 log10(1/R)`` and erythema index ``EI = 100 log10(R/G)`` of calibrated
+   linear RGB (Dawson et al. 1980; Diffey et al. 1984).
+2. Local background: mask-normalised Gaussian (SD 4 mm) of the map, recomputed once
+   with the first pass's spot pixels left out (so large spots do not raise their own
+   background). Contrast ``C = map - background``.
+3. Hysteresis threshold: pixels with ``C >= low`` connected to a pixel with
+   ``C >= high`` (brown: 1.5 / 3 MI units; red: 2 / 4 EI units); components with an
+   equivalent diameter ``sqrt(4 A / pi)`` of 0.7-10 mm are spots (smaller: pores,
+   noise; larger: patches such as melasma or shadows).
+4. A component found on both maps is one spot; its kind follows the ratio of its mean
+   contrasts ``C_EI / C_MI``: red above 2.5, brown below (melanin raises MI more than
+   EI; haemoglobin raises EI many times more than MI).
+
+Outputs: `find_spots` (centre in full-resolution pixels of the analysed image, area,
+equivalent diameter, mean contrast, kind) for overlays and distributions;
+``spots.count`` / ``spots.area_pct`` (pigmented = brown spots, SPEC),
+``spots.red_count`` / ``spots.red_area_pct``, ``spots.brown_contrast`` (mean MI
+contrast), ``spots.density`` (brown spots per cm^2).
+
+References
+----------
+J. B. Dawson et al., "A theoretical and experimental study of light absorption and
+scattering by in vivo skin", Phys. Med. Biol. 25(4), 695-709 (1980).
+doi:10.1088/0031-9155/25/4/008
+B. L. Diffey, R. J. Oliver, P. M. Farr, "A portable instrument for quantifying
+erythema induced by ultraviolet radiation", Br. J. Dermatol. 111(6), 663-672 (1984).
+doi:10.1111/j.1365-2133.1984.tb14149.x
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+from .analysis import Analysis
+from .metrics import metric
+from .texture import MIN_SKIN_PX, _enough, erode, masked_blur, scaled
+
+SPOT_MM_PER_PX = 0.15
+BACKGROUND_SIGMA_MM = 4.0
+DIAMETER_MM = (0.7, 10.0)
+THRESHOLDS = {"brown": (1.5, 3.0), "red": (2.0, 4.0)}
+RED_RATIO = 2.5
+
+
+
+@dataclass(frozen=True)
+class Spot:
+    """A spot: centre ``(x, y)`` in full-resolution pixels of the analysed image.
+
+    ``contrast`` is the mean excess of the spot's map over its local background (MI units
+    for brown spots, EI units for red ones).
+    """
+
+    x: float
+    y: float
+    area_mm2: float
+    diameter_mm: float
+    contrast: float
+    kind: str  # "brown" | "red"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SpotResult:
+    spots: list[Spot]
+    area_mm2: float
+
+
+#: Fallback absorption directions in OD (linear R, G, B), used until
+#: `photokit.chromophores` provides per-subject vectors: melanin rises towards blue
+#: (lambda^-3.3 band averages), haemoglobin absorbs green and blue far above red
+#: (Jacques 2013).
+V_MELANIN = np.array([1.00, 1.30, 1.70], np.float32)
+V_HAEMOGLOBIN = np.array([0.12, 1.00, 0.72], np.float32)
+
+
+def unmixing_matrix(v_mel=V_MELANIN, v_hb=V_HAEMOGLOBIN) -> np.ndarray:
+    """2 x 3 matrix from OD ``-ln(RGB)`` to shading-free melanin and haemoglobin maps.
+
+    Solves ``OD = c_m v_m + c_h v_h + s (1, 1, 1)`` per pixel (grey shading ``s``
+    removed, as Tsumura et al. 2003) and scales the result to index units: melanin as
+    the MI change ``100 log10(1/R)`` that ``c_m`` alone would cause, haemoglobin as the
+    EI change ``100 log10(R/G)`` that ``c_h`` alone would cause. Constant offsets (the
+    chromophore-free baseline) remain; they cancel against the local background.
+    """
+    v_mel = np.asarray(v_mel, np.float64)
+    v_hb = np.asarray(v_hb, np.float64)
+    A = np.stack([v_mel, v_hb, np.ones(3)], axis=1)
+    inv = np.linalg.inv(A)[:2]
+    k = 100.0 / np.log(10.0)
+    scale = np.array([[k * v_mel[0]], [k * (v_hb[1] - v_hb[0])]])
+    return (inv * scale).astype(np.float32)
+
+
+def chromophore_maps(linear: np.ndarray, matrix: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(melanin, haemoglobin) maps in MI / EI units of linear RGB (see `unmixing_matrix`)."""
+    lin = np.maximum(np.ascontiguousarray(linear, dtype=np.float32), np.float32(1e-4))
+    od = -cv2.log(lin.reshape(-1, 1, 3) if lin.ndim == 2 else lin)
+    out = cv2.transform(od, unmixing_matrix() if matrix is None else matrix)
+    return out[..., 0].reshape(lin.shape[:-1]), out[..., 1].reshape(lin.shape[:-1])
+
+
+def _maps(lv: Analysis) -> tuple[np.ndarray, np.ndarray]:
+    """(brown map, red map) of a level, memoised on the level."""
+    return lv.cached("spots.chromophores", lambda a: chromophore_maps(a.linear))
+
+
+def find_spots(an: Analysis) -> list[Spot] | None:
+    """Brown and red spots of an analysis (see module notes); None without enough skin."""
+    r = _spots(an)
+    return None if r is None else r.spots
+
+
+def _spots(an: Analysis) -> SpotResult | None:
+    return an.cached("spots.result", _detect)
+
+
+def _components(c: np.ndarray, valid: np.ndarray, low: float, high: float):
+    lo = (c >= low) & valid
+    n, labels, stats, cent = cv2.connectedComponentsWithStats(lo.view(np.uint8), connectivity=8)
+    has_high = np.bincount(labels[(c >= high) & lo], minlength=n) > 0
+    has_high[0] = False
+    return n, labels, stats, cent, has_high
+
+
+def _contrast(m: np.ndarray, mask: np.ndarray, sigma: float, low: float) -> np.ndarray:
+    bg = masked_blur(m, mask, sigma)
+    first = (m - bg) >= low
+    bg = masked_blur(m, mask & ~first, sigma)
+    return m - bg
+
+
+def _detect(an: Analysis) -> SpotResult | None:
+    base = scaled(an)
+    if base is None:
+        return None
+    lv = base.level(SPOT_MM_PER_PX)
+    m8 = lv.mask.view(np.uint8)
+    if cv2.countNonZero(m8) < MIN_SKIN_PX // 4:
+        return None
+    p = float(lv.mm_per_px)
+    factor = p / base.mm_per_px
+    x, y, w, h = cv2.boundingRect(m8)
+    pad = int(np.ceil(2 * BACKGROUND_SIGMA_MM / p))
+    x0, y0 = max(0, x - pad), max(0, y - pad)
+    x1, y1 = min(lv.shape[1], x + w + pad), min(lv.shape[0], y + h + pad)
+    mask = lv.mask[y0:y1, x0:x1]
+    valid = erode(mask, 0.5 / p)
+    if not _enough(valid, p):
+        return None
+    mi, ei = (m[y0:y1, x0:x1] for m in _maps(lv))
+    sigma = BACKGROUND_SIGMA_MM / p
+    cm = _contrast(mi, mask, sigma, THRESHOLDS["brown"][0])
+    ce = _contrast(ei, mask, sigma, THRESHOLDS["red"][0])
+    amin = np.pi / 4 * (DIAMETER_MM[0] / p) ** 2
+    amax = np.pi / 4 * (DIAMETER_MM[1] / p) ** 2
+
+    nb, lb, sb, _, hb = _components(cm, valid, *THRESHOLDS["brown"])
+    nr, lr, sr, _, hr = _components(ce, valid, *THRESHOLDS["red"])
+    # merge: a pixel set that is a spot on either map; label the union once
+    keep_b = hb & (sb[:, cv2.CC_STAT_AREA] >= amin * 0.5)
+    keep_r = hr & (sr[:, cv2.CC_STAT_AREA] >= amin * 0.5)
+    union = keep_b[lb] | keep_r[lr]
+    n, labels, stats, cent = cv2.connectedComponentsWithStats(union.view(np.uint8), connectivity=8)
+    lab = labels.ravel()
+    sel = lab > 0
+    cnt = np.maximum(np.bincount(lab[sel], minlength=n), 1)
+    mean_m = np.bincount(lab[sel], weights=cm.ravel()[sel], minlength=n) / cnt
+    mean_e = np.bincount(lab[sel], weights=ce.ravel()[sel], minlength=n) / cnt
+    spots: list[Spot] = []
+    for i in range(1, n):
+        area = stats[i, cv2.CC_STAT_AREA]
+        if area < amin or area > amax:
+            continue
+        red = mean_e[i] > RED_RATIO * max(mean_m[i], 1e-6) and mean_e[i] > 0
+        kind = "red" if red else "brown"
+        con = mean_e[i] if red else mean_m[i]
+        fx = (cent[i, 0] + x0 + 0.5) * factor - 0.5
+        fy = (cent[i, 1] + y0 + 0.5) * factor - 0.5
+        a_mm2 = float(area) * p * p
+        spots.append(Spot(float(fx), float(fy), a_mm2, float(np.sqrt(4 * a_mm2 / np.pi)),
+                          float(con), kind))
+    return SpotResult(spots, float(np.count_nonzero(valid)) * p * p)
+
+
+def _of(an: Analysis, kind: str) -> tuple[list[Spot], float] | None:
+    r = _spots(an)
+    if r is None:
+        return None
+    return [s for s in r.spots if s.kind == kind], r.area_mm2
+
+
+@metric("spots.count", unit="count", mdc=2.0, better="lower", needs_scale=True,
+        description="pigmented (brown) spots, 0.7-10 mm, >= 3 MI units above local background")
+def count(an: Analysis) -> float | None:
+    r = _of(an, "brown")
+    return None if r is None else float(len(r[0]))
+
+
+@metric("spots.area_pct", unit="%", mdc=0.1, better="lower", needs_scale=True,
+        description="% of analysed skin covered by pigmented (brown) spots")
+def area_pct(an: Analysis) -> float | None:
+    r = _of(an, "brown")
+    return None if r is None else float(100.0 * sum(s.area_mm2 for s in r[0]) / r[1])
+
+
+@metric("spots.density", unit="1/cm^2", mdc=0.5, better="lower", needs_scale=True,
+        description="pigmented (brown) spots per cm^2 of analysed skin")
+def density(an: Analysis) -> float | None:
+    r = _of(an, "brown")
+    return None if r is None else float(len(r[0]) / (r[1] / 100.0))
+
+
+@metric("spots.brown_contrast", unit="MI", mdc=0.5, better="lower", needs_scale=True,
+        description="mean melanin-index contrast of brown spots against their surround")
+def brown_contrast(an: Analysis) -> float | None:
+    r = _of(an, "brown")
+    if r is None or not r[0]:
+        return None
+    return float(np.mean([s.contrast for s in r[0]]))
+
+
+@metric("spots.red_count", unit="count", mdc=2.0, better="lower", needs_scale=True,
+        description="red (haemoglobin) spots, 0.7-10 mm, >= 4 EI units above local background")
+def red_count(an: Analysis) -> float | None:
+    r = _of(an, "red")
+    return None if r is None else float(len(r[0]))
+
+
+@metric("spots.red_area_pct", unit="%", mdc=0.1, better="lower", needs_scale=True,
+        description="% of analysed skin covered by red spots")
+def red_area_pct(an: Analysis) -> float | None:
+    r = _of(an, "red")
+    return None if r is None else float(100.0 * sum(s.area_mm2 for s in r[0]) / r[1])

@@ -1,0 +1,572 @@
+"""Skin texture and lines in millimetres: roughness, GLCM, LBP, SELS-like fractions, wrinkles.
+
+All filters are set in millimetres and run on a working resolution chosen from the
+feature size (`photokit.analysis.Analysis.level`), cropped to the skin's bounding box,
+with OpenCV's separable Gaussian filters (no scikit-image on the hot path).
+
+Maps and settings
+-----------------
+- **Lightness** ``L*`` (CIE 1976) from linear RGB through ``Y`` only
+  (``L* = 116 Y^(1/3) - 16``, ``903.3 Y`` below ``(6/29)^3``), computed on the working
+  level: identical to the L* of `photokit.colour.linear_to_lab`, a third of the cost.
+- **Fine-texture band** (`band`): ``B = G_{s1} * L - Gn_{s2} * L`` with Gaussian ``G``
+  and a mask-normalised Gaussian ``Gn`` (``G*(L m) / G*m``, so the background never
+  leaks in). A Gaussian of SD ``s`` halves amplitude at wavelength ``pi s /
+  sqrt(ln2 / 2) ~ 5.34 s``, so the band 0.2-2 mm uses ``s1 = 0.037 mm``,
+  ``s2 = 0.37 mm``; it removes shading and tone (detrending) and keeps micro-relief,
+  furrows and pores. Working resolution 0.1 mm/px (the band's Nyquist limit).
+- ``texture.roughness`` = ``Rq`` = RMS of ``B`` over the (eroded) skin; ``texture.ra``
+  = mean ``|B|`` (Ra), in L* units.
+- **GLCM** (Haralick 1973) of ``B`` quantised into 16 levels over a fixed range
+  ``[-6, 6]`` L* (fixed, so visits compare), at 0.3 mm, four directions, symmetric,
+  pairs with both pixels on skin; contrast ``sum (i-j)^2 P``, homogeneity
+  ``sum P / (1 + (i-j)^2)``, energy ``sqrt(sum P^2)`` (scikit-image's definitions),
+  averaged over directions.
+- **LBP** (Ojala et al. 2002), 8 neighbours on a 0.3 mm circle, bilinear: uniformity =
+  fraction of skin pixels whose pattern has at most two 0/1 transitions.
+- **SELS-like** (after the Visioscan Surface Evaluation of the Living Skin): percentage
+  of skin whose band value is below ``-1.5`` L* (dark: furrows, pores) or above ``+1.5``
+  (bright: scaling, crests).
+- **Lines** (`ridges`): Hessian of ``L*`` at scales ``s = 0.25, 0.5, 1.0 mm``, each on
+  its own pyramid level (about 2.5 px per ``s``). For a dark valley of Gaussian
+  profile (depth ``A``, width ``w``) the scale-normalised curvature ``s^2 lambda_1``
+  peaks at ``s = sqrt(2) w`` with value ``0.385 A`` (Lindeberg 1998), so
+  ``depth = s^2 (lambda_1 - |lambda_2|) / 0.385`` estimates the line depth in L*
+  (``lambda_1 >= lambda_2`` the Hessian eigenvalues; the ``|lambda_2|`` term rejects
+  blobs, as Frangi's ``R_B``). Scales are combined by maximum at the finest level;
+  centre lines are thinned by non-maximum suppression across the line direction,
+  kept by hysteresis (depth >= 1.5 L*, grown down to 0.8 L*), and segments shorter
+  than 2 mm are dropped. Length = sum over centre-line pixels of
+  ``1 / max(|cos t|, |sin t|)`` pixels (``t`` the line direction). ``texture.
+  wrinkle_density`` = length (mm) per analysed skin area (cm^2).
+
+Without a known scale, one relative unit replaces the millimetre (`photokit.scale.
+relative_mm_per_px`); those metrics are flagged by ``needs_scale``.
+
+References
+----------
+R. M. Haralick, K. Shanmugam, I. Dinstein, "Textural features for image
+classification", IEEE Trans. SMC 3(6), 610-621 (1973). doi:10.1109/TSMC.1973.4309314
+T. Ojala, M. Pietikainen, T. Maenpaa, "Multiresolution gray-scale and rotation
+invariant texture classification with local binary patterns", IEEE TPAMI 24(7),
+971-987 (2002). doi:10.1109/TPAMI.2002.1017623
+A. F. Frangi et al., "Multiscale vessel enhancement filtering", MICCAI 1998, LNCS 1496,
+130-137. doi:10.1007/BFb0056195
+T. Lindeberg, "Edge detection and ridge detection with automatic scale selection",
+IJCV 30(2), 117-156 (1998). doi:10.1023/A:1008097225773
+H. Tronnier et al., "Surface evaluation of living skin", Adv. Exp. Med. Biol. 455,
+507-516 (1999) (Visioscan SELS parameters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .analysis import Analysis
+from .metrics import metric
+from .scale import relative_mm_per_px
+
+#: Smallest analysed skin area (mm^2, or relative units^2) for a texture number.
+MIN_SKIN_MM2 = 20.0
+#: Smallest number of working-level skin pixels for any number at all.
+MIN_SKIN_PX = 400
+
+TEXTURE_MM_PER_PX = 0.1
+BAND_MM = (0.2, 2.0)
+GLCM_DISTANCE_MM = 0.3
+GLCM_LEVELS = 16
+GLCM_RANGE = 6.0
+LBP_RADIUS_MM = 0.3
+SELS_THRESHOLD = 1.5
+
+LINE_SCALES_MM = (0.3, 0.6, 1.2)
+LINE_PX_PER_SCALE = 2.5
+LINE_DEPTH_HIGH = 2.0
+LINE_DEPTH_LOW = 1.0
+LINE_MIN_LENGTH_MM = 3.0
+LINE_MIN_STRAIGHTNESS = 0.7
+LINE_LONG_MM = 8.0
+LINE_ANISOTROPY = 0.5
+
+_SIGMA_PER_WAVELENGTH = float(np.sqrt(np.log(2) / 2) / np.pi)  # 0.1874
+_PEAK_VALLEY = 2 / (3 * np.sqrt(3))  # 0.385
+
+
+# --------------------------------------------------------------------------- helpers
+def scaled(an: Analysis) -> Analysis | None:
+    """`an` itself when its scale is known, else a twin on the relative scale; None without skin."""
+    if an.skin_pixels < MIN_SKIN_PX:
+        return None
+    if an.mm_per_px:
+        return an
+    return an.cached("scale.relative", lambda a: Analysis(
+        a.linear, a.mask, relative_mm_per_px(a.skin_pixels), scale_source="relative",
+        calibrated=a.calibrated, name=a.name))
+
+
+def lightness(linear: np.ndarray) -> np.ndarray:
+    """CIE L* (D65) of linear sRGB, float32, via luminance Y only.
+
+    ``Y = 0.2126729 R + 0.7151522 G + 0.0721750 B``; ``L* = 116 Y^(1/3) - 16`` for
+    ``Y > (6/29)^3``, else ``(24389/27) Y`` (CIE 15:2004).
+    """
+    lin = np.ascontiguousarray(linear, dtype=np.float32)
+    y = cv2.transform(lin, np.array([[0.2126729, 0.7151522, 0.0721750]], np.float32))
+    y = np.maximum(y, 0, out=y)
+    f = cv2.pow(y, 1.0 / 3.0)
+    out = f * np.float32(116) - np.float32(16)
+    low = y <= np.float32(216 / 24389)
+    if low.any():
+        out[low] = y[low] * np.float32(24389 / 27)
+    return out
+
+
+@dataclass
+class Work:
+    """A cropped working level: L*, mask and geometry back to the analysed image.
+
+    ``x_full = (x + x0 + 0.5) * factor - 0.5`` maps a working pixel to the
+    full-resolution pixel of the `Analysis` the metric was given.
+    """
+
+    level: Analysis
+    L: np.ndarray
+    mask: np.ndarray
+    mm_per_px: float
+    x0: int
+    y0: int
+    factor: float
+
+    def to_full(self, x, y):
+        return ((np.asarray(x) + self.x0 + 0.5) * self.factor - 0.5,
+                (np.asarray(y) + self.y0 + 0.5) * self.factor - 0.5)
+
+    @property
+    def px_per_cm2(self) -> float:
+        return 100.0 / self.mm_per_px ** 2
+
+
+def work(an: Analysis, target_mm_per_px: float, margin_mm: float = 3.0) -> Work | None:
+    """The working level for features resolved at `target_mm_per_px`, cropped to the skin."""
+    base = scaled(an)
+    if base is None:
+        return None
+
+    def make(b: Analysis) -> Work | None:
+        lv = b.level(target_mm_per_px)
+        m8 = lv.mask.view(np.uint8)
+        if cv2.countNonZero(m8) < MIN_SKIN_PX // 4:
+            return None
+        x, y, w, h = cv2.boundingRect(m8)
+        pad = int(np.ceil(margin_mm / lv.mm_per_px))
+        x0, y0 = max(0, x - pad), max(0, y - pad)
+        x1, y1 = min(lv.shape[1], x + w + pad), min(lv.shape[0], y + h + pad)
+        L = lv.cached("texture.lightness", lambda a: lightness(a.linear))
+        factor = lv.mm_per_px / b.mm_per_px
+        return Work(lv, L[y0:y1, x0:x1], lv.mask[y0:y1, x0:x1], float(lv.mm_per_px),
+                    x0, y0, float(factor))
+
+    return base.cached(f"work:{target_mm_per_px:g}:{margin_mm:g}", make)
+
+
+def blur(x: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Gaussian blur (separable, reflect-101 border), float32; identity below 0.3 px."""
+    if sigma_px < 0.3:
+        return x
+    if sigma_px > 8.0:
+        # wide kernels: blur a reduced copy (sigma 4 px there) and interpolate back;
+        # the result is smooth on the scale of the reduction, so nothing is lost
+        f = sigma_px / 4.0
+        h, w = x.shape[:2]
+        small = cv2.resize(x, (max(1, int(round(w / f))), max(1, int(round(h / f)))),
+                           interpolation=cv2.INTER_AREA)
+        fy, fx_ = small.shape[0] / h, small.shape[1] / w
+        small = cv2.GaussianBlur(small, (0, 0), sigmaX=float(sigma_px * fx_),
+                                 sigmaY=float(sigma_px * fy), borderType=cv2.BORDER_REFLECT_101)
+        return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.GaussianBlur(x, (0, 0), sigmaX=float(sigma_px), sigmaY=float(sigma_px),
+                            borderType=cv2.BORDER_REFLECT_101)
+
+
+def masked_blur(x: np.ndarray, mask: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Mask-normalised Gaussian ``G*(x m) / G*m`` (normalised convolution, Knutsson 1993)."""
+    m = mask.astype(np.float32)
+    num = blur(x * m, sigma_px)
+    den = blur(m, sigma_px)
+    return num / np.maximum(den, np.float32(1e-3))
+
+
+def erode(mask: np.ndarray, radius_px: float) -> np.ndarray:
+    """Binary erosion by a disc of `radius_px` (none below half a pixel)."""
+    r = int(round(radius_px))
+    if r < 1:
+        return mask
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    return cv2.erode(mask.view(np.uint8), k, borderType=cv2.BORDER_CONSTANT, borderValue=0).view(bool)
+
+
+def _enough(mask: np.ndarray, mm_per_px: float) -> bool:
+    n = int(np.count_nonzero(mask))
+    return n >= MIN_SKIN_PX // 4 and n * mm_per_px ** 2 >= MIN_SKIN_MM2
+
+
+# --------------------------------------------------------------------------- band and roughness
+@dataclass
+class Band:
+    """Fine-texture band of L* on a working level and the skin it is valid on."""
+
+    values: np.ndarray
+    mask: np.ndarray
+    work: Work
+
+
+def band(an: Analysis) -> Band | None:
+    """The 0.2-2 mm band of L* (see module notes), memoised on the analysis."""
+    def make(a: Analysis) -> Band | None:
+        w = work(a, TEXTURE_MM_PER_PX)
+        if w is None:
+            return None
+        s1 = BAND_MM[0] * _SIGMA_PER_WAVELENGTH / w.mm_per_px
+        s2 = BAND_MM[1] * _SIGMA_PER_WAVELENGTH / w.mm_per_px
+        fine = blur(w.L, s1)
+        coarse = masked_blur(w.L, w.mask, s2)
+        valid = erode(w.mask, max(1.0, 1.5 * s1))
+        if not _enough(valid, w.mm_per_px):
+            return None
+        return Band(fine - coarse, valid, w)
+
+    return an.cached("texture.band", make)
+
+
+@metric("texture.roughness", unit="L*", mdc=0.05, better="lower", needs_colour=False,
+        needs_scale=True,
+        description="RMS of detrended L* in the 0.2-2 mm band (Rq)")
+def roughness(an: Analysis) -> float | None:
+    """``Rq = sqrt(mean(B^2))`` over skin, ``B`` the 0.2-2 mm band of L*."""
+    b = band(an)
+    if b is None:
+        return None
+    v = b.values[b.mask]
+    return float(np.sqrt(np.mean(np.square(v, dtype=np.float32), dtype=np.float64)))
+
+
+@metric("texture.ra", unit="L*", mdc=0.04, better="lower", needs_colour=False, needs_scale=True,
+        description="mean absolute detrended L* in the 0.2-2 mm band (Ra)")
+def ra(an: Analysis) -> float | None:
+    """``Ra = mean(|B|)`` over skin."""
+    b = band(an)
+    if b is None:
+        return None
+    return float(np.mean(np.abs(b.values[b.mask]), dtype=np.float64))
+
+
+# --------------------------------------------------------------------------- GLCM
+def quantise(values: np.ndarray, levels: int = GLCM_LEVELS, span: float = GLCM_RANGE) -> np.ndarray:
+    """Map ``[-span, span]`` linearly onto ``0..levels-1`` (clipped), uint8."""
+    q = (values + np.float32(span)) * np.float32(levels / (2 * span))
+    return np.clip(q, 0, levels - 1).astype(np.uint8)
+
+
+def glcm(q: np.ndarray, mask: np.ndarray, distance: int, angles=(0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4),
+         levels: int = GLCM_LEVELS) -> np.ndarray:
+    """Symmetric, normalised grey-level co-occurrence matrices, (levels, levels, n_angles).
+
+    Offsets as scikit-image's ``graycomatrix``: ``(dr, dc) = (round(sin a * d),
+    round(cos a * d))``, pairs ``(q[r, c], q[r + dr, c + dc])``; only pairs with both
+    pixels inside `mask` count.
+    """
+    h, w = q.shape
+    out = np.zeros((levels, levels, len(angles)), np.float64)
+    for k, a in enumerate(angles):
+        dr = int(round(np.sin(a) * distance))
+        dc = int(round(np.cos(a) * distance))
+        r0, r1 = max(0, -dr), min(h, h - dr)
+        c0, c1 = max(0, -dc), min(w, w - dc)
+        if r1 <= r0 or c1 <= c0:
+            continue
+        a_ = q[r0:r1, c0:c1]
+        b_ = q[r0 + dr:r1 + dr, c0 + dc:c1 + dc]
+        ok = mask[r0:r1, c0:c1] & mask[r0 + dr:r1 + dr, c0 + dc:c1 + dc]
+        idx = a_[ok].astype(np.int32) * levels + b_[ok]
+        P = np.bincount(idx, minlength=levels * levels).reshape(levels, levels).astype(np.float64)
+        P = P + P.T
+        s = P.sum()
+        out[:, :, k] = P / s if s else P
+    return out
+
+
+def glcm_props(P: np.ndarray) -> dict[str, float]:
+    """Contrast, homogeneity and energy of normalised GLCMs, averaged over angles."""
+    n = P.shape[0]
+    i, j = np.mgrid[0:n, 0:n]
+    d2 = ((i - j) ** 2)[:, :, None]
+    return {"contrast": float(np.mean(np.sum(P * d2, axis=(0, 1)))),
+            "homogeneity": float(np.mean(np.sum(P / (1.0 + d2), axis=(0, 1)))),
+            "energy": float(np.mean(np.sqrt(np.sum(P ** 2, axis=(0, 1)))))}
+
+
+def _glcm_props(an: Analysis) -> dict[str, float] | None:
+    def make(a):
+        b = band(a)
+        if b is None:
+            return None
+        d = max(1, int(round(GLCM_DISTANCE_MM / b.work.mm_per_px)))
+        return glcm_props(glcm(quantise(b.values), b.mask, d))
+
+    return an.cached("texture.glcm", make)
+
+
+@metric("texture.glcm_contrast", unit="levels^2", mdc=0.1, better="lower", needs_colour=False,
+        needs_scale=True, description="GLCM contrast of the fine band at 0.3 mm (16 levels over +-6 L*)")
+def glcm_contrast(an: Analysis) -> float | None:
+    p = _glcm_props(an)
+    return None if p is None else p["contrast"]
+
+
+@metric("texture.glcm_homogeneity", unit="1", mdc=0.01, better="higher", needs_colour=False,
+        needs_scale=True, description="GLCM homogeneity of the fine band at 0.3 mm")
+def glcm_homogeneity(an: Analysis) -> float | None:
+    p = _glcm_props(an)
+    return None if p is None else p["homogeneity"]
+
+
+@metric("texture.glcm_energy", unit="1", mdc=0.01, better="higher", needs_colour=False,
+        needs_scale=True, description="GLCM energy (sqrt of angular second moment) of the fine band")
+def glcm_energy(an: Analysis) -> float | None:
+    p = _glcm_props(an)
+    return None if p is None else p["energy"]
+
+
+# --------------------------------------------------------------------------- LBP
+def lbp_uniform_mask(img: np.ndarray, radius_px: float, points: int = 8) -> np.ndarray:
+    """Pixels whose LBP (P points on a circle of `radius_px`, bilinear) is uniform.
+
+    Neighbour ``p`` sits at ``(r, c) = (-R sin(2 pi p / P), R cos(2 pi p / P))`` and is
+    1 when ``I(neighbour) >= I(centre)``, as in scikit-image's ``local_binary_pattern``;
+    a pattern is uniform when its circular sequence has at most two 0/1 transitions.
+    Borders replicate the edge pixel.
+    """
+    img = np.ascontiguousarray(img, dtype=np.float32)
+    h, w = img.shape
+    pad = int(np.ceil(radius_px)) + 1
+    P = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    bits = []
+    for p in range(points):
+        rr = round(-radius_px * np.sin(2 * np.pi * p / points), 5)
+        cc = round(radius_px * np.cos(2 * np.pi * p / points), 5)
+        r0, c0 = int(np.floor(rr)), int(np.floor(cc))
+        fr, fc = rr - r0, cc - c0
+
+        def at(dr, dc):
+            return P[pad + dr: pad + dr + h, pad + dc: pad + dc + w]
+
+        v = ((1 - fr) * (1 - fc) * at(r0, c0) + (1 - fr) * fc * at(r0, c0 + 1)
+             + fr * (1 - fc) * at(r0 + 1, c0) + fr * fc * at(r0 + 1, c0 + 1)) if (fr or fc) else at(r0, c0)
+        bits.append(v >= img)
+    trans = np.zeros((h, w), np.uint8)
+    for p in range(points):
+        trans += bits[p] != bits[(p + 1) % points]
+    return trans <= 2
+
+
+@metric("texture.lbp_uniformity", unit="%", mdc=0.5, better="neither", needs_colour=False,
+        needs_scale=True, description="% of skin with uniform LBP patterns (8 points, 0.3 mm)")
+def lbp_uniformity(an: Analysis) -> float | None:
+    b = band(an)
+    if b is None:
+        return None
+    r = max(1.0, LBP_RADIUS_MM / b.work.mm_per_px)
+    u = lbp_uniform_mask(b.values, r)
+    return float(100.0 * np.count_nonzero(u & b.mask) / np.count_nonzero(b.mask))
+
+
+# --------------------------------------------------------------------------- SELS-like
+@metric("texture.sels_dark_pct", unit="%", mdc=0.5, better="lower", needs_colour=False,
+        needs_scale=True, description="% of skin darker than its 2 mm surround by > 1.5 L* (furrows, pores)")
+def sels_dark_pct(an: Analysis) -> float | None:
+    b = band(an)
+    if b is None:
+        return None
+    v = b.values[b.mask]
+    return float(100.0 * np.count_nonzero(v < -SELS_THRESHOLD) / v.size)
+
+
+@metric("texture.sels_bright_pct", unit="%", mdc=0.5, better="lower", needs_colour=False,
+        needs_scale=True, description="% of skin brighter than its 2 mm surround by > 1.5 L* (scaling)")
+def sels_bright_pct(an: Analysis) -> float | None:
+    b = band(an)
+    if b is None:
+        return None
+    v = b.values[b.mask]
+    return float(100.0 * np.count_nonzero(v > SELS_THRESHOLD) / v.size)
+
+
+# --------------------------------------------------------------------------- lines
+@dataclass
+class Lines:
+    """Detected line centres on the finest line level.
+
+    Attributes
+    ----------
+    centre : ndarray of bool
+        Centre-line pixels kept (working level, cropped).
+    depth : ndarray, float32
+        Estimated line depth (L*) at each pixel (max over scales).
+    tangent : ndarray, float32 (H, W, 2)
+        Unit line direction ``(tx, ty)``.
+    length_mm : float
+        Total centre-line length.
+    area_mm2 : float
+        Skin area the lines were searched on.
+    work : Work
+    valid : ndarray of bool
+    """
+
+    centre: np.ndarray
+    depth: np.ndarray
+    tangent: np.ndarray
+    length_mm: float
+    area_mm2: float
+    work: Work
+    valid: np.ndarray
+
+
+def hessian(img: np.ndarray, sigma_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Second derivatives ``(Lxx, Lyy, Lxy)`` of ``G_sigma * img`` (central differences)."""
+    g = blur(img, sigma_px)
+    kxx = np.array([[1, -2, 1]], np.float32)
+    kd = np.array([[-0.5, 0, 0.5]], np.float32)
+    one = np.array([[1]], np.float32)
+    lxx = cv2.sepFilter2D(g, cv2.CV_32F, kxx, one, borderType=cv2.BORDER_REFLECT_101)
+    lyy = cv2.sepFilter2D(g, cv2.CV_32F, one, kxx.T, borderType=cv2.BORDER_REFLECT_101)
+    lxy = cv2.sepFilter2D(g, cv2.CV_32F, kd, kd.T, borderType=cv2.BORDER_REFLECT_101)
+    return lxx, lyy, lxy
+
+
+def eig2(lxx, lyy, lxy):
+    """Eigenvalues ``l1 >= l2`` of the 2x2 Hessian and the unit eigenvector of ``l1``."""
+    half_tr = 0.5 * (lxx + lyy)
+    d = np.sqrt(0.25 * (lxx - lyy) ** 2 + lxy ** 2)
+    l1 = half_tr + d
+    l2 = half_tr - d
+    # eigenvector of l1: (lxy, l1 - lxx) or (l1 - lyy, lxy), whichever is better conditioned
+    vx = np.where(lxx >= lyy, l1 - lyy, lxy)
+    vy = np.where(lxx >= lyy, lxy, l1 - lxx)
+    n = np.sqrt(vx * vx + vy * vy)
+    n = np.where(n > 1e-12, n, 1.0).astype(np.float32)
+    vx = np.where(n > 1e-12, vx / n, 1.0).astype(np.float32)
+    vy = (vy / n).astype(np.float32)
+    return l1, l2, vx, vy
+
+
+def ridges(an: Analysis) -> Lines | None:
+    """Dark line (wrinkle, furrow) centres, depth and length (see module notes); memoised."""
+    return an.cached("texture.lines", _ridges)
+
+
+def _ridges(an: Analysis) -> Lines | None:
+    finest = work(an, LINE_SCALES_MM[0] / LINE_PX_PER_SCALE)
+    if finest is None:
+        return None
+    H, W = finest.L.shape
+    best = np.zeros((H, W), np.float32)
+    nx = np.ones((H, W), np.float32)
+    ny = np.zeros((H, W), np.float32)
+    for s_mm in LINE_SCALES_MM:
+        w = work(an, s_mm / LINE_PX_PER_SCALE)
+        if w is None:
+            continue
+        s = s_mm / w.mm_per_px
+        lxx, lyy, lxy = hessian(w.L, s)
+        l1, l2, vx, vy = eig2(lxx, lyy, lxy)
+        depth = (np.float32(s * s / _PEAK_VALLEY) * (l1 - np.abs(l2))).astype(np.float32)
+        depth[(l1 <= 0) | (np.abs(l2) > LINE_ANISOTROPY * l1)] = 0
+        if w is not finest:  # bring onto the finest grid: same origin in full-res pixels
+            depth, vx, vy = (_to_grid(m, w, finest) for m in (depth, vx, vy))
+        take = depth > best
+        best[take] = depth[take]
+        nx[take] = vx[take]
+        ny[take] = vy[take]
+    n = np.sqrt(nx * nx + ny * ny) + np.float32(1e-6)
+    nx /= n
+    ny /= n
+    valid = erode(finest.mask, 2.0 * LINE_SCALES_MM[-1] / finest.mm_per_px)
+    if not _enough(valid, finest.mm_per_px):
+        return None
+    # non-maximum suppression across the line (along the normal n), 8-neighbour steps
+    ox = np.rint(nx).astype(np.int8)
+    oy = np.rint(ny).astype(np.int8)
+    B = cv2.copyMakeBorder(best, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    keep = np.ones((H, W), bool)
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            if dx == 0 and dy == 0:
+                continue
+            sel = (ox == dx) & (oy == dy)
+            if not sel.any():
+                continue
+            fwd = B[1 + dy:1 + dy + H, 1 + dx:1 + dx + W]
+            bwd = B[1 - dy:1 - dy + H, 1 - dx:1 - dx + W]
+            keep &= ~sel | ((best >= fwd) & (best > bwd))
+    low = keep & (best >= LINE_DEPTH_LOW) & valid
+    high = low & (best >= LINE_DEPTH_HIGH)
+    ncomp, labels, stats, _ = cv2.connectedComponentsWithStats(low.view(np.uint8), connectivity=8)
+    # per-pixel length contribution along the tangent t = (-ny, nx)
+    step = (1.0 / np.maximum(np.maximum(np.abs(nx), np.abs(ny)), 0.5)).astype(np.float32)
+    lab = labels.ravel()
+    sel = low.ravel()
+    comp_len = np.bincount(lab[sel], weights=step.ravel()[sel], minlength=ncomp) * finest.mm_per_px
+    comp_high = np.bincount(lab[high.ravel()], minlength=ncomp) > 0
+    # straightness: span along the principal axis (sqrt(12 var) for a segment) / length
+    ys, xs = np.nonzero(low)
+    li = labels[ys, xs]
+    cnt = np.maximum(np.bincount(li, minlength=ncomp), 1).astype(np.float64)
+    mx, my = (np.bincount(li, weights=v, minlength=ncomp) / cnt for v in (xs, ys))
+    cxx = np.bincount(li, weights=xs.astype(np.float64) ** 2, minlength=ncomp) / cnt - mx ** 2
+    cyy = np.bincount(li, weights=ys.astype(np.float64) ** 2, minlength=ncomp) / cnt - my ** 2
+    cxy = np.bincount(li, weights=xs.astype(np.float64) * ys, minlength=ncomp) / cnt - mx * my
+    lam = 0.5 * (cxx + cyy) + np.sqrt(np.maximum(0.25 * (cxx - cyy) ** 2 + cxy ** 2, 0))
+    span = np.sqrt(12 * np.maximum(lam, 0)) * finest.mm_per_px
+    straight = (span >= LINE_MIN_STRAIGHTNESS * comp_len) | (comp_len >= LINE_LONG_MM)
+    good = comp_high & straight & (comp_len >= LINE_MIN_LENGTH_MM)
+    good[0] = False
+    centre = good[labels]
+    length = float(comp_len[good].sum())
+    area = float(np.count_nonzero(valid)) * finest.mm_per_px ** 2
+    tangent = np.stack([-ny, nx], axis=-1)
+    return Lines(centre, best, tangent, length, area, finest, valid)
+
+
+def _to_grid(m: np.ndarray, src: Work, dst: Work) -> np.ndarray:
+    """Resample a map of working level `src` onto the grid of `dst` (bilinear)."""
+    H, W = dst.L.shape
+    # dst pixel (x, y) -> full: (x + x0d + .5) fd - .5 ; -> src: (full + .5) / fs - .5 - x0s
+    ax = (dst.factor / src.factor)
+    bx = (dst.x0 + 0.5) * dst.factor / src.factor - 0.5 - src.x0
+    by = (dst.y0 + 0.5) * dst.factor / src.factor - 0.5 - src.y0
+    M = np.array([[ax, 0, bx], [0, ax, by]], np.float32)
+    return cv2.warpAffine(m, M, (W, H), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+@metric("texture.wrinkle_density", unit="mm/cm^2", mdc=5.0, better="lower", needs_colour=False,
+        needs_scale=True, description="length of dark lines (0.25-1 mm scale, >= 2 mm long) per skin area")
+def wrinkle_density(an: Analysis) -> float | None:
+    """Line length (mm) per analysed skin area (cm^2)."""
+    ln = ridges(an)
+    if ln is None:
+        return None
+    return ln.length_mm / (ln.area_mm2 / 100.0)
+
+
+@metric("texture.wrinkle_depth", unit="L*", mdc=0.2, better="lower", needs_colour=False,
+        needs_scale=True, description="mean estimated depth (L* contrast) along detected lines")
+def wrinkle_depth(an: Analysis) -> float | None:
+    """Mean line depth estimate over centre-line pixels (None when no line)."""
+    ln = ridges(an)
+    if ln is None or not ln.centre.any():
+        return None
+    return float(np.mean(ln.depth[ln.centre], dtype=np.float64))
