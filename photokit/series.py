@@ -563,6 +563,18 @@ def _full_res_mask(mask: np.ndarray, shape) -> np.ndarray:
                       interpolation=cv2.INTER_NEAREST).astype(bool)
 
 
+def _auto_skin(photo) -> np.ndarray | None:
+    """The baseline's automatic skin mask at full resolution (None without `photokit.skin`)."""
+    try:
+        from . import skin
+    except ImportError:
+        return None
+    fn = getattr(skin, "skin_mask", None)
+    if fn is None:
+        return None
+    return _full_res_mask(np.asarray(fn(photo), bool), (photo.height, photo.width))
+
+
 def _crop_box(mask: np.ndarray | None, shape, pad: float = 0.08) -> tuple[int, int, int, int]:
     h, w = shape
     if mask is None or not mask.any():
@@ -800,6 +812,8 @@ class Series:
 
     def _measure_all(self, visits: list[Visit], photos: dict) -> None:
         from .measure import measure
+        from .metrics import get
+        from .recovery import percent_change
 
         base_v = visits[[v.entry.kind for v in visits].index("baseline")]
         pb = photos.get(id(base_v.entry)) or self._load(base_v.entry)
@@ -807,12 +821,14 @@ class Series:
         if self._roi_b is not None:
             region, self.region_source = self._roi_b.copy(), "roi"
         else:
-            first = measure(pb, reference_roi=self._ref_b, mm_per_px=self.mm_per_px)
-            mask = getattr(getattr(first, "analysis", None), "mask", None)
-            if mask is None or not np.any(mask):
+            region, self.region_source = _auto_skin(pb), "skin"
+            if region is None:
+                first = measure(pb, reference_roi=self._ref_b, mm_per_px=self.mm_per_px)
+                mask = getattr(getattr(first, "analysis", None), "mask", None)
+                region = None if mask is None else _full_res_mask(mask, self._base_shape)
+            if region is None or not region.any():
                 raise PhotokitError("no skin found in the baseline photo; give an ROI",
                                     base_v.entry.path)
-            region, self.region_source = _full_res_mask(mask, self._base_shape), "skin"
         whole = int(region.sum())
         for v in ok:
             region &= v.alignment.valid_mask()
@@ -828,12 +844,19 @@ class Series:
         self._say(f"series: measuring {len(ok) + 1} photos over the same {int(region.sum())} px "
                   f"of skin ({self.region_source})")
         mb = measure(pb, roi=region, reference_roi=self._ref_b, mm_per_px=self.mm_per_px)
+        # what the baseline measurement actually analysed (region x skin x validity) is the
+        # skin every visit is measured over
+        analysed = getattr(getattr(mb, "analysis", None), "mask", None)
+        if analysed is not None:
+            analysed = _full_res_mask(analysed, self._base_shape) & region
+            if analysed.any():
+                region = analysed
+                self.region = region
         self._fill(base_v, mb)
         base_v.thumbnail = _thumbnail(pb.rgb8(), np.eye(3), self.region_box, region)
-        scale_b = mb.mm_per_px if getattr(mb, "scale_source", None) in ("user", "checker",
-                                                                       "face-estimate") else None
-        if self.mm_per_px is not None:
-            scale_b = self.mm_per_px
+        # the baseline's scale (user, card or face) follows the skin into every visit through
+        # its alignment, so millimetre filter sizes cover the same skin in every photo
+        scale_b = self.mm_per_px if self.mm_per_px is not None else getattr(mb, "mm_per_px", None)
         base_vals = mb.metrics
         for v in visits:
             if v is base_v:
@@ -853,18 +876,15 @@ class Series:
             mm = None
             if scale_b is not None:
                 mm = scale_b * math.sqrt(abs(float(np.linalg.det(a.homography[:2, :2]))))
-            mv = measure(pv, roi=roi_v, reference_roi=ref_v,
-                         reference_target=getattr(mb, "reference_rgb", None), mm_per_px=mm)
+            mv = measure(pv, roi=roi_v, reference_roi=ref_v, mm_per_px=mm,
+                         reference_target=(None if ref_v is None
+                                           else getattr(mb, "reference_rgb", None)))
             self._fill(v, mv)
             v.thumbnail = _thumbnail(pv.rgb8(), a.homography, self.region_box, region)
-            from .metrics import get
-
             for name, val in v.metrics.items():
                 b = base_vals.get(name)
                 d = None if val is None or b is None else float(val) - float(b)
                 v.delta[name] = d
-                from .recovery import percent_change
-
                 v.percent_change[name] = percent_change(b, val)
                 try:
                     v.significant[name] = get(name).is_significant(d)
@@ -876,6 +896,13 @@ class Series:
 
     @staticmethod
     def _fill(v: Visit, m) -> None:
+        # keep the Measurement but not its full-resolution working set (memory stays flat
+        # however long the series)
+        if getattr(m, "analysis", None) is not None:
+            try:
+                m.analysis = None
+            except AttributeError:
+                pass
         v.measurement = m
         v.metrics = {k: _finite(x) for k, x in m.metrics.items()}
         v.warnings.extend(getattr(m, "warnings", []) or [])
