@@ -311,10 +311,10 @@ def assess_warnings(alignment, before, after, *, roi_inside: float, view: dict, 
         if dab is not None and dab > LIGHT_DAB_WARN:
             bad.append(f"colour of the light differs by {dab:.1f} a*b*")
         if bad:
-            out.append("Lighting differs between the photos (" + ", ".join(bad) + f", measured {lighting['where']})"
-                       " and colour is not calibrated (no colour card, no reference skin): colour "
-                       "changes may come from the light, not the skin. Use --reference-roi or a "
-                       "colour card.")
+            out.append("Lighting differs between the photos (" + ", ".join(bad)
+                       + f", measured {lighting['where']}) and colour is not calibrated (no colour "
+                       "card, no reference skin): colour changes may come from the light, not "
+                       "the skin. Use --reference-roi or a colour card.")
     if alignment.confidence < LOW_CONFIDENCE:
         out.append(f"Alignment confidence is low ({alignment.confidence:.2f}): the same pixel may "
                    "not be the same skin in both photos.")
@@ -430,7 +430,6 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
     """
     from . import metrics as registry
     from .align import align
-    from .measure import measure
 
     pb = load(before, max_pixels=max_pixels)
     pa = load(after, max_pixels=max_pixels)
@@ -459,6 +458,8 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
         if not ref_b.any():
             raise PhotokitError("the reference ROI is not visible in AFTER after alignment", pa.path)
         ref_a = al.roi_to_after(ref_b)
+
+    from .measure import measure
 
     names = list(metrics) if metrics is not None else None
     m_b = measure(pb, roi=region, reference_roi=ref_b, mm_per_px=mm_per_px or pb.mm_per_px,
@@ -628,8 +629,8 @@ def _build_view(c: Comparison, *, max_side: int, blur_eyes: bool, notes: list):
                   "lighter", "darker", "lighter", "darker")]
         for key, title, unit, mname, cmap, dcmap, lo, hi, less, more in specs:
             before_d = _before_to_display(mb[key], sb_full, dshape, s_b)
-            after_d = _after_to_before_grid(c.alignment, np.where(mask_la, ma[key], np.nan).astype(np.float32),
-                                            sa_full, dshape, s_b)
+            after_src = np.where(mask_la, ma[key], np.nan).astype(np.float32)
+            after_d = _after_to_before_grid(c.alignment, after_src, sa_full, dshape, s_b)
             before_d = np.where(_before_to_display(mask_lb.astype(np.float32), sb_full, dshape, s_b) > 0.5,
                                 before_d, np.nan)
             shared = mask & np.isfinite(before_d) & np.isfinite(after_d)
@@ -657,7 +658,8 @@ def _build_view(c: Comparison, *, max_side: int, blur_eyes: bool, notes: list):
                     cells.append(("n/a", ""))
                     continue
                 val = "" if ch.value is None else f"{ch.value:g} {ch.unit}".strip()
-                cells.append((ch.verdict, val + (f" ({ch.note})" if ch.note and ch.verdict != "pass" else "")))
+                note = f" ({ch.note})" if ch.note and ch.verdict != "pass" else ""
+                cells.append((ch.verdict, val + note))
             rows.append((name, cells))
         return rows
 
@@ -741,7 +743,7 @@ def _spot_changes(c: Comparison, s_b: float):
         from . import spots as spots_mod
     except ImportError:
         return None
-    fn = getattr(spots_mod, "spot_list", None) or getattr(spots_mod, "find_spots", None)
+    fn = getattr(spots_mod, "find_spots", None)
     an_b, an_a = getattr(c.before, "analysis", None), getattr(c.after, "analysis", None)
     if fn is None or an_b is None or an_a is None:
         return None
@@ -751,23 +753,24 @@ def _spot_changes(c: Comparison, s_b: float):
         return None
     if sb is None or sa is None:
         return None
-    return match_spots(_spot_xyr(sb), _spot_xyr(sa), c.alignment.homography, s_b)
+    xyr_b = _spot_xyr(sb, an_b, c.before_photo.width)
+    xyr_a = _spot_xyr(sa, an_a, c.after_photo.width)
+    return match_spots(xyr_b, xyr_a, c.alignment.homography, s_b)
 
 
-def _spot_xyr(spots) -> np.ndarray:
-    """(n, 3) array x, y, radius (full-resolution pixels) from a spot list."""
+def _spot_xyr(spots, an, photo_width: int) -> np.ndarray:
+    """(n, 3) array x, y, radius in the photo's full-resolution pixels.
+
+    Spot centres are in pixels of the analysed image (``an``); its diameter in mm is
+    turned into pixels with the analysis scale (radius 3 px when unknown).
+    """
+    k = photo_width / an.shape[1]
+    mm = getattr(an, "mm_per_px", None)
     out = []
     for s in spots:
-        if isinstance(s, dict):
-            x, y = s.get("x"), s.get("y")
-            r = s.get("r") or s.get("radius_px") or s.get("radius") or 3.0
-        else:
-            x = getattr(s, "x", None)
-            y = getattr(s, "y", None)
-            if x is None and hasattr(s, "centre"):
-                x, y = s.centre
-            r = getattr(s, "radius_px", None) or getattr(s, "r", None) or getattr(s, "radius", 3.0)
-        out.append((float(x), float(y), float(r)))
+        d_mm = getattr(s, "diameter_mm", None)
+        r = 0.5 * d_mm / mm if (d_mm and mm) else 3.0
+        out.append((float(s.x) * k, float(s.y) * k, float(r) * k))
     return np.asarray(out, np.float64).reshape(-1, 3)
 
 
@@ -804,6 +807,8 @@ def match_spots(before_xyr: np.ndarray, after_xyr: np.ndarray, h: np.ndarray, sc
             out.append(Spot(b[i, 0] * scale, b[i, 1] * scale, b[i, 2] * scale, "kept"))
     else:
         used_b = np.zeros(len(b), bool)
-    out += [Spot(x * scale, y * scale, r * scale, "faded") for (x, y, r), u in zip(b, used_b) if not u]
-    out += [Spot(x * scale, y * scale, r * scale, "new") for (x, y), r, u in zip(a_b, a_r, used_a) if not u]
+    out += [Spot(x * scale, y * scale, r * scale, "faded")
+            for (x, y, r), u in zip(b, used_b, strict=True) if not u]
+    out += [Spot(x * scale, y * scale, r * scale, "new")
+            for (x, y), r, u in zip(a_b, a_r, used_a, strict=True) if not u]
     return out

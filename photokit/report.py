@@ -234,7 +234,7 @@ def _nice_ticks(vmin: float, vmax: float, n: int = 5) -> list[float]:
         return [vmin]
     raw = span / max(1, n - 1)
     mag = 10 ** math.floor(math.log10(raw))
-    step = min((m * mag for m in (1, 2, 2.5, 5, 10)), key=lambda s: abs(s - raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw * (1 - 1e-9))
     start = math.ceil(vmin / step - 1e-9) * step
     ticks, t = [], start
     while t <= vmax + 1e-9 * span:
@@ -252,7 +252,7 @@ def legend(cmap: str, vmin: float, vmax: float, unit: str, *, label: str = "",
     ticks = _nice_ticks(vmin, vmax)
     span = (vmax - vmin) or 1.0
     step = ticks[1] - ticks[0] if len(ticks) > 1 else span
-    d = max(0, -math.floor(math.log10(step) + 1e-9)) if step > 0 else 1
+    d = next((k for k in range(0, 6) if abs(round(step, k) - step) < 1e-9 * max(1.0, step)), 6)
     tick_html = "".join(
         f'<span class="tick" style="left:{(t - vmin) / span * 100:.2f}%">'
         f'{escape(f"{t:.{d}f}".replace("-", chr(0x2212)))}</span>' for t in ticks)
@@ -586,7 +586,8 @@ figcaption{font-size:13px;color:var(--muted);margin-top:4px}
 .legend-bar{height:12px;border-radius:3px;border:1px solid rgba(0,0,0,.12)}
 .legend-ticks{position:relative;height:16px}
 .legend-ticks .tick{position:absolute;transform:translateX(-50%);top:1px;white-space:nowrap}
-.legend-ticks .tick:before{content:"";position:absolute;left:50%;top:-4px;height:4px;border-left:1px solid #8a919c}
+.legend-ticks .tick:before{content:"";position:absolute;left:50%;top:-4px;height:4px;
+border-left:1px solid #8a919c}
 .legend-ends{display:flex;justify-content:space-between;margin-top:2px;font-style:italic}
 table{border-collapse:collapse;width:100%}
 table.metrics{font-size:14px}
@@ -896,9 +897,11 @@ def render_compare(view: CompareView, *, title: str = "Skin comparison",
 
 def render_compare_notebook(view: CompareView, *, max_side: int = 420) -> str:
     """A compact, script-free HTML block for Jupyter: before, after, first change map, table."""
-    figs = [f'<figure style="margin:0">{img_tag(_outline(view.before_rgb, view.mask), "before", max_side=max_side)}'
+    b_img = img_tag(_outline(view.before_rgb, view.mask), "before", max_side=max_side)
+    a_img = img_tag(_outline(view.after_rgb, view.mask), "after", max_side=max_side)
+    figs = [f'<figure style="margin:0">{b_img}'
             f"<figcaption>Before \u2013 {escape(view.before_label)}</figcaption></figure>",
-            f'<figure style="margin:0">{img_tag(_outline(view.after_rgb, view.mask), "after", max_side=max_side)}'
+            f'<figure style="margin:0">{a_img}'
             f"<figcaption>After (aligned) \u2013 {escape(view.after_label)}</figcaption></figure>"]
     if view.maps:
         mp = view.maps[0]

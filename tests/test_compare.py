@@ -1,0 +1,231 @@
+"""compare: deltas against noise floors, warnings, geometry helpers, and synthetic truth."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from skimage import data
+
+from photokit import compare as C
+from photokit.align import Alignment
+from photokit.cli.main import cli
+from photokit.errors import PhotokitError
+from photokit.metrics import Metric
+from photokit.quality import Check, QualityReport
+
+
+def _metric(name, mdc, better="lower"):
+    return Metric(name, "u", name, mdc, better, True, False, lambda an: None)
+
+
+def test_changes_delta_percent_and_significance():
+    mets = [_metric("a", 0.8), _metric("b", 2.0), _metric("c", 1.0), _metric("d", 1.0)]
+    before = {"a": 10.0, "b": 4.0, "c": None, "d": 0.0}
+    after = {"a": 11.0, "b": 2.0, "c": 3.0, "d": 0.5}
+    delta, pct, sig, mdc = C.changes(mets, before, after)
+    assert delta["a"] == pytest.approx(1.0) and pct["a"] == pytest.approx(10.0) and sig["a"] is True
+    assert delta["b"] == pytest.approx(-2.0) and pct["b"] == pytest.approx(-50.0)
+    assert sig["b"] is False                      # exactly at the floor is not beyond it
+    assert delta["c"] is None and pct["c"] is None and sig["c"] is None
+    assert pct["d"] is None and sig["d"] is False  # no percentage of zero
+    assert mdc == {"a": 0.8, "b": 2.0, "c": 1.0, "d": 1.0}
+
+
+def test_changes_ignores_non_finite_values():
+    delta, pct, sig, _ = C.changes([_metric("a", 1.0)], {"a": float("nan")}, {"a": 2.0})
+    assert delta["a"] is None and sig["a"] is None
+
+
+def _homography(scale=1.0, rot_deg=0.0, tx=0.0, ty=0.0, px=0.0, py=0.0):
+    t = np.deg2rad(rot_deg)
+    return np.array([[scale * np.cos(t), -scale * np.sin(t), tx],
+                     [scale * np.sin(t), scale * np.cos(t), ty], [px, py, 1.0]])
+
+
+def test_jacobian_matches_finite_differences():
+    h = _homography(1.1, 7, 12, -5, 2e-4, -1e-4)
+
+    def f(x, y):
+        p = h @ np.array([x, y, 1.0])
+        return p[:2] / p[2]
+
+    x, y, e = 310.0, 145.0, 1e-3
+    num = np.column_stack([(f(x + e, y) - f(x - e, y)) / (2 * e), (f(x, y + e) - f(x, y - e)) / (2 * e)])
+    np.testing.assert_allclose(C.jacobian(h, x, y), num, rtol=1e-6, atol=1e-9)
+
+
+def test_view_change_recovers_scale_rotation_and_tilt():
+    v = C.view_change(_homography(1.3, 15, 40, 20), (200.0, 100.0))
+    assert v["scale"] == pytest.approx(1.3) and v["rotation_deg"] == pytest.approx(15)
+    assert v["anisotropy"] == pytest.approx(1.0)
+    tilt = np.diag([1.0, np.cos(np.deg2rad(35)), 1.0])   # a plane turned by 35 degrees
+    assert C.view_change(tilt, (0.0, 0.0))["anisotropy"] == pytest.approx(1 / np.cos(np.deg2rad(35)))
+
+
+def _alignment(h, bshape, ashape, flow=None, flow_grid=None):
+    return Alignment("ok", None, np.asarray(h, float), 0.95, 100, 0.3, 0.9, tuple(bshape), tuple(ashape),
+                     flow=flow, flow_grid=flow_grid)
+
+
+@pytest.mark.parametrize("with_flow", [False, True])
+def test_map_resampling_matches_the_full_alignment(with_flow):
+    """Maps carried onto BEFORE's display grid land where Alignment.warp puts the pixels."""
+    after = data.astronaut()[..., 1].astype(np.float32)          # AFTER, 512 x 512
+    h = _homography(1.05, 4, -10, 6)
+    flow = grid = None
+    if with_flow:
+        grid = np.diag([0.25, 0.25, 1.0])
+        yy, xx = np.mgrid[:128, :128].astype(np.float32)
+        flow = np.dstack([3 * np.sin(yy / 20), 2 * np.cos(xx / 25)]).astype(np.float32)
+    al = _alignment(h, (480, 520), after.shape, flow, grid)
+    full = al.warp(after)                                           # reference, full resolution
+    s_out, s_arr = 0.5, 0.5
+    small_after = cv2.resize(after, None, fx=s_arr, fy=s_arr, interpolation=cv2.INTER_AREA)
+    out = C._after_to_before_grid(al, small_after, s_arr, (240, 260), s_out)
+    ref = cv2.resize(full, (260, 240), interpolation=cv2.INTER_AREA)
+    valid = cv2.resize(al.valid_mask().astype(np.uint8), (260, 240), interpolation=cv2.INTER_NEAREST) > 0
+    valid = cv2.erode(valid.astype(np.uint8), np.ones((7, 7), np.uint8), borderValue=0).astype(bool)
+    err = np.abs(out - ref)[valid]
+    assert np.isfinite(out[valid]).all()
+    assert np.median(err) < 2.0 and np.percentile(err, 90) < 8.0   # grey levels, 0-255
+    # a wrong alignment would be far off: the test can fail
+    shifted = C._after_to_before_grid(_alignment(_homography(1.05, 4, -4, 6), (480, 520), after.shape),
+                                      small_after, s_arr, (240, 260), s_out)
+    assert np.median(np.abs(shifted - ref)[valid]) > 2 * np.median(err)
+
+
+def test_lighting_difference_sees_exposure_and_colour_of_light():
+    from photokit.colour import linear_to_lab, linear_to_srgb, uint8_to_linear
+
+    img = data.astronaut()
+    valid = np.ones(img.shape[:2], bool)
+    roi = np.zeros_like(valid)
+    roi[150:300, 180:320] = True
+    same = C.lighting_difference(img, img, valid, roi)
+    assert same["dL"] == 0 and same["dab"] == 0 and same["where"] == "outside the region"
+    # a grey scene under a dimmer, warmer light: truth from the CIELAB of the two greys
+    grey = np.full((300, 400, 3), 150, np.uint8)
+    gain = np.array([1.0, 0.85, 0.65], np.float32)
+    warm = np.round(linear_to_srgb(uint8_to_linear(grey) * gain) * 255).astype(np.uint8)
+    lab_b = linear_to_lab(uint8_to_linear(grey[:1, :1]))[0, 0]
+    lab_a = linear_to_lab(uint8_to_linear(warm[:1, :1]))[0, 0]
+    d = C.lighting_difference(grey, warm, np.ones((300, 400), bool), np.zeros((300, 400), bool))
+    assert d["dL"] == pytest.approx(lab_a[0] - lab_b[0], abs=0.05)
+    assert d["dab"] == pytest.approx(np.hypot(*(lab_a[1:] - lab_b[1:])), abs=0.05)
+    assert d["dL"] < -3 and d["dab"] > 10
+
+
+def _measurement(ok=True, method="none", warnings=()):
+    q = QualityReport({"sharpness": Check(0.5 if ok else 0.1, 0.28, "pass" if ok else "fail")})
+    return SimpleNamespace(quality=q, calibration={"method": method, "delta_e_mean": None},
+                           warnings=list(warnings))
+
+
+def test_warnings_name_what_matters():
+    al = SimpleNamespace(confidence=0.3, overlap=0.4)
+    w = C.assess_warnings(al, _measurement(ok=False), _measurement(warnings=["scale unknown"]),
+                          roi_inside=0.7, view={"scale": 1.8, "rotation_deg": 30, "anisotropy": 1.3},
+                          lighting={"dL": 9.0, "dab": 6.0, "where": "outside the region"},
+                          area_ratio=0.6)
+    text = "\n".join(w)
+    assert "BEFORE photo failed capture-quality checks: sharpness fail" in text
+    assert "Lighting differs" in text and "not calibrated" in text
+    assert "confidence is low (0.30)" in text
+    assert "Only 70% of the region" in text
+    assert "different view" in text and "x1.80" in text and "rotated by 30" in text
+    assert "skin area differs" in text
+    assert "AFTER: scale unknown" in text
+
+
+def test_no_warnings_for_a_clean_pair_and_none_for_light_when_calibrated():
+    al = SimpleNamespace(confidence=0.97, overlap=0.95)
+    kw = dict(roi_inside=1.0, view={"scale": 1.02, "rotation_deg": 2, "anisotropy": 1.01}, area_ratio=1.05)
+    assert C.assess_warnings(al, _measurement(), _measurement(),
+                             lighting={"dL": 1.0, "dab": 0.5, "where": "x"}, **kw) == []
+    cal = C.assess_warnings(al, _measurement(method="reference"), _measurement(method="reference"),
+                            lighting={"dL": 12.0, "dab": 9.0, "where": "x"}, **kw)
+    assert cal == []
+
+
+def test_match_spots_through_the_alignment():
+    h = _homography(1.0, 0, 20, -10)                    # AFTER -> BEFORE: shift
+    before = np.array([[100, 100, 5], [300, 200, 6], [50, 400, 4]], float)
+    after = np.array([[80, 110, 5], [280, 210, 6], [400, 400, 5]], float)   # 2 kept, 1 new
+    out = C.match_spots(before, after, h, 0.5)
+    status = sorted((s.status, round(s.x), round(s.y)) for s in out)
+    assert status == [("faded", 25, 200), ("kept", 50, 50), ("kept", 150, 100), ("new", 210, 195)]
+
+
+def test_failed_alignment_raises_and_cli_writes_nothing(tmp_path):
+    a = data.astronaut()
+    b = data.coffee()
+    with pytest.raises(PhotokitError, match="alignment failed"):
+        C.compare(a, cv2.resize(b, (512, 512)))
+    pa, pb = tmp_path / "a.png", tmp_path / "b.png"
+    cv2.imwrite(str(pa), a[..., ::-1])
+    cv2.imwrite(str(pb), cv2.resize(b, (512, 512))[..., ::-1])
+    out = tmp_path / "r.html"
+    res = CliRunner().invoke(cli, ["compare", str(pa), str(pb), "--report", str(out), "--json"])
+    assert res.exit_code == 1 and "alignment failed" in res.stderr
+    assert res.stdout == "" and not out.exists()
+    assert list(tmp_path.iterdir()) == [pa, pb] or sorted(tmp_path.iterdir()) == sorted([pa, pb])
+
+
+# ---------------------------------------------------------------------------------------
+# End to end on synthetic pairs with a known change (photokit.synth)
+
+def _synth_pair(seed, **changes):
+    from photokit.synth import SkinParams, make_pair
+
+    return make_pair(seed, SkinParams(width=720, height=540, mm_per_px=0.1), **changes)
+
+
+def _polygon_json(path, poly):
+    path.write_text(json.dumps({"polygons": [np.asarray(poly).tolist()]}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def erythema_pair():
+    pytest.importorskip("photokit.measure")
+    return _synth_pair(3, erythema=0.35, cct_k=5600, exposure=1.1)
+
+
+def test_synthetic_erythema_delta_matches_truth(erythema_pair, tmp_path):
+    p = erythema_pair
+    roi = p.before.mask("roi")
+    ref = p.before.mask("reference")
+    comp = C.compare(p.before.pixels, p.after.pixels, roi=roi, reference_roi=ref, mm_per_px=0.1)
+    true = p.delta["redness.a_mean"]
+    got = comp.delta["redness.a_mean"]
+    assert abs(got - true) <= max(1.0, 0.25 * abs(true)), (got, true)
+    assert comp.significant["redness.a_mean"] is True
+    h_err = np.abs(comp.alignment.homography - p.homography).max()
+    assert h_err < 0.02
+    d = comp.to_dict()
+    for key in ("alignment", "before", "after", "delta", "percent_change", "significant"):
+        assert key in d
+    json.dumps(d, allow_nan=False, default=float)
+
+
+@pytest.fixture(scope="module")
+def light_pose_pair():
+    pytest.importorskip("photokit.measure")
+    return _synth_pair(5, exposure=1.18, cct_k=5200, rotation_deg=4.0, shift_px=(14.0, -9.0))
+
+
+def test_light_and_pose_only_reports_no_significant_change(light_pose_pair):
+    p = light_pose_pair
+    comp = C.compare(p.before.pixels, p.after.pixels, roi=p.before.mask("roi"),
+                     reference_roi=p.before.mask("reference"), mm_per_px=0.1)
+    flagged = {k: (comp.delta[k], comp.noise_floor[k]) for k, v in comp.significant.items() if v}
+    assert flagged == {}
+    assert all(v == "No detectable change" or v == "Not measured" for v in comp.verdicts().values())
+    frame = comp.to_frame()
+    assert list(frame.index) == [m.name for m in comp.metrics]
+    assert not frame["significant"].fillna(False).any()

@@ -1,0 +1,210 @@
+"""HTML report building blocks: escaping, embedding, legends, verdicts, page shell."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import cv2
+import numpy as np
+import pytest
+
+from photokit import report as R
+
+XSS = "<img src=x onerror=alert(1)>.jpg"
+
+
+def _decode_uri(uri: str) -> np.ndarray:
+    head, data = uri.split(",", 1)
+    assert head.startswith("data:image/") and head.endswith(";base64")
+    buf = np.frombuffer(base64.b64decode(data), np.uint8)
+    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def _gradient(h=120, w=200) -> np.ndarray:
+    y, x = np.mgrid[:h, :w]
+    return np.dstack([x * 255 // (w - 1), y * 255 // (h - 1), (x + y) % 256]).astype(np.uint8)
+
+
+def test_escape_neutralises_markup_and_quotes():
+    assert R.escape(XSS) == "&lt;img src=x onerror=alert(1)&gt;.jpg"
+    assert R.escape('a"b\'c&') == "a&quot;b&#x27;c&amp;"
+    assert R.escape(None) == ""
+
+
+def test_png_data_uri_round_trips_exactly():
+    img = _gradient()
+    back = _decode_uri(R.image_data_uri(img, fmt="png", max_side=None))
+    np.testing.assert_array_equal(back, img)
+
+
+def test_jpeg_data_uri_is_downscaled_and_close():
+    img = cv2.resize(_gradient(), (2000, 1200), interpolation=cv2.INTER_LINEAR)
+    uri = R.image_data_uri(img, max_side=1000)
+    assert uri.startswith("data:image/jpeg;base64,")
+    back = _decode_uri(uri)
+    assert back.shape == (600, 1000, 3)
+    ref = cv2.resize(img, (1000, 600), interpolation=cv2.INTER_AREA)
+    assert np.abs(back.astype(int) - ref).mean() < 3.0
+
+
+def test_fit_never_upscales():
+    img = _gradient(50, 80)
+    assert R.fit(img, 1000).shape == img.shape
+    assert max(R.fit(img, 40).shape[:2]) == 40
+
+
+@pytest.mark.parametrize("delta, mdc, better, text, tone", [
+    (0.5, 0.8, "lower", "No detectable change", "none"),
+    (-0.8, 0.8, "lower", "No detectable change", "none"),      # at the floor: not beyond it
+    (-0.81, 0.8, "lower", "Decreased (better)", "better"),
+    (2.0, 0.8, "lower", "Increased (worse)", "worse"),
+    (2.0, 0.8, "higher", "Increased (better)", "better"),
+    (-2.0, 0.8, "neither", "Decreased", "changed"),
+    (None, 0.8, "lower", "Not measured", "na"),
+    (float("nan"), 0.8, "lower", "Not measured", "na"),
+])
+def test_verdict_against_noise_floor(delta, mdc, better, text, tone):
+    v = R.verdict(delta, mdc, better)
+    assert (v.text, v.tone) == (text, tone)
+
+
+def test_format_value_follows_noise_floor():
+    assert R.format_value(14.2345, "a*", mdc=0.8) == "14.23\u202fa*"
+    assert R.format_value(14.2345, "a*", mdc=3.0) == "14.2\u202fa*"
+    assert R.format_value(-1.5, "%", mdc=0.1, signed=True) == "\u22121.50%"
+    assert R.format_value(None, "a*") == "\u2013"
+    assert R.format_value(float("inf")) == "\u2013"
+
+
+def test_colourize_maps_range_ends_to_colormap_ends_and_greys_outside():
+    lut = R._cmap_lut("viridis")
+    v = np.array([[0.0, 10.0, 5.0, -3.0]], np.float32)
+    mask = np.array([[True, True, True, False]])
+    bg = np.full((1, 4, 3), 200, np.uint8)
+    out = R.colourize(v, mask, cmap="viridis", vmin=0, vmax=10, background=bg)
+    np.testing.assert_array_equal(out[0, 0], lut[0])
+    np.testing.assert_array_equal(out[0, 1], lut[255])
+    np.testing.assert_array_equal(out[0, 2], lut[127])
+    assert out[0, 3, 0] == out[0, 3, 1] == out[0, 3, 2]        # grey outside the mask
+
+
+def test_legend_ticks_are_in_range_and_positioned():
+    html = R.legend("Reds", 2.0, 17.0, "a*", label="Redness")
+    ticks = [(float(p), t) for p, t in re.findall(r'left:([\d.]+)%">([^<]+)<', html)]
+    values = [float(t.replace("\u2212", "-")) for _, t in ticks]
+    assert values == [5.0, 10.0, 15.0]
+    for (pos, _), v in zip(ticks, values, strict=True):
+        assert pos == pytest.approx((v - 2.0) / 15.0 * 100, abs=0.01)
+    assert "Redness (a*)" in html and "linear-gradient" in html
+
+
+def test_robust_range_ignores_outside_and_nan():
+    a = np.arange(100, dtype=np.float32).reshape(10, 10)
+    a[0, 0] = np.nan
+    m = np.ones_like(a, bool)
+    m[9] = False                                                  # 90..99 excluded
+    lo, hi = R.robust_range((a, m), lo=0, hi=100)
+    assert (lo, hi) == (1.0, 89.0)
+
+
+def test_blur_boxes_removes_detail_inside_only():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (100, 160, 3), dtype=np.uint8)
+    out = R.blur_boxes(img, [(40, 20, 60, 30)])
+    inside = out[20:50, 40:100].astype(float)
+    lap_in = np.abs(cv2.Laplacian(inside.mean(axis=2), cv2.CV_64F)).mean()
+    lap_orig = np.abs(cv2.Laplacian(img[20:50, 40:100].astype(float).mean(axis=2), cv2.CV_64F)).mean()
+    assert lap_in < 0.05 * lap_orig
+    outside = np.ones(img.shape[:2], bool)
+    outside[20:50, 40:100] = False
+    np.testing.assert_array_equal(out[outside], img[outside])
+
+
+def _rows():
+    return [R.MetricRow("redness.a_mean", "mean CIELAB a*", "a*", 12.0, 12.3, 0.3, 2.5, 0.8, "lower"),
+            R.MetricRow("redness.area_pct", "red area", "%", 10.0, 20.0, 10.0, 100.0, 2.0, "lower"),
+            R.MetricRow("texture.roughness", "roughness", "L*", 2.0, 1.5, -0.5, -25.0, 0.1, "lower"),
+            R.MetricRow("spots.count", "spots", "count", None, 3.0, None, None, 2.0, "lower")]
+
+
+def test_metrics_table_hides_percentages_inside_the_noise():
+    html = R.metrics_table(_rows())
+    row = re.search(r'<tr class="tone-none" data-metric="redness.a_mean">.*?</tr>', html).group(0)
+    assert "within noise" in row and "2.5" not in row.split("within noise")[0].split("delta")[-1]
+    assert "+2.5" not in row and "No detectable change" in row
+    worse = re.search(r'data-metric="redness.area_pct">.*?</tr>', html).group(0)
+    assert "+100.0%" in worse and "Increased (worse)" in worse
+    better = re.search(r'data-metric="texture.roughness">.*?</tr>', html).group(0)
+    assert "\u221225.0%" in better and "Decreased (better)" in better
+    assert "Not measured" in html
+
+
+def test_headline_counts_changes_beyond_noise():
+    assert R.headline(_rows()) == ("2 of 3 measures changed beyond their measurement noise "
+                                   "(1 better, 1 worse); the others show no detectable change.")
+    quiet = [r for r in _rows() if r.name in ("redness.a_mean", "spots.count")]
+    assert R.headline(quiet).startswith("No detectable change: all 1 measures")
+
+
+def _view(**kw) -> R.CompareView:
+    img = cv2.resize(_gradient(), (240, 160))
+    mask = np.zeros(img.shape[:2], bool)
+    mask[40:120, 60:180] = True
+    a = np.where(mask, 10.0, np.nan).astype(np.float32)
+    mp = R.MapPair("Redness", "a*", a, a + 1, np.where(mask, 1.0, np.nan).astype(np.float32), mask,
+                   "Reds", "RdBu_r", mdc=0.8)
+    base = dict(before_rgb=img, after_rgb=img[:, ::-1].copy(), mask=mask, valid=np.ones_like(mask),
+                rows=_rows(), before_label=XSS, after_label="after.jpg", maps=[mp],
+                spots=[R.Spot(30, 30, 5, "new"), R.Spot(100, 80, 4, "faded"), R.Spot(150, 50, 3, "kept")],
+                warnings=[f"warning about {XSS}"], notes=["<script>alert(2)</script>"],
+                quality_headers=["Before", "After"],
+                quality=[("sharpness", [("pass", "0.5"), ("fail", "0.1")])],
+                calibration=[("Colour, before", "not calibrated")], alignment=[("Status", "ok")],
+                params=[("Before", XSS)], subtitle=f"{XSS} \u2192 after.jpg")
+    base.update(kw)
+    return R.CompareView(**base)
+
+
+def test_compare_page_escapes_every_user_string_and_fetches_nothing():
+    html = R.render_compare(_view())
+    assert "<img src=x" not in html and "<script>alert" not in html
+    assert html.count("&lt;img src=x onerror=alert(1)&gt;.jpg") >= 4
+    # only embedded pictures; no URL that a browser could fetch
+    srcs = re.findall(r'\ssrc="([^"]*)"', html)
+    assert srcs and all(s.startswith("data:image/") for s in srcs)
+    assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", html.replace("http-equiv", ""), re.I)
+    assert "Content-Security-Policy" in html and "default-src 'none'" in html
+    assert "<script>" in html          # the one inline script: the slider
+    for sid in ("summary", "photos", "maps", "spots", "metrics", "quality"):
+        assert f'id="{sid}"' in html
+    assert "photokit" in html.split("<footer>")[1]
+
+
+def test_compare_page_is_light_enough_to_email():
+    big = cv2.resize(_gradient(), (4000, 3000))
+    rng = np.random.default_rng(1)
+    big = np.clip(big.astype(int) + rng.integers(-20, 20, big.shape), 0, 255).astype(np.uint8)
+    mask = np.zeros(big.shape[:2], bool)
+    mask[500:2500, 800:3200] = True
+    small_mask = cv2.resize(mask.astype(np.uint8), (1000, 750), interpolation=cv2.INTER_NEAREST) > 0
+    b = R.fit(big)
+    v = _view(before_rgb=b, after_rgb=b, mask=small_mask, valid=np.ones_like(small_mask), maps=[], spots=None)
+    html = R.render_compare(v)
+    assert len(html.encode()) < 3_000_000
+    imgs = re.findall(r'width="(\d+)" height="(\d+)"', html)
+    assert imgs and max(max(int(w), int(h)) for w, h in imgs) <= 1000
+
+
+def test_spots_overlay_draws_only_at_spots():
+    img = np.full((100, 100, 3), 128, np.uint8)
+    out = R.spots_overlay(img, [R.Spot(50, 50, 5, "new")])
+    changed = np.any(out != img, axis=2)
+    ys, xs = np.nonzero(changed)
+    assert changed.any() and np.hypot(xs - 50, ys - 50).max() < 14
+    assert tuple(out[50, 50]) == (128, 128, 128)                  # circle, not a disc
+
+
+def test_notebook_html_has_no_script():
+    html = R.render_compare_notebook(_view())
+    assert "<script" not in html and "&lt;img src=x" in html and "<table" in html
