@@ -106,14 +106,11 @@ def unmixing_matrix(v_mel=V_MELANIN, v_hb=V_HAEMOGLOBIN) -> np.ndarray:
 def chromophore_maps(linear: np.ndarray, matrix: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(melanin, haemoglobin) maps in MI / EI units of linear RGB (see `unmixing_matrix`)."""
     lin = np.maximum(np.ascontiguousarray(linear, dtype=np.float32), np.float32(1e-4))
-    od = -cv2.log(lin.reshape(-1, 1, 3) if lin.ndim == 2 else lin)
-    out = cv2.transform(od, unmixing_matrix() if matrix is None else matrix)
-    return out[..., 0].reshape(lin.shape[:-1]), out[..., 1].reshape(lin.shape[:-1])
-
-
-def _maps(lv: Analysis) -> tuple[np.ndarray, np.ndarray]:
-    """(brown map, red map) of a level, memoised on the level."""
-    return lv.cached("spots.chromophores", lambda a: chromophore_maps(a.linear))
+    shape = lin.shape[:-1]
+    od = cv2.log(lin.reshape(-1, 1, 3))
+    M = -(unmixing_matrix() if matrix is None else np.asarray(matrix, np.float32))
+    out = cv2.transform(od, M)
+    return out[..., 0].reshape(shape), out[..., 1].reshape(shape)
 
 
 def find_spots(an: Analysis) -> list[Spot] | None:
@@ -159,7 +156,7 @@ def _detect(an: Analysis) -> SpotResult | None:
     valid = erode(mask, 0.5 / p)
     if not _enough(valid, p):
         return None
-    mi, ei = (m[y0:y1, x0:x1] for m in _maps(lv))
+    mi, ei = chromophore_maps(lv.linear[y0:y1, x0:x1])
     sigma = BACKGROUND_SIGMA_MM / p
     cm = _contrast(mi, mask, sigma, THRESHOLDS["brown"][0])
     ce = _contrast(ei, mask, sigma, THRESHOLDS["red"][0])

@@ -73,6 +73,8 @@ from .scale import relative_mm_per_px
 MIN_SKIN_MM2 = 20.0
 #: Smallest number of working-level skin pixels for any number at all.
 MIN_SKIN_PX = 400
+#: Context kept around the skin's bounding box on working levels (mm).
+CROP_MARGIN_MM = 4.0
 
 TEXTURE_MM_PER_PX = 0.1
 BAND_MM = (0.2, 2.0)
@@ -80,6 +82,7 @@ GLCM_DISTANCE_MM = 0.3
 GLCM_LEVELS = 16
 GLCM_RANGE = 6.0
 LBP_RADIUS_MM = 0.3
+LBP_STRIDE = 2
 SELS_THRESHOLD = 1.5
 
 LINE_SCALES_MM = (0.3, 0.6, 1.2)
@@ -90,6 +93,8 @@ LINE_MIN_LENGTH_MM = 3.0
 LINE_MIN_STRAIGHTNESS = 0.7
 LINE_LONG_MM = 8.0
 LINE_ANISOTROPY = 0.5
+#: Scales narrower than this many working pixels cannot be resolved and are skipped.
+LINE_MIN_SIGMA_PX = 0.8
 
 _SIGMA_PER_WAVELENGTH = float(np.sqrt(np.log(2) / 2) / np.pi)  # 0.1874
 _PEAK_VALLEY = 2 / (3 * np.sqrt(3))  # 0.385
@@ -149,27 +154,29 @@ class Work:
         return 100.0 / self.mm_per_px ** 2
 
 
-def work(an: Analysis, target_mm_per_px: float, margin_mm: float = 3.0) -> Work | None:
-    """The working level for features resolved at `target_mm_per_px`, cropped to the skin."""
+def work(an: Analysis, target_mm_per_px: float) -> Work | None:
+    """The working level for features resolved at `target_mm_per_px`, cropped to the skin.
+
+    The crop is the skin's bounding box plus `CROP_MARGIN_MM`; L* is computed on the crop
+    only, once per level, and shared by every metric working there.
+    """
     base = scaled(an)
     if base is None:
         return None
 
-    def make(b: Analysis) -> Work | None:
-        lv = b.level(target_mm_per_px)
+    def make(lv: Analysis) -> Work | None:
         m8 = lv.mask.view(np.uint8)
         if cv2.countNonZero(m8) < MIN_SKIN_PX // 4:
             return None
         x, y, w, h = cv2.boundingRect(m8)
-        pad = int(np.ceil(margin_mm / lv.mm_per_px))
+        pad = int(np.ceil(CROP_MARGIN_MM / lv.mm_per_px))
         x0, y0 = max(0, x - pad), max(0, y - pad)
         x1, y1 = min(lv.shape[1], x + w + pad), min(lv.shape[0], y + h + pad)
-        L = lv.cached("texture.lightness", lambda a: lightness(a.linear))
-        factor = lv.mm_per_px / b.mm_per_px
-        return Work(lv, L[y0:y1, x0:x1], lv.mask[y0:y1, x0:x1], float(lv.mm_per_px),
-                    x0, y0, float(factor))
+        L = lightness(lv.linear[y0:y1, x0:x1])
+        return Work(lv, L, lv.mask[y0:y1, x0:x1], float(lv.mm_per_px), x0, y0,
+                    float(lv.mm_per_px / base.mm_per_px))
 
-    return base.cached(f"work:{target_mm_per_px:g}:{margin_mm:g}", make)
+    return base.level(target_mm_per_px).cached("texture.work", make)
 
 
 def blur(x: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -341,34 +348,44 @@ def glcm_energy(an: Analysis) -> float | None:
 
 
 # --------------------------------------------------------------------------- LBP
-def lbp_uniform_mask(img: np.ndarray, radius_px: float, points: int = 8) -> np.ndarray:
-    """Pixels whose LBP (P points on a circle of `radius_px`, bilinear) is uniform.
+def lbp_uniform_mask(img: np.ndarray, radius_px: float, points: int = 8, stride: int = 1) -> np.ndarray:
+    """Whether each pixel's LBP (P points on a circle of `radius_px`, bilinear) is uniform.
 
     Neighbour ``p`` sits at ``(r, c) = (-R sin(2 pi p / P), R cos(2 pi p / P))`` and is
     1 when ``I(neighbour) >= I(centre)``, as in scikit-image's ``local_binary_pattern``;
     a pattern is uniform when its circular sequence has at most two 0/1 transitions.
-    Borders replicate the edge pixel.
+    Borders replicate the edge pixel. With ``stride > 1`` only the centres
+    ``[::stride, ::stride]`` are evaluated (a systematic sample, for speed).
     """
     img = np.ascontiguousarray(img, dtype=np.float32)
     h, w = img.shape
     pad = int(np.ceil(radius_px)) + 1
     P = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    bits = []
+    centre = img[::stride, ::stride]
+    hs, ws = centre.shape
+
+    def at(dr, dc):
+        return P[pad + dr: pad + dr + h: stride, pad + dc: pad + dc + w: stride][:hs, :ws]
+
+    first = prev = None
+    trans = np.zeros((hs, ws), np.uint8)
     for p in range(points):
         rr = round(-radius_px * np.sin(2 * np.pi * p / points), 5)
         cc = round(radius_px * np.cos(2 * np.pi * p / points), 5)
         r0, c0 = int(np.floor(rr)), int(np.floor(cc))
         fr, fc = rr - r0, cc - c0
-
-        def at(dr, dc):
-            return P[pad + dr: pad + dr + h, pad + dc: pad + dc + w]
-
-        v = ((1 - fr) * (1 - fc) * at(r0, c0) + (1 - fr) * fc * at(r0, c0 + 1)
-             + fr * (1 - fc) * at(r0 + 1, c0) + fr * fc * at(r0 + 1, c0 + 1)) if (fr or fc) else at(r0, c0)
-        bits.append(v >= img)
-    trans = np.zeros((h, w), np.uint8)
-    for p in range(points):
-        trans += bits[p] != bits[(p + 1) % points]
+        if fr or fc:
+            v = ((1 - fr) * (1 - fc) * at(r0, c0) + (1 - fr) * fc * at(r0, c0 + 1)
+                 + fr * (1 - fc) * at(r0 + 1, c0) + fr * fc * at(r0 + 1, c0 + 1))
+        else:
+            v = at(r0, c0)
+        bit = v >= centre
+        if prev is None:
+            first = bit
+        else:
+            trans += bit != prev
+        prev = bit
+    trans += prev != first
     return trans <= 2
 
 
@@ -379,8 +396,9 @@ def lbp_uniformity(an: Analysis) -> float | None:
     if b is None:
         return None
     r = max(1.0, LBP_RADIUS_MM / b.work.mm_per_px)
-    u = lbp_uniform_mask(b.values, r)
-    return float(100.0 * np.count_nonzero(u & b.mask) / np.count_nonzero(b.mask))
+    u = lbp_uniform_mask(b.values, r, stride=LBP_STRIDE)
+    m = b.mask[::LBP_STRIDE, ::LBP_STRIDE]
+    return float(100.0 * np.count_nonzero(u & m) / max(1, np.count_nonzero(m)))
 
 
 # --------------------------------------------------------------------------- SELS-like
@@ -415,8 +433,9 @@ class Lines:
         Centre-line pixels kept (working level, cropped).
     depth : ndarray, float32
         Estimated line depth (L*) at each pixel (max over scales).
-    tangent : ndarray, float32 (H, W, 2)
-        Unit line direction ``(tx, ty)``.
+    theta : ndarray, float32
+        Angle of the line normal in ``[0, pi)`` (x right, y down); the line runs at
+        ``theta + pi/2``.
     length_mm : float
         Total centre-line length.
     area_mm2 : float
@@ -427,7 +446,7 @@ class Lines:
 
     centre: np.ndarray
     depth: np.ndarray
-    tangent: np.ndarray
+    theta: np.ndarray
     length_mm: float
     area_mm2: float
     work: Work
@@ -446,20 +465,30 @@ def hessian(img: np.ndarray, sigma_px: float) -> tuple[np.ndarray, np.ndarray, n
     return lxx, lyy, lxy
 
 
-def eig2(lxx, lyy, lxy):
-    """Eigenvalues ``l1 >= l2`` of the 2x2 Hessian and the unit eigenvector of ``l1``."""
-    half_tr = 0.5 * (lxx + lyy)
-    d = np.sqrt(0.25 * (lxx - lyy) ** 2 + lxy ** 2)
-    l1 = half_tr + d
-    l2 = half_tr - d
-    # eigenvector of l1: (lxy, l1 - lxx) or (l1 - lyy, lxy), whichever is better conditioned
-    vx = np.where(lxx >= lyy, l1 - lyy, lxy)
-    vy = np.where(lxx >= lyy, lxy, l1 - lxx)
-    n = np.sqrt(vx * vx + vy * vy)
-    n = np.where(n > 1e-12, n, 1.0).astype(np.float32)
-    vx = np.where(n > 1e-12, vx / n, 1.0).astype(np.float32)
-    vy = (vy / n).astype(np.float32)
-    return l1, l2, vx, vy
+def line_response(lxx: np.ndarray, lyy: np.ndarray, lxy: np.ndarray, sigma_px: float):
+    """Line depth estimate (L*) and normal angle of dark valleys from the Hessian.
+
+    Eigenvalues ``l1,2 = (Lxx + Lyy)/2 +- sqrt(((Lxx - Lyy)/2)^2 + Lxy^2)``;
+    ``depth = s^2 (l1 - |l2|) / 0.385`` where ``|l2| <= 0.5 l1`` (line-like), else 0;
+    the normal (across the line, eigenvector of ``l1``) has angle
+    ``theta = atan2(2 Lxy, Lxx - Lyy) / 2`` in ``[0, pi)`` (x right, y down).
+    """
+    a = cv2.subtract(lxx, lyy)
+    b = cv2.add(lxy, lxy)
+    half_d = cv2.magnitude(a, b)
+    half_d *= np.float32(0.5)
+    tr = cv2.add(lxx, lyy)
+    tr *= np.float32(0.5)
+    l1 = cv2.add(tr, half_d)
+    l2 = cv2.subtract(tr, half_d)
+    raw = cv2.subtract(l1, np.abs(l2))
+    keep = cv2.compare(raw, l1 * np.float32(1 - LINE_ANISOTROPY), cv2.CMP_GE)
+    raw *= np.float32(sigma_px * sigma_px / _PEAK_VALLEY)
+    raw[keep == 0] = 0
+    depth = np.maximum(raw, np.float32(0), out=raw)
+    theta = cv2.phase(a, b)
+    theta *= np.float32(0.5)
+    return depth, theta
 
 
 def ridges(an: Analysis) -> Lines | None:
@@ -468,66 +497,62 @@ def ridges(an: Analysis) -> Lines | None:
 
 
 def _ridges(an: Analysis) -> Lines | None:
-    finest = work(an, LINE_SCALES_MM[0] / LINE_PX_PER_SCALE)
-    if finest is None:
-        return None
-    H, W = finest.L.shape
-    best = np.zeros((H, W), np.float32)
-    nx = np.ones((H, W), np.float32)
-    ny = np.zeros((H, W), np.float32)
+    finest = None
+    levels = []
     for s_mm in LINE_SCALES_MM:
         w = work(an, s_mm / LINE_PX_PER_SCALE)
         if w is None:
-            continue
+            return None
+        if s_mm / w.mm_per_px >= LINE_MIN_SIGMA_PX:
+            levels.append((s_mm, w))
+            finest = finest or w
+    if finest is None:
+        return None
+    H, W = finest.L.shape
+    best = None
+    theta = None
+    for s_mm, w in levels:
         s = s_mm / w.mm_per_px
-        lxx, lyy, lxy = hessian(w.L, s)
-        l1, l2, vx, vy = eig2(lxx, lyy, lxy)
-        depth = (np.float32(s * s / _PEAK_VALLEY) * (l1 - np.abs(l2))).astype(np.float32)
-        depth[(l1 <= 0) | (np.abs(l2) > LINE_ANISOTROPY * l1)] = 0
+        depth, th = line_response(*hessian(w.L, s), s)
         if w is not finest:  # bring onto the finest grid: same origin in full-res pixels
-            depth, vx, vy = (_to_grid(m, w, finest) for m in (depth, vx, vy))
-        take = depth > best
-        best[take] = depth[take]
-        nx[take] = vx[take]
-        ny[take] = vy[take]
-    n = np.sqrt(nx * nx + ny * ny) + np.float32(1e-6)
-    nx /= n
-    ny /= n
-    valid = erode(finest.mask, 2.0 * LINE_SCALES_MM[-1] / finest.mm_per_px)
+            depth = _to_grid(depth, w, finest, cv2.INTER_LINEAR)
+            th = _to_grid(th, w, finest, cv2.INTER_NEAREST)
+        if best is None:
+            best, theta = depth, th
+        else:
+            take = depth > best
+            best = np.where(take, depth, best)
+            theta = np.where(take, th, theta)
+    valid = erode(finest.mask, 2.0 * levels[-1][0] / finest.mm_per_px)
     if not _enough(valid, finest.mm_per_px):
         return None
-    # non-maximum suppression across the line (along the normal n), 8-neighbour steps
-    ox = np.rint(nx).astype(np.int8)
-    oy = np.rint(ny).astype(np.int8)
+    # non-maximum suppression across the line, with the normal quantised to 45 degrees
+    code = (np.rint(theta * np.float32(4 / np.pi)).astype(np.uint8)) & 3
     B = cv2.copyMakeBorder(best, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
-    keep = np.ones((H, W), bool)
-    for dx in (-1, 0, 1):
-        for dy in (-1, 0, 1):
-            if dx == 0 and dy == 0:
-                continue
-            sel = (ox == dx) & (oy == dy)
-            if not sel.any():
-                continue
-            fwd = B[1 + dy:1 + dy + H, 1 + dx:1 + dx + W]
-            bwd = B[1 - dy:1 - dy + H, 1 - dx:1 - dx + W]
-            keep &= ~sel | ((best >= fwd) & (best > bwd))
-    low = keep & (best >= LINE_DEPTH_LOW) & valid
-    high = low & (best >= LINE_DEPTH_HIGH)
-    ncomp, labels, stats, _ = cv2.connectedComponentsWithStats(low.view(np.uint8), connectivity=8)
-    # per-pixel length contribution along the tangent t = (-ny, nx)
-    step = (1.0 / np.maximum(np.maximum(np.abs(nx), np.abs(ny)), 0.5)).astype(np.float32)
-    lab = labels.ravel()
-    sel = low.ravel()
-    comp_len = np.bincount(lab[sel], weights=step.ravel()[sel], minlength=ncomp) * finest.mm_per_px
-    comp_high = np.bincount(lab[high.ravel()], minlength=ncomp) > 0
-    # straightness: span along the principal axis (sqrt(12 var) for a segment) / length
-    ys, xs = np.nonzero(low)
+    cand = (best >= LINE_DEPTH_LOW) & valid
+    ys, xs = np.nonzero(cand)
+    c = code[ys, xs]
+    dx = np.array([1, 1, 0, -1], np.int64)[c]
+    dy = np.array([0, 1, 1, 1], np.int64)[c]
+    v = best[ys, xs]
+    ok = (v >= B[ys + 1 + dy, xs + 1 + dx]) & (v > B[ys + 1 - dy, xs + 1 - dx])
+    ys, xs, v = ys[ok], xs[ok], v[ok]
+    low = np.zeros((H, W), np.uint8)
+    low[ys, xs] = 1
+    ncomp, labels = cv2.connectedComponents(low, connectivity=8)
     li = labels[ys, xs]
+    th = theta[ys, xs]
+    # centre-line length per pixel: one pixel step along the dominant axis of the tangent
+    step = 1.0 / np.maximum(np.abs(np.cos(th)), np.abs(np.sin(th)))
+    comp_len = np.bincount(li, weights=step, minlength=ncomp) * finest.mm_per_px
+    comp_high = np.bincount(li[v >= LINE_DEPTH_HIGH], minlength=ncomp) > 0
+    # straightness: span along the principal axis (sqrt(12 var) for a segment) / length
     cnt = np.maximum(np.bincount(li, minlength=ncomp), 1).astype(np.float64)
-    mx, my = (np.bincount(li, weights=v, minlength=ncomp) / cnt for v in (xs, ys))
-    cxx = np.bincount(li, weights=xs.astype(np.float64) ** 2, minlength=ncomp) / cnt - mx ** 2
-    cyy = np.bincount(li, weights=ys.astype(np.float64) ** 2, minlength=ncomp) / cnt - my ** 2
-    cxy = np.bincount(li, weights=xs.astype(np.float64) * ys, minlength=ncomp) / cnt - mx * my
+    xf, yf = xs.astype(np.float64), ys.astype(np.float64)
+    mx, my = (np.bincount(li, weights=q, minlength=ncomp) / cnt for q in (xf, yf))
+    cxx = np.bincount(li, weights=xf * xf, minlength=ncomp) / cnt - mx ** 2
+    cyy = np.bincount(li, weights=yf * yf, minlength=ncomp) / cnt - my ** 2
+    cxy = np.bincount(li, weights=xf * yf, minlength=ncomp) / cnt - mx * my
     lam = 0.5 * (cxx + cyy) + np.sqrt(np.maximum(0.25 * (cxx - cyy) ** 2 + cxy ** 2, 0))
     span = np.sqrt(12 * np.maximum(lam, 0)) * finest.mm_per_px
     straight = (span >= LINE_MIN_STRAIGHTNESS * comp_len) | (comp_len >= LINE_LONG_MM)
@@ -536,11 +561,10 @@ def _ridges(an: Analysis) -> Lines | None:
     centre = good[labels]
     length = float(comp_len[good].sum())
     area = float(np.count_nonzero(valid)) * finest.mm_per_px ** 2
-    tangent = np.stack([-ny, nx], axis=-1)
-    return Lines(centre, best, tangent, length, area, finest, valid)
+    return Lines(centre, best, theta, length, area, finest, valid)
 
 
-def _to_grid(m: np.ndarray, src: Work, dst: Work) -> np.ndarray:
+def _to_grid(m: np.ndarray, src: Work, dst: Work, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     """Resample a map of working level `src` onto the grid of `dst` (bilinear)."""
     H, W = dst.L.shape
     # dst pixel (x, y) -> full: (x + x0d + .5) fd - .5 ; -> src: (full + .5) / fs - .5 - x0s
@@ -548,7 +572,7 @@ def _to_grid(m: np.ndarray, src: Work, dst: Work) -> np.ndarray:
     bx = (dst.x0 + 0.5) * dst.factor / src.factor - 0.5 - src.x0
     by = (dst.y0 + 0.5) * dst.factor / src.factor - 0.5 - src.y0
     M = np.array([[ax, 0, bx], [0, ax, by]], np.float32)
-    return cv2.warpAffine(m, M, (W, H), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+    return cv2.warpAffine(m, M, (W, H), flags=interpolation | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_REPLICATE)
 
 
