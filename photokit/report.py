@@ -455,7 +455,8 @@ SLIDER_JS = r"""
   box.addEventListener('pointerup', function () { dragging = false; });
   box.addEventListener('pointercancel', function () { dragging = false; });
   range.addEventListener('input', function () {
-    stopBlink(); show('slider'); set(parseFloat(range.value));
+    var v = parseFloat(range.value);
+    pos = v; stopBlink(); show('slider'); set(v);
   });
   function stopBlink() {
     if (timer) { clearInterval(timer); timer = null; }
