@@ -1,0 +1,736 @@
+"""Alignment of an AFTER photo onto its BEFORE photo, locked onto the subject.
+
+``align(before, after)`` returns an `Alignment`: a global model ``H`` (3x3, maps AFTER
+pixels to BEFORE pixels, SPEC convention), a smooth dense residual field on the subject
+(the face is not a plane), and an honest verdict (``status``, ``reason``, calibrated
+``confidence``).
+
+Pipeline (all on a working grid of at most `WORK_SIDE` px around the subject, never on
+the full 12 MP image):
+
+1. **Subject** (`photokit.subject`): user ROI, else the largest face (head ellipse),
+   else the whole frame. Features are taken from the subject only, so when the patient
+   moves and the room does not, the patient is aligned.
+2. **Features**: SIFT (Lowe 2004) on CLAHE-equalised luma (illumination-normalised),
+   Lowe's ratio test (0.8), then MAGSAC++ (``cv2.USAC_MAGSAC``; Barath et al. 2020).
+3. **Model choice by evidence**: similarity, affine and homography are least-squares
+   fitted on the inliers and the one of lowest BIC, ``n log(RSS/n) + k log(n)`` with
+   ``n`` = 2 x inliers and ``k`` = 4, 6, 8 parameters, is kept.
+4. **Sub-pixel refinement**: ECC (Evangelidis & Psarakis 2008) between BEFORE and the
+   pre-warped AFTER on contrast-normalised high-passed log-luminance, ``n = h / sqrt(G *
+   h^2)`` with ``h = log I - G_sigma * log I``, which removes exposure, white balance and
+   smooth lighting changes; accepted only if it raises the correlation.
+5. **Dense residual** (face not planar): DIS optical flow (Kroeger et al. 2016) between
+   BEFORE and the globally aligned AFTER, confined to the subject, then heavily
+   regularised by robust normalised convolution (Gaussian of sigma `FLOW_SIGMA` x the
+   subject size, two reweighting passes that discount vectors disagreeing with the
+   smooth field by more than 1 px). A new spot or a redness patch changes a few tens of
+   pixels; the field is smooth over a fifth of the face, so it cannot "align away" such
+   change (``tests/test_align.py`` checks it).
+6. **Verdict**: ``failed`` when there are too few consistent matches, the transform is
+   implausible, AFTER covers too little of BEFORE, the aligned subjects do not look
+   alike (correlation of the normalised high-pass below `MIN_NCC`) or the predicted
+   error is too large. ``confidence`` is the probability that the corner error is below
+   the tolerance ``max(3 px, 0.1 % of the diagonal)``, from the covariance of the
+   least-squares model, ``Cov = s^2 (J^T J)^-1`` propagated to the four image corners
+   (Hartley & Zisserman 2004, section 5.2), assuming a Rayleigh-distributed error:
+   ``P = 1 - exp(-t^2 / (2 v))``, ``v`` the mean per-axis corner variance, with ``s``
+   the robust (MAD) inlier residual, scaled by how much the aligned subjects look alike.
+
+References
+----------
+D. G. Lowe, "Distinctive image features from scale-invariant keypoints", IJCV 60(2),
+91-110 (2004). doi:10.1023/B:VISI.0000029664.99615.94
+D. Barath, J. Noskova, M. Ivashechkin, J. Matas, "MAGSAC++, a fast, reliable and
+accurate robust estimator", CVPR 2020. doi:10.1109/CVPR42600.2020.00138
+G. D. Evangelidis, E. Z. Psarakis, "Parametric image alignment using enhanced
+correlation coefficient maximization", IEEE TPAMI 30(10), 1858-1865 (2008).
+doi:10.1109/TPAMI.2008.113
+T. Kroeger, R. Timofte, D. Dai, L. Van Gool, "Fast optical flow using dense inverse
+search", ECCV 2016. doi:10.1007/978-3-319-46493-0_29
+R. Hartley, A. Zisserman, "Multiple View Geometry in Computer Vision", 2nd ed.,
+Cambridge University Press (2004).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .photo import Photo, load
+from .subject import Subject, find_subject
+
+#: Long side of the working grid (subject crop) for features, ECC and flow.
+WORK_SIDE = 1000
+#: Lowe's ratio test.
+RATIO = 0.8
+#: MAGSAC++ inlier threshold, working-grid pixels.
+MAGSAC_THRESHOLD = 3.0
+#: Fewest consistent matches accepted.
+MIN_INLIERS = 20
+#: Smallest normalised high-pass correlation between BEFORE and aligned AFTER.
+MIN_NCC = 0.12
+#: Smallest fraction of BEFORE covered by AFTER.
+MIN_OVERLAP = 0.2
+#: Smallest confidence reported as "ok".
+MIN_CONFIDENCE = 0.2
+#: Sigma of the dense-field regulariser as a fraction of the subject's long side.
+FLOW_SIGMA = 0.05
+#: Largest dense correction, as a fraction of the subject's long side.
+FLOW_MAX = 0.05
+#: Dense fields whose median magnitude is below this (working px) are dropped.
+FLOW_MIN = 0.15
+#: High-pass sigma (working px) for ECC / flow images.
+HP_SIGMA = 6.0
+
+_MODELS = {"similarity": 4, "affine": 6, "homography": 8}
+
+
+@dataclass(eq=False)
+class Alignment:
+    """The alignment of AFTER onto BEFORE.
+
+    Attributes
+    ----------
+    status : str
+        ``"ok"`` or ``"failed"``.
+    reason : str or None
+        Why it failed (None when ok).
+    homography : ndarray
+        3x3, maps AFTER pixels to BEFORE pixels (``[xb, yb, 1] ~ H @ [xa, ya, 1]``); the
+        global part of the alignment. Identity when failed before any model was found.
+    confidence : float
+        Probability (0-1) that the error at the image corners is below `tolerance_px`.
+    inliers : int
+        Feature matches consistent with the model.
+    residual_px : float or None
+        Median distance (BEFORE pixels) between the matched features after the full
+        alignment (global model and dense field).
+    overlap : float
+        Fraction of BEFORE's pixels that AFTER covers.
+    flow : ndarray or None
+        Dense residual field ``(h, w, 2)`` float32 in BEFORE pixels, sampled on the
+        working grid given by `flow_grid`: BEFORE pixel ``x`` takes AFTER's pixel at
+        ``H^-1 (x + flow(x))``. None when no dense correction was needed.
+    flow_grid : ndarray or None
+        3x3 matrix mapping BEFORE full-resolution pixels to `flow` grid indices.
+    before_shape, after_shape : tuple
+        ``(height, width)`` of the photos.
+    model : str or None
+        ``similarity``, ``affine`` or ``homography`` (chosen by BIC).
+    subject : str
+        ``roi``, ``face`` or ``frame``: what the alignment followed.
+    ncc : float or None
+        Correlation of the normalised high-pass of BEFORE and aligned AFTER on the subject.
+    flow_px : float or None
+        Median magnitude of the dense correction on the subject (BEFORE pixels).
+    tolerance_px : float
+        The corner error that `confidence` refers to.
+    """
+
+    status: str
+    reason: str | None
+    homography: np.ndarray
+    confidence: float
+    inliers: int
+    residual_px: float | None
+    overlap: float
+    before_shape: tuple[int, int]
+    after_shape: tuple[int, int]
+    flow: np.ndarray | None = field(default=None, repr=False)
+    flow_grid: np.ndarray | None = field(default=None, repr=False)
+    model: str | None = None
+    subject: str = "frame"
+    ncc: float | None = None
+    flow_px: float | None = None
+    tolerance_px: float = 3.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict:
+        """SPEC ``align --json`` keys, plus ``model``, ``subject``, ``ncc``, ``flow_px``."""
+        return {
+            "status": self.status, "reason": self.reason,
+            "homography": [[float(v) for v in row] for row in self.homography],
+            "confidence": round(float(self.confidence), 4), "inliers": int(self.inliers),
+            "residual_px": None if self.residual_px is None else round(float(self.residual_px), 3),
+            "overlap": round(float(self.overlap), 4),
+            "model": self.model, "subject": self.subject,
+            "ncc": None if self.ncc is None else round(float(self.ncc), 4),
+            "flow_px": None if self.flow_px is None else round(float(self.flow_px), 3),
+            "tolerance_px": round(float(self.tolerance_px), 2),
+        }
+
+    # -- using the alignment -------------------------------------------------------------
+    def displacement(self, box: tuple[int, int, int, int] | None = None) -> np.ndarray | None:
+        """The dense field at full resolution over `box` ``(x0, y0, x1, y1)`` of BEFORE.
+
+        Returns ``(y1-y0, x1-x0, 2)`` float32 BEFORE pixels, or None without a field.
+        """
+        if self.flow is None:
+            return None
+        h, w = self.before_shape
+        x0, y0, x1, y1 = box or (0, 0, w, h)
+        s, tx, ty = self.flow_grid[0, 0], self.flow_grid[0, 2], self.flow_grid[1, 2]
+        # full pixel x -> grid index s*x + t; remap samples the small field directly
+        gx = (np.arange(x0, x1, dtype=np.float32) * s + tx).astype(np.float32)
+        gy = (np.arange(y0, y1, dtype=np.float32) * s + ty).astype(np.float32)
+        mx = np.broadcast_to(gx[None, :], (y1 - y0, x1 - x0))
+        my = np.broadcast_to(gy[:, None], (y1 - y0, x1 - x0))
+        return cv2.remap(self.flow, np.ascontiguousarray(mx), np.ascontiguousarray(my),
+                         cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+    def _flow_box(self) -> tuple[int, int, int, int] | None:
+        if self.flow is None:
+            return None
+        h, w = self.before_shape
+        inv = np.linalg.inv(self.flow_grid)
+        fh, fw = self.flow.shape[:2]
+        a = inv @ np.array([0.0, 0.0, 1.0])
+        b = inv @ np.array([fw, fh, 1.0])
+        return (max(0, int(a[0])), max(0, int(a[1])), min(w, int(np.ceil(b[0])) + 1),
+                min(h, int(np.ceil(b[1])) + 1))
+
+    def warp(self, after_pixels, *, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+        """AFTER resampled onto BEFORE's pixel grid with the full alignment.
+
+        Parameters
+        ----------
+        after_pixels : ndarray, path or Photo
+            AFTER's pixels (any dtype/channels OpenCV can remap), or anything `load` takes.
+        interpolation : int
+            OpenCV interpolation flag (``INTER_NEAREST`` for masks).
+
+        Returns
+        -------
+        ndarray
+            Same size as BEFORE, AFTER's own values; zero where AFTER does not reach.
+        """
+        px = after_pixels if isinstance(after_pixels, np.ndarray) else load(after_pixels).pixels
+        if px.shape[:2] != tuple(self.after_shape):
+            raise ValueError(f"AFTER has shape {px.shape[:2]}, alignment expects {self.after_shape}")
+        if px.dtype == np.bool_:
+            px = px.astype(np.uint8)
+        h, w = self.before_shape
+        out = cv2.warpPerspective(px, self.homography, (w, h), flags=interpolation,
+                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        box = self._flow_box()
+        if box is None:
+            return out
+        x0, y0, x1, y1 = box
+        disp = self.displacement(box)
+        xs = np.arange(x0, x1, dtype=np.float32)[None, :] + disp[..., 0]
+        ys = np.arange(y0, y1, dtype=np.float32)[:, None] + disp[..., 1]
+        hi = np.linalg.inv(self.homography).astype(np.float64)
+        den = hi[2, 0] * xs + hi[2, 1] * ys + hi[2, 2]
+        mx = ((hi[0, 0] * xs + hi[0, 1] * ys + hi[0, 2]) / den).astype(np.float32)
+        my = ((hi[1, 0] * xs + hi[1, 1] * ys + hi[1, 2]) / den).astype(np.float32)
+        out[y0:y1, x0:x1] = cv2.remap(px, mx, my, interpolation, borderMode=cv2.BORDER_CONSTANT,
+                                      borderValue=0)
+        return out
+
+    def valid_mask(self) -> np.ndarray:
+        """Boolean mask on BEFORE's grid: pixels that AFTER covers (1 px eroded)."""
+        ones = np.ones(self.after_shape, np.uint8)
+        m = self.warp(ones, interpolation=cv2.INTER_NEAREST)
+        return cv2.erode(m, np.ones((3, 3), np.uint8)).astype(bool)
+
+    def roi_to_after(self, mask_before: np.ndarray) -> np.ndarray:
+        """Carry a BEFORE-grid boolean mask onto AFTER's grid.
+
+        AFTER pixel ``a`` maps to BEFORE at ``y = H a``; the dense field is inverted by
+        one fixed-point step, ``x = y - flow(y)`` (the field is smooth and small).
+        """
+        mask_before = np.asarray(mask_before)
+        if mask_before.shape[:2] != tuple(self.before_shape):
+            raise ValueError(f"mask has shape {mask_before.shape[:2]}, BEFORE is {self.before_shape}")
+        src = mask_before.astype(np.uint8)
+        ha, wa = self.after_shape
+        if self.flow is None:
+            out = cv2.warpPerspective(src, np.linalg.inv(self.homography), (wa, ha),
+                                      flags=cv2.INTER_NEAREST, borderValue=0)
+            return out.astype(bool)
+        # grid of AFTER pixels -> BEFORE positions, then subtract the field there
+        h = self.homography
+        xa = np.arange(wa, dtype=np.float32)[None, :]
+        ya = np.arange(ha, dtype=np.float32)[:, None]
+        den = h[2, 0] * xa + h[2, 1] * ya + h[2, 2]
+        yx = ((h[0, 0] * xa + h[0, 1] * ya + h[0, 2]) / den).astype(np.float32)
+        yy = ((h[1, 0] * xa + h[1, 1] * ya + h[1, 2]) / den).astype(np.float32)
+        s, tx, ty = self.flow_grid[0, 0], self.flow_grid[0, 2], self.flow_grid[1, 2]
+        f = cv2.remap(self.flow, (yx * s + tx).astype(np.float32), (yy * s + ty).astype(np.float32),
+                      cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        out = cv2.remap(src, yx - f[..., 0], yy - f[..., 1], cv2.INTER_NEAREST,
+                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return out.astype(bool)
+
+
+# ---------------------------------------------------------------------------------------
+# working grids
+
+
+@dataclass
+class _Grid:
+    """A crop of a photo, scaled to at most WORK_SIDE: image, mask, full->grid matrix."""
+
+    gray: np.ndarray      # uint8 luma on the grid
+    mask: np.ndarray      # uint8 subject mask on the grid
+    to_grid: np.ndarray   # 3x3 full-resolution -> grid
+
+    @property
+    def scale(self) -> float:
+        return float(self.to_grid[0, 0])
+
+
+def _grid(gray: np.ndarray, subject: Subject, side: int = WORK_SIDE) -> _Grid:
+    x0, y0, x1, y1 = 0, 0, gray.shape[1], gray.shape[0]
+    crop = gray
+    small, sx, sy = _resize(crop, min(1.0, side / max(crop.shape)))
+    # pixel centres: x_grid = s (x - x0 + 0.5) - 0.5 (cv2.resize convention)
+    m = np.array([[sx, 0, sx * (0.5 - x0) - 0.5], [0, sy, sy * (0.5 - y0) - 0.5], [0, 0, 1]], np.float64)
+    mask = subject.mask_on(m, (small.shape[1], small.shape[0]))
+    return _Grid(np.ascontiguousarray(small), mask, m)
+
+
+def _resize(img: np.ndarray, s: float):
+    """Area-downscale by `s` to a whole size; returns the image and the exact x/y scales."""
+    if s >= 1.0:
+        return img, 1.0, 1.0
+    h, w = img.shape[:2]
+    dw, dh = max(1, int(round(w * s))), max(1, int(round(h * s)))
+    return cv2.resize(img, (dw, dh), interpolation=cv2.INTER_AREA), dw / w, dh / h
+
+
+def _normalised_highpass(gray: np.ndarray, sigma: float = HP_SIGMA) -> np.ndarray:
+    """Contrast-normalised high-pass of log luma: ``h / sqrt(G * h^2)`` (float32)."""
+    lg = np.log1p(gray.astype(np.float32))
+    hp = lg - cv2.GaussianBlur(lg, (0, 0), sigma)
+    energy = cv2.GaussianBlur(hp * hp, (0, 0), 2.5 * sigma)
+    return hp / (np.sqrt(energy) + 0.01)
+
+
+def _to_u8(n: np.ndarray) -> np.ndarray:
+    return np.clip(128.0 + 40.0 * n, 0, 255).astype(np.uint8)
+
+
+_CLAHE = None
+_SIFT = None
+
+
+def _features(g: _Grid):
+    global _CLAHE, _SIFT
+    if _CLAHE is None:
+        _CLAHE = cv2.createCLAHE(clipLimit=2.5, tileGridSize=(8, 8))
+        _SIFT = cv2.SIFT_create(nfeatures=4000, contrastThreshold=0.02)
+    eq = _CLAHE.apply(g.gray)
+    kp, desc = _SIFT.detectAndCompute(eq, None)
+    pts = np.array([k.pt for k in kp], np.float64).reshape(-1, 2)
+    return pts, desc
+
+
+def _match(da, db) -> np.ndarray:
+    """Ratio-test matches ``(i_after, i_before)``; one-to-one on the BEFORE side."""
+    if da is None or db is None or len(da) < 2 or len(db) < 2:
+        return np.empty((0, 2), int)
+    knn = cv2.BFMatcher(cv2.NORM_L2).knnMatch(da, db, k=2)
+    best = {}
+    for pair in knn:
+        if len(pair) < 2:
+            continue
+        m, n = pair
+        if m.distance < RATIO * n.distance:
+            if m.trainIdx not in best or best[m.trainIdx][1] > m.distance:
+                best[m.trainIdx] = (m.queryIdx, m.distance)
+    return np.array([(q, t) for t, (q, _) in best.items()], int).reshape(-1, 2)
+
+
+# ---------------------------------------------------------------------------------------
+# models
+
+
+def _apply(h: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    p = np.c_[pts, np.ones(len(pts))] @ h.T
+    return p[:, :2] / p[:, 2:3]
+
+
+def _params_to_h(model: str, p: np.ndarray) -> np.ndarray:
+    if model == "similarity":
+        a, b, tx, ty = p
+        return np.array([[a, -b, tx], [b, a, ty], [0, 0, 1.0]])
+    if model == "affine":
+        return np.array([[p[0], p[1], p[2]], [p[3], p[4], p[5]], [0, 0, 1.0]])
+    return np.append(p, 1.0).reshape(3, 3)
+
+
+def _h_to_params(model: str, h: np.ndarray) -> np.ndarray:
+    h = h / h[2, 2]
+    if model == "similarity":
+        return np.array([h[0, 0], h[1, 0], h[0, 2], h[1, 2]])
+    if model == "affine":
+        return h[:2].ravel().copy()
+    return h.ravel()[:8].copy()
+
+
+def _fit(model: str, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares model mapping src -> dst (Hartley-normalised DLT + LM for homography)."""
+    n = len(src)
+    if model == "homography":
+        h, _ = cv2.findHomography(src, dst, 0)
+        return h / h[2, 2]
+    x, y = src[:, 0], src[:, 1]
+    one, zero = np.ones(n), np.zeros(n)
+    if model == "similarity":
+        a = np.r_[np.c_[x, -y, one, zero], np.c_[y, x, zero, one]]
+    else:
+        a = np.r_[np.c_[x, y, one, zero, zero, zero], np.c_[zero, zero, zero, x, y, one]]
+    b = np.r_[dst[:, 0], dst[:, 1]]
+    p = np.linalg.lstsq(a, b, rcond=None)[0]
+    return _params_to_h(model, p)
+
+
+def _choose_model(src, dst) -> tuple[str, np.ndarray]:
+    """Lowest BIC among similarity, affine, homography (least squares on the inliers)."""
+    n = 2 * len(src)
+    best = None
+    for model, k in _MODELS.items():
+        h = _fit(model, src, dst)
+        rss = float(np.sum((_apply(h, src) - dst) ** 2)) + 1e-9
+        bic = n * np.log(rss / n) + k * np.log(n)
+        if best is None or bic < best[0]:
+            best = (bic, model, h)
+    return best[1], best[2]
+
+
+def _corner_variance(model: str, h: np.ndarray, src: np.ndarray, sigma: float,
+                     corners_src: np.ndarray) -> float:
+    """Mean per-axis variance of the mapped corners, ``J_c (s^2 (J^T J)^-1) J_c^T``."""
+    p0 = _h_to_params(model, h)
+
+    def jac(pts):
+        cols = []
+        for i in range(len(p0)):
+            step = 1e-6 * max(1.0, abs(p0[i]))
+            p = p0.copy()
+            p[i] += step
+            cols.append(((_apply(_params_to_h(model, p), pts) - _apply(h, pts)) / step).ravel())
+        return np.stack(cols, axis=1)
+
+    j = jac(src)
+    try:
+        cov = sigma ** 2 * np.linalg.inv(j.T @ j)
+    except np.linalg.LinAlgError:
+        return float("inf")
+    jc = jac(corners_src)
+    var = np.einsum("ij,jk,ik->i", jc, cov, jc)  # per coordinate
+    return float(np.mean(var))
+
+
+def _plausible(h: np.ndarray, before_shape, after_shape) -> str | None:
+    """Reject degenerate models: folds, extreme scale, strong perspective."""
+    ha, wa = after_shape
+    c = np.array([[0, 0], [wa, 0], [wa, ha], [0, ha]], np.float64)
+    p = np.c_[c, np.ones(4)] @ h.T
+    if np.any(p[:, 2] <= 0):
+        return "the transform folds the image (horizon inside the frame)"
+    q = p[:, :2] / p[:, 2:3]
+    if not cv2.isContourConvex(q.astype(np.float32).reshape(-1, 1, 2)):
+        return "the transform folds the image (non-convex)"
+    area_a = wa * ha
+    area_q = cv2.contourArea(q.astype(np.float32))
+    scale = np.sqrt(area_q / area_a)
+    if not 1 / 8 < scale < 8:
+        return f"implausible scale change ({scale:.2f}x)"
+    return None
+
+
+def _overlap(h: np.ndarray, before_shape, after_shape) -> float:
+    hb, wb = before_shape
+    ha, wa = after_shape
+    c = np.array([[0, 0], [wa, 0], [wa, ha], [0, ha]], np.float64)
+    q = _apply(h, c).astype(np.float32)
+    rect = np.array([[0, 0], [wb, 0], [wb, hb], [0, hb]], np.float32)
+    area, _ = cv2.intersectConvexConvex(q, rect)
+    return float(max(0.0, area) / (wb * hb))
+
+
+def _prewarp(gray_after: np.ndarray, h_full: np.ndarray, g: _Grid) -> np.ndarray:
+    """AFTER's luma resampled onto BEFORE's working grid through ``h_full``.
+
+    AFTER is first reduced (area) to about the grid's resolution, so that resampling
+    does not alias.
+    """
+    gh, gw = g.gray.shape
+    to_after = np.linalg.inv(h_full) @ np.linalg.inv(g.to_grid)   # grid -> AFTER full
+    corners = _apply(to_after, np.array([[0, 0], [gw, 0], [gw, gh], [0, gh]], np.float64))
+    ha, wa = gray_after.shape
+    x0, y0 = np.floor(corners.min(0)).astype(int) - 8
+    x1, y1 = np.ceil(corners.max(0)).astype(int) + 8
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(wa, x1), min(ha, y1)
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return np.zeros_like(g.gray)
+    # AFTER pixels per grid pixel
+    jac = np.sqrt(abs(np.linalg.det(to_after[:2, :2] / to_after[2, 2])))
+    s = min(1.0, 1.0 / max(jac, 1e-6))
+    crop = gray_after[y0:y1, x0:x1]
+    small, sx, sy = _resize(crop, s if s < 0.9 else 1.0)
+    m_small = np.array([[sx, 0, sx * (0.5 - x0) - 0.5], [0, sy, sy * (0.5 - y0) - 0.5], [0, 0, 1]])
+    m = m_small @ to_after                                           # grid -> small
+    return cv2.warpPerspective(small, m, (gw, gh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_REPLICATE)
+
+
+def _ncc(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> float:
+    w = w.astype(np.float32)
+    sw = float(w.sum())
+    if sw < 100:
+        return 0.0
+    ma, mb = float((a * w).sum() / sw), float((b * w).sum() / sw)
+    da, db = a - ma, b - mb
+    num = float((da * db * w).sum())
+    den = np.sqrt(float((da * da * w).sum()) * float((db * db * w).sum()))
+    return num / den if den > 0 else 0.0
+
+
+def _valid_on_grid(after_shape, h_full, g: _Grid) -> np.ndarray:
+    gh, gw = g.gray.shape
+    to_after = np.linalg.inv(h_full) @ np.linalg.inv(g.to_grid)
+    ha, wa = after_shape
+    ones = np.full((max(2, ha // 8), max(2, wa // 8)), 255, np.uint8)
+    m = np.diag([ones.shape[1] / wa, ones.shape[0] / ha, 1.0]) @ to_after
+    v = cv2.warpPerspective(ones, m, (gw, gh), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
+                            borderValue=0)
+    k = int(2 * HP_SIGMA) | 1
+    return cv2.erode(v, np.ones((k, k), np.uint8)) > 0
+
+
+def _agrees(nb: np.ndarray, na: np.ndarray, area: np.ndarray) -> np.ndarray:
+    """Pixels whose local high-pass residual is ordinary (below 2x its median on `area`).
+
+    Keeps ECC, a least-squares method, off regions that changed or do not correspond
+    (occlusions, new lesions, image borders).
+    """
+    r = cv2.GaussianBlur((nb - na) ** 2, (0, 0), 4.0)
+    med = float(np.median(r[area])) if area.any() else 0.0
+    return r < 2.0 * med + 1e-6
+
+
+def _ecc(nb: np.ndarray, na: np.ndarray, mask: np.ndarray, model: str) -> np.ndarray | None:
+    """ECC correction ``W`` (grid -> pre-warped grid), or None if it does not converge."""
+    motion = cv2.MOTION_HOMOGRAPHY if model == "homography" else cv2.MOTION_AFFINE
+    w = np.eye(3, dtype=np.float32) if motion == cv2.MOTION_HOMOGRAPHY else np.eye(2, 3, dtype=np.float32)
+    crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 60, 1e-5)
+    try:
+        _, w = cv2.findTransformECC(nb, na, w, motion, crit, mask.astype(np.uint8), 3)
+    except cv2.error:
+        return None
+    return np.vstack([w, [0, 0, 1]]).astype(np.float64) if w.shape[0] == 2 else w.astype(np.float64)
+
+
+def _dense_field(nb: np.ndarray, na: np.ndarray, weight: np.ndarray, size_px: float):
+    """Smooth residual flow (grid px) confined to `weight` (float 0-1), or None.
+
+    The regulariser is a robust normalised convolution (Knutsson & Westin 1993): three
+    passes of ``G * (w f) / G * w`` with Cauchy weights ``w = m / (1 + |f - f_s|^2)``
+    (1 px scale), computed on a 4x coarser grid (the field is smooth at that scale).
+    """
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    f = dis.calc(_to_u8(nb), _to_u8(na), None)
+    h, w0 = f.shape[:2]
+    k = 4
+    hs, ws = max(2, h // k), max(2, w0 // k)
+    fs = cv2.resize(f, (ws, hs), interpolation=cv2.INTER_AREA)
+    ms = cv2.resize(weight.astype(np.float32), (ws, hs), interpolation=cv2.INTER_AREA)
+    sigma = max(1.0, FLOW_SIGMA * size_px / k)
+    w = ms.copy()
+    smooth = np.zeros_like(fs)
+    for _ in range(3):
+        norm = cv2.GaussianBlur(w, (0, 0), sigma) + 1e-6
+        smooth = np.dstack([cv2.GaussianBlur(fs[..., i] * w, (0, 0), sigma) / norm for i in range(2)])
+        dev2 = np.sum((fs - smooth) ** 2, axis=2)
+        w = ms / (1.0 + dev2)
+    support = np.clip(cv2.GaussianBlur(ms, (0, 0), sigma) * 2.0, 0, 1)
+    smooth *= support[..., None]
+    smooth = cv2.resize(smooth, (w0, h), interpolation=cv2.INTER_LINEAR)
+    mag = np.hypot(smooth[..., 0], smooth[..., 1])
+    cap = FLOW_MAX * size_px
+    over = mag > cap
+    if over.any():
+        smooth[over] *= (cap / mag[over])[:, None]
+    return smooth.astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def _failed(reason, before_shape, after_shape, *, h=None, inliers=0, overlap=0.0, model=None,
+            subject="frame", ncc=None, tol=3.0) -> Alignment:
+    return Alignment("failed", reason, np.eye(3) if h is None else h, 0.0, int(inliers), None,
+                     float(overlap), tuple(before_shape), tuple(after_shape), model=model,
+                     subject=subject, ncc=ncc, tolerance_px=tol)
+
+
+def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -> Alignment:
+    """Align AFTER onto BEFORE, following the subject, and judge the result.
+
+    Parameters
+    ----------
+    before, after : str, path, ndarray or Photo
+        The two photos (anything `photokit.load` takes).
+    roi : ndarray of bool, str or path, optional
+        The subject in BEFORE's coordinates (mask array, mask PNG or polygon JSON).
+        Default: the face when one is found, else the whole frame.
+    refine : bool
+        Sub-pixel ECC refinement and the dense residual field (default True).
+    faces : bool
+        Look for a face to lock onto (default True).
+
+    Returns
+    -------
+    Alignment
+        ``status="failed"`` with a reason when it cannot be trusted (never raised).
+    """
+    pb, pa = load(before), load(after)
+    gb, ga = _gray(pb), _gray(pa)
+    bshape, ashape = gb.shape[:2], ga.shape[:2]
+    tol = max(3.0, 0.001 * float(np.hypot(*bshape)))
+    sub_b = find_subject(gb, roi, faces=faces)
+    kind = sub_b.kind
+    grid_b = _grid(gb, sub_b)
+    grid_a = _grid(ga, Subject("frame", (0, 0, ashape[1], ashape[0]), ashape))
+
+    pts_b, desc_b = _features(grid_b)
+    pts_a, desc_a = _features(grid_a)
+    if len(pts_b) < MIN_INLIERS or len(pts_a) < MIN_INLIERS:
+        return _failed(f"too few features ({min(len(pts_a), len(pts_b))}; need {MIN_INLIERS})",
+                       bshape, ashape, subject=kind, tol=tol)
+    pairs = _match(desc_a, desc_b)
+    ib = np.round(pts_b[pairs[:, 1]]).astype(int) if len(pairs) else np.zeros((0, 2), int)
+    gh, gw = grid_b.mask.shape
+    on_subject = grid_b.mask[np.clip(ib[:, 1], 0, gh - 1), np.clip(ib[:, 0], 0, gw - 1)] > 0
+    if on_subject.sum() < MIN_INLIERS:
+        return _failed(f"too few matching features on the subject ({int(on_subject.sum())}; need "
+                       f"{MIN_INLIERS}): different subjects or scenes?", bshape, ashape, subject=kind,
+                       tol=tol)
+    src_all, dst_all = pts_a[pairs[:, 0]], pts_b[pairs[:, 1]]
+    src, dst = src_all[on_subject], dst_all[on_subject]
+    hg, inl = cv2.findHomography(src, dst, cv2.USAC_MAGSAC, MAGSAC_THRESHOLD, maxIters=5000,
+                                 confidence=0.9999)
+    n_in = 0 if inl is None else int(inl.sum())
+    if hg is None or n_in < MIN_INLIERS:
+        return _failed(f"too few consistent matches on the subject ({n_in} of {len(src)}; need "
+                       f"{MIN_INLIERS}): different subjects or scenes?", bshape, ashape, inliers=n_in,
+                       subject=kind, tol=tol)
+    inl = inl.ravel().astype(bool)
+    src, dst = src[inl], dst[inl]
+    model, hg = _choose_model(src, dst)
+    region = grid_b.mask > 0
+    if kind != "frame":
+        # camera moved (the room moves with the patient)? then the background confirms the
+        # model and conditions it over the whole frame: keep it if it does not disturb the
+        # fit on the subject (median subject residual grows by < 10 % + 0.05 px)
+        bg_src, bg_dst = src_all[~on_subject], dst_all[~on_subject]
+        if len(bg_src) >= MIN_INLIERS:
+            hb_, inb = cv2.findHomography(bg_src, bg_dst, cv2.USAC_MAGSAC, MAGSAC_THRESHOLD,
+                                          maxIters=2000, confidence=0.999)
+            inb = np.zeros(len(bg_src), bool) if inb is None else inb.ravel().astype(bool)
+            if inb.sum() >= MIN_INLIERS:
+                u_src, u_dst = np.r_[src, bg_src[inb]], np.r_[dst, bg_dst[inb]]
+                m2, h2 = _choose_model(u_src, u_dst)
+                r_sub_old = np.median(np.linalg.norm(_apply(hg, src) - dst, axis=1))
+                r_sub_new = np.median(np.linalg.norm(_apply(h2, src) - dst, axis=1))
+                if r_sub_new < 1.1 * r_sub_old + 0.05:
+                    model, hg, src, dst = m2, h2, u_src, u_dst
+                    n_in = len(u_src)
+                    region = np.ones_like(region)
+                    kind = kind + "+scene"
+    to_full_b = np.linalg.inv(grid_b.to_grid)
+    h_full = to_full_b @ hg @ grid_a.to_grid
+    h_full /= h_full[2, 2]
+    why = _plausible(h_full, bshape, ashape)
+    if why:
+        return _failed(why, bshape, ashape, h=h_full, inliers=n_in, model=model, subject=kind, tol=tol)
+
+    # photometric check and refinement on BEFORE's grid
+    nb = _normalised_highpass(grid_b.gray)
+    na = _normalised_highpass(_prewarp(ga, h_full, grid_b))
+    valid = _valid_on_grid(ashape, h_full, grid_b)
+    area = valid & region
+    ncc = _ncc(nb, na, area)
+    if refine and area.sum() > 400:
+        w = _ecc(nb, na, area & _agrees(nb, na, area), model)
+        if w is not None:
+            s_b = grid_b.to_grid
+            h_new = np.linalg.inv(s_b) @ np.linalg.inv(w) @ s_b @ h_full
+            h_new /= h_new[2, 2]
+            na2 = _normalised_highpass(_prewarp(ga, h_new, grid_b))
+            valid2 = _valid_on_grid(ashape, h_new, grid_b)
+            area2 = valid2 & region
+            ncc2 = _ncc(nb, na2, area2)
+            if ncc2 > ncc + 1e-4 and _plausible(h_new, bshape, ashape) is None:
+                h_full, na, ncc, area, valid = h_new, na2, ncc2, area2, valid2
+    # residuals of the matched features under the final global model (grid px)
+    hg_final = grid_b.to_grid @ h_full @ np.linalg.inv(grid_a.to_grid)
+    res = np.linalg.norm(_apply(hg_final, src) - dst, axis=1)
+
+    overlap = _overlap(h_full, bshape, ashape)
+    if ncc < MIN_NCC:
+        return _failed(f"the aligned photos do not look alike (correlation {ncc:.2f} < {MIN_NCC}): "
+                       "different subjects or scenes?", bshape, ashape, h=h_full, inliers=n_in,
+                       overlap=overlap, model=model, subject=kind, ncc=ncc, tol=tol)
+    if overlap < MIN_OVERLAP:
+        return _failed(f"too little overlap ({overlap:.0%} of BEFORE covered by AFTER)", bshape,
+                       ashape, h=h_full, inliers=n_in, overlap=overlap, model=model, subject=kind,
+                       ncc=ncc, tol=tol)
+
+    # dense residual field on the subject
+    flow = None
+    flow_px = None
+    if refine:
+        size_px = float(max(grid_b.gray.shape)) if sub_b.kind == "frame" else float(
+            max(np.ptp(np.nonzero(grid_b.mask)[0]), np.ptp(np.nonzero(grid_b.mask)[1])))
+        weight = (area & (grid_b.mask > 0)).astype(np.float32)
+        f = _dense_field(nb, na, weight, size_px)
+        mag = np.hypot(f[..., 0], f[..., 1])[weight > 0]
+        if mag.size and float(np.median(mag)) >= FLOW_MIN:
+            flow = f / np.float32(grid_b.scale)                       # BEFORE full px
+            flow_px = float(np.median(mag)) / grid_b.scale
+            fx = cv2.remap(f, dst[:, 0].astype(np.float32).reshape(-1, 1),
+                           dst[:, 1].astype(np.float32).reshape(-1, 1), cv2.INTER_LINEAR)
+            res = np.linalg.norm(_apply(hg_final, src) - dst - fx.reshape(-1, 2), axis=1)
+
+    # calibrated confidence from the corner covariance (grid px)
+    mad = np.median(np.abs(_apply(hg_final, src) - dst - np.median(_apply(hg_final, src) - dst, 0)))
+    sigma = max(0.15, 1.4826 * float(mad))
+    if region.all():
+        hb, wb = bshape
+        x0, y0, x1, y1 = 0, 0, wb, hb
+    else:
+        x0, y0, x1, y1 = sub_b.box
+    corners_b = grid_b.to_grid @ np.array([[x0, x1, x1, x0], [y0, y0, y1, y1], [1, 1, 1, 1]], np.float64)
+    corners_a = _apply(np.linalg.inv(hg_final), (corners_b[:2] / corners_b[2]).T)
+    var = _corner_variance(model, hg_final, src, sigma, corners_a) / grid_b.scale ** 2
+    p_geom = 1.0 - np.exp(-tol ** 2 / (2 * var)) if np.isfinite(var) and var > 0 else 0.0
+    p_photo = float(np.clip((ncc - MIN_NCC) / 0.2, 0, 1))
+    confidence = float(p_geom * p_photo)
+    residual_px = float(np.median(res)) / grid_b.scale
+    if confidence < MIN_CONFIDENCE:
+        a = _failed(f"alignment too uncertain (confidence {confidence:.2f}; predicted corner error "
+                    f"{np.sqrt(2 * var):.1f} px, correlation {ncc:.2f})", bshape, ashape, h=h_full,
+                    inliers=n_in, overlap=overlap, model=model, subject=kind, ncc=ncc, tol=tol)
+        a.confidence = confidence
+        return a
+    return Alignment("ok", None, h_full, confidence, n_in, residual_px, overlap, tuple(bshape),
+                     tuple(ashape), flow=flow, flow_grid=grid_b.to_grid.copy() if flow is not None
+                     else None, model=model, subject=kind, ncc=ncc, flow_px=flow_px,
+                     tolerance_px=tol)
+
+
+def _gray(p: Photo) -> np.ndarray:
+    g = p.gray8()
+    if p.alpha is not None:
+        g = np.where(p.alpha, g, 0).astype(np.uint8)
+    return g
