@@ -499,8 +499,8 @@ def slider(before_rgb: np.ndarray, after_rgb: np.ndarray, *, before_label: str =
         a = cv2.resize(a, (b.shape[1], b.shape[0]), interpolation=cv2.INTER_AREA)
     h, w = b.shape[:2]
     return (
-        f'<div class="cmp" id="cmp" data-view="slider" data-pos="50" '
-        f'style="aspect-ratio:{w}/{h};width:min(100%, calc(78vh * {w / h:.4f}))">'
+        f'<div class="cmp-wrap" style="width:min(100%, calc(78vh * {w / h:.4f}))">'
+        f'<div class="cmp" id="cmp" data-view="slider" data-pos="50" style="aspect-ratio:{w}/{h}">'
         f'{img_tag(b, "before: " + before_label, max_side=None, cls="cmp-img", attrs="draggable=false")}'
         f'<div class="cmp-after" id="cmp-after" style="clip-path:inset(0 0 0 50%)">'
         f'{img_tag(a, "after: " + after_label, max_side=None, cls="cmp-img", attrs="draggable=false")}'
@@ -512,7 +512,7 @@ def slider(before_rgb: np.ndarray, after_rgb: np.ndarray, *, before_label: str =
         f'<button type="button" id="btn-slider">Slider</button>'
         f'<button type="button" id="btn-flip">Flip to after</button>'
         f'<button type="button" id="btn-blink" aria-pressed="false">Blink</button>'
-        f'<span id="cmp-state" class="muted" aria-live="polite">Drag to compare</span></div>')
+        f'<span id="cmp-state" class="muted" aria-live="polite">Drag to compare</span></div></div>')
 
 
 # --------------------------------------------------------------------------------------
@@ -552,7 +552,8 @@ p.intro{color:var(--muted);margin:-4px 0 14px;max-width:820px}
 .notes.warn{background:var(--warn-bg);border:1px solid var(--warn-line)}
 .notes.info{background:#eef5f7;border:1px solid #c8dde3}
 .notes.ok{background:var(--better-bg);border:1px solid #b9dec8}
-.cmp{position:relative;max-width:1000px;margin:0 auto;overflow:hidden;border-radius:8px;
+.cmp-wrap{max-width:1000px;margin:0 auto}
+.cmp{position:relative;width:100%;overflow:hidden;border-radius:8px;
 background:#111;cursor:ew-resize;user-select:none;-webkit-user-select:none;touch-action:none}
 .cmp .cmp-img{position:absolute;inset:0;width:100%;height:100%;display:block;pointer-events:none}
 .cmp-after{position:absolute;inset:0}
@@ -569,8 +570,8 @@ white-space:nowrap;text-overflow:ellipsis}
 .cmp-tag small{font-weight:400;margin-left:6px;opacity:.85}
 .cmp-tag.left{left:10px}.cmp-tag.right{right:10px}
 .cmp[data-view=before] .cmp-tag.right,.cmp[data-view=after] .cmp-tag.left{display:none}
-.cmp-controls{display:flex;align-items:center;gap:10px;max-width:1000px;margin:10px auto 0;flex-wrap:wrap}
-.cmp-controls input[type=range]{flex:1 1 260px;accent-color:var(--accent)}
+.cmp-controls{display:flex;align-items:center;gap:8px;margin:10px 0 0;flex-wrap:wrap}
+.cmp-controls input[type=range]{flex:1 1 200px;accent-color:var(--accent)}
 button{font:inherit;font-size:14px;padding:5px 14px;border-radius:6px;border:1px solid #c5cbd3;
 background:#fff;color:var(--ink);cursor:pointer}
 button:hover{border-color:var(--accent);color:var(--accent)}
@@ -798,7 +799,8 @@ def headline(rows: Sequence[MetricRow]) -> str:
     parts = [f"{len(sig)} of {len(measured)} measures changed beyond their measurement noise"]
     if better or worse:
         parts.append(f"({better} better, {worse} worse)")
-    return " ".join(parts) + "; the others show no detectable change."
+    rest = "; the others show no detectable change." if len(sig) < len(measured) else "."
+    return " ".join(parts) + rest
 
 
 def render_compare(view: CompareView, *, title: str = "Skin comparison",

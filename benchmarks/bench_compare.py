@@ -1,0 +1,128 @@
+"""Speed of ``compare`` on two 12 MP JPEGs, as a multiple of one JPEG decode.
+
+Run ``python benchmarks/bench_compare.py [--repeat N] [--keep DIR]``. Real data come from
+``$PHOTOKIT_BENCH_DATA`` (default ``shared/data`` beside the repository).
+
+Inputs: the real portrait ``faces/obama-1080p.jpg`` enlarged to 4000 x 3000 (12 MP) is
+BEFORE; AFTER is the same scene moved by a mild similarity (2 deg, x1.03, shift),
+brighter by 8 %, with a redder cheek patch, and both are written as JPEG (q 92) to a
+temporary folder. (Enlarging keeps the real image content and the 12 MP pixel count;
+fine texture is smoother than a native 12 MP capture.)
+
+Baseline, measured in the same run: one ``photokit.load`` of the BEFORE JPEG (decode,
+orientation, colour profile), median of N. Then, median of N each:
+
+- ``align``: alignment alone;
+- ``measure`` x 2: all registered metrics on both photos (automatic skin mask);
+- ``compare``: alignment, region transfer, both measurements, lighting check;
+- ``report``: building the report pictures and the HTML, and writing it;
+- ``compare + report``: the whole ``photokit compare --report`` job.
+
+Every time is printed in seconds and as a multiple of the decode; the report size too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from photokit.photo import load
+
+DATA = Path(os.environ.get("PHOTOKIT_BENCH_DATA",
+                           Path(__file__).resolve().parents[2] / "shared" / "data"))
+SIZE = (4000, 3000)
+
+
+def make_inputs(folder: Path) -> tuple[Path, Path]:
+    """BEFORE and AFTER 12 MP JPEGs from a real portrait (see module notes)."""
+    src = DATA / "faces" / "obama-1080p.jpg"
+    if not src.exists():
+        sys.exit(f"benchmark data not found: {src} (set PHOTOKIT_BENCH_DATA)")
+    rgb = load(src).rgb8()
+    h0, w0 = rgb.shape[:2]
+    # crop to 4:3 around the centre, then enlarge
+    w = min(w0, int(h0 * 4 / 3))
+    x0 = (w0 - w) // 2
+    before = cv2.resize(rgb[:, x0:x0 + w], SIZE, interpolation=cv2.INTER_CUBIC)
+    m = cv2.getRotationMatrix2D((SIZE[0] / 2, SIZE[1] / 2), 2.0, 1.03)
+    m[:, 2] += (60, -40)
+    after = cv2.warpAffine(before, m, SIZE, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    after = after.astype(np.float32) * 1.08
+    yy, xx = np.mgrid[:SIZE[1], :SIZE[0]].astype(np.float32)
+    blob = np.exp(-((xx - 0.45 * SIZE[0]) ** 2 + (yy - 0.55 * SIZE[1]) ** 2) / (2 * 180.0 ** 2))
+    after[..., 0] *= 1 + 0.12 * blob
+    after[..., 1] *= 1 - 0.06 * blob
+    after = np.clip(after, 0, 255).astype(np.uint8)
+    pb, pa = folder / "before_12mp.jpg", folder / "after_12mp.jpg"
+    for path, img in ((pb, before), (pa, after)):
+        cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+    return pb, pa
+
+
+def timed(fn, repeat: int):
+    times, out = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), out
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3, help="runs per stage (median; default 3)")
+    ap.add_argument("--keep", type=Path, default=None, help="also write the report here")
+    args = ap.parse_args(argv)
+
+    from photokit.align import align
+    from photokit.compare import compare
+    from photokit.measure import measure
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        pb, pa = make_inputs(tmp)
+        print(f"inputs: 2 JPEGs {SIZE[0]}x{SIZE[1]} ({SIZE[0] * SIZE[1] / 1e6:.0f} MP), "
+              f"{pb.stat().st_size / 1e6:.1f} + {pa.stat().st_size / 1e6:.1f} MB; "
+              f"{os.cpu_count()} CPUs; repeat {args.repeat}")
+        t_dec, photo_b = timed(lambda: load(pb), args.repeat)
+        photo_a = load(pa)
+        t_align, al = timed(lambda: align(photo_b, photo_a), args.repeat)
+        t_meas, _ = timed(lambda: (measure(photo_b), measure(photo_a)), args.repeat)
+        t_cmp, comp = timed(lambda: compare(pb, pa), args.repeat)
+        out = tmp / "report.html"
+
+        def report():
+            comp._views.clear()
+            return comp.write_report(out)
+
+        t_rep, _ = timed(report, args.repeat)
+        t_all, _ = timed(lambda: compare(pb, pa).write_report(out), max(1, args.repeat - 1))
+        size = out.stat().st_size
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            (args.keep / "bench_compare_report.html").write_bytes(out.read_bytes())
+
+    rows = [("JPEG decode (baseline, photokit.load)", t_dec),
+            ("align", t_align),
+            ("measure, both photos (all metrics)", t_meas),
+            ("compare (align + region + 2 x measure)", t_cmp),
+            ("report (pictures + HTML + write)", t_rep),
+            ("compare + report (the whole job)", t_all)]
+    print(f"\n{'stage':<42} {'seconds':>9} {'x decode':>9}")
+    for name, t in rows:
+        print(f"{name:<42} {t:9.2f} {t / t_dec:9.1f}")
+    print(f"\nalignment: {al.status}, confidence {al.confidence:.2f}; report {size / 1e6:.2f} MB")
+    print("significant changes:", {k: round(v, 2) for k, v in comp.delta.items()
+                                   if comp.significant.get(k)})
+
+
+if __name__ == "__main__":
+    main()
