@@ -1,0 +1,726 @@
+"""Skin rendered from chromophores: melanin and haemoglobin in optical density, plus surface.
+
+The reflectance of every skin pixel is a Beer-Lambert sum in optical density (OD),
+multiplied by a grey shading factor from the surface relief:
+
+``R_rgb = exp(-(OD_0 + c_mel * v_mel + c_hb * v_hb)) * S``
+
+with ``v_mel`` and ``v_hb`` the absorption directions of `ABSORPTION_MELANIN` and
+`ABSORPTION_HAEMOGLOBIN` (per unit concentration, red channel of melanin = 1), ``OD_0``
+the chromophore-free `BASELINE_OD`, and ``S`` the shading of the height field (micro-relief
+furrows, wrinkles as grooves, pores as depressions): ``S = exp(k_d (grad h . l) + k_c
+(h - G_sigma * h)) * S_limb``. This is the model photokit's chromophore separation inverts
+(Tsumura et al. 1999, 2003), so it can be tested against it exactly.
+
+The random structure of one skin (tone fields, relief network, pore, wrinkle and spot
+positions) depends only on the seed and the identity parameters (`SkinParams` fields not
+in `STATE_FIELDS`); the state fields (tone levels, roughness, pore depth, spot contrast,
+erythema dose, pinpoint marks) only scale it. The same seed with other state values is
+therefore the same skin on another day.
+
+References
+----------
+N. Tsumura, H. Haneishi, Y. Miyake, "Independent-component analysis of skin color image",
+JOSA A 16(9):2169-2176 (1999), doi:10.1364/JOSAA.16.002169.
+S. L. Jacques, "Optical properties of biological tissues: a review", Phys. Med. Biol.
+58(11):R37 (2013), doi:10.1088/0031-9155/58/11/R37 (melanin ~ lambda^-3.3; haemoglobin
+absorbs green/blue far more than red).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from . import card as _card
+
+#: OD per unit melanin concentration in linear R, G, B: rises steadily towards blue
+#: (camera-band average of a ``lambda^-3.3`` absorption spectrum, compressed by scattering).
+ABSORPTION_MELANIN = np.array([1.00, 1.30, 1.70], dtype=np.float32)
+#: OD per unit haemoglobin concentration: green (542/577 nm bands) and blue (Soret wing)
+#: far above red.
+ABSORPTION_HAEMOGLOBIN = np.array([0.12, 1.00, 0.72], dtype=np.float32)
+#: OD of chromophore-free skin (scattering losses, carotene, bilirubin).
+BASELINE_OD = np.array([0.10, 0.15, 0.30], dtype=np.float32)
+
+#: Parameters that change with the state of the same skin (visit, treatment);
+#: all other `SkinParams` fields define the skin's identity (its random structure).
+STATE_FIELDS = frozenset({
+    "melanin", "haemoglobin", "ita", "tone_variation", "roughness", "wrinkle_depth",
+    "pore_depth", "spot_contrast", "erythema", "erythema_mottle", "bleeding", "scabs",
+    "marks_seed",
+})
+
+# Shading constants (dimensionless; the height field h is in units of its own RMS).
+_K_DIRECTIONAL = 0.13     # gain of the lit-slope term (grad h . l), per px of slope
+_K_CAVITY = 0.04          # darkening per unit depth below the local mean
+_K_PORE = 0.28            # extra darkening at the bottom of a pore (shadowed opening)
+_WRINKLE_SCALE = 2.2      # groove depth in units of the relief RMS
+_PORE_SCALE = 1.5         # pore depth in units of the relief RMS
+_PORE_MELANIN = 0.12      # melanin OD at the centre of a pore of unit depth
+_LIGHT_DIR = (-0.6, -0.8)  # light from the top-left (unit vector in image x, y)
+_RELIEF_AMPLITUDE = 1.0
+_FINE_GRAIN = 0.35
+#: 3x3 derivative along -_LIGHT_DIR (Sobel, per px): positive where the surface faces the light
+_SLOPE_KERNEL = (np.float32(-_LIGHT_DIR[0] * 0.125) * np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32)
+                 + np.float32(-_LIGHT_DIR[1] * 0.125) * np.array([[-1, -2, -1], [0, 0, 0], [1, 2, 1]],
+                                                                   np.float32))
+
+
+@dataclass
+class SkinParams:
+    """Everything that describes the skin in the scene (not the camera).
+
+    Lengths are in millimetres, densities per cm^2, layout positions in fractions of the
+    canonical frame (``x / width``, ``y / height``). Concentrations are optical densities
+    along `ABSORPTION_MELANIN` / `ABSORPTION_HAEMOGLOBIN`.
+
+    Attributes
+    ----------
+    width, height : int
+        Canonical frame (and photo) size in pixels.
+    mm_per_px : float
+        Scale of the canonical frame.
+    melanin, haemoglobin : float
+        Mean concentrations of normal skin (0.45 / 0.30 is light skin, ITA ~ 50 deg).
+    ita : float or None
+        If set, `melanin` is replaced by the level giving this ITA (deg) on flat skin
+        (see `melanin_for_ita`); covers very light (> 55) to dark (< -30).
+    tone_variation : float
+        Scale of the smooth mottling of both chromophores (1 = normal, 0 = flat).
+    roughness : float
+        Amplitude of the micro-relief (furrow network and fine grain); 1 = normal.
+    relief_cell_mm : float
+        Mean plateau size of the micro-relief network.
+    wrinkles, wrinkle_length_mm, wrinkle_width_mm, wrinkle_angle_deg, wrinkle_angle_spread_deg
+        Number of fine lines in the frame, length range, groove width (FWHM) range,
+        mean orientation (deg, image x towards y) and spread.
+    wrinkle_depth : float
+        Depth scale of the grooves (1 = normal).
+    pore_density : float
+        Pores per cm^2 of skin.
+    pore_radius_mm : tuple
+        Range of pore radii (half-depth radius of the Gaussian depression).
+    pore_depth : float
+        Depth scale of the pores (1 = normal; visibility).
+    brown_spots, brown_spot_radius_mm, brown_spot_contrast
+        Number of pigmented spots (lentigines/freckles) inside the canonical frame, their
+        radius range and melanin OD increment range at the centre.
+    red_spots, red_spot_radius_mm, red_spot_contrast
+        The same for red (haemoglobin) spots.
+    spot_contrast : float
+        Scale of all spot contrasts (treatment improvement: < 1).
+    erythema : float
+        Haemoglobin OD added over the treated region (post-treatment erythema dose).
+    erythema_mottle : float
+        Relative blotchiness of the erythema.
+    erythema_edge_mm : float
+        Width of the soft edge of the erythema patch, centred on the treated ellipse.
+    bleeding : float
+        Pinpoint marks per cm^2 of treated region (0 = none).
+    scabs : bool
+        Render the marks as day-after scabs (brown-red) instead of fresh blood.
+    marks_seed : int
+        Which set of needle marks (one per session).
+    background : bool
+        A backdrop around a skin region with a soft edge; False = skin fills the frame.
+    card : bool
+        A ColorChecker 24 card lying in the scene.
+    card_width_mm : float
+        Card width; height and patch layout follow `photokit.synth.card`.
+    card_centre, card_angle_deg
+        Card position (frame fractions) and rotation.
+    skin_centre, skin_axes
+        Centre and semi-axes (frame fractions) of the skin region when `background`.
+    roi_centre, roi_axes
+        The treated region (ellipse; frame fractions); the ROI in the truth is this
+        ellipse shrunk by half the erythema edge, so it is uniformly treated.
+    reference_centre, reference_axes
+        Untreated reference skin (ellipse; frame fractions).
+    """
+
+    width: int = 1600
+    height: int = 1200
+    mm_per_px: float = 0.07
+    melanin: float = 0.45
+    haemoglobin: float = 0.30
+    ita: float | None = None
+    tone_variation: float = 1.0
+    roughness: float = 1.0
+    relief_cell_mm: float = 0.45
+    wrinkles: int = 7
+    wrinkle_length_mm: tuple[float, float] = (6.0, 22.0)
+    wrinkle_width_mm: tuple[float, float] = (0.20, 0.40)
+    wrinkle_angle_deg: float = 25.0
+    wrinkle_angle_spread_deg: float = 18.0
+    wrinkle_depth: float = 1.0
+    pore_density: float = 50.0
+    pore_radius_mm: tuple[float, float] = (0.08, 0.18)
+    pore_depth: float = 1.0
+    brown_spots: int = 12
+    brown_spot_radius_mm: tuple[float, float] = (0.5, 2.0)
+    brown_spot_contrast: tuple[float, float] = (0.20, 0.55)
+    red_spots: int = 3
+    red_spot_radius_mm: tuple[float, float] = (0.3, 0.8)
+    red_spot_contrast: tuple[float, float] = (0.35, 0.8)
+    spot_contrast: float = 1.0
+    erythema: float = 0.0
+    erythema_mottle: float = 0.2
+    erythema_edge_mm: float = 6.0
+    bleeding: float = 0.0
+    scabs: bool = False
+    marks_seed: int = 0
+    background: bool = True
+    card: bool = False
+    card_width_mm: float = 28.0
+    card_centre: tuple[float, float] = (0.80, 0.80)
+    card_angle_deg: float = -4.0
+    skin_centre: tuple[float, float] = (0.40, 0.46)
+    skin_axes: tuple[float, float] = (0.52, 0.62)
+    roi_centre: tuple[float, float] = (0.42, 0.56)
+    roi_axes: tuple[float, float] = (0.20, 0.22)
+    reference_centre: tuple[float, float] = (0.17, 0.16)
+    reference_axes: tuple[float, float] = (0.075, 0.09)
+
+    def replace(self, **changes) -> SkinParams:
+        """A copy with some fields changed (unknown names raise TypeError)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+
+    @property
+    def melanin_level(self) -> float:
+        """The mean melanin OD actually used (`ita` solved when given)."""
+        if self.ita is None:
+            return float(self.melanin)
+        return melanin_for_ita(self.ita, self.haemoglobin)
+
+    def identity_key(self) -> tuple:
+        return tuple((f.name, getattr(self, f.name)) for f in dataclasses.fields(self)
+                     if f.name not in STATE_FIELDS)
+
+
+def flat_reflectance(melanin: float, haemoglobin: float) -> np.ndarray:
+    """Linear RGB reflectance of flat skin (no relief) for the given concentrations."""
+    od = BASELINE_OD + melanin * ABSORPTION_MELANIN + haemoglobin * ABSORPTION_HAEMOGLOBIN
+    return np.exp(-od.astype(np.float64))
+
+
+@functools.lru_cache(maxsize=256)
+def melanin_for_ita(ita_deg: float, haemoglobin: float = 0.30) -> float:
+    """Melanin OD at which flat skin has the given ITA (bisection; ITA falls with melanin).
+
+    ``ITA = atan2(L* - 50, b*)`` in degrees (Chardon et al. 1991). Reachable range with
+    the default haemoglobin: about +80 (melanin 0) to -65 (melanin 3).
+    """
+    from ..colour import linear_to_lab
+
+    def ita(m):
+        lab = linear_to_lab(flat_reflectance(m, haemoglobin).astype(np.float32)[None, None])[0, 0]
+        return math.degrees(math.atan2(float(lab[0]) - 50.0, float(lab[2])))
+
+    lo, hi = 0.0, 3.5
+    if not ita(hi) <= ita_deg <= ita(lo):
+        raise ValueError(f"ITA {ita_deg} outside the renderable range [{ita(hi):.0f}, {ita(lo):.0f}]")
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        if ita(mid) > ita_deg:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+# --------------------------------------------------------------------------- geometry
+
+@dataclass(frozen=True)
+class Grid:
+    """The canonical frame and the larger 'world' canvas the scene is rendered on.
+
+    World pixel ``(u, v) = (x + margin, y + margin)`` for canonical pixel ``(x, y)``; the
+    margin lets a moved camera see skin beyond the canonical frame.
+    """
+
+    width: int
+    height: int
+    mm_per_px: float
+    margin: int
+
+    @property
+    def world_shape(self) -> tuple[int, int]:
+        return self.height + 2 * self.margin, self.width + 2 * self.margin
+
+    def px(self, mm: float) -> float:
+        return mm / self.mm_per_px
+
+    def frac(self, fx: float, fy: float) -> tuple[float, float]:
+        """Canonical pixel of a frame fraction."""
+        return fx * self.width, fy * self.height
+
+
+def ellipse_polygon(centre, axes, n: int = 72) -> np.ndarray:
+    """Vertices (n, 2) of an axis-aligned ellipse, canonical pixels."""
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    return np.stack([centre[0] + axes[0] * np.cos(t), centre[1] + axes[1] * np.sin(t)], axis=1)
+
+
+def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
+    t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma_px: float) -> np.ndarray:
+    """Gaussian-filtered white noise with unit standard deviation, float32.
+
+    Generated at a reduced resolution (factor ~ sigma/4) and upsampled, so that large
+    correlation lengths stay cheap.
+    """
+    h, w = shape
+    f = max(1, int(sigma_px / 4))
+    sh, sw = -(-h // f) + 1, -(-w // f) + 1
+    n = rng.standard_normal((sh, sw), dtype=np.float32)
+    n = cv2.GaussianBlur(n, (0, 0), sigma_px / f, borderType=cv2.BORDER_REFLECT)
+    if f > 1:
+        n = cv2.resize(n, (sw * f, sh * f), interpolation=cv2.INTER_CUBIC)
+    n = n[:h, :w]
+    sd = float(n[::4, ::4].std())
+    return np.ascontiguousarray(n / max(sd, 1e-12), dtype=np.float32)
+
+
+def _rng(seed: int, stream: int) -> np.random.Generator:
+    """Independent random stream per component, so changing one leaves the others alone."""
+    return np.random.default_rng([int(seed) & 0xFFFFFFFF, stream])
+
+
+# --------------------------------------------------------------------------- skin fields
+
+@dataclass
+class SkinFields:
+    """The random structure of one skin on the world canvas (unit amplitudes)."""
+
+    grid: Grid
+    params: SkinParams
+    seed: int
+    mel_noise: np.ndarray
+    hb_noise: np.ndarray
+    ery_noise: np.ndarray
+    relief: np.ndarray
+    grooves: np.ndarray
+    pores: np.ndarray
+    spots_mel: np.ndarray
+    spots_hb: np.ndarray
+    skin_alpha: np.ndarray
+    limb: np.ndarray
+    treated: np.ndarray
+    background_rgb: np.ndarray | None
+    card: _card.CardRender | None
+    spots: list = field(default_factory=list)
+    wrinkles: list = field(default_factory=list)
+    pore_xy: np.ndarray | None = None
+    pore_r_mm: np.ndarray | None = None
+    regions: dict = field(default_factory=dict)
+
+
+def _skin_shape(grid: Grid, p: SkinParams, rng: np.random.Generator):
+    """Soft skin alpha and signed inside-distance (mm) of a perturbed super-ellipse."""
+    hh, ww = grid.world_shape
+    if not p.background:
+        ones = np.ones((hh, ww), np.float32)
+        return ones, np.full((hh, ww), 1e3, np.float32)
+    cx, cy = grid.frac(*p.skin_centre)
+    ax, ay = p.skin_axes[0] * grid.width, p.skin_axes[1] * grid.height
+    # distance field at 1/4 resolution (smooth shape), upsampled
+    f = 4
+    ys = (np.arange(0, hh, f, dtype=np.float32) - grid.margin - cy) / ay
+    xs = (np.arange(0, ww, f, dtype=np.float32) - grid.margin - cx) / ax
+    X, Y = np.meshgrid(xs, ys)
+    r = (np.abs(X) ** 2.4 + np.abs(Y) ** 2.4) ** (1 / 2.4)
+    theta = np.arctan2(Y, X)
+    k = rng.uniform(0, 2 * np.pi, 3)
+    r = r * (1 + 0.035 * np.cos(2 * theta + k[0]) + 0.025 * np.cos(3 * theta + k[1])
+             + 0.015 * np.cos(5 * theta + k[2]))
+    d_mm = (1.0 - r) * min(ax, ay) * grid.mm_per_px
+    d_mm = cv2.resize(d_mm.astype(np.float32), (ww, hh), interpolation=cv2.INTER_LINEAR)
+    # small irregularity of the outline (0.3 mm) so the edge is not a perfect curve
+    d_mm += 0.25 * smooth_noise(rng, (hh, ww), grid.px(4.0))
+    alpha = _smoothstep(-0.4, 0.4, d_mm).astype(np.float32)
+    return alpha, d_mm.astype(np.float32)
+
+
+def _relief(grid: Grid, p: SkinParams, rng: np.random.Generator) -> np.ndarray:
+    """Micro-relief height (unit RMS): a cross-hatched furrow network plus fine grain.
+
+    Furrows are the zero-crossings of band-limited noise (``|n|`` is creased there,
+    'ridged noise'): two families elongated along two crossing directions and one
+    isotropic family, combined by their minimum, give the rhomboid plateaus of skin
+    micro-relief with a mean plateau size of about ``relief_cell_mm``.
+    """
+    hh, ww = grid.world_shape
+    cell = grid.px(p.relief_cell_mm)
+    side = int(math.ceil(math.hypot(hh, ww))) + 8      # rotated frame covering the world
+    long_, short = cell * 0.9, cell / 3.2
+
+    def band(sx, sy):
+        n = rng.standard_normal((side, side), dtype=np.float32)
+        n = cv2.GaussianBlur(n, (0, 0), sigmaX=sx, sigmaY=sy)
+        return n / max(float(n[::4, ::4].std()), 1e-9)
+
+    cross = np.minimum(np.abs(band(long_, short)), np.abs(band(short * 1.3, long_ * 0.8)))
+    angle = rng.uniform(0, 180)
+    rot = cv2.getRotationMatrix2D((side / 2, side / 2), angle, 1.0)
+    rot[:, 2] += [(ww - side) / 2, (hh - side) / 2]
+    cross = cv2.warpAffine(cross, rot, (ww, hh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    iso = rng.standard_normal((hh, ww), dtype=np.float32)
+    iso = cv2.GaussianBlur(iso, (0, 0), cell / 2.6)
+    iso = np.abs(iso / max(float(iso[::4, ::4].std()), 1e-9))
+    h = np.minimum(cross, 1.2 * iso)
+    h = cv2.GaussianBlur(h, (0, 0), 0.9)
+    grain = cv2.GaussianBlur(rng.standard_normal((hh, ww), dtype=np.float32), (0, 0), 0.8)
+    h = h - float(h[::4, ::4].mean())
+    h /= max(float(h[::4, ::4].std()), 1e-9)
+    h += np.float32(_FINE_GRAIN / max(float(grain[::4, ::4].std()), 1e-9)) * grain
+    h /= max(float(h[::4, ::4].std()), 1e-9)
+    return h.astype(np.float32)
+
+
+def _wrinkles(grid: Grid, p: SkinParams, rng: np.random.Generator, skin_d_mm: np.ndarray):
+    """Grooves (unit depth at the deepest point) along gently curved lines."""
+    hh, ww = grid.world_shape
+    grooves = np.zeros((hh, ww), np.float32)
+    out = []
+    tries = 0
+    while len(out) < p.wrinkles and tries < 50 * max(1, p.wrinkles):
+        tries += 1
+        length_mm = rng.uniform(*p.wrinkle_length_mm)
+        width_mm = rng.uniform(*p.wrinkle_width_mm)          # FWHM
+        angle = p.wrinkle_angle_deg + rng.uniform(-1, 1) * p.wrinkle_angle_spread_deg
+        depth = rng.uniform(0.6, 1.0)
+        bend = rng.uniform(-0.12, 0.12)                      # sagitta / length
+        cx, cy = rng.uniform(0.05, 0.95) * grid.width, rng.uniform(0.05, 0.95) * grid.height
+        L = grid.px(length_mm)
+        t = np.linspace(-0.5, 0.5, 25)
+        a = math.radians(angle)
+        ux, uy = math.cos(a), math.sin(a)
+        off = bend * L * (1 - 4 * t ** 2)
+        pts = np.stack([cx + t * L * ux - off * uy, cy + t * L * uy + off * ux], axis=1)
+        wu = pts + grid.margin
+        if wu.min() < 0 or wu[:, 0].max() >= ww or wu[:, 1].max() >= hh:
+            continue
+        iu = np.clip(wu.round().astype(int), 0, [ww - 1, hh - 1])
+        if skin_d_mm[iu[:, 1], iu[:, 0]].min() < 2.0:        # keep lines on skin
+            continue
+        sigma = grid.px(width_mm) / 2.3548
+        pad = int(4 * sigma + 3)
+        x0, y0 = int(wu[:, 0].min()) - pad, int(wu[:, 1].min()) - pad
+        x1, y1 = int(wu[:, 0].max()) + pad + 1, int(wu[:, 1].max()) + pad + 1
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, ww), min(y1, hh)
+        patch = np.zeros((y1 - y0, x1 - x0), np.float32)
+        taper = np.sin(np.pi * (t + 0.5)) ** 0.6
+        shift = 4
+        q = np.round((wu - [x0, y0]) * (1 << shift)).astype(np.int32)
+        for i in range(len(t) - 1):
+            cv2.line(patch, tuple(q[i]), tuple(q[i + 1]), float(0.5 * (taper[i] + taper[i + 1])),
+                     1, cv2.LINE_8, shift)
+        patch = cv2.GaussianBlur(patch, (0, 0), max(sigma, 0.5))
+        # normalise so the deepest point of the groove is `depth`
+        patch *= depth / max(float(patch.max()), 1e-9)
+        np.maximum(grooves[y0:y1, x0:x1], patch, out=grooves[y0:y1, x0:x1])
+        seg = np.diff(pts, axis=0)
+        out.append({
+            "points": pts.round(2).tolist(),
+            "length_mm": float(np.hypot(seg[:, 0], seg[:, 1]).sum() * grid.mm_per_px),
+            "width_mm": float(width_mm),
+            "angle_deg": float(angle),
+            "depth": float(depth),
+        })
+    return grooves, out
+
+
+def _pores(grid: Grid, p: SkinParams, rng: np.random.Generator):
+    """Pores: Gaussian depressions (unit depth) at Poisson positions, radii in mm."""
+    hh, ww = grid.world_shape
+    area_cm2 = hh * ww * grid.mm_per_px ** 2 / 100.0
+    n = rng.poisson(p.pore_density * area_cm2)
+    xy = np.stack([rng.uniform(0, ww, n), rng.uniform(0, hh, n)], axis=1).astype(np.float32)
+    r_mm = rng.uniform(*p.pore_radius_mm, n).astype(np.float32)
+    depth = rng.uniform(0.6, 1.0, n).astype(np.float32)
+    pores = np.zeros((hh, ww), np.float32)
+    if n:
+        edges = np.linspace(p.pore_radius_mm[0], p.pore_radius_mm[1], 4)
+        which = np.clip(np.searchsorted(edges, r_mm, side="right") - 1, 0, 2)
+        ix = np.clip(xy[:, 0].astype(int), 0, ww - 1)
+        iy = np.clip(xy[:, 1].astype(int), 0, hh - 1)
+        for b in range(3):
+            sel = which == b
+            if not sel.any():
+                continue
+            r_px = grid.px(0.5 * (edges[b] + edges[b + 1]))
+            sigma = max(r_px / 1.1774, 0.5)         # radius = half-depth radius
+            imp = np.zeros((hh, ww), np.float32)
+            np.add.at(imp, (iy[sel], ix[sel]), depth[sel])
+            k = int(4 * sigma) * 2 + 1
+            pores += cv2.GaussianBlur(imp, (k, k), sigma) * np.float32(2 * np.pi * sigma ** 2)
+        # pixel centres of the impulses are the exact pore centres
+        xy = np.stack([ix, iy], axis=1).astype(np.float32)
+    canon = xy - grid.margin
+    return pores, canon, r_mm
+
+
+def _spots(grid: Grid, p: SkinParams, rng: np.random.Generator, skin_d_mm: np.ndarray,
+           exclude: list):
+    """Brown (melanin) and red (haemoglobin) spots with irregular soft outlines."""
+    hh, ww = grid.world_shape
+    mel = np.zeros((hh, ww), np.float32)
+    hb = np.zeros((hh, ww), np.float32)
+    mottle = smooth_noise(rng, (hh, ww), grid.px(0.25))
+    spots = []
+    for kind, count, rr, cc in (("brown", p.brown_spots, p.brown_spot_radius_mm, p.brown_spot_contrast),
+                                ("red", p.red_spots, p.red_spot_radius_mm, p.red_spot_contrast)):
+        made, tries = 0, 0
+        while made < count and tries < 200 * max(1, count):
+            tries += 1
+            r_mm = float(rng.uniform(*rr))
+            R = grid.px(r_mm)
+            cx = float(rng.uniform(R + 4, grid.width - R - 4))
+            cy = float(rng.uniform(R + 4, grid.height - R - 4))
+            u, v = int(round(cx + grid.margin)), int(round(cy + grid.margin))
+            if skin_d_mm[v, u] < r_mm + 1.5:
+                continue
+            if any(math.hypot(cx - s["centre"][0], cy - s["centre"][1]) < R + s["radius_px"] + 4
+                   for s in spots):
+                continue
+            if any(ex(cx, cy, R) for ex in exclude):
+                continue
+            contrast = float(rng.uniform(*cc))
+            pad = int(1.6 * R) + 3
+            x0, x1 = u - pad, u + pad + 1
+            y0, y1 = v - pad, v + pad + 1
+            yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+            dx, dy = xx - grid.margin - cx, yy - grid.margin - cy
+            r = np.hypot(dx, dy)
+            th = np.arctan2(dy, dx)
+            if kind == "brown":
+                ph = rng.uniform(0, 2 * np.pi, 3)
+                amp = rng.uniform(0.04, 0.12, 3)
+                Rt = R * (1 + amp[0] * np.cos(2 * th + ph[0]) + amp[1] * np.cos(3 * th + ph[1])
+                          + amp[2] * np.cos(5 * th + ph[2]))
+                soft = float(rng.uniform(0.15, 0.35))
+                prof = 1 - _smoothstep(1 - soft, 1 + soft, r / Rt)
+                prof *= 1 + 0.12 * mottle[y0:y1, x0:x1]
+                mel[y0:y1, x0:x1] += contrast * prof
+            else:
+                prof = np.exp(-0.5 * (r / (R / 1.1774)) ** 2 * 1.0)  # half-height at R
+                prof = np.where(r < 1.6 * R, prof, 0.0)
+                hb[y0:y1, x0:x1] += contrast * prof
+            spots.append({"kind": kind, "centre": [cx, cy], "radius_mm": r_mm,
+                          "radius_px": R, "contrast_od": contrast})
+            made += 1
+    return mel, hb, spots
+
+
+def _background(grid: Grid, rng: np.random.Generator) -> np.ndarray:
+    """A dark neutral cloth backdrop: woven threads, fuzz and soft folds (linear RGB)."""
+    hh, ww = grid.world_shape
+    period = grid.px(0.9)
+    y, x = np.mgrid[0:hh, 0:ww].astype(np.float32)
+    a = math.radians(rng.uniform(-20, 20))
+    u = (x * math.cos(a) + y * math.sin(a)) * (2 * np.pi / period)
+    v = (-x * math.sin(a) + y * math.cos(a)) * (2 * np.pi / period)
+    weave = 0.5 + 0.25 * np.sign(np.sin(u)) * np.cos(v) + 0.25 * np.sign(np.sin(v)) * np.cos(u)
+    weave = cv2.GaussianBlur(weave.astype(np.float32), (0, 0), 0.8)
+    fuzz = smooth_noise(rng, (hh, ww), 1.5)
+    folds = smooth_noise(rng, (hh, ww), grid.px(12.0))
+    lum = 0.055 * (0.8 + 0.35 * weave) * (1 + 0.06 * fuzz) * (1 + 0.18 * folds)
+    tint = np.array([0.92, 1.0, 1.12], np.float32)
+    return (lum[..., None] * tint).astype(np.float32)
+
+
+_CACHE: dict = {}
+_CACHE_SIZE = 2
+
+
+def build_fields(p: SkinParams, seed: int) -> SkinFields:
+    """The random structure of skin `seed` under the identity part of `p`.
+
+    The last two skins built are cached (a series renders the same skin many times).
+    """
+    key = (int(seed), p.identity_key())
+    if key in _CACHE:
+        _CACHE[key] = _CACHE.pop(key)          # most recent last
+        return _CACHE[key]
+    fields = _build_fields(p, int(seed))
+    _CACHE[key] = fields
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.pop(next(iter(_CACHE)))
+    return fields
+
+
+def _build_fields(p: SkinParams, seed: int) -> SkinFields:
+    margin = int(round(0.08 * max(p.width, p.height)))
+    grid = Grid(p.width, p.height, p.mm_per_px, margin)
+    hh, ww = grid.world_shape
+    alpha, d_mm = _skin_shape(grid, p, _rng(seed, 1))
+    card = None
+    if p.card:
+        card = _card.render_card(grid, p.card_width_mm, grid.frac(*p.card_centre), p.card_angle_deg)
+        # the card lies on top: no skin under it
+        alpha = alpha * (1 - card.alpha)
+        d_mm = np.minimum(d_mm, card.distance_mm)
+    limb = (1 - 0.42 * np.exp(-np.maximum(d_mm, 0) / 9.0)).astype(np.float32)
+    r = _rng(seed, 2)
+    mel_noise = 0.75 * smooth_noise(r, (hh, ww), grid.px(9.0)) + 0.65 * smooth_noise(r, (hh, ww), grid.px(2.0))
+    hb_noise = 0.8 * smooth_noise(r, (hh, ww), grid.px(6.0)) + 0.45 * smooth_noise(r, (hh, ww), grid.px(1.2))
+    ery_noise = 0.35 * smooth_noise(r, (hh, ww), grid.px(7.0)) + 0.8 * smooth_noise(r, (hh, ww), grid.px(1.5))
+    relief = _relief(grid, p, _rng(seed, 3))
+    grooves, wrinkles = _wrinkles(grid, p, _rng(seed, 4), d_mm)
+    pores, pore_xy, pore_r = _pores(grid, p, _rng(seed, 5))
+    regions = _regions(grid, p)
+    excl = []
+    if card is not None:
+        excl.append(lambda x, y, R: card.near(x, y, R + grid.px(2)))
+    spots_mel, spots_hb, spots = _spots(grid, p, _rng(seed, 6), d_mm, excl)
+    # treated region: soft ellipse of the erythema patch
+    cx, cy = grid.frac(*p.roi_centre)
+    ax, ay = p.roi_axes[0] * grid.width, p.roi_axes[1] * grid.height
+    y, x = np.ogrid[0:hh, 0:ww]
+    rr = np.sqrt(((x - grid.margin - cx) / ax) ** 2 + ((y - grid.margin - cy) / ay) ** 2).astype(np.float32)
+    d_ell_mm = (1 - rr) * min(ax, ay) * grid.mm_per_px
+    e = p.erythema_edge_mm / 2
+    treated = (_smoothstep(-e, e, d_ell_mm) * alpha).astype(np.float32)
+    bg = _background(grid, _rng(seed, 7)) if p.background or p.card else None
+    if bg is not None:  # soft shadow of the skin on the backdrop
+        shadow = 1 - 0.55 * np.exp(-np.maximum(-d_mm, 0) / 4.0)
+        bg *= shadow[..., None].astype(np.float32)
+    return SkinFields(grid=grid, params=p, seed=seed, mel_noise=mel_noise, hb_noise=hb_noise,
+                      ery_noise=ery_noise, relief=relief, grooves=grooves, pores=pores,
+                      spots_mel=spots_mel, spots_hb=spots_hb, skin_alpha=alpha, limb=limb,
+                      treated=treated, background_rgb=bg, card=card, spots=spots,
+                      wrinkles=wrinkles, pore_xy=pore_xy, pore_r_mm=pore_r, regions=regions)
+
+
+def _regions(grid: Grid, p: SkinParams) -> dict:
+    """Analysis regions (canonical polygons): the uniformly treated ROI and reference skin."""
+    cx, cy = grid.frac(*p.roi_centre)
+    inset = grid.px(p.erythema_edge_mm / 2)
+    ax = p.roi_axes[0] * grid.width - inset
+    ay = p.roi_axes[1] * grid.height - inset
+    rx, ry = grid.frac(*p.reference_centre)
+    return {
+        "roi": ellipse_polygon((cx, cy), (ax, ay)),
+        "reference": ellipse_polygon((rx, ry), (p.reference_axes[0] * grid.width,
+                                                p.reference_axes[1] * grid.height)),
+        "treated": ellipse_polygon((cx, cy), (p.roi_axes[0] * grid.width, p.roi_axes[1] * grid.height)),
+    }
+
+
+# --------------------------------------------------------------------------- rendering
+
+@dataclass
+class SkinRender:
+    """One state of a skin on the world canvas (noise-free reflectance)."""
+
+    fields: SkinFields
+    reflectance: np.ndarray      # world (H, W, 3) float32, linear reflectance
+    melanin: np.ndarray          # world (H, W) float32, OD
+    haemoglobin: np.ndarray      # world (H, W) float32, OD
+    shading: np.ndarray          # world (H, W) float32
+    marks: list
+
+
+def _marks(f: SkinFields, p: SkinParams):
+    """Pinpoint bleeding (or scabs) in the treated region: tiny dark-red dots."""
+    grid = f.grid
+    hh, ww = grid.world_shape
+    rng = _rng(f.seed, 1000 + int(p.marks_seed))
+    cx, cy = grid.frac(*p.roi_centre)
+    ax, ay = p.roi_axes[0] * grid.width, p.roi_axes[1] * grid.height
+    area_cm2 = math.pi * ax * ay * grid.mm_per_px ** 2 / 100
+    n = rng.poisson(p.bleeding * area_cm2) if p.bleeding > 0 else 0
+    t = rng.uniform(0, 2 * np.pi, n)
+    s = np.sqrt(rng.uniform(0, 1, n)) * 0.95
+    x = cx + ax * s * np.cos(t)
+    y = cy + ay * s * np.sin(t)
+    r_mm = rng.uniform(0.07, 0.14, n)
+    strength = rng.uniform(0.6, 1.0, n)
+    ix = np.clip(np.round(x + grid.margin).astype(int), 0, ww - 1)
+    iy = np.clip(np.round(y + grid.margin).astype(int), 0, hh - 1)
+    keep = f.skin_alpha[iy, ix] > 0.99
+    if p.scabs:
+        keep &= rng.uniform(0, 1, n) < 0.6
+    ix, iy, r_mm, strength = ix[keep], iy[keep], r_mm[keep], strength[keep]
+    mel = hb = None
+    if len(ix):
+        sigma = max(grid.px(float(r_mm.mean())) / 1.1774, 0.6)
+        imp = np.zeros((hh, ww), np.float32)
+        np.add.at(imp, (iy, ix), strength.astype(np.float32))
+        k = int(4 * sigma) * 2 + 1
+        prof = cv2.GaussianBlur(imp, (k, k), sigma) * np.float32(2 * np.pi * sigma ** 2)
+        if p.scabs:
+            hb, mel = 1.1 * prof, 0.9 * prof
+        else:
+            hb, mel = 2.6 * prof, 0.15 * prof
+    marks = [{"centre": [float(a - grid.margin), float(b - grid.margin)], "radius_mm": float(r)}
+             for a, b, r in zip(ix, iy, r_mm)]
+    return mel, hb, marks
+
+
+def _local_mean(img: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian local mean, computed at half resolution (smooth, so nothing is lost)."""
+    h, w = img.shape
+    small = cv2.resize(img, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigma / 2)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def render_fields(f: SkinFields, p: SkinParams) -> SkinRender:
+    """Reflectance of skin `f` in state `p` (state fields of `p` only) on the world canvas."""
+    m0 = np.float32(p.melanin_level)
+    h0 = np.float32(p.haemoglobin)
+    tv = np.float32(p.tone_variation)
+    sc = np.float32(p.spot_contrast)
+    c_mel = m0 * (1 + np.float32(0.10) * tv * f.mel_noise) + sc * f.spots_mel
+    if p.pore_depth:   # keratin/sebum in the pore opening: slightly brownish
+        c_mel += np.float32(_PORE_MELANIN * p.pore_depth) * f.pores
+    c_hb = h0 * (1 + np.float32(0.16) * tv * f.hb_noise) + sc * f.spots_hb
+    if p.erythema:
+        c_hb += np.float32(p.erythema) * f.treated * (1 + np.float32(p.erythema_mottle) * f.ery_noise)
+    mel_m, hb_m, marks = _marks(f, p)
+    if hb_m is not None:
+        c_hb += hb_m
+        c_mel += mel_m
+    np.maximum(c_mel, 0, out=c_mel)
+    np.maximum(c_hb, 0, out=c_hb)
+    h = np.float32(p.roughness * _RELIEF_AMPLITUDE) * f.relief
+    if p.wrinkle_depth:
+        h -= np.float32(_WRINKLE_SCALE * p.wrinkle_depth) * f.grooves
+    if p.pore_depth:
+        h -= np.float32(_PORE_SCALE * p.pore_depth) * f.pores
+    # lit slope (grad h . l) in one 3x3 pass, cavity term against a 0.6 mm local mean
+    slope = cv2.filter2D(h, -1, _SLOPE_KERNEL, borderType=cv2.BORDER_REFLECT)
+    local = _local_mean(h, f.grid.px(0.6))
+    expo = np.float32(_K_DIRECTIONAL) * slope + np.float32(_K_CAVITY) * (h - local)
+    if p.pore_depth:
+        expo -= np.float32(_K_PORE * p.pore_depth) * f.pores
+    shade = cv2.exp(expo)
+    shade *= f.limb
+    chans = []
+    for c in range(3):
+        od = cv2.addWeighted(c_mel, float(-ABSORPTION_MELANIN[c]), c_hb, float(-ABSORPTION_HAEMOGLOBIN[c]),
+                             float(-BASELINE_OD[c]))
+        chans.append(cv2.multiply(cv2.exp(od), shade))
+    refl = cv2.merge(chans)
+    if f.background_rgb is not None:
+        a = f.skin_alpha[..., None]
+        refl *= a
+        refl += f.background_rgb * (1 - a)
+    if f.card is not None:
+        f.card.composite(refl)
+    np.clip(refl, 0.0, 1.0, out=refl)
+    return SkinRender(fields=f, reflectance=refl, melanin=c_mel, haemoglobin=c_hb,
+                      shading=shade, marks=marks)
