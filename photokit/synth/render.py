@@ -315,7 +315,8 @@ def _truth(fields, p: SkinParams, cam: Camera, r, refl, mel, hb, skin, seed) -> 
                 - stats["reference"].get("haemoglobin_mean", 0.0)}
     marks = {"density_per_cm2": p.bleeding, "kind": "scab" if p.scabs else "blood",
              "count": len(r.marks), "session": p.marks_seed,
-             "marks": [{"centre_canonical": mk["centre"], "centre": to_photo([mk["centre"]])[0].round(2).tolist(),
+             "marks": [{"centre_canonical": mk["centre"],
+                        "centre": to_photo([mk["centre"]])[0].round(2).tolist(),
                         "radius_mm": mk["radius_mm"]} for mk in r.marks]}
     roi_s = stats["roi"]
     disc_in_roi = (spot_disc.astype(bool) & roi).sum()

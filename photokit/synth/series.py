@@ -213,9 +213,7 @@ def make_series(outdir=None, seed: int = 0, *, plan: SeriesPlan | None = None,
             "spot_contrast_param": last["state"]["spot_contrast"] - 1,
             "fraction": last["state"]["improvement_fraction"],
         },
-        "trend": {k: {"baseline": first["metrics"][k], "final": last["metrics"][k],
-                      "percent_change": (100 * (last["metrics"][k] - first["metrics"][k]) / first["metrics"][k]
-                                         if first["metrics"][k] else None)}
+        "trend": {k: _trend(first["metrics"][k], last["metrics"][k])
                   for k in first["metrics"] if first["metrics"][k] is not None},
         "photos": photos,
     }
@@ -225,6 +223,11 @@ def make_series(outdir=None, seed: int = 0, *, plan: SeriesPlan | None = None,
             write_image(out / "contact_sheet.png", contact_sheet_image([t[0] for t in thumbs],
                                                                         [t[1] for t in thumbs]))
     return SeriesResult(outdir=out, photos=photos, truth=truth, images=images)
+
+
+def _trend(first, last) -> dict:
+    pct = 100 * (last - first) / abs(first) if first else None
+    return {"baseline": first, "final": last, "percent_change": pct}
 
 
 def _write_series_files(out: Path, photos, truth, subject, area, last_image) -> None:
@@ -261,7 +264,7 @@ def contact_sheet_image(thumbs: list, labels: list, cols: int = 4) -> np.ndarray
     cap = 26
     rows = -(-len(thumbs) // cols)
     sheet = np.full((rows * (th + cap) + 4, cols * (tw + 4) + 4, 3), 245, np.uint8)
-    for k, (img, lab) in enumerate(zip(thumbs, labels)):
+    for k, (img, lab) in enumerate(zip(thumbs, labels, strict=True)):
         r, c = divmod(k, cols)
         y, x = 4 + r * (th + cap), 4 + c * (tw + 4)
         sheet[y:y + th, x:x + tw] = img

@@ -67,9 +67,8 @@ _LIGHT_DIR = (-0.6, -0.8)  # light from the top-left (unit vector in image x, y)
 _RELIEF_AMPLITUDE = 1.0
 _FINE_GRAIN = 0.35
 #: 3x3 derivative along -_LIGHT_DIR (Sobel, per px): positive where the surface faces the light
-_SLOPE_KERNEL = (np.float32(-_LIGHT_DIR[0] * 0.125) * np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32)
-                 + np.float32(-_LIGHT_DIR[1] * 0.125) * np.array([[-1, -2, -1], [0, 0, 0], [1, 2, 1]],
-                                                                   np.float32))
+_SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32) * np.float32(0.125)
+_SLOPE_KERNEL = np.float32(-_LIGHT_DIR[0]) * _SOBEL_X + np.float32(-_LIGHT_DIR[1]) * _SOBEL_X.T
 
 
 @dataclass
@@ -131,8 +130,9 @@ class SkinParams:
         A backdrop around a skin region with a soft edge; False = skin fills the frame.
     card : bool
         A ColorChecker 24 card lying in the scene.
-    card_width_mm : float
-        Card width; height and patch layout follow `photokit.synth.card`.
+    card_width_mm : float or None
+        Card width (None: a quarter of the frame width, 28 mm at the default size);
+        height and patch layout follow `photokit.synth.card`.
     card_centre, card_angle_deg
         Card position (frame fractions) and rotation.
     skin_centre, skin_axes
@@ -177,7 +177,7 @@ class SkinParams:
     marks_seed: int = 0
     background: bool = True
     card: bool = False
-    card_width_mm: float = 28.0
+    card_width_mm: float | None = None
     card_centre: tuple[float, float] = (0.80, 0.80)
     card_angle_deg: float = -4.0
     skin_centre: tuple[float, float] = (0.40, 0.46)
@@ -568,15 +568,17 @@ def _build_fields(p: SkinParams, seed: int) -> SkinFields:
     alpha, d_mm = _skin_shape(grid, p, _rng(seed, 1))
     card = None
     if p.card:
-        card = _card.render_card(grid, p.card_width_mm, grid.frac(*p.card_centre), p.card_angle_deg)
+        cw = p.card_width_mm or 0.25 * grid.width * grid.mm_per_px
+        card = _card.render_card(grid, cw, grid.frac(*p.card_centre), p.card_angle_deg)
         # the card lies on top: no skin under it
         alpha = alpha * (1 - card.alpha)
         d_mm = np.minimum(d_mm, card.distance_mm)
     limb = (1 - 0.42 * np.exp(-np.maximum(d_mm, 0) / 9.0)).astype(np.float32)
     r = _rng(seed, 2)
-    mel_noise = 0.75 * smooth_noise(r, (hh, ww), grid.px(9.0)) + 0.65 * smooth_noise(r, (hh, ww), grid.px(2.0))
-    hb_noise = 0.8 * smooth_noise(r, (hh, ww), grid.px(6.0)) + 0.45 * smooth_noise(r, (hh, ww), grid.px(1.2))
-    ery_noise = 0.35 * smooth_noise(r, (hh, ww), grid.px(7.0)) + 0.8 * smooth_noise(r, (hh, ww), grid.px(1.5))
+    shape = (hh, ww)
+    mel_noise = 0.75 * smooth_noise(r, shape, grid.px(9.0)) + 0.65 * smooth_noise(r, shape, grid.px(2.0))
+    hb_noise = 0.8 * smooth_noise(r, shape, grid.px(6.0)) + 0.45 * smooth_noise(r, shape, grid.px(1.2))
+    ery_noise = 0.35 * smooth_noise(r, shape, grid.px(7.0)) + 0.8 * smooth_noise(r, shape, grid.px(1.5))
     relief = _relief(grid, p, _rng(seed, 3))
     grooves, wrinkles = _wrinkles(grid, p, _rng(seed, 4), d_mm)
     pores, pore_xy, pore_r = _pores(grid, p, _rng(seed, 5))
@@ -666,7 +668,7 @@ def _marks(f: SkinFields, p: SkinParams):
         else:
             hb, mel = 2.6 * prof, 0.15 * prof
     marks = [{"centre": [float(a - grid.margin), float(b - grid.margin)], "radius_mm": float(r)}
-             for a, b, r in zip(ix, iy, r_mm)]
+             for a, b, r in zip(ix, iy, r_mm, strict=True)]
     return mel, hb, marks
 
 

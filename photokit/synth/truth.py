@@ -29,8 +29,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..colour import linear_to_lab
-
 #: Units of the truth metrics (SPEC metric names), all over the ROI.
 METRIC_UNITS = {
     "redness.a_mean": "CIELAB a*",
