@@ -390,7 +390,7 @@ def _label(source) -> str:
         return Path(source).name
     if isinstance(source, Photo):
         return source.name
-    return "<array>"
+    return "array mask" if isinstance(source, np.ndarray) and source.dtype == bool else "<array>"
 
 
 def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | None = None,
@@ -623,6 +623,8 @@ def _build_view(c: Comparison, *, max_side: int, blur_eyes: bool, notes: list):
         mm = c.parameters.get("mm_per_px_before")
         sigma = (1.5 / mm * s_b) if mm else 0.006 * max(dshape)
         sigma = float(np.clip(sigma, 2.0, 0.03 * max(dshape)))
+        # the maps themselves: smoothed over ~0.3 mm, so pores do not hide the pattern
+        sigma_map = float(np.clip((0.3 / mm * s_b) if mm else 0.0015 * max(dshape), 0.7, 4.0))
         specs = [("a", "Redness", "a*", "redness.a_mean", "Reds", "RdBu_r", "less red", "more red",
                   "paler", "redder"),
                  ("mi", "Pigment (melanin index)", "MI", "pigment.mi_mean", "YlOrBr", "BrBG_r",
@@ -634,8 +636,8 @@ def _build_view(c: Comparison, *, max_side: int, blur_eyes: bool, notes: list):
             before_d = np.where(_before_to_display(mask_lb.astype(np.float32), sb_full, dshape, s_b) > 0.5,
                                 before_d, np.nan)
             shared = mask & np.isfinite(before_d) & np.isfinite(after_d)
-            bs = _masked_smooth(before_d, shared, 1.0)
-            as_ = _masked_smooth(after_d, shared, 1.0)
+            bs = _masked_smooth(before_d, shared, sigma_map)
+            as_ = _masked_smooth(after_d, shared, sigma_map)
             delta = _masked_smooth(after_d, shared, sigma) - _masked_smooth(before_d, shared, sigma)
             mdc = c.noise_floor.get(mname)
             maps.append(R.MapPair(title, unit, bs, as_, delta, shared, cmap, dcmap, lo, hi, less,

@@ -59,10 +59,27 @@ def _decimals_for(step: float | None) -> int:
     return int(min(3, max(0, 1 - math.floor(math.log10(step)))))
 
 
+#: Units shown without a symbol (dimensionless or plain counts).
+_BARE_UNITS = {"", "1", "count", "counts", "ratio"}
+
+#: Metric names of the SPEC's required families, shown first in reports.
+CORE_METRICS = ("redness.a_mean", "redness.ei_mean", "redness.area_pct", "pigment.mi_mean",
+                "pigment.ita_mean", "pigment.evenness", "texture.roughness",
+                "texture.wrinkle_density", "texture.pore_density", "spots.count", "spots.area_pct")
+
+
+def pretty_unit(unit: str) -> str:
+    """``1/cm^2`` -> ``/cm²``, ``mm^2`` -> ``mm²``; dimensionless and counts -> ``""``."""
+    if unit is None or unit.strip() in _BARE_UNITS:
+        return ""
+    u = unit.replace("^2", "\u00b2").replace("^3", "\u00b3").replace("deg", "\u00b0")
+    return u[1:] if u.startswith("1/") else u
+
+
 def format_value(value, unit: str = "", *, mdc: float | None = None, signed: bool = False) -> str:
     """A number with as many decimals as its noise floor warrants, and its unit.
 
-    ``None`` and non-finite values become an en dash.
+    Counts have no decimals. ``None`` and non-finite values become an en dash.
     """
     if value is None:
         return "\u2013"
@@ -72,11 +89,12 @@ def format_value(value, unit: str = "", *, mdc: float | None = None, signed: boo
         return escape(value)
     if not math.isfinite(v):
         return "\u2013"
-    d = _decimals_for(mdc)
+    d = 0 if (unit or "").strip() in ("count", "counts") else _decimals_for(mdc)
     text = f"{v:+.{d}f}" if signed else f"{v:.{d}f}"
     text = text.replace("-", "\u2212")
+    unit = pretty_unit(unit)
     if unit:
-        text += ("" if unit in ("%", "\u00b0") else "\u202f") + unit
+        text += ("" if unit in ("%", "\u00b0") or unit.startswith("/") else "\u202f") + unit
     return escape(text)
 
 
@@ -273,6 +291,39 @@ def heatmap_figure(values: np.ndarray, mask: np.ndarray | None, *, cmap: str, vm
     rgb = colourize(values, mask, cmap=cmap, vmin=vmin, vmax=vmax, background=background)
     return (f'<figure class="map">{img_tag(rgb, caption, max_side=max_side)}'
             f'<figcaption>{escape(caption)}</figcaption></figure>')
+
+
+def _nice_ceil(x: float) -> float:
+    """Smallest of 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 x 10^k that is >= x."""
+    if not math.isfinite(x) or x <= 0:
+        return 1.0
+    mag = 10 ** math.floor(math.log10(x))
+    return next(m * mag for m in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10) if m * mag >= x * (1 - 1e-9))
+
+
+def change_range(delta: np.ndarray, mask: np.ndarray, mdc: float | None) -> float:
+    """Symmetric colour range of a change map: the 98th percentile of ``|delta|`` (at least
+    twice the noise floor, so noise never fills the scale), rounded up to a nice number."""
+    d = np.abs(np.asarray(delta, np.float32)[np.asarray(mask, bool) & np.isfinite(delta)])
+    top = float(np.percentile(d, 98)) if d.size else 0.0
+    return _nice_ceil(max(top, 2 * (mdc or 0.0), 1e-3))
+
+
+def crop_box(mask: np.ndarray, *, margin: float = 0.15, min_frac: float = 0.35) -> tuple[slice, slice]:
+    """Slices framing the mask with a margin (at least `min_frac` of each side)."""
+    m = np.asarray(mask, bool)
+    h, w = m.shape
+    ys, xs = np.nonzero(m)
+    if ys.size == 0:
+        return slice(0, h), slice(0, w)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    bh = max(y1 - y0, int(min_frac * h))
+    bw = max(x1 - x0, int(min_frac * w))
+    cy, cx = (y0 + y1) / 2, (x0 + x1) / 2
+    bh, bw = bh * (1 + 2 * margin), bw * (1 + 2 * margin)
+    ya, yb = int(max(0, cy - bh / 2)), int(min(h, cy + bh / 2))
+    xa, xb = int(max(0, cx - bw / 2)), int(min(w, cx + bw / 2))
+    return slice(ya, yb), slice(xa, xb)
 
 
 def robust_range(*arrays_and_masks, lo: float = 2.0, hi: float = 98.0) -> tuple[float, float]:
@@ -608,6 +659,8 @@ white-space:nowrap}
 .pill.worse{background:var(--worse-bg);color:var(--worse)}
 .pill.changed{background:var(--changed-bg);color:var(--changed)}
 .pill.caution{background:#fff1cc;color:#7a5800}
+details.more{margin-top:12px}details.more summary{cursor:pointer;color:var(--accent);font-weight:500;
+padding:6px 0}
 table.kv{font-size:13.5px;margin-bottom:8px}
 table.kv th{text-align:left;font-weight:500;color:var(--muted);padding:3px 12px 3px 0;width:42%;
 vertical-align:top}
@@ -755,19 +808,20 @@ SPOT_COLOURS = {"new": (230, 90, 40), "faded": (40, 170, 110), "kept": (240, 240
 def spots_overlay(rgb: np.ndarray, spots: Sequence[Spot]) -> np.ndarray:
     """Circles on a copy of `rgb`: new spots orange, faded green, unchanged white."""
     out = np.ascontiguousarray(rgb.copy())
-    t = max(1, round(max(out.shape[:2]) / 700))
+    t = max(2, round(max(out.shape[:2]) / 350))
     for s in sorted(spots, key=lambda s: s.status == "kept", reverse=True):
         c = (int(round(s.x)), int(round(s.y)))
-        r = max(4, int(round(s.r * 1.6)))
-        cv2.circle(out, c, r + 1, (0, 0, 0), t + 1, cv2.LINE_AA)
+        r = max(3 * t, int(round(s.r * 1.6 + 2 * t)))
+        cv2.circle(out, c, r, (0, 0, 0), t + 2, cv2.LINE_AA)
         cv2.circle(out, c, r, SPOT_COLOURS.get(s.status, (255, 255, 0)), t, cv2.LINE_AA)
     return out
 
 
 def _summary_cards(rows: Sequence[MetricRow]) -> str:
-    """One card per family: the most telling metric of each (first significant, else first)."""
+    """One card per family: the most telling metric of each (first significant, else first),
+    core (SPEC) measures before the others."""
     fams: dict[str, list[MetricRow]] = {}
-    for r in rows:
+    for r in sorted(rows, key=lambda r: r.name not in CORE_METRICS):
         fams.setdefault(r.name.split(".", 1)[0], []).append(r)
     cards = []
     for fam, rs in fams.items():
@@ -834,18 +888,16 @@ def render_compare(view: CompareView, *, title: str = "Skin comparison",
         rows_html = []
         for mp in view.maps:
             vmin, vmax = robust_range((mp.before, mp.mask), (mp.after, mp.mask))
-            dl = np.abs(mp.delta[mp.mask & np.isfinite(mp.delta)])
-            dmax = float(np.percentile(dl, 98)) if dl.size else 1.0
-            dmax = max(dmax, 2 * (mp.mdc or 0.0), 1e-3)
-            dmax = float(_nice_ticks(0, dmax * 1.05, 3)[-1]) if dmax > 0 else 1.0
-            dmax = dmax if dmax > 0 else 1.0
-            figs = (heatmap_figure(mp.before, mp.mask, cmap=mp.cmap, vmin=vmin, vmax=vmax,
-                                   caption=f"Before \u2013 {mp.title}", background=view.before_rgb)
-                    + heatmap_figure(mp.after, mp.mask, cmap=mp.cmap, vmin=vmin, vmax=vmax,
-                                     caption=f"After \u2013 {mp.title}", background=view.after_rgb)
-                    + heatmap_figure(mp.delta, mp.mask, cmap=mp.diff_cmap, vmin=-dmax, vmax=dmax,
-                                     caption=f"Change (after \u2212 before) \u2013 {mp.title}",
-                                     background=view.before_rgb))
+            dmax = change_range(mp.delta, mp.mask, mp.mdc)
+            sl = crop_box(mp.mask)
+            bg_b, bg_a = view.before_rgb[sl], view.after_rgb[sl]
+            figs = (heatmap_figure(mp.before[sl], mp.mask[sl], cmap=mp.cmap, vmin=vmin, vmax=vmax,
+                                   caption=f"Before \u2013 {mp.title}", background=bg_b)
+                    + heatmap_figure(mp.after[sl], mp.mask[sl], cmap=mp.cmap, vmin=vmin, vmax=vmax,
+                                     caption=f"After \u2013 {mp.title}", background=bg_a)
+                    + heatmap_figure(mp.delta[sl], mp.mask[sl], cmap=mp.diff_cmap, vmin=-dmax,
+                                     vmax=dmax, caption=f"Change (after \u2212 before) \u2013 {mp.title}",
+                                     background=bg_b))
             legends = (legend(mp.cmap, vmin, vmax, mp.unit, label=mp.title,
                               low_text=mp.low_text, high_text=mp.high_text)
                        + legend(mp.diff_cmap, -dmax, dmax, mp.unit, label="Change",
@@ -856,9 +908,9 @@ def render_compare(view: CompareView, *, title: str = "Skin comparison",
                              f"{note}</div>")
         parts.append(section(
             "Maps", "".join(rows_html), sid="maps",
-            intro="Colour shows each quantity over the measured skin; before and after share "
-                  "one colour scale. The change map is smoothed over a few millimetres: "
-                  "single-pixel differences are noise."))
+            intro="Colour shows each quantity over the measured skin (the pictures are cropped "
+                  "to it); before and after share one colour scale. The change map is smoothed "
+                  "over a few millimetres: single-pixel differences are noise."))
 
     # Spots
     if view.spots is not None:
@@ -877,9 +929,18 @@ def render_compare(view: CompareView, *, title: str = "Skin comparison",
                              intro="Pigmented spots found in each photo, matched through the "
                                    "alignment."))
 
-    # Table
+    # Table: the SPEC's core measures first, the others folded away
+    core = [r for r in view.rows if r.name in CORE_METRICS]
+    other = [r for r in view.rows if r.name not in CORE_METRICS]
+    if not core:
+        core, other = other, []
+    table = metrics_table(core)
+    if other:
+        n_sig = sum(r.verdict.tone in ("better", "worse", "changed") for r in other)
+        table += (f'<details class="more"><summary>{len(other)} further measures '
+                  f"({n_sig} changed beyond noise)</summary>{metrics_table(other)}</details>")
     parts.append(section(
-        "Measurements", metrics_table(view.rows, before_label="Before", after_label="After"),
+        "Measurements", table,
         sid="metrics",
         intro="Change is after minus before over the same skin. The noise floor is the "
               "smallest change the method can tell apart from retaking the same photo "
@@ -908,8 +969,7 @@ def render_compare_notebook(view: CompareView, *, max_side: int = 420) -> str:
             f"<figcaption>After (aligned) \u2013 {escape(view.after_label)}</figcaption></figure>"]
     if view.maps:
         mp = view.maps[0]
-        dl = np.abs(mp.delta[mp.mask & np.isfinite(mp.delta)])
-        dmax = max(float(np.percentile(dl, 98)) if dl.size else 1.0, 2 * (mp.mdc or 0), 1e-3)
+        dmax = change_range(mp.delta, mp.mask, mp.mdc)
         figs.append(f'<figure style="margin:0">{img_tag(colourize(mp.delta, mp.mask, cmap=mp.diff_cmap, vmin=-dmax, vmax=dmax, background=view.before_rgb), "change map", max_side=max_side)}'  # noqa: E501
                     f"<figcaption>Change in {escape(mp.title)} "
                     f"(\u00b1{format_value(dmax, mp.unit, mdc=mp.mdc)} at full colour)</figcaption></figure>")

@@ -201,10 +201,28 @@ def test_spots_overlay_draws_only_at_spots():
     out = R.spots_overlay(img, [R.Spot(50, 50, 5, "new")])
     changed = np.any(out != img, axis=2)
     ys, xs = np.nonzero(changed)
-    assert changed.any() and np.hypot(xs - 50, ys - 50).max() < 14
+    d = np.hypot(xs - 50, ys - 50)
+    assert changed.any() and d.max() < 18 and d.min() > 6
     assert tuple(out[50, 50]) == (128, 128, 128)                  # circle, not a disc
 
 
 def test_notebook_html_has_no_script():
     html = R.render_compare_notebook(_view())
     assert "<script" not in html and "&lt;img src=x" in html and "<table" in html
+
+
+def test_change_range_is_nice_and_never_smaller_than_twice_the_noise():
+    mask = np.ones((10, 10), bool)
+    d = np.full((10, 10), 10.8, np.float32)
+    assert R.change_range(d, mask, 0.8) == 15.0
+    assert R.change_range(d * 0.01, mask, 0.8) == 2.0        # 2 x mdc = 1.6 -> 2
+    assert R.change_range(d * 0.1, mask, None) == 1.5
+
+
+def test_crop_box_frames_the_mask():
+    m = np.zeros((400, 600), bool)
+    m[100:200, 300:400] = True
+    ys, xs = R.crop_box(m, margin=0.1, min_frac=0.0)
+    assert (ys.start, ys.stop, xs.start, xs.stop) == (90, 210, 290, 410)
+    full = R.crop_box(np.zeros((40, 60), bool))
+    assert (full[0].stop, full[1].stop) == (40, 60)
