@@ -42,12 +42,14 @@ import numpy as np
 
 from .analysis import Analysis
 from .metrics import metric
-from .texture import MIN_SKIN_PX, _enough, erode, masked_blur, scaled
+from .texture import MIN_SKIN_PX, _enough, blur, erode, masked_blur, scaled
 
 SPOT_MM_PER_PX = 0.15
 BACKGROUND_SIGMA_MM = 4.0
 DIAMETER_MM = (0.7, 10.0)
-THRESHOLDS = {"brown": (1.5, 3.0), "red": (2.0, 4.0)}
+THRESHOLDS = {"brown": (3.0, 6.0), "red": (3.0, 6.0)}
+#: Matched smoothing of the maps before thresholding (about a third of the smallest spot).
+SMOOTH_MM = 0.2
 RED_RATIO = 2.5
 
 
@@ -156,7 +158,7 @@ def _detect(an: Analysis) -> SpotResult | None:
     valid = erode(mask, 0.5 / p)
     if not _enough(valid, p):
         return None
-    mi, ei = chromophore_maps(lv.linear[y0:y1, x0:x1])
+    mi, ei = (blur(m, SMOOTH_MM / p) for m in chromophore_maps(lv.linear[y0:y1, x0:x1]))
     sigma = BACKGROUND_SIGMA_MM / p
     cm = _contrast(mi, mask, sigma, THRESHOLDS["brown"][0])
     ce = _contrast(ei, mask, sigma, THRESHOLDS["red"][0])
