@@ -445,8 +445,18 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
     valid = al.valid_mask()
 
     # The skin to measure, on BEFORE's grid, inside the overlap.
+    from .measure import measure
+
+    names = list(metrics) if metrics is not None else None
     base = roi_b if roi_b is not None else _auto_mask(pb)
-    whole = base if base is not None else np.ones(bshape, bool)
+    if base is None:
+        # no skin-mask function: the skin `measure` finds in BEFORE on its own
+        first = measure(pb, reference_roi=ref_b, mm_per_px=mm_per_px or pb.mm_per_px,
+                        calibration=calibration, metrics=[])
+        base = _analysed_mask_full(first, bshape)
+    if base is None or not base.any():
+        raise PhotokitError("no skin found in BEFORE; give an ROI", pb.path)
+    whole = base
     region = whole & valid
     roi_inside = float(region.sum()) / max(1, int(whole.sum()))
     if roi_inside < ROI_INSIDE_MIN:
@@ -459,9 +469,6 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
             raise PhotokitError("the reference ROI is not visible in AFTER after alignment", pa.path)
         ref_a = al.roi_to_after(ref_b)
 
-    from .measure import measure
-
-    names = list(metrics) if metrics is not None else None
     m_b = measure(pb, roi=region, reference_roi=ref_b, mm_per_px=mm_per_px or pb.mm_per_px,
                   calibration=calibration, metrics=names)
     # what BEFORE actually analysed (ROI x skin x validity), carried onto AFTER

@@ -215,8 +215,17 @@ def test_synthetic_erythema_delta_matches_truth(erythema_pair, tmp_path):
 
 @pytest.fixture(scope="module")
 def light_pose_pair():
+    """Same skin, nothing changed but the light (brighter, warmer) and the pose.
+
+    Both visits are posed (as every real capture is): a canonical, unresampled BEFORE
+    would be sharper than any posed AFTER, since the renderer resamples posed views.
+    """
     pytest.importorskip("photokit.measure")
-    return _synth_pair(5, exposure=1.18, cct_k=5200, rotation_deg=4.0, shift_px=(14.0, -9.0))
+    from photokit.synth import Camera
+
+    before_cam = Camera(rotation_deg=-1.5, shift_px=(3.4, -2.3), scale=1.01)
+    return _synth_pair(5, camera_before=before_cam, exposure=1.18, cct_k=5200, rotation_deg=2.5,
+                       shift_px=(-11.3, 7.6), scale=0.99)
 
 
 def test_light_and_pose_only_reports_no_significant_change(light_pose_pair):
