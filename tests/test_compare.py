@@ -238,3 +238,50 @@ def test_light_and_pose_only_reports_no_significant_change(light_pose_pair):
     frame = comp.to_frame()
     assert list(frame.index) == [m.name for m in comp.metrics]
     assert not frame["significant"].fillna(False).any()
+
+
+def test_cli_json_and_report_on_a_synthetic_pair(erythema_pair, tmp_path):
+    p = erythema_pair
+    before, after = tmp_path / "v1.jpg", tmp_path / "v2.jpg"
+    p.before.save(before, truth=False)
+    p.after.save(after, truth=False)
+    roi = _polygon_json(tmp_path / "roi.json", p.before.truth.regions["roi"]["polygon"])
+    ref = _polygon_json(tmp_path / "ref.json", p.before.truth.regions["reference"]["polygon"])
+    out = tmp_path / "out" / "report.html"
+    res = CliRunner().invoke(cli, ["compare", str(before), str(after), "--roi", str(roi),
+                                   "--reference-roi", str(ref), "--mm-per-px", "0.1",
+                                   "--report", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert set(doc) >= {"alignment", "before", "after", "delta", "percent_change", "significant"}
+    assert doc["alignment"]["status"] == "ok"
+    true = p.delta["redness.a_mean"]
+    assert abs(doc["delta"]["redness.a_mean"] - true) <= max(1.0, 0.25 * abs(true))
+    assert doc["significant"]["redness.a_mean"] is True
+    html = out.read_text(encoding="utf-8")
+    assert "redness.a_mean" in html and "v1.jpg" in html and "roi.json" in html
+    assert [f.name for f in out.parent.iterdir()] == ["report.html"]   # no temporary left
+
+
+def test_blur_eyes_and_notebook_view_on_a_face(tmp_path):
+    pytest.importorskip("photokit.measure")
+    face = data.astronaut()
+    m = cv2.getRotationMatrix2D((256, 256), 2.0, 1.01)
+    after = cv2.warpAffine(face, m, (512, 512), borderMode=cv2.BORDER_REFLECT)
+    comp = C.compare(face, after)
+    boxes = C.eye_boxes(face)
+    assert boxes, "the astronaut's eyes should be found"
+    plain = comp.view(blur_eyes=False)
+    blurred = comp.view(blur_eyes=True)
+    x, y, w, h = (int(round(v * blurred.before_rgb.shape[1] / 512)) for v in boxes[0])
+
+    def detail(img):
+        g = cv2.cvtColor(np.ascontiguousarray(img[y:y + h, x:x + w]), cv2.COLOR_RGB2GRAY)
+        return np.abs(cv2.Laplacian(g.astype(np.float32), cv2.CV_32F)).mean()
+
+    assert detail(blurred.before_rgb) < 0.2 * detail(plain.before_rgb)
+    assert detail(blurred.after_rgb) < 0.2 * detail(plain.after_rgb)
+    assert not blurred.mask[y:y + h, x:x + w].any()          # no map traces the eyes
+    assert "blurred" in blurred.deidentified
+    nb = comp._repr_html_()
+    assert "<table" in nb and "<script" not in nb and "data:image/jpeg;base64," in nb
