@@ -1,0 +1,174 @@
+"""Texture and lines: known-truth patterns, reference implementations, synthetic skin."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage.color import rgb2lab
+from skimage.feature import graycomatrix, graycoprops, local_binary_pattern
+
+from photokit import texture as T
+from photokit.analysis import Analysis
+from photokit.colour import linear_to_srgb, uint8_to_linear
+from photokit.scale import relative_mm_per_px
+from photokit.synth import render_skin
+
+
+def grey_from_L(L: np.ndarray) -> np.ndarray:
+    """Linear grey RGB with CIE L* = L (inverse of L* = 116 Y^(1/3) - 16)."""
+    y = ((L + 16.0) / 116.0) ** 3
+    return np.repeat(y.astype(np.float32)[..., None], 3, axis=2)
+
+
+def synth_analysis(seed=3, w=640, h=480, **kw) -> Analysis:
+    im = render_skin(seed=seed, width=w, height=h, **kw)
+    return Analysis(uint8_to_linear(im.pixels), im.mask("skin"), im.truth.mm_per_px)
+
+
+def test_lightness_matches_scikit_image(rng):
+    lin = rng.uniform(0.0, 1.0, (64, 64, 3)).astype(np.float32)
+    ref = rgb2lab(linear_to_srgb(lin).astype(np.float64))[..., 0]
+    assert np.abs(T.lightness(lin) - ref).max() < 0.05
+
+
+@pytest.mark.parametrize("mmpp", [0.05, 0.1])
+def test_roughness_of_a_known_corrugation(mmpp):
+    # L* = 60 + A sin(2 pi x / 0.8 mm): RMS A / sqrt(2); the band keeps
+    # exp(-2 pi^2 s1^2 / lambda^2) (1 - exp(-2 pi^2 s2^2 / lambda^2)) = 0.957 * 0.987 of it
+    # (Gaussians of SD s1 = 0.0375 mm and s2 = 0.375 mm)
+    A, lam = 3.0, 0.8
+    n = int(40 / mmpp)
+    x = np.arange(n) * mmpp
+    L = 60 + A * np.sin(2 * np.pi * x / lam)[None, :].repeat(n, 0)
+    an = Analysis(grey_from_L(L), np.ones((n, n), bool), mmpp)
+    s1, s2 = (b * T._SIGMA_PER_WAVELENGTH for b in T.BAND_MM)
+    gain = np.exp(-2 * np.pi ** 2 * s1 ** 2 / lam ** 2) * (1 - np.exp(-2 * np.pi ** 2 * s2 ** 2 / lam ** 2))
+    assert T.roughness(an) == pytest.approx(gain * A / np.sqrt(2), rel=0.04)
+    assert T.ra(an) == pytest.approx(gain * A * 2 / np.pi, rel=0.05)
+
+
+def test_roughness_ignores_shading_and_masked_background():
+    n, mmpp = 500, 0.08
+    rng = np.random.default_rng(5)
+    field = T.blur(rng.standard_normal((n, n)).astype(np.float32), 0.15 / mmpp)
+    L = 60 + 2.0 * field / field.std()
+    mask = np.zeros((n, n), bool)
+    mask[50:450, 60:440] = True
+    base = T.roughness(Analysis(grey_from_L(L), mask, mmpp))
+    yy, xx = np.mgrid[0:n, 0:n]
+    shaded = L - 12 * xx / n - 6 * (yy / n) ** 2          # lighting gradient, 18 L* across
+    shaded = np.where(mask, shaded, 5.0)                   # dark background around the skin
+    got = T.roughness(Analysis(grey_from_L(shaded), mask, mmpp))
+    assert got == pytest.approx(base, rel=0.03)
+
+
+def test_glcm_matches_scikit_image(rng):
+    q = rng.integers(0, 16, (80, 90)).astype(np.uint8)
+    q = np.clip(q + np.roll(q, 1, 0) // 2, 0, 15).astype(np.uint8)  # some structure
+    for d in (1, 3):
+        P = T.glcm(q, np.ones(q.shape, bool), d)
+        ref = graycomatrix(q, [d], [0, np.pi / 4, np.pi / 2, 3 * np.pi / 4], levels=16,
+                           symmetric=True, normed=True)
+        assert np.allclose(P, ref[:, :, 0, :])
+        props = T.glcm_props(P)
+        for name in ("contrast", "homogeneity", "energy"):
+            assert props[name] == pytest.approx(graycoprops(ref, name).mean())
+    # pairs leaving the mask do not count: a mask over the left half equals cropping it
+    mask = np.zeros(q.shape, bool)
+    mask[:, :45] = True
+    ref = graycomatrix(q[:, :45], [2], [0, np.pi / 4, np.pi / 2, 3 * np.pi / 4], levels=16,
+                       symmetric=True, normed=True)
+    assert np.allclose(T.glcm(q, mask, 2), ref[:, :, 0, :])
+
+
+def test_lbp_uniformity_matches_scikit_image(rng):
+    img8 = np.clip(T.blur(rng.standard_normal((120, 120)).astype(np.float32) * 150, 1.0) + 128,
+                   0, 255).astype(np.uint8)
+    img = img8.astype(np.float32)
+    for R in (1.0, 2.5):
+        ref = local_binary_pattern(img8, 8, R, method="uniform") <= 8
+        mine = T.lbp_uniform_mask(img, R)
+        inner = (slice(4, -4), slice(4, -4))
+        assert (ref[inner] == mine[inner]).mean() > 0.98
+        assert np.array_equal(T.lbp_uniform_mask(img, R, stride=2), mine[::2, ::2])
+
+
+def test_straight_valleys_give_their_length():
+    n, mmpp = 600, 0.06
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    L = np.full((n, n), 62.0, np.float32)
+    truth = 0.0
+    segs = [((60, 100), (540, 160)), ((100, 500), (480, 300)), ((300, 60), (320, 560))]
+    for (x0, y0), (x1, y1) in segs:
+        dx, dy = x1 - x0, y1 - y0
+        t = np.clip(((xx - x0) * dx + (yy - y0) * dy) / (dx * dx + dy * dy), 0, 1)
+        dist = np.hypot(xx - (x0 + t * dx), yy - (y0 + t * dy)) * mmpp
+        L -= 5.0 * np.exp(-dist ** 2 / (2 * 0.2 ** 2))
+        truth += np.hypot(dx, dy) * mmpp
+    an = Analysis(grey_from_L(L), np.ones((n, n), bool), mmpp)
+    lines = T.ridges(an)
+    # the segments lie inside the analysed (border-eroded) area; the response runs on
+    # about one filter scale beyond each end
+    assert lines.length_mm == pytest.approx(truth, rel=0.2)
+    assert T.wrinkle_depth(an) == pytest.approx(5.0, rel=0.35)
+    flat = Analysis(grey_from_L(np.full((n, n), 62.0)), np.ones((n, n), bool), mmpp)
+    assert T.wrinkle_density(flat) == 0.0
+    assert T.wrinkle_depth(flat) is None
+
+
+def test_pores_are_not_lines():
+    n, mmpp = 400, 0.06
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    L = np.full((n, n), 62.0, np.float32)
+    for cy in range(30, n - 20, 25):
+        for cx in range(30, n - 20, 25):
+            L -= 6.0 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * 2.5 ** 2))
+    an = Analysis(grey_from_L(L), np.ones((n, n), bool), mmpp)
+    assert T.wrinkle_density(an) == pytest.approx(0.0, abs=1.0)
+
+
+def test_texture_metrics_are_monotonic_in_synthetic_roughness():
+    names = ("roughness", "ra", "glcm_contrast", "sels_dark_pct", "sels_bright_pct")
+    vals = {k: [] for k in names + ("glcm_homogeneity", "glcm_energy")}
+    for r in (0.5, 1.0, 1.5):
+        an = synth_analysis(roughness=r)
+        for k in vals:
+            vals[k].append(getattr(T, k)(an))
+    for k in names:
+        assert np.all(np.diff(vals[k]) > 0), (k, vals[k])
+    for k in ("glcm_homogeneity", "glcm_energy"):
+        assert np.all(np.diff(vals[k]) < 0), (k, vals[k])
+
+
+def test_wrinkle_density_is_monotonic_in_synthetic_wrinkle_depth():
+    dens = [T.wrinkle_density(synth_analysis(w=800, h=600, wrinkles=16, wrinkle_depth=d))
+            for d in (0.5, 1.25, 2.5)]
+    assert dens[0] < dens[1] < dens[2], dens
+
+
+def test_no_or_tiny_skin_gives_none_not_zero():
+    lin = np.full((200, 200, 3), 0.4, np.float32)
+    for mask in (np.zeros((200, 200), bool), np.pad(np.ones((5, 5), bool), ((0, 195), (0, 195)))):
+        an = Analysis(lin, mask, 0.1)
+        for fn in (T.roughness, T.ra, T.glcm_contrast, T.glcm_homogeneity, T.glcm_energy,
+                   T.lbp_uniformity, T.sels_dark_pct, T.sels_bright_pct, T.wrinkle_density,
+                   T.wrinkle_depth):
+            assert fn(an) is None, fn.__name__
+
+
+def test_unknown_scale_uses_the_relative_unit():
+    an = synth_analysis(w=400, h=300)
+    rel = Analysis(an.linear, an.mask, None)
+    explicit = Analysis(an.linear, an.mask, relative_mm_per_px(an.skin_pixels))
+    assert T.roughness(rel) is not None
+    assert T.roughness(rel) == pytest.approx(T.roughness(explicit))
+    assert T.wrinkle_density(rel) == pytest.approx(T.wrinkle_density(explicit))
+
+
+def test_registered_with_units_and_noise_floors():
+    from photokit.metrics import _REGISTRY
+
+    for name in ("texture.roughness", "texture.wrinkle_density", "texture.glcm_contrast",
+                 "texture.lbp_uniformity", "texture.sels_dark_pct"):
+        m = _REGISTRY[name]
+        assert m.unit and m.mdc > 0 and m.needs_scale
