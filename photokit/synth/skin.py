@@ -60,7 +60,8 @@ STATE_FIELDS = frozenset({
 _K_DIRECTIONAL = 0.13     # gain of the lit-slope term (grad h . l), per px of slope
 _K_CAVITY = 0.04          # darkening per unit depth below the local mean
 _K_PORE = 0.28            # extra darkening at the bottom of a pore (shadowed opening)
-_WRINKLE_SCALE = 2.2      # groove depth in units of the relief RMS
+_WRINKLE_SCALE = 3.0      # groove depth in units of the relief RMS
+_K_GROOVE = 0.10          # extra darkening at the bottom of a groove
 _PORE_SCALE = 1.5         # pore depth in units of the relief RMS
 _PORE_MELANIN = 0.12      # melanin OD at the centre of a pore of unit depth
 _LIGHT_DIR = (-0.6, -0.8)  # light from the top-left (unit vector in image x, y)
@@ -199,7 +200,7 @@ class SkinParams:
         """The mean melanin OD actually used (`ita` solved when given)."""
         if self.ita is None:
             return float(self.melanin)
-        return melanin_for_ita(self.ita, self.haemoglobin)
+        return melanin_for_ita(float(self.ita), float(self.haemoglobin))
 
     def identity_key(self) -> tuple:
         return tuple((f.name, getattr(self, f.name)) for f in dataclasses.fields(self)
@@ -212,17 +213,26 @@ def flat_reflectance(melanin: float, haemoglobin: float) -> np.ndarray:
     return np.exp(-od.astype(np.float64))
 
 
-@functools.lru_cache(maxsize=256)
-def melanin_for_ita(ita_deg: float, haemoglobin: float = 0.30) -> float:
-    """Melanin OD at which flat skin has the given ITA (bisection; ITA falls with melanin).
+#: Mean darkening of rendered skin against flat skin, as seen by a per-pixel mean of L*
+#: (relief shading varies pixel to pixel and L* is concave in luminance).
+ITA_SHADING = 0.955
 
-    ``ITA = atan2(L* - 50, b*)`` in degrees (Chardon et al. 1991). Reachable range with
-    the default haemoglobin: about +80 (melanin 0) to -65 (melanin 3).
+
+@functools.lru_cache(maxsize=256)
+def melanin_for_ita(ita_deg: float, haemoglobin: float = 0.30, shading: float = ITA_SHADING) -> float:
+    """Melanin OD giving skin of the given ITA (bisection; ITA falls with melanin).
+
+    ``ITA = atan2(L* - 50, b*)`` in degrees (Chardon et al. 1991), solved for flat skin
+    of reflectance ``shading * flat_reflectance(melanin, haemoglobin)``; the default
+    `ITA_SHADING` makes the mean per-pixel ITA of rendered skin (away from the edge of
+    the skin region, no spots) match within a few degrees. Reachable range with the
+    default haemoglobin: about +80 (melanin 0) to -65 (melanin 3).
     """
     from ..colour import linear_to_lab
 
     def ita(m):
-        lab = linear_to_lab(flat_reflectance(m, haemoglobin).astype(np.float32)[None, None])[0, 0]
+        refl = shading * flat_reflectance(m, haemoglobin)
+        lab = linear_to_lab(refl.astype(np.float32)[None, None])[0, 0]
         return math.degrees(math.atan2(float(lab[0]) - 50.0, float(lab[2])))
 
     lo, hi = 0.0, 3.5
@@ -573,7 +583,7 @@ def _build_fields(p: SkinParams, seed: int) -> SkinFields:
         # the card lies on top: no skin under it
         alpha = alpha * (1 - card.alpha)
         d_mm = np.minimum(d_mm, card.distance_mm)
-    limb = (1 - 0.42 * np.exp(-np.maximum(d_mm, 0) / 9.0)).astype(np.float32)
+    limb = (1 - 0.42 * np.exp(-np.maximum(d_mm, 0) / 5.0)).astype(np.float32)
     r = _rng(seed, 2)
     shape = (hh, ww)
     mel_noise = 0.75 * smooth_noise(r, shape, grid.px(9.0)) + 0.65 * smooth_noise(r, shape, grid.px(2.0))
@@ -709,7 +719,12 @@ def render_fields(f: SkinFields, p: SkinParams) -> SkinRender:
     expo = np.float32(_K_DIRECTIONAL) * slope + np.float32(_K_CAVITY) * (h - local)
     if p.pore_depth:
         expo -= np.float32(_K_PORE * p.pore_depth) * f.pores
+    if p.wrinkle_depth:   # grooves are shadowed, like pores
+        expo -= np.float32(_K_GROOVE * p.wrinkle_depth) * f.grooves
     shade = cv2.exp(expo)
+    # relief only redistributes light: unit mean shading, so tone levels (ITA) and the
+    # mean colour do not depend on roughness
+    shade *= np.float32(1.0 / float(shade[::3, ::3].mean()))
     shade *= f.limb
     chans = []
     for c in range(3):
