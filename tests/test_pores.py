@@ -1,0 +1,82 @@
+"""Pores: known Gaussian dips, lines are not pores, synthetic monotonicity, no skin."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from photokit import pores as P
+from photokit.analysis import Analysis
+from photokit.colour import uint8_to_linear
+from photokit.synth import render_skin
+
+
+def grey_from_L(L):
+    y = ((np.asarray(L, np.float64) + 16.0) / 116.0) ** 3
+    return np.repeat(y.astype(np.float32)[..., None], 3, axis=2)
+
+
+def dips(n, mmpp, centres, radius_mm, depth=6.0):
+    """L* field with Gaussian dips of half-depth radius `radius_mm` (SD = r / 1.1774)."""
+    L = np.full((n, n), 62.0, np.float32)
+    s = radius_mm / np.sqrt(2 * np.log(2)) / mmpp
+    h = int(np.ceil(5 * s))
+    for cx, cy in centres:
+        x0, y0 = max(0, int(cx) - h), max(0, int(cy) - h)
+        yy, xx = np.mgrid[y0:min(n, int(cy) + h + 1), x0:min(n, int(cx) + h + 1)]
+        L[yy, xx] -= depth * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * s * s))
+    return L
+
+
+@pytest.mark.parametrize("mmpp", [0.03, 0.06])
+def test_gaussian_dips_are_counted_sized_and_placed(mmpp):
+    n = int(30 / mmpp)
+    rng = np.random.default_rng(0)
+    pitch = 1.5 / mmpp  # 1.5 mm grid, jittered
+    centres = [(x + rng.uniform(-0.2, 0.2) * pitch, y + rng.uniform(-0.2, 0.2) * pitch)
+               for y in np.arange(2 * pitch, n - 2 * pitch, pitch)
+               for x in np.arange(2 * pitch, n - 2 * pitch, pitch)]
+    r = 0.15  # half-depth radius, mm: LoG diameter 2 sqrt(2) SD = 0.36 mm
+    an = Analysis(grey_from_L(dips(n, mmpp, centres, r)), np.ones((n, n), bool), mmpp)
+    found = P.find_pores(an)
+    assert len(found) == pytest.approx(len(centres), rel=0.05)
+    d_expected = 2 * np.sqrt(2) * r / np.sqrt(2 * np.log(2))
+    assert P.mean_diameter_mm(an) == pytest.approx(d_expected, rel=0.15)
+    xy = np.array([[p.x, p.y] for p in found])
+    err = [np.hypot(*(xy - c).T).min() * mmpp for c in centres]
+    assert np.median(err) < 0.05  # mm
+    # density: pores per cm^2 of the analysed area
+    inside = sum(1 for p in found)
+    assert P.pore_density(an) == pytest.approx(inside / (P._pores(an).area_mm2 / 100))
+
+
+def test_shallow_dips_and_lines_are_not_pores():
+    n, mmpp = 500, 0.05
+    an = Analysis(grey_from_L(dips(n, mmpp, [(100, 100), (300, 300)], 0.15, depth=1.5)),
+                  np.ones((n, n), bool), mmpp)
+    assert P.pore_density(an) == 0.0
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    L = 62 - 6 * np.exp(-((yy - 250 - 0.3 * (xx - 250)) * mmpp) ** 2 / (2 * 0.1 ** 2))
+    assert P.pore_density(Analysis(grey_from_L(L), np.ones((n, n), bool), mmpp)) == 0.0
+
+
+def test_pore_metrics_are_monotonic_in_synthetic_density_and_depth():
+    def run(**kw):
+        im = render_skin(seed=4, width=640, height=480, **kw)
+        an = Analysis(uint8_to_linear(im.pixels), im.mask("skin"), im.truth.mm_per_px)
+        return P.pore_density(an), P.area_pct(an)
+
+    dens = [run(pore_density=d) for d in (10, 40, 90)]
+    assert dens[0][0] < dens[1][0] < dens[2][0], dens
+    assert dens[0][1] < dens[1][1] < dens[2][1], dens
+    depth = [run(pore_depth=d)[0] for d in (0.4, 1.0, 1.6)]
+    assert depth[0] < depth[1] <= depth[2], depth
+
+
+def test_no_skin_gives_none():
+    lin = np.full((300, 300, 3), 0.4, np.float32)
+    an = Analysis(lin, np.zeros((300, 300), bool), 0.05)
+    assert P.pore_density(an) is None
+    assert P.mean_diameter_mm(an) is None
+    assert P.area_pct(an) is None
+    assert P.find_pores(an) is None
