@@ -141,12 +141,17 @@ def render_card(grid, width_mm: float, centre: tuple[float, float], angle_deg: f
         rgb = rgb * (1 - pa) + patch[k] * pa
     alpha = np.zeros((hh, ww), np.float32)
     alpha[by0:by1, bx0:bx1] = body
-    # signed distance to the card outline (mm, < 0 inside), for spacing skin from it
-    inside = np.zeros((hh, ww), np.uint8)
-    cv2.fillConvexPoly(inside, np.round(wc).astype(np.int32), 1)
+    # signed distance to the card outline (mm, < 0 inside), for spacing skin from it;
+    # computed at 1/4 resolution (a distance field is smooth) and upsampled
+    f = 4
+    sh, sw = -(-hh // f), -(-ww // f)
+    inside = np.zeros((sh, sw), np.uint8)
+    cv2.fillConvexPoly(inside, np.round(wc / f * 16).astype(np.int32), 1, cv2.LINE_8, 4)
     d_out = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 3)
     d_in = cv2.distanceTransform(inside, cv2.DIST_L2, 3)
-    dist = ((d_out - d_in) * grid.mm_per_px).astype(np.float32)
+    dist = ((d_out - d_in) * (f * grid.mm_per_px)).astype(np.float32)
+    dist = cv2.resize(dist, (sw * f, sh * f), interpolation=cv2.INTER_LINEAR)[:hh, :ww]
+    dist = np.ascontiguousarray(dist)
     return CardRender(corners=corners, patch_polygons=polys, patch_linear=patch,
                       width_mm=float(width_mm), height_mm=float(h * grid.mm_per_px), alpha=alpha,
                       distance_mm=dist, _bbox=(bx0, by0, bx1, by1), _rgb=rgb, margin=m)
