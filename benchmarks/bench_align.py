@@ -148,7 +148,7 @@ def head_ellipse(gray):
     return sub.ellipse
 
 
-def make_pair(src, h, rng, *, mode, ell_src, margin=0.12):
+def make_pair(src, h, rng, *, mode, ell_src, margin=0.02):
     """BEFORE = central crop of `src`; AFTER(x) = scene(H x) (mode whole) or, for mode
     subject, the head region moved by H over a still background. Returns the head
     ellipse in BEFORE too."""
@@ -163,10 +163,9 @@ def make_pair(src, h, rng, *, mode, ell_src, margin=0.12):
                                 borderMode=cv2.BORDER_REFLECT_101)
     if mode == "subject":
         m = np.zeros((hh, w), np.float32)
-        # the person: head ellipse grown 1.5x (hair, neck) plus the shoulders below it
-        cv2.ellipse(m, (int(cx), int(cy)), (int(1.5 * ax), int(1.5 * ay)), 0, 0, 360, 1.0, -1)
-        cv2.rectangle(m, (int(cx - 2.2 * ax), int(cy + 1.1 * ay)), (int(cx + 2.2 * ax), hh), 1.0, -1)
-        m = cv2.GaussianBlur(m, (0, 0), 0.03 * ax + 1)
+        # the head (ellipse grown 1.3x: hair, ears, chin) moved; torso and room still
+        cv2.ellipse(m, (int(cx), int(cy)), (int(1.3 * ax), int(1.3 * ay)), 0, 0, 360, 1.0, -1)
+        m = cv2.GaussianBlur(m, (0, 0), 0.05 * ax + 1)
         m_after = cv2.warpPerspective(m, h, (w, hh), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR)
         moved = (m_after[..., None] * moved + (1 - m_after[..., None]) * before).astype(np.uint8)
     return before, moved, ((cx, cy), (ax, ay))
@@ -194,7 +193,7 @@ def head_turn_pair(src, theta_deg, rng):
                         [s * np.sin(a), s * np.cos(a), rng.uniform(-15, 15)], [0, 0, 1]]) @ np.linalg.inv(c)
     # AFTER(x) = BEFORE(y), y = sim @ (x) + D(sim @ x)  (turn in BEFORE's frame)
     p = np.stack([xx, yy, np.ones_like(xx)], -1) @ sim.T
-    px, py = p[..., 0] / p[..., 2], p[..., 1] / p[..., 2]
+    px, py = (p[..., 0] / p[..., 2]).astype(np.float32), (p[..., 1] / p[..., 2]).astype(np.float32)
     dd = cv2.remap(d, px, py, cv2.INTER_LINEAR)
     after = cv2.remap(before, px + dd[..., 0], py + dd[..., 1], cv2.INTER_LINEAR,
                       borderMode=cv2.BORDER_REFLECT_101)
@@ -211,7 +210,7 @@ def run_b(rng, reps, tallies):
         for _ in range(reps):
             for mode in ("whole", "subject"):
                 H_, W_ = src.shape[:2]
-                w, hh = W_ - 2 * int(0.12 * W_), H_ - 2 * int(0.12 * H_)
+                w, hh = W_ - 2 * int(0.02 * W_), H_ - 2 * int(0.02 * H_)
                 h = random_h(rng, w, hh, strong=0.6 if mode == "whole" else 0.4)
                 if mode == "subject":  # the patient moved: at least 12 px
                     h[:2, 2] += np.sign(rng.uniform(-1, 1, 2)) * 12
@@ -270,7 +269,8 @@ def run_turns(rng, reps, rows):
                 q = np.stack([xx + disp[..., 0], yy + disp[..., 1], np.ones_like(xx)], -1) @ hi.T
                 ax_, ay_ = q[..., 0] / q[..., 2], q[..., 1] / q[..., 2]
                 p = np.stack([ax_, ay_, np.ones_like(ax_)], -1) @ sim.T
-                px, py = p[..., 0] / p[..., 2], p[..., 1] / p[..., 2]
+                px = (p[..., 0] / p[..., 2]).astype(np.float32)
+                py = (p[..., 1] / p[..., 2]).astype(np.float32)
                 dd = cv2.remap(d, px, py, cv2.INTER_LINEAR)
                 err = np.hypot(px + dd[..., 0] - xx, py + dd[..., 1] - yy)
                 out[label] = (float(np.median(err[inner & valid])),

@@ -152,10 +152,14 @@ class Alignment:
         return self.status == "ok"
 
     def to_dict(self) -> dict:
-        """SPEC ``align --json`` keys, plus ``model``, ``subject``, ``ncc``, ``flow_px``."""
+        """SPEC ``align --json`` keys, plus ``model``, ``subject``, ``ncc``, ``flow_px``.
+
+        ``homography`` is null when the alignment failed before any model was found.
+        """
         return {
             "status": self.status, "reason": self.reason,
-            "homography": [[float(v) for v in row] for row in self.homography],
+            "homography": None if (self.status != "ok" and self.model is None)
+            else [[float(v) for v in row] for row in self.homography],
             "confidence": round(float(self.confidence), 4), "inliers": int(self.inliers),
             "residual_px": None if self.residual_px is None else round(float(self.residual_px), 3),
             "overlap": round(float(self.overlap), 4),
@@ -392,6 +396,26 @@ def _fit(model: str, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return _params_to_h(model, p)
 
 
+def _trim(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Inliers kept by iterated trimming of the homography fit: distance < 3 sigma.
+
+    ``sigma`` is the robust per-axis noise, median distance / 1.177 (the median of a
+    2-D isotropic Gaussian's radius is 1.177 sigma); at least 0.3 px is allowed.
+    """
+    keep = np.ones(len(src), bool)
+    for _ in range(3):
+        if keep.sum() < 8:
+            break
+        h = _fit("homography", src[keep], dst[keep])
+        r = np.linalg.norm(_apply(h, src) - dst, axis=1)
+        sigma = np.median(r[keep]) / 1.177
+        new = r < max(3.0 * sigma, 0.3)
+        if new.sum() < 8 or np.array_equal(new, keep):
+            break
+        keep = new
+    return keep
+
+
 def _choose_model(src, dst) -> tuple[str, np.ndarray]:
     """Lowest BIC among similarity, affine, homography (least squares on the inliers)."""
     n = 2 * len(src)
@@ -507,15 +531,15 @@ def _valid_on_grid(after_shape, h_full, g: _Grid) -> np.ndarray:
     return cv2.erode(v, np.ones((k, k), np.uint8)) > 0
 
 
-def _agrees(nb: np.ndarray, na: np.ndarray, area: np.ndarray) -> np.ndarray:
-    """Pixels whose local high-pass residual is ordinary (below 2x its median on `area`).
+def _agrees(nb: np.ndarray, na: np.ndarray, area: np.ndarray, k: float = 2.0) -> np.ndarray:
+    """Pixels whose local high-pass residual is ordinary (below `k` x its median on `area`).
 
     Keeps ECC, a least-squares method, off regions that changed or do not correspond
     (occlusions, new lesions, image borders).
     """
     r = cv2.GaussianBlur((nb - na) ** 2, (0, 0), 4.0)
     med = float(np.median(r[area])) if area.any() else 0.0
-    return r < 2.0 * med + 1e-6
+    return r < k * med + 1e-6
 
 
 def _ecc(nb: np.ndarray, na: np.ndarray, mask: np.ndarray, model: str) -> np.ndarray | None:
@@ -540,6 +564,15 @@ def _dense_field(nb: np.ndarray, na: np.ndarray, weight: np.ndarray, size_px: fl
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     f = dis.calc(_to_u8(nb), _to_u8(na), None)
     h, w0 = f.shape[:2]
+    # real change (a new spot, a scab, redness edges) is what the raw flow cannot explain:
+    # drop vectors where BEFORE and the flow-warped AFTER still disagree, and around them
+    # (the DIS patch size), so that change never bends the field
+    yy, xx = np.mgrid[0:h, 0:w0].astype(np.float32)
+    na_w = cv2.remap(na, xx + f[..., 0], yy + f[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    m = weight > 0
+    changed = ~_agrees(nb, na_w, m, 6.0)
+    changed = cv2.dilate(changed.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    weight = weight * (~changed)
     k = 4
     hs, ws = max(2, h // k), max(2, w0 // k)
     fs = cv2.resize(f, (ws, hs), interpolation=cv2.INTER_AREA)
@@ -626,6 +659,8 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
                        subject=kind, tol=tol)
     inl = inl.ravel().astype(bool)
     src, dst = src[inl], dst[inl]
+    keep = _trim(src, dst)
+    src, dst = src[keep], dst[keep]
     model, hg = _choose_model(src, dst)
     region = grid_b.mask > 0
     if kind != "frame":
@@ -639,6 +674,8 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
             inb = np.zeros(len(bg_src), bool) if inb is None else inb.ravel().astype(bool)
             if inb.sum() >= MIN_INLIERS:
                 u_src, u_dst = np.r_[src, bg_src[inb]], np.r_[dst, bg_dst[inb]]
+                keep = _trim(u_src, u_dst)
+                u_src, u_dst = u_src[keep], u_dst[keep]
                 m2, h2 = _choose_model(u_src, u_dst)
                 r_sub_old = np.median(np.linalg.norm(_apply(hg, src) - dst, axis=1))
                 r_sub_new = np.median(np.linalg.norm(_apply(h2, src) - dst, axis=1))

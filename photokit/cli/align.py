@@ -1,0 +1,80 @@
+"""``photokit align BEFORE AFTER [-o ALIGNED] [--overlay PNG] [--roi R] [--json]``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import numpy as np
+
+from .. import atomic
+from ..align import align
+from ..photo import load
+from .options import emit_json, info, json_option, max_pixels_option, roi_option
+
+
+def overlay(before_rgb: np.ndarray, aligned_rgb: np.ndarray, valid: np.ndarray, *,
+            tiles: int = 8) -> np.ndarray:
+    """A visual check: checkerboard of BEFORE and aligned AFTER (uint8 RGB).
+
+    Squares alternate between the two photos, so any misalignment shows as broken edges
+    at the square borders; where AFTER does not reach, BEFORE is shown darkened.
+    """
+    h, w = before_rgb.shape[:2]
+    side = max(8, max(h, w) // tiles)
+    yy, xx = np.mgrid[0:h, 0:w]
+    checker = ((yy // side + xx // side) % 2).astype(bool) & valid
+    out = np.where(checker[..., None], aligned_rgb, before_rgb)
+    out[~valid] = (out[~valid] * 0.4).astype(out.dtype)
+    return out
+
+
+@click.command("align")
+@click.argument("before", type=click.Path(dir_okay=False))
+@click.argument("after", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "aligned", type=click.Path(dir_okay=False), default=None,
+              help="Write AFTER resampled onto BEFORE's pixel grid (full alignment).")
+@click.option("--overlay", "overlay_path", type=click.Path(dir_okay=False), default=None,
+              help="Write a checkerboard of BEFORE and aligned AFTER for a visual check.")
+@roi_option
+@click.option("--no-refine", is_flag=True, help="Global model only (no ECC, no dense field).")
+@json_option
+@max_pixels_option
+def command(before, after, aligned, overlay_path, roi, no_refine, as_json, max_pixels):
+    """Align AFTER onto BEFORE, following the subject (face, ROI), not the room.
+
+    Exits 1 with one line on stderr when the alignment cannot be trusted (with --json
+    the document is still printed, with status "failed").
+    """
+    pb = load(before, max_pixels=max_pixels)
+    pa = load(after, max_pixels=max_pixels)
+    result = align(pb, pa, roi=roi, refine=not no_refine)
+    if result.ok and (aligned or overlay_path):
+        warped = result.warp(pa.pixels)
+        if aligned:
+            atomic.write_image(aligned, warped, quality=95)
+            info(f"wrote {aligned}")
+        if overlay_path:
+            valid = result.valid_mask()
+            img = overlay(pb.rgb8(), _rgb8(warped), valid)
+            atomic.write_image(overlay_path, img)
+            info(f"wrote {overlay_path}")
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        d = result.to_dict()
+        if result.ok:
+            click.echo(f"ok: {d['model']} on {d['subject']}, confidence {d['confidence']:.2f}, "
+                       f"{d['inliers']} inliers, residual {d['residual_px']} px, "
+                       f"overlap {d['overlap']:.0%}")
+    if not result.ok:
+        click.echo(f"photokit: {after}: alignment failed: {result.reason}", err=True)
+        sys.exit(1)
+
+
+def _rgb8(px: np.ndarray) -> np.ndarray:
+    if px.dtype == np.uint16:
+        px = (px >> 8).astype(np.uint8)
+    if px.ndim == 2:
+        px = np.repeat(px[..., None], 3, axis=2)
+    return px

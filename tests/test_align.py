@@ -1,0 +1,261 @@
+"""photokit.align: known transforms recovered, the subject followed, real change kept,
+unrelated pairs refused, and the ``photokit align`` command."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+from click.testing import CliRunner
+from numpy.testing import assert_allclose
+
+from photokit.align import Alignment, align
+from photokit.cli.main import cli
+from photokit.subject import find_subject
+
+
+def _corners(h, box):
+    x0, y0, x1, y1 = box
+    c = np.array([[x0, y0, 1], [x1, y0, 1], [x1, y1, 1], [x0, y1, 1]], float).T
+    a = np.linalg.inv(h) @ c
+    return (a[:2] / a[2]).T
+
+
+def _similarity(deg, scale, tx, ty, w, h, persp=(0.0, 0.0)):
+    a = np.deg2rad(deg)
+    c = np.array([[1, 0, w / 2], [0, 1, h / 2], [0, 0, 1.0]])
+    m = np.array([[scale * np.cos(a), -scale * np.sin(a), tx], [scale * np.sin(a), scale * np.cos(a), ty],
+                  [persp[0], persp[1], 1.0]])
+    return c @ m @ np.linalg.inv(c)
+
+
+def _warp(img, h):
+    """AFTER(x) = BEFORE(H x): H maps AFTER pixels to BEFORE pixels (SPEC convention)."""
+    return cv2.warpPerspective(img, h, img.shape[1::-1], flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REFLECT_101)
+
+
+def _relight(rgb, gain=(1.25, 1.1, 0.9), jpeg=88):
+    """Exposure and white-balance change in linear light, then JPEG."""
+    lin = (rgb.astype(np.float32) / 255) ** 2.2 * np.float32(gain)
+    out = (np.clip(lin, 0, 1) ** (1 / 2.2) * 255 + 0.5).astype(np.uint8)
+    _, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, jpeg])
+    return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+
+
+@pytest.fixture(scope="module")
+def head(astronaut):
+    sub = find_subject(cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY))
+    assert sub.kind == "face"
+    return sub
+
+
+def test_known_homography_whole_frame(astronaut):
+    h, w = astronaut.shape[:2]
+    H = _similarity(6, 1.06, 9, -7, w, h, persp=(4e-5, -3e-5))
+    after = _relight(_warp(astronaut, H))
+    r = align(astronaut, after)
+    assert r.status == "ok", r.reason
+    # scikit-image style: the recovered homography, normalised, against the truth
+    hn, tn = r.homography / r.homography[2, 2], H / H[2, 2]
+    assert_allclose(hn[:2, :2], tn[:2, :2], atol=3e-3)
+    assert_allclose(hn[2, :2], tn[2, :2], atol=1e-5)
+    assert_allclose(_corners(r.homography, (0, 0, w, h)), _corners(H, (0, 0, w, h)), atol=0.5)
+    assert r.model == "homography" and r.confidence > 0.9 and r.overlap > 0.85
+    assert r.residual_px < 1.0
+
+
+def test_similarity_model_chosen_for_a_similarity(astronaut):
+    h, w = astronaut.shape[:2]
+    H = _similarity(-4, 0.95, -6, 5, w, h)
+    r = align(astronaut, _warp(astronaut, H), refine=False)
+    assert r.ok and r.model == "similarity"
+    assert_allclose(_corners(r.homography, (0, 0, w, h)), _corners(H, (0, 0, w, h)), atol=0.5)
+
+
+def test_subject_only_motion_follows_the_patient(astronaut, head):
+    """The head moves, the room does not: the face must be aligned, not the wall."""
+    h, w = astronaut.shape[:2]
+    (cx, cy), (ax, ay) = head.ellipse
+    H = _similarity(5, 1.04, 14, -10, w, h)
+    H = np.array([[1, 0, cx], [0, 1, cy], [0, 0, 1]]) @ _similarity(5, 1.04, 14, -10, 0, 0) @ \
+        np.array([[1, 0, -cx], [0, 1, -cy], [0, 0, 1]])
+    m = np.zeros((h, w), np.float32)
+    cv2.ellipse(m, (int(cx), int(cy)), (int(1.3 * ax), int(1.3 * ay)), 0, 0, 360, 1.0, -1)
+    m = cv2.GaussianBlur(m, (0, 0), 4)
+    m_after = cv2.warpPerspective(m, H, (w, h), flags=cv2.WARP_INVERSE_MAP)[..., None]
+    after = (m_after * _warp(astronaut, H) + (1 - m_after) * astronaut).astype(np.uint8)
+    r = align(astronaut, _relight(after))
+    assert r.ok, r.reason
+    assert r.subject == "face"          # the still background was not taken as the subject
+    box = head.box
+    assert_allclose(_corners(r.homography, box), _corners(H, box), atol=1.0)
+    # the whole-frame answer (identity, the wall) would be >= 10 px off on the face
+    assert np.abs(_corners(np.eye(3), box) - _corners(H, box)).max() > 10
+
+
+def _head_turn(img, ellipse, theta_deg):
+    """AFTER(x) = BEFORE(x + D(x)): a head turn about a vertical cylinder (smooth field)."""
+    (cx, cy), (ax, ay) = ellipse
+    h, w = img.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    u = np.clip((xx - cx) / (1.15 * ax), -1, 1)
+    dx = 1.15 * ax * (np.sin(np.arcsin(u) + np.deg2rad(theta_deg)) - u)
+    rho = np.sqrt(((xx - cx) / (1.15 * ax)) ** 2 + ((yy - cy) / (1.3 * ay)) ** 2)
+    wgt = np.clip((1.35 - rho) / 0.35, 0, 1)
+    dx = (dx * wgt * wgt * (3 - 2 * wgt)).astype(np.float32)
+    out = cv2.remap(img, xx + dx, yy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    return out, dx
+
+
+def test_head_turn_dense_field_and_new_spot_survives(astronaut, head):
+    """The dense field removes a head turn, but a new spot and a redness patch stay put."""
+    h, w = astronaut.shape[:2]
+    after, dx = _head_turn(astronaut, head.ellipse, 8.0)
+    (cx, cy), (ax, ay) = head.ellipse
+    # real change on AFTER only: a dark spot (r = 4 px) on the cheek, a redness patch
+    spot = (int(cx - 0.35 * ax), int(cy + 0.25 * ay))
+    after = after.copy()
+    cv2.circle(after, spot, 4, (95, 60, 50), -1, lineType=cv2.LINE_AA)
+    patch = (int(cx + 0.15 * ax), int(cy + 0.35 * ay), 18)
+    px, py, ps = patch
+    red = after[py:py + ps, px:px + ps].astype(np.int16)
+    red[..., 0] += 35
+    red[..., 1] -= 10
+    after[py:py + ps, px:px + ps] = np.clip(red, 0, 255).astype(np.uint8)
+
+    glob = align(astronaut, after, refine=False)
+    r = align(astronaut, after)
+    assert r.ok and r.flow is not None and r.flow_px > 0.2
+
+    # displacement left in the inner face, against the known field (truth)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    inner = (((xx - cx) / (0.8 * ax)) ** 2 + ((yy - cy) / (0.8 * ay)) ** 2) < 1
+
+    def residual(al):
+        d = al.displacement() if al.flow is not None else np.zeros((h, w, 2), np.float32)
+        hi = np.linalg.inv(al.homography)
+        q = np.stack([xx + d[..., 0], yy + d[..., 1], np.ones_like(xx)], -1) @ hi.T
+        qa, qb = (q[..., 0] / q[..., 2]).astype(np.float32), (q[..., 1] / q[..., 2]).astype(np.float32)
+        return np.hypot(qa + cv2.remap(dx, qa, qb, cv2.INTER_LINEAR) - xx, qb - yy)[inner]
+
+    assert np.median(residual(r)) < 0.5
+    assert np.median(residual(r)) < 0.5 * np.median(residual(glob))
+
+    aligned = r.warp(after).astype(np.float32)
+    base = r.warp(_head_turn(astronaut, head.ellipse, 8.0)[0]).astype(np.float32)
+    diff = np.abs(aligned - base).sum(axis=2)          # what changed, on BEFORE's grid
+    # where the spot belongs: AFTER's spot centre carried to BEFORE by the true motion
+    sx, sy = spot[0] + dx[spot[1], spot[0]], spot[1]
+    lab, n, stats, cents = cv2.connectedComponentsWithStats((diff > 60).astype(np.uint8))
+    k = 1 + int(np.argmin(np.hypot(cents[1:, 0] - sx, cents[1:, 1] - sy)))
+    assert np.hypot(cents[k, 0] - sx, cents[k, 1] - sy) < 1.5
+    assert 0.7 * np.pi * 16 < stats[k, cv2.CC_STAT_AREA] < 1.4 * np.pi * 16 * 1.3
+    # the change did not bend the field: same alignment as without it, at the spot
+    r0 = align(astronaut, _head_turn(astronaut, head.ellipse, 8.0)[0])
+    box = (int(sx) - 6, int(sy) - 6, int(sx) + 7, int(sy) + 7)
+    assert np.abs(_to_after(r, box) - _to_after(r0, box)).max() < 0.3
+
+
+def _to_after(al, box):
+    """AFTER positions that BEFORE pixels in `box` take under the full alignment."""
+    x0, y0, x1, y1 = box
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+    d = al.displacement(box) if al.flow is not None else np.zeros(xx.shape + (2,))
+    q = np.stack([xx + d[..., 0], yy + d[..., 1], np.ones_like(xx)], -1) @ np.linalg.inv(al.homography).T
+    return q[..., :2] / q[..., 2:]
+    # the redness patch keeps its size and strength (mean red gain inside, nothing outside)
+    red_gain = aligned[..., 0] - base[..., 0]
+    inside = red_gain[py + 3:py + ps - 3, int(px + 3 + dx[py, px]):int(px + ps - 3 + dx[py, px])]
+    assert inside.mean() > 25
+    ring = np.zeros((h, w), bool)
+    ring[py - 10:py + ps + 10, px - 10:px + ps + 10] = True
+    ring[py - 4:py + ps + 4, px - 4:px + ps + 4] = False
+    assert np.abs(red_gain[ring]).mean() < 4
+
+
+def test_unrelated_pairs_refused(astronaut):
+    for other in (skimage.data.coffee(), skimage.data.chelsea()):
+        r = align(astronaut, other)
+        assert r.status == "failed" and r.reason and r.confidence < 0.2
+        assert r.to_dict()["status"] == "failed"
+
+
+def test_different_skin_textures_refused(rng):
+    """Two skins with the same statistics but different structure (another patient)."""
+    def skin(seed):
+        g = np.random.default_rng(seed)
+        base = np.array([200, 150, 130], np.float32)
+        lo = cv2.GaussianBlur(g.normal(0, 1, (400, 500)).astype(np.float32), (0, 0), 12) * 60
+        hi = cv2.GaussianBlur(g.normal(0, 1, (400, 500)).astype(np.float32), (0, 0), 1.5) * 25
+        img = base + (lo + hi)[..., None] * np.float32([1.0, 0.9, 0.8])
+        return np.clip(img, 0, 255).astype(np.uint8)
+    same = align(skin(1), _relight(_warp(skin(1), _similarity(3, 1.02, 5, 4, 500, 400))))
+    assert same.ok and same.subject == "frame"
+    other = align(skin(1), skin(2))
+    assert other.status == "failed"
+
+
+def test_too_little_overlap_refused(astronaut):
+    r = align(astronaut[:, :260], astronaut[:, 230:])
+    assert r.status == "failed"
+
+
+def test_roi_carried_and_valid_mask(astronaut):
+    h, w = astronaut.shape[:2]
+    H = _similarity(7, 1.05, 10, 6, w, h)
+    after = _warp(astronaut, H)
+    r = align(astronaut, after, refine=False)
+    disc = np.zeros((h, w), bool)
+    cv2.circle(disc.view(np.uint8), (300, 330), 40, 1, -1)
+    on_after = r.roi_to_after(disc)
+    ys, xs = np.nonzero(on_after)
+    centre_after = np.linalg.inv(H) @ [300, 330, 1]
+    assert_allclose([xs.mean(), ys.mean()], centre_after[:2] / centre_after[2], atol=1.0)
+    assert abs(on_after.sum() - disc.sum() / 1.05 ** 2) < 0.05 * disc.sum()
+    valid = r.valid_mask()
+    assert valid.shape == (h, w) and 0.8 < valid.mean() < 1.0
+    assert isinstance(r, Alignment)
+
+
+def test_user_roi_mask(astronaut, head):
+    h, w = astronaut.shape[:2]
+    mask = np.zeros((h, w), bool)
+    x0, y0, x1, y1 = head.box
+    mask[y0:y1, x0:x1] = True
+    H = _similarity(3, 1.0, 8, 3, w, h)
+    r = align(astronaut, _warp(astronaut, H), roi=mask)
+    assert r.ok and r.subject.startswith("roi")
+    assert_allclose(_corners(r.homography, head.box), _corners(H, head.box), atol=0.5)
+
+
+def test_cli_align(tmp_path, astronaut):
+    h, w = astronaut.shape[:2]
+    H = _similarity(4, 1.03, 6, -5, w, h)
+    b, a, c = tmp_path / "b.png", tmp_path / "a.jpg", tmp_path / "c.png"
+    cv2.imwrite(str(b), astronaut[..., ::-1])
+    cv2.imwrite(str(a), _warp(astronaut, H)[..., ::-1])
+    cv2.imwrite(str(c), skimage.data.coffee()[..., ::-1])
+    runner = CliRunner()
+    res = runner.invoke(cli, ["align", str(b), str(a), "-o", str(tmp_path / "al.png"),
+                              "--overlay", str(tmp_path / "ov.png"), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    for key in ("status", "reason", "homography", "confidence", "inliers", "residual_px", "overlap"):
+        assert key in doc
+    assert doc["status"] == "ok" and doc["reason"] is None
+    assert_allclose(_corners(np.array(doc["homography"]), (0, 0, w, h)), _corners(H, (0, 0, w, h)), atol=0.5)
+    out = cv2.imread(str(tmp_path / "al.png"))[..., ::-1]
+    assert out.shape == astronaut.shape
+    inner = (slice(60, h - 60), slice(60, w - 60))
+    assert np.abs(out[inner].astype(int) - astronaut[inner]).mean() < 6
+    assert (tmp_path / "ov.png").exists()
+
+    res = runner.invoke(cli, ["align", str(b), str(c), "--json"])
+    assert res.exit_code == 1
+    doc = json.loads(res.stdout)
+    assert doc["status"] == "failed" and doc["reason"] and doc["homography"] is None
+    assert len(res.stderr.strip().splitlines()) == 1 and "alignment failed" in res.stderr
