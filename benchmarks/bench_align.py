@@ -112,7 +112,8 @@ def random_h(rng, w, h, *, strong=1.0):
     t = rng.uniform(-0.04, 0.04, 2) * np.array([w, h]) * strong
     p = rng.uniform(-0.06, 0.06, 2) * strong / np.array([w, h])
     c = np.array([[1, 0, w / 2], [0, 1, h / 2], [0, 0, 1.0]])
-    m = np.array([[s * np.cos(a), -s * np.sin(a), t[0]], [s * np.sin(a), s * np.cos(a), t[1]], [p[0], p[1], 1]])
+    m = np.array([[s * np.cos(a), -s * np.sin(a), t[0]], [s * np.sin(a), s * np.cos(a), t[1]],
+                  [p[0], p[1], 1]])
     return c @ m @ np.linalg.inv(c)
 
 
@@ -245,7 +246,7 @@ def residual_in_face(before, aligned, ell, valid):
 
 
 def run_turns(rng, reps, rows):
-    for name, src in portraits(max_side=1200):
+    for _name, src in portraits(max_side=1200):
         if head_ellipse(cv2.cvtColor(src, cv2.COLOR_RGB2GRAY)) is None:
             continue
         for _ in range(reps):
@@ -413,13 +414,15 @@ def main(argv=None):
         t = np.array([[r["global"][0], r["global"][1], r["full"][0], r["full"][1], r["baseline"][1]]
                       for r in turns])
         print(f"\nhead turns 4-9 deg ({len(turns)} pairs): median residual displacement in the face, px")
-        print(f"  global model only : truth {np.nanmedian(t[:, 0]):.2f}  Farneback {np.nanmedian(t[:, 1]):.2f}")
-        print(f"  full (with DIS)   : truth {np.nanmedian(t[:, 2]):.2f}  Farneback {np.nanmedian(t[:, 3]):.2f}"
+        med = np.nanmedian(t, axis=0)
+        print(f"  global model only : truth {med[0]:.2f}  Farneback {med[1]:.2f}")
+        print(f"  full (with DIS)   : truth {med[2]:.2f}  Farneback {med[3]:.2f}"
               f"  (worst pair {np.nanmax(t[:, 3]):.2f})")
         print(f"  baseline          : Farneback {np.nanmedian(t[:, 4]):.2f}")
     if "speed" in only:
         dec, al, wp, base, r, e = run_speed()
-        print(f"\nspeed, 12 MP JPEG pair (3000x4000), {os.cpu_count()} cores: decode one {dec * 1000:.0f} ms; "
+        print(f"\nspeed, 12 MP JPEG pair (3000x4000), {os.cpu_count()} cores: "
+              f"decode one {dec * 1000:.0f} ms; "
               f"align {al * 1000:.0f} ms = {al / dec:.2f}x decode; warp -o {wp * 1000:.0f} ms = "
               f"{wp / dec:.2f}x; baseline on full res {base * 1000:.0f} ms = {base / dec:.1f}x "
               f"(status {r.status}, corner error {e:.2f} px)")

@@ -291,9 +291,8 @@ class _Grid:
 
 
 def _grid(gray: np.ndarray, subject: Subject, side: int = WORK_SIDE) -> _Grid:
-    x0, y0, x1, y1 = 0, 0, gray.shape[1], gray.shape[0]
-    crop = gray
-    small, sx, sy = _resize(crop, min(1.0, side / max(crop.shape)))
+    x0 = y0 = 0
+    small, sx, sy = _resize(gray, min(1.0, side / max(gray.shape)))
     # pixel centres: x_grid = s (x - x0 + 0.5) - 0.5 (cv2.resize convention)
     m = np.array([[sx, 0, sx * (0.5 - x0) - 0.5], [0, sy, sy * (0.5 - y0) - 0.5], [0, 0, 1]], np.float64)
     mask = subject.mask_on(m, (small.shape[1], small.shape[0]))

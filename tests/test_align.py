@@ -159,14 +159,6 @@ def test_head_turn_dense_field_and_new_spot_survives(astronaut, head):
     box = (int(sx) - 6, int(sy) - 6, int(sx) + 7, int(sy) + 7)
     assert np.abs(_to_after(r, box) - _to_after(r0, box)).max() < 0.3
 
-
-def _to_after(al, box):
-    """AFTER positions that BEFORE pixels in `box` take under the full alignment."""
-    x0, y0, x1, y1 = box
-    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
-    d = al.displacement(box) if al.flow is not None else np.zeros(xx.shape + (2,))
-    q = np.stack([xx + d[..., 0], yy + d[..., 1], np.ones_like(xx)], -1) @ np.linalg.inv(al.homography).T
-    return q[..., :2] / q[..., 2:]
     # the redness patch keeps its size and strength (mean red gain inside, nothing outside)
     red_gain = aligned[..., 0] - base[..., 0]
     inside = red_gain[py + 3:py + ps - 3, int(px + 3 + dx[py, px]):int(px + ps - 3 + dx[py, px])]
@@ -175,6 +167,15 @@ def _to_after(al, box):
     ring[py - 10:py + ps + 10, px - 10:px + ps + 10] = True
     ring[py - 4:py + ps + 4, px - 4:px + ps + 4] = False
     assert np.abs(red_gain[ring]).mean() < 4
+
+
+def _to_after(al, box):
+    """AFTER positions that BEFORE pixels in `box` take under the full alignment."""
+    x0, y0, x1, y1 = box
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+    d = al.displacement(box) if al.flow is not None else np.zeros(xx.shape + (2,))
+    q = np.stack([xx + d[..., 0], yy + d[..., 1], np.ones_like(xx)], -1) @ np.linalg.inv(al.homography).T
+    return q[..., :2] / q[..., 2:]
 
 
 def test_unrelated_pairs_refused(astronaut):
