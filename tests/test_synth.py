@@ -286,6 +286,11 @@ def test_colour_card_patches_under_the_photo_light():
     skin = im.mask("skin", "photo")
     cx, cy = np.round(card["patch_centres"][7]).astype(int)
     assert not skin[cy, cx]                                  # the card is not skin
+    # the skin outline in the JSON rasterises to the skin mask
+    poly = np.zeros(skin.shape, np.uint8)
+    outline = im.truth.regions["skin"]["polygons"]
+    cv2.fillPoly(poly, [np.round(np.asarray(q)).astype(np.int32) for q in outline], 1)
+    assert (poly.astype(bool) & skin).sum() / (poly.astype(bool) | skin).sum() > 0.98
 
 
 # ----------------------------------------------------------------------------- determinism, speed

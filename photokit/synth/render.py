@@ -78,7 +78,7 @@ class SynthImage:
         h, w = self.skin_canonical.shape
         if region == "skin":
             m = self.skin_canonical
-        elif region in self.truth.regions:
+        elif region in self.truth.regions and "polygon_canonical" in self.truth.regions[region]:
             m = polygon_mask(np.asarray(self.truth.regions[region]["polygon_canonical"]), (h, w))
             m &= self.skin_canonical
         else:
@@ -230,8 +230,15 @@ def _truth(fields, p: SkinParams, cam: Camera, r, refl, mel, hb, skin, seed) -> 
         regions[name] = {"polygon_canonical": poly.round(3).tolist(),
                          "polygon": to_photo(poly).round(3).tolist()}
         masks[name] = polygon_mask(poly, (Hh, W)) & skin
+    # the skin outline (outer contours; the card, when it lies inside the skin, is a hole:
+    # subtract card.corners)
+    cs, _ = cv2.findContours(skin.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    polys = [cv2.approxPolyDP(c, 1.0, True)[:, 0, :].astype(np.float64) for c in cs if len(c) >= 3]
+    regions["skin"] = {"polygons_canonical": [q.round(2).tolist() for q in polys],
+                       "polygons": [to_photo(q).round(2).tolist() for q in polys],
+                       "note": "outer outline of the skin mask; the card (if inside) is excluded"}
     # whether each region is fully inside this photo
-    for name in regions:
+    for name in fields.regions:
         ph = np.asarray(regions[name]["polygon"])
         regions[name]["fully_visible"] = bool((ph.min(axis=0) >= 0).all() and ph[:, 0].max() <= W - 1
                                               and ph[:, 1].max() <= Hh - 1)

@@ -87,7 +87,8 @@ class SkinParams:
     mm_per_px : float
         Scale of the canonical frame.
     melanin, haemoglobin : float
-        Mean concentrations of normal skin (0.45 / 0.30 is light skin, ITA ~ 50 deg).
+        Mean concentrations of normal skin (0.45 / 0.38: light cheek skin, ITA ~ 45 deg,
+        a* ~ 13).
     ita : float or None
         If set, `melanin` is replaced by the level giving this ITA (deg) on flat skin
         (see `melanin_for_ita`); covers very light (> 55) to dark (< -30).
@@ -149,7 +150,7 @@ class SkinParams:
     height: int = 1200
     mm_per_px: float = 0.07
     melanin: float = 0.45
-    haemoglobin: float = 0.30
+    haemoglobin: float = 0.38
     ita: float | None = None
     tone_variation: float = 1.0
     roughness: float = 1.0
@@ -219,7 +220,7 @@ ITA_SHADING = 0.955
 
 
 @functools.lru_cache(maxsize=256)
-def melanin_for_ita(ita_deg: float, haemoglobin: float = 0.30, shading: float = ITA_SHADING) -> float:
+def melanin_for_ita(ita_deg: float, haemoglobin: float = 0.38, shading: float = ITA_SHADING) -> float:
     """Melanin OD giving skin of the given ITA (bisection; ITA falls with melanin).
 
     ``ITA = atan2(L* - 50, b*)`` in degrees (Chardon et al. 1991), solved for flat skin

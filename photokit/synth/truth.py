@@ -136,7 +136,8 @@ class SynthTruth:
         3x3, maps THIS photo's pixels to the canonical frame, ``[xc, yc, 1] ~ H @ [x, y, 1]``
         (SPEC's AFTER -> BEFORE when the canonical frame is the baseline photo).
     regions : dict
-        ``skin`` (mask only: see `SynthImage.mask`), ``roi`` (uniformly treated skin),
+        ``skin`` (``polygons`` / ``polygons_canonical``: its outline; the exact mask is
+        `SynthImage.mask`), ``roi`` (uniformly treated skin),
         ``treated`` (the erythema ellipse), ``reference`` (untreated skin): each with
         ``polygon_canonical`` and ``polygon``.
     stats : dict
