@@ -110,3 +110,35 @@ def test_list_input_and_errors(tmp_path):
     assert [e.kind for e in entries] == ["baseline", "visit"]
     with pytest.raises(PhotokitError, match="item 1: bad date.*item 2: unknown kind"):
         read_series([(a, "2024-01-01", "baseline"), (a, "nope", "visit"), (a, "2024-01-02", "x")])
+
+
+def _warped(base, ang, sc, tx, ty):
+    import cv2
+
+    h, w = base.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), ang, sc)
+    m[:, 2] += (tx, ty)
+    out = cv2.warpAffine(base, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    H = np.vstack([m, [0, 0, 1]])  # maps base pixels -> warped pixels
+    return out, H
+
+
+def test_chained_alignment_composes_to_the_true_transform():
+    from skimage import data
+
+    from photokit.align import align
+    from photokit.series import _chain
+
+    base = data.astronaut()
+    b, hb = _warped(base, 4.0, 1.04, 9, -6)
+    c, hc = _warped(base, -5.0, 0.95, -12, 8)
+    ab, bc = align(base, b), align(b, c)
+    assert ab.ok and bc.ok
+    chained = _chain(ab, bc)
+    truth = np.linalg.inv(hc)  # c pixels -> base pixels
+    corners = np.array([[0, 0, 1], [511, 0, 1], [0, 511, 1], [511, 511, 1]], float).T
+    got = chained.homography @ corners
+    want = truth @ corners
+    err = np.abs(got[:2] / got[2] - want[:2] / want[2]).max()
+    assert err < 2.0, err
+    assert chained.ok and chained.confidence <= min(ab.confidence, bc.confidence) + 1e-9
