@@ -190,6 +190,9 @@ def make_series(outdir=None, seed: int = 0, *, plan: SeriesPlan | None = None,
             "days_since_treatment": st["days_since_treatment"], "state": st,
             "homography_to_baseline": im.truth.homography,
             "metrics": m,
+            "texture_highpass_rms": im.truth.texture["luminance_highpass_rms"],
+            "brown_spot_delta_L_mean": _mean([sp.get("delta_L") for sp in im.truth.spots
+                                              if sp["kind"] == "brown"]),
             "reference": {"a_mean": ref.get("a_mean"), "ei_mean": ref.get("ei_mean")},
             "delta_a_roi_minus_reference": m["redness.a_mean"] - ref["a_mean"],
             "delta_from_baseline": {k: (v - base_metrics[k]) for k, v in m.items()
@@ -215,6 +218,12 @@ def make_series(outdir=None, seed: int = 0, *, plan: SeriesPlan | None = None,
         },
         "trend": {k: _trend(first["metrics"][k], last["metrics"][k])
                   for k in first["metrics"] if first["metrics"][k] is not None},
+        "trend_texture": {
+            "luminance_highpass_rms": _trend(first["texture_highpass_rms"], last["texture_highpass_rms"]),
+            "brown_spot_delta_L_mean": _trend(first["brown_spot_delta_L_mean"],
+                                              last["brown_spot_delta_L_mean"]),
+            "note": "baseline vs follow-up on the canonical rendering (see SynthTruth.texture)",
+        },
         "photos": photos,
     }
     if out is not None:
@@ -225,7 +234,14 @@ def make_series(outdir=None, seed: int = 0, *, plan: SeriesPlan | None = None,
     return SeriesResult(outdir=out, photos=photos, truth=truth, images=images)
 
 
+def _mean(values) -> float | None:
+    v = [x for x in values if x is not None]
+    return float(np.mean(v)) if v else None
+
+
 def _trend(first, last) -> dict:
+    if first is None or last is None:
+        return {"baseline": first, "final": last, "percent_change": None}
     pct = 100 * (last - first) / abs(first) if first else None
     return {"baseline": first, "final": last, "percent_change": pct}
 

@@ -172,7 +172,7 @@ class SkinParams:
     red_spot_contrast: tuple[float, float] = (0.35, 0.8)
     spot_contrast: float = 1.0
     erythema: float = 0.0
-    erythema_mottle: float = 0.2
+    erythema_mottle: float = 0.15
     erythema_edge_mm: float = 6.0
     bleeding: float = 0.0
     scabs: bool = False
