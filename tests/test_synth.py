@@ -125,6 +125,17 @@ def test_make_pair_delta_is_the_true_change():
     assert a_star(pair.after) - a_star(pair.before) == pytest.approx(d, abs=0.6)
 
 
+def test_make_pair_with_a_chosen_true_change_of_a_star():
+    pair = make_pair(6, SMALL, delta_a=1.5, pose=False)
+    assert pair.delta["redness.a_mean"] == pytest.approx(1.5, abs=0.005)
+    assert pair.after.truth.params["erythema"] > 0
+    # the same dose rendered directly gives the same truth
+    again = render_skin(SMALL, 6, camera=Camera.ideal(), erythema=pair.after.truth.params["erythema"])
+    assert again.truth.metrics["redness.a_mean"] == pytest.approx(pair.after.truth.metrics["redness.a_mean"])
+    with pytest.raises(ValueError):
+        make_pair(6, SMALL, delta_a=-5.0)
+
+
 # ----------------------------------------------------------------------------- geometry
 
 def test_homography_maps_after_onto_before():
@@ -247,6 +258,9 @@ def test_same_seed_is_the_same_skin_and_roughness_scales_texture():
     ra = a.truth.texture["luminance_highpass_rms"]
     rb = b.truth.texture["luminance_highpass_rms"]
     assert rb < 0.65 * ra
+    # the band RMS of the truth scales with the relief amplitude
+    assert b.truth.metrics["texture.roughness"] == pytest.approx(0.5 * a.truth.metrics["texture.roughness"],
+                                                                 rel=0.1)
     # only the texture changed: mean colour stays
     assert b.truth.metrics["redness.a_mean"] == pytest.approx(a.truth.metrics["redness.a_mean"], abs=0.3)
     assert b.truth.metrics["pigment.L_mean"] == pytest.approx(a.truth.metrics["pigment.L_mean"], abs=0.5)
@@ -354,6 +368,26 @@ def test_series_files_manifest_exif_and_recovery(tmp_path):
     roi = json.loads((tmp_path / "roi.json").read_text())
     assert len(roi["polygons"][0]) > 10
     assert by["00_baseline.jpg"]["homography_to_baseline"] == np.eye(3).tolist()
+
+
+def test_render_capture_equals_the_written_series_and_the_samples(tmp_path):
+    from pathlib import Path
+
+    from photokit.synth import render_capture
+    from photokit.synth.render import insert_exif
+
+    p = SkinParams(width=320, height=240, card=True)
+    make_series(tmp_path, 21, params=p, sessions=2, visit_days=(0, 2), contact_sheet=False)
+    im, cap = render_capture(21, 3, params=p, sessions=2, visit_days=(0, 2))
+    assert cap["label"] == "s2_day0"
+    assert insert_exif(im.encoded, cap["time"]) == (tmp_path / "03_s2_day0.jpg").read_bytes()
+    # the committed samples are what their README command makes (seed 7, two sessions,
+    # visits on days 0, 2, 5): regenerate them if this fails after a generator change
+    samples = Path(__file__).resolve().parents[1] / "samples"
+    if not (samples / "manifest.csv").exists():
+        pytest.skip("no samples/ folder")
+    im, cap = render_capture(7, 1, sessions=2, visit_days=(0, 2, 5), tau_days=2.0)
+    assert insert_exif(im.encoded, cap["time"]) == (samples / "01_s1_day0.jpg").read_bytes()
 
 
 def test_flat_series_has_no_treatment_effect(tmp_path):

@@ -18,6 +18,7 @@ Quick use
 >>> synth.render_skin(seed=1, ita=-20, card=True)           # brown skin, ColorChecker in frame
 >>> pair = synth.make_pair(2, erythema=0.3, exposure=1.15, cct_k=5200)
 >>> pair.homography, pair.delta["redness.a_mean"]           # AFTER->BEFORE, true change of a*
+>>> synth.make_pair(2, delta_a=1.5).delta["redness.a_mean"]  # 1.5: a pair with a chosen true change
 >>> synth.make_series("out/", seed=3, sessions=3, tau_days=2.5)   # a treatment course on disk
 
 API
@@ -30,13 +31,18 @@ API
     ``treated``, ``reference``; ``photo`` or ``canonical`` frame), ``undo_camera()``
     (linear RGB with the known gains divided out), ``save(path, date=...)`` (JPEG/PNG with
     EXIF DateTimeOriginal, plus ``<name>.json``).
-`make_pair(seed=0, params=None, *, camera_before=None, camera_after=None, pose=True, **changes) -> SynthPair`
+`make_pair(seed=0, params=None, *, camera_before=None, camera_after=None, pose=True, delta_a=None,
+**changes) -> SynthPair`
     ``before``, ``after`` (SynthImages), ``homography`` (AFTER pixel -> BEFORE pixel),
     ``delta`` (true after - before of every truth metric over the ROI), ``gain_ratio``.
+    ``delta_a=2.0`` solves AFTER's erythema dose for that true change of mean a*
+    (`erythema_for_a`).
 `make_series(outdir=None, seed=0, *, plan=None, params=None, **plan_changes) -> SeriesResult`
     A microneedling course (`SeriesPlan`: sessions, interval, visit days, tau, dose,
     improvements, ``flat``); writes photos, truth JSON, ``manifest.csv``, ``series.json``,
     ``roi.json``, ``reference_roi.json``, ``contact_sheet.png``.
+`render_capture(seed, index, *, plan=None, params=None, **plan_changes) -> (SynthImage, capture)`
+    One photo of that series without rendering the others (identical pixels and truth).
 `SkinParams`, `Camera`, `SeriesPlan`
     Dataclasses of the scene, the capture and the course (all lengths in mm).
 `SynthTruth`
@@ -65,13 +71,14 @@ See `photokit.synth.skin` (colour and surface model, with references),
 """
 
 from .camera import Camera, cct_rgb
-from .render import SynthImage, SynthPair, make_pair, render_skin
-from .series import SeriesPlan, SeriesResult, contact_sheet_image, make_series
+from .render import SynthImage, SynthPair, erythema_for_a, make_pair, render_skin
+from .series import SeriesPlan, SeriesResult, contact_sheet_image, make_series, render_capture
 from .skin import ABSORPTION_HAEMOGLOBIN, ABSORPTION_MELANIN, BASELINE_OD, SkinParams, melanin_for_ita
 from .truth import SynthTruth
 
 __all__ = [
     "ABSORPTION_HAEMOGLOBIN", "ABSORPTION_MELANIN", "BASELINE_OD", "Camera", "SeriesPlan",
     "SeriesResult", "SkinParams", "SynthImage", "SynthPair", "SynthTruth", "cct_rgb",
-    "contact_sheet_image", "make_pair", "make_series", "melanin_for_ita", "render_skin",
+    "contact_sheet_image", "erythema_for_a", "make_pair", "make_series", "melanin_for_ita",
+    "render_capture", "render_skin",
 ]

@@ -302,20 +302,29 @@ def _truth(fields, p: SkinParams, cam: Camera, r, refl, mel, hb, skin, seed) -> 
              "radius_mm_mean": float(fields.pore_r_mm.mean()) if len(fields.pore_r_mm) else None,
              "depth": p.pore_depth,
              "profile": "Gaussian depression, radius = half-depth radius"}
-    sigma = 0.5 / mm
+    # texture truth on the ROI's bounding box (padded for the filters)
     ys, xs = np.nonzero(roi[::4, ::4])
-    pad = int(4 * sigma) + 1
+    pad = int(4 * 0.5 / mm) + 1
     y0, y1 = max(ys.min() * 4 - pad, 0), min(ys.max() * 4 + pad + 4, Hh)
     x0, x1 = max(xs.min() * 4 - pad, 0), min(xs.max() * 4 + pad + 4, W)
     Lr = np.ascontiguousarray(L[y0:y1, x0:x1])
-    hp = np.zeros_like(L)
-    hp[y0:y1, x0:x1] = Lr - cv2.GaussianBlur(Lr, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    roi_r = roi[y0:y1, x0:x1]
+
+    def rms_in_roi(band):
+        return float(np.sqrt(np.mean(band[roi_r].astype(np.float64) ** 2)))
+
+    def g(img, s_mm):
+        return cv2.GaussianBlur(img, (0, 0), s_mm / mm, borderType=cv2.BORDER_REFLECT)
+
     texture = {"roughness": p.roughness, "relief_cell_mm": p.relief_cell_mm,
                "wrinkle_depth": p.wrinkle_depth, "pore_depth": p.pore_depth,
                "spot_contrast": p.spot_contrast,
-               "luminance_highpass_rms": float(np.sqrt(np.mean(hp[roi].astype(np.float64) ** 2))),
+               "luminance_highpass_rms": rms_in_roi(Lr - g(Lr, 0.5)),
                "luminance_highpass_definition": "RMS over the ROI of L* - GaussianBlur(L*, sigma=0.5 mm), "
-                                                "canonical rendering"}
+                                                "canonical rendering",
+               "band_rq": rms_in_roi(g(Lr, 0.037) - g(Lr, 0.37)),
+               "band_rq_definition": "RMS over the ROI of G(0.037 mm)*L* - G(0.37 mm)*L* (the 0.2-2 mm "
+                                     "band of photokit.texture), canonical rendering at native scale"}
     erythema = {"dose_od": p.erythema, "mottle": p.erythema_mottle, "edge_mm": p.erythema_edge_mm,
                 "region": "treated",
                 "haemoglobin_excess_roi": stats["roi"].get("haemoglobin_mean", 0.0)
@@ -333,6 +342,7 @@ def _truth(fields, p: SkinParams, cam: Camera, r, refl, mel, hb, skin, seed) -> 
         "pigment.L_mean": roi_s.get("L_mean"), "pigment.b_mean": roi_s.get("b_mean"),
         "spots.count": sum(1 for s in spots if s["kind"] == "brown" and s["in_roi"]),
         "spots.area_pct": float(100 * disc_in_roi / max(roi.sum(), 1)),
+        "texture.roughness": texture["band_rq"],
         "texture.pore_density": pores["density_in_roi_per_cm2"],
         "texture.wrinkle_density": wr_len_roi / roi_cm2 if roi_cm2 else None,
         "chromophores.melanin_mean": roi_s.get("melanin_mean"),
@@ -381,8 +391,48 @@ class SynthPair:
                 "before": self.before.truth.to_dict(), "after": self.after.truth.to_dict()}
 
 
+def erythema_for_a(params: SkinParams, seed: int, target_a: float) -> float:
+    """Erythema dose (haemoglobin OD) at which the ROI's true mean a* equals `target_a`.
+
+    The other state parameters of `params` are kept. Within the ROI the reflectance is
+    ``R0 * exp(-dose * E * v_hb)`` with ``R0`` the skin without erythema and ``E`` the
+    mottled erythema pattern, so the dose is found by bisection on the ROI pixels alone
+    (a* rises monotonically with the dose over the searched range, 0-2.5 OD).
+    """
+    from .skin import ABSORPTION_HAEMOGLOBIN
+    from .truth import linear_to_lab_fast
+
+    p0 = params.replace(erythema=0.0)
+    f = build_fields(p0, seed)
+    r = render_fields(f, p0)
+    g = f.grid
+    sl = (slice(g.margin, g.margin + g.height), slice(g.margin, g.margin + g.width))
+    roi = polygon_mask(f.regions["roi"], (g.height, g.width)) & (f.skin_alpha[sl] > 0.5)
+    R0 = r.reflectance[sl][roi]
+    E = (f.treated[sl] * (1 + np.float32(p0.erythema_mottle) * f.ery_noise[sl]))[roi]
+    k = (E[:, None] * ABSORPTION_HAEMOGLOBIN[None, :]).astype(np.float32)
+
+    def a_mean(dose):
+        lin = R0 * np.exp(-np.float32(dose) * k)
+        return float(linear_to_lab_fast(lin[:, None, :])[:, 0, 1].astype(np.float64).mean())
+
+    lo, hi = 0.0, 2.5
+    a_lo, a_hi = a_mean(lo), a_mean(hi)
+    if not a_lo <= target_a <= a_hi:
+        raise ValueError(f"a* {target_a:.2f} is outside what erythema can give this skin "
+                         f"({a_lo:.2f} .. {a_hi:.2f})")
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        if a_mean(mid) < target_a:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
 def make_pair(seed: int = 0, params: SkinParams | None = None, *, camera_before: Camera | None = None,
-              camera_after: Camera | None = None, pose: bool = True, **changes) -> SynthPair:
+              camera_after: Camera | None = None, pose: bool = True, delta_a: float | None = None,
+              **changes) -> SynthPair:
     """Before/after photos of one skin with a known change.
 
     ``changes`` name `SkinParams` fields (applied to AFTER only: ``erythema=0.3``,
@@ -392,8 +442,13 @@ def make_pair(seed: int = 0, params: SkinParams | None = None, *, camera_before:
     random mild pose (`Camera.random` with ``light=False``; ``pose=False`` keeps the
     pose), so only the light changes you ask for happen.
 
+    ``delta_a`` asks for a true change of the ROI's mean a* instead of an erythema dose:
+    AFTER's erythema is solved (`erythema_for_a`) so that ``delta["redness.a_mean"]``
+    equals it (to ~1e-3).
+
     Example: ``make_pair(3, erythema=0.3, exposure=1.15, cct_k=5200)`` gives a pair whose
-    ``delta["redness.a_mean"]`` is the true change and whose ``homography`` is exact.
+    ``delta["redness.a_mean"]`` is the true change and whose ``homography`` is exact;
+    ``make_pair(3, delta_a=2.0)`` a pair whose true a* change is 2.0.
     """
     p = params or SkinParams()
     cb = camera_before or Camera()
@@ -409,7 +464,12 @@ def make_pair(seed: int = 0, params: SkinParams | None = None, *, camera_before:
     if cam_kw:
         ca = ca.replace(**cam_kw)
     before = render_skin(p, seed, camera=cb)
-    after = render_skin(p.replace(**skin_kw) if skin_kw else p, seed, camera=ca)
+    pa = p.replace(**skin_kw) if skin_kw else p
+    if delta_a is not None:
+        if "erythema" in skin_kw:
+            raise TypeError("give either erythema or delta_a, not both")
+        pa = pa.replace(erythema=erythema_for_a(pa, seed, before.truth.metrics["redness.a_mean"] + delta_a))
+    after = render_skin(pa, seed, camera=ca)
     Hab = np.linalg.inv(before.truth.H) @ after.truth.H
     Hab /= Hab[2, 2]
     delta = {k: (after.truth.metrics[k] - before.truth.metrics[k])

@@ -151,31 +151,14 @@ def make_series(outdir=None, seed: int = 0, *, plan: SeriesPlan | None = None,
         ``photos`` (per-photo dicts: photo, date, kind, state, truth metrics) and
         ``truth`` (the series truth, as written to ``series.json``).
     """
-    plan = plan or SeriesPlan()
-    if plan_changes:
-        plan = SeriesPlan(**{**plan.__dict__, **plan_changes})
-    if isinstance(plan.start, str):
-        plan.start = date.fromisoformat(plan.start)
-    plan.visit_days = tuple(plan.visit_days)
-    if plan.sessions < 1:
-        raise ValueError("a series needs at least one session")
-    if plan.tau_days <= 0 or plan.remodel_days <= 0:
-        raise ValueError("tau_days and remodel_days must be positive")
+    plan = _plan(plan, plan_changes)
     p = params or SkinParams(card=True)
     out = Path(outdir) if outdir is not None else None
     photos, images, thumbs = [], [], []
     base_metrics = None
     for i, cap in enumerate(plan.captures()):
-        st = plan.state(cap["time"])
-        rng = _rng(seed, 30_000 + i)
-        cam = Camera.random(rng, camera_strength, pose=i > 0, jpeg_quality=jpeg_quality, noise_seed=i)
-        sp = p.replace(erythema=st["erythema"], roughness=st["roughness"], pore_depth=st["pore_depth"],
-                       spot_contrast=st["spot_contrast"], wrinkle_depth=st["wrinkle_depth"],
-                       bleeding=st["bleeding"], scabs=st["scabs"], marks_seed=st["marks_seed"])
-        im = render_skin(sp, seed, camera=cam)
+        im, cap, st = _render(plan, p, seed, i, cap, camera_strength, jpeg_quality)
         name = f"{i:02d}_{cap['label']}.jpg"
-        im.truth.kind = cap["kind"]
-        im.truth.extra.update({"series_state": st, "session": cap["session"]})
         if out is not None:
             im.save(out / name, date=cap["time"])
         else:
@@ -232,6 +215,52 @@ def make_series(outdir=None, seed: int = 0, *, plan: SeriesPlan | None = None,
             write_image(out / "contact_sheet.png", contact_sheet_image([t[0] for t in thumbs],
                                                                         [t[1] for t in thumbs]))
     return SeriesResult(outdir=out, photos=photos, truth=truth, images=images)
+
+
+def _plan(plan: SeriesPlan | None, changes: dict) -> SeriesPlan:
+    plan = plan or SeriesPlan()
+    if changes:
+        plan = SeriesPlan(**{**plan.__dict__, **changes})
+    if isinstance(plan.start, str):
+        plan.start = date.fromisoformat(plan.start)
+    plan.visit_days = tuple(plan.visit_days)
+    if plan.sessions < 1:
+        raise ValueError("a series needs at least one session")
+    if plan.tau_days <= 0 or plan.remodel_days <= 0:
+        raise ValueError("tau_days and remodel_days must be positive")
+    return plan
+
+
+def _render(plan: SeriesPlan, p: SkinParams, seed: int, i: int, cap: dict, camera_strength: float,
+            jpeg_quality: int):
+    st = plan.state(cap["time"])
+    cam = Camera.random(_rng(seed, 30_000 + i), camera_strength, pose=i > 0, jpeg_quality=jpeg_quality,
+                        noise_seed=i)
+    sp = p.replace(erythema=st["erythema"], roughness=st["roughness"], pore_depth=st["pore_depth"],
+                   spot_contrast=st["spot_contrast"], wrinkle_depth=st["wrinkle_depth"],
+                   bleeding=st["bleeding"], scabs=st["scabs"], marks_seed=st["marks_seed"])
+    im = render_skin(sp, seed, camera=cam)
+    im.truth.kind = cap["kind"]
+    im.truth.date = cap["time"].isoformat()
+    im.truth.extra.update({"series_state": st, "session": cap["session"]})
+    return im, cap, st
+
+
+def render_capture(seed: int, index: int, *, plan: SeriesPlan | None = None, params: SkinParams | None = None,
+                   camera_strength: float = 1.0, jpeg_quality: int = 90, **plan_changes):
+    """Photo number `index` of the series `make_series` would make, alone.
+
+    Returns ``(SynthImage, capture)`` with ``capture`` = ``{"label", "time", "kind",
+    "session"}``; the image is identical to the one `make_series` writes (save it with
+    ``image.save(path, date=capture["time"])``).
+    """
+    plan = _plan(plan, plan_changes)
+    caps = plan.captures()
+    if not 0 <= index < len(caps):
+        raise IndexError(f"the series has {len(caps)} photos")
+    im, cap, _ = _render(plan, params or SkinParams(card=True), seed, index, caps[index], camera_strength,
+                         jpeg_quality)
+    return im, cap
 
 
 def _mean(values) -> float | None:

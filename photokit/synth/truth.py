@@ -39,6 +39,7 @@ METRIC_UNITS = {
     "pigment.b_mean": "CIELAB b*",
     "spots.count": "brown spots with centre in the ROI",
     "spots.area_pct": "% of ROI inside the nominal disc (radius_mm) of a brown spot",
+    "texture.roughness": "L* RMS of the 0.2-2 mm band (texture.band_rq)",
     "texture.pore_density": "pores per cm^2 of ROI",
     "texture.wrinkle_density": "mm of line per cm^2 of ROI",
     "chromophores.melanin_mean": "OD along ABSORPTION_MELANIN",
