@@ -36,7 +36,6 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from . import __version__
 from .errors import PhotokitError
@@ -350,7 +349,7 @@ class _LocalEngine:
         self.max_in_flight = max_in_flight or 2 * workers
         if isinstance(mp_context, str):
             mp_context = multiprocessing.get_context(mp_context)
-        self.mp_context = mp_context or multiprocessing.get_context()
+        self.mp_context = mp_context or _default_mp_context(score_fn)
         self.threads = max(1, (os.cpu_count() or 1) // workers)
         self.pool = self._new_pool()
 
@@ -428,6 +427,30 @@ class _LocalEngine:
                 if p.is_alive():
                     p.terminate()
         self.pool = None
+
+
+def _default_mp_context(score_fn: Callable):
+    """forkserver where possible, fork otherwise.
+
+    Forking a process that runs threads (a progress bar, a Dask client, a previous pool's
+    feeder thread, OpenCV's pool) can deadlock the child on a lock held at fork time, so
+    workers come from a clean fork server, which preloads photokit once. A scoring
+    function defined in ``__main__`` (a notebook, a piped script) can only be found by a
+    forked child, so it gets the platform default.
+    """
+    main = sys.modules.get("__main__")
+    main_file = getattr(main, "__file__", None)
+    main_spec = getattr(main, "__spec__", None)
+    fn_module = getattr(score_fn, "__module__", None) or "__main__"
+    if ("forkserver" not in multiprocessing.get_all_start_methods() or fn_module == "__main__"
+            or (main_spec is None and main_file is not None and not os.path.isfile(main_file))):
+        return multiprocessing.get_context()
+    ctx = multiprocessing.get_context("forkserver")
+    preload = ["photokit.batch"]
+    if fn_module != "__main__" and not fn_module.startswith("photokit"):
+        preload.append(fn_module)
+    ctx.set_forkserver_preload(preload)
+    return ctx
 
 
 class _DaskEngine:
@@ -563,8 +586,8 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
         Photos submitted but not yet written (default: twice the workers). Bounds memory
         and what a crash can lose.
     mp_context : multiprocessing context or str, optional
-        Start method of local workers (default: the platform's, fork on Linux, so that
-        scoring functions defined in a script or notebook work).
+        Start method of local workers (default: forkserver, or the platform's own for a
+        scoring function defined in ``__main__``; see `_default_mp_context`).
 
     Returns
     -------
@@ -586,9 +609,8 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
         raise PhotokitError("workers must be >= 0")
     fn = score_fn or score_photo
     fn_name = _fn_name(fn)
-    base_params = {"scorer": fn_name}
-    if mm_per_px is not None:
-        base_params["mm_per_px"] = float(mm_per_px)
+    run_kwargs = {} if mm_per_px is None else {"mm_per_px": float(mm_per_px)}
+    base_params = {"scorer": fn_name, **run_kwargs}
     metric_names: list[str] = []
     if fn is score_photo:
         from .metrics import names
@@ -629,9 +651,11 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
 
     def pending() -> Iterator[Task]:
         """Hash, look up, skip or hand over; runs lazily inside the engine's loop."""
-        for task in iter_source(source):
+        for listed in iter_source(source):
             counts["total"] += 1
-            params = _canonical({**base_params, **task.kwargs})
+            kwargs = {**run_kwargs, **listed.kwargs}  # a manifest's column wins per photo
+            task = Task(listed.path, tuple(sorted(kwargs.items())))
+            params = _canonical({"scorer": fn_name, **kwargs})
             try:
                 sha, size = sha256_file(task.path)
             except OSError as exc:

@@ -251,7 +251,7 @@ class ResultStore:
                                 "WHERE path = ?", (path,)).fetchone()
         if row is None:
             return None
-        return dict(zip(("sha256", "status", "photokit_version", "params"), row))
+        return dict(zip(("sha256", "status", "photokit_version", "params"), row, strict=True))
 
     def put(self, row: Mapping, *, metric_names: Iterable[str] = ()) -> None:
         """Insert or replace one photo's row in its own transaction.
@@ -374,7 +374,7 @@ class ResultStore:
                 chunk = cur.fetchmany(batch_rows)
                 if not chunk:
                     break
-                data = list(zip(*chunk))
+                data = list(zip(*chunk, strict=True))
                 arrays = []
                 for i, f in enumerate(schema):
                     col = data[i]

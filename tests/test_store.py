@@ -55,7 +55,7 @@ def test_one_row_per_path_and_replace_clears_old_values(tmp_path):
         assert st.count() == 2 and st.count("failed") == 1
         rows = {r[0]: r for r in st.rows()}
         cols = st.columns
-        a = dict(zip(cols, rows["/a.jpg"]))
+        a = dict(zip(cols, rows["/a.jpg"], strict=True))
         assert a["status"] == "failed" and a["error"] == "broken"
         assert a["redness.a_mean"] is None  # nothing of the replaced row survives
         assert st.failures() == [("/a.jpg", "broken")]
@@ -72,7 +72,7 @@ def test_new_metric_becomes_a_column_and_old_rows_read_null(tmp_path):
         assert cols.index("texture.roughness") < cols.index("scale_source") < cols.index("error_type")
     with ResultStore(db, METRICS) as st:  # reopening keeps the columns and their kinds
         assert "texture.roughness" in st.metric_columns
-        rows = {r[0]: dict(zip(st.columns, r)) for r in st.rows()}
+        rows = {r[0]: dict(zip(st.columns, r, strict=True)) for r in st.rows()}
     assert rows["/a.jpg"]["texture.roughness"] is None
     assert rows["/b.jpg"]["texture.roughness"] == 0.5 and rows["/b.jpg"]["width"] == 640
 
@@ -81,7 +81,7 @@ def test_values_cleaned(tmp_path):
     with ResultStore(tmp_path / "r.db", METRICS) as st:
         st.put(_row("/a.jpg", **{"redness.a_mean": float("nan"), "spots.count": math.inf,
                                  "quality_ok": True, "tags": ["x", "y"]}))
-        r = dict(zip(st.columns, next(st.rows())))
+        r = dict(zip(st.columns, next(st.rows()), strict=True))
     assert r["redness.a_mean"] is None and r["spots.count"] is None
     assert r["quality_ok"] == 1 and r["tags"] == '["x", "y"]'
 
@@ -113,7 +113,7 @@ def test_export_csv_roundtrip_exact(tmp_path):
     with open(out, newline="") as fh:
         rows = list(csv.reader(fh))
     assert rows[0] == cols
-    body = [dict(zip(cols, r)) for r in rows[1:]]
+    body = [dict(zip(cols, r, strict=True)) for r in rows[1:]]
     assert [float(r["redness.a_mean"]) for r in body[:3]] == vals  # repr: exact floats
     assert body[0]["scale_source"] == 'user, "q"'
     assert body[3]["status"] == "failed" and body[3]["redness.a_mean"] == ""

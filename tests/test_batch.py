@@ -1,0 +1,418 @@
+"""Batch scoring: sources, one row per photo, failure isolation, resume, engines, crash safety.
+
+The scoring functions here are simple and exactly known (channel means of the decoded
+photo, computed independently with Pillow + numpy in the test), so every stored value has a
+truth to compare with. The end-to-end test with photokit's own `measure` is at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from photokit import PhotokitError
+from photokit import batch as batch_mod
+from photokit.batch import (
+    BatchSummary,
+    Task,
+    _LocalEngine,
+    iter_folder,
+    iter_manifest,
+    score_archive,
+    sha256_file,
+)
+from photokit.cli.main import cli
+from photokit.photo import load
+
+HERE = Path(__file__).resolve().parent
+
+
+# -- scoring functions (module level: picklable by reference) ---------------------------
+def mean_score(path, **params):
+    """Channel means of the decoded photo; echoes the parameters it was given."""
+    px = load(path).rgb8().astype(np.float64)
+    row = {"test.mean_r": float(px[..., 0].mean()), "test.mean_g": float(px[..., 1].mean()),
+           "test.mean_b": float(px[..., 2].mean()), "width": int(px.shape[1])}
+    if "mm_per_px" in params:
+        row["mm_per_px"] = params["mm_per_px"]
+    return row
+
+
+def slow_score(path, **params):
+    time.sleep(0.15)
+    return mean_score(path, **params)
+
+
+def buggy_score(path, **params):
+    if "bug" in os.path.basename(path):
+        raise ValueError("something unexpected")
+    return mean_score(path, **params)
+
+
+def crashing_score(path, **params):
+    if "crash" in os.path.basename(path):
+        os._exit(17)  # a segfault or an OOM kill, as the pool sees it
+    return mean_score(path, **params)
+
+
+def truth(path) -> tuple[float, float, float]:
+    px = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
+    return tuple(float(px[..., c].mean()) for c in range(3))
+
+
+# -- archives -----------------------------------------------------------------------------
+def _jpeg(img: np.ndarray, quality=90) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def make_archive(root: Path, astronaut: np.ndarray, n_good: int = 6) -> dict:
+    """Nested folders of real-photo variants plus broken files and non-images."""
+    rng = np.random.default_rng(7)
+    good = []
+    for i in range(n_good):
+        sub = root / f"visit{i % 3}" / ("deep" if i % 2 else "")
+        sub.mkdir(parents=True, exist_ok=True)
+        img = astronaut[: 400 - 16 * i, 16 * i:]
+        name = sub / (f"p{i}.JPG" if i == 0 else f"p{i}.jpg" if i % 3 else f"p{i}.png")
+        if name.suffix == ".png":
+            Image.fromarray(img).save(name)
+        else:
+            name.write_bytes(_jpeg(img, 70 + 4 * i))
+        good.append(str(name))
+    data = _jpeg(astronaut)
+    broken = {
+        "empty.jpg": b"",
+        "truncated.jpg": data[: len(data) // 3],
+        "text.jpg": b"this is a text file, not a photo\n",
+        "random.png": rng.integers(0, 256, 5000, dtype=np.uint8).tobytes(),
+    }
+    (root / "broken").mkdir()
+    for name, content in broken.items():
+        (root / "broken" / name).write_bytes(content)
+    (root / "notes.txt").write_text("not an input")
+    (root / "visit0" / "scores.csv").write_text("a,b\n1,2\n")
+    (root / ".hidden.jpg").write_bytes(data)
+    (root / ".cache").mkdir()
+    (root / ".cache" / "x.jpg").write_bytes(data)
+    return {"good": sorted(good), "broken": sorted(str(root / "broken" / n) for n in broken)}
+
+
+@pytest.fixture
+def archive(tmp_path, astronaut):
+    root = tmp_path / "archive"
+    root.mkdir()
+    files = make_archive(root, astronaut)
+    return root, files
+
+
+def read_scores(db) -> dict[str, dict]:
+    con = sqlite3.connect(db)
+    cur = con.execute("SELECT * FROM scores")
+    cols = [d[0] for d in cur.description]
+    rows = [dict(zip(cols, r, strict=True)) for r in cur]
+    con.close()
+    return {r["path"]: r for r in rows}
+
+
+# -- sources ------------------------------------------------------------------------------
+def test_folder_listing_recursive_images_only_sorted(archive):
+    root, files = archive
+    listed = list(iter_folder(root))
+    assert sorted(listed) == sorted(files["good"] + files["broken"])
+    assert list(iter_folder(root)) == listed  # stable order
+    assert not any(".hidden" in p or ".cache" in p or p.endswith((".txt", ".csv")) for p in listed)
+
+
+def test_manifest_relative_paths_and_parameters(tmp_path, astronaut):
+    (tmp_path / "imgs").mkdir()
+    Image.fromarray(astronaut).save(tmp_path / "imgs" / "a.png")
+    man = tmp_path / "m.csv"
+    man.write_text("photo,date,kind,mm_per_px\nimgs/a.png,2024-01-01,baseline,0.05\n\n"
+                   f"{tmp_path / 'imgs' / 'a.png'},2024-01-02,visit,\n")
+    tasks = list(iter_manifest(man))
+    assert tasks == [Task(str(tmp_path / "imgs" / "a.png"), (("mm_per_px", 0.05),)),
+                     Task(str(tmp_path / "imgs" / "a.png"), ())]
+
+
+@pytest.mark.parametrize("text, msg", [("file,date\na.jpg,1\n", "'photo'"),
+                                       ("photo,mm_per_px\na.jpg,abc\n", "line 2"),
+                                       ("photo,mm_per_px\na.jpg,-1\n", "> 0"),
+                                       ("photo,kind\n,visit\n", "line 2: empty")])
+def test_manifest_errors_name_the_line(tmp_path, text, msg):
+    man = tmp_path / "m.csv"
+    man.write_text(text)
+    with pytest.raises(PhotokitError, match=msg):
+        list(iter_manifest(man))
+
+
+def test_bad_sources_refused_before_any_work(tmp_path):
+    with pytest.raises(PhotokitError, match="does not exist"):
+        score_archive(tmp_path / "nope", tmp_path / "r.db", score_fn=mean_score, workers=0)
+    (tmp_path / "x.txt").write_text("x")
+    with pytest.raises(PhotokitError, match="folder or a CSV"):
+        score_archive(tmp_path / "x.txt", tmp_path / "r.db", score_fn=mean_score, workers=0)
+    with pytest.raises(PhotokitError, match="csv or .parquet"):
+        score_archive(tmp_path, tmp_path / "r.db", export=tmp_path / "s.json", workers=0)
+    assert not (tmp_path / "r.db").exists()
+
+
+def test_sha256_matches_hashlib(tmp_path):
+    import hashlib
+
+    data = os.urandom(3 * (1 << 20) + 17)  # spans several read chunks
+    (tmp_path / "f").write_bytes(data)
+    assert sha256_file(str(tmp_path / "f")) == (hashlib.sha256(data).hexdigest(), len(data))
+
+
+# -- one row per photo, failures isolated ----------------------------------------------------
+def test_archive_every_photo_one_row_failures_with_reasons(archive, tmp_path):
+    root, files = archive
+    db = tmp_path / "r.db"
+    s = score_archive(root, db, workers=2, score_fn=mean_score, export=tmp_path / "s.csv")
+    assert (s.n_total, s.n_scored, s.n_skipped, s.n_failed) == (10, 6, 0, 4)
+    rows = read_scores(db)
+    assert sorted(rows) == sorted(files["good"] + files["broken"])
+    for p in files["good"]:
+        r = rows[p]
+        assert r["status"] == "ok" and r["error"] is None
+        assert (r["test.mean_r"], r["test.mean_g"], r["test.mean_b"]) == pytest.approx(truth(p))
+        assert r["sha256"] == sha256_file(p)[0] and r["size_bytes"] == os.path.getsize(p)
+    reasons = {Path(p).name: rows[p]["error"] for p in files["broken"]}
+    assert all(rows[p]["status"] == "failed" for p in files["broken"])
+    assert "empty" in reasons["empty.jpg"]
+    assert "truncated" in reasons["truncated.jpg"] or "corrupt" in reasons["truncated.jpg"]
+    assert "not" in reasons["text.jpg"] and "not" in reasons["random.png"]
+    assert {Path(p).name for p, _ in s.failures} == set(reasons)
+    with open(tmp_path / "s.csv", newline="") as fh:
+        header = next(csv.reader(fh))
+        n = sum(1 for _ in fh)
+    assert header[:4] == ["path", "sha256", "status", "error"] and n == 10
+    assert {"test.mean_r", "test.mean_g", "test.mean_b", "photokit_version", "params"} <= set(header)
+
+
+def test_exception_in_scoring_function_is_isolated(tmp_path, astronaut):
+    for name in ("a.jpg", "bug.jpg", "c.jpg"):
+        (tmp_path / name).write_bytes(_jpeg(astronaut))
+    s = score_archive(tmp_path, tmp_path / "r.db", workers=2, score_fn=buggy_score)
+    assert (s.n_scored, s.n_failed) == (2, 1)
+    r = read_scores(tmp_path / "r.db")[str(tmp_path / "bug.jpg")]
+    assert r["error"] == "internal error: ValueError: something unexpected"
+    assert r["error_type"] == "ValueError"
+
+
+def test_worker_crash_fails_only_the_culprit(tmp_path, astronaut):
+    names = [f"{i:02d}.jpg" for i in range(8)]
+    names[3] = "03crash.jpg"
+    for name in names:
+        (tmp_path / name).write_bytes(_jpeg(astronaut[::2, ::2]))
+    s = score_archive(tmp_path, tmp_path / "r.db", workers=2, score_fn=crashing_score)
+    rows = read_scores(tmp_path / "r.db")
+    assert len(rows) == 8 and (s.n_scored, s.n_failed) == (7, 1)
+    bad = rows[str(tmp_path / "03crash.jpg")]
+    assert bad["status"] == "failed" and bad["error_type"] == "WorkerDied"
+    assert all(r["status"] == "ok" for p, r in rows.items() if "crash" not in p)
+
+
+def test_in_flight_work_is_bounded(tmp_path, astronaut):
+    """The engine pulls at most max_in_flight tasks ahead of the results it has returned."""
+    (tmp_path / "a.jpg").write_bytes(_jpeg(astronaut[::4, ::4]))
+    pulled = []
+
+    def tasks():
+        for i in range(40):
+            pulled.append(i)
+            yield Task(str(tmp_path / "a.jpg"), (("i", i),))
+
+    eng = _LocalEngine(mean_score, workers=2, max_in_flight=3)
+    try:
+        lead = []
+        for n, _ in enumerate(eng.map_unordered(tasks()), start=1):
+            lead.append(len(pulled) - n)
+    finally:
+        eng.close()
+    assert len(pulled) == 40 and max(lead) <= 3
+
+
+# -- resume ---------------------------------------------------------------------------------------
+def test_resume_skips_scored_retries_failed_and_rescores_changes(archive, tmp_path, monkeypatch):
+    root, files = archive
+    db = tmp_path / "r.db"
+    first = score_archive(root, db, workers=0, score_fn=mean_score)
+    before = read_scores(db)
+    again = score_archive(root, db, workers=0, score_fn=mean_score)
+    assert (again.n_skipped, again.n_scored, again.n_failed) == (6, 0, 4)  # failures retried
+    after = read_scores(db)
+    for p in files["good"]:
+        assert after[p]["scored_at"] == before[p]["scored_at"]  # untouched
+        assert after[p]["run_id"] == first.run_id
+    # fix a broken file and change a good one: both re-scored, still one row each
+    fixed, changed = files["broken"][0], files["good"][1]
+    Image.open(files["good"][0]).convert("RGB").save(fixed, "PNG" if fixed.endswith(".png") else "JPEG")
+    Image.fromarray(np.full((64, 64, 3), 200, np.uint8)).save(changed, "JPEG")
+    third = score_archive(root, db, workers=0, score_fn=mean_score)
+    rows = read_scores(db)
+    assert len(rows) == 10 and third.n_skipped == 5 and third.n_failed == 3
+    assert rows[fixed]["status"] == "ok" and rows[fixed]["error"] is None
+    assert rows[changed]["test.mean_r"] == pytest.approx(truth(changed)[0])
+    assert rows[changed]["sha256"] == sha256_file(changed)[0]
+    # another photokit version, or other parameters: everything re-scored
+    monkeypatch.setattr(batch_mod, "__version__", "99.0")
+    v = score_archive(root, db, workers=0, score_fn=mean_score)
+    assert v.n_skipped == 0 and v.n_scored == 7
+    assert {r["photokit_version"] for r in read_scores(db).values()} == {"99.0"}
+    m = score_archive(root, db, workers=0, score_fn=mean_score, mm_per_px=0.1)
+    assert m.n_skipped == 0 and len(read_scores(db)) == 10
+    assert all(r["mm_per_px"] == 0.1 for r in read_scores(db).values() if r["status"] == "ok")
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT COUNT(*), COUNT(DISTINCT path) FROM results").fetchone() == (10, 10)
+    assert con.execute("SELECT COUNT(*) FROM runs WHERE status='finished'").fetchone()[0] == 5
+
+
+def test_manifest_duplicate_rows_give_one_row(tmp_path, astronaut):
+    (tmp_path / "a.png").write_bytes(b"")
+    Image.fromarray(astronaut[::2, ::2]).save(tmp_path / "a.png")
+    (tmp_path / "m.csv").write_text("photo\na.png\na.png\nmissing.jpg\n")
+    s = score_archive(tmp_path / "m.csv", tmp_path / "r.db", workers=0, score_fn=mean_score)
+    rows = read_scores(tmp_path / "r.db")
+    assert (s.n_total, s.n_scored, s.n_skipped, s.n_failed) == (3, 1, 1, 1)
+    assert rows[str(tmp_path / "missing.jpg")]["error"] == "file not found"
+    assert rows[str(tmp_path / "missing.jpg")]["sha256"] is None
+
+
+# -- engines agree ----------------------------------------------------------------------------
+def _comparable(db):
+    drop = {"seconds", "scored_at", "run_id"}
+    return {p: {k: v for k, v in r.items() if k not in drop} for p, r in read_scores(db).items()}
+
+
+def test_dask_engine_equals_local_engine(archive, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    root, _ = archive
+    local = score_archive(root, tmp_path / "local.db", workers=2, score_fn=mean_score)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster:
+        dask = score_archive(root, tmp_path / "dask.db", engine="dask", scheduler=cluster,
+                             score_fn=mean_score)
+    assert dask.engine == "dask" and dask.workers == 2
+    assert (dask.n_scored, dask.n_failed) == (local.n_scored, local.n_failed) == (6, 4)
+    assert _comparable(tmp_path / "dask.db") == _comparable(tmp_path / "local.db")
+
+
+def test_inline_engine_equals_local_engine(archive, tmp_path):
+    root, _ = archive
+    score_archive(root, tmp_path / "a.db", workers=0, score_fn=mean_score)
+    score_archive(root, tmp_path / "b.db", workers=2, score_fn=mean_score)
+    assert _comparable(tmp_path / "a.db") == _comparable(tmp_path / "b.db")
+
+
+# -- summary, progress, CLI -------------------------------------------------------------------------
+def test_summary_to_dict_and_frame(archive, tmp_path):
+    pd = pytest.importorskip("pandas")
+    root, _ = archive
+    s = score_archive(root, tmp_path / "r.db", workers=0, score_fn=mean_score)
+    d = s.to_dict()
+    assert {k: d[k] for k in ("n_total", "n_scored", "n_skipped", "n_failed")} == \
+        {"n_total": 10, "n_scored": 6, "n_skipped": 0, "n_failed": 4}
+    assert d["db"] == str(tmp_path / "r.db") and d["elapsed"] > 0
+    assert all(set(f) == {"path", "error"} for f in d["failures"])
+    df = s.to_frame()
+    assert isinstance(df, pd.DataFrame) and len(df) == 10 and "test.mean_r" in df.columns
+    assert isinstance(BatchSummary(1, 1, 0, 0, "x", 1.0)._repr_html_(), str)
+
+
+def test_progress_bar_on_stderr_only_when_asked(archive, tmp_path, capsys):
+    root, _ = archive
+    score_archive(root, tmp_path / "a.db", workers=0, score_fn=mean_score, progress=True)
+    err = capsys.readouterr().err
+    assert "photo/s" in err or "s/photo" in err
+    assert "10/10" in err
+    score_archive(root, tmp_path / "b.db", workers=0, score_fn=mean_score)  # stderr not a tty
+    out = capsys.readouterr()
+    assert out.err == "" and out.out == ""
+
+
+def test_cli_exit_codes_summary_and_export(archive, tmp_path):
+    root, files = archive
+    runner = CliRunner()
+    args = ["batch", str(root), "--db", str(tmp_path / "r.db"), "--workers", "0",
+            "--scorer", f"{mean_score.__module__}:mean_score", "--export", str(tmp_path / "s.parquet")]
+    res = runner.invoke(cli, args)
+    assert res.exit_code == 3, res.output
+    assert "6 scored" in res.stderr and "4 failed" in res.stderr
+    assert res.stderr.count("failed: ") == 4 and res.stdout == ""
+    assert (tmp_path / "s.parquet").exists()
+    # only good photos: exit 0
+    good = tmp_path / "good"
+    good.mkdir()
+    for p in files["good"][:2]:
+        (good / Path(p).name).write_bytes(Path(p).read_bytes())
+    res = runner.invoke(cli, ["-q", "batch", str(good), "--db", str(tmp_path / "g.db"),
+                              "--workers", "0", "--scorer", f"{mean_score.__module__}:mean_score"])
+    assert res.exit_code == 0 and res.stderr == ""
+    res = runner.invoke(cli, ["batch", str(good), "--db", str(tmp_path / "g.db"),
+                              "--scorer", "nomodule"])
+    assert res.exit_code == 2
+
+
+# -- kill -9 in the middle of a run -----------------------------------------------------------
+def test_kill_9_loses_nothing_committed_and_resumes(tmp_path, astronaut):
+    src = tmp_path / "src"
+    src.mkdir()
+    n = 24
+    for i in range(n):
+        Image.fromarray(np.roll(astronaut[::2, ::2], 8 * i, axis=1)).save(src / f"{i:02d}.png")
+    db = tmp_path / "r.db"
+    cmd = [sys.executable, "-m", "photokit", "batch", str(src), "--db", str(db),
+           "--workers", "2", "--scorer", f"{slow_score.__module__}:slow_score"]
+    path = [str(HERE.parent), str(HERE), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        seen = 0
+        while time.monotonic() < deadline and seen < 6:
+            time.sleep(0.05)
+            if db.exists():
+                try:
+                    with sqlite3.connect(db) as con:
+                        seen = con.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+                except sqlite3.OperationalError:
+                    pass
+        with sqlite3.connect(db) as con:
+            snapshot = {r[0]: r for r in con.execute("SELECT * FROM results")}
+        os.killpg(proc.pid, signal.SIGKILL)  # the whole run: parent and workers
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert 6 <= len(snapshot) < n
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    after_kill = {r[0]: r for r in con.execute("SELECT * FROM results")}
+    con.close()
+    for path, row in snapshot.items():  # nothing committed is lost or altered
+        assert after_kill[path] == row
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert f"{len(after_kill)} skipped" in res.stderr
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert con.execute("SELECT COUNT(*), COUNT(DISTINCT path) FROM scores").fetchone() == (n, n)
+    final = {r[0]: r for r in con.execute("SELECT * FROM results")}
+    assert all(final[p] == row for p, row in after_kill.items())
+    assert con.execute("SELECT status FROM runs ORDER BY id").fetchall() == [("running",), ("finished",)]
+    con.close()
