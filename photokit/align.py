@@ -35,7 +35,11 @@ the full 12 MP image):
    least-squares model, ``Cov = s^2 (J^T J)^-1`` propagated to the four image corners
    (Hartley & Zisserman 2004, section 5.2), assuming a Rayleigh-distributed error:
    ``P = 1 - exp(-t^2 / (2 v))``, ``v`` the mean per-axis corner variance, with ``s``
-   the robust (MAD) inlier residual, scaled by how much the aligned subjects look alike.
+   the robust (MAD) inlier residual, plus ``d^2 / 2`` where ``d`` is the corner distance
+   between the feature estimate and the ECC estimate (two independent estimators whose
+   disagreement measures systematic error), scaled by how much the aligned subjects look
+   alike (``clip((ncc - MIN_NCC) / 0.2, 0, 1)``). The corners are those of the subject's
+   box (of the image when the subject is the frame or the scene moved with it).
 
 References
 ----------
@@ -64,6 +68,8 @@ from .subject import Subject, find_subject
 
 #: Long side of the working grid (subject crop) for features, ECC and flow.
 WORK_SIDE = 1000
+#: Long side of the image SIFT runs on (SIFT doubles it internally).
+FEATURE_SIDE = 640
 #: Lowe's ratio test.
 RATIO = 0.8
 #: MAGSAC++ inlier threshold, working-grid pixels.
@@ -325,13 +331,16 @@ _SIFT = None
 
 
 def _features(g: _Grid):
+    """SIFT keypoints (grid coordinates) and descriptors on CLAHE luma at FEATURE_SIDE."""
     global _CLAHE, _SIFT
     if _CLAHE is None:
         _CLAHE = cv2.createCLAHE(clipLimit=2.5, tileGridSize=(8, 8))
-        _SIFT = cv2.SIFT_create(nfeatures=4000, contrastThreshold=0.02)
-    eq = _CLAHE.apply(g.gray)
+        _SIFT = cv2.SIFT_create(nfeatures=3000, contrastThreshold=0.02)
+    small, fx, fy = _resize(g.gray, min(1.0, FEATURE_SIDE / max(g.gray.shape)))
+    eq = _CLAHE.apply(small)
     kp, desc = _SIFT.detectAndCompute(eq, None)
     pts = np.array([k.pt for k in kp], np.float64).reshape(-1, 2)
+    pts = (pts + 0.5) / np.array([fx, fy]) - 0.5
     return pts, desc
 
 
@@ -339,7 +348,7 @@ def _match(da, db) -> np.ndarray:
     """Ratio-test matches ``(i_after, i_before)``; one-to-one on the BEFORE side."""
     if da is None or db is None or len(da) < 2 or len(db) < 2:
         return np.empty((0, 2), int)
-    knn = cv2.BFMatcher(cv2.NORM_L2).knnMatch(da, db, k=2)
+    knn = cv2.FlannBasedMatcher({"algorithm": 1, "trees": 4}, {"checks": 64}).knnMatch(da, db, k=2)
     best = {}
     for pair in knn:
         if len(pair) < 2:
@@ -480,30 +489,19 @@ def _overlap(h: np.ndarray, before_shape, after_shape) -> float:
     return float(max(0.0, area) / (wb * hb))
 
 
-def _prewarp(gray_after: np.ndarray, h_full: np.ndarray, g: _Grid) -> np.ndarray:
-    """AFTER's luma resampled onto BEFORE's working grid through ``h_full``.
-
-    AFTER is first reduced (area) to about the grid's resolution, so that resampling
-    does not alias.
-    """
+def _prewarp(ga: _Grid, h_full: np.ndarray, g: _Grid) -> np.ndarray:
+    """AFTER's working-grid luma resampled onto BEFORE's working grid through ``h_full``."""
     gh, gw = g.gray.shape
-    to_after = np.linalg.inv(h_full) @ np.linalg.inv(g.to_grid)   # grid -> AFTER full
-    corners = _apply(to_after, np.array([[0, 0], [gw, 0], [gw, gh], [0, gh]], np.float64))
-    ha, wa = gray_after.shape
-    x0, y0 = np.floor(corners.min(0)).astype(int) - 8
-    x1, y1 = np.ceil(corners.max(0)).astype(int) + 8
-    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(wa, x1), min(ha, y1)
-    if x1 - x0 < 8 or y1 - y0 < 8:
-        return np.zeros_like(g.gray)
-    # AFTER pixels per grid pixel
-    jac = np.sqrt(abs(np.linalg.det(to_after[:2, :2] / to_after[2, 2])))
-    s = min(1.0, 1.0 / max(jac, 1e-6))
-    crop = gray_after[y0:y1, x0:x1]
-    small, sx, sy = _resize(crop, s if s < 0.9 else 1.0)
-    m_small = np.array([[sx, 0, sx * (0.5 - x0) - 0.5], [0, sy, sy * (0.5 - y0) - 0.5], [0, 0, 1]])
-    m = m_small @ to_after                                           # grid -> small
-    return cv2.warpPerspective(small, m, (gw, gh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+    m = ga.to_grid @ np.linalg.inv(h_full) @ np.linalg.inv(g.to_grid)   # B grid -> A grid
+    return cv2.warpPerspective(ga.gray, m, (gw, gh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                borderMode=cv2.BORDER_REPLICATE)
+
+
+def _bbox(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
+    ys, xs = np.nonzero(mask)
+    h, w = mask.shape
+    return (slice(max(0, ys.min() - margin), min(h, ys.max() + 1 + margin)),
+            slice(max(0, xs.min() - margin), min(w, xs.max() + 1 + margin)))
 
 
 def _ncc(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> float:
@@ -545,7 +543,7 @@ def _ecc(nb: np.ndarray, na: np.ndarray, mask: np.ndarray, model: str) -> np.nda
     """ECC correction ``W`` (grid -> pre-warped grid), or None if it does not converge."""
     motion = cv2.MOTION_HOMOGRAPHY if model == "homography" else cv2.MOTION_AFFINE
     w = np.eye(3, dtype=np.float32) if motion == cv2.MOTION_HOMOGRAPHY else np.eye(2, 3, dtype=np.float32)
-    crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 60, 1e-5)
+    crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 40, 1e-4)
     try:
         _, w = cv2.findTransformECC(nb, na, w, motion, crit, mask.astype(np.uint8), 3)
     except cv2.error:
@@ -691,18 +689,23 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
         return _failed(why, bshape, ashape, h=h_full, inliers=n_in, model=model, subject=kind, tol=tol)
 
     # photometric check and refinement on BEFORE's grid
+    h_feat = h_full.copy()
     nb = _normalised_highpass(grid_b.gray)
-    na = _normalised_highpass(_prewarp(ga, h_full, grid_b))
+    na = _normalised_highpass(_prewarp(grid_a, h_full, grid_b))
     valid = _valid_on_grid(ashape, h_full, grid_b)
     area = valid & region
     ncc = _ncc(nb, na, area)
     if refine and area.sum() > 400:
-        w = _ecc(nb, na, area & _agrees(nb, na, area), model)
+        ys, xs = _bbox(area, 16)
+        w = _ecc(nb[ys, xs], na[ys, xs], (area & _agrees(nb, na, area))[ys, xs], model)
+        if w is not None:
+            t = np.array([[1, 0, xs.start], [0, 1, ys.start], [0, 0, 1.0]])
+            w = t @ w @ np.linalg.inv(t)
         if w is not None:
             s_b = grid_b.to_grid
             h_new = np.linalg.inv(s_b) @ np.linalg.inv(w) @ s_b @ h_full
             h_new /= h_new[2, 2]
-            na2 = _normalised_highpass(_prewarp(ga, h_new, grid_b))
+            na2 = _normalised_highpass(_prewarp(grid_a, h_new, grid_b))
             valid2 = _valid_on_grid(ashape, h_new, grid_b)
             area2 = valid2 & region
             ncc2 = _ncc(nb, na2, area2)
@@ -729,7 +732,9 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
         size_px = float(max(grid_b.gray.shape)) if sub_b.kind == "frame" else float(
             max(np.ptp(np.nonzero(grid_b.mask)[0]), np.ptp(np.nonzero(grid_b.mask)[1])))
         weight = (area & (grid_b.mask > 0)).astype(np.float32)
-        f = _dense_field(nb, na, weight, size_px)
+        ys, xs = _bbox(weight > 0, 24)
+        f = np.zeros(nb.shape + (2,), np.float32)
+        f[ys, xs] = _dense_field(nb[ys, xs], na[ys, xs], weight[ys, xs], size_px)
         mag = np.hypot(f[..., 0], f[..., 1])[weight > 0]
         if mag.size and float(np.median(mag)) >= FLOW_MIN:
             flow = f / np.float32(grid_b.scale)                       # BEFORE full px
@@ -749,6 +754,14 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
     corners_b = grid_b.to_grid @ np.array([[x0, x1, x1, x0], [y0, y0, y1, y1], [1, 1, 1, 1]], np.float64)
     corners_a = _apply(np.linalg.inv(hg_final), (corners_b[:2] / corners_b[2]).T)
     var = _corner_variance(model, hg_final, src, sigma, corners_a) / grid_b.scale ** 2
+    # systematic error (model inadequacy, parallax, non-rigid motion) shows as disagreement
+    # between the two independent estimates, features (geometric) and ECC (photometric):
+    # it adds d^2 / 2 per axis, d their mean distance at the corners (BEFORE px)
+    cb = (np.linalg.inv(grid_b.to_grid) @ corners_b)
+    cb = (cb[:2] / cb[2]).T
+    d = float(np.mean(np.linalg.norm(_apply(np.linalg.inv(h_feat), cb) - _apply(np.linalg.inv(h_full), cb),
+                                     axis=1)))
+    var = var + d * d / 2.0
     p_geom = 1.0 - np.exp(-tol ** 2 / (2 * var)) if np.isfinite(var) and var > 0 else 0.0
     p_photo = float(np.clip((ncc - MIN_NCC) / 0.2, 0, 1))
     confidence = float(p_geom * p_photo)
