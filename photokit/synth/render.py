@@ -17,7 +17,7 @@ from PIL import Image
 from ..atomic import write_bytes
 from ..errors import PhotokitError
 from .camera import Camera, expose
-from .skin import SkinParams, _rng, build_fields, render_fields
+from .skin import SkinParams, _rng, build_fields, edge_mm, render_fields
 from .truth import METRIC_UNITS, FrameMaps, SynthTruth, apply_homography, polygon_mask
 
 _SKIN_FIELDS = {f.name for f in dataclasses.fields(SkinParams)}
@@ -71,6 +71,19 @@ class SynthImage:
     def homography(self) -> np.ndarray:
         """3x3 map from this photo's pixels to the canonical frame."""
         return self.truth.H
+
+    def to_dict(self) -> dict:
+        """The ground truth (JSON-ready)."""
+        return self.truth.to_dict()
+
+    def _repr_png_(self) -> bytes:
+        """A 640 px preview in Jupyter."""
+        h, w = self.pixels.shape[:2]
+        s = min(1.0, 640 / w)
+        small = cv2.resize(self.pixels, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+        buf = io.BytesIO()
+        Image.fromarray(small).save(buf, "PNG")
+        return buf.getvalue()
 
     def mask(self, region: str = "roi", frame: str = "photo") -> np.ndarray:
         """Bool mask of ``skin``, ``roi``, ``treated`` or ``reference`` in ``photo`` or
@@ -325,7 +338,7 @@ def _truth(fields, p: SkinParams, cam: Camera, r, refl, mel, hb, skin, seed) -> 
                "band_rq": rms_in_roi(g(Lr, 0.037) - g(Lr, 0.37)),
                "band_rq_definition": "RMS over the ROI of G(0.037 mm)*L* - G(0.37 mm)*L* (the 0.2-2 mm "
                                      "band of photokit.texture), canonical rendering at native scale"}
-    erythema = {"dose_od": p.erythema, "mottle": p.erythema_mottle, "edge_mm": p.erythema_edge_mm,
+    erythema = {"dose_od": p.erythema, "mottle": p.erythema_mottle, "edge_mm": edge_mm(fields.grid, p),
                 "region": "treated",
                 "haemoglobin_excess_roi": stats["roi"].get("haemoglobin_mean", 0.0)
                 - stats["reference"].get("haemoglobin_mean", 0.0)}
@@ -344,7 +357,7 @@ def _truth(fields, p: SkinParams, cam: Camera, r, refl, mel, hb, skin, seed) -> 
         "spots.area_pct": float(100 * disc_in_roi / max(roi.sum(), 1)),
         "texture.roughness": texture["band_rq"],
         "texture.pore_density": pores["density_in_roi_per_cm2"],
-        "texture.wrinkle_density": wr_len_roi / roi_cm2 if roi_cm2 else None,
+        "texture.wrinkle_density": float(wr_len_roi / roi_cm2) if roi_cm2 else None,
         "chromophores.melanin_mean": roi_s.get("melanin_mean"),
         "chromophores.haemoglobin_mean": roi_s.get("haemoglobin_mean"),
     }

@@ -121,7 +121,8 @@ class SkinParams:
     erythema_mottle : float
         Relative blotchiness of the erythema.
     erythema_edge_mm : float
-        Width of the soft edge of the erythema patch, centred on the treated ellipse.
+        Width of the soft edge of the erythema patch, centred on the treated ellipse
+        (at most 40 % of its smaller semi-axis).
     bleeding : float
         Pinpoint marks per cm^2 of treated region (0 = none).
     scabs : bool
@@ -295,6 +296,14 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma_px: flo
     h, w = shape
     f = max(1, int(sigma_px / 4))
     sh, sw = -(-h // f) + 1, -(-w // f) + 1
+    need = int(8 * sigma_px / f) + 1     # a field much smaller than sigma has no variance to
+    if sh < need or sw < need:           # normalise: draw a larger one, normalise, crop
+        big = rng.standard_normal((max(sh, need), max(sw, need)), dtype=np.float32)
+        big = cv2.GaussianBlur(big, (0, 0), sigma_px / f, borderType=cv2.BORDER_REFLECT)
+        n = big[:sh, :sw] / np.float32(max(float(big.std()), 1e-12))
+        if f > 1:
+            n = cv2.resize(n, (sw * f, sh * f), interpolation=cv2.INTER_CUBIC)
+        return np.ascontiguousarray(n[:h, :w], dtype=np.float32)
     n = rng.standard_normal((sh, sw), dtype=np.float32)
     n = cv2.GaussianBlur(n, (0, 0), sigma_px / f, borderType=cv2.BORDER_REFLECT)
     if f > 1:
@@ -505,6 +514,8 @@ def _spots(grid: Grid, p: SkinParams, rng: np.random.Generator, skin_d_mm: np.nd
             tries += 1
             r_mm = float(rng.uniform(*rr))
             R = grid.px(r_mm)
+            if 2 * R + 10 >= min(grid.width, grid.height):
+                continue
             cx = float(rng.uniform(R + 4, grid.width - R - 4))
             cy = float(rng.uniform(R + 4, grid.height - R - 4))
             u, v = int(round(cx + grid.margin)), int(round(cy + grid.margin))
@@ -620,7 +631,7 @@ def _build_fields(p: SkinParams, seed: int) -> SkinFields:
     y, x = np.ogrid[0:hh, 0:ww]
     rr = np.sqrt(((x - grid.margin - cx) / ax) ** 2 + ((y - grid.margin - cy) / ay) ** 2).astype(np.float32)
     d_ell_mm = (1 - rr) * min(ax, ay) * grid.mm_per_px
-    e = p.erythema_edge_mm / 2
+    e = edge_mm(grid, p) / 2
     treated = (_smoothstep(-e, e, d_ell_mm) * alpha).astype(np.float32)
     bg = _background(grid, _rng(seed, 7)) if p.background or p.card else None
     if bg is not None:  # soft shadow of the skin on the backdrop
@@ -633,10 +644,17 @@ def _build_fields(p: SkinParams, seed: int) -> SkinFields:
                       wrinkles=wrinkles, pore_xy=pore_xy, pore_r_mm=pore_r, regions=regions)
 
 
+def edge_mm(grid: Grid, p: SkinParams) -> float:
+    """Width of the erythema edge actually used: `erythema_edge_mm`, but at most 40 % of
+    the treated ellipse's smaller semi-axis (small fields of view)."""
+    semi = min(p.roi_axes[0] * grid.width, p.roi_axes[1] * grid.height) * grid.mm_per_px
+    return float(min(p.erythema_edge_mm, 0.4 * semi))
+
+
 def _regions(grid: Grid, p: SkinParams) -> dict:
     """Analysis regions (canonical polygons): the uniformly treated ROI and reference skin."""
     cx, cy = grid.frac(*p.roi_centre)
-    inset = grid.px(p.erythema_edge_mm / 2)
+    inset = grid.px(edge_mm(grid, p) / 2)
     ax = p.roi_axes[0] * grid.width - inset
     ay = p.roi_axes[1] * grid.height - inset
     rx, ry = grid.frac(*p.reference_centre)
