@@ -42,6 +42,9 @@ PORE_DIAMETER_MM = (0.2, 1.0)
 PORE_CONTRAST = 3.0
 PORE_BLOBNESS = 0.35
 SCALES_PER_OCTAVE = 3
+#: Smallest resolvable blob SD in working pixels; finer pores are not counted, and when
+#: even the largest pore size is under 1.5x this, pore metrics are None (photo too coarse).
+MIN_SIGMA_PX = 0.8
 
 _K = 2.0 ** (1.0 / SCALES_PER_OCTAVE)
 _D_PER_S = 2.0 * np.sqrt(2.0)
@@ -81,8 +84,10 @@ def _detect(an: Analysis) -> PoreResult | None:
     if w is None:
         return None
     p = w.mm_per_px
-    s_lo = PORE_DIAMETER_MM[0] / _D_PER_S / p
+    s_lo = max(PORE_DIAMETER_MM[0] / _D_PER_S / p, MIN_SIGMA_PX)
     s_hi = PORE_DIAMETER_MM[1] / _D_PER_S / p
+    if s_hi < 1.5 * s_lo:  # pores cannot be resolved at this scale
+        return None
     n = max(1, int(np.ceil(np.log(s_hi / s_lo) / np.log(_K))) + 1)
     # scales s_0/k ... s_n*k so that every detection scale has a neighbour either side
     sig = [s_lo * _K ** (k - 1) for k in range(n + 2)]
@@ -92,7 +97,7 @@ def _detect(an: Analysis) -> PoreResult | None:
         G.append(blur(w.L, sig[0] * _K ** k))
         D.append((G[k] - G[k - 1]) * np.float32(1.0 / (_K - 1.0)))
     # D[k] belongs to scale sig[k] (between the two Gaussians)
-    valid = erode(w.mask, sig[-1])
+    valid = w.restrict(erode(w.mask, sig[-1]))
     if not _enough(valid, p):
         return None
     kernel = np.ones((3, 3), np.uint8)

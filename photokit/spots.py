@@ -54,6 +54,14 @@ THRESHOLDS = {"brown": (3.0, 6.0), "red": (3.0, 6.0)}
 #: Matched smoothing of the maps before thresholding (about a third of the smallest spot).
 SMOOTH_MM = 0.2
 RED_RATIO = 2.5
+#: On coarse photos a spot must still span this many working pixels (noise otherwise),
+#: and the maps are smoothed by at least this SD in pixels.
+MIN_DIAMETER_PX = 3.0
+MIN_SMOOTH_PX = 0.6
+#: Spots are searched this far inside the skin edge (mm, and at least EDGE_PX pixels):
+#: the transition to hair, nostrils or lips is no spot.
+EDGE_MM = 0.5
+EDGE_PX = 2.5
 
 
 
@@ -150,14 +158,17 @@ def _detect(an: Analysis) -> SpotResult | None:
     x0, y0 = max(0, x - pad), max(0, y - pad)
     x1, y1 = min(lv.shape[1], x + w + pad), min(lv.shape[0], y + h + pad)
     mask = lv.mask[y0:y1, x0:x1]
-    valid = erode(mask, 0.5 / p)
+    valid = erode(mask, max(EDGE_MM / p, EDGE_PX))
     if not _enough(valid, p):
         return None
-    mi, ei = (blur(m, SMOOTH_MM / p) for m in chromophore_maps(lv.linear[y0:y1, x0:x1]))
+    mi, ei = (blur(m, max(SMOOTH_MM / p, MIN_SMOOTH_PX)) for m in chromophore_maps(lv.linear[y0:y1, x0:x1]))
     sigma = BACKGROUND_SIGMA_MM / p
     cm = _contrast(mi, mask, sigma, THRESHOLDS["brown"][0])
     ce = _contrast(ei, mask, sigma, THRESHOLDS["red"][0])
-    amin = np.pi / 4 * (DIAMETER_MM[0] / p) ** 2
+    dmin = max(DIAMETER_MM[0], MIN_DIAMETER_PX * p)
+    if dmin >= DIAMETER_MM[1]:
+        return None
+    amin = np.pi / 4 * (dmin / p) ** 2
     amax = np.pi / 4 * (DIAMETER_MM[1] / p) ** 2
 
     spots: list[Spot] = []

@@ -14,7 +14,9 @@ Maps and settings
   leaks in). A Gaussian of SD ``s`` halves amplitude at wavelength ``pi s /
   sqrt(ln2 / 2) ~ 5.34 s``, so the band 0.2-2 mm uses ``s1 = 0.037 mm``,
   ``s2 = 0.37 mm``; it removes shading and tone (detrending) and keeps micro-relief,
-  furrows and pores. Working resolution 0.1 mm/px (the band's Nyquist limit).
+  furrows and pores. Working resolution 0.1 mm/px (the band's Nyquist limit); ``s1`` is
+  at least 0.7 px (pixel noise and JPEG otherwise dominate), and texture metrics are None
+  when ``s2 < 2 s1`` (photos coarser than about 0.27 mm/px cannot resolve the band).
 - ``texture.roughness`` = ``Rq`` = RMS of ``B`` over the (eroded) skin; ``texture.ra``
   = mean ``|B|`` (Ra), in L* units.
 - **GLCM** (Haralick 1973) of ``B`` quantised into 16 levels over a fixed range
@@ -27,16 +29,18 @@ Maps and settings
 - **SELS-like** (after the Visioscan Surface Evaluation of the Living Skin): percentage
   of skin whose band value is below ``-1.5`` L* (dark: furrows, pores) or above ``+1.5``
   (bright: scaling, crests).
-- **Lines** (`ridges`): Hessian of ``L*`` at scales ``s = 0.25, 0.5, 1.0 mm``, each on
-  its own pyramid level (about 2.5 px per ``s``). For a dark valley of Gaussian
-  profile (depth ``A``, width ``w``) the scale-normalised curvature ``s^2 lambda_1``
-  peaks at ``s = sqrt(2) w`` with value ``0.385 A`` (Lindeberg 1998), so
+- **Lines** (`ridges`): Hessian of ``L*`` at scales ``s = 0.3, 0.6, 1.2 mm`` on the
+  working level of the finest (about 2.5 px per 0.3 mm; scales under 0.8 px skipped).
+  For a dark valley of Gaussian profile (depth ``A``, width ``w``) the
+  scale-normalised curvature ``s^2 lambda_1`` peaks at ``s = sqrt(2) w`` with value
+  ``0.385 A`` (Lindeberg 1998), so
   ``depth = s^2 (lambda_1 - |lambda_2|) / 0.385`` estimates the line depth in L*
   (``lambda_1 >= lambda_2`` the Hessian eigenvalues; the ``|lambda_2|`` term rejects
   blobs, as Frangi's ``R_B``). Scales are combined by maximum at the finest level;
   centre lines are thinned by non-maximum suppression across the line direction,
-  kept by hysteresis (depth >= 1.5 L*, grown down to 0.8 L*), and segments shorter
-  than 2 mm are dropped. Length = sum over centre-line pixels of
+  kept by hysteresis (depth >= 2 L*, grown down to 1 L*), and segments shorter than
+  3 mm, or shorter than 8 mm and curved (principal-axis span < 0.7 x length), are
+  dropped (texture furrows are short and wander; wrinkles are long). Length = sum over centre-line pixels of
   ``1 / max(|cos t|, |sin t|)`` pixels (``t`` the line direction). ``texture.
   wrinkle_density`` = length (mm) per analysed skin area (cm^2).
 
@@ -75,8 +79,19 @@ MIN_SKIN_MM2 = 20.0
 MIN_SKIN_PX = 400
 #: Context kept around the skin's bounding box on working levels (mm).
 CROP_MARGIN_MM = 4.0
+#: Largest working image analysed whole (pixels); above it, strips are sampled.
+WORK_BUDGET_PX = 1_500_000
+#: Height of each sampled strip (mm).
+STRIP_MM = 12.0
 
 TEXTURE_MM_PER_PX = 0.1
+#: The band's fine edge never goes below this SD in pixels (wavelength ~3.7 px): on
+#: coarse photos pixel noise and JPEG would dominate it. At the 0.1 mm/px working
+#: resolution this moves the edge from 0.2 to 0.37 mm.
+BAND_MIN_SIGMA_PX = 0.7
+#: The band must span at least this ratio of SDs, else texture metrics are None (the
+#: photo is too coarse: above about 0.27 mm/px).
+BAND_MIN_OCTAVES = 2.0
 BAND_MM = (0.2, 2.0)
 GLCM_DISTANCE_MM = 0.3
 GLCM_LEVELS = 16
@@ -131,34 +146,89 @@ def lightness(linear: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Work:
-    """A cropped working level: L*, mask and geometry back to the analysed image.
+    """A cropped (and, on large photos, strip-sampled) working level.
 
-    ``x_full = (x + x0 + 0.5) * factor - 0.5`` maps a working pixel to the
-    full-resolution pixel of the `Analysis` the metric was given.
+    Attributes
+    ----------
+    level : Analysis
+        The pyramid level.
+    L : ndarray, float32
+        CIE L* of the crop (or of the stacked sample strips).
+    mask : ndarray of bool
+        Skin in `L`'s pixels (true skin in the strips' margins too, so erosions and
+        filters near a strip's edge see real data).
+    core : ndarray of bool or None
+        Rows whose statistics count (None: all rows). Margins around each strip, as wide
+        as the largest filter support, are excluded so no filter mixes two strips.
+    seam : ndarray of bool or None
+        First row of each stacked strip (connected components must not cross it).
+    row_map : ndarray of int
+        Level row of each row of `L`.
+    x0 : int
+        Level column of `L`'s first column.
+    factor : float
+        Level pixel size in pixels of the analysed image. A working pixel ``(x, y)`` is
+        ``((x + x0 + 0.5) f - 0.5, (row_map[y] + 0.5) f - 0.5)`` at full resolution.
     """
 
     level: Analysis
     L: np.ndarray
     mask: np.ndarray
+    core: np.ndarray | None
+    seam: np.ndarray | None
+    row_map: np.ndarray
     mm_per_px: float
     x0: int
-    y0: int
     factor: float
 
     def to_full(self, x, y):
-        return ((np.asarray(x) + self.x0 + 0.5) * self.factor - 0.5,
-                (np.asarray(y) + self.y0 + 0.5) * self.factor - 0.5)
+        y = np.asarray(y)
+        yi = np.clip(np.floor(y).astype(np.int64), 0, len(self.row_map) - 1)
+        yl = self.row_map[yi] + (y - yi)
+        return ((np.asarray(x) + self.x0 + 0.5) * self.factor - 0.5, (yl + 0.5) * self.factor - 0.5)
 
-    @property
-    def px_per_cm2(self) -> float:
-        return 100.0 / self.mm_per_px ** 2
+    def restrict(self, valid: np.ndarray) -> np.ndarray:
+        """`valid` limited to the counted rows."""
+        return valid if self.core is None else valid & self.core[:, None]
+
+
+def strips(h: int, w: int, budget: int, strip_px: int, pad: int):
+    """Rows of a systematic sample of horizontal strips: (rows, core, seam) or None.
+
+    Strips of `strip_px` rows are kept every ``k``-th (``k`` the smallest step whose
+    total, margins included, fits in `budget` pixels), each with `pad` margin rows on
+    both sides (real data, not counted). Returns None when the whole crop fits.
+    """
+    if h * w <= budget:
+        return None
+    n = int(np.ceil(h / strip_px))
+    for k in range(2, n + 1):
+        chosen = list(range(k // 2, n, k))
+        rows_total = sum(min(h, (i + 1) * strip_px + pad) - max(0, i * strip_px - pad) for i in chosen)
+        if rows_total * w <= budget or k == n:
+            break
+    rows, core, seam = [], [], []
+    for i in chosen:
+        s0, s1 = i * strip_px, min(h, (i + 1) * strip_px)
+        r = np.arange(max(0, s0 - pad), min(h, s1 + pad))
+        rows.append(r)
+        core.append((r >= s0) & (r < s1))
+        sm = np.zeros(r.size, bool)
+        sm[0] = True
+        seam.append(sm)
+    return np.concatenate(rows), np.concatenate(core), np.concatenate(seam)
 
 
 def work(an: Analysis, target_mm_per_px: float) -> Work | None:
     """The working level for features resolved at `target_mm_per_px`, cropped to the skin.
 
     The crop is the skin's bounding box plus `CROP_MARGIN_MM`; L* is computed on the crop
-    only, once per level, and shared by every metric working there.
+    only, once per level, and shared by every metric working there. When the crop holds
+    more than `WORK_BUDGET_PX` pixels, a systematic sample of horizontal strips
+    (`STRIP_MM` high, with `CROP_MARGIN_MM` margins) is analysed instead: per-area
+    statistics (roughness, GLCM, LBP, densities) stay unbiased, at a small sampling
+    variance, and a 12 MP close-up costs what a 1.5 MP one does. Spot counts do not use
+    it (spots work on a coarse level, over all the skin).
     """
     base = scaled(an)
     if base is None:
@@ -172,9 +242,18 @@ def work(an: Analysis, target_mm_per_px: float) -> Work | None:
         pad = int(np.ceil(CROP_MARGIN_MM / lv.mm_per_px))
         x0, y0 = max(0, x - pad), max(0, y - pad)
         x1, y1 = min(lv.shape[1], x + w + pad), min(lv.shape[0], y + h + pad)
-        L = lightness(lv.linear[y0:y1, x0:x1])
-        return Work(lv, L, lv.mask[y0:y1, x0:x1], float(lv.mm_per_px), x0, y0,
-                    float(lv.mm_per_px / base.mm_per_px))
+        factor = float(lv.mm_per_px / base.mm_per_px)
+        sample = strips(y1 - y0, x1 - x0, WORK_BUDGET_PX,
+                        max(8, int(round(STRIP_MM / lv.mm_per_px))), pad)
+        if sample is None:
+            rows = np.arange(y0, y1)
+            return Work(lv, lightness(lv.linear[y0:y1, x0:x1]), lv.mask[y0:y1, x0:x1], None,
+                        None, rows, float(lv.mm_per_px), x0, factor)
+        r, core, seam = sample
+        rows = r + y0
+        L = lightness(np.ascontiguousarray(lv.linear[rows, x0:x1]))
+        return Work(lv, L, np.ascontiguousarray(lv.mask[rows, x0:x1]), core, seam, rows,
+                    float(lv.mm_per_px), x0, factor)
 
     return base.level(target_mm_per_px).cached("texture.work", make)
 
@@ -236,11 +315,13 @@ def band(an: Analysis) -> Band | None:
         w = work(a, TEXTURE_MM_PER_PX)
         if w is None:
             return None
-        s1 = BAND_MM[0] * _SIGMA_PER_WAVELENGTH / w.mm_per_px
+        s1 = max(BAND_MM[0] * _SIGMA_PER_WAVELENGTH / w.mm_per_px, BAND_MIN_SIGMA_PX)
         s2 = BAND_MM[1] * _SIGMA_PER_WAVELENGTH / w.mm_per_px
+        if s2 < BAND_MIN_OCTAVES * s1:  # the band is not resolved on this photo
+            return None
         fine = blur(w.L, s1)
         coarse = masked_blur(w.L, w.mask, s2)
-        valid = erode(w.mask, max(1.0, 1.5 * s1))
+        valid = w.restrict(erode(w.mask, max(1.0, 1.5 * s1)))
         if not _enough(valid, w.mm_per_px):
             return None
         return Band(fine - coarse, valid, w)
@@ -454,7 +535,21 @@ class Lines:
 
 
 def hessian(img: np.ndarray, sigma_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Second derivatives ``(Lxx, Lyy, Lxy)`` of ``G_sigma * img`` (central differences)."""
+    """Second derivatives ``(Lxx, Lyy, Lxy)`` of ``G_sigma * img`` (central differences).
+
+    Above 4 px the derivatives are taken on a copy reduced so that sigma is 4 px there
+    and interpolated back (they are smooth on that scale): the cost stays that of a
+    small kernel.
+    """
+    if sigma_px > 4.0:
+        h, w = img.shape
+        f = sigma_px / 4.0
+        size = (max(8, int(round(w / f))), max(8, int(round(h / f))))
+        small = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+        fx, fy = size[0] / w, size[1] / h
+        out = hessian(small, 4.0 * 0.5 * (1 / (fx * f) + 1 / (fy * f)))
+        return tuple(cv2.resize(d, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32(sc)
+                     for d, sc in zip(out, (fx * fx, fy * fy, fx * fy), strict=True))
     g = blur(img, sigma_px)
     kxx = np.array([[1, -2, 1]], np.float32)
     kd = np.array([[-0.5, 0, 0.5]], np.float32)
@@ -497,39 +592,34 @@ def ridges(an: Analysis) -> Lines | None:
 
 
 def _ridges(an: Analysis) -> Lines | None:
-    finest = None
-    levels = []
-    for s_mm in LINE_SCALES_MM:
-        w = work(an, s_mm / LINE_PX_PER_SCALE)
-        if w is None:
-            return None
-        if s_mm / w.mm_per_px >= LINE_MIN_SIGMA_PX:
-            levels.append((s_mm, w))
-            finest = finest or w
+    finest = work(an, LINE_SCALES_MM[0] / LINE_PX_PER_SCALE)
     if finest is None:
         return None
-    H, W = finest.L.shape
-    best = None
-    theta = None
-    for s_mm, w in levels:
-        s = s_mm / w.mm_per_px
-        depth, th = line_response(*hessian(w.L, s), s)
-        if w is not finest:  # bring onto the finest grid: same origin in full-res pixels
-            depth = _to_grid(depth, w, finest, cv2.INTER_LINEAR)
-            th = _to_grid(th, w, finest, cv2.INTER_NEAREST)
+    best = theta = None
+    for s_mm in LINE_SCALES_MM:
+        s = s_mm / finest.mm_per_px
+        if s < LINE_MIN_SIGMA_PX:
+            continue
+        depth, th = line_response(*hessian(finest.L, s), s)
         if best is None:
             best, theta = depth, th
         else:
             take = depth > best
             best = np.where(take, depth, best)
             theta = np.where(take, th, theta)
-    valid = erode(finest.mask, 2.0 * levels[-1][0] / finest.mm_per_px)
+    if best is None:
+        return None
+    H, W = best.shape
+    skin = erode(finest.mask, 2.0 * LINE_SCALES_MM[-1] / finest.mm_per_px)
+    valid = finest.restrict(skin)
     if not _enough(valid, finest.mm_per_px):
         return None
+    if finest.seam is not None:  # no component may run from one sampled strip into the next
+        skin = skin & ~finest.seam[:, None]
     # non-maximum suppression across the line, with the normal quantised to 45 degrees
     code = (np.rint(theta * np.float32(4 / np.pi)).astype(np.uint8)) & 3
     B = cv2.copyMakeBorder(best, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
-    cand = (best >= LINE_DEPTH_LOW) & valid
+    cand = (best >= LINE_DEPTH_LOW) & skin
     ys, xs = np.nonzero(cand)
     c = code[ys, xs]
     dx = np.array([1, 1, 0, -1], np.int64)[c]
@@ -558,22 +648,12 @@ def _ridges(an: Analysis) -> Lines | None:
     straight = (span >= LINE_MIN_STRAIGHTNESS * comp_len) | (comp_len >= LINE_LONG_MM)
     good = comp_high & straight & (comp_len >= LINE_MIN_LENGTH_MM)
     good[0] = False
-    centre = good[labels]
-    length = float(comp_len[good].sum())
+    centre = good[labels] & valid
+    # length inside the counted rows only (components are judged whole, margins included)
+    inside = valid[ys, xs] & good[li]
+    length = float(np.sum(step[inside]) * finest.mm_per_px)
     area = float(np.count_nonzero(valid)) * finest.mm_per_px ** 2
     return Lines(centre, best, theta, length, area, finest, valid)
-
-
-def _to_grid(m: np.ndarray, src: Work, dst: Work, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
-    """Resample a map of working level `src` onto the grid of `dst` (bilinear)."""
-    H, W = dst.L.shape
-    # dst pixel (x, y) -> full: (x + x0d + .5) fd - .5 ; -> src: (full + .5) / fs - .5 - x0s
-    ax = (dst.factor / src.factor)
-    bx = (dst.x0 + 0.5) * dst.factor / src.factor - 0.5 - src.x0
-    by = (dst.y0 + 0.5) * dst.factor / src.factor - 0.5 - src.y0
-    M = np.array([[ax, 0, bx], [0, ax, by]], np.float32)
-    return cv2.warpAffine(m, M, (W, H), flags=interpolation | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REPLICATE)
 
 
 @metric("texture.wrinkle_density", unit="mm/cm^2", mdc=5.0, better="lower", needs_colour=False,
