@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import json
 import multiprocessing
 import os
@@ -276,6 +277,21 @@ def score_photo(path: str, *, mm_per_px: float | None = None, roi: str | None = 
     return row
 
 
+def decode_photo(path: str, **_params) -> dict:
+    """A scoring function that only decodes: an archive readability audit.
+
+    ``photokit batch ARCHIVE --db audit.db --scorer photokit.batch:decode_photo`` records,
+    per photo, whether photokit can load it (and why not) with its size, format, bit depth
+    and colour profile, at the cost of decoding alone.
+    """
+    from .photo import load
+
+    ph = load(path)
+    return {"width": ph.width, "height": ph.height, "format": ph.format,
+            "bit_depth": ph.bit_depth, "colour_profile": ph.colour_profile,
+            "orientation": ph.orientation}
+
+
 def _one_line(text: str, limit: int = 500) -> str:
     text = " ".join(str(text).split())
     return text[:limit]
@@ -351,7 +367,7 @@ class _LocalEngine:
             mp_context = multiprocessing.get_context(mp_context)
         self.mp_context = mp_context or _default_mp_context(score_fn)
         self.threads = max(1, (os.cpu_count() or 1) // workers)
-        self.pool = self._new_pool()
+        self.pool = None  # started on the first photo to score: a fully resumed run needs none
 
     def _new_pool(self) -> ProcessPoolExecutor:
         """A pool whose workers are known to start: a crash after this is the photo's doing."""
@@ -373,6 +389,13 @@ class _LocalEngine:
         solo = None  # the suspect now running alone
         while True:
             broken = False
+            if self.pool is None:
+                try:
+                    first = next(it)
+                except StopIteration:
+                    return
+                it = itertools.chain([first], it)
+                self.pool = self._new_pool()
             try:
                 if suspects:
                     if not inflight:
@@ -698,5 +721,5 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
                         run_id=run_id, failures=failures)
 
 
-__all__ = ["BatchSummary", "Task", "count_source", "iter_folder", "iter_manifest", "iter_source",
-           "score_archive", "score_photo", "score_task", "sha256_file"]
+__all__ = ["BatchSummary", "Task", "count_source", "decode_photo", "iter_folder", "iter_manifest",
+           "iter_source", "score_archive", "score_photo", "score_task", "sha256_file"]
