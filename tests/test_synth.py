@@ -110,6 +110,21 @@ def test_truth_holds_on_the_camera_photo_after_undoing_the_known_gains():
     assert g[0] > g[1] > g[2]                     # warm light: red gain up, blue down
 
 
+def test_colour_matrix_is_undone_and_glare_is_flagged():
+    M = [[0.88, 0.10, 0.02], [0.06, 0.90, 0.04], [0.01, 0.12, 0.87]]
+    im = render_skin(SMALL, 5, camera=Camera(colour_matrix=M, cct_k=5600, jpeg_quality=95), erythema=0.2)
+    m = _erode(im.mask("roi", "photo"))
+    assert _lab_skimage(im.undo_camera())[..., 1][m].mean() == pytest.approx(
+        im.truth.stats["roi"]["a_mean"], abs=0.5)
+    g = render_skin(SMALL, 5, camera=Camera(glare=0.4, glare_centre=(0.42, 0.56), glare_radius=0.1,
+                                            jpeg_quality=95))
+    box = g.truth.camera["glare_region"]["bbox"]
+    cx, cy = np.mean(box[0::2]), np.mean(box[1::2])
+    assert abs(cx - 0.42 * 479) < 3 and abs(cy - 0.56 * 359) < 3
+    L = _lab_skimage(g.undo_camera())[..., 0]
+    assert L[m].mean() > g.truth.stats["roi"]["L_mean"] + 3  # glare is not reflectance
+
+
 def test_make_pair_delta_is_the_true_change():
     pair = make_pair(6, SMALL, erythema=0.3, exposure=1.2, cct_k=5200)
     d = pair.delta["redness.a_mean"]

@@ -99,6 +99,15 @@ class Camera:
         JPEG quality; None keeps the 8-bit sRGB pixels unchanged.
     noise_seed : int
         Which noise realisation (combined with the skin seed).
+    colour_matrix : 3x3 or None
+        A camera colour error mixing the channels, applied to linear RGB after the gains
+        (``rgb' = M @ rgb``); None = identity. Tests colour-correction-matrix fitting.
+    glare, glare_centre, glare_radius
+        Specular glare on oily skin: ``glare * exp(-r^2 / (2 s^2))`` added to all channels
+        (times the illuminant colour) at ``glare_centre`` (frame fractions) with ``s =
+        glare_radius * width``, modulated by the skin micro-relief; 0 = none. It is not
+        part of the reflectance truth (it biases colour measurement, as real glare does);
+        ``truth.camera["glare_region"]`` says where it exceeds 0.02.
     """
 
     rotation_deg: float = 0.0
@@ -117,6 +126,10 @@ class Camera:
     noise_shot: float = 0.00015
     jpeg_quality: int | None = 92
     noise_seed: int = 0
+    colour_matrix: tuple | None = None
+    glare: float = 0.0
+    glare_centre: tuple[float, float] = (0.55, 0.35)
+    glare_radius: float = 0.12
 
     @classmethod
     def ideal(cls, **changes) -> Camera:
@@ -210,6 +223,11 @@ class Camera:
             },
             "blur_px": self.blur_px, "noise_read": self.noise_read, "noise_shot": self.noise_shot,
             "jpeg_quality": self.jpeg_quality, "noise_seed": self.noise_seed,
+            "colour_matrix": None if self.colour_matrix is None
+            else np.asarray(self.colour_matrix, dtype=float).reshape(3, 3).tolist(),
+            "glare": {"peak": self.glare, "centre": [self.glare_centre[0] * (width - 1),
+                                                     self.glare_centre[1] * (height - 1)],
+                      "sigma_px": self.glare_radius * width},
         }
 
 
@@ -232,22 +250,39 @@ def linear_to_srgb8(linear: np.ndarray) -> np.ndarray:
     return _ENCODE_LUT[idx]
 
 
+def to_photo_frame(world: np.ndarray, margin: int, width: int, height: int, camera: Camera) -> np.ndarray:
+    """Resample a world-canvas image into this photo's frame (bilinear, through ``H``)."""
+    H = camera.photo_to_canonical(width, height)
+    T = np.array([[1, 0, margin], [0, 1, margin], [0, 0, 1]], dtype=np.float64)
+    M = T @ H
+    if np.allclose(M, T) and world.shape[:2] == (height + 2 * margin, width + 2 * margin):
+        return world[margin:margin + height, margin:margin + width].copy()
+    return cv2.warpPerspective(world, M, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_REFLECT)
+
+
+def glare_field(camera: Camera, width: int, height: int, sparkle: np.ndarray | None = None) -> np.ndarray:
+    """Added specular intensity (float32, photo frame): a Gaussian highlight, broken up by
+    the surface micro-relief when `sparkle` (unit-mean, photo frame) is given."""
+    cx, cy = camera.glare_centre[0] * (width - 1), camera.glare_centre[1] * (height - 1)
+    s = camera.glare_radius * width
+    y, x = np.ogrid[0:height, 0:width]
+    gl = np.exp(-(((x - cx) ** 2 + (y - cy) ** 2) / (2 * s * s))).astype(np.float32)
+    gl *= np.float32(camera.glare)
+    if sparkle is not None:
+        gl *= sparkle
+    return gl
+
+
 def expose(world_reflectance: np.ndarray, margin: int, width: int, height: int, camera: Camera,
-           rng: np.random.Generator | None) -> tuple[np.ndarray, np.ndarray]:
+           rng: np.random.Generator | None,
+           sparkle: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Take the photo of the world canvas: returns ``(linear_noise_free, srgb8)``.
 
     ``linear_noise_free`` is the photo's linear RGB before noise and quantisation (float32);
     ``srgb8`` the 8-bit sRGB image before JPEG.
     """
-    H = camera.photo_to_canonical(width, height)
-    T = np.array([[1, 0, margin], [0, 1, margin], [0, 0, 1]], dtype=np.float64)
-    M = T @ H
-    if np.allclose(M, T) and world_reflectance.shape[:2] == (height + 2 * margin, width + 2 * margin):
-        lin = world_reflectance[margin:margin + height, margin:margin + width].copy()
-    else:
-        lin = cv2.warpPerspective(world_reflectance, M, (width, height),
-                                  flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                  borderMode=cv2.BORDER_REFLECT)
+    lin = to_photo_frame(world_reflectance, margin, width, height, camera)
     if camera.blur_px > 0:
         lin = cv2.GaussianBlur(lin, (0, 0), camera.blur_px)
     g = camera.channel_gains().astype(np.float32)
@@ -255,6 +290,11 @@ def expose(world_reflectance: np.ndarray, margin: int, width: int, height: int, 
     lin *= g
     if camera.gradient or camera.vignetting:
         lin *= F[..., None]
+    if camera.colour_matrix is not None:
+        M = np.asarray(camera.colour_matrix, dtype=np.float32).reshape(3, 3)
+        lin = cv2.transform(lin, M)
+    if camera.glare > 0:
+        lin += glare_field(camera, width, height, sparkle)[..., None] * (g / g[1])
     noisy = lin
     if rng is not None and (camera.noise_read > 0 or camera.noise_shot > 0):
         sd = np.sqrt(np.float32(camera.noise_read ** 2) + np.float32(camera.noise_shot) * np.maximum(lin, 0))

@@ -16,7 +16,7 @@ from PIL import Image
 
 from ..atomic import write_bytes
 from ..errors import PhotokitError
-from .camera import Camera, expose
+from .camera import Camera, expose, glare_field, to_photo_frame
 from .skin import SkinParams, _rng, build_fields, edge_mm, render_fields
 from .truth import METRIC_UNITS, FrameMaps, SynthTruth, apply_homography, polygon_mask
 
@@ -106,8 +106,8 @@ class SynthImage:
         return out.astype(bool)
 
     def undo_camera(self, pixels: np.ndarray | None = None) -> np.ndarray:
-        """Linear RGB of the photo with the known gains and illumination field divided out
-        (still in this photo's frame; noise and JPEG remain)."""
+        """Linear RGB of the photo with the known colour matrix, gains and illumination
+        field undone (still in this photo's frame; noise, JPEG and glare remain)."""
         from ..colour import uint8_to_linear
 
         lin = uint8_to_linear(self.pixels if pixels is None else pixels)
@@ -116,6 +116,9 @@ class SynthImage:
         cam = Camera(gradient=ill["gradient"], gradient_angle_deg=ill["gradient_angle_deg"],
                      vignetting=ill["vignetting"])
         F = cam.illumination_field(lin.shape[1], lin.shape[0])
+        M = self.truth.camera.get("colour_matrix")
+        if M is not None:
+            lin = cv2.transform(lin, np.linalg.inv(np.asarray(M, dtype=np.float64)).astype(np.float32))
         return lin / (g * F[..., None])
 
     def save(self, path: str | os.PathLike, *, date: datetime | None = None,
@@ -210,7 +213,12 @@ def render_skin(params: SkinParams | None = None, seed: int = 0, *, camera: Came
     grid = fields.grid
     m, W, Hh = grid.margin, grid.width, grid.height
     noise_rng = _rng(seed, 10_000 + int(cam.noise_seed))
-    lin, srgb8 = expose(r.reflectance, m, W, Hh, cam, noise_rng)
+    sparkle = None
+    if cam.glare > 0:   # highlights on the crests of the relief, on skin only
+        crest = np.clip(r.shading / fields.limb, 0, None) ** 4
+        crest *= np.float32(1.0 / max(float(crest[::3, ::3].mean()), 1e-6))
+        sparkle = to_photo_frame(crest * fields.skin_alpha, m, W, Hh, cam)
+    lin, srgb8 = expose(r.reflectance, m, W, Hh, cam, noise_rng, sparkle)
     encoded = None
     if cam.jpeg_quality is not None:
         buf = io.BytesIO()
@@ -371,11 +379,23 @@ def _truth(fields, p: SkinParams, cam: Camera, r, refl, mel, hb, skin, seed) -> 
         card["mm_per_px_photo"] = float(mm * math.sqrt(abs(np.linalg.det(H[:2, :2]))))
     pp = p.to_dict()
     pp["melanin_level"] = p.melanin_level
+    camd = cam.to_dict(W, Hh)
+    if cam.glare > 0:
+        gl = glare_field(cam, W, Hh) > 0.02
+        camd["glare_region"] = {"pixels": int(gl.sum()),
+                                "bbox": _bbox(gl),
+                                "note": "photo pixels where the smooth glare envelope exceeds 0.02 "
+                                        "(linear); colour there is not the reflectance truth"}
     return SynthTruth(seed=int(seed), width=W, height=Hh, mm_per_px=mm, homography=H.tolist(),
                       regions=regions, stats=stats, metrics=metrics, spots=spots, wrinkles=wr,
                       pores=pores, texture=texture, erythema=erythema, marks=marks,
-                      camera=cam.to_dict(W, Hh), card=card, params=pp,
+                      camera=camd, card=card, params=pp,
                       extra={"skin_area_cm2": float(skin_cm2)})
+
+
+def _bbox(m: np.ndarray):
+    ys, xs = np.nonzero(m)
+    return None if len(xs) == 0 else [int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())]
 
 
 @dataclass(eq=False)
