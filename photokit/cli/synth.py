@@ -187,9 +187,12 @@ def pair_cmd(outdir, seed, size, mm_per_px, card, erythema, roughness, exposure,
               help="Pinpoint marks per cm^2 on the treatment day.")
 @click.option("--improvement", type=click.FloatRange(0, 0.9), default=None,
               help="Set texture, pore, spot and wrinkle improvement at once (fraction).")
-@click.option("--texture-improvement", type=click.FloatRange(0, 0.9), default=None)
-@click.option("--pore-improvement", type=click.FloatRange(0, 0.9), default=None)
-@click.option("--spot-improvement", type=click.FloatRange(0, 0.9), default=None)
+@click.option("--texture-improvement", type=click.FloatRange(0, 0.9), default=None,
+              help="Final fall of roughness when fully remodelled (default 0.25).")
+@click.option("--pore-improvement", type=click.FloatRange(0, 0.9), default=None,
+              help="Final fall of pore depth (default 0.25).")
+@click.option("--spot-improvement", type=click.FloatRange(0, 0.9), default=None,
+              help="Final fall of spot contrast (default 0.30).")
 @click.option("--remodel-days", type=click.FloatRange(min=1), default=30.0, show_default=True,
               help="Time constant of the improvement after each session.")
 @click.option("--flat", is_flag=True, help="No treatment effect: only light and pose change.")
@@ -200,7 +203,8 @@ def pair_cmd(outdir, seed, size, mm_per_px, card, erythema, roughness, exposure,
 @click.option("--area", default="cheek", show_default=True)
 @click.option("--contact-sheet/--no-contact-sheet", default=True, show_default=True)
 @quality_option
-@set_option
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Any SkinParams field, e.g. --set ita=-20 --set brown_spots=20 (repeatable).")
 def series_cmd(outdir, seed, size, mm_per_px, card, sessions, interval_days, visit_days, final_visit_days,
                tau_days, dose, bleeding, improvement, texture_improvement, pore_improvement, spot_improvement,
                remodel_days, flat, start, camera_strength, subject, area, contact_sheet, quality, sets):
