@@ -7,10 +7,17 @@ multiplied by a grey shading factor from the surface relief:
 
 with ``v_mel`` and ``v_hb`` the absorption directions of `ABSORPTION_MELANIN` and
 `ABSORPTION_HAEMOGLOBIN` (per unit concentration, red channel of melanin = 1), ``OD_0``
-the chromophore-free `BASELINE_OD`, and ``S`` the shading of the height field (micro-relief
-furrows, wrinkles as grooves, pores as depressions): ``S = exp(k_d (grad h . l) + k_c
-(h - G_sigma * h)) * S_limb``. This is the model photokit's chromophore separation inverts
-(Tsumura et al. 1999, 2003), so it can be tested against it exactly.
+the chromophore-free `BASELINE_OD`, and ``S`` the grey shading of the height field ``h``
+(micro-relief furrows, wrinkles as grooves ``W``, pores as depressions ``P``):
+
+``S = S_limb * e / mean(e)``, ``e = exp(k_d (grad h . l) + k_c (h - G_0.6mm * h) - k_p P - k_g W)``
+
+(light from the top-left ``l``; unit mean, so relief redistributes light without changing
+the mean tone; ``S_limb`` darkens the skin towards the edge of the skin region, as a
+curved cheek does). Because the shading is the same in all channels it is a pure offset
+along ``(1, 1, 1)`` in OD: the model photokit's chromophore separation inverts (Tsumura
+et al. 1999, 2003), so that can be tested against it exactly. Pores also carry a little
+melanin (keratin/sebum in the opening).
 
 The random structure of one skin (tone fields, relief network, pore, wrinkle and spot
 positions) depends only on the seed and the identity parameters (`SkinParams` fields not

@@ -154,8 +154,10 @@ class SynthTruth:
         rendering), ``in_roi``. Wrinkles: ``points_canonical``, ``length_mm``,
         ``width_mm`` (FWHM), ``angle_deg``, ``depth``. Marks: pinpoint bleeding/scabs.
     pores, texture, erythema : dict
-        Pore density (per cm^2) and radii (mm); relief parameters and the measured
-        high-pass luminance RMS; erythema dose (OD) and extent.
+        Pore density (per cm^2) and radii (mm); relief parameters (relative to the
+        seed's skin), ``band_rq`` (RMS of the 0.2-2 mm L* band, also
+        ``metrics["texture.roughness"]``) and ``luminance_highpass_rms``; erythema dose
+        (OD) and extent.
     camera : dict
         Pose, illumination (``channel_gains``, field formula), blur, noise, JPEG.
     card : dict or None
