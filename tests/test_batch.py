@@ -416,3 +416,34 @@ def test_kill_9_loses_nothing_committed_and_resumes(tmp_path, astronaut):
     assert all(final[p] == row for p, row in after_kill.items())
     assert con.execute("SELECT status FROM runs ORDER BY id").fetchall() == [("running",), ("finished",)]
     con.close()
+
+
+def test_ctrl_c_stops_promptly_and_keeps_committed_rows(tmp_path, astronaut):
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(30):
+        Image.fromarray(np.roll(astronaut[::2, ::2], 5 * i, axis=0)).save(src / f"{i:02d}.png")
+    db = tmp_path / "r.db"
+    cmd = [sys.executable, "-m", "photokit", "batch", str(src), "--db", str(db),
+           "--workers", "2", "--scorer", f"{slow_score.__module__}:slow_score"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), str(HERE)])}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    deadline, seen = time.monotonic() + 60, 0
+    while time.monotonic() < deadline and seen < 4:
+        time.sleep(0.05)
+        try:
+            with sqlite3.connect(db) as con:
+                seen = con.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+        except sqlite3.Error:
+            pass
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "interrupted" in err
+    assert time.monotonic() - t0 < 5  # does not wait for the whole archive
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    n = con.execute("SELECT COUNT(*) FROM results WHERE status = 'ok'").fetchone()[0]
+    assert 4 <= n < 30
+    assert con.execute("SELECT status, n_scored FROM runs").fetchall() == [("interrupted", n)]
