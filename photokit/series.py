@@ -926,7 +926,10 @@ class Series:
         visits = self._visits
         for k, tr in enumerate(self.treatments):
             seg = [v for v in visits if v.ok and v.treatment_index == k]
-            before = [v for v in visits if v.ok and v.entry.date < tr.date]
+            # the pre-treatment level: the latest usable photo before this session that is
+            # not itself inside an earlier session's acute window (else the baseline), so the
+            # tail of the previous session's redness is not taken for the skin's own level
+            before = [v for v in visits if v.ok and v.entry.date < tr.date and not v.acute]
             for name in RECOVERY_METRICS:
                 m = self._metric(name)
                 if m is None:
