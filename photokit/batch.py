@@ -32,6 +32,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -297,18 +298,42 @@ def _one_line(text: str, limit: int = 500) -> str:
     return text[:limit]
 
 
-def score_task(score_fn: Callable, task: Task) -> dict:
+class PhotoTimeout(Exception):
+    """Scoring one photo took longer than the batch's ``timeout``."""
+
+
+def _alarm(signum, frame):
+    raise PhotoTimeout()
+
+
+def score_task(score_fn: Callable, task: Task, timeout: float | None = None) -> dict:
     """Run `score_fn` on one task and never raise: a failure is a ``failed`` row.
 
     Returns the row fields the worker knows: ``status``, ``error``, ``error_type``,
-    ``seconds`` and the scoring function's own keys.
+    ``seconds`` and the scoring function's own keys. With `timeout` (seconds; POSIX, in
+    a process's main thread, i.e. the local engine), a photo still being scored after
+    that long is abandoned as ``failed``; the alarm fires when control returns to Python,
+    so a single long native call overruns it by that call's length.
     """
     t0 = time.perf_counter()
+    armed = (timeout is not None and hasattr(signal, "setitimer")
+             and threading.current_thread() is threading.main_thread())
     try:
-        values = score_fn(task.path, **task.kwargs)
+        if armed:
+            previous = signal.signal(signal.SIGALRM, _alarm)
+            signal.setitimer(signal.ITIMER_REAL, float(timeout))
+        try:
+            values = score_fn(task.path, **task.kwargs)
+        finally:
+            if armed:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, previous)
         if not isinstance(values, dict):
             raise TypeError(f"scoring function returned {type(values).__name__}, not a dict")
         row = {**values, "status": "ok", "error": None, "error_type": None}
+    except PhotoTimeout:
+        row = {"status": "failed", "error": f"scoring took longer than the {timeout:g} s timeout",
+               "error_type": "Timeout"}
     except PhotokitError as exc:
         row = {"status": "failed", "error": _one_line(exc.cause), "error_type": "PhotokitError"}
     except Exception as exc:  # a bug or an unexpected file: isolate it, record it
@@ -341,13 +366,14 @@ class _InlineEngine:
 
     name = "inline"
 
-    def __init__(self, score_fn: Callable):
+    def __init__(self, score_fn: Callable, timeout: float | None = None):
         self.score_fn = score_fn
+        self.timeout = timeout
         self.workers = 1
 
     def map_unordered(self, tasks: Iterable[Task]) -> Iterator[tuple[Task, dict]]:
         for task in tasks:
-            yield task, score_task(self.score_fn, task)
+            yield task, score_task(self.score_fn, task, self.timeout)
 
     def close(self, cancel: bool = False) -> None:
         pass
@@ -359,8 +385,9 @@ class _LocalEngine:
     name = "local"
 
     def __init__(self, score_fn: Callable, workers: int, max_in_flight: int | None = None,
-                 mp_context=None):
+                 mp_context=None, timeout: float | None = None):
         self.score_fn = score_fn
+        self.timeout = timeout
         self.workers = workers
         self.max_in_flight = max_in_flight or 2 * workers
         if isinstance(mp_context, str):
@@ -400,7 +427,7 @@ class _LocalEngine:
                 if suspects:
                     if not inflight:
                         solo = suspects.pop(0)
-                        inflight[self.pool.submit(score_task, self.score_fn, solo)] = solo
+                        inflight[self.pool.submit(score_task, self.score_fn, solo, self.timeout)] = solo
                 else:
                     solo = None
                     while not exhausted and len(inflight) < self.max_in_flight:
@@ -409,7 +436,7 @@ class _LocalEngine:
                         except StopIteration:
                             exhausted = True
                             break
-                        inflight[self.pool.submit(score_task, self.score_fn, task)] = task
+                        inflight[self.pool.submit(score_task, self.score_fn, task, self.timeout)] = task
             except BrokenProcessPool:  # a worker died since the last wait
                 suspects.append(solo if solo is not None and solo not in inflight.values() else task)
                 broken = True
@@ -571,7 +598,8 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
                   export: str | os.PathLike | None = None, workers: int | None = None,
                   engine: str = "local", scheduler=None, progress: bool | None = None,
                   score_fn: Callable | None = None, mm_per_px: float | None = None,
-                  max_in_flight: int | None = None, mp_context=None) -> BatchSummary:
+                  max_in_flight: int | None = None, mp_context=None,
+                  timeout: float | None = None) -> BatchSummary:
     """Score every photo of an archive into an SQLite results store, resumably.
 
     Parameters
@@ -611,6 +639,9 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
     mp_context : multiprocessing context or str, optional
         Start method of local workers (default: forkserver, or the platform's own for a
         scoring function defined in ``__main__``; see `_default_mp_context`).
+    timeout : float, optional
+        Seconds after which a photo still being scored is recorded as failed and the run
+        moves on (local and in-process engines; see `score_task`).
 
     Returns
     -------
@@ -630,6 +661,8 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
         export_kind(export)  # fail before the run, not after it
     if workers is not None and workers < 0:
         raise PhotokitError("workers must be >= 0")
+    if timeout is not None and not timeout > 0:
+        raise PhotokitError("timeout must be > 0 seconds")
     fn = score_fn or score_photo
     fn_name = _fn_name(fn)
     run_kwargs = {} if mm_per_px is None else {"mm_per_px": float(mm_per_px)}
@@ -646,9 +679,9 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
     if engine == "dask":
         eng = _DaskEngine(fn, workers, scheduler, max_in_flight)
     elif workers == 0:
-        eng = _InlineEngine(fn)
+        eng = _InlineEngine(fn, timeout)
     else:
-        eng = _LocalEngine(fn, workers or n_cpu, max_in_flight, mp_context)
+        eng = _LocalEngine(fn, workers or n_cpu, max_in_flight, mp_context, timeout)
 
     counts = {"scored": 0, "skipped": 0, "failed": 0, "total": 0}
     failures: list[tuple[str, str]] = []

@@ -67,6 +67,13 @@ def crashing_score(path, **params):
     return mean_score(path, **params)
 
 
+def hanging_score(path, **params):
+    if "hang" in os.path.basename(path):
+        while True:  # a pathological photo that never finishes
+            time.sleep(0.01)
+    return mean_score(path, **params)
+
+
 def truth(path) -> tuple[float, float, float]:
     px = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
     return tuple(float(px[..., c].mean()) for c in range(3))
@@ -225,6 +232,21 @@ def test_worker_crash_fails_only_the_culprit(tmp_path, astronaut):
     bad = rows[str(tmp_path / "03crash.jpg")]
     assert bad["status"] == "failed" and bad["error_type"] == "WorkerDied"
     assert all(r["status"] == "ok" for p, r in rows.items() if "crash" not in p)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_timeout_fails_the_hanging_photo_only(tmp_path, astronaut, workers):
+    for name in ("a.jpg", "hang.jpg", "c.jpg"):
+        (tmp_path / name).write_bytes(_jpeg(astronaut[::2, ::2]))
+    t = time.perf_counter()
+    s = score_archive(tmp_path, tmp_path / "r.db", workers=workers, score_fn=hanging_score,
+                      timeout=0.5)
+    assert time.perf_counter() - t < 20
+    rows = read_scores(tmp_path / "r.db")
+    assert (s.n_scored, s.n_failed) == (2, 1)
+    hang = rows[str(tmp_path / "hang.jpg")]
+    assert hang["error_type"] == "Timeout" and "0.5 s timeout" in hang["error"]
+    assert 0.5 <= hang["seconds"] < 5
 
 
 def test_in_flight_work_is_bounded(tmp_path, astronaut):

@@ -37,11 +37,14 @@ def _load_scorer(spec: str):
 @click.option("--scheduler", default=None, metavar="ADDR",
               help="Dask scheduler address, e.g. tcp://host:8786 (default: a local cluster).")
 @mm_per_px_option
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="SECONDS", help="Give up on a photo after this long (local engine): "
+              "it becomes a failed row and the run goes on.")
 @click.option("--scorer", default=None, metavar="MODULE:FUNCTION",
               help="Custom per-photo scoring function f(path, **params) -> dict "
                    "(default: photokit's measure).")
 @click.pass_context
-def command(ctx, source, db, export, workers, engine, scheduler, mm_per_px, scorer):
+def command(ctx, source, db, export, workers, engine, scheduler, mm_per_px, timeout, scorer):
     """Score every photo of SOURCE (a folder, recursive, or a CSV manifest) into DB.
 
     One row per photo in the DB's `scores` table: path, sha256, status, error and one
@@ -60,7 +63,7 @@ def command(ctx, source, db, export, workers, engine, scheduler, mm_per_px, scor
     score_fn = _load_scorer(scorer) if scorer else None
     summary = score_archive(source, db, export=export, workers=workers, engine=engine,
                             scheduler=scheduler, progress=False if quiet else None,
-                            score_fn=score_fn, mm_per_px=mm_per_px)
+                            score_fn=score_fn, mm_per_px=mm_per_px, timeout=timeout)
     if not quiet:
         rate = summary.photos_per_second
         rate_txt = f" ({rate:.2f} photos/s)" if summary.n_scored + summary.n_failed else ""
