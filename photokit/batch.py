@@ -675,17 +675,20 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
     total = count_source(source) if (progress or (progress is None and sys.stderr.isatty())
                                       or not os.path.isdir(os.fspath(source))) else None
 
-    n_cpu = os.cpu_count() or 1
-    if engine == "dask":
-        eng = _DaskEngine(fn, workers, scheduler, max_in_flight)
-    elif workers == 0:
-        eng = _InlineEngine(fn, timeout)
-    else:
-        eng = _LocalEngine(fn, workers or n_cpu, max_in_flight, mp_context, timeout)
+    store = ResultStore(db, metric_names)  # a bad database stops us before any engine starts
+    try:
+        if engine == "dask":
+            eng = _DaskEngine(fn, workers, scheduler, max_in_flight)
+        elif workers == 0:
+            eng = _InlineEngine(fn, timeout)
+        else:
+            eng = _LocalEngine(fn, workers or os.cpu_count() or 1, max_in_flight, mp_context, timeout)
+    except BaseException:
+        store.close()
+        raise
 
     counts = {"scored": 0, "skipped": 0, "failed": 0, "total": 0}
     failures: list[tuple[str, str]] = []
-    store = ResultStore(db, metric_names)
     run_id = store.begin_run(source=os.path.abspath(os.fspath(source)), version=__version__,
                              params=_canonical(base_params), engine=eng.name, workers=eng.workers)
     bar = _progress_bar(progress, total)
@@ -693,7 +696,13 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
     def record(task: Task, row: dict, sha: str | None, size: int | None, params: str) -> None:
         full = {**row, "path": task.path, "sha256": sha, "size_bytes": size,
                 "photokit_version": __version__, "params": params, "run_id": run_id}
-        store.put(full, metric_names=metric_names)
+        try:
+            store.put(full, metric_names=metric_names)
+        except ValueError as exc:  # the scoring function's row cannot be stored: this photo only
+            row = {"status": "failed", "error_type": "InvalidRow",
+                   "error": _one_line(f"scoring function returned an invalid row ({exc})")}
+            store.put({**row, **{k: full[k] for k in ("path", "sha256", "size_bytes",
+                                                      "photokit_version", "params", "run_id")}})
         if row["status"] == "ok":
             counts["scored"] += 1
         else:
@@ -733,12 +742,15 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
             pending_meta[task] = (sha, size, params)
             yield task
 
-    status = "interrupted"
+    status = "aborted"
     try:
         for task, row in eng.map_unordered(pending()):
             sha, size, params = pending_meta.pop(task)
             record(task, row, sha, size, params)
         status = "finished"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
     finally:
         bar.close()
         eng.close(cancel=status != "finished")

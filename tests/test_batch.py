@@ -74,6 +74,13 @@ def hanging_score(path, **params):
     return mean_score(path, **params)
 
 
+def invalid_row_score(path, **params):
+    row = mean_score(path, **params)
+    if "bad" in os.path.basename(path):
+        row["\x00not a name"] = 1.0
+    return row
+
+
 def truth(path) -> tuple[float, float, float]:
     px = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
     return tuple(float(px[..., c].mean()) for c in range(3))
@@ -232,6 +239,17 @@ def test_worker_crash_fails_only_the_culprit(tmp_path, astronaut):
     bad = rows[str(tmp_path / "03crash.jpg")]
     assert bad["status"] == "failed" and bad["error_type"] == "WorkerDied"
     assert all(r["status"] == "ok" for p, r in rows.items() if "crash" not in p)
+
+
+def test_unstorable_row_is_a_failure_not_a_crash(tmp_path, astronaut):
+    for name in ("a.jpg", "bad.jpg", "c.jpg"):
+        (tmp_path / name).write_bytes(_jpeg(astronaut[::2, ::2]))
+    s = score_archive(tmp_path, tmp_path / "r.db", workers=0, score_fn=invalid_row_score)
+    rows = read_scores(tmp_path / "r.db")
+    assert (s.n_scored, s.n_failed) == (2, 1)
+    bad = rows[str(tmp_path / "bad.jpg")]
+    assert bad["error_type"] == "InvalidRow" and "invalid column name" in bad["error"]
+    assert bad["test.mean_r"] is None and bad["sha256"] == sha256_file(str(tmp_path / "bad.jpg"))[0]
 
 
 @pytest.mark.parametrize("workers", [0, 2])
