@@ -487,3 +487,31 @@ def test_ctrl_c_stops_promptly_and_keeps_committed_rows(tmp_path, astronaut):
     n = con.execute("SELECT COUNT(*) FROM results WHERE status = 'ok'").fetchone()[0]
     assert 4 <= n < 30
     assert con.execute("SELECT status, n_scored FROM runs").fetchall() == [("interrupted", n)]
+
+
+# -- end to end with photokit's own measure ----------------------------------------------------
+def test_default_scorer_is_measure_end_to_end(tmp_path, astronaut):
+    measure_mod = pytest.importorskip("photokit.measure")
+    from photokit.metrics import names
+
+    Image.fromarray(astronaut).save(tmp_path / "astronaut.png")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "astronaut_q70.jpg").write_bytes(_jpeg(astronaut, 70))
+    (tmp_path / "sub" / "broken.jpg").write_bytes(_jpeg(astronaut)[:3000])
+    s = score_archive(tmp_path, tmp_path / "r.db", workers=2, export=tmp_path / "s.csv")
+    rows = read_scores(tmp_path / "r.db")
+    assert (s.n_total, s.n_failed) == (3, 1) and len(rows) == 3
+    cols = next(iter(rows.values())).keys()
+    assert set(names()) <= set(cols)
+    header = (tmp_path / "s.csv").read_text().splitlines()[0].split(",")
+    assert set(names()) <= set(header)
+    for p in (tmp_path / "astronaut.png", tmp_path / "sub" / "astronaut_q70.jpg"):
+        direct = measure_mod.measure(str(p)).metrics  # the batch row is measure's answer
+        row = rows[str(p)]
+        assert row["status"] == "ok", row["error"]
+        for name in names():
+            if direct.get(name) is None or not np.isfinite(direct[name]):
+                assert row[name] is None
+            else:
+                assert row[name] == pytest.approx(direct[name], rel=1e-12, abs=1e-12)
+    assert rows[str(tmp_path / "sub" / "broken.jpg")]["error"]
