@@ -5,9 +5,10 @@ measured in the same run. Two 12 MP JPEGs are made in a temporary folder:
 
 - ``portrait``: the largest real portrait of ``$PHOTOKIT_BENCH_DATA/faces`` resized to
   3000 x 4000 (Lanczos), light sensor noise, JPEG quality 92; scale from the face;
-- ``close-up``: synthetic skin (``photokit.synth``) 4000 x 3000 at 0.07 mm/px, where
-  the skin fills most of the frame at the resolution texture is defined for (the
-  worst case for the texture, pore and spot filters).
+- ``close-up``: synthetic skin (``photokit.synth``) 4000 x 3000 at 0.07 mm/px (given as
+  ``mm_per_px``, as ``--mm-per-px`` would), where the skin fills most of the frame at
+  the resolution texture is defined for (the worst case for the texture, pore and spot
+  filters).
 
 Baseline: ``photokit.load`` (JPEG decode, orientation, colour profile), median of 5.
 ``photokit.measure`` is timed when it exists (median of 3). The per-step table runs the
@@ -47,8 +48,8 @@ def timed(fn, repeat=1):
     return statistics.median(ts), out
 
 
-def make_inputs(folder: Path) -> list[tuple[str, Path, np.ndarray | None]]:
-    """(name, jpeg path, skin mask or None) of the two 12 MP test photos."""
+def make_inputs(folder: Path) -> list[tuple[str, Path, np.ndarray | None, float | None]]:
+    """(name, jpeg path, skin mask or None, mm_per_px or None) of the two 12 MP photos."""
     out = []
     faces = sorted((data_dir() / "faces").glob("*.jpg"), key=lambda p: -p.stat().st_size)
     if faces:
@@ -59,13 +60,13 @@ def make_inputs(folder: Path) -> list[tuple[str, Path, np.ndarray | None]]:
         big = np.clip(big + rng.normal(0, 1.5, big.shape), 0, 255).astype(np.uint8)
         p = folder / f"portrait_{faces[0].stem}_12mp.jpg"
         Image.fromarray(big).save(p, quality=92)
-        out.append(("portrait", p, None))
+        out.append(("portrait", p, None, None))
     from photokit.synth import render_skin
 
     im = render_skin(seed=7, width=4000, height=3000)
     p = folder / "closeup_synth_12mp.jpg"
     Image.fromarray(im.pixels).save(p, quality=92)
-    out.append(("close-up", p, im.mask("skin")))
+    out.append(("close-up", p, im.mask("skin"), im.truth.mm_per_px))
     return out
 
 
@@ -89,7 +90,7 @@ def skin_for(photo, faces, truth_mask):
     return m, "face box"
 
 
-def steps(path: Path, truth_mask) -> list[tuple[str, float, str]]:
+def steps(path: Path, truth_mask, mm_per_px) -> list[tuple[str, float, str]]:
     from photokit import metrics
     from photokit.analysis import Analysis
     from photokit.colour import uint8_to_linear
@@ -98,7 +99,7 @@ def steps(path: Path, truth_mask) -> list[tuple[str, float, str]]:
     from photokit.scale import estimate_scale
 
     rows = []
-    t, photo = timed(lambda: load(path))
+    t, photo = timed(lambda: load(path, mm_per_px=mm_per_px))
     rows.append(("decode (photokit.load)", t, f"{photo.width}x{photo.height}"))
     t, lin = timed(lambda: uint8_to_linear(photo.pixels))
     rows.append(("linear RGB", t, ""))
@@ -117,9 +118,10 @@ def steps(path: Path, truth_mask) -> list[tuple[str, float, str]]:
     fam: dict[str, float] = {}
     for m in metrics._REGISTRY.values():
         t, v = timed(lambda m=m: m.compute(an))
-        fam[m.family] = fam.get(m.family, 0.0) + t
+        mod = m.compute.__module__
+        fam[mod] = fam.get(mod, 0.0) + t
     for k, v in fam.items():
-        rows.append((f"metrics: {k}", v, ""))
+        rows.append((f"metrics: {k.removeprefix('photokit.')}", v, ""))
     return rows
 
 
@@ -131,19 +133,19 @@ def main() -> int:
     except ImportError:
         measure = None
     with tempfile.TemporaryDirectory() as tmp:
-        for name, path, truth_mask in make_inputs(Path(tmp)):
+        for name, path, truth_mask, mmpp in make_inputs(Path(tmp)):
             load(path)  # warm-up (imports, caches)
             t_dec, _ = timed(lambda path=path: load(path), repeat=5)
             print(f"\n{name}: {path.name}, {path.stat().st_size / 1e6:.1f} MB JPEG")
             print(f"  baseline decode (photokit.load, median of 5): {t_dec:.3f} s")
             if measure is not None:
-                t_m, res = timed(lambda path=path: measure(path), repeat=3)
+                t_m, res = timed(lambda path=path, mmpp=mmpp: measure(path, mm_per_px=mmpp), repeat=3)
                 n = len(getattr(res, "metrics", {}) or {})
                 print(f"  photokit.measure (all {n} metrics, median of 3): {t_m:.3f} s "
                       f"= {t_m / t_dec:.2f} x decode (target <= 6)")
             else:
                 print("  photokit.measure: not available in this tree; step-by-step only")
-            rows = steps(path, truth_mask)
+            rows = steps(path, truth_mask, mmpp)
             total = sum(r[1] for r in rows)
             print(f"  {'step':34s} {'s':>7s} {'x decode':>9s}  note")
             for label, t, note in rows:

@@ -91,10 +91,14 @@ def _detect(an: Analysis) -> PoreResult | None:
     n = max(1, int(np.ceil(np.log(s_hi / s_lo) / np.log(_K))) + 1)
     # scales s_0/k ... s_n*k so that every detection scale has a neighbour either side
     sig = [s_lo * _K ** (k - 1) for k in range(n + 2)]
+    # Gaussian scale space built incrementally: G_k = G_{k-1} * G(sqrt(s_k^2 - s_{k-1}^2))
     G = [blur(w.L, sig[0])]
     D = []
+    prev = sig[0]
     for k in range(1, len(sig) + 1):
-        G.append(blur(w.L, sig[0] * _K ** k))
+        cur = sig[0] * _K ** k
+        G.append(blur(G[-1], float(np.sqrt(cur * cur - prev * prev))))
+        prev = cur
         D.append((G[k] - G[k - 1]) * np.float32(1.0 / (_K - 1.0)))
     # D[k] belongs to scale sig[k] (between the two Gaussians)
     valid = w.restrict(erode(w.mask, sig[-1]))

@@ -47,7 +47,7 @@ from .analysis import Analysis
 from .metrics import metric
 from .texture import MIN_SKIN_PX, _enough, blur, erode, masked_blur, scaled
 
-SPOT_MM_PER_PX = 0.15
+SPOT_MM_PER_PX = 0.25
 BACKGROUND_SIGMA_MM = 4.0
 DIAMETER_MM = (0.7, 10.0)
 THRESHOLDS = {"brown": (3.0, 6.0), "red": (3.0, 6.0)}
