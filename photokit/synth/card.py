@@ -137,8 +137,15 @@ def render_card(grid, width_mm: float, centre: tuple[float, float], angle_deg: f
     rgb = np.empty((by1 - by0, bx1 - bx0, 3), np.float32)
     rgb[:] = BODY_REFLECTANCE
     for k in range(len(polys)):
-        pa = raster(polys[k])[..., None]
-        rgb = rgb * (1 - pa) + patch[k] * pa
+        # each patch only touches its own bounding box
+        q = polys[k] + m - off
+        x0, y0 = np.maximum(np.floor(q.min(axis=0)).astype(int) - 1, 0)
+        x1, y1 = np.minimum(np.ceil(q.max(axis=0)).astype(int) + 2, [bx1 - bx0, by1 - by0])
+        sub = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        pts = np.round((q - [x0, y0]) * (1 << _SUB)).astype(np.int32)
+        cv2.fillConvexPoly(sub, pts, 255, cv2.LINE_AA, _SUB)
+        pa = (sub.astype(np.float32) / 255.0)[..., None]
+        rgb[y0:y1, x0:x1] = rgb[y0:y1, x0:x1] * (1 - pa) + patch[k] * pa
     alpha = np.zeros((hh, ww), np.float32)
     alpha[by0:by1, bx0:bx1] = body
     # signed distance to the card outline (mm, < 0 inside), for spacing skin from it;
