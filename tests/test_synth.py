@@ -263,6 +263,22 @@ def test_marks_only_on_treatment_day_and_inside_treated_region():
     assert render_skin(SMALL, 11, camera=Camera.ideal()).truth.marks["count"] == 0
 
 
+def test_post_inflammatory_hyperpigmentation_is_where_the_truth_says():
+    a = render_skin(SMALL, 22, camera=Camera.ideal())
+    b = render_skin(SMALL, 22, camera=Camera.ideal(), pih=0.6)
+    assert a.truth.pih["patches"] == [] and len(b.truth.pih["patches"]) == SMALL.pih_patches
+    La = rgb2lab(a.pixels / 255.0)[..., 0]
+    Lb = rgb2lab(b.pixels / 255.0)[..., 0]
+    for q in b.truth.pih["patches"]:
+        x, y = np.round(q["centre"]).astype(int)
+        assert Lb[y - 2:y + 3, x - 2:x + 3].mean() < La[y - 2:y + 3, x - 2:x + 3].mean() - 4
+    assert b.truth.metrics["pigment.mi_mean"] > a.truth.metrics["pigment.mi_mean"] + 1
+    assert b.truth.stats["reference"]["mi_mean"] == pytest.approx(a.truth.stats["reference"]["mi_mean"])
+    res = make_series(None, 22, params=SMALL, sessions=2, visit_days=(0, 5), pih=0.5, contact_sheet=False)
+    pih = [p["state"]["pih"] for p in res.photos]
+    assert pih[0] == 0 and pih[2] > 0 and pih[-1] > pih[2]
+
+
 # ----------------------------------------------------------------------------- same skin
 
 def test_same_seed_is_the_same_skin_and_roughness_scales_texture():

@@ -196,6 +196,8 @@ def pair_cmd(outdir, seed, size, mm_per_px, card, erythema, roughness, exposure,
 @click.option("--remodel-days", type=click.FloatRange(min=1), default=30.0, show_default=True,
               help="Time constant of the improvement after each session.")
 @click.option("--flat", is_flag=True, help="No treatment effect: only light and pose change.")
+@click.option("--pih", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Complication: melanin OD of post-inflammatory hyperpigmentation after session 1.")
 @click.option("--start", default="2026-01-05", show_default=True, help="Date of the first session.")
 @click.option("--camera-strength", type=click.FloatRange(0, 2), default=1.0, show_default=True,
               help="Scale of the pose and light changes between photos.")
@@ -207,7 +209,7 @@ def pair_cmd(outdir, seed, size, mm_per_px, card, erythema, roughness, exposure,
               help="Any SkinParams field, e.g. --set ita=-20 --set brown_spots=20 (repeatable).")
 def series_cmd(outdir, seed, size, mm_per_px, card, sessions, interval_days, visit_days, final_visit_days,
                tau_days, dose, bleeding, improvement, texture_improvement, pore_improvement, spot_improvement,
-               remodel_days, flat, start, camera_strength, subject, area, contact_sheet, quality, sets):
+               remodel_days, flat, pih, start, camera_strength, subject, area, contact_sheet, quality, sets):
     """Write a microneedling course to OUTDIR: photos, truth JSON, manifest.csv, series.json."""
     from datetime import date
 
@@ -226,7 +228,7 @@ def series_cmd(outdir, seed, size, mm_per_px, card, sessions, interval_days, vis
         raise click.UsageError(str(exc)) from None
     plan = {"sessions": sessions, "interval_days": interval_days, "visit_days": days,
             "final_visit_days": final_visit_days, "tau_days": tau_days, "dose": dose, "bleeding": bleeding,
-            "remodel_days": remodel_days, "flat": flat, "start": start_d}
+            "remodel_days": remodel_days, "flat": flat, "pih": pih, "start": start_d}
     for k, v in (("texture_improvement", texture_improvement), ("pore_improvement", pore_improvement),
                  ("spot_improvement", spot_improvement), ("wrinkle_improvement", None)):
         v = improvement if v is None else v

@@ -350,6 +350,10 @@ def _truth(fields, p: SkinParams, cam: Camera, r, refl, mel, hb, skin, seed) -> 
                 "region": "treated",
                 "haemoglobin_excess_roi": stats["roi"].get("haemoglobin_mean", 0.0)
                 - stats["reference"].get("haemoglobin_mean", 0.0)}
+    pih = {"dose_od": p.pih,
+           "patches": [{"centre_canonical": [round(q["centre"][0], 2), round(q["centre"][1], 2)],
+                        "centre": to_photo([q["centre"]])[0].round(2).tolist(),
+                        "radius_mm": q["radius_mm"]} for q in fields.pih_patches] if p.pih else []}
     marks = {"density_per_cm2": p.bleeding, "kind": "scab" if p.scabs else "blood",
              "count": len(r.marks), "session": p.marks_seed,
              "marks": [{"centre_canonical": mk["centre"],
@@ -390,7 +394,7 @@ def _truth(fields, p: SkinParams, cam: Camera, r, refl, mel, hb, skin, seed) -> 
                       regions=regions, stats=stats, metrics=metrics, spots=spots, wrinkles=wr,
                       pores=pores, texture=texture, erythema=erythema, marks=marks,
                       camera=camd, card=card, params=pp,
-                      extra={"skin_area_cm2": float(skin_cm2)})
+                      pih=pih, extra={"skin_area_cm2": float(skin_cm2)})
 
 
 def _bbox(m: np.ndarray):

@@ -9,6 +9,9 @@ Model (times in days, from the photo's and the session's clock times):
   (collagen remodelling; 1 when all ``n`` sessions have fully acted), and
   ``roughness = 1 - texture_improvement * f``, ``pore_depth = 1 - pore_improvement * f``,
   ``spot_contrast = 1 - spot_improvement * f``, ``wrinkle_depth = 1 - wrinkle_improvement * f``;
+- optional post-inflammatory hyperpigmentation (a complication): melanin OD
+  ``pih * (1 - exp(-(t - t_s) / pih_onset_days))`` in a few blotches of the treated
+  region from session ``pih_after_session`` on;
 - every photo has a new mild pose and light (`Camera.random`), the baseline keeps the
   canonical pose, so each photo's homography maps it onto the baseline.
 
@@ -53,6 +56,9 @@ class SeriesPlan:
     wrinkle_improvement: float = 0.20
     remodel_days: float = 30.0
     flat: bool = False
+    pih: float = 0.0
+    pih_after_session: int = 1
+    pih_onset_days: float = 10.0
     start: date = date(2026, 1, 5)
 
     def session_times(self) -> list[datetime]:
@@ -92,7 +98,12 @@ class SeriesPlan:
         marks, scabs = 0.0, False
         if not self.flat and last is not None and last < 1.5:
             marks, scabs = self.bleeding, last >= 0.5
-        return {"erythema": float(dose), "improvement_fraction": float(f),
+        pih = 0.0
+        if self.pih and not self.flat and len(sess) >= self.pih_after_session >= 1:
+            ts = sess[self.pih_after_session - 1]
+            if t >= ts:
+                pih = self.pih * (1 - np.exp(-((t - ts).total_seconds() / 86400) / self.pih_onset_days))
+        return {"erythema": float(dose), "improvement_fraction": float(f), "pih": float(pih),
                 "roughness": float(1 - self.texture_improvement * f),
                 "pore_depth": float(1 - self.pore_improvement * f),
                 "spot_contrast": float(1 - self.spot_improvement * f),
@@ -238,7 +249,7 @@ def _render(plan: SeriesPlan, p: SkinParams, seed: int, i: int, cap: dict, camer
                         noise_seed=i)
     sp = p.replace(erythema=st["erythema"], roughness=st["roughness"], pore_depth=st["pore_depth"],
                    spot_contrast=st["spot_contrast"], wrinkle_depth=st["wrinkle_depth"],
-                   bleeding=st["bleeding"], scabs=st["scabs"], marks_seed=st["marks_seed"])
+                   bleeding=st["bleeding"], scabs=st["scabs"], marks_seed=st["marks_seed"], pih=st["pih"])
     im = render_skin(sp, seed, camera=cam)
     im.truth.kind = cap["kind"]
     im.truth.date = cap["time"].isoformat()

@@ -60,7 +60,7 @@ BASELINE_OD = np.array([0.10, 0.15, 0.30], dtype=np.float32)
 STATE_FIELDS = frozenset({
     "melanin", "haemoglobin", "ita", "tone_variation", "roughness", "wrinkle_depth",
     "pore_depth", "spot_contrast", "erythema", "erythema_mottle", "bleeding", "scabs",
-    "marks_seed",
+    "marks_seed", "pih",
 })
 
 # Shading constants (dimensionless; the height field h is in units of its own RMS).
@@ -136,6 +136,10 @@ class SkinParams:
         Render the marks as day-after scabs (brown-red) instead of fresh blood.
     marks_seed : int
         Which set of needle marks (one per session).
+    pih : float
+        Post-inflammatory hyperpigmentation: melanin OD added at the centre of
+        `pih_patches` irregular blotches (radii `pih_radius_mm`) inside the treated region
+        (a complication to flag: new brown areas). 0 = none.
     background : bool
         A backdrop around a skin region with a soft edge; False = skin fills the frame.
     card : bool
@@ -185,6 +189,9 @@ class SkinParams:
     bleeding: float = 0.0
     scabs: bool = False
     marks_seed: int = 0
+    pih: float = 0.0
+    pih_patches: int = 3
+    pih_radius_mm: tuple[float, float] = (2.0, 4.5)
     background: bool = True
     card: bool = False
     card_width_mm: float | None = None
@@ -353,9 +360,11 @@ class SkinFields:
     skin_alpha: np.ndarray
     limb: np.ndarray
     treated: np.ndarray
+    pih_map: np.ndarray | None
     background_rgb: np.ndarray | None
     card: _card.CardRender | None
     spots: list = field(default_factory=list)
+    pih_patches: list = field(default_factory=list)
     wrinkles: list = field(default_factory=list)
     pore_xy: np.ndarray | None = None
     pore_r_mm: np.ndarray | None = None
@@ -640,6 +649,7 @@ def _build_fields(p: SkinParams, seed: int) -> SkinFields:
     d_ell_mm = (1 - rr) * min(ax, ay) * grid.mm_per_px
     e = edge_mm(grid, p) / 2
     treated = (_smoothstep(-e, e, d_ell_mm) * alpha).astype(np.float32)
+    pih_map, pih_patches = _pih(grid, p, _rng(seed, 8), (cx, cy), (ax, ay), alpha)
     bg = _background(grid, _rng(seed, 7)) if p.background or p.card else None
     if bg is not None:  # soft shadow of the skin on the backdrop
         shadow = 1 - 0.55 * np.exp(-np.maximum(-d_mm, 0) / 4.0)
@@ -647,8 +657,41 @@ def _build_fields(p: SkinParams, seed: int) -> SkinFields:
     return SkinFields(grid=grid, params=p, seed=seed, mel_noise=mel_noise, hb_noise=hb_noise,
                       ery_noise=ery_noise, relief=relief, grooves=grooves, pores=pores,
                       spots_mel=spots_mel, spots_hb=spots_hb, skin_alpha=alpha, limb=limb,
-                      treated=treated, background_rgb=bg, card=card, spots=spots,
+                      treated=treated, pih_map=pih_map, pih_patches=pih_patches,
+                      background_rgb=bg, card=card, spots=spots,
                       wrinkles=wrinkles, pore_xy=pore_xy, pore_r_mm=pore_r, regions=regions)
+
+
+def _pih(grid: Grid, p: SkinParams, rng: np.random.Generator, centre, axes, alpha):
+    """Unit-contrast blotches of post-inflammatory hyperpigmentation in the treated ellipse."""
+    if p.pih_patches <= 0:
+        return None, []
+    hh, ww = grid.world_shape
+    out = np.zeros((hh, ww), np.float32)
+    patches = []
+    for _ in range(p.pih_patches):
+        r_mm = float(rng.uniform(*p.pih_radius_mm))
+        R = grid.px(r_mm)
+        t, s = rng.uniform(0, 2 * np.pi), math.sqrt(rng.uniform(0, 1)) * 0.6
+        cx = centre[0] + axes[0] * s * math.cos(t)
+        cy = centre[1] + axes[1] * s * math.sin(t)
+        pad = int(1.5 * R) + 3
+        u, v = int(round(cx + grid.margin)), int(round(cy + grid.margin))
+        x0, x1 = max(u - pad, 0), min(u + pad + 1, ww)
+        y0, y1 = max(v - pad, 0), min(v + pad + 1, hh)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        dx, dy = xx - grid.margin - cx, yy - grid.margin - cy
+        th = np.arctan2(dy, dx)
+        ph = rng.uniform(0, 2 * np.pi, 3)
+        Rt = R * (1 + 0.15 * np.cos(2 * th + ph[0]) + 0.1 * np.cos(3 * th + ph[1])
+                  + 0.06 * np.cos(5 * th + ph[2]))
+        prof = 1 - _smoothstep(0.5, 1.15, np.hypot(dx, dy) / Rt)
+        np.maximum(out[y0:y1, x0:x1], prof, out=out[y0:y1, x0:x1])
+        patches.append({"centre": [cx, cy], "radius_mm": r_mm})
+    out *= alpha
+    return out, patches
 
 
 def edge_mm(grid: Grid, p: SkinParams) -> float:
@@ -740,6 +783,8 @@ def render_fields(f: SkinFields, p: SkinParams) -> SkinRender:
     sc = np.float32(p.spot_contrast)
     # tone mottling: partly independent of the level, so dark skin is not blotchy
     c_mel = m0 + np.float32(0.03 + 0.045 * m0) * tv * f.mel_noise + sc * f.spots_mel
+    if p.pih and f.pih_map is not None:
+        c_mel += np.float32(p.pih) * f.pih_map
     if p.pore_depth:   # keratin/sebum in the pore opening: slightly brownish
         c_mel += np.float32(_PORE_MELANIN * p.pore_depth) * f.pores
     c_hb = h0 * (1 + np.float32(0.16) * tv * f.hb_noise) + sc * f.spots_hb

@@ -158,6 +158,9 @@ class SynthTruth:
         seed's skin), ``band_rq`` (RMS of the 0.2-2 mm L* band, also
         ``metrics["texture.roughness"]``) and ``luminance_highpass_rms``; erythema dose
         (OD) and extent.
+    pih : dict
+        Post-inflammatory hyperpigmentation: ``dose_od`` and the blotches (centres,
+        radii in mm); empty patches when there is none.
     camera : dict
         Pose, illumination (``channel_gains``, field formula), blur, noise, JPEG.
     card : dict or None
@@ -181,6 +184,7 @@ class SynthTruth:
     camera: dict
     card: dict | None
     params: dict
+    pih: dict = field(default_factory=dict)
     image: str | None = None
     date: str | None = None
     kind: str | None = None
