@@ -687,7 +687,7 @@ def _pih(grid: Grid, p: SkinParams, rng: np.random.Generator, centre, axes, alph
         ph = rng.uniform(0, 2 * np.pi, 3)
         Rt = R * (1 + 0.15 * np.cos(2 * th + ph[0]) + 0.1 * np.cos(3 * th + ph[1])
                   + 0.06 * np.cos(5 * th + ph[2]))
-        prof = 1 - _smoothstep(0.5, 1.15, np.hypot(dx, dy) / Rt)
+        prof = 1 - _smoothstep(0.15, 1.3, np.hypot(dx, dy) / Rt)   # diffuse edge
         np.maximum(out[y0:y1, x0:x1], prof, out=out[y0:y1, x0:x1])
         patches.append({"centre": [cx, cy], "radius_mm": r_mm})
     out *= alpha
