@@ -10,9 +10,14 @@ zero-crossing diameter, Lindeberg 1998). ``D_k = (G_{s_{k+1}} - G_{s_k}) * L /
 (2^(1/3) - 1)`` approximates ``s^2 Laplacian(L)``; for a dark Gaussian dip of depth
 ``A`` (L*) and SD ``s`` it peaks at ``A / 2`` at scale ``s``, so the contrast estimate
 is ``2 D``. A pore is a local maximum of ``D`` in space and scale (3 x 3 x 3) with
-contrast >= 1.5 L*, whose Hessian at its scale is blob-like (smaller eigenvalue at
-least 0.35 of the larger: lines are wrinkles, not pores), on the skin mask eroded by the
-largest scale.
+contrast >= 3 L* (the synthetic micro-relief alone yields ~7 false pores per cm^2 at
+1.5 L*), whose Hessian at its scale is blob-like (smaller eigenvalue at least 0.35 of
+the larger: lines are wrinkles, not pores), on the skin mask eroded by the largest
+scale; of pores closer than the larger radius only the stronger is kept. Scales under
+0.8 working pixels are not searched; when even 1 mm pores are under 1.2 px of SD
+(photos coarser than about 0.3 mm/px) the pore metrics are None. Large photos are
+analysed on sampled strips (`photokit.texture.work`): the density stays unbiased and
+`find_pores` then lists the pores of the sampled strips only.
 
 ``texture.pore_density`` = pores per cm^2 of analysed skin; ``pores.mean_diameter_mm``,
 ``pores.area_pct`` (sum of pore disc areas over skin area) and the pore list

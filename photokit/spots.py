@@ -2,20 +2,25 @@
 
 Method
 ------
-1. Maps on a working level of 0.15 mm/px (a 1 mm spot is about 7 px across): melanin
-   and haemoglobin from `photokit.chromophores` when available, else the melanin index
-   ``MI = 100 log10(1/R)`` and erythema index ``EI = 100 log10(R/G)`` of calibrated
-   linear RGB (Dawson et al. 1980; Diffey et al. 1984).
+1. Maps on a working level of at most 0.25 mm/px (a 1 mm spot is 4 px or more across):
+   shading-free melanin and haemoglobin from optical density ``-ln(RGB)`` of calibrated
+   linear RGB (`chromophore_maps`: grey shading removed as in Tsumura et al. 2003,
+   absorption directions `V_MELANIN`, `V_HAEMOGLOBIN`), in index units: the change of
+   the melanin index ``MI = 100 log10(1/R)`` (Dawson et al. 1980) or erythema index
+   ``EI = 100 log10(R/G)`` (Diffey et al. 1984) that the chromophore alone would cause.
+   Plain MI/EI maps are not usable for spots: furrows and pores darken all channels and
+   raise MI by several units.
 2. Local background: mask-normalised Gaussian (SD 4 mm) of the map, recomputed once
    with the first pass's spot pixels left out (so large spots do not raise their own
    background). Contrast ``C = map - background``.
-3. Hysteresis threshold on maps smoothed by a Gaussian of 0.2 mm (matched to the
-   smallest spots): pixels with ``C >= 3`` connected to a pixel with ``C >= 6`` (MI or
+3. Hysteresis threshold on maps smoothed by a Gaussian of 0.2 mm (at least 0.6 px;
+   matched to the smallest spots): pixels with ``C >= 3`` connected to a pixel with ``C >= 6`` (MI or
    EI units; the synthetic generator's normal tone mottling reaches 4 at its 99.9th
    percentile). A spot's extent is its pixels above half its peak contrast (FWHM, so
    the area does not grow with contrast); spots with an equivalent diameter
-   ``sqrt(4 A / pi)`` of 0.7-10 mm are kept (smaller: pores, noise; larger: patches
-   such as melasma or shadows).
+   ``sqrt(4 A / pi)`` of 0.7-10 mm, and at least 3 working pixels, are kept (smaller:
+   pores, noise; larger: patches such as melasma or shadows); searched 0.5 mm (and
+   2.5 px) inside the skin edge.
 4. Cross-talk: a component of the melanin map whose haemoglobin contrast exceeds 2.5
    times its melanin contrast is a red spot (found on the haemoglobin map) and is
    dropped there, and vice versa, so no spot is counted twice.
@@ -28,6 +33,9 @@ contrast), ``spots.density`` (brown spots per cm^2).
 
 References
 ----------
+N. Tsumura et al., "Image-based skin color and texture analysis/synthesis by extracting
+hemoglobin and melanin information in the skin", ACM Trans. Graph. 22(3), 770-779
+(2003). doi:10.1145/882262.882344
 J. B. Dawson et al., "A theoretical and experimental study of light absorption and
 scattering by in vivo skin", Phys. Med. Biol. 25(4), 695-709 (1980).
 doi:10.1088/0031-9155/25/4/008

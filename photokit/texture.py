@@ -81,6 +81,8 @@ MIN_SKIN_PX = 400
 CROP_MARGIN_MM = 4.0
 #: Largest working image analysed whole (pixels); above it, strips are sampled.
 WORK_BUDGET_PX = 1_000_000
+#: The same for line detection (sparse features: sampling them is noisy).
+LINE_BUDGET_PX = 2_500_000
 #: Height of each sampled strip (mm).
 STRIP_MM = 12.0
 
@@ -219,7 +221,7 @@ def strips(h: int, w: int, budget: int, strip_px: int, pad: int):
     return np.concatenate(rows), np.concatenate(core), np.concatenate(seam)
 
 
-def work(an: Analysis, target_mm_per_px: float) -> Work | None:
+def work(an: Analysis, target_mm_per_px: float, budget_px: int | None = None) -> Work | None:
     """The working level for features resolved at `target_mm_per_px`, cropped to the skin.
 
     The crop is the skin's bounding box plus `CROP_MARGIN_MM`; L* is computed on the crop
@@ -228,8 +230,11 @@ def work(an: Analysis, target_mm_per_px: float) -> Work | None:
     (`STRIP_MM` high, with `CROP_MARGIN_MM` margins) is analysed instead: per-area
     statistics (roughness, GLCM, LBP, densities) stay unbiased, at a small sampling
     variance, and a 12 MP close-up costs what a 1 MP one does. Spot counts do not use
-    it (spots work on a coarse level, over all the skin).
+    it (spots work on a coarse level, over all the skin), and lines get a larger budget
+    (`LINE_BUDGET_PX`): they are sparse, and a strip sample of a few long wrinkles is a
+    noisy sample.
     """
+    budget = WORK_BUDGET_PX if budget_px is None else int(budget_px)
     base = scaled(an)
     if base is None:
         return None
@@ -243,7 +248,7 @@ def work(an: Analysis, target_mm_per_px: float) -> Work | None:
         x0, y0 = max(0, x - pad), max(0, y - pad)
         x1, y1 = min(lv.shape[1], x + w + pad), min(lv.shape[0], y + h + pad)
         factor = float(lv.mm_per_px / base.mm_per_px)
-        sample = strips(y1 - y0, x1 - x0, WORK_BUDGET_PX,
+        sample = strips(y1 - y0, x1 - x0, budget,
                         max(8, int(round(STRIP_MM / lv.mm_per_px))), pad)
         if sample is None:
             rows = np.arange(y0, y1)
@@ -255,7 +260,7 @@ def work(an: Analysis, target_mm_per_px: float) -> Work | None:
         return Work(lv, L, np.ascontiguousarray(lv.mask[rows, x0:x1]), core, seam, rows,
                     float(lv.mm_per_px), x0, factor)
 
-    return base.level(target_mm_per_px).cached("texture.work", make)
+    return base.level(target_mm_per_px).cached(f"texture.work:{budget}", make)
 
 
 def blur(x: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -615,7 +620,7 @@ def ridges(an: Analysis) -> Lines | None:
 
 
 def _ridges(an: Analysis) -> Lines | None:
-    finest = work(an, LINE_SCALES_MM[0] / LINE_PX_PER_SCALE)
+    finest = work(an, LINE_SCALES_MM[0] / LINE_PX_PER_SCALE, LINE_BUDGET_PX)
     if finest is None:
         return None
     best = theta = None
