@@ -80,3 +80,22 @@ def test_no_skin_gives_none():
     assert P.mean_diameter_mm(an) is None
     assert P.area_pct(an) is None
     assert P.find_pores(an) is None
+
+
+def test_strip_sampling_on_large_photos_keeps_density_and_coordinates(monkeypatch):
+    from photokit import texture
+
+    monkeypatch.setattr(texture, "WORK_BUDGET_PX", 250_000)  # force sampling on 700x700
+    n, mmpp = 700, 0.05
+    rng = np.random.default_rng(2)
+    pitch = 1.2 / mmpp
+    centres = [(x + rng.uniform(-3, 3), y + rng.uniform(-3, 3))
+               for y in np.arange(pitch, n - pitch, pitch) for x in np.arange(pitch, n - pitch, pitch)]
+    an = Analysis(grey_from_L(dips(n, mmpp, centres, 0.15)), np.ones((n, n), bool), mmpp)
+    w = texture.work(an, P.PORE_MM_PER_PX)
+    assert w.core is not None and w.L.shape[0] < n  # sampled
+    found = P.find_pores(an)
+    xy = np.array([[p.x, p.y] for p in found])
+    err = np.array([np.hypot(*(np.array(centres) - c).T).min() for c in xy]) * mmpp
+    assert np.median(err) < 0.05 and err.max() < 0.2  # mm, full-resolution coordinates
+    assert P.pore_density(an) == pytest.approx(100 / 1.2 ** 2, rel=0.1)  # one per 1.2 mm cell
