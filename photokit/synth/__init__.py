@@ -73,11 +73,18 @@ See `photokit.synth.skin` (colour and surface model, with references),
 from .camera import Camera, cct_rgb
 from .render import SynthImage, SynthPair, erythema_for_a, make_pair, render_skin
 from .series import SeriesPlan, SeriesResult, contact_sheet_image, make_series, render_capture
-from .skin import ABSORPTION_HAEMOGLOBIN, ABSORPTION_MELANIN, BASELINE_OD, SkinParams, melanin_for_ita
+from .skin import (
+    ABSORPTION_HAEMOGLOBIN,
+    ABSORPTION_MELANIN,
+    BASELINE_OD,
+    SkinParams,
+    clear_cache,
+    melanin_for_ita,
+)
 from .truth import SynthTruth
 
 __all__ = [
-    "ABSORPTION_HAEMOGLOBIN", "ABSORPTION_MELANIN", "BASELINE_OD", "Camera", "SeriesPlan",
+    "ABSORPTION_HAEMOGLOBIN", "ABSORPTION_MELANIN", "BASELINE_OD", "Camera", "SeriesPlan", "clear_cache",
     "SeriesResult", "SkinParams", "SynthImage", "SynthPair", "SynthTruth", "cct_rgb",
     "contact_sheet_image", "erythema_for_a", "make_pair", "make_series", "melanin_for_ita",
     "render_capture", "render_skin",

@@ -48,7 +48,7 @@ class CardRender:
     width_mm: float
     height_mm: float
     alpha: np.ndarray            # world (H, W) float32 coverage of the card
-    distance_mm: np.ndarray      # world (H, W) signed distance to the card edge (< 0 inside)
+    distance_mm: np.ndarray | None  # world signed distance to the card edge (< 0 inside); freed after use
     _bbox: tuple                 # world bbox (x0, y0, x1, y1)
     _rgb: np.ndarray             # (y1-y0, x1-x0, 3) card colours inside the bbox
     margin: int

@@ -596,13 +596,14 @@ def _background(grid: Grid, rng: np.random.Generator) -> np.ndarray:
 
 
 _CACHE: dict = {}
-_CACHE_SIZE = 2
+_CACHE_SIZE = 1   # one skin at a time: ~190 MB at 1600x1200 (a series or a pair reuses it)
 
 
 def build_fields(p: SkinParams, seed: int) -> SkinFields:
     """The random structure of skin `seed` under the identity part of `p`.
 
-    The last two skins built are cached (a series renders the same skin many times).
+    The last skin built is cached (a series or a pair renders the same skin many
+    times); `clear_cache` frees it.
     """
     key = (int(seed), p.identity_key())
     if key in _CACHE:
@@ -613,6 +614,11 @@ def build_fields(p: SkinParams, seed: int) -> SkinFields:
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
     return fields
+
+
+def clear_cache() -> None:
+    """Free the cached skin fields."""
+    _CACHE.clear()
 
 
 def _build_fields(p: SkinParams, seed: int) -> SkinFields:
@@ -627,6 +633,7 @@ def _build_fields(p: SkinParams, seed: int) -> SkinFields:
         # the card lies on top: no skin under it
         alpha = alpha * (1 - card.alpha)
         d_mm = np.minimum(d_mm, card.distance_mm)
+        card.distance_mm = None           # only needed here: free it
     limb = (1 - 0.42 * np.exp(-np.maximum(d_mm, 0) / 5.0)).astype(np.float32)
     r = _rng(seed, 2)
     shape = (hh, ww)
