@@ -3,7 +3,8 @@
 Run ``python benchmarks/bench_compare.py [--repeat N] [--keep DIR]``. Real data come from
 ``$PHOTOKIT_BENCH_DATA`` (default ``shared/data`` beside the repository).
 
-Inputs: the real portrait ``faces/obama-1080p.jpg`` enlarged to 4000 x 3000 (12 MP) is
+Inputs: the real portrait ``faces/obama3.jpg`` cropped to 3:4 and enlarged to 3000 x 4000
+(12 MP, portrait) is
 BEFORE; AFTER is the same scene moved by a mild similarity (2 deg, x1.03, shift),
 brighter by 8 %, with a redder cheek patch, and both are written as JPEG (q 92) to a
 temporary folder. (Enlarging keeps the real image content and the 12 MP pixel count;
@@ -38,26 +39,25 @@ from photokit.photo import load
 
 DATA = Path(os.environ.get("PHOTOKIT_BENCH_DATA",
                            Path(__file__).resolve().parents[2] / "shared" / "data"))
-SIZE = (4000, 3000)
+SIZE = (3000, 4000)  # width, height
 
 
 def make_inputs(folder: Path) -> tuple[Path, Path]:
     """BEFORE and AFTER 12 MP JPEGs from a real portrait (see module notes)."""
-    src = DATA / "faces" / "obama-1080p.jpg"
+    src = DATA / "faces" / "obama3.jpg"
     if not src.exists():
         sys.exit(f"benchmark data not found: {src} (set PHOTOKIT_BENCH_DATA)")
     rgb = load(src).rgb8()
     h0, w0 = rgb.shape[:2]
-    # crop to 4:3 around the centre, then enlarge
-    w = min(w0, int(h0 * 4 / 3))
-    x0 = (w0 - w) // 2
-    before = cv2.resize(rgb[:, x0:x0 + w], SIZE, interpolation=cv2.INTER_CUBIC)
+    # crop to 3:4 (top-aligned: the face), then enlarge
+    h = min(h0, int(w0 * 4 / 3))
+    before = cv2.resize(rgb[:h], SIZE, interpolation=cv2.INTER_CUBIC)
     m = cv2.getRotationMatrix2D((SIZE[0] / 2, SIZE[1] / 2), 2.0, 1.03)
     m[:, 2] += (60, -40)
     after = cv2.warpAffine(before, m, SIZE, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     after = after.astype(np.float32) * 1.08
     yy, xx = np.mgrid[:SIZE[1], :SIZE[0]].astype(np.float32)
-    blob = np.exp(-((xx - 0.45 * SIZE[0]) ** 2 + (yy - 0.55 * SIZE[1]) ** 2) / (2 * 180.0 ** 2))
+    blob = np.exp(-((xx - 0.50 * SIZE[0]) ** 2 + (yy - 0.24 * SIZE[1]) ** 2) / (2 * 110.0 ** 2))
     after[..., 0] *= 1 + 0.12 * blob
     after[..., 1] *= 1 - 0.06 * blob
     after = np.clip(after, 0, 255).astype(np.uint8)
