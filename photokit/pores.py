@@ -170,7 +170,13 @@ def _suppress_overlaps(pores: list[Pore], mm_per_full_px: float) -> list[Pore]:
     return [pores[i] for i in kept]
 
 
-@metric("texture.pore_density", unit="1/cm^2", mdc=5.0, better="lower", needs_colour=False,
+# Noise floors (``mdc`` of each metric below): 2.77 x the within-subject SD measured by
+# ``benchmarks/bench_repeatability.py`` (6 re-captures of each of 6 real portraits, and
+# 6 re-captures of each of 4 synthetic skins at 0.07 mm/px), the larger of the two
+# protocols where both measure the metric, rounded up to two significant figures.
+
+
+@metric("texture.pore_density", unit="1/cm^2", mdc=2.8, better="lower", needs_colour=False,
         needs_scale=True, description="dark pore-scale blobs (0.2-1.0 mm, >= 1.5 L*) per cm^2 of skin")
 def pore_density(an: Analysis) -> float | None:
     """Pores per cm^2 of analysed skin."""
@@ -180,7 +186,7 @@ def pore_density(an: Analysis) -> float | None:
     return len(r.pores) / (r.area_mm2 / 100.0)
 
 
-@metric("pores.mean_diameter_mm", unit="mm", mdc=0.02, better="lower", needs_colour=False,
+@metric("pores.mean_diameter_mm", unit="mm", mdc=0.005, better="lower", needs_colour=False,
         needs_scale=True, description="mean diameter of detected pores")
 def mean_diameter_mm(an: Analysis) -> float | None:
     r = _pores(an)

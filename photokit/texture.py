@@ -357,7 +357,13 @@ def band(an: Analysis) -> Band | None:
     return an.cached("texture.band", make)
 
 
-@metric("texture.roughness", unit="L*", mdc=0.05, better="lower", needs_colour=False,
+# Noise floors (``mdc`` of each metric below): 2.77 x the within-subject SD measured by
+# ``benchmarks/bench_repeatability.py`` (6 re-captures of each of 6 real portraits, and
+# 6 re-captures of each of 4 synthetic skins at 0.07 mm/px), the larger of the two
+# protocols where both measure the metric, rounded up to two significant figures.
+
+
+@metric("texture.roughness", unit="L*", mdc=0.027, better="lower", needs_colour=False,
         needs_scale=True,
         description="RMS of detrended L* in the 0.2-2 mm band (Rq)")
 def roughness(an: Analysis) -> float | None:
@@ -369,7 +375,7 @@ def roughness(an: Analysis) -> float | None:
     return float(np.sqrt(np.mean(np.square(v, dtype=np.float32), dtype=np.float64)))
 
 
-@metric("texture.ra", unit="L*", mdc=0.04, better="lower", needs_colour=False, needs_scale=True,
+@metric("texture.ra", unit="L*", mdc=0.018, better="lower", needs_colour=False, needs_scale=True,
         description="mean absolute detrended L* in the 0.2-2 mm band (Ra)")
 def ra(an: Analysis) -> float | None:
     """``Ra = mean(|B|)`` over skin."""
@@ -435,21 +441,21 @@ def _glcm_props(an: Analysis) -> dict[str, float] | None:
     return an.cached("texture.glcm", make)
 
 
-@metric("texture.glcm_contrast", unit="levels^2", mdc=0.1, better="lower", needs_colour=False,
+@metric("texture.glcm_contrast", unit="levels^2", mdc=0.16, better="lower", needs_colour=False,
         needs_scale=True, description="GLCM contrast of the fine band at 0.3 mm (16 levels over +-6 L*)")
 def glcm_contrast(an: Analysis) -> float | None:
     p = _glcm_props(an)
     return None if p is None else p["contrast"]
 
 
-@metric("texture.glcm_homogeneity", unit="1", mdc=0.01, better="higher", needs_colour=False,
+@metric("texture.glcm_homogeneity", unit="1", mdc=0.0025, better="higher", needs_colour=False,
         needs_scale=True, description="GLCM homogeneity of the fine band at 0.3 mm")
 def glcm_homogeneity(an: Analysis) -> float | None:
     p = _glcm_props(an)
     return None if p is None else p["homogeneity"]
 
 
-@metric("texture.glcm_energy", unit="1", mdc=0.01, better="higher", needs_colour=False,
+@metric("texture.glcm_energy", unit="1", mdc=0.0026, better="higher", needs_colour=False,
         needs_scale=True, description="GLCM energy (sqrt of angular second moment) of the fine band")
 def glcm_energy(an: Analysis) -> float | None:
     p = _glcm_props(an)
@@ -498,7 +504,7 @@ def lbp_uniform_mask(img: np.ndarray, radius_px: float, points: int = 8, stride:
     return trans <= 2
 
 
-@metric("texture.lbp_uniformity", unit="%", mdc=0.5, better="neither", needs_colour=False,
+@metric("texture.lbp_uniformity", unit="%", mdc=0.34, better="neither", needs_colour=False,
         needs_scale=True, description="% of skin with uniform LBP patterns (8 points, 0.3 mm)")
 def lbp_uniformity(an: Analysis) -> float | None:
     b = band(an)
@@ -511,7 +517,7 @@ def lbp_uniformity(an: Analysis) -> float | None:
 
 
 # --------------------------------------------------------------------------- SELS-like
-@metric("texture.sels_dark_pct", unit="%", mdc=0.5, better="lower", needs_colour=False,
+@metric("texture.sels_dark_pct", unit="%", mdc=0.29, better="lower", needs_colour=False,
         needs_scale=True, description="% of skin darker than its 2 mm surround by > 1.5 L* (furrows, pores)")
 def sels_dark_pct(an: Analysis) -> float | None:
     b = band(an)
@@ -521,7 +527,7 @@ def sels_dark_pct(an: Analysis) -> float | None:
     return float(100.0 * np.count_nonzero(v < -SELS_THRESHOLD) / v.size)
 
 
-@metric("texture.sels_bright_pct", unit="%", mdc=0.5, better="lower", needs_colour=False,
+@metric("texture.sels_bright_pct", unit="%", mdc=0.36, better="lower", needs_colour=False,
         needs_scale=True, description="% of skin brighter than its 2 mm surround by > 1.5 L* (scaling)")
 def sels_bright_pct(an: Analysis) -> float | None:
     b = band(an)
@@ -684,7 +690,7 @@ def _ridges(an: Analysis) -> Lines | None:
     return Lines(centre, best, theta, length, area, finest, valid)
 
 
-@metric("texture.wrinkle_density", unit="mm/cm^2", mdc=5.0, better="lower", needs_colour=False,
+@metric("texture.wrinkle_density", unit="mm/cm^2", mdc=2.3, better="lower", needs_colour=False,
         needs_scale=True, description="length of dark lines (0.25-1 mm scale, >= 2 mm long) per skin area")
 def wrinkle_density(an: Analysis) -> float | None:
     """Line length (mm) per analysed skin area (cm^2)."""
@@ -694,7 +700,7 @@ def wrinkle_density(an: Analysis) -> float | None:
     return ln.length_mm / (ln.area_mm2 / 100.0)
 
 
-@metric("texture.wrinkle_depth", unit="L*", mdc=0.2, better="lower", needs_colour=False,
+@metric("texture.wrinkle_depth", unit="L*", mdc=0.48, better="lower", needs_colour=False,
         needs_scale=True, description="mean estimated depth (L* contrast) along detected lines")
 def wrinkle_depth(an: Analysis) -> float | None:
     """Mean line depth estimate over centre-line pixels (None when no line)."""
