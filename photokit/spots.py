@@ -230,28 +230,28 @@ def _of(an: Analysis, kind: str) -> tuple[list[Spot], float] | None:
 # protocols where both measure the metric, rounded up to two significant figures.
 
 
-@metric("spots.count", unit="count", mdc=9.4, better="lower", needs_scale=True,
+@metric("spots.count", unit="count", mdc=5.4, better="lower", needs_scale=True,
         description="pigmented (brown) spots, 0.7-10 mm, >= 8 MI units above local background")
 def count(an: Analysis) -> float | None:
     r = _of(an, "brown")
     return None if r is None else float(len(r[0]))
 
 
-@metric("spots.area_pct", unit="%", mdc=3.5, better="lower", needs_scale=True,
+@metric("spots.area_pct", unit="%", mdc=3.0, better="lower", needs_scale=True,
         description="% of analysed skin covered by pigmented (brown) spots")
 def area_pct(an: Analysis) -> float | None:
     r = _of(an, "brown")
     return None if r is None else float(100.0 * sum(s.area_mm2 for s in r[0]) / r[1])
 
 
-@metric("spots.density", unit="1/cm^2", mdc=0.26, better="lower", needs_scale=True,
+@metric("spots.density", unit="1/cm^2", mdc=0.15, better="lower", needs_scale=True,
         description="pigmented (brown) spots per cm^2 of analysed skin")
 def density(an: Analysis) -> float | None:
     r = _of(an, "brown")
     return None if r is None else float(len(r[0]) / (r[1] / 100.0))
 
 
-@metric("spots.brown_contrast", unit="MI", mdc=14.0, better="lower", needs_scale=True,
+@metric("spots.brown_contrast", unit="MI", mdc=7.3, better="lower", needs_scale=True,
         description="mean melanin-index contrast of brown spots against their surround")
 def brown_contrast(an: Analysis) -> float | None:
     r = _of(an, "brown")
@@ -260,14 +260,14 @@ def brown_contrast(an: Analysis) -> float | None:
     return float(np.mean([s.contrast for s in r[0]]))
 
 
-@metric("spots.red_count", unit="count", mdc=2.0, better="lower", needs_scale=True,
+@metric("spots.red_count", unit="count", mdc=0.78, better="lower", needs_scale=True,
         description="red (haemoglobin) spots, 0.7-10 mm, >= 8 EI units above local background")
 def red_count(an: Analysis) -> float | None:
     r = _of(an, "red")
     return None if r is None else float(len(r[0]))
 
 
-@metric("spots.red_area_pct", unit="%", mdc=0.61, better="lower", needs_scale=True,
+@metric("spots.red_area_pct", unit="%", mdc=0.36, better="lower", needs_scale=True,
         description="% of analysed skin covered by red spots")
 def red_area_pct(an: Analysis) -> float | None:
     r = _of(an, "red")
