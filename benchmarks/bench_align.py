@@ -286,6 +286,18 @@ def run_turns(rng, reps, rows):
             rows.append(out)
 
 
+def plain_ncc(before, after, h) -> float:
+    """Normalised cross-correlation of BEFORE and AFTER warped by `h`, where they overlap."""
+    b = before.gray8().astype(np.float32)
+    w = cv2.warpPerspective(after.gray8(), h, (before.width, before.height)).astype(np.float32)
+    m = cv2.warpPerspective(np.ones(after.gray8().shape, np.uint8), h, (before.width, before.height))
+    m = cv2.erode(m, np.ones((5, 5), np.uint8)) > 0
+    if m.sum() < 100:
+        return float("nan")
+    x, y = b[m] - b[m].mean(), w[m] - w[m].mean()
+    return float((x * y).sum() / np.sqrt((x * x).sum() * (y * y).sum()))
+
+
 def run_c(tallies):
     boat = DATA / "homography" / "oxford_boat"
     pairs = []
@@ -320,7 +332,8 @@ def run_c(tallies):
                 q = np.c_[pts[:, 3:5], np.ones(len(pts))] @ hh.T
                 return float(np.median(np.linalg.norm(q[:, :2] / q[:, 2:] - pts[:, 0:2], axis=1)))
             chk = (reproj(r.homography), reproj(h))
-        rows.append((name, r.status, e, r.confidence, r.reason, eb, chk, r.ncc))
+        rows.append((name, r.status, e, r.confidence, r.reason, eb, chk,
+                     (plain_ncc(before, after, r.homography), plain_ncc(before, after, h))))
     return rows
 
 
@@ -416,12 +429,25 @@ def main(argv=None):
         print(f"{k:<26}{o['n']:>4} | {o['success']:>8.1f} {o['median']:>7.2f} {o['refused']:>7} "
               f"{o['wrong']:>5} {o['conf_good']:>7.2f}/{o['conf_wrong']:<7.2f} | {b['success']:>8.1f} "
               f"{b['median']:>7.2f} {b['refused']:>7} {b['wrong']:>5}")
+    pos = [k for k in keys if k not in ("negatives", "b whole (frame corners)")]
+    conf = np.concatenate([tallies[k][0].conf for k in pos])
+    okv = np.concatenate([tallies[k][0].ok for k in pos])
+    errv = np.concatenate([tallies[k][0].err for k in pos])
+    if len(conf):
+        print("\ncalibration of `confidence` (positive pairs reported ok): bin, n, observed P(error < 3 px)")
+        good = np.nan_to_num(errv, nan=np.inf) < 3
+        for lo, hi in ((0.2, 0.5), (0.5, 0.8), (0.8, 0.95), (0.95, 1.01)):
+            m = okv.astype(bool) & (conf >= lo) & (conf < hi)
+            if m.any():
+                print(f"  [{lo:.2f}, {min(hi, 1):.2f}]  n={int(m.sum()):>3}  observed {good[m].mean():.2f}"
+                      f"  mean confidence {conf[m].mean():.2f}")
     if rows_c:
-        print("\n(c) per pair: name, status, corner error, confidence, baseline error; for CMP the "
-              "median error on the independent annotated points: ours / the published model's own")
+        print("\n(c) per pair: name, status, corner error, confidence, baseline error, NCC of the "
+              "warped pair ours / published H; for CMP the median error on the independent "
+              "annotated points: ours / the published model's own")
         for name, st, e, c, why, eb, chk, ncc in rows_c:
-            print(f"  {name:<22} {st:<6} {e:8.2f} {c:5.2f}  ncc {ncc or 0:.2f}  "
-                  f"base {eb if eb is None else round(eb, 2)}"
+            print(f"  {name:<18} {st:<6} {e:8.2f} {c:5.2f}  base {eb if eb is None else round(eb, 2)}"
+                  f"  ncc {ncc[0]:.2f} / {ncc[1]:.2f}"
                   + (f"  points {chk[0]:.2f} / {chk[1]:.2f}" if chk else "")
                   + (f"  ({why})" if why else ""))
     if rows_n:

@@ -5,7 +5,8 @@ aligns the wallpaper. `find_subject` returns the region whose features drive the
 alignment, in this order of preference:
 
 1. a user ROI or mask (in this photo's pixel coordinates);
-2. the largest detected frontal face (OpenCV Haar cascade, `photokit.face`), grown to an
+2. the largest detected frontal face with two eyes found (else the largest face; OpenCV
+   Haar cascades, `photokit.face`), grown to an
    ellipse covering the head: centre 8% of the box height above the box centre, semi-axes
    0.62 x box width and 0.78 x box height (the Haar box spans roughly brows to chin and
    cheek to cheek; the ellipse adds forehead and jaw, little background);
@@ -120,9 +121,12 @@ def find_subject(gray: np.ndarray, roi=None, *, faces: bool = True) -> Subject:
         return Subject("roi", (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1),
                        (h, w), mask=mask)
     if faces:
-        found = detect_faces(gray, with_eyes=False)
+        found = detect_faces(gray, with_eyes=True)
         if found:
-            x, y, bw, bh = found[0].box
+            # a detection with both eyes beats a larger one without (false positives on
+            # clothing or background are rarely given two eyes)
+            best = max(found, key=lambda f: (len(f.eyes) == 2, f.box[2] * f.box[3]))
+            x, y, bw, bh = best.box
             dy, sx, sy = HEAD_ELLIPSE
             cx, cy = x + bw / 2.0, y + bh / 2.0 + dy * bh
             ax, ay = sx * bw, sy * bh
