@@ -186,7 +186,7 @@ def pore_density(an: Analysis) -> float | None:
     return len(r.pores) / (r.area_mm2 / 100.0)
 
 
-@metric("pores.mean_diameter_mm", unit="mm", mdc=0.005, better="lower", needs_colour=False,
+@metric("pores.mean_diameter_mm", unit="mm", mdc=0.0053, better="lower", needs_colour=False,
         needs_scale=True, description="mean diameter of detected pores")
 def mean_diameter_mm(an: Analysis) -> float | None:
     r = _pores(an)
