@@ -20,8 +20,10 @@ analysed on sampled strips (`photokit.texture.work`): the density stays unbiased
 `find_pores` then lists the pores of the sampled strips only.
 
 ``texture.pore_density`` = pores per cm^2 of analysed skin; ``pores.mean_diameter_mm``,
-``pores.area_pct`` (sum of pore disc areas over skin area) and the pore list
-(`find_pores`) for overlays and size histograms.
+``pores.area_pct`` (sum of pore disc areas over skin area), ``pores.mean_contrast``
+(mean pore depth in L*: the count saturates once pores clear the threshold, their
+contrast keeps tracking visibility) and the pore list (`find_pores`) for overlays and
+size histograms.
 
 References
 ----------
@@ -202,3 +204,13 @@ def area_pct(an: Analysis) -> float | None:
     if r is None:
         return None
     return float(100.0 * sum(np.pi * (q.diameter_mm / 2) ** 2 for q in r.pores) / r.area_mm2)
+
+
+@metric("pores.mean_contrast", unit="L*", mdc=0.15, better="lower", needs_colour=False,
+        needs_scale=True, description="mean depth (L* contrast, 2x the DoG peak) of detected pores")
+def mean_contrast(an: Analysis) -> float | None:
+    """Mean pore contrast: how visible the pores are (saturating counts miss depth)."""
+    r = _pores(an)
+    if r is None or not r.pores:
+        return None
+    return float(np.mean([q.contrast for q in r.pores]))
