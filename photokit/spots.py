@@ -227,7 +227,8 @@ def _of(an: Analysis, kind: str) -> tuple[list[Spot], float] | None:
 # Noise floors (``mdc`` of each metric below): 2.77 x the within-subject SD measured by
 # ``benchmarks/bench_repeatability.py`` (6 re-captures of each of 6 real portraits, and
 # 6 re-captures of each of 4 synthetic skins at 0.07 mm/px), the larger of the two
-# protocols where both measure the metric, rounded up to two significant figures.
+# protocols where both measure the metric and the largest of repeated runs (with 24-36
+# captures the SD itself is uncertain by about 15%), rounded up to two significant figures.
 
 
 @metric("spots.count", unit="count", mdc=5.4, better="lower", needs_scale=True,

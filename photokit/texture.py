@@ -360,10 +360,11 @@ def band(an: Analysis) -> Band | None:
 # Noise floors (``mdc`` of each metric below): 2.77 x the within-subject SD measured by
 # ``benchmarks/bench_repeatability.py`` (6 re-captures of each of 6 real portraits, and
 # 6 re-captures of each of 4 synthetic skins at 0.07 mm/px), the larger of the two
-# protocols where both measure the metric, rounded up to two significant figures.
+# protocols where both measure the metric and the largest of repeated runs (with 24-36
+# captures the SD itself is uncertain by about 15%), rounded up to two significant figures.
 
 
-@metric("texture.roughness", unit="L*", mdc=0.027, better="lower", needs_colour=False,
+@metric("texture.roughness", unit="L*", mdc=0.033, better="lower", needs_colour=False,
         needs_scale=True,
         description="RMS of detrended L* in the 0.2-2 mm band (Rq)")
 def roughness(an: Analysis) -> float | None:
@@ -375,7 +376,7 @@ def roughness(an: Analysis) -> float | None:
     return float(np.sqrt(np.mean(np.square(v, dtype=np.float32), dtype=np.float64)))
 
 
-@metric("texture.ra", unit="L*", mdc=0.018, better="lower", needs_colour=False, needs_scale=True,
+@metric("texture.ra", unit="L*", mdc=0.021, better="lower", needs_colour=False, needs_scale=True,
         description="mean absolute detrended L* in the 0.2-2 mm band (Ra)")
 def ra(an: Analysis) -> float | None:
     """``Ra = mean(|B|)`` over skin."""
@@ -448,14 +449,14 @@ def glcm_contrast(an: Analysis) -> float | None:
     return None if p is None else p["contrast"]
 
 
-@metric("texture.glcm_homogeneity", unit="1", mdc=0.0025, better="higher", needs_colour=False,
+@metric("texture.glcm_homogeneity", unit="1", mdc=0.0028, better="higher", needs_colour=False,
         needs_scale=True, description="GLCM homogeneity of the fine band at 0.3 mm")
 def glcm_homogeneity(an: Analysis) -> float | None:
     p = _glcm_props(an)
     return None if p is None else p["homogeneity"]
 
 
-@metric("texture.glcm_energy", unit="1", mdc=0.0026, better="higher", needs_colour=False,
+@metric("texture.glcm_energy", unit="1", mdc=0.0029, better="higher", needs_colour=False,
         needs_scale=True, description="GLCM energy (sqrt of angular second moment) of the fine band")
 def glcm_energy(an: Analysis) -> float | None:
     p = _glcm_props(an)
@@ -527,7 +528,7 @@ def sels_dark_pct(an: Analysis) -> float | None:
     return float(100.0 * np.count_nonzero(v < -SELS_THRESHOLD) / v.size)
 
 
-@metric("texture.sels_bright_pct", unit="%", mdc=0.36, better="lower", needs_colour=False,
+@metric("texture.sels_bright_pct", unit="%", mdc=0.42, better="lower", needs_colour=False,
         needs_scale=True, description="% of skin brighter than its 2 mm surround by > 1.5 L* (scaling)")
 def sels_bright_pct(an: Analysis) -> float | None:
     b = band(an)
