@@ -11,7 +11,9 @@ Datasets
     background still), with exposure, white-balance and lighting-gradient changes and
     JPEG (q 85) re-encoding; plus *head turns* of 4-9 degrees (a cylinder warp of the head);
 (c) real pairs with published homographies (Oxford boat, CMP homogr);
-negatives: different people, a face against a cup of coffee or a cat.
+negatives: different people, a face against a cup of coffee or a cat, another synthetic
+    skin, and *same room, another person* (the head of one portrait pasted over another's:
+    same background, different face).
 
 Scores
 ------
@@ -117,6 +119,13 @@ def random_h(rng, w, h, *, strong=1.0):
     return c @ m @ np.linalg.inv(c)
 
 
+def degrade(rgb, rng, *, blur=2.0, noise=8.0):
+    """A poor capture: Gaussian blur (sigma px) and sensor-like noise (8-bit levels)."""
+    out = cv2.GaussianBlur(rgb, (0, 0), blur).astype(np.float32)
+    out += rng.normal(0, noise, out.shape).astype(np.float32)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
 def photometric(rgb, rng, *, jpeg=85):
     """Exposure gain, white balance, a lighting gradient (linear light), then JPEG."""
     lin = (rgb.astype(np.float32) / 255.0) ** 2.2
@@ -209,14 +218,17 @@ def run_b(rng, reps, tallies):
             print(f"(b) {name}: no face found, skipped", file=sys.stderr)
             continue
         for _ in range(reps):
-            for mode in ("whole", "subject"):
+            for mode in ("whole", "subject", "hard"):
                 H_, W_ = src.shape[:2]
                 w, hh = W_ - 2 * int(0.02 * W_), H_ - 2 * int(0.02 * H_)
-                h = random_h(rng, w, hh, strong=0.6 if mode == "whole" else 0.4)
+                h = random_h(rng, w, hh, strong={"whole": 0.6, "subject": 0.4, "hard": 2.5}[mode])
                 if mode == "subject":  # the patient moved: at least 12 px
                     h[:2, 2] += np.sign(rng.uniform(-1, 1, 2)) * 12
-                before, after, ell = make_pair(src, h, rng, mode=mode, ell_src=ell_src)
-                after = photometric(after, rng)
+                before, after, ell = make_pair(src, h, rng, mode="subject" if mode == "subject" else "whole",
+                                               ell_src=ell_src)
+                if mode == "hard":
+                    after = degrade(after, rng)
+                after = photometric(after, rng, jpeg=60 if mode == "hard" else 85)
                 (cx, cy), (ax, ay) = ell
                 face_box = (cx - ax, cy - ay, cx + ax, cy + ay)
                 frame = (0, 0, before.shape[1], before.shape[0])
@@ -252,6 +264,7 @@ def run_turns(rng, reps, rows):
         for _ in range(reps):
             theta = rng.uniform(4, 9) * rng.choice([-1, 1])
             before, after, sim, d, ell = head_turn_pair(src, theta, rng)
+            after = photometric(after, rng)
             (cx, cy), (ax, ay) = ell
             hh, w = before.shape[:2]
             yy, xx = np.mgrid[0:hh, 0:w].astype(np.float32)
@@ -352,6 +365,23 @@ def run_negatives(tallies, extra=()):
     others = {"coffee": skimage.data.coffee(), "chelsea": skimage.data.chelsea()}
     for a, b in pairs:
         rows.append((f"{a} vs {b}", align(faces[a], faces[b]), baseline(faces[a], faces[b])))
+    # same room, another person: paste B's face (scaled to A's face box) over A's face
+    for a, b in (("obama", "biden2"), ("biden", "obama2"), ("astronaut", "obama3"), ("obama2", "biden")):
+        fa, fb = faces[a], faces[b]
+        ea = head_ellipse(cv2.cvtColor(fa, cv2.COLOR_RGB2GRAY))
+        eb = head_ellipse(cv2.cvtColor(fb, cv2.COLOR_RGB2GRAY))
+        if ea is None or eb is None:
+            continue
+        (cxa, cya), (axa, aya) = ea
+        (cxb, cyb), (axb, ayb) = eb
+        s_ = axa / axb
+        m = np.array([[s_, 0, cxa - s_ * cxb], [0, s_, cya - s_ * cyb]])
+        pasted = cv2.warpAffine(fb, m, fa.shape[1::-1], flags=cv2.INTER_AREA if s_ < 1 else cv2.INTER_LINEAR)
+        mask = np.zeros(fa.shape[:2], np.float32)
+        cv2.ellipse(mask, (int(cxa), int(cya)), (int(0.8 * axa), int(0.8 * aya)), 0, 0, 360, 1.0, -1)
+        mask = cv2.GaussianBlur(mask, (0, 0), 0.05 * axa + 1)[..., None]
+        other = (mask * pasted + (1 - mask) * fa).astype(np.uint8)
+        rows.append((f"{a}'s room, {b}'s face", align(fa, other), baseline(fa, other)))
     for name, rgb in faces.items():
         for oname, o in others.items():
             rows.append((f"{name} vs {oname}", align(rgb, o), baseline(rgb, o)))
@@ -400,7 +430,8 @@ def main(argv=None):
     only = set(args.only.split(",")) if args.only else {"a", "b", "turns", "c", "neg", "speed"}
     rng = np.random.default_rng(2026)
     reps = 2 if args.quick else 5
-    keys = ["a synthetic", "b whole", "b whole (frame corners)", "b subject", "c real", "negatives"]
+    keys = ["a synthetic", "b whole", "b whole (frame corners)", "b subject", "b hard", "c real",
+            "negatives"]
     tallies = {k: (Tally(), Tally()) for k in keys}
     t0 = time.perf_counter()
     synth_negatives = []

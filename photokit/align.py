@@ -85,6 +85,8 @@ MAGSAC_THRESHOLD = 3.0
 MIN_INLIERS = 20
 #: Smallest normalised high-pass correlation between BEFORE and aligned AFTER.
 MIN_NCC = 0.12
+#: Smallest normalised high-pass correlation on the inner face (or the subject).
+MIN_NCC_CORE = 0.45
 #: Smallest fraction of BEFORE covered by AFTER.
 MIN_OVERLAP = 0.2
 #: Smallest confidence reported as "ok".
@@ -137,6 +139,9 @@ class Alignment:
         ``roi``, ``face`` or ``frame``: what the alignment followed.
     ncc : float or None
         Correlation of the normalised high-pass of BEFORE and aligned AFTER on the subject.
+    ncc_core : float or None
+        The same after the dense field, on the inner face (or the subject): the identity
+        check.
     flow_px : float or None
         Median magnitude of the dense correction on the subject (BEFORE pixels).
     tolerance_px : float
@@ -157,6 +162,7 @@ class Alignment:
     model: str | None = None
     subject: str = "frame"
     ncc: float | None = None
+    ncc_core: float | None = None
     flow_px: float | None = None
     tolerance_px: float = 3.0
 
@@ -178,6 +184,7 @@ class Alignment:
             "overlap": round(float(self.overlap), 4),
             "model": self.model, "subject": self.subject,
             "ncc": None if self.ncc is None else round(float(self.ncc), 4),
+            "ncc_core": None if self.ncc_core is None else round(float(self.ncc_core), 4),
             "flow_px": None if self.flow_px is None else round(float(self.flow_px), 3),
             "tolerance_px": round(float(self.tolerance_px), 2),
         }
@@ -556,6 +563,16 @@ def _agrees(nb: np.ndarray, na: np.ndarray, area: np.ndarray, k: float = 2.0) ->
     return r < k * med + 1e-6
 
 
+def _core_mask(sub: Subject, g: _Grid) -> np.ndarray:
+    """The part of the subject that identifies it: the inner face (head ellipse x 0.7)."""
+    if sub.kind != "face":
+        return g.mask > 0
+    (cx, cy), (ax, ay) = sub.ellipse
+    inner = Subject("face", sub.box, sub.shape, ellipse=((cx, cy), (0.7 * ax, 0.7 * ay)))
+    gh, gw = g.gray.shape
+    return inner.mask_on(g.to_grid, (gw, gh)) > 0
+
+
 def _ecc(nb: np.ndarray, na: np.ndarray, mask: np.ndarray, model: str) -> np.ndarray | None:
     """ECC correction ``W`` (grid -> pre-warped grid), or None if it does not converge."""
     motion = cv2.MOTION_HOMOGRAPHY if model == "homography" else cv2.MOTION_AFFINE
@@ -761,6 +778,26 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
                            dst[:, 1].astype(np.float32).reshape(-1, 1), cv2.INTER_LINEAR)
             res = np.linalg.norm(_apply(hg_final, src) - dst - fx.reshape(-1, 2), axis=1)
 
+    # identity check on the subject itself (the inner face, or the ROI / frame): the
+    # scene or the hair may match while the face is another person's
+    core = _core_mask(sub_b, grid_b) & valid
+    ncc_core = None
+    if core.sum() > 400:
+        na_f = na
+        if flow is not None:
+            gh, gw = nb.shape
+            yy, xx = np.mgrid[0:gh, 0:gw].astype(np.float32)
+            na_f = cv2.remap(na, xx + f[..., 0], yy + f[..., 1], cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_REPLICATE)
+        ncc_core = _ncc(nb, na_f, core)
+        if ncc_core < MIN_NCC_CORE:
+            a = _failed(f"the subject does not match (correlation {ncc_core:.2f} < {MIN_NCC_CORE} "
+                        f"on the {'inner face' if sub_b.kind == 'face' else 'subject'}): a different "
+                        "person or skin?", bshape, ashape, h=h_full, inliers=n_in, overlap=overlap,
+                        model=model, subject=kind, ncc=ncc, tol=tol)
+            a.ncc_core = ncc_core
+            return a
+
     # calibrated confidence from the corner covariance (grid px)
     mad = np.median(np.abs(_apply(hg_final, src) - dst - np.median(_apply(hg_final, src) - dst, 0)))
     sigma = max(0.15, 1.4826 * float(mad))
@@ -792,7 +829,7 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
         return a
     return Alignment("ok", None, h_full, confidence, n_in, residual_px, overlap, tuple(bshape),
                      tuple(ashape), flow=flow, flow_grid=grid_b.to_grid.copy() if flow is not None
-                     else None, model=model, subject=kind, ncc=ncc, flow_px=flow_px,
+                     else None, model=model, subject=kind, ncc=ncc, ncc_core=ncc_core, flow_px=flow_px,
                      tolerance_px=tol)
 
 

@@ -185,6 +185,20 @@ def test_unrelated_pairs_refused(astronaut):
         assert r.to_dict()["status"] == "failed"
 
 
+def test_same_room_other_face_refused(astronaut, head):
+    """Background, hair and ears identical, the inner face another's: refused."""
+    h, w = astronaut.shape[:2]
+    (cx, cy), (ax, ay) = head.ellipse
+    cat = cv2.resize(skimage.data.chelsea(), (w, h), interpolation=cv2.INTER_AREA)
+    m = np.zeros((h, w), np.float32)
+    cv2.ellipse(m, (int(cx), int(cy)), (int(0.65 * ax), int(0.65 * ay)), 0, 0, 360, 1.0, -1)
+    m = cv2.GaussianBlur(m, (0, 0), 3)[..., None]
+    other = (m * cat + (1 - m) * astronaut).astype(np.uint8)
+    r = align(astronaut, other)
+    # hair, ears and room match (enough consistent features): the identity check refuses
+    assert r.status == "failed" and "does not match" in r.reason and r.ncc_core < 0.3
+
+
 def test_different_skin_textures_refused(rng):
     """Two skins with the same statistics but different structure (another patient)."""
     def skin(seed):
