@@ -572,7 +572,9 @@ def _auto_skin(photo) -> np.ndarray | None:
     fn = getattr(skin, "skin_mask", None)
     if fn is None:
         return None
-    return _full_res_mask(np.asarray(fn(photo), bool), (photo.height, photo.width))
+    if not photo.is_colour:
+        return None
+    return _full_res_mask(np.asarray(fn(photo.rgb8()), bool), (photo.height, photo.width))
 
 
 def _crop_box(mask: np.ndarray | None, shape, pad: float = 0.08) -> tuple[int, int, int, int]:
@@ -876,11 +878,16 @@ class Series:
             mm = None
             if scale_b is not None:
                 mm = scale_b * math.sqrt(abs(float(np.linalg.det(a.homography[:2, :2]))))
-            mv = measure(pv, roi=roi_v, reference_roi=ref_v, mm_per_px=mm,
-                         reference_target=(None if ref_v is None
-                                           else getattr(mb, "reference_rgb", None)))
-            self._fill(v, mv)
             v.thumbnail = _thumbnail(pv.rgb8(), a.homography, self.region_box, region)
+            try:
+                mv = measure(pv, roi=roi_v, reference_roi=ref_v, mm_per_px=mm,
+                             reference_target=(None if ref_v is None
+                                               else getattr(mb, "reference_rgb", None)))
+            except PhotokitError as exc:
+                v.status, v.reason = "excluded", f"cannot measure: {exc.cause}"
+                self._say(f"  {v.photo}: excluded ({v.reason})")
+                continue
+            self._fill(v, mv)
             for name, val in v.metrics.items():
                 b = base_vals.get(name)
                 d = None if val is None or b is None else float(val) - float(b)
