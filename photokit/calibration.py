@@ -1,8 +1,154 @@
-"""Colour calibration (placeholder until the colour issue lands: reports no card)."""
+"""Colour calibration, three ways, reported in every result (``calibration.method``).
+
+- ``checker``: a ColorChecker 24 in frame is found (`photokit.checker.find_card`), a
+  colour correction is fitted to its published values (tone response from the neutral
+  row, then a matrix in linear RGB) and applied; the residual mean dE2000 of the card is
+  reported as ``delta_e_mean``.
+- ``reference``: untreated reference skin in the same photo (``--reference-roi``) is
+  brought to a target colour, the BEFORE photo's reference skin, by a per-channel gain
+  in linear RGB, ``g_c = target_c / mean_c(reference skin)``. This cancels exposure and
+  white-balance changes between visits (the delta-a*-against-untreated-skin design of
+  clinical studies). On the BEFORE photo itself (no target yet) the reference is only
+  recorded.
+- ``none``: nothing to calibrate against; numbers are flagged as uncalibrated.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import PhotokitError
+
+#: Calibration modes accepted by `calibrate` (and ``measure(calibration=...)``).
+MODES = ("auto", "checker", "none")
+
+
+@dataclass
+class Calibration:
+    """How a photo's colour was made comparable.
+
+    Attributes
+    ----------
+    method : str
+        ``checker``, ``reference`` or ``none``.
+    delta_e_mean : float or None
+        Mean residual CIEDE2000 of the card patches after correction (checker only).
+    card : object or None
+        The card found (`photokit.checker.Card`), also when the reference method won.
+    gains : ndarray or None
+        Per-channel linear gains applied for the reference method.
+    reference_rgb : ndarray or None
+        Mean linear RGB of the reference skin *before* the gains (the target for later
+        visits when this photo is the baseline).
+    note : str
+        Plain-language remark for reports.
+    """
+
+    method: str = "none"
+    delta_e_mean: float | None = None
+    card: object = None
+    gains: np.ndarray | None = None
+    reference_rgb: np.ndarray | None = None
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def calibrated(self) -> bool:
+        return self.method != "none"
+
+    def to_dict(self) -> dict:
+        d = {"method": self.method,
+             "delta_e_mean": None if self.delta_e_mean is None else round(float(self.delta_e_mean), 3)}
+        if self.card is not None:
+            d["card_found"] = True
+            d["card_corners"] = np.round(np.asarray(self.card.corners, float), 1).tolist()
+            if self.method != "checker" and self.delta_e_mean is None:
+                d["card_delta_e_mean"] = self.extra.get("card_delta_e_mean")
+        if self.gains is not None:
+            d["gains"] = [round(float(g), 4) for g in self.gains]
+        if self.reference_rgb is not None:
+            d["reference_rgb"] = [round(float(v), 5) for v in self.reference_rgb]
+        if self.note:
+            d["note"] = self.note
+        d.update(self.extra)
+        return d
+
+
+def _card_correction(rgb8: np.ndarray):
+    try:  # TEMPORARY until photokit.checker lands (being written in parallel)
+        from .checker import find_card, fit_card
+    except ModuleNotFoundError as exc:
+        if exc.name != "photokit.checker":
+            raise
+        return None, None
+
+    card = find_card(rgb8)
+    if card is None:
+        return None, None
+    return card, fit_card(card.patch_rgb)
+
+
+def calibrate(rgb8: np.ndarray, linear: np.ndarray, *, mode: str = "auto",
+              reference_mask: np.ndarray | None = None,
+              reference_target: np.ndarray | None = None,
+              path: str | None = None) -> tuple[np.ndarray, Calibration]:
+    """Calibrate a photo's linear RGB; returns the corrected copy and what was done.
+
+    Parameters
+    ----------
+    rgb8 : ndarray, uint8 (H, W, 3)
+        The photo as decoded (for card detection).
+    linear : ndarray, float32 (H, W, 3)
+        Its linear RGB (sRGB-decoded).
+    mode : {"auto", "checker", "none"}
+        ``auto`` uses a card when one is found; ``checker`` requires one; ``none`` skips
+        the card. The reference method applies whenever `reference_mask` is given.
+    reference_mask : ndarray of bool, optional
+        Untreated reference skin.
+    reference_target : array_like of 3 floats, optional
+        Linear RGB the reference skin should have (the BEFORE photo's reference).
+    """
+    if mode not in MODES:
+        raise ValueError(f"calibration must be one of {MODES}, not {mode!r}")
+    cal = Calibration()
+    if mode != "none":
+        card, corr = _card_correction(rgb8)
+        if card is None and mode == "checker":
+            raise PhotokitError("no colour card found in the photo (calibration='checker')", path)
+        if card is not None:
+            linear = corr.apply(linear)
+            cal = Calibration("checker", float(corr.delta_e_mean), card,
+                              note=f"ColorChecker in frame, residual mean dE2000 {corr.delta_e_mean:.2f}")
+    if reference_mask is not None:
+        ref = np.asarray(reference_mask, bool)
+        if np.count_nonzero(ref) < 50:
+            raise PhotokitError("the reference ROI covers almost no usable pixels", path)
+        ref_rgb = linear[ref].mean(axis=0).astype(np.float64)
+        if not np.all(ref_rgb > 1e-4):
+            raise PhotokitError("the reference ROI is black in at least one channel", path)
+        card_de = cal.delta_e_mean
+        cal = Calibration("reference", None, cal.card, reference_rgb=ref_rgb,
+                          extra={"card_delta_e_mean": card_de} if cal.card is not None else {})
+        if reference_target is not None:
+            gains = np.asarray(reference_target, np.float64) / ref_rgb
+            linear = linear * gains.astype(np.float32)
+            cal.gains = gains
+            cal.note = "colour normalised to the baseline's reference skin (per-channel gain)"
+        else:
+            cal.note = "reference skin recorded as the anchor for later visits"
+    if not cal.calibrated:
+        cal.note = "no colour card and no reference skin: colour is uncalibrated"
+    return linear, cal
+
 
 def describe_calibration(photo) -> dict:
-    """Calibration summary for ``check``: which card was found and how well it fits."""
-    return {"method": "none", "delta_e_mean": None}
+    """Calibration summary for ``check``: whether a card is in frame and how well it fits."""
+    if not photo.is_colour:
+        return {"method": "none", "delta_e_mean": None, "note": "greyscale photo"}
+    card, corr = _card_correction(photo.rgb8())
+    if card is None:
+        return {"method": "none", "delta_e_mean": None}
+    return {"method": "checker", "delta_e_mean": round(float(corr.delta_e_mean), 3),
+            "card_corners": np.round(np.asarray(card.corners, float), 1).tolist()}

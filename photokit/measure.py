@@ -1,0 +1,253 @@
+"""`measure`: every registered metric of one photo, over the skin that matters.
+
+Pipeline: load -> capture quality -> linear RGB -> calibration (card / reference skin)
+-> where to measure (ROI, else the automatic skin mask; never clipped or transparent
+pixels, never the colour card) -> physical scale (user, card, face, else relative) ->
+`Analysis` -> all metrics of the registry (`photokit.metrics`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import metrics as registry
+from .analysis import Analysis
+from .calibration import Calibration, calibrate
+from .colour import srgb_to_linear, uint8_to_linear
+from .errors import PhotokitError
+from .face import detect_faces
+from .photo import Photo, load
+from .quality import QualityReport, assess
+from .scale import Scale, estimate_scale, relative_mm_per_px
+from .skin import skin_mask
+from .subject import read_mask
+
+#: Fewest skin pixels (and fraction of the photo) worth measuring.
+MIN_SKIN_PIXELS = 2000
+MIN_SKIN_FRACTION = 0.002
+
+
+@dataclass
+class Measurement:
+    """All metrics of one photo, with how they were obtained.
+
+    Attributes
+    ----------
+    image : str
+        File name (or ``<array>``).
+    quality : QualityReport
+    calibration : Calibration
+    scale : Scale
+        Physical scale actually used (``source`` ``relative`` when none was known).
+    metrics : dict
+        Metric name -> value (None where a metric cannot be computed on this photo).
+    warnings : list of str
+    analysis : Analysis
+        The working set (calibrated linear RGB, mask, maps); not serialised.
+    photo : Photo
+        The loaded photo; not serialised.
+    """
+
+    image: str
+    quality: QualityReport
+    calibration: Calibration
+    scale: Scale
+    metrics: dict
+    warnings: list = field(default_factory=list)
+    analysis: Analysis | None = field(default=None, repr=False)
+    photo: Photo | None = field(default=None, repr=False)
+
+    @property
+    def mm_per_px(self) -> float | None:
+        """The known physical scale (None when only a relative scale was used)."""
+        return self.scale.mm_per_px if self.scale.source != "relative" else None
+
+    @property
+    def scale_source(self) -> str:
+        return self.scale.source
+
+    @property
+    def reference_rgb(self) -> np.ndarray | None:
+        """Mean linear RGB of the reference skin (target for later visits)."""
+        return self.calibration.reference_rgb
+
+    @property
+    def mask(self) -> np.ndarray | None:
+        """The analysed pixels (full resolution)."""
+        return None if self.analysis is None else self.analysis.mask
+
+    def to_dict(self) -> dict:
+        units = {m.name: m.unit for m in registry.registered() if m.name in self.metrics}
+        return {
+            "image": self.image,
+            "quality": self.quality.to_dict(),
+            "calibration": self.calibration.to_dict(),
+            "mm_per_px": self.mm_per_px,
+            "scale": self.scale.to_dict(),
+            "skin_pixels": None if self.analysis is None else self.analysis.skin_pixels,
+            "metrics": dict(self.metrics),
+            "units": units,
+            "warnings": list(self.warnings),
+        }
+
+    def to_frame(self):
+        """One row per metric: value, unit, noise floor (pandas)."""
+        import pandas as pd
+
+        rows = []
+        for m in registry.registered():
+            if m.name in self.metrics:
+                rows.append({"metric": m.name, "value": self.metrics[m.name], "unit": m.unit,
+                             "mdc": m.mdc, "description": m.description})
+        return pd.DataFrame(rows).set_index("metric")
+
+    def _repr_html_(self) -> str:
+        from . import report
+
+        rows = "".join(
+            f"<tr><td>{report.escape(m.name)}</td><td>"
+            f"{report.format_value(self.metrics.get(m.name), m.unit, mdc=m.mdc)}</td>"
+            f"<td>{report.escape(report.pretty_unit(m.unit))}</td></tr>"
+            for m in registry.registered() if m.name in self.metrics)
+        pic = ""
+        if self.photo is not None and self.photo.is_colour and self.analysis is not None:
+            pic = report.img_tag(_outlined(self.photo.rgb8(), self.analysis.mask), "analysed skin",
+                                 max_side=360)
+        warn = "".join(f"<li>{report.escape(w)}</li>" for w in self.warnings)
+        return (f"<div><b>{report.escape(self.image)}</b> &mdash; calibration "
+                f"{report.escape(self.calibration.method)}, scale {report.escape(self.scale.source)}"
+                f"<div style='display:flex;gap:1em'>{pic}<table>{rows}</table></div>"
+                f"{'<ul>' + warn + '</ul>' if warn else ''}</div>")
+
+    def save_maps(self, outdir) -> list:
+        """Write the colour maps (a*, erythema, melanin index, analysed mask) as PNGs."""
+        from .maps import save_measurement_maps
+
+        return save_measurement_maps(self, outdir)
+
+
+def _outlined(rgb8: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    import cv2
+
+    out = rgb8.copy()
+    m = mask.astype(np.uint8)
+    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(out, contours, -1, (255, 255, 255), max(2, rgb8.shape[1] // 400))
+    return out
+
+
+def linear_rgb(photo: Photo) -> np.ndarray:
+    """Linear float32 RGB of a colour photo (8-bit by table look-up)."""
+    if photo.pixels.dtype == np.uint8:
+        return uint8_to_linear(photo.pixels)
+    return srgb_to_linear(photo.float_rgb())
+
+
+def _selected(names) -> list:
+    allm = registry.registered()
+    if names is None:
+        return allm
+    known = {m.name: m for m in allm}
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise PhotokitError(f"unknown metric(s): {', '.join(missing)}")
+    return [known[n] for n in names]
+
+
+def measure(image, *, roi=None, reference_roi=None, reference_target=None,
+            mm_per_px: float | None = None, calibration: str = "auto", metrics=None,
+            max_pixels: int | None = None) -> Measurement:
+    """Measure every registered metric of a photo.
+
+    Parameters
+    ----------
+    image : str, path, ndarray or Photo
+        The photo (RGB).
+    roi : path, ndarray of bool, optional
+        Region to analyse (mask PNG, polygon JSON, or a boolean array the size of the
+        photo). Default: the automatic skin mask.
+    reference_roi : path or ndarray of bool, optional
+        Untreated reference skin for colour normalisation.
+    reference_target : array_like of 3 floats, optional
+        Linear RGB the reference skin is normalised to (the BEFORE photo's
+        `Measurement.reference_rgb`).
+    mm_per_px : float, optional
+        Physical scale; otherwise taken from a colour card or a face, else relative.
+    calibration : {"auto", "checker", "none"}
+        Colour-card use (see `photokit.calibration.calibrate`).
+    metrics : list of str, optional
+        Only these metrics (default: all registered).
+    max_pixels : int, optional
+        Decompression-bomb limit for `load`.
+
+    Returns
+    -------
+    Measurement
+
+    Raises
+    ------
+    PhotokitError
+        Unreadable photo, greyscale photo (no colour to measure), no skin found, an ROI
+        that does not fit the photo.
+    """
+    photo = load(image, max_pixels=max_pixels, mm_per_px=mm_per_px)
+    chosen = _selected(metrics)
+    if not photo.is_colour:
+        if any(m.needs_colour for m in chosen):
+            raise PhotokitError("photo is greyscale: no colour to measure (redness and pigment "
+                                "need an RGB photo)", photo.path)
+        rgb8 = photo.rgb8()
+        linear = uint8_to_linear(rgb8)
+    else:
+        rgb8 = photo.rgb8()
+        linear = linear_rgb(photo)
+    shape = linear.shape[:2]
+    warnings: list[str] = []
+    quality = assess(photo)
+    warnings += [f"capture quality: {p}" for p in quality.problems]
+
+    faces = detect_faces(photo.gray8())
+    ref_mask = None if reference_roi is None else read_mask(reference_roi, shape)
+    linear, cal = calibrate(rgb8, linear, mode=calibration, reference_mask=ref_mask,
+                            reference_target=reference_target, path=photo.path)
+
+    usable = (rgb8 < 254).all(axis=2) & (rgb8.max(axis=2) > 3)  # clipped or black: no colour
+    if photo.alpha is not None:
+        usable &= photo.alpha
+    card_mask = None
+    if cal.card is not None:
+        card_mask = cal.card.mask(shape)
+        usable &= ~card_mask
+    if roi is not None:
+        mask = read_mask(roi, shape) & usable
+        where = "the ROI"
+    else:
+        mask = skin_mask(rgb8, faces=faces, exclude=~usable)
+        where = "the photo"
+    if ref_mask is not None and roi is None:
+        mask &= ~ref_mask
+    n = int(np.count_nonzero(mask))
+    if n < max(MIN_SKIN_PIXELS, MIN_SKIN_FRACTION * mask.size):
+        raise PhotokitError(f"no skin found in {where} ({n} usable skin pixels): nothing to measure",
+                            photo.path)
+
+    scale = estimate_scale(photo, user_mm_per_px=mm_per_px, faces=faces, card=cal.card)
+    if not scale.known:
+        scale = Scale(relative_mm_per_px(n), "relative", None,
+                      "no physical scale known: sizes and densities are per relative unit "
+                      "(the skin area taken as 100 x 100 units)")
+        warnings.append("scale unknown: " + scale.note + "; give --mm-per-px to get millimetres")
+    elif scale.is_estimate:
+        warnings.append("scale estimated from the face: " + scale.note)
+    if not cal.calibrated:
+        warnings.append("colour uncalibrated: no colour card and no reference skin")
+
+    an = Analysis(linear, mask, scale.mm_per_px, scale_source=scale.source,
+                  calibrated=cal.calibrated, name=photo.name)
+    values = {}
+    for m in chosen:
+        v = m.compute(an)
+        values[m.name] = None if v is None or not np.isfinite(v) else float(v)
+    return Measurement(photo.path or photo.name, quality, cal, scale, values, warnings, an, photo)

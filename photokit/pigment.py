@@ -1,0 +1,80 @@
+"""Pigment: melanin index, Individual Typology Angle, evenness of tone.
+
+References
+----------
+B. L. Diffey, R. J. Oliver, P. M. Farr, Br. J. Dermatol. 111(6), 663-672 (1984).
+doi:10.1111/j.1365-2133.1984.tb14149.x (melanin index ``100 log10(1/R)``)
+
+A. Chardon, I. Cretois, C. Hourseau, "Skin colour typology and suntanning pathways",
+Int. J. Cosmet. Sci. 13(4), 191-208 (1991). doi:10.1111/j.1467-2494.1991.tb00561.x
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .analysis import Analysis
+from .metrics import metric
+from .redness import _EPS, _skin, colour_level
+
+#: Smoothing (mm) of the melanin map for evenness: removes pores and noise, keeps the
+#: mottling and patches (1-10 mm) that make tone uneven.
+EVENNESS_SIGMA_MM = 0.5
+
+
+def melanin_index_Diffey1984(linear: np.ndarray) -> np.ndarray:
+    """Melanin index ``MI = 100 * log10(1 / R)`` of linear, calibrated RGB (float32).
+
+    In the red, haemoglobin absorbs little, so red reflectance falls mainly with melanin.
+    """
+    return (-100.0 * np.log10(np.maximum(linear[..., 0], _EPS))).astype(np.float32)
+
+
+def ita_Chardon1991(lab: np.ndarray) -> np.ndarray:
+    """Individual Typology Angle ``ITA = atan2(L* - 50, b*)`` in degrees (float32).
+
+    > 55 very light, 41-55 light, 28-41 intermediate, 10-28 tan, -30-10 brown, < -30 dark.
+    """
+    return np.degrees(np.arctan2(lab[..., 0] - 50.0, lab[..., 2])).astype(np.float32)
+
+
+def melanin_map(an: Analysis) -> np.ndarray:
+    """Melanin index of the working copy (cached)."""
+    lv = colour_level(an)
+    return lv.cached("melanin_index", lambda a: melanin_index_Diffey1984(a.linear))
+
+
+@metric("pigment.mi_mean", unit="MI", mdc=1.5, better="neither",
+        description="mean melanin index 100*log10(1/R) on linear calibrated RGB")
+def mi_mean(an: Analysis) -> float | None:
+    m = _skin(an)
+    return None if m is None else float(melanin_map(an)[m].mean())
+
+
+@metric("pigment.ita_mean", unit="deg", mdc=2.0, better="neither",
+        description="mean Individual Typology Angle atan2(L*-50, b*)")
+def ita_mean(an: Analysis) -> float | None:
+    m = _skin(an)
+    return None if m is None else float(ita_Chardon1991(colour_level(an).lab)[m].mean())
+
+
+@metric("pigment.evenness", unit="MI", mdc=0.4, better="lower",
+        description=f"SD of the melanin index over skin, smoothed at {EVENNESS_SIGMA_MM:g} mm "
+                    "(lower = more even)")
+def evenness(an: Analysis) -> float | None:
+    lv = colour_level(an)
+    m = _skin(an)
+    if m is None:
+        return None
+    mi = melanin_map(an)
+    # smoothing scale in pixels: from mm when the scale is known, else 1/400 of the long side
+    sigma = (EVENNESS_SIGMA_MM / lv.mm_per_px) if lv.mm_per_px else max(lv.shape) / 400.0
+    w = m.astype(np.float32)
+    num = cv2.GaussianBlur(mi * w, (0, 0), sigma)
+    den = cv2.GaussianBlur(w, (0, 0), sigma)
+    smooth = num / np.maximum(den, 1e-6)
+    inner = m & (den > 0.5)
+    if np.count_nonzero(inner) < 20:
+        return None
+    return float(smooth[inner].std())

@@ -1,0 +1,107 @@
+"""Redness: CIELAB a*, erythema index, and the area of red skin.
+
+Maps are computed on calibrated linear RGB at a working resolution of at most
+`WORK_SIDE` pixels on the long side: means over skin do not change with resolution
+(area averaging preserves linear means), and a 12 MP photo stays fast.
+
+References
+----------
+B. L. Diffey, R. J. Oliver, P. M. Farr, "A portable instrument for quantifying
+erythema induced by ultraviolet radiation", Br. J. Dermatol. 111(6), 663-672 (1984).
+doi:10.1111/j.1365-2133.1984.tb14149.x
+
+J. B. Dawson et al., "A theoretical and experimental study of light absorption and
+scattering by in vivo skin", Phys. Med. Biol. 25(4), 695-709 (1980).
+doi:10.1088/0031-9155/25/4/008
+
+T. Yamamoto et al., "Derivation of erythema index and melanin index from digital
+camera images", Skin Res. Technol. 14(1), 26-34 (2008).
+doi:10.1111/j.1600-0846.2007.00256.x
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .analysis import Analysis
+from .metrics import metric
+
+#: Long side (pixels) of the working copy for colour maps.
+WORK_SIDE = 1600
+
+#: Floor on linear values before taking logarithms (1/10 of an 8-bit level of black).
+_EPS = 1e-4
+
+#: Excess erythema index over the skin's own baseline that counts as "red" (EI units).
+#: 6 EI units is about the change from normal skin to a just-perceptible erythema
+#: (minimal erythema dose readings of Diffey et al. 1984 span 5-10 units).
+RED_EXCESS_EI = 6.0
+
+
+def erythema_index_Diffey1984(linear: np.ndarray) -> np.ndarray:
+    """Erythema index ``EI = 100 * log10(R / G)`` of linear, calibrated RGB (float32).
+
+    Haemoglobin absorbs green far more than red, so the red/green reflectance ratio
+    rises with blood content (Dawson 1980, Diffey 1984; camera form after Yamamoto 2008).
+    """
+    r = np.maximum(linear[..., 0], _EPS)
+    g = np.maximum(linear[..., 1], _EPS)
+    return (100.0 * np.log10(r / g)).astype(np.float32)
+
+
+def colour_level(an: Analysis) -> Analysis:
+    """The working copy used for colour maps (at most `WORK_SIDE` px on the long side)."""
+    return an.level(max_side=WORK_SIDE)
+
+
+def erythema_map(an: Analysis) -> np.ndarray:
+    """Erythema index of the working copy (cached)."""
+    lv = colour_level(an)
+    return lv.cached("erythema_index", lambda a: erythema_index_Diffey1984(a.linear))
+
+
+def a_star_map(an: Analysis) -> np.ndarray:
+    """CIELAB a* (D65) of the working copy."""
+    return colour_level(an).lab[..., 1]
+
+
+def _skin(an: Analysis) -> np.ndarray | None:
+    m = colour_level(an).mask
+    return m if np.count_nonzero(m) >= 20 else None
+
+
+def red_threshold(an: Analysis) -> float | None:
+    """EI above which skin counts as red: the skin's own 20th percentile + `RED_EXCESS_EI`.
+
+    The 20th percentile of EI over the analysed skin stands for its non-inflamed level
+    (robust to redness covering up to ~80% of the region), so the threshold follows each
+    subject's own skin tone rather than a population constant.
+    """
+    m = _skin(an)
+    if m is None:
+        return None
+    return float(np.percentile(erythema_map(an)[m], 20)) + RED_EXCESS_EI
+
+
+@metric("redness.a_mean", unit="a*", mdc=0.8, better="lower",
+        description="mean CIELAB a* (D65) over the analysed skin")
+def a_mean(an: Analysis) -> float | None:
+    m = _skin(an)
+    return None if m is None else float(a_star_map(an)[m].mean())
+
+
+@metric("redness.ei_mean", unit="EI", mdc=1.5, better="lower",
+        description="mean erythema index 100*log10(R/G) on linear calibrated RGB")
+def ei_mean(an: Analysis) -> float | None:
+    m = _skin(an)
+    return None if m is None else float(erythema_map(an)[m].mean())
+
+
+@metric("redness.area_pct", unit="%", mdc=4.0, better="lower",
+        description=f"% of skin whose erythema index exceeds its own 20th percentile + {RED_EXCESS_EI:g}")
+def area_pct(an: Analysis) -> float | None:
+    m = _skin(an)
+    if m is None:
+        return None
+    ei = erythema_map(an)[m]
+    return float(np.mean(ei > red_threshold(an)) * 100.0)
