@@ -274,3 +274,20 @@ def test_cli_align(tmp_path, astronaut):
     doc = json.loads(res.stdout)
     assert doc["status"] == "failed" and doc["reason"] and doc["homography"] is None
     assert len(res.stderr.strip().splitlines()) == 1 and "alignment failed" in res.stderr
+
+
+def test_cli_roi_polygon(tmp_path, astronaut, head):
+    """``--roi`` takes a polygon JSON in BEFORE's coordinates; the alignment follows it."""
+    h, w = astronaut.shape[:2]
+    H = _similarity(-3, 1.02, -7, 4, w, h)
+    b, a = tmp_path / "b.png", tmp_path / "a.png"
+    cv2.imwrite(str(b), astronaut[..., ::-1])
+    cv2.imwrite(str(a), _warp(astronaut, H)[..., ::-1])
+    x0, y0, x1, y1 = head.box
+    roi = tmp_path / "roi.json"
+    roi.write_text(json.dumps({"polygons": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1]]]}))
+    res = CliRunner().invoke(cli, ["align", str(b), str(a), "--roi", str(roi), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["subject"].startswith("roi")
+    assert_allclose(_corners(np.array(doc["homography"]), head.box), _corners(H, head.box), atol=0.5)
