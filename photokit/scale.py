@@ -98,7 +98,7 @@ def _valid_scale(v) -> float | None:
     return v
 
 
-def scale_from_card(corners_px, size_mm: Sequence[float] = COLORCHECKER_CLASSIC_MM) -> Scale:
+def scale_from_card(corners_px, size_mm: Sequence[float]) -> Scale:
     """Scale from the four corners of a card of known size.
 
     Parameters
@@ -107,8 +107,8 @@ def scale_from_card(corners_px, size_mm: Sequence[float] = COLORCHECKER_CLASSIC_
         Corners ``(x, y)`` in full-resolution pixels, in order around the card
         (e.g. top-left, top-right, bottom-right, bottom-left).
     size_mm : (float, float)
-        Physical width and height of the outline the corners trace (side 0-1 is the
-        width). Default: the ColorChecker Classic card.
+        Physical width and height of the outline the corners trace (the longer image
+        side pair is matched to the longer size), e.g. `COLORCHECKER_CLASSIC_MM`.
 
     Returns
     -------
@@ -155,8 +155,13 @@ def scale_from_faces(faces) -> Scale:
     return Scale(None, "unknown", None, "no face with both eyes detected")
 
 
-def _card_corners(card):
-    """Corners and size from a card description (dict or object), or (None, None)."""
+def _card_corners(card, size_mm=None):
+    """Corners and physical size from a card description (dict or object).
+
+    Returns ``(corners, size)``; either is None when unknown. Cards come in several
+    sizes (Classic, Passport, Mini, clones), so a card without a stated size gives no
+    scale rather than a guessed one.
+    """
     if card is None:
         return None, None
     get = card.get if isinstance(card, dict) else (lambda k, d=None: getattr(card, k, d))
@@ -165,11 +170,12 @@ def _card_corners(card):
         corners = get(key, None)
         if corners is not None:
             break
-    size = get("size_mm", None) or COLORCHECKER_CLASSIC_MM
+    size = size_mm if size_mm is not None else get("size_mm", None)
     return corners, size
 
 
 def estimate_scale(photo=None, *, user_mm_per_px: float | None = None, faces=None, card=None,
+                   card_size_mm: tuple[float, float] | None = None,
                    detect_faces: bool = True) -> Scale:
     """The best available scale of a photo: user, then card, then face, else unknown.
 
@@ -184,8 +190,11 @@ def estimate_scale(photo=None, *, user_mm_per_px: float | None = None, faces=Non
         Faces already detected (saves a detection).
     card : dict or object, optional
         A colour card found in the frame: ``corners`` (4 x 2, full-resolution pixels,
-        around the card) and optionally ``size_mm`` (width, height of that outline;
-        default the ColorChecker Classic card).
+        around the card) and ``size_mm`` (width, height of the outline the corners trace),
+        or the size given as `card_size_mm`. Without a size the card gives no scale
+        (cards come in several sizes: a guess could be off several-fold).
+    card_size_mm : (float, float), optional
+        Physical size of the card's outline, e.g. `COLORCHECKER_CLASSIC_MM`.
     detect_faces : bool
         Detect faces when none are given and no better source exists.
 
@@ -198,8 +207,8 @@ def estimate_scale(photo=None, *, user_mm_per_px: float | None = None, faces=Non
         v = _valid_scale(photo.mm_per_px)
     if v is not None:
         return Scale(v, "user", 0.0, "given by the user")
-    corners, size = _card_corners(card)
-    if corners is not None:
+    corners, size = _card_corners(card, card_size_mm)
+    if corners is not None and size is not None:
         s = scale_from_card(corners, size)
         if s.known:
             return s

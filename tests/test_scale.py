@@ -70,6 +70,11 @@ def test_priority_user_then_card_then_face():
     assert estimate_scale(None, user_mm_per_px=0.1, faces=[f], card=card).source == "user"
     assert estimate_scale(None, faces=[f], card=card).mm_per_px == pytest.approx(0.25)
     assert estimate_scale(None, faces=[f], card=None).source == "face-estimate"
+    # a card of unstated size gives no scale (sizes differ several-fold between cards)
+    sizeless = {"corners": _rect(0, 0, 400, 300)}
+    assert estimate_scale(None, faces=[f], card=sizeless).source == "face-estimate"
+    s = estimate_scale(None, faces=[], card=sizeless, card_size_mm=(100, 75))
+    assert s.source == "checker" and s.mm_per_px == pytest.approx(0.25)
     unknown = estimate_scale(None, faces=[], card=None)
     assert unknown.mm_per_px is None and unknown.source == "unknown" and "mm-per-px" in unknown.note
 
