@@ -12,9 +12,18 @@ try:
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+source"
 
+from . import metrics, synth
+from .align import Alignment, align
+from .batch import BatchSummary, score_archive
+from .compare import Comparison, compare
 from .errors import PhotokitError
+from .measure import Measurement, measure
 from .photo import Photo, load
 from .quality import CheckResult, QualityReport, check
+from .series import Series
 
-
-__all__ = ["CheckResult", "PhotokitError", "Photo", "QualityReport", "__version__", "check", "load"]
+__all__ = [
+    "Alignment", "BatchSummary", "CheckResult", "Comparison", "Measurement", "Photo",
+    "PhotokitError", "QualityReport", "Series", "__version__", "align", "check", "compare",
+    "load", "measure", "metrics", "score_archive", "synth",
+]
