@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import click
 
-from ..measure import measure
 from .. import metrics as registry
-from .options import (emit_json, info, json_option, max_pixels_option, mm_per_px_option,
-                      reference_roi_option, roi_option)
+from ..measure import measure
+from .options import (
+    emit_json,
+    info,
+    json_option,
+    max_pixels_option,
+    mm_per_px_option,
+    reference_roi_option,
+    roi_option,
+)
 
 
 @click.command("measure")
