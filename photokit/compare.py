@@ -285,9 +285,16 @@ def lighting_difference(before_rgb8: np.ndarray, after_aligned_rgb8: np.ndarray,
             "where": where}
 
 
+def _cal(m) -> dict:
+    """A measurement's calibration as a dict (a `Calibration` or a plain dict)."""
+    cal = getattr(m, "calibration", None)
+    if cal is None:
+        return {"method": "none", "delta_e_mean": None}
+    return cal.to_dict() if hasattr(cal, "to_dict") else dict(cal)
+
+
 def _calibrated(m) -> bool:
-    cal = getattr(m, "calibration", None) or {}
-    return cal.get("method", "none") not in (None, "none")
+    return _cal(m).get("method", "none") not in (None, "none")
 
 
 def _quality(m):
@@ -358,15 +365,18 @@ def _read_roi(roi, shape) -> np.ndarray:
 
 
 def _auto_mask(photo: Photo) -> np.ndarray | None:
-    """BEFORE's automatic skin mask at full resolution (None if no skin module)."""
+    """BEFORE's automatic skin mask at full resolution (None without `photokit.skin`)."""
     try:
-        from . import skin
+        from .skin import skin_mask
     except ImportError:
         return None
-    fn = getattr(skin, "skin_mask", None)
-    if fn is None:
-        return None
-    m = np.asarray(fn(photo), dtype=bool)
+    from .face import detect_faces
+
+    rgb8 = photo.rgb8()
+    exclude = ~((rgb8 < 254).all(axis=2) & (rgb8.max(axis=2) > 3))   # clipped or black
+    if photo.alpha is not None:
+        exclude |= ~photo.alpha
+    m = np.asarray(skin_mask(rgb8, faces=detect_faces(photo.gray8()), exclude=exclude), dtype=bool)
     if m.shape != (photo.height, photo.width):
         m = cv2.resize(m.astype(np.uint8), (photo.width, photo.height),
                        interpolation=cv2.INTER_NEAREST).astype(bool)
@@ -456,6 +466,8 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
         base = _analysed_mask_full(first, bshape)
     if base is None or not base.any():
         raise PhotokitError("no skin found in BEFORE; give an ROI", pb.path)
+    if roi_b is None and ref_b is not None:
+        base = base & ~ref_b          # the reference skin is not the skin being followed
     whole = base
     region = whole & valid
     roi_inside = float(region.sum()) / max(1, int(whole.sum()))
@@ -673,7 +685,7 @@ def _build_view(c: Comparison, *, max_side: int, blur_eyes: bool, notes: list):
         return rows
 
     def cal_text(m):
-        cal = getattr(m, "calibration", None) or {}
+        cal = _cal(m)
         meth = cal.get("method", "none")
         de = cal.get("delta_e_mean")
         return {"checker": "colour card", "reference": "reference skin", "none": "not calibrated"}.get(

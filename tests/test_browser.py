@@ -159,7 +159,6 @@ def test_report_from_arrays_in_chromium(browser, tmp_path):
 
 def test_cli_compare_report_in_chromium(browser, tmp_path):
     """End to end: two synthetic visits -> ``photokit compare --report`` -> Chromium."""
-    pytest.importorskip("photokit.measure")
     from photokit.cli.main import cli
     from photokit.synth import SkinParams, make_pair
 
