@@ -54,7 +54,7 @@ import numpy as np
 
 from .analysis import Analysis
 from .metrics import metric
-from .texture import MIN_SKIN_PX, _enough, blur, erode, masked_blur, scaled
+from .texture import MIN_SKIN_PX, _enough, blur, erode, scaled
 
 SPOT_MM_PER_PX = 0.25
 BACKGROUND_SIGMA_MM = 4.0
@@ -145,11 +145,57 @@ def _spots(an: Analysis) -> SpotResult | None:
     return an.cached("spots.result", _detect)
 
 
-def _contrast(m: np.ndarray, mask: np.ndarray, sigma: float, low: float) -> np.ndarray:
-    bg = masked_blur(m, mask, sigma)
-    first = (m - bg) >= low
-    bg = masked_blur(m, mask & ~first, sigma)
-    return m - bg
+def _maps_on_skin(linear: np.ndarray, mask: np.ndarray, pad: int, band: int = 128):
+    """`chromophore_maps` computed only near the skin (bands of rows, the skin's column
+    range plus `pad`); zero elsewhere, where every later step is masked anyway. The maps
+    are pointwise, so this equals computing them everywhere, at the cost of the skin."""
+    h, w = mask.shape
+    mel = np.zeros((h, w), np.float32)
+    hb = np.zeros((h, w), np.float32)
+    cols = mask.any(axis=0) if h <= band else None
+    for r0 in range(0, h, band):
+        r1 = min(h, r0 + band)
+        near = mask[max(0, r0 - pad): min(h, r1 + pad)].any(axis=0) if cols is None else cols
+        xs = np.flatnonzero(near)
+        if xs.size == 0:
+            continue
+        c0, c1 = max(0, xs[0] - pad), min(w, xs[-1] + 1 + pad)
+        mel[r0:r1, c0:c1], hb[r0:r1, c0:c1] = chromophore_maps(linear[r0:r1, c0:c1])
+    return mel, hb
+
+
+def _background(maps: list[np.ndarray], masks: list[np.ndarray], sigma: float) -> list[np.ndarray]:
+    """Mask-normalised Gaussian backgrounds ``G*(x m) / G*m`` of several maps at once.
+
+    The background is smooth on the scale of `sigma` (4 mm), so it is computed on a copy
+    reduced to about sigma / 4 per pixel, all maps in one multi-channel pass, and
+    interpolated back.
+    """
+    h, w = maps[0].shape
+    f = max(1.0, sigma / 4.0)
+    size = (max(1, int(round(w / f))), max(1, int(round(h / f))))
+    chans = []
+    for x, m in zip(maps, masks, strict=True):
+        mf = m.astype(np.float32)
+        chans += [x * mf, mf]
+    small = cv2.resize(cv2.merge(chans), size, interpolation=cv2.INTER_AREA) if f > 1 else cv2.merge(chans)
+    sx, sy = size[0] / w, size[1] / h
+    small = cv2.GaussianBlur(small, (0, 0), sigmaX=float(sigma * sx), sigmaY=float(sigma * sy),
+                             borderType=cv2.BORDER_REFLECT_101)
+    out = []
+    for k in range(len(maps)):
+        ratio = small[..., 2 * k] / np.maximum(small[..., 2 * k + 1], np.float32(1e-3))
+        out.append(cv2.resize(ratio, (w, h), interpolation=cv2.INTER_LINEAR) if f > 1 else ratio)
+    return out
+
+
+def _contrasts(mi: np.ndarray, ei: np.ndarray, mask: np.ndarray, sigma: float):
+    """Contrast of both maps against their local background, spots of a first pass left out."""
+    b1 = _background([mi, ei], [mask, mask], sigma)
+    first_m = (mi - b1[0]) >= THRESHOLDS["brown"][0]
+    first_e = (ei - b1[1]) >= THRESHOLDS["red"][0]
+    b2 = _background([mi, ei], [mask & ~first_m, mask & ~first_e], sigma)
+    return mi - b2[0], ei - b2[1]
 
 
 def _detect(an: Analysis) -> SpotResult | None:
@@ -170,10 +216,10 @@ def _detect(an: Analysis) -> SpotResult | None:
     valid = erode(mask, max(EDGE_MM / p, EDGE_PX))
     if not _enough(valid, p):
         return None
-    mi, ei = (blur(m, max(SMOOTH_MM / p, MIN_SMOOTH_PX)) for m in chromophore_maps(lv.linear[y0:y1, x0:x1]))
+    mi, ei = (blur(m, max(SMOOTH_MM / p, MIN_SMOOTH_PX))
+              for m in _maps_on_skin(lv.linear[y0:y1, x0:x1], mask, int(np.ceil(1.0 / p)) + 3))
     sigma = BACKGROUND_SIGMA_MM / p
-    cm = _contrast(mi, mask, sigma, THRESHOLDS["brown"][0])
-    ce = _contrast(ei, mask, sigma, THRESHOLDS["red"][0])
+    cm, ce = _contrasts(mi, ei, mask, sigma)
     dmin = max(DIAMETER_MM[0], MIN_DIAMETER_PX * p)
     if dmin >= DIAMETER_MM[1]:
         return None
@@ -187,20 +233,23 @@ def _detect(an: Analysis) -> SpotResult | None:
         n, labels = cv2.connectedComponents(lo.view(np.uint8), connectivity=8)
         if n <= 1:
             continue
-        lab = labels.ravel()
-        sel = lab > 0
-        o, t = own.ravel(), other.ravel()
-        peak = np.zeros(n)
-        np.maximum.at(peak, lab[sel], o[sel])
+        # sparse: only the candidate pixels
+        ys, xs = np.nonzero(lo)
+        li = labels[ys, xs]
+        o, t = own[ys, xs], other[ys, xs]
+        order = np.argsort(li, kind="stable")
+        li_s = li[order]
+        starts = np.flatnonzero(np.r_[True, li_s[1:] != li_s[:-1]])
+        peak = np.zeros(n, np.float32)
+        peak[li_s[starts]] = np.maximum.reduceat(o[order], starts)
         # extent: pixels above half the peak contrast (FWHM), so the area does not grow
         # with contrast through the blurred edge
-        core = sel & (o >= 0.5 * peak[lab])
-        li = lab[core]
+        core = o >= 0.5 * peak[li]
+        li, o, t, xs, ys = li[core], o[core], t[core], xs[core], ys[core]
         area_px = np.bincount(li, minlength=n)
         w = np.maximum(area_px, 1)
-        mean_own = np.bincount(li, weights=o[core], minlength=n) / w
-        mean_other = np.bincount(li, weights=t[core], minlength=n) / w
-        ys, xs = np.divmod(np.flatnonzero(core), labels.shape[1])
+        mean_own = np.bincount(li, weights=o, minlength=n) / w
+        mean_other = np.bincount(li, weights=t, minlength=n) / w
         cx = np.bincount(li, weights=xs, minlength=n) / w
         cy = np.bincount(li, weights=ys, minlength=n) / w
         if kind == "brown":  # the haemoglobin map dominates: a red spot, found on its own map
