@@ -89,6 +89,8 @@ class Comparison:
         The minimal detectable change used for each metric, in its unit.
     warnings : list of str
         Everything that limits how far the numbers can be trusted.
+    notes : list of str
+        The measurements' own remarks (scale source, calibration), once each.
     parameters : dict
         How the comparison was run (ROI files, scale, versions).
     """
@@ -107,6 +109,7 @@ class Comparison:
     after_photo: Photo | None = field(default=None, repr=False)
     mask_before: np.ndarray | None = field(default=None, repr=False)
     lighting: dict = field(default_factory=dict, repr=False)
+    notes: list = field(default_factory=list)
     _views: dict = field(default_factory=dict, repr=False)
 
     # -- results -----------------------------------------------------------------------
@@ -128,6 +131,7 @@ class Comparison:
             "noise_floor": dict(self.noise_floor),
             "verdict": self.verdicts(),
             "warnings": list(self.warnings),
+            "notes": list(self.notes),
             "lighting": dict(self.lighting),
             "parameters": dict(self.parameters),
         }
@@ -344,11 +348,22 @@ def assess_warnings(alignment, before, after, *, roi_inside: float, view: dict, 
         out.append(f"The measured skin area differs between the photos (AFTER/BEFORE = {area_ratio:.2f} "
                    "after alignment): part of the region is hidden or not skin in one of them, "
                    "or a different area was photographed.")
-    for label, m in (("BEFORE", before), ("AFTER", after)):
-        for w in getattr(m, "warnings", None) or []:
-            out.append(f"{label}: {w}")
     if blur_eyes_note:
         out.append(blur_eyes_note)
+    return out
+
+
+def measurement_notes(before, after) -> list[str]:
+    """The two measurements' own remarks, once each: "Both photos: ..." when shared.
+
+    Capture-quality remarks are left out (the report shows every check side by side, and
+    a failed check is already a warning of the comparison).
+    """
+    wb = [w for w in getattr(before, "warnings", None) or [] if not w.startswith("capture quality")]
+    wa = [w for w in getattr(after, "warnings", None) or [] if not w.startswith("capture quality")]
+    out = [f"Both photos: {w}" for w in wb if w in wa]
+    out += [f"BEFORE: {w}" for w in wb if w not in wa]
+    out += [f"AFTER: {w}" for w in wa if w not in wb]
     return out
 
 
@@ -519,7 +534,7 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     comp = Comparison(al, m_b, m_a, delta, pct, sig, mdc, warnings, params, mets, pb, pa, region,
-                      light)
+                      light, notes=measurement_notes(m_b, m_a))
     comp._aligned_rgb = aligned_rgb  # full-resolution AFTER on BEFORE's grid, for the views
     return comp
 
@@ -727,7 +742,7 @@ def _build_view(c: Comparison, *, max_side: int, blur_eyes: bool, notes: list):
                    ("Residual", "\u2013" if al.residual_px is None else f"{al.residual_px:.2f} px"),
                    ("Overlap", f"{al.overlap:.0%}"), ("Model", str(getattr(al, "model", None))),
                    ("Followed", str(getattr(al, "subject", "")))],
-        params=params, subtitle=subtitle, notes=notes, deidentified=deid)
+        params=params, subtitle=subtitle, notes=list(c.notes) + list(notes), deidentified=deid)
 
 
 def _before_to_display(arr: np.ndarray, arr_scale: float, dshape, s_b: float) -> np.ndarray:

@@ -130,7 +130,7 @@ def _measurement(ok=True, method="none", warnings=()):
 
 def test_warnings_name_what_matters():
     al = SimpleNamespace(confidence=0.3, overlap=0.4)
-    w = C.assess_warnings(al, _measurement(ok=False), _measurement(warnings=["scale unknown"]),
+    w = C.assess_warnings(al, _measurement(ok=False), _measurement(),
                           roi_inside=0.7, view={"scale": 1.8, "rotation_deg": 30, "anisotropy": 1.3},
                           lighting={"dL": 9.0, "dab": 6.0, "where": "outside the region"},
                           area_ratio=0.6)
@@ -141,7 +141,13 @@ def test_warnings_name_what_matters():
     assert "Only 70% of the region" in text
     assert "different view" in text and "x1.80" in text and "rotated by 30" in text
     assert "skin area differs" in text
-    assert "AFTER: scale unknown" in text
+
+
+def test_measurement_notes_are_merged_once():
+    b = _measurement(warnings=["capture quality: noise warn", "scale unknown", "colour uncalibrated"])
+    a = _measurement(warnings=["colour uncalibrated", "scale estimated from the face"])
+    assert C.measurement_notes(b, a) == ["Both photos: colour uncalibrated", "BEFORE: scale unknown",
+                                         "AFTER: scale estimated from the face"]
 
 
 def test_no_warnings_for_a_clean_pair_and_none_for_light_when_calibrated():
