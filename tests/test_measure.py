@@ -28,7 +28,8 @@ def skin():
 @pytest.fixture(scope="module")
 def pair_with_light_change():
     """A true +2.0 a* change while exposure and white balance change between visits."""
-    return synth.make_pair(4, delta_a=2.0, exposure=0.75, wb_gains=(1.1, 1.0, 0.92), **SMALL)
+    return synth.make_pair(4, synth.SkinParams(**SMALL), delta_a=2.0, exposure=0.75,
+                           wb_gains=(1.1, 1.0, 0.92))
 
 
 def test_index_formulas_against_numpy(rng):
@@ -73,7 +74,8 @@ def test_delta_a_with_reference_skin_survives_light_change(pair_with_light_chang
 
 
 def test_no_real_change_reads_as_no_change():
-    p = synth.make_pair(6, delta_a=0.0, exposure=1.3, wb_gains=(0.92, 1.0, 1.08), **SMALL)
+    p = synth.make_pair(6, synth.SkinParams(**SMALL), delta_a=0.0, exposure=1.3,
+                        wb_gains=(0.92, 1.0, 1.08))
     b, a = p.before, p.after
     assert abs(p.delta["redness.a_mean"]) < 1e-3
     mb = measure(b.pixels, roi=b.mask("roi", "photo"), reference_roi=b.mask("reference", "photo"))
