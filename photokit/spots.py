@@ -164,38 +164,39 @@ def _maps_on_skin(linear: np.ndarray, mask: np.ndarray, pad: int, band: int = 12
     return mel, hb
 
 
-def _background(maps: list[np.ndarray], masks: list[np.ndarray], sigma: float) -> list[np.ndarray]:
-    """Mask-normalised Gaussian backgrounds ``G*(x m) / G*m`` of several maps at once.
+def _contrasts(mi: np.ndarray, ei: np.ndarray, mask: np.ndarray, sigma: float):
+    """Contrast of both maps against their local background (module notes, step 2).
 
-    The background is smooth on the scale of `sigma` (4 mm), so it is computed on a copy
-    reduced to about sigma / 4 per pixel, all maps in one multi-channel pass, and
-    interpolated back.
+    The background ``G*(x m) / G*m`` is smooth on the scale of `sigma` (4 mm), so it is
+    computed on block means over blocks of about sigma / 4 and interpolated back. The
+    first pass finds blocks whose mean stands out by the low threshold (spots) and the
+    second pass leaves them out, so large spots do not raise their own background.
     """
-    h, w = maps[0].shape
+    h, w = mask.shape
     f = max(1.0, sigma / 4.0)
     size = (max(1, int(round(w / f))), max(1, int(round(h / f))))
-    chans = []
-    for x, m in zip(maps, masks, strict=True):
-        mf = m.astype(np.float32)
-        chans += [x * mf, mf]
-    small = cv2.resize(cv2.merge(chans), size, interpolation=cv2.INTER_AREA) if f > 1 else cv2.merge(chans)
     sx, sy = size[0] / w, size[1] / h
-    small = cv2.GaussianBlur(small, (0, 0), sigmaX=float(sigma * sx), sigmaY=float(sigma * sy),
-                             borderType=cv2.BORDER_REFLECT_101)
+
+    def reduce(a):
+        return cv2.resize(a, size, interpolation=cv2.INTER_AREA) if f > 1 else a
+
+    def smooth(a):
+        return cv2.GaussianBlur(a, (0, 0), sigmaX=float(sigma * sx), sigmaY=float(sigma * sy),
+                                borderType=cv2.BORDER_REFLECT_101)
+
+    mf = mask.astype(np.float32)
+    m_s = reduce(mf)
+    den = np.maximum(smooth(m_s), np.float32(1e-3))
     out = []
-    for k in range(len(maps)):
-        ratio = small[..., 2 * k] / np.maximum(small[..., 2 * k + 1], np.float32(1e-3))
-        out.append(cv2.resize(ratio, (w, h), interpolation=cv2.INTER_LINEAR) if f > 1 else ratio)
-    return out
-
-
-def _contrasts(mi: np.ndarray, ei: np.ndarray, mask: np.ndarray, sigma: float):
-    """Contrast of both maps against their local background, spots of a first pass left out."""
-    b1 = _background([mi, ei], [mask, mask], sigma)
-    first_m = (mi - b1[0]) >= THRESHOLDS["brown"][0]
-    first_e = (ei - b1[1]) >= THRESHOLDS["red"][0]
-    b2 = _background([mi, ei], [mask & ~first_m, mask & ~first_e], sigma)
-    return mi - b2[0], ei - b2[1]
+    for x, low in ((mi, THRESHOLDS["brown"][0]), (ei, THRESHOLDS["red"][0])):
+        xm_s = reduce(cv2.multiply(x, mf))
+        bg1 = smooth(xm_s) / den
+        block_mean = xm_s / np.maximum(m_s, np.float32(1e-3))
+        keep = ((block_mean - bg1) < low).astype(np.float32)
+        bg2 = smooth(xm_s * keep) / np.maximum(smooth(m_s * keep), np.float32(1e-3))
+        bg2 = cv2.resize(bg2, (w, h), interpolation=cv2.INTER_LINEAR) if f > 1 else bg2
+        out.append(cv2.subtract(x, bg2))
+    return out[0], out[1]
 
 
 def _detect(an: Analysis) -> SpotResult | None:
