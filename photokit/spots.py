@@ -10,9 +10,10 @@ Method
    ``EI = 100 log10(R/G)`` (Diffey et al. 1984) that the chromophore alone would cause.
    Plain MI/EI maps are not usable for spots: furrows and pores darken all channels and
    raise MI by several units.
-2. Local background: mask-normalised Gaussian (SD 4 mm) of the map, recomputed once
-   with the first pass's spot pixels left out (so large spots do not raise their own
-   background). Contrast ``C = map - background``.
+2. Local background: mask-normalised Gaussian (SD 4 mm) of the map, computed on block
+   means (blocks of about 1 mm) and recomputed once with the blocks that stand out by
+   the low threshold left out (so large spots do not raise their own background);
+   interpolated back to the working level. Contrast ``C = map - background``.
 3. Hysteresis threshold on maps smoothed by a Gaussian of 0.2 mm (at least 0.6 px;
    matched to the smallest spots): pixels with ``C >= 4`` connected to a pixel with
    ``C >= 8`` (MI or EI units; the synthetic generator's normal tone mottling reaches 4
