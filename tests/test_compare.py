@@ -203,11 +203,18 @@ def erythema_pair():
     return _synth_pair(3, erythema=0.35, cct_k=5600, exposure=1.1)
 
 
-def test_synthetic_erythema_delta_matches_truth(erythema_pair, tmp_path):
-    p = erythema_pair
-    roi = p.before.mask("roi")
-    ref = p.before.mask("reference")
-    comp = C.compare(p.before.pixels, p.after.pixels, roi=roi, reference_roi=ref, mm_per_px=0.1)
+def _compare_synth(p):
+    return C.compare(p.before.pixels, p.after.pixels, roi=p.before.mask("roi"),
+                     reference_roi=p.before.mask("reference"), mm_per_px=0.1)
+
+
+@pytest.fixture(scope="module")
+def erythema_comparison(erythema_pair):
+    return _compare_synth(erythema_pair)
+
+
+def test_synthetic_erythema_delta_matches_truth(erythema_pair, erythema_comparison):
+    p, comp = erythema_pair, erythema_comparison
     true = p.delta["redness.a_mean"]
     got = comp.delta["redness.a_mean"]
     assert abs(got - true) <= max(1.0, 0.25 * abs(true)), (got, true)
@@ -218,6 +225,29 @@ def test_synthetic_erythema_delta_matches_truth(erythema_pair, tmp_path):
     for key in ("alignment", "before", "after", "delta", "percent_change", "significant"):
         assert key in d
     json.dumps(d, allow_nan=False, default=float)
+
+
+@pytest.fixture(scope="module")
+def pih_pair():
+    """New brown patches (post-inflammatory hyperpigmentation) in the treated area, under
+    a slightly warmer, brighter light."""
+    return _synth_pair(4, pih=0.6, pih_patches=4, cct_k=5800, exposure=1.08)
+
+
+@pytest.mark.parametrize("pair, names", [
+    ("erythema", ("redness.a_mean", "redness.ei_mean")),
+    ("pih", ("pigment.mi_mean", "pigment.ita_mean", "redness.ei_mean")),
+])
+def test_synthetic_colour_deltas_match_truth(pair, names, request):
+    """Colour deltas within max(1 unit, 25 %) of the truth (a*, EI, MI; ITA in degrees),
+    and flagged as real changes."""
+    p = request.getfixturevalue(f"{pair}_pair")
+    comp = (request.getfixturevalue("erythema_comparison") if pair == "erythema"
+            else _compare_synth(p))
+    for name in names:
+        true, got = p.delta[name], comp.delta[name]
+        assert abs(got - true) <= max(1.0, 0.25 * abs(true)), (name, got, true)
+        assert comp.significant[name] is True, name
 
 
 @pytest.fixture(scope="module")
