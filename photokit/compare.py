@@ -706,12 +706,13 @@ def _build_view(c: Comparison, *, max_side: int, blur_eyes: bool, notes: list):
         return {"checker": "colour card", "reference": "reference skin", "none": "not calibrated"}.get(
             meth, str(meth)) + (f" (mean \u0394E2000 {de:.2f})" if de is not None else "")
 
-    def scale_text(m):
+    def scale_text(m, carried=False):
         mm = getattr(m, "mm_per_px", None)
-        src = getattr(m, "scale_source", None)
+        src = "BEFORE's scale carried through the alignment" if carried else getattr(m, "scale_source", None)
         return "unknown" if mm is None else f"{mm:.4f} mm/px ({src or 'given'})"
 
     al = c.alignment
+    carried_scale = c.parameters.get("mm_per_px_after") is not None
     before_label = _dated(pb)
     after_label = _dated(c.after_photo)
     days = _days_between(pb, c.after_photo)
@@ -736,7 +737,8 @@ def _build_view(c: Comparison, *, max_side: int, blur_eyes: bool, notes: list):
                      ("Lighting difference", "not measurable" if light.get("dL") is None else
                       f"{light['dL']:+.1f} L*" + (f", {light['dab']:.1f} a*b*" if light.get("dab") is not None
                                                   else "") + f" ({light.get('where')})"),
-                     ("Scale, before", scale_text(c.before)), ("Scale, after", scale_text(c.after))],
+                     ("Scale, before", scale_text(c.before)),
+                     ("Scale, after", scale_text(c.after, carried_scale))],
         alignment=[("Status", al.status), ("Confidence", f"{al.confidence:.2f}"),
                    ("Matched features", str(al.inliers)),
                    ("Residual", "\u2013" if al.residual_px is None else f"{al.residual_px:.2f} px"),

@@ -46,6 +46,8 @@ def command(before, after, roi, reference_roi, mm_per_px, report_path, blur_eyes
         result.write_report(report_path, blur_eyes=blur_eyes, notes=notes)
     for w in result.warnings:
         info(f"photokit: warning: {w}")
+    if report_path and blur_eyes and not result.view(blur_eyes=True, notes=notes).deidentified:
+        info("photokit: warning: --blur-eyes found no face or eyes: nothing was blurred")
     if report_path:
         info(f"photokit: report written to {report_path}")
     if as_json:
