@@ -171,6 +171,7 @@ def test_cli_compare_report_in_chromium(browser, tmp_path):
     res = CliRunner().invoke(cli, ["compare", str(before), str(after), "--mm-per-px", "0.1",
                                    "--report", str(out), "--note", "<b>note</b>"])
     assert res.exit_code == 0, res.output
+    assert "alignment: ok" in res.stdout and "redness.a_mean" in res.stdout
     html = out.read_text(encoding="utf-8")
     assert "&lt;b&gt;note&lt;/b&gt;" in html and len(html.encode()) < 4_000_000
     ctx, page, log = _open(browser, out)
