@@ -256,8 +256,9 @@ def score_photo(path: str, *, mm_per_px: float | None = None, roi: str | None = 
     -------
     dict
         One key per registered metric (``redness.a_mean`` ... float or None), plus
-        ``mm_per_px``, ``scale_source``, ``calibration_method``, ``delta_e_mean``,
-        ``quality_ok`` and ``warnings`` (``"; "``-joined, None when there are none).
+        ``mm_per_px`` (None when only a relative scale was used), ``scale_source``,
+        ``calibration_method``, ``delta_e_mean``, ``skin_pixels``, ``quality_ok`` and
+        ``warnings`` (``"; "``-joined, None when there are none).
     """
     from .measure import measure
     from .metrics import names
@@ -265,15 +266,15 @@ def score_photo(path: str, *, mm_per_px: float | None = None, roi: str | None = 
     m = measure(path, roi=roi, mm_per_px=mm_per_px)
     row: dict = {name: m.metrics.get(name) for name in names()}
     row.update({k: v for k, v in m.metrics.items() if k not in row})
-    cal = m.calibration or {}
-    quality = getattr(m, "quality", None)
+    cal = m.calibration
     row.update({
         "mm_per_px": m.mm_per_px,
-        "scale_source": getattr(m, "scale_source", None),
-        "calibration_method": cal.get("method"),
-        "delta_e_mean": cal.get("delta_e_mean"),
-        "quality_ok": None if quality is None else bool(getattr(quality, "ok", False)),
-        "warnings": "; ".join(getattr(m, "warnings", None) or []) or None,
+        "scale_source": m.scale_source,
+        "calibration_method": getattr(cal, "method", None),
+        "delta_e_mean": getattr(cal, "delta_e_mean", None),
+        "skin_pixels": None if m.analysis is None else m.analysis.skin_pixels,
+        "quality_ok": bool(m.quality.ok),
+        "warnings": "; ".join(m.warnings) or None,
     })
     return row
 
