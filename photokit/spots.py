@@ -2,7 +2,8 @@
 
 Method
 ------
-1. Maps on a working level of at most 0.25 mm/px (a 1 mm spot is 4 px or more across):
+1. Maps on a working level of at most 0.25 mm/px (a 1 mm spot is 4 px or more across;
+   coarser only when the skin's bounding box would exceed 4 MP there):
    shading-free melanin and haemoglobin from optical density ``-ln(RGB)`` of calibrated
    linear RGB (`chromophore_maps`: grey shading removed as in Tsumura et al. 2003,
    absorption directions `V_MELANIN`, `V_HAEMOGLOBIN`), in index units: the change of
@@ -58,6 +59,9 @@ from .metrics import metric
 from .texture import MIN_SKIN_PX, _enough, blur, erode, scaled
 
 SPOT_MM_PER_PX = 0.25
+#: Largest skin bounding box (working pixels) searched at that resolution; larger frames
+#: use the next coarser level (their smallest detectable spot grows to 3 of its pixels).
+SPOT_BUDGET_PX = 4_000_000
 BACKGROUND_SIGMA_MM = 4.0
 DIAMETER_MM = (0.7, 10.0)
 THRESHOLDS = {"brown": (4.0, 8.0), "red": (4.0, 8.0)}
@@ -204,7 +208,15 @@ def _detect(an: Analysis) -> SpotResult | None:
     base = scaled(an)
     if base is None:
         return None
-    lv = base.level(SPOT_MM_PER_PX)
+    # the working level: at most SPOT_MM_PER_PX, coarser only when the skin's bounding
+    # box there would exceed SPOT_BUDGET_PX (very large frames full of skin)
+    x, y, w, h = cv2.boundingRect(base.mask.view(np.uint8))
+    target = SPOT_MM_PER_PX
+    full_px = w * h
+    f0 = max(1, int(np.floor(target / base.mm_per_px + 1e-9)))
+    while full_px / f0 ** 2 > SPOT_BUDGET_PX:
+        f0 += 1
+    lv = base.level(max(target, f0 * base.mm_per_px))
     m8 = lv.mask.view(np.uint8)
     if cv2.countNonZero(m8) < MIN_SKIN_PX // 4:
         return None
