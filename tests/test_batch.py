@@ -352,6 +352,20 @@ def test_dask_engine_equals_local_engine(archive, tmp_path):
     assert _comparable(tmp_path / "dask.db") == _comparable(tmp_path / "local.db")
 
 
+def test_cli_dask_engine_with_scheduler_address(archive, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    root, _ = archive
+    score_archive(root, tmp_path / "local.db", workers=0, score_fn=mean_score)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        res = CliRunner().invoke(cli, ["batch", str(root), "--db", str(tmp_path / "dask.db"),
+                                       "--engine", "dask", "--scheduler", cluster.scheduler_address,
+                                       "--scorer", f"{mean_score.__module__}:mean_score"])
+        assert cluster.scheduler.status.name == "running"  # the CLI does not close a cluster it joined
+    assert res.exit_code == 3, res.output
+    assert _comparable(tmp_path / "dask.db") == _comparable(tmp_path / "local.db")
+
+
 def test_inline_engine_equals_local_engine(archive, tmp_path):
     root, _ = archive
     score_archive(root, tmp_path / "a.db", workers=0, score_fn=mean_score)
