@@ -294,7 +294,7 @@ def _of(an: Analysis, kind: str) -> tuple[list[Spot], float] | None:
 # captures the SD itself is uncertain by about 15%), rounded up to two significant figures.
 
 
-@metric("spots.count", unit="count", mdc=5.4, better="lower", needs_scale=True,
+@metric("spots.count", unit="count", mdc=28.0, better="lower", needs_scale=True,
         description="pigmented (brown) spots, 0.7-10 mm, >= 8 MI units above local background")
 def count(an: Analysis) -> float | None:
     r = _of(an, "brown")
@@ -315,7 +315,7 @@ def density(an: Analysis) -> float | None:
     return None if r is None else float(len(r[0]) / (r[1] / 100.0))
 
 
-@metric("spots.brown_contrast", unit="MI", mdc=7.3, better="lower", needs_scale=True,
+@metric("spots.brown_contrast", unit="MI", mdc=17.0, better="lower", needs_scale=True,
         description="mean melanin-index contrast of brown spots against their surround")
 def brown_contrast(an: Analysis) -> float | None:
     r = _of(an, "brown")
@@ -324,7 +324,7 @@ def brown_contrast(an: Analysis) -> float | None:
     return float(np.mean([s.contrast for s in r[0]]))
 
 
-@metric("spots.red_count", unit="count", mdc=0.78, better="lower", needs_scale=True,
+@metric("spots.red_count", unit="count", mdc=15.0, better="lower", needs_scale=True,
         description="red (haemoglobin) spots, 0.7-10 mm, >= 8 EI units above local background")
 def red_count(an: Analysis) -> float | None:
     r = _of(an, "red")
