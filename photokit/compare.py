@@ -63,8 +63,8 @@ OVERLAP_WARN = 0.5
 #: Relative difference of measured skin area (in BEFORE pixels) that earns a warning.
 AREA_MISMATCH_WARN = 0.2
 #: Lighting differences (uncalibrated photos) that earn a warning: CIELAB L* and a*b*.
-LIGHT_DL_WARN = 6.0
-LIGHT_DAB_WARN = 4.0
+LIGHT_DL_WARN = 3.0
+LIGHT_DAB_WARN = 2.0
 #: Display size of report pictures.
 VIEW_SIDE = 1000
 
@@ -266,7 +266,9 @@ def lighting_difference(before_rgb8: np.ndarray, after_aligned_rgb8: np.ndarray,
     Compared on the overlap *outside* the measured region when there is enough of it
     (5 % of the frame; treatment changes the skin inside, not the room), else on the
     region itself (then only L* is meaningful). ``dL`` is the difference of median
-    L*, ``dab`` the distance between the median a*b* (CIELAB D65, uncalibrated sRGB).
+    L*, ``dab`` the distance between the median a*b* (CIELAB D65, uncalibrated sRGB),
+    ``gain`` the ratio of median linear luminance ``Y = 0.2126 R + 0.7152 G + 0.0722 B``
+    (IEC 61966-2-1), AFTER over BEFORE.
     """
     from .colour import linear_to_lab, uint8_to_linear
 
@@ -280,13 +282,16 @@ def lighting_difference(before_rgb8: np.ndarray, after_aligned_rgb8: np.ndarray,
     if outside.mean() < 0.05:
         outside, where = v & r, "the region"
     if outside.sum() < 50:
-        return {"dL": None, "dab": None, "where": where}
-    lb = linear_to_lab(uint8_to_linear(b))[outside]
-    la = linear_to_lab(uint8_to_linear(a))[outside]
+        return {"dL": None, "dab": None, "gain": None, "where": where}
+    lin_b, lin_a = uint8_to_linear(b), uint8_to_linear(a)
+    lb = linear_to_lab(lin_b)[outside]
+    la = linear_to_lab(lin_a)[outside]
     mb, ma = np.median(lb, axis=0), np.median(la, axis=0)
+    y = np.array([0.2126, 0.7152, 0.0722], np.float32)
+    gain = float(np.median(lin_a[outside] @ y) / max(1e-6, float(np.median(lin_b[outside] @ y))))
     dab = float(np.hypot(ma[1] - mb[1], ma[2] - mb[2])) if where != "the region" else None
     return {"dL": round(float(ma[0] - mb[0]), 2), "dab": None if dab is None else round(dab, 2),
-            "where": where}
+            "gain": round(gain, 4), "where": where}
 
 
 def _cal(m) -> dict:
@@ -306,8 +311,15 @@ def _quality(m):
 
 
 def assess_warnings(alignment, before, after, *, roi_inside: float, view: dict, lighting: dict,
-                    area_ratio: float | None, blur_eyes_note: str | None = None) -> list[str]:
-    """The warnings that matter to a clinician reading the comparison."""
+                    area_ratio: float | None, blur_eyes_note: str | None = None,
+                    mdc_a: float = 0.8, mdc_mi: float = 1.5) -> list[str]:
+    """The warnings that matter to a clinician reading the comparison.
+
+    Lighting (uncalibrated photos only) is flagged when the exposure gain alone would move
+    the melanin index by more than its noise floor `mdc_mi`, when L* differs by more than
+    `LIGHT_DL_WARN`, or when the colour of the light moves a*b* by more than
+    ``max(LIGHT_DAB_WARN, mdc_a)``.
+    """
     out: list[str] = []
     for label, m in (("BEFORE", before), ("AFTER", after)):
         q = _quality(m)
@@ -315,15 +327,18 @@ def assess_warnings(alignment, before, after, *, roi_inside: float, view: dict, 
             fails = [p for p in q.problems if " fail " in f" {p} "]
             out.append(f"{label} photo failed capture-quality checks: {'; '.join(fails) or 'see quality'}")
     if not (_calibrated(before) and _calibrated(after)):
-        dl, dab = lighting.get("dL"), lighting.get("dab")
+        dl, dab, gain = lighting.get("dL"), lighting.get("dab"), lighting.get("gain")
         bad = []
-        if dl is not None and abs(dl) > LIGHT_DL_WARN:
-            bad.append(f"brightness differs by {dl:+.1f} L*")
-        if dab is not None and dab > LIGHT_DAB_WARN:
+        # an exposure gain g alone moves the melanin index by -100 log10(g) (MI = 100 log10 1/R)
+        mi_shift = None if not gain else -100.0 * math.log10(gain)
+        if (mi_shift is not None and abs(mi_shift) > mdc_mi) or (dl is not None and abs(dl) > LIGHT_DL_WARN):
+            bad.append(f"brightness differs by {dl:+.1f} L*" + (
+                f", which alone moves the melanin index by {mi_shift:+.1f}" if mi_shift is not None else ""))
+        if dab is not None and dab > max(LIGHT_DAB_WARN, mdc_a):
             bad.append(f"colour of the light differs by {dab:.1f} a*b*")
         if bad:
-            out.append("Lighting differs between the photos (" + ", ".join(bad)
-                       + f", measured {lighting['where']}) and colour is not calibrated (no colour "
+            out.append("Lighting differs between the photos (" + "; ".join(bad)
+                       + f"; measured {lighting['where']}) and colour is not calibrated (no colour "
                        "card, no reference skin): colour changes may come from the light, not "
                        "the skin. Use --reference-roi or a colour card.")
     if alignment.confidence < LOW_CONFIDENCE:
@@ -519,8 +534,10 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
         area_ratio = float(analysed_a.sum()) * view["scale"] ** 2 / float(region.sum())
     aligned_rgb = al.warp(pa.rgb8())
     light = lighting_difference(pb.rgb8(), aligned_rgb, valid, region)
+    floors = {m.name: m.mdc for m in registry.registered()}
     warnings = assess_warnings(al, m_b, m_a, roi_inside=roi_inside, view=view, lighting=light,
-                               area_ratio=area_ratio)
+                               area_ratio=area_ratio, mdc_a=floors.get("redness.a_mean", 0.8),
+                               mdc_mi=floors.get("pigment.mi_mean", 1.5))
     from . import __version__
 
     params = {

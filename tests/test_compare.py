@@ -120,6 +120,9 @@ def test_lighting_difference_sees_exposure_and_colour_of_light():
     assert d["dL"] == pytest.approx(lab_a[0] - lab_b[0], abs=0.05)
     assert d["dab"] == pytest.approx(np.hypot(*(lab_a[1:] - lab_b[1:])), abs=0.05)
     assert d["dL"] < -3 and d["dab"] > 10
+    y = np.array([0.2126, 0.7152, 0.0722])
+    true_gain = (uint8_to_linear(warm[:1, :1])[0, 0] @ y) / (uint8_to_linear(grey[:1, :1])[0, 0] @ y)
+    assert d["gain"] == pytest.approx(true_gain, rel=1e-3)
 
 
 def _measurement(ok=True, method="none", warnings=()):
@@ -148,6 +151,17 @@ def test_measurement_notes_are_merged_once():
     a = _measurement(warnings=["colour uncalibrated", "scale estimated from the face"])
     assert C.measurement_notes(b, a) == ["Both photos: colour uncalibrated", "BEFORE: scale unknown",
                                          "AFTER: scale estimated from the face"]
+
+
+def test_exposure_change_warns_when_it_would_move_the_melanin_index():
+    al = SimpleNamespace(confidence=0.97, overlap=0.95)
+    kw = dict(roi_inside=1.0, view={"scale": 1.0, "rotation_deg": 0, "anisotropy": 1.0}, area_ratio=1.0)
+    brighter = C.assess_warnings(al, _measurement(), _measurement(), mdc_mi=1.5,
+                                 lighting={"dL": 2.5, "dab": 0.3, "gain": 1.08, "where": "x"}, **kw)
+    assert len(brighter) == 1 and "melanin index by \u22123.3" in brighter[0].replace("-", "\u2212")
+    slight = C.assess_warnings(al, _measurement(), _measurement(), mdc_mi=1.5,
+                               lighting={"dL": 0.8, "dab": 0.3, "gain": 1.02, "where": "x"}, **kw)
+    assert slight == []                                       # -0.86 MI: inside the noise
 
 
 def test_no_warnings_for_a_clean_pair_and_none_for_light_when_calibrated():
