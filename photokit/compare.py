@@ -332,8 +332,11 @@ def assess_warnings(alignment, before, after, *, roi_inside: float, view: dict, 
         # an exposure gain g alone moves the melanin index by -100 log10(g) (MI = 100 log10 1/R)
         mi_shift = None if not gain else -100.0 * math.log10(gain)
         if (mi_shift is not None and abs(mi_shift) > mdc_mi) or (dl is not None and abs(dl) > LIGHT_DL_WARN):
-            bad.append(f"brightness differs by {dl:+.1f} L*" + (
-                f", which alone moves the melanin index by {mi_shift:+.1f}" if mi_shift is not None else ""))
+            if mi_shift is not None:
+                bad.append(f"exposure differs by {100 * (gain - 1):+.0f} % ({dl:+.1f} L*), which alone "
+                           f"moves the melanin index by {mi_shift:+.1f}")
+            else:
+                bad.append(f"brightness differs by {dl:+.1f} L*")
         if dab is not None and dab > max(LIGHT_DAB_WARN, mdc_a):
             bad.append(f"colour of the light differs by {dab:.1f} a*b*")
         if bad:

@@ -550,7 +550,7 @@ def slider(before_rgb: np.ndarray, after_rgb: np.ndarray, *, before_label: str =
         a = cv2.resize(a, (b.shape[1], b.shape[0]), interpolation=cv2.INTER_AREA)
     h, w = b.shape[:2]
     return (
-        f'<div class="cmp-wrap" style="width:min(100%, calc(78vh * {w / h:.4f}))">'
+        f'<div class="cmp-wrap" style="width:max(min(100%, 620px), min(100%, calc(78vh * {w / h:.4f})))">'
         f'<div class="cmp" id="cmp" data-view="slider" data-pos="50" style="aspect-ratio:{w}/{h}">'
         f'{img_tag(b, "before: " + before_label, max_side=None, cls="cmp-img", attrs="draggable=false")}'
         f'<div class="cmp-after" id="cmp-after" style="clip-path:inset(0 0 0 50%)">'
