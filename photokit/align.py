@@ -82,6 +82,8 @@ from .subject import Subject, find_subject
 WORK_SIDE = 1000
 #: Long side of the image SIFT runs on (SIFT doubles it internally).
 FEATURE_SIDE = 640
+#: Long side of the region ECC runs on.
+ECC_SIDE = 640
 #: Lowe's ratio test.
 RATIO = 0.8
 #: MAGSAC++ inlier threshold, working-grid pixels.
@@ -344,19 +346,12 @@ def _to_u8(n: np.ndarray) -> np.ndarray:
     return np.clip(128.0 + 40.0 * n, 0, 255).astype(np.uint8)
 
 
-_CLAHE = None
-_SIFT = None
-
-
 def _features(g: _Grid):
     """SIFT keypoints (grid coordinates) and descriptors on CLAHE luma at FEATURE_SIDE."""
-    global _CLAHE, _SIFT
-    if _CLAHE is None:
-        _CLAHE = cv2.createCLAHE(clipLimit=2.5, tileGridSize=(8, 8))
-        _SIFT = cv2.SIFT_create(nfeatures=3000, contrastThreshold=0.02)
+    # created per call: OpenCV feature objects are not safe to share between threads
     small, fx, fy = _resize(g.gray, min(1.0, FEATURE_SIDE / max(g.gray.shape)))
-    eq = _CLAHE.apply(small)
-    kp, desc = _SIFT.detectAndCompute(eq, None)
+    eq = cv2.createCLAHE(clipLimit=2.5, tileGridSize=(8, 8)).apply(small)
+    kp, desc = cv2.SIFT_create(nfeatures=3000, contrastThreshold=0.02).detectAndCompute(eq, None)
     pts = np.array([k.pt for k in kp], np.float64).reshape(-1, 2)
     pts = (pts + 0.5) / np.array([fx, fy]) - 0.5
     return pts, desc
@@ -736,10 +731,19 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
     ncc = _ncc(nb, na, area)
     if refine and area.sum() > 400:
         ys, xs = _bbox(area, 16)
-        w = _ecc(nb[ys, xs], na[ys, xs], (area & _agrees(nb, na, area))[ys, xs], model)
+        m_ecc = (area & _agrees(nb, na, area))[ys, xs].astype(np.uint8)
+        tb, ta = nb[ys, xs], na[ys, xs]
+        e = min(1.0, ECC_SIDE / max(tb.shape))         # ECC on at most ECC_SIDE px
+        if e < 1.0:
+            tb, ex, ey = _resize(tb, e)
+            ta = _resize(ta, e)[0]
+            m_ecc = _resize(m_ecc, e)[0]
+        w = _ecc(tb, ta, m_ecc > 0, model)
         if w is not None:
-            t = np.array([[1, 0, xs.start], [0, 1, ys.start], [0, 0, 1.0]])
-            w = t @ w @ np.linalg.inv(t)
+            t = np.array([[1, 0, -xs.start], [0, 1, -ys.start], [0, 0, 1.0]])   # grid -> ECC image
+            if e < 1.0:
+                t = np.array([[ex, 0, 0.5 * ex - 0.5], [0, ey, 0.5 * ey - 0.5], [0, 0, 1.0]]) @ t
+            w = np.linalg.inv(t) @ w @ t
         if w is not None:
             s_b = grid_b.to_grid
             h_new = np.linalg.inv(s_b) @ np.linalg.inv(w) @ s_b @ h_full
