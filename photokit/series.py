@@ -40,8 +40,11 @@ RECOVERY_METRICS = ("redness.a_mean", "redness.ei_mean")
 #: Metric families followed for improvement (texture, pores, lines and spots).
 TREND_FAMILIES = ("texture", "pores", "lines", "spots", "pigment")
 
-#: Metric families watched for post-inflammatory hyperpigmentation (new pigment).
-PIH_FAMILIES = ("pigment", "spots")
+#: Metrics watched for post-inflammatory hyperpigmentation (new brown skin after a
+#: session) and the sign of a change that means more pigment: melanin index up, ITA down
+#: (darker), tone less even, more skin covered by brown spots.
+PIH_SIGNS = {"pigment.mi_mean": 1.0, "pigment.ita_mean": -1.0, "pigment.evenness": 1.0,
+             "spots.area_pct": 1.0}
 
 #: Alignment confidence below which a chained alignment (through the previous visit) is
 #: tried and kept when it is more confident.
@@ -905,17 +908,19 @@ class Series:
     def _fill(v: Visit, m) -> None:
         # keep the Measurement but not its full-resolution working set (memory stays flat
         # however long the series)
-        if getattr(m, "analysis", None) is not None:
-            try:
-                m.analysis = None
-            except AttributeError:
-                pass
+        for heavy in ("analysis", "photo"):
+            if getattr(m, heavy, None) is not None:
+                try:
+                    setattr(m, heavy, None)
+                except AttributeError:
+                    pass
         v.measurement = m
         v.metrics = {k: _finite(x) for k, x in m.metrics.items()}
         v.warnings.extend(getattr(m, "warnings", []) or [])
         q = getattr(m, "quality", None)
         v.quality_ok = None if q is None else bool(getattr(q, "ok", True))
-        v.calibration = getattr(m, "calibration", None)
+        cal = getattr(m, "calibration", None)
+        v.calibration = cal.to_dict() if hasattr(cal, "to_dict") else cal
         v.mm_per_px = getattr(m, "mm_per_px", None)
 
     def _metric(self, name):
@@ -974,7 +979,6 @@ class Series:
 
     def _find_flags(self) -> None:
         from .metrics import registered
-        from .recovery import worsening
 
         flags = []
         for r in self._recovery:
@@ -994,12 +998,12 @@ class Series:
                        f"{f.days_to_baseline:.0f} days to settle (beyond 12)")
             flags.append({"kind": "persistent_redness", "treatment_index": r.treatment_index,
                           "metric": f.metric, "message": msg})
-        base = next(v for v in self._visits if v.method == "baseline")
-        pig = [m for m in registered() if m.family in PIH_FAMILIES and m.better in ("lower", "higher")]
+        pig = [(m, PIH_SIGNS[m.name]) for m in registered() if m.name in PIH_SIGNS]
         for v in self._visits:
             if not v.ok or v.days_since_treatment is None or v.days_since_treatment < PIH_MIN_DAYS:
                 continue
-            worse = [m for m in pig if worsening(m, base.metrics.get(m.name), v.metrics.get(m.name))]
+            worse = [m for m, sign in pig
+                     if v.delta.get(m.name) is not None and sign * v.delta[m.name] > m.mdc]
             if worse:
                 parts = ", ".join(f"{m.name} {v.delta.get(m.name):+.3g} {m.unit} (floor {m.mdc:g})"
                                   for m in worse)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import datetime
 
 import numpy as np
@@ -142,3 +144,228 @@ def test_chained_alignment_composes_to_the_true_transform():
     err = np.abs(got[:2] / got[2] - want[:2] / want[2]).max()
     assert err < 2.0, err
     assert chained.ok and chained.confidence <= min(ab.confidence, bc.confidence) + 1e-9
+
+
+# ----------------------------------------------------------------------------- end to end
+# Synthetic courses from photokit.synth: known tau, known improvement, and a flat course.
+
+TAU = 3.0
+MM_PER_PX = 0.08  # fine enough for the 0.2-2 mm texture band; given to the series as the baseline scale
+
+
+def _params():
+    from photokit.synth import SkinParams
+
+    return SkinParams(card=True, width=640, height=480, mm_per_px=MM_PER_PX)
+
+
+def _posed_baseline(out, res, seed, strength=1.0):
+    """Re-take the baseline with a small pose change, as every later photo has.
+
+    make_series keeps the baseline at the canonical pose, so it is the only photo the
+    renderer does not resample, and its fine texture is a few percent sharper than any
+    later photo's; a real baseline is a photo like the others. The ROIs are rewritten in
+    the new baseline's pixels.
+    """
+    import json
+    from datetime import datetime
+
+    from photokit import synth
+    from photokit.synth import Camera
+
+    im = synth.render_skin(_params(), seed, camera=Camera.random(np.random.default_rng(99), strength,
+                                                                  light=False))
+    im.save(out / res.photos[0]["photo"], date=datetime.fromisoformat(res.photos[0]["date"]))
+    for region, name in (("roi", "roi.json"), ("reference", "reference_roi.json")):
+        poly = np.asarray(im.truth.regions[region]["polygon"]).tolist()
+        (out / name).write_text(json.dumps({"polygons": [poly]}))
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    from photokit import synth
+    from photokit.series import Series
+
+    out = tmp_path_factory.mktemp("course")
+    res = synth.make_series(out, seed=5, sessions=1, tau_days=TAU, visit_days=(0, 1, 3, 6),
+                            final_visit_days=60, texture_improvement=0.35, params=_params(),
+                            contact_sheet=False)
+    _posed_baseline(out, res, 5)
+    s = Series(out / "manifest.csv", reference_roi=str(out / "reference_roi.json"),
+               mm_per_px=MM_PER_PX).analyse()
+    return out, res, s
+
+
+@pytest.fixture(scope="module")
+def flat_course(tmp_path_factory):
+    from photokit import synth
+    from photokit.series import Series
+
+    out = tmp_path_factory.mktemp("flat")
+    res = synth.make_series(out, seed=6, sessions=1, visit_days=(0, 2, 5), final_visit_days=40,
+                            flat=True, params=_params(), contact_sheet=False, camera_strength=0.5)
+    _posed_baseline(out, res, 6, 0.5)
+    return Series(out / "manifest.csv", reference_roi=str(out / "reference_roi.json"),
+                  mm_per_px=MM_PER_PX).analyse()
+
+
+def test_recovery_tau_within_20pct_of_truth(course):
+    _, res, s = course
+    assert all(v.ok for v in s.visits), [(v.photo, v.reason) for v in s.visits]
+    fits = {r.metric: r.fit for r in s.recovery}
+    for name in ("redness.a_mean", "redness.ei_mean"):
+        f = fits[name]
+        assert f.ok, f.reason
+        assert abs(f.tau_days - TAU) / TAU < 0.20, (name, f.tau_days)
+        assert f.tau_ci[0] < f.tau_days < f.tau_ci[1]
+        # days to baseline from the truth curve: excess A exp(-t/tau) falls below the MDC
+        ph = res.photos
+        a0 = (ph[1]["metrics"][name] - ph[0]["metrics"][name]) * math.exp(ph[1]["days_since_treatment"] / TAU)
+        true_days = TAU * math.log(a0 / f.mdc)
+        assert f.days_to_baseline == pytest.approx(true_days, rel=0.25)
+        assert not f.persistent
+    assert not [f for f in s.flags if f["kind"] != "excluded"], s.flags
+
+
+def test_improvement_matches_truth(course):
+    _, res, s = course
+    truth = res.truth["trend"]["texture.roughness"]["percent_change"]
+    tr = s.trend["texture.roughness"]
+    assert truth < -10  # the course did smooth the skin (texture improvement 35 %)
+    assert tr.percent_change == pytest.approx(truth, abs=4.0)
+    assert tr.significant and tr.improved
+    # only visits outside the acute window count: the day 0-6 photos are not trend points
+    assert [p.photo for p in tr.points] == [res.photos[-1]["photo"]]
+
+
+#: The SPEC's required metrics (shared/SPEC.md, "Metric names").
+SPEC_METRICS = ("redness.a_mean", "redness.ei_mean", "redness.area_pct", "pigment.mi_mean",
+                "pigment.ita_mean", "pigment.evenness", "texture.roughness", "texture.wrinkle_density",
+                "texture.pore_density", "spots.count", "spots.area_pct")
+
+
+def test_flat_course_has_no_significant_trend(flat_course):
+    # light and pose change (half the generator's default range), the skin does not
+    s = flat_course
+    assert all(v.ok for v in s.visits)
+    sig = {k: s.trend[k].percent_change for k in SPEC_METRICS if k in s.trend and s.trend[k].significant}
+    assert not sig, sig
+    for r in s.recovery:
+        assert r.fit.status == "none" and "no rise above the noise floor" in r.fit.reason
+    assert [f for f in s.flags if f["kind"] in ("persistent_redness", "new_pigment")] == []
+
+
+def test_exports_and_json_shape(course, tmp_path):
+    import csv
+    import json
+
+    from photokit.cli.options import _clean
+
+    _, res, s = course
+    d = json.loads(json.dumps(_clean(s.to_dict()), allow_nan=False))
+    assert d["baseline"] == res.photos[0]["photo"]
+    assert len(d["visits"]) == len(res.photos)
+    v = d["visits"][2]
+    for key in ("photo", "date", "kind", "days_since_treatment", "alignment", "metrics", "delta"):
+        assert key in v
+    assert v["alignment"]["method"] in ("direct", "chained") and v["alignment"]["confidence"] > 0.5
+    rec = d["recovery"][0]
+    for key in ("treatment_date", "tau_days", "days_to_baseline", "metric"):
+        assert key in rec
+    assert set(d["trend"]["texture.roughness"]) >= {"percent_change", "significant"}
+    s.to_csv(tmp_path / "s.csv")
+    rows = list(csv.DictReader(open(tmp_path / "s.csv")))
+    assert len(rows) == len(res.photos) and "redness.a_mean" in rows[0] and "delta.redness.a_mean" in rows[0]
+    df = s.to_frame()
+    assert df.shape[0] == len(res.photos) and "texture.roughness" in df.columns
+
+
+def test_report_is_self_contained_and_escapes(course, tmp_path):
+    import shutil
+
+    out, res, s = course
+    evil = "<img src=x onerror=alert(1)>.jpg"
+    shutil.copy(out / res.photos[0]["photo"], tmp_path / evil)
+    shutil.copy(out / res.photos[-1]["photo"], tmp_path / "b.jpg")
+    (tmp_path / "m.csv").write_text('photo,date,kind,note\n'
+                                    f'"{evil}",2024-01-01,baseline,<script>alert(2)</script>\n'
+                                    'b.jpg,2024-03-01,visit,\n')
+    from photokit.series import Series
+
+    s2 = Series(tmp_path / "m.csv", roi=str(out / "roi.json"))
+    path = s2.write_report(tmp_path / "r.html")
+    html = path.read_text()
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;.jpg" in html
+    assert "<script>alert(2)" not in html and "&lt;script&gt;alert(2)&lt;/script&gt;" in html
+    assert not re.search(r'(src|href)\s*=\s*["\']?(https?:|//)', html)
+    assert "default-src 'none'" in html
+    assert html.count("data:image/svg+xml;base64,") == 3  # timeline, recovery, trends
+    assert s2._repr_html_().count("<img") >= 3
+
+
+def test_excluded_visit_is_reported_not_used(course, tmp_path):
+    from skimage import data
+
+    from photokit.series import Series
+
+    out, res, s = course
+    # a photo of something else entirely: its alignment must fail and it must be excluded
+    Image.fromarray(data.coffee()).save(tmp_path / "other.jpg")
+    rows = ["photo,date,kind"]
+    for ph in res.photos[:2]:
+        rows.append(f"{out / ph['photo']},{ph['date']},{ph['kind']}")
+    rows.append(f"{tmp_path / 'other.jpg'},2026-01-07T09:30,visit")
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    s2 = Series(tmp_path / "m.csv", roi=str(out / "roi.json")).analyse()
+    bad = s2.visits[-1]
+    assert bad.status == "excluded" and "alignment failed" in bad.reason
+    assert bad.metrics == {} and bad.delta == {}
+    assert any(f["kind"] == "excluded" for f in s2.flags)
+    assert all(bad.photo not in r.photos for r in s2.recovery)
+
+
+def test_cli_series_and_broken_manifest(course, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from photokit.cli.main import cli
+
+    out, res, s = course
+    first, last = res.photos[0], res.photos[-1]
+    (tmp_path / "m.csv").write_text("photo,date,kind\n"
+                                    f"{out / first['photo']},{first['date']},baseline\n"
+                                    f"{out / last['photo']},{last['date']},visit\n")
+    r = CliRunner().invoke(cli, ["series", str(tmp_path / "m.csv"), "--json", "--roi", str(out / "roi.json"),
+                                 "--csv", str(tmp_path / "x.csv"), "--report", str(tmp_path / "r.html")])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["baseline"].endswith(first["photo"]) and doc["recovery"] == []
+    assert doc["visits"][1]["delta"]["texture.roughness"] < 0
+    assert (tmp_path / "x.csv").exists() and (tmp_path / "r.html").exists()
+    (tmp_path / "bad.csv").write_text("photo,date,kind\nnope.jpg,2024-02-31,visit\n")
+    r = CliRunner().invoke(cli, ["series", str(tmp_path / "bad.csv")])
+    assert r.exit_code == 1
+    err = r.stderr
+    assert "photo 'nope.jpg' not found" in err and "bad date" in err and "no baseline" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.browser
+def test_report_renders_in_headless_chromium(course, tmp_path):
+    import shutil
+    import subprocess
+
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.skip("chromium not installed")
+    _, _, s = course
+    page = s.write_report(tmp_path / "r.html")
+    shot = tmp_path / "shot.png"
+    subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    "--window-size=1200,2000", f"--screenshot={shot}", page.resolve().as_uri()],
+                   check=True, timeout=120, capture_output=True)
+    img = np.asarray(Image.open(shot).convert("RGB"))
+    assert img.shape[:2] == (2000, 1200)
+    # not a blank page: the plots and thumbnails put real contrast on screen
+    assert img.std() > 20
