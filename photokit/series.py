@@ -37,8 +37,13 @@ ACUTE_DAYS = 14.0
 #: Metrics whose recovery is fitted after each treatment.
 RECOVERY_METRICS = ("redness.a_mean", "redness.ei_mean")
 
-#: Metric families followed for improvement (texture, pores, lines and spots).
-TREND_FAMILIES = ("texture", "pores", "lines", "spots", "pigment")
+#: Metric families whose improvement the report plots (texture, pores, lines and spots);
+#: the `trend` itself covers every registered metric.
+TREND_FAMILIES = ("texture", "pores", "spots")
+
+#: Plotted first: the SPEC's texture, lines, pores and spots metrics.
+TREND_FIRST = ("texture.roughness", "texture.wrinkle_density", "texture.pore_density",
+               "pores.mean_contrast", "pores.area_pct", "spots.count", "spots.area_pct")
 
 #: Metrics watched for post-inflammatory hyperpigmentation (new brown skin after a
 #: session) and the sign of a change that means more pigment: melanin index up, ITA down
@@ -1219,7 +1224,9 @@ def recovery_plot(s: Series, metric: str = "redness.a_mean"):
 def _trend_metrics(s: Series, metrics=None) -> list[str]:
     if metrics is not None:
         return [m for m in metrics if m in s.trend]
-    return [k for k in s.trend if k.split(".", 1)[0] in TREND_FAMILIES][:12]
+    first = [k for k in TREND_FIRST if k in s.trend]
+    rest = [k for k in s.trend if k.split(".", 1)[0] in TREND_FAMILIES and k not in first]
+    return (first + rest)[:9]
 
 
 def trend_plot(s: Series, metrics=None):
@@ -1315,7 +1322,7 @@ table.visits td.sig{font-weight:650}
 table.visits tr.excluded td{color:#8a919c}
 table.recovery{font-size:13.5px}
 table.recovery th,table.recovery td{padding:5px 8px;border-bottom:1px solid var(--line);text-align:left}
-table.recovery thead th{font-size:12px;color:var(--muted);text-transform:uppercase}
+table.recovery thead th{font-size:12px;color:var(--muted)}
 """
 
 

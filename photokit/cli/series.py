@@ -34,7 +34,8 @@ def summary_lines(s) -> list[str]:
     for name, t in s.trend.items():
         if t.percent_change is None:
             continue
-        word = ("improved" if t.improved else "changed" if t.significant else "no detectable change")
+        word = ("no detectable change" if not t.significant else "improved" if t.improved
+                else "changed" if t.better == "neither" else "worse")
         lines.append(f"trend {name}: {t.percent_change:+.1f}% ({word})")
     for f in s.flags:
         lines.append(f"FLAG {f['kind']}: {f['message']}")
