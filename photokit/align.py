@@ -334,11 +334,23 @@ def _resize(img: np.ndarray, s: float):
     return cv2.resize(img, (dw, dh), interpolation=cv2.INTER_AREA), dw / w, dh / h
 
 
+def _smooth(img: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of `sigma` px; wide ones on a copy reduced by ``k = sigma // 2``
+    (area), then brought back bilinearly (the result is smooth at that scale anyway)."""
+    k = int(min(4, sigma // 2))
+    if k < 2:
+        return cv2.GaussianBlur(img, (0, 0), sigma)
+    h, w = img.shape[:2]
+    small = cv2.resize(img, (max(1, w // k), max(1, h // k)), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigma / k)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def _normalised_highpass(gray: np.ndarray, sigma: float = HP_SIGMA) -> np.ndarray:
     """Contrast-normalised high-pass of log luma: ``h / sqrt(G * h^2)`` (float32)."""
     lg = np.log1p(gray.astype(np.float32))
-    hp = lg - cv2.GaussianBlur(lg, (0, 0), sigma)
-    energy = cv2.GaussianBlur(hp * hp, (0, 0), 2.5 * sigma)
+    hp = lg - _smooth(lg, sigma)
+    energy = _smooth(hp * hp, 2.5 * sigma)
     return hp / (np.sqrt(energy) + 0.01)
 
 

@@ -121,7 +121,9 @@ def find_subject(gray: np.ndarray, roi=None, *, faces: bool = True) -> Subject:
         return Subject("roi", (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1),
                        (h, w), mask=mask)
     if faces:
-        found = detect_faces(gray, with_eyes=True)
+        found = detect_faces(gray, with_eyes=False)
+        if len(found) > 1:
+            found = detect_faces(gray, with_eyes=True)
         if found:
             # a detection with both eyes beats a larger one without (false positives on
             # clothing or background are rarely given two eyes)
