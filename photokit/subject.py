@@ -4,7 +4,8 @@ Between visits the patient moves and the room does not, so matching the whole fr
 aligns the wallpaper. `find_subject` returns the region whose features drive the
 alignment, in this order of preference:
 
-1. a user ROI or mask (in this photo's pixel coordinates);
+1. a user ROI or mask (in this photo's pixel coordinates); a small one (under 10 % of the
+   photo) is anchored by the face it lies on, else grown to 35 % of the short side;
 2. the largest detected frontal face with two eyes found (else the largest face; OpenCV
    Haar cascades, `photokit.face`), grown to an
    ellipse covering the head: centre 8% of the box height above the box centre, semi-axes
@@ -118,6 +119,8 @@ def find_subject(gray: np.ndarray, roi=None, *, faces: bool = True) -> Subject:
         if len(xs) < 64:
             raise PhotokitError("the ROI is empty or smaller than 64 pixels",
                                 roi if isinstance(roi, (str, os.PathLike)) else None)
+        mask = _anchor(gray, mask, faces=faces)
+        ys, xs = np.nonzero(mask)
         return Subject("roi", (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1),
                        (h, w), mask=mask)
     if faces:
@@ -136,6 +139,33 @@ def find_subject(gray: np.ndarray, roi=None, *, faces: bool = True) -> Subject:
                    min(w, int(np.ceil(cx + ax))), min(h, int(np.ceil(cy + ay))))
             return Subject("face", box, (h, w), ellipse=((cx, cy), (ax, ay)))
     return Subject("frame", (0, 0, w, h), (h, w))
+
+
+def _anchor(gray: np.ndarray, mask: np.ndarray, *, faces: bool) -> np.ndarray:
+    """Enough of the subject around a ROI to anchor an alignment.
+
+    A small treated area (a cheek patch) has too few features of its own: when its centre
+    lies on a detected face, the head ellipse is added (the face carries the patch);
+    otherwise the ROI is grown to a square of at least 35 % of the short side around its
+    centre (the surrounding skin moves with it).
+    """
+    h, w = mask.shape
+    ys, xs = np.nonzero(mask)
+    if len(xs) >= 0.1 * h * w:
+        return mask
+    cx, cy = float(xs.mean()), float(ys.mean())
+    out = mask.astype(np.uint8)
+    if faces:
+        for f in detect_faces(gray, with_eyes=False):
+            x, y, bw, bh = f.box
+            dy, sx, sy = HEAD_ELLIPSE
+            ex, ey, ax, ay = x + bw / 2.0, y + bh / 2.0 + dy * bh, sx * bw, sy * bh
+            if ((cx - ex) / ax) ** 2 + ((cy - ey) / ay) ** 2 <= 1:
+                cv2.ellipse(out, (int(ex), int(ey)), (int(ax), int(ay)), 0, 0, 360, 1, -1)
+                return out.astype(bool)
+    half = max(xs.max() - xs.min(), ys.max() - ys.min(), 0.35 * min(h, w)) / 2
+    out[max(0, int(cy - half)):int(cy + half) + 1, max(0, int(cx - half)):int(cx + half) + 1] = 1
+    return out.astype(bool)
 
 
 def read_mask(roi, shape: tuple[int, int]) -> np.ndarray:

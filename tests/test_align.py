@@ -291,3 +291,17 @@ def test_cli_roi_polygon(tmp_path, astronaut, head):
     doc = json.loads(res.stdout)
     assert doc["subject"].startswith("roi")
     assert_allclose(_corners(np.array(doc["homography"]), head.box), _corners(H, head.box), atol=0.5)
+
+
+def test_small_roi_anchored_by_its_face(astronaut, head):
+    """A 16x16 px treated patch on the cheek has too few features alone: the face anchors it."""
+    h, w = astronaut.shape[:2]
+    (cx, cy), (ax, ay) = head.ellipse
+    patch = np.zeros((h, w), bool)
+    patch[int(cy + 0.2 * ay):int(cy + 0.2 * ay) + 16, int(cx - 0.4 * ax):int(cx - 0.4 * ax) + 16] = True
+    H = _similarity(4, 1.03, 9, -6, w, h)
+    r = align(astronaut, _relight(_warp(astronaut, H)), roi=patch)
+    assert r.ok, r.reason
+    ys, xs = np.nonzero(patch)
+    box = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+    assert_allclose(_corners(r.homography, box), _corners(H, box), atol=0.5)
