@@ -403,13 +403,10 @@ def _auto_mask(photo: Photo) -> np.ndarray | None:
         from .skin import skin_mask
     except ImportError:
         return None
-    from .face import detect_faces
-
     rgb8 = photo.rgb8()
-    exclude = ~((rgb8 < 254).all(axis=2) & (rgb8.max(axis=2) > 3))   # clipped or black
-    if photo.alpha is not None:
-        exclude |= ~photo.alpha
-    m = np.asarray(skin_mask(rgb8, faces=detect_faces(photo.gray8()), exclude=exclude), dtype=bool)
+    # clipped or black pixels carry no colour; `measure` drops them from the ROI anyway
+    exclude = None if photo.alpha is None else ~photo.alpha
+    m = np.asarray(skin_mask(rgb8, exclude=exclude), dtype=bool)
     if m.shape != (photo.height, photo.width):
         m = cv2.resize(m.astype(np.uint8), (photo.width, photo.height),
                        interpolation=cv2.INTER_NEAREST).astype(bool)
