@@ -89,7 +89,8 @@ class Analysis:
 
         Downsampling uses area averaging by an integer factor (the same factor for a given
         target, so results are reproducible); the mask is kept where at least half of
-        each block is inside. Returns ``self`` when no reduction is needed.
+        each block is inside (exact halves round down). Returns ``self`` when no reduction
+        is needed.
         """
         factor = 1
         if target_mm_per_px is not None and self.mm_per_px:
@@ -103,8 +104,9 @@ class Analysis:
             size = (max(1, w // factor), max(1, h // factor))
             lin = cv2.resize(self.linear[: size[1] * factor, : size[0] * factor], size,
                              interpolation=cv2.INTER_AREA)
-            m = cv2.resize(self.mask[: size[1] * factor, : size[0] * factor].astype(np.float32),
-                           size, interpolation=cv2.INTER_AREA) >= 0.5
+            # area-average of 0/1 bytes rounds to 1 where at least half the block is inside
+            m = cv2.resize(self.mask[: size[1] * factor, : size[0] * factor].view(np.uint8),
+                           size, interpolation=cv2.INTER_AREA) > 0
             self._levels[factor] = Analysis(
                 lin, m, None if self.mm_per_px is None else self.mm_per_px * factor,
                 scale_source=self.scale_source, calibrated=self.calibrated, name=self.name)

