@@ -44,6 +44,8 @@ from .errors import PhotokitError
 from .photo import IMAGE_EXTENSIONS
 from .store import ResultStore, export_kind
 
+#: Photos each local worker scores before the pool is replaced by fresh processes.
+RECYCLE_AFTER = 100
 #: Failures kept in the summary (all of them are in the database).
 SUMMARY_FAILURES = 20
 _HASH_CHUNK = 1 << 20
@@ -386,9 +388,12 @@ class _LocalEngine:
     name = "local"
 
     def __init__(self, score_fn: Callable, workers: int, max_in_flight: int | None = None,
-                 mp_context=None, timeout: float | None = None):
+                 mp_context=None, timeout: float | None = None,
+                 recycle_after: int | None = RECYCLE_AFTER):
         self.score_fn = score_fn
         self.timeout = timeout
+        self.recycle_after = recycle_after
+        self._budget = 0
         self.workers = workers
         self.max_in_flight = max_in_flight or 2 * workers
         if isinstance(mp_context, str):
@@ -407,6 +412,7 @@ class _LocalEngine:
             pool.shutdown(wait=False, cancel_futures=True)
             raise PhotokitError(f"local worker processes cannot start ({type(exc).__name__}: "
                                 f"{exc})") from None
+        self._budget = (self.recycle_after or sys.maxsize) * self.workers
         return pool
 
     def map_unordered(self, tasks: Iterable[Task]) -> Iterator[tuple[Task, dict]]:
@@ -428,21 +434,30 @@ class _LocalEngine:
                 if suspects:
                     if not inflight:
                         solo = suspects.pop(0)
+                        self._budget -= 1
                         inflight[self.pool.submit(score_task, self.score_fn, solo, self.timeout)] = solo
                 else:
                     solo = None
-                    while not exhausted and len(inflight) < self.max_in_flight:
+                    while (not exhausted and len(inflight) < self.max_in_flight
+                           and self._budget > 0):
                         try:
                             task = next(it)
                         except StopIteration:
                             exhausted = True
                             break
+                        self._budget -= 1
                         inflight[self.pool.submit(score_task, self.score_fn, task, self.timeout)] = task
             except BrokenProcessPool:  # a worker died since the last wait
                 suspects.append(solo if solo is not None and solo not in inflight.values() else task)
                 broken = True
             if not inflight and not broken:
-                return
+                if exhausted:
+                    return
+                # recycle: fresh workers every `recycle_after` photos each, so whatever a
+                # scoring function leaks or fragments cannot grow with the archive
+                self.pool.shutdown(wait=True)
+                self.pool = None
+                continue
             if not broken:
                 done, _ = wait(inflight, return_when=FIRST_COMPLETED)
                 for fut in done:

@@ -81,6 +81,10 @@ def invalid_row_score(path, **params):
     return row
 
 
+def pid_score(path, **params):
+    return {"pid": os.getpid()}
+
+
 def truth(path) -> tuple[float, float, float]:
     px = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
     return tuple(float(px[..., c].mean()) for c in range(3))
@@ -265,6 +269,20 @@ def test_timeout_fails_the_hanging_photo_only(tmp_path, astronaut, workers):
     hang = rows[str(tmp_path / "hang.jpg")]
     assert hang["error_type"] == "Timeout" and "0.5 s timeout" in hang["error"]
     assert 0.5 <= hang["seconds"] < 5
+
+
+def test_workers_are_recycled(tmp_path, astronaut):
+    """Fresh worker processes every `recycle_after` photos each; nothing lost on the way."""
+    (tmp_path / "a.jpg").write_bytes(_jpeg(astronaut[::4, ::4]))
+    tasks = [Task(str(tmp_path / "a.jpg"), (("i", i),)) for i in range(13)]
+    eng = _LocalEngine(pid_score, workers=2, recycle_after=2)
+    try:
+        out = list(eng.map_unordered(iter(tasks)))
+    finally:
+        eng.close()
+    assert sorted(t.kwargs["i"] for t, _ in out) == list(range(13))
+    assert all(r["status"] == "ok" for _, r in out)
+    assert len({r["pid"] for _, r in out}) >= 4  # 13 photos, at most 4 per pool of 2 workers
 
 
 def test_in_flight_work_is_bounded(tmp_path, astronaut):
