@@ -14,7 +14,9 @@ most those photos. A photo whose scoring raises (a broken file is a `PhotokitErr
 bug anything else) becomes a ``failed`` row with the reason; a worker process that dies
 (segfault, out-of-memory kill) breaks the local pool, which is rebuilt and the photos
 that were in flight are re-run one at a time, so the photo that kills a worker on its own
-is the one recorded as failed and the others are scored normally.
+is the one recorded as failed and the others are scored normally. Local workers are
+replaced by fresh processes every `RECYCLE_AFTER` photos each, so memory a scoring
+function leaks or fragments cannot accumulate over a long archive.
 
 Resume rule: a photo is skipped when its row has status ``ok`` and the same ``sha256``,
 ``photokit_version`` and ``params``; otherwise (new, changed, failed before, other
