@@ -337,6 +337,7 @@ def test_cli_series_and_broken_manifest(course, tmp_path):
                                     f"{out / first['photo']},{first['date']},baseline\n"
                                     f"{out / last['photo']},{last['date']},visit\n")
     r = CliRunner().invoke(cli, ["series", str(tmp_path / "m.csv"), "--json", "--roi", str(out / "roi.json"),
+                                 "--mm-per-px", str(MM_PER_PX),
                                  "--csv", str(tmp_path / "x.csv"), "--report", str(tmp_path / "r.html")])
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
