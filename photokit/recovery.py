@@ -67,7 +67,8 @@ class RecoveryFit:
     y_inf, y_inf_std : float or None
         Asymptote (``y_inf_std`` is 0 for the fixed model).
     pre_level : float or None
-        The level before the treatment (baseline or the last pre-treatment visit).
+        The level before the treatment: the latest usable photo before the session that
+        is outside an earlier session's acute window, else the baseline.
     days_to_baseline : float or None
         Days from the treatment until the fitted excess over `pre_level` falls below the
         MDC; None when it never does (``reason`` says so).
