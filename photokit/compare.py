@@ -603,11 +603,11 @@ def _masked_smooth(v: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
 
 def _maps_of(an, max_side: int) -> tuple[dict, np.ndarray, float]:
     """Redness (a*) and pigment (melanin index) maps of an Analysis, at <= max_side."""
+    from .pigment import melanin_index_Diffey1984
+
     lv = an.level(max_side=max_side)
-    lin = lv.linear
     a_star = lv.lab[..., 1].astype(np.float32)
-    mi = (100.0 * np.log10(1.0 / np.maximum(lin[..., 0], 1e-4))).astype(np.float32)
-    return {"a": a_star, "mi": mi}, lv.mask, lv.shape[1] / an.shape[1]
+    return {"a": a_star, "mi": melanin_index_Diffey1984(lv.linear)}, lv.mask, lv.shape[1] / an.shape[1]
 
 
 def eye_boxes(photo_rgb8_or_gray: np.ndarray) -> list[tuple[float, float, float, float]]:

@@ -21,9 +21,9 @@ MAPS = {
 
 def measurement_maps(m) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The colour maps of a `Measurement` at its colour working resolution, and the mask."""
+    from .chromophores import chromophore_maps
     from .pigment import melanin_map
     from .redness import a_star_map, colour_level, erythema_map
-    from .spots import chromophore_maps
 
     an = m.analysis
     lv = colour_level(an)

@@ -55,6 +55,7 @@ import cv2
 import numpy as np
 
 from .analysis import Analysis
+from .chromophores import chromophore_maps
 from .metrics import metric
 from .texture import MIN_SKIN_PX, _enough, blur, erode, scaled
 
@@ -102,42 +103,6 @@ class Spot:
 class SpotResult:
     spots: list[Spot]
     area_mm2: float
-
-
-#: Fallback absorption directions in OD (linear R, G, B), used until
-#: `photokit.chromophores` provides per-subject vectors: melanin rises towards blue
-#: (lambda^-3.3 band averages), haemoglobin absorbs green and blue far above red
-#: (Jacques 2013).
-V_MELANIN = np.array([1.00, 1.30, 1.70], np.float32)
-V_HAEMOGLOBIN = np.array([0.12, 1.00, 0.72], np.float32)
-
-
-def unmixing_matrix(v_mel=V_MELANIN, v_hb=V_HAEMOGLOBIN) -> np.ndarray:
-    """2 x 3 matrix from OD ``-ln(RGB)`` to shading-free melanin and haemoglobin maps.
-
-    Solves ``OD = c_m v_m + c_h v_h + s (1, 1, 1)`` per pixel (grey shading ``s``
-    removed, as Tsumura et al. 2003) and scales the result to index units: melanin as
-    the MI change ``100 log10(1/R)`` that ``c_m`` alone would cause, haemoglobin as the
-    EI change ``100 log10(R/G)`` that ``c_h`` alone would cause. Constant offsets (the
-    chromophore-free baseline) remain; they cancel against the local background.
-    """
-    v_mel = np.asarray(v_mel, np.float64)
-    v_hb = np.asarray(v_hb, np.float64)
-    A = np.stack([v_mel, v_hb, np.ones(3)], axis=1)
-    inv = np.linalg.inv(A)[:2]
-    k = 100.0 / np.log(10.0)
-    scale = np.array([[k * v_mel[0]], [k * (v_hb[1] - v_hb[0])]])
-    return (inv * scale).astype(np.float32)
-
-
-def chromophore_maps(linear: np.ndarray, matrix: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(melanin, haemoglobin) maps in MI / EI units of linear RGB (see `unmixing_matrix`)."""
-    lin = np.maximum(np.ascontiguousarray(linear, dtype=np.float32), np.float32(1e-4))
-    shape = lin.shape[:-1]
-    od = cv2.log(lin.reshape(-1, 1, 3))
-    M = -(unmixing_matrix() if matrix is None else np.asarray(matrix, np.float32))
-    out = cv2.transform(od, M)
-    return out[..., 0].reshape(shape), out[..., 1].reshape(shape)
 
 
 def find_spots(an: Analysis) -> list[Spot] | None:

@@ -7,6 +7,7 @@ import pytest
 
 from photokit import spots as S
 from photokit.analysis import Analysis
+from photokit.chromophores import chromophore_maps
 from photokit.colour import uint8_to_linear
 from photokit.synth import ABSORPTION_HAEMOGLOBIN, ABSORPTION_MELANIN, render_skin
 from photokit.texture import erode
@@ -81,7 +82,7 @@ def test_unmixing_separates_chromophores_and_removes_grey_shading():
     rng = np.random.default_rng(3)
     c = rng.uniform(0, 1, (50, 3)).astype(np.float32)
     od = 0.2 + c[:, :1] * ABSORPTION_MELANIN + c[:, 1:2] * ABSORPTION_HAEMOGLOBIN + c[:, 2:3]
-    mel, hb = S.chromophore_maps(np.exp(-od)[None])
+    mel, hb = chromophore_maps(np.exp(-od)[None])
     k = 100 / np.log(10)
     # up to a constant (baseline OD), linear in each concentration, blind to shading
     assert np.allclose(mel - mel.mean(), k * ABSORPTION_MELANIN[0] * (c[:, 0] - c[:, 0].mean()), atol=1e-2)
