@@ -267,6 +267,15 @@ def section_speed(work: Path, n: int, results: list) -> None:
     for f in files:
         fn(f)
     loop = n / (time.perf_counter() - t)
+    import cv2
+
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # what each batch worker runs with (cores // workers threads)
+    t = time.perf_counter()
+    for f in files:
+        fn(f)
+    loop1 = n / (time.perf_counter() - t)
+    cv2.setNumThreads(threads)
     for name in ("dec.db", "meas.db"):
         for suffix in ("", "-wal", "-shm"):
             Path(str(work / name) + suffix).unlink(missing_ok=True)
@@ -279,7 +288,9 @@ def section_speed(work: Path, n: int, results: list) -> None:
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine)")
     print(f"  decode-only loop, 1 process:           {dec:6.2f} photos/s (baseline)")
     name = SCORER.split(":")[1]
-    print(f"  {name} loop, 1 process:            {loop:6.2f} photos/s ({loop / dec:.3f} x baseline)")
+    print(f"  {name} loop, 1 process:            {loop:6.2f} photos/s ({loop / dec:.3f} x baseline; "
+          f"OpenCV {threads} threads)")
+    print(f"  {name} loop, 1 process, 1 thread:  {loop1:6.2f} photos/s ({loop1 / dec:.3f} x baseline)")
     print(f"  batch, decode-only scorer, {WORKERS} workers:  {r_dec2:6.2f} photos/s wall "
           f"({r_dec2 / dec:.2f} x baseline); {st_dec2:.2f}/s between first and last row")
     print(f"  batch, {SCORER.split(':')[1]}, {WORKERS} workers:          {r_meas:6.2f} photos/s wall "
@@ -287,7 +298,7 @@ def section_speed(work: Path, n: int, results: list) -> None:
           f"{st_meas:.2f}/s between first and last row{f'; {fails} failed' if fails else ''}")
     results.append((f"12 MP photos/s: batch {SCORER.split(':')[1]} ({WORKERS} workers)", f"{r_meas:.2f}",
                     f"decode loop {dec:.2f}/s (ratio {r_meas / dec:.3f}); 1-process loop {loop:.2f}/s "
-                    f"(speed-up {r_meas / loop:.2f})"))
+                    f"(x{r_meas / loop:.2f}), 1-thread loop {loop1:.2f}/s (x{r_meas / loop1:.2f})"))
     results.append((f"12 MP photos/s: batch decode-only ({WORKERS} workers)", f"{r_dec2:.2f}",
                     f"ratio to 1-process decode loop {r_dec2 / dec:.2f} (steady {st_dec2:.2f}/s)"))
 
