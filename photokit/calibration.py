@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .checker import find_card, fit_card
 from .errors import PhotokitError
 
 #: Calibration modes accepted by `calibrate` (and ``measure(calibration=...)``).
@@ -76,21 +77,19 @@ class Calibration:
         return d
 
 
-def _card_correction(rgb8: np.ndarray):
-    try:  # TEMPORARY until photokit.checker lands (being written in parallel)
-        from .checker import find_card, fit_card
-    except ModuleNotFoundError as exc:
-        if exc.name != "photokit.checker":
-            raise
-        return None, None
-
+def _card_correction(pixels: np.ndarray):
+    """The card in a photo and its fitted correction, or (None, None)."""
+    rgb8 = pixels if pixels.dtype == np.uint8 else (pixels >> 8).astype(np.uint8)
     card = find_card(rgb8)
     if card is None:
         return None, None
-    return card, fit_card(card.patch_rgb)
+    if pixels.dtype != np.uint8:  # refit on the full 16-bit code values
+        card.patch_codes = card.patch_codes_from(pixels)
+        card.correction = fit_card(card.patch_codes)
+    return card, card.correction
 
 
-def calibrate(rgb8: np.ndarray, linear: np.ndarray, *, mode: str = "auto",
+def calibrate(pixels: np.ndarray, linear: np.ndarray, *, mode: str = "auto",
               reference_mask: np.ndarray | None = None,
               reference_target: np.ndarray | None = None,
               path: str | None = None) -> tuple[np.ndarray, Calibration]:
@@ -98,8 +97,8 @@ def calibrate(rgb8: np.ndarray, linear: np.ndarray, *, mode: str = "auto",
 
     Parameters
     ----------
-    rgb8 : ndarray, uint8 (H, W, 3)
-        The photo as decoded (for card detection).
+    pixels : ndarray, uint8 or uint16 (H, W, 3)
+        The photo's code values as decoded (for the card, whose fit works on them).
     linear : ndarray, float32 (H, W, 3)
         Its linear RGB (sRGB-decoded).
     mode : {"auto", "checker", "none"}
@@ -114,11 +113,12 @@ def calibrate(rgb8: np.ndarray, linear: np.ndarray, *, mode: str = "auto",
         raise ValueError(f"calibration must be one of {MODES}, not {mode!r}")
     cal = Calibration()
     if mode != "none":
-        card, corr = _card_correction(rgb8)
+        card, corr = _card_correction(pixels)
         if card is None and mode == "checker":
             raise PhotokitError("no colour card found in the photo (calibration='checker')", path)
         if card is not None:
-            linear = corr.apply(linear)
+            codes = pixels if pixels.dtype == np.uint8 else pixels.astype(np.float32) / 65535.0
+            linear = corr.apply_codes(codes)
             cal = Calibration("checker", float(corr.delta_e_mean), card,
                               note=f"ColorChecker in frame, residual mean dE2000 {corr.delta_e_mean:.2f}")
     if reference_mask is not None:
@@ -147,7 +147,7 @@ def describe_calibration(photo) -> dict:
     """Calibration summary for ``check``: whether a card is in frame and how well it fits."""
     if not photo.is_colour:
         return {"method": "none", "delta_e_mean": None, "note": "greyscale photo"}
-    card, corr = _card_correction(photo.rgb8())
+    card, corr = _card_correction(photo.pixels)
     if card is None:
         return {"method": "none", "delta_e_mean": None}
     return {"method": "checker", "delta_e_mean": round(float(corr.delta_e_mean), 3),

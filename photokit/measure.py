@@ -212,7 +212,8 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
     warnings += [f"capture quality: {p}" for p in quality.problems]
 
     ref_mask = None if reference_roi is None else read_mask(reference_roi, shape)
-    linear, cal = calibrate(rgb8, linear, mode=calibration, reference_mask=ref_mask,
+    pixels = photo.pixels if photo.is_colour else rgb8
+    linear, cal = calibrate(pixels, linear, mode=calibration, reference_mask=ref_mask,
                             reference_target=reference_target, path=photo.path)
 
     r, g, b = cv2.split(rgb8)  # OpenCV: ~8x faster than numpy reductions over channels

@@ -1,0 +1,339 @@
+"""ColorChecker 24 in frame: find it, read its patches, fit a colour correction.
+
+Detection (`find_card`)
+-----------------------
+1. On a copy of at most `DETECT_SIDE` px, the brightest channel is normalised to its
+   99.5th percentile and square-rooted (cards photographed in linear sensor values are
+   very dark), then adaptively thresholded at two block sizes and edge-mapped; the
+   closed contours that are convex quadrilaterals, near-square (sides within 35%) and
+   fill their rotated box are patch candidates.
+2. The most common candidate size (log-size histogram) is kept; the patch pitch and
+   the grid direction come from nearest neighbours. Candidates get integer lattice
+   coordinates, and a RANSAC homography maps the lattice onto the image.
+3. Every placement of a 6x4 (or 4x6) card window that covers the detected patches, in
+   each of the four orientations, predicts the 24 patch centres. A placement is
+   rejected if any patch falls outside the image (a card half out of frame is not
+   "found"); the rest are scored by the colour correction they allow: the neutral row
+   must fall monotonically in lightness, and the best placement must reach a mean
+   residual dE2000 below `ACCEPT_DELTA_E`.
+
+Fit (`fit_card`)
+----------------
+The fit works on the photo's code values (pixel / 255), and the card tells the tone
+response: a power law ``t_c = a_c v_c^g_c`` per channel is fitted (log-log least
+squares) from the five brightest neutral patches to their reference linear values, so
+neither linear sensor data (g ~ 1) nor sRGB-encoded data (g ~ 2.2) is assumed: on the
+real ColorChecker photos of the benchmark, which hold linear sensor values, assuming
+sRGB encoding costs about 1 dE2000. A root-polynomial regression of degree 2
+(``r, g, b, sqrt(rg), sqrt(gb), sqrt(rb)``; Finlayson et al. 2015, exposure-invariant)
+then maps the linearised patches to the reference linear sRGB of
+`photokit.colorchecker` by least squares (``model="linear"`` gives a plain 3x3). The
+residual is the CIEDE2000 of the 24 corrected patches against the reference
+(`delta_e_mean`).
+
+References
+----------
+G. D. Finlayson, M. Mackiewicz, A. Hurlbert, "Color correction using root-polynomial
+regression", IEEE Trans. Image Process. 24(5), 1460-1470 (2015).
+doi:10.1109/TIP.2015.2405336 (tone linearisation before a linear fit)
+G. Sharma, W. Wu, E. N. Dalal, "The CIEDE2000 color-difference formula", Color Res.
+Appl. 30(1), 21-30 (2005). doi:10.1002/col.20070
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from skimage.color import deltaE_ciede2000
+
+from .colorchecker import LAYOUT, NEUTRAL_ROW, REFERENCE_LINEAR_SRGB
+from .colour import linear_to_lab
+
+DETECT_SIDE = 1000
+#: Mean residual dE2000 above which a grid is not accepted as a ColorChecker.
+ACCEPT_DELTA_E = 8.0
+#: Fewest detected patches on a consistent grid.
+MIN_PATCHES = 8
+#: Fraction of the patch side sampled around each centre.
+SAMPLE_FRACTION = 0.45
+_NEUTRAL_FIT = NEUTRAL_ROW[:5]  # white .. neutral 3.5 (black is too noisy)
+
+
+def _terms(t: np.ndarray, model: str) -> np.ndarray:
+    """Regression terms of linearised RGB rows (N, 3): the values, plus root products."""
+    if model == "linear":
+        return t
+    r, g, b = t[:, 0], t[:, 1], t[:, 2]
+    return np.stack([r, g, b, np.sqrt(r * g), np.sqrt(g * b), np.sqrt(r * b)], axis=1)
+
+
+@dataclass
+class ColourCorrection:
+    """Per-channel tone curve ``a v^g`` on code values, then a (root-)polynomial matrix."""
+
+    gain: np.ndarray        # (3,)
+    gamma: np.ndarray       # (3,)
+    matrix: np.ndarray      # (k, 3): corrected = terms(toned) @ matrix
+    model: str              # "rootpoly" | "linear"
+    delta_e: np.ndarray     # (24,) residual CIEDE2000 of the card patches
+
+    @property
+    def delta_e_mean(self) -> float:
+        return float(np.mean(self.delta_e))
+
+    def tone_lut(self) -> np.ndarray:
+        """(1, 256, 3) float32 table: 8-bit code value -> linearised value per channel."""
+        v = np.arange(256, dtype=np.float64) / 255.0
+        lut = np.stack([self.gain[c] * np.power(np.maximum(v, 1e-6), self.gamma[c]) for c in range(3)], -1)
+        lut[0] = 0.0
+        return lut[None].astype(np.float32)
+
+    def apply_codes(self, codes: np.ndarray) -> np.ndarray:
+        """Correct code values: uint8 pixels, or float in [0, 1] (e.g. 16-bit / 65535)."""
+        arr = np.asarray(codes)
+        shape = arr.shape[:-1] + (3,)
+        if arr.dtype == np.uint8:
+            toned = cv2.LUT(np.ascontiguousarray(arr), self.tone_lut()).reshape(-1, 3)
+        else:
+            v = np.maximum(arr.reshape(-1, 3).astype(np.float32), np.float32(1e-6))
+            toned = self.gain.astype(np.float32) * np.power(v, self.gamma.astype(np.float32))
+        out = _terms(toned, self.model) @ self.matrix.astype(np.float32)
+        return np.maximum(out, 0).astype(np.float32, copy=False).reshape(shape)
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "gain": self.gain.round(5).tolist(),
+                "gamma": self.gamma.round(4).tolist(), "matrix": self.matrix.round(5).tolist(),
+                "delta_e_mean": round(self.delta_e_mean, 3),
+                "delta_e_max": round(float(np.max(self.delta_e)), 3)}
+
+
+def fit_card(patch_codes: np.ndarray, *, model: str = "rootpoly",
+             reference_linear: np.ndarray | None = None) -> ColourCorrection:
+    """Fit the tone curves (neutral row) and the colour matrix to the card's reference.
+
+    Parameters
+    ----------
+    patch_codes : (24, 3) array
+        Mean code values (0-1) of the patches in reading order, as stored in the file.
+    model : {"rootpoly", "linear"}
+        Root-polynomial of degree 2 (Finlayson 2015) or a plain 3x3 matrix.
+    reference_linear : (24, 3) array, optional
+        Target linear sRGB of the patches (default: X-Rite 2014 values,
+        `photokit.colorchecker.REFERENCE_LINEAR_SRGB`).
+    """
+    if model not in ("rootpoly", "linear"):
+        raise ValueError(f"model must be rootpoly or linear, not {model!r}")
+    obs = np.maximum(np.asarray(patch_codes, np.float64), 1e-6)
+    ref = REFERENCE_LINEAR_SRGB if reference_linear is None else np.asarray(reference_linear, np.float64)
+    gain, gamma = np.ones(3), np.ones(3)
+    y = np.log(np.maximum(ref[list(_NEUTRAL_FIT)].mean(axis=1), 1e-6))  # neutral: R = G = B
+    for c in range(3):
+        x = np.log(obs[list(_NEUTRAL_FIT), c])
+        g = np.polyfit(x, y, 1)[0] if np.ptp(x) > 1e-3 else 1.0
+        gamma[c] = float(np.clip(g, 0.3, 3.5))
+        gain[c] = float(np.exp(np.mean(y - gamma[c] * x)))
+    terms = _terms(gain * obs ** gamma, model)
+    matrix, *_ = np.linalg.lstsq(terms, ref, rcond=None)
+    corrected = np.maximum(terms @ matrix, 0)
+    lab = linear_to_lab(corrected.astype(np.float32)[None])[0].astype(np.float64)
+    ref_lab = linear_to_lab(ref.astype(np.float32)[None])[0].astype(np.float64)
+    return ColourCorrection(gain, gamma, matrix, model, deltaE_ciede2000(lab, ref_lab))
+
+
+@dataclass
+class Card:
+    """A ColorChecker found in a photo (full-resolution pixel coordinates).
+
+    Attributes
+    ----------
+    corners : (4, 2) array
+        Outline of the patch area, clockwise from the corner at the dark-skin patch.
+    patch_centres : (24, 2) array
+        Centres of the patches in reading order.
+    patch_side : float
+        Patch side in pixels (mean).
+    patch_codes : (24, 3) array
+        Mean code values (pixel / 255) of the centre of each patch.
+    size_mm : tuple or None
+        Physical size of `corners`' outline when known (cards come in several sizes, so
+        none is assumed: a scale needs the user to say which card it is).
+    """
+
+    corners: np.ndarray
+    patch_centres: np.ndarray
+    patch_side: float
+    patch_codes: np.ndarray
+    size_mm: tuple | None = None
+    correction: ColourCorrection | None = field(default=None, repr=False)
+
+    def patch_codes_from(self, pixels: np.ndarray) -> np.ndarray:
+        """Patch means of another rendering of the same photo (e.g. its 16-bit pixels)."""
+        scale = 65535.0 if pixels.dtype == np.uint16 else 255.0
+        return _sample(pixels, self.patch_centres, self.patch_side) * (255.0 / scale)
+
+    def mask(self, shape: tuple[int, int]) -> np.ndarray:
+        """Boolean mask of the card (patch area grown by one patch side: the card body)."""
+        c = self.corners.mean(axis=0)
+        grown = c + (self.corners - c) * (1 + 1.6 * self.patch_side
+                                          / np.linalg.norm(self.corners - c, axis=1).mean())
+        out = np.zeros(shape[:2], np.uint8)
+        cv2.fillConvexPoly(out, np.round(grown).astype(np.int32), 1)
+        return out.astype(bool)
+
+    def to_dict(self) -> dict:
+        return {"corners": np.round(self.corners, 1).tolist(), "patch_side_px": round(self.patch_side, 1),
+                "size_mm": self.size_mm}
+
+
+def _candidates(g8: np.ndarray) -> np.ndarray:
+    """(N, 4) rows ``x, y, side, angle`` of square-ish closed contours."""
+    h, w = g8.shape
+    min_side = max(6.0, 0.012 * min(h, w))
+    max_side = 0.25 * min(h, w)
+    binaries = []
+    for block in (31, 71):
+        binaries.append(cv2.adaptiveThreshold(g8, 255, cv2.ADAPTIVE_THRESH_MEAN_C,
+                                              cv2.THRESH_BINARY, block, -3))
+    edges = cv2.dilate(cv2.Canny(g8, 20, 60), np.ones((3, 3), np.uint8))
+    binaries.append(cv2.bitwise_not(edges))
+    found = []
+    for bw in binaries:
+        contours, _ = cv2.findContours(bw, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+        for c in contours:
+            area = cv2.contourArea(c)
+            if area < min_side ** 2 or area > max_side ** 2:
+                continue
+            peri = cv2.arcLength(c, True)
+            approx = cv2.approxPolyDP(c, 0.06 * peri, True)
+            if len(approx) != 4 or not cv2.isContourConvex(approx):
+                continue
+            (cx, cy), (rw, rh), ang = cv2.minAreaRect(c)
+            if min(rw, rh) <= 0 or max(rw, rh) / min(rw, rh) > 1.35 or area / (rw * rh) < 0.8:
+                continue
+            found.append((cx, cy, np.sqrt(area), ang % 90.0))
+    if not found:
+        return np.zeros((0, 4))
+    arr = np.array(found)
+    # de-duplicate (the same patch found by several binarisations)
+    keep = []
+    for i in np.argsort(-arr[:, 2]):
+        if all(np.hypot(*(arr[i, :2] - arr[j, :2])) > 0.4 * arr[i, 2] for j in keep):
+            keep.append(i)
+    return arr[keep]
+
+
+def _lattice(cands: np.ndarray):
+    """Integer lattice coordinates and lattice->image homography of the main patch group."""
+    logs = np.log(cands[:, 2])
+    hist_centres = np.arange(logs.min(), logs.max() + 0.1, 0.05)
+    counts = [(np.abs(logs - c) < 0.15).sum() for c in hist_centres]
+    mode = hist_centres[int(np.argmax(counts))]
+    group = cands[np.abs(logs - mode) < 0.2]
+    if len(group) < MIN_PATCHES:
+        return None
+    pts = group[:, :2]
+    d = np.linalg.norm(pts[:, None] - pts[None], axis=2)
+    np.fill_diagonal(d, np.inf)
+    pitch = float(np.median(d.min(axis=1)))
+    ang = np.deg2rad(float(np.median(group[:, 3])))
+    rot = np.array([[np.cos(ang), np.sin(ang)], [-np.sin(ang), np.cos(ang)]])
+    best = None
+    for seed in range(len(pts)):  # lattice anchored at each candidate; keep the largest set
+        uv = (pts - pts[seed]) @ rot.T / pitch
+        ij = np.round(uv)
+        ok = np.all(np.abs(uv - ij) < 0.25, axis=1)
+        if best is None or ok.sum() > best[0].sum():
+            best = (ok, ij)
+    ok, ij = best
+    if ok.sum() < MIN_PATCHES:
+        return None
+    src, dst = ij[ok].astype(np.float32), pts[ok].astype(np.float32)
+    if len(np.unique(src[:, 0])) < 2 or len(np.unique(src[:, 1])) < 2:
+        return None
+    H, inl = cv2.findHomography(src, dst, cv2.RANSAC, 0.2 * pitch)
+    if H is None or inl.sum() < MIN_PATCHES:
+        return None
+    inl = inl.ravel().astype(bool)
+    return src[inl], H, float(np.median(group[:, 2]))
+
+
+def _sample(rgb8: np.ndarray, centres: np.ndarray, side: float) -> np.ndarray:
+    """Mean code values (0-1) in a square of `SAMPLE_FRACTION` x side around each centre."""
+    r = max(1, int(side * SAMPLE_FRACTION / 2))
+    out = np.empty((len(centres), 3))
+    for k, (x, y) in enumerate(centres):
+        xi, yi = int(round(x)), int(round(y))
+        out[k] = rgb8[yi - r: yi + r + 1, xi - r: xi + r + 1].reshape(-1, 3).mean(axis=0) / 255.0
+    return out
+
+
+def _placements(lat: np.ndarray):
+    """Every (patch lattice coords in reading order) of a 6x4 card covering `lat`."""
+    imin, jmin = lat.min(axis=0)
+    imax, jmax = lat.max(axis=0)
+    rows, cols = LAYOUT
+    r, c = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+    r, c = r.ravel().astype(float), c.ravel().astype(float)
+    for ncol, nrow, orient in ((cols, rows, "landscape"), (rows, cols, "portrait")):
+        for i0 in np.arange(imax - ncol + 1, imin + 1):
+            for j0 in np.arange(jmax - nrow + 1, jmin + 1):
+                for flip in (False, True):
+                    if orient == "landscape":
+                        ii, jj = (c, r) if not flip else (cols - 1 - c, rows - 1 - r)
+                    else:
+                        ii, jj = (r, cols - 1 - c) if not flip else (rows - 1 - r, c)
+                    yield np.stack([i0 + ii, j0 + jj], axis=1)
+
+
+def find_card(rgb8: np.ndarray) -> Card | None:
+    """Find a ColorChecker 24 fully inside an RGB uint8 photo, or None (see module notes)."""
+    rgb8 = np.asarray(rgb8)
+    if rgb8.ndim != 3:
+        return None
+    h, w = rgb8.shape[:2]
+    s = min(1.0, DETECT_SIDE / max(h, w))
+    small = cv2.resize(rgb8, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else rgb8
+    hi = small.max(axis=2).astype(np.float32)
+    top = float(np.percentile(hi, 99.5))
+    if top < 8:
+        return None
+    g8 = (np.sqrt(np.clip(hi / top, 0, 1)) * 255).astype(np.uint8)
+    cands = _candidates(g8)
+    if len(cands) < MIN_PATCHES:
+        return None
+    got = _lattice(cands)
+    if got is None:
+        return None
+    lat, H, side_small = got
+    best = None
+    for cell in _placements(lat):
+        centres = cv2.perspectiveTransform(cell.reshape(-1, 1, 2).astype(np.float32), H).reshape(-1, 2)
+        margin = 0.5 * side_small
+        if (centres.min() < margin or centres[:, 0].max() > small.shape[1] - margin
+                or centres[:, 1].max() > small.shape[0] - margin):
+            continue  # part of the card would be outside the photo
+        rgb = _sample(small, centres, side_small)
+        lum = rgb[list(NEUTRAL_ROW)].sum(axis=1)
+        if not np.all(np.diff(lum[:5]) < 0):
+            continue
+        fit = fit_card(rgb)
+        if best is None or fit.delta_e_mean < best[0].delta_e_mean:
+            best = (fit, centres, cell)
+    if best is None or best[0].delta_e_mean > ACCEPT_DELTA_E:
+        return None
+    _, centres, cell = best
+    centres_full = centres / s
+    side = side_small / s
+    # outline of the patch area: lattice cell corners of the first/last patches
+    first, last = cell[0], cell[-1]
+    step_i = np.sign(cell[1] - cell[0])  # along a row
+    step_j = np.sign(cell[LAYOUT[1]] - cell[0])  # down a column
+    half = 0.5 * (step_i + step_j)
+    outline = np.array([first - half, first + step_i * (LAYOUT[1] - 1) + (step_i - step_j) / 2,
+                        last + half, first + step_j * (LAYOUT[0] - 1) + (step_j - step_i) / 2])
+    corners = cv2.perspectiveTransform(outline.reshape(-1, 1, 2).astype(np.float32), H).reshape(-1, 2) / s
+    codes = _sample(rgb8, centres_full, side)
+    return Card(corners.astype(np.float64), centres_full, float(side), codes,
+                correction=fit_card(codes))
