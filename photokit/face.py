@@ -43,7 +43,7 @@ class Face:
         return float(np.hypot(x2 - x1, y2 - y1))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cascade(name: str) -> cv2.CascadeClassifier:
     c = cv2.CascadeClassifier(cv2.data.haarcascades + name)
     if c.empty():  # pragma: no cover - broken OpenCV install

@@ -39,7 +39,7 @@ class PhotokitGroup(click.Group):
 
     def get_command(self, ctx, name):
         mod = self._module(name)
-        return None if mod is None else getattr(mod, "command")
+        return None if mod is None else mod.command
 
     @staticmethod
     def _module(name):
