@@ -1,12 +1,49 @@
-"""Skin mask: which pixels are skin (first version; refined by the colour work).
+"""Skin mask and face zones: where on the photo skin colour is measured.
 
-A fixed YCrCb chromaticity box (Chai and Ngan 1999) at 640 px, minus clipped pixels,
-cleaned with a morphological opening and closing, then upsampled.
+Skin mask (`skin_mask`)
+-----------------------
+Works on a copy of at most `WORK_SIDE` px; the mask is upsampled at the end.
+
+1. *Candidates*: a broad YCrCb chromaticity box around the human skin locus (Chai and
+   Ngan 1999, widened for very light and very dark skin), minus clipped pixels (any
+   channel >= 250), very dark pixels (max < 18) and near-grey pixels (chroma
+   ``hypot(Cr-128, Cb-128) < 6``).
+2. *Adaptive colour model*: a Gaussian in (Cr, Cb) is fitted to seed pixels: the
+   central cheek region of each face when faces are given (below the eyes, beside the
+   nose), else the candidates, re-weighted twice towards their dominant cluster
+   (robust mean/covariance of the pixels within Mahalanobis distance 3). A pixel is
+   skin when it is a candidate and its Mahalanobis distance is below `MAHALANOBIS`.
+   Chroma in YCrCb is normalised by luma (``(Cr-128)/Y``, ``(Cb-128)/Y``) so that the
+   model does not depend on shading; this is what lets one Gaussian cover the whole
+   tone range of one subject's skin, from highlight to shadow.
+3. *Specular glare*: pixels much brighter than the skin (luma above the 99th
+   percentile of the seeds + 12) with less than half the skin's chroma are removed.
+4. *Clean-up*: morphological opening/closing, then connected components smaller than
+   2% of the largest one (e.g. the skin-coloured patches of a ColorChecker, separated
+   by its black gaps) or 0.1% of the image are dropped.
+5. *Face geometry*: eyes, brows and lips are removed by ellipses placed from the eye
+   positions (inter-ocular distance ``d``): eyes ``0.32 d x 0.17 d`` half-axes, brows a
+   band ``0.22-0.50 d`` above the eye line, lips an ellipse ``0.50 d x 0.24 d`` centred
+   ``1.15 d`` below it (anthropometric proportions, Farkas 1994).
+
+Face zones (`face_zones`)
+-------------------------
+Polygons in a face frame with origin at the eye midpoint, ``u`` along the eye line and
+``v`` perpendicular (downwards), both in units of ``d``: forehead ``|u| < 0.9,
+-1.05 < v < -0.5``; periorbital ``0.15 < |u| < 0.85, -0.15 < v < 0.45`` minus the eye
+itself; nose ``|u| < 0.22, 0.15 < v < 0.95``; cheeks ``0.3 < |u| < 0.95, 0.45 < v <
+1.05``; chin ``|u| < 0.45, 1.5 < v < 1.85``. ``cheek_left`` is the subject's left
+cheek, i.e. on the image's right side for a non-mirrored photo (clinical convention).
+Without detected eyes the eyes are placed at ``(x + 0.5 w -/+ 0.21 w, y + 0.40 h)`` of
+the face box.
 
 References
 ----------
 D. Chai, K. N. Ngan, "Face segmentation using skin-color map in videophone
 applications", IEEE TCSVT 9(4), 551-564 (1999). doi:10.1109/76.767122
+M.-H. Yang, N. Ahuja, "Gaussian mixture model for human skin color and its
+applications in image and video databases", Proc. SPIE 3656 (1999).
+L. G. Farkas, "Anthropometry of the Head and Face", 2nd ed., Raven Press (1994).
 """
 
 from __future__ import annotations
@@ -14,7 +51,105 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-_WORK_SIDE = 640
+#: Side (px) of the working copy.
+WORK_SIDE = 640
+#: Mahalanobis distance (in the normalised chroma plane) below which a pixel is skin.
+MAHALANOBIS = 3.5
+
+ZONES = ("forehead", "cheek_left", "cheek_right", "nose", "chin", "periorbital")
+
+
+def _eye_frame(face) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+    """Eye midpoint, inter-ocular distance d, unit vectors u (along eyes), v (down)."""
+    x, y, w, h = face.box
+    if len(getattr(face, "eyes", ())) == 2:
+        e1, e2 = (np.asarray(e, np.float64) for e in face.eyes)
+        if e1[0] > e2[0]:
+            e1, e2 = e2, e1
+    else:
+        e1 = np.array([x + 0.29 * w, y + 0.40 * h])
+        e2 = np.array([x + 0.71 * w, y + 0.40 * h])
+    mid = (e1 + e2) / 2
+    d = float(np.hypot(*(e2 - e1)))
+    u = (e2 - e1) / max(d, 1e-6)
+    v = np.array([-u[1], u[0]])
+    return mid, max(d, 1.0), u, v
+
+
+def _face_coords(shape, face, scale: float = 1.0):
+    """Per-pixel (u, v) face coordinates (units of d) on a grid of `shape` (pixels are
+    at full-resolution coordinates / `scale`)."""
+    mid, d, u, v = _eye_frame(face)
+    h, w = shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    xs = (xs + 0.5) / scale - 0.5 - mid[0]
+    ys = (ys + 0.5) / scale - 0.5 - mid[1]
+    fu = (xs * u[0] + ys * u[1]) / d
+    fv = (xs * v[0] + ys * v[1]) / d
+    return fu, fv
+
+
+def _features(fu, fv):
+    """Eyes, brows and lips (bool) in face coordinates."""
+    eyes = (((np.abs(fu) - 0.5) / 0.32) ** 2 + (fv / 0.17) ** 2) < 1
+    brows = (np.abs(fu) > 0.12) & (np.abs(fu) < 0.9) & (fv > -0.50) & (fv < -0.22)
+    lips = ((fu / 0.50) ** 2 + ((fv - 1.15) / 0.24) ** 2) < 1
+    return eyes | brows | lips
+
+
+def face_zones(shape: tuple[int, ...], face) -> dict[str, np.ndarray]:
+    """Boolean masks of the face zones of one face (full resolution).
+
+    Parameters
+    ----------
+    shape : tuple
+        Image shape ``(H, W[, 3])``.
+    face : photokit.face.Face
+        Box and (ideally) both eyes.
+
+    Returns
+    -------
+    dict
+        ``forehead``, ``cheek_left`` (subject's left = image right), ``cheek_right``,
+        ``nose``, ``chin``, ``periorbital``; combine with `skin_mask` before measuring.
+    """
+    h, w = shape[:2]
+    fu, fv = _face_coords((h, w), face)
+    au = np.abs(fu)
+    eyes = (((au - 0.5) / 0.32) ** 2 + (fv / 0.17) ** 2) < 1
+    return {
+        "forehead": (au < 0.9) & (fv > -1.05) & (fv < -0.5),
+        "cheek_left": (fu > 0.3) & (fu < 0.95) & (fv > 0.45) & (fv < 1.05),
+        "cheek_right": (fu < -0.3) & (fu > -0.95) & (fv > 0.45) & (fv < 1.05),
+        "nose": (au < 0.22) & (fv > 0.15) & (fv < 0.95),
+        "chin": (au < 0.45) & (fv > 1.5) & (fv < 1.85),
+        "periorbital": (au > 0.15) & (au < 0.85) & (fv > -0.15) & (fv < 0.45) & ~eyes,
+    }
+
+
+def _chroma(small: np.ndarray):
+    """Luma Y and luma-normalised chroma ((Cr-128)/Y, (Cb-128)/Y) * 100, float32."""
+    ycc = cv2.cvtColor(small, cv2.COLOR_RGB2YCrCb).astype(np.float32)
+    y = ycc[..., 0]
+    yy = np.maximum(y, 8.0)
+    return y, ycc[..., 1] - 128, ycc[..., 2] - 128, 100 * (ycc[..., 1] - 128) / yy, \
+        100 * (ycc[..., 2] - 128) / yy
+
+
+def _gauss(x: np.ndarray):
+    """Robust mean and covariance of (N, 2) samples (two trimming passes)."""
+    mu = np.median(x, axis=0)
+    cov = np.cov(x.T) + np.eye(2) * 1e-3
+    for _ in range(3):
+        ic = np.linalg.inv(cov)
+        dx = x - mu
+        d2 = np.einsum("ni,ij,nj->n", dx, ic, dx)
+        keep = x[d2 < 9.0]
+        if len(keep) < 20:
+            break
+        mu = keep.mean(axis=0)
+        cov = np.cov(keep.T) + np.eye(2) * 0.5
+    return mu, cov
 
 
 def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None) -> np.ndarray:
@@ -23,22 +158,74 @@ def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None
     Parameters
     ----------
     rgb8 : ndarray, uint8, (H, W, 3)
+        The photo as decoded (sRGB code values).
     faces : list of photokit.face.Face, optional
-        Unused by this first version.
+        Detected faces: the colour model is seeded on their cheeks and their eyes,
+        brows and lips are removed.
     exclude : ndarray of bool, optional
         Pixels never to count as skin (a colour card, transparent pixels).
+
+    Returns
+    -------
+    ndarray of bool, (H, W)
+        Empty when the photo holds no skin-coloured region.
     """
+    rgb8 = np.asarray(rgb8)
+    if rgb8.ndim != 3 or rgb8.shape[2] != 3:
+        return np.zeros(rgb8.shape[:2], bool)
     h, w = rgb8.shape[:2]
-    s = min(1.0, _WORK_SIDE / max(h, w))
+    s = min(1.0, WORK_SIDE / max(h, w))
     small = cv2.resize(rgb8, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else rgb8
-    ycc = cv2.cvtColor(small, cv2.COLOR_RGB2YCrCb)
-    cr, cb = ycc[..., 1], ycc[..., 2]
-    m = (cr >= 133) & (cr <= 180) & (cb >= 77) & (cb <= 127)
-    m &= (small < 250).all(axis=2) & (small.max(axis=2) > 20)
-    k = np.ones((5, 5), np.uint8)
-    m8 = cv2.morphologyEx(m.astype(np.uint8), cv2.MORPH_OPEN, k)
-    m8 = cv2.morphologyEx(m8, cv2.MORPH_CLOSE, k)
-    out = cv2.resize(m8, (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+    sh, sw = small.shape[:2]
+    y, cr, cb, ncr, ncb = _chroma(small)
+    chroma = np.hypot(cr, cb)
+    cand = (cr >= 3) & (cr <= 57) & (cb >= -58) & (cb <= 2)
+    cand &= (small < 250).all(axis=2) & (small.max(axis=2) >= 18) & (chroma >= 6)
+    cand &= (cr > -0.9 * cb)  # hue towards red/orange, not magenta/green
     if exclude is not None:
-        out &= ~exclude
+        ex = cv2.resize(np.asarray(exclude, np.uint8), (sw, sh), interpolation=cv2.INTER_NEAREST) > 0
+        cand &= ~ex
+    feats = np.zeros((sh, sw), bool)
+    seeds = np.zeros((sh, sw), bool)
+    for f in faces or ():
+        fu, fv = _face_coords((sh, sw), f, s)
+        feats |= _features(fu, fv)
+        seeds |= (np.abs(fu) > 0.3) & (np.abs(fu) < 0.8) & (fv > 0.45) & (fv < 0.95)
+    seeds &= cand
+    if np.count_nonzero(seeds) < 50:
+        seeds = cand
+    if np.count_nonzero(seeds) < max(50, 0.002 * sh * sw):
+        return np.zeros((h, w), bool)
+    x = np.stack([ncr[seeds], ncb[seeds]], axis=1)
+    if len(x) > 20000:
+        x = x[np.random.default_rng(0).choice(len(x), 20000, replace=False)]
+    mu, cov = _gauss(x)
+    ic = np.linalg.inv(cov)
+    d0, d1 = ncr - mu[0], ncb - mu[1]
+    d2 = ic[0, 0] * d0 * d0 + 2 * ic[0, 1] * d0 * d1 + ic[1, 1] * d1 * d1
+    m = cand & (d2 < MAHALANOBIS ** 2)
+    if np.count_nonzero(m) < 0.002 * sh * sw:
+        return np.zeros((h, w), bool)
+    # specular glare: much brighter and much less saturated than the skin
+    ys = y[seeds]
+    glare = (y > np.percentile(ys, 99) + 12) & (chroma < 0.5 * np.median(chroma[seeds]))
+    m &= ~glare
+    k = max(3, int(round(sw / 160)) | 1)
+    ker = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    m8 = cv2.morphologyEx(m.astype(np.uint8), cv2.MORPH_OPEN, ker)
+    m8 = cv2.morphologyEx(m8, cv2.MORPH_CLOSE, ker)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(m8, connectivity=8)
+    if n > 1:
+        areas = stats[1:, cv2.CC_STAT_AREA]
+        keep = np.zeros(n, bool)
+        keep[1:] = (areas >= 0.02 * areas.max()) & (areas >= 0.001 * sh * sw)
+        m8 = keep[lab].astype(np.uint8)
+    m8[feats] = 0
+    if exclude is not None:
+        m8[ex] = 0
+    out = cv2.resize(m8 * 255, (w, h), interpolation=cv2.INTER_LINEAR) > 127
+    if exclude is not None:
+        out &= ~np.asarray(exclude, bool)
+    if s < 1:  # full-resolution clip and hard-feature removal at the edges
+        out &= (rgb8 < 250).all(axis=2)
     return out
