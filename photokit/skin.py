@@ -12,7 +12,8 @@ Works on a copy of at most `WORK_SIDE` px; the mask is upsampled at the end.
    central cheek region of each face when faces are given (below the eyes, beside the
    nose), else the candidates, re-weighted twice towards their dominant cluster
    (robust mean/covariance of the pixels within Mahalanobis distance 3). A pixel is
-   skin when it is a candidate and its Mahalanobis distance is below `MAHALANOBIS`.
+   skin when it is a candidate, its Mahalanobis distance is below `MAHALANOBIS` and its
+   normalised chroma is at least half the model's (near-white warm walls are not skin).
    Chroma in YCrCb is normalised by luma (``(Cr-128)/Y``, ``(Cb-128)/Y``) so that the
    model does not depend on shading; this is what lets one Gaussian cover the whole
    tone range of one subject's skin, from highlight to shadow.
@@ -23,8 +24,8 @@ Works on a copy of at most `WORK_SIDE` px; the mask is upsampled at the end.
    by its black gaps) or 0.1% of the image are dropped.
 5. *Face geometry*: eyes, brows and lips are removed by ellipses placed from the eye
    positions (inter-ocular distance ``d``): eyes ``0.32 d x 0.17 d`` half-axes, brows a
-   band ``0.22-0.50 d`` above the eye line, lips an ellipse ``0.50 d x 0.24 d`` centred
-   ``1.15 d`` below it (anthropometric proportions, Farkas 1994).
+   band ``0.22-0.50 d`` above the eye line, lips an ellipse ``0.50 d x 0.25 d`` centred
+   ``1.3 d`` below it (anthropometric proportions, Farkas 1994).
 
 Face zones (`face_zones`)
 -------------------------
@@ -32,7 +33,7 @@ Polygons in a face frame with origin at the eye midpoint, ``u`` along the eye li
 ``v`` perpendicular (downwards), both in units of ``d``: forehead ``|u| < 0.9,
 -1.05 < v < -0.5``; periorbital ``0.15 < |u| < 0.85, -0.15 < v < 0.45`` minus the eye
 itself; nose ``|u| < 0.22, 0.15 < v < 0.95``; cheeks ``0.3 < |u| < 0.95, 0.45 < v <
-1.05``; chin ``|u| < 0.45, 1.5 < v < 1.85``. ``cheek_left`` is the subject's left
+1.05``; chin ``|u| < 0.45, 1.6 < v < 1.95``. ``cheek_left`` is the subject's left
 cheek, i.e. on the image's right side for a non-mirrored photo (clinical convention).
 Without detected eyes the eyes are placed at ``(x + 0.5 w -/+ 0.21 w, y + 0.40 h)`` of
 the face box.
@@ -93,7 +94,7 @@ def _features(fu, fv):
     """Eyes, brows and lips (bool) in face coordinates."""
     eyes = (((np.abs(fu) - 0.5) / 0.32) ** 2 + (fv / 0.17) ** 2) < 1
     brows = (np.abs(fu) > 0.12) & (np.abs(fu) < 0.9) & (fv > -0.50) & (fv < -0.22)
-    lips = ((fu / 0.50) ** 2 + ((fv - 1.15) / 0.24) ** 2) < 1
+    lips = ((fu / 0.50) ** 2 + ((fv - 1.3) / 0.25) ** 2) < 1
     return eyes | brows | lips
 
 
@@ -122,7 +123,7 @@ def face_zones(shape: tuple[int, ...], face) -> dict[str, np.ndarray]:
         "cheek_left": (fu > 0.3) & (fu < 0.95) & (fv > 0.45) & (fv < 1.05),
         "cheek_right": (fu < -0.3) & (fu > -0.95) & (fv > 0.45) & (fv < 1.05),
         "nose": (au < 0.22) & (fv > 0.15) & (fv < 0.95),
-        "chin": (au < 0.45) & (fv > 1.5) & (fv < 1.85),
+        "chin": (au < 0.45) & (fv > 1.6) & (fv < 1.95),
         "periorbital": (au > 0.15) & (au < 0.85) & (fv > -0.15) & (fv < 0.45) & ~eyes,
     }
 
@@ -148,7 +149,7 @@ def _gauss(x: np.ndarray):
         if len(keep) < 20:
             break
         mu = keep.mean(axis=0)
-        cov = np.cov(keep.T) + np.eye(2) * 0.5
+        cov = np.cov(keep.T) + np.eye(2) * 4.0
     return mu, cov
 
 
@@ -181,7 +182,7 @@ def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None
     chroma = np.hypot(cr, cb)
     cand = (cr >= 3) & (cr <= 57) & (cb >= -58) & (cb <= 2)
     cand &= (small < 250).all(axis=2) & (small.max(axis=2) >= 18) & (chroma >= 6)
-    cand &= (cr > -0.9 * cb)  # hue towards red/orange, not magenta/green
+    cand &= (cr > -0.6 * cb)  # hue towards red/orange, not yellow-green
     if exclude is not None:
         ex = cv2.resize(np.asarray(exclude, np.uint8), (sw, sh), interpolation=cv2.INTER_NEAREST) > 0
         cand &= ~ex
@@ -203,7 +204,8 @@ def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None
     ic = np.linalg.inv(cov)
     d0, d1 = ncr - mu[0], ncb - mu[1]
     d2 = ic[0, 0] * d0 * d0 + 2 * ic[0, 1] * d0 * d1 + ic[1, 1] * d1 * d1
-    m = cand & (d2 < MAHALANOBIS ** 2)
+    nc = np.hypot(ncr, ncb)
+    m = cand & (d2 < MAHALANOBIS ** 2) & (nc >= 0.5 * float(np.hypot(*mu)))
     if np.count_nonzero(m) < 0.002 * sh * sw:
         return np.zeros((h, w), bool)
     # specular glare: much brighter and much less saturated than the skin

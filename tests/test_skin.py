@@ -1,0 +1,92 @@
+"""Skin mask and face zones against synthetic truth and real portraits."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+
+from photokit import synth
+from photokit.face import Face, detect_faces
+from photokit.skin import ZONES, face_zones, skin_mask
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.count_nonzero(a & b) / max(1, np.count_nonzero(a | b)))
+
+
+@pytest.mark.parametrize("ita,card", [(60, False), (30, True), (0, True), (-30, False), (-50, True)])
+def test_mask_matches_synthetic_skin_across_tones(ita, card):
+    im = synth.render_skin(seed=4, ita=ita, card=card, width=640, height=480)
+    truth = im.mask("skin")
+    m = skin_mask(im.pixels)
+    assert m.shape == truth.shape and m.dtype == bool
+    assert _iou(m, truth) >= 0.9, (ita, _iou(m, truth))
+    if card:  # no pixel of the card counts as skin
+        corners = np.asarray(im.truth.to_dict()["card"]["corners"], np.float32)
+        cm = np.zeros(truth.shape, np.uint8)
+        cv2.fillConvexPoly(cm, np.round(corners).astype(np.int32), 1)
+        cm = cv2.erode(cm, np.ones((5, 5), np.uint8)) > 0  # 2 px off the anti-aliased outline
+        assert np.count_nonzero(m & cm) < 0.01 * np.count_nonzero(cm)
+
+
+def test_exclude_is_respected():
+    im = synth.render_skin(seed=4, width=480, height=360)
+    ex = np.zeros(im.pixels.shape[:2], bool)
+    ex[:, :200] = True
+    m = skin_mask(im.pixels, exclude=ex)
+    assert not m[:, :200].any() and m[:, 200:].mean() > 0.5
+
+
+def test_astronaut_face_in_suit_and_background_out():
+    img = skimage.data.astronaut()
+    faces = detect_faces(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))
+    assert faces
+    m = skin_mask(img, faces=faces)
+    x, y, w, h = faces[0].box
+    z = face_zones(img.shape, faces[0])
+    cheeks = (z["cheek_left"] | z["cheek_right"])
+    assert m[cheeks].mean() > 0.8
+    assert m[z["nose"]].mean() > 0.8 and m[z["chin"]].mean() > 0.5
+    # her fringe covers much of the forehead zone: hair is not skin
+    assert 0.1 < m[z["forehead"]].mean() < 0.6
+    # eyes, lips removed by geometry
+    for ex, ey in faces[0].eyes:
+        assert not m[int(ey), int(ex)]
+    # the white suit / shuttle and the grey background on the right are not skin
+    assert m[:, 330:].mean() < 0.03
+    # the orange suit below the helmet ring
+    assert m[400:, 100:330].mean() < 0.1
+
+
+def test_no_skin_photos_give_an_empty_mask():
+    grey = np.full((300, 400, 3), 128, np.uint8)
+    grey += np.random.default_rng(0).integers(0, 6, grey.shape, dtype=np.uint8)
+    assert skin_mask(grey).mean() < 0.01
+    blue = np.zeros((300, 400, 3), np.uint8)
+    blue[...] = (40, 90, 200)
+    assert skin_mask(blue).mean() < 0.01
+    g = cv2.cvtColor(skimage.data.camera(), cv2.COLOR_GRAY2RGB)
+    assert skin_mask(g).mean() < 0.01
+
+
+def test_face_zones_geometry():
+    f = Face((100, 100, 200, 200), ((160.0, 180.0), (240.0, 180.0)))
+    z = face_zones((500, 400, 3), f)
+    assert set(z) == set(ZONES)
+    for name, m in z.items():
+        assert m.shape == (500, 400) and m.any(), name
+    ys, xs = np.nonzero(z["forehead"])
+    assert ys.max() < 180 and abs(xs.mean() - 200) < 2
+    # subject's left cheek is on the image right, symmetric with the other
+    assert np.nonzero(z["cheek_left"])[1].mean() > 200 > np.nonzero(z["cheek_right"])[1].mean()
+    assert z["cheek_left"].sum() == z["cheek_right"].sum()
+    assert np.nonzero(z["chin"])[0].min() > np.nonzero(z["nose"])[0].max()
+    # zones do not overlap (periorbital vs nose may touch only at the eye line)
+    assert not (z["cheek_left"] & z["nose"]).any()
+    assert not (z["forehead"] & z["periorbital"]).any()
+    # rotation follows the eyes
+    f2 = Face((100, 100, 200, 200), ((160.0, 160.0), (240.0, 200.0)))
+    z2 = face_zones((500, 400, 3), f2)
+    assert np.nonzero(z2["cheek_left"])[0].mean() > np.nonzero(z["cheek_left"])[0].mean()
