@@ -38,6 +38,14 @@ cheek, i.e. on the image's right side for a non-mirrored photo (clinical convent
 Without detected eyes the eyes are placed at ``(x + 0.5 w -/+ 0.21 w, y + 0.40 h)`` of
 the face box.
 
+Limitations
+-----------
+Without a face, the model is the photo's dominant skin-coloured cluster: skin-coloured
+materials (wood, cat fur: ``skimage.data.coffee()`` and ``chelsea()``) are taken as
+skin, since neither colour nor fine texture separates them from real skin reliably.
+Body-area photos should carry a user ROI; a grey or blue/green photo gives an empty
+mask.
+
 References
 ----------
 D. Chai, K. N. Ngan, "Face segmentation using skin-color map in videophone
