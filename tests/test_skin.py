@@ -90,3 +90,11 @@ def test_face_zones_geometry():
     f2 = Face((100, 100, 200, 200), ((160.0, 160.0), (240.0, 200.0)))
     z2 = face_zones((500, 400, 3), f2)
     assert np.nonzero(z2["cheek_left"])[0].mean() > np.nonzero(z["cheek_left"])[0].mean()
+
+
+def test_face_zones_without_eyes_use_the_box():
+    f = Face((100, 100, 200, 200))
+    z = face_zones((400, 400), f)
+    assert all(m.any() for m in z.values())
+    ys, xs = np.nonzero(z["nose"])
+    assert abs(xs.mean() - 200) < 2 and 180 < ys.mean() < 260
