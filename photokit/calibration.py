@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .checker import find_card, fit_card
+from .colour import pixels_to_linear
 from .errors import PhotokitError
 
 #: Calibration modes accepted by `calibrate` (and ``measure(calibration=...)``).
@@ -89,7 +90,7 @@ def _card_correction(pixels: np.ndarray):
     return card, card.correction
 
 
-def calibrate(pixels: np.ndarray, linear: np.ndarray, *, mode: str = "auto",
+def calibrate(pixels: np.ndarray, linear: np.ndarray | None = None, *, mode: str = "auto",
               reference_mask: np.ndarray | None = None,
               reference_target: np.ndarray | None = None,
               path: str | None = None) -> tuple[np.ndarray, Calibration]:
@@ -99,8 +100,9 @@ def calibrate(pixels: np.ndarray, linear: np.ndarray, *, mode: str = "auto",
     ----------
     pixels : ndarray, uint8 or uint16 (H, W, 3)
         The photo's code values as decoded (for the card, whose fit works on them).
-    linear : ndarray, float32 (H, W, 3)
-        Its linear RGB (sRGB-decoded).
+    linear : ndarray, float32 (H, W, 3), optional
+        Its linear RGB (sRGB-decoded); computed from `pixels` when needed and not given
+        (a card correction produces linear values itself).
     mode : {"auto", "checker", "none"}
         ``auto`` uses a card when one is found; ``checker`` requires one; ``none`` skips
         the card. The reference method applies whenever `reference_mask` is given.
@@ -121,6 +123,8 @@ def calibrate(pixels: np.ndarray, linear: np.ndarray, *, mode: str = "auto",
             linear = corr.apply_codes(codes)
             cal = Calibration("checker", float(corr.delta_e_mean), card,
                               note=f"ColorChecker in frame, residual mean dE2000 {corr.delta_e_mean:.2f}")
+    if linear is None:
+        linear = pixels_to_linear(pixels)
     if reference_mask is not None:
         ref = np.asarray(reference_mask, bool)
         if np.count_nonzero(ref) < 50:

@@ -51,6 +51,13 @@ _EPS = 216.0 / 24389.0
 _KAPPA = 24389.0 / 27.0
 
 
+def pixels_to_linear(pixels: np.ndarray) -> np.ndarray:
+    """Linear float32 RGB of sRGB-encoded ``uint8`` (table look-up) or ``uint16`` pixels."""
+    if pixels.dtype == np.uint8:
+        return uint8_to_linear(pixels)
+    return srgb_to_linear(pixels.astype(np.float32) * np.float32(1.0 / 65535.0))
+
+
 def linear_to_lab(linear: np.ndarray) -> np.ndarray:
     """CIELAB (D65 white, CIE 1976) of linear sRGB float32 values.
 

@@ -16,7 +16,6 @@ import numpy as np
 from . import metrics as registry
 from .analysis import Analysis
 from .calibration import Calibration, calibrate
-from .colour import srgb_to_linear, uint8_to_linear
 from .errors import PhotokitError
 from .face import detect_faces
 from .photo import Photo, load
@@ -139,13 +138,6 @@ def _outlined(rgb8: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def linear_rgb(photo: Photo) -> np.ndarray:
-    """Linear float32 RGB of a colour photo (8-bit by table look-up)."""
-    if photo.pixels.dtype == np.uint8:
-        return uint8_to_linear(photo.pixels)
-    return srgb_to_linear(photo.float_rgb())
-
-
 def _selected(names) -> list:
     allm = registry.registered()
     if names is None:
@@ -195,16 +187,11 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
     """
     photo = load(image, max_pixels=max_pixels, mm_per_px=mm_per_px)
     chosen = _selected(metrics)
-    if not photo.is_colour:
-        if any(m.needs_colour for m in chosen):
-            raise PhotokitError("photo is greyscale: no colour to measure (redness and pigment "
-                                "need an RGB photo)", photo.path)
-        rgb8 = photo.rgb8()
-        linear = uint8_to_linear(rgb8)
-    else:
-        rgb8 = photo.rgb8()
-        linear = linear_rgb(photo)
-    shape = linear.shape[:2]
+    if not photo.is_colour and any(m.needs_colour for m in chosen):
+        raise PhotokitError("photo is greyscale: no colour to measure (redness and pigment "
+                            "need an RGB photo)", photo.path)
+    rgb8 = photo.rgb8()
+    shape = rgb8.shape[:2]
     warnings: list[str] = []
     gray = photo.gray8()
     faces = detect_faces(gray)
@@ -213,7 +200,7 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
 
     ref_mask = None if reference_roi is None else read_mask(reference_roi, shape)
     pixels = photo.pixels if photo.is_colour else rgb8
-    linear, cal = calibrate(pixels, linear, mode=calibration, reference_mask=ref_mask,
+    linear, cal = calibrate(pixels, mode=calibration, reference_mask=ref_mask,
                             reference_target=reference_target, path=photo.path)
 
     r, g, b = cv2.split(rgb8)  # OpenCV: ~8x faster than numpy reductions over channels

