@@ -175,14 +175,157 @@ def table_skin() -> None:
             print(f"   ITA {ita:4d}  card {card!s:5s}  IoU {iou:.3f}")
 
 
+# --- 5/6. delta a* under light change -------------------------------------------------
+
+EXPOSURES = (0.7, 1.0, 1.35)
+WB = ((1.0, 1.0, 1.0), (1.1, 1.0, 0.9), (0.9, 1.0, 1.1))
+
+
+def _tolerance(true_delta: float) -> float:
+    return max(1.0, 0.25 * abs(true_delta))
+
+
+def _delta_row(label, truth, got):
+    err = {k: (None if v is None else v - truth) for k, v in got.items()}
+    ok = all(e is not None and abs(e) <= _tolerance(truth) for k, e in err.items() if k != "none")
+    cells = "  ".join(f"{k} {'-' if e is None else f'{e:+6.2f}'}" for k, e in err.items())
+    print(f"   {label:<34s} true {truth:+5.2f}   error: {cells}   {'PASS' if ok else 'FAIL'}")
+    return ok
+
+
+def _measure_pair(before_px, after_px, roi_b, roi_a, ref_b, ref_a):
+    """delta a* by card (auto), reference skin, and uncalibrated."""
+    from photokit import measure
+
+    out = {}
+    mb = measure(before_px, roi=roi_b, metrics=["redness.a_mean"], mm_per_px=0.1)
+    ma = measure(after_px, roi=roi_a, metrics=["redness.a_mean"], mm_per_px=0.1)
+    out["card"] = (ma.metrics["redness.a_mean"] - mb.metrics["redness.a_mean"]
+                   if mb.calibration.method == "checker" and ma.calibration.method == "checker" else None)
+    rb = measure(before_px, roi=roi_b, reference_roi=ref_b, calibration="none",
+                 metrics=["redness.a_mean"], mm_per_px=0.1)
+    ra = measure(after_px, roi=roi_a, reference_roi=ref_a, reference_target=rb.reference_rgb,
+                 calibration="none", metrics=["redness.a_mean"], mm_per_px=0.1)
+    out["reference"] = ra.metrics["redness.a_mean"] - rb.metrics["redness.a_mean"]
+    nb = measure(before_px, roi=roi_b, calibration="none", metrics=["redness.a_mean"], mm_per_px=0.1)
+    na = measure(after_px, roi=roi_a, calibration="none", metrics=["redness.a_mean"], mm_per_px=0.1)
+    out["none"] = na.metrics["redness.a_mean"] - nb.metrics["redness.a_mean"]
+    return out
+
+
+def table_delta_synthetic() -> list[float]:
+    """Synthetic pairs (photokit.synth, card in the scene): true delta a* 0 and +3."""
+    print("\n5. delta a* on synthetic pairs (800x600, card in frame, ROI/reference from the truth;"
+          "\n   tolerance max(1, 25%); 'none' = uncalibrated, for comparison)")
+    params = synth.SkinParams(width=800, height=600, mm_per_px=0.1, card=True,
+                              card_centre=(0.82, 0.78))
+    n_ok = n = 0
+    errs = []
+    for true_d in (0.0, 3.0):
+        for exp in EXPOSURES:
+            for wb in WB:
+                if exp == 1.0 and wb == WB[0] and true_d == 0.0:
+                    continue
+                pair = synth.make_pair(11, params, delta_a=true_d, exposure=exp, wb_gains=wb)
+                truth = pair.delta["redness.a_mean"]
+                got = _measure_pair(pair.before.pixels, pair.after.pixels,
+                                    pair.before.mask("roi"), pair.after.mask("roi"),
+                                    pair.before.mask("reference"), pair.after.mask("reference"))
+                n_ok += _delta_row(f"exp x{exp:.2f} wb {wb}", truth, got)
+                n += 1
+                errs += [abs(got[k] - truth) for k in ("card", "reference") if got[k] is not None]
+    print(f"   {n_ok}/{n} conditions within tolerance (card and reference); "
+          f"max |error| {max(errs):.2f} a*")
+    return errs
+
+
+def _paint_card(linear: np.ndarray, x0: int, y0: int, width: int) -> None:
+    """A ColorChecker 24 (photokit reference colours) lying in the scene, in linear RGB."""
+    from photokit.colorchecker import REFERENCE_LINEAR_SRGB
+
+    s = int(width * 0.8 / 6)
+    gap = int(width * 0.02)
+    border = int(width * 0.05)
+    h = 2 * border + 4 * s + 3 * gap
+    linear[y0:y0 + h, x0:x0 + width] = 0.03
+    ref = np.clip(REFERENCE_LINEAR_SRGB, 0.002, 1.0)
+    for i in range(24):
+        r, c = divmod(i, 6)
+        y = y0 + border + r * (s + gap)
+        x = x0 + border + c * (s + gap)
+        linear[y:y + s, x:x + s] = ref[i]
+
+
+def _portraits():
+    from photokit import load
+
+    for p in sorted((DATA / "faces").glob("*.jpg")):
+        yield p.name, load(p).rgb8()
+    yield "astronaut", skimage.data.astronaut()
+
+
+def table_delta_portraits() -> list[float]:
+    """Real portraits with haemoglobin added in optical density on both cheeks."""
+    from photokit.chromophores import V_HAEMOGLOBIN
+    from photokit.colour import linear_to_srgb, uint8_to_linear
+    from photokit.face import detect_faces
+
+    print("\n6. delta a* on real portraits: haemoglobin OD added on the cheeks (dose 0 / 0.25),"
+          "\n   then exposure x0.7-1.35 and white balance +-10%; a card painted in the scene for 'card'")
+    errs = []
+    n_ok = n = 0
+    for name, rgb in _portraits():
+        s = min(1.0, 1000 / max(rgb.shape[:2]))
+        rgb = cv2.resize(rgb, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else rgb
+        faces = detect_faces(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+        if not faces:
+            print(f"   {name}: no face found, skipped")
+            continue
+        x, y, w, h = faces[0].box
+        H, W = rgb.shape[:2]
+        roi = np.zeros((H, W), np.uint8)
+        for cx in (x + 0.30 * w, x + 0.70 * w):
+            cv2.circle(roi, (int(cx), int(y + 0.66 * h)), int(0.11 * w), 1, -1)
+        roi = roi.astype(bool)
+        ref = np.zeros((H, W), bool)
+        ref[int(y + 0.10 * h):int(y + 0.22 * h), int(x + 0.35 * w):int(x + 0.65 * w)] = True
+        lin0 = uint8_to_linear(rgb).copy()
+        cw = int(0.22 * W)
+        _paint_card(lin0, W - cw - 8, H - int(cw * 0.75) - 8, cw)
+        dose_map = cv2.GaussianBlur(roi.astype(np.float32), (0, 0), 0.03 * w)
+        for dose in (0.0, 0.25):
+            lin1 = lin0 * np.exp(-dose * dose_map[..., None] * V_HAEMOGLOBIN[None, None, :])
+            before = (linear_to_srgb(lin0) * 255 + 0.5).astype(np.uint8)
+            truth_after = (linear_to_srgb(lin1) * 255 + 0.5).astype(np.uint8)
+            a0 = linear_to_lab(uint8_to_linear(before))[..., 1][roi].mean()
+            a1 = linear_to_lab(uint8_to_linear(truth_after))[..., 1][roi].mean()
+            truth = float(a1 - a0)
+            for exp, wb in ((0.7, WB[1]), (1.35, WB[2]), (1.0, WB[1])):
+                gains = np.float32(exp) * np.asarray(wb, np.float32)
+                after = (linear_to_srgb(lin1 * gains) * 255 + 0.5).astype(np.uint8)
+                got = _measure_pair(before, after, roi, roi, ref, ref)
+                n_ok += _delta_row(f"{name[:12]} dose {dose:.2f} x{exp:.2f} {wb}", truth, got)
+                n += 1
+                errs += [abs(got[k] - truth) for k in ("card", "reference") if got[k] is not None]
+    if errs:
+        print(f"   {n_ok}/{n} conditions within tolerance; max |error| {max(errs):.2f} a*")
+    return errs
+
+
 def main() -> int:
     if not CC.exists():
         print(f"no benchmark data at {CC}", file=sys.stderr)
         return 1
+    if "--delta" in sys.argv:
+        table_delta_synthetic()
+        table_delta_portraits()
+        return 0
     table_real()
     table_detection()
     table_timing()
     table_skin()
+    table_delta_synthetic()
+    table_delta_portraits()
     return 0
 
 

@@ -7,7 +7,8 @@ Detection (`find_card`)
    very dark), then adaptively thresholded at two block sizes and edge-mapped; the
    closed contours that are convex quadrilaterals, near-square (sides within 35%) and
    fill their rotated box are patch candidates.
-2. The most common candidate size (log-size histogram) is kept; the patch pitch and
+2. Candidates of one size are kept (each peak of the log-size histogram is tried, most
+   populated first, as skin pores can outnumber the patches); the patch pitch and
    the grid direction come from nearest neighbours. Candidates get integer lattice
    coordinates, and a RANSAC homography maps the lattice onto the image.
 3. Every placement of a 6x4 (or 4x6) card window that covers the detected patches, in
@@ -244,12 +245,27 @@ def _candidates(g8: np.ndarray) -> np.ndarray:
     return arr[keep]
 
 
-def _lattice(cands: np.ndarray):
-    """Integer lattice coordinates and lattice->image homography of the main patch group."""
+def _size_modes(cands: np.ndarray, n: int = 4) -> list[float]:
+    """Up to `n` peaks of the log-size histogram of the candidates, most populated first.
+
+    Skin texture (pores, spots) can give more small square-ish blobs than the card has
+    patches, so the card's size is not always the most common one: each peak is tried.
+    """
     logs = np.log(cands[:, 2])
     hist_centres = np.arange(logs.min(), logs.max() + 0.1, 0.05)
-    counts = [(np.abs(logs - c) < 0.15).sum() for c in hist_centres]
-    mode = hist_centres[int(np.argmax(counts))]
+    counts = np.array([(np.abs(logs - c) < 0.15).sum() for c in hist_centres])
+    modes: list[float] = []
+    for i in np.argsort(-counts, kind="stable"):
+        if counts[i] < MIN_PATCHES or len(modes) == n:
+            break
+        if all(abs(hist_centres[i] - m) > 0.3 for m in modes):
+            modes.append(float(hist_centres[i]))
+    return modes
+
+
+def _lattice(cands: np.ndarray, mode: float):
+    """Integer lattice coordinates and lattice->image homography of one size group."""
+    logs = np.log(cands[:, 2])
     group = cands[np.abs(logs - mode) < 0.2]
     if len(group) < MIN_PATCHES:
         return None
@@ -323,10 +339,18 @@ def find_card(rgb8: np.ndarray) -> Card | None:
     cands = _candidates(g8)
     if len(cands) < MIN_PATCHES:
         return None
-    got = _lattice(cands)
-    if got is None:
-        return None
-    lat, H, side_small = got
+    for mode in _size_modes(cands):
+        got = _lattice(cands, mode)
+        if got is None:
+            continue
+        card = _place(rgb8, small, s, *got)
+        if card is not None:
+            return card
+    return None
+
+
+def _place(rgb8, small, s, lat, H, side_small) -> Card | None:
+    """The best-fitting card placement on a lattice, or None (see module notes, step 3)."""
     best = None
     for cell in _placements(lat):
         centres = cv2.perspectiveTransform(cell.reshape(-1, 1, 2).astype(np.float32), H).reshape(-1, 2)

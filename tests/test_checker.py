@@ -79,3 +79,17 @@ def test_check_reports_the_card(carded):
     cal = check(carded.pixels).calibration
     assert cal["method"] == "checker" and cal["delta_e_mean"] < 2.0
     assert check(skimage.data.astronaut()).calibration["method"] == "none"
+
+
+def test_card_found_among_many_pore_sized_blobs():
+    """Skin texture gives more small square-ish blobs than the card has patches; the card's
+    own size group must still be tried (regression: the most common size was pores)."""
+    im = synth.render_skin(seed=11, width=800, height=600, mm_per_px=0.1, card=True,
+                           card_centre=(0.82, 0.78))
+    card = find_card(im.pixels)
+    assert card is not None
+    truth = np.asarray(im.truth.card["corners"], float)
+    # same outline, whatever corner the detector starts from
+    d = np.linalg.norm(card.corners[:, None] - truth[None], axis=2).min(axis=1)
+    assert d.max() < 0.12 * np.ptp(truth[:, 0])
+    assert card.correction.delta_e_mean < 3.0
