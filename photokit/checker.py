@@ -59,6 +59,9 @@ ACCEPT_DELTA_E = 8.0
 MIN_PATCHES = 8
 #: Fraction of the patch side sampled around each centre.
 SAMPLE_FRACTION = 0.45
+#: Code value (0-1) from which a patch counts as clipped and is left out of the fit (it
+#: stays in the reported residual).
+CLIP_CODE = 0.975
 _NEUTRAL_FIT = NEUTRAL_ROW[:5]  # white .. neutral 3.5 (black is too noisy)
 
 
@@ -149,14 +152,20 @@ def fit_card(patch_codes: np.ndarray, *, model: str = "rootpoly",
     obs = np.maximum(np.asarray(patch_codes, np.float64), 1e-6)
     ref = REFERENCE_LINEAR_SRGB if reference_linear is None else np.asarray(reference_linear, np.float64)
     gain, gamma = np.ones(3), np.ones(3)
-    y = np.log(np.maximum(ref[list(_NEUTRAL_FIT)].mean(axis=1), 1e-6))  # neutral: R = G = B
+    # clipped patches (any channel at the top code) carry no tone or colour information
+    ok = np.asarray(patch_codes, np.float64).max(axis=1) < CLIP_CODE
+    neutral = [i for i in _NEUTRAL_FIT if ok[i]]
+    if len(neutral) < 3:
+        neutral = list(_NEUTRAL_FIT)
+    y = np.log(np.maximum(ref[neutral].mean(axis=1), 1e-6))  # neutral: R = G = B
     for c in range(3):
-        x = np.log(obs[list(_NEUTRAL_FIT), c])
+        x = np.log(obs[neutral, c])
         g = np.polyfit(x, y, 1)[0] if np.ptp(x) > 1e-3 else 1.0
         gamma[c] = float(np.clip(g, 0.3, 3.5))
         gain[c] = float(np.exp(np.mean(y - gamma[c] * x)))
     terms = _terms(gain * obs ** gamma, model)
-    matrix, *_ = np.linalg.lstsq(terms, ref, rcond=None)
+    rows = ok if ok.sum() >= 12 else np.ones(len(ok), bool)
+    matrix, *_ = np.linalg.lstsq(terms[rows], ref[rows], rcond=None)
     corrected = np.maximum(terms @ matrix, 0)
     lab = linear_to_lab(corrected.astype(np.float32)[None])[0].astype(np.float64)
     ref_lab = linear_to_lab(ref.astype(np.float32)[None])[0].astype(np.float64)
