@@ -127,6 +127,10 @@ def calibrate(pixels: np.ndarray, linear: np.ndarray | None = None, *, mode: str
         linear = pixels_to_linear(pixels)
     if reference_mask is not None:
         ref = np.asarray(reference_mask, bool)
+        # clipped (or black) pixels do not scale with the light: leave them out of the gain
+        top = 65535 if pixels.dtype == np.uint16 else 255
+        hi = pixels.max(axis=2) if pixels.ndim == 3 else pixels
+        ref = ref & (hi < top * 254 / 255) & (hi > top * 3 / 255)
         if np.count_nonzero(ref) < 50:
             raise PhotokitError("the reference ROI covers almost no usable pixels", path)
         ref_rgb = linear[ref].mean(axis=0).astype(np.float64)

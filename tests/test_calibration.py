@@ -76,3 +76,13 @@ def test_describe_calibration_for_check():
     im = synth.render_skin(seed=2, width=800, height=600, mm_per_px=0.1, card=True)
     d = describe_calibration(load(im.pixels))
     assert d["method"] == "checker" and d["delta_e_mean"] < 3.0 and len(d["card_corners"]) == 4
+
+
+def test_clipped_reference_pixels_do_not_bias_the_gain():
+    px, lin = _flat((0.30, 0.20, 0.15))
+    px[:20] = 255  # a glare band inside the reference ROI
+    lin = uint8_to_linear(px)
+    ref = np.zeros(lin.shape[:2], bool)
+    ref[:60] = True
+    _, cal = calibrate(px, lin, mode="none", reference_mask=ref, reference_target=(0.3, 0.2, 0.15))
+    np.testing.assert_allclose(cal.reference_rgb, (0.30, 0.20, 0.15), rtol=0.01)
