@@ -1,11 +1,32 @@
-"""Repeatability of every registered metric on re-captures of the same real faces.
+"""Repeatability of every registered metric on re-captures: real faces and synthetic skin.
 
 Defines each metric's noise floor: the minimal detectable change ``MDC = 2.77 Sw``
 (``Sw`` = within-subject SD pooled over subjects, ``sqrt(mean_i var_i)``; 2.77 =
 1.96 sqrt(2), Bland and Altman 1996 / Weir 2005) that ``@metric(..., mdc=)`` declares.
 
-Protocol
---------
+Protocols
+---------
+``light-pose`` (the one the registered floors come from; see `light_pose_protocol`):
+no-change synthetic pairs re-captured under a new light AND pose (exposure ratio
+x0.7-1.35, white balance x0.9-1.1 per channel, 5000-6800 K, gradient <= 8 %, vignetting,
+rotation +-3 deg, zoom +-4 %, noise, JPEG 85-95) at four skin tones (ITA 55, 35, 15, -20)
+and two resolutions (0.1 and 0.07 mm/px), measured the way ``compare`` measures them
+(``photokit.compare`` itself: its alignment carries the truth ROI), with the truth
+reference-skin ROI (calibrated) and without (uncalibrated). Per metric: bias, Sw =
+RMS(delta)/sqrt(2), MDC = 2.77 Sw, the 95th percentile and maximum of |delta|, the number
+of pairs the registered MDC flags, and how many pairs have >= 1 metric flagged (the
+family-wise false-positive count: with 26 metrics, per-metric 95 % floors flag most
+no-change pairs somewhere; the registered floors use the Bonferroni z = 3.2, see the
+comment above the metrics in each module). Pairs whose photos clip more than photokit's
+quality check passes (1 % of the frame) are counted and left out.
+
+``real-light``: the real portraits below re-captured with exposure x0.7-1.35 and white
+balance +-10 % (linear RGB) besides the pose change, uncalibrated (colour metrics that
+follow the gain are expected to move; the gain-free ones - spots, evenness, area
+fractions - must not).
+
+``real`` (pose only) and ``synthetic`` (pose only, 0.07 mm/px), as before:
+
 Subjects: the real portraits in ``$PHOTOKIT_BENCH_DATA/faces`` plus
 ``skimage.data.astronaut()``. For each, `N_RECAPTURES` re-captures: a random similarity
 (rotation +-2 deg, scale +-3%, shift +-1.5% of the size: a small pose change), Gaussian
@@ -30,7 +51,9 @@ CV (mean over subjects of SD/|mean|), Sw and MDC per metric, with the registered
 beside it; ``--json FILE`` saves it. The baseline row ``decode+linear`` is not a metric:
 it reports the CV of mean linear luminance, the floor set by noise and JPEG alone.
 
-Run: ``python benchmarks/bench_repeatability.py [--recaptures 6] [--json out.json]``
+Run: ``python benchmarks/bench_repeatability.py [--protocols light-pose,real-light,real,synthetic]
+[--pairs 16] [--recaptures 6] [--workers 2] [--json out.json]`` (light-pose at 16 pairs per
+cell: about 8 min on 2 cores).
 """
 
 from __future__ import annotations
@@ -68,9 +91,19 @@ def subjects() -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def recapture(rgb: np.ndarray, rng: np.random.Generator):
-    """A re-capture of `rgb` and the 2x3 map from original to re-capture pixels."""
+def recapture(rgb: np.ndarray, rng: np.random.Generator, light: bool = False):
+    """A re-capture of `rgb` and the 2x3 map from original to re-capture pixels.
+
+    ``light=True`` also changes the light: exposure x U(0.7, 1.35) and white balance
+    x U(0.9, 1.1) per channel, applied in linear RGB (sRGB decode, gain, encode).
+    """
     h, w = rgb.shape[:2]
+    if light:
+        from photokit.colour import linear_to_srgb, uint8_to_linear
+
+        gains = (rng.uniform(0.7, 1.35) * rng.uniform(0.9, 1.1, 3)).astype(np.float32)
+        lin = np.clip(uint8_to_linear(rgb) * gains, 0, 1)
+        rgb = np.clip(np.round(linear_to_srgb(lin) * 255), 0, 255).astype(np.uint8)
     ang = rng.uniform(-2, 2)
     zoom = rng.uniform(0.97, 1.03)
     M = cv2.getRotationMatrix2D((w / 2, h / 2), ang, zoom)
@@ -142,7 +175,7 @@ def measurer():
     return run, "Analysis (photokit.measure not available)"
 
 
-def real_protocol(run, n, rng):
+def real_protocol(run, n, rng, light=False):
     """{metric: [[values of subject i]]}, baseline luminance groups."""
     from photokit.colour import uint8_to_linear
     from photokit.face import detect_faces
@@ -161,7 +194,7 @@ def real_protocol(run, n, rng):
         vals: dict[str, list[float]] = {}
         lum = []
         for _ in range(n):
-            rc, M, zoom = recapture(rgb, rng)
+            rc, M, zoom = recapture(rgb, rng, light)
             roi = cv2.warpAffine(roi0.astype(np.uint8), M, (rgb.shape[1], rgb.shape[0]),
                                  flags=cv2.INTER_NEAREST) > 0
             roi = cv2.erode(roi.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
@@ -207,6 +240,138 @@ def synthetic_protocol(run, n, n_skins, rng):
     return per_metric, base_lum
 
 
+# --------------------------------------------------------------- light + pose, via compare
+#: Skin tones (ITA, degrees: very light, light, intermediate, brown) and resolutions
+#: (width, height, mm/px) of the light-and-pose protocol.
+LP_ITAS = (55.0, 35.0, 15.0, -20.0)
+LP_RESOLUTIONS = ((720, 540, 0.10), (1200, 900, 0.07))
+LP_PAIRS = 6
+#: Pairs where either photo has more of its frame clipped than `photokit.quality` passes
+#: without a warning (1 %: an over-exposed very light skin at exposure x1.3-1.5) are left
+#: out of the floors and counted: photokit warns about them, and clipping flattens texture.
+CLIP_PASS_PCT = 1.0
+
+
+def lp_camera(rng: np.random.Generator, exposure: float):
+    """One capture of the light-and-pose protocol (see `light_pose_protocol`)."""
+    from photokit.synth import Camera
+
+    u = rng.uniform
+    return Camera(rotation_deg=u(-3, 3), scale=1 + u(-0.04, 0.04), shift_px=(u(-30, 30), u(-30, 30)),
+                  perspective=(u(-1e-5, 1e-5), u(-1e-5, 1e-5)), exposure=exposure,
+                  cct_k=u(5000, 6800), wb_gains=tuple(1 + u(-0.1, 0.1, 3)), gradient=u(0, 0.08),
+                  gradient_angle_deg=u(0, 360), vignetting=u(0, 0.05),
+                  jpeg_quality=int(rng.integers(85, 96)), noise_seed=int(rng.integers(1 << 30)))
+
+
+def lp_job(job):
+    """Deltas of one no-change pair, with reference-skin calibration and without."""
+    import importlib
+
+    from photokit.synth import SkinParams, make_pair
+
+    C = importlib.import_module("photokit.compare")
+    ita, (w, h, mmpp), seed = job
+    rng = np.random.default_rng(seed)
+    e0 = rng.uniform(0.9, 1.1)
+    p = make_pair(int(seed % 1000), SkinParams(width=w, height=h, mm_per_px=mmpp, ita=ita),
+                  camera_before=lp_camera(rng, e0),
+                  camera_after=lp_camera(rng, e0 * rng.uniform(0.7, 1.35)))
+    assert all(abs(v) < 1e-9 for v in p.delta.values()), p.delta   # the skin did not change
+    # % of the frame clipped (any channel >= 250), as photokit.quality grades it
+    out = {"clipped_pct": max(float(np.mean(im.pixels.max(axis=-1) >= 250) * 100)
+                              for im in (p.before, p.after))}
+    for label, ref in (("calibrated", p.before.mask("reference")), ("uncalibrated", None)):
+        c = C.compare(p.before.pixels, p.after.pixels, roi=p.before.mask("roi"), reference_roi=ref,
+                      mm_per_px=mmpp, calibration="none")
+        out[label] = {k: float(v) for k, v in c.delta.items() if v is not None and math.isfinite(v)}
+        if label == "calibrated":
+            out["before"] = {k: float(v) for k, v in c.before.metrics.items()
+                             if v is not None and math.isfinite(v)}
+    return (ita, w), out
+
+
+def light_pose_protocol(n_pairs: int, seed: int, workers: int = 2):
+    """No-change pairs under a new light and pose, measured by ``photokit.compare``.
+
+    Each pair is the same synthetic skin (`photokit.synth.make_pair`, no change of any
+    truth metric) photographed twice with independent cameras: rotation +-3 deg, zoom
+    +-4 %, shift +-30 px, slight perspective; exposure ratio AFTER/BEFORE U(0.7, 1.35);
+    white balance x U(0.9, 1.1) per channel and CCT 5000-6800 K; a linear light gradient
+    up to 8 % and vignetting up to 5 %; the generator's sensor noise and blur; JPEG 85-95.
+    Skin tones `LP_ITAS`, resolutions `LP_RESOLUTIONS`, `n_pairs` pairs per cell.
+    ``compare`` aligns the pair itself and carries the truth ROI through its alignment,
+    with the truth reference ROI (calibrated: reference-skin method) and without it.
+
+    Pairs with a photo clipped beyond `CLIP_PASS_PCT` are left out of the pooled deltas.
+
+    Returns {"calibrated"|"uncalibrated"|"before": {metric: [values]}} and the per-pair
+    results.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    jobs = [(ita, res, seed * 100003 + 1000 * i + k)
+            for i, (ita, res) in enumerate((a, r) for a in LP_ITAS for r in LP_RESOLUTIONS)
+            for k in range(n_pairs)]
+    with ProcessPoolExecutor(max_workers=workers) as ex:
+        results = list(ex.map(lp_job, jobs))
+    pooled: dict[str, dict[str, list[float]]] = {"calibrated": {}, "uncalibrated": {}, "before": {}}
+    for _, out in results:
+        if out["clipped_pct"] > CLIP_PASS_PCT:
+            continue
+        for label in pooled:
+            for k, v in out[label].items():
+                pooled[label].setdefault(k, []).append(v)
+    return pooled, results
+
+
+def delta_table(deltas: dict[str, list[float]], registered, levels=None) -> list[dict]:
+    """Paired-difference repeatability: ``Sw = RMS(delta) / sqrt 2`` (the RMS keeps any
+    light-driven bias in the floor), ``MDC = 2.77 Sw = 1.96 RMS(delta)``; the 95th
+    percentile and the maximum of ``|delta|`` beside it, how many no-change pairs the
+    registered MDC calls significant, and ``CV = Sw / mean level`` (`levels`: BEFORE values)."""
+    rows = []
+    order = list(registered)
+    for k in sorted(deltas, key=lambda n: order.index(n) if n in order else 999):
+        d = np.asarray(deltas[k])
+        m = registered.get(k)
+        rms = float(np.sqrt(np.mean(d ** 2)))
+        lev = np.mean(np.abs(levels[k])) if levels and levels.get(k) else float("nan")
+        rows.append({"metric": k, "unit": m.unit if m else "", "pairs": int(d.size),
+                     "level": float(lev),
+                     "cv_pct": float(100 * rms / math.sqrt(2) / lev) if lev > 0 else None,
+                     "bias": float(d.mean()), "sw": rms / math.sqrt(2), "mdc": 1.96 * rms,
+                     "p95": float(np.percentile(np.abs(d), 95)), "max": float(np.abs(d).max()),
+                     "registered_mdc": m.mdc if m else None,
+                     "flagged": int((np.abs(d) > m.mdc).sum()) if m else None})
+    return rows
+
+
+def show_deltas(title, rows, n_pairs_total, any_flagged):
+    print(f"\n{title}")
+    print(f"{'metric':32s} {'unit':9s} {'n':>3s} {'level':>9s} {'CV%':>6s} {'bias':>9s} "
+          f"{'Sw':>9s} {'MDC':>9s} {'p95|d|':>9s} "
+          f"{'max|d|':>9s} {'reg.MDC':>8s} {'flagged':>7s}")
+    for r in rows:
+        reg = "-" if r["registered_mdc"] is None else f"{r['registered_mdc']:8.4g}"
+        cv = "-" if r["cv_pct"] is None else f"{r['cv_pct']:6.2f}"
+        print(f"{r['metric']:32s} {r['unit']:9s} {r['pairs']:3d} {r['level']:9.4g} {cv:>6s} "
+              f"{r['bias']:9.4f} {r['sw']:9.4f} "
+              f"{r['mdc']:9.4f} {r['p95']:9.4f} {r['max']:9.4f} {reg:>8s} {r['flagged'] or 0:7d}")
+    print(f"no-change pairs with >= 1 metric flagged by the registered MDCs: {any_flagged}/{n_pairs_total} "
+          f"(pairs passing the clipping check)")
+
+
+def family_flags(results, label, registered) -> int:
+    n = 0
+    for _, out in results:
+        if out["clipped_pct"] > CLIP_PASS_PCT:
+            continue
+        d = out[label]
+        n += any(abs(v) > registered[k].mdc for k, v in d.items() if k in registered)
+    return n
+
+
 def table(per_metric, base_lum, registered):
     rows = []
 
@@ -248,7 +413,13 @@ def main(argv=None) -> int:
     ap.add_argument("--synthetic-skins", type=int, default=N_SYNTH)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--pairs", type=int, default=LP_PAIRS,
+                    help="no-change pairs per skin tone and resolution (light-and-pose protocol)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--protocols", default="light-pose,real-light,real,synthetic",
+                    help="comma-separated subset of light-pose, real-light, real, synthetic")
     args = ap.parse_args(argv)
+    which = set(args.protocols.split(","))
 
     from photokit import metrics
 
@@ -258,18 +429,44 @@ def main(argv=None) -> int:
         registered = {m.name: m for m in metrics.registered()}
     except ImportError:  # a metric module of another family is missing in this tree
         registered = {m.name: m for m in metrics._REGISTRY.values()}
-    t0 = time.perf_counter()
-    real = table(*real_protocol(run, args.recaptures, rng), registered)
-    t1 = time.perf_counter()
-    syn = table(*synthetic_protocol(run, args.recaptures, args.synthetic_skins, rng), registered)
-    t2 = time.perf_counter()
-    show(f"Real portraits, {args.recaptures} re-captures each, via {how} ({t1 - t0:.0f} s)", real)
-    show(f"Synthetic skin at 0.07 mm/px, {args.synthetic_skins} skins x {args.recaptures} "
-         f"re-captures ({t2 - t1:.0f} s)", syn)
+    doc = {}
+    if "light-pose" in which:
+        t0 = time.perf_counter()
+        pooled, results = light_pose_protocol(args.pairs, args.seed, args.workers)
+        dt = time.perf_counter() - t0
+        n_ok = sum(out["clipped_pct"] <= CLIP_PASS_PCT for _, out in results)
+        doc["light_pose_pairs"] = [{"ita": c[0], "width": c[1], **out} for c, out in results]
+        for label in ("calibrated", "uncalibrated"):
+            rows = delta_table(pooled[label], registered, pooled["before"])
+            doc[f"light_pose_{label}"] = rows
+            show_deltas(f"Light + pose, no-change synthetic pairs via photokit.compare, {label} "
+                        f"({'reference skin' if label == 'calibrated' else 'no reference, no card'}); "
+                        f"ITA {LP_ITAS}, {[f'{w}x{h}@{m}mm' for w, h, m in LP_RESOLUTIONS]}, "
+                        f"{args.pairs} pairs each, {n_ok} pass the clipping check ({dt:.0f} s)",
+                        rows, n_ok,
+                        family_flags(results, label, registered))
+    if "real-light" in which:
+        t0 = time.perf_counter()
+        rows = table(*real_protocol(run, args.recaptures, rng, light=True), registered)
+        doc["real_light"] = rows
+        show(f"Real portraits, light + pose re-captures (exposure x0.7-1.35, WB +-10 %), "
+             f"{args.recaptures} each, uncalibrated, via {how} ({time.perf_counter() - t0:.0f} s)", rows)
+    if "real" in which:
+        t0 = time.perf_counter()
+        rows = table(*real_protocol(run, args.recaptures, rng), registered)
+        doc["real"] = rows
+        show(f"Real portraits, pose-only re-captures, {args.recaptures} each, via {how} "
+             f"({time.perf_counter() - t0:.0f} s)", rows)
+    if "synthetic" in which:
+        t0 = time.perf_counter()
+        rows = table(*synthetic_protocol(run, args.recaptures, args.synthetic_skins, rng), registered)
+        doc["synthetic"] = rows
+        show(f"Synthetic skin at 0.07 mm/px, pose only, {args.synthetic_skins} skins x "
+             f"{args.recaptures} re-captures ({time.perf_counter() - t0:.0f} s)", rows)
     if args.json:
         from photokit.atomic import write_text
 
-        write_text(args.json, json.dumps({"real": real, "synthetic": syn}, indent=1))
+        write_text(args.json, json.dumps(doc, indent=1))
     return 0
 
 

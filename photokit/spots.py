@@ -252,35 +252,46 @@ def _of(an: Analysis, kind: str) -> tuple[list[Spot], float] | None:
     return [s for s in r.spots if s.kind == kind], r.area_mm2
 
 
-# Noise floors (``mdc`` of each metric below): 2.77 x the within-subject SD measured by
-# ``benchmarks/bench_repeatability.py`` (6 re-captures of each of 6 real portraits, and
-# 6 re-captures of each of 4 synthetic skins at 0.07 mm/px), the larger of the two
-# protocols where both measure the metric and the largest of repeated runs (with 24-36
-# captures the SD itself is uncertain by about 15%), rounded up to two significant figures.
+# Noise floors (``mdc`` of each metric below), from ``benchmarks/bench_repeatability.py``
+# (seed 0, 16 pairs per cell). Protocol "light + pose": no-change synthetic pairs
+# (photokit.synth, skin tones ITA 55/35/15/-20, 720x540 at 0.1 mm/px and 1200x900 at
+# 0.07 mm/px) re-captured with exposure ratio x0.7-1.35, white balance x0.9-1.1 per
+# channel, 5000-6800 K, light gradient <= 8 %, rotation +-3 deg, zoom +-4 %, sensor noise,
+# JPEG 85-95, measured by ``photokit.compare`` with the reference skin (125 pairs that
+# pass photokit's clipping check). MDC = the largest of: 3.2 x sqrt(2) x Sw (Sw = RMS of
+# the pair deltas / sqrt(2); z = 3.2 is the two-sided Bonferroni bound 0.05/26, so a
+# no-change pair stays clear of ALL 26 floors with ~95 % probability, not only of each
+# one), the largest |delta| of those pairs, and 2.77 x Sw on re-captured real portraits
+# (``$PHOTOKIT_BENCH_DATA/faces`` + astronaut: pose only; and with exposure/WB changes,
+# for the metrics that are gain-free); rounded up to two significant figures.
+# Spot contrasts are local log-ratios (gain-free), so the real portraits re-captured
+# with exposure/WB changes count too: spots.count and red_count are set by them
+# (web-resolution portraits with ~160 and ~60 detections, CV 8-14 %), brown_contrast by
+# the pose-only real protocol, the rest by the synthetic light + pose pairs.
 
 
-@metric("spots.count", unit="count", mdc=28.0, better="lower", needs_scale=True,
+@metric("spots.count", unit="count", mdc=41.0, better="lower", needs_scale=True,
         description="pigmented (brown) spots, 0.7-10 mm, >= 8 MI units above local background")
 def count(an: Analysis) -> float | None:
     r = _of(an, "brown")
     return None if r is None else float(len(r[0]))
 
 
-@metric("spots.area_pct", unit="%", mdc=3.0, better="lower", needs_scale=True,
+@metric("spots.area_pct", unit="%", mdc=2.2, better="lower", needs_scale=True,
         description="% of analysed skin covered by pigmented (brown) spots")
 def area_pct(an: Analysis) -> float | None:
     r = _of(an, "brown")
     return None if r is None else float(100.0 * sum(s.area_mm2 for s in r[0]) / r[1])
 
 
-@metric("spots.density", unit="1/cm^2", mdc=0.15, better="lower", needs_scale=True,
+@metric("spots.density", unit="1/cm^2", mdc=1.5, better="lower", needs_scale=True,
         description="pigmented (brown) spots per cm^2 of analysed skin")
 def density(an: Analysis) -> float | None:
     r = _of(an, "brown")
     return None if r is None else float(len(r[0]) / (r[1] / 100.0))
 
 
-@metric("spots.brown_contrast", unit="MI", mdc=17.0, better="lower", needs_scale=True,
+@metric("spots.brown_contrast", unit="MI", mdc=12.0, better="lower", needs_scale=True,
         description="mean melanin-index contrast of brown spots against their surround")
 def brown_contrast(an: Analysis) -> float | None:
     r = _of(an, "brown")
@@ -289,14 +300,14 @@ def brown_contrast(an: Analysis) -> float | None:
     return float(np.mean([s.contrast for s in r[0]]))
 
 
-@metric("spots.red_count", unit="count", mdc=15.0, better="lower", needs_scale=True,
+@metric("spots.red_count", unit="count", mdc=22.0, better="lower", needs_scale=True,
         description="red (haemoglobin) spots, 0.7-10 mm, >= 8 EI units above local background")
 def red_count(an: Analysis) -> float | None:
     r = _of(an, "red")
     return None if r is None else float(len(r[0]))
 
 
-@metric("spots.red_area_pct", unit="%", mdc=0.36, better="lower", needs_scale=True,
+@metric("spots.red_area_pct", unit="%", mdc=0.31, better="lower", needs_scale=True,
         description="% of analysed skin covered by red spots")
 def red_area_pct(an: Analysis) -> float | None:
     r = _of(an, "red")

@@ -301,12 +301,6 @@ def test_light_and_pose_only_no_colour_or_spot_change(light_pose_comparison):
     assert not colour["significant"].fillna(False).astype(bool).any()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known limitation of the texture/pore metrics, not of compare: under a brighter, warmer "
-    "light and a new pose some texture and pore measures move by about 1 noise floor "
-    "(e.g. texture.sels_bright_pct, pores.mean_diameter_mm on this pair; roughness follows "
-    "the exposure through sensor noise). Their MDCs come from re-captures without light "
-    "changes. Remove this marker when the texture noise floors cover light changes."))
 def test_light_and_pose_only_no_texture_change(light_pose_comparison):
     assert _flagged(light_pose_comparison, {"texture", "pores"}) == {}
 
