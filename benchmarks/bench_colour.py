@@ -156,10 +156,32 @@ def table_timing() -> None:
     t0 = time.perf_counter()
     skin_mask(rgb)
     t_skin = time.perf_counter() - t0
+    t_maps = _time_maps(out, skin_mask(rgb))
     for k, v in (("find_card", t_find), ("fit_card", t_fit), ("apply_codes", t_apply),
-                 ("linear_to_lab (for scale)", t_lab), ("find+fit+apply", t_find + t_fit + t_apply),
-                 ("skin_mask", t_skin)):
+                 ("linear_to_lab (full res)", t_lab), ("find+fit+apply", t_find + t_fit + t_apply),
+                 ("skin_mask", t_skin), ("colour maps (work level)", t_maps),
+                 ("all colour (card+mask+maps)", t_find + t_fit + t_apply + t_skin + t_maps)):
         print(f"   {k:28s} {v / t_dec:6.2f} x decode")
+
+
+def _time_maps(linear: np.ndarray, mask: np.ndarray) -> float:
+    """Time of every colour map used by the metrics (a*, L*, b*, EI, MI, ITA, melanin and
+    haemoglobin), computed as `measure` does: on the working copy of at most
+    `photokit.redness.WORK_SIDE` px (area averaging keeps the linear means)."""
+    from photokit.analysis import Analysis
+    from photokit.chromophores import chromophore_maps
+    from photokit.pigment import ita_Chardon1991, melanin_map
+    from photokit.redness import a_star_map, colour_level, erythema_map
+
+    t0 = time.perf_counter()
+    an = Analysis(linear, mask, None)
+    a_star_map(an)
+    erythema_map(an)
+    melanin_map(an)
+    lv = colour_level(an)
+    ita_Chardon1991(lv.lab)
+    chromophore_maps(lv.linear)
+    return time.perf_counter() - t0
 
 
 def table_skin() -> None:
@@ -290,7 +312,7 @@ def table_delta_portraits() -> list[float]:
         ref = np.zeros((H, W), bool)
         ref[int(y + 0.10 * h):int(y + 0.22 * h), int(x + 0.35 * w):int(x + 0.65 * w)] = True
         lin0 = uint8_to_linear(rgb).copy()
-        cw = int(0.22 * W)
+        cw = int(0.30 * W)
         _paint_card(lin0, W - cw - 8, H - int(cw * 0.75) - 8, cw)
         dose_map = cv2.GaussianBlur(roi.astype(np.float32), (0, 0), 0.03 * w)
         for dose in (0.0, 0.25):
