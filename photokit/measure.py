@@ -24,7 +24,9 @@ from .scale import Scale, estimate_scale, relative_mm_per_px
 from .skin import skin_mask
 from .subject import read_mask
 
-#: Fewest skin pixels (and fraction of the photo) worth measuring.
+#: Fewest pixels worth measuring in a user ROI, and (automatic mask) in a photo, also as
+#: a fraction of the photo: fewer means the skin mask found no real skin.
+MIN_ROI_PIXELS = 500
 MIN_SKIN_PIXELS = 2000
 MIN_SKIN_FRACTION = 0.002
 
@@ -48,6 +50,10 @@ class Measurement:
         The working set (calibrated linear RGB, mask, maps); not serialised.
     photo : Photo
         The loaded photo; not serialised.
+    zones : dict
+        Per-face-zone colour values, ``"<metric>.<zone>"`` -> float (e.g.
+        ``redness.a_mean.cheek_left``), when a face was found and no ROI was given; zones
+        with too little skin are left out. Serialised as ``zones``.
     """
 
     image: str
@@ -58,6 +64,7 @@ class Measurement:
     warnings: list = field(default_factory=list)
     analysis: Analysis | None = field(default=None, repr=False)
     photo: Photo | None = field(default=None, repr=False)
+    zones: dict = field(default_factory=dict)
 
     @property
     def mm_per_px(self) -> float | None:
@@ -90,6 +97,7 @@ class Measurement:
             "metrics": dict(self.metrics),
             "units": units,
             "warnings": list(self.warnings),
+            "zones": dict(self.zones),
         }
 
     def to_frame(self):
@@ -221,7 +229,8 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
     if ref_mask is not None and roi is None:
         mask &= ~ref_mask
     n = int(np.count_nonzero(mask))
-    if n < max(MIN_SKIN_PIXELS, MIN_SKIN_FRACTION * mask.size):
+    needed = MIN_ROI_PIXELS if roi is not None else max(MIN_SKIN_PIXELS, MIN_SKIN_FRACTION * mask.size)
+    if n < needed:
         raise PhotokitError(f"no skin found in {where} ({n} usable skin pixels): nothing to measure",
                             photo.path)
 
@@ -242,4 +251,40 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
     for m in chosen:
         v = m.compute(an)
         values[m.name] = None if v is None or not np.isfinite(v) else float(v)
-    return Measurement(photo.path or photo.name, quality, cal, scale, values, warnings, an, photo)
+    zones = zone_values(an, faces[0]) if (faces and roi is None and photo.is_colour) else {}
+    return Measurement(photo.path or photo.name, quality, cal, scale, values, warnings, an, photo,
+                       zones)
+
+
+#: Metrics reported per face zone (means over the zone's analysed skin).
+ZONE_METRICS = ("redness.a_mean", "redness.ei_mean", "pigment.mi_mean", "pigment.ita_mean")
+#: Fewest analysed pixels (at the colour working level) for a zone to be reported.
+MIN_ZONE_PIXELS = 200
+
+
+def zone_values(an: Analysis, face) -> dict:
+    """``"<metric>.<zone>"`` -> mean over each face zone (`photokit.skin.face_zones`).
+
+    Computed on the colour working level (`photokit.redness.colour_level`) with the same
+    maps as the whole-skin metrics, so a zone value and the whole value agree in method.
+    """
+    from .face import Face
+    from .pigment import ita_Chardon1991, melanin_map
+    from .redness import colour_level, erythema_map
+    from .skin import face_zones
+
+    lv = colour_level(an)
+    f = lv.shape[0] / an.shape[0]
+    small = Face(tuple(int(round(v * f)) for v in face.box),
+                 tuple((x * f, y * f) for x, y in face.eyes))
+    maps = {"redness.a_mean": lambda: lv.lab[..., 1], "redness.ei_mean": lambda: erythema_map(an),
+            "pigment.mi_mean": lambda: melanin_map(an),
+            "pigment.ita_mean": lambda: lv.cached("ita", lambda a: ita_Chardon1991(a.lab))}
+    out = {}
+    for zone, zmask in face_zones(lv.shape, small).items():
+        m = zmask & lv.mask
+        if np.count_nonzero(m) < MIN_ZONE_PIXELS:
+            continue
+        for name in ZONE_METRICS:
+            out[f"{name}.{zone}"] = float(maps[name]()[m].mean())
+    return out

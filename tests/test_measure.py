@@ -132,3 +132,28 @@ def test_cli_measure_json_and_maps(tmp_path, skin):
     doc = json.loads(r.stdout)
     assert doc["image"] == str(p) and doc["metrics"]["redness.a_mean"] is not None
     assert (maps / "skin_a_star.png").exists() and (maps / "skin_mask.png").exists()
+
+
+def test_face_zones_report_where_redness_was_added():
+    """Haemoglobin OD added on the subject's left cheek raises that zone's a* only."""
+    import skimage.data
+
+    from photokit.chromophores import V_HAEMOGLOBIN
+    from photokit.colour import uint8_to_linear
+    from photokit.face import detect_faces
+    from photokit.skin import face_zones
+
+    rgb = skimage.data.astronaut()
+    before = measure(rgb, calibration="none")
+    assert {f"redness.a_mean.{z}" for z in ("forehead", "cheek_left", "cheek_right")} <= set(before.zones)
+    face = detect_faces(before.photo.gray8())[0]
+    cheek = face_zones(rgb.shape, face)["cheek_left"].astype(np.float32)[..., None]
+    lin = uint8_to_linear(rgb) * np.exp(-0.3 * cheek * V_HAEMOGLOBIN)
+    after = measure((linear_to_srgb(lin) * 255 + 0.5).astype(np.uint8), calibration="none")
+    d = {k: after.zones[k] - before.zones[k] for k in before.zones if k in after.zones}
+    assert d["redness.a_mean.cheek_left"] > 2.0
+    # untouched zones stay below the metric's noise floor (the adaptive skin mask itself
+    # shifts a little when part of the face reddens)
+    mdc = registry.get("redness.a_mean").mdc
+    assert abs(d["redness.a_mean.forehead"]) < mdc and abs(d["redness.a_mean.cheek_right"]) < mdc
+    assert "zones" in after.to_dict()
