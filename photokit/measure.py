@@ -244,6 +244,8 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
         warnings.append("scale estimated from the face: " + scale.note)
     if not cal.calibrated:
         warnings.append("colour uncalibrated: no colour card and no reference skin")
+    if cal.extra.get("warning"):
+        warnings.append("calibration: " + cal.extra["warning"])
 
     an = Analysis(linear, mask, scale.mm_per_px, scale_source=scale.source,
                   calibrated=cal.calibrated, name=photo.name)
