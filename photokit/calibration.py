@@ -26,6 +26,11 @@ from .errors import PhotokitError
 #: Calibration modes accepted by `calibrate` (and ``measure(calibration=...)``).
 MODES = ("auto", "checker", "none")
 
+#: Share (%) of clipped or black reference-skin pixels above which the gain is flagged:
+#: on real portraits over-exposed by x1.35, a forehead 10-20% clipped biased delta a* by
+#: up to 1.7 (benchmarks/bench_colour.py, table 6).
+MAX_REFERENCE_CLIPPED_PCT = 5.0
+
 
 @dataclass
 class Calibration:
@@ -130,7 +135,9 @@ def calibrate(pixels: np.ndarray, linear: np.ndarray | None = None, *, mode: str
         # clipped (or black) pixels do not scale with the light: leave them out of the gain
         top = 65535 if pixels.dtype == np.uint16 else 255
         hi = pixels.max(axis=2) if pixels.ndim == 3 else pixels
+        n_given = max(1, int(np.count_nonzero(ref)))
         ref = ref & (hi < top * 254 / 255) & (hi > top * 3 / 255)
+        clipped_pct = 100.0 * (1 - np.count_nonzero(ref) / n_given)
         if np.count_nonzero(ref) < 50:
             raise PhotokitError("the reference ROI covers almost no usable pixels", path)
         ref_rgb = linear[ref].mean(axis=0).astype(np.float64)
@@ -139,6 +146,10 @@ def calibrate(pixels: np.ndarray, linear: np.ndarray | None = None, *, mode: str
         card_de = cal.delta_e_mean
         cal = Calibration("reference", None, cal.card, reference_rgb=ref_rgb,
                           extra={"card_delta_e_mean": card_de} if cal.card is not None else {})
+        cal.extra["reference_clipped_pct"] = round(clipped_pct, 2)
+        if clipped_pct > MAX_REFERENCE_CLIPPED_PCT:
+            cal.extra["warning"] = (f"{clipped_pct:.0f}% of the reference skin is clipped or black: "
+                                    "the remaining pixels are a biased sample, the gain is unreliable")
         if reference_target is not None:
             gains = np.asarray(reference_target, np.float64) / ref_rgb
             linear = linear * gains.astype(np.float32)

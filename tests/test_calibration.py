@@ -86,3 +86,13 @@ def test_clipped_reference_pixels_do_not_bias_the_gain():
     ref[:60] = True
     _, cal = calibrate(px, lin, mode="none", reference_mask=ref, reference_target=(0.3, 0.2, 0.15))
     np.testing.assert_allclose(cal.reference_rgb, (0.30, 0.20, 0.15), rtol=0.01)
+
+
+def test_mostly_clipped_reference_is_flagged():
+    px, lin = _flat((0.30, 0.20, 0.15))
+    px[:30] = 255
+    ref = np.zeros(lin.shape[:2], bool)
+    ref[:60] = True
+    _, cal = calibrate(px, uint8_to_linear(px), mode="none", reference_mask=ref)
+    assert cal.extra["reference_clipped_pct"] == pytest.approx(50.0, abs=0.1)
+    assert "clipped" in cal.to_dict()["warning"]
