@@ -8,9 +8,10 @@ Protocols
 ---------
 ``light-pose`` (the one the registered floors come from; see `light_pose_protocol`):
 no-change synthetic pairs re-captured under a new light AND pose (exposure ratio
-x0.7-1.35, white balance x0.9-1.1 per channel, 5000-6800 K, gradient <= 8 %, vignetting,
+x0.7-1.35, white balance x0.9-1.1 per channel, 5000-6800 K, gradient <= 12 %, vignetting,
 rotation +-3 deg, zoom +-4 %, noise, JPEG 85-95) at four skin tones (ITA 55, 35, 15, -20)
-and two resolutions (0.1 and 0.07 mm/px), measured the way ``compare`` measures them
+and three resolutions (720x540 at 0.1, 1200x900 at 0.07, 640x480 at 0.08 mm/px),
+measured the way ``compare`` measures them
 (``photokit.compare`` itself: its alignment carries the truth ROI), with the truth
 reference-skin ROI (calibrated) and without (uncalibrated). Per metric: bias, Sw =
 RMS(delta)/sqrt(2), MDC = 2.77 Sw, the 95th percentile and maximum of |delta|, the number
@@ -244,8 +245,11 @@ def synthetic_protocol(run, n, n_skins, rng):
 #: Skin tones (ITA, degrees: very light, light, intermediate, brown) and resolutions
 #: (width, height, mm/px) of the light-and-pose protocol.
 LP_ITAS = (55.0, 35.0, 15.0, -20.0)
-LP_RESOLUTIONS = ((720, 540, 0.10), (1200, 900, 0.07))
+LP_RESOLUTIONS = ((720, 540, 0.10), (1200, 900, 0.07), (640, 480, 0.08))
 LP_PAIRS = 6
+#: Largest light gradient (centre to frame end) and vignetting of a capture: those of
+#: ``photokit.synth.Camera.random`` at full strength.
+LP_GRADIENT, LP_VIGNETTING = 0.12, 0.10
 #: Pairs where either photo has more of its frame clipped than `photokit.quality` passes
 #: without a warning (1 %: an over-exposed very light skin at exposure x1.3-1.5) are left
 #: out of the floors and counted: photokit warns about them, and clipping flattens texture.
@@ -259,8 +263,8 @@ def lp_camera(rng: np.random.Generator, exposure: float):
     u = rng.uniform
     return Camera(rotation_deg=u(-3, 3), scale=1 + u(-0.04, 0.04), shift_px=(u(-30, 30), u(-30, 30)),
                   perspective=(u(-1e-5, 1e-5), u(-1e-5, 1e-5)), exposure=exposure,
-                  cct_k=u(5000, 6800), wb_gains=tuple(1 + u(-0.1, 0.1, 3)), gradient=u(0, 0.08),
-                  gradient_angle_deg=u(0, 360), vignetting=u(0, 0.05),
+                  cct_k=u(5000, 6800), wb_gains=tuple(1 + u(-0.1, 0.1, 3)), gradient=u(0, LP_GRADIENT),
+                  gradient_angle_deg=u(0, 360), vignetting=u(0, LP_VIGNETTING),
                   jpeg_quality=int(rng.integers(85, 96)), noise_seed=int(rng.integers(1 << 30)))
 
 
@@ -298,7 +302,8 @@ def light_pose_protocol(n_pairs: int, seed: int, workers: int = 2):
     truth metric) photographed twice with independent cameras: rotation +-3 deg, zoom
     +-4 %, shift +-30 px, slight perspective; exposure ratio AFTER/BEFORE U(0.7, 1.35);
     white balance x U(0.9, 1.1) per channel and CCT 5000-6800 K; a linear light gradient
-    up to 8 % and vignetting up to 5 %; the generator's sensor noise and blur; JPEG 85-95.
+    up to `LP_GRADIENT` and vignetting up to `LP_VIGNETTING`; the generator's sensor
+    noise and blur; JPEG 85-95.
     Skin tones `LP_ITAS`, resolutions `LP_RESOLUTIONS`, `n_pairs` pairs per cell.
     ``compare`` aligns the pair itself and carries the truth ROI through its alignment,
     with the truth reference ROI (calibrated: reference-skin method) and without it.
