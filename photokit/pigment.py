@@ -16,7 +16,7 @@ import numpy as np
 
 from .analysis import Analysis
 from .metrics import metric
-from .redness import _EPS, _skin, colour_level
+from .redness import _EPS, _skin, colour_level, skin_mean
 
 #: Smoothing (mm) of the melanin map for evenness: removes pores and noise, keeps the
 #: mottling and patches (1-10 mm) that make tone uneven.
@@ -71,15 +71,13 @@ def melanin_map(an: Analysis) -> np.ndarray:
 @metric("pigment.mi_mean", unit="MI", mdc=4.0, better="neither",
         description="mean melanin index 100*log10(1/R) on linear calibrated RGB")
 def mi_mean(an: Analysis) -> float | None:
-    m = _skin(an)
-    return None if m is None else float(melanin_map(an)[m].mean())
+    return skin_mean(an, melanin_map(an))
 
 
 @metric("pigment.ita_mean", unit="deg", mdc=4.6, better="neither",
         description="mean Individual Typology Angle atan2(L*-50, b*)")
 def ita_mean(an: Analysis) -> float | None:
-    m = _skin(an)
-    return None if m is None else float(ita_Chardon1991(colour_level(an).lab)[m].mean())
+    return skin_mean(an, ita_Chardon1991(colour_level(an).lab))
 
 
 @metric("pigment.evenness", unit="MI", mdc=0.88, better="lower",

@@ -70,6 +70,12 @@ def _skin(an: Analysis) -> np.ndarray | None:
     return m if np.count_nonzero(m) >= 20 else None
 
 
+def skin_mean(an: Analysis, values: np.ndarray) -> float | None:
+    """Mean of a working-level map over the analysed skin (None without enough skin)."""
+    m = _skin(an)
+    return None if m is None else float(values[m].mean())
+
+
 def red_threshold(an: Analysis) -> float | None:
     """EI above which skin counts as red: the skin's own 20th percentile + `RED_EXCESS_EI`.
 
@@ -108,15 +114,13 @@ def red_threshold(an: Analysis) -> float | None:
 @metric("redness.a_mean", unit="a*", mdc=0.6, better="lower",
         description="mean CIELAB a* (D65) over the analysed skin")
 def a_mean(an: Analysis) -> float | None:
-    m = _skin(an)
-    return None if m is None else float(a_star_map(an)[m].mean())
+    return skin_mean(an, a_star_map(an))
 
 
 @metric("redness.ei_mean", unit="EI", mdc=1.4, better="lower",
         description="mean erythema index 100*log10(R/G) on linear calibrated RGB")
 def ei_mean(an: Analysis) -> float | None:
-    m = _skin(an)
-    return None if m is None else float(erythema_map(an)[m].mean())
+    return skin_mean(an, erythema_map(an))
 
 
 @metric("redness.area_pct", unit="%", mdc=5.1, better="lower",
