@@ -390,11 +390,9 @@ def measurement_notes(before, after) -> list[str]:
 
 
 def _read_roi(roi, shape) -> np.ndarray:
-    try:
-        from .roi import read_roi  # the ROI module, when present
-    except ImportError:
-        from .subject import read_mask as read_roi
-    return np.asarray(read_roi(roi, shape), dtype=bool)
+    from .roi import read_roi
+
+    return read_roi(roi, shape)
 
 
 def _auto_mask(photo: Photo) -> np.ndarray | None:

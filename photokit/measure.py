@@ -20,9 +20,9 @@ from .errors import PhotokitError
 from .face import detect_faces
 from .photo import Photo, load
 from .quality import QualityReport, assess
+from .roi import read_roi
 from .scale import Scale, estimate_scale, relative_mm_per_px
 from .skin import skin_mask
-from .subject import read_mask
 
 #: Fewest pixels worth measuring in a user ROI, and (automatic mask) in a photo, also as
 #: a fraction of the photo: fewer means the skin mask found no real skin.
@@ -206,7 +206,7 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
     quality = assess(photo, gray=gray, faces=faces)
     warnings += [f"capture quality: {p}" for p in quality.problems]
 
-    ref_mask = None if reference_roi is None else read_mask(reference_roi, shape)
+    ref_mask = None if reference_roi is None else read_roi(reference_roi, shape)
     pixels = photo.pixels if photo.is_colour else rgb8
     linear, cal = calibrate(pixels, mode=calibration, reference_mask=ref_mask,
                             reference_target=reference_target, path=photo.path)
@@ -221,7 +221,7 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
         card_mask = cal.card.mask(shape)
         usable &= ~card_mask
     if roi is not None:
-        mask = read_mask(roi, shape) & usable
+        mask = read_roi(roi, shape) & usable
         where = "the ROI"
     else:
         mask = skin_mask(rgb8, faces=faces, exclude=~usable)

@@ -764,19 +764,19 @@ class Series:
 
     def _align_all(self):
         from .align import align
-        from .subject import read_mask
+        from .roi import read_roi
 
         tl = timeline(self.entries)
         base_entry = self.baseline
         self._say(f"series: {len(self.entries)} photos, baseline {base_entry.photo}")
         pb = self._load(base_entry)
         self._base_shape = (pb.height, pb.width)
-        roi_b = None if self.roi is None else read_mask(self.roi, self._base_shape)
+        roi_b = None if self.roi is None else read_roi(self.roi, self._base_shape)
         if roi_b is not None and not roi_b.any():
             raise PhotokitError("the ROI is empty", self.roi if isinstance(self.roi, str) else None)
         self._roi_b = roi_b
         self._ref_b = (None if self.reference_roi is None
-                       else read_mask(self.reference_roi, self._base_shape))
+                       else read_roi(self.reference_roi, self._base_shape))
         photos = {id(base_entry): pb}
         kept = pb.width * pb.height
         visits = []

@@ -21,16 +21,15 @@ features", CVPR 2001. doi:10.1109/CVPR.2001.990517
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from .errors import PhotokitError
 from .face import detect_faces
+from .roi import read_roi
 
 #: Ellipse around a Haar face box: (centre dy, semi-axis x, semi-axis y) in box units.
 HEAD_ELLIPSE = (-0.08, 0.62, 0.78)
@@ -114,7 +113,7 @@ def find_subject(gray: np.ndarray, roi=None, *, faces: bool = True) -> Subject:
     """
     h, w = gray.shape[:2]
     if roi is not None:
-        mask = read_mask(roi, (h, w))
+        mask = read_roi(roi, (h, w))
         ys, xs = np.nonzero(mask)
         if len(xs) < 64:
             raise PhotokitError("the ROI is empty or smaller than 64 pixels",
@@ -166,27 +165,3 @@ def _anchor(gray: np.ndarray, mask: np.ndarray, *, faces: bool) -> np.ndarray:
     half = max(xs.max() - xs.min(), ys.max() - ys.min(), 0.35 * min(h, w)) / 2
     out[max(0, int(cy - half)):int(cy + half) + 1, max(0, int(cx - half)):int(cx + half) + 1] = 1
     return out.astype(bool)
-
-
-def read_mask(roi, shape: tuple[int, int]) -> np.ndarray:
-    """A boolean mask of `shape` from an array, a mask image or a polygon JSON file."""
-    h, w = shape
-    if isinstance(roi, np.ndarray):
-        mask = roi if roi.ndim == 2 else roi.max(axis=2)
-        if mask.shape != (h, w):
-            raise PhotokitError(f"ROI mask is {mask.shape[1]}x{mask.shape[0]} but the photo is {w}x{h}")
-        return mask.astype(bool)
-    path = Path(roi)
-    if path.suffix.lower() == ".json":
-        try:
-            doc = json.loads(path.read_text())
-            polys = [np.round(np.asarray(p, np.float64)).astype(np.int32) for p in doc["polygons"]]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise PhotokitError(f"not a polygon ROI ({exc})", path) from None
-        out = np.zeros((h, w), np.uint8)
-        cv2.fillPoly(out, [p.reshape(-1, 1, 2) for p in polys if len(p) >= 3], 1)
-        return out.astype(bool)
-    from .photo import load
-
-    px = load(path).pixels
-    return read_mask(px, shape)
