@@ -201,9 +201,9 @@ def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None
         feats |= _features(fu, fv)
         seeds |= (np.abs(fu) > 0.3) & (np.abs(fu) < 0.8) & (fv > 0.45) & (fv < 0.95)
     seeds &= cand
-    if np.count_nonzero(seeds) < 50:
+    if np.count_nonzero(seeds) < 50:   # no usable cheek (or no face): the candidates
         seeds = cand
-    if np.count_nonzero(seeds) < max(50, 0.002 * sh * sw):
+    if np.count_nonzero(cand) < max(50, 0.002 * sh * sw):
         return np.zeros((h, w), bool)
     x = np.stack([ncr[seeds], ncb[seeds]], axis=1)
     if len(x) > 20000:

@@ -31,6 +31,15 @@ def test_mask_matches_synthetic_skin_across_tones(ita, card):
         assert np.count_nonzero(m & cm) < 0.01 * np.count_nonzero(cm)
 
 
+def test_a_small_face_in_a_large_photo_still_gives_its_skin():
+    # the cheeks of a face 1/10 of the frame wide hold fewer working pixels than the
+    # whole-photo minimum: the model falls back to all candidates instead of giving up
+    im = synth.render_skin(seed=4, width=1600, height=1200)
+    truth = im.mask("skin")
+    m = skin_mask(im.pixels, faces=[Face((400, 300, 160, 160), ())])
+    assert _iou(m, truth) >= 0.9
+
+
 def test_exclude_is_respected():
     im = synth.render_skin(seed=4, width=480, height=360)
     ex = np.zeros(im.pixels.shape[:2], bool)

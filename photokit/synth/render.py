@@ -6,6 +6,7 @@ import dataclasses
 import io
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -212,27 +213,31 @@ def render_skin(params: SkinParams | None = None, seed: int = 0, *, camera: Came
     r = render_fields(fields, p)
     grid = fields.grid
     m, W, Hh = grid.margin, grid.width, grid.height
-    noise_rng = _rng(seed, 10_000 + int(cam.noise_seed))
-    sparkle = None
-    if cam.glare > 0:   # highlights on the crests of the relief, on skin only
-        crest = np.clip(r.shading / fields.limb, 0, None) ** 4
-        crest *= np.float32(1.0 / max(float(crest[::3, ::3].mean()), 1e-6))
-        sparkle = to_photo_frame(crest * fields.skin_alpha, m, W, Hh, cam)
-    lin, srgb8 = expose(r.reflectance, m, W, Hh, cam, noise_rng, sparkle)
-    encoded = None
-    if cam.jpeg_quality is not None:
-        buf = io.BytesIO()
-        Image.fromarray(srgb8).save(buf, "JPEG", quality=int(cam.jpeg_quality))
-        encoded = buf.getvalue()
-        pixels = np.asarray(Image.open(io.BytesIO(encoded)).convert("RGB"))
-    else:
-        pixels = srgb8
     sl = (slice(m, m + Hh), slice(m, m + W))
     refl = r.reflectance[sl]
     mel = r.melanin[sl]
     hb = r.haemoglobin[sl]
     skin = (fields.skin_alpha[sl] > 0.5)
-    truth = _truth(fields, p, cam, r, refl, mel, hb, skin, seed)
+    # the truth needs only the noise-free canonical state: it is worked out on a second
+    # thread while the camera takes (and encodes) the photo
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        truth_job = pool.submit(_truth, fields, p, cam, r, refl, mel, hb, skin, seed)
+        noise_rng = _rng(seed, 10_000 + int(cam.noise_seed))
+        sparkle = None
+        if cam.glare > 0:   # highlights on the crests of the relief, on skin only
+            crest = np.clip(r.shading / fields.limb, 0, None) ** 4
+            crest *= np.float32(1.0 / max(float(crest[::3, ::3].mean()), 1e-6))
+            sparkle = to_photo_frame(crest * fields.skin_alpha, m, W, Hh, cam)
+        lin, srgb8 = expose(r.reflectance, m, W, Hh, cam, noise_rng, sparkle)
+        encoded = None
+        if cam.jpeg_quality is not None:
+            buf = io.BytesIO()
+            Image.fromarray(srgb8).save(buf, "JPEG", quality=int(cam.jpeg_quality))
+            encoded = buf.getvalue()
+            pixels = np.asarray(Image.open(io.BytesIO(encoded)).convert("RGB"))
+        else:
+            pixels = srgb8
+        truth = truth_job.result()
     return SynthImage(pixels=pixels, truth=truth, reflectance=refl, linear=lin, melanin=mel,
                       haemoglobin=hb, skin_canonical=skin, encoded=encoded)
 

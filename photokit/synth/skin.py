@@ -39,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
@@ -407,19 +408,24 @@ def _relief(grid: Grid, p: SkinParams, rng: np.random.Generator) -> np.ndarray:
     """
     hh, ww = grid.world_shape
     cell = grid.px(p.relief_cell_mm)
-    side = int(math.ceil(math.hypot(hh, ww))) + 8      # rotated frame covering the world
     long_, short = cell * 0.9, cell / 3.2
+    angle = rng.uniform(0, 180)
+    # the furrow bands are drawn axis-aligned on the rotated frame's bounding box, at half
+    # resolution when they are smooth enough (short sigma >= 1 px there: nothing aliases)
+    f = 2 if short >= 2.0 else 1
+    ca, sa = abs(math.cos(math.radians(angle))), abs(math.sin(math.radians(angle)))
+    bw = int(math.ceil((ww * ca + hh * sa) / f)) + 8
+    bh = int(math.ceil((ww * sa + hh * ca) / f)) + 8
+    rot = cv2.getRotationMatrix2D((bw / 2, bh / 2), angle, float(f))
+    rot[:, 2] += [(ww - bw) / 2, (hh - bh) / 2]
 
     def band(sx, sy):
-        n = _white(rng, (side, side))
-        n = cv2.GaussianBlur(n, (0, 0), sigmaX=sx, sigmaY=sy)
-        return n / max(float(n[::4, ::4].std()), 1e-9)
+        n = _white(rng, (bh, bw))
+        n = cv2.GaussianBlur(n, (0, 0), sigmaX=sx / f, sigmaY=sy / f)
+        n /= max(float(n[::4, ::4].std()), 1e-9)
+        return np.abs(cv2.warpAffine(n, rot, (ww, hh), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT))
 
-    cross = np.minimum(np.abs(band(long_, short)), np.abs(band(short * 1.3, long_ * 0.8)))
-    angle = rng.uniform(0, 180)
-    rot = cv2.getRotationMatrix2D((side / 2, side / 2), angle, 1.0)
-    rot[:, 2] += [(ww - side) / 2, (hh - side) / 2]
-    cross = cv2.warpAffine(cross, rot, (ww, hh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    cross = np.minimum(band(long_, short), band(short * 1.3, long_ * 0.8))
     iso = cv2.GaussianBlur(_white(rng, (hh, ww)), (0, 0), cell / 2.6)
     iso = np.abs(iso / max(float(iso[::4, ::4].std()), 1e-9))
     h = np.minimum(cross, 1.2 * iso)
@@ -521,7 +527,6 @@ def _spots(grid: Grid, p: SkinParams, rng: np.random.Generator, skin_d_mm: np.nd
     hh, ww = grid.world_shape
     mel = np.zeros((hh, ww), np.float32)
     hb = np.zeros((hh, ww), np.float32)
-    mottle = smooth_noise(rng, (hh, ww), grid.px(0.25))
     spots = []
     for kind, count, rr, cc in (("brown", p.brown_spots, p.brown_spot_radius_mm, p.brown_spot_contrast),
                                 ("red", p.red_spots, p.red_spot_radius_mm, p.red_spot_contrast)):
@@ -557,7 +562,7 @@ def _spots(grid: Grid, p: SkinParams, rng: np.random.Generator, skin_d_mm: np.nd
                           + amp[2] * np.cos(5 * th + ph[2]))
                 soft = float(rng.uniform(0.15, 0.35))
                 prof = 1 - _smoothstep(1 - soft, 1 + soft, r / Rt)
-                prof *= 1 + 0.12 * mottle[y0:y1, x0:x1]
+                prof *= 1 + 0.12 * smooth_noise(rng, prof.shape, grid.px(0.25))   # mottled
                 mel[y0:y1, x0:x1] += contrast * prof
             else:
                 prof = np.exp(-0.5 * (r / (R / 1.1774)) ** 2 * 1.0)  # half-height at R
@@ -621,10 +626,18 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
-def _build_fields(p: SkinParams, seed: int) -> SkinFields:
-    margin = int(round(0.08 * max(p.width, p.height)))
-    grid = Grid(p.width, p.height, p.mm_per_px, margin)
-    hh, ww = grid.world_shape
+def _noise_fields(grid: Grid, seed: int):
+    """Tone mottling of melanin, haemoglobin and erythema (unit amplitudes), one stream."""
+    r = _rng(seed, 2)
+    shape = grid.world_shape
+    mel = 0.8 * smooth_noise(r, shape, grid.px(12.0)) + 0.6 * smooth_noise(r, shape, grid.px(2.5))
+    hb = 0.8 * smooth_noise(r, shape, grid.px(6.0)) + 0.45 * smooth_noise(r, shape, grid.px(1.2))
+    ery = 0.2 * smooth_noise(r, shape, grid.px(7.0)) + 0.8 * smooth_noise(r, shape, grid.px(1.5))
+    return mel, hb, ery
+
+
+def _outline(grid: Grid, p: SkinParams, seed: int):
+    """Skin alpha, inside distance (mm), limb darkening and the card on top of the skin."""
     alpha, d_mm = _skin_shape(grid, p, _rng(seed, 1))
     card = None
     if p.card:
@@ -635,38 +648,58 @@ def _build_fields(p: SkinParams, seed: int) -> SkinFields:
         d_mm = np.minimum(d_mm, card.distance_mm)
         card.distance_mm = None           # only needed here: free it
     limb = (1 - 0.42 * np.exp(-np.maximum(d_mm, 0) / 5.0)).astype(np.float32)
-    r = _rng(seed, 2)
-    shape = (hh, ww)
-    mel_noise = 0.8 * smooth_noise(r, shape, grid.px(12.0)) + 0.6 * smooth_noise(r, shape, grid.px(2.5))
-    hb_noise = 0.8 * smooth_noise(r, shape, grid.px(6.0)) + 0.45 * smooth_noise(r, shape, grid.px(1.2))
-    ery_noise = 0.2 * smooth_noise(r, shape, grid.px(7.0)) + 0.8 * smooth_noise(r, shape, grid.px(1.5))
-    relief = _relief(grid, p, _rng(seed, 3))
-    grooves, wrinkles = _wrinkles(grid, p, _rng(seed, 4), d_mm)
-    pores, pore_xy, pore_r = _pores(grid, p, _rng(seed, 5))
-    regions = _regions(grid, p)
-    excl = []
-    if card is not None:
-        excl.append(lambda x, y, R: card.near(x, y, R + grid.px(2)))
-    spots_mel, spots_hb, spots = _spots(grid, p, _rng(seed, 6), d_mm, excl)
-    # treated region: soft ellipse of the erythema patch
+    return alpha, d_mm, card, limb
+
+
+def _treated(grid: Grid, p: SkinParams, alpha: np.ndarray) -> np.ndarray:
+    """Soft ellipse of the erythema patch (1 inside, edge `edge_mm`), on skin only."""
+    hh, ww = grid.world_shape
     cx, cy = grid.frac(*p.roi_centre)
     ax, ay = p.roi_axes[0] * grid.width, p.roi_axes[1] * grid.height
-    y, x = np.ogrid[0:hh, 0:ww]
-    rr = np.sqrt(((x - grid.margin - cx) / ax) ** 2 + ((y - grid.margin - cy) / ay) ** 2).astype(np.float32)
-    d_ell_mm = (1 - rr) * min(ax, ay) * grid.mm_per_px
+    y = ((np.arange(hh, dtype=np.float32) - np.float32(grid.margin + cy)) / np.float32(ay))[:, None]
+    x = ((np.arange(ww, dtype=np.float32) - np.float32(grid.margin + cx)) / np.float32(ax))[None, :]
+    rr = cv2.sqrt(x * x + y * y)
+    d_ell_mm = (1 - rr) * np.float32(min(ax, ay) * grid.mm_per_px)
     e = edge_mm(grid, p) / 2
-    treated = (_smoothstep(-e, e, d_ell_mm) * alpha).astype(np.float32)
-    pih_map, pih_patches = _pih(grid, p, _rng(seed, 8), (cx, cy), (ax, ay), alpha)
-    bg = _background(grid, _rng(seed, 7)) if p.background or p.card else None
-    if bg is not None:  # soft shadow of the skin on the backdrop
-        shadow = 1 - 0.55 * np.exp(-np.maximum(-d_mm, 0) / 4.0)
-        bg *= shadow[..., None].astype(np.float32)
+    return (_smoothstep(-e, e, d_ell_mm) * alpha).astype(np.float32)
+
+
+def _build_fields(p: SkinParams, seed: int) -> SkinFields:
+    """Every random component on its own stream, the independent ones on two threads
+    (OpenCV and NumPy release the GIL on whole-image work); the result does not depend
+    on the scheduling."""
+    margin = int(round(0.08 * max(p.width, p.height)))
+    grid = Grid(p.width, p.height, p.mm_per_px, margin)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outline = pool.submit(_outline, grid, p, seed)
+        relief = pool.submit(_relief, grid, p, _rng(seed, 3))
+        noise = pool.submit(_noise_fields, grid, seed)
+        pores = pool.submit(_pores, grid, p, _rng(seed, 5))
+        bg = pool.submit(_background, grid, _rng(seed, 7)) if p.background or p.card else None
+        alpha, d_mm, card, limb = outline.result()
+        excl = []
+        if card is not None:
+            excl.append(lambda x, y, R: card.near(x, y, R + grid.px(2)))
+        spots = pool.submit(_spots, grid, p, _rng(seed, 6), d_mm, excl)
+        grooves, wrinkles = _wrinkles(grid, p, _rng(seed, 4), d_mm)
+        treated = _treated(grid, p, alpha)
+        cx, cy = grid.frac(*p.roi_centre)
+        axes = (p.roi_axes[0] * grid.width, p.roi_axes[1] * grid.height)
+        pih_map, pih_patches = _pih(grid, p, _rng(seed, 8), (cx, cy), axes, alpha)
+        background = bg.result() if bg is not None else None
+        if background is not None:  # soft shadow of the skin on the backdrop
+            shadow = 1 - 0.55 * np.exp(-np.maximum(-d_mm, 0) / 4.0)
+            background *= shadow[..., None].astype(np.float32)
+        mel_noise, hb_noise, ery_noise = noise.result()
+        spots_mel, spots_hb, spot_list = spots.result()
+        pores_map, pore_xy, pore_r = pores.result()
+        relief_map = relief.result()
     return SkinFields(grid=grid, params=p, seed=seed, mel_noise=mel_noise, hb_noise=hb_noise,
-                      ery_noise=ery_noise, relief=relief, grooves=grooves, pores=pores,
+                      ery_noise=ery_noise, relief=relief_map, grooves=grooves, pores=pores_map,
                       spots_mel=spots_mel, spots_hb=spots_hb, skin_alpha=alpha, limb=limb,
                       treated=treated, pih_map=pih_map, pih_patches=pih_patches,
-                      background_rgb=bg, card=card, spots=spots,
-                      wrinkles=wrinkles, pore_xy=pore_xy, pore_r_mm=pore_r, regions=regions)
+                      background_rgb=background, card=card, spots=spot_list,
+                      wrinkles=wrinkles, pore_xy=pore_xy, pore_r_mm=pore_r, regions=_regions(grid, p))
 
 
 def _pih(grid: Grid, p: SkinParams, rng: np.random.Generator, centre, axes, alpha):
