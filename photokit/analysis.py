@@ -4,10 +4,14 @@ It holds calibrated linear RGB, the mask of skin to analyse and the physical sca
 memoises every derived map (CIELAB, indices, chromophores, ridge responses, spot lists)
 so that metrics sharing a map compute it once. Metric modules add their maps through
 `Analysis.cached` rather than attributes, so each concern stays in its own file.
+
+The memo is thread-safe (one lock per key): metric families may run on several threads
+(`photokit.measure` does), and a map two of them need is still computed once.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -52,6 +56,12 @@ class Analysis:
         self.name = name
         self._cache: dict[str, Any] = {}
         self._levels: dict[int, Analysis] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _lock(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -71,7 +81,9 @@ class Analysis:
     def cached(self, key: str, fn: Callable[[Analysis], Any]) -> Any:
         """Return ``fn(self)``, computed once per key."""
         if key not in self._cache:
-            self._cache[key] = fn(self)
+            with self._lock(key):
+                if key not in self._cache:
+                    self._cache[key] = fn(self)
         return self._cache[key]
 
     @property
@@ -99,15 +111,19 @@ class Analysis:
             factor = max(factor, int(np.ceil(max(self.shape) / max_side)))
         if factor == 1:
             return self
-        if factor not in self._levels:
-            h, w = self.shape
-            size = (max(1, w // factor), max(1, h // factor))
-            lin = cv2.resize(self.linear[: size[1] * factor, : size[0] * factor], size,
-                             interpolation=cv2.INTER_AREA)
-            # area-average of 0/1 bytes rounds to 1 where at least half the block is inside
-            m = cv2.resize(self.mask[: size[1] * factor, : size[0] * factor].view(np.uint8),
-                           size, interpolation=cv2.INTER_AREA) > 0
-            self._levels[factor] = Analysis(
-                lin, m, None if self.mm_per_px is None else self.mm_per_px * factor,
-                scale_source=self.scale_source, calibrated=self.calibrated, name=self.name)
+        with self._lock(f"level:{factor}"):
+            if factor not in self._levels:
+                self._levels[factor] = self._reduced(factor)
         return self._levels[factor]
+
+    def _reduced(self, factor: int) -> Analysis:
+        """This analysis area-averaged by an integer `factor` (see `level`)."""
+        h, w = self.shape
+        size = (max(1, w // factor), max(1, h // factor))
+        lin = cv2.resize(self.linear[: size[1] * factor, : size[0] * factor], size,
+                         interpolation=cv2.INTER_AREA)
+        # area-average of 0/1 bytes rounds to 1 where at least half the block is inside
+        m = cv2.resize(self.mask[: size[1] * factor, : size[0] * factor].view(np.uint8),
+                       size, interpolation=cv2.INTER_AREA) > 0
+        return Analysis(lin, m, None if self.mm_per_px is None else self.mm_per_px * factor,
+                        scale_source=self.scale_source, calibrated=self.calibrated, name=self.name)

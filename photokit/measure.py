@@ -8,6 +8,7 @@ pixels, never the colour card) -> physical scale (user, card, face, else relativ
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
@@ -201,15 +202,18 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
     rgb8 = photo.rgb8()
     shape = rgb8.shape[:2]
     warnings: list[str] = []
-    gray = photo.gray8()
-    faces = detect_faces(gray)
-    quality = assess(photo, gray=gray, faces=faces)
-    warnings += [f"capture quality: {p}" for p in quality.problems]
-
     ref_mask = None if reference_roi is None else read_roi(reference_roi, shape)
     pixels = photo.pixels if photo.is_colour else rgb8
-    linear, cal = calibrate(pixels, mode=calibration, reference_mask=ref_mask,
-                            reference_target=reference_target, path=photo.path)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # colour calibration (card search, linearisation) needs neither the faces nor the
+        # capture checks: it runs beside them
+        calibrated = pool.submit(calibrate, pixels, mode=calibration, reference_mask=ref_mask,
+                                 reference_target=reference_target, path=photo.path)
+        gray = photo.gray8()
+        faces = detect_faces(gray)
+        quality = assess(photo, gray=gray, faces=faces)
+        linear, cal = calibrated.result()
+    warnings += [f"capture quality: {p}" for p in quality.problems]
 
     r, g, b = cv2.split(rgb8)  # OpenCV: ~8x faster than numpy reductions over channels
     hi = cv2.max(cv2.max(r, g), b)
@@ -249,13 +253,35 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
 
     an = Analysis(linear, mask, scale.mm_per_px, scale_source=scale.source,
                   calibrated=cal.calibrated, name=photo.name)
-    values = {}
-    for m in chosen:
-        v = m.compute(an)
-        values[m.name] = None if v is None or not np.isfinite(v) else float(v)
+    values = compute_metrics(an, chosen)
     zones = zone_values(an, faces[0]) if (faces and roi is None and photo.is_colour) else {}
     return Measurement(photo.path or photo.name, quality, cal, scale, values, warnings, an, photo,
                        zones)
+
+
+#: Modules whose metrics work on the fine (millimetre) levels of an analysis; the others
+#: (colour, spots) work on coarse levels. The two groups share few maps and run on two
+#: threads (OpenCV and NumPy release the GIL on image-sized work).
+FINE_MODULES = ("photokit.texture", "photokit.pores")
+
+
+def compute_metrics(an: Analysis, chosen) -> dict:
+    """``name -> value`` (None when not computable or not finite) of metrics `chosen`,
+    in their order; the fine-level group runs beside the rest (`FINE_MODULES`)."""
+    def run(ms):
+        out = {}
+        for m in ms:
+            v = m.compute(an)
+            out[m.name] = None if v is None or not np.isfinite(v) else float(v)
+        return out
+
+    fine = [m for m in chosen if m.compute.__module__ in FINE_MODULES]
+    rest = [m for m in chosen if m.compute.__module__ not in FINE_MODULES]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        coarse = pool.submit(run, rest)
+        values = run(fine)
+        values.update(coarse.result())
+    return {m.name: values[m.name] for m in chosen}
 
 
 #: Metrics reported per face zone (means over the zone's analysed skin).
@@ -271,7 +297,7 @@ def zone_values(an: Analysis, face) -> dict:
     maps as the whole-skin metrics, so a zone value and the whole value agree in method.
     """
     from .face import Face
-    from .pigment import ita_Chardon1991, melanin_map
+    from .pigment import ita_map, melanin_map
     from .redness import colour_level, erythema_map
     from .skin import face_zones
 
@@ -281,7 +307,7 @@ def zone_values(an: Analysis, face) -> dict:
                  tuple((x * f, y * f) for x, y in face.eyes))
     maps = {"redness.a_mean": lambda: lv.lab[..., 1], "redness.ei_mean": lambda: erythema_map(an),
             "pigment.mi_mean": lambda: melanin_map(an),
-            "pigment.ita_mean": lambda: lv.cached("ita", lambda a: ita_Chardon1991(a.lab))}
+            "pigment.ita_mean": lambda: ita_map(an)}
     out = {}
     for zone, zmask in face_zones(lv.shape, small).items():
         m = zmask & lv.mask

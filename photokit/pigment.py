@@ -36,7 +36,16 @@ def ita_Chardon1991(lab: np.ndarray) -> np.ndarray:
 
     > 55 very light, 41-55 light, 28-41 intermediate, 10-28 tan, -30-10 brown, < -30 dark.
     """
-    return np.degrees(np.arctan2(lab[..., 0] - 50.0, lab[..., 2])).astype(np.float32)
+    lab = np.asarray(lab, np.float32)
+    ita = np.arctan2(lab[..., 0] - np.float32(50), lab[..., 2])
+    ita *= np.float32(180 / np.pi)
+    return ita
+
+
+def ita_map(an: Analysis) -> np.ndarray:
+    """ITA of the working copy (cached)."""
+    lv = colour_level(an)
+    return lv.cached("ita", lambda a: ita_Chardon1991(a.lab))
 
 
 def melanin_map(an: Analysis) -> np.ndarray:
@@ -77,7 +86,7 @@ def mi_mean(an: Analysis) -> float | None:
 @metric("pigment.ita_mean", unit="deg", mdc=4.6, better="neither",
         description="mean Individual Typology Angle atan2(L*-50, b*)")
 def ita_mean(an: Analysis) -> float | None:
-    return skin_mean(an, ita_Chardon1991(colour_level(an).lab))
+    return skin_mean(an, ita_map(an))
 
 
 @metric("pigment.evenness", unit="MI", mdc=0.88, better="lower",

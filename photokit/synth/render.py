@@ -441,8 +441,8 @@ def erythema_for_a(params: SkinParams, seed: int, target_a: float) -> float:
     mottled erythema pattern, so the dose is found by bisection on the ROI pixels alone
     (a* rises monotonically with the dose over the searched range, 0-2.5 OD).
     """
+    from ..colour import linear_to_lab
     from .skin import ABSORPTION_HAEMOGLOBIN
-    from .truth import linear_to_lab_fast
 
     p0 = params.replace(erythema=0.0)
     f = build_fields(p0, seed)
@@ -456,7 +456,7 @@ def erythema_for_a(params: SkinParams, seed: int, target_a: float) -> float:
 
     def a_mean(dose):
         lin = R0 * np.exp(-np.float32(dose) * k)
-        return float(linear_to_lab_fast(lin[:, None, :])[:, 0, 1].astype(np.float64).mean())
+        return float(linear_to_lab(lin[:, None, :])[:, 0, 1].astype(np.float64).mean())
 
     lo, hi = 0.0, 2.5
     a_lo, a_hi = a_mean(lo), a_mean(hi)

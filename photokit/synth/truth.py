@@ -29,6 +29,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..colour import linear_to_lab
+
 #: Units of the truth metrics (SPEC metric names), all over the ROI.
 METRIC_UNITS = {
     "redness.a_mean": "CIELAB a*",
@@ -53,34 +55,13 @@ def region_stats(linear: np.ndarray, mask: np.ndarray, melanin: np.ndarray | Non
     return FrameMaps(linear, melanin, haemoglobin).stats(mask, mm_per_px)
 
 
-_D65_WHITE = np.array([0.95047, 1.0, 1.08883])
-
-
-def linear_to_lab_fast(linear: np.ndarray) -> np.ndarray:
-    """CIELAB (D65, CIE 15:2004) of linear sRGB, float32; the same formula as
-    `photokit.colour.linear_to_lab` with the cube root done by ``cv2.pow`` (the linear
-    branch only where ``t <= (6/29)^3``). Agrees with it to ~1e-4."""
-    from ..colour import SRGB_TO_XYZ
-
-    lin = np.ascontiguousarray(linear, dtype=np.float32)
-    shape = lin.shape
-    m = (SRGB_TO_XYZ / _D65_WHITE[:, None]).astype(np.float32)
-    xyz = cv2.transform(lin.reshape(-1, 1, 3), m).reshape(shape)
-    f = cv2.pow(np.maximum(xyz, np.float32(0)), 1.0 / 3.0)
-    low = xyz <= np.float32(216 / 24389)
-    if low.any():
-        f[low] = (np.float32(24389 / 27) * xyz[low] + 16) / np.float32(116)
-    fx, fy, fz = cv2.split(f)
-    return cv2.merge([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)])
-
-
 class FrameMaps:
     """Per-pixel CIELAB, ITA, EI, MI (and chromophores) of a linear image, computed once."""
 
     def __init__(self, linear: np.ndarray, melanin: np.ndarray | None = None,
                  haemoglobin: np.ndarray | None = None):
         lin = np.ascontiguousarray(linear, dtype=np.float32)
-        self.lab = linear_to_lab_fast(lin)
+        self.lab = linear_to_lab(lin)
         L, a, b = cv2.split(self.lab)
         ita = cv2.phase(b, L - np.float32(50), angleInDegrees=True)   # atan2(L-50, b) in [0, 360)
         ita[ita > 180] -= 360
