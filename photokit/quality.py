@@ -103,8 +103,8 @@ def _grade_low(value: float, pass_below: float, warn_below: float) -> str:
 
 
 def _small(img: np.ndarray) -> np.ndarray:
-    # one area resize, not `photo.shrink`: the sharpness thresholds were set on it (a
-    # block pre-average removes fine detail and lowers the ratio by up to 13 %)
+    # one area resize: the sharpness thresholds were set on it (a faster two-step
+    # resize, integer block average first, lowers the ratio by up to 13 %)
     s = _ANALYSIS_SIDE / max(img.shape[:2])
     if s >= 1:
         return img
