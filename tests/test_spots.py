@@ -108,3 +108,16 @@ def test_no_skin_gives_none():
     assert S.find_spots(an) is None
     for fn in (S.count, S.area_pct, S.density, S.brown_contrast, S.red_count, S.red_area_pct):
         assert fn(an) is None
+
+
+def test_too_coarse_a_photo_gives_none_not_a_partial_count():
+    # the same skin, declared at 0.5 and at 1.2 mm/px: 3 px is 1.5 mm, then 3.6 mm, more
+    # than the middle of the 0.7-10 mm range, so only the second is refused
+    im, _ = synth(3, brown_spots=12)
+    lin = uint8_to_linear(im.pixels)
+    fine = Analysis(lin, im.mask("skin"), 0.5)
+    coarse = Analysis(lin, im.mask("skin"), 1.2)
+    assert S.count(fine) is not None and S.find_spots(fine) is not None
+    assert S.find_spots(coarse) is None
+    for fn in (S.count, S.area_pct, S.density, S.brown_contrast, S.red_count, S.red_area_pct):
+        assert fn(coarse) is None
