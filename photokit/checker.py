@@ -389,7 +389,10 @@ def leave_one_out(patch_codes: np.ndarray, *, model: str = "rootpoly",
     if objective == "auto":
         return fit_card(patch_codes, model=model, reference_linear=reference_linear).delta_e_loo
     obs, ref, ok = _check_args(patch_codes, model, objective, reference_linear)
-    return _loo(obs, ref, ok, model, objective)
+    init = None
+    if objective == "de2000":  # each refit starts from the full fit, as in fit_card
+        init = _fit(obs, ref, ok if ok.sum() >= 12 else np.ones(len(ok), bool), model, objective)[2]
+    return _loo(obs, ref, ok, model, objective, init)
 
 
 @dataclass
