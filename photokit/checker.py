@@ -181,17 +181,15 @@ def _fit_tone(obs: np.ndarray, ref: np.ndarray, ok: np.ndarray) -> tuple[np.ndar
     neutral = [i for i in NEUTRAL_ROW if ok[i]]
     if len(neutral) < 3:
         neutral = list(NEUTRAL_ROW)
-    y = np.log(np.maximum(ref[neutral].mean(axis=1), 1e-6))  # neutral: R = G = B
-    gain, gamma = np.ones(3), np.ones(3)
-    for c in range(3):
-        v = obs[neutral, c]
-        x, w2 = np.log(v), (v / PATCH_NOISE_CODE) ** 2  # inverse variances of log v
-        xm, ym = np.average(x, weights=w2), np.average(y, weights=w2)
-        sxx = float(np.sum(w2 * (x - xm) ** 2))
-        g = float(np.sum(w2 * (x - xm) * (y - ym))) / sxx if np.ptp(x) > 1e-3 else 1.0
-        gamma[c] = float(np.clip(g, 0.3, 3.5))
-        gain[c] = float(np.exp(ym - gamma[c] * xm))
-    return gain, gamma
+    y = np.log(np.maximum(ref[neutral].mean(axis=1), 1e-6))[:, None]  # neutral: R = G = B
+    v = obs[neutral]
+    x, w2 = np.log(v), (v / PATCH_NOISE_CODE) ** 2  # inverse variances of log v
+    xm = np.sum(w2 * x, axis=0) / np.sum(w2, axis=0)
+    ym = np.sum(w2 * y, axis=0) / np.sum(w2, axis=0)
+    sxx = np.sum(w2 * (x - xm) ** 2, axis=0)
+    g = np.sum(w2 * (x - xm) * (y - ym), axis=0) / np.maximum(sxx, 1e-300)
+    gamma = np.clip(np.where(np.ptp(x, axis=0) > 1e-3, g, 1.0), 0.3, 3.5)
+    return np.exp(ym - gamma * xm), gamma
 
 
 _XYZN = np.asarray(SRGB_TO_XYZ, np.float64) / np.array([0.95047, 1.0, 1.08883])[:, None]
@@ -300,13 +298,13 @@ def _fit(obs, ref, rows, model, objective, init=None):
 
 
 def _loo(obs, ref, ok, model, objective, init=None) -> np.ndarray:
-    out = np.empty(len(obs))
+    held_out = np.empty((len(obs), 3))
     for i in range(len(obs)):
         rows = ok.copy() if ok.sum() >= 13 else np.ones(len(ok), bool)
         rows[i] = False
         gain, gamma, matrix, _ = _fit(obs, ref, rows, model, objective, init)
-        out[i] = _delta_e(_terms(gain * obs[i:i + 1] ** gamma, model) @ matrix, ref[i:i + 1])[0]
-    return out
+        held_out[i] = _terms(gain * obs[i:i + 1] ** gamma, model) @ matrix
+    return _delta_e(held_out, ref)
 
 
 def _check_args(patch_codes, model, objective, reference_linear):
