@@ -26,7 +26,8 @@ never on the full 12 MP image; the only full-resolution step is `Alignment.warp`
    h^2)`` with ``h = log I - G_sigma * log I``, which removes exposure, white balance and
    smooth lighting changes; pixels whose local residual is unusual (changed skin,
    occlusions) are left out, judged in two passes: gross change only (residual >
-   `ECC_GROSS` x its median) around the feature estimate, then > 2 x its median around
+   `ECC_GROSS` x its median) around the feature estimate at half the ECC resolution,
+   then > 2 x its median at full ECC resolution around
    the pass-1 result (judged at the feature estimate alone, the mask drops the misaligned
    edges that carry the correction and biases ECC towards that estimate); accepted only
    if it raises the correlation.
@@ -603,13 +604,13 @@ def _ecc(nb: np.ndarray, na: np.ndarray, mask: np.ndarray, model: str) -> np.nda
 
 
 def _ecc_pass(nb: np.ndarray, na: np.ndarray, area: np.ndarray, mask: np.ndarray | None, model: str,
-              g: _Grid, h_full: np.ndarray) -> np.ndarray | None:
+              g: _Grid, h_full: np.ndarray, side: int = ECC_SIDE) -> np.ndarray | None:
     """One ECC refinement of ``h_full`` (full-resolution AFTER -> BEFORE) on the bounding box
-    of `area`, at most `ECC_SIDE` px, over `mask` (default `area`); None if no convergence."""
+    of `area`, at most `side` px, over `mask` (default `area`); None if no convergence."""
     ys, xs = _bbox(area, 16)
     m_ecc = (area if mask is None else mask)[ys, xs].astype(np.uint8)
     tb, ta = nb[ys, xs], na[ys, xs]
-    e = min(1.0, ECC_SIDE / max(tb.shape))         # ECC on at most ECC_SIDE px
+    e = min(1.0, side / max(tb.shape))             # ECC on at most `side` px
     if e < 1.0:
         tb, ex, ey = _resize(tb, e)
         ta = _resize(ta, e)[0]
@@ -778,7 +779,8 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
         # corners from the full-resolution photometric optimum). Pass 1 leaves out gross
         # change only (local residual > ECC_GROSS x its median: a new spot), pass 2 the
         # usual outliers (> 2 x) at the pass-1 result
-        h_1 = _ecc_pass(nb, na, area, area & _agrees(nb, na, area, ECC_GROSS), model, grid_b, h_full)
+        h_1 = _ecc_pass(nb, na, area, area & _agrees(nb, na, area, ECC_GROSS), model, grid_b, h_full,
+                        side=ECC_SIDE // 2)
         if h_1 is not None and _plausible(h_1, bshape, ashape) is None:
             na_1 = _normalised_highpass(_prewarp(grid_a, h_1, grid_b))
             area_1 = _valid_on_grid(ashape, h_1, grid_b) & region
