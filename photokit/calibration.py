@@ -42,6 +42,9 @@ class Calibration:
         ``checker``, ``reference`` or ``none``.
     delta_e_mean : float or None
         Mean residual CIEDE2000 of the card patches after correction (checker only).
+        ``to_dict`` adds ``delta_e_loo_mean`` beside it when a card was fitted: the
+        leave-one-out error (each patch corrected by a fit on the other 23), the error
+        to expect on colours that are not on the card.
     card : object or None
         The card found (`photokit.checker.Card`), also when the reference method won.
     gains : ndarray or None
@@ -71,6 +74,9 @@ class Calibration:
         if self.card is not None:
             d["card_found"] = True
             d["card_corners"] = np.round(np.asarray(self.card.corners, float), 1).tolist()
+            loo = getattr(getattr(self.card, "correction", None), "delta_e_loo_mean", None)
+            if loo is not None:   # the error to expect on colours that are not on the card
+                d["delta_e_loo_mean"] = round(float(loo), 3)
             if self.method != "checker" and self.delta_e_mean is None:
                 d["card_delta_e_mean"] = self.extra.get("card_delta_e_mean")
         if self.gains is not None:
@@ -169,5 +175,8 @@ def describe_calibration(photo) -> dict:
     card, corr = _card_correction(photo.pixels)
     if card is None:
         return {"method": "none", "delta_e_mean": None}
-    return {"method": "checker", "delta_e_mean": round(float(corr.delta_e_mean), 3),
-            "card_corners": np.round(np.asarray(card.corners, float), 1).tolist()}
+    out = {"method": "checker", "delta_e_mean": round(float(corr.delta_e_mean), 3),
+           "card_corners": np.round(np.asarray(card.corners, float), 1).tolist()}
+    if corr.delta_e_loo_mean is not None:
+        out["delta_e_loo_mean"] = round(float(corr.delta_e_loo_mean), 3)
+    return out

@@ -76,6 +76,10 @@ def test_describe_calibration_for_check():
     im = synth.render_skin(seed=2, width=800, height=600, mm_per_px=0.1, card=True)
     d = describe_calibration(load(im.pixels))
     assert d["method"] == "checker" and d["delta_e_mean"] < 3.0 and len(d["card_corners"]) == 4
+    # the held-out error is reported beside the in-sample residual, and is not below it
+    assert d["delta_e_mean"] <= d["delta_e_loo_mean"] < 3.0
+    _, cal = calibrate(im.pixels)
+    assert cal.to_dict()["delta_e_loo_mean"] == d["delta_e_loo_mean"]
 
 
 def test_clipped_reference_pixels_do_not_bias_the_gain():
