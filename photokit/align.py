@@ -771,6 +771,7 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
     valid = _valid_on_grid(ashape, h_full, grid_b)
     area = valid & region
     ncc = _ncc(nb, na, area)
+    h_photo = None        # the photometric (ECC) estimate, kept even when not adopted
     if refine and area.sum() > 400:
         # two passes: the outlier mask (changed skin, occlusions) is decided where the
         # alignment is best known. Decided at the feature estimate alone, it drops the
@@ -787,12 +788,13 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
             h_new = _ecc_pass(nb, na_1, area_1, area_1 & _agrees(nb, na_1, area_1), model, grid_b, h_1)
         else:
             h_new = _ecc_pass(nb, na, area, area & _agrees(nb, na, area), model, grid_b, h_full)
-        if h_new is not None:
+        if h_new is not None and _plausible(h_new, bshape, ashape) is None:
+            h_photo = h_new
             na2 = _normalised_highpass(_prewarp(grid_a, h_new, grid_b))
             valid2 = _valid_on_grid(ashape, h_new, grid_b)
             area2 = valid2 & region
             ncc2 = _ncc(nb, na2, area2)
-            if ncc2 > ncc + 1e-4 and _plausible(h_new, bshape, ashape) is None:
+            if ncc2 > ncc + 1e-4:
                 h_full, na, ncc, area, valid = h_new, na2, ncc2, area2, valid2
     # residuals of the matched features under the final global model (grid px)
     hg_final = grid_b.to_grid @ h_full @ np.linalg.inv(grid_a.to_grid)
@@ -858,11 +860,16 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
     var = _corner_variance(model, hg_final, src, sigma, corners_a) / grid_b.scale ** 2
     # systematic error (model inadequacy, parallax, non-rigid motion) shows as disagreement
     # between the two independent estimates, features (geometric) and ECC (photometric):
-    # it adds d^2 / 2 per axis, d their mean distance at the corners (BEFORE px)
+    # it adds d^2 / 2 per axis, d their mean distance at the corners (BEFORE px). The ECC
+    # estimate counts even when it was not adopted (it did not raise the correlation):
+    # a refinement that goes elsewhere is evidence of trouble, not the absence of it
     cb = (np.linalg.inv(grid_b.to_grid) @ corners_b)
     cb = (cb[:2] / cb[2]).T
-    d = float(np.mean(np.linalg.norm(_apply(np.linalg.inv(h_feat), cb) - _apply(np.linalg.inv(h_full), cb),
-                                     axis=1)))
+    d = 0.0
+    for h_other in (h_full, h_photo):
+        if h_other is not None:
+            d = max(d, float(np.mean(np.linalg.norm(_apply(np.linalg.inv(h_feat), cb)
+                                                    - _apply(np.linalg.inv(h_other), cb), axis=1))))
     var = var + d * d / 2.0
     p_geom = 1.0 - np.exp(-tol ** 2 / (2 * var)) if np.isfinite(var) and var > 0 else 0.0
     p_photo = float(np.clip((ncc - MIN_NCC) / 0.2, 0, 1))
