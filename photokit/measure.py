@@ -204,70 +204,83 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
     warnings: list[str] = []
     ref_mask = None if reference_roi is None else read_roi(reference_roi, shape)
     pixels = photo.pixels if photo.is_colour else rgb8
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # colour calibration (card search, linearisation) needs neither the faces nor the
-        # capture checks: it runs beside them
+    # steps that do not wait for each other run on two more threads: colour calibration
+    # (card search, linearisation) and the unusable-pixel map need no faces, and nothing
+    # after the capture checks waits for them
+    pool = ThreadPoolExecutor(max_workers=2)
+    try:
         calibrated = pool.submit(calibrate, pixels, mode=calibration, reference_mask=ref_mask,
                                  reference_target=reference_target, path=photo.path)
+        unusable = pool.submit(_unusable, rgb8, photo.alpha)
         gray = photo.gray8()
         faces = detect_faces(gray)
-        quality = assess(photo, gray=gray, faces=faces)
+        checked = pool.submit(assess, photo, gray=gray, faces=faces)
         linear, cal = calibrated.result()
-    warnings += [f"capture quality: {p}" for p in quality.problems]
+        usable = ~unusable.result()
+        if cal.card is not None:
+            usable &= ~cal.card.mask(shape)
+        if roi is not None:
+            mask = read_roi(roi, shape) & usable
+            where = "the ROI"
+        else:
+            mask = skin_mask(rgb8, faces=faces, exclude=~usable)
+            where = "the photo"
+        if ref_mask is not None and roi is None:
+            mask &= ~ref_mask
+        n = int(np.count_nonzero(mask))
+        needed = MIN_ROI_PIXELS if roi is not None else max(MIN_SKIN_PIXELS, MIN_SKIN_FRACTION * mask.size)
+        if n < needed:
+            raise PhotokitError(f"no skin found in {where} ({n} usable skin pixels): nothing to measure",
+                                photo.path)
 
-    r, g, b = cv2.split(rgb8)  # OpenCV: ~8x faster than numpy reductions over channels
-    hi = cv2.max(cv2.max(r, g), b)
-    usable = (hi > 3) & (hi < 254)  # clipped in any channel, or black: no colour to measure
-    if photo.alpha is not None:
-        usable &= photo.alpha
-    card_mask = None
-    if cal.card is not None:
-        card_mask = cal.card.mask(shape)
-        usable &= ~card_mask
-    if roi is not None:
-        mask = read_roi(roi, shape) & usable
-        where = "the ROI"
-    else:
-        mask = skin_mask(rgb8, faces=faces, exclude=~usable)
-        where = "the photo"
-    if ref_mask is not None and roi is None:
-        mask &= ~ref_mask
-    n = int(np.count_nonzero(mask))
-    needed = MIN_ROI_PIXELS if roi is not None else max(MIN_SKIN_PIXELS, MIN_SKIN_FRACTION * mask.size)
-    if n < needed:
-        raise PhotokitError(f"no skin found in {where} ({n} usable skin pixels): nothing to measure",
-                            photo.path)
+        scale = estimate_scale(photo, user_mm_per_px=mm_per_px, faces=faces, card=cal.card)
+        if not scale.known:
+            scale = Scale(relative_mm_per_px(n), "relative", None,
+                          "no physical scale known: sizes and densities are per relative unit "
+                          "(the skin area taken as 100 x 100 units)")
+            warnings.append("scale unknown: " + scale.note + "; give --mm-per-px to get millimetres")
+        elif scale.is_estimate:
+            warnings.append("scale estimated from the face: " + scale.note)
+        if not cal.calibrated:
+            warnings.append("colour uncalibrated: no colour card and no reference skin")
+        if cal.extra.get("warning"):
+            warnings.append("calibration: " + cal.extra["warning"])
 
-    scale = estimate_scale(photo, user_mm_per_px=mm_per_px, faces=faces, card=cal.card)
-    if not scale.known:
-        scale = Scale(relative_mm_per_px(n), "relative", None,
-                      "no physical scale known: sizes and densities are per relative unit "
-                      "(the skin area taken as 100 x 100 units)")
-        warnings.append("scale unknown: " + scale.note + "; give --mm-per-px to get millimetres")
-    elif scale.is_estimate:
-        warnings.append("scale estimated from the face: " + scale.note)
-    if not cal.calibrated:
-        warnings.append("colour uncalibrated: no colour card and no reference skin")
-    if cal.extra.get("warning"):
-        warnings.append("calibration: " + cal.extra["warning"])
-
-    an = Analysis(linear, mask, scale.mm_per_px, scale_source=scale.source,
-                  calibrated=cal.calibrated, name=photo.name)
-    values = compute_metrics(an, chosen)
-    zones = zone_values(an, faces[0]) if (faces and roi is None and photo.is_colour) else {}
+        an = Analysis(linear, mask, scale.mm_per_px, scale_source=scale.source,
+                      calibrated=cal.calibrated, name=photo.name)
+        values = compute_metrics(an, chosen)
+        zones = zone_values(an, faces[0]) if (faces and roi is None and photo.is_colour) else {}
+        quality = checked.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    warnings = [f"capture quality: {p}" for p in quality.problems] + warnings
     return Measurement(photo.path or photo.name, quality, cal, scale, values, warnings, an, photo,
                        zones)
 
 
-#: Modules whose metrics work on the fine (millimetre) levels of an analysis; the others
-#: (colour, spots) work on coarse levels. The two groups share few maps and run on two
-#: threads (OpenCV and NumPy release the GIL on image-sized work).
-FINE_MODULES = ("photokit.texture", "photokit.pores")
+def _unusable(rgb8: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    """Pixels with no colour to measure: clipped in any channel, black, or transparent."""
+    r, g, b = cv2.split(rgb8)  # OpenCV: ~8x faster than numpy reductions over channels
+    hi = cv2.max(cv2.max(r, g), b)
+    bad = (hi <= 3) | (hi >= 254)
+    if alpha is not None:
+        bad |= ~alpha
+    return bad
+
+
+#: Metric modules that usually cost most, started first (longest job first keeps the two
+#: threads of `compute_metrics` evenly loaded).
+HEAVY_MODULES = ("photokit.texture", "photokit.pores", "photokit.spots")
 
 
 def compute_metrics(an: Analysis, chosen) -> dict:
     """``name -> value`` (None when not computable or not finite) of metrics `chosen`,
-    in their order; the fine-level group runs beside the rest (`FINE_MODULES`)."""
+    in their order.
+
+    The metrics of each module run as one job on two threads (OpenCV and NumPy release
+    the GIL on image-sized work), the heavy modules first; maps two jobs share are
+    computed once (`Analysis.cached` is thread-safe).
+    """
     def run(ms):
         out = {}
         for m in ms:
@@ -275,12 +288,15 @@ def compute_metrics(an: Analysis, chosen) -> dict:
             out[m.name] = None if v is None or not np.isfinite(v) else float(v)
         return out
 
-    fine = [m for m in chosen if m.compute.__module__ in FINE_MODULES]
-    rest = [m for m in chosen if m.compute.__module__ not in FINE_MODULES]
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        coarse = pool.submit(run, rest)
-        values = run(fine)
-        values.update(coarse.result())
+    groups: dict[str, list] = {}
+    for m in chosen:
+        groups.setdefault(m.compute.__module__, []).append(m)
+    order = sorted(groups, key=lambda mod: HEAVY_MODULES.index(mod) if mod in HEAVY_MODULES
+                   else len(HEAVY_MODULES))
+    values: dict = {}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for job in [pool.submit(run, groups[mod]) for mod in order]:
+            values.update(job.result())
     return {m.name: values[m.name] for m in chosen}
 
 
