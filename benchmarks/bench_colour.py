@@ -289,10 +289,12 @@ def _tolerance(true_delta: float) -> float:
 
 
 def _delta_row(label, truth, got):
+    warned = got.pop("warned", [])
     err = {k: (None if v is None else v - truth) for k, v in got.items()}
     ok = all(e is not None and abs(e) <= _tolerance(truth) for k, e in err.items() if k != "none")
     cells = "  ".join(f"{k} {'-' if e is None else f'{e:+6.2f}'}" for k, e in err.items())
-    print(f"   {label:<34s} true {truth:+5.2f}   error: {cells}   {'PASS' if ok else 'FAIL'}")
+    note = f"  (photokit warned: {'; '.join(warned)})" if warned and not ok else ""
+    print(f"   {label:<34s} true {truth:+5.2f}   error: {cells}   {'PASS' if ok else 'FAIL'}{note}")
     return ok
 
 
@@ -310,6 +312,9 @@ def _measure_pair(before_px, after_px, roi_b, roi_a, ref_b, ref_a):
     ra = measure(after_px, roi=roi_a, reference_roi=ref_a, reference_target=rb.reference_rgb,
                  calibration="none", metrics=["redness.a_mean"], mm_per_px=0.1)
     out["reference"] = ra.metrics["redness.a_mean"] - rb.metrics["redness.a_mean"]
+    # what a user would have been told about the reference method's inputs
+    out["warned"] = sorted({w.split(":")[1].strip().split(" (")[0] for w in rb.warnings + ra.warnings
+                            if w.startswith("calibration") or "clipped" in w})
     nb = measure(before_px, roi=roi_b, calibration="none", metrics=["redness.a_mean"], mm_per_px=0.1)
     na = measure(after_px, roi=roi_a, calibration="none", metrics=["redness.a_mean"], mm_per_px=0.1)
     out["none"] = na.metrics["redness.a_mean"] - nb.metrics["redness.a_mean"]
