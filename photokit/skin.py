@@ -123,10 +123,24 @@ def face_zones(shape: tuple[int, ...], face) -> dict[str, np.ndarray]:
         ``nose``, ``chin``, ``periorbital``; combine with `skin_mask` before measuring.
     """
     h, w = shape[:2]
-    fu, fv = _face_coords((h, w), face)
+    # every zone lies within |u| < 0.95, -1.05 < v < 1.95: the face frame is evaluated on
+    # that region's bounding box only (plus a pixel), the rest of each mask stays False
+    mid, d, u, v = _eye_frame(face)
+    corners = np.array([mid + d * (a * u + b * v) for a in (-0.95, 0.95) for b in (-1.05, 1.95)])
+    x0, y0 = np.floor(corners.min(axis=0)).astype(int) - 1
+    x1, y1 = np.ceil(corners.max(axis=0)).astype(int) + 2
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    out = {z: np.zeros((h, w), bool) for z in ZONES}
+    if x1 <= x0 or y1 <= y0:
+        return out
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    xs -= np.float32(mid[0])
+    ys -= np.float32(mid[1])
+    fu = (xs * np.float32(u[0]) + ys * np.float32(u[1])) / np.float32(d)
+    fv = (xs * np.float32(v[0]) + ys * np.float32(v[1])) / np.float32(d)
     au = np.abs(fu)
     eyes = (((au - 0.5) / 0.32) ** 2 + (fv / 0.17) ** 2) < 1
-    return {
+    inside = {
         "forehead": (au < 0.9) & (fv > -1.05) & (fv < -0.5),
         "cheek_left": (fu > 0.3) & (fu < 0.95) & (fv > 0.45) & (fv < 1.05),
         "cheek_right": (fu < -0.3) & (fu > -0.95) & (fv > 0.45) & (fv < 1.05),
@@ -134,6 +148,9 @@ def face_zones(shape: tuple[int, ...], face) -> dict[str, np.ndarray]:
         "chin": (au < 0.45) & (fv > 1.6) & (fv < 1.95),
         "periorbital": (au > 0.15) & (au < 0.85) & (fv > -0.15) & (fv < 0.45) & ~eyes,
     }
+    for z, m in inside.items():
+        out[z][y0:y1, x0:x1] = m
+    return out
 
 
 def _chroma(small: np.ndarray):
