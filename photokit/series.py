@@ -1222,10 +1222,20 @@ def recovery_plot(s: Series, metric: str = "redness.a_mean"):
 
 
 def _trend_metrics(s: Series, metrics=None) -> list[str]:
+    """Metrics to plot as percent of baseline (at most 9). Left out by default: those
+    whose baseline is within their own noise floor (``|baseline| <= mdc``, e.g. a spot
+    count of 2 against a floor of 41), for which a percentage is meaningless; the trend
+    table still lists them."""
     if metrics is not None:
         return [m for m in metrics if m in s.trend]
-    first = [k for k in TREND_FIRST if k in s.trend]
-    rest = [k for k in s.trend if k.split(".", 1)[0] in TREND_FAMILIES and k not in first]
+
+    def plottable(k):
+        tr = s.trend[k]
+        return tr.baseline is not None and abs(tr.baseline) > tr.mdc
+
+    first = [k for k in TREND_FIRST if k in s.trend and plottable(k)]
+    rest = [k for k in s.trend if k.split(".", 1)[0] in TREND_FAMILIES and k not in first
+            and plottable(k)]
     return (first + rest)[:9]
 
 
