@@ -85,12 +85,13 @@ def _eye_frame(face) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
     return mid, max(d, 1.0), u, v
 
 
-def _face_coords(shape, face, scale: float = 1.0):
-    """Per-pixel (u, v) face coordinates (units of d) on a grid of `shape` (pixels are
-    at full-resolution coordinates / `scale`)."""
+def _face_coords(shape, face, scale: float = 1.0, origin: tuple[int, int] = (0, 0)):
+    """Per-pixel (u, v) face coordinates (units of d) on a grid of `shape` whose first
+    pixel is `origin` ``(x0, y0)`` (pixels are at full-resolution coordinates / `scale`)."""
     mid, d, u, v = _eye_frame(face)
     h, w = shape
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    x0, y0 = origin
+    ys, xs = np.mgrid[y0:y0 + h, x0:x0 + w].astype(np.float32)
     xs = (xs + 0.5) / scale - 0.5 - mid[0]
     ys = (ys + 0.5) / scale - 0.5 - mid[1]
     fu = (xs * u[0] + ys * u[1]) / d
@@ -133,11 +134,7 @@ def face_zones(shape: tuple[int, ...], face) -> dict[str, np.ndarray]:
     out = {z: np.zeros((h, w), bool) for z in ZONES}
     if x1 <= x0 or y1 <= y0:
         return out
-    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-    xs -= np.float32(mid[0])
-    ys -= np.float32(mid[1])
-    fu = (xs * np.float32(u[0]) + ys * np.float32(u[1])) / np.float32(d)
-    fv = (xs * np.float32(v[0]) + ys * np.float32(v[1])) / np.float32(d)
+    fu, fv = _face_coords((y1 - y0, x1 - x0), face, origin=(x0, y0))
     au = np.abs(fu)
     eyes = (((au - 0.5) / 0.32) ** 2 + (fv / 0.17) ** 2) < 1
     inside = {
