@@ -49,6 +49,8 @@ _D65_WHITE = np.array([0.95047, 1.0, 1.08883])
 _XYZN = (SRGB_TO_XYZ / _D65_WHITE[:, None]).astype(np.float32)
 _EPS = 216.0 / 24389.0
 _KAPPA = 24389.0 / 27.0
+#: ``L* = 116 fy - 16``, ``a* = 500 (fx - fy)``, ``b* = 200 (fy - fz)`` as a 3x4 affine matrix
+_F_TO_LAB = np.array([[0, 116, 0, -16], [500, -500, 0, 0], [0, 200, -200, 0]], np.float32)
 
 
 def pixels_to_linear(pixels: np.ndarray) -> np.ndarray:
@@ -69,19 +71,12 @@ def linear_to_lab(linear: np.ndarray) -> np.ndarray:
     """
     lin = np.ascontiguousarray(linear, dtype=np.float32)
     xyz = cv2.transform(lin.reshape(-1, 1, 3), _XYZN)
-    f = cv2.pow(np.maximum(xyz, np.float32(0)), 1.0 / 3.0)
+    f = cv2.pow(np.maximum(xyz, np.float32(0)), 1.0 / 3.0).reshape(xyz.shape)
     low = xyz <= np.float32(_EPS)
     if low.any():
         f[low] = (np.float32(_KAPPA) * xyz[low] + 16) / np.float32(116)
-    f = f.reshape(-1, 3)
-    fx, fy, fz = f[:, 0], f[:, 1], f[:, 2]
-    lab = np.empty(f.shape, np.float32)
-    np.multiply(fy, np.float32(116), out=lab[:, 0])
-    lab[:, 0] -= np.float32(16)
-    np.subtract(fx, fy, out=lab[:, 1])
-    lab[:, 1] *= np.float32(500)
-    np.subtract(fy, fz, out=lab[:, 2])
-    lab[:, 2] *= np.float32(200)
+    # L*, a*, b* are an affine map of (fx, fy, fz): one more cv2.transform
+    lab = cv2.transform(f, _F_TO_LAB)
     return lab.reshape(lin.shape)
 
 
