@@ -450,10 +450,17 @@ def _candidates(g8: np.ndarray) -> np.ndarray:
                                               cv2.THRESH_BINARY, block, -3))
     edges = cv2.dilate(cv2.Canny(g8, 20, 60), np.ones((3, 3), np.uint8))
     binaries.append(cv2.bitwise_not(edges))
+    # every pixel of the outline (CHAIN_APPROX_NONE) so that a contour's point count bounds
+    # its area: a closed curve of area A is at least 2 sqrt(pi A) long (isoperimetric
+    # inequality) and a pixel chain covers at most sqrt 2 of length per point. Skin and
+    # noise give tens of thousands of tiny contours; this skips them before any call.
+    min_points = int(2.0 * np.sqrt(np.pi) * min_side / np.sqrt(2.0))
     found = []
     for bw in binaries:
-        contours, _ = cv2.findContours(bw, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+        contours, _ = cv2.findContours(bw, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
         for c in contours:
+            if len(c) < min_points:
+                continue
             area = cv2.contourArea(c)
             if area < min_side ** 2 or area > max_side ** 2:
                 continue

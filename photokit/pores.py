@@ -111,14 +111,12 @@ def _detect(an: Analysis) -> PoreResult | None:
     valid = w.restrict(erode(w.mask, sig[-1]))
     if not _enough(valid, p):
         return None
-    kernel = np.ones((3, 3), np.uint8)
-    dil = [cv2.dilate(d, kernel) for d in D]
     pores: list[Pore] = []
     thr = np.float32(PORE_CONTRAST / 2.0)
+    valid8 = valid.view(np.uint8)
     for k in range(1, len(D) - 1):
         d = D[k]
-        cand = (d >= dil[k]) & (d > dil[k - 1]) & (d > dil[k + 1]) & (d >= thr) & valid
-        ys, xs = np.nonzero(cand)
+        ys, xs = _scale_space_maxima(D, k, thr, valid8)
         if xs.size == 0:
             continue
         # blob test on the Hessian of the smoothed image at this scale
@@ -143,33 +141,68 @@ def _detect(an: Analysis) -> PoreResult | None:
     return PoreResult(pores, area)
 
 
+def _scale_space_maxima(D: list, k: int, thr: np.float32, valid8: np.ndarray):
+    """Rows and columns where ``D[k] >= thr`` on valid pixels and ``D[k]`` is a 3 x 3 x 3
+    maximum: not below any neighbour at its scale, above every pixel of the 3 x 3 blocks
+    at scales ``k - 1`` and ``k + 1``.
+
+    The threshold leaves a sparse set, so the 26 neighbours are gathered there only
+    (neighbours beyond the border are ignored: clipping an index lands on a pixel already
+    compared, or on the point itself).
+    """
+    d = D[k]
+    above = cv2.bitwise_and(cv2.compare(d, float(thr), cv2.CMP_GE), valid8, mask=None)
+    pts = cv2.findNonZero(above)
+    if pts is None:
+        return np.zeros(0, np.intp), np.zeros(0, np.intp)
+    xs, ys = pts[:, 0, 0].astype(np.intp), pts[:, 0, 1].astype(np.intp)
+    h, w = d.shape
+    # flat indices of the 3 x 3 neighbourhood (clipped at the border); the same-scale test
+    # first, which leaves few points for the two neighbouring scales
+    offsets = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    for level, strict in ((k, False), (k - 1, True), (k + 1, True)):
+        flat = D[level].ravel()
+        centre = d.ravel().take(ys * w + xs)
+        ok = np.ones(xs.size, bool)
+        for dy, dx in offsets:
+            if level == k and dy == 0 and dx == 0:
+                continue
+            nb = flat.take(np.clip(ys + dy, 0, h - 1) * w + np.clip(xs + dx, 0, w - 1))
+            ok &= (centre > nb) if strict else (centre >= nb)
+        ys, xs = ys[ok], xs[ok]
+        if xs.size == 0:
+            break
+    return ys, xs
+
+
 def _suppress_overlaps(pores: list[Pore], mm_per_full_px: float) -> list[Pore]:
-    """Keep the strongest of pores whose centres lie within the larger one's radius."""
+    """Keep the strongest of pores whose centres lie within the larger one's radius.
+
+    Greedy in order of contrast; only pores with a clash (pairs from a k-d tree query at
+    the largest radius) are looked at one by one.
+    """
     if len(pores) < 2:
         return pores
+    from scipy.spatial import cKDTree
+
     pores = sorted(pores, key=lambda q: -q.contrast)
     xy_mm = np.array([[q.x, q.y] for q in pores]) * mm_per_full_px
     r = np.array([q.diameter_mm / 2 for q in pores])
-    kept: list[int] = []
-    cell = max(PORE_DIAMETER_MM[1], 1e-6)
-    grid: dict[tuple[int, int], list[int]] = {}
-    for i in range(len(pores)):
-        gx, gy = int(xy_mm[i, 0] // cell), int(xy_mm[i, 1] // cell)
-        clash = False
-        for ox in (-1, 0, 1):
-            for oy in (-1, 0, 1):
-                for j in grid.get((gx + ox, gy + oy), ()):
-                    if np.hypot(*(xy_mm[i] - xy_mm[j])) < max(r[i], r[j]):
-                        clash = True
-                        break
-                if clash:
-                    break
-            if clash:
-                break
-        if not clash:
-            kept.append(i)
-            grid.setdefault((gx, gy), []).append(i)
-    return [pores[i] for i in kept]
+    pairs = cKDTree(xy_mm).query_pairs(float(r.max()), output_type="ndarray")
+    if len(pairs):
+        i, j = pairs.min(axis=1), pairs.max(axis=1)  # j comes after i in contrast order
+        dist = np.hypot(*(xy_mm[i] - xy_mm[j]).T)
+        clash = dist < np.maximum(r[i], r[j])
+        i, j = i[clash], j[clash]
+    else:
+        i = j = np.zeros(0, np.intp)
+    stronger: dict[int, list[int]] = {}
+    for a, b in zip(i.tolist(), j.tolist(), strict=True):
+        stronger.setdefault(b, []).append(a)
+    kept = np.ones(len(pores), bool)
+    for b in sorted(stronger):
+        kept[b] = not any(kept[a] for a in stronger[b])
+    return [q for q, k in zip(pores, kept, strict=True) if k]
 
 
 # Noise floors (``mdc`` of each metric below), from ``benchmarks/bench_repeatability.py``.

@@ -73,6 +73,7 @@ import cv2
 import numpy as np
 
 from .analysis import Analysis
+from .filters import gaussian
 from .metrics import metric
 from .scale import relative_mm_per_px
 
@@ -278,11 +279,9 @@ def blur(x: np.ndarray, sigma_px: float) -> np.ndarray:
         small = cv2.resize(x, (max(1, int(round(w / f))), max(1, int(round(h / f)))),
                            interpolation=cv2.INTER_AREA)
         fy, fx_ = small.shape[0] / h, small.shape[1] / w
-        small = cv2.GaussianBlur(small, (0, 0), sigmaX=float(sigma_px * fx_),
-                                 sigmaY=float(sigma_px * fy), borderType=cv2.BORDER_REFLECT_101)
+        small = gaussian(small, float(sigma_px * fx_), float(sigma_px * fy))
         return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-    return cv2.GaussianBlur(x, (0, 0), sigmaX=float(sigma_px), sigmaY=float(sigma_px),
-                            borderType=cv2.BORDER_REFLECT_101)
+    return gaussian(x, float(sigma_px))
 
 
 def masked_blur(x: np.ndarray, mask: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -301,8 +300,7 @@ def masked_blur(x: np.ndarray, mask: np.ndarray, sigma_px: float) -> np.ndarray:
     size = (max(1, int(round(w / f))), max(1, int(round(h / f))))
     small = cv2.resize(cv2.merge([x * m, m]), size, interpolation=cv2.INTER_AREA)
     sx, sy = size[0] / w, size[1] / h
-    small = cv2.GaussianBlur(small, (0, 0), sigmaX=float(sigma_px * sx), sigmaY=float(sigma_px * sy),
-                             borderType=cv2.BORDER_REFLECT_101)
+    small = gaussian(small, float(sigma_px * sx), float(sigma_px * sy))
     ratio = small[..., 0] / np.maximum(small[..., 1], np.float32(1e-3))
     return cv2.resize(ratio, (w, h), interpolation=cv2.INTER_LINEAR)
 

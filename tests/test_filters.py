@@ -1,0 +1,33 @@
+"""`photokit.filters.gaussian` against OpenCV's GaussianBlur (the reference it replaces)."""
+
+import cv2
+import numpy as np
+import pytest
+
+from photokit.filters import gaussian
+
+
+@pytest.mark.parametrize("sigma", [0.3, 0.62, 0.8, 1.0, 1.55, 2.46, 3.9, 7.5])
+@pytest.mark.parametrize("shape", [(37, 53), (120, 90, 2)])
+def test_gaussian_matches_opencv(sigma, shape):
+    x = np.random.default_rng(1).normal(50, 10, shape).astype(np.float32)
+    ref = cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101)
+    np.testing.assert_allclose(gaussian(x, sigma), ref, rtol=0, atol=1e-4)
+
+
+def test_gaussian_anisotropic_and_border():
+    x = np.random.default_rng(2).random((64, 80), dtype=np.float32)
+    ref = cv2.GaussianBlur(x, (0, 0), sigmaX=1.3, sigmaY=2.1, borderType=cv2.BORDER_REPLICATE)
+    np.testing.assert_allclose(gaussian(x, 1.3, 2.1, border=cv2.BORDER_REPLICATE), ref, atol=1e-5)
+
+
+def test_gaussian_preserves_mean_and_rejects_bad_input():
+    x = np.zeros((51, 51), np.float32)
+    x[25, 25] = 1.0
+    y = gaussian(x, 2.0)
+    assert y.sum() == pytest.approx(1.0, abs=1e-5)
+    assert y[25, 25] == pytest.approx(1 / (2 * np.pi * 4), rel=0.02)  # peak of a 2-D Gaussian
+    with pytest.raises(TypeError):
+        gaussian(x.astype(np.float64), 1.0)
+    with pytest.raises(ValueError):
+        gaussian(x, 0.0)
