@@ -47,6 +47,7 @@ import numpy as np
 
 from .colour import linear_to_lab, uint8_to_linear
 from .face import detect_faces
+from .filters import gaussian
 from .photo import Photo, load
 
 _ANALYSIS_SIDE = 1024
@@ -114,8 +115,8 @@ def _small(img: np.ndarray) -> np.ndarray:
 def sharpness_ratio(gray: np.ndarray) -> float:
     """Fine-to-medium detail ratio ``std(I - G1*I) / std(G1*I - G4*I)`` (see module notes)."""
     g = _small(gray).astype(np.float32)  # no-op resize when already small
-    g1 = cv2.GaussianBlur(g, (0, 0), 1.0)
-    g4 = cv2.GaussianBlur(g, (0, 0), 4.0)
+    g1 = gaussian(g, 1.0)
+    g4 = gaussian(g, 4.0)
     medium = float((g1 - g4).std())
     return float((g - g1).std() / medium) if medium > 1e-6 else 0.0
 

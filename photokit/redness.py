@@ -21,6 +21,7 @@ doi:10.1111/j.1600-0846.2007.00256.x
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from .analysis import Analysis
@@ -44,9 +45,9 @@ def erythema_index_Diffey1984(linear: np.ndarray) -> np.ndarray:
     Haemoglobin absorbs green far more than red, so the red/green reflectance ratio
     rises with blood content (Dawson 1980, Diffey 1984; camera form after Yamamoto 2008).
     """
-    r = np.maximum(linear[..., 0], _EPS)
-    g = np.maximum(linear[..., 1], _EPS)
-    return (100.0 * np.log10(r / g)).astype(np.float32)
+    r, g, _ = cv2.split(np.ascontiguousarray(linear, dtype=np.float32))
+    ratio = cv2.divide(cv2.max(r, _EPS), cv2.max(g, _EPS))
+    return cv2.log(ratio) * np.float32(100.0 / np.log(10.0))  # OpenCV: ~3x NumPy's log10
 
 
 def colour_level(an: Analysis) -> Analysis:
