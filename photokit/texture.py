@@ -107,13 +107,26 @@ LBP_STRIDE = 2
 SELS_THRESHOLD = 1.5
 
 LINE_SCALES_MM = (0.3, 0.6, 1.2)
-LINE_PX_PER_SCALE = 2.5
-LINE_DEPTH_HIGH = 2.0
-LINE_DEPTH_LOW = 1.0
+#: The finest line scale spans this many working pixels (sets the line working level).
+LINE_PX_PER_SCALE = 2.0
+#: Length of each half of the oriented integration along a line (mm).
+LINE_HALF_MM = 1.5
+#: Line directions (integer pixel steps ``(dx, dy)``): 16 orientations, at most 7 deg
+#: from any line direction (a 1.5 mm half then strays < 0.19 mm from a straight line).
+LINE_DIRECTIONS = ((1, 0), (4, 1), (2, 1), (4, 3), (1, 1), (3, 4), (1, 2), (1, 4),
+                   (0, 1), (-1, 4), (-1, 2), (-3, 4), (-1, 1), (-4, 3), (-2, 1), (-4, 1))
+#: Each half is at least this many scales long (wide valleys need longer support).
+LINE_HALF_SCALES = 4.0
+#: Line evidence per pixel is clipped to +-LINE_CLIP (L*).
+LINE_CLIP = 1.5
+#: Slope kept beyond the clip (breaks ties between saturated pixels).
+LINE_CLIP_SLOPE = 0.02
+#: Hysteresis on the averaged evidence (L*): seeds and growth.
+LINE_DEPTH_HIGH = 1.2
+LINE_DEPTH_LOW = 0.6
 LINE_MIN_LENGTH_MM = 3.0
 LINE_MIN_STRAIGHTNESS = 0.7
 LINE_LONG_MM = 8.0
-LINE_ANISOTROPY = 0.5
 #: Scales narrower than this many working pixels cannot be resolved and are skipped.
 LINE_MIN_SIGMA_PX = 0.8
 
@@ -564,7 +577,11 @@ class Lines:
     centre : ndarray of bool
         Centre-line pixels kept (working level, cropped).
     depth : ndarray, float32
-        Estimated line depth (L*) at each pixel (max over scales).
+        Estimated line depth (L*) at each pixel: ``D_n`` of the direction and scale with
+        the strongest evidence (see `oriented_response`).
+    evidence : ndarray, float32
+        Line evidence (L*, at most `LINE_CLIP`): the largest over scales and directions
+        of the two-sided oriented average.
     theta : ndarray, float32
         Angle of the line normal in ``[0, pi)`` (x right, y down); the line runs at
         ``theta + pi/2``.
@@ -578,6 +595,7 @@ class Lines:
 
     centre: np.ndarray
     depth: np.ndarray
+    evidence: np.ndarray
     theta: np.ndarray
     length_mm: float
     area_mm2: float
@@ -611,30 +629,90 @@ def hessian(img: np.ndarray, sigma_px: float) -> tuple[np.ndarray, np.ndarray, n
     return lxx, lyy, lxy
 
 
-def line_response(lxx: np.ndarray, lyy: np.ndarray, lxy: np.ndarray, sigma_px: float):
-    """Line depth estimate (L*) and normal angle of dark valleys from the Hessian.
+def shifted(a: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """``b(x, y) = a(x + dx, y + dy)``, zero where that falls outside `a`."""
+    h, w = a.shape
+    out = np.zeros_like(a)
+    if abs(dx) < w and abs(dy) < h:
+        out[max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)] = \
+            a[max(0, dy):h - max(0, -dy), max(0, dx):w - max(0, -dx)]
+    return out
 
-    Eigenvalues ``l1,2 = (Lxx + Lyy)/2 +- sqrt(((Lxx - Lyy)/2)^2 + Lxy^2)``;
-    ``depth = s^2 (l1 - |l2|) / 0.385`` where ``|l2| <= 0.5 l1`` (line-like), else 0;
-    the normal (across the line, eigenvector of ``l1``) has angle
-    ``theta = atan2(2 Lxy, Lxx - Lyy) / 2`` in ``[0, pi)`` (x right, y down).
+
+def run_sum(a: np.ndarray, dx: int, dy: int, n: int) -> np.ndarray:
+    """``sum_{i=0}^{n-1} a(x + i dx, y + i dy)`` (zero beyond the border), by doubling.
+
+    Partial sums of 1, 2, 4, ... steps are built by ``S_2m(x) = S_m(x) + S_m(x + m d)``
+    and combined along the binary digits of `n`: about ``2 log2 n`` shifted additions.
     """
-    a = cv2.subtract(lxx, lyy)
-    b = cv2.add(lxy, lxy)
-    half_d = cv2.magnitude(a, b)
-    half_d *= np.float32(0.5)
+    out = None
+    part, k, offset = a, 1, 0
+    while True:
+        if n & k:
+            term = part if offset == 0 else shifted(part, offset * dx, offset * dy)
+            out = term.copy() if out is None else cv2.add(out, term)
+            offset += k
+        if 2 * k > n:
+            return out
+        part = cv2.add(part, shifted(part, k * dx, k * dy))
+        k *= 2
+
+
+def EVID(tr, dn):
+    return cv2.absdiff(tr, dn)
+
+
+def oriented_response(L: np.ndarray, skin: np.ndarray, sigma_px: float, half_px: float):
+    """Evidence, depth and normal angle of dark lines at scale `sigma_px`.
+
+    For each direction ``d`` of `LINE_DIRECTIONS` (unit normal ``n``), with ``H`` the
+    Hessian of ``G_s * L`` and ``k = s^2 / 0.385``:
+
+    - the depth across ``d``, ``D_n = k n^T H n``, equals the depth ``A`` at the centre
+      of a Gaussian valley of width ``s / sqrt(2)`` (Lindeberg 1998);
+    - the line evidence is ``E = clip(D_n - |D_d|, -c, c)`` with ``D_d = k d^T H d =
+      k tr H - D_n`` the curvature along ``d`` (zero on a line, equal to ``D_n`` on a
+      round pore, so pores and grain give none) and ``c = LINE_CLIP`` (a few deep pores
+      or spots cannot outweigh a long stretch without a valley), zero off the skin;
+    - ``E`` is averaged over the two halves of a segment through each pixel, each
+      `half_px` long: ``E_+ = mean_{i=0..m} E(x + i d)``, ``E_- = mean_{i=0..m}
+      E(x - i d)``, and the response is ``min(E_+, E_-)``: high only where the valley
+      continues on BOTH sides (inside a line, not past its end), while the relief's
+      furrows, a few tenths of a millimetre long, average out.
+
+    Returns the largest response over directions (L*, at most ``c``), the depth ``D_n``
+    of that direction (L*, not averaged: the line depth estimate) and its normal angle
+    ``theta`` in ``[0, pi)`` (x right, y down).
+    """
+    lxx, lyy, lxy = hessian(L, sigma_px)
+    norm = float(sigma_px * sigma_px / _PEAK_VALLEY)
+    m = skin.astype(np.float32)
     tr = cv2.add(lxx, lyy)
-    tr *= np.float32(0.5)
-    l1 = cv2.add(tr, half_d)
-    l2 = cv2.subtract(tr, half_d)
-    raw = cv2.subtract(l1, np.abs(l2))
-    keep = cv2.compare(raw, l1 * np.float32(1 - LINE_ANISOTROPY), cv2.CMP_GE)
-    raw *= np.float32(sigma_px * sigma_px / _PEAK_VALLEY)
-    raw[keep == 0] = 0
-    depth = np.maximum(raw, np.float32(0), out=raw)
-    theta = cv2.phase(a, b)
-    theta *= np.float32(0.5)
-    return depth, theta
+    tr *= np.float32(norm)
+    best = np.zeros_like(L)
+    depth = np.zeros_like(L)
+    which = np.zeros(L.shape, np.uint8)
+    c = float(LINE_CLIP)
+    for k, (dx, dy) in enumerate(LINE_DIRECTIONS):
+        ln = float(np.hypot(dx, dy))
+        nx, ny = -dy / ln, dx / ln
+        dn = cv2.addWeighted(lxx, nx * nx * norm, lyy, ny * ny * norm, 0.0)
+        dn = cv2.scaleAdd(lxy, 2 * nx * ny * norm, dn)
+        e = cv2.subtract(dn, EVID(tr, dn))
+        e = cv2.multiply(e, m)
+        # clipped, plus a small share of the raw value so that saturated stretches
+        # still peak at the centre (no ties for the non-maximum suppression)
+        e = cv2.scaleAdd(e, LINE_CLIP_SLOPE, np.clip(e, -c, c))
+        steps = max(1, int(round(half_px / ln)))
+        fwd = run_sum(e, dx, dy, steps + 1)
+        resp = cv2.min(fwd, shifted(fwd, -steps * dx, -steps * dy))
+        resp *= np.float32(1.0 / (steps + 1))
+        up = resp > best
+        np.copyto(which, np.uint8(k), where=up)
+        np.copyto(depth, dn, where=up)
+        best = cv2.max(best, resp)
+    normals = np.array([np.arctan2(dx, -dy) % np.pi for dx, dy in LINE_DIRECTIONS], np.float32)
+    return best, depth, normals[which]
 
 
 def ridges(an: Analysis) -> Lines | None:
@@ -646,20 +724,40 @@ def _ridges(an: Analysis) -> Lines | None:
     finest = work(an, LINE_SCALES_MM[0] / LINE_PX_PER_SCALE, LINE_BUDGET_PX)
     if finest is None:
         return None
-    best = theta = None
+    best = depth = theta = None
+    h, w = finest.L.shape
     for s_mm in LINE_SCALES_MM:
         s = s_mm / finest.mm_per_px
         if s < LINE_MIN_SIGMA_PX:
             continue
-        depth, th = line_response(*hessian(finest.L, s), s)
-        if best is None:
-            best, theta = depth, th
+        half = max(LINE_HALF_MM, LINE_HALF_SCALES * s_mm) / finest.mm_per_px
+        # coarser scales run on a copy reduced so the scale spans about LINE_PX_PER_SCALE
+        # pixels there (the response is smooth on that grid) and are interpolated back
+        r = max(1, int(np.floor(s / LINE_PX_PER_SCALE + 1e-9)))
+        if r == 1:
+            ev, dep, th = oriented_response(finest.L, finest.mask, s, half)
         else:
-            take = depth > best
-            best = np.where(take, depth, best)
-            theta = np.where(take, th, theta)
+            size = (max(8, w // r), max(8, h // r))
+            Lr = cv2.resize(finest.L, size, interpolation=cv2.INTER_AREA)
+            mr = cv2.resize(finest.mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) >= 0.5
+            ev, dep, th = oriented_response(Lr, mr, s / r, half / r)
+            ev, dep = (cv2.resize(x, (w, h), interpolation=cv2.INTER_LINEAR) for x in (ev, dep))
+            th = cv2.resize(th, (w, h), interpolation=cv2.INTER_NEAREST)
+        if best is None:
+            best, depth, theta = ev, dep, th
+        else:
+            take = ev > best
+            best = cv2.max(best, ev)
+            np.copyto(depth, dep, where=take)
+            np.copyto(theta, th, where=take)
     if best is None:
         return None
+    return trace_lines(finest, best, depth, theta, LINE_DEPTH_HIGH, LINE_DEPTH_LOW)
+
+
+def trace_lines(finest: Work, best: np.ndarray, depth: np.ndarray, theta: np.ndarray,
+                high: float, low: float) -> Lines | None:
+    """Centre lines of the evidence map `best`: NMS, hysteresis, length and shape tests."""
     H, W = best.shape
     skin = erode(finest.mask, 2.0 * LINE_SCALES_MM[-1] / finest.mm_per_px)
     valid = finest.restrict(skin)
@@ -670,7 +768,7 @@ def _ridges(an: Analysis) -> Lines | None:
     # non-maximum suppression across the line, with the normal quantised to 45 degrees
     code = (np.rint(theta * np.float32(4 / np.pi)).astype(np.uint8)) & 3
     B = cv2.copyMakeBorder(best, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
-    cand = (best >= LINE_DEPTH_LOW) & skin
+    cand = (best >= low) & skin
     ys, xs = np.nonzero(cand)
     c = code[ys, xs]
     dx = np.array([1, 1, 0, -1], np.int64)[c]
@@ -686,7 +784,7 @@ def _ridges(an: Analysis) -> Lines | None:
     # centre-line length per pixel: one pixel step along the dominant axis of the tangent
     step = 1.0 / np.maximum(np.abs(np.cos(th)), np.abs(np.sin(th)))
     comp_len = np.bincount(li, weights=step, minlength=ncomp) * finest.mm_per_px
-    comp_high = np.bincount(li[v >= LINE_DEPTH_HIGH], minlength=ncomp) > 0
+    comp_high = np.bincount(li[v >= high], minlength=ncomp) > 0
     # straightness: span along the principal axis (sqrt(12 var) for a segment) / length
     cnt = np.maximum(np.bincount(li, minlength=ncomp), 1).astype(np.float64)
     xf, yf = xs.astype(np.float64), ys.astype(np.float64)
@@ -704,7 +802,7 @@ def _ridges(an: Analysis) -> Lines | None:
     inside = valid[ys, xs] & good[li]
     length = float(np.sum(step[inside]) * finest.mm_per_px)
     area = float(np.count_nonzero(valid)) * finest.mm_per_px ** 2
-    return Lines(centre, best, theta, length, area, finest, valid)
+    return Lines(centre, depth, best, theta, length, area, finest, valid)
 
 
 @metric("texture.wrinkle_density", unit="mm/cm^2", mdc=14.0, better="lower", needs_colour=False,
