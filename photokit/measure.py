@@ -260,9 +260,10 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
 
 def _unusable(rgb8: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     """Pixels with no colour to measure: clipped in any channel, black, or transparent."""
-    r, g, b = cv2.split(rgb8)  # OpenCV: ~8x faster than numpy reductions over channels
-    hi = cv2.max(cv2.max(r, g), b)
-    bad = (hi <= 3) | (hi >= 254)
+    # max over channels <= 3 (every channel) or >= 254 (any channel); cv2.inRange is ~10x
+    # faster than NumPy reductions over the channel axis
+    bad = cv2.inRange(rgb8, (0, 0, 0), (3, 3, 3)) > 0
+    bad |= cv2.inRange(rgb8, (0, 0, 0), (253, 253, 253)) == 0
     if alpha is not None:
         bad |= ~alpha
     return bad

@@ -251,6 +251,5 @@ def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None
     if exclude is not None:
         out &= ~np.asarray(exclude, bool)
     if s < 1:  # full-resolution clip and hard-feature removal at the edges
-        r, g, b = cv2.split(rgb8)
-        out &= cv2.max(cv2.max(r, g), b) < 250  # ~8x faster than numpy's .all(axis=2)
+        out &= cv2.inRange(rgb8, (0, 0, 0), (249, 249, 249)) > 0  # every channel < 250
     return out
