@@ -74,6 +74,7 @@ from skimage.color import deltaE_ciede2000
 
 from .colorchecker import LAYOUT, NEUTRAL_ROW, REFERENCE_LINEAR_SRGB
 from .colour import SRGB_TO_XYZ, linear_to_lab
+from .filters import shrink
 
 DETECT_SIDE = 1000
 #: Mean residual dE2000 above which a grid is not accepted as a ColorChecker.
@@ -568,7 +569,7 @@ def find_card(rgb8: np.ndarray) -> Card | None:
         return None
     h, w = rgb8.shape[:2]
     s = min(1.0, DETECT_SIDE / max(h, w))
-    small = cv2.resize(rgb8, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else rgb8
+    small = shrink(rgb8, (int(round(w * s)), int(round(h * s)))) if s < 1 else rgb8
     hi = small.max(axis=2).astype(np.float32)
     top = float(np.percentile(hi, 99.5))
     if top < 8:

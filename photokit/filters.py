@@ -45,3 +45,20 @@ def _kernel(sigma: float) -> np.ndarray:
     if sigma <= 0:
         raise ValueError(f"sigma must be > 0, got {sigma}")
     return cv2.getGaussianKernel(int(round(sigma * 8 + 1)) | 1, sigma, cv2.CV_32F)
+
+
+def shrink(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Area-average `img` down to ``size = (width, height)``.
+
+    Halves first (``cv2.INTER_AREA`` by exactly 2 takes OpenCV's fast path: ~2 ms for a
+    12 MP RGB photo, against ~27 ms for one resize by 4-6) while the remaining factor is
+    at least 2, then one area resize. Each output pixel is still an average over its
+    footprint, up to one rounding per halving on uint8; results differ from a single
+    area resize by about a code value, more at sharp edges for non-integer factors.
+    """
+    w, h = size
+    while img.shape[1] >= 4 * w and img.shape[0] >= 4 * h:
+        img = cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    if (img.shape[1], img.shape[0]) == (w, h):
+        return img
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)

@@ -60,6 +60,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .filters import shrink
+
 #: Side (px) of the working copy.
 WORK_SIDE = 640
 #: Mahalanobis distance (in the normalised chroma plane) below which a pixel is skin.
@@ -198,7 +200,7 @@ def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None
         return np.zeros(rgb8.shape[:2], bool)
     h, w = rgb8.shape[:2]
     s = min(1.0, WORK_SIDE / max(h, w))
-    small = cv2.resize(rgb8, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else rgb8
+    small = shrink(rgb8, (int(round(w * s)), int(round(h * s)))) if s < 1 else rgb8
     sh, sw = small.shape[:2]
     y, cr, cb, ncr, ncb = _chroma(small)
     chroma = np.hypot(cr, cb)

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from photokit.filters import gaussian
+from photokit.filters import gaussian, shrink
 
 
 @pytest.mark.parametrize("sigma", [0.3, 0.62, 0.8, 1.0, 1.55, 2.46, 3.9, 7.5])
@@ -31,3 +31,21 @@ def test_gaussian_preserves_mean_and_rejects_bad_input():
         gaussian(x.astype(np.float64), 1.0)
     with pytest.raises(ValueError):
         gaussian(x, 0.0)
+
+
+def test_shrink_is_an_area_average():
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    # integer factor: the same block means as one area resize, up to a rounding per halving
+    ref = cv2.resize(img, (160, 120), interpolation=cv2.INTER_AREA)
+    out = shrink(img, (160, 120))
+    assert out.shape == ref.shape and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - ref).max() <= 2
+    # non-integer factor: still the image mean, and a smooth image is unchanged
+    f = shrink(img.astype(np.float32), (100, 75))
+    assert f.shape == (75, 100, 3)
+    np.testing.assert_allclose(f.mean(axis=(0, 1)), img.reshape(-1, 3).mean(axis=0), rtol=2e-3)
+    ramp = np.tile(np.linspace(0, 1, 640, dtype=np.float32), (480, 1))
+    np.testing.assert_allclose(shrink(ramp, (64, 48))[:, 1:-1],
+                               cv2.resize(ramp, (64, 48), interpolation=cv2.INTER_AREA)[:, 1:-1], atol=1e-3)
+    assert shrink(img, (640, 480)) is img
