@@ -53,7 +53,8 @@ class Measurement:
         The loaded photo; not serialised.
     zones : dict
         Per-face-zone colour values, ``"<metric>.<zone>"`` -> float (e.g.
-        ``redness.a_mean.cheek_left``), when a face was found and no ROI was given; zones
+        ``redness.a_mean.cheek_left``), when a face with both eyes was found and no ROI
+        was given; zones
         with too little skin are left out. Serialised as ``zones``.
     """
 
@@ -249,7 +250,10 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
         an = Analysis(linear, mask, scale.mm_per_px, scale_source=scale.source,
                       calibrated=cal.calibrated, name=photo.name)
         values = compute_metrics(an, chosen)
-        zones = zone_values(an, faces[0]) if (faces and roi is None and photo.is_colour) else {}
+        # zones only on a face whose eyes were found: Haar also fires on plain skin
+        # (a close-up's "face" has no eyes), and zones placed on it would be invented
+        eyed = [f for f in faces if len(f.eyes) == 2]
+        zones = zone_values(an, eyed[0]) if (eyed and roi is None and photo.is_colour) else {}
         quality = checked.result()
     finally:
         pool.shutdown(wait=False, cancel_futures=True)

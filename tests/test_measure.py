@@ -157,3 +157,22 @@ def test_face_zones_report_where_redness_was_added():
     mdc = registry.get("redness.a_mean").mdc
     assert abs(d["redness.a_mean.forehead"]) < mdc and abs(d["redness.a_mean.cheek_right"]) < mdc
     assert "zones" in after.to_dict()
+
+
+def test_no_face_zones_without_eyes(monkeypatch):
+    """Haar fires on plain skin close-ups; zones are only placed on a face with both eyes."""
+    import importlib
+
+    from photokit.face import Face
+
+    measure_mod = importlib.import_module("photokit.measure")  # the module, not the function
+    from photokit.synth import render_skin
+
+    im = render_skin(seed=3, width=480, height=360)
+    phantom = [Face((100, 60, 200, 200), ())]
+    monkeypatch.setattr(measure_mod, "detect_faces", lambda gray: phantom)
+    m = measure_mod.measure(im.pixels, mm_per_px=im.truth.mm_per_px)
+    assert m.zones == {} and m.metrics["redness.a_mean"] is not None
+    eyed = [Face((100, 60, 200, 200), ((160.0, 140.0), (240.0, 140.0)))]
+    monkeypatch.setattr(measure_mod, "detect_faces", lambda gray: eyed)
+    assert "redness.a_mean.cheek_left" in measure_mod.measure(im.pixels, mm_per_px=im.truth.mm_per_px).zones
