@@ -54,8 +54,7 @@ class Measurement:
     zones : dict
         Per-face-zone colour values, ``"<metric>.<zone>"`` -> float (e.g.
         ``redness.a_mean.cheek_left``), when a face with both eyes was found and no ROI
-        was given; zones
-        with too little skin are left out. Serialised as ``zones``.
+        was given; zones with too little skin are left out. Serialised as ``zones``.
     """
 
     image: str
