@@ -46,17 +46,27 @@ never on the full 12 MP image; the only full-resolution step is `Alignment.warp`
    since hair, ears and the room can match while the face is another person's; measured
    >= 0.77 for the same face under blur, noise and JPEG q 60, <= 0.28 for another face
    pasted into the same photo) or the predicted error is too large.
-   ``confidence`` is the probability that the corner error is below the tolerance
-   ``max(3 px, 0.1 % of the diagonal)``, from the covariance of the least-squares model,
-   ``Cov = s^2 (J^T J)^-1`` propagated to the four image corners
-   (Hartley & Zisserman 2004, section 5.2), assuming a Rayleigh-distributed error:
-   ``P = 1 - exp(-t^2 / (2 v))``, ``v`` the mean per-axis corner variance, with ``s``
-   the robust (MAD) inlier residual, plus ``d^2 / 2`` where ``d`` is the corner distance
-   between the feature estimate and the ECC estimate (two independent estimators whose
-   disagreement measures systematic error), scaled by how much the aligned subjects look
-   alike (``clip((ncc - MIN_NCC) / 0.2, 0, 1)``, times the same on the inner face with
+   ``confidence`` is the probability that the corner error (BEFORE's corners mapped into
+   AFTER through the inverse model, AFTER pixels: the usual score) is below the tolerance
+   ``max(3 px, 0.1 % of the diagonal)``, assuming a Rayleigh-distributed error:
+   ``P = 1 - exp(-t^2 / (2 v))``, ``v`` the mean per-axis corner variance. ``v`` is the
+   larger of two estimates of the random error: the covariance of the least-squares
+   model, ``Cov = s^2 (J^T J)^-1`` propagated to the corners (Hartley & Zisserman 2004,
+   section 5.2; ``s`` the robust (MAD) inlier residual; converted to AFTER pixels by the
+   local area scale of ``H^-1``), and a delete-a-block jackknife (Kuensch 1989) of a
+   spatially balanced fit to tracked points (`_point_estimate`), which sees the spatially
+   correlated error of a scene that is not quite one plane (a curled print, lens
+   distortion) that the covariance of independent residuals understates. Plus ``d^2 / 2``
+   where ``d`` is the largest corner distance between three independent estimators of
+   the same model (features, ECC, tracked points), whose disagreement measures
+   systematic error. All scaled by how much the aligned subjects look alike
+   (``clip((ncc - MIN_NCC) / 0.2, 0, 1)``, times the same on the inner face with
    `MIN_NCC_CORE`). The corners are those of the subject's box (of the image when the
    subject is the frame or the scene moved with it).
+7. **A face that is not the subject**: when the face found in BEFORE has no consistent
+   matches in AFTER (different people, or a face printed on a poster or a magazine in a
+   scene), the whole frame is tried, with that face kept as the identity check; the
+   reason of a refusal then says what failed on the face and on the frame.
 
 References
 ----------
@@ -71,6 +81,11 @@ T. Kroeger, R. Timofte, D. Dai, L. Van Gool, "Fast optical flow using dense inve
 search", ECCV 2016. doi:10.1007/978-3-319-46493-0_29
 R. Hartley, A. Zisserman, "Multiple View Geometry in Computer Vision", 2nd ed.,
 Cambridge University Press (2004).
+J. Shi, C. Tomasi, "Good features to track", CVPR 1994. doi:10.1109/CVPR.1994.323794
+J.-Y. Bouguet, "Pyramidal implementation of the Lucas Kanade feature tracker", Intel
+Corporation, Microprocessor Research Labs (2000).
+H. R. Kuensch, "The jackknife and the bootstrap for general stationary observations",
+Annals of Statistics 17(3), 1217-1241 (1989). doi:10.1214/aos/1176347265
 """
 
 from __future__ import annotations
@@ -493,6 +508,17 @@ def _corner_variance(model: str, h: np.ndarray, src: np.ndarray, sigma: float,
     return float(np.mean(var))
 
 
+def _area_scale(h: np.ndarray, pts: np.ndarray) -> float:
+    """Mean local area scale ``|det J|`` of the homography `h` at `pts`.
+
+    For ``x' = (A x + t) / (c.x + 1)`` the Jacobian determinant is ``det H / w^3``
+    with ``w = c.x + 1`` (Hartley & Zisserman 2004, eq. of the local affine approximation).
+    """
+    h = h / h[2, 2]
+    w = np.c_[pts, np.ones(len(pts))] @ h[2]
+    return float(np.mean(np.abs(np.linalg.det(h) / w ** 3)))
+
+
 def _plausible(h: np.ndarray, before_shape, after_shape) -> str | None:
     """Reject degenerate models: folds, extreme scale, strong perspective."""
     ha, wa = after_shape
@@ -626,6 +652,97 @@ def _ecc_pass(nb: np.ndarray, na: np.ndarray, area: np.ndarray, mask: np.ndarray
     return h_new / h_new[2, 2]
 
 
+def _point_estimate(nb: np.ndarray, na: np.ndarray, area: np.ndarray, model: str, g: _Grid,
+                    h_full: np.ndarray, corners: np.ndarray):
+    """An independent, spatially balanced estimate of the model from tracked points.
+
+    Shi-Tomasi corners of BEFORE's normalised high-pass (Shi & Tomasi 1994) are tracked
+    into the AFTER pre-warped by ``h_full`` with pyramidal Lucas-Kanade (Bouguet 2000),
+    kept when the backward track returns within 0.3 px, and the model is refitted by
+    iteratively reweighted least squares, ``min sum w_i |W p_i - q_i|^2`` with Cauchy
+    weights ``1 / (1 + (r / 2.5 s)^2)`` (``s`` the MAD residual) times ``1 / n_cell``,
+    ``n_cell`` the points in the same cell of an 8 x 8 grid over the overlap. ECC weighs
+    pixels by their gradient energy, so a few textured areas dominate it; this estimate
+    weighs every part of the overlap alike, as hand-placed control points do. Where the
+    scene is not one plane (parallax, lens distortion, a non-rigid subject) the two
+    disagree at the corners, and that disagreement enters `confidence`.
+
+    Returns
+    -------
+    h : ndarray or None
+        The full-resolution AFTER -> BEFORE model (None: too few tracked points).
+    var : float
+        Delete-a-block jackknife variance (Kuensch 1989) of `corners` (BEFORE full px)
+        mapped into AFTER through ``h^-1``, per axis, averaged over the corners:
+        ``(n-1)/n sum_i (c_i - mean c)^2`` over the n fits that each leave out one of
+        4 x 4 blocks of the overlap (NaN when fewer than 4 blocks hold points).
+    """
+    ys, xs = _bbox(area, 0)
+    b8, a8 = _to_u8(nb), _to_u8(na)
+    m = np.zeros(area.shape, np.uint8)
+    m[ys, xs] = area[ys, xs]
+    p0 = cv2.goodFeaturesToTrack(b8, 1500, 0.01, 6, mask=m, blockSize=7)
+    if p0 is None or len(p0) < 4 * MIN_INLIERS:
+        return None, np.nan
+    p0 = p0.reshape(-1, 2).astype(np.float32)
+    crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
+    p1, st, _ = cv2.calcOpticalFlowPyrLK(b8, a8, p0, None, winSize=(21, 21), maxLevel=2, criteria=crit)
+    pb, st2, _ = cv2.calcOpticalFlowPyrLK(a8, b8, p1, None, winSize=(21, 21), maxLevel=2, criteria=crit)
+    ok = (st.ravel() == 1) & (st2.ravel() == 1) & (np.linalg.norm(pb - p0, axis=1) < 0.3)
+    if ok.sum() < 4 * MIN_INLIERS:
+        return None, np.nan
+    dst, src = p0[ok].astype(np.float64), p1[ok].astype(np.float64)
+    x0, x1, y0, y1 = xs.start, xs.stop, ys.start, ys.stop
+    cx = np.clip(((dst[:, 0] - x0) * 8 / max(1, x1 - x0)).astype(int), 0, 7)
+    cy = np.clip(((dst[:, 1] - y0) * 8 / max(1, y1 - y0)).astype(int), 0, 7)
+    cell = cy * 8 + cx
+    w_cell = 1.0 / np.bincount(cell, minlength=64)[cell]
+    w = np.eye(3)
+    for _ in range(6):
+        r = np.linalg.norm(_apply(w, src) - dst, axis=1)
+        s = max(0.05, 1.4826 * float(np.median(r)))
+        wt = w_cell / (1.0 + (r / (2.5 * s)) ** 2)
+        w = _wfit(model, src, dst, wt, w)
+    to_full = np.linalg.inv(g.to_grid)
+    h = to_full @ w @ g.to_grid @ h_full
+    # delete-a-block jackknife over the 4 x 4 blocks of cells: model inadequacy is
+    # spatially correlated, so the points are not independent and the covariance of
+    # the least-squares fit understates the corner error; leaving out whole regions
+    # measures how much the extrapolation to the corners depends on each of them
+    block = (cy // 2) * 4 + cx // 2
+    pred = []
+    for b in np.unique(block):
+        keep = block != b
+        if keep.sum() < 2 * MIN_INLIERS:
+            continue
+        wb = _wfit(model, src[keep], dst[keep], wt[keep], w)
+        pred.append(_apply(np.linalg.inv(to_full @ wb @ g.to_grid @ h_full), corners))
+    var = np.nan
+    if len(pred) >= 4:
+        pred = np.array(pred)
+        nb_ = len(pred)
+        # (n-1)/n sum_i (c_i - mean)^2 per axis, averaged over the corners and axes
+        var = float((nb_ - 1) * np.mean((pred - pred.mean(0)) ** 2))
+    return h / h[2, 2], var
+
+
+def _wfit(model: str, src: np.ndarray, dst: np.ndarray, wt: np.ndarray, h0: np.ndarray) -> np.ndarray:
+    """Weighted least-squares `model` (src -> dst), Gauss-Newton from ``h0``."""
+    p = _h_to_params(model, h0)
+    sw = np.sqrt(wt)[:, None]
+    for _ in range(3):
+        h = _params_to_h(model, p)
+        r0 = ((_apply(h, src) - dst) * sw).ravel()
+        jac = np.empty((len(r0), len(p)))
+        for i in range(len(p)):
+            step = 1e-7 * max(1.0, abs(p[i]))
+            q = p.copy()
+            q[i] += step
+            jac[:, i] = (((_apply(_params_to_h(model, q), src) - dst) * sw).ravel() - r0) / step
+        p = p + np.linalg.lstsq(jac, -r0, rcond=None)[0]
+    return _params_to_h(model, p)
+
+
 def _dense_field(nb: np.ndarray, na: np.ndarray, weight: np.ndarray, size_px: float):
     """Smooth residual flow (grid px) confined to `weight` (float 0-1), or None.
 
@@ -698,12 +815,29 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
     Alignment
         ``status="failed"`` with a reason when it cannot be trusted (never raised).
     """
-    cv2.setRNGSeed(20241)            # MAGSAC++ and FLANN are randomised: same input, same answer
     pb, pa = load(before), load(after)
     gb, ga = _gray(pb), _gray(pa)
+    sub_b = find_subject(gb, roi, faces=faces)
+    a = _align_on(gb, ga, sub_b, sub_b, refine)
+    if a.ok or sub_b.kind != "face" or a.model is not None:
+        return a
+    # the face found in BEFORE has no consistent matches in AFTER. Either the photos show
+    # different people (or scenes), or the detection is not the subject (a face printed on
+    # a poster or a magazine in a scene). Try the whole frame, keeping the face as the
+    # identity check: a frame alignment under which that face does not match is refused
+    b = _align_on(gb, ga, Subject("frame", (0, 0, gb.shape[1], gb.shape[0]), gb.shape[:2]), sub_b,
+                  refine)
+    if b.ok or b.model is not None:
+        return b
+    a.reason = f"{a.reason[:a.reason.index(')') + 1]}; on the whole frame: {b.reason}"
+    return a
+
+
+def _align_on(gb: np.ndarray, ga: np.ndarray, sub_b: Subject, ident: Subject, refine: bool) -> Alignment:
+    """`align` with the subject `sub_b` and the identity check on `ident` (a face or else)."""
+    cv2.setRNGSeed(20241)            # MAGSAC++ and FLANN are randomised: same input, same answer
     bshape, ashape = gb.shape[:2], ga.shape[:2]
     tol = max(3.0, 0.001 * float(np.hypot(*bshape)))
-    sub_b = find_subject(gb, roi, faces=faces)
     kind = sub_b.kind
     grid_b = _grid(gb, sub_b)
     grid_a = _grid(ga, Subject("frame", (0, 0, ashape[1], ashape[0]), ashape))
@@ -718,7 +852,7 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
     gh, gw = grid_b.mask.shape
     on_subject = grid_b.mask[np.clip(ib[:, 1], 0, gh - 1), np.clip(ib[:, 0], 0, gw - 1)] > 0
     if on_subject.sum() < MIN_INLIERS:
-        return _failed(f"too few matching features on the subject ({int(on_subject.sum())}; need "
+        return _failed(f"too few matching features on the {kind} ({int(on_subject.sum())}; need "
                        f"{MIN_INLIERS}): different subjects or scenes?", bshape, ashape, subject=kind,
                        tol=tol)
     src_all, dst_all = pts_a[pairs[:, 0]], pts_b[pairs[:, 1]]
@@ -727,7 +861,7 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
                                  confidence=0.9999)
     n_in = 0 if inl is None else int(inl.sum())
     if hg is None or n_in < MIN_INLIERS:
-        return _failed(f"too few consistent matches on the subject ({n_in} of {len(src)}; need "
+        return _failed(f"too few consistent matches on the {kind} ({n_in} of {len(src)}; need "
                        f"{MIN_INLIERS}): different subjects or scenes?", bshape, ashape, inliers=n_in,
                        subject=kind, tol=tol)
     inl = inl.ravel().astype(bool)
@@ -830,9 +964,9 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
 
     # identity check on the subject itself (the inner face, or the ROI / frame): the
     # scene or the hair may match while the face is another person's
-    core = _core_mask(sub_b, grid_b) & valid
+    core = _core_mask(ident, grid_b) & valid
     ncc_core = None
-    if sub_b.kind == "face" and core.sum() > 400:
+    if ident.kind == "face" and core.sum() > 400:
         na_f = na
         if flow is not None:
             gh, gw = nb.shape
@@ -857,19 +991,27 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
         x0, y0, x1, y1 = sub_b.box
     corners_b = grid_b.to_grid @ np.array([[x0, x1, x1, x0], [y0, y0, y1, y1], [1, 1, 1, 1]], np.float64)
     corners_a = _apply(np.linalg.inv(hg_final), (corners_b[:2] / corners_b[2]).T)
-    var = _corner_variance(model, hg_final, src, sigma, corners_a) / grid_b.scale ** 2
-    # systematic error (model inadequacy, parallax, non-rigid motion) shows as disagreement
-    # between the two independent estimates, features (geometric) and ECC (photometric):
-    # it adds d^2 / 2 per axis, d their mean distance at the corners (BEFORE px). The ECC
-    # estimate counts even when it was not adopted (it did not raise the correlation):
-    # a refinement that goes elsewhere is evidence of trouble, not the absence of it
+    # the score is the usual corner error: BEFORE's corners mapped into AFTER through the
+    # inverse models, in AFTER pixels. The covariance gives the corners' variance in BEFORE
+    # px; near each corner, d(AFTER)/d(BEFORE) = J of H^-1, whose area scale |det J|
+    # converts a per-axis variance (isotropic to first order)
     cb = (np.linalg.inv(grid_b.to_grid) @ corners_b)
     cb = (cb[:2] / cb[2]).T
-    d = 0.0
-    for h_other in (h_full, h_photo):
-        if h_other is not None:
-            d = max(d, float(np.mean(np.linalg.norm(_apply(np.linalg.inv(h_feat), cb)
-                                                    - _apply(np.linalg.inv(h_other), cb), axis=1))))
+    var = (_corner_variance(model, hg_final, src, sigma, corners_a) / grid_b.scale ** 2
+           * _area_scale(np.linalg.inv(h_full), cb))
+    # systematic error (model inadequacy, parallax, lens distortion, non-rigid motion)
+    # shows as disagreement between independent estimates of the same model: features
+    # (geometric), ECC (photometric, weighted by gradient energy) and tracked points
+    # (photometric, spatially balanced over the overlap). Their largest pairwise distance
+    # d at the corners (AFTER px) adds d^2 / 2 per axis. An estimate counts even when it
+    # was not adopted: a refinement that goes elsewhere is evidence of trouble. The
+    # tracked points also give a block-jackknife variance that sees spatially correlated
+    # error (a scene not quite one plane); the larger of it and the covariance is used
+    h_pts, var_jk = _point_estimate(nb, na, area, model, grid_b, h_full, cb) if refine else (None, np.nan)
+    ests = [_apply(np.linalg.inv(e), cb) for e in (h_feat, h_photo, h_pts, h_full) if e is not None]
+    d = max(float(np.mean(np.linalg.norm(p - q, axis=1))) for p in ests for q in ests)
+    if np.isfinite(var_jk):
+        var = max(var, var_jk)
     var = var + d * d / 2.0
     p_geom = 1.0 - np.exp(-tol ** 2 / (2 * var)) if np.isfinite(var) and var > 0 else 0.0
     p_photo = float(np.clip((ncc - MIN_NCC) / 0.2, 0, 1))

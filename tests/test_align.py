@@ -338,3 +338,123 @@ def test_small_roi_anchored_by_its_face(astronaut, head):
     ys, xs = np.nonzero(patch)
     box = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
     assert_allclose(_corners(r.homography, box), _corners(H, box), atol=0.5)
+
+
+# -- independent point estimate, jackknife, units of the confidence ---------------------
+def _point_setup(after, h_start, img):
+    """BEFORE/AFTER as align sees them: working grids, normalised high-pass, overlap."""
+    from photokit.align import _grid, _normalised_highpass, _prewarp, _valid_on_grid
+    from photokit.subject import Subject
+    gb, ga = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.cvtColor(after, cv2.COLOR_RGB2GRAY)
+    grid_b = _grid(gb, Subject("frame", (0, 0, gb.shape[1], gb.shape[0]), gb.shape))
+    grid_a = _grid(ga, Subject("frame", (0, 0, ga.shape[1], ga.shape[0]), ga.shape))
+    nb = _normalised_highpass(grid_b.gray)
+    na = _normalised_highpass(_prewarp(grid_a, h_start, grid_b))
+    return nb, na, _valid_on_grid(ga.shape, h_start, grid_b), grid_b
+
+
+def test_point_estimate_recovers_a_known_homography():
+    """Tracked points refit the model from a start 2 px off: the truth within 0.1 px at the
+    corners, and a tiny jackknife variance for an exactly planar scene."""
+    from photokit.align import _point_estimate
+    img = skimage.data.coffee()
+    h, w = img.shape[:2]
+    H = _oblique(w, h, 0.8, 8, 0.95)
+    after = cv2.warpPerspective(img, H, (w, h), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR)
+    start = np.array([[1, 0, 2.0], [0, 1, -1.5], [0, 0, 1]]) @ H @ _similarity(0.3, 1.0, 0, 0, w, h)
+    nb, na, area, g = _point_setup(after, start, img)
+    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64)
+    hp, var = _point_estimate(nb, na, area, "homography", g, start, corners)
+    assert np.abs(_corners(start, (0, 0, w, h)) - _corners(H, (0, 0, w, h))).max() > 1.5
+    assert_allclose(_corners(hp, (0, 0, w, h)), _corners(H, (0, 0, w, h)), atol=0.1)
+    assert 0 <= var < 0.01
+
+
+def test_jackknife_sees_a_scene_that_is_not_one_plane():
+    """Barrel distortion (3 px at the corners; not one homography) raises the
+    block-jackknife variance of the corners by orders of magnitude over the planar scene."""
+    from photokit.align import _point_estimate
+    img = skimage.data.coffee()
+    h, w = img.shape[:2]
+    H = _oblique(w, h, 0.8, 8, 0.95)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    r2 = ((xx - w / 2) ** 2 + (yy - h / 2) ** 2) / ((w / 2) ** 2 + (h / 2) ** 2)
+    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64)
+    var = {}
+    for name, k in (("planar", 0.0), ("distorted", 3.0)):
+        q = np.stack([xx + k * r2 * (xx - w / 2) / (w / 2), yy + k * r2 * (yy - h / 2) / (h / 2),
+                      np.ones_like(xx)], -1) @ H.T
+        mx, my = (q[..., 0] / q[..., 2]).astype(np.float32), (q[..., 1] / q[..., 2]).astype(np.float32)
+        after = cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        nb, na, area, g = _point_setup(after, H, img)
+        var[name] = _point_estimate(nb, na, area, "homography", g, H, corners)[1]
+    assert var["planar"] < 0.005
+    assert var["distorted"] > 0.03 and var["distorted"] > 30 * var["planar"]
+
+
+def test_area_scale_is_the_jacobian_determinant():
+    from photokit.align import _apply, _area_scale
+    hm = np.array([[1.2, 0.1, 5], [0.05, 0.9, 3], [1e-4, 2e-4, 1]])
+    p = np.array([[100.0, 200.0], [400.0, 30.0]])
+    dets = []
+    for x in p:
+        e = 1e-4
+        jx = (_apply(hm, x[None] + [e, 0]) - _apply(hm, x[None] - [e, 0])) / (2 * e)
+        jy = (_apply(hm, x[None] + [0, e]) - _apply(hm, x[None] - [0, e])) / (2 * e)
+        dets.append(abs(np.linalg.det(np.c_[jx.T, jy.T])))
+    assert_allclose(_area_scale(hm, p), np.mean(dets), rtol=1e-6)
+
+
+def test_confidence_in_after_pixels_zoomed_out_pair():
+    """AFTER zoomed out 2.6x: the corner error is scored in AFTER px, where the same
+    BEFORE-px uncertainty is 2.6x smaller; confidence stays high and the error small."""
+    img = skimage.data.coffee()
+    h, w = img.shape[:2]
+    H = _oblique(w, h, 1.0, 20, 0.38)
+    after = cv2.warpPerspective(img, H, (w, h), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR)
+    r = align(img, after)
+    assert r.ok and r.confidence > 0.9
+    assert_allclose(_corners(r.homography, (0, 0, w, h)), _corners(H, (0, 0, w, h)), atol=0.5)
+
+
+# -- a face that is not the subject ------------------------------------------------------
+def _fake_face(monkeypatch, ellipse, shape):
+    import sys
+
+    from photokit.subject import Subject
+    pa = sys.modules["photokit.align"]          # the module (photokit.align is also the function)
+    (cx, cy), (ax, ay) = ellipse
+    sub = Subject("face", (int(cx - ax), int(cy - ay), int(cx + ax), int(cy + ay)), shape,
+                  ellipse=ellipse)
+    monkeypatch.setattr(pa, "find_subject", lambda gray, roi=None, faces=True: sub)
+
+
+def test_face_without_matches_falls_back_to_the_frame(monkeypatch):
+    """A 'face' in BEFORE that AFTER does not show (a magazine cover out of the new view):
+    the frame is aligned instead, exactly, and the subject says so."""
+    img = skimage.data.coffee()
+    h, w = img.shape[:2]
+    _fake_face(monkeypatch, ((60.0, 60.0), (40.0, 50.0)), (h, w))
+    H = _similarity(2, 1.0, 150, 130, w, h)          # AFTER starts 150 px right, 130 px down
+    after = _relight(_warp(img, H))
+    r = align(img, after)
+    assert r.ok, r.reason
+    assert r.subject == "frame"
+    box = (150, 130, w, h)
+    assert_allclose(_corners(r.homography, box), _corners(H, box), atol=0.5)
+
+
+def test_face_fallback_keeps_the_identity_check(monkeypatch, astronaut):
+    """The room matches, the face region holds something else: the frame fallback aligns
+    the room but the identity check on the face refuses."""
+    h, w = astronaut.shape[:2]
+    ell = ((256.0, 150.0), (70.0, 90.0))
+    _fake_face(monkeypatch, ell, (h, w))
+    cat = cv2.resize(skimage.data.chelsea(), (w, h), interpolation=cv2.INTER_AREA)
+    m = np.zeros((h, w), np.uint8)
+    cv2.ellipse(m, (256, 150), (85, 105), 0, 0, 360, 1, -1)
+    other = np.where(m[..., None] > 0, cat, astronaut).astype(np.uint8)
+    r = align(astronaut, other)
+    # no match on the face -> frame tried (subject "frame") -> the face check refuses
+    assert r.status == "failed" and r.subject == "frame" and "face does not match" in r.reason
+    assert r.ncc_core < 0.3
