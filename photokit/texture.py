@@ -119,6 +119,8 @@ LINE_DIRECTIONS = ((1, 0), (4, 1), (2, 1), (4, 3), (1, 1), (3, 4), (1, 2), (1, 4
 LINE_HALF_SCALES = 4.0
 #: Line evidence per pixel is clipped to +-LINE_CLIP (L*).
 LINE_CLIP = 1.5
+#: Wider valleys must be deeper: evidence at scale s is scaled by (s / s_0)^-this.
+LINE_WIDTH_EXPONENT = 0.5
 #: Slope kept beyond the clip (breaks ties between saturated pixels).
 LINE_CLIP_SLOPE = 0.02
 #: Hysteresis on the averaged evidence (L*): seeds and growth.
@@ -127,6 +129,9 @@ LINE_DEPTH_LOW = 0.6
 LINE_MIN_LENGTH_MM = 3.0
 LINE_MIN_STRAIGHTNESS = 0.7
 LINE_LONG_MM = 8.0
+#: Orientation groups for tracing, and their half width (radians; groups overlap).
+LINE_GROUPS = 4
+LINE_GROUP_HALF_WIDTH = np.pi / 6
 #: Scales narrower than this many working pixels cannot be resolved and are skipped.
 LINE_MIN_SIGMA_PX = 0.8
 
@@ -662,7 +667,8 @@ def EVID(tr, dn):
     return cv2.absdiff(tr, dn)
 
 
-def oriented_response(L: np.ndarray, skin: np.ndarray, sigma_px: float, half_px: float):
+def oriented_response(L: np.ndarray, skin: np.ndarray, sigma_px: float, half_px: float,
+                      gain: float = 1.0):
     """Evidence, depth and normal angle of dark lines at scale `sigma_px`.
 
     For each direction ``d`` of `LINE_DIRECTIONS` (unit normal ``n``), with ``H`` the
@@ -699,7 +705,7 @@ def oriented_response(L: np.ndarray, skin: np.ndarray, sigma_px: float, half_px:
         dn = cv2.addWeighted(lxx, nx * nx * norm, lyy, ny * ny * norm, 0.0)
         dn = cv2.scaleAdd(lxy, 2 * nx * ny * norm, dn)
         e = cv2.subtract(dn, EVID(tr, dn))
-        e = cv2.multiply(e, m)
+        e = cv2.multiply(e, m, scale=gain)
         # clipped, plus a small share of the raw value so that saturated stretches
         # still peak at the centre (no ties for the non-maximum suppression)
         e = cv2.scaleAdd(e, LINE_CLIP_SLOPE, np.clip(e, -c, c))
@@ -731,16 +737,17 @@ def _ridges(an: Analysis) -> Lines | None:
         if s < LINE_MIN_SIGMA_PX:
             continue
         half = max(LINE_HALF_MM, LINE_HALF_SCALES * s_mm) / finest.mm_per_px
+        gain = (s_mm / LINE_SCALES_MM[0]) ** -LINE_WIDTH_EXPONENT
         # coarser scales run on a copy reduced so the scale spans about LINE_PX_PER_SCALE
         # pixels there (the response is smooth on that grid) and are interpolated back
         r = max(1, int(np.floor(s / LINE_PX_PER_SCALE + 1e-9)))
         if r == 1:
-            ev, dep, th = oriented_response(finest.L, finest.mask, s, half)
+            ev, dep, th = oriented_response(finest.L, finest.mask, s, half, gain)
         else:
             size = (max(8, w // r), max(8, h // r))
             Lr = cv2.resize(finest.L, size, interpolation=cv2.INTER_AREA)
             mr = cv2.resize(finest.mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) >= 0.5
-            ev, dep, th = oriented_response(Lr, mr, s / r, half / r)
+            ev, dep, th = oriented_response(Lr, mr, s / r, half / r, gain)
             ev, dep = (cv2.resize(x, (w, h), interpolation=cv2.INTER_LINEAR) for x in (ev, dep))
             th = cv2.resize(th, (w, h), interpolation=cv2.INTER_NEAREST)
         if best is None:
@@ -753,6 +760,26 @@ def _ridges(an: Analysis) -> Lines | None:
     if best is None:
         return None
     return trace_lines(finest, best, depth, theta, LINE_DEPTH_HIGH, LINE_DEPTH_LOW)
+
+
+def _good_components(li, ncomp, xs, ys, v, step, high, mm_per_px) -> np.ndarray:
+    """Which labelled centre-line components are lines: a seed >= `high`, long enough,
+    and straight enough (span along the principal axis, ``sqrt(12 var)`` for a segment,
+    at least `LINE_MIN_STRAIGHTNESS` of the length) unless longer than `LINE_LONG_MM`."""
+    comp_len = np.bincount(li, weights=step, minlength=ncomp) * mm_per_px
+    comp_high = np.bincount(li[v >= high], minlength=ncomp) > 0
+    cnt = np.maximum(np.bincount(li, minlength=ncomp), 1).astype(np.float64)
+    xf, yf = xs.astype(np.float64), ys.astype(np.float64)
+    mx, my = (np.bincount(li, weights=q, minlength=ncomp) / cnt for q in (xf, yf))
+    cxx = np.bincount(li, weights=xf * xf, minlength=ncomp) / cnt - mx ** 2
+    cyy = np.bincount(li, weights=yf * yf, minlength=ncomp) / cnt - my ** 2
+    cxy = np.bincount(li, weights=xf * yf, minlength=ncomp) / cnt - mx * my
+    lam = 0.5 * (cxx + cyy) + np.sqrt(np.maximum(0.25 * (cxx - cyy) ** 2 + cxy ** 2, 0))
+    span = np.sqrt(12 * np.maximum(lam, 0)) * mm_per_px
+    straight = (span >= LINE_MIN_STRAIGHTNESS * comp_len) | (comp_len >= LINE_LONG_MM)
+    good = comp_high & straight & (comp_len >= LINE_MIN_LENGTH_MM)
+    good[0] = False
+    return good
 
 
 def trace_lines(finest: Work, best: np.ndarray, depth: np.ndarray, theta: np.ndarray,
@@ -776,30 +803,30 @@ def trace_lines(finest: Work, best: np.ndarray, depth: np.ndarray, theta: np.nda
     v = best[ys, xs]
     ok = (v >= B[ys + 1 + dy, xs + 1 + dx]) & (v > B[ys + 1 - dy, xs + 1 - dx])
     ys, xs, v = ys[ok], xs[ok], v[ok]
-    low = np.zeros((H, W), np.uint8)
-    low[ys, xs] = 1
-    ncomp, labels = cv2.connectedComponents(low, connectivity=8)
-    li = labels[ys, xs]
     th = theta[ys, xs]
     # centre-line length per pixel: one pixel step along the dominant axis of the tangent
     step = 1.0 / np.maximum(np.abs(np.cos(th)), np.abs(np.sin(th)))
-    comp_len = np.bincount(li, weights=step, minlength=ncomp) * finest.mm_per_px
-    comp_high = np.bincount(li[v >= high], minlength=ncomp) > 0
-    # straightness: span along the principal axis (sqrt(12 var) for a segment) / length
-    cnt = np.maximum(np.bincount(li, minlength=ncomp), 1).astype(np.float64)
-    xf, yf = xs.astype(np.float64), ys.astype(np.float64)
-    mx, my = (np.bincount(li, weights=q, minlength=ncomp) / cnt for q in (xf, yf))
-    cxx = np.bincount(li, weights=xf * xf, minlength=ncomp) / cnt - mx ** 2
-    cyy = np.bincount(li, weights=yf * yf, minlength=ncomp) / cnt - my ** 2
-    cxy = np.bincount(li, weights=xf * yf, minlength=ncomp) / cnt - mx * my
-    lam = 0.5 * (cxx + cyy) + np.sqrt(np.maximum(0.25 * (cxx - cyy) ** 2 + cxy ** 2, 0))
-    span = np.sqrt(12 * np.maximum(lam, 0)) * finest.mm_per_px
-    straight = (span >= LINE_MIN_STRAIGHTNESS * comp_len) | (comp_len >= LINE_LONG_MM)
-    good = comp_high & straight & (comp_len >= LINE_MIN_LENGTH_MM)
-    good[0] = False
-    centre = good[labels] & valid
+    keep = np.zeros(ys.size, bool)
+    img = np.zeros((H, W), np.uint8)
+    # components are traced within overlapping orientation groups, so a line is not
+    # merged with the furrows that cross it (and judged by their length and shape)
+    for g in range(LINE_GROUPS):
+        centre_angle = g * np.pi / LINE_GROUPS
+        dist = np.abs((th - centre_angle + np.pi / 2) % np.pi - np.pi / 2)
+        sel = np.nonzero(dist <= LINE_GROUP_HALF_WIDTH)[0]
+        if sel.size == 0:
+            continue
+        img[:] = 0
+        img[ys[sel], xs[sel]] = 1
+        ncomp, labels = cv2.connectedComponents(img, connectivity=8)
+        li = labels[ys[sel], xs[sel]]
+        keep[sel] |= _good_components(li, ncomp, xs[sel], ys[sel], v[sel], step[sel], high,
+                                      finest.mm_per_px)[li]
+    centre = np.zeros((H, W), bool)
+    centre[ys[keep], xs[keep]] = True
+    centre &= valid
     # length inside the counted rows only (components are judged whole, margins included)
-    inside = valid[ys, xs] & good[li]
+    inside = valid[ys, xs] & keep
     length = float(np.sum(step[inside]) * finest.mm_per_px)
     area = float(np.count_nonzero(valid)) * finest.mm_per_px ** 2
     return Lines(centre, depth, best, theta, length, area, finest, valid)
