@@ -582,8 +582,8 @@ class Lines:
     centre : ndarray of bool
         Centre-line pixels kept (working level, cropped).
     depth : ndarray, float32
-        Estimated line depth (L*) at each pixel: ``D_n`` of the direction and scale with
-        the strongest evidence (see `oriented_response`).
+        Estimated line depth (L*) at the centre pixels (zero elsewhere): ``D_n`` across
+        the line at the scale with the strongest evidence (see `oriented_response`).
     evidence : ndarray, float32
         Line evidence (L*, at most `LINE_CLIP`): the largest over scales and directions
         of the two-sided oriented average.
@@ -634,14 +634,11 @@ def hessian(img: np.ndarray, sigma_px: float) -> tuple[np.ndarray, np.ndarray, n
     return lxx, lyy, lxy
 
 
-def shifted(a: np.ndarray, dx: int, dy: int) -> np.ndarray:
-    """``b(x, y) = a(x + dx, y + dy)``, zero where that falls outside `a`."""
-    h, w = a.shape
-    out = np.zeros_like(a)
-    if abs(dx) < w and abs(dy) < h:
-        out[max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)] = \
-            a[max(0, dy):h - max(0, -dy), max(0, dx):w - max(0, -dx)]
-    return out
+def _shift_slices(h: int, w: int, dx: int, dy: int):
+    """Slices ``(dst, src)`` with ``dst`` at ``(x, y)`` and ``src`` at ``(x + dx, y + dy)``."""
+    dst = (slice(max(0, -dy), h - max(0, dy)), slice(max(0, -dx), w - max(0, dx)))
+    src = (slice(max(0, dy), h - max(0, -dy)), slice(max(0, dx), w - max(0, -dx)))
+    return dst, src
 
 
 def run_sum(a: np.ndarray, dx: int, dy: int, n: int) -> np.ndarray:
@@ -650,75 +647,82 @@ def run_sum(a: np.ndarray, dx: int, dy: int, n: int) -> np.ndarray:
     Partial sums of 1, 2, 4, ... steps are built by ``S_2m(x) = S_m(x) + S_m(x + m d)``
     and combined along the binary digits of `n`: about ``2 log2 n`` shifted additions.
     """
+    h, w = a.shape
     out = None
     part, k, offset = a, 1, 0
     while True:
         if n & k:
-            term = part if offset == 0 else shifted(part, offset * dx, offset * dy)
-            out = term.copy() if out is None else cv2.add(out, term)
+            if out is None:
+                out = part.copy()
+            else:
+                dst, src = _shift_slices(h, w, offset * dx, offset * dy)
+                out[dst] += part[src]
             offset += k
         if 2 * k > n:
             return out
-        part = cv2.add(part, shifted(part, k * dx, k * dy))
+        nxt = part.copy()
+        dst, src = _shift_slices(h, w, k * dx, k * dy)
+        nxt[dst] += part[src]
+        part = nxt
         k *= 2
 
 
-def EVID(tr, dn):
-    return cv2.absdiff(tr, dn)
+def line_normals() -> np.ndarray:
+    """Normal angle (``[0, pi)``, x right, y down) of each of `LINE_DIRECTIONS`."""
+    return np.array([np.arctan2(dx, -dy) % np.pi for dx, dy in LINE_DIRECTIONS], np.float32)
 
 
 def oriented_response(L: np.ndarray, skin: np.ndarray, sigma_px: float, half_px: float,
                       gain: float = 1.0):
-    """Evidence, depth and normal angle of dark lines at scale `sigma_px`.
+    """Line evidence (L*) at scale `sigma_px` and the direction that gave it.
 
     For each direction ``d`` of `LINE_DIRECTIONS` (unit normal ``n``), with ``H`` the
     Hessian of ``G_s * L`` and ``k = s^2 / 0.385``:
 
     - the depth across ``d``, ``D_n = k n^T H n``, equals the depth ``A`` at the centre
       of a Gaussian valley of width ``s / sqrt(2)`` (Lindeberg 1998);
-    - the line evidence is ``E = clip(D_n - |D_d|, -c, c)`` with ``D_d = k d^T H d =
-      k tr H - D_n`` the curvature along ``d`` (zero on a line, equal to ``D_n`` on a
-      round pore, so pores and grain give none) and ``c = LINE_CLIP`` (a few deep pores
-      or spots cannot outweigh a long stretch without a valley), zero off the skin;
+    - the per-pixel evidence is ``E = clip(g (D_n - |D_d|), -c, c) + 0.02 g (D_n -
+      |D_d|)`` with ``D_d = k tr H - D_n`` the curvature along ``d`` (zero on a line,
+      equal to ``D_n`` on a round pore, so pores and grain give none), ``c = LINE_CLIP``
+      (a few deep pores or spots cannot outweigh a long stretch without a valley; the
+      small slope beyond keeps saturated stretches peaked for the non-maximum
+      suppression), ``g`` = `gain`, and zero off the skin. ``D_n - |D_d| = min(2 D_n -
+      tr, tr)`` and ``2 D_n - tr = k ((Lxx - Lyy) cos 2phi + 2 Lxy sin 2phi)`` (``phi``
+      the normal angle): two passes per direction;
     - ``E`` is averaged over the two halves of a segment through each pixel, each
       `half_px` long: ``E_+ = mean_{i=0..m} E(x + i d)``, ``E_- = mean_{i=0..m}
-      E(x - i d)``, and the response is ``min(E_+, E_-)``: high only where the valley
-      continues on BOTH sides (inside a line, not past its end), while the relief's
-      furrows, a few tenths of a millimetre long, average out.
+      E(x - i d)`` (`run_sum`), and the response is ``min(E_+, E_-)``: high only where
+      the valley continues on BOTH sides (inside a line, not past its end), while the
+      relief's furrows and pores, a few tenths of a millimetre long, average out.
 
-    Returns the largest response over directions (L*, at most ``c``), the depth ``D_n``
-    of that direction (L*, not averaged: the line depth estimate) and its normal angle
-    ``theta`` in ``[0, pi)`` (x right, y down).
+    Returns the largest response over directions (L*), the index of that direction
+    (uint8) and the Hessian ``(Lxx, Lyy, Lxy)`` (for the depth of the lines found).
     """
-    lxx, lyy, lxy = hessian(L, sigma_px)
-    norm = float(sigma_px * sigma_px / _PEAK_VALLEY)
+    hes = hessian(L, sigma_px)
+    lxx, lyy, lxy = hes
     m = skin.astype(np.float32)
-    tr = cv2.add(lxx, lyy)
-    tr *= np.float32(norm)
-    best = np.zeros_like(L)
-    depth = np.zeros_like(L)
-    which = np.zeros(L.shape, np.uint8)
+    m *= np.float32(gain * sigma_px * sigma_px / _PEAK_VALLEY)
+    a = cv2.multiply(cv2.subtract(lxx, lyy), m)
+    b = cv2.multiply(lxy, m, scale=2.0)
+    tr = cv2.multiply(cv2.add(lxx, lyy), m)
     c = float(LINE_CLIP)
-    for k, (dx, dy) in enumerate(LINE_DIRECTIONS):
-        ln = float(np.hypot(dx, dy))
-        nx, ny = -dy / ln, dx / ln
-        dn = cv2.addWeighted(lxx, nx * nx * norm, lyy, ny * ny * norm, 0.0)
-        dn = cv2.scaleAdd(lxy, 2 * nx * ny * norm, dn)
-        e = cv2.subtract(dn, EVID(tr, dn))
-        e = cv2.multiply(e, m, scale=gain)
-        # clipped, plus a small share of the raw value so that saturated stretches
-        # still peak at the centre (no ties for the non-maximum suppression)
+    h, w = L.shape
+    best = np.zeros_like(L)
+    which = np.zeros(L.shape, np.uint8)
+    resp = np.zeros_like(L)
+    for k, (phi, (dx, dy)) in enumerate(zip(line_normals(), LINE_DIRECTIONS, strict=True)):
+        e = cv2.addWeighted(a, float(np.cos(2 * phi)), b, float(np.sin(2 * phi)), 0.0)
+        e = cv2.min(e, tr)
         e = cv2.scaleAdd(e, LINE_CLIP_SLOPE, np.clip(e, -c, c))
-        steps = max(1, int(round(half_px / ln)))
+        steps = max(1, int(round(half_px / float(np.hypot(dx, dy)))))
         fwd = run_sum(e, dx, dy, steps + 1)
-        resp = cv2.min(fwd, shifted(fwd, -steps * dx, -steps * dy))
+        resp[:] = 0
+        dst, src = _shift_slices(h, w, -steps * dx, -steps * dy)
+        np.minimum(fwd[dst], fwd[src], out=resp[dst])
         resp *= np.float32(1.0 / (steps + 1))
-        up = resp > best
-        np.copyto(which, np.uint8(k), where=up)
-        np.copyto(depth, dn, where=up)
-        best = cv2.max(best, resp)
-    normals = np.array([np.arctan2(dx, -dy) % np.pi for dx, dy in LINE_DIRECTIONS], np.float32)
-    return best, depth, normals[which]
+        np.copyto(which, np.uint8(k), where=resp > best)
+        np.maximum(best, resp, out=best)
+    return best, which, hes
 
 
 def ridges(an: Analysis) -> Lines | None:
@@ -730,7 +734,9 @@ def _ridges(an: Analysis) -> Lines | None:
     finest = work(an, LINE_SCALES_MM[0] / LINE_PX_PER_SCALE, LINE_BUDGET_PX)
     if finest is None:
         return None
-    best = depth = theta = None
+    best = theta = scale = None
+    hessians = []
+    normals = line_normals()
     h, w = finest.L.shape
     for s_mm in LINE_SCALES_MM:
         s = s_mm / finest.mm_per_px
@@ -742,24 +748,50 @@ def _ridges(an: Analysis) -> Lines | None:
         # pixels there (the response is smooth on that grid) and are interpolated back
         r = max(1, int(np.floor(s / LINE_PX_PER_SCALE + 1e-9)))
         if r == 1:
-            ev, dep, th = oriented_response(finest.L, finest.mask, s, half, gain)
+            ev, which, hes = oriented_response(finest.L, finest.mask, s, half, gain)
+            th = normals[which]
         else:
             size = (max(8, w // r), max(8, h // r))
             Lr = cv2.resize(finest.L, size, interpolation=cv2.INTER_AREA)
             mr = cv2.resize(finest.mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) >= 0.5
-            ev, dep, th = oriented_response(Lr, mr, s / r, half / r, gain)
-            ev, dep = (cv2.resize(x, (w, h), interpolation=cv2.INTER_LINEAR) for x in (ev, dep))
-            th = cv2.resize(th, (w, h), interpolation=cv2.INTER_NEAREST)
+            ev, which, hes = oriented_response(Lr, mr, s / r, half / r, gain)
+            ev = cv2.resize(ev, (w, h), interpolation=cv2.INTER_LINEAR)
+            # the angle is interpolated as the doubled-angle vector (symmetric, no wrap)
+            dbl = cv2.merge([np.cos(2 * normals)[which], np.sin(2 * normals)[which]])
+            dbl = cv2.resize(dbl, (w, h), interpolation=cv2.INTER_LINEAR)
+            th = cv2.phase(dbl[..., 0], dbl[..., 1])
+            th *= np.float32(0.5)
+        fx, fy = hes[0].shape[1] / w, hes[0].shape[0] / h
+        hessians.append((hes, s / r, fx, fy))
         if best is None:
-            best, depth, theta = ev, dep, th
+            best, theta, scale = ev, th, np.zeros((h, w), np.uint8)
         else:
             take = ev > best
-            best = cv2.max(best, ev)
-            np.copyto(depth, dep, where=take)
+            np.maximum(best, ev, out=best)
             np.copyto(theta, th, where=take)
+            np.copyto(scale, np.uint8(len(hessians) - 1), where=take)
     if best is None:
         return None
-    return trace_lines(finest, best, depth, theta, LINE_DEPTH_HIGH, LINE_DEPTH_LOW)
+    traced = trace_lines(finest, best, theta, LINE_DEPTH_HIGH, LINE_DEPTH_LOW)
+    if traced is None:
+        return None
+    centre, length, area, valid = traced
+    # depth D_n across the line at its centre pixels, from the Hessian of the scale that
+    # gave the evidence (sampled at the pixel centre on that scale's grid)
+    depth = np.zeros((h, w), np.float32)
+    ys, xs = np.nonzero(centre)
+    for j, ((lxx, lyy, lxy), s, fx, fy) in enumerate(hessians):
+        sel = scale[ys, xs] == j
+        if not sel.any():
+            continue
+        y, x = ys[sel], xs[sel]
+        pts = np.stack([(x + 0.5) * fx - 0.5, (y + 0.5) * fy - 0.5], axis=1).astype(np.float32)[:, None, :]
+        hxx, hyy, hxy = (cv2.remap(d, pts, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[:, 0]
+                         for d in (lxx, lyy, lxy))
+        t = theta[y, x]
+        cs, sn = np.cos(t), np.sin(t)
+        depth[y, x] = (cs * cs * hxx + 2 * cs * sn * hxy + sn * sn * hyy) * np.float32(s * s / _PEAK_VALLEY)
+    return Lines(centre, depth, best, theta, length, area, finest, valid)
 
 
 def _good_components(li, ncomp, xs, ys, v, step, high, mm_per_px) -> np.ndarray:
@@ -782,9 +814,11 @@ def _good_components(li, ncomp, xs, ys, v, step, high, mm_per_px) -> np.ndarray:
     return good
 
 
-def trace_lines(finest: Work, best: np.ndarray, depth: np.ndarray, theta: np.ndarray,
-                high: float, low: float) -> Lines | None:
-    """Centre lines of the evidence map `best`: NMS, hysteresis, length and shape tests."""
+def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, high: float, low: float):
+    """Centre lines of the evidence map `best`: NMS, hysteresis, length and shape tests.
+
+    Returns ``(centre, length_mm, area_mm2, valid)`` or None (too little skin).
+    """
     H, W = best.shape
     skin = erode(finest.mask, 2.0 * LINE_SCALES_MM[-1] / finest.mm_per_px)
     valid = finest.restrict(skin)
@@ -829,7 +863,7 @@ def trace_lines(finest: Work, best: np.ndarray, depth: np.ndarray, theta: np.nda
     inside = valid[ys, xs] & keep
     length = float(np.sum(step[inside]) * finest.mm_per_px)
     area = float(np.count_nonzero(valid)) * finest.mm_per_px ** 2
-    return Lines(centre, depth, best, theta, length, area, finest, valid)
+    return centre, length, area, valid
 
 
 @metric("texture.wrinkle_density", unit="mm/cm^2", mdc=14.0, better="lower", needs_colour=False,
