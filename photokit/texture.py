@@ -86,7 +86,7 @@ CROP_MARGIN_MM = 4.0
 #: Largest working image analysed whole (pixels); above it, strips are sampled.
 WORK_BUDGET_PX = 750_000
 #: The same for line detection (sparse features: sampling them is noisy).
-LINE_BUDGET_PX = 1_500_000
+LINE_BUDGET_PX = 500_000
 #: Height of each sampled strip (mm).
 STRIP_MM = 12.0
 
@@ -641,6 +641,24 @@ def _shift_slices(h: int, w: int, dx: int, dy: int):
     return dst, src
 
 
+def _shift_add(a: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """``a(x, y) + a(x + dx, y + dy)`` (the second term zero beyond the border)."""
+    h, w = a.shape
+    dst, src = _shift_slices(h, w, dx, dy)
+    out = np.empty_like(a)
+    np.add(a[dst], a[src], out=out[dst])
+    # the border strips the shifted term does not reach keep ``a``
+    if dy > 0:
+        out[h - dy:] = a[h - dy:]
+    elif dy < 0:
+        out[:-dy] = a[:-dy]
+    if dx > 0:
+        out[:, w - dx:] = a[:, w - dx:]
+    elif dx < 0:
+        out[:, :-dx] = a[:, :-dx]
+    return out
+
+
 def run_sum(a: np.ndarray, dx: int, dy: int, n: int) -> np.ndarray:
     """``sum_{i=0}^{n-1} a(x + i dx, y + i dy)`` (zero beyond the border), by doubling.
 
@@ -653,17 +671,14 @@ def run_sum(a: np.ndarray, dx: int, dy: int, n: int) -> np.ndarray:
     while True:
         if n & k:
             if out is None:
-                out = part.copy()
+                out = part if part is not a else part.copy()
             else:
                 dst, src = _shift_slices(h, w, offset * dx, offset * dy)
                 out[dst] += part[src]
             offset += k
         if 2 * k > n:
             return out
-        nxt = part.copy()
-        dst, src = _shift_slices(h, w, k * dx, k * dy)
-        nxt[dst] += part[src]
-        part = nxt
+        part = _shift_add(part, k * dx, k * dy)
         k *= 2
 
 
