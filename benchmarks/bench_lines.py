@@ -18,7 +18,8 @@ Sections (each prints a table; the baselines are measured in the same run):
 4. **Speed**: ``texture.wrinkle_density`` on a 12 MP synthetic close-up (4000 x 3000 at
    0.07 mm/px) and a 12 MP real portrait, against the JPEG decode of the same photo.
 
-Run: ``python benchmarks/bench_lines.py [--skins N] [--recaptures N] [--sections 1,2,3,4]``
+Run: ``python benchmarks/bench_lines.py [--skins N] [--recaptures N] [--sections 1,2,3,4]
+[--wrinkle-depth D]``
 """
 
 from __future__ import annotations
@@ -77,19 +78,20 @@ def recall_precision(im, ln) -> tuple[float, float, float, float]:
     return rec, prec, np.count_nonzero(t) * mm, np.count_nonzero(det & ~near_truth) * mm
 
 
-def section_recall(n_skins: int):
+def section_recall(n_skins: int, depth: float = 1.0):
     from photokit import texture as T
     from photokit.analysis import Analysis
     from photokit.colour import uint8_to_linear
     from photokit.synth import render_skin
 
     print(f"\n1. Line length found, {n_skins} synthetic close-ups 1200x900 at 0.07 mm/px, "
-          f"tolerance {TOL_MM} mm")
+          f"tolerance {TOL_MM} mm, generator wrinkle_depth {depth}")
     print(f"{'seed':>5} {'truth mm':>9} {'recall':>7} {'precision':>9} {'false mm':>9} "
           f"{'density':>8} {'depth':>6}")
     rs, ps, fs = [], [], []
     for seed in range(100, 100 + n_skins):
-        im = render_skin(seed=seed, width=1200, height=900, noise_seed=1, jpeg_quality=92)
+        im = render_skin(seed=seed, width=1200, height=900, noise_seed=1, jpeg_quality=92,
+                         wrinkle_depth=depth)
         an = Analysis(uint8_to_linear(im.pixels), im.mask("skin"), im.truth.mm_per_px)
         ln = T.ridges(an)
         rec, prec, tl, fl = recall_precision(im, ln)
@@ -117,7 +119,7 @@ def cv_table(per_metric: dict[str, list[list[float]]], label: str) -> None:
               f"  mean {np.mean([np.mean(g) for g in groups]):.2f}")
 
 
-def section_synthetic_cv(n_skins: int, n: int):
+def section_synthetic_cv(n_skins: int, n: int, depth: float = 1.0):
     from photokit.analysis import Analysis
     from photokit.colour import uint8_to_linear
     from photokit.synth import render_skin
@@ -131,7 +133,8 @@ def section_synthetic_cv(n_skins: int, n: int):
             im = render_skin(seed=100 + seed, width=1200, height=900,
                              rotation_deg=float(rng.uniform(-2, 2)), scale=zoom,
                              shift_px=tuple(float(v) for v in rng.uniform(-20, 20, 2)),
-                             jpeg_quality=int(rng.integers(88, 96)), noise_seed=k + 1)
+                             jpeg_quality=int(rng.integers(88, 96)), noise_seed=k + 1,
+                             wrinkle_depth=depth)
             roi = cv2.erode(im.mask("skin").astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
             an = Analysis(uint8_to_linear(im.pixels), roi, im.truth.mm_per_px / zoom)
             for key, v in line_metrics(an).items():
@@ -140,7 +143,8 @@ def section_synthetic_cv(n_skins: int, n: int):
         for key, v in vals.items():
             if len(v) == n:
                 per.setdefault(key, []).append(v)
-    print(f"\n2. Re-capture CV, synthetic close-ups (0.07 mm/px), {n_skins} skins x {n} captures")
+    print(f"\n2. Re-capture CV, synthetic close-ups (0.07 mm/px), {n_skins} skins x {n} captures, "
+          f"generator wrinkle_depth {depth}")
     cv_table(per, "synthetic")
 
 
@@ -196,12 +200,14 @@ def main(argv=None) -> int:
     ap.add_argument("--skins", type=int, default=N_SKINS)
     ap.add_argument("--recaptures", type=int, default=N_RECAPTURES)
     ap.add_argument("--sections", default="1,2,3,4")
+    ap.add_argument("--wrinkle-depth", type=float, default=1.0,
+                    help="the generator's wrinkle_depth for sections 1 and 2 (1 = its default)")
     args = ap.parse_args(argv)
     which = set(args.sections.split(","))
     if "1" in which:
-        section_recall(args.skins)
+        section_recall(args.skins, args.wrinkle_depth)
     if "2" in which:
-        section_synthetic_cv(args.skins, args.recaptures)
+        section_synthetic_cv(args.skins, args.recaptures, args.wrinkle_depth)
     if "3" in which:
         section_real_cv(args.recaptures)
     if "4" in which:
