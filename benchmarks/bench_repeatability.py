@@ -134,18 +134,15 @@ def fallback_skin(rgb: np.ndarray, face) -> np.ndarray:
 
 
 def skin_mask(rgb: np.ndarray, faces) -> np.ndarray:
-    try:  # the colour helper's skin mask, when it exists
-        from photokit import skin as skin_mod
-
-        for name in ("skin_mask", "detect_skin", "mask"):
-            fn = getattr(skin_mod, name, None)
-            if callable(fn):
-                m = fn(rgb)
-                m = getattr(m, "mask", m)
-                return np.asarray(m, bool)
+    """The skin `photokit.measure` analyses without an ROI: `photokit.skin.skin_mask`
+    seeded on the detected faces' cheeks, their eyes, brows and lips removed. (Without the
+    faces the colour rule alone also takes red curtains, flags and gilt drapery behind the
+    portraits for skin, and their folds for red spots.)"""
+    try:
+        from photokit.skin import skin_mask as photokit_skin_mask
     except ImportError:
-        pass
-    return fallback_skin(rgb, faces[0])
+        return fallback_skin(rgb, faces[0])
+    return np.asarray(photokit_skin_mask(rgb, faces=faces), bool)
 
 
 def measurer():

@@ -3,7 +3,14 @@
 Method
 ------
 1. Maps on a working level of at most 0.25 mm/px (a 1 mm spot is 4 px or more across;
-   coarser only when the skin's bounding box would exceed 4 MP there):
+   coarser only when the skin's bounding box would exceed 4 MP there) and of at least
+   2 x 2 photo pixels: both maps are colour (the grey shading removed), and a camera
+   photo carries colour at half its pixel resolution (Bayer demosaicing; JPEG 4:2:0
+   chroma subsampling, Wallace 1992). Finer, the maps hold chroma interpolation and
+   compression error: re-encoding a real portrait (0.5 mm/px) at JPEG quality 92
+   changes its haemoglobin map (smoothed 0.6 px) by an SD of 1.5-2.4 EI, half the SD
+   of the skin's own red mottling, so that "spots" of 3-6 px came and went between
+   re-captures (40 % of them found again in another re-capture; 82 % without JPEG).
    shading-free melanin and haemoglobin from optical density ``-ln(RGB)`` of calibrated
    linear RGB (`chromophore_maps`: grey shading removed as in Tsumura et al. 2003,
    absorption directions `V_MELANIN`, `V_HAEMOGLOBIN`), in index units: the change of
@@ -24,7 +31,8 @@ Method
    ``sqrt(4 A / pi)`` of 0.7-10 mm, and at least 3 working pixels, are kept (smaller:
    pores, noise; larger: patches such as melasma or shadows); searched 0.5 mm (and
    2.5 px) inside the skin edge. Photos too coarse to resolve spots of 2.6 mm (the
-   geometric middle of that range; coarser than about 0.88 mm/px) give None.
+   geometric middle of that range) at 3 working pixels (6 photo pixels: coarser than
+   about 0.43 mm/px) give None.
 4. Cross-talk: a component of the melanin map whose haemoglobin contrast exceeds 2.5
    times its melanin contrast is a red spot (found on the haemoglobin map) and is
    dropped there, and vice versa, so no spot is counted twice.
@@ -43,6 +51,8 @@ hemoglobin and melanin information in the skin", ACM Trans. Graph. 22(3), 770-77
 J. B. Dawson et al., "A theoretical and experimental study of light absorption and
 scattering by in vivo skin", Phys. Med. Biol. 25(4), 695-709 (1980).
 doi:10.1088/0031-9155/25/4/008
+G. K. Wallace, "The JPEG still picture compression standard", IEEE Trans. Consum.
+Electron. 38(1), xviii-xxxiv (1992). doi:10.1109/30.125072
 B. L. Diffey, R. J. Oliver, P. M. Farr, "A portable instrument for quantifying
 erythema induced by ultraviolet radiation", Br. J. Dermatol. 111(6), 663-672 (1984).
 doi:10.1111/j.1365-2133.1984.tb14149.x
@@ -74,11 +84,19 @@ RED_RATIO = 2.5
 #: and the maps are smoothed by at least this SD in pixels.
 MIN_DIAMETER_PX = 3.0
 MIN_SMOOTH_PX = 0.6
+#: Colour resolution of a camera photo, in its pixels: the working level averages at
+#: least CHROMA_PX x CHROMA_PX photo pixels (Bayer demosaicing and JPEG 4:2:0 chroma
+#: subsampling carry colour on a grid of 2 pixels; module notes, step 1).
+CHROMA_PX = 2
 #: Coarsest usable working pixel: the smallest diameter a photo resolves
-#: (``MIN_DIAMETER_PX`` pixels) must not exceed the geometric middle of `DIAMETER_MM`
-#: (``sqrt(0.7 x 10) = 2.6 mm``, i.e. about 0.88 mm/px), else a count would hold only the
-#: largest spots: coarser photos give None (a 512 px portrait at 1.4 mm/px counted 25
-#: "spots" with a re-capture CV of 18 %, against 5-7 % at 0.5-0.6 mm/px).
+#: (``MIN_DIAMETER_PX`` working pixels, ``CHROMA_PX`` photo pixels each) must not exceed
+#: the geometric middle of `DIAMETER_MM` (``sqrt(0.7 x 10) = 2.6 mm``, i.e. photos of
+#: about 0.43 mm/px), else a count would hold only the largest spots: coarser photos give
+#: None. Web portraits at 0.5-0.6 mm/px hold no spot population a count could resolve:
+#: their red "spot" count fell smoothly with the threshold (one face: 47, 33, 25, 17, 13
+#: at 6, 8, 10, 14, 16 EI; synthetic skin with 6 true red spots: 5 at every threshold
+#: from 6 to 12 EI), so it counted the tail of the normal red mottling, and re-captures
+#: moved it by a CV of 13-50 % (5-40 detections).
 MAX_SMALLEST_DIAMETER_MM = float(np.sqrt(DIAMETER_MM[0] * DIAMETER_MM[1]))
 #: Spots are searched this far inside the skin edge (mm, and at least EDGE_PX pixels):
 #: the transition to hair, nostrils or lips is no spot.
@@ -180,14 +198,17 @@ def _detect(an: Analysis) -> SpotResult | None:
     base = scaled(an)
     if base is None:
         return None
-    # the working level: at most SPOT_MM_PER_PX, coarser only when the skin's bounding
-    # box there would exceed SPOT_BUDGET_PX (very large frames full of skin)
+    # the working level: at most SPOT_MM_PER_PX but at least CHROMA_PX photo pixels,
+    # coarser only when the skin's bounding box there would exceed SPOT_BUDGET_PX (very
+    # large frames full of skin)
     x, y, w, h = cv2.boundingRect(base.mask.view(np.uint8))
     target = SPOT_MM_PER_PX
     full_px = w * h
-    f0 = max(1, int(np.floor(target / base.mm_per_px + 1e-9)))
+    f0 = max(CHROMA_PX, int(np.floor(target / base.mm_per_px + 1e-9)))
     while full_px / f0 ** 2 > SPOT_BUDGET_PX:
         f0 += 1
+    if max(DIAMETER_MM[0], MIN_DIAMETER_PX * f0 * base.mm_per_px) > MAX_SMALLEST_DIAMETER_MM:
+        return None   # too coarse to count spots (see the constant): no level is built
     lv = base.level(max(target, f0 * base.mm_per_px))
     m8 = lv.mask.view(np.uint8)
     if cv2.countNonZero(m8) < MIN_SKIN_PX // 4:
