@@ -3,14 +3,7 @@
 Method
 ------
 1. Maps on a working level of at most 0.25 mm/px (a 1 mm spot is 4 px or more across;
-   coarser only when the skin's bounding box would exceed 4 MP there) and of at least
-   2 x 2 photo pixels: both maps are colour (the grey shading removed), and a camera
-   photo carries colour at half its pixel resolution (Bayer demosaicing; JPEG 4:2:0
-   chroma subsampling, Wallace 1992). Finer, the maps hold chroma interpolation and
-   compression error: re-encoding a real portrait (0.5 mm/px) at JPEG quality 92
-   changes its haemoglobin map (smoothed 0.6 px) by an SD of 1.5-2.4 EI, half the SD
-   of the skin's own red mottling, so that "spots" of 3-6 px came and went between
-   re-captures (40 % of them found again in another re-capture; 82 % without JPEG).
+   coarser only when the skin's bounding box would exceed 4 MP there):
    shading-free melanin and haemoglobin from optical density ``-ln(RGB)`` of calibrated
    linear RGB (`chromophore_maps`: grey shading removed as in Tsumura et al. 2003,
    absorption directions `V_MELANIN`, `V_HAEMOGLOBIN`), in index units: the change of
@@ -18,6 +11,14 @@ Method
    ``EI = 100 log10(R/G)`` (Diffey et al. 1984) that the chromophore alone would cause.
    Plain MI/EI maps are not usable for spots: furrows and pores darken all channels and
    raise MI by several units.
+   The level averages at least 2 x 2 photo pixels: with the grey shading removed both
+   maps are colour, and a camera photo carries colour at half its pixel resolution
+   (Bayer demosaicing; JPEG 4:2:0 chroma subsampling, Wallace 1992). Finer, the maps
+   hold chroma interpolation and compression error: re-encoding a real portrait
+   (0.5 mm/px) at JPEG quality 92 changes its haemoglobin map (smoothed 0.6 px) by an
+   SD of 1.5-2.4 EI, half to two thirds of the SD of the red mottling, and of the "spots" of
+   3-6 px found there only 40 % were found again in another re-capture (82 % when the
+   re-captures were not JPEG-encoded).
 2. Local background: mask-normalised Gaussian (SD 4 mm) of the map, computed on block
    means (blocks of about 1 mm) and recomputed once with the blocks that stand out by
    the low threshold left out (so large spots do not raise their own background);
@@ -25,8 +26,7 @@ Method
 3. Hysteresis threshold on maps smoothed by a Gaussian of 0.2 mm (at least 0.6 px;
    matched to the smallest spots): pixels with ``C >= 4`` connected to a pixel with
    ``C >= 8`` (MI or EI units; the synthetic generator's normal tone mottling reaches 4
-   at its 99.9th percentile; on re-captured real portraits 4/8 halves the count's CV
-   against 3/6 at the same synthetic F1). A spot's extent is its pixels above half its
+   at its 99.9th percentile). A spot's extent is its pixels above half its
    peak contrast (FWHM, so the area does not grow with contrast); spots with an equivalent diameter
    ``sqrt(4 A / pi)`` of 0.7-10 mm, and at least 3 working pixels, are kept (smaller:
    pores, noise; larger: patches such as melasma or shadows); searched 0.5 mm (and
@@ -96,7 +96,7 @@ CHROMA_PX = 2
 #: their red "spot" count fell smoothly with the threshold (one face: 47, 33, 25, 17, 13
 #: at 6, 8, 10, 14, 16 EI; synthetic skin with 6 true red spots: 5 at every threshold
 #: from 6 to 12 EI), so it counted the tail of the normal red mottling, and re-captures
-#: moved it by a CV of 13-50 % (5-40 detections).
+#: moved it by a CV of 9-62 % (means of 5-35 detections).
 MAX_SMALLEST_DIAMETER_MM = float(np.sqrt(DIAMETER_MM[0] * DIAMETER_MM[1]))
 #: Spots are searched this far inside the skin edge (mm, and at least EDGE_PX pixels):
 #: the transition to hair, nostrils or lips is no spot.
