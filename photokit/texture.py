@@ -134,6 +134,17 @@ LINE_GROUPS = 4
 LINE_GROUP_HALF_WIDTH = np.pi / 6
 #: Scales narrower than this many working pixels cannot be resolved and are skipped.
 LINE_MIN_SIGMA_PX = 0.8
+#: The oriented detector needs the finest scale to span this many working pixels
+#: (photos up to 0.2 mm/px); coarser photos use the local Hessian detector below.
+LINE_ORIENTED_MIN_PX = 1.5
+#: Local Hessian detector (coarse photos): working level, hysteresis (L*), blob rejection
+#: (``|l2| <= (1 - a) l1``) and sampling budget; its settings are those before the
+#: oriented detector, unchanged.
+HESSIAN_PX_PER_SCALE = 2.5
+HESSIAN_DEPTH_HIGH = 2.0
+HESSIAN_DEPTH_LOW = 1.0
+HESSIAN_ANISOTROPY = 0.5
+HESSIAN_BUDGET_PX = 1_500_000
 
 _SIGMA_PER_WAVELENGTH = float(np.sqrt(np.log(2) / 2) / np.pi)  # 0.1874
 _PEAK_VALLEY = 2 / (3 * np.sqrt(3))  # 0.385
@@ -740,12 +751,79 @@ def oriented_response(L: np.ndarray, skin: np.ndarray, sigma_px: float, half_px:
     return best, which, hes
 
 
+def line_response(lxx: np.ndarray, lyy: np.ndarray, lxy: np.ndarray, sigma_px: float):
+    """Line depth estimate (L*) and normal angle of dark valleys from the Hessian alone.
+
+    Eigenvalues ``l1,2 = (Lxx + Lyy)/2 +- sqrt(((Lxx - Lyy)/2)^2 + Lxy^2)``;
+    ``depth = s^2 (l1 - |l2|) / 0.385`` where ``|l2| <= 0.5 l1`` (line-like), else 0;
+    the normal (across the line, eigenvector of ``l1``) has angle
+    ``theta = atan2(2 Lxy, Lxx - Lyy) / 2`` in ``[0, pi)`` (x right, y down).
+    Used on coarse photos (see `ridges`).
+    """
+    a = cv2.subtract(lxx, lyy)
+    b = cv2.add(lxy, lxy)
+    half_d = cv2.magnitude(a, b)
+    half_d *= np.float32(0.5)
+    tr = cv2.add(lxx, lyy)
+    tr *= np.float32(0.5)
+    l1 = cv2.add(tr, half_d)
+    l2 = cv2.subtract(tr, half_d)
+    raw = cv2.subtract(l1, np.abs(l2))
+    keep = cv2.compare(raw, l1 * np.float32(1 - HESSIAN_ANISOTROPY), cv2.CMP_GE)
+    raw *= np.float32(sigma_px * sigma_px / _PEAK_VALLEY)
+    raw[keep == 0] = 0
+    depth = np.maximum(raw, np.float32(0), out=raw)
+    theta = cv2.phase(a, b)
+    theta *= np.float32(0.5)
+    return depth, theta
+
+
+def _hessian_ridges(an: Analysis) -> Lines | None:
+    """Lines of coarse photos: local Hessian depth, max over scales (see module notes)."""
+    finest = work(an, LINE_SCALES_MM[0] / HESSIAN_PX_PER_SCALE, HESSIAN_BUDGET_PX)
+    if finest is None:
+        return None
+    best = theta = None
+    for s_mm in LINE_SCALES_MM:
+        s = s_mm / finest.mm_per_px
+        if s < LINE_MIN_SIGMA_PX:
+            continue
+        depth, th = line_response(*hessian(finest.L, s), s)
+        if best is None:
+            best, theta = depth, th
+        else:
+            take = depth > best
+            best = np.where(take, depth, best)
+            theta = np.where(take, th, theta)
+    if best is None:
+        return None
+    traced = trace_lines(finest, best, theta, HESSIAN_DEPTH_HIGH, HESSIAN_DEPTH_LOW, groups=1)
+    if traced is None:
+        return None
+    centre, length, area, valid = traced
+    return Lines(centre, best, best, theta, length, area, finest, valid)
+
+
+def _line_level_mm(an: Analysis) -> float | None:
+    """mm per pixel of the oriented detector's working level (see `work`)."""
+    base = scaled(an)
+    if base is None:
+        return None
+    target = LINE_SCALES_MM[0] / LINE_PX_PER_SCALE
+    return base.mm_per_px * max(1, int(np.floor(target / base.mm_per_px + 1e-9)))
+
+
 def ridges(an: Analysis) -> Lines | None:
     """Dark line (wrinkle, furrow) centres, depth and length (see module notes); memoised."""
     return an.cached("texture.lines", _ridges)
 
 
 def _ridges(an: Analysis) -> Lines | None:
+    level_mm = _line_level_mm(an)
+    if level_mm is None:
+        return None
+    if LINE_SCALES_MM[0] / level_mm < LINE_ORIENTED_MIN_PX - 1e-9:
+        return _hessian_ridges(an)
     finest = work(an, LINE_SCALES_MM[0] / LINE_PX_PER_SCALE, LINE_BUDGET_PX)
     if finest is None:
         return None
@@ -829,7 +907,8 @@ def _good_components(li, ncomp, xs, ys, v, step, high, mm_per_px) -> np.ndarray:
     return good
 
 
-def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, high: float, low: float):
+def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, high: float, low: float,
+                groups: int = LINE_GROUPS):
     """Centre lines of the evidence map `best`: NMS, hysteresis, length and shape tests.
 
     Returns ``(centre, length_mm, area_mm2, valid)`` or None (too little skin).
@@ -859,10 +938,13 @@ def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, high: float, 
     img = np.zeros((H, W), np.uint8)
     # components are traced within overlapping orientation groups, so a line is not
     # merged with the furrows that cross it (and judged by their length and shape)
-    for g in range(LINE_GROUPS):
-        centre_angle = g * np.pi / LINE_GROUPS
-        dist = np.abs((th - centre_angle + np.pi / 2) % np.pi - np.pi / 2)
-        sel = np.nonzero(dist <= LINE_GROUP_HALF_WIDTH)[0]
+    for g in range(groups):
+        if groups == 1:
+            sel = np.arange(th.size)
+        else:
+            centre_angle = g * np.pi / groups
+            dist = np.abs((th - centre_angle + np.pi / 2) % np.pi - np.pi / 2)
+            sel = np.nonzero(dist <= LINE_GROUP_HALF_WIDTH)[0]
         if sel.size == 0:
             continue
         img[:] = 0
