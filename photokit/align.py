@@ -681,11 +681,11 @@ def _point_estimate(nb: np.ndarray, na: np.ndarray, area: np.ndarray, model: str
     b8, a8 = _to_u8(nb), _to_u8(na)
     m = np.zeros(area.shape, np.uint8)
     m[ys, xs] = area[ys, xs]
-    p0 = cv2.goodFeaturesToTrack(b8, 1500, 0.01, 6, mask=m, blockSize=7)
+    p0 = cv2.goodFeaturesToTrack(b8, 800, 0.01, 8, mask=m, blockSize=7)
     if p0 is None or len(p0) < 4 * MIN_INLIERS:
         return None, np.nan
     p0 = p0.reshape(-1, 2).astype(np.float32)
-    crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
+    crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.01)
     p1, st, _ = cv2.calcOpticalFlowPyrLK(b8, a8, p0, None, winSize=(21, 21), maxLevel=2, criteria=crit)
     pb, st2, _ = cv2.calcOpticalFlowPyrLK(a8, b8, p1, None, winSize=(21, 21), maxLevel=2, criteria=crit)
     ok = (st.ravel() == 1) & (st2.ravel() == 1) & (np.linalg.norm(pb - p0, axis=1) < 0.3)
@@ -715,7 +715,7 @@ def _point_estimate(nb: np.ndarray, na: np.ndarray, area: np.ndarray, model: str
         keep = block != b
         if keep.sum() < 2 * MIN_INLIERS:
             continue
-        wb = _wfit(model, src[keep], dst[keep], wt[keep], w)
+        wb = _wfit(model, src[keep], dst[keep], wt[keep], w, iters=2)
         pred.append(_apply(np.linalg.inv(to_full @ wb @ g.to_grid @ h_full), corners))
     var = np.nan
     if len(pred) >= 4:
@@ -726,13 +726,14 @@ def _point_estimate(nb: np.ndarray, na: np.ndarray, area: np.ndarray, model: str
     return h / h[2, 2], var
 
 
-def _wfit(model: str, src: np.ndarray, dst: np.ndarray, wt: np.ndarray, h0: np.ndarray) -> np.ndarray:
+def _wfit(model: str, src: np.ndarray, dst: np.ndarray, wt: np.ndarray, h0: np.ndarray,
+          iters: int = 3) -> np.ndarray:
     """Weighted least-squares `model` (src -> dst): linear for similarity and affine,
     Gauss-Newton from ``h0`` with the analytic Jacobian for a homography."""
     x, y = src[:, 0], src[:, 1]
-    one, zero = np.ones(len(x)), np.zeros(len(x))
     sw = np.sqrt(wt)
     if model != "homography":
+        one, zero = np.ones(len(x)), np.zeros(len(x))
         if model == "similarity":
             a = np.r_[np.c_[x, -y, one, zero], np.c_[y, x, zero, one]]
         else:
@@ -744,14 +745,16 @@ def _wfit(model: str, src: np.ndarray, dst: np.ndarray, wt: np.ndarray, h0: np.n
         except np.linalg.LinAlgError:
             return h0
     p = _h_to_params(model, h0)
-    for _ in range(3):
+    for _ in range(iters):
         w = p[6] * x + p[7] * y + 1.0
         u = (p[0] * x + p[1] * y + p[2]) / w
         v = (p[3] * x + p[4] * y + p[5]) / w
-        jx = np.c_[x / w, y / w, one / w, zero, zero, zero, -x * u / w, -y * u / w]
-        jy = np.c_[zero, zero, zero, x / w, y / w, one / w, -x * v / w, -y * v / w]
-        jac = np.r_[jx * sw[:, None], jy * sw[:, None]]
-        r = np.r_[(u - dst[:, 0]) * sw, (v - dst[:, 1]) * sw]
+        n, a, b = len(x), x * sw / w, y * sw / w
+        jac = np.zeros((2 * n, 8))
+        jac[:n, 0], jac[:n, 1], jac[:n, 2] = a, b, sw / w
+        jac[n:, 3], jac[n:, 4], jac[n:, 5] = a, b, sw / w
+        jac[:n, 6], jac[:n, 7], jac[n:, 6], jac[n:, 7] = -a * u, -b * u, -a * v, -b * v
+        r = np.concatenate([(u - dst[:, 0]) * sw, (v - dst[:, 1]) * sw])
         jtj = jac.T @ jac
         try:                              # normal equations, 8 x 8 (lstsq on 3000 x 8 is slow)
             p = p + np.linalg.solve(jtj + 1e-12 * np.trace(jtj) * np.eye(8), -jac.T @ r)
