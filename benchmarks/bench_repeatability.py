@@ -32,9 +32,11 @@ Subjects: the real portraits in ``$PHOTOKIT_BENCH_DATA/faces`` plus
 ``skimage.data.astronaut()``. For each, `N_RECAPTURES` re-captures: a random similarity
 (rotation +-2 deg, scale +-3%, shift +-1.5% of the size: a small pose change), Gaussian
 sensor noise of SD 2 (8-bit levels), JPEG re-encoding at quality 88-95, decoded again.
-The skin to analyse is found on the original photo (``photokit.skin.skin_mask`` when
-available, else cheek and forehead boxes placed from the detected face, intersected
-with a YCrCb skin-colour rule) and carried onto each re-capture through the known
+The skin to analyse is found on the original photo as ``photokit.measure`` finds it
+(``photokit.skin.skin_mask`` seeded on the detected faces, eyes, brows and lips removed;
+without the faces, red curtains and flags behind the portraits passed for skin and gave
+most of the red "spots"; else cheek and forehead boxes placed from the detected face,
+intersected with a YCrCb skin-colour rule) and carried onto each re-capture through the known
 transform (as ``compare`` and ``series`` carry a region through the alignment); the scale is the original's
 face-estimate, divided by the re-capture's zoom (as a card in frame would give it).
 
