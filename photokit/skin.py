@@ -87,6 +87,16 @@ def _eye_frame(face) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
     return mid, max(d, 1.0), u, v
 
 
+def _window(face, shape, scale: float, u_max: float, v_range: tuple[float, float]):
+    """Pixel box ``(x0, y0, x1, y1)`` (clipped to `shape`, one pixel of slack) of the
+    face-frame region ``|u| < u_max``, ``v`` in `v_range`, on a grid at 1/`scale`."""
+    mid, d, u, v = _eye_frame(face)
+    corners = np.array([mid + d * (a * u + b * v) for a in (-u_max, u_max) for b in v_range]) * scale
+    x0, y0 = np.floor(corners.min(axis=0)).astype(int) - 1
+    x1, y1 = np.ceil(corners.max(axis=0)).astype(int) + 2
+    return max(x0, 0), max(y0, 0), min(x1, shape[1]), min(y1, shape[0])
+
+
 def _face_coords(shape, face, scale: float = 1.0, origin: tuple[int, int] = (0, 0)):
     """Per-pixel (u, v) face coordinates (units of d) on a grid of `shape` whose first
     pixel is `origin` ``(x0, y0)`` (pixels are at full-resolution coordinates / `scale`)."""
@@ -127,12 +137,8 @@ def face_zones(shape: tuple[int, ...], face) -> dict[str, np.ndarray]:
     """
     h, w = shape[:2]
     # every zone lies within |u| < 0.95, -1.05 < v < 1.95: the face frame is evaluated on
-    # that region's bounding box only (plus a pixel), the rest of each mask stays False
-    mid, d, u, v = _eye_frame(face)
-    corners = np.array([mid + d * (a * u + b * v) for a in (-0.95, 0.95) for b in (-1.05, 1.95)])
-    x0, y0 = np.floor(corners.min(axis=0)).astype(int) - 1
-    x1, y1 = np.ceil(corners.max(axis=0)).astype(int) + 2
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    # that region's bounding box only, the rest of each mask stays False
+    x0, y0, x1, y1 = _window(face, (h, w), 1.0, 0.95, (-1.05, 1.95))
     out = {z: np.zeros((h, w), bool) for z in ZONES}
     if x1 <= x0 or y1 <= y0:
         return out
@@ -213,9 +219,13 @@ def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None
     feats = np.zeros((sh, sw), bool)
     seeds = np.zeros((sh, sw), bool)
     for f in faces or ():
-        fu, fv = _face_coords((sh, sw), f, s)
-        feats |= _features(fu, fv)
-        seeds |= (np.abs(fu) > 0.3) & (np.abs(fu) < 0.8) & (fv > 0.45) & (fv < 0.95)
+        # features and cheeks lie within |u| < 0.9, -0.5 < v < 1.55: that box only
+        x0, y0, x1, y1 = _window(f, (sh, sw), s, 0.9, (-0.5, 1.55))
+        if x1 <= x0 or y1 <= y0:
+            continue
+        fu, fv = _face_coords((y1 - y0, x1 - x0), f, s, origin=(x0, y0))
+        feats[y0:y1, x0:x1] |= _features(fu, fv)
+        seeds[y0:y1, x0:x1] |= (np.abs(fu) > 0.3) & (np.abs(fu) < 0.8) & (fv > 0.45) & (fv < 0.95)
     seeds &= cand
     if np.count_nonzero(seeds) < 50:   # no usable cheek (or no face): the candidates
         seeds = cand
