@@ -106,7 +106,7 @@ def _detect(an: Analysis) -> PoreResult | None:
         cur = sig[0] * _K ** k
         G.append(blur(G[-1], float(np.sqrt(cur * cur - prev * prev))))
         prev = cur
-        D.append((G[k] - G[k - 1]) * np.float32(1.0 / (_K - 1.0)))
+        D.append(cv2.addWeighted(G[k], 1.0 / (_K - 1.0), G[k - 1], -1.0 / (_K - 1.0), 0.0))
     # D[k] belongs to scale sig[k] (between the two Gaussians)
     valid = w.restrict(erode(w.mask, sig[-1]))
     if not _enough(valid, p):
