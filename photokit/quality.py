@@ -142,7 +142,7 @@ def colour_cast(rgb8: np.ndarray, *, radius: float = 15.0, iterations: int = 6) 
     (L* 25-95) within `radius` of it, a few times (iterative grey-pixel selection after
     Huo et al. 2006), so that a cast that tints every neutral surface is followed.
     """
-    step = max(1, int(np.ceil(np.sqrt(rgb8.shape[0] * rgb8.shape[1] / 200_000))))
+    step = max(1, int(np.ceil(np.sqrt(rgb8.shape[0] * rgb8.shape[1] / 50_000))))
     lab = linear_to_lab(uint8_to_linear(rgb8[::step, ::step]))  # a regular subsample is
     lum = lab[..., 0]                                           # plenty for a mean
     ab = lab[..., 1:][(lum > 25) & (lum < 95)]
