@@ -111,3 +111,10 @@ def get(name: str) -> Metric:
 def names() -> list[str]:
     """The registered metric names (the column names of exports)."""
     return [m.name for m in registered()]
+
+
+def markdown_table() -> str:
+    """The README's metrics table (name, unit, better, noise floor, meaning), from the registry."""
+    rows = ["| metric | unit | better | noise floor (MDC) | meaning |", "|---|---|---|---|---|"]
+    rows += [f"| `{m.name}` | {m.unit} | {m.better} | {m.mdc:g} | {m.description} |" for m in registered()]
+    return "\n".join(rows)
