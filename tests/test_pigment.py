@@ -34,7 +34,7 @@ def test_mi_and_ita_means():
     an = Analysis(lin, np.ones((80, 80), bool), 0.1)
     assert abs(mi_mean(an) - 100 * np.log10(1 / 0.40)) < 1e-3
     lab = an.lab[0, 0]
-    assert abs(ita_mean(an) - np.degrees(np.arctan2(lab[0] - 50, lab[2]))) < 1e-3
+    assert abs(ita_mean(an) - np.degrees(np.arctan2(lab[0] - 50, lab[2]))) < 0.02  # cv2.phase: ~0.01 deg
 
 
 def test_evenness_zero_on_even_skin_and_grows_with_mottling():
