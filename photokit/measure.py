@@ -213,7 +213,7 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
                                  reference_target=reference_target, path=photo.path)
         unusable = pool.submit(_unusable, rgb8, photo.alpha)
         gray = photo.gray8()
-        faces = detect_faces(gray)
+        faces = detect_faces(gray, mm_per_px=photo.mm_per_px)  # the user's scale bounds face size
         checked = pool.submit(assess, photo, gray=gray, faces=faces)
         linear, cal = calibrated.result()
         usable = ~unusable.result()

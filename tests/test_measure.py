@@ -173,9 +173,9 @@ def test_no_face_zones_without_eyes(monkeypatch):
 
     im = render_skin(seed=3, width=480, height=360)
     phantom = [Face((100, 60, 200, 200), ())]
-    monkeypatch.setattr(measure_mod, "detect_faces", lambda gray: phantom)
+    monkeypatch.setattr(measure_mod, "detect_faces", lambda gray, **kw: phantom)
     m = measure_mod.measure(im.pixels, mm_per_px=im.truth.mm_per_px)
     assert m.zones == {} and m.metrics["redness.a_mean"] is not None
     eyed = [Face((100, 60, 200, 200), ((160.0, 140.0), (240.0, 140.0)))]
-    monkeypatch.setattr(measure_mod, "detect_faces", lambda gray: eyed)
+    monkeypatch.setattr(measure_mod, "detect_faces", lambda gray, **kw: eyed)
     assert "redness.a_mean.cheek_left" in measure_mod.measure(im.pixels, mm_per_px=im.truth.mm_per_px).zones
