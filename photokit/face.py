@@ -60,7 +60,7 @@ def detect_faces(gray: np.ndarray, *, with_eyes: bool = True, min_size_frac: flo
     Detection runs on a copy resized to 640 px on the long side (histogram-equalised);
     eyes are searched in the upper half of each face box at a finer scale.
 
-    When the photo's scale is known (`mm_per_px`: given by the user or a card), only
+    When the photo's scale is known (`mm_per_px`; `measure` passes the user's), only
     boxes of a human face's size are searched: `FACE_BOX_MM` (the cascade's box spans
     2.1-3.1 inter-ocular distances on the test portraits, 130-200 mm at 63 mm, with a
     margin for children and for error in the scale). This skips the scales where no face
