@@ -79,7 +79,8 @@ def skin_for(photo, faces, truth_mask):
         for name in ("skin_mask", "detect_skin", "mask"):
             fn = getattr(skin_mod, name, None)
             if callable(fn):
-                m = fn(photo.pixels)
+                # seeded on the faces, as measure does (without them red curtains count)
+                m = fn(photo.pixels, faces=faces) if name == "skin_mask" else fn(photo.pixels)
                 return np.asarray(getattr(m, "mask", m), bool), f"photokit.skin.{name}"
     except ImportError:
         pass
@@ -105,7 +106,7 @@ def steps(path: Path, truth_mask, mm_per_px) -> list[tuple[str, float, str]]:
     rows.append(("decode (photokit.load)", t, f"{photo.width}x{photo.height}"))
     t, lin = timed(lambda: uint8_to_linear(photo.pixels))
     rows.append(("linear RGB", t, ""))
-    t, faces = timed(lambda: detect_faces(photo.gray8()))
+    t, faces = timed(lambda: detect_faces(photo.gray8(), mm_per_px=mm_per_px))
     rows.append(("faces", t, f"{len(faces)} found"))
     t, scale = timed(lambda: estimate_scale(photo, faces=faces))
     rows.append(("scale", t, f"{scale.mm_per_px and round(scale.mm_per_px, 4)} mm/px ({scale.source})"))
