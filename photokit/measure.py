@@ -249,6 +249,7 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
         an = Analysis(linear, mask, scale.mm_per_px, scale_source=scale.source,
                       calibrated=cal.calibrated, name=photo.name)
         values = compute_metrics(an, chosen)
+        warnings += registry.why_not_measured(an, values)
         # zones only on a face whose eyes were found: Haar also fires on plain skin
         # (a close-up's "face" has no eyes), and zones placed on it would be invented
         eyed = [f for f in faces if len(f.eyes) == 2]

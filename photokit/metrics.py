@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 _REGISTRY: dict[str, Metric] = {}
+#: family -> function of an Analysis giving why that family cannot be measured (or None)
+_WHY_NOT: dict[str, Callable] = {}
 
 #: Modules that register the built-in metrics, in report order.
 _BUILTIN_MODULES = ("photokit.redness", "photokit.pigment", "photokit.texture",
@@ -94,9 +96,17 @@ def _load_builtin() -> None:
 
 
 def registered() -> list[Metric]:
-    """All registered metrics, built-ins first, in registration order."""
+    """All registered metrics: built-ins first, in the order of `_BUILTIN_MODULES` and
+    of registration within each module, then others in registration order.
+
+    The order is the column order of exports and reports, so it must not depend on
+    which module happened to be imported first.
+    """
     _load_builtin()
-    return list(_REGISTRY.values())
+    order = {mod: i for i, mod in enumerate(_BUILTIN_MODULES)}
+    ranked = sorted(enumerate(_REGISTRY.values()),
+                    key=lambda im: (order.get(im[1].compute.__module__, len(order)), im[0]))
+    return [m for _, m in ranked]
 
 
 def get(name: str) -> Metric:
@@ -118,3 +128,27 @@ def markdown_table() -> str:
     rows = ["| metric | unit | better | noise floor (MDC) | meaning |", "|---|---|---|---|---|"]
     rows += [f"| `{m.name}` | {m.unit} | {m.better} | {m.mdc:g} | {m.description} |" for m in registered()]
     return "\n".join(rows)
+
+
+def unmeasurable(family: str) -> Callable:
+    """Register why a metric family cannot be measured on a photo.
+
+    The decorated function takes the `Analysis` and returns a one-line reason (e.g. the
+    photo is too coarse for that family) or None; `why_not_measured` asks it when metrics
+    of the family came out None, so the user reads the cause, not only a blank.
+    """
+    def register(fn: Callable) -> Callable:
+        _WHY_NOT[family] = fn
+        return fn
+    return register
+
+
+def why_not_measured(an, values: dict) -> list[str]:
+    """``"<family> not measured: <reason>"`` for each family with None metrics and a reason."""
+    out = []
+    for family in sorted({n.split(".", 1)[0] for n, v in values.items() if v is None}):
+        fn = _WHY_NOT.get(family)
+        reason = fn(an) if fn is not None else None
+        if reason:
+            out.append(f"{family} not measured: {reason}")
+    return out

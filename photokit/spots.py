@@ -67,7 +67,7 @@ import numpy as np
 
 from .analysis import Analysis
 from .chromophores import chromophore_maps
-from .metrics import metric
+from .metrics import metric, unmeasurable
 from .texture import MIN_SKIN_PX, _enough, blur, erode, scaled
 
 SPOT_MM_PER_PX = 0.25
@@ -194,22 +194,45 @@ def _contrasts(mi: np.ndarray, ei: np.ndarray, mask: np.ndarray, sigma: float):
     return out[0], out[1]
 
 
+def _level_factor(base: Analysis) -> int:
+    """Reduction factor of the working level: at most `SPOT_MM_PER_PX` but at least
+    `CHROMA_PX` photo pixels, coarser only when the skin's bounding box there would exceed
+    `SPOT_BUDGET_PX` (very large frames full of skin)."""
+    x, y, w, h = cv2.boundingRect(base.mask.view(np.uint8))
+    f0 = max(CHROMA_PX, int(np.floor(SPOT_MM_PER_PX / base.mm_per_px + 1e-9)))
+    while w * h / f0 ** 2 > SPOT_BUDGET_PX:
+        f0 += 1
+    return f0
+
+
+def _smallest_mm(base: Analysis, f0: int) -> float:
+    """Smallest spot diameter (mm) countable on the level of factor `f0`."""
+    return max(DIAMETER_MM[0], MIN_DIAMETER_PX * f0 * base.mm_per_px)
+
+
+@unmeasurable("spots")
+def _why_not(an: Analysis) -> str | None:
+    """The photo too coarse to count spots (the reason `_detect` gives None), else None."""
+    base = scaled(an)
+    if base is None:
+        return None
+    smallest = _smallest_mm(base, _level_factor(base))
+    if smallest <= MAX_SMALLEST_DIAMETER_MM:
+        return None
+    finest = MAX_SMALLEST_DIAMETER_MM / (MIN_DIAMETER_PX * CHROMA_PX)
+    return (f"at {base.mm_per_px:.2g} mm/px the photo's colour resolves spots of "
+            f"{smallest:.1f} mm and larger only; counting 0.7-10 mm spots needs about "
+            f"{finest:.2f} mm/px or finer")
+
+
 def _detect(an: Analysis) -> SpotResult | None:
     base = scaled(an)
     if base is None:
         return None
-    # the working level: at most SPOT_MM_PER_PX but at least CHROMA_PX photo pixels,
-    # coarser only when the skin's bounding box there would exceed SPOT_BUDGET_PX (very
-    # large frames full of skin)
-    x, y, w, h = cv2.boundingRect(base.mask.view(np.uint8))
-    target = SPOT_MM_PER_PX
-    full_px = w * h
-    f0 = max(CHROMA_PX, int(np.floor(target / base.mm_per_px + 1e-9)))
-    while full_px / f0 ** 2 > SPOT_BUDGET_PX:
-        f0 += 1
-    if max(DIAMETER_MM[0], MIN_DIAMETER_PX * f0 * base.mm_per_px) > MAX_SMALLEST_DIAMETER_MM:
+    f0 = _level_factor(base)
+    if _smallest_mm(base, f0) > MAX_SMALLEST_DIAMETER_MM:
         return None   # too coarse to count spots (see the constant): no level is built
-    lv = base.level(max(target, f0 * base.mm_per_px))
+    lv = base.level(max(SPOT_MM_PER_PX, f0 * base.mm_per_px))
     m8 = lv.mask.view(np.uint8)
     if cv2.countNonZero(m8) < MIN_SKIN_PX // 4:
         return None

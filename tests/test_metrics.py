@@ -48,3 +48,29 @@ def test_registering_twice_is_refused():
         @metrics.metric("redness.a_mean", unit="a*", description="dup", mdc=1.0)
         def other(an):  # pragma: no cover - never computed
             return 0.0
+
+
+def test_why_not_measured_asks_only_families_with_blanks(monkeypatch):
+    asked = []
+
+    def reason(an):
+        asked.append(an)
+        return "too coarse"
+
+    monkeypatch.setitem(metrics._WHY_NOT, "spots", reason)
+    assert metrics.why_not_measured("an", {"spots.count": None, "redness.a_mean": 1.0}) == [
+        "spots not measured: too coarse"]
+    assert metrics.why_not_measured("an", {"spots.count": 3.0, "redness.a_mean": None}) == []
+    assert asked == ["an"]
+
+
+def test_order_does_not_depend_on_import_order():
+    """Export columns follow the built-in module order, whichever module loaded first."""
+    import subprocess
+    import sys
+
+    code = ("import photokit.spots, photokit.pores; from photokit import metrics; "
+            "print(','.join(metrics.names()))")
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert first.stdout.strip().split(",") == metrics.names()
+    assert metrics.names()[0] == "redness.a_mean" and metrics.names()[-1].startswith("spots.")

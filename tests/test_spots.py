@@ -160,3 +160,19 @@ def test_spotless_skin_has_no_spots_in_any_recapture():
     for seed in range(4):
         for _, an in recaptures(seed, 0.25, brown_spots=0, red_spots=0):
             assert S.count(an) <= 2 and S.red_count(an) == 0, (seed, S.count(an), S.red_count(an))
+
+
+def test_too_coarse_photo_says_why_spots_are_not_measured():
+    """A photo too coarse for spots gets None and a warning naming the cause; a fine one neither."""
+    import skimage.data
+
+    from photokit import measure
+
+    coarse = measure(skimage.data.astronaut(), mm_per_px=0.6)
+    assert coarse.metrics["spots.count"] is None
+    why = [w for w in coarse.warnings if w.startswith("spots not measured")]
+    assert len(why) == 1 and "0.6 mm/px" in why[0] and "0.44 mm/px" in why[0]
+    im = render_skin(seed=2, width=640, height=480)
+    fine = measure(im.pixels, mm_per_px=im.truth.mm_per_px)
+    assert fine.metrics["spots.count"] is not None
+    assert not any(w.startswith("spots not measured") for w in fine.warnings)
