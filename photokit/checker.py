@@ -451,11 +451,6 @@ def _candidates(g8: np.ndarray) -> np.ndarray:
                                               cv2.THRESH_BINARY, block, -3))
     edges = cv2.dilate(cv2.Canny(g8, 20, 60), np.ones((3, 3), np.uint8))
     binaries.append(cv2.bitwise_not(edges))
-    # every pixel of the outline (CHAIN_APPROX_NONE) so that a contour's point count bounds
-    # its area: a closed curve of area A is at least 2 sqrt(pi A) long (isoperimetric
-    # inequality) and a pixel chain covers at most sqrt 2 of length per point. Skin and
-    # noise give tens of thousands of tiny contours; this skips them before any call.
-    min_points = int(2.0 * np.sqrt(np.pi) * min_side / np.sqrt(2.0))
     found = []
     speck = np.ones((3, 3), np.uint8)
     for bw in binaries:
@@ -463,10 +458,8 @@ def _candidates(g8: np.ndarray) -> np.ndarray:
         # texture leaves in a binarisation, tens of thousands of contours on a close-up,
         # and leaves the patches (at least `min_side` >= 6 px) as they are
         bw = cv2.morphologyEx(cv2.morphologyEx(bw, cv2.MORPH_OPEN, speck), cv2.MORPH_CLOSE, speck)
-        contours, _ = cv2.findContours(bw, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+        contours, _ = cv2.findContours(bw, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
         for c in contours:
-            if len(c) < min_points:
-                continue
             area = cv2.contourArea(c)
             if area < min_side ** 2 or area > max_side ** 2:
                 continue

@@ -151,7 +151,7 @@ def _scale_space_maxima(D: list, k: int, thr: np.float32, valid8: np.ndarray):
     compared, or on the point itself).
     """
     d = D[k]
-    above = cv2.bitwise_and(cv2.compare(d, float(thr), cv2.CMP_GE), valid8, mask=None)
+    above = cv2.bitwise_and(cv2.compare(d, float(thr), cv2.CMP_GE), valid8)
     pts = cv2.findNonZero(above)
     if pts is None:
         return np.zeros(0, np.intp), np.zeros(0, np.intp)

@@ -250,7 +250,7 @@ def _detect(an: Analysis) -> SpotResult | None:
               for m in _maps_on_skin(lv.linear[y0:y1, x0:x1], mask, int(np.ceil(1.0 / p)) + 3))
     sigma = BACKGROUND_SIGMA_MM / p
     cm, ce = _contrasts(mi, ei, mask, sigma)
-    dmin = max(DIAMETER_MM[0], MIN_DIAMETER_PX * p)
+    dmin = _smallest_mm(base, factor)
     if dmin > MAX_SMALLEST_DIAMETER_MM:   # too coarse to count spots (see the constant)
         return None
     amin = np.pi / 4 * (dmin / p) ** 2
