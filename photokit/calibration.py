@@ -22,6 +22,7 @@ import numpy as np
 from .checker import find_card, fit_card
 from .colour import pixels_to_linear
 from .errors import PhotokitError
+from .filters import channel_max
 
 #: Calibration modes accepted by `calibrate` (and ``measure(calibration=...)``).
 MODES = ("auto", "checker", "none")
@@ -140,7 +141,7 @@ def calibrate(pixels: np.ndarray, linear: np.ndarray | None = None, *, mode: str
         ref = np.asarray(reference_mask, bool)
         # clipped (or black) pixels do not scale with the light: leave them out of the gain
         top = 65535 if pixels.dtype == np.uint16 else 255
-        hi = pixels.max(axis=2) if pixels.ndim == 3 else pixels
+        hi = channel_max(pixels) if pixels.ndim == 3 else pixels
         n_given = max(1, int(np.count_nonzero(ref)))
         ref = ref & (hi < top * 254 / 255) & (hi > top * 3 / 255)
         clipped_pct = 100.0 * (1 - np.count_nonzero(ref) / n_given)

@@ -50,15 +50,26 @@ def _kernel(sigma: float) -> np.ndarray:
 def shrink(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Area-average `img` down to ``size = (width, height)``.
 
-    Halves first (``cv2.INTER_AREA`` by exactly 2 takes OpenCV's fast path: ~2 ms for a
-    12 MP RGB photo, against ~27 ms for one resize by 4-6) while the remaining factor is
-    at least 2, then one area resize. Each output pixel is still an average over its
-    footprint, up to one rounding per halving on uint8; results differ from a single
-    area resize by about a code value, more at sharp edges for non-integer factors.
+    Halves first (``cv2.INTER_AREA`` by exactly 2 takes OpenCV's fast path: ~3 ms for a
+    12 MP RGB photo, against 25-30 ms for one area resize by 2.5-4) while the result
+    is still at least `size`, then one area resize by the remaining factor (below 2).
+    Each output pixel is still an average over its footprint, up to one rounding per
+    halving on uint8; results differ from a single area resize by about a code value,
+    more at sharp edges for non-integer factors.
     """
     w, h = size
-    while img.shape[1] >= 4 * w and img.shape[0] >= 4 * h:
+    while img.shape[1] >= 2 * w and img.shape[0] >= 2 * h:
         img = cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_AREA)
     if (img.shape[1], img.shape[0]) == (w, h):
         return img
     return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def channel_max(img: np.ndarray) -> np.ndarray:
+    """Per-pixel maximum over the channels of a (..., 3) image, in its dtype.
+
+    Equal to ``img.max(axis=-1)``; OpenCV's element-wise maximum of the split channels
+    is 10-20x faster than NumPy's reduction over a 3-long last axis.
+    """
+    r, g, b = cv2.split(np.ascontiguousarray(img))
+    return cv2.max(cv2.max(r, g), b).reshape(img.shape[:-1])

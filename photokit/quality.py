@@ -47,7 +47,7 @@ import numpy as np
 
 from .colour import linear_to_lab, uint8_to_linear
 from .face import detect_faces
-from .filters import gaussian, shrink
+from .filters import channel_max, gaussian, shrink
 from .photo import Photo, load
 
 _ANALYSIS_SIDE = 1024
@@ -169,7 +169,7 @@ def assess(photo: Photo, *, gray: np.ndarray | None = None, faces=None) -> Quali
 
     # sharpness on the one-step area resize of the luma its thresholds were set on; the
     # exposure and colour statistics on a colour copy of the same size made by halvings
-    # (`filters.shrink`, a third of the time of a one-step resize of the RGB photo)
+    # (`filters.shrink`, half the time of a one-step resize of the RGB photo)
     luma_small = _small(gray)
     small_rgb = (shrink(photo.rgb8(), (luma_small.shape[1], luma_small.shape[0]))
                  if photo.is_colour else None)
@@ -192,7 +192,7 @@ def assess(photo: Photo, *, gray: np.ndarray | None = None, faces=None) -> Quali
         inside = inside.astype(bool)
         if np.count_nonzero(inside) >= 400:
             small, luma, where = small[inside][:, None, :], luma[inside][:, None], "face"
-    clipped = float(np.mean(small.max(axis=-1) >= 250) * 100)
+    clipped = float(np.mean(channel_max(small) >= 250) * 100)
     crushed = float(np.mean(luma <= 5) * 100)
     median = float(np.median(luma)) / 255.0
     rep.checks["highlights_clipped"] = Check(round(clipped, 2), 1.0, _grade_low(clipped, 1.0, 5.0),

@@ -60,7 +60,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .filters import shrink
+from .filters import channel_max, shrink
 
 #: Side (px) of the working copy.
 WORK_SIDE = 640
@@ -211,7 +211,8 @@ def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None
     y, cr, cb, ncr, ncb = _chroma(small)
     chroma = np.hypot(cr, cb)
     cand = (cr >= 3) & (cr <= 57) & (cb >= -58) & (cb <= 2)
-    cand &= (small < 250).all(axis=2) & (small.max(axis=2) >= 18) & (chroma >= 6)
+    top = channel_max(small)
+    cand &= (top < 250) & (top >= 18) & (chroma >= 6)
     cand &= (cr > -0.6 * cb)  # hue towards red/orange, not yellow-green
     if exclude is not None:
         ex = cv2.resize(np.asarray(exclude, np.uint8), (sw, sh), interpolation=cv2.INTER_NEAREST) > 0

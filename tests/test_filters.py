@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from photokit.filters import gaussian, shrink
+from photokit.filters import channel_max, gaussian, shrink
 
 
 @pytest.mark.parametrize("sigma", [0.3, 0.62, 0.8, 1.0, 1.55, 2.46, 3.9, 7.5])
@@ -49,3 +49,15 @@ def test_shrink_is_an_area_average():
     np.testing.assert_allclose(shrink(ramp, (64, 48))[:, 1:-1],
                                cv2.resize(ramp, (64, 48), interpolation=cv2.INTER_AREA)[:, 1:-1], atol=1e-3)
     assert shrink(img, (640, 480)) is img
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_channel_max_equals_numpy(dtype):
+    rng = np.random.default_rng(5)
+    img = (rng.random((37, 53, 3)) * 250).astype(dtype)
+    np.testing.assert_array_equal(channel_max(img), img.max(axis=-1))
+    assert channel_max(img).dtype == dtype
+    # a pixel list (N, 1, 3), as a masked subset is passed, and a strided view
+    sub = img[img[..., 0] > 100][:, None, :]
+    np.testing.assert_array_equal(channel_max(sub), sub.max(axis=-1))
+    np.testing.assert_array_equal(channel_max(img[::2, ::3]), img[::2, ::3].max(axis=-1))
