@@ -128,6 +128,12 @@ FLOW_MIN = 0.15
 ECC_GROSS = 20.0
 #: High-pass sigma (working px) for ECC / flow images.
 HP_SIGMA = 6.0
+#: Views ``(tilt, roll in degrees)`` simulated when a scene has too few consistent matches.
+TILT_VIEWS = ((1.0, 0.0), (2.0, 0.0), (2.0, 45.0), (2.0, 90.0), (2.0, 135.0))
+#: Long side of the images the tilted views are simulated on.
+TILT_SIDE = 500
+#: SIFT features kept per simulated view.
+TILT_FEATURES = 1500
 
 _MODELS = {"similarity": 4, "affine": 6, "homography": 8}
 
@@ -174,6 +180,9 @@ class Alignment:
         Median magnitude of the dense correction on the subject (BEFORE pixels).
     tolerance_px : float
         The corner error that `confidence` refers to.
+    tilted : bool
+        The matches came from the strong-viewpoint fallback (simulated tilts, then
+        guided matching; see `_tilt_matches`).
     """
 
     status: str
@@ -193,6 +202,7 @@ class Alignment:
     ncc_core: float | None = None
     flow_px: float | None = None
     tolerance_px: float = 3.0
+    tilted: bool = False
 
     @property
     def ok(self) -> bool:
@@ -391,11 +401,16 @@ def _features(g: _Grid):
     return pts, desc
 
 
-def _match(da, db) -> np.ndarray:
-    """Ratio-test matches ``(i_after, i_before)``; one-to-one on the BEFORE side."""
+def _match(da, db, mutual: bool = False) -> np.ndarray:
+    """Ratio-test matches ``(i_after, i_before)``; one-to-one on the BEFORE side.
+
+    With `mutual`, a match is also kept only if the AFTER descriptor is the nearest
+    neighbour of its BEFORE partner (mutual nearest neighbours).
+    """
     if da is None or db is None or len(da) < 2 or len(db) < 2:
         return np.empty((0, 2), int)
-    knn = cv2.FlannBasedMatcher({"algorithm": 1, "trees": 4}, {"checks": 64}).knnMatch(da, db, k=2)
+    flann = cv2.FlannBasedMatcher({"algorithm": 1, "trees": 4}, {"checks": 64})
+    knn = flann.knnMatch(da, db, k=2)
     best = {}
     for pair in knn:
         if len(pair) < 2:
@@ -404,7 +419,86 @@ def _match(da, db) -> np.ndarray:
         if m.distance < RATIO * n.distance:
             if m.trainIdx not in best or best[m.trainIdx][1] > m.distance:
                 best[m.trainIdx] = (m.queryIdx, m.distance)
-    return np.array([(q, t) for t, (q, _) in best.items()], int).reshape(-1, 2)
+    out = np.array([(q, t) for t, (q, _) in best.items()], int).reshape(-1, 2)
+    if mutual and len(out):
+        back = {p[0].queryIdx: p[0].trainIdx for p in flann.knnMatch(db, da, k=1) if p}
+        out = out[np.array([back.get(t) == q for q, t in out])]
+    return out
+
+
+def _consistent(src_all: np.ndarray, dst_all: np.ndarray, mask: np.ndarray):
+    """The matches on the subject (`mask`, BEFORE grid) and their MAGSAC++ homography.
+
+    Returns ``(on_subject, inliers, n_inliers, h)``: `on_subject` a boolean per match,
+    `inliers` a boolean per match on the subject, `h` grid AFTER -> grid BEFORE or None.
+    """
+    ib = np.round(dst_all).astype(int) if len(dst_all) else np.zeros((0, 2), int)
+    gh, gw = mask.shape
+    on_subject = mask[np.clip(ib[:, 1], 0, gh - 1), np.clip(ib[:, 0], 0, gw - 1)] > 0
+    if on_subject.sum() < MIN_INLIERS:
+        return on_subject, np.zeros(int(on_subject.sum()), bool), 0, None
+    hg, inl = cv2.findHomography(src_all[on_subject], dst_all[on_subject], cv2.USAC_MAGSAC,
+                                 MAGSAC_THRESHOLD, maxIters=5000, confidence=0.9999)
+    inl = np.zeros(int(on_subject.sum()), bool) if inl is None else inl.ravel().astype(bool)
+    return on_subject, inl, int(inl.sum()), hg
+
+
+def _tilt_matches(grid_b: _Grid, grid_a: _Grid, pts_b: np.ndarray, desc_b: np.ndarray,
+                  bshape: tuple, ashape: tuple):
+    """Matches for a strong change of viewpoint: tilt simulation, then guided matching.
+
+    SIFT is invariant to similarity, not to the anisotropic squeeze of a plane seen at a
+    grazing angle (a tilt ``t = 1 / cos(theta)`` > ~2). ASIFT (Morel & Yu 2009) simulates
+    the views: each image is also described after a squeeze by ``t`` along directions
+    ``phi`` (`TILT_VIEWS`, via ``cv2.AffineFeature``) at `TILT_SIDE` px. Mutual nearest
+    neighbours passing Lowe's ratio give a first homography by MAGSAC++, accepted with at
+    least `MIN_INLIERS` *distinct* inliers (a point found in several views counts once).
+    Tilted-view keypoints are poorly localised, so AFTER is then rectified onto BEFORE's
+    grid by that model and matched again with ordinary SIFT (`_features`, `_match`); the
+    points found on the rectified AFTER are mapped back through the model's inverse.
+
+    Returns
+    -------
+    tuple of ndarray or None
+        ``(src, dst)``: AFTER grid and BEFORE grid points of the guided matches, or None
+        when no model was found.
+    """
+    feats = []
+    tilts = [float(t) for t, _ in TILT_VIEWS]
+    rolls = [float(r) for _, r in TILT_VIEWS]
+    for g in (grid_b, grid_a):
+        small, fx, fy = _resize(g.gray, min(1.0, TILT_SIDE / max(g.gray.shape)))
+        eq = cv2.createCLAHE(clipLimit=2.5, tileGridSize=(8, 8)).apply(small)
+        af = cv2.AffineFeature_create(cv2.SIFT_create(nfeatures=TILT_FEATURES, contrastThreshold=0.02))
+        af.setViewParams(tilts, rolls)
+        kp, desc = af.detectAndCompute(eq, None)
+        if desc is None or len(kp) < MIN_INLIERS:
+            return None
+        pts = (np.array([k.pt for k in kp], np.float64).reshape(-1, 2) + 0.5) / np.array([fx, fy]) - 0.5
+        feats.append((pts, desc))
+    (tb, db), (ta, da) = feats
+    pairs = _match(da, db, mutual=True)
+    if len(pairs) < MIN_INLIERS:
+        return None
+    src, dst = ta[pairs[:, 0]], tb[pairs[:, 1]]
+    h0, inl = cv2.findHomography(src, dst, cv2.USAC_MAGSAC, MAGSAC_THRESHOLD, maxIters=5000,
+                                 confidence=0.9999)
+    if h0 is None or inl is None:
+        return None
+    inl = inl.ravel().astype(bool)
+    distinct = min(len(np.unique(np.round(p[inl] / 2.0), axis=0)) for p in (src, dst))
+    if distinct < MIN_INLIERS:
+        return None
+    # guided matching on AFTER rectified onto BEFORE's grid (full-resolution model for _prewarp)
+    h_full0 = np.linalg.inv(grid_b.to_grid) @ h0 @ grid_a.to_grid
+    if _plausible(h_full0, bshape, ashape) is not None:
+        return None
+    rect = _Grid(_prewarp(grid_a, h_full0, grid_b), grid_b.mask, grid_b.to_grid)
+    pts_r, desc_r = _features(rect)
+    pairs = _match(desc_r, desc_b)
+    if len(pairs) < MIN_INLIERS:
+        return None
+    return _apply(np.linalg.inv(h0), pts_r[pairs[:, 0]]), pts_b[pairs[:, 1]]
 
 
 # ---------------------------------------------------------------------------------------
@@ -868,23 +962,28 @@ def _align_on(gb: np.ndarray, ga: np.ndarray, sub_b: Subject, ident: Subject, re
         return _failed(f"too few features ({min(len(pts_a), len(pts_b))}; need {MIN_INLIERS})",
                        bshape, ashape, subject=kind, tol=tol)
     pairs = _match(desc_a, desc_b)
-    ib = np.round(pts_b[pairs[:, 1]]).astype(int) if len(pairs) else np.zeros((0, 2), int)
-    gh, gw = grid_b.mask.shape
-    on_subject = grid_b.mask[np.clip(ib[:, 1], 0, gh - 1), np.clip(ib[:, 0], 0, gw - 1)] > 0
+    src_all, dst_all = pts_a[pairs[:, 0]], pts_b[pairs[:, 1]]
+    found = _consistent(src_all, dst_all, grid_b.mask)
+    tilted = False
+    if found[2] < MIN_INLIERS and sub_b.kind == "frame":
+        # too few consistent matches on a scene: perhaps a strong change of viewpoint (a
+        # plane seen at a grazing angle), which SIFT does not survive. Simulate tilts to
+        # find a first model, then match again against AFTER rectified by it
+        guided = _tilt_matches(grid_b, grid_a, pts_b, desc_b, bshape, ashape)
+        if guided is not None:
+            g_found = _consistent(guided[0], guided[1], grid_b.mask)
+            if g_found[2] >= MIN_INLIERS:
+                src_all, dst_all, found, tilted = guided[0], guided[1], g_found, True
+    on_subject, inl, n_in, hg = found
     if on_subject.sum() < MIN_INLIERS:
         return _failed(f"too few matching features on the {kind} ({int(on_subject.sum())}; need "
                        f"{MIN_INLIERS}): different subjects or scenes?", bshape, ashape, subject=kind,
                        tol=tol)
-    src_all, dst_all = pts_a[pairs[:, 0]], pts_b[pairs[:, 1]]
     src, dst = src_all[on_subject], dst_all[on_subject]
-    hg, inl = cv2.findHomography(src, dst, cv2.USAC_MAGSAC, MAGSAC_THRESHOLD, maxIters=5000,
-                                 confidence=0.9999)
-    n_in = 0 if inl is None else int(inl.sum())
     if hg is None or n_in < MIN_INLIERS:
         return _failed(f"too few consistent matches on the {kind} ({n_in} of {len(src)}; need "
                        f"{MIN_INLIERS}): different subjects or scenes?", bshape, ashape, inliers=n_in,
                        subject=kind, tol=tol)
-    inl = inl.ravel().astype(bool)
     src, dst = src[inl], dst[inl]
     keep = _trim(src, dst)
     src, dst = src[keep], dst[keep]
@@ -1048,7 +1147,7 @@ def _align_on(gb: np.ndarray, ga: np.ndarray, sub_b: Subject, ident: Subject, re
     return Alignment("ok", None, h_full, confidence, n_in, residual_px, overlap, tuple(bshape),
                      tuple(ashape), flow=flow, flow_grid=grid_b.to_grid.copy() if flow is not None
                      else None, model=model, subject=kind, ncc=ncc, ncc_core=ncc_core, flow_px=flow_px,
-                     tolerance_px=tol)
+                     tolerance_px=tol, tilted=tilted)
 
 
 def _gray(p: Photo) -> np.ndarray:

@@ -18,7 +18,80 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .colour import linear_to_lab
+from .colour import linear_to_lab, pixels_to_linear
+
+#: Rows converted at a time by `CodedLinear` (rounded to a multiple of the level factor):
+#: a block of a 4000 px wide photo is then ~1.5 MB of float32, which stays in cache.
+BLOCK_ROWS = 32
+
+
+class CodedLinear:
+    """Linear RGB given by code values and a pixel-wise conversion, made where needed.
+
+    A 12 MP photo's linear RGB is 144 MB of float32. Where a fresh allocation's first
+    touch is slow (0.1-0.3 s for 144 MB on the virtual machines photokit is benchmarked
+    on; `benchmarks/bench_measure.py`), converting the whole photo costs more than all
+    the metrics that read it, and most of them only read pyramid levels or a few strips.
+    This holds the 8- or 16-bit codes (the decoded photo, not copied) and converts a
+    block of rows at a time: a level is the area average of converted blocks (exactly
+    what an area resize of the converted photo gives, since the blocks are whole rows of
+    level pixels), a region is converted alone, and `full` is there for callers that
+    need every pixel.
+
+    Parameters
+    ----------
+    codes : ndarray, uint8 or uint16, (H, W, 3)
+        Code values as decoded.
+    convert : callable, optional
+        Maps a ``(h, w, 3)`` block of `codes` to float32 linear RGB, pixel by pixel.
+        Default: sRGB decoding (`photokit.colour.pixels_to_linear`).
+    """
+
+    def __init__(self, codes: np.ndarray, convert: Callable[[np.ndarray], np.ndarray] | None = None):
+        codes = np.asarray(codes)
+        if codes.ndim != 3 or codes.shape[2] != 3 or codes.dtype not in (np.uint8, np.uint16):
+            raise ValueError(f"codes must be uint8/uint16 (H, W, 3), got {codes.dtype} {codes.shape}")
+        self.codes = codes
+        self.convert = pixels_to_linear if convert is None else convert
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.codes.shape[:2]
+
+    def scaled(self, gains) -> CodedLinear:
+        """The same pixels times per-channel `gains` (a linear-RGB white balance)."""
+        g = np.asarray(gains, np.float32).reshape(1, 1, 3)
+        convert = self.convert
+        return CodedLinear(self.codes, lambda block: convert(block) * g)
+
+    def pixels(self, mask: np.ndarray) -> np.ndarray:
+        """Linear RGB of the pixels where `mask` is set, ``(n, 3)`` float32."""
+        return self.convert(np.ascontiguousarray(self.codes[mask])[:, None, :])[:, 0, :]
+
+    def region(self, rows, x0: int = 0, x1: int | None = None) -> np.ndarray:
+        """Linear RGB of ``codes[rows, x0:x1]`` (`rows` a slice or an index array)."""
+        return self.convert(np.ascontiguousarray(self.codes[rows, x0:x1]))
+
+    def full(self) -> np.ndarray:
+        """Linear RGB of the whole photo, float32 (H, W, 3)."""
+        h, w = self.shape
+        out = np.empty((h, w, 3), np.float32)
+        for y in range(0, h, BLOCK_ROWS):
+            out[y: y + BLOCK_ROWS] = self.region(slice(y, y + BLOCK_ROWS))
+        return out
+
+    def reduced(self, factor: int) -> np.ndarray:
+        """Area average over `factor` x `factor` blocks (the trailing partial block
+        dropped), float32 ``(H // factor, W // factor, 3)``."""
+        h, w = self.shape
+        ho, wo = h // factor, w // factor
+        out = np.empty((ho, wo, 3), np.float32)
+        step = max(1, BLOCK_ROWS // factor)          # level rows per block
+        for yo in range(0, ho, step):
+            n = min(step, ho - yo)
+            block = self.region(slice(yo * factor, (yo + n) * factor), 0, wo * factor)
+            out[yo: yo + n] = cv2.resize(block, (wo, n), interpolation=cv2.INTER_AREA)
+        return out
 
 
 class Analysis:
@@ -26,8 +99,10 @@ class Analysis:
 
     Parameters
     ----------
-    linear : ndarray, float32, (H, W, 3)
-        Calibrated linear RGB in ``[0, 1]`` (reflectance-like after calibration).
+    linear : ndarray, float32, (H, W, 3), or CodedLinear
+        Calibrated linear RGB in ``[0, 1]`` (reflectance-like after calibration), as an
+        array or as codes converted where needed (`CodedLinear`: `linear` is then only
+        made in full when asked for; levels and `region` do not need it).
     mask : ndarray of bool, (H, W)
         The skin to analyse (ROI, skin mask, overlap and validity combined).
     mm_per_px : float or None
@@ -42,13 +117,16 @@ class Analysis:
     def __init__(self, linear: np.ndarray, mask: np.ndarray, mm_per_px: float | None,
                  *, scale_source: str = "unknown", calibrated: bool = False,
                  name: str = "<array>"):
-        linear = np.ascontiguousarray(linear, dtype=np.float32)
-        if linear.ndim != 3 or linear.shape[2] != 3:
-            raise ValueError(f"linear must be (H, W, 3), got {linear.shape}")
+        if isinstance(linear, CodedLinear):
+            self._source, self._linear = linear, None
+        else:
+            arr = np.ascontiguousarray(linear, dtype=np.float32)
+            if arr.ndim != 3 or arr.shape[2] != 3:
+                raise ValueError(f"linear must be (H, W, 3), got {arr.shape}")
+            self._source, self._linear = None, arr
         mask = np.asarray(mask, dtype=bool)
-        if mask.shape != linear.shape[:2]:
-            raise ValueError(f"mask shape {mask.shape} does not match image {linear.shape[:2]}")
-        self.linear = linear
+        if mask.shape != self.shape:
+            raise ValueError(f"mask shape {mask.shape} does not match image {self.shape}")
         self.mask = mask
         self.mm_per_px = mm_per_px
         self.scale_source = scale_source
@@ -65,7 +143,28 @@ class Analysis:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.linear.shape[:2]
+        return self._source.shape if self._linear is None else self._linear.shape[:2]
+
+    @property
+    def linear(self) -> np.ndarray:
+        """Linear RGB, float32 (H, W, 3); made in full on first use when given as codes."""
+        if self._linear is None:
+            with self._lock("linear"):
+                if self._linear is None:
+                    self._linear = self._source.full()
+        return self._linear
+
+    def region(self, rows, x0: int = 0, x1: int | None = None) -> np.ndarray:
+        """Linear RGB of ``[rows, x0:x1]`` (`rows` a slice or an index array), float32,
+        without making the whole image when it is held as codes."""
+        if self._linear is None:
+            return self._source.region(rows, x0, x1)
+        return np.ascontiguousarray(self._linear[rows, x0:x1])
+
+    def rescaled(self, mm_per_px: float | None, scale_source: str) -> Analysis:
+        """A twin sharing these pixels and mask at another stated scale."""
+        return Analysis(self._source if self._linear is None else self._linear, self.mask, mm_per_px,
+                        scale_source=scale_source, calibrated=self.calibrated, name=self.name)
 
     @property
     def skin_pixels(self) -> int:
@@ -120,8 +219,11 @@ class Analysis:
         """This analysis area-averaged by an integer `factor` (see `level`)."""
         h, w = self.shape
         size = (max(1, w // factor), max(1, h // factor))
-        lin = cv2.resize(self.linear[: size[1] * factor, : size[0] * factor], size,
-                         interpolation=cv2.INTER_AREA)
+        if self._linear is None and h >= factor and w >= factor:
+            lin = self._source.reduced(factor)
+        else:
+            lin = cv2.resize(self.linear[: size[1] * factor, : size[0] * factor], size,
+                             interpolation=cv2.INTER_AREA)
         # area-average of 0/1 bytes rounds to 1 where at least half the block is inside
         m = cv2.resize(self.mask[: size[1] * factor, : size[0] * factor].view(np.uint8),
                        size, interpolation=cv2.INTER_AREA) > 0

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .analysis import CodedLinear
 from .checker import find_card, fit_card
-from .colour import pixels_to_linear
 from .errors import PhotokitError
 from .filters import channel_max
 
@@ -102,19 +102,16 @@ def _card_correction(pixels: np.ndarray):
     return card, card.correction
 
 
-def calibrate(pixels: np.ndarray, linear: np.ndarray | None = None, *, mode: str = "auto",
+def calibrate(pixels: np.ndarray, *, mode: str = "auto",
               reference_mask: np.ndarray | None = None,
               reference_target: np.ndarray | None = None,
-              path: str | None = None) -> tuple[np.ndarray, Calibration]:
-    """Calibrate a photo's linear RGB; returns the corrected copy and what was done.
+              path: str | None = None) -> tuple[CodedLinear, Calibration]:
+    """Calibrate a photo's colour; returns its calibrated linear RGB and what was done.
 
     Parameters
     ----------
     pixels : ndarray, uint8 or uint16 (H, W, 3)
-        The photo's code values as decoded (for the card, whose fit works on them).
-    linear : ndarray, float32 (H, W, 3), optional
-        Its linear RGB (sRGB-decoded); computed from `pixels` when needed and not given
-        (a card correction produces linear values itself).
+        The photo's code values as decoded.
     mode : {"auto", "checker", "none"}
         ``auto`` uses a card when one is found; ``checker`` requires one; ``none`` skips
         the card. The reference method applies whenever `reference_mask` is given.
@@ -122,21 +119,29 @@ def calibrate(pixels: np.ndarray, linear: np.ndarray | None = None, *, mode: str
         Untreated reference skin.
     reference_target : array_like of 3 floats, optional
         Linear RGB the reference skin should have (the BEFORE photo's reference).
+    path : str, optional
+        Named in errors.
+
+    Returns
+    -------
+    linear : CodedLinear
+        The calibrated linear RGB, converted from `pixels` where it is read (sRGB
+        decoding, or the card's correction; times the reference gains).
+    calibration : Calibration
     """
     if mode not in MODES:
         raise ValueError(f"calibration must be one of {MODES}, not {mode!r}")
     cal = Calibration()
+    linear = CodedLinear(pixels)
     if mode != "none":
         card, corr = _card_correction(pixels)
         if card is None and mode == "checker":
             raise PhotokitError("no colour card found in the photo (calibration='checker')", path)
         if card is not None:
-            codes = pixels if pixels.dtype == np.uint8 else pixels.astype(np.float32) / 65535.0
-            linear = corr.apply_codes(codes)
+            linear = CodedLinear(pixels, corr.apply_codes if pixels.dtype == np.uint8 else
+                                 lambda block: corr.apply_codes(block.astype(np.float32) / 65535.0))
             cal = Calibration("checker", float(corr.delta_e_mean), card,
                               note=f"ColorChecker in frame, residual mean dE2000 {corr.delta_e_mean:.2f}")
-    if linear is None:
-        linear = pixels_to_linear(pixels)
     if reference_mask is not None:
         ref = np.asarray(reference_mask, bool)
         # clipped (or black) pixels do not scale with the light: leave them out of the gain
@@ -147,7 +152,7 @@ def calibrate(pixels: np.ndarray, linear: np.ndarray | None = None, *, mode: str
         clipped_pct = 100.0 * (1 - np.count_nonzero(ref) / n_given)
         if np.count_nonzero(ref) < 50:
             raise PhotokitError("the reference ROI covers almost no usable pixels", path)
-        ref_rgb = linear[ref].mean(axis=0).astype(np.float64)
+        ref_rgb = linear.pixels(ref).mean(axis=0).astype(np.float64)
         if not np.all(ref_rgb > 1e-4):
             raise PhotokitError("the reference ROI is black in at least one channel", path)
         card_de = cal.delta_e_mean
@@ -159,7 +164,7 @@ def calibrate(pixels: np.ndarray, linear: np.ndarray | None = None, *, mode: str
                                     "the remaining pixels are a biased sample, the gain is unreliable")
         if reference_target is not None:
             gains = np.asarray(reference_target, np.float64) / ref_rgb
-            linear = linear * gains.astype(np.float32)
+            linear = linear.scaled(gains)
             cal.gains = gains
             cal.note = "colour normalised to the baseline's reference skin (per-channel gain)"
         else:

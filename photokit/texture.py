@@ -173,9 +173,8 @@ def scaled(an: Analysis) -> Analysis | None:
         return None
     if an.mm_per_px:
         return an
-    return an.cached("scale.relative", lambda a: Analysis(
-        a.linear, a.mask, relative_mm_per_px(a.skin_pixels), scale_source="relative",
-        calibrated=a.calibrated, name=a.name))
+    return an.cached("scale.relative",
+                     lambda a: a.rescaled(relative_mm_per_px(a.skin_pixels), "relative"))
 
 
 def lightness(linear: np.ndarray) -> np.ndarray:
@@ -302,11 +301,11 @@ def work(an: Analysis, target_mm_per_px: float, budget_px: int | None = None) ->
                         max(8, int(round(STRIP_MM / lv.mm_per_px))), pad)
         if sample is None:
             rows = np.arange(y0, y1)
-            return Work(lv, lightness(lv.linear[y0:y1, x0:x1]), lv.mask[y0:y1, x0:x1], None,
+            return Work(lv, lightness(lv.region(slice(y0, y1), x0, x1)), lv.mask[y0:y1, x0:x1], None,
                         None, rows, float(lv.mm_per_px), x0, factor)
         r, core, seam = sample
         rows = r + y0
-        L = lightness(np.ascontiguousarray(lv.linear[rows, x0:x1]))
+        L = lightness(lv.region(rows, x0, x1))
         return Work(lv, L, np.ascontiguousarray(lv.mask[rows, x0:x1]), core, seam, rows,
                     float(lv.mm_per_px), x0, factor)
 

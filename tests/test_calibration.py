@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -22,7 +23,8 @@ def test_reference_gain_maps_reference_skin_onto_target():
     ref = np.zeros(lin.shape[:2], bool)
     ref[10:60, 10:60] = True
     target = np.array([0.45, 0.25, 0.20])
-    out, cal = calibrate(px, lin, mode="none", reference_mask=ref, reference_target=target)
+    out, cal = calibrate(px, mode="none", reference_mask=ref, reference_target=target)
+    out = out.full()
     assert cal.method == "reference"
     np.testing.assert_allclose(out[ref].mean(axis=0), target, rtol=0.01)
     np.testing.assert_allclose(cal.gains, target / lin[ref].mean(axis=0), rtol=1e-6)
@@ -33,17 +35,18 @@ def test_reference_gain_maps_reference_skin_onto_target():
 def test_reference_without_target_only_records():
     px, lin = _flat((0.30, 0.20, 0.15))
     ref = np.ones(lin.shape[:2], bool)
-    out, cal = calibrate(px, lin, mode="none", reference_mask=ref)
+    out, cal = calibrate(px, mode="none", reference_mask=ref)
+    out = out.full()
     assert cal.gains is None and np.array_equal(out, lin)
     np.testing.assert_allclose(cal.reference_rgb, lin.reshape(-1, 3).mean(axis=0), rtol=1e-5)
 
 
 def test_none_says_uncalibrated_and_checker_mode_requires_a_card():
     px, lin = _flat((0.30, 0.20, 0.15))
-    _, cal = calibrate(px, lin, mode="auto")
+    _, cal = calibrate(px, mode="auto")
     assert cal.method == "none" and not cal.calibrated and "uncalibrated" in cal.note
     with pytest.raises(PhotokitError, match="no colour card"):
-        calibrate(px, lin, mode="checker")
+        calibrate(px, mode="checker")
 
 
 def test_tiny_reference_roi_is_refused():
@@ -51,7 +54,7 @@ def test_tiny_reference_roi_is_refused():
     ref = np.zeros(lin.shape[:2], bool)
     ref[0, :5] = True
     with pytest.raises(PhotokitError, match="reference ROI"):
-        calibrate(px, lin, reference_mask=ref)
+        calibrate(px, reference_mask=ref)
 
 
 def test_card_calibration_recovers_true_skin_colour_under_a_wrong_light():
@@ -59,7 +62,8 @@ def test_card_calibration_recovers_true_skin_colour_under_a_wrong_light():
     im = synth.render_skin(seed=2, width=800, height=600, mm_per_px=0.1, card=True,
                            exposure=0.75, wb_gains=(1.1, 1.0, 0.9))
     lin = uint8_to_linear(im.pixels)
-    out, cal = calibrate(im.pixels, lin)
+    out, cal = calibrate(im.pixels)
+    out = out.full()
     assert cal.method == "checker" and cal.delta_e_mean < 3.0
     roi = im.mask("roi")
     got = out[roi].mean(axis=0)
@@ -88,7 +92,7 @@ def test_clipped_reference_pixels_do_not_bias_the_gain():
     lin = uint8_to_linear(px)
     ref = np.zeros(lin.shape[:2], bool)
     ref[:60] = True
-    _, cal = calibrate(px, lin, mode="none", reference_mask=ref, reference_target=(0.3, 0.2, 0.15))
+    _, cal = calibrate(px, mode="none", reference_mask=ref, reference_target=(0.3, 0.2, 0.15))
     np.testing.assert_allclose(cal.reference_rgb, (0.30, 0.20, 0.15), rtol=0.01)
 
 
@@ -97,7 +101,7 @@ def test_mostly_clipped_reference_is_flagged():
     px[:30] = 255
     ref = np.zeros(lin.shape[:2], bool)
     ref[:60] = True
-    _, cal = calibrate(px, uint8_to_linear(px), mode="none", reference_mask=ref)
+    _, cal = calibrate(px, mode="none", reference_mask=ref)
     assert cal.extra["reference_clipped_pct"] == pytest.approx(50.0, abs=0.1)
     assert "clipped" in cal.to_dict()["warning"]
 
@@ -110,7 +114,8 @@ def test_card_calibration_under_a_warm_dim_light_with_a_mixing_camera():
     im = synth.render_skin(seed=2, width=800, height=600, mm_per_px=0.1, card=True,
                            exposure=0.5, cct_k=3200, colour_matrix=mix)
     lin = uint8_to_linear(im.pixels)
-    out, cal = calibrate(im.pixels, lin)
+    out, cal = calibrate(im.pixels)
+    out = out.full()
     assert cal.method == "checker" and cal.delta_e_mean < 2.0
     corr = cal.card.correction
     assert corr.delta_e_mean <= corr.delta_e_loo_mean < 3.0
@@ -120,3 +125,30 @@ def test_card_calibration_under_a_warm_dim_light_with_a_mixing_camera():
     want = uint8_to_linear(ideal.pixels)[ideal.mask("roi")].mean(axis=0)
     got, raw = out[roi].mean(axis=0), lin[roi].mean(axis=0)
     assert np.max(np.abs(got / want - 1)) < 0.06 < 0.5 < np.max(np.abs(raw / want - 1))
+
+
+def test_coded_linear_levels_and_regions_equal_the_converted_photo():
+    """A CodedLinear's level is the area resize of its converted photo, its region the
+    crop, whatever the conversion (sRGB, a card correction, reference gains)."""
+    from photokit.analysis import Analysis, CodedLinear
+
+    im = synth.render_skin(seed=2, width=803, height=601, mm_per_px=0.1, card=True)
+    coded, cal = calibrate(im.pixels)
+    assert cal.method == "checker"
+    for c in (coded, CodedLinear(im.pixels), coded.scaled((1.2, 1.0, 0.8))):
+        full = c.full()
+        assert full.shape == (601, 803, 3) and full.dtype == np.float32
+        for f in (2, 3, 5):
+            want = cv2.resize(full[: 601 // f * f, : 803 // f * f], (803 // f, 601 // f),
+                              interpolation=cv2.INTER_AREA)
+            np.testing.assert_allclose(c.reduced(f), want, rtol=1e-5, atol=1e-6)
+        rows = np.array([3, 4, 5, 90, 91])
+        np.testing.assert_array_equal(c.region(rows, 10, 60), full[rows, 10:60])
+    np.testing.assert_allclose(CodedLinear(im.pixels).full(), uint8_to_linear(im.pixels))
+    # an Analysis on codes gives the same levels as one on the converted array, and
+    # makes the full array only when asked for
+    mask = np.ones((601, 803), bool)
+    lazy, eager = Analysis(coded, mask, 0.1), Analysis(coded.full(), mask, 0.1)
+    np.testing.assert_allclose(lazy.level(0.3).linear, eager.level(0.3).linear, rtol=1e-5, atol=1e-6)
+    assert lazy._linear is None
+    np.testing.assert_array_equal(lazy.linear, eager.linear)
