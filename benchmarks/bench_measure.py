@@ -13,11 +13,10 @@ measured in the same run. Two 12 MP JPEGs are made in a temporary folder:
 Baseline: ``photokit.load`` (JPEG decode, orientation, colour profile). Decode and
 ``photokit.measure`` are timed in interleaved rounds (decode, measure, decode, ...) and
 the ratio is taken per round: its median and range are reported (a shared machine's
-slow spells then hit both sides of each ratio). The per-step table runs the
-same work step by step on an `Analysis` built here: linear RGB, face detection and
-scale, skin mask (``photokit.skin`` when present, else the synthetic truth / a face
-box), then each metric family in registration order, sharing the cache as ``measure``
-does (so a step's time is what it adds).
+slow spells then hit both sides of each ratio). The per-step table then runs
+``measure``'s steps one after another (``measure`` runs some side by side): decode,
+calibration (card search), unusable pixels, faces, capture checks, skin mask, scale, and
+each metric family on a fresh `Analysis`, medians of a few repeats.
 
 Run: ``python benchmarks/bench_measure.py``
 """
@@ -50,8 +49,8 @@ def timed(fn, repeat=1):
     return statistics.median(ts), out
 
 
-def make_inputs(folder: Path) -> list[tuple[str, Path, np.ndarray | None, float | None]]:
-    """(name, jpeg path, skin mask or None, mm_per_px or None) of the two 12 MP photos."""
+def make_inputs(folder: Path) -> list[tuple[str, Path, float | None]]:
+    """(name, jpeg path, mm_per_px or None) of the two 12 MP photos."""
     out = []
     faces = sorted((data_dir() / "faces").glob("*.jpg"), key=lambda p: -p.stat().st_size)
     if faces:
@@ -62,70 +61,77 @@ def make_inputs(folder: Path) -> list[tuple[str, Path, np.ndarray | None, float 
         big = np.clip(big + rng.normal(0, 1.5, big.shape), 0, 255).astype(np.uint8)
         p = folder / f"portrait_{faces[0].stem}_12mp.jpg"
         Image.fromarray(big).save(p, quality=92)
-        out.append(("portrait", p, None, None))
+        out.append(("portrait", p, None))
     from photokit.synth import render_skin
 
     im = render_skin(seed=7, width=4000, height=3000)
     p = folder / "closeup_synth_12mp.jpg"
     Image.fromarray(im.pixels).save(p, quality=92)
-    out.append(("close-up", p, im.mask("skin"), im.truth.mm_per_px))
+    out.append(("close-up", p, im.truth.mm_per_px))
     return out
 
 
-def skin_for(photo, faces, truth_mask):
-    try:
-        from photokit import skin as skin_mod
-
-        for name in ("skin_mask", "detect_skin", "mask"):
-            fn = getattr(skin_mod, name, None)
-            if callable(fn):
-                # seeded on the faces, as measure does (without them red curtains count)
-                m = fn(photo.pixels, faces=faces) if name == "skin_mask" else fn(photo.pixels)
-                return np.asarray(getattr(m, "mask", m), bool), f"photokit.skin.{name}"
-    except ImportError:
-        pass
-    if truth_mask is not None:
-        return truth_mask, "synthetic truth"
-    m = np.zeros(photo.pixels.shape[:2], bool)
-    if faces:
-        x, y, w, h = faces[0].box
-        m[y + h // 10: y + h, x + w // 10: x + w - w // 10] = True
-    return m, "face box"
+#: Repeats of the step-by-step table (each step's median is listed).
+STEP_REPEATS = 3
 
 
-def steps(path: Path, truth_mask, mm_per_px) -> list[tuple[str, float, str]]:
+def steps(path: Path, mm_per_px) -> list[tuple[str, float, str]]:
+    """The steps of ``measure`` one after another (``measure`` runs some of them side by
+    side on threads), each the median of `STEP_REPEATS` runs; metric families run on a
+    fresh `Analysis` per repeat, in ``measure``'s order, sharing its cache as
+    ``measure`` does (a family's time is what it adds)."""
+    import importlib
+
     from photokit import metrics
     from photokit.analysis import Analysis
-    from photokit.colour import uint8_to_linear
+    from photokit.calibration import calibrate
     from photokit.face import detect_faces
     from photokit.photo import load
+    from photokit.quality import assess
     from photokit.scale import estimate_scale
+    from photokit.skin import skin_mask
 
-    rows = []
-    t, photo = timed(lambda: load(path, mm_per_px=mm_per_px))
-    rows.append(("decode (photokit.load)", t, f"{photo.width}x{photo.height}"))
-    t, lin = timed(lambda: uint8_to_linear(photo.pixels))
-    rows.append(("linear RGB", t, ""))
-    t, faces = timed(lambda: detect_faces(photo.gray8(), mm_per_px=mm_per_px))
-    rows.append(("faces", t, f"{len(faces)} found"))
-    t, scale = timed(lambda: estimate_scale(photo, faces=faces))
-    rows.append(("scale", t, f"{scale.mm_per_px and round(scale.mm_per_px, 4)} mm/px ({scale.source})"))
-    t, (mask, how) = timed(lambda: skin_for(photo, faces, truth_mask))
-    rows.append(("skin mask", t, f"{how}, {mask.mean() * 100:.0f}% of frame"))
-    an = Analysis(lin, mask, scale.mm_per_px, scale_source=scale.source)
-    for mod in metrics._BUILTIN_MODULES:
-        try:
-            __import__(mod)
-        except ImportError:
-            pass
-    fam: dict[str, float] = {}
-    for m in metrics._REGISTRY.values():
-        t, v = timed(lambda m=m: m.compute(an))
-        mod = m.compute.__module__
-        fam[mod] = fam.get(mod, 0.0) + t
-    for k, v in fam.items():
-        rows.append((f"metrics: {k.removeprefix('photokit.')}", v, ""))
-    return rows
+    mmod = importlib.import_module("photokit.measure")
+    chosen = metrics.registered()
+    groups: dict[str, list] = {}
+    for m in chosen:
+        groups.setdefault(m.compute.__module__, []).append(m)
+    order = sorted(groups, key=lambda mod: mmod.HEAVY_MODULES.index(mod)
+                   if mod in mmod.HEAVY_MODULES else len(mmod.HEAVY_MODULES))
+    times: dict[str, list[float]] = {}
+    notes: dict[str, str] = {}
+
+    def step(label, fn, note=None):
+        t = time.perf_counter()
+        out = fn()
+        times.setdefault(label, []).append(time.perf_counter() - t)
+        if note is not None:
+            notes[label] = note(out)
+        return out
+
+    def one_pass():  # every lambda below runs at once, inside `step`
+        photo = step("decode (photokit.load)", lambda: load(path, mm_per_px=mm_per_px),
+                     lambda p: f"{p.width}x{p.height}")
+        rgb8 = photo.rgb8()
+        linear, _ = step("calibration (card search)", lambda: calibrate(photo.pixels),
+                           lambda r: r[1].method)
+        bad = step("unusable pixels", lambda: mmod._unusable(rgb8, photo.alpha))
+        gray = photo.gray8()
+        faces = step("faces", lambda: detect_faces(gray, mm_per_px=mm_per_px),
+                     lambda f: f"{len(f)} found")
+        step("capture checks", lambda: assess(photo, gray=gray, faces=faces))
+        mask = step("skin mask", lambda: skin_mask(rgb8, faces=faces, exclude=bad),
+                    lambda m: f"{m.mean() * 100:.0f}% of frame")
+        scale = step("scale", lambda: estimate_scale(photo, user_mm_per_px=mm_per_px, faces=faces),
+                     lambda s: f"{s.mm_per_px and round(s.mm_per_px, 4)} mm/px ({s.source})")
+        an = Analysis(linear, mask, scale.mm_per_px, scale_source=scale.source)
+        for mod in order:
+            step(f"metrics: {mod.removeprefix('photokit.')}",
+                 lambda mod=mod: [m.compute(an) for m in groups[mod]])
+
+    for _ in range(STEP_REPEATS):
+        one_pass()
+    return [(k, statistics.median(v), notes.get(k, "")) for k, v in times.items()]
 
 
 #: Interleaved decode + measure rounds per photo.
@@ -133,44 +139,36 @@ ROUNDS = 7
 
 
 def main() -> int:
+    from photokit.measure import measure
     from photokit.photo import load
 
-    try:
-        from photokit.measure import measure
-    except ImportError:
-        measure = None
     with tempfile.TemporaryDirectory() as tmp:
-        for name, path, truth_mask, mmpp in make_inputs(Path(tmp)):
+        for name, path, mmpp in make_inputs(Path(tmp)):
             load(path)  # warm-up (imports, caches)
             print(f"\n{name}: {path.name}, {path.stat().st_size / 1e6:.1f} MB JPEG")
-            if measure is None:
-                print("  photokit.measure: not available in this tree; step-by-step only")
-                t_dec, _ = timed(lambda path=path: load(path), repeat=5)
-            else:
-                measure(path, mm_per_px=mmpp)  # warm-up
-                # interleaved: each measure run has its own decode run next to it, so a
-                # slow spell of a shared machine hits both sides of a ratio alike
-                decs, meas, ratios = [], [], []
-                for _ in range(ROUNDS):
-                    t_d, _ = timed(lambda path=path: load(path))
-                    t_m, res = timed(lambda path=path, mmpp=mmpp: measure(path, mm_per_px=mmpp))
-                    decs.append(t_d)
-                    meas.append(t_m)
-                    ratios.append(t_m / t_d)
-                t_dec = statistics.median(decs)
-                n = len(getattr(res, "metrics", {}) or {})
-                print(f"  baseline decode (photokit.load), median of {ROUNDS}: {t_dec:.3f} s")
-                print(f"  photokit.measure (all {n} metrics), median of {ROUNDS}: "
-                      f"{statistics.median(meas):.3f} s")
-                print(f"  ratio measure / decode, per interleaved round: median "
-                      f"{statistics.median(ratios):.2f} x (range {min(ratios):.2f}-{max(ratios):.2f}; "
-                      f"target <= 6)")
-            rows = steps(path, truth_mask, mmpp)
+            measure(path, mm_per_px=mmpp)  # warm-up
+            # interleaved: each measure run has its own decode run next to it, so a
+            # slow spell of a shared machine hits both sides of a ratio alike
+            decs, meas, ratios = [], [], []
+            for _ in range(ROUNDS):
+                t_d, _ = timed(lambda path=path: load(path))
+                t_m, res = timed(lambda path=path, mmpp=mmpp: measure(path, mm_per_px=mmpp))
+                decs.append(t_d)
+                meas.append(t_m)
+                ratios.append(t_m / t_d)
+            t_dec = statistics.median(decs)
+            print(f"  baseline decode (photokit.load), median of {ROUNDS}: {t_dec:.3f} s")
+            print(f"  photokit.measure (all {len(res.metrics)} metrics), median of {ROUNDS}: "
+                  f"{statistics.median(meas):.3f} s")
+            print(f"  ratio measure / decode, per interleaved round: median "
+                  f"{statistics.median(ratios):.2f} x (range {min(ratios):.2f}-{max(ratios):.2f}; "
+                  f"target <= 6)")
+            rows = steps(path, mmpp)
             total = sum(r[1] for r in rows)
             print(f"  {'step':34s} {'s':>7s} {'x decode':>9s}  note")
             for label, t, note in rows:
                 print(f"  {label:34s} {t:7.3f} {t / t_dec:9.2f}  {note}")
-            print(f"  {'total (steps)':34s} {total:7.3f} {total / t_dec:9.2f}")
+            print(f"  {'total (steps, one after another)':34s} {total:7.3f} {total / t_dec:9.2f}")
     return 0
 
 
