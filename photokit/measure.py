@@ -216,14 +216,15 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
         faces = detect_faces(gray, mm_per_px=photo.mm_per_px)  # the user's scale bounds face size
         checked = pool.submit(assess, photo, gray=gray, faces=faces)
         linear, cal = calibrated.result()
-        usable = ~unusable.result()
+        unusable = unusable.result()
         if cal.card is not None:
-            usable &= ~cal.card.mask(shape)
+            unusable |= cal.card.mask(shape)
         if roi is not None:
-            mask = read_roi(roi, shape) & usable
+            mask = read_roi(roi, shape)
+            mask &= ~unusable
             where = "the ROI"
         else:
-            mask = skin_mask(rgb8, faces=faces, exclude=~usable)
+            mask = skin_mask(rgb8, faces=faces, exclude=unusable)
             where = "the photo"
         if ref_mask is not None and roi is None:
             mask &= ~ref_mask
@@ -264,10 +265,16 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
 
 def _unusable(rgb8: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     """Pixels with no colour to measure: clipped in any channel, black, or transparent."""
-    # max over channels <= 3 (every channel) or >= 254 (any channel); cv2.inRange is ~10x
-    # faster than NumPy reductions over the channel axis
-    bad = cv2.inRange(rgb8, (0, 0, 0), (3, 3, 3)) > 0
-    bad |= cv2.inRange(rgb8, (0, 0, 0), (253, 253, 253)) == 0
+    # max over channels <= 3 (every channel) or >= 254 (any channel): cv2.inRange is ~10x
+    # faster than NumPy reductions over the channel axis; in blocks of rows, so that the
+    # only full-size array made is the result (fresh memory is slow to first touch)
+    bad = np.empty(rgb8.shape[:2], np.uint8)
+    for y in range(0, rgb8.shape[0], 256):
+        block = rgb8[y: y + 256]
+        dark = cv2.inRange(block, (0, 0, 0), (3, 3, 3))
+        ok = cv2.inRange(block, (0, 0, 0), (253, 253, 253))
+        cv2.bitwise_and(cv2.bitwise_or(dark, cv2.bitwise_not(ok)), 1, dst=bad[y: y + 256])
+    bad = bad.view(bool)
     if alpha is not None:
         bad |= ~alpha
     return bad

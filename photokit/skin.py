@@ -260,9 +260,12 @@ def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None
     m8[feats] = 0
     if exclude is not None:
         m8[ex] = 0
-    out = cv2.resize(m8 * 255, (w, h), interpolation=cv2.INTER_LINEAR) > 127
-    if exclude is not None:
-        out &= ~np.asarray(exclude, bool)
+    # to full resolution, in place where possible (fresh 12 MP arrays are slow to touch)
+    out = cv2.resize(m8 * 255, (w, h), interpolation=cv2.INTER_LINEAR)
+    cv2.threshold(out, 127, 1, cv2.THRESH_BINARY, dst=out)   # 0/1, a valid bool view
     if s < 1:  # full-resolution clip and hard-feature removal at the edges
-        out &= cv2.inRange(rgb8, (0, 0, 0), (249, 249, 249)) > 0  # every channel < 250
+        cv2.bitwise_and(out, cv2.inRange(rgb8, (0, 0, 0), (249, 249, 249)), dst=out)  # all < 250
+    out = out.view(bool)
+    if exclude is not None:
+        out[np.asarray(exclude, bool)] = False
     return out
