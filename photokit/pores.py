@@ -98,47 +98,58 @@ def _detect(an: Analysis) -> PoreResult | None:
     n = max(1, int(np.ceil(np.log(s_hi / s_lo) / np.log(_K))) + 1)
     # scales s_0/k ... s_n*k so that every detection scale has a neighbour either side
     sig = [s_lo * _K ** (k - 1) for k in range(n + 2)]
-    # Gaussian scale space built incrementally: G_k = G_{k-1} * G(sqrt(s_k^2 - s_{k-1}^2))
-    G = [blur(w.L, sig[0])]
-    D = []
-    prev = sig[0]
-    for k in range(1, len(sig) + 1):
-        cur = sig[0] * _K ** k
-        G.append(blur(G[-1], float(np.sqrt(cur * cur - prev * prev))))
-        prev = cur
-        D.append(cv2.addWeighted(G[k], 1.0 / (_K - 1.0), G[k - 1], -1.0 / (_K - 1.0), 0.0))
-    # D[k] belongs to scale sig[k] (between the two Gaussians)
+    # (the erosion by the largest scale is known before any filtering)
     valid = w.restrict(erode(w.mask, sig[-1]))
     if not _enough(valid, p):
         return None
     pores: list[Pore] = []
     thr = np.float32(PORE_CONTRAST / 2.0)
     valid8 = valid.view(np.uint8)
-    for k in range(1, len(D) - 1):
-        d = D[k]
-        ys, xs = _scale_space_maxima(D, k, thr, valid8)
-        if xs.size == 0:
-            continue
-        # blob test on the Hessian of the smoothed image at this scale
-        g = G[k] if k < len(G) else blur(w.L, sig[k])
-        gp = cv2.copyMakeBorder(g, 1, 1, 1, 1, cv2.BORDER_REFLECT_101)
-        yy, xx = ys + 1, xs + 1
-        c = gp[yy, xx]
-        lxx = gp[yy, xx + 1] - 2 * c + gp[yy, xx - 1]
-        lyy = gp[yy + 1, xx] - 2 * c + gp[yy - 1, xx]
-        lxy = 0.25 * (gp[yy + 1, xx + 1] - gp[yy + 1, xx - 1] - gp[yy - 1, xx + 1] + gp[yy - 1, xx - 1])
-        ht = 0.5 * (lxx + lyy)
-        dd = np.sqrt(0.25 * (lxx - lyy) ** 2 + lxy ** 2)
-        l1, l2 = ht + dd, ht - dd
-        ok = (l1 > 0) & (l2 >= PORE_BLOBNESS * l1)
-        diam = sig[k] * _D_PER_S * p
-        ok &= (diam >= PORE_DIAMETER_MM[0] * 0.99) & (diam <= PORE_DIAMETER_MM[1] * 1.01)
-        fx, fy = w.to_full(xs[ok], ys[ok])
-        for x, y, con in zip(fx, fy, 2.0 * d[ys[ok], xs[ok]], strict=True):
-            pores.append(Pore(float(x), float(y), float(diam), float(con)))
+    # Gaussian scale space built incrementally, G_k = G_{k-1} * G(sqrt(s_k^2 - s_{k-1}^2)),
+    # and D_k = (G_{k+1} - G_k) / (K - 1), the DoG of scale sig[k]. Streamed: scale j is
+    # searched as soon as D_{j+1} exists, and only three D and three G are kept (fewer
+    # fresh arrays: they are slow to first touch)
+    G: list[np.ndarray] = [blur(w.L, sig[0])]
+    D: list[np.ndarray] = []
+    prev = sig[0]
+    for k in range(1, len(sig) + 1):
+        cur = sig[0] * _K ** k
+        g = blur(G[-1], float(np.sqrt(cur * cur - prev * prev)))
+        prev = cur
+        D.append(cv2.addWeighted(g, 1.0 / (_K - 1.0), G[-1], -1.0 / (_K - 1.0), 0.0))  # D_{k-1}
+        G.append(g)
+        if len(D) == 3:   # D = [D_{j-1}, D_j, D_{j+1}] and G[-3] = G_j for j = k - 2
+            pores += _pores_at(D, G[-3], sig[k - 2], w, thr, valid8, p)
+            D.pop(0)
+            G.pop(0)
     pores = _suppress_overlaps(pores, w.mm_per_px / w.factor)
     area = float(np.count_nonzero(valid)) * p * p
     return PoreResult(pores, area)
+
+
+def _pores_at(D: list, g: np.ndarray, sigma: float, w, thr: np.float32, valid8: np.ndarray,
+              p: float) -> list[Pore]:
+    """Pores at the middle scale of ``D = [D_below, D_here, D_above]``: scale-space maxima
+    (`_scale_space_maxima`) that pass the blob test on the Hessian of `g` (the Gaussian
+    at `sigma`) and whose diameter ``2 sqrt(2) sigma`` is in `PORE_DIAMETER_MM`."""
+    ys, xs = _scale_space_maxima(D, 1, thr, valid8)
+    if xs.size == 0:
+        return []
+    gp = cv2.copyMakeBorder(g, 1, 1, 1, 1, cv2.BORDER_REFLECT_101)
+    yy, xx = ys + 1, xs + 1
+    c = gp[yy, xx]
+    lxx = gp[yy, xx + 1] - 2 * c + gp[yy, xx - 1]
+    lyy = gp[yy + 1, xx] - 2 * c + gp[yy - 1, xx]
+    lxy = 0.25 * (gp[yy + 1, xx + 1] - gp[yy + 1, xx - 1] - gp[yy - 1, xx + 1] + gp[yy - 1, xx - 1])
+    ht = 0.5 * (lxx + lyy)
+    dd = np.sqrt(0.25 * (lxx - lyy) ** 2 + lxy ** 2)
+    l1, l2 = ht + dd, ht - dd
+    ok = (l1 > 0) & (l2 >= PORE_BLOBNESS * l1)
+    diam = sigma * _D_PER_S * p
+    ok &= (diam >= PORE_DIAMETER_MM[0] * 0.99) & (diam <= PORE_DIAMETER_MM[1] * 1.01)
+    fx, fy = w.to_full(xs[ok], ys[ok])
+    return [Pore(float(x), float(y), float(diam), float(con))
+            for x, y, con in zip(fx, fy, 2.0 * D[1][ys[ok], xs[ok]], strict=True)]
 
 
 def _scale_space_maxima(D: list, k: int, thr: np.float32, valid8: np.ndarray):
