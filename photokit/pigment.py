@@ -49,13 +49,13 @@ def ita_Chardon1991(lab: np.ndarray) -> np.ndarray:
 def ita_map(an: Analysis) -> np.ndarray:
     """ITA of the working copy (cached)."""
     lv = colour_level(an)
-    return lv.cached("ita", lambda a: ita_Chardon1991(a.lab))
+    return lv.pointwise("ita", ita_Chardon1991, lv.lab)
 
 
 def melanin_map(an: Analysis) -> np.ndarray:
     """Melanin index of the working copy (cached)."""
     lv = colour_level(an)
-    return lv.cached("melanin_index", lambda a: melanin_index_Diffey1984(a.linear))
+    return lv.pointwise("melanin_index", melanin_index_Diffey1984)
 
 
 # Noise floors (``mdc`` of each metric below), from ``benchmarks/bench_repeatability.py``.
@@ -101,7 +101,9 @@ def evenness(an: Analysis) -> float | None:
     m = _skin(an)
     if m is None:
         return None
-    mi = melanin_map(an)
+    # within the level's data box (its margin is wider than the smoothing kernel)
+    box = lv.box or (slice(None), slice(None))
+    mi, m = melanin_map(an)[box], m[box]
     # smoothing scale in pixels: from mm when the scale is known, else 1/400 of the long side
     sigma = (EVENNESS_SIGMA_MM / lv.mm_per_px) if lv.mm_per_px else max(lv.shape) / 400.0
     w = m.astype(np.float32)

@@ -58,7 +58,7 @@ def colour_level(an: Analysis) -> Analysis:
 def erythema_map(an: Analysis) -> np.ndarray:
     """Erythema index of the working copy (cached)."""
     lv = colour_level(an)
-    return lv.cached("erythema_index", lambda a: erythema_index_Diffey1984(a.linear))
+    return lv.pointwise("erythema_index", erythema_index_Diffey1984)
 
 
 def a_star_map(an: Analysis) -> np.ndarray:

@@ -458,3 +458,97 @@ def test_face_fallback_keeps_the_identity_check(monkeypatch, astronaut):
     # no match on the face -> frame tried (subject "frame") -> the face check refuses
     assert r.status == "failed" and r.subject == "frame" and "face does not match" in r.reason
     assert r.ncc_core < 0.3
+
+
+# -- strong viewpoint change: tilt simulation fallback ------------------------------------
+def _tilted(w, h, t, k, deg=0.0):
+    """AFTER -> BEFORE homography: BEFORE's frame seen at a grazing angle, squeezed `t`
+    times across (a plane turned by ``arccos(1 / t)`` about a vertical axis), its right
+    side `k` x as tall (perspective), rotated `deg`."""
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    q = np.float64([[0, 0], [w / t, h * (1 - k) / 2], [w / t, h * (1 + k) / 2], [0, h]])
+    a = np.deg2rad(deg)
+    r = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    q = ((q - q.mean(0)) @ r.T + [w / 2, h / 2]).astype(np.float32)
+    return np.linalg.inv(cv2.getPerspectiveTransform(src, q))
+
+
+def _spy_tilt(monkeypatch, disable=False):
+    """Record the fallback's results (or switch it off)."""
+    import sys
+    pa = sys.modules["photokit.align"]
+    orig, calls = pa._tilt_matches, []
+
+    def spy(*args, **kw):
+        out = None if disable else orig(*args, **kw)
+        calls.append(out)
+        return out
+    monkeypatch.setattr(pa, "_tilt_matches", spy)
+    return calls
+
+
+@pytest.mark.parametrize("t, k, deg", [(3.0, 0.8, 0.0), (3.0, 0.7, 20.0)])
+def test_grazing_view_of_a_plane_solved_by_the_tilt_fallback(monkeypatch, t, k, deg):
+    """A plane seen 3x squeezed (turned ~70 degrees): SIFT alone finds too few consistent
+    matches and the pair is refused; with simulated tilts and guided matching the
+    homography is recovered to a fraction of a pixel at BEFORE's corners."""
+    img = skimage.data.coffee()
+    h, w = img.shape[:2]
+    H = _tilted(w, h, t, k, deg)
+    after = _relight(cv2.warpPerspective(img, H, (w, h), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR))
+    off = _spy_tilt(monkeypatch, disable=True)
+    r0 = align(img, after)
+    assert off and r0.status == "failed" and "too few consistent matches" in r0.reason
+    monkeypatch.undo()
+    calls = _spy_tilt(monkeypatch)
+    r = align(img, after)
+    assert calls and calls[0] is not None
+    assert r.ok and r.tilted and r.subject == "frame" and r.model == "homography", r.reason
+    assert r.confidence > 0.9
+    assert_allclose(_corners(r.homography, (0, 0, w, h)), _corners(H, (0, 0, w, h)), atol=0.5)
+
+
+def test_tilt_fallback_refuses_unrelated_scenes(monkeypatch):
+    """The fallback runs on unrelated scenes (too few matches) and finds no model: a cup
+    against a cat, also when the cat is seen at a grazing angle."""
+    img = skimage.data.coffee()
+    h, w = img.shape[:2]
+    cat = cv2.resize(skimage.data.chelsea(), (w, h), interpolation=cv2.INTER_AREA)
+    cat_tilted = cv2.warpPerspective(cat, _tilted(w, h, 3.0, 0.8), (w, h),
+                                     flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR)
+    for other in (cat, cat_tilted):
+        calls = _spy_tilt(monkeypatch)
+        r = align(img, other)
+        assert calls == [None]
+        assert r.status == "failed" and not r.tilted and r.confidence == 0.0
+        assert "too few consistent matches" in r.reason or "too few matching" in r.reason
+        monkeypatch.undo()
+
+
+def test_point_estimate_ignores_lone_moving_points():
+    """Half the scene flat (water, sky) with small things on it that moved 2 px between
+    the shots, each alone in its cell of the balanced fit: they get no weight, so the
+    estimate stays on the truth and the jackknife stays small (with weights that never
+    vanish, each lone point weighed like a whole cell: > 0.8 px at the corners)."""
+    from photokit.align import _apply, _point_estimate
+    rng = np.random.default_rng(3)
+    img = skimage.data.coffee().copy()
+    h, w = img.shape[:2]
+    x_flat = int(0.55 * w)
+    img[:, x_flat:] = (120, 125, 130)
+    H = _oblique(w, h, 0.9, 5, 0.97)
+    after = cv2.warpPerspective(img, H, (w, h), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR)
+    for x in (x_flat + 60, x_flat + 180):
+        for y in np.linspace(40, h - 40, 6).astype(int):
+            patch = rng.integers(0, 256, (14, 14, 3), dtype=np.uint8)
+            img[y:y + 14, x:x + 14] = patch
+            q = _apply(np.linalg.inv(H), np.array([[x + 7.0, y + 7.0]]))[0]
+            a = rng.uniform(0, 2 * np.pi)
+            qx, qy = int(round(q[0] + 2 * np.cos(a) - 7)), int(round(q[1] + 2 * np.sin(a) - 7))
+            after[qy:qy + 14, qx:qx + 14] = patch
+    after = np.clip(after + rng.normal(0, 2, after.shape), 0, 255).astype(np.uint8)
+    nb, na, area, g = _point_setup(after, H, img)
+    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64)
+    hp, var = _point_estimate(nb, na, area, "homography", g, H, corners)
+    assert np.abs(_corners(hp, (0, 0, w, h)) - _corners(H, (0, 0, w, h))).max() < 0.4
+    assert var < 0.01

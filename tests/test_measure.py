@@ -179,3 +179,48 @@ def test_no_face_zones_without_eyes(monkeypatch):
     eyed = [Face((100, 60, 200, 200), ((160.0, 140.0), (240.0, 140.0)))]
     monkeypatch.setattr(measure_mod, "detect_faces", lambda gray, **kw: eyed)
     assert "redness.a_mean.cheek_left" in measure_mod.measure(im.pixels, mm_per_px=im.truth.mm_per_px).zones
+
+
+def test_levels_made_around_the_skin_only_give_the_same_metrics(monkeypatch):
+    """Skin in a small part of a large frame: the levels hold data only within
+    LEVEL_MARGIN_MM of it (zero beyond), and every metric equals the one computed on
+    levels made over the whole frame."""
+    from photokit import analysis
+    from photokit.analysis import Analysis, CodedLinear
+
+    im = synth.render_skin(seed=4, width=500, height=400, mm_per_px=0.1, brown_spots=4,
+                           brown_spot_radius_mm=(1.0, 2.0))
+    frame = np.full((1500, 1800, 3), 90, np.uint8)       # a grey room around the skin
+    frame[900:1300, 1100:1600] = im.pixels
+    mask = np.zeros(frame.shape[:2], bool)
+    mask[900:1300, 1100:1600] = im.mask("skin")
+    values = {}
+    for share in (1.0, 0.0):                             # box / always the whole frame
+        monkeypatch.setattr(analysis, "LEVEL_FULL_SHARE", share)
+        an = Analysis(CodedLinear(frame), mask, 0.1)
+        lv = an.level(0.3)
+        if share:
+            rows, cols = lv.box
+            # the box: the skin's bounding box + 12 mm (120 photo px), in level pixels (/3)
+            ys, xs = np.nonzero(mask)
+            want = ((ys.min() - 120) // 3, -(-(ys.max() + 1 + 120) // 3),
+                    (xs.min() - 120) // 3, -(-(xs.max() + 1 + 120) // 3))
+            assert (rows.start, rows.stop, cols.start, cols.stop) == want
+            whole = Analysis(CodedLinear(frame), mask, 0.1)
+            monkeypatch.setattr(analysis, "LEVEL_FULL_SHARE", 0.0)
+            ref = whole.level(0.3).linear
+            np.testing.assert_allclose(lv.linear[lv.box], ref[lv.box], rtol=1e-6, atol=1e-7)
+            outside = np.ones(lv.shape, bool)
+            outside[lv.box] = False
+            assert not lv.linear[outside].any()
+            monkeypatch.setattr(analysis, "LEVEL_FULL_SHARE", share)
+        else:
+            assert lv.box is None
+        values[share] = {m.name: m.compute(an) for m in registry.registered()}
+    assert values[1.0].keys() == values[0.0].keys()
+    for name, v in values[1.0].items():
+        w = values[0.0][name]
+        assert (v is None) == (w is None), name
+        if v is not None:
+            assert v == pytest.approx(w, rel=1e-5, abs=1e-6), name
+    assert values[1.0]["spots.count"] >= 1 and values[1.0]["redness.a_mean"] > 5
