@@ -78,7 +78,9 @@ def melanin_map(an: Analysis) -> np.ndarray:
 # with the light gradient between the reference skin and the ROI (100 log10(1 + g) MI:
 # 3.3 MI at g = 8 %): these floors hold for gradients <= 8 %; under 12 % (run B) MI
 # moves up to 6.6 and ITA up to 7.6 deg, which a reference skin cannot correct.
-# evenness (a log-ratio, gain-free) is set by the real portraits (0.87).
+# evenness (a log-ratio, gain-free) is set by the real portraits re-captured under other
+# light (exposure x0.7-1.35, WB +-10 %, uncalibrated): 1.07 with biden2 among them (0.87
+# before it was).
 
 
 @metric("pigment.mi_mean", unit="MI", mdc=4.0, better="neither",
@@ -93,7 +95,7 @@ def ita_mean(an: Analysis) -> float | None:
     return skin_mean(an, ita_map(an))
 
 
-@metric("pigment.evenness", unit="MI", mdc=0.88, better="lower",
+@metric("pigment.evenness", unit="MI", mdc=1.1, better="lower",
         description=f"SD of the melanin index over skin, smoothed at {EVENNESS_SIGMA_MM:g} mm "
                     "(lower = more even)")
 def evenness(an: Analysis) -> float | None:

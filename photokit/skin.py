@@ -21,7 +21,11 @@ Works on a copy of at most `WORK_SIDE` px; the mask is upsampled at the end.
    percentile of the seeds + 12) with less than half the skin's chroma are removed.
 4. *Clean-up*: morphological opening/closing, then connected components smaller than
    2% of the largest one (e.g. the skin-coloured patches of a ColorChecker, separated
-   by its black gaps) or 0.1% of the image are dropped.
+   by its black gaps) or 0.1% of the image are dropped. When faces with both eyes are
+   given, a component must also belong to a face's person: at least a quarter of it inside a
+   face box, or all of it below that box (neck, chest, hands, arms). Skin-toned
+   backdrops beside or above the head (a painting, gilt drapery) are dropped; one that
+   touches the face (a chandelier next to an ear) is not.
 5. *Face geometry*: eyes, brows and lips are removed by ellipses placed from the eye
    positions (inter-ocular distance ``d``): eyes ``0.32 d x 0.17 d`` half-axes, brows a
    band ``0.22-0.50 d`` above the eye line, lips an ellipse ``0.50 d x 0.25 d`` centred
@@ -66,6 +70,9 @@ from .filters import channel_max, shrink
 WORK_SIDE = 640
 #: Mahalanobis distance (in the normalised chroma plane) below which a pixel is skin.
 MAHALANOBIS = 3.5
+#: Share of a skin component that must lie inside a face box (when faces are given) for
+#: it to count, unless it lies wholly below the face (module notes, step 4).
+FACE_SHARE = 0.25
 
 ZONES = ("forehead", "cheek_left", "cheek_right", "nose", "chin", "periorbital")
 
@@ -156,6 +163,23 @@ def face_zones(shape: tuple[int, ...], face) -> dict[str, np.ndarray]:
     for z, m in inside.items():
         out[z][y0:y1, x0:x1] = m
     return out
+
+
+def _anchored(lab: np.ndarray, stats: np.ndarray, faces, scale: float) -> np.ndarray:
+    """Components (of `connectedComponentsWithStats`) that belong to a face's person: at
+    least `FACE_SHARE` of the component inside a face box, or all of it below the face
+    box's bottom (neck, chest, hands, arms). See module notes, step 4."""
+    n = len(stats)
+    ok = np.zeros(n, bool)
+    h, w = lab.shape
+    for f in faces:
+        x, y, bw, bh = (int(round(v * scale)) for v in f.box)
+        x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + bw), min(h, y + bh)
+        if x1 > x0 and y1 > y0:
+            inside = np.bincount(lab[y0:y1, x0:x1].ravel(), minlength=n)
+            ok |= inside >= FACE_SHARE * stats[:, cv2.CC_STAT_AREA]
+        ok |= stats[:, cv2.CC_STAT_TOP] >= y1
+    return ok
 
 
 def _chroma(small: np.ndarray):
@@ -256,6 +280,12 @@ def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None
         areas = stats[1:, cv2.CC_STAT_AREA]
         keep = np.zeros(n, bool)
         keep[1:] = (areas >= 0.02 * areas.max()) & (areas >= 0.001 * sh * sw)
+        # only faces whose eyes were found anchor (Haar also fires on plain skin), and
+        # only when some component is theirs
+        eyed = [f for f in faces or () if len(f.eyes) == 2]
+        anchored = _anchored(lab, stats, eyed, s) if eyed else None
+        if anchored is not None and (keep & anchored).any():
+            keep &= anchored
         m8 = keep[lab].astype(np.uint8)
     m8[feats] = 0
     if exclude is not None:

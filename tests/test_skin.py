@@ -107,3 +107,26 @@ def test_face_zones_without_eyes_use_the_box():
     assert all(m.any() for m in z.values())
     ys, xs = np.nonzero(z["nose"])
     assert abs(xs.mean() - 200) < 2 and 180 < ys.mean() < 260
+
+
+def test_skin_toned_backdrop_beside_the_head_is_dropped_a_hand_below_is_kept():
+    """With a face whose eyes were found, a skin-coloured patch beside the head (a
+    painting, drapery) is not the person's skin; one below the face (a hand) is. Without
+    eyes (Haar's phantom faces on plain skin) nothing is dropped."""
+    rgb = skimage.data.astronaut().copy()
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    faces = [f for f in detect_faces(gray) if len(f.eyes) == 2]
+    assert faces
+    x, y, w, h = faces[0].box
+    cheek = rgb[y + int(0.55 * h): y + int(0.7 * h), x + int(0.25 * w): x + int(0.4 * w)]
+    tone = np.median(cheek.reshape(-1, 3), axis=0).astype(np.uint8)
+    beside = (slice(y + 5, y + 45), slice(x + w + 50, x + w + 100))   # at eye height, right
+    below = (slice(y + 2 * h, y + 2 * h + 40), slice(60, 110))        # a hand below the face
+    for sl in (beside, below):
+        rgb[sl] = tone
+    m = skin_mask(rgb, faces=faces)
+    assert m[below].mean() > 0.9
+    assert m[beside].mean() < 0.05
+    # the same patches with a face whose eyes were not found: no anchoring
+    eyeless = [Face(faces[0].box)]
+    assert skin_mask(rgb, faces=eyeless)[beside].mean() > 0.9
