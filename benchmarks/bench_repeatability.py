@@ -44,9 +44,10 @@ A second protocol does the same at clinical resolution on synthetic skin
 (``photokit.synth``, 1200 x 900 px at 0.07 mm/px, `N_SYNTH` skins): re-captures with
 the generator's camera (rotation +-2 deg, zoom +-3%, shift +-20 px, its sensor noise,
 JPEG 88-95), the true skin region in each photo's frame and the true scale. The real
-portraits here are web-sized (0.5-1.4 mm/px from the inter-ocular distance), too coarse
-for the 0.2-2 mm texture band, pores and small spots, which then return None; the
-synthetic protocol measures those at the resolution they are meant for.
+portraits here are web-sized (0.34-1.4 mm/px from the inter-ocular distance), too
+coarse for the 0.2-2 mm texture band and pores, which then return None, and all but
+one (biden2, 0.34 mm/px, whose eyes are placed by hand: `MANUAL_EYES`) too coarse for
+spots; the synthetic protocol measures those at the resolution they are meant for.
 
 Each metric is computed through ``photokit.measure`` when it exists, else directly from
 an `Analysis` built here (calibration none). Output: a table of mean, within-subject
