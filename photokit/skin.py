@@ -239,7 +239,8 @@ def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None
     cand &= (top < 250) & (top >= 18) & (chroma >= 6)
     cand &= (cr > -0.6 * cb)  # hue towards red/orange, not yellow-green
     if exclude is not None:
-        ex = cv2.resize(np.asarray(exclude, np.uint8), (sw, sh), interpolation=cv2.INTER_NEAREST) > 0
+        ex8 = np.ascontiguousarray(exclude, dtype=bool).view(np.uint8)   # no copy
+        ex = cv2.resize(ex8, (sw, sh), interpolation=cv2.INTER_NEAREST) > 0
         cand &= ~ex
     feats = np.zeros((sh, sw), bool)
     seeds = np.zeros((sh, sw), bool)
@@ -295,7 +296,6 @@ def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None
     cv2.threshold(out, 127, 1, cv2.THRESH_BINARY, dst=out)   # 0/1, a valid bool view
     if s < 1:  # full-resolution clip and hard-feature removal at the edges
         cv2.bitwise_and(out, cv2.inRange(rgb8, (0, 0, 0), (249, 249, 249)), dst=out)  # all < 250
-    out = out.view(bool)
     if exclude is not None:
-        out[np.asarray(exclude, bool)] = False
-    return out
+        cv2.subtract(out, ex8, dst=out)   # 0/1 minus 0/1, saturated: out and not exclude
+    return out.view(bool)
