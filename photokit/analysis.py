@@ -108,15 +108,77 @@ class CodedLinear:
         return out
 
 
+def _runs(rows, n: int) -> list[tuple[int, int]]:
+    """Runs ``[(start, stop), ...]`` of consecutive indices of `rows` (a slice or an
+    increasing index array) within ``range(n)``."""
+    if isinstance(rows, slice):
+        a, b, step = rows.indices(n)
+        if step != 1:
+            raise ValueError("only unit-step row slices")
+        return [(a, b)] if b > a else []
+    r = np.asarray(rows, np.intp)
+    if r.size == 0:
+        return []
+    cut = np.flatnonzero(np.diff(r) != 1) + 1
+    starts, stops = np.r_[r[0], r[cut]], np.r_[r[cut - 1] + 1, r[-1] + 1]
+    return list(zip(starts.tolist(), stops.tolist(), strict=True))
+
+
+class ReducedLinear:
+    """A level of a `CodedLinear` (area average by `factor`), made where it is read.
+
+    A strip-sampled reader (texture's `work` on a level) then converts and reduces only
+    its rows, not the whole photo. Within `box` (level ``((r0, r1), (c0, c1))``; None:
+    everywhere) the values are those of the source; outside they are zero.
+    """
+
+    def __init__(self, source: CodedLinear, factor: int, box=None):
+        self.source, self.factor, self.box = source, int(factor), box
+        h, w = source.shape
+        self.shape = (h // self.factor, w // self.factor)
+
+    def _window(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+        out_shape = (r1 - r0, c1 - c0, 3)
+        if self.box is None:
+            return self.source.reduced(self.factor, (r0, r1), (c0, c1))
+        (br0, br1), (bc0, bc1) = self.box
+        out = np.zeros(out_shape, np.float32)
+        a, b, c, d = max(r0, br0), min(r1, br1), max(c0, bc0), min(c1, bc1)
+        if b > a and d > c:
+            out[a - r0: b - r0, c - c0: d - c0] = self.source.reduced(self.factor, (a, b), (c, d))
+        return out
+
+    def region(self, rows, x0: int = 0, x1: int | None = None) -> np.ndarray:
+        """Level linear RGB of ``[rows, x0:x1]`` (`rows` a slice or an increasing index array)."""
+        x1 = self.shape[1] if x1 is None else min(x1, self.shape[1])
+        parts = [self._window(a, b, x0, x1) for a, b in _runs(rows, self.shape[0])]
+        if not parts:
+            return np.zeros((0, x1 - x0, 3), np.float32)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def full(self) -> np.ndarray:
+        """The whole level, float32 ``(H // factor, W // factor, 3)``."""
+        return self._window(0, self.shape[0], 0, self.shape[1])
+
+    def reduced(self, factor: int, rows=None, cols=None) -> np.ndarray:
+        """This level area-averaged again by `factor` (a level of a level)."""
+        h, w = self.shape
+        r0, r1 = rows if rows is not None else (0, h // factor)
+        c0, c1 = cols if cols is not None else (0, w // factor)
+        block = self._window(r0 * factor, r1 * factor, c0 * factor, c1 * factor)
+        return cv2.resize(block, (c1 - c0, r1 - r0), interpolation=cv2.INTER_AREA)
+
+
 class Analysis:
     """Per-photo working set at one resolution.
 
     Parameters
     ----------
-    linear : ndarray, float32, (H, W, 3), or CodedLinear
+    linear : ndarray, float32, (H, W, 3), CodedLinear or ReducedLinear
         Calibrated linear RGB in ``[0, 1]`` (reflectance-like after calibration), as an
-        array or as codes converted where needed (`CodedLinear`: `linear` is then only
-        made in full when asked for; levels and `region` do not need it).
+        array or as a source made where read (`CodedLinear`: codes converted; the levels
+        of one are `ReducedLinear`): `linear` is then made in full only when asked for;
+        `level` and `region` do not need it.
     mask : ndarray of bool, (H, W)
         The skin to analyse (ROI, skin mask, overlap and validity combined).
     mm_per_px : float or None
@@ -131,7 +193,7 @@ class Analysis:
     def __init__(self, linear: np.ndarray, mask: np.ndarray, mm_per_px: float | None,
                  *, scale_source: str = "unknown", calibrated: bool = False,
                  name: str = "<array>"):
-        if isinstance(linear, CodedLinear):
+        if isinstance(linear, (CodedLinear, ReducedLinear)):
             self._source, self._linear = linear, None
         else:
             arr = np.ascontiguousarray(linear, dtype=np.float32)
@@ -259,21 +321,17 @@ class Analysis:
         m = cv2.resize(self.mask[: size[1] * factor, : size[0] * factor].view(np.uint8),
                        size, interpolation=cv2.INTER_AREA) > 0
         box = self._level_box(factor, size)
-        if box is None:
-            if self._linear is None and h >= factor and w >= factor:
-                lin = self._source.reduced(factor)
-            else:
-                lin = cv2.resize(self.linear[: size[1] * factor, : size[0] * factor], size,
-                                 interpolation=cv2.INTER_AREA)
+        if self._linear is None and h >= factor and w >= factor:
+            lin = ReducedLinear(self._source, factor, box)     # made where it is read
+        elif box is None:
+            lin = cv2.resize(self.linear[: size[1] * factor, : size[0] * factor], size,
+                             interpolation=cv2.INTER_AREA)
         else:
             (r0, r1), (c0, c1) = box
             lin = np.zeros((size[1], size[0], 3), np.float32)
-            if self._linear is None:
-                lin[r0:r1, c0:c1] = self._source.reduced(factor, (r0, r1), (c0, c1))
-            else:
-                lin[r0:r1, c0:c1] = cv2.resize(
-                    self._linear[r0 * factor: r1 * factor, c0 * factor: c1 * factor],
-                    (c1 - c0, r1 - r0), interpolation=cv2.INTER_AREA)
+            lin[r0:r1, c0:c1] = cv2.resize(
+                self._linear[r0 * factor: r1 * factor, c0 * factor: c1 * factor],
+                (c1 - c0, r1 - r0), interpolation=cv2.INTER_AREA)
         lv = Analysis(lin, m, None if self.mm_per_px is None else self.mm_per_px * factor,
                       scale_source=self.scale_source, calibrated=self.calibrated, name=self.name)
         if box is not None:

@@ -152,3 +152,26 @@ def test_coded_linear_levels_and_regions_equal_the_converted_photo():
     np.testing.assert_allclose(lazy.level(0.3).linear, eager.level(0.3).linear, rtol=1e-5, atol=1e-6)
     assert lazy._linear is None
     np.testing.assert_array_equal(lazy.linear, eager.linear)
+
+
+def test_reduced_linear_is_made_where_read_and_zero_outside_its_box():
+    """A level of codes converts only the rows read; any rows, any box: the same values
+    as the area resize of the converted photo inside the box, zero outside."""
+    from photokit.analysis import CodedLinear, ReducedLinear
+
+    im = synth.render_skin(seed=3, width=403, height=301, mm_per_px=0.1)
+    coded = CodedLinear(im.pixels)
+    eager = cv2.resize(coded.full()[:300, :402], (134, 100), interpolation=cv2.INTER_AREA)
+    box = ((10, 70), (20, 120))
+    inside = np.zeros((100, 134), bool)
+    inside[10:70, 20:120] = True
+    for b in (None, box):
+        lv = ReducedLinear(coded, 3, b)
+        want = eager if b is None else np.where(inside[..., None], eager, 0)
+        np.testing.assert_allclose(lv.full(), want, rtol=1e-6, atol=1e-7)
+        rows = np.array([0, 1, 2, 9, 10, 11, 50, 69, 70, 99])     # runs, crossing the box
+        np.testing.assert_allclose(lv.region(rows, 5, 130), want[rows, 5:130], rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(lv.region(slice(40, 60)), want[40:60], rtol=1e-6, atol=1e-7)
+        # a level of this level: the area resize of the level
+        np.testing.assert_allclose(lv.reduced(2), cv2.resize(want, (67, 50), interpolation=cv2.INTER_AREA),
+                                   rtol=1e-5, atol=1e-6)
