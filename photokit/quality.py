@@ -112,6 +112,16 @@ def _small(img: np.ndarray) -> np.ndarray:
     return cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
 
 
+def _exposure_copy(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The colour copy exposure and cast are judged on: `rgb` halved 2^k times (area
+    average), k putting the long side nearest `_ANALYSIS_SIDE`; when that is no halving,
+    `rgb` area-resized to `size` ``(w, h)`` (the sharpness luma's size)."""
+    k = max(0, int(np.floor(np.log2(max(rgb.shape[:2]) / _ANALYSIS_SIDE) + 0.5)))
+    if k:
+        return shrink(rgb, (rgb.shape[1] >> k, rgb.shape[0] >> k))
+    return shrink(rgb, size)
+
+
 def sharpness_ratio(gray: np.ndarray) -> float:
     """Fine-to-medium detail ratio ``std(I - G1*I) / std(G1*I - G4*I)`` (see module notes)."""
     g = _small(gray).astype(np.float32)  # no-op resize when already small
@@ -173,19 +183,22 @@ def assess(photo: Photo, *, gray: np.ndarray | None = None, faces=None) -> Quali
     gray = photo.gray8() if gray is None else gray
     rep = QualityReport()
 
-    # sharpness on the one-step area resize of the luma its thresholds were set on; the
-    # exposure and colour statistics on a colour copy of the same size made by halvings
-    # (`filters.shrink`, half the time of a one-step resize of the RGB photo)
+    # sharpness on the one-step area resize of the luma its thresholds were set on (a
+    # resize by halvings first lowers the ratio by up to 14 %); the exposure and colour
+    # statistics on a colour copy made by exact halvings (`_exposure_copy`: ~3 ms on 12 MP,
+    # against ~22 ms for a resize to the luma's size), with its own luma
     luma_small = _small(gray)
-    small_rgb = (shrink(photo.rgb8(), (luma_small.shape[1], luma_small.shape[0]))
-                 if photo.is_colour else None)
     s = sharpness_ratio(luma_small)
     rep.checks["sharpness"] = Check(round(s, 3), 0.28, _grade_high(s, 0.28, 0.18))
 
     # Exposure is judged on the subject: the largest face when one is found (a dark suit
     # or a black backdrop is not an exposure fault), else the whole frame.
-    small = small_rgb if small_rgb is not None else cv2.cvtColor(luma_small, cv2.COLOR_GRAY2RGB)
-    luma = luma_small
+    if photo.is_colour:
+        small_rgb = small = _exposure_copy(photo.rgb8(), (luma_small.shape[1], luma_small.shape[0]))
+        luma = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    else:
+        small_rgb, luma = None, luma_small
+        small = cv2.cvtColor(luma_small, cv2.COLOR_GRAY2RGB)
     where = "whole frame"
     faces = detect_faces(gray, with_eyes=False) if faces is None else faces
     if faces:
