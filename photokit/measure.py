@@ -205,26 +205,35 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
     ref_mask = None if reference_roi is None else read_roi(reference_roi, shape)
     pixels = photo.pixels if photo.is_colour else rgb8
     # steps that do not wait for each other run on two more threads: colour calibration
-    # (card search, linearisation) and the unusable-pixel map need no faces, and nothing
-    # after the capture checks waits for them
+    # (card search) and, for an ROI, the unusable-pixel map need no faces, and nothing
+    # after the capture checks waits for them. The skin mask does not wait for the card
+    # search: it leaves out clipped and black pixels itself, and is made again without
+    # the card when one is found (its skin-toned patches must not inform the colour model)
     pool = ThreadPoolExecutor(max_workers=2)
     try:
         calibrated = pool.submit(calibrate, pixels, mode=calibration, reference_mask=ref_mask,
                                  reference_target=reference_target, path=photo.path)
-        unusable = pool.submit(_unusable, rgb8, photo.alpha)
+        unusable = pool.submit(_unusable, rgb8, photo.alpha) if roi is not None else None
         gray = photo.gray8()
         faces = detect_faces(gray, mm_per_px=photo.mm_per_px)  # the user's scale bounds face size
         checked = pool.submit(assess, photo, gray=gray, faces=faces)
-        linear, cal = calibrated.result()
-        unusable = unusable.result()
-        if cal.card is not None:
-            unusable |= cal.card.mask(shape)
         if roi is not None:
             mask = read_roi(roi, shape)
-            mask &= ~unusable
+            linear, cal = calibrated.result()
+            bad = unusable.result()
+            if cal.card is not None:
+                bad |= cal.card.mask(shape)
+            mask &= ~bad
             where = "the ROI"
         else:
-            mask = skin_mask(rgb8, faces=faces, exclude=unusable)
+            transparent = None if photo.alpha is None else ~photo.alpha
+            mask = skin_mask(rgb8, faces=faces, exclude=transparent)
+            linear, cal = calibrated.result()
+            if cal.card is not None:
+                off = cal.card.mask(shape)
+                if transparent is not None:
+                    off |= transparent
+                mask = skin_mask(rgb8, faces=faces, exclude=off)
             where = "the photo"
         if ref_mask is not None and roi is None:
             mask &= ~ref_mask

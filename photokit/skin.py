@@ -7,7 +7,8 @@ Works on a copy of at most `WORK_SIDE` px; the mask is upsampled at the end.
 1. *Candidates*: a broad YCrCb chromaticity box around the human skin locus (Chai and
    Ngan 1999, widened for very light and very dark skin), minus clipped pixels (any
    channel >= 250), very dark pixels (max < 18) and near-grey pixels (chroma
-   ``hypot(Cr-128, Cb-128) < 6``).
+   ``hypot(Cr-128, Cb-128) < 6``). The final full-resolution mask also leaves out every
+   clipped pixel (any channel >= 250) and black one (all <= 3).
 2. *Adaptive colour model*: a Gaussian in (Cr, Cb) is fitted to seed pixels: the
    central cheek region of each face when faces are given (below the eyes, beside the
    nose), else the candidates, re-weighted twice towards their dominant cluster
@@ -294,8 +295,11 @@ def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None
     # to full resolution, in place where possible (fresh 12 MP arrays are slow to touch)
     out = cv2.resize(m8 * 255, (w, h), interpolation=cv2.INTER_LINEAR)
     cv2.threshold(out, 127, 1, cv2.THRESH_BINARY, dst=out)   # 0/1, a valid bool view
-    if s < 1:  # full-resolution clip and hard-feature removal at the edges
-        cv2.bitwise_and(out, cv2.inRange(rgb8, (0, 0, 0), (249, 249, 249)), dst=out)  # all < 250
+    if s < 1:  # full resolution: clipped (any channel >= 250) and black (all <= 3) pixels out
+        for y in range(0, h, 256):
+            block, o = rgb8[y: y + 256], out[y: y + 256]
+            cv2.bitwise_and(o, cv2.inRange(block, (0, 0, 0), (249, 249, 249)), dst=o)
+            cv2.subtract(o, cv2.inRange(block, (0, 0, 0), (3, 3, 3)), dst=o)
     if exclude is not None:
         cv2.subtract(out, ex8, dst=out)   # 0/1 minus 0/1, saturated: out and not exclude
     return out.view(bool)
