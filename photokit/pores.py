@@ -14,8 +14,10 @@ contrast >= 3 L* (the synthetic micro-relief alone yields ~7 false pores per cm^
 1.5 L*), whose Hessian at its scale is blob-like (smaller eigenvalue at least 0.35 of
 the larger: lines are wrinkles, not pores), on the skin mask eroded by the largest
 scale; of pores closer than the larger radius only the stronger is kept. Scales under
-0.8 working pixels are not searched; when even 1 mm pores are under 1.2 px of SD
-(photos coarser than about 0.3 mm/px) the pore metrics are None. Large photos are
+0.8 working pixels are not searched. As in SIFT, octave ``o`` (three scales) is
+filtered on a copy decimated by ``2^o``, where ``s_k`` is ``s_k / 2^o`` pixels, so wide
+scales cost a fraction of full-resolution filtering. When even 1 mm pores are under
+1.2 px of SD (photos coarser than about 0.3 mm/px) the pore metrics are None. Large photos are
 analysed on sampled strips (`photokit.texture.work`): the density stays unbiased and
 `find_pores` then lists the pores of the sampled strips only.
 
@@ -105,33 +107,37 @@ def _detect(an: Analysis) -> PoreResult | None:
     pores: list[Pore] = []
     thr = np.float32(PORE_CONTRAST / 2.0)
     valid8 = valid.view(np.uint8)
-    # Gaussian scale space built incrementally, G_k = G_{k-1} * G(sqrt(s_k^2 - s_{k-1}^2)),
-    # and D_k = (G_{k+1} - G_k) / (K - 1), the DoG of scale sig[k]. Streamed: scale j is
-    # searched as soon as D_{j+1} exists, and only three D and three G are kept (fewer
-    # fresh arrays: they are slow to first touch)
-    G: list[np.ndarray] = [blur(w.L, sig[0])]
-    D: list[np.ndarray] = []
-    prev = sig[0]
-    for k in range(1, len(sig) + 1):
-        cur = sig[0] * _K ** k
-        g = blur(G[-1], float(np.sqrt(cur * cur - prev * prev)))
-        prev = cur
-        D.append(cv2.addWeighted(g, 1.0 / (_K - 1.0), G[-1], -1.0 / (_K - 1.0), 0.0))  # D_{k-1}
-        G.append(g)
-        if len(D) == 3:   # D = [D_{j-1}, D_j, D_{j+1}] and G[-3] = G_j for j = k - 2
-            pores += _pores_at(D, G[-3], sig[k - 2], w, thr, valid8, p)
-            D.pop(0)
-            G.pop(0)
+    # Octaves (Lowe 2004): scale k = 3 o + i (i = 1..3) is searched in octave o, on a
+    # copy decimated by 2^o, where its SD is sig[i] pixels again; the octave's Gaussians
+    # G_0..G_5 (SD sig[0] K^i there) are built incrementally, G_i = G_{i-1} * G(sqrt(s_i^2
+    # - s_{i-1}^2)), and D_i = (G_{i+1} - G_i) / (K - 1) is the DoG of SD sig[i]. The next
+    # octave starts from G_3 (SD 2 sig[0]) taken at every other pixel. Coarse scales thus
+    # cost a quarter per octave, not the full-resolution filters of ever wider kernels.
+    img = blur(w.L, sig[0])
+    for o in range((n + 2) // 3):
+        f = 2 ** o
+        G = [img]
+        for i in range(1, 6):
+            G.append(blur(G[-1], float(sig[0] * _K ** (i - 1) * np.sqrt(_K * _K - 1))))
+        D = [cv2.addWeighted(G[i + 1], 1.0 / (_K - 1.0), G[i], -1.0 / (_K - 1.0), 0.0) for i in range(5)]
+        v8 = np.ascontiguousarray(valid8[::f, ::f])
+        for i in range(1, 4):
+            k = 3 * o + i
+            if k > n:
+                break
+            pores += _pores_at(D[i - 1: i + 2], G[i], sig[k], w, thr, v8, p, f)
+        img = np.ascontiguousarray(G[3][::2, ::2])
     pores = _suppress_overlaps(pores, w.mm_per_px / w.factor)
     area = float(np.count_nonzero(valid)) * p * p
     return PoreResult(pores, area)
 
 
 def _pores_at(D: list, g: np.ndarray, sigma: float, w, thr: np.float32, valid8: np.ndarray,
-              p: float) -> list[Pore]:
-    """Pores at the middle scale of ``D = [D_below, D_here, D_above]``: scale-space maxima
-    (`_scale_space_maxima`) that pass the blob test on the Hessian of `g` (the Gaussian
-    at `sigma`) and whose diameter ``2 sqrt(2) sigma`` is in `PORE_DIAMETER_MM`."""
+              p: float, f: int = 1) -> list[Pore]:
+    """Pores at the middle scale of ``D = [D_below, D_here, D_above]`` (on a copy of the
+    working level decimated by `f`): scale-space maxima (`_scale_space_maxima`) that pass
+    the blob test on the Hessian of `g` (the Gaussian there) and whose diameter
+    ``2 sqrt(2) sigma`` (`sigma` in working pixels) is in `PORE_DIAMETER_MM`."""
     ys, xs = _scale_space_maxima(D, 1, thr, valid8)
     if xs.size == 0:
         return []
@@ -147,7 +153,7 @@ def _pores_at(D: list, g: np.ndarray, sigma: float, w, thr: np.float32, valid8: 
     ok = (l1 > 0) & (l2 >= PORE_BLOBNESS * l1)
     diam = sigma * _D_PER_S * p
     ok &= (diam >= PORE_DIAMETER_MM[0] * 0.99) & (diam <= PORE_DIAMETER_MM[1] * 1.01)
-    fx, fy = w.to_full(xs[ok], ys[ok])
+    fx, fy = w.to_full(xs[ok] * f, ys[ok] * f)
     return [Pore(float(x), float(y), float(diam), float(con))
             for x, y, con in zip(fx, fy, 2.0 * D[1][ys[ok], xs[ok]], strict=True)]
 
