@@ -15,8 +15,10 @@ contrast >= 3 L* (the synthetic micro-relief alone yields ~7 false pores per cm^
 the larger: lines are wrinkles, not pores), on the skin mask eroded by the largest
 scale; of pores closer than the larger radius only the stronger is kept. Scales under
 0.8 working pixels are not searched. As in SIFT, octave ``o`` (three scales) is
-filtered on a copy decimated by ``2^o``, where ``s_k`` is ``s_k / 2^o`` pixels, so wide
-scales cost a fraction of full-resolution filtering. When even 1 mm pores are under
+filtered on a copy halved ``o`` times, where ``s_k`` is ``s_k / 2^o`` pixels, so wide
+scales cost a fraction of full-resolution filtering; the halving is symmetric (odd
+lengths keep every other pixel, even lengths average pairs), so a mirrored photo gives
+the mirrored pores. When even 1 mm pores are under
 1.2 px of SD (photos coarser than about 0.3 mm/px) the pore metrics are None. Large photos are
 analysed on sampled strips (`photokit.texture.work`): the density stays unbiased and
 `find_pores` then lists the pores of the sampled strips only.
@@ -108,34 +110,59 @@ def _detect(an: Analysis) -> PoreResult | None:
     thr = np.float32(PORE_CONTRAST / 2.0)
     valid8 = valid.view(np.uint8)
     # Octaves (Lowe 2004): scale k = 3 o + i (i = 1..3) is searched in octave o, on a
-    # copy decimated by 2^o, where its SD is sig[i] pixels again; the octave's Gaussians
-    # G_0..G_5 (SD sig[0] K^i there) are built incrementally, G_i = G_{i-1} * G(sqrt(s_i^2
-    # - s_{i-1}^2)), and D_i = (G_{i+1} - G_i) / (K - 1) is the DoG of SD sig[i]. The next
-    # octave starts from G_3 (SD 2 sig[0]) taken at every other pixel. Coarse scales thus
+    # copy halved o times (`_half`), where its SD is sig[i] pixels again; the octave's
+    # Gaussians G_0..G_5 (SD sig[0] K^i there) are built incrementally, G_i = G_{i-1} *
+    # G(sqrt(s_i^2 - s_{i-1}^2)), and D_i = (G_{i+1} - G_i) / (K - 1) is the DoG of SD
+    # sig[i]. The next octave starts from G_3 (SD 2 sig[0]) halved. Coarse scales thus
     # cost a quarter per octave, not the full-resolution filters of ever wider kernels.
-    img = blur(w.L, sig[0])
+    img, v8 = blur(w.L, sig[0]), valid8
+    sx = sy = 1.0          # working pixel = s * octave pixel + t
+    tx = ty = 0.0
     for o in range((n + 2) // 3):
-        f = 2 ** o
         G = [img]
         for i in range(1, 6):
             G.append(blur(G[-1], float(sig[0] * _K ** (i - 1) * np.sqrt(_K * _K - 1))))
         D = [cv2.addWeighted(G[i + 1], 1.0 / (_K - 1.0), G[i], -1.0 / (_K - 1.0), 0.0) for i in range(5)]
-        v8 = np.ascontiguousarray(valid8[::f, ::f])
         for i in range(1, 4):
             k = 3 * o + i
             if k > n:
                 break
-            pores += _pores_at(D[i - 1: i + 2], G[i], sig[k], w, thr, v8, p, f)
-        img = np.ascontiguousarray(G[3][::2, ::2])
+            pores += _pores_at(D[i - 1: i + 2], G[i], sig[k], w, thr, v8, p, (sx, tx, sy, ty))
+        img, (oy, ox) = _half(G[3])
+        v8, _ = _half(v8, mask=True)
+        tx, ty = tx + sx * ox, ty + sy * oy
+        sx, sy = 2 * sx, 2 * sy
     pores = _suppress_overlaps(pores, w.mm_per_px / w.factor)
     area = float(np.count_nonzero(valid)) * p * p
     return PoreResult(pores, area)
 
 
+def _half(a: np.ndarray, mask: bool = False):
+    """`a` halved along both axes, symmetrically (so a mirrored photo gives the mirrored
+    result): an odd length keeps pixels 0, 2, ..., n - 1 (offset 0), an even length
+    averages pairs (0, 1), (2, 3), ... (offset 0.5; for a mask, both must be set).
+    Returns the halved array and the offsets ``(oy, ox)``: its pixel ``(x, y)`` is at
+    ``(2 x + ox, 2 y + oy)`` of `a`."""
+    offs = []
+    for axis in (0, 1):
+        first = [slice(None)] * 2
+        second = [slice(None)] * 2
+        first[axis], second[axis] = slice(0, None, 2), slice(1, None, 2)
+        if a.shape[axis] % 2:
+            a = a[tuple(first)]
+            offs.append(0.0)
+        else:
+            x, y = a[tuple(first)], a[tuple(second)]
+            a = (x & y) if mask else (x + y) * np.float32(0.5)
+            offs.append(0.5)
+    return np.ascontiguousarray(a), tuple(offs)
+
+
 def _pores_at(D: list, g: np.ndarray, sigma: float, w, thr: np.float32, valid8: np.ndarray,
-              p: float, f: int = 1) -> list[Pore]:
+              p: float, to_work=(1.0, 0.0, 1.0, 0.0)) -> list[Pore]:
     """Pores at the middle scale of ``D = [D_below, D_here, D_above]`` (on a copy of the
-    working level decimated by `f`): scale-space maxima (`_scale_space_maxima`) that pass
+    working level whose pixel ``(x, y)`` is working pixel ``(sx x + tx, sy y + ty)``,
+    ``to_work = (sx, tx, sy, ty)``): scale-space maxima (`_scale_space_maxima`) that pass
     the blob test on the Hessian of `g` (the Gaussian there) and whose diameter
     ``2 sqrt(2) sigma`` (`sigma` in working pixels) is in `PORE_DIAMETER_MM`."""
     ys, xs = _scale_space_maxima(D, 1, thr, valid8)
@@ -153,7 +180,8 @@ def _pores_at(D: list, g: np.ndarray, sigma: float, w, thr: np.float32, valid8: 
     ok = (l1 > 0) & (l2 >= PORE_BLOBNESS * l1)
     diam = sigma * _D_PER_S * p
     ok &= (diam >= PORE_DIAMETER_MM[0] * 0.99) & (diam <= PORE_DIAMETER_MM[1] * 1.01)
-    fx, fy = w.to_full(xs[ok] * f, ys[ok] * f)
+    sx, tx, sy, ty = to_work
+    fx, fy = w.to_full(xs[ok] * sx + tx, ys[ok] * sy + ty)
     return [Pore(float(x), float(y), float(diam), float(con))
             for x, y, con in zip(fx, fy, 2.0 * D[1][ys[ok], xs[ok]], strict=True)]
 
