@@ -30,7 +30,11 @@ Works on a copy of at most `WORK_SIDE` px; the mask is upsampled at the end.
 5. *Face geometry*: eyes, brows and lips are removed by ellipses placed from the eye
    positions (inter-ocular distance ``d``): eyes ``0.32 d x 0.17 d`` half-axes, brows a
    band ``0.22-0.50 d`` above the eye line, lips an ellipse ``0.50 d x 0.25 d`` centred
-   ``1.3 d`` below it (anthropometric proportions, Farkas 1994).
+   ``1.3 d`` below it (anthropometric proportions, Farkas 1994). A smile widens and
+   lifts the lips past that ellipse: where the eyes were found, pixels of the mouth
+   window (``|u| < 0.7``, ``0.8 < v < 1.7``) whose normalised Cr is `LIP_Z` (2.5) SDs
+   above the skin model's, in regions that cross the mouth's middle ``|u| < 0.25`` (a
+   reddened nasolabial fold does not), are removed too, with a fringe of ``0.03 d`` (about 2 mm).
 
 Face zones (`face_zones`)
 -------------------------
@@ -71,6 +75,10 @@ from .filters import channel_max, shrink
 WORK_SIDE = 640
 #: Mahalanobis distance (in the normalised chroma plane) below which a pixel is skin.
 MAHALANOBIS = 3.5
+#: Lips: in the mouth window, normalised Cr this many SDs above the skin model's mean.
+LIP_Z = 2.5
+#: ...and their fringe, this fraction of the inter-ocular distance wide (about 2 mm).
+LIP_FRINGE_D = 0.03
 #: Share of a skin component that must lie inside a face box (when faces are given) for
 #: it to count, unless it lies wholly below the face (module notes, step 4).
 FACE_SHARE = 0.25
@@ -273,6 +281,30 @@ def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None
     ys = y[seeds]
     glare = (y > np.percentile(ys, 99) + 12) & (chroma < 0.5 * np.median(chroma[seeds]))
     m &= ~glare
+    # lips the fixed ellipse misses (a smile widens and lifts them): in the mouth window of
+    # a face whose eyes were found, pixels redder than the skin model by LIP_Z SDs
+    red_cut = mu[0] + LIP_Z * float(np.sqrt(cov[0, 0]))
+    for f in faces or ():
+        if len(f.eyes) != 2:
+            continue
+        x0, y0, x1, y1 = _window(f, (sh, sw), s, 0.7, (0.8, 1.7))
+        if x1 <= x0 or y1 <= y0:
+            continue
+        fu, fv = _face_coords((y1 - y0, x1 - x0), f, s, origin=(x0, y0))
+        mouth = (np.abs(fu) < 0.7) & (fv > 0.8) & (fv < 1.7)
+        red = (mouth & (ncr[y0:y1, x0:x1] > red_cut)).view(np.uint8)
+        # only what crosses the mouth's middle (lips do; a reddened nasolabial fold,
+        # beside the nose and mouth, does not)
+        n, lab = cv2.connectedComponents(red, connectivity=8)
+        middle = np.abs(fu) < 0.25
+        touch = np.zeros(n, bool)
+        touch[np.unique(lab[middle & (red > 0)])] = True
+        touch[0] = False
+        lips = touch[lab].view(np.uint8)
+        # with their fringe: the lip colour fades into the skin over a few pixels
+        r = max(1, int(round(LIP_FRINGE_D * f.interocular_px * s)))
+        ker = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        feats[y0:y1, x0:x1] |= cv2.dilate(lips, ker).view(bool)
     k = max(3, int(round(sw / 160)) | 1)
     ker = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
     m8 = cv2.morphologyEx(m.astype(np.uint8), cv2.MORPH_OPEN, ker)

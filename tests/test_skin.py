@@ -130,3 +130,27 @@ def test_skin_toned_backdrop_beside_the_head_is_dropped_a_hand_below_is_kept():
     # the same patches with a face whose eyes were not found: no anchoring
     eyeless = [Face(faces[0].box)]
     assert skin_mask(rgb, faces=eyeless)[beside].mean() > 0.9
+
+
+def test_lips_beyond_the_fixed_ellipse_are_removed_by_colour(monkeypatch):
+    """The astronaut smiles: lip pixels outside the fixed lip ellipse are found by their
+    redness (LIP_Z SDs above the skin model) in the mouth window, and only there."""
+    import photokit.skin as S
+
+    rgb = skimage.data.astronaut()
+    faces = [f for f in detect_faces(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)) if len(f.eyes) == 2]
+    assert faces
+    with_rule = S.skin_mask(rgb, faces=faces)
+    monkeypatch.setattr(S, "LIP_Z", np.inf)
+    without = S.skin_mask(rgb, faces=faces)
+    removed = without & ~with_rule
+    assert not (with_rule & ~without).any()
+    assert removed.sum() > 30
+    fu, fv = S._face_coords(rgb.shape[:2], faces[0])
+    assert ((np.abs(fu) < 0.7) & (fv > 0.7) & (fv < 1.8))[removed].all()   # the mouth only
+    ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb).astype(np.float32)
+    ncr = 100 * (ycc[..., 1] - 128) / np.maximum(ycc[..., 0], 8)
+    cheek = with_rule & (np.abs(fu) > 0.3) & (np.abs(fu) < 0.8) & (fv > 0.45) & (fv < 0.95)
+    # redder than the skin: the lips themselves by LIP_Z SDs, their fringe less
+    assert np.percentile(ncr[removed], 90) > np.median(ncr[cheek]) + 2.5 * ncr[cheek].std()
+    assert np.median(ncr[removed]) > np.median(ncr[cheek]) + 5
