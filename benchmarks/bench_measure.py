@@ -95,9 +95,9 @@ def steps(path: Path, mm_per_px) -> list[tuple[str, float, str]]:
     chosen = metrics.registered()
     groups: dict[str, list] = {}
     for m in chosen:
-        groups.setdefault(m.compute.__module__, []).append(m)
-    order = sorted(groups, key=lambda mod: mmod.HEAVY_MODULES.index(mod)
-                   if mod in mmod.HEAVY_MODULES else len(mmod.HEAVY_MODULES))
+        groups.setdefault(m.job, []).append(m)
+    order = sorted(groups, key=lambda job: mmod.JOB_ORDER.index(job)
+                   if job in mmod.JOB_ORDER else len(mmod.JOB_ORDER))
     times: dict[str, list[float]] = {}
     notes: dict[str, str] = {}
 

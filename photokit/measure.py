@@ -289,18 +289,21 @@ def _unusable(rgb8: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     return bad
 
 
-#: Metric modules that usually cost most, started first (longest job first keeps the two
-#: threads of `compute_metrics` evenly loaded).
-HEAVY_MODULES = ("photokit.texture", "photokit.pores", "photokit.spots")
+#: Metric jobs (`photokit.metrics.Metric.job`) in the order they are started: roughly
+#: longest first on a 12 MP close-up (``benchmarks/bench_measure.py``), which keeps the two
+#: threads of `compute_metrics` evenly loaded; spots first, as they make the colour level
+#: redness and pigment read too, and those two last, apart, as they share its CIELAB.
+JOB_ORDER = ("photokit.spots", "photokit.pores", "photokit.texture.lines", "photokit.texture",
+             "photokit.redness", "photokit.pigment")
 
 
 def compute_metrics(an: Analysis, chosen) -> dict:
     """``name -> value`` (None when not computable or not finite) of metrics `chosen`,
     in their order.
 
-    The metrics of each module run as one job on two threads (OpenCV and NumPy release
-    the GIL on image-sized work), the heavy modules first; maps two jobs share are
-    computed once (`Analysis.cached` is thread-safe).
+    The metrics of each job (`photokit.metrics.Metric.job`) run one after another, the
+    jobs on two threads in `JOB_ORDER` (OpenCV and NumPy release the GIL on image-sized
+    work); maps two jobs share are computed once (`Analysis.cached` is thread-safe).
     """
     def run(ms):
         out = {}
@@ -311,12 +314,12 @@ def compute_metrics(an: Analysis, chosen) -> dict:
 
     groups: dict[str, list] = {}
     for m in chosen:
-        groups.setdefault(m.compute.__module__, []).append(m)
-    order = sorted(groups, key=lambda mod: HEAVY_MODULES.index(mod) if mod in HEAVY_MODULES
-                   else len(HEAVY_MODULES))
+        groups.setdefault(m.job, []).append(m)
+    order = sorted(groups, key=lambda job: JOB_ORDER.index(job) if job in JOB_ORDER
+                   else len(JOB_ORDER))
     values: dict = {}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        for job in [pool.submit(run, groups[mod]) for mod in order]:
+        for job in [pool.submit(run, groups[j]) for j in order]:
             values.update(job.result())
     return {m.name: values[m.name] for m in chosen}
 

@@ -52,6 +52,9 @@ class Metric:
         True for metrics whose unit involves millimetres.
     compute : callable
         ``compute(analysis) -> float | None``.
+    job : str
+        Metrics of one job run one after another on one thread of ``measure`` (they
+        share maps); jobs run side by side. Default: the defining module.
     """
 
     name: str
@@ -62,6 +65,7 @@ class Metric:
     needs_colour: bool
     needs_scale: bool
     compute: Callable
+    job: str = ""
 
     @property
     def family(self) -> str:
@@ -75,8 +79,9 @@ class Metric:
 
 
 def metric(name: str, *, unit: str, description: str, mdc: float, better: str = "lower",
-           needs_colour: bool = True, needs_scale: bool = False):
-    """Decorator that registers ``compute(analysis) -> float | None`` under `name`."""
+           needs_colour: bool = True, needs_scale: bool = False, job: str | None = None):
+    """Decorator that registers ``compute(analysis) -> float | None`` under `name`
+    (`job`: see `Metric`; default the function's module)."""
     if better not in ("lower", "higher", "neither"):
         raise ValueError(f"better must be lower, higher or neither, not {better!r}")
 
@@ -84,7 +89,7 @@ def metric(name: str, *, unit: str, description: str, mdc: float, better: str = 
         if name in _REGISTRY and _REGISTRY[name].compute.__qualname__ != fn.__qualname__:
             raise ValueError(f"metric {name!r} is registered twice")
         _REGISTRY[name] = Metric(name, unit, description, float(mdc), better,
-                                 needs_colour, needs_scale, fn)
+                                 needs_colour, needs_scale, fn, job or fn.__module__)
         return fn
 
     return register

@@ -109,9 +109,9 @@ def evenness(an: Analysis) -> float | None:
     # smoothing scale in pixels: from mm when the scale is known, else 1/400 of the long side
     sigma = (EVENNESS_SIGMA_MM / lv.mm_per_px) if lv.mm_per_px else max(lv.shape) / 400.0
     w = m.astype(np.float32)
-    num, den = cv2.split(gaussian(cv2.merge([mi * w, w]), sigma))
-    smooth = num / np.maximum(den, np.float32(1e-6))
-    inner = m & (den > 0.5)
-    if np.count_nonzero(inner) < 20:
+    den = gaussian(w, sigma)
+    smooth = cv2.divide(gaussian(cv2.multiply(mi, w), sigma), cv2.max(den, 1e-6))
+    inner = cv2.bitwise_and(cv2.compare(den, 0.5, cv2.CMP_GT), m.view(np.uint8))
+    if cv2.countNonZero(inner) < 20:
         return None
-    return float(smooth[inner].std())
+    return float(cv2.meanStdDev(smooth, mask=inner)[1][0, 0])   # population SD

@@ -74,7 +74,8 @@ def _skin(an: Analysis) -> np.ndarray | None:
 def skin_mean(an: Analysis, values: np.ndarray) -> float | None:
     """Mean of a working-level map over the analysed skin (None without enough skin)."""
     m = _skin(an)
-    return None if m is None else float(values[m].mean())
+    # cv2.mean: the masked mean without copying the skin's values out (double sums)
+    return None if m is None else float(cv2.mean(values, mask=m.view(np.uint8))[0])
 
 
 def red_threshold(an: Analysis) -> float | None:

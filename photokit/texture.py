@@ -162,6 +162,10 @@ HESSIAN_DEPTH_LOW = 1.0
 HESSIAN_ANISOTROPY = 0.5
 HESSIAN_BUDGET_PX = 1_500_000
 
+#: The line metrics share their own map (`ridges`), not the band's: a job of their own in
+#: `photokit.measure` (they then run beside the band metrics).
+LINES_JOB = "photokit.texture.lines"
+
 _SIGMA_PER_WAVELENGTH = float(np.sqrt(np.log(2) / 2) / np.pi)  # 0.1874
 _PEAK_VALLEY = 2 / (3 * np.sqrt(3))  # 0.385
 
@@ -980,7 +984,8 @@ def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, high: float, 
 
 
 @metric("texture.wrinkle_density", unit="mm/cm^2", mdc=14.0, better="lower", needs_colour=False,
-        needs_scale=True, description="length of dark lines (0.3-1.2 mm scale, >= 3 mm long) per skin area")
+        needs_scale=True, job=LINES_JOB,
+        description="length of dark lines (0.3-1.2 mm scale, >= 3 mm long) per skin area")
 def wrinkle_density(an: Analysis) -> float | None:
     """Line length (mm) per analysed skin area (cm^2)."""
     ln = ridges(an)
@@ -990,7 +995,8 @@ def wrinkle_density(an: Analysis) -> float | None:
 
 
 @metric("texture.wrinkle_depth", unit="L*", mdc=3.0, better="lower", needs_colour=False,
-        needs_scale=True, description="mean estimated depth (L* contrast) along detected lines")
+        needs_scale=True, job=LINES_JOB,
+        description="mean estimated depth (L* contrast) along detected lines")
 def wrinkle_depth(an: Analysis) -> float | None:
     """Mean line depth estimate over centre-line pixels (None when no line)."""
     ln = ridges(an)
