@@ -14,11 +14,11 @@ contrast >= 3 L* (the synthetic micro-relief alone yields ~7 false pores per cm^
 1.5 L*), whose Hessian at its scale is blob-like (smaller eigenvalue at least 0.35 of
 the larger: lines are wrinkles, not pores), on the skin mask eroded by the largest
 scale; of pores closer than the larger radius only the stronger is kept. Scales under
-0.8 working pixels are not searched. As in SIFT, octave ``o`` (three scales) is
-filtered on a copy halved ``o`` times, where ``s_k`` is ``s_k / 2^o`` pixels, so wide
-scales cost a fraction of full-resolution filtering; the halving is symmetric (odd
-lengths keep every other pixel, even lengths average pairs), so a mirrored photo gives
-the mirrored pores. When even 1 mm pores are under
+0.8 working pixels are not searched. As in SIFT, wide scales are filtered on halved
+copies (the first two octaves at full resolution, then one octave per halving, so a
+scale is never under 1.6 px where it is searched), at a fraction of the cost of
+full-resolution filtering; the halving is symmetric (odd lengths keep every other pixel,
+even lengths average pairs), so a mirrored photo gives the mirrored pores. When even 1 mm pores are under
 1.2 px of SD (photos coarser than about 0.3 mm/px) the pore metrics are None. Large photos are
 analysed on sampled strips (`photokit.texture.work`): the density stays unbiased and
 `find_pores` then lists the pores of the sampled strips only.
@@ -53,6 +53,9 @@ PORE_DIAMETER_MM = (0.2, 1.0)
 PORE_CONTRAST = 3.0
 PORE_BLOBNESS = 0.35
 SCALES_PER_OCTAVE = 3
+#: Scales searched at full resolution before the first halving (two octaves: a halved
+#: copy then starts at a local SD of 2 s_min, at least 1.6 px).
+OCTAVE0_SCALES = 6
 #: Smallest resolvable blob SD in working pixels; finer pores are not counted, and when
 #: even the largest pore size is under 1.5x this, pore metrics are None (photo too coarse).
 MIN_SIGMA_PX = 0.8
@@ -109,27 +112,34 @@ def _detect(an: Analysis) -> PoreResult | None:
     pores: list[Pore] = []
     thr = np.float32(PORE_CONTRAST / 2.0)
     valid8 = valid.view(np.uint8)
-    # Octaves (Lowe 2004): scale k = 3 o + i (i = 1..3) is searched in octave o, on a
-    # copy halved o times (`_half`), where its SD is sig[i] pixels again; the octave's
-    # Gaussians G_0..G_5 (SD sig[0] K^i there) are built incrementally, G_i = G_{i-1} *
-    # G(sqrt(s_i^2 - s_{i-1}^2)), and D_i = (G_{i+1} - G_i) / (K - 1) is the DoG of SD
-    # sig[i]. The next octave starts from G_3 (SD 2 sig[0]) halved. Coarse scales thus
-    # cost a quarter per octave, not the full-resolution filters of ever wider kernels.
+    # Octaves (Lowe 2004): the scales are searched in groups; group o on a copy halved o
+    # times (`_half`). Group 0 (full resolution) holds the first OCTAVE0_SCALES scales, each
+    # later group three (one octave), so a halved copy is only used from a local SD of
+    # 2 sig[0] (>= 1.6 px) up: finer sampling costs pore sizes their precision. In a group
+    # starting at local SD s0, G_i (SD s0 K^i) is built incrementally, G_i = G_{i-1} *
+    # G(s0 K^(i-1) sqrt(K^2 - 1)), D_i = (G_{i+1} - G_i) / (K - 1) is the DoG of SD s0 K^i,
+    # and scale i = 1..m of the group is searched; the next group starts from G_m halved.
+    # The wide scales thus cost a fraction of full-resolution filtering.
     img, v8 = blur(w.L, sig[0]), valid8
-    sx = sy = 1.0          # working pixel = s * octave pixel + t
+    s0 = sig[0]
+    sx = sy = 1.0          # working pixel = s * group pixel + t
     tx = ty = 0.0
-    for o in range((n + 2) // 3):
+    k0 = 0                 # scales searched so far
+    while k0 < n:
+        m = min(OCTAVE0_SCALES if k0 == 0 else 3, n - k0)
         G = [img]
-        for i in range(1, 6):
-            G.append(blur(G[-1], float(sig[0] * _K ** (i - 1) * np.sqrt(_K * _K - 1))))
-        D = [cv2.addWeighted(G[i + 1], 1.0 / (_K - 1.0), G[i], -1.0 / (_K - 1.0), 0.0) for i in range(5)]
-        for i in range(1, 4):
-            k = 3 * o + i
-            if k > n:
-                break
-            pores += _pores_at(D[i - 1: i + 2], G[i], sig[k], w, thr, v8, p, (sx, tx, sy, ty))
-        img, (oy, ox) = _half(G[3])
+        for i in range(1, m + 3):
+            G.append(blur(G[-1], float(s0 * _K ** (i - 1) * np.sqrt(_K * _K - 1))))
+        D = [cv2.addWeighted(G[i + 1], 1.0 / (_K - 1.0), G[i], -1.0 / (_K - 1.0), 0.0)
+             for i in range(m + 2)]
+        for i in range(1, m + 1):
+            pores += _pores_at(D[i - 1: i + 2], G[i], sig[k0 + i], w, thr, v8, p, (sx, tx, sy, ty))
+        k0 += m
+        if k0 >= n:
+            break
+        img, (oy, ox) = _half(G[m])
         v8, _ = _half(v8, mask=True)
+        s0 = s0 * _K ** m / 2
         tx, ty = tx + sx * ox, ty + sy * oy
         sx, sy = 2 * sx, 2 * sy
     pores = _suppress_overlaps(pores, w.mm_per_px / w.factor)
