@@ -127,17 +127,23 @@ def _detect(an: Analysis) -> PoreResult | None:
     k0 = 0                 # scales searched so far
     while k0 < n:
         m = min(OCTAVE0_SCALES if k0 == 0 else 3, n - k0)
-        G = [img]
+        # streamed: scale j is searched once D_{j+1} exists; three D and three G are kept
+        # (fewer fresh arrays: they are slow to first touch)
+        G, D, last = [img], [], img
         for i in range(1, m + 3):
-            G.append(blur(G[-1], float(s0 * _K ** (i - 1) * np.sqrt(_K * _K - 1))))
-        D = [cv2.addWeighted(G[i + 1], 1.0 / (_K - 1.0), G[i], -1.0 / (_K - 1.0), 0.0)
-             for i in range(m + 2)]
-        for i in range(1, m + 1):
-            pores += _pores_at(D[i - 1: i + 2], G[i], sig[k0 + i], w, thr, v8, p, (sx, tx, sy, ty))
+            g = blur(G[-1], float(s0 * _K ** (i - 1) * np.sqrt(_K * _K - 1)))
+            D.append(cv2.addWeighted(g, 1.0 / (_K - 1.0), G[-1], -1.0 / (_K - 1.0), 0.0))
+            G.append(g)
+            if i == m:
+                last = g                     # G_m starts the next group
+            if len(D) == 3:                  # D_{j-1}, D_j, D_{j+1} and G[-3] = G_j, j = i - 2
+                pores += _pores_at(D, G[-3], sig[k0 + i - 2], w, thr, v8, p, (sx, tx, sy, ty))
+                D.pop(0)
+                G.pop(0)
         k0 += m
         if k0 >= n:
             break
-        img, (oy, ox) = _half(G[m])
+        img, (oy, ox) = _half(last)
         v8, _ = _half(v8, mask=True)
         s0 = s0 * _K ** m / 2
         tx, ty = tx + sx * ox, ty + sy * oy
