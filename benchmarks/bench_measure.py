@@ -94,10 +94,10 @@ def steps(path: Path, mm_per_px) -> list[tuple[str, float, str]]:
     mmod = importlib.import_module("photokit.measure")
     chosen = metrics.registered()
     groups: dict[str, list] = {}
-    for m in chosen:
-        groups.setdefault(m.job, []).append(m)
-    order = sorted(groups, key=lambda job: mmod.JOB_ORDER.index(job)
-                   if job in mmod.JOB_ORDER else len(mmod.JOB_ORDER))
+    for m in chosen:   # (trees before metric jobs: by module, as their measure did)
+        groups.setdefault(getattr(m, "job", m.compute.__module__), []).append(m)
+    first = getattr(mmod, "JOB_ORDER", getattr(mmod, "HEAVY_MODULES", ()))
+    order = sorted(groups, key=lambda job: first.index(job) if job in first else len(first))
     times: dict[str, list[float]] = {}
     notes: dict[str, str] = {}
 
