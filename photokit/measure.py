@@ -289,12 +289,13 @@ def _unusable(rgb8: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     return bad
 
 
-#: Metric jobs (`photokit.metrics.Metric.job`) in the order they are started: roughly
-#: longest first on a 12 MP close-up (``benchmarks/bench_measure.py``), which keeps the two
-#: threads of `compute_metrics` evenly loaded; spots first, as they make the colour level
-#: redness and pigment read too, and those two last, apart, as they share its CIELAB.
-JOB_ORDER = ("photokit.spots", "photokit.pores", "photokit.texture.lines", "photokit.texture",
-             "photokit.redness", "photokit.pigment")
+#: Metric jobs (`photokit.metrics.Metric.job`) in the order they are started. Spots
+#: first: their level is the colour job's too. Lines second: on a coarse portrait they are
+#: the longest job. Then pores, colour (redness and pigment share CIELAB) and the texture
+#: band, which shares the pores' working level. On a 12 MP close-up and portrait
+#: (``benchmarks/bench_measure.py``) the two threads then end within ~10 % of each other.
+JOB_ORDER = ("photokit.spots", "photokit.texture.lines", "photokit.pores", "photokit.colour",
+             "photokit.texture")
 
 
 def compute_metrics(an: Analysis, chosen) -> dict:

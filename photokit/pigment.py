@@ -17,7 +17,7 @@ import numpy as np
 from .analysis import Analysis
 from .filters import gaussian
 from .metrics import metric
-from .redness import _EPS, _skin, colour_level, skin_mean
+from .redness import _EPS, COLOUR_JOB, _skin, colour_level, skin_mean
 
 #: Smoothing (mm) of the melanin map for evenness: removes pores and noise, keeps the
 #: mottling and patches (1-10 mm) that make tone uneven.
@@ -83,19 +83,19 @@ def melanin_map(an: Analysis) -> np.ndarray:
 # before it was).
 
 
-@metric("pigment.mi_mean", unit="MI", mdc=4.0, better="neither",
+@metric("pigment.mi_mean", unit="MI", mdc=4.0, better="neither", job=COLOUR_JOB,
         description="mean melanin index 100*log10(1/R) on linear calibrated RGB")
 def mi_mean(an: Analysis) -> float | None:
     return skin_mean(an, melanin_map(an))
 
 
-@metric("pigment.ita_mean", unit="deg", mdc=4.6, better="neither",
+@metric("pigment.ita_mean", unit="deg", mdc=4.6, better="neither", job=COLOUR_JOB,
         description="mean Individual Typology Angle atan2(L*-50, b*)")
 def ita_mean(an: Analysis) -> float | None:
     return skin_mean(an, ita_map(an))
 
 
-@metric("pigment.evenness", unit="MI", mdc=1.1, better="lower",
+@metric("pigment.evenness", unit="MI", mdc=1.1, better="lower", job=COLOUR_JOB,
         description=f"SD of the melanin index over skin, smoothed at {EVENNESS_SIGMA_MM:g} mm "
                     "(lower = more even)")
 def evenness(an: Analysis) -> float | None:

@@ -30,6 +30,10 @@ from .metrics import metric
 #: Long side (pixels) of the working copy for colour maps.
 WORK_SIDE = 1600
 
+#: Redness and pigment metrics read the same colour level and its CIELAB: one job in
+#: `photokit.measure` (run side by side, they would wait on each other's maps).
+COLOUR_JOB = "photokit.colour"
+
 #: Floor on linear values before taking logarithms (1/10 of an 8-bit level of black).
 _EPS = 1e-4
 
@@ -113,19 +117,19 @@ def red_threshold(an: Analysis) -> float | None:
 # portraits (pose only, 1.33), area_pct by the largest synthetic pair delta.
 
 
-@metric("redness.a_mean", unit="a*", mdc=0.6, better="lower",
+@metric("redness.a_mean", unit="a*", mdc=0.6, better="lower", job=COLOUR_JOB,
         description="mean CIELAB a* (D65) over the analysed skin")
 def a_mean(an: Analysis) -> float | None:
     return skin_mean(an, a_star_map(an))
 
 
-@metric("redness.ei_mean", unit="EI", mdc=1.4, better="lower",
+@metric("redness.ei_mean", unit="EI", mdc=1.4, better="lower", job=COLOUR_JOB,
         description="mean erythema index 100*log10(R/G) on linear calibrated RGB")
 def ei_mean(an: Analysis) -> float | None:
     return skin_mean(an, erythema_map(an))
 
 
-@metric("redness.area_pct", unit="%", mdc=5.1, better="lower",
+@metric("redness.area_pct", unit="%", mdc=5.1, better="lower", job=COLOUR_JOB,
         description=f"% of skin whose erythema index exceeds its own 20th percentile + {RED_EXCESS_EI:g}")
 def area_pct(an: Analysis) -> float | None:
     m = _skin(an)
