@@ -17,9 +17,10 @@ scale; of pores closer than the larger radius only the stronger is kept. Scales 
 0.8 working pixels are not searched. As in SIFT, wide scales are filtered on halved
 copies (the first two octaves at full resolution, then one octave per halving, so a
 scale is never under 1.6 px where it is searched), at a fraction of the cost of
-full-resolution filtering; the halving is symmetric (odd lengths keep every other pixel,
-even lengths average pairs), so a mirrored photo gives the mirrored pores. When even 1 mm pores are under
-1.2 px of SD (photos coarser than about 0.3 mm/px) the pore metrics are None. Large photos are
+full-resolution filtering; the halving is symmetric (odd lengths keep every other
+pixel, even lengths average pairs), so a mirrored photo gives the mirrored pores. When
+even 1 mm pores are under 1.2 px of SD (photos coarser than about 0.3 mm/px) the pore
+metrics are None. Large photos are
 analysed on sampled strips (`photokit.texture.work`): the density stays unbiased and
 `find_pores` then lists the pores of the sampled strips only.
 
