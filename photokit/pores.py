@@ -20,9 +20,9 @@ scale is never under 1.6 px where it is searched), at a fraction of the cost of
 full-resolution filtering; the halving is symmetric (odd lengths keep every other
 pixel, even lengths average pairs), so a mirrored photo gives the mirrored pores. When
 even 1 mm pores are under 1.2 px of SD (photos coarser than about 0.3 mm/px) the pore
-metrics are None. Large photos are
-analysed on sampled strips (`photokit.texture.work`): the density stays unbiased and
-`find_pores` then lists the pores of the sampled strips only.
+metrics are None. Large photos are analysed on sampled strips (`photokit.texture.work`):
+the density stays unbiased and `find_pores` then lists the pores of the sampled strips
+only.
 
 ``texture.pore_density`` = pores per cm^2 of analysed skin; ``pores.mean_diameter_mm``,
 ``pores.area_pct`` (sum of pore disc areas over skin area), ``pores.mean_contrast``
