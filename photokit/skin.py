@@ -267,8 +267,8 @@ def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None
     if np.count_nonzero(cand) < max(50, 0.002 * sh * sw):
         return np.zeros((h, w), bool)
     x = np.stack([ncr[seeds], ncb[seeds]], axis=1)
-    if len(x) > 20000:
-        x = x[np.random.default_rng(0).choice(len(x), 20000, replace=False)]
+    if len(x) > 20000:   # a systematic sample (a random one without replacement costs a
+        x = x[:: len(x) // 20000][:20000]   # permutation of all seeds: ~9 ms on a close-up)
     mu, cov = _gauss(x)
     ic = np.linalg.inv(cov)
     d0, d1 = ncr - mu[0], ncb - mu[1]
