@@ -74,7 +74,7 @@ from skimage.color import deltaE_ciede2000
 
 from .colorchecker import LAYOUT, NEUTRAL_ROW, REFERENCE_LINEAR_SRGB
 from .colour import SRGB_TO_XYZ, linear_to_lab
-from .filters import channel_max, shrink
+from .filters import channel_max, percentile_u8, shrink
 
 DETECT_SIDE = 1000
 #: Mean residual dE2000 above which a grid is not accepted as a ColorChecker.
@@ -568,8 +568,9 @@ def find_card(rgb8: np.ndarray) -> Card | None:
     h, w = rgb8.shape[:2]
     s = min(1.0, DETECT_SIDE / max(h, w))
     small = shrink(rgb8, (int(round(w * s)), int(round(h * s)))) if s < 1 else rgb8
-    hi = channel_max(small).astype(np.float32)
-    top = float(np.percentile(hi, 99.5))
+    hi8 = channel_max(small)
+    top = percentile_u8(hi8, 99.5)
+    hi = hi8.astype(np.float32)
     if top < 8:
         return None
     g8 = (np.sqrt(np.clip(hi / top, 0, 1)) * 255).astype(np.uint8)

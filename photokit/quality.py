@@ -47,7 +47,7 @@ import numpy as np
 
 from .colour import linear_to_lab, uint8_to_linear
 from .face import detect_faces
-from .filters import channel_max, gaussian, shrink
+from .filters import channel_max, gaussian, percentile_u8, shrink
 from .photo import Photo, load
 
 _ANALYSIS_SIDE = 1024
@@ -213,7 +213,7 @@ def assess(photo: Photo, *, gray: np.ndarray | None = None, faces=None) -> Quali
             small, luma, where = small[inside][:, None, :], luma[inside][:, None], "face"
     clipped = float(np.mean(channel_max(small) >= 250) * 100)
     crushed = float(np.mean(luma <= 5) * 100)
-    median = float(np.median(luma)) / 255.0
+    median = percentile_u8(luma, 50) / 255.0
     rep.checks["highlights_clipped"] = Check(round(clipped, 2), 1.0, _grade_low(clipped, 1.0, 5.0),
                                              "%", f"on {where}")
     rep.checks["shadows_crushed"] = Check(round(crushed, 2), 1.0, _grade_low(crushed, 1.0, 5.0),

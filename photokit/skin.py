@@ -69,7 +69,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .filters import channel_max, shrink
+from .filters import channel_max, percentile_u8, shrink
 
 #: Side (px) of the working copy.
 WORK_SIDE = 640
@@ -279,7 +279,8 @@ def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None
         return np.zeros((h, w), bool)
     # specular glare: much brighter and much less saturated than the skin
     ys = y[seeds]
-    glare = (y > np.percentile(ys, 99) + 12) & (chroma < 0.5 * np.median(chroma[seeds]))
+    # (Y is 8-bit luma held as float: its percentile from the histogram, exactly)
+    glare = (y > percentile_u8(ys.astype(np.uint8), 99) + 12) & (chroma < 0.5 * np.median(chroma[seeds]))
     m &= ~glare
     # lips the fixed ellipse misses (a smile widens and lifts them): in the mouth window of
     # a face whose eyes were found, pixels redder than the skin model by LIP_Z SDs

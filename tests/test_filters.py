@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from photokit.filters import channel_max, gaussian, shrink
+from photokit.filters import channel_max, gaussian, percentile_u8, shrink
 
 
 @pytest.mark.parametrize("sigma", [0.3, 0.62, 0.8, 1.0, 1.55, 2.46, 3.9, 7.5])
@@ -61,3 +61,14 @@ def test_channel_max_equals_numpy(dtype):
     sub = img[img[..., 0] > 100][:, None, :]
     np.testing.assert_array_equal(channel_max(sub), sub.max(axis=-1))
     np.testing.assert_array_equal(channel_max(img[::2, ::3]), img[::2, ::3].max(axis=-1))
+
+
+def test_percentile_u8_equals_numpy():
+    rng = np.random.default_rng(9)
+    for n in (1, 2, 5, 999, 50_000):
+        for v in (rng.integers(0, 256, n), np.clip(rng.normal(200, 2, n), 0, 255)):
+            v = v.astype(np.uint8)
+            for q in (0, 0.5, 20, 50, 99, 99.5, 100):
+                assert percentile_u8(v, q) == pytest.approx(np.percentile(v, q), abs=1e-9)
+    with pytest.raises(ValueError):
+        percentile_u8(np.zeros(0, np.uint8), 50)
