@@ -146,7 +146,7 @@ def calibrate(pixels: np.ndarray, *, mode: str = "auto",
         ref = np.asarray(reference_mask, bool)
         # clipped (or black) pixels do not scale with the light: leave them out of the gain
         top = 65535 if pixels.dtype == np.uint16 else 255
-        hi = channel_max(pixels) if pixels.ndim == 3 else pixels
+        hi = channel_max(pixels)   # pixels are (H, W, 3): CodedLinear requires it
         n_given = max(1, int(np.count_nonzero(ref)))
         ref = ref & (hi < top * 254 / 255) & (hi > top * 3 / 255)
         clipped_pct = 100.0 * (1 - np.count_nonzero(ref) / n_given)
