@@ -46,8 +46,8 @@ the generator's camera (rotation +-2 deg, zoom +-3%, shift +-20 px, its sensor n
 JPEG 88-95), the true skin region in each photo's frame and the true scale. The real
 portraits here are web-sized (0.34-1.4 mm/px from the inter-ocular distance), too
 coarse for the 0.2-2 mm texture band and pores, which then return None, and all but
-one (biden2, 0.34 mm/px, whose eyes are placed by hand: `MANUAL_EYES`) too coarse for
-spots; the synthetic protocol measures those at the resolution they are meant for.
+one (biden2, 0.33 mm/px, a smile whose narrowed eyes only the face module's looser eye pass
+finds) too coarse for spots; the synthetic protocol measures those at the resolution they are meant for.
 
 Each metric is computed through ``photokit.measure`` when it exists, else directly from
 an `Analysis` built here (calibration none). Output: a table of mean, within-subject
@@ -77,11 +77,6 @@ from PIL import Image
 
 N_RECAPTURES = 6
 N_SYNTH = 4
-#: Eye centres (full-resolution pixels) placed by hand where OpenCV's eye cascade finds
-#: none: biden2 smiles with narrowed eyes. It is the one portrait whose face fills the
-#: frame (about 0.34 mm/px at the 63 mm population inter-ocular distance): fine enough
-#: for spots, which every other portrait here is too coarse for.
-MANUAL_EYES = {"biden2": ((562.0, 404.0), (750.0, 412.0))}
 
 
 def data_dir() -> Path:
@@ -184,20 +179,14 @@ def measurer():
 def real_protocol(run, n, rng, light=False):
     """{metric: [[values of subject i]]}, baseline luminance groups."""
     from photokit.colour import uint8_to_linear
-    from photokit.face import Face, detect_faces
+    from photokit.face import detect_faces
     from photokit.photo import load
     from photokit.scale import estimate_scale
 
     per_metric: dict[str, list[list[float]]] = {}
     base_lum: list[list[float]] = []
     for name, rgb in subjects():
-        found = detect_faces(load(rgb).gray8())
-        faces = [f for f in found if f.interocular_px]
-        if not faces and name in MANUAL_EYES:
-            (xa, ya), (xb, yb) = eyes = MANUAL_EYES[name]
-            faces = [Face(f.box, eyes) for f in found
-                     if f.box[0] < xa < xb < f.box[0] + f.box[2] and f.box[1] < ya < f.box[1] + f.box[3]]
-            print(f"{name}: eyes placed by hand {eyes}", file=sys.stderr)
+        faces = [f for f in detect_faces(load(rgb).gray8()) if f.interocular_px]
         if not faces:
             print(f"{name}: no face with both eyes, skipped", file=sys.stderr)
             continue

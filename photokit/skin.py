@@ -24,9 +24,13 @@ Works on a copy of at most `WORK_SIDE` px; the mask is upsampled at the end.
    2% of the largest one (e.g. the skin-coloured patches of a ColorChecker, separated
    by its black gaps) or 0.1% of the image are dropped. When faces with both eyes are
    given, a component must also belong to a face's person: at least a quarter of it inside a
-   face box, or all of it below that box (neck, chest, hands, arms). Skin-toned
-   backdrops beside or above the head (a painting, gilt drapery) are dropped; one that
-   touches the face (a chandelier next to an ear) is not.
+   face box, or all of it below that box (neck, chest, hands, arms); and only the
+   person's region is kept: the head (``|u| < 1.6 d``, from ``2.2 d`` above the eye line
+   down to the chin line ``2.0 d`` below it, in the face frame of step 5) and all below
+   the chin line. Skin-toned backdrops beside or above the head (a painting, gilt
+   drapery) are dropped, also where they touch the face through hair or an ear (biden2's
+   painting), and so is a second person beside the head. When some face has eyes, faces
+   without (Haar firing on a chin or a collar) are ignored for seeds and features.
 5. *Face geometry*: eyes, brows and lips are removed by ellipses placed from the eye
    positions (inter-ocular distance ``d``): eyes ``0.32 d x 0.17 d`` half-axes, brows a
    band ``0.22-0.50 d`` above the eye line, lips an ellipse ``0.50 d x 0.25 d`` centred
@@ -82,6 +86,12 @@ LIP_FRINGE_D = 0.03
 #: Share of a skin component that must lie inside a face box (when faces are given) for
 #: it to count, unless it lies wholly below the face (module notes, step 4).
 FACE_SHARE = 0.25
+#: The person's region around a face whose eyes were found, in inter-ocular distances d
+#: from the eye midpoint: the head ``|u| < HEAD_HALF_WIDTH_D`` from ``HEAD_TOP_D`` above
+#: the eye line down to the chin line ``CHIN_D``, and everything below the chin line.
+HEAD_HALF_WIDTH_D = 1.6
+HEAD_TOP_D = -2.2
+CHIN_D = 2.0
 
 ZONES = ("forehead", "cheek_left", "cheek_right", "nose", "chin", "periorbital")
 
@@ -191,6 +201,19 @@ def _anchored(lab: np.ndarray, stats: np.ndarray, faces, scale: float) -> np.nda
     return ok
 
 
+def _person(faces, shape: tuple[int, int], scale: float) -> np.ndarray:
+    """Pixels (on a grid at 1/`scale`) that may be the skin of the persons of `faces`
+    (eyes found): each head, ``|u| < HEAD_HALF_WIDTH_D`` and ``HEAD_TOP_D < v <
+    CHIN_D``, and all below a chin line ``v >= CHIN_D`` (neck, chest, hands, arms).
+    A skin-toned backdrop joined to the face through hair or an ear is cut off here,
+    where component anchoring cannot drop it."""
+    out = np.zeros(shape, bool)
+    for f in faces:
+        fu, fv = _face_coords(shape, f, scale)
+        out |= ((np.abs(fu) < HEAD_HALF_WIDTH_D) & (fv > HEAD_TOP_D)) | (fv >= CHIN_D)
+    return out
+
+
 def _chroma(small: np.ndarray):
     """Luma Y and luma-normalised chroma ((Cr-128)/Y, (Cb-128)/Y) * 100, float32."""
     ycc = cv2.cvtColor(small, cv2.COLOR_RGB2YCrCb).astype(np.float32)
@@ -251,9 +274,13 @@ def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None
         ex8 = np.ascontiguousarray(exclude, dtype=bool).view(np.uint8)   # no copy
         ex = cv2.resize(ex8, (sw, sh), interpolation=cv2.INTER_NEAREST) > 0
         cand &= ~ex
+    # faces whose eyes were found are trusted; beside one, an eyeless detection is most
+    # likely Haar firing on skin or clothing (a chin, a collar) and would cut false holes
+    eyed = [f for f in faces or () if len(f.eyes) == 2]
+    faces = eyed or list(faces or ())
     feats = np.zeros((sh, sw), bool)
     seeds = np.zeros((sh, sw), bool)
-    for f in faces or ():
+    for f in faces:
         # features and cheeks lie within |u| < 0.9, -0.5 < v < 1.55: that box only
         x0, y0, x1, y1 = _window(f, (sh, sw), s, 0.9, (-0.5, 1.55))
         if x1 <= x0 or y1 <= y0:
@@ -285,9 +312,7 @@ def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None
     # lips the fixed ellipse misses (a smile widens and lifts them): in the mouth window of
     # a face whose eyes were found, pixels redder than the skin model by LIP_Z SDs
     red_cut = mu[0] + LIP_Z * float(np.sqrt(cov[0, 0]))
-    for f in faces or ():
-        if len(f.eyes) != 2:
-            continue
+    for f in eyed:
         x0, y0, x1, y1 = _window(f, (sh, sw), s, 0.7, (0.8, 1.7))
         if x1 <= x0 or y1 <= y0:
             continue
@@ -317,11 +342,13 @@ def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None
         keep[1:] = (areas >= 0.02 * areas.max()) & (areas >= 0.001 * sh * sw)
         # only faces whose eyes were found anchor (Haar also fires on plain skin), and
         # only when some component is theirs
-        eyed = [f for f in faces or () if len(f.eyes) == 2]
         anchored = _anchored(lab, stats, eyed, s) if eyed else None
         if anchored is not None and (keep & anchored).any():
             keep &= anchored
-        m8 = keep[lab].astype(np.uint8)
+            m8 = keep[lab].astype(np.uint8)
+            m8[~_person(eyed, (sh, sw), s)] = 0
+        else:
+            m8 = keep[lab].astype(np.uint8)
     m8[feats] = 0
     if exclude is not None:
         m8[ex] = 0

@@ -36,3 +36,34 @@ def test_no_phantom_face_on_a_skin_close_up_of_known_scale():
     g = cv2.cvtColor(np.ascontiguousarray(im.pixels), cv2.COLOR_RGB2GRAY)
     # a close-up at 0.07 mm/px is 112 mm wide: no human face fits, nothing is searched
     assert detect_faces(g, mm_per_px=im.truth.mm_per_px) == []
+
+
+class _FakeEyeCascade:
+    """Eye 'detections' per minNeighbors: lets the pair logic be checked exactly."""
+
+    def __init__(self, by_neighbours):
+        self.by_neighbours = by_neighbours
+
+    def detectMultiScale(self, img, scaleFactor, minNeighbors, minSize):  # noqa: N802, N803
+        return np.array(self.by_neighbours.get(minNeighbors, []), int).reshape(-1, 4)
+
+
+def test_eyes_missed_by_the_strict_pass_are_taken_from_the_looser_one(monkeypatch):
+    """A smile narrows the eyes: the strict pass finds one, the looser pass both. A pair
+    whose distance is no plausible share of the face box is refused at either pass."""
+    import photokit.face as F
+
+    box = (0, 0, 240, 240)            # 240 px: the eye search runs at scale 1
+    gray = np.zeros((240, 240), np.uint8)
+    left, right = (50, 80, 20, 20), (150, 84, 20, 20)     # centres (60, 90), (160, 94)
+    monkeypatch.setattr(F, "_cascade", lambda name: _FakeEyeCascade({5: [right], 3: [left, right]}))
+    assert F._detect_eyes(gray, box) == ((60.0, 90.0), (160.0, 94.0))
+    # the strict pass's pair wins when it has one
+    strict = (40, 82, 20, 20)
+    monkeypatch.setattr(F, "_cascade", lambda name: _FakeEyeCascade({5: [strict, right], 3: [left, right]}))
+    assert F._detect_eyes(gray, box) == ((50.0, 92.0), (160.0, 94.0))
+    # candidates 20 px apart (a share of 0.08 of the box: a nostril pair, a pore) are no eyes
+    close = [(105, 80, 20, 20), (125, 80, 20, 20)]
+    monkeypatch.setattr(F, "_cascade", lambda name: _FakeEyeCascade({5: close, 3: close}))
+    assert F._detect_eyes(gray, box) == ()
+    assert F.EYE_SPAN[0] * 240 > 20

@@ -154,3 +154,37 @@ def test_lips_beyond_the_fixed_ellipse_are_removed_by_colour(monkeypatch):
     # redder than the skin: the lips themselves by LIP_Z SDs, their fringe less
     assert np.percentile(ncr[removed], 90) > np.median(ncr[cheek]) + 2.5 * ncr[cheek].std()
     assert np.median(ncr[removed]) > np.median(ncr[cheek]) + 5
+
+
+def test_backdrop_joined_to_the_head_is_cut_and_eyeless_phantoms_cut_no_holes():
+    """A skin-toned backdrop beside the head that touches the face (through hair or an
+    ear) is one component with it, so anchoring keeps it: the person's region
+    (`HEAD_HALF_WIDTH_D` around the face above the chin line) cuts it off. An eyeless
+    detection beside a face with eyes (Haar on a chin or collar) adds no eye, brow or lip
+    holes."""
+    import photokit.skin as S
+
+    rgb = skimage.data.astronaut().copy()
+    faces = [f for f in detect_faces(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)) if len(f.eyes) == 2]
+    assert faces
+    f = faces[0]
+    x, y, w, h = f.box
+    cheek = rgb[y + int(0.55 * h): y + int(0.7 * h), x + int(0.25 * w): x + int(0.4 * w)]
+    tone = np.median(cheek.reshape(-1, 3), axis=0).astype(np.uint8)
+    # a backdrop right of the head at eye height, joined to the cheek by a skin-toned strip
+    rgb[y + 20: y + 60, x + w + 40: x + w + 120] = tone
+    rgb[y + 50: y + 58, x + int(0.6 * w): x + w + 40] = tone
+    m = skin_mask(rgb, faces=faces)
+    fu, fv = S._face_coords(rgb.shape[:2], f)
+    backdrop = np.zeros(m.shape, bool)
+    backdrop[y + 20: y + 60, x + w + 40: x + w + 120] = True
+    assert (np.abs(fu[backdrop]) > S.HEAD_HALF_WIDTH_D).all()
+    assert m[backdrop].mean() == 0
+    # without the person's region it is kept: the test can fail
+    wide = pytest.MonkeyPatch.context()
+    with wide as mp:
+        mp.setattr(S, "HEAD_HALF_WIDTH_D", 100.0)
+        assert S.skin_mask(rgb, faces=faces)[backdrop].mean() > 0.9
+    # an eyeless box on the chin beside the real face changes nothing
+    phantom = Face((x + w // 4, y + int(0.8 * h), w // 2, w // 2))
+    assert np.array_equal(skin_mask(rgb, faces=[f, phantom]), m)
