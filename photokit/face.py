@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .filters import shrink
+
 _DETECT_SIDE = 640
 #: Width range (mm) of a face box of the frontal-face cascade, used when the scale is known.
 FACE_BOX_MM = (80.0, 320.0)
@@ -57,7 +59,8 @@ def detect_faces(gray: np.ndarray, *, with_eyes: bool = True, min_size_frac: flo
                  mm_per_px: float | None = None) -> list[Face]:
     """Frontal faces in a greyscale uint8 image, largest first.
 
-    Detection runs on a copy resized to 640 px on the long side (histogram-equalised);
+    Detection runs on a copy area-averaged to 640 px on the long side (`filters.shrink`,
+    histogram-equalised);
     eyes are searched in the upper half of each face box at a finer scale, with a
     looser second pass when the strict one finds no plausible pair (`_detect_eyes`).
 
@@ -67,21 +70,25 @@ def detect_faces(gray: np.ndarray, *, with_eyes: bool = True, min_size_frac: flo
     margin for children and for error in the scale). This skips the scales where no face
     can be, and the "faces" Haar finds in skin texture on a close-up, a few mm wide.
     """
-    s = min(1.0, _DETECT_SIDE / max(gray.shape[:2]))
-    small = cv2.resize(gray, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else gray
-    min_side = max(24, int(min_size_frac * min(small.shape[:2])))
-    max_side = max(small.shape[:2])
+    h0, w0 = gray.shape[:2]
+    s = min(1.0, _DETECT_SIDE / max(h0, w0))
+    size = (int(round(w0 * s)), int(round(h0 * s))) if s < 1 else (w0, h0)
+    sx, sy = size[0] / w0, size[1] / h0
+    min_side = max(24, int(min_size_frac * min(size)))
+    max_side = max(size)
     if mm_per_px:
-        min_side = max(min_side, int(FACE_BOX_MM[0] / mm_per_px * s))
-        max_side = min(max_side, int(np.ceil(FACE_BOX_MM[1] / mm_per_px * s)))
-        if min_side > min(small.shape[:2]) or max_side < min_side:
+        min_side = max(min_side, int(FACE_BOX_MM[0] / mm_per_px * sx))
+        max_side = min(max_side, int(np.ceil(FACE_BOX_MM[1] / mm_per_px * sx)))
+        if min_side > min(size) or max_side < min_side:
             return []  # no face of a human size fits in this photo
+    # by halvings (OpenCV's fast path): 4 ms on 12 MP, against 26 ms in one step
+    small = shrink(gray, size) if s < 1 else gray
     small = cv2.equalizeHist(small)
     rects = _cascade("haarcascade_frontalface_default.xml").detectMultiScale(
         small, scaleFactor=1.1, minNeighbors=6, minSize=(min_side, min_side), maxSize=(max_side, max_side))
     faces = []
     for (x, y, w, h) in sorted((tuple(r) for r in rects), key=lambda r: -r[2] * r[3]):
-        box = tuple(int(round(v / s)) for v in (x, y, w, h))
+        box = (int(round(x / sx)), int(round(y / sy)), int(round(w / sx)), int(round(h / sy)))
         eyes = _detect_eyes(gray, box) if with_eyes else ()
         faces.append(Face(box, eyes))
     return faces
