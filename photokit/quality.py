@@ -8,7 +8,7 @@ How the thresholds were chosen (``tests/test_quality.py`` degrades photos on pur
 checks each verdict):
 
 - **sharpness**: ratio of fine to medium detail, ``std(I - G1*I) / std(G1*I - G4*I)``
-  on luma resized to 1024 px on the long side (``Gs`` = Gaussian of sigma s px). Natural
+  on luma area-averaged to about 1024 px on the long side (``Gs`` = Gaussian of sigma s px). Natural
   images have near-1/f spectra, so the ratio is scene-independent: six real portraits
   measure 0.37-0.51; Gaussian blur of 1 px (at 1024 px) drops them to 0.19-0.22, 2 px to
   0.12-0.14. Pass >= 0.28, warn >= 0.18, else fail.
@@ -103,12 +103,27 @@ def _grade_low(value: float, pass_below: float, warn_below: float) -> str:
     return "pass" if value < pass_below else "warn" if value < warn_below else "fail"
 
 
+#: `_small` averages k x k blocks when that lands within this share of `_ANALYSIS_SIDE`.
+BLOCK_SIDE_TOLERANCE = 0.07
+
+
 def _small(img: np.ndarray) -> np.ndarray:
-    # one area resize: the sharpness thresholds were set on it (a faster two-step
-    # resize, integer block average first, lowers the ratio by up to 13 %)
-    s = _ANALYSIS_SIDE / max(img.shape[:2])
-    if s >= 1:
+    """`img` reduced to about `_ANALYSIS_SIDE` px on the long side by ONE area average.
+
+    The sharpness thresholds were set on one area resize (a cascade of two, such as an
+    integer block average and then the rest, lowers the ratio by up to 14 %). When an
+    integer factor k lands within `BLOCK_SIDE_TOLERANCE` of the side (4000 px: 1000 px),
+    the k x k block mean is that one area average, on OpenCV's fast path (6.5 ms for
+    12 MP against 26 ms; sharpness +1.2 to +2.7 % on four 12 MP photos, sharp and
+    blurred); otherwise one resize by the exact factor.
+    """
+    long = max(img.shape[:2])
+    if long <= _ANALYSIS_SIDE:
         return img
+    k = int(round(long / _ANALYSIS_SIDE))
+    if k >= 2 and abs(long / k / _ANALYSIS_SIDE - 1) <= BLOCK_SIDE_TOLERANCE:
+        return cv2.resize(img, (img.shape[1] // k, img.shape[0] // k), interpolation=cv2.INTER_AREA)
+    s = _ANALYSIS_SIDE / long
     return cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
 
 
@@ -183,8 +198,8 @@ def assess(photo: Photo, *, gray: np.ndarray | None = None, faces=None) -> Quali
     gray = photo.gray8() if gray is None else gray
     rep = QualityReport()
 
-    # sharpness on the one-step area resize of the luma its thresholds were set on (a
-    # resize by halvings first lowers the ratio by up to 14 %); the exposure and colour
+    # sharpness on one area average of the luma (`_small`), as its thresholds were set
+    # (a resize by halvings first lowers the ratio by up to 14 %); the exposure and colour
     # statistics on a colour copy made by exact halvings (`_exposure_copy`: ~3 ms on 12 MP,
     # against ~22 ms for a resize to the luma's size), with its own luma
     luma_small = _small(gray)

@@ -79,3 +79,26 @@ def test_check_result_shape(astronaut):
     assert set(d["quality"]) == {"ok", "checks"}
     assert {"value", "threshold", "verdict"} <= set(d["quality"]["checks"]["sharpness"])
     assert d["calibration"]["method"] in ("checker", "none")
+
+
+def test_sharpness_copy_is_one_area_average(astronaut):
+    """A 12 MP-like frame whose side is near k x 1024 is reduced by the k x k block mean
+    (exactly, up to rounding), and its sharpness agrees with the one-step area resize the
+    thresholds were set on; other sizes keep that resize."""
+    import photokit.quality as Q
+
+    gray = cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY)
+    big = cv2.resize(gray, (4000, 3000), interpolation=cv2.INTER_CUBIC)
+    small = Q._small(big)
+    assert small.shape == (750, 1000)
+    blocks = big.reshape(750, 4, 1000, 4).mean(axis=(1, 3))
+    assert np.abs(small.astype(float) - blocks).max() <= 0.5 + 1e-9
+    one_step = cv2.resize(big, None, fx=1024 / 4000, fy=1024 / 4000, interpolation=cv2.INTER_AREA)
+    for img in (big, cv2.GaussianBlur(big, (0, 0), 4.0)):
+        a, b = sharpness_ratio(Q._small(img)), sharpness_ratio(
+            cv2.resize(img, None, fx=1024 / 4000, fy=1024 / 4000, interpolation=cv2.INTER_AREA))
+        assert abs(a / b - 1) < 0.04
+    assert one_step.shape == (768, 1024)
+    # 3300 px: 3 x 1100 is 7.4 % off 1024, so one resize by the exact factor
+    odd = cv2.resize(gray, (3300, 2475), interpolation=cv2.INTER_CUBIC)
+    assert Q._small(odd).shape == (768, 1024)
