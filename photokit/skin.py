@@ -73,7 +73,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .filters import channel_max, percentile_u8, shrink
+from .filters import channel_max, channel_max_within, percentile_u8, shrink
 
 #: Side (px) of the working copy.
 WORK_SIDE = 640
@@ -356,10 +356,7 @@ def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None
     out = cv2.resize(m8 * 255, (w, h), interpolation=cv2.INTER_LINEAR)
     cv2.threshold(out, 127, 1, cv2.THRESH_BINARY, dst=out)   # 0/1, a valid bool view
     if s < 1:  # full resolution: clipped (any channel >= 250) and black (all <= 3) pixels out
-        for y in range(0, h, 256):
-            block, o = rgb8[y: y + 256], out[y: y + 256]
-            cv2.bitwise_and(o, cv2.inRange(block, (0, 0, 0), (249, 249, 249)), dst=o)
-            cv2.subtract(o, cv2.inRange(block, (0, 0, 0), (3, 3, 3)), dst=o)
+        channel_max_within(rgb8, 4, 249, out=out)
     if exclude is not None:
         cv2.subtract(out, ex8, dst=out)   # 0/1 minus 0/1, saturated: out and not exclude
     return out.view(bool)

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from photokit.filters import channel_max, gaussian, percentile_u8, shrink
+from photokit.filters import channel_max, channel_max_within, gaussian, percentile_u8, shrink
 
 
 @pytest.mark.parametrize("sigma", [0.3, 0.62, 0.8, 1.0, 1.55, 2.46, 3.9, 7.5])
@@ -72,3 +72,17 @@ def test_percentile_u8_equals_numpy():
                 assert percentile_u8(v, q) == pytest.approx(np.percentile(v, q), abs=1e-9)
     with pytest.raises(ValueError):
         percentile_u8(np.zeros(0, np.uint8), 50)
+
+
+def test_channel_max_within_is_the_numpy_range_test():
+    """Not clipped in any channel and not black in every channel: lo <= max <= hi, by
+    row blocks that do not divide the height; ANDed into a given mask in place."""
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 256, (301, 77, 3), dtype=np.uint8)
+    img[:20] = rng.integers(0, 5, (20, 77, 3))            # near-black rows
+    want = ((img.max(axis=-1) >= 4) & (img.max(axis=-1) <= 249)).astype(np.uint8)
+    np.testing.assert_array_equal(channel_max_within(img, 4, 249, rows=64), want)
+    prior = rng.integers(0, 2, (301, 77), dtype=np.uint8)
+    out = prior.copy()
+    assert channel_max_within(img, 4, 249, out=out, rows=50) is out
+    np.testing.assert_array_equal(out, prior & want)
