@@ -65,11 +65,21 @@ def linear_to_lab(linear: np.ndarray) -> np.ndarray:
 
     ``XYZ = M @ rgb``; ``f(t) = t^(1/3)`` above ``(6/29)^3``, else ``(kappa t + 16) / 116``;
     ``L* = 116 f(Y) - 16``, ``a* = 500 (f(X) - f(Y))``, ``b* = 200 (f(Y) - f(Z))``
-    (CIE 15:2004). Matches ``skimage.color.rgb2lab`` to < 0.01. The matrix and the cube
-    root run in OpenCV (``cv2.transform``, ``cv2.pow``): about 5x faster than NumPy's
-    ``cbrt``/``where`` on a photo.
+    (CIE 15:2004).
+
+    Values within ``[0, 1]`` (a photo without calibration gains above one) go through
+    OpenCV's linear-RGB conversion (``cv2.COLOR_LRGB2Lab``, which clips to that range:
+    5-10 ms for 1.3 MP); others through the formula above (``cv2.transform`` and
+    ``cv2.pow``: 16 ms and more), which keeps highlights a calibration lifts above one.
+    Against ``skimage.color.rgb2lab``: the formula within 0.005, OpenCV within 0.02
+    (on saturated dark colours; on skin tones the two paths agree within 0.002).
     """
     lin = np.ascontiguousarray(linear, dtype=np.float32)
+    if lin.size:
+        lo, hi, _, _ = cv2.minMaxLoc(lin.reshape(1, -1))
+        if lo >= 0.0 and hi <= 1.0:   # an image as such (a column of pixels is ~8x slower)
+            img = lin if lin.ndim == 3 else lin.reshape(1, -1, 3)
+            return cv2.cvtColor(img, cv2.COLOR_LRGB2Lab).reshape(lin.shape)
     xyz = cv2.transform(lin.reshape(-1, 1, 3), _XYZN)
     f = cv2.pow(np.maximum(xyz, np.float32(0)), 1.0 / 3.0).reshape(xyz.shape)
     low = xyz <= np.float32(_EPS)
