@@ -221,16 +221,18 @@ def _scale_space_maxima(D: list, k: int, thr: np.float32, valid8: np.ndarray):
     h, w = d.shape
     # flat indices of the 3 x 3 neighbourhood (clipped at the border); the same-scale test
     # first, which leaves few points for the two neighbouring scales
-    offsets = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
     for level, strict in ((k, False), (k - 1, True), (k + 1, True)):
         flat = D[level].ravel()
         centre = d.ravel().take(ys * w + xs)
         ok = np.ones(xs.size, bool)
-        for dy, dx in offsets:
-            if level == k and dy == 0 and dx == 0:
-                continue
-            nb = flat.take(np.clip(ys + dy, 0, h - 1) * w + np.clip(xs + dx, 0, w - 1))
-            ok &= (centre > nb) if strict else (centre >= nb)
+        rows = {dy: np.clip(ys + dy, 0, h - 1) * w for dy in (-1, 0, 1)}
+        cols = {dx: np.clip(xs + dx, 0, w - 1) for dx in (-1, 0, 1)}
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                if level == k and dy == 0 and dx == 0:
+                    continue
+                nb = flat.take(rows[dy] + cols[dx])
+                ok &= (centre > nb) if strict else (centre >= nb)
         ys, xs = ys[ok], xs[ok]
         if xs.size == 0:
             break
