@@ -46,8 +46,8 @@ import cv2
 import numpy as np
 
 from .analysis import Analysis
-from .metrics import metric
-from .texture import _enough, blur, erode, work
+from .metrics import metric, unmeasurable
+from .texture import _enough, blur, erode, scaled, work
 
 PORE_MM_PER_PX = 0.06
 PORE_DIAMETER_MM = (0.2, 1.0)
@@ -57,9 +57,11 @@ SCALES_PER_OCTAVE = 3
 #: Scales searched at full resolution before the first halving (two octaves: a halved
 #: copy then starts at a local SD of 2 s_min, at least 1.6 px).
 OCTAVE0_SCALES = 6
-#: Smallest resolvable blob SD in working pixels; finer pores are not counted, and when
-#: even the largest pore size is under 1.5x this, pore metrics are None (photo too coarse).
+#: Smallest resolvable blob SD in working pixels; finer pores are not counted.
 MIN_SIGMA_PX = 0.8
+#: When even the largest pore's SD is under this multiple of the smallest one's, pore
+#: metrics are None and measure says why: the photo is too coarse (above about 0.29 mm/px).
+PORE_MIN_SPAN = 1.5
 
 _K = 2.0 ** (1.0 / SCALES_PER_OCTAVE)
 _D_PER_S = 2.0 * np.sqrt(2.0)
@@ -94,14 +96,35 @@ def _pores(an: Analysis) -> PoreResult | None:
     return an.cached("pores.result", _detect)
 
 
+def _pore_sigmas(mm_per_px: float) -> tuple[float, float]:
+    """DoG SDs (pixels) of the smallest and largest pore at `mm_per_px`."""
+    return (max(PORE_DIAMETER_MM[0] / _D_PER_S / mm_per_px, MIN_SIGMA_PX),
+            PORE_DIAMETER_MM[1] / _D_PER_S / mm_per_px)
+
+
+@unmeasurable("pores")
+def _why_not(an: Analysis) -> str | None:
+    """The photo too coarse for pores (the reason `_detect` gives None), else None."""
+    base = scaled(an)
+    if base is None or base.scale_source == "relative":
+        return None
+    p = base.level(PORE_MM_PER_PX).mm_per_px
+    s_lo, s_hi = _pore_sigmas(p)
+    if s_hi >= PORE_MIN_SPAN * s_lo:
+        return None
+    coarsest = PORE_DIAMETER_MM[1] / _D_PER_S / (PORE_MIN_SPAN * MIN_SIGMA_PX)
+    return (f"at {p:.2g} mm/px the photo does not resolve {PORE_DIAMETER_MM[0]:g}-"
+            f"{PORE_DIAMETER_MM[1]:g} mm pores (pores.* and texture.pore_density need about "
+            f"{coarsest:.2f} mm/px or finer)")
+
+
 def _detect(an: Analysis) -> PoreResult | None:
     w = work(an, PORE_MM_PER_PX)
     if w is None:
         return None
     p = w.mm_per_px
-    s_lo = max(PORE_DIAMETER_MM[0] / _D_PER_S / p, MIN_SIGMA_PX)
-    s_hi = PORE_DIAMETER_MM[1] / _D_PER_S / p
-    if s_hi < 1.5 * s_lo:  # pores cannot be resolved at this scale
+    s_lo, s_hi = _pore_sigmas(p)
+    if s_hi < PORE_MIN_SPAN * s_lo:  # pores cannot be resolved at this scale
         return None
     n = max(1, int(np.ceil(np.log(s_hi / s_lo) / np.log(_K))) + 1)
     # scales s_0/k ... s_n*k so that every detection scale has a neighbour either side

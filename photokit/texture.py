@@ -89,7 +89,7 @@ import numpy as np
 
 from .analysis import Analysis
 from .filters import gaussian
-from .metrics import metric
+from .metrics import metric, unmeasurable
 from .scale import relative_mm_per_px
 
 #: Smallest analysed skin area (mm^2, or relative units^2) for a texture number.
@@ -387,14 +387,38 @@ class Band:
     work: Work
 
 
+def _band_sigmas(mm_per_px: float) -> tuple[float, float]:
+    """Gaussian SDs (pixels) of the band's fine and coarse edges at `mm_per_px`."""
+    return (max(BAND_MM[0] * _SIGMA_PER_WAVELENGTH / mm_per_px, BAND_MIN_SIGMA_PX),
+            BAND_MM[1] * _SIGMA_PER_WAVELENGTH / mm_per_px)
+
+
+#: Coarsest working resolution (mm/px) at which the band spans `BAND_MIN_OCTAVES` (0.27).
+BAND_COARSEST_MM_PER_PX = BAND_MM[1] * _SIGMA_PER_WAVELENGTH / (BAND_MIN_OCTAVES * BAND_MIN_SIGMA_PX)
+
+
+@unmeasurable("texture")
+def _why_not(an: Analysis) -> str | None:
+    """The photo too coarse for the texture band (the reason `band` gives None), else None."""
+    base = scaled(an)
+    if base is None or base.scale_source == "relative":
+        return None
+    p = base.level(TEXTURE_MM_PER_PX).mm_per_px
+    s1, s2 = _band_sigmas(p)
+    if s2 >= BAND_MIN_OCTAVES * s1:
+        return None
+    return (f"at {p:.2g} mm/px the photo does not resolve the {BAND_MM[0]:g}-{BAND_MM[1]:g} mm "
+            "texture band (roughness, Ra, GLCM, LBP, SELS need about "
+            f"{BAND_COARSEST_MM_PER_PX:.2f} mm/px or finer)")
+
+
 def band(an: Analysis) -> Band | None:
     """The 0.2-2 mm band of L* (see module notes), memoised on the analysis."""
     def make(a: Analysis) -> Band | None:
         w = work(a, TEXTURE_MM_PER_PX)
         if w is None:
             return None
-        s1 = max(BAND_MM[0] * _SIGMA_PER_WAVELENGTH / w.mm_per_px, BAND_MIN_SIGMA_PX)
-        s2 = BAND_MM[1] * _SIGMA_PER_WAVELENGTH / w.mm_per_px
+        s1, s2 = _band_sigmas(w.mm_per_px)
         if s2 < BAND_MIN_OCTAVES * s1:  # the band is not resolved on this photo
             return None
         fine = blur(w.L, s1)

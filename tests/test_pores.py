@@ -108,3 +108,15 @@ def test_strip_sampling_on_large_photos_keeps_density_and_coordinates(monkeypatc
     err = np.array([np.hypot(*(np.array(centres) - c).T).min() for c in xy]) * mmpp
     assert np.median(err) < 0.05 and err.max() < 0.2  # mm, full-resolution coordinates
     assert P.pore_density(an) == pytest.approx(100 / 1.2 ** 2, rel=0.1)  # one per 1.2 mm cell
+
+
+def test_too_coarse_for_pores_gives_none_and_says_why():
+    """The stated limit is where detection stops: just finer, pores are measured and no
+    reason is given; just coarser, None with the reason."""
+    L = dips(300, 0.1, [(60 + 45 * i, 60 + 45 * j) for i in range(5) for j in range(5)], 0.4)
+    lin, mask = grey_from_L(L), np.ones((300, 300), bool)
+    edge = P.PORE_DIAMETER_MM[1] / P._D_PER_S / (P.PORE_MIN_SPAN * P.MIN_SIGMA_PX)
+    finer, coarser = (Analysis(lin, mask, edge * f) for f in (0.98, 1.02))
+    assert P.pore_density(finer) is not None and P._why_not(finer) is None
+    assert P.pore_density(coarser) is None and P.find_pores(coarser) is None
+    assert f"{edge:.2f} mm/px or finer" in P._why_not(coarser)

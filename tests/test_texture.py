@@ -212,11 +212,19 @@ def test_unknown_scale_uses_the_relative_unit():
     assert T.wrinkle_density(rel) == pytest.approx(T.wrinkle_density(explicit))
 
 
-def test_too_coarse_for_the_band_gives_none():
+def test_too_coarse_for_the_band_gives_none_and_says_why():
     # 0.5 mm/px: the 2 mm band edge is 4 px, no band left above the pixel-noise floor
     an = synth_analysis(w=400, h=300)
     coarse = Analysis(an.linear, an.mask, 0.5)
     assert T.roughness(coarse) is None and T.glcm_contrast(coarse) is None
+    # the stated limit is where the band stops: just finer it is measured, silently;
+    # just coarser it is None, with the reason
+    edge = T.BAND_COARSEST_MM_PER_PX
+    assert 0.25 < edge < 0.3
+    finer, coarser = (Analysis(an.linear, an.mask, edge * f) for f in (0.98, 1.02))
+    assert T.roughness(finer) is not None and T._why_not(finer) is None
+    assert T.roughness(coarser) is None
+    assert f"{edge:.2f} mm/px or finer" in T._why_not(coarser)
 
 
 def test_registered_with_units_and_noise_floors():
