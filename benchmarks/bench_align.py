@@ -54,13 +54,18 @@ DATA = Path(os.environ.get("PHOTOKIT_BENCH_DATA",
 
 
 # ----------------------------------------------------------------------------- scoring
-def corner_error(h_est, h_true, box) -> float:
-    """Mean distance of the four box corners (BEFORE) mapped by both inverse homographies."""
-    x0, y0, x1, y1 = box
-    c = np.array([[x0, y0, 1], [x1, y0, 1], [x1, y1, 1], [x0, y1, 1]], float).T
+def mapped_distance(h_est, h_true, pts) -> float:
+    """Mean distance of BEFORE points `pts` (N x 2) mapped by both inverse homographies."""
+    c = np.c_[np.asarray(pts, float), np.ones(len(pts))].T
     a = np.linalg.inv(h_est) @ c
     b = np.linalg.inv(h_true) @ c
     return float(np.linalg.norm(a[:2] / a[2] - b[:2] / b[2], axis=0).mean())
+
+
+def corner_error(h_est, h_true, box) -> float:
+    """Mean distance of the four box corners (BEFORE) mapped by both inverse homographies."""
+    x0, y0, x1, y1 = box
+    return mapped_distance(h_est, h_true, [[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
 
 
 def baseline(before_rgb, after_rgb):
@@ -357,10 +362,7 @@ def at_points(h_est, h_true, pts_b, box):
     mapped by both inverse homographies (the corner error's formula, at those points),
     and the fraction of the `box` their convex hull covers (the corners lie outside it:
     the corner error extrapolates both models beyond the annotation)."""
-    c = np.c_[pts_b, np.ones(len(pts_b))].T
-    a = np.linalg.inv(h_est) @ c
-    b = np.linalg.inv(h_true) @ c
-    d = float(np.linalg.norm(a[:2] / a[2] - b[:2] / b[2], axis=0).mean())
+    d = mapped_distance(h_est, h_true, pts_b)
     area = cv2.contourArea(cv2.convexHull(pts_b.astype(np.float32)))
     return d, area / ((box[2] - box[0]) * (box[3] - box[1]))
 

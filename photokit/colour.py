@@ -50,6 +50,8 @@ _XYZN = (SRGB_TO_XYZ / _D65_WHITE[:, None]).astype(np.float32)
 _EPS = 216.0 / 24389.0
 _KAPPA = 24389.0 / 27.0
 #: ``L* = 116 fy - 16``, ``a* = 500 (fx - fy)``, ``b* = 200 (fy - fz)`` as a 3x4 affine matrix
+#: The least float32 above 1 (`cv2.checkRange` takes an exclusive upper bound).
+_ABOVE_ONE = float(np.nextafter(np.float32(1), np.float32(2)))
 _F_TO_LAB = np.array([[0, 116, 0, -16], [500, -500, 0, 0], [0, 200, -200, 0]], np.float32)
 
 
@@ -75,11 +77,10 @@ def linear_to_lab(linear: np.ndarray) -> np.ndarray:
     (on saturated dark colours; on skin tones the two paths agree within 0.002).
     """
     lin = np.ascontiguousarray(linear, dtype=np.float32)
-    if lin.size:
-        lo, hi, _, _ = cv2.minMaxLoc(lin.reshape(1, -1))
-        if lo >= 0.0 and hi <= 1.0:   # an image as such (a column of pixels is ~8x slower)
-            img = lin if lin.ndim == 3 else lin.reshape(1, -1, 3)
-            return cv2.cvtColor(img, cv2.COLOR_LRGB2Lab).reshape(lin.shape)
+    # all finite and within [0, 1] (NaN would come out of OpenCV as a colour)
+    if lin.size and cv2.checkRange(lin.reshape(1, -1), True, 0.0, _ABOVE_ONE)[0]:
+        img = lin if lin.ndim == 3 else lin.reshape(1, -1, 3)  # a column is ~8x slower
+        return cv2.cvtColor(img, cv2.COLOR_LRGB2Lab).reshape(lin.shape)
     xyz = cv2.transform(lin.reshape(-1, 1, 3), _XYZN)
     f = cv2.pow(np.maximum(xyz, np.float32(0)), 1.0 / 3.0).reshape(xyz.shape)
     low = xyz <= np.float32(_EPS)

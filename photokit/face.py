@@ -59,10 +59,10 @@ def detect_faces(gray: np.ndarray, *, with_eyes: bool = True, min_size_frac: flo
                  mm_per_px: float | None = None) -> list[Face]:
     """Frontal faces in a greyscale uint8 image, largest first.
 
-    Detection runs on a copy area-averaged to 640 px on the long side (`filters.shrink`,
-    histogram-equalised);
-    eyes are searched in the upper half of each face box at a finer scale, with a
-    looser second pass when the strict one finds no plausible pair (`_detect_eyes`).
+    Detection runs on a copy area-averaged to 640 px on the long side (`filters.shrink`)
+    and histogram-equalised; eyes are searched in the upper half of each face box at a
+    finer scale, with a looser second pass when the strict one finds no pair
+    (`_detect_eyes`).
 
     When the photo's scale is known (`mm_per_px`; `measure` passes the user's), only
     boxes of a human face's size are searched: `FACE_BOX_MM` (the cascade's box spans
@@ -97,8 +97,9 @@ def detect_faces(gray: np.ndarray, *, with_eyes: bool = True, min_size_frac: flo
 #: Eye-cascade ``minNeighbors``: the strict value first, then a looser one for eyes the
 #: strict pass misses (narrowed by a smile: biden2 of the benchmark portraits).
 EYE_NEIGHBOURS = (5, 3)
-#: Plausible inter-ocular distance as a share of the face box width (the cascade's box
-#: spans 2.1-3.1 inter-ocular distances on the test portraits: 0.32-0.48), with a margin.
+#: Plausible inter-ocular distance as a share of the face box width for the looser pass
+#: (the cascade's box spans 2.1-3.1 inter-ocular distances on the test portraits:
+#: 0.32-0.48), with a margin.
 EYE_SPAN = (0.28, 0.52)
 
 
@@ -107,8 +108,8 @@ def _detect_eyes(gray: np.ndarray, box) -> tuple:
 
     The eye cascade runs on the upper half of the box; of the candidates left and right of
     the box's middle the pair most level and nearest the expected eye height (0.4 of the
-    box) is taken, if its distance is a plausible share of the box width (`EYE_SPAN`),
-    first with the strict, then with the looser `EYE_NEIGHBOURS`.
+    box) is taken, first with the strict `EYE_NEIGHBOURS`, then with the looser one,
+    whose pairs must also span a plausible share of the box width (`EYE_SPAN`).
     """
     x, y, w, h = box
     roi = gray[y: y + h // 2 + h // 10, x: x + w]
@@ -119,8 +120,10 @@ def _detect_eyes(gray: np.ndarray, box) -> tuple:
         rects = _cascade("haarcascade_eye.xml").detectMultiScale(
             roi_s, scaleFactor=1.08, minNeighbors=neighbours, minSize=(min_e, min_e))
         cands = [((ex + ew / 2) / s + x, (ey + eh / 2) / s + y) for ex, ey, ew, eh in rects]
-        pairs = [(a, b) for a in cands if a[0] < x + w / 2 for b in cands if b[0] >= x + w / 2
-                 if EYE_SPAN[0] * w <= np.hypot(b[0] - a[0], b[1] - a[1]) <= EYE_SPAN[1] * w]
+        pairs = [(a, b) for a in cands if a[0] < x + w / 2 for b in cands if b[0] >= x + w / 2]
+        if neighbours != EYE_NEIGHBOURS[0]:   # looser: only a plausible span
+            pairs = [(a, b) for a, b in pairs
+                     if EYE_SPAN[0] * w <= np.hypot(b[0] - a[0], b[1] - a[1]) <= EYE_SPAN[1] * w]
         if pairs:
             best = min(pairs, key=lambda p: abs(p[0][1] - p[1][1])
                        + 0.5 * abs((p[0][1] + p[1][1]) / 2 - (y + 0.4 * h)))

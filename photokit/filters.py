@@ -88,6 +88,8 @@ def channel_max_within(img: np.ndarray, lo: int, hi: int, out: np.ndarray | None
     h = img.shape[0]
     if out is None:
         out = np.ones(img.shape[:2], np.uint8)
+    elif not out.flags.c_contiguous or out.dtype != np.uint8:
+        raise ValueError("out must be a C-contiguous uint8 array (it is written in place)")
     for y in range(0, h, rows):
         o = out[y: y + rows]
         within = cv2.inRange(channel_max(img[y: y + rows]), int(lo), int(hi))  # 0 / 255

@@ -23,14 +23,15 @@ Works on a copy of at most `WORK_SIDE` px; the mask is upsampled at the end.
 4. *Clean-up*: morphological opening/closing, then connected components smaller than
    2% of the largest one (e.g. the skin-coloured patches of a ColorChecker, separated
    by its black gaps) or 0.1% of the image are dropped. When faces with both eyes are
-   given, a component must also belong to a face's person: at least a quarter of it inside a
-   face box, or all of it below that box (neck, chest, hands, arms); and only the
-   person's region is kept: the head (``|u| < 1.6 d``, from ``2.2 d`` above the eye line
-   down to the chin line ``2.0 d`` below it, in the face frame of step 5) and all below
-   the chin line. Skin-toned backdrops beside or above the head (a painting, gilt
-   drapery) are dropped, also where they touch the face through hair or an ear (biden2's
-   painting), and so is a second person beside the head. When some face has eyes, faces
-   without (Haar firing on a chin or a collar) are ignored for seeds and features.
+   given, a component must also belong to a face's person: at least a quarter of it
+   inside a face box, or all of it below that box (neck, chest, hands, arms); and only
+   the person's region is kept: the head (``|u| < 1.6 d`` and from ``2.2 d`` above the
+   eye line, in the face frame of step 5) and every image row from the chin point
+   (``2.0 d`` below the eye midpoint on the face's axis) down. Skin-toned backdrops
+   beside or above the head (a painting, gilt drapery) are dropped, also where they
+   touch the face through hair or an ear (biden2's painting), and so is a person beside
+   the head whose eyes were not found, or a hand raised there. When some face has eyes,
+   faces without (Haar firing on a chin or a collar) are ignored for seeds and features.
 5. *Face geometry*: eyes, brows and lips are removed by ellipses placed from the eye
    positions (inter-ocular distance ``d``): eyes ``0.32 d x 0.17 d`` half-axes, brows a
    band ``0.22-0.50 d`` above the eye line, lips an ellipse ``0.50 d x 0.25 d`` centred
@@ -203,14 +204,18 @@ def _anchored(lab: np.ndarray, stats: np.ndarray, faces, scale: float) -> np.nda
 
 def _person(faces, shape: tuple[int, int], scale: float) -> np.ndarray:
     """Pixels (on a grid at 1/`scale`) that may be the skin of the persons of `faces`
-    (eyes found): each head, ``|u| < HEAD_HALF_WIDTH_D`` and ``HEAD_TOP_D < v <
-    CHIN_D``, and all below a chin line ``v >= CHIN_D`` (neck, chest, hands, arms).
-    A skin-toned backdrop joined to the face through hair or an ear is cut off here,
-    where component anchoring cannot drop it."""
+    (eyes found): each head, ``|u| < HEAD_HALF_WIDTH_D`` and ``v > HEAD_TOP_D`` in the
+    face frame, and every image row from the chin point (``v = CHIN_D`` on the face's
+    axis) down: neck, chest, hands, arms, also under a tilted head. A skin-toned
+    backdrop joined to the face through hair or an ear is cut off here, where component
+    anchoring cannot drop it."""
     out = np.zeros(shape, bool)
+    rows = (np.arange(shape[0], dtype=np.float64) + 0.5) / scale - 0.5
     for f in faces:
         fu, fv = _face_coords(shape, f, scale)
-        out |= ((np.abs(fu) < HEAD_HALF_WIDTH_D) & (fv > HEAD_TOP_D)) | (fv >= CHIN_D)
+        mid, d, _, v = _eye_frame(f)
+        out |= (np.abs(fu) < HEAD_HALF_WIDTH_D) & (fv > HEAD_TOP_D)
+        out[rows >= mid[1] + CHIN_D * d * v[1]] = True
     return out
 
 

@@ -58,6 +58,11 @@ def test_lab_matches_scikit_image_and_colour_science(linear_pixels):
     skin = skin.astype(np.float32)
     both = linear_to_lab(np.vstack([skin, [[1.2, 1.0, 1.0]]]))[:-1]
     np.testing.assert_allclose(linear_to_lab(skin), both, atol=0.002)
+    # NaN stays NaN (OpenCV's path would turn it into a colour)
+    holed = linear_pixels.copy()
+    holed[3, 3, 1] = np.nan
+    assert np.isnan(linear_to_lab(holed)[3, 3]).any()
+    np.testing.assert_allclose(linear_to_lab(holed)[4:-1], formula[4:-1], atol=1e-5)
     # any (..., 3) shape
     np.testing.assert_allclose(linear_to_lab(linear_pixels[0]), linear_to_lab(linear_pixels)[0], atol=1e-6)
 

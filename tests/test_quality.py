@@ -93,12 +93,16 @@ def test_sharpness_copy_is_one_area_average(astronaut):
     assert small.shape == (750, 1000)
     blocks = big.reshape(750, 4, 1000, 4).mean(axis=(1, 3))
     assert np.abs(small.astype(float) - blocks).max() <= 0.5 + 1e-9
-    one_step = cv2.resize(big, None, fx=1024 / 4000, fy=1024 / 4000, interpolation=cv2.INTER_AREA)
     for img in (big, cv2.GaussianBlur(big, (0, 0), 4.0)):
         a, b = sharpness_ratio(Q._small(img)), sharpness_ratio(
             cv2.resize(img, None, fx=1024 / 4000, fy=1024 / 4000, interpolation=cv2.INTER_AREA))
         assert abs(a / b - 1) < 0.04
-    assert one_step.shape == (768, 1024)
-    # 3300 px: 3 x 1100 is 7.4 % off 1024, so one resize by the exact factor
+    # sides that are no multiple of k: the whole blocks
+    ragged = cv2.resize(gray, (4003, 3002), interpolation=cv2.INTER_CUBIC)
+    blocks = ragged[:3000, :4000].reshape(750, 4, 1000, 4).mean(axis=(1, 3))
+    assert np.abs(Q._small(ragged).astype(float) - blocks).max() <= 0.5 + 1e-9
+    # a 1080p frame would be 960 px (6 % off): one resize by the exact factor
+    assert Q._small(cv2.resize(gray, (1920, 1080))).shape == (576, 1024)
+    # 3300 px: 3 x 1100 is 7.4 % off 1024, so one resize by the exact factor too
     odd = cv2.resize(gray, (3300, 2475), interpolation=cv2.INTER_CUBIC)
     assert Q._small(odd).shape == (768, 1024)

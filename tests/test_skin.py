@@ -188,3 +188,22 @@ def test_backdrop_joined_to_the_head_is_cut_and_eyeless_phantoms_cut_no_holes():
     # an eyeless box on the chin beside the real face changes nothing
     phantom = Face((x + w // 4, y + int(0.8 * h), w // 2, w // 2))
     assert np.array_equal(skin_mask(rgb, faces=[f, phantom]), m)
+
+
+def test_person_region_follows_a_tilted_head_and_keeps_all_below_the_chin():
+    """Below the chin point every image row is kept, whatever the head's roll (a shoulder
+    beside a tilted head); beside the head, above the chin, nothing is."""
+    import photokit.skin as S
+
+    d, roll = 60.0, np.deg2rad(25.0)
+    mid = np.array([300.0, 200.0])
+    u = np.array([np.cos(roll), np.sin(roll)])
+    eyes = tuple(map(tuple, (mid - d / 2 * u, mid + d / 2 * u)))
+    face = Face((230, 120, 140, 160), eyes)
+    region = S._person([face], (600, 600), 1.0)
+    shoulder = (int(mid[1] + 2.6 * d), int(mid[0] + 2.5 * d))     # (row, col): v = 1.3 there
+    beside = (int(mid[1]), int(mid[0] + 2.2 * d))
+    assert region[shoulder] and not region[beside]
+    v = np.array([-u[1], u[0]])
+    chin_row = mid[1] + S.CHIN_D * d * v[1]
+    assert region[int(np.ceil(chin_row)) + 1:].all() and not region[: int(mid[1]), 590].any()
