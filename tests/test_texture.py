@@ -294,3 +294,19 @@ def test_real_portrait_every_metric_is_mirror_invariant(astronaut):
     w = astronaut.shape[1]
     assert sorted((round(w - 1 - s.x, 3), round(s.y, 3), s.kind) for s in sb) == \
         sorted((round(s.x, 3), round(s.y, 3), s.kind) for s in sa)
+
+
+@pytest.mark.parametrize("radius", [4, 7, 12, 13, 20])
+def test_erode_is_the_euclidean_disc(radius, rng):
+    """Erosion by a disc of radius r keeps exactly the pixels farther than r from every
+    outside pixel (and from the image border): against SciPy's exact Euclidean distance."""
+    from scipy.ndimage import distance_transform_edt
+
+    mask = np.zeros((160, 220), bool)
+    for _ in range(12):
+        cy, cx, rr = rng.integers(0, 160), rng.integers(0, 220), rng.integers(10, 60)
+        yy, xx = np.ogrid[:160, :220]
+        mask |= (yy - cy) ** 2 + (xx - cx) ** 2 < rr * rr
+    mask[rng.random(mask.shape) < 0.002] = False          # pinholes
+    want = distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1] > radius
+    np.testing.assert_array_equal(T.erode(mask, radius), want)
