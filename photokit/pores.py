@@ -208,12 +208,15 @@ def _pores_at(D: list, g: np.ndarray, sigma: float, w, thr: np.float32, valid8: 
     ys, xs = _scale_space_maxima(D, 1, thr, valid8)
     if xs.size == 0:
         return []
-    gp = cv2.copyMakeBorder(g, 1, 1, 1, 1, cv2.BORDER_REFLECT_101)
-    yy, xx = ys + 1, xs + 1
-    c = gp[yy, xx]
-    lxx = gp[yy, xx + 1] - 2 * c + gp[yy, xx - 1]
-    lyy = gp[yy + 1, xx] - 2 * c + gp[yy - 1, xx]
-    lxy = 0.25 * (gp[yy + 1, xx + 1] - gp[yy + 1, xx - 1] - gp[yy - 1, xx + 1] + gp[yy - 1, xx - 1])
+    # the 3 x 3 neighbourhood of each point, reflected at the border (reflect-101, as a
+    # bordered copy would give, without copying the image for a sparse set of points)
+    h, w_ = g.shape
+    ym, yp = np.minimum(np.abs(ys - 1), h - 1), np.maximum(h - 1 - np.abs(h - 2 - ys), 0)
+    xm, xp = np.minimum(np.abs(xs - 1), w_ - 1), np.maximum(w_ - 1 - np.abs(w_ - 2 - xs), 0)
+    c = g[ys, xs]
+    lxx = g[ys, xp] - 2 * c + g[ys, xm]
+    lyy = g[yp, xs] - 2 * c + g[ym, xs]
+    lxy = 0.25 * (g[yp, xp] - g[yp, xm] - g[ym, xp] + g[ym, xm])
     ht = 0.5 * (lxx + lyy)
     dd = np.sqrt(0.25 * (lxx - lyy) ** 2 + lxy ** 2)
     l1, l2 = ht + dd, ht - dd
