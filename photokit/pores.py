@@ -47,7 +47,7 @@ import numpy as np
 
 from .analysis import Analysis
 from .metrics import metric, unmeasurable
-from .texture import _enough, blur, erode, scaled, work
+from .texture import _enough, blur, erode, physical_level_mm_per_px, work
 
 PORE_MM_PER_PX = 0.06
 PORE_DIAMETER_MM = (0.2, 1.0)
@@ -105,10 +105,9 @@ def _pore_sigmas(mm_per_px: float) -> tuple[float, float]:
 @unmeasurable("pores")
 def _why_not(an: Analysis) -> str | None:
     """The photo too coarse for pores (the reason `_detect` gives None), else None."""
-    base = scaled(an)
-    if base is None or base.scale_source == "relative":
+    p = physical_level_mm_per_px(an, PORE_MM_PER_PX)
+    if p is None:
         return None
-    p = base.level(PORE_MM_PER_PX).mm_per_px
     s_lo, s_hi = _pore_sigmas(p)
     if s_hi >= PORE_MIN_SPAN * s_lo:
         return None

@@ -408,13 +408,22 @@ def _band_sigmas(mm_per_px: float) -> tuple[float, float]:
 BAND_COARSEST_MM_PER_PX = BAND_MM[1] * _SIGMA_PER_WAVELENGTH / (BAND_MIN_OCTAVES * BAND_MIN_SIGMA_PX)
 
 
-@unmeasurable("texture")
-def _why_not(an: Analysis) -> str | None:
-    """The photo too coarse for the texture band (the reason `band` gives None), else None."""
+def physical_level_mm_per_px(an: Analysis, target_mm_per_px: float) -> float | None:
+    """mm per pixel of the level `work` would use for `target_mm_per_px`, when the photo's
+    scale is physical (None with a relative scale or too little skin): what the
+    "too coarse" reasons of the texture and pore families are judged on."""
     base = scaled(an)
     if base is None or base.scale_source == "relative":
         return None
-    p = base.level(TEXTURE_MM_PER_PX).mm_per_px
+    return base.level(target_mm_per_px).mm_per_px
+
+
+@unmeasurable("texture")
+def _why_not(an: Analysis) -> str | None:
+    """The photo too coarse for the texture band (the reason `band` gives None), else None."""
+    p = physical_level_mm_per_px(an, TEXTURE_MM_PER_PX)
+    if p is None:
+        return None
     s1, s2 = _band_sigmas(p)
     if s2 >= BAND_MIN_OCTAVES * s1:
         return None
