@@ -395,22 +395,6 @@ def _read_roi(roi, shape) -> np.ndarray:
     return read_roi(roi, shape)
 
 
-def _auto_mask(photo: Photo) -> np.ndarray | None:
-    """BEFORE's automatic skin mask at full resolution (None without `photokit.skin`)."""
-    try:
-        from .skin import skin_mask
-    except ImportError:
-        return None
-    rgb8 = photo.rgb8()
-    # clipped or black pixels carry no colour; `measure` drops them from the ROI anyway
-    exclude = None if photo.alpha is None else ~photo.alpha
-    m = np.asarray(skin_mask(rgb8, exclude=exclude), dtype=bool)
-    if m.shape != (photo.height, photo.width):
-        m = cv2.resize(m.astype(np.uint8), (photo.width, photo.height),
-                       interpolation=cv2.INTER_NEAREST).astype(bool)
-    return m
-
-
 def _analysed_mask_full(m, shape) -> np.ndarray | None:
     """The mask a Measurement actually analysed, on the photo's full grid."""
     an = getattr(m, "analysis", None)
@@ -442,7 +426,7 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
         The earlier (baseline) and the later photo.
     roi : str, path or ndarray of bool, optional
         The skin to measure, in BEFORE's coordinates (mask PNG, polygon JSON or array).
-        Default: BEFORE's automatic skin mask.
+        Default: the skin `measure` analyses in BEFORE on its own (its automatic, face-seeded skin mask).
     reference_roi : str, path or ndarray of bool, optional
         Untreated reference skin in BEFORE's coordinates, for colour normalisation.
     mm_per_px : float, optional
@@ -486,9 +470,10 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
     from .measure import measure
 
     names = list(metrics) if metrics is not None else None
-    base = roi_b if roi_b is not None else _auto_mask(pb)
+    base = roi_b
     if base is None:
-        # no skin-mask function: the skin `measure` finds in BEFORE on its own
+        # the skin `measure` finds in BEFORE on its own: seeded on the faces, without their
+        # eyes, brows and lips, backdrops beside the head or a colour card
         first = measure(pb, reference_roi=ref_b, mm_per_px=mm_per_px or pb.mm_per_px,
                         calibration=calibration, metrics=[])
         base = _analysed_mask_full(first, bshape)

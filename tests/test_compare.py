@@ -349,3 +349,23 @@ def test_blur_eyes_and_notebook_view_on_a_face(tmp_path):
     assert "blurred" in blurred.deidentified
     nb = comp._repr_html_()
     assert "<table" in nb and "<script" not in nb and "data:image/jpeg;base64," in nb
+
+
+def test_default_region_is_the_skin_measure_finds_on_a_face():
+    """Without an ROI, compare follows the skin `measure` analyses in BEFORE: seeded on
+    the face, its eyes, brows and lips left out (a face-blind colour mask kept them)."""
+    from photokit.face import detect_faces
+    from photokit.measure import measure
+    from photokit.skin import _face_coords, _features
+
+    face = data.astronaut()
+    m = cv2.getRotationMatrix2D((256, 256), 2.0, 1.01)
+    after = cv2.warpAffine(face, m, (512, 512), borderMode=cv2.BORDER_REFLECT)
+    comp = C.compare(face, after, metrics=["redness.a_mean"])
+    own = measure(face, metrics=[]).analysis.mask
+    region = comp.mask_before
+    assert region.any() and not (region & ~own).any()       # within measure's own skin
+    assert (region & own).sum() > 0.9 * own.sum()           # and nearly all of it
+    eyed = [f for f in detect_faces(cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)) if len(f.eyes) == 2]
+    feats = _features(*_face_coords(face.shape[:2], eyed[0]))
+    assert not (region & feats).any()
