@@ -571,20 +571,6 @@ def _full_res_mask(mask: np.ndarray, shape) -> np.ndarray:
                       interpolation=cv2.INTER_NEAREST).astype(bool)
 
 
-def _auto_skin(photo) -> np.ndarray | None:
-    """The baseline's automatic skin mask at full resolution (None without `photokit.skin`)."""
-    try:
-        from . import skin
-    except ImportError:
-        return None
-    fn = getattr(skin, "skin_mask", None)
-    if fn is None:
-        return None
-    if not photo.is_colour:
-        return None
-    return _full_res_mask(np.asarray(fn(photo.rgb8()), bool), (photo.height, photo.width))
-
-
 def _crop_box(mask: np.ndarray | None, shape, pad: float = 0.08) -> tuple[int, int, int, int]:
     h, w = shape
     if mask is None or not mask.any():
@@ -831,11 +817,12 @@ class Series:
         if self._roi_b is not None:
             region, self.region_source = self._roi_b.copy(), "roi"
         else:
-            region, self.region_source = _auto_skin(pb), "skin"
-            if region is None:
-                first = measure(pb, reference_roi=self._ref_b, mm_per_px=self.mm_per_px)
-                mask = getattr(getattr(first, "analysis", None), "mask", None)
-                region = None if mask is None else _full_res_mask(mask, self._base_shape)
+            # the skin `measure` finds in the baseline on its own: seeded on the faces,
+            # without their eyes, brows and lips, backdrops beside the head or a colour card
+            self.region_source = "skin"
+            first = measure(pb, reference_roi=self._ref_b, mm_per_px=self.mm_per_px, metrics=[])
+            mask = getattr(getattr(first, "analysis", None), "mask", None)
+            region = None if mask is None else _full_res_mask(mask, self._base_shape)
             if region is None or not region.any():
                 raise PhotokitError("no skin found in the baseline photo; give an ROI",
                                     base_v.entry.path)
