@@ -149,11 +149,15 @@ def unmeasurable(family: str) -> Callable:
 
 
 def why_not_measured(an, values: dict) -> list[str]:
-    """``"<family> not measured: <reason>"`` for each family with None metrics and a reason."""
+    """``"<family> not measured: <reason>"`` for each family with None metrics and a reason;
+    ``"<family> (k of n metrics) not measured: ..."`` when others of it were measured."""
     out = []
     for family in sorted({n.split(".", 1)[0] for n, v in values.items() if v is None}):
         fn = _WHY_NOT.get(family)
         reason = fn(an) if fn is not None else None
         if reason:
-            out.append(f"{family} not measured: {reason}")
+            mine = [v for n, v in values.items() if n.split(".", 1)[0] == family]
+            blank = sum(v is None for v in mine)
+            part = "" if blank == len(mine) else f" ({blank} of {len(mine)} metrics)"
+            out.append(f"{family}{part} not measured: {reason}")
     return out

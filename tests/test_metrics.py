@@ -62,6 +62,10 @@ def test_why_not_measured_asks_only_families_with_blanks(monkeypatch):
         "spots not measured: too coarse"]
     assert metrics.why_not_measured("an", {"spots.count": 3.0, "redness.a_mean": None}) == []
     assert asked == ["an"]
+    # when others of the family were measured, the warning says how many are blank
+    assert metrics.why_not_measured("an", {"spots.count": None, "spots.red_count": 2.0,
+                                           "spots.density": None}) == [
+        "spots (2 of 3 metrics) not measured: too coarse"]
 
 
 def test_order_does_not_depend_on_import_order():
