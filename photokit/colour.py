@@ -50,9 +50,9 @@ _XYZN = (SRGB_TO_XYZ / _D65_WHITE[:, None]).astype(np.float32)
 _EPS = 216.0 / 24389.0
 _KAPPA = 24389.0 / 27.0
 #: ``L* = 116 fy - 16``, ``a* = 500 (fx - fy)``, ``b* = 200 (fy - fz)`` as a 3x4 affine matrix
+_F_TO_LAB = np.array([[0, 116, 0, -16], [500, -500, 0, 0], [0, 200, -200, 0]], np.float32)
 #: The least float32 above 1 (`cv2.checkRange` takes an exclusive upper bound).
 _ABOVE_ONE = float(np.nextafter(np.float32(1), np.float32(2)))
-_F_TO_LAB = np.array([[0, 116, 0, -16], [500, -500, 0, 0], [0, 200, -200, 0]], np.float32)
 
 
 def pixels_to_linear(pixels: np.ndarray) -> np.ndarray:

@@ -561,16 +561,6 @@ def _chain(first, second):
                      tolerance_px=float(first.tolerance_px))
 
 
-def _full_res_mask(mask: np.ndarray, shape) -> np.ndarray:
-    import cv2
-
-    mask = np.asarray(mask, bool)
-    if mask.shape == tuple(shape):
-        return mask
-    return cv2.resize(mask.astype(np.uint8), (shape[1], shape[0]),
-                      interpolation=cv2.INTER_NEAREST).astype(bool)
-
-
 def _crop_box(mask: np.ndarray | None, shape, pad: float = 0.08) -> tuple[int, int, int, int]:
     h, w = shape
     if mask is None or not mask.any():
@@ -807,6 +797,7 @@ class Series:
         return visits, photos
 
     def _measure_all(self, visits: list[Visit], photos: dict) -> None:
+        from .compare import _analysed_mask_full
         from .measure import measure
         from .metrics import get
         from .recovery import percent_change
@@ -821,8 +812,7 @@ class Series:
             # without their eyes, brows and lips, backdrops beside the head or a colour card
             self.region_source = "skin"
             first = measure(pb, reference_roi=self._ref_b, mm_per_px=self.mm_per_px, metrics=[])
-            mask = getattr(getattr(first, "analysis", None), "mask", None)
-            region = None if mask is None else _full_res_mask(mask, self._base_shape)
+            region = _analysed_mask_full(first, self._base_shape)
             if region is None or not region.any():
                 raise PhotokitError("no skin found in the baseline photo; give an ROI",
                                     base_v.entry.path)
@@ -843,9 +833,9 @@ class Series:
         mb = measure(pb, roi=region, reference_roi=self._ref_b, mm_per_px=self.mm_per_px)
         # what the baseline measurement actually analysed (region x skin x validity) is the
         # skin every visit is measured over
-        analysed = getattr(getattr(mb, "analysis", None), "mask", None)
+        analysed = _analysed_mask_full(mb, self._base_shape)
         if analysed is not None:
-            analysed = _full_res_mask(analysed, self._base_shape) & region
+            analysed = analysed & region   # a new array: the measurement keeps its own mask
             if analysed.any():
                 region = analysed
                 self.region = region

@@ -89,7 +89,7 @@ LIP_FRINGE_D = 0.03
 FACE_SHARE = 0.25
 #: The person's region around a face whose eyes were found, in inter-ocular distances d
 #: from the eye midpoint: the head ``|u| < HEAD_HALF_WIDTH_D`` from ``HEAD_TOP_D`` above
-#: the eye line down to the chin line ``CHIN_D``, and everything below the chin line.
+#: the eye line, and every image row from the chin point ``CHIN_D`` below it (`_person`).
 HEAD_HALF_WIDTH_D = 1.6
 HEAD_TOP_D = -2.2
 CHIN_D = 2.0
@@ -348,12 +348,12 @@ def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None
         # only faces whose eyes were found anchor (Haar also fires on plain skin), and
         # only when some component is theirs
         anchored = _anchored(lab, stats, eyed, s) if eyed else None
-        if anchored is not None and (keep & anchored).any():
+        theirs = anchored is not None and bool((keep & anchored).any())
+        if theirs:
             keep &= anchored
-            m8 = keep[lab].astype(np.uint8)
+        m8 = keep[lab].astype(np.uint8)
+        if theirs:
             m8[~_person(eyed, (sh, sw), s)] = 0
-        else:
-            m8 = keep[lab].astype(np.uint8)
     m8[feats] = 0
     if exclude is not None:
         m8[ex] = 0
