@@ -28,6 +28,7 @@ COMMANDS = {
     "batch": "batch",
     "synth": "synth",
     "demo": "demo",
+    "face": "face",
 }
 
 
