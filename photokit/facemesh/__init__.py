@@ -1,0 +1,18 @@
+"""Faces with MediaPipe's networks run by OpenCV: detection, 468-point mesh, irises,
+head pose, the iris as a ruler, and skin zones built on the mesh's triangles.
+
+Pure core: RGB arrays in, frozen dataclasses out. The networks are vendored in
+``models/`` (Apache-2.0, see ``models/NOTICE``). See docs/FACE.md.
+"""
+
+from ._detect import Detection, detect
+from ._geometry import pose, visibility
+from ._overlay import draw_overlay
+from ._pipeline import eye_opening, faces_document, find_faces
+from ._result import FaceMesh, Iris
+from ._scale import IRIS_MM, FaceScale, face_scale
+from ._topology import TRIANGLES, ZONE_NAMES, ZONES
+
+__all__ = ["Detection", "FaceMesh", "FaceScale", "IRIS_MM", "Iris", "TRIANGLES", "ZONES", "ZONE_NAMES",
+           "detect", "draw_overlay", "eye_opening", "face_scale", "faces_document", "find_faces", "pose",
+           "visibility"]

@@ -1,0 +1,172 @@
+"""Head pose, zone outlines and zone visibility from the 3D mesh.
+
+References
+----------
+S. Umeyama, "Least-squares estimation of transformation parameters between two point
+patterns", IEEE TPAMI 13(4):376-380 (1991). doi:10.1109/34.88573
+"""
+
+from __future__ import annotations
+
+import functools
+
+import cv2
+import numpy as np
+
+from ._topology import CANONICAL_INDEX, CANONICAL_XYZ, TRIANGLES, ZONE_CODES, ZONE_NAMES, ZONES
+
+#: A triangle counts as seen when its normal is within this angle of the view direction
+#: (degrees): 90 = it faces the camera at all.
+VISIBLE_MAX_ANGLE = 90.0
+
+
+def similarity_fit(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Umeyama's least-squares similarity ``dst ~ s R src + t`` (R a proper rotation).
+
+    With ``S = (dst - mean)^T (src - mean) / n = U D V^T``: ``R = U diag(1, 1, det(U V^T)) V^T``,
+    ``s = tr(D diag(...)) / var(src)``, ``t = mean(dst) - s R mean(src)``.
+    """
+    ms, md = src.mean(0), dst.mean(0)
+    a, b = src - ms, dst - md
+    u, d, vt = np.linalg.svd(b.T @ a / len(src))
+    e = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
+    r = u @ e @ vt
+    s = float(np.trace(np.diag(d) @ e) / (a ** 2).sum(1).mean())
+    return s, r, md - s * r @ ms
+
+
+def pose(xyz: np.ndarray) -> tuple[float, float, float]:
+    """Yaw, pitch and roll (degrees) of a mesh against the canonical frontal face.
+
+    The canonical points (`CANONICAL_XYZ`, stable under expression) are fitted to the
+    mesh by a similarity (`similarity_fit`); with ``R`` its rotation, the face's
+    forward axis is ``f = R (0, 0, -1)`` (towards the camera when frontal) and its
+    left-right axis ``l = R (1, 0, 0)``, in image axes (x right, y down, z away):
+
+    - ``yaw = atan2(f_x, -f_z)``: positive when the subject turns to their own left
+      (the nose moves to the image's right);
+    - ``pitch = atan2(-f_y, hypot(f_x, f_z))``: positive when the subject looks up;
+    - ``roll = atan2(-l_y, l_x)``: positive when the head tilts counter-clockwise as
+      seen in the image (the subject's left eye higher).
+
+    Zero is the London set's mean studio pose (camera at eye level).
+    """
+    _, r, _ = similarity_fit(CANONICAL_XYZ, xyz[CANONICAL_INDEX])
+    f = -r[:, 2]
+    lr = r[:, 0]
+    yaw = np.degrees(np.arctan2(f[0], -f[2]))
+    pitch = np.degrees(np.arctan2(-f[1], np.hypot(f[0], f[2])))
+    roll = np.degrees(np.arctan2(-lr[1], lr[0]))
+    return float(yaw), float(pitch), float(roll)
+
+
+def triangle_normals(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Outward unit normals (852, 3) and 3D areas (852,) of the mesh triangles."""
+    a, b, c = (xyz[TRIANGLES[:, k]] for k in range(3))
+    n = np.cross(b - a, c - a)
+    norm = np.linalg.norm(n, axis=1)
+    return n / np.maximum(norm, 1e-12)[:, None], norm / 2
+
+
+def visibility(xyz: np.ndarray) -> dict[str, float]:
+    """Share of each zone's skin that faces the camera, 0..1.
+
+    ``visible = sum_t A_t [cos theta_t > cos 90 deg] / sum_t A_t`` over the zone's
+    triangles, with ``A_t`` the triangle's 3D area (which the pose does not change)
+    and ``cos theta_t = -n_z`` its outward normal's component towards the camera. A
+    cheek turned away from the camera has normals pointing away: visible near 0.
+    Occlusion by other parts of the face (the nose over the far cheek at strong yaw)
+    is not modelled.
+    """
+    n, area = triangle_normals(xyz)
+    seen = -n[:, 2] > np.cos(np.radians(VISIBLE_MAX_ANGLE))
+    out = {}
+    for code, name in ZONE_CODES.items():
+        sel = ZONES == code
+        out[name] = float((area[sel] * seen[sel]).sum() / max(area[sel].sum(), 1e-12))
+    return out
+
+
+@functools.cache
+def zone_outline(name: str) -> tuple[int, ...]:
+    """Mesh indices tracing zone `name`'s outline as one closed polygon.
+
+    The zone's boundary edges (edges of exactly one of its triangles, directed as in
+    their consistently oriented triangle) are chained into loops; the longest is the
+    outline and any other loop (a hole: the eye inside a periorbital zone) is joined to
+    it by a zero-width bridge between their vertices fewest mesh edges apart, so
+    filling the polygon leaves the hole out.
+    """
+    code = next(c for c, n in ZONE_CODES.items() if n == name)
+    tris = TRIANGLES[ZONES == code]
+    directed = {}
+    for a, b, c in tris:
+        for e in ((a, b), (b, c), (c, a)):
+            directed[e] = True
+    nxt: dict[int, list[int]] = {}
+    for a, b in directed:
+        if (b, a) not in directed:
+            nxt.setdefault(int(a), []).append(int(b))
+    loops = []
+    while nxt:
+        start = next(iter(nxt))
+        loop, cur = [start], start
+        while True:
+            nb = nxt[cur].pop()
+            if not nxt[cur]:
+                del nxt[cur]
+            if nb == start or nb not in nxt:
+                break
+            loop.append(nb)
+            cur = nb
+        loops.append(loop)
+    loops.sort(key=len, reverse=True)
+    outline = loops[0]
+    for hole in loops[1:]:
+        if len(hole) < 3:
+            continue
+        i, j = _nearest_by_hops(outline, hole)
+        outline = outline[:i + 1] + hole[j:] + hole[:j + 1] + outline[i:]
+    return tuple(outline)
+
+
+def _nearest_by_hops(outline: list[int], hole: list[int]) -> tuple[int, int]:
+    """Positions in `outline` and `hole` of the vertex pair fewest mesh edges apart
+    (breadth-first search from all of the hole's vertices at once)."""
+    nbr: dict[int, set[int]] = {}
+    for a, b, c in TRIANGLES.tolist():
+        for p, q in ((a, b), (b, c), (c, a)):
+            nbr.setdefault(p, set()).add(q)
+            nbr.setdefault(q, set()).add(p)
+    on_outline = {v: k for k, v in enumerate(outline)}
+    origin = {v: v for v in hole}
+    frontier = list(hole)
+    while frontier:
+        nxt = []
+        for v in frontier:
+            if v in on_outline:
+                return on_outline[v], hole.index(origin[v])
+            for q in sorted(nbr[v]):
+                if q not in origin:
+                    origin[q] = origin[v]
+                    nxt.append(q)
+        frontier = nxt
+    return 0, 0
+
+
+def zone_polygons(xyz: np.ndarray) -> dict[str, np.ndarray]:
+    """Each zone's outline in image pixels, (N, 2) per zone (see `zone_outline`)."""
+    return {name: xyz[list(zone_outline(name)), :2] for name in ZONE_NAMES}
+
+
+def zone_masks(xyz: np.ndarray, shape) -> dict[str, np.ndarray]:
+    """Each zone rasterised (bool, `shape[:2]`) from its triangles in image pixels."""
+    h, w = shape[:2]
+    out = {}
+    pts = np.round(xyz[:, :2] * 16).astype(np.int32)   # 4 fractional bits
+    for code, name in ZONE_CODES.items():
+        m = np.zeros((h, w), np.uint8)
+        for t in TRIANGLES[ZONES == code]:
+            cv2.fillConvexPoly(m, pts[t], 1, lineType=cv2.LINE_8, shift=4)
+        out[name] = m.astype(bool)
+    return out
