@@ -24,7 +24,7 @@ def draw_overlay(rgb: np.ndarray, faces) -> np.ndarray:
     """The photo (uint8 RGB copy) with each face's zones, mesh, irises and pose drawn.
 
     Zones are filled half-transparent, those less than `HIDDEN_BELOW` visible are only
-    hatched; the mesh is drawn in thin grey lines, irises as circles of their diameter,
+    hatched; the mesh in thin light lines (also at 40 %), irises as circles of their diameter,
     the pose as text above the face.
     """
     out = _rgb8(np.asarray(rgb))
@@ -41,14 +41,14 @@ def draw_overlay(rgb: np.ndarray, faces) -> np.ndarray:
             else:
                 cv2.fillPoly(hatch, [p], 1, shift=4)
             cv2.polylines(out, [p], True, col, lw, cv2.LINE_AA, shift=4)
+        pts = np.round(f.landmarks[:, :2] * 16).astype(np.int32)
+        edges = np.concatenate([TRIANGLES[:, [0, 1]], TRIANGLES[:, [1, 2]], TRIANGLES[:, [2, 0]]])
+        cv2.polylines(fill, list(pts[edges]), False, (235, 235, 235), 1, cv2.LINE_AA, shift=4)
         out = cv2.addWeighted(fill, 0.4, out, 0.6, 0)
         if hatch.any():
             yy, xx = np.indices(hatch.shape)
             stripes = ((xx + yy) // max(2, 3 * lw)) % 3 == 0
             out[(hatch > 0) & stripes] = (255, 255, 255)
-        pts = np.round(f.landmarks[:, :2] * 16).astype(np.int32)
-        edges = np.concatenate([TRIANGLES[:, [0, 1]], TRIANGLES[:, [1, 2]], TRIANGLES[:, [2, 0]]])
-        cv2.polylines(out, list(pts[edges]), False, (200, 200, 200), 1, cv2.LINE_AA, shift=4)
         for ir, col in ((f.iris_left, (0, 255, 0)), (f.iris_right, (0, 160, 255))):
             c = tuple(int(round(v * 16)) for v in ir.center)
             cv2.circle(out, c, int(round(ir.diameter_px * 8)), col, lw, cv2.LINE_AA, shift=4)

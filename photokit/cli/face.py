@@ -1,0 +1,43 @@
+"""``photokit face IMAGE [--overlay PNG] [--json]``: mesh, irises, pose, scale and zones."""
+
+from __future__ import annotations
+
+import click
+
+from .. import atomic
+from ..errors import PhotokitError
+from ..facemesh import draw_overlay, face_scale, faces_document, find_faces
+from ..photo import load
+from .options import emit_json, info, json_option, max_pixels_option
+
+
+@click.command("face")
+@click.argument("image", type=click.Path(dir_okay=False))
+@click.option("--overlay", "overlay_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the photo with mesh, irises, zones and pose drawn (PNG or JPEG).")
+@json_option
+@max_pixels_option
+def command(image, overlay_path, as_json, max_pixels):
+    """Find every face in IMAGE: 468-point mesh, irises, head pose, skin zones, scale.
+
+    Exits 1 with one line on stderr when there is no face.
+    """
+    photo = load(image, max_pixels=max_pixels)
+    faces = find_faces(photo.pixels)
+    if not faces:
+        raise PhotokitError("no face found", image)
+    scale = face_scale(faces)
+    if overlay_path:
+        atomic.write_image(overlay_path, draw_overlay(photo.pixels, faces))
+        info(f"wrote {overlay_path}")
+    if as_json:
+        emit_json(faces_document(faces, image=str(image), scale=scale))
+        return
+    click.echo(f"{len(faces)} face(s); scale {scale.mm_per_px:.4f} mm/px from {scale.source}"
+               + (f" ({scale.reason})" if scale.reason else ""))
+    for k, f in enumerate(faces):
+        hidden = [z for z, v in f.visible.items() if v < 0.5]
+        click.echo(f"face {k + 1}: box {[round(v) for v in f.box]}, score {f.score:.2f}, "
+                   f"yaw {f.yaw:+.1f} pitch {f.pitch:+.1f} roll {f.roll:+.1f}, iris "
+                   f"{f.iris_left.diameter_px:.1f}/{f.iris_right.diameter_px:.1f} px"
+                   + (f", hidden zones: {', '.join(hidden)}" if hidden else ""))
