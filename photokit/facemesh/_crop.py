@@ -71,7 +71,7 @@ def crop(rgb: np.ndarray, center, side: float, angle: float, out: int, *,
         region = region[::int(f), ::int(f)]
         shrink = k / f
         if shrink > 1.25:
-            size = (max(2, int(round(region.shape[1] / shrink))), max(2, int(round(region.shape[0] / shrink))))
+            size = (max(2, round(region.shape[1] / shrink)), max(2, round(region.shape[0] / shrink)))
             fx, fy = region.shape[1] / size[0], region.shape[0] / size[1]
             region = cv2.resize(np.ascontiguousarray(region), size, interpolation=cv2.INTER_AREA)
     to_region = np.array([[1 / (f * fx), 0, -x0 / (f * fx) + 0.5 / fx - 0.5],

@@ -34,7 +34,7 @@ def draw_overlay(rgb: np.ndarray, faces) -> np.ndarray:
         fill = out.copy()
         hatch = np.zeros(out.shape[:2], np.uint8)
         polys = zone_polygons(f.landmarks)
-        for name, col in zip(ZONE_NAMES, ZONE_COLOURS):
+        for name, col in zip(ZONE_NAMES, ZONE_COLOURS, strict=True):
             p = np.round(polys[name] * 16).astype(np.int32)
             if f.visible[name] >= HIDDEN_BELOW:
                 cv2.fillPoly(fill, [p], col, lineType=cv2.LINE_AA, shift=4)

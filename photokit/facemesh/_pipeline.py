@@ -18,7 +18,8 @@ def eye_opening(xyz: np.ndarray) -> tuple[float, float]:
     """Lid gap over corner distance, subject's left eye then right (about 0.3 open, < 0.1 shut)."""
     out = []
     for (up, lo), (a, b) in EYE_LIDS:
-        out.append(float(np.hypot(*(xyz[up, :2] - xyz[lo, :2])) / max(np.hypot(*(xyz[a, :2] - xyz[b, :2])), 1e-9)))
+        gap = np.hypot(*(xyz[up, :2] - xyz[lo, :2]))
+        out.append(float(gap / max(np.hypot(*(xyz[a, :2] - xyz[b, :2])), 1e-9)))
     return out[0], out[1]
 
 
