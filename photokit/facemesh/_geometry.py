@@ -15,9 +15,9 @@ import numpy as np
 
 from ._topology import CANONICAL_INDEX, CANONICAL_XYZ, TRIANGLES, ZONE_CODES, ZONE_NAMES, ZONES
 
-#: A triangle counts as seen when its normal is within this angle of the view direction
-#: (degrees): 90 = it faces the camera at all.
-VISIBLE_MAX_ANGLE = 90.0
+#: A triangle counts as seen when its projected area is at least this share of what a
+#: frontal view of the same face shows (foreshortened at most twofold by the pose).
+MIN_AREA_RATIO = 0.5
 
 
 def similarity_fit(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -35,13 +35,18 @@ def similarity_fit(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray,
     return s, r, md - s * r @ ms
 
 
+def head_rotation(xyz: np.ndarray) -> np.ndarray:
+    """Rotation (3 x 3) taking the canonical frontal face to the mesh (`similarity_fit`
+    of the canonical points, which expression moves least, onto the mesh's)."""
+    return similarity_fit(CANONICAL_XYZ, xyz[CANONICAL_INDEX])[1]
+
+
 def pose(xyz: np.ndarray) -> tuple[float, float, float]:
     """Yaw, pitch and roll (degrees) of a mesh against the canonical frontal face.
 
-    The canonical points (`CANONICAL_XYZ`, stable under expression) are fitted to the
-    mesh by a similarity (`similarity_fit`); with ``R`` its rotation, the face's
-    forward axis is ``f = R (0, 0, -1)`` (towards the camera when frontal) and its
-    left-right axis ``l = R (1, 0, 0)``, in image axes (x right, y down, z away):
+    With ``R`` the `head_rotation`, the face's forward axis is ``f = R (0, 0, -1)``
+    (towards the camera when frontal) and its left-right axis ``l = R (1, 0, 0)``, in
+    image axes (x right, y down, z away from the camera):
 
     - ``yaw = atan2(f_x, -f_z)``: positive when the subject turns to their own left
       (the nose moves to the image's right);
@@ -51,7 +56,7 @@ def pose(xyz: np.ndarray) -> tuple[float, float, float]:
 
     Zero is the London set's mean studio pose (camera at eye level).
     """
-    _, r, _ = similarity_fit(CANONICAL_XYZ, xyz[CANONICAL_INDEX])
+    r = head_rotation(xyz)
     f = -r[:, 2]
     lr = r[:, 0]
     yaw = np.degrees(np.arctan2(f[0], -f[2]))
@@ -69,17 +74,22 @@ def triangle_normals(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def visibility(xyz: np.ndarray) -> dict[str, float]:
-    """Share of each zone's skin that faces the camera, 0..1.
+    """Share of each zone's skin that the camera sees well, 0..1.
 
-    ``visible = sum_t A_t [cos theta_t > cos 90 deg] / sum_t A_t`` over the zone's
-    triangles, with ``A_t`` the triangle's 3D area (which the pose does not change)
-    and ``cos theta_t = -n_z`` its outward normal's component towards the camera. A
-    cheek turned away from the camera has normals pointing away: visible near 0.
-    Occlusion by other parts of the face (the nose over the far cheek at strong yaw)
-    is not modelled.
+    A triangle is seen when it faces the camera and the pose foreshortens it at most
+    twofold against a frontal view of the same face: with ``n`` its outward unit normal,
+    ``c = -n_z`` (its projected area over its 3D area, > 0 when it faces the camera) and
+    ``c0 = -(R^T n)_z`` the same in the frontal pose (``R`` = `head_rotation`), seen
+    means ``c > 0`` and ``c >= MIN_AREA_RATIO * c0``. Then
+    ``visible = sum_t A_t [seen_t] / sum_t A_t`` over the zone's triangles, ``A_t`` the
+    triangle's 3D area. A frontal face gives about 1 everywhere; a face turned 45
+    degrees to its left gives its left cheek about 0.1, its left jaw 0 (measured on a
+    rotated real mesh, docs/FACE.md). Occlusion by the nose is not modelled.
     """
     n, area = triangle_normals(xyz)
-    seen = -n[:, 2] > np.cos(np.radians(VISIBLE_MAX_ANGLE))
+    now = -n[:, 2]
+    frontal = -(n @ head_rotation(xyz))[:, 2]
+    seen = (now > 0) & (now >= MIN_AREA_RATIO * np.maximum(frontal, 0))
     out = {}
     for code, name in ZONE_CODES.items():
         sel = ZONES == code
