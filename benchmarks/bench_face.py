@@ -9,6 +9,8 @@ Sections
 1. Found and meshed: London neutral (``*_03``) and smiling (``*_08``), the four zoom
    recaptures (15-60 cm), the six portraits of ``faces/``, the astronaut; the old Haar
    path (`photokit.face.detect_faces` on grey) in the same run: faces with both eyes.
+   1b. The same photos shrunk so the face spans 25-6 % of a 4000 px wide grey frame:
+   found, by which detector stage (whole image, Haar proposal, tiles), time.
 2. Synthetic yaw: a frontal London face's mesh texture-mapped and turned about the
    vertical axis by 0-50 degrees (each triangle warped by its affine map, drawn far to
    near), re-meshed: largest yaw meshed, yaw error against the truth (relative to the
@@ -117,6 +119,32 @@ def turn(xyz: np.ndarray, deg: float) -> np.ndarray:
     p = xyz - c
     return np.stack([p[:, 0] * np.cos(t) - p[:, 2] * np.sin(t), p[:, 1],
                      p[:, 0] * np.sin(t) + p[:, 2] * np.cos(t)], axis=1) + c
+
+
+def section_small(items):
+    print("\n== 1b. Small faces in a large frame (the detector's fallbacks) ==")
+    rng = np.random.default_rng(0)
+    print(f"{'face width':>10s} {'found':>6s} {'by':>24s} {'ms':>5s}")
+    for frac in (0.25, 0.15, 0.10, 0.06):
+        found, by, ms = 0, {}, []
+        for name in ("london/001_03.jpg", "london/043_03.jpg", "faces/obama.jpg", "recaptures/zoom/45cm.jpg"):
+            img = next(i for n, i, _ in items if n == name)
+            f0 = find_faces(img)[0]
+            w0 = f0.box[2] - f0.box[0]
+            s = frac * 4000 / w0
+            small = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+            canvas = np.full((3000, 4000, 3), 120, np.uint8)
+            h, w = small.shape[:2]
+            y, x = rng.integers(0, max(1, 3000 - h)), rng.integers(0, max(1, 4000 - w))
+            part = small[:3000 - y, :4000 - x]
+            canvas[y:y + part.shape[0], x:x + part.shape[1]] = part
+            t = time.perf_counter()
+            faces = find_faces(canvas)
+            ms.append((time.perf_counter() - t) * 1000)
+            if faces:
+                found += 1
+                by[faces[0].detector] = by.get(faces[0].detector, 0) + 1
+        print(f"{frac:10.2f} {found:4d}/4 {str(by):>24s} {np.median(ms):5.0f}")
 
 
 def render_yaw(img: np.ndarray, xyz: np.ndarray, deg: float) -> np.ndarray:
@@ -248,6 +276,7 @@ def section_time():
 def main():
     items = photos()
     results = section_found(items)
+    section_small(items)
     section_iris_ruler(items, results)
     section_yaw(items)
     section_time()
