@@ -14,7 +14,8 @@ Sections
 2. Synthetic yaw: a frontal London face's mesh texture-mapped and turned about the
    vertical axis by 0-50 degrees (each triangle warped by its affine map, drawn far to
    near), re-meshed: largest yaw meshed, yaw error against the truth (relative to the
-   pose measured at 0), visibility of the two cheeks; and, as a check of the pose and
+   pose measured at 0), also with the frontal surroundings blacked out ("err face"),
+   visibility of the two cheeks; and, as a check of the pose and
    visibility geometry alone, both computed on the turned mesh itself.
 3. Iris centres against hand-placed pupils (London ``.tem`` points 0/1, zoom 63/81):
    error as % of the inter-pupil distance (IPD); the Haar eye centres likewise.
@@ -147,8 +148,12 @@ def section_small(items):
         print(f"{frac:10.2f} {found:4d}/4 {str(by):>24s} {np.median(ms):5.0f}")
 
 
-def render_yaw(img: np.ndarray, xyz: np.ndarray, deg: float) -> np.ndarray:
-    """The face texture-mapped on its mesh turned by `deg` (`turn`), projected orthographically."""
+def render_yaw(img: np.ndarray, xyz: np.ndarray, deg: float, *, face_only: bool = False) -> np.ndarray:
+    """The face texture-mapped on its mesh turned by `deg` (`turn`), projected orthographically.
+
+    The rest of the photo (hair, ears, neck) stays frontal, a cue the mesh model weighs;
+    with `face_only` everything outside the turned face is black instead.
+    """
     q = turn(xyz, deg)
     out = img.copy()
     covered = np.zeros(img.shape[:2], np.uint8)
@@ -177,6 +182,10 @@ def render_yaw(img: np.ndarray, xyz: np.ndarray, deg: float) -> np.ndarray:
     small = cv2.inpaint(out[::k, ::k].copy(), hole[::k, ::k].copy(), 5, cv2.INPAINT_TELEA)
     filled = cv2.resize(small, img.shape[1::-1], interpolation=cv2.INTER_LINEAR)
     out[hole > 0] = filled[hole > 0]
+    if face_only:
+        keep = np.zeros_like(covered)
+        cv2.fillConvexPoly(keep, cv2.convexHull(np.round(q[:, :2]).astype(np.int32)), 1)
+        out *= keep[..., None]
     return out
 
 
@@ -186,9 +195,9 @@ def section_yaw(items):
         img = next(i for n, i, _ in items if n == name)
         f0 = find_faces(img)[0]
         print(f"{name}: yaw at 0 = {f0.yaw:+.1f}")
-        print(f"  {'truth':>6s} {'meshed':>6s} {'yaw':>7s} {'error':>6s} {'vis cheek_L':>11s} "
-              f"{'vis cheek_R':>11s} | true mesh: {'yaw':>6s} {'cheek_L':>7s} {'cheek_R':>7s} "
-              f"{'jaw_L':>5s} {'jaw_R':>5s}")
+        print(f"  {'truth':>6s} {'meshed':>6s} {'yaw':>7s} {'error':>6s} {'err face':>9s} "
+              f"{'vis cheek_L':>11s} {'vis cheek_R':>11s} | true mesh: {'yaw':>6s} {'cheek_L':>7s} "
+              f"{'cheek_R':>7s} {'jaw_L':>5s} {'jaw_R':>5s}")
         largest = 0
         for deg in range(-50, 51, 10):
             q = turn(f0.landmarks, deg)
@@ -202,7 +211,9 @@ def section_yaw(items):
             f = faces[0]
             largest = max(largest, abs(deg))
             err = (f.yaw - f0.yaw) - deg
-            print(f"  {deg:6d} {'yes':>6s} {f.yaw:+7.1f} {err:+6.1f} {f.visible['cheek_left']:11.2f} "
+            fo = find_faces(render_yaw(img, f0.landmarks, deg, face_only=True))
+            only = f"{(fo[0].yaw - f0.yaw) - deg:+9.1f}" if fo else f"{'none':>9s}"
+            print(f"  {deg:6d} {'yes':>6s} {f.yaw:+7.1f} {err:+6.1f} {only} {f.visible['cheek_left']:11.2f} "
                   f"{f.visible['cheek_right']:11.2f}{truth}")
         print(f"  largest |yaw| meshed: {largest} deg")
         if name.endswith("001_03.jpg"):
