@@ -311,8 +311,8 @@ def _quality(m):
 
 
 def assess_warnings(alignment, before, after, *, roi_inside: float, view: dict, lighting: dict,
-                    area_ratio: float | None, blur_eyes_note: str | None = None,
-                    mdc_a: float = 0.8, mdc_mi: float = 1.5) -> list[str]:
+                    area_ratio: float | None, mdc_a: float, mdc_mi: float,
+                    blur_eyes_note: str | None = None) -> list[str]:
     """The warnings that matter to a clinician reading the comparison.
 
     Lighting (uncalibrated photos only) is flagged when the exposure gain alone would move
@@ -517,10 +517,11 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
         area_ratio = float(analysed_a.sum()) * view["scale"] ** 2 / float(region.sum())
     aligned_rgb = al.warp(pa.rgb8())
     light = lighting_difference(pb.rgb8(), aligned_rgb, valid, region)
-    floors = {m.name: m.mdc for m in registry.registered()}
+    # the lighting check judges the light's effect on a* and the melanin index against
+    # their own noise floors
     warnings = assess_warnings(al, m_b, m_a, roi_inside=roi_inside, view=view, lighting=light,
-                               area_ratio=area_ratio, mdc_a=floors.get("redness.a_mean", 0.8),
-                               mdc_mi=floors.get("pigment.mi_mean", 1.5))
+                               area_ratio=area_ratio, mdc_a=registry.get("redness.a_mean").mdc,
+                               mdc_mi=registry.get("pigment.mi_mean").mdc)
     from . import __version__
 
     params = {
@@ -584,13 +585,11 @@ def _masked_smooth(v: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def _maps_of(an, max_side: int) -> tuple[dict, np.ndarray, float]:
-    """Redness (a*) and pigment (melanin index) maps of an Analysis, at <= max_side."""
-    from .pigment import melanin_index_Diffey1984
-
+def _maps_of(an, max_side: int, panels) -> tuple[dict, np.ndarray, float]:
+    """The map of each metric of `panels` (`photokit.metrics.Panel.pixels`) of an Analysis,
+    at <= max_side, its mask and its scale."""
     lv = an.level(max_side=max_side)
-    a_star = lv.lab[..., 1].astype(np.float32)
-    return {"a": a_star, "mi": melanin_index_Diffey1984(lv.linear)}, lv.mask, lv.shape[1] / an.shape[1]
+    return {m.name: m.panel.pixels(lv) for m in panels}, lv.mask, lv.shape[1] / an.shape[1]
 
 
 def eye_boxes(photo_rgb8_or_gray: np.ndarray) -> list[tuple[float, float, float, float]]:
@@ -649,8 +648,9 @@ def _build_view(c: Comparison, *, max_side: int, blur_eyes: bool, notes: list):
     maps = []
     an_b, an_a = getattr(c.before, "analysis", None), getattr(c.after, "analysis", None)
     if an_b is not None and an_a is not None and c.before_photo.is_colour and c.after_photo.is_colour:
-        mb, mask_lb, sb_lvl = _maps_of(an_b, max_side)
-        ma, mask_la, sa_lvl = _maps_of(an_a, max_side)
+        panels = [m for m in c.metrics if m.panel is not None]
+        mb, mask_lb, sb_lvl = _maps_of(an_b, max_side, panels)
+        ma, mask_la, sa_lvl = _maps_of(an_a, max_side, panels)
         # analysis grids relative to the full photos
         sb_full = sb_lvl * an_b.shape[1] / pb.width
         sa_full = sa_lvl * an_a.shape[1] / c.after_photo.width
@@ -659,13 +659,9 @@ def _build_view(c: Comparison, *, max_side: int, blur_eyes: bool, notes: list):
         sigma = float(np.clip(sigma, 2.0, 0.03 * max(dshape)))
         # the maps themselves: smoothed over ~0.3 mm, so pores do not hide the pattern
         sigma_map = float(np.clip((0.3 / mm * s_b) if mm else 0.0015 * max(dshape), 0.7, 4.0))
-        specs = [("a", "Redness", "a*", "redness.a_mean", "Reds", "RdBu_r", "less red", "more red",
-                  "paler", "redder"),
-                 ("mi", "Pigment (melanin index)", "MI", "pigment.mi_mean", "YlOrBr", "BrBG_r",
-                  "lighter", "darker", "lighter", "darker")]
-        for key, title, unit, mname, cmap, dcmap, lo, hi, less, more in specs:
-            before_d = _before_to_display(mb[key], sb_full, dshape, s_b)
-            after_src = np.where(mask_la, ma[key], np.nan).astype(np.float32)
+        for met in panels:
+            before_d = _before_to_display(mb[met.name], sb_full, dshape, s_b)
+            after_src = np.where(mask_la, ma[met.name], np.nan).astype(np.float32)
             after_d = _after_to_before_grid(c.alignment, after_src, sa_full, dshape, s_b)
             before_d = np.where(_before_to_display(mask_lb.astype(np.float32), sb_full, dshape, s_b) > 0.5,
                                 before_d, np.nan)
@@ -673,9 +669,10 @@ def _build_view(c: Comparison, *, max_side: int, blur_eyes: bool, notes: list):
             bs = _masked_smooth(before_d, shared, sigma_map)
             as_ = _masked_smooth(after_d, shared, sigma_map)
             delta = _masked_smooth(after_d, shared, sigma) - _masked_smooth(before_d, shared, sigma)
-            mdc = c.noise_floor.get(mname)
-            maps.append(R.MapPair(title, unit, bs, as_, delta, shared, cmap, dcmap, lo, hi, less,
-                                  more, mdc))
+            p = met.panel
+            maps.append(R.MapPair(p.title, met.unit, bs, as_, delta, shared, p.cmap, p.diff_cmap,
+                                  p.low_text, p.high_text, p.less_text, p.more_text,
+                                  c.noise_floor.get(met.name)))
 
     rows = R.metric_rows(c.metrics, c.before.metrics, c.after.metrics, c.delta, c.percent_change)
     spots = _spot_changes(c, s_b)

@@ -264,7 +264,7 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
         # zones only on a face whose eyes were found: Haar also fires on plain skin
         # (a close-up's "face" has no eyes), and zones placed on it would be invented
         eyed = [f for f in faces if len(f.eyes) == 2]
-        zones = zone_values(an, eyed[0]) if (eyed and roi is None and photo.is_colour) else {}
+        zones = zone_values(an, eyed[0], chosen) if (eyed and roi is None and photo.is_colour) else {}
         quality = checked.result()
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
@@ -284,22 +284,14 @@ def _unusable(rgb8: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     return bad
 
 
-#: Metric jobs (`photokit.metrics.Metric.job`) in the order they are started. Spots
-#: first: their level is the colour job's too. Lines second: on a coarse portrait they are
-#: the longest job. Then pores, colour (redness and pigment share CIELAB) and the texture
-#: band, which shares the pores' working level. On a 12 MP close-up and portrait
-#: (``benchmarks/bench_measure.py``) the two threads then end within ~10 % of each other.
-JOB_ORDER = ("photokit.spots", "photokit.texture.lines", "photokit.pores", "photokit.colour",
-             "photokit.texture")
-
-
 def compute_metrics(an: Analysis, chosen) -> dict:
     """``name -> value`` (None when not computable or not finite) of metrics `chosen`,
     in their order.
 
     The metrics of each job (`photokit.metrics.Metric.job`) run one after another, the
-    jobs on two threads in `JOB_ORDER` (OpenCV and NumPy release the GIL on image-sized
-    work); maps two jobs share are computed once (`Analysis.cached` is thread-safe).
+    jobs on two threads in the order of their start rank (`photokit.metrics.job`; OpenCV
+    and NumPy release the GIL on image-sized work); maps two jobs share are computed once
+    (`Analysis.cached` is thread-safe).
     """
     def run(ms):
         out = {}
@@ -311,8 +303,7 @@ def compute_metrics(an: Analysis, chosen) -> dict:
     groups: dict[str, list] = {}
     for m in chosen:
         groups.setdefault(m.job, []).append(m)
-    order = sorted(groups, key=lambda job: JOB_ORDER.index(job) if job in JOB_ORDER
-                   else len(JOB_ORDER))
+    order = sorted(groups, key=registry.job_rank)
     values: dict = {}
     with ThreadPoolExecutor(max_workers=2) as pool:
         for job in [pool.submit(run, groups[j]) for j in order]:
@@ -320,35 +311,31 @@ def compute_metrics(an: Analysis, chosen) -> dict:
     return {m.name: values[m.name] for m in chosen}
 
 
-#: Metrics reported per face zone (means over the zone's analysed skin).
-ZONE_METRICS = ("redness.a_mean", "redness.ei_mean", "pigment.mi_mean", "pigment.ita_mean")
 #: Fewest analysed pixels (at the colour working level) for a zone to be reported.
 MIN_ZONE_PIXELS = 200
 
 
-def zone_values(an: Analysis, face) -> dict:
-    """``"<metric>.<zone>"`` -> mean over each face zone (`photokit.skin.face_zones`).
+def zone_values(an: Analysis, face, chosen) -> dict:
+    """``"<metric>.<zone>"`` -> mean over each face zone (`photokit.skin.face_zones`) of
+    every metric of `chosen` that has a zone map (`photokit.metrics.Metric.zone_map`).
 
     Computed on the colour working level (`photokit.redness.colour_level`) with the same
     maps as the whole-skin metrics, so a zone value and the whole value agree in method.
     """
     from .face import Face
-    from .pigment import ita_map, melanin_map
-    from .redness import colour_level, erythema_map
+    from .redness import colour_level
     from .skin import face_zones
 
     lv = colour_level(an)
     f = lv.shape[0] / an.shape[0]
     small = Face(tuple(int(round(v * f)) for v in face.box),
                  tuple((x * f, y * f) for x, y in face.eyes))
-    maps = {"redness.a_mean": lambda: lv.lab[..., 1], "redness.ei_mean": lambda: erythema_map(an),
-            "pigment.mi_mean": lambda: melanin_map(an),
-            "pigment.ita_mean": lambda: ita_map(an)}
+    zoned = [m for m in chosen if m.zone_map is not None]
     out = {}
     for zone, zmask in face_zones(lv.shape, small).items():
         m = zmask & lv.mask
         if np.count_nonzero(m) < MIN_ZONE_PIXELS:
             continue
-        for name in ZONE_METRICS:
-            out[f"{name}.{zone}"] = float(maps[name]()[m].mean())
+        for met in zoned:
+            out[f"{met.name}.{zone}"] = float(met.zone_map(an)[m].mean())
     return out

@@ -16,12 +16,14 @@ import numpy as np
 
 from .analysis import Analysis
 from .filters import gaussian
-from .metrics import metric
-from .redness import _EPS, COLOUR_JOB, _skin, colour_level, skin_mean
+from .metrics import Panel, family, metric
+from .redness import COLOUR_JOB, LOG_FLOOR, colour_level, colour_skin, skin_mean
 
 #: Smoothing (mm) of the melanin map for evenness: removes pores and noise, keeps the
 #: mottling and patches (1-10 mm) that make tone uneven.
 EVENNESS_SIGMA_MM = 0.5
+
+family("pigment", title="Pigment and tone", order=1)
 
 
 def melanin_index_Diffey1984(linear: np.ndarray) -> np.ndarray:
@@ -30,7 +32,7 @@ def melanin_index_Diffey1984(linear: np.ndarray) -> np.ndarray:
     In the red, haemoglobin absorbs little, so red reflectance falls mainly with melanin.
     """
     red = np.ascontiguousarray(np.asarray(linear, dtype=np.float32)[..., 0])
-    return cv2.log(cv2.max(red, _EPS)) * np.float32(-100.0 / np.log(10.0))  # OpenCV: ~5x NumPy
+    return cv2.log(cv2.max(red, LOG_FLOOR)) * np.float32(-100.0 / np.log(10.0))  # OpenCV: ~5x NumPy
 
 
 def ita_Chardon1991(lab: np.ndarray) -> np.ndarray:
@@ -84,24 +86,29 @@ def melanin_map(an: Analysis) -> np.ndarray:
 # was measured, 1.07 with the painting in its mask).
 
 
-@metric("pigment.mi_mean", unit="MI", mdc=4.0, better="neither", job=COLOUR_JOB,
+@metric("pigment.mi_mean", unit="MI", mdc=4.0, better="neither", job=COLOUR_JOB, core=True,
+        zone_map=melanin_map, pih_sign=1.0,
+        panel=Panel("Pigment (melanin index)", "YlOrBr", "BrBG_r", "lighter", "darker", "lighter",
+                    "darker", pixels=lambda lv: melanin_index_Diffey1984(lv.linear)),
         description="mean melanin index 100*log10(1/R) on linear calibrated RGB")
 def mi_mean(an: Analysis) -> float | None:
     return skin_mean(an, melanin_map(an))
 
 
-@metric("pigment.ita_mean", unit="deg", mdc=4.6, better="neither", job=COLOUR_JOB,
+@metric("pigment.ita_mean", unit="deg", mdc=4.6, better="neither", job=COLOUR_JOB, core=True,
+        zone_map=ita_map, pih_sign=-1.0,
         description="mean Individual Typology Angle atan2(L*-50, b*)")
 def ita_mean(an: Analysis) -> float | None:
     return skin_mean(an, ita_map(an))
 
 
-@metric("pigment.evenness", unit="MI", mdc=1.3, better="lower", job=COLOUR_JOB,
+@metric("pigment.evenness", unit="MI", mdc=1.3, better="lower", job=COLOUR_JOB, core=True,
+        pih_sign=1.0,
         description=f"SD of the melanin index over skin, smoothed at {EVENNESS_SIGMA_MM:g} mm "
                     "(lower = more even)")
 def evenness(an: Analysis) -> float | None:
     lv = colour_level(an)
-    m = _skin(an)
+    m = colour_skin(an)
     if m is None:
         return None
     # within the level's data box (its margin is wider than the smoothing kernel)

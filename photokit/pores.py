@@ -46,8 +46,8 @@ import cv2
 import numpy as np
 
 from .analysis import Analysis
-from .metrics import metric, unmeasurable
-from .texture import _enough, blur, erode, physical_level_mm_per_px, work
+from .metrics import family, job, metric, unmeasurable
+from .texture import blur, enough_skin, erode, physical_level_mm_per_px, work
 
 PORE_MM_PER_PX = 0.06
 PORE_DIAMETER_MM = (0.2, 1.0)
@@ -102,6 +102,10 @@ def _pore_sigmas(mm_per_px: float) -> tuple[float, float]:
             PORE_DIAMETER_MM[1] / _D_PER_S / mm_per_px)
 
 
+#: Pores share the texture band's working level; started third.
+job(__name__, start=2)
+family("pores", title="Pores", order=3)
+
 @unmeasurable("pores")
 def _why_not(an: Analysis) -> str | None:
     """The photo too coarse for pores (the reason `_detect` gives None), else None."""
@@ -130,7 +134,7 @@ def _detect(an: Analysis) -> PoreResult | None:
     sig = [s_lo * _K ** (k - 1) for k in range(n + 2)]
     # (the erosion by the largest scale is known before any filtering)
     valid = w.restrict(erode(w.mask, sig[-1]))
-    if not _enough(valid, p):
+    if not enough_skin(valid, p):
         return None
     pores: list[Pore] = []
     thr = np.float32(PORE_CONTRAST / 2.0)
@@ -314,7 +318,8 @@ def _suppress_overlaps(pores: list[Pore], mm_per_full_px: float) -> list[Pore]:
 
 
 @metric("texture.pore_density", unit="1/cm^2", mdc=9.5, better="lower", needs_colour=False,
-        needs_scale=True, description="dark pore-scale blobs (0.2-1.0 mm, >= 1.5 L*) per cm^2 of skin")
+        group="pores", core=True, trend_rank=2, needs_scale=True,
+        description="dark pore-scale blobs (0.2-1.0 mm, >= 1.5 L*) per cm^2 of skin")
 def pore_density(an: Analysis) -> float | None:
     """Pores per cm^2 of analysed skin."""
     r = _pores(an)
@@ -323,7 +328,7 @@ def pore_density(an: Analysis) -> float | None:
     return len(r.pores) / (r.area_mm2 / 100.0)
 
 
-@metric("pores.mean_diameter_mm", unit="mm", mdc=0.022, better="lower", needs_colour=False,
+@metric("pores.mean_diameter_mm", trend_rank=100, unit="mm", mdc=0.022, better="lower", needs_colour=False,
         needs_scale=True, description="mean diameter of detected pores")
 def mean_diameter_mm(an: Analysis) -> float | None:
     r = _pores(an)
@@ -333,7 +338,7 @@ def mean_diameter_mm(an: Analysis) -> float | None:
 
 
 @metric("pores.area_pct", unit="%", mdc=1.1, better="lower", needs_colour=False, needs_scale=True,
-        description="% of skin covered by detected pores (discs of their diameter)")
+        trend_rank=4, description="% of skin covered by detected pores (discs of their diameter)")
 def area_pct(an: Analysis) -> float | None:
     r = _pores(an)
     if r is None:
@@ -341,7 +346,7 @@ def area_pct(an: Analysis) -> float | None:
     return float(100.0 * sum(np.pi * (q.diameter_mm / 2) ** 2 for q in r.pores) / r.area_mm2)
 
 
-@metric("pores.mean_contrast", unit="L*", mdc=0.41, better="lower", needs_colour=False,
+@metric("pores.mean_contrast", trend_rank=3, unit="L*", mdc=0.41, better="lower", needs_colour=False,
         needs_scale=True, description="mean depth (L* contrast, 2x the DoG peak) of detected pores")
 def mean_contrast(an: Analysis) -> float | None:
     """Mean pore contrast: how visible the pores are (saturating counts miss depth)."""

@@ -25,17 +25,22 @@ import cv2
 import numpy as np
 
 from .analysis import Analysis
-from .metrics import metric
+from .metrics import Panel, family, job, metric
 
 #: Long side (pixels) of the working copy for colour maps.
 WORK_SIDE = 1600
 
 #: Redness and pigment metrics read the same colour level and its CIELAB: one job in
 #: `photokit.measure` (run side by side, they would wait on each other's maps).
-COLOUR_JOB = "photokit.colour"
+#: Started fourth (after spots, lines and pores; before the texture band): on a 12 MP
+#: close-up and portrait (``benchmarks/bench_measure.py``) the two threads then end within
+#: ~10 % of each other.
+COLOUR_JOB = job("photokit.colour", start=3)
+
+family("redness", title="Redness", order=0)
 
 #: Floor on linear values before taking logarithms (1/10 of an 8-bit level of black).
-_EPS = 1e-4
+LOG_FLOOR = 1e-4
 
 #: Excess erythema index over the skin's own baseline that counts as "red" (EI units).
 #: 6 EI units is about the change from normal skin to a just-perceptible erythema
@@ -50,7 +55,7 @@ def erythema_index_Diffey1984(linear: np.ndarray) -> np.ndarray:
     rises with blood content (Dawson 1980, Diffey 1984; camera form after Yamamoto 2008).
     """
     r, g, _ = cv2.split(np.ascontiguousarray(linear, dtype=np.float32))
-    ratio = cv2.divide(cv2.max(r, _EPS), cv2.max(g, _EPS))
+    ratio = cv2.divide(cv2.max(r, LOG_FLOOR), cv2.max(g, LOG_FLOOR))
     return cv2.log(ratio) * np.float32(100.0 / np.log(10.0))  # OpenCV: ~3x NumPy's log10
 
 
@@ -70,14 +75,15 @@ def a_star_map(an: Analysis) -> np.ndarray:
     return colour_level(an).lab[..., 1]
 
 
-def _skin(an: Analysis) -> np.ndarray | None:
+def colour_skin(an: Analysis) -> np.ndarray | None:
+    """The analysed skin on the colour level (None with fewer than 20 pixels)."""
     m = colour_level(an).mask
     return m if np.count_nonzero(m) >= 20 else None
 
 
 def skin_mean(an: Analysis, values: np.ndarray) -> float | None:
     """Mean of a working-level map over the analysed skin (None without enough skin)."""
-    m = _skin(an)
+    m = colour_skin(an)
     # cv2.mean: the masked mean without copying the skin's values out (double sums)
     return None if m is None else float(cv2.mean(values, mask=m.view(np.uint8))[0])
 
@@ -89,7 +95,7 @@ def red_threshold(an: Analysis) -> float | None:
     (robust to redness covering up to ~80% of the region), so the threshold follows each
     subject's own skin tone rather than a population constant.
     """
-    m = _skin(an)
+    m = colour_skin(an)
     if m is None:
         return None
     return float(np.percentile(erythema_map(an)[m], 20)) + RED_EXCESS_EI
@@ -117,22 +123,26 @@ def red_threshold(an: Analysis) -> float | None:
 # portraits (pose only, 1.33), area_pct by the largest synthetic pair delta.
 
 
-@metric("redness.a_mean", unit="a*", mdc=0.6, better="lower", job=COLOUR_JOB,
+@metric("redness.a_mean", unit="a*", mdc=0.6, better="lower", job=COLOUR_JOB, core=True,
+        zone_map=a_star_map, recovery=True,
+        panel=Panel("Redness", "Reds", "RdBu_r", "less red", "more red", "paler", "redder",
+                    pixels=lambda lv: lv.lab[..., 1].astype(np.float32)),
         description="mean CIELAB a* (D65) over the analysed skin")
 def a_mean(an: Analysis) -> float | None:
     return skin_mean(an, a_star_map(an))
 
 
-@metric("redness.ei_mean", unit="EI", mdc=1.4, better="lower", job=COLOUR_JOB,
+@metric("redness.ei_mean", unit="EI", mdc=1.4, better="lower", job=COLOUR_JOB, core=True,
+        zone_map=erythema_map, recovery=True,
         description="mean erythema index 100*log10(R/G) on linear calibrated RGB")
 def ei_mean(an: Analysis) -> float | None:
     return skin_mean(an, erythema_map(an))
 
 
-@metric("redness.area_pct", unit="%", mdc=5.1, better="lower", job=COLOUR_JOB,
+@metric("redness.area_pct", unit="%", mdc=5.1, better="lower", job=COLOUR_JOB, core=True,
         description=f"% of skin whose erythema index exceeds its own 20th percentile + {RED_EXCESS_EI:g}")
 def area_pct(an: Analysis) -> float | None:
-    m = _skin(an)
+    m = colour_skin(an)
     if m is None:
         return None
     ei = erythema_map(an)[m]

@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 
 from .atomic import encode_image
+from .metrics import family_of
 
 #: Long side, in pixels, of pictures embedded in reports (sharp on screen, light to e-mail).
 REPORT_SIDE = 1000
@@ -61,12 +62,6 @@ def _decimals_for(step: float | None) -> int:
 
 #: Units shown without a symbol (dimensionless or plain counts).
 _BARE_UNITS = {"", "1", "count", "counts", "ratio"}
-
-#: Metric names of the SPEC's required families, shown first in reports.
-CORE_METRICS = ("redness.a_mean", "redness.ei_mean", "redness.area_pct", "pigment.mi_mean",
-                "pigment.ita_mean", "pigment.evenness", "texture.roughness",
-                "texture.wrinkle_density", "texture.pore_density", "spots.count", "spots.area_pct")
-
 
 def pretty_unit(unit: str) -> str:
     """``1/cm^2`` -> ``/cm²``, ``mm^2`` -> ``mm²``; dimensionless and counts -> ``""``."""
@@ -360,6 +355,7 @@ class MetricRow:
     percent: float | None
     mdc: float | None
     better: str = "neither"
+    core: bool = False  # a headline metric (`photokit.metrics.Metric.core`): shown first
 
     @property
     def verdict(self) -> Verdict:
@@ -370,12 +366,13 @@ def metric_rows(metrics: Iterable, before: Mapping, after: Mapping, delta: Mappi
                 percent: Mapping) -> list[MetricRow]:
     """Rows for `metrics_table` from registry `Metric` objects and the value dicts."""
     return [MetricRow(m.name, m.description, m.unit, before.get(m.name), after.get(m.name),
-                      delta.get(m.name), percent.get(m.name), m.mdc, m.better)
+                      delta.get(m.name), percent.get(m.name), m.mdc, m.better, m.core)
             for m in metrics]
 
 
-_FAMILY_TITLES = {"redness": "Redness", "pigment": "Pigment and tone", "texture": "Texture",
-                  "pores": "Pores", "spots": "Spots"}
+def family_title(name: str) -> str:
+    """Heading of a metric family (`photokit.metrics.Family.title`)."""
+    return family_of(name).title
 
 
 def metrics_table(rows: Sequence[MetricRow], *, before_label: str = "Before",
@@ -395,7 +392,7 @@ def metrics_table(rows: Sequence[MetricRow], *, before_label: str = "Before",
         if fam != family:
             family = fam
             body.append(f'<tr class="family"><th colspan="7">'
-                        f'{escape(_FAMILY_TITLES.get(fam, fam.capitalize()))}</th></tr>')
+                        f'{escape(family_title(fam))}</th></tr>')
         v = r.verdict
         if v.tone in ("none", "na"):
             pct = '<span class="muted">within noise</span>' if v.tone == "none" else "\u2013"
@@ -821,7 +818,7 @@ def _summary_cards(rows: Sequence[MetricRow]) -> str:
     """One card per family: the most telling metric of each (first significant, else first),
     core (SPEC) measures before the others."""
     fams: dict[str, list[MetricRow]] = {}
-    for r in sorted(rows, key=lambda r: r.name not in CORE_METRICS):
+    for r in sorted(rows, key=lambda r: not r.core):
         fams.setdefault(r.name.split(".", 1)[0], []).append(r)
     cards = []
     for fam, rs in fams.items():
@@ -833,7 +830,7 @@ def _summary_cards(rows: Sequence[MetricRow]) -> str:
                   if v.tone != "na" else " could not be measured on these photos")
         more = f" \u00b7 {len(sig)} of {len(rs)} measures changed" if len(rs) > 1 else ""
         cards.append(f'<div class="card {v.tone}"><div class="k">'
-                     f'{escape(_FAMILY_TITLES.get(fam, fam.capitalize()))}</div>'
+                     f'{escape(family_title(fam))}</div>'
                      f'<div class="v">{escape(v.text)}</div><div class="d">'
                      f'{escape(r.description or r.name)}{detail}{escape(more)}</div></div>')
     return f'<div class="summary">{"".join(cards)}</div>'
@@ -930,8 +927,8 @@ def render_compare(view: CompareView, *, title: str = "Skin comparison",
                                    "alignment."))
 
     # Table: the SPEC's core measures first, the others folded away
-    core = [r for r in view.rows if r.name in CORE_METRICS]
-    other = [r for r in view.rows if r.name not in CORE_METRICS]
+    core = [r for r in view.rows if r.core]
+    other = [r for r in view.rows if not r.core]
     if not core:
         core, other = other, []
     table = metrics_table(core)

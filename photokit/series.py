@@ -34,23 +34,6 @@ OPTIONAL_COLUMNS = ("subject", "area", "roi", "note")
 #: spots unreadable (DOMAIN: near-normal in 2-7 days, up to ~12 after aggressive work).
 ACUTE_DAYS = 14.0
 
-#: Metrics whose recovery is fitted after each treatment.
-RECOVERY_METRICS = ("redness.a_mean", "redness.ei_mean")
-
-#: Metric families whose improvement the report plots (texture, pores, lines and spots);
-#: the `trend` itself covers every registered metric.
-TREND_FAMILIES = ("texture", "pores", "spots")
-
-#: Plotted first: the SPEC's texture, lines, pores and spots metrics.
-TREND_FIRST = ("texture.roughness", "texture.wrinkle_density", "texture.pore_density",
-               "pores.mean_contrast", "pores.area_pct", "spots.count", "spots.area_pct")
-
-#: Metrics watched for post-inflammatory hyperpigmentation (new brown skin after a
-#: session) and the sign of a change that means more pigment: melanin index up, ITA down
-#: (darker), tone less even, more skin covered by brown spots.
-PIH_SIGNS = {"pigment.mi_mean": 1.0, "pigment.ita_mean": -1.0, "pigment.evenness": 1.0,
-             "spots.area_pct": 1.0}
-
 #: Alignment confidence below which a chained alignment (through the previous visit) is
 #: tried and kept when it is more confident.
 CHAIN_BELOW = 0.6
@@ -699,7 +682,8 @@ class Series:
 
     @property
     def recovery(self) -> list[RecoveryResult]:
-        """Recovery fits: one per treatment and per metric of `RECOVERY_METRICS`."""
+        """Recovery fits: one per treatment and per recovery metric
+        (`photokit.metrics.Metric.recovery`)."""
         self.analyse()
         return self._recovery
 
@@ -914,6 +898,7 @@ class Series:
             return None
 
     def _fit_recovery(self) -> None:
+        from .metrics import registered
         from .recovery import fit_recovery
 
         out = []
@@ -924,10 +909,8 @@ class Series:
             # not itself inside an earlier session's acute window (else the baseline), so the
             # tail of the previous session's redness is not taken for the skin's own level
             before = [v for v in visits if v.ok and v.entry.date < tr.date and not v.acute]
-            for name in RECOVERY_METRICS:
-                m = self._metric(name)
-                if m is None:
-                    continue
+            for m in (m for m in registered() if m.recovery):
+                name = m.name
                 pre = next((v.metrics.get(name) for v in reversed(before)
                             if v.metrics.get(name) is not None), None)
                 pts = [(v.days_since_treatment, v.metrics.get(name), v.photo) for v in seg
@@ -980,7 +963,7 @@ class Series:
                        f"{f.days_to_baseline:.0f} days to settle (beyond 12)")
             flags.append({"kind": "persistent_redness", "treatment_index": r.treatment_index,
                           "metric": f.metric, "message": msg})
-        pig = [(m, PIH_SIGNS[m.name]) for m in registered() if m.name in PIH_SIGNS]
+        pig = [(m, m.pih_sign) for m in registered() if m.pih_sign]
         for v in self._visits:
             if not v.ok or v.days_since_treatment is None or v.days_since_treatment < PIH_MIN_DAYS:
                 continue
@@ -1198,6 +1181,13 @@ def recovery_plot(s: Series, metric: str = "redness.a_mean"):
     return fig
 
 
+def _plotted_recovery_metric() -> str | None:
+    """The recovery metric the report plots: the first with `photokit.metrics.Metric.recovery`."""
+    from .metrics import registered
+
+    return next((m.name for m in registered() if m.recovery), None)
+
+
 def _trend_metrics(s: Series, metrics=None) -> list[str]:
     """Metrics to plot as percent of baseline (at most 9). Left out by default: those
     whose baseline is within their own noise floor (``|baseline| <= mdc``, e.g. a spot
@@ -1210,10 +1200,11 @@ def _trend_metrics(s: Series, metrics=None) -> list[str]:
         tr = s.trend[k]
         return tr.baseline is not None and abs(tr.baseline) > tr.mdc
 
-    first = [k for k in TREND_FIRST if k in s.trend and plottable(k)]
-    rest = [k for k in s.trend if k.split(".", 1)[0] in TREND_FAMILIES and k not in first
-            and plottable(k)]
-    return (first + rest)[:9]
+    from .metrics import registered
+
+    ranked = sorted((m.trend_rank, i, m.name) for i, m in enumerate(registered())
+                    if m.trend_rank is not None and m.name in s.trend and plottable(m.name))
+    return [name for _, _, name in ranked][:9]
 
 
 def trend_plot(s: Series, metrics=None):
@@ -1359,7 +1350,8 @@ def _trend_table(s: Series) -> str:
     for name, tr in s.trend.items():
         m = s._metric(name)
         rows.append(MetricRow(name, m.description if m else name, tr.unit, tr.baseline,
-                              last.metrics.get(name), tr.delta, tr.percent_change, tr.mdc, tr.better))
+                              last.metrics.get(name), tr.delta, tr.percent_change, tr.mdc, tr.better,
+                              bool(m and m.core)))
     return metrics_table(rows, before_label=f"Baseline {base.entry.iso_date()[:10]}",
                          after_label=f"{escape(last.photo)[:40]} (day {last.days_since_baseline:.0f})")
 
@@ -1446,7 +1438,7 @@ def _summary(s: Series) -> str:
                             "seen in every usable photo"))
     tau = [f"S{r.treatment_index + 1}: \u03c4 {r.fit.tau_days:.1f} d, back to baseline in "
            f"{_fmt(r.fit.days_to_baseline)} d" if r.fit.ok else f"S{r.treatment_index + 1}: no fit"
-           for r in s.recovery if r.metric == RECOVERY_METRICS[0]]
+           for r in s.recovery if r.metric == _plotted_recovery_metric()]
     improved = [k for k, t in s.trend.items() if t.improved]
     worse = [k for k, t in s.trend.items() if t.significant and t.improved is False and t.better != "neither"]
     lines = []
@@ -1474,7 +1466,7 @@ def render_report(s: Series, *, title: str = "Treatment series") -> str:
                      intro="Baseline, sessions (red lines; the shaded band is the acute window) "
                            "and follow-up visits; numbers are days since baseline."),
              section("Recovery after each session",
-                     _fig_html(recovery_plot(s, RECOVERY_METRICS[0]), "redness recovery curves")
+                     _fig_html(recovery_plot(s, _plotted_recovery_metric()), "redness recovery curves")
                      + _recovery_table(s), sid="recovery",
                      intro="Redness after each session fitted with "
                            "y(t) = y\u221e + A\u00b7exp(\u2212t/\u03c4); "

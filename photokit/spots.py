@@ -67,8 +67,8 @@ import numpy as np
 
 from .analysis import Analysis
 from .chromophores import chromophore_maps
-from .metrics import metric, unmeasurable
-from .texture import MIN_SKIN_PX, _enough, blur, erode, scaled
+from .metrics import family, job, metric, unmeasurable
+from .texture import MIN_SKIN_PX, blur, enough_skin, erode, scaled
 
 SPOT_MM_PER_PX = 0.25
 #: Largest skin bounding box (working pixels) searched at that resolution; larger frames
@@ -210,6 +210,10 @@ def _smallest_mm(base: Analysis, f0: int) -> float:
     return max(DIAMETER_MM[0], MIN_DIAMETER_PX * f0 * base.mm_per_px)
 
 
+#: Spots first: their level is the colour job's too.
+job(__name__, start=0)
+family("spots", title="Spots", order=4)
+
 @unmeasurable("spots")
 def _why_not(an: Analysis) -> str | None:
     """The photo too coarse to count spots (the reason `_detect` gives None), else None."""
@@ -244,7 +248,7 @@ def _detect(an: Analysis) -> SpotResult | None:
     x1, y1 = min(lv.shape[1], x + w + pad), min(lv.shape[0], y + h + pad)
     mask = lv.mask[y0:y1, x0:x1]
     valid = erode(mask, max(EDGE_MM / p, EDGE_PX))
-    if not _enough(valid, p):
+    if not enough_skin(valid, p):
         return None
     mi, ei = (blur(m, max(SMOOTH_MM / p, MIN_SMOOTH_PX))
               for m in _maps_on_skin(lv.linear[y0:y1, x0:x1], mask, int(np.ceil(1.0 / p)) + 3))
@@ -337,7 +341,7 @@ def _of(an: Analysis, kind: str) -> tuple[list[Spot], float] | None:
 # faces) took for skin.
 
 
-@metric("spots.count", unit="count", mdc=16.0, better="lower", needs_scale=True,
+@metric("spots.count", core=True, trend_rank=5, unit="count", mdc=16.0, better="lower", needs_scale=True,
         description="pigmented (brown) spots, 0.7-10 mm, >= 8 MI units above local background")
 def count(an: Analysis) -> float | None:
     r = _of(an, "brown")
@@ -345,20 +349,21 @@ def count(an: Analysis) -> float | None:
 
 
 @metric("spots.area_pct", unit="%", mdc=8.2, better="lower", needs_scale=True,
+        core=True, trend_rank=6, pih_sign=1.0,
         description="% of analysed skin covered by pigmented (brown) spots")
 def area_pct(an: Analysis) -> float | None:
     r = _of(an, "brown")
     return None if r is None else float(100.0 * sum(s.area_mm2 for s in r[0]) / r[1])
 
 
-@metric("spots.density", unit="1/cm^2", mdc=2.5, better="lower", needs_scale=True,
+@metric("spots.density", trend_rank=100, unit="1/cm^2", mdc=2.5, better="lower", needs_scale=True,
         description="pigmented (brown) spots per cm^2 of analysed skin")
 def density(an: Analysis) -> float | None:
     r = _of(an, "brown")
     return None if r is None else float(len(r[0]) / (r[1] / 100.0))
 
 
-@metric("spots.brown_contrast", unit="MI", mdc=11.0, better="lower", needs_scale=True,
+@metric("spots.brown_contrast", trend_rank=100, unit="MI", mdc=11.0, better="lower", needs_scale=True,
         description="mean melanin-index contrast of brown spots against their surround")
 def brown_contrast(an: Analysis) -> float | None:
     r = _of(an, "brown")
@@ -367,14 +372,14 @@ def brown_contrast(an: Analysis) -> float | None:
     return float(np.mean([s.contrast for s in r[0]]))
 
 
-@metric("spots.red_count", unit="count", mdc=8.5, better="lower", needs_scale=True,
+@metric("spots.red_count", trend_rank=100, unit="count", mdc=8.5, better="lower", needs_scale=True,
         description="red (haemoglobin) spots, 0.7-10 mm, >= 8 EI units above local background")
 def red_count(an: Analysis) -> float | None:
     r = _of(an, "red")
     return None if r is None else float(len(r[0]))
 
 
-@metric("spots.red_area_pct", unit="%", mdc=0.51, better="lower", needs_scale=True,
+@metric("spots.red_area_pct", trend_rank=100, unit="%", mdc=0.51, better="lower", needs_scale=True,
         description="% of analysed skin covered by red spots")
 def red_area_pct(an: Analysis) -> float | None:
     r = _of(an, "red")

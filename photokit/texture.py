@@ -89,7 +89,7 @@ import numpy as np
 
 from .analysis import Analysis
 from .filters import gaussian
-from .metrics import metric, unmeasurable
+from .metrics import family, job, metric, unmeasurable
 from .scale import relative_mm_per_px
 
 #: Smallest analysed skin area (mm^2, or relative units^2) for a texture number.
@@ -164,7 +164,12 @@ HESSIAN_BUDGET_PX = 1_500_000
 
 #: The line metrics share their own map (`ridges`), not the band's: a job of their own in
 #: `photokit.measure` (they then run beside the band metrics).
-LINES_JOB = "photokit.texture.lines"
+LINES_JOB = job("photokit.texture.lines", start=1)
+
+#: The band metrics share the pores' working level: started last.
+TEXTURE_JOB = job(__name__, start=4)
+
+family("texture", title="Texture", order=2)
 
 _SIGMA_PER_WAVELENGTH = float(np.sqrt(np.log(2) / 2) / np.pi)  # 0.1874
 _PEAK_VALLEY = 2 / (3 * np.sqrt(3))  # 0.385
@@ -383,7 +388,9 @@ def erode(mask: np.ndarray, radius_px: float) -> np.ndarray:
     return d > r
 
 
-def _enough(mask: np.ndarray, mm_per_px: float) -> bool:
+def enough_skin(mask: np.ndarray, mm_per_px: float) -> bool:
+    """Whether `mask` holds enough skin for a texture, pore or spot number: at least
+    `MIN_SKIN_PX` / 4 pixels and `MIN_SKIN_MM2` of skin."""
     n = int(np.count_nonzero(mask))
     return n >= MIN_SKIN_PX // 4 and n * mm_per_px ** 2 >= MIN_SKIN_MM2
 
@@ -444,7 +451,7 @@ def band(an: Analysis) -> Band | None:
         fine = blur(w.L, s1)
         coarse = masked_blur(w.L, w.mask, s2)
         valid = w.restrict(erode(w.mask, max(1.0, 1.5 * s1)))
-        if not _enough(valid, w.mm_per_px):
+        if not enough_skin(valid, w.mm_per_px):
             return None
         return Band(fine - coarse, valid, w)
 
@@ -474,7 +481,7 @@ def band(an: Analysis) -> Band | None:
 
 
 @metric("texture.roughness", unit="L*", mdc=0.094, better="lower", needs_colour=False,
-        needs_scale=True,
+        core=True, trend_rank=0, needs_scale=True,
         description="RMS of detrended L* in the 0.2-2 mm band (Rq)")
 def roughness(an: Analysis) -> float | None:
     """``Rq = sqrt(mean(B^2))`` over skin, ``B`` the 0.2-2 mm band of L*."""
@@ -486,7 +493,7 @@ def roughness(an: Analysis) -> float | None:
 
 
 @metric("texture.ra", unit="L*", mdc=0.067, better="lower", needs_colour=False, needs_scale=True,
-        description="mean absolute detrended L* in the 0.2-2 mm band (Ra)")
+        trend_rank=100, description="mean absolute detrended L* in the 0.2-2 mm band (Ra)")
 def ra(an: Analysis) -> float | None:
     """``Ra = mean(|B|)`` over skin."""
     b = band(an)
@@ -551,21 +558,21 @@ def _glcm_props(an: Analysis) -> dict[str, float] | None:
     return an.cached("texture.glcm", make)
 
 
-@metric("texture.glcm_contrast", unit="levels^2", mdc=1.5, better="lower", needs_colour=False,
+@metric("texture.glcm_contrast", trend_rank=100, unit="levels^2", mdc=1.5, better="lower", needs_colour=False,
         needs_scale=True, description="GLCM contrast of the fine band at 0.3 mm (16 levels over +-6 L*)")
 def glcm_contrast(an: Analysis) -> float | None:
     p = _glcm_props(an)
     return None if p is None else p["contrast"]
 
 
-@metric("texture.glcm_homogeneity", unit="1", mdc=0.029, better="higher", needs_colour=False,
+@metric("texture.glcm_homogeneity", trend_rank=100, unit="1", mdc=0.029, better="higher", needs_colour=False,
         needs_scale=True, description="GLCM homogeneity of the fine band at 0.3 mm")
 def glcm_homogeneity(an: Analysis) -> float | None:
     p = _glcm_props(an)
     return None if p is None else p["homogeneity"]
 
 
-@metric("texture.glcm_energy", unit="1", mdc=0.017, better="higher", needs_colour=False,
+@metric("texture.glcm_energy", trend_rank=100, unit="1", mdc=0.017, better="higher", needs_colour=False,
         needs_scale=True, description="GLCM energy (sqrt of angular second moment) of the fine band")
 def glcm_energy(an: Analysis) -> float | None:
     p = _glcm_props(an)
@@ -614,7 +621,7 @@ def lbp_uniform_mask(img: np.ndarray, radius_px: float, points: int = 8, stride:
     return trans <= 2
 
 
-@metric("texture.lbp_uniformity", unit="%", mdc=2.2, better="neither", needs_colour=False,
+@metric("texture.lbp_uniformity", trend_rank=100, unit="%", mdc=2.2, better="neither", needs_colour=False,
         needs_scale=True, description="% of skin with uniform LBP patterns (8 points, 0.3 mm)")
 def lbp_uniformity(an: Analysis) -> float | None:
     b = band(an)
@@ -627,7 +634,7 @@ def lbp_uniformity(an: Analysis) -> float | None:
 
 
 # --------------------------------------------------------------------------- SELS-like
-@metric("texture.sels_dark_pct", unit="%", mdc=0.91, better="lower", needs_colour=False,
+@metric("texture.sels_dark_pct", trend_rank=100, unit="%", mdc=0.91, better="lower", needs_colour=False,
         needs_scale=True, description="% of skin darker than its 2 mm surround by > 1.5 L* (furrows, pores)")
 def sels_dark_pct(an: Analysis) -> float | None:
     b = band(an)
@@ -637,7 +644,7 @@ def sels_dark_pct(an: Analysis) -> float | None:
     return float(100.0 * np.count_nonzero(v < -SELS_THRESHOLD) / v.size)
 
 
-@metric("texture.sels_bright_pct", unit="%", mdc=1.3, better="lower", needs_colour=False,
+@metric("texture.sels_bright_pct", trend_rank=100, unit="%", mdc=1.3, better="lower", needs_colour=False,
         needs_scale=True, description="% of skin brighter than its 2 mm surround by > 1.5 L* (scaling)")
 def sels_bright_pct(an: Analysis) -> float | None:
     b = band(an)
@@ -980,7 +987,7 @@ def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, high: float, 
     H, W = best.shape
     skin = erode(finest.mask, 2.0 * LINE_SCALES_MM[-1] / finest.mm_per_px)
     valid = finest.restrict(skin)
-    if not _enough(valid, finest.mm_per_px):
+    if not enough_skin(valid, finest.mm_per_px):
         return None
     if finest.seam is not None:  # no component may run from one sampled strip into the next
         skin = skin & ~finest.seam[:, None]
@@ -1028,7 +1035,7 @@ def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, high: float, 
 
 
 @metric("texture.wrinkle_density", unit="mm/cm^2", mdc=14.0, better="lower", needs_colour=False,
-        needs_scale=True, job=LINES_JOB,
+        core=True, trend_rank=1, needs_scale=True, job=LINES_JOB,
         description="length of dark lines (0.3-1.2 mm scale, >= 3 mm long) per skin area")
 def wrinkle_density(an: Analysis) -> float | None:
     """Line length (mm) per analysed skin area (cm^2)."""
@@ -1038,7 +1045,7 @@ def wrinkle_density(an: Analysis) -> float | None:
     return ln.length_mm / (ln.area_mm2 / 100.0)
 
 
-@metric("texture.wrinkle_depth", unit="L*", mdc=3.0, better="lower", needs_colour=False,
+@metric("texture.wrinkle_depth", trend_rank=100, unit="L*", mdc=3.0, better="lower", needs_colour=False,
         needs_scale=True, job=LINES_JOB,
         description="mean estimated depth (L* contrast) along detected lines")
 def wrinkle_depth(an: Analysis) -> float | None:

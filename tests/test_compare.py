@@ -136,7 +136,7 @@ def test_warnings_name_what_matters():
     w = C.assess_warnings(al, _measurement(ok=False), _measurement(),
                           roi_inside=0.7, view={"scale": 1.8, "rotation_deg": 30, "anisotropy": 1.3},
                           lighting={"dL": 9.0, "dab": 6.0, "where": "outside the region"},
-                          area_ratio=0.6)
+                          area_ratio=0.6, mdc_a=0.8, mdc_mi=1.5)
     text = "\n".join(w)
     assert "BEFORE photo failed capture-quality checks: sharpness fail" in text
     assert "Lighting differs" in text and "not calibrated" in text
@@ -155,7 +155,8 @@ def test_measurement_notes_are_merged_once():
 
 def test_exposure_change_warns_when_it_would_move_the_melanin_index():
     al = SimpleNamespace(confidence=0.97, overlap=0.95)
-    kw = dict(roi_inside=1.0, view={"scale": 1.0, "rotation_deg": 0, "anisotropy": 1.0}, area_ratio=1.0)
+    kw = dict(roi_inside=1.0, view={"scale": 1.0, "rotation_deg": 0, "anisotropy": 1.0}, area_ratio=1.0,
+              mdc_a=0.8)
     brighter = C.assess_warnings(al, _measurement(), _measurement(), mdc_mi=1.5,
                                  lighting={"dL": 2.5, "dab": 0.3, "gain": 1.08, "where": "x"}, **kw)
     assert len(brighter) == 1 and "melanin index by \u22123.3" in brighter[0].replace("-", "\u2212")
@@ -166,7 +167,8 @@ def test_exposure_change_warns_when_it_would_move_the_melanin_index():
 
 def test_no_warnings_for_a_clean_pair_and_none_for_light_when_calibrated():
     al = SimpleNamespace(confidence=0.97, overlap=0.95)
-    kw = dict(roi_inside=1.0, view={"scale": 1.02, "rotation_deg": 2, "anisotropy": 1.01}, area_ratio=1.05)
+    kw = dict(roi_inside=1.0, view={"scale": 1.02, "rotation_deg": 2, "anisotropy": 1.01}, area_ratio=1.05,
+              mdc_a=0.8, mdc_mi=1.5)
     assert C.assess_warnings(al, _measurement(), _measurement(),
                              lighting={"dL": 1.0, "dab": 0.5, "where": "x"}, **kw) == []
     cal = C.assess_warnings(al, _measurement(method="reference"), _measurement(method="reference"),

@@ -57,8 +57,23 @@ def _check(name: str, value) -> None:
         path.write_text(text)
         return
     assert path.exists(), f"no golden file {path.name}: record it with PHOTOKIT_REGEN_GOLDEN=1"
-    expected = json.loads(path.read_text())
-    assert json.loads(text) == expected, f"{name}: output differs from tests/golden/{path.name}"
+    diffs = list(_differences(json.loads(path.read_text()), json.loads(text)))
+    assert not diffs, f"{name} differs from tests/golden/{path.name}:\n" + "\n".join(diffs[:20])
+
+
+def _differences(expected, got, where: str = ""):
+    """``path: expected -> got`` for every leaf that differs."""
+    if isinstance(expected, dict) and isinstance(got, dict):
+        for k in sorted(set(expected) | set(got)):
+            if k not in got or k not in expected:
+                yield f"{where}/{k}: {'missing' if k not in got else 'unexpected'}"
+            else:
+                yield from _differences(expected[k], got[k], f"{where}/{k}")
+    elif isinstance(expected, list) and isinstance(got, list) and len(expected) == len(got):
+        for i, (e, g) in enumerate(zip(expected, got, strict=True)):
+            yield from _differences(e, g, f"{where}[{i}]")
+    elif expected != got:
+        yield f"{where}: {expected!r} -> {got!r}"
 
 
 def _json_case(name: str, args: list[str], cwd: Path) -> None:

@@ -3,6 +3,7 @@ README's metrics table in step with the registry."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,7 @@ def test_why_not_measured_asks_only_families_with_blanks(monkeypatch):
         asked.append(an)
         return "too coarse"
 
-    monkeypatch.setitem(metrics._WHY_NOT, "spots", reason)
+    monkeypatch.setitem(metrics._FAMILIES, "spots", replace(metrics.family_of("spots"), why_not=reason))
     assert metrics.why_not_measured("an", {"spots.count": None, "redness.a_mean": 1.0}) == [
         "spots not measured: too coarse"]
     assert metrics.why_not_measured("an", {"spots.count": 3.0, "redness.a_mean": None}) == []
@@ -78,3 +79,28 @@ def test_order_does_not_depend_on_import_order():
     first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert first.stdout.strip().split(",") == metrics.names()
     assert metrics.names()[0] == "redness.a_mean" and metrics.names()[-1].startswith("spots.")
+
+
+def test_a_metric_gets_the_reason_of_the_detector_that_measures_it(monkeypatch):
+    """texture.pore_density is measured by the pore detector: a blank value is explained
+    by the pores' reason and counted with the pores, not with the texture band."""
+    for fam in ("texture", "pores"):
+        monkeypatch.setitem(metrics._FAMILIES, fam, replace(metrics.family_of(fam),
+                                                            why_not=lambda an, f=fam: f"no {f}"))
+    got = metrics.why_not_measured("an", {"texture.roughness": 1.0, "texture.ra": None,
+                                          "texture.pore_density": None, "pores.area_pct": None})
+    assert got == ["pores not measured: no pores", "texture (1 of 2 metrics) not measured: no texture"]
+
+
+def test_roles_come_from_the_registry():
+    """Headline, recovery, pigment-sign, zone, panel and trend roles are declared by the
+    metrics themselves; families carry their titles and order."""
+    reg = {m.name: m for m in metrics.registered()}
+    assert [m.name for m in metrics.registered() if m.core] == SPEC_METRICS
+    assert [n for n, m in reg.items() if m.recovery] == ["redness.a_mean", "redness.ei_mean"]
+    assert {n: m.pih_sign for n, m in reg.items() if m.pih_sign} == {
+        "pigment.mi_mean": 1.0, "pigment.ita_mean": -1.0, "pigment.evenness": 1.0, "spots.area_pct": 1.0}
+    assert [n for n, m in reg.items() if m.panel] == ["redness.a_mean", "pigment.mi_mean"]
+    assert [f.name for f in metrics.families()][:5] == ["redness", "pigment", "texture", "pores", "spots"]
+    assert metrics.family_of("pigment").title == "Pigment and tone"
+    assert metrics.signature() == {n: 1 for n in reg}
