@@ -31,11 +31,6 @@ def apply(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return pts @ m[:, :2].T + m[:, 2]
 
 
-def invert(m: np.ndarray) -> np.ndarray:
-    """Inverse of a 2 x 3 affine map."""
-    return cv2.invertAffineTransform(m)
-
-
 def crop(rgb: np.ndarray, center, side: float, angle: float, out: int, *,
          flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """An `out` x `out` RGB crop in 0..1 and its crop-to-image map.

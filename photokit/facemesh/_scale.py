@@ -78,7 +78,7 @@ def face_scale(faces) -> FaceScale:
         reason = f"iris {d.min():.1f} px < {MIN_IRIS_PX:g} px"
     if not reason:
         unc = float(np.hypot(IRIS_SD_MM / IRIS_MM, np.std(d, ddof=1) / d.mean() / np.sqrt(2)))
-        return FaceScale(IRIS_MM / float(d.mean()), unc, "iris")
+        return FaceScale(float(IRIS_MM / d.mean()), unc, "iris")
     gap = np.subtract(f.iris_left.center, f.iris_right.center)
-    dist = float(np.hypot(*gap)) / max(np.cos(np.radians(f.yaw)), 0.3)
-    return FaceScale(INTEROCULAR_MM / dist, INTEROCULAR_SD_MM / INTEROCULAR_MM, "face", reason)
+    dist = float(np.hypot(*gap)) / max(float(np.cos(np.radians(f.yaw))), 0.3)
+    return FaceScale(float(INTEROCULAR_MM / dist), INTEROCULAR_SD_MM / INTEROCULAR_MM, "face", reason)
