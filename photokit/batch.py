@@ -19,9 +19,12 @@ replaced by fresh processes every `RECYCLE_AFTER` photos each, so memory a scori
 function leaks or fragments cannot accumulate over a long archive.
 
 Resume rule: a photo is skipped when its row has status ``ok`` and the same ``sha256``,
-``photokit_version`` and ``params``; otherwise (new, changed, failed before, other
-version or other parameters) it is scored again and its row replaced, so there is always
-exactly one row per path.
+``photokit_version`` and ``params``, and (for the default scoring) holds every registered
+metric at its version (``metric_versions``, `photokit.metrics.signature`). A row that
+lacks only some metrics (a plugin added one, or a metric's version was bumped) gets those
+scored and added, the rest of it kept. Otherwise (new, changed, failed before, other
+version or other parameters) the photo is scored again and its row replaced, so there is
+always exactly one row per path.
 """
 
 from __future__ import annotations
@@ -84,6 +87,10 @@ class BatchSummary:
         The run's id in the ``runs`` table (and in each row it wrote).
     failures : list of (path, reason)
         The first failures of this run (at most `SUMMARY_FAILURES`).
+    n_updated : int
+        Photos already scored whose row lacked metrics of this photokit (a metric added,
+        by a plugin say, or its version bumped): only those metrics were scored and added
+        to the row, the rest of it kept.
     """
 
     n_total: int
@@ -97,6 +104,7 @@ class BatchSummary:
     export: str | None = None
     run_id: int | None = None
     failures: list[tuple[str, str]] = field(default_factory=list)
+    n_updated: int = 0
 
     @property
     def ok(self) -> bool:
@@ -105,7 +113,7 @@ class BatchSummary:
 
     @property
     def photos_per_second(self) -> float:
-        done = self.n_scored + self.n_failed
+        done = self.n_scored + self.n_updated + self.n_failed
         return done / self.elapsed if self.elapsed > 0 else float("nan")
 
     def to_dict(self) -> dict:
@@ -119,7 +127,8 @@ class BatchSummary:
             return store.frame()
 
     def summary_line(self) -> str:
-        return (f"{self.n_total} photos: {self.n_scored} scored, {self.n_skipped} skipped "
+        updated = f", {self.n_updated} given new metrics" if self.n_updated else ""
+        return (f"{self.n_total} photos: {self.n_scored} scored{updated}, {self.n_skipped} skipped "
                 f"(already scored), {self.n_failed} failed in {self.elapsed:.1f} s; results in "
                 f"{self.db}")
 
@@ -253,8 +262,11 @@ def sha256_file(path: str) -> tuple[str, int]:
 # ---------------------------------------------------------------------------------------
 # scoring (runs in the workers)
 # ---------------------------------------------------------------------------------------
-def score_photo(path: str, *, mm_per_px: float | None = None, roi: str | None = None) -> dict:
+def score_photo(path: str, *, mm_per_px: float | None = None, roi: str | None = None,
+                metrics: tuple | None = None) -> dict:
     """The default per-photo scoring: `photokit.measure.measure` flattened to one row.
+
+    `metrics` limits it to those metrics (a re-run that adds metrics to stored rows).
 
     Returns
     -------
@@ -267,8 +279,8 @@ def score_photo(path: str, *, mm_per_px: float | None = None, roi: str | None = 
     from .measure import measure
     from .metrics import names
 
-    m = measure(path, roi=roi, mm_per_px=mm_per_px)
-    row: dict = {name: m.metrics.get(name) for name in names()}
+    m = measure(path, roi=roi, mm_per_px=mm_per_px, metrics=None if metrics is None else list(metrics))
+    row: dict = {name: m.metrics.get(name) for name in (names() if metrics is None else metrics)}
     row.update({k: v for k, v in m.metrics.items() if k not in row})
     cal = m.calibration
     row.update({
@@ -686,10 +698,12 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
     run_kwargs = {} if mm_per_px is None else {"mm_per_px": float(mm_per_px)}
     base_params = {"scorer": fn_name, **run_kwargs}
     metric_names: list[str] = []
+    versions: dict[str, int] = {}  # what a row scored by score_photo holds (resume key)
     if fn is score_photo:
-        from .metrics import names
+        from .metrics import signature
 
-        metric_names = names()
+        versions = signature()
+        metric_names = list(versions)
     total = count_source(source) if (progress or (progress is None and sys.stderr.isatty())
                                       or not os.path.isdir(os.fspath(source))) else None
 
@@ -705,24 +719,34 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
         store.close()
         raise
 
-    counts = {"scored": 0, "skipped": 0, "failed": 0, "total": 0}
+    counts = {"scored": 0, "updated": 0, "skipped": 0, "failed": 0, "total": 0}
     failures: list[tuple[str, str]] = []
     run_id = store.begin_run(source=os.path.abspath(os.fspath(source)), version=__version__,
                              params=_canonical(base_params), engine=eng.name, workers=eng.workers)
     bar = _progress_bar(progress, total)
 
-    def record(task: Task, row: dict, sha: str | None, size: int | None, params: str) -> None:
+    def record(task: Task, row: dict, sha: str | None, size: int | None, params: str,
+               held: dict | None = None) -> None:
+        """Write a photo's row; `held`: the metric versions its stored row already has
+        (the task scored only the others: they are added to that row)."""
+        partial = held is not None and row["status"] == "ok"
+        if partial:
+            added = task.kwargs["metrics"]
+            row = {k: v for k, v in row.items()
+                   if k in added or k.rsplit(".", 1)[0] in added or k in ("status", "seconds")}
         full = {**row, "path": task.path, "sha256": sha, "size_bytes": size,
                 "photokit_version": __version__, "params": params, "run_id": run_id}
+        if versions and row["status"] == "ok":
+            full["metric_versions"] = {**(held or {}), **versions}
         try:
-            store.put(full, metric_names=metric_names)
+            store.put(full, metric_names=metric_names, merge=partial)
         except ValueError as exc:  # the scoring function's row cannot be stored: this photo only
             row = {"status": "failed", "error_type": "InvalidRow",
                    "error": _one_line(f"scoring function returned an invalid row ({exc})")}
             store.put({**row, **{k: full[k] for k in ("path", "sha256", "size_bytes",
                                                       "photokit_version", "params", "run_id")}})
         if row["status"] == "ok":
-            counts["scored"] += 1
+            counts["updated" if partial else "scored"] += 1
         else:
             counts["failed"] += 1
             if len(failures) < SUMMARY_FAILURES:
@@ -730,7 +754,7 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
             bar.set_postfix(failed=counts["failed"], refresh=False)
         bar.update(1)
 
-    pending_meta: dict[Task, tuple[str | None, int | None, str]] = {}
+    pending_meta: dict[Task, tuple[str | None, int | None, str, dict | None]] = {}
 
     def pending() -> Iterator[Task]:
         """Hash, look up, skip or hand over; runs lazily inside the engine's loop."""
@@ -748,23 +772,31 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
                        None, None, params)
                 continue
             prev = store.get(task.path)
+            held = None
             if (prev is not None and prev["status"] == "ok" and prev["sha256"] == sha
                     and prev["photokit_version"] == __version__ and prev["params"] == params):
+                held = {k: v for k, v in (prev["metric_versions"] or {}).items() if versions.get(k) == v}
+                missing = tuple(n for n in versions if n not in held)
+                if not missing:
+                    counts["skipped"] += 1
+                    bar.update(1)
+                    continue
+                if held:  # score only the metrics the row lacks
+                    task = Task(task.path, tuple(sorted({**kwargs, "metrics": missing}.items())))
+                else:
+                    held = None
+            if any(t.path == task.path for t in pending_meta):  # listed twice, the first in flight
                 counts["skipped"] += 1
                 bar.update(1)
                 continue
-            if task in pending_meta:  # listed twice while the first is in flight
-                counts["skipped"] += 1
-                bar.update(1)
-                continue
-            pending_meta[task] = (sha, size, params)
+            pending_meta[task] = (sha, size, params, held)
             yield task
 
     status = "aborted"
     try:
         for task, row in eng.map_unordered(pending()):
-            sha, size, params = pending_meta.pop(task)
-            record(task, row, sha, size, params)
+            sha, size, params, held = pending_meta.pop(task)
+            record(task, row, sha, size, params, held)
         status = "finished"
     except KeyboardInterrupt:
         status = "interrupted"
@@ -772,13 +804,15 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
     finally:
         bar.close()
         eng.close(cancel=status != "finished")
-        store.finish_run(run_id, status=status, n_total=counts["total"], n_scored=counts["scored"],
+        store.finish_run(run_id, status=status, n_total=counts["total"],
+                         n_scored=counts["scored"] + counts["updated"],
                          n_skipped=counts["skipped"], n_failed=counts["failed"])
         if status == "finished" and export is not None:
             store.export(export)
         store.close()
     return BatchSummary(n_total=counts["total"], n_scored=counts["scored"],
                         n_skipped=counts["skipped"], n_failed=counts["failed"],
+                        n_updated=counts["updated"],
                         db=os.fspath(db), elapsed=time.perf_counter() - t0, engine=eng.name,
                         workers=eng.workers, export=None if export is None else os.fspath(export),
                         run_id=run_id, failures=failures)

@@ -7,7 +7,8 @@ Layout (schema version 1)
     input), ``sha256`` (of the file's bytes; NULL when the file could not be read),
     ``status`` (``ok`` | ``failed``), ``error`` (one line, NULL when ok), ``error_type``,
     ``photokit_version``, ``params`` (canonical JSON of the scoring parameters),
-    ``size_bytes``, ``seconds`` (scoring time), ``scored_at`` (UTC ISO time) and ``run_id``.
+    ``metric_versions`` (JSON ``{metric: version}`` of the metrics the row holds, from
+    `photokit.metrics.signature`; NULL for other scoring functions), ``size_bytes``, ``seconds`` (scoring time), ``scored_at`` (UTC ISO time) and ``run_id``.
     Every metric (``redness.a_mean`` ...) and every extra field the scoring function returns
     (``scale_source`` ...) is a column of its own, added with ``ALTER TABLE`` the first time
     it appears, so a metric registered in a later photokit release simply becomes a new
@@ -56,8 +57,8 @@ SCHEMA_VERSION = 1
 #: Columns that lead the ``scores`` view (SPEC).
 HEAD_COLUMNS = ("path", "sha256", "status", "error")
 #: Provenance columns that close the ``scores`` view.
-TAIL_COLUMNS = ("error_type", "photokit_version", "params", "size_bytes", "seconds",
-                "scored_at", "run_id")
+TAIL_COLUMNS = ("error_type", "photokit_version", "params", "metric_versions", "size_bytes",
+                "seconds", "scored_at", "run_id")
 _FIXED_DDL = {
     "path": "TEXT PRIMARY KEY NOT NULL",
     "sha256": "TEXT",
@@ -66,6 +67,7 @@ _FIXED_DDL = {
     "error_type": "TEXT",
     "photokit_version": "TEXT NOT NULL",
     "params": "TEXT NOT NULL",
+    "metric_versions": "TEXT",
     "size_bytes": "INTEGER",
     "seconds": "REAL",
     "scored_at": "TEXT",
@@ -73,7 +75,8 @@ _FIXED_DDL = {
 }
 _FIXED_TYPES = {
     "path": "TEXT", "sha256": "TEXT", "status": "TEXT", "error": "TEXT", "error_type": "TEXT",
-    "photokit_version": "TEXT", "params": "TEXT", "size_bytes": "INTEGER", "seconds": "REAL",
+    "photokit_version": "TEXT", "params": "TEXT", "metric_versions": "TEXT", "size_bytes": "INTEGER",
+    "seconds": "REAL",
     "scored_at": "TEXT", "run_id": "INTEGER",
 }
 _FIXED_LOWER = {c.lower() for c in _FIXED_DDL}
@@ -189,7 +192,13 @@ class ResultStore:
                         "params TEXT, engine TEXT, workers INTEGER, n_total INTEGER, "
                         "n_scored INTEGER, n_skipped INTEGER, n_failed INTEGER, status TEXT)")
             con.execute("CREATE INDEX IF NOT EXISTS results_status ON results (status)")
-            if con.execute("SELECT 1 FROM sqlite_master WHERE name = 'scores'").fetchone() is None:
+            # a database written before a fixed column existed gets it (NULL in old rows)
+            have = {r[1].lower() for r in con.execute("PRAGMA table_info(results)")}
+            for c, ddl in _FIXED_DDL.items():
+                if c not in have:
+                    con.execute(f"ALTER TABLE results ADD COLUMN {quote(c)} {ddl}")
+            view = [r[1] for r in con.execute("PRAGMA table_info(scores)")]
+            if not view or view[-len(TAIL_COLUMNS):] != list(TAIL_COLUMNS):
                 self._columns = self._load_columns()
                 self._create_view()
             con.execute("COMMIT")
@@ -246,14 +255,18 @@ class ResultStore:
         return [c for c, (k, _) in self._columns.items() if k == "metric"]
 
     def get(self, path: str) -> dict | None:
-        """The bookkeeping of `path`'s row (sha256, status, photokit_version, params), or None."""
-        row = self._con.execute("SELECT sha256, status, photokit_version, params FROM results "
-                                "WHERE path = ?", (path,)).fetchone()
+        """The bookkeeping of `path`'s row (sha256, status, photokit_version, params,
+        metric_versions as a dict or None), or None."""
+        keys = ("sha256", "status", "photokit_version", "params", "metric_versions")
+        row = self._con.execute(f"SELECT {', '.join(keys)} FROM results WHERE path = ?",
+                                (path,)).fetchone()
         if row is None:
             return None
-        return dict(zip(("sha256", "status", "photokit_version", "params"), row, strict=True))
+        out = dict(zip(keys, row, strict=True))
+        out["metric_versions"] = json.loads(row[-1]) if row[-1] else None
+        return out
 
-    def put(self, row: Mapping, *, metric_names: Iterable[str] = ()) -> None:
+    def put(self, row: Mapping, *, metric_names: Iterable[str] = (), merge: bool = False) -> None:
         """Insert or replace one photo's row in its own transaction.
 
         Parameters
@@ -261,10 +274,14 @@ class ResultStore:
         row : mapping
             Must hold ``path``, ``status``, ``photokit_version`` and ``params``; any other
             key is a metric or extra column (created on first sight). Columns the row does
-            not mention are NULL: a re-scored photo keeps nothing of its old row.
+            not mention are NULL: a re-scored photo keeps nothing of its old row, unless
+            `merge`.
         metric_names : iterable of str
             Names to treat as metrics (REAL) even without a dot; a key with a dot is a
             metric too, every other new key an extra column typed by its first value.
+        merge : bool
+            Update only the columns `row` mentions of an existing row (the metrics a
+            re-run adds), keeping the others.
         """
         known_metrics = set(metric_names)
         for key in ("path", "status", "photokit_version", "params"):
@@ -289,8 +306,11 @@ class ResultStore:
             values[name] = _sql_value(value)
         values.setdefault("scored_at", _utcnow())
         cols = list(values)
-        sql = (f"INSERT OR REPLACE INTO results ({', '.join(quote(c) for c in cols)}) "
-               f"VALUES ({', '.join('?' * len(cols))})")
+        sql = (f"INSERT {'' if merge else 'OR REPLACE '}INTO results "
+               f"({', '.join(quote(c) for c in cols)}) VALUES ({', '.join('?' * len(cols))})")
+        if merge:
+            sql += (" ON CONFLICT (path) DO UPDATE SET "
+                    + ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in cols if c != "path"))
         with self._transaction():
             if new:
                 self._add_columns(new)

@@ -38,8 +38,8 @@ def test_put_get_and_quoted_metric_columns(tmp_path):
     with ResultStore(db, METRICS) as st:
         st.put(_row("/a.jpg", **{"redness.a_mean": 12.5, "spots.count": np.int64(3),
                                  "pigment.ita_mean": np.float32(40.25)}))
-        assert st.get("/a.jpg") == {"sha256": "ab" * 32, "status": "ok",
-                                    "photokit_version": "1.0", "params": "{}"}
+        assert st.get("/a.jpg") == {"sha256": "ab" * 32, "status": "ok", "photokit_version": "1.0",
+                                    "params": "{}", "metric_versions": None}
         assert st.get("/missing.jpg") is None
     con = sqlite3.connect(db)
     got = con.execute(f'SELECT {quote("redness.a_mean")}, "spots.count", "pigment.ita_mean" '
