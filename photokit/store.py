@@ -8,7 +8,8 @@ Layout (schema version 1)
     ``status`` (``ok`` | ``failed``), ``error`` (one line, NULL when ok), ``error_type``,
     ``photokit_version``, ``params`` (canonical JSON of the scoring parameters),
     ``metric_versions`` (JSON ``{metric: version}`` of the metrics the row holds, from
-    `photokit.metrics.signature`; NULL for other scoring functions), ``size_bytes``, ``seconds`` (scoring time), ``scored_at`` (UTC ISO time) and ``run_id``.
+    `photokit.metrics.signature`; NULL for other scoring functions), ``size_bytes``,
+    ``seconds`` (scoring time), ``scored_at`` (UTC ISO time) and ``run_id``.
     Every metric (``redness.a_mean`` ...) and every extra field the scoring function returns
     (``scale_source`` ...) is a column of its own, added with ``ALTER TABLE`` the first time
     it appears, so a metric registered in a later photokit release simply becomes a new
