@@ -1,4 +1,4 @@
-"""Alignment accuracy, honesty and speed: photokit.align against the OpenCV tutorial baseline.
+"""Alignment accuracy, honesty and speed: photokit.registration.align against the OpenCV tutorial baseline.
 
 Run ``python benchmarks/bench_align.py [--quick]``. Real data come from
 ``$PHOTOKIT_BENCH_DATA`` (default ``shared/data`` beside the repository).
@@ -45,9 +45,9 @@ import cv2
 import numpy as np
 import skimage.data
 
-from photokit.align import align
-from photokit.photo import load
-from photokit.subject import find_subject
+from photokit.io.photo import load
+from photokit.registration.align import align
+from photokit.registration.subject import find_subject
 
 DATA = Path(os.environ.get("PHOTOKIT_BENCH_DATA",
                            Path(__file__).resolve().parents[2] / "shared" / "data"))

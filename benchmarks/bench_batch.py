@@ -40,20 +40,20 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from photokit import batch
-from photokit.batch import decode_photo, score_archive
-from photokit.photo import load
+from photokit.batch import archive as batch
+from photokit.batch.archive import decode_photo, score_archive
+from photokit.io.photo import load
 
 DATA = Path(os.environ.get("PHOTOKIT_BENCH_DATA",
                            Path(__file__).resolve().parents[2] / "shared" / "data"))
 FACES = DATA / "faces"
 WORKERS = 2
-SCORER = "photokit.batch:score_photo"  # --scorer
+SCORER = "photokit.batch.archive:score_photo"  # --scorer
 
 
 def scorer():
     module, name = SCORER.split(":")
-    assert module == "photokit.batch", "the benchmark scorers live in photokit.batch"
+    assert module == "photokit.batch.archive", "the benchmark scorers live in photokit.batch.archive"
     return getattr(batch, name)
 
 
@@ -346,7 +346,7 @@ def section_memory(work: Path, counts: list[int], scorer: str, results: list) ->
         folder = work / f"small{n}"
         make_small(folder, n)
         db = work / f"mem{n}.db"
-        code = ("import sys; from photokit.batch import score_archive, " + scorer.split(":")[1] +
+        code = ("import sys; from photokit.batch.archive import score_archive, " + scorer.split(":")[1] +
                 f" as fn; s = score_archive({str(folder)!r}, {str(db)!r}, workers={WORKERS}, "
                 "score_fn=fn, progress=False); print(s.n_scored, s.n_failed, s.elapsed)")
         proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
@@ -388,8 +388,8 @@ def main() -> None:
     ap.add_argument("--n12mp", type=int, default=8, help="12 MP photos for the speed section")
     ap.add_argument("--memory", default="100,1000", help="photo counts for the memory section")
     ap.add_argument("--memory-scorer", default=None, help="default: --scorer")
-    ap.add_argument("--scorer", default="photokit.batch:score_photo",
-                    help="photokit.batch:score_photo (measure) or photokit.batch:decode_photo")
+    ap.add_argument("--scorer", default="photokit.batch.archive:score_photo",
+                    help="photokit.batch.archive:score_photo (measure) or ...:decode_photo (decode only)")
     ap.add_argument("--workdir", default=None, help="keep the generated files here")
     args = ap.parse_args()
     SCORER = args.scorer

@@ -11,7 +11,7 @@ Tables
 1. Per real photo: card found, patch side, fitted tone exponents, mean/max dE2000 of the
    24 corrected patches for 3x3 and root-polynomial fits, against each reference table
    (each fit is made to the reference it is scored against; the X-Rite 2014 values of
-   `photokit.colorchecker` are the product's default), and the same photo cut through the
+   `photokit.colour.colorchecker` are the product's default), and the same photo cut through the
    card (must be refused).
 1b. Against real_lab_xrite.csv (the issue's target, mean dE2000 <= 3): the previous fit
    (baseline, re-implemented here: tone from five neutrals unweighted, least squares in
@@ -41,9 +41,9 @@ import numpy as np
 import skimage.data
 
 from photokit import synth
-from photokit.checker import _terms, find_card, fit_card, leave_one_out
-from photokit.colorchecker import _D50, _D65, PATCH_NAMES, bradford, lab_to_xyz
-from photokit.colour import SRGB_TO_XYZ, linear_to_lab, srgb_to_linear
+from photokit.colour.checker import _terms, find_card, fit_card, leave_one_out
+from photokit.colour.colorchecker import _D50, _D65, PATCH_NAMES, bradford, lab_to_xyz
+from photokit.colour.convert import SRGB_TO_XYZ, linear_to_lab, srgb_to_linear
 
 DATA = Path(os.environ.get("PHOTOKIT_BENCH_DATA",
                            Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -232,7 +232,7 @@ def table_timing() -> None:
     linear_to_lab(out)
     t_lab = time.perf_counter() - t0
     print(f"\n3. Timing on a 12 MP photo (4000x3000), JPEG decode = 1.00 ({t_dec:.3f} s)")
-    from photokit.skin import skin_mask
+    from photokit.faces.skin import skin_mask
 
     t0 = time.perf_counter()
     skin_mask(rgb)
@@ -248,11 +248,11 @@ def table_timing() -> None:
 def _time_maps(linear: np.ndarray, mask: np.ndarray) -> float:
     """Time of every colour map used by the metrics (a*, L*, b*, EI, MI, ITA, melanin and
     haemoglobin), computed as `measure` does: on the working copy of at most
-    `photokit.redness.WORK_SIDE` px (area averaging keeps the linear means)."""
-    from photokit.analysis import Analysis
-    from photokit.chromophores import chromophore_maps
-    from photokit.pigment import ita_Chardon1991, melanin_map
-    from photokit.redness import a_star_map, colour_level, erythema_map
+    `photokit.metrics.redness.WORK_SIDE` px (area averaging keeps the linear means)."""
+    from photokit.colour.chromophores import chromophore_maps
+    from photokit.metrics.analysis import Analysis
+    from photokit.metrics.pigment import ita_Chardon1991, melanin_map
+    from photokit.metrics.redness import a_star_map, colour_level, erythema_map
 
     t0 = time.perf_counter()
     an = Analysis(linear, mask, None)
@@ -266,7 +266,7 @@ def _time_maps(linear: np.ndarray, mask: np.ndarray) -> float:
 
 
 def table_skin() -> None:
-    from photokit.skin import skin_mask
+    from photokit.faces.skin import skin_mask
 
     print("\n4. Skin mask on synthetic skin photos (1600x1200, IoU with the truth skin region)")
     for ita in (60, 40, 20, 0, -20, -35, -50):
@@ -349,7 +349,7 @@ def table_delta_synthetic() -> list[float]:
 
 def _paint_card(linear: np.ndarray, x0: int, y0: int, width: int) -> None:
     """A ColorChecker 24 (photokit reference colours) lying in the scene, in linear RGB."""
-    from photokit.colorchecker import REFERENCE_LINEAR_SRGB
+    from photokit.colour.colorchecker import REFERENCE_LINEAR_SRGB
 
     s = int(width * 0.8 / 6)
     gap = int(width * 0.02)
@@ -374,9 +374,9 @@ def _portraits():
 
 def table_delta_portraits() -> list[float]:
     """Real portraits with haemoglobin added in optical density on both cheeks."""
-    from photokit.chromophores import V_HAEMOGLOBIN
-    from photokit.colour import linear_to_srgb, uint8_to_linear
-    from photokit.face import detect_faces
+    from photokit.colour.chromophores import V_HAEMOGLOBIN
+    from photokit.colour.convert import linear_to_srgb, uint8_to_linear
+    from photokit.faces.haar import detect_faces
 
     print("\n6. delta a* on real portraits: haemoglobin OD added on the cheeks (dose 0 / 0.25),"
           "\n   then exposure x0.7-1.35 and white balance +-10%; a card painted in the scene for 'card'")

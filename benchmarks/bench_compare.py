@@ -35,7 +35,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from photokit.photo import load
+from photokit.io.photo import load
 
 DATA = Path(os.environ.get("PHOTOKIT_BENCH_DATA",
                            Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -82,9 +82,9 @@ def main(argv=None) -> None:
     ap.add_argument("--keep", type=Path, default=None, help="also write the report here")
     args = ap.parse_args(argv)
 
-    from photokit.align import align
-    from photokit.compare import compare
-    from photokit.measure import measure
+    from photokit.comparison.compare import compare
+    from photokit.measurement.measure import measure
+    from photokit.registration.align import align
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -1,4 +1,4 @@
-"""Face mesh, irises, pose, iris ruler, zones and speed of photokit.facemesh on real photos.
+"""Face mesh, irises, pose, iris ruler, zones and speed of photokit.faces.mesh on real photos.
 
 Run ``python benchmarks/bench_face.py``. Real data come from ``$PHOTOKIT_BENCH_DATA``
 (default ``shared/data`` beside the repository); nothing is copied into the repository.
@@ -8,7 +8,7 @@ Sections
 --------
 1. Found and meshed: London neutral (``*_03``) and smiling (``*_08``), the four zoom
    recaptures (15-60 cm), the six portraits of ``faces/``, the astronaut; the old Haar
-   path (`photokit.face.detect_faces` on grey) in the same run: faces with both eyes.
+   path (`photokit.faces.haar.detect_faces` on grey) in the same run: faces with both eyes.
    1b. The same photos shrunk so the face spans 25-6 % of a 4000 px wide grey frame:
    found, by which detector stage (whole image, Haar proposal, tiles), time.
 2. Synthetic yaw: a frontal London face's mesh texture-mapped and turned about the
@@ -37,8 +37,8 @@ import cv2
 import numpy as np
 import skimage.data
 
-from photokit.face import detect_faces
-from photokit.facemesh import TRIANGLES, draw_overlay, face_scale, find_faces, pose, visibility
+from photokit.faces.haar import detect_faces
+from photokit.faces.mesh import TRIANGLES, draw_overlay, face_scale, find_faces, pose, visibility
 
 DATA = Path(os.environ.get("PHOTOKIT_BENCH_DATA",
                            Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))

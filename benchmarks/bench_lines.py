@@ -43,7 +43,7 @@ METRICS = ("texture.wrinkle_density", "texture.wrinkle_depth")
 
 
 def line_metrics(an) -> dict[str, float | None]:
-    from photokit import texture as T
+    from photokit.metrics import texture as T
 
     return {"texture.wrinkle_density": T.wrinkle_density(an),
             "texture.wrinkle_depth": T.wrinkle_depth(an)}
@@ -79,9 +79,9 @@ def recall_precision(im, ln) -> tuple[float, float, float, float]:
 
 
 def section_recall(n_skins: int, depth: float = 1.0):
-    from photokit import texture as T
-    from photokit.analysis import Analysis
-    from photokit.colour import uint8_to_linear
+    from photokit.colour.convert import uint8_to_linear
+    from photokit.metrics import texture as T
+    from photokit.metrics.analysis import Analysis
     from photokit.synth import render_skin
 
     print(f"\n1. Line length found, {n_skins} synthetic close-ups 1200x900 at 0.07 mm/px, "
@@ -120,8 +120,8 @@ def cv_table(per_metric: dict[str, list[list[float]]], label: str) -> None:
 
 
 def section_synthetic_cv(n_skins: int, n: int, depth: float = 1.0):
-    from photokit.analysis import Analysis
-    from photokit.colour import uint8_to_linear
+    from photokit.colour.convert import uint8_to_linear
+    from photokit.metrics.analysis import Analysis
     from photokit.synth import render_skin
 
     rng = np.random.default_rng(0)
@@ -151,8 +151,8 @@ def section_synthetic_cv(n_skins: int, n: int, depth: float = 1.0):
 def section_real_cv(n: int):
     import bench_repeatability as R
 
-    from photokit.analysis import Analysis
-    from photokit.colour import uint8_to_linear
+    from photokit.colour.convert import uint8_to_linear
+    from photokit.metrics.analysis import Analysis
 
     def run(rgb, roi, mmpp):
         return line_metrics(Analysis(uint8_to_linear(rgb), roi, mmpp))
@@ -167,12 +167,12 @@ def section_speed():
 
     import bench_measure as B
 
-    from photokit import texture as T
-    from photokit.analysis import Analysis
-    from photokit.colour import uint8_to_linear
-    from photokit.face import detect_faces
-    from photokit.photo import load
-    from photokit.scale import estimate_scale
+    from photokit.colour.convert import uint8_to_linear
+    from photokit.faces.haar import detect_faces
+    from photokit.io.photo import load
+    from photokit.metrics import texture as T
+    from photokit.metrics.analysis import Analysis
+    from photokit.metrics.scale import estimate_scale
 
     print("\n4. Speed of texture.wrinkle_density on 12 MP photos (median of 3, fresh Analysis each)")
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,6 +1,6 @@
 """Speed of measuring a 12 MP photo (all metrics) against decoding that JPEG.
 
-Target (issue 6): ``photokit.measure`` on a 12 MP photo within 6x the time to decode it,
+Target (issue 6): ``photokit.measurement.measure`` on a 12 MP photo within 6x the time to decode it,
 measured in the same run. Two 12 MP JPEGs are made in a temporary folder:
 
 - ``portrait``: the largest real portrait of ``$PHOTOKIT_BENCH_DATA/faces`` resized to
@@ -11,7 +11,7 @@ measured in the same run. Two 12 MP JPEGs are made in a temporary folder:
   filters).
 
 Baseline: ``photokit.load`` (JPEG decode, orientation, colour profile). Decode and
-``photokit.measure`` are timed in interleaved rounds (decode, measure, decode, ...) and
+``photokit.measurement.measure`` are timed in interleaved rounds (decode, measure, decode, ...) and
 the ratio is taken per round: its median and range are reported (a shared machine's
 slow spells then hit both sides of each ratio). The per-step table then runs
 ``measure``'s steps one after another (``measure`` runs some side by side): decode,
@@ -83,15 +83,15 @@ def steps(path: Path, mm_per_px) -> list[tuple[str, float, str]]:
     import importlib
 
     from photokit import metrics
-    from photokit.analysis import Analysis
-    from photokit.calibration import calibrate
-    from photokit.face import detect_faces
-    from photokit.photo import load
-    from photokit.quality import assess
-    from photokit.scale import estimate_scale
-    from photokit.skin import skin_mask
+    from photokit.colour.calibration import calibrate
+    from photokit.faces.haar import detect_faces
+    from photokit.faces.skin import skin_mask
+    from photokit.io.photo import load
+    from photokit.measurement.quality import assess
+    from photokit.metrics.analysis import Analysis
+    from photokit.metrics.scale import estimate_scale
 
-    mmod = importlib.import_module("photokit.measure")
+    mmod = importlib.import_module("photokit.measurement.measure")
     chosen = metrics.registered()
     groups: dict[str, list] = {}
     for m in chosen:   # (trees before metric jobs: by module, as their measure did)
@@ -139,8 +139,8 @@ ROUNDS = 7
 
 
 def main() -> int:
-    from photokit.measure import measure
-    from photokit.photo import load
+    from photokit.io.photo import load
+    from photokit.measurement.measure import measure
 
     with tempfile.TemporaryDirectory() as tmp:
         for name, path, mmpp in make_inputs(Path(tmp)):
@@ -158,7 +158,7 @@ def main() -> int:
                 ratios.append(t_m / t_d)
             t_dec = statistics.median(decs)
             print(f"  baseline decode (photokit.load), median of {ROUNDS}: {t_dec:.3f} s")
-            print(f"  photokit.measure (all {len(res.metrics)} metrics), median of {ROUNDS}: "
+            print(f"  photokit.measurement.measure (all {len(res.metrics)} metrics), median of {ROUNDS}: "
                   f"{statistics.median(meas):.3f} s")
             print(f"  ratio measure / decode, per interleaved round: median "
                   f"{statistics.median(ratios):.2f} x (range {min(ratios):.2f}-{max(ratios):.2f}; "

@@ -30,9 +30,9 @@ import numpy as np
 import skimage.data
 
 from photokit import PhotokitError, load
-from photokit.colour import linear_to_lab, linear_to_srgb, uint8_to_linear
-from photokit.face import detect_faces
-from photokit.measure import measure
+from photokit.colour.convert import linear_to_lab, linear_to_srgb, uint8_to_linear
+from photokit.faces.haar import detect_faces
+from photokit.measurement.measure import measure
 from photokit.synth import ABSORPTION_HAEMOGLOBIN
 
 DATA = Path(os.environ.get("PHOTOKIT_BENCH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))

@@ -12,7 +12,7 @@ x0.7-1.35, white balance x0.9-1.1 per channel, 5000-6800 K, gradient <= 12 %, vi
 rotation +-3 deg, zoom +-4 %, noise, JPEG 85-95) at four skin tones (ITA 55, 35, 15, -20)
 and three resolutions (720x540 at 0.1, 1200x900 at 0.07, 640x480 at 0.08 mm/px),
 measured the way ``compare`` measures them
-(``photokit.compare`` itself: its alignment carries the truth ROI), with the truth
+(``photokit.comparison.compare`` itself: its alignment carries the truth ROI), with the truth
 reference-skin ROI (calibrated) and without (uncalibrated). Per metric: bias, Sw =
 RMS(delta)/sqrt(2), MDC = 2.77 Sw, the 95th percentile and maximum of |delta|, the number
 of pairs the registered MDC flags, and how many pairs have >= 1 metric flagged (the
@@ -32,8 +32,8 @@ Subjects: the real portraits in ``$PHOTOKIT_BENCH_DATA/faces`` plus
 ``skimage.data.astronaut()``. For each, `N_RECAPTURES` re-captures: a random similarity
 (rotation +-2 deg, scale +-3%, shift +-1.5% of the size: a small pose change), Gaussian
 sensor noise of SD 2 (8-bit levels), JPEG re-encoding at quality 88-95, decoded again.
-The skin to analyse is found on the original photo as ``photokit.measure`` finds it
-(``photokit.skin.skin_mask`` seeded on the detected faces, eyes, brows and lips removed;
+The skin to analyse is found on the original photo as ``photokit.measurement.measure`` finds it
+(``photokit.faces.skin.skin_mask`` seeded on the detected faces, eyes, brows and lips removed;
 without the faces, red curtains and flags behind the portraits passed for skin and gave
 most of the red "spots"; else cheek and forehead boxes placed from the detected face,
 intersected with a YCrCb skin-colour rule) and carried onto each re-capture through the known
@@ -49,7 +49,7 @@ coarse for the 0.2-2 mm texture band and pores, which then return None, and all 
 one (biden2, 0.33 mm/px, a smile whose narrowed eyes only the face module's looser eye pass
 finds) too coarse for spots; the synthetic protocol measures those at the resolution they are meant for.
 
-Each metric is computed through ``photokit.measure`` when it exists, else directly from
+Each metric is computed through ``photokit.measurement.measure`` when it exists, else directly from
 an `Analysis` built here (calibration none). Output: a table of mean, within-subject
 CV (mean over subjects of SD/|mean|), Sw and MDC per metric, with the registered MDC
 beside it; ``--json FILE`` saves it. The baseline row ``decode+linear`` is not a metric:
@@ -103,7 +103,7 @@ def recapture(rgb: np.ndarray, rng: np.random.Generator, light: bool = False):
     """
     h, w = rgb.shape[:2]
     if light:
-        from photokit.colour import linear_to_srgb, uint8_to_linear
+        from photokit.colour.convert import linear_to_srgb, uint8_to_linear
 
         gains = (rng.uniform(0.7, 1.35) * rng.uniform(0.9, 1.1, 3)).astype(np.float32)
         lin = np.clip(uint8_to_linear(rgb) * gains, 0, 1)
@@ -137,51 +137,33 @@ def fallback_skin(rgb: np.ndarray, face) -> np.ndarray:
 
 
 def skin_mask(rgb: np.ndarray, faces) -> np.ndarray:
-    """The skin `photokit.measure` analyses without an ROI: `photokit.skin.skin_mask`
+    """The skin `photokit.measurement.measure` analyses without an ROI: `photokit.faces.skin.skin_mask`
     seeded on the detected faces' cheeks, their eyes, brows and lips removed. (Without the
     faces the colour rule alone also takes red curtains, flags and gilt drapery behind the
     portraits for skin, and their folds for red spots.)"""
     try:
-        from photokit.skin import skin_mask as photokit_skin_mask
+        from photokit.faces.skin import skin_mask as photokit_skin_mask
     except ImportError:
         return fallback_skin(rgb, faces[0])
     return np.asarray(photokit_skin_mask(rgb, faces=faces), bool)
 
 
 def measurer():
-    """A function (rgb, roi mask, mm_per_px) -> {metric: value}."""
-    try:
-        from photokit.measure import measure
-
-        def run(rgb, roi, mmpp):
-            return dict(measure(rgb, roi=roi, mm_per_px=mmpp, calibration="none").metrics)
-
-        return run, "photokit.measure"
-    except ImportError:
-        pass
-    from photokit import metrics
-    from photokit.analysis import Analysis
-    from photokit.colour import uint8_to_linear
-
-    for mod in metrics._BUILTIN_MODULES:
-        try:
-            __import__(mod)
-        except ImportError:
-            pass
+    """A function (rgb, roi mask, mm_per_px) -> {metric: value}, and its name."""
+    from photokit.measurement.measure import measure
 
     def run(rgb, roi, mmpp):
-        an = Analysis(uint8_to_linear(rgb), roi, mmpp)
-        return {m.name: m.compute(an) for m in metrics._REGISTRY.values()}
+        return dict(measure(rgb, roi=roi, mm_per_px=mmpp, calibration="none").metrics)
 
-    return run, "Analysis (photokit.measure not available)"
+    return run, "photokit.measure"
 
 
 def real_protocol(run, n, rng, light=False):
     """{metric: [[values of subject i]]}, baseline luminance groups."""
-    from photokit.colour import uint8_to_linear
-    from photokit.face import detect_faces
-    from photokit.photo import load
-    from photokit.scale import estimate_scale
+    from photokit.colour.convert import uint8_to_linear
+    from photokit.faces.haar import detect_faces
+    from photokit.io.photo import load
+    from photokit.metrics.scale import estimate_scale
 
     per_metric: dict[str, list[list[float]]] = {}
     base_lum: list[list[float]] = []
@@ -214,7 +196,7 @@ def real_protocol(run, n, rng, light=False):
 
 
 def synthetic_protocol(run, n, n_skins, rng):
-    from photokit.colour import uint8_to_linear
+    from photokit.colour.convert import uint8_to_linear
     from photokit.synth import render_skin
 
     per_metric: dict[str, list[list[float]]] = {}
@@ -250,7 +232,7 @@ LP_PAIRS = 6
 #: Largest light gradient (centre to frame end) and vignetting of a capture: those of
 #: ``photokit.synth.Camera.random`` at full strength.
 LP_GRADIENT, LP_VIGNETTING = 0.12, 0.10
-#: Pairs where either photo has more of its frame clipped than `photokit.quality` passes
+#: Pairs where either photo has more of its frame clipped than `photokit.measurement.quality` passes
 #: without a warning (1 %: an over-exposed very light skin at exposure x1.3-1.5) are left
 #: out of the floors and counted: photokit warns about them, and clipping flattens texture.
 CLIP_PASS_PCT = 1.0
@@ -274,7 +256,7 @@ def lp_job(job):
 
     from photokit.synth import SkinParams, make_pair
 
-    C = importlib.import_module("photokit.compare")
+    C = importlib.import_module("photokit.comparison.compare")
     ita, (w, h, mmpp), seed = job
     rng = np.random.default_rng(seed)
     e0 = rng.uniform(0.9, 1.1)
@@ -282,7 +264,7 @@ def lp_job(job):
                   camera_before=lp_camera(rng, e0),
                   camera_after=lp_camera(rng, e0 * rng.uniform(0.7, 1.35)))
     assert all(abs(v) < 1e-9 for v in p.delta.values()), p.delta   # the skin did not change
-    # % of the frame clipped (any channel >= 250), as photokit.quality grades it
+    # % of the frame clipped (any channel >= 250), as photokit.measurement.quality grades it
     out = {"clipped_pct": max(float(np.mean(im.pixels.max(axis=-1) >= 250) * 100)
                               for im in (p.before, p.after))}
     for label, ref in (("calibrated", p.before.mask("reference")), ("uncalibrated", None)):
@@ -296,7 +278,7 @@ def lp_job(job):
 
 
 def light_pose_protocol(n_pairs: int, seed: int, workers: int = 2):
-    """No-change pairs under a new light and pose, measured by ``photokit.compare``.
+    """No-change pairs under a new light and pose, measured by ``photokit.comparison.compare``.
 
     Each pair is the same synthetic skin (`photokit.synth.make_pair`, no change of any
     truth metric) photographed twice with independent cameras: rotation +-3 deg, zoom
@@ -430,10 +412,7 @@ def main(argv=None) -> int:
 
     run, how = measurer()
     rng = np.random.default_rng(args.seed)
-    try:
-        registered = {m.name: m for m in metrics.registered()}
-    except ImportError:  # a metric module of another family is missing in this tree
-        registered = {m.name: m for m in metrics._REGISTRY.values()}
+    registered = {m.name: m for m in metrics.registered()}
     doc = {}
     if "light-pose" in which:
         t0 = time.perf_counter()
@@ -444,7 +423,7 @@ def main(argv=None) -> int:
         for label in ("calibrated", "uncalibrated"):
             rows = delta_table(pooled[label], registered, pooled["before"])
             doc[f"light_pose_{label}"] = rows
-            show_deltas(f"Light + pose, no-change synthetic pairs via photokit.compare, {label} "
+            show_deltas(f"Light + pose, no-change synthetic pairs via photokit.comparison.compare, {label} "
                         f"({'reference skin' if label == 'calibrated' else 'no reference, no card'}); "
                         f"ITA {LP_ITAS}, {[f'{w}x{h}@{m}mm' for w, h, m in LP_RESOLUTIONS]}, "
                         f"{args.pairs} pairs each, {n_ok} pass the clipping check ({dt:.0f} s)",
@@ -469,7 +448,7 @@ def main(argv=None) -> int:
         show(f"Synthetic skin at 0.07 mm/px, pose only, {args.synthetic_skins} skins x "
              f"{args.recaptures} re-captures ({time.perf_counter() - t0:.0f} s)", rows)
     if args.json:
-        from photokit.atomic import write_text
+        from photokit.io.atomic import write_text
 
         write_text(args.json, json.dumps(doc, indent=1))
     return 0

@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from photokit import synth
-from photokit.recovery import fit_recovery
-from photokit.series import Series
+from photokit.series.course import Series
+from photokit.series.recovery import fit_recovery
 from photokit.synth import Camera, SkinParams
 
 TREND_METRICS = ("texture.roughness", "texture.wrinkle_density", "texture.pore_density",
@@ -145,7 +145,7 @@ def run(taus, size, keep: Path | None, seed: int = 11) -> None:
                   f"flags {[f['kind'] for f in s.flags]}")
             print(f"      all significant: {json.dumps(sig)}")
 
-    from photokit.align import align
+    from photokit.registration.align import align
 
     a = sorted((tmp / f"tau{taus[0]:g}").glob("*.jpg"))
     t0 = time.perf_counter()

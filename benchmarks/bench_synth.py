@@ -147,7 +147,7 @@ def bench_align(n=4):
 
 def bench_colour():
     print("\n## 4. Colour realism: real cheeks (faces/, uncalibrated sRGB) vs rendered skin (L*a*b*, ITA)")
-    from photokit.face import detect_faces
+    from photokit.faces.haar import detect_faces
 
     rows = []
     for f in sorted((DATA / "faces").glob("*.jpg")):

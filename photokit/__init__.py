@@ -5,22 +5,16 @@ The public API (SPEC): `load`, `check`, `measure`, `align`, `compare`, `Series`,
 tabular ones also offer ``to_frame()`` and render in Jupyter.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("photokit")
-except PackageNotFoundError:  # running from a source tree
-    __version__ = "0.0.0+source"
-
+from ._version import __version__  # noqa: I001 (first: every layer records it)
 from . import metrics, synth
-from .align import Alignment, align
-from .batch import BatchSummary, score_archive
-from .compare import Comparison, compare
+from .registration.align import Alignment, align
+from .batch.archive import BatchSummary, score_archive
+from .comparison.compare import Comparison, compare
 from .errors import PhotokitError
-from .measure import Measurement, measure
-from .photo import Photo, load
-from .quality import CheckResult, QualityReport, check
-from .series import Series
+from .measurement.measure import Measurement, measure
+from .io.photo import Photo, load
+from .measurement.quality import CheckResult, QualityReport, check
+from .series.course import Series
 
 __all__ = [
     "Alignment", "BatchSummary", "CheckResult", "Comparison", "Measurement", "Photo",

@@ -1,4 +1,4 @@
-"""photokit.align: known transforms recovered, the subject followed, real change kept,
+"""photokit.registration.align: known transforms recovered, the subject followed, real change kept,
 unrelated pairs refused, and the ``photokit align`` command."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import skimage.data
 from click.testing import CliRunner
 from numpy.testing import assert_allclose
 
-from photokit.align import Alignment, align
 from photokit.cli.main import cli
-from photokit.subject import find_subject
+from photokit.registration.align import Alignment, align
+from photokit.registration.subject import find_subject
 
 
 def _corners(h, box):
@@ -343,8 +343,8 @@ def test_small_roi_anchored_by_its_face(astronaut, head):
 # -- independent point estimate, jackknife, units of the confidence ---------------------
 def _point_setup(after, h_start, img):
     """BEFORE/AFTER as align sees them: working grids, normalised high-pass, overlap."""
-    from photokit.align import _grid, _normalised_highpass, _prewarp, _valid_on_grid
-    from photokit.subject import Subject
+    from photokit.registration.align import _grid, _normalised_highpass, _prewarp, _valid_on_grid
+    from photokit.registration.subject import Subject
     gb, ga = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.cvtColor(after, cv2.COLOR_RGB2GRAY)
     grid_b = _grid(gb, Subject("frame", (0, 0, gb.shape[1], gb.shape[0]), gb.shape))
     grid_a = _grid(ga, Subject("frame", (0, 0, ga.shape[1], ga.shape[0]), ga.shape))
@@ -356,7 +356,7 @@ def _point_setup(after, h_start, img):
 def test_point_estimate_recovers_a_known_homography():
     """Tracked points refit the model from a start 2 px off: the truth within 0.1 px at the
     corners, and a tiny jackknife variance for an exactly planar scene."""
-    from photokit.align import _point_estimate
+    from photokit.registration.align import _point_estimate
     img = skimage.data.coffee()
     h, w = img.shape[:2]
     H = _oblique(w, h, 0.8, 8, 0.95)
@@ -373,7 +373,7 @@ def test_point_estimate_recovers_a_known_homography():
 def test_jackknife_sees_a_scene_that_is_not_one_plane():
     """Barrel distortion (3 px at the corners; not one homography) raises the
     block-jackknife variance of the corners by orders of magnitude over the planar scene."""
-    from photokit.align import _point_estimate
+    from photokit.registration.align import _point_estimate
     img = skimage.data.coffee()
     h, w = img.shape[:2]
     H = _oblique(w, h, 0.8, 8, 0.95)
@@ -393,7 +393,7 @@ def test_jackknife_sees_a_scene_that_is_not_one_plane():
 
 
 def test_area_scale_is_the_jacobian_determinant():
-    from photokit.align import _apply, _area_scale
+    from photokit.registration.align import _apply, _area_scale
     hm = np.array([[1.2, 0.1, 5], [0.05, 0.9, 3], [1e-4, 2e-4, 1]])
     p = np.array([[100.0, 200.0], [400.0, 30.0]])
     dets = []
@@ -421,8 +421,8 @@ def test_confidence_in_after_pixels_zoomed_out_pair():
 def _fake_face(monkeypatch, ellipse, shape):
     import sys
 
-    from photokit.subject import Subject
-    pa = sys.modules["photokit.align"]          # the module (photokit.align is also the function)
+    from photokit.registration.subject import Subject
+    pa = sys.modules["photokit.registration.align"]
     (cx, cy), (ax, ay) = ellipse
     sub = Subject("face", (int(cx - ax), int(cy - ay), int(cx + ax), int(cy + ay)), shape,
                   ellipse=ellipse)
@@ -476,7 +476,7 @@ def _tilted(w, h, t, k, deg=0.0):
 def _spy_tilt(monkeypatch, disable=False):
     """Record the fallback's results (or switch it off)."""
     import sys
-    pa = sys.modules["photokit.align"]
+    pa = sys.modules["photokit.registration.align"]
     orig, calls = pa._tilt_matches, []
 
     def spy(*args, **kw):

@@ -23,8 +23,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from photokit import PhotokitError
-from photokit import batch as batch_mod
-from photokit.batch import (
+from photokit.batch import archive as batch_mod
+from photokit.batch.archive import (
     BatchSummary,
     Task,
     _LocalEngine,
@@ -34,7 +34,7 @@ from photokit.batch import (
     sha256_file,
 )
 from photokit.cli.main import cli
-from photokit.photo import load
+from photokit.io.photo import load
 
 HERE = Path(__file__).resolve().parent
 
@@ -523,7 +523,7 @@ def test_ctrl_c_stops_promptly_and_keeps_committed_rows(tmp_path, astronaut):
 
 # -- end to end with photokit's own measure ----------------------------------------------------
 def test_default_scorer_is_measure_end_to_end(tmp_path, astronaut):
-    measure_mod = pytest.importorskip("photokit.measure")
+    measure_mod = pytest.importorskip("photokit.measurement.measure")
     from photokit.metrics import names
 
     Image.fromarray(astronaut).save(tmp_path / "astronaut.png")

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from photokit import report as R
+from photokit.report import html as R
 
 pytestmark = pytest.mark.browser
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from photokit import PhotokitError, synth
-from photokit.calibration import calibrate, describe_calibration
-from photokit.colour import linear_to_srgb, uint8_to_linear
-from photokit.photo import load
+from photokit.colour.calibration import calibrate, describe_calibration
+from photokit.colour.convert import linear_to_srgb, uint8_to_linear
+from photokit.io.photo import load
 
 
 def _flat(rgb_lin, shape=(120, 160)):
@@ -130,7 +130,8 @@ def test_card_calibration_under_a_warm_dim_light_with_a_mixing_camera():
 def test_coded_linear_levels_and_regions_equal_the_converted_photo():
     """A CodedLinear's level is the area resize of its converted photo, its region the
     crop, whatever the conversion (sRGB, a card correction, reference gains)."""
-    from photokit.analysis import Analysis, CodedLinear
+    from photokit.colour.linear import CodedLinear
+    from photokit.metrics.analysis import Analysis
 
     im = synth.render_skin(seed=2, width=803, height=601, mm_per_px=0.1, card=True)
     coded, cal = calibrate(im.pixels)
@@ -157,7 +158,7 @@ def test_coded_linear_levels_and_regions_equal_the_converted_photo():
 def test_reduced_linear_is_made_where_read_and_zero_outside_its_box():
     """A level of codes converts only the rows read; any rows, any box: the same values
     as the area resize of the converted photo inside the box, zero outside."""
-    from photokit.analysis import CodedLinear, ReducedLinear
+    from photokit.colour.linear import CodedLinear, ReducedLinear
 
     im = synth.render_skin(seed=3, width=403, height=301, mm_per_px=0.1)
     coded = CodedLinear(im.pixels)

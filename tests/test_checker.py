@@ -9,9 +9,9 @@ import skimage.data
 from numpy.testing import assert_allclose
 
 from photokit import check, measure, synth
-from photokit.checker import find_card, fit_card, leave_one_out
-from photokit.colorchecker import REFERENCE_LINEAR_SRGB
-from photokit.colour import linear_to_srgb
+from photokit.colour.checker import find_card, fit_card, leave_one_out
+from photokit.colour.colorchecker import REFERENCE_LINEAR_SRGB
+from photokit.colour.convert import linear_to_srgb
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +114,8 @@ def test_local_de2000_model_matches_scikit_image():
     (scikit-image) to first order at every reference colour."""
     from skimage.color import deltaE_ciede2000
 
-    from photokit.checker import _de2000_scales
-    from photokit.colorchecker import REFERENCE_LAB_D65
+    from photokit.colour.checker import _de2000_scales
+    from photokit.colour.colorchecker import REFERENCE_LAB_D65
 
     d = np.random.default_rng(0).normal(0, 0.3, REFERENCE_LAB_D65.shape)
     approx = np.linalg.norm(np.einsum("nij,nj->ni", _de2000_scales(REFERENCE_LAB_D65), d), axis=1)
@@ -129,8 +129,8 @@ def test_delta_e_is_the_exact_ciede2000_of_the_applied_correction(objective):
     correction applied to the patch codes, CIELAB, scikit-image's CIEDE2000."""
     from skimage.color import deltaE_ciede2000
 
-    from photokit.colorchecker import REFERENCE_LAB_D65
-    from photokit.colour import linear_to_lab
+    from photokit.colour.colorchecker import REFERENCE_LAB_D65
+    from photokit.colour.convert import linear_to_lab
 
     codes = _camera_codes(1, light=(1.0, 0.9, 0.4), exposure=0.6, gamma=1.0)
     fit = fit_card(codes, objective=objective)
@@ -184,7 +184,7 @@ def test_tone_fit_recovers_gamma_from_dim_quantised_neutrals():
     """Dim exposure (white at code ~40, black at 1-2 for gamma 1, ~9 for gamma 2.2), 0.5
     code of noise, 8 bits: the precision-weighted fit of all six neutrals finds the
     encoding exponent (the unweighted fit of the five brightest missed it by 6-10%)."""
-    from photokit.checker import _fit_tone
+    from photokit.colour.checker import _fit_tone
 
     for gamma in (1.0, 2.2):
         lin = np.clip(REFERENCE_LINEAR_SRGB, 0, None) * 0.18 ** gamma

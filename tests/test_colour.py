@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import skimage.color
 
-from photokit.colour import (
+from photokit.colour.convert import (
     lab_to_linear,
     linear_to_lab,
     linear_to_srgb,

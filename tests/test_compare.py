@@ -12,13 +12,14 @@ import pytest
 from click.testing import CliRunner
 from skimage import data
 
-from photokit.align import Alignment
 from photokit.cli.main import cli
 from photokit.errors import PhotokitError
+from photokit.measurement.quality import Check, QualityReport
 from photokit.metrics import Metric
-from photokit.quality import Check, QualityReport
+from photokit.registration.align import Alignment
 
-C = importlib.import_module("photokit.compare")   # the module (photokit.compare is the function)
+C = importlib.import_module("photokit.comparison.compare")
+sameskin = importlib.import_module("photokit.comparison.sameskin")
 
 
 def _metric(name, mdc, better="lower"):
@@ -29,7 +30,7 @@ def test_changes_delta_percent_and_significance():
     mets = [_metric("a", 0.8), _metric("b", 2.0), _metric("c", 1.0), _metric("d", 1.0)]
     before = {"a": 10.0, "b": 4.0, "c": None, "d": 0.0}
     after = {"a": 11.0, "b": 2.0, "c": 3.0, "d": 0.5}
-    delta, pct, sig, mdc = C.changes(mets, before, after)
+    delta, pct, sig, mdc = sameskin.changes(mets, before, after)
     assert delta["a"] == pytest.approx(1.0) and pct["a"] == pytest.approx(10.0) and sig["a"] is True
     assert delta["b"] == pytest.approx(-2.0) and pct["b"] == pytest.approx(-50.0)
     assert sig["b"] is False                      # exactly at the floor is not beyond it
@@ -39,7 +40,7 @@ def test_changes_delta_percent_and_significance():
 
 
 def test_changes_ignores_non_finite_values():
-    delta, pct, sig, _ = C.changes([_metric("a", 1.0)], {"a": float("nan")}, {"a": 2.0})
+    delta, pct, sig, _ = sameskin.changes([_metric("a", 1.0)], {"a": float("nan")}, {"a": 2.0})
     assert delta["a"] is None and sig["a"] is None
 
 
@@ -58,15 +59,41 @@ def test_jacobian_matches_finite_differences():
 
     x, y, e = 310.0, 145.0, 1e-3
     num = np.column_stack([(f(x + e, y) - f(x - e, y)) / (2 * e), (f(x, y + e) - f(x, y - e)) / (2 * e)])
-    np.testing.assert_allclose(C.jacobian(h, x, y), num, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(sameskin.jacobian(h, x, y), num, rtol=1e-6, atol=1e-9)
+
+
+def test_carried_scale_is_the_local_area_ratio_at_the_followed_skin():
+    """mm/px carried to AFTER = mm/px of BEFORE x sqrt(area in BEFORE / area in AFTER) of a
+    small patch at the skin's centroid (finite differences of the map), not det H[:2, :2]."""
+    h = _homography(1.25, 10, 30, -20, 3e-4, -2e-4)
+    region = np.zeros((400, 600), bool)
+    region[220:300, 380:500] = True                     # the skin on AFTER's grid
+    cx, cy = sameskin.centroid(region)
+    e = 0.5
+    sq = np.array([[cx - e, cy - e, 1], [cx + e, cy - e, 1], [cx + e, cy + e, 1], [cx - e, cy + e, 1]]).T
+    q = h @ sq
+    q = (q[:2] / q[2]).T
+    area_b = 0.5 * abs(np.dot(q[:, 0], np.roll(q[:, 1], 1)) - np.dot(q[:, 1], np.roll(q[:, 0], 1)))
+    expected = 0.08 * np.sqrt(area_b / (2 * e) ** 2)
+    got = sameskin.carried_mm_per_px(h, 0.08, region)
+    assert got == pytest.approx(expected, rel=1e-6)
+    assert abs(got - 0.08 * np.sqrt(abs(np.linalg.det(h[:2, :2])))) > 1e-3 * got  # perspective counts
+    assert sameskin.carried_mm_per_px(h, None, region) is None
+
+
+def test_percent_change_one_definition():
+    assert sameskin.percent_change(2.0, 3.0) == pytest.approx(50.0)
+    assert sameskin.percent_change(-2.0, -3.0) == pytest.approx(-50.0)
+    assert sameskin.percent_change(0.0, 1.0) is None and sameskin.percent_change(None, 1.0) is None
+    assert sameskin.percent_change(1.0, float("nan")) is None
 
 
 def test_view_change_recovers_scale_rotation_and_tilt():
-    v = C.view_change(_homography(1.3, 15, 40, 20), (200.0, 100.0))
+    v = sameskin.view_change(_homography(1.3, 15, 40, 20), (200.0, 100.0))
     assert v["scale"] == pytest.approx(1.3) and v["rotation_deg"] == pytest.approx(15)
     assert v["anisotropy"] == pytest.approx(1.0)
     tilt = np.diag([1.0, np.cos(np.deg2rad(35)), 1.0])   # a plane turned by 35 degrees
-    assert C.view_change(tilt, (0.0, 0.0))["anisotropy"] == pytest.approx(1 / np.cos(np.deg2rad(35)))
+    assert sameskin.view_change(tilt, (0.0, 0.0))["anisotropy"] == pytest.approx(1 / np.cos(np.deg2rad(35)))
 
 
 def _alignment(h, bshape, ashape, flow=None, flow_grid=None):
@@ -102,7 +129,7 @@ def test_map_resampling_matches_the_full_alignment(with_flow):
 
 
 def test_lighting_difference_sees_exposure_and_colour_of_light():
-    from photokit.colour import linear_to_lab, linear_to_srgb, uint8_to_linear
+    from photokit.colour.convert import linear_to_lab, linear_to_srgb, uint8_to_linear
 
     img = data.astronaut()
     valid = np.ones(img.shape[:2], bool)
@@ -356,9 +383,9 @@ def test_blur_eyes_and_notebook_view_on_a_face(tmp_path):
 def test_default_region_is_the_skin_measure_finds_on_a_face():
     """Without an ROI, compare follows the skin `measure` analyses in BEFORE: seeded on
     the face, its eyes, brows and lips left out (a face-blind colour mask kept them)."""
-    from photokit.face import detect_faces
-    from photokit.measure import measure
-    from photokit.skin import _face_coords, _features
+    from photokit.faces.haar import detect_faces
+    from photokit.faces.skin import _face_coords, _features
+    from photokit.measurement.measure import measure
 
     face = data.astronaut()
     m = cv2.getRotationMatrix2D((256, 256), 2.0, 1.01)

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import skimage.data
 
-from photokit.face import FACE_BOX_MM, detect_faces
+from photokit.faces.haar import FACE_BOX_MM, detect_faces
 from photokit.synth import render_skin
 
 
@@ -51,7 +51,7 @@ class _FakeEyeCascade:
 def test_eyes_missed_by_the_strict_pass_are_taken_from_the_looser_one(monkeypatch):
     """A smile narrows the eyes: the strict pass finds one, the looser pass both. A pair
     of the looser pass whose distance is no plausible share of the face box is refused."""
-    import photokit.face as F
+    import photokit.faces.haar as F
 
     box = (0, 0, 240, 240)            # 240 px: the eye search runs at scale 1
     gray = np.zeros((240, 240), np.uint8)

@@ -1,4 +1,4 @@
-"""photokit.facemesh on the astronaut: mesh, roll, mirror, scale, zones, CLI, model errors."""
+"""photokit.faces.mesh on the astronaut: mesh, roll, mirror, scale, zones, CLI, model errors."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from PIL import Image
 
 from photokit.cli.main import cli
 from photokit.errors import PhotokitError
-from photokit.facemesh import ZONE_NAMES, face_scale, find_faces
+from photokit.faces.mesh import ZONE_NAMES, face_scale, find_faces
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +145,6 @@ def test_cli_no_face_exit_1_one_line(tmp_path):
 def test_bad_model_file_is_named(tmp_path, monkeypatch, astronaut, content):
     if content is not None:
         (tmp_path / "face_detection_short_range.tflite").write_bytes(content)
-    monkeypatch.setattr("photokit.facemesh._models.MODEL_DIR", tmp_path)
+    monkeypatch.setattr("photokit.faces.mesh._models.MODEL_DIR", tmp_path)
     with pytest.raises(PhotokitError, match="face_detection_short_range.tflite"):
         find_faces(astronaut)

@@ -1,10 +1,10 @@
-"""`photokit.filters.gaussian` against OpenCV's GaussianBlur (the reference it replaces)."""
+"""`photokit.imaging.filters.gaussian` against OpenCV's GaussianBlur (the reference it replaces)."""
 
 import cv2
 import numpy as np
 import pytest
 
-from photokit.filters import channel_max, channel_max_within, gaussian, percentile_u8, shrink
+from photokit.imaging.filters import channel_max, channel_max_within, gaussian, percentile_u8, shrink
 
 
 @pytest.mark.parametrize("sigma", [0.3, 0.62, 0.8, 1.0, 1.55, 2.46, 3.9, 7.5])

@@ -13,9 +13,9 @@ from PIL import Image
 from photokit import PhotokitError, measure, synth
 from photokit import metrics as registry
 from photokit.cli.main import cli
-from photokit.colour import linear_to_srgb
-from photokit.pigment import ita_Chardon1991, melanin_index_Diffey1984
-from photokit.redness import erythema_index_Diffey1984
+from photokit.colour.convert import linear_to_srgb
+from photokit.metrics.pigment import ita_Chardon1991, melanin_index_Diffey1984
+from photokit.metrics.redness import erythema_index_Diffey1984
 
 SMALL = dict(width=800, height=600, mm_per_px=0.1)
 
@@ -141,10 +141,10 @@ def test_face_zones_report_where_redness_was_added():
     """Haemoglobin OD added on the subject's left cheek raises that zone's a* only."""
     import skimage.data
 
-    from photokit.chromophores import V_HAEMOGLOBIN
-    from photokit.colour import uint8_to_linear
-    from photokit.face import detect_faces
-    from photokit.skin import face_zones
+    from photokit.colour.chromophores import V_HAEMOGLOBIN
+    from photokit.colour.convert import uint8_to_linear
+    from photokit.faces.haar import detect_faces
+    from photokit.faces.skin import face_zones
 
     rgb = skimage.data.astronaut()
     before = measure(rgb, calibration="none")
@@ -166,9 +166,9 @@ def test_no_face_zones_without_eyes(monkeypatch):
     """Haar fires on plain skin close-ups; zones are only placed on a face with both eyes."""
     import importlib
 
-    from photokit.face import Face
+    from photokit.faces.haar import Face
 
-    measure_mod = importlib.import_module("photokit.measure")  # the module, not the function
+    measure_mod = importlib.import_module("photokit.measurement.measure")
     from photokit.synth import render_skin
 
     im = render_skin(seed=3, width=480, height=360)
@@ -185,8 +185,9 @@ def test_levels_made_around_the_skin_only_give_the_same_metrics(monkeypatch):
     """Skin in a small part of a large frame: the levels hold data only within
     LEVEL_MARGIN_MM of it (zero beyond), and every metric equals the one computed on
     levels made over the whole frame."""
-    from photokit import analysis
-    from photokit.analysis import Analysis, CodedLinear
+    from photokit.colour.linear import CodedLinear
+    from photokit.metrics import analysis
+    from photokit.metrics.analysis import Analysis
 
     im = synth.render_skin(seed=4, width=500, height=400, mm_per_px=0.1, brown_spots=4,
                            brown_spot_radius_mm=(1.0, 2.0))

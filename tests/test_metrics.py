@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from photokit import metrics
+from photokit.metrics import registry as metrics
 
 SPEC_METRICS = [
     "redness.a_mean", "redness.ei_mean", "redness.area_pct", "pigment.mi_mean",
@@ -74,7 +74,7 @@ def test_order_does_not_depend_on_import_order():
     import subprocess
     import sys
 
-    code = ("import photokit.spots, photokit.pores; from photokit import metrics; "
+    code = ("import photokit.metrics.spots, photokit.metrics.pores; from photokit import metrics; "
             "print(','.join(metrics.names()))")
     first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert first.stdout.strip().split(",") == metrics.names()

@@ -139,7 +139,7 @@ def _icc_matrix_trc(name: str, rgb_to_xyz_d50: np.ndarray, gamma: float) -> byte
 
 
 def _p3_profile() -> tuple[bytes, np.ndarray]:
-    from photokit.colorchecker import bradford
+    from photokit.colour.colorchecker import bradford
 
     d65 = np.array([0.95047, 1.0, 1.08883])
     m_p3 = bradford(d65, D50_XYZ) @ _xy_to_matrix(P3_PRIMARIES, D65_XY)
@@ -147,8 +147,8 @@ def _p3_profile() -> tuple[bytes, np.ndarray]:
 
 
 def _expected_srgb(p3_pixel: np.ndarray, m_p3: np.ndarray) -> np.ndarray:
-    from photokit.colorchecker import bradford
-    from photokit.colour import SRGB_TO_XYZ, linear_to_srgb
+    from photokit.colour.colorchecker import bradford
+    from photokit.colour.convert import SRGB_TO_XYZ, linear_to_srgb
 
     d65 = np.array([0.95047, 1.0, 1.08883])
     m_srgb = bradford(d65, D50_XYZ) @ SRGB_TO_XYZ

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from photokit.analysis import Analysis
-from photokit.chromophores import V_HAEMOGLOBIN, V_MELANIN, chromophore_maps
-from photokit.pigment import evenness, ita_mean, mi_mean
+from photokit.colour.chromophores import V_HAEMOGLOBIN, V_MELANIN, chromophore_maps
+from photokit.metrics.analysis import Analysis
+from photokit.metrics.pigment import evenness, ita_mean, mi_mean
 
 
 def _od_skin(c_mel, c_hb, shading, shape=(100, 100)):
@@ -49,7 +49,7 @@ def test_evenness_zero_on_even_skin_and_grows_with_mottling():
         values.append(evenness(Analysis(_od_skin(c, np.full(shape, 0.4), 0.0, shape), mask, 0.1)))
     # truth: MI amplitude k*v_m[0]*amp, SD of a product of two sines = amplitude / 2, times
     # the Gaussian (0.5 mm = 5 px) attenuation exp(-2 pi^2 s^2 (fx^2 + fy^2)) at 1/30 px^-1
-    from photokit.pigment import EVENNESS_SIGMA_MM
+    from photokit.metrics.pigment import EVENNESS_SIGMA_MM
 
     s = EVENNESS_SIGMA_MM / 0.1
     atten = np.exp(-2 * np.pi ** 2 * s ** 2 * 2 / 30.0 ** 2)

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from photokit import metrics
-from photokit.batch import score_archive
+from photokit.batch.archive import score_archive
 from photokit.cli.main import cli
+from photokit.metrics import registry as metrics
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 NAME = "dummy.green_mean"

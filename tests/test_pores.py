@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from photokit import pores as P
-from photokit.analysis import Analysis
-from photokit.colour import uint8_to_linear
+from photokit.colour.convert import uint8_to_linear
+from photokit.metrics import pores as P
+from photokit.metrics.analysis import Analysis
 from photokit.synth import render_skin
 
 
@@ -92,7 +92,7 @@ def test_no_skin_gives_none():
 
 
 def test_strip_sampling_on_large_photos_keeps_density_and_coordinates(monkeypatch):
-    from photokit import texture
+    from photokit.metrics import texture
 
     monkeypatch.setattr(texture, "WORK_BUDGET_PX", 250_000)  # force sampling on 700x700
     n, mmpp = 700, 0.05

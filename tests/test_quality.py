@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from photokit import check, load
-from photokit.quality import assess, noise_sigma_Immerkaer1996, sharpness_ratio
+from photokit.measurement.quality import assess, noise_sigma_Immerkaer1996, sharpness_ratio
 
 
 def _verdicts(img):
@@ -85,7 +85,7 @@ def test_sharpness_copy_is_one_area_average(astronaut):
     """A 12 MP-like frame whose side is near k x 1024 is reduced by the k x k block mean
     (exactly, up to rounding), and its sharpness agrees with the one-step area resize the
     thresholds were set on; other sizes keep that resize."""
-    import photokit.quality as Q
+    import photokit.measurement.quality as Q
 
     gray = cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY)
     big = cv2.resize(gray, (4000, 3000), interpolation=cv2.INTER_CUBIC)

@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from photokit.comparison.sameskin import percent_change
 from photokit.metrics import Metric
-from photokit.recovery import MDC_PER_SW, days_below, fit_recovery, percent_change, trend, worsening
+from photokit.series.recovery import MDC_PER_SW, days_below, fit_recovery, trend, worsening
 
 DAYS = np.array([0.3, 1.0, 2.5, 4.0, 6.5, 27.0])
 

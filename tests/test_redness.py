@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import skimage.color
 
-from photokit.analysis import Analysis
-from photokit.redness import RED_EXCESS_EI, a_mean, area_pct, ei_mean, red_threshold
+from photokit.metrics.analysis import Analysis
+from photokit.metrics.redness import RED_EXCESS_EI, a_mean, area_pct, ei_mean, red_threshold
 
 
 def _skin(red_fraction: float, excess_ei: float, shape=(200, 300)):

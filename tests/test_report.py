@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from photokit import report as R
+from photokit.report import html as R
 
 XSS = "<img src=x onerror=alert(1)>.jpg"
 

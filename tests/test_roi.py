@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from photokit import PhotokitError
-from photokit.roi import mask_to_after, parse_polygons, rasterise, read_roi
+from photokit.io.roi import mask_to_after, parse_polygons, rasterise, read_roi
 
 
 def test_rectangle_polygon_area_and_union():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from photokit.face import Face, detect_faces
-from photokit.photo import load
-from photokit.scale import (
+from photokit.faces.haar import Face, detect_faces
+from photokit.io.photo import load
+from photokit.metrics.scale import (
     INTEROCULAR_MM,
     Scale,
     estimate_scale,

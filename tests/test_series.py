@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from photokit.errors import PhotokitError
-from photokit.series import parse_date, read_folder, read_manifest, read_series, timeline
+from photokit.series.course import parse_date, read_folder, read_manifest, read_series, timeline
 
 
 def _img(path, seed=0, exif_time=None):
@@ -128,8 +128,8 @@ def _warped(base, ang, sc, tx, ty):
 def test_chained_alignment_composes_to_the_true_transform():
     from skimage import data
 
-    from photokit.align import align
-    from photokit.series import _chain
+    from photokit.registration.align import align
+    from photokit.series.course import _chain
 
     base = data.astronaut()
     b, hb = _warped(base, 4.0, 1.04, 9, -6)
@@ -184,7 +184,7 @@ def _posed_baseline(out, res, seed, strength=1.0):
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     from photokit import synth
-    from photokit.series import Series
+    from photokit.series.course import Series
 
     out = tmp_path_factory.mktemp("course")
     res = synth.make_series(out, seed=5, sessions=1, tau_days=TAU, visit_days=(0, 1, 3, 6),
@@ -199,7 +199,7 @@ def course(tmp_path_factory):
 @pytest.fixture(scope="module")
 def flat_course(tmp_path_factory):
     from photokit import synth
-    from photokit.series import Series
+    from photokit.series.course import Series
 
     out = tmp_path_factory.mktemp("flat")
     res = synth.make_series(out, seed=6, sessions=1, visit_days=(0, 2, 5), final_visit_days=40,
@@ -239,7 +239,7 @@ def test_improvement_matches_truth(course):
 
 
 def test_trend_plot_leaves_out_metrics_with_a_baseline_inside_their_noise_floor(course):
-    from photokit.series import _trend_metrics
+    from photokit.series.course import _trend_metrics
 
     _, _, s = course
     shown = _trend_metrics(s)
@@ -266,10 +266,10 @@ def test_exports_and_json_shape(course, tmp_path):
     import csv
     import json
 
-    from photokit.cli.options import _clean
+    from photokit.cli.options import json_clean
 
     _, res, s = course
-    d = json.loads(json.dumps(_clean(s.to_dict()), allow_nan=False))
+    d = json.loads(json.dumps(json_clean(s.to_dict()), allow_nan=False))
     assert d["baseline"] == res.photos[0]["photo"]
     assert len(d["visits"]) == len(res.photos)
     v = d["visits"][2]
@@ -297,7 +297,7 @@ def test_report_is_self_contained_and_escapes(course, tmp_path):
     (tmp_path / "m.csv").write_text('photo,date,kind,note\n'
                                     f'"{evil}",2024-01-01,baseline,<script>alert(2)</script>\n'
                                     'b.jpg,2024-03-01,visit,\n')
-    from photokit.series import Series
+    from photokit.series.course import Series
 
     s2 = Series(tmp_path / "m.csv", roi=str(out / "roi.json"))
     path = s2.write_report(tmp_path / "r.html")
@@ -313,7 +313,7 @@ def test_report_is_self_contained_and_escapes(course, tmp_path):
 def test_excluded_visit_is_reported_not_used(course, tmp_path):
     from skimage import data
 
-    from photokit.series import Series
+    from photokit.series.course import Series
 
     out, res, s = course
     # a photo of something else entirely: its alignment must fail and it must be excluded
@@ -385,10 +385,10 @@ def test_default_region_is_the_skin_measure_finds_on_a_face():
     import cv2
     from skimage import data
 
-    from photokit.face import detect_faces
-    from photokit.measure import measure
-    from photokit.series import series
-    from photokit.skin import _face_coords, _features
+    from photokit.faces.haar import detect_faces
+    from photokit.faces.skin import _face_coords, _features
+    from photokit.measurement.measure import measure
+    from photokit.series.course import series
 
     base = data.astronaut()
     later, _ = _warped(base, 2.0, 1.01, 4, -3)

@@ -8,8 +8,8 @@ import pytest
 import skimage.data
 
 from photokit import synth
-from photokit.face import Face, detect_faces
-from photokit.skin import ZONES, face_zones, skin_mask
+from photokit.faces.haar import Face, detect_faces
+from photokit.faces.skin import ZONES, face_zones, skin_mask
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -135,7 +135,7 @@ def test_skin_toned_backdrop_beside_the_head_is_dropped_a_hand_below_is_kept():
 def test_lips_beyond_the_fixed_ellipse_are_removed_by_colour(monkeypatch):
     """The astronaut smiles: lip pixels outside the fixed lip ellipse are found by their
     redness (LIP_Z SDs above the skin model) in the mouth window, and only there."""
-    import photokit.skin as S
+    import photokit.faces.skin as S
 
     rgb = skimage.data.astronaut()
     faces = [f for f in detect_faces(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)) if len(f.eyes) == 2]
@@ -162,7 +162,7 @@ def test_backdrop_joined_to_the_head_is_cut_and_eyeless_phantoms_cut_no_holes():
     (`HEAD_HALF_WIDTH_D` around the face above the chin line) cuts it off. An eyeless
     detection beside a face with eyes (Haar on a chin or collar) adds no eye, brow or lip
     holes."""
-    import photokit.skin as S
+    import photokit.faces.skin as S
 
     rgb = skimage.data.astronaut().copy()
     faces = [f for f in detect_faces(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)) if len(f.eyes) == 2]
@@ -193,7 +193,7 @@ def test_backdrop_joined_to_the_head_is_cut_and_eyeless_phantoms_cut_no_holes():
 def test_person_region_follows_a_tilted_head_and_keeps_all_below_the_chin():
     """Below the chin point every image row is kept, whatever the head's roll (a shoulder
     beside a tilted head); beside the head, above the chin, nothing is."""
-    import photokit.skin as S
+    import photokit.faces.skin as S
 
     d, roll = 60.0, np.deg2rad(25.0)
     mid = np.array([300.0, 200.0])

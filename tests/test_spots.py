@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from photokit import spots as S
-from photokit.analysis import Analysis
-from photokit.chromophores import chromophore_maps
-from photokit.colour import uint8_to_linear
+from photokit.colour.chromophores import chromophore_maps
+from photokit.colour.convert import uint8_to_linear
+from photokit.metrics import spots as S
+from photokit.metrics.analysis import Analysis
+from photokit.metrics.texture import erode
 from photokit.synth import ABSORPTION_HAEMOGLOBIN, ABSORPTION_MELANIN, render_skin
-from photokit.texture import erode
 
 
 def match(truth, found, mmpp, valid, min_diameter_mm=1.0):

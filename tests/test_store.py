@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from photokit import PhotokitError
-from photokit.store import HEAD_COLUMNS, TAIL_COLUMNS, ResultStore, quote
+from photokit.batch.store import HEAD_COLUMNS, TAIL_COLUMNS, ResultStore, quote
 
 METRICS = ["redness.a_mean", "pigment.ita_mean", "spots.count"]
 

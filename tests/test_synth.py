@@ -33,7 +33,7 @@ SMALL = SkinParams(width=480, height=360)
 
 
 def _srgb_of_linear(lin):
-    """IEC 61966-2-1 encoding in float64 (independent of photokit.colour)."""
+    """IEC 61966-2-1 encoding in float64 (independent of photokit.colour.convert)."""
     lin = np.clip(lin, 0, 1)
     return np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055)
 

@@ -7,10 +7,10 @@ import pytest
 from skimage.color import rgb2lab
 from skimage.feature import graycomatrix, graycoprops, local_binary_pattern
 
-from photokit import texture as T
-from photokit.analysis import Analysis
-from photokit.colour import linear_to_srgb, uint8_to_linear
-from photokit.scale import relative_mm_per_px
+from photokit.colour.convert import linear_to_srgb, uint8_to_linear
+from photokit.metrics import texture as T
+from photokit.metrics.analysis import Analysis
+from photokit.metrics.scale import relative_mm_per_px
 from photokit.synth import render_skin
 
 
@@ -228,11 +228,11 @@ def test_too_coarse_for_the_band_gives_none_and_says_why():
 
 
 def test_registered_with_units_and_noise_floors():
-    from photokit.metrics import _REGISTRY
+    from photokit import metrics
 
     for name in ("texture.roughness", "texture.wrinkle_density", "texture.glcm_contrast",
                  "texture.lbp_uniformity", "texture.sels_dark_pct"):
-        m = _REGISTRY[name]
+        m = metrics.get(name)
         assert m.unit and m.mdc > 0 and m.needs_scale
 
 
@@ -240,8 +240,8 @@ def test_synthetic_course_improves_in_the_right_direction_and_size():
     # baseline vs follow-up of the generator's microneedling course (new pose and light),
     # measured over the treated ROI: the truth lowers roughness, pore depth, spot contrast
     # and wrinkle depth by about 21%, 21%, 26% and 17%
-    from photokit import pores as P
-    from photokit import spots as S
+    from photokit.metrics import pores as P
+    from photokit.metrics import spots as S
     from photokit.synth import SkinParams
     from photokit.synth.series import SeriesPlan, render_capture
 
@@ -272,18 +272,17 @@ def test_real_portrait_every_metric_is_mirror_invariant(astronaut):
     # a real photo (skimage's astronaut), face region at a nominal 0.2 mm/px: every
     # texture, line, pore and spot metric gives a number, the same for the mirrored
     # photo (GLCM averages 45/135 deg, LBP samples a symmetric circle), and spots mirror
-    from photokit import pores as _pores  # noqa: F401  (registers its metrics)
-    from photokit import spots as S
-    from photokit.metrics import _REGISTRY
+    from photokit import metrics
+    from photokit.metrics import spots as S
 
     mask = np.zeros(astronaut.shape[:2], bool)
     mask[60:170, 160:290] = True
 
     def run(img, m):
         an = Analysis(uint8_to_linear(np.ascontiguousarray(img)), np.ascontiguousarray(m), 0.2)
-        mine = [k for k, v in _REGISTRY.items() if v.compute.__module__ in
-                ("photokit.texture", "photokit.pores", "photokit.spots")]
-        return {k: _REGISTRY[k].compute(an) for k in mine}, S.find_spots(an)
+        mine = [m for m in metrics.registered() if m.compute.__module__ in
+                ("photokit.metrics.texture", "photokit.metrics.pores", "photokit.metrics.spots")]
+        return {m.name: m.compute(an) for m in mine}, S.find_spots(an)
 
     (a, sa), (b, sb) = run(astronaut, mask), run(astronaut[:, ::-1], mask[:, ::-1])
     assert len(a) >= 19

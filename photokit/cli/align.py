@@ -7,9 +7,9 @@ import sys
 import click
 import numpy as np
 
-from .. import atomic
-from ..align import align
-from ..photo import load
+from ..io import atomic
+from ..io.photo import load
+from ..registration.align import align
 from .options import emit_json, info, json_option, max_pixels_option, roi_option
 
 

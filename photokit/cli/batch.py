@@ -55,7 +55,7 @@ def command(ctx, source, db, export, workers, engine, scheduler, mm_per_px, time
     Exit codes: 0 all scored, 3 finished but some photos failed, 1 the run could not
     start (bad source, database or export target).
     """
-    from ..batch import score_archive
+    from ..batch.archive import score_archive
 
     if scheduler is not None and engine != "dask":
         raise click.UsageError("--scheduler needs --engine dask")

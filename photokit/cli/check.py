@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .. import quality
+from ..measurement import quality
 from .options import emit_json, json_option, max_pixels_option
 
 

@@ -38,7 +38,7 @@ def command(before, after, roi, reference_roi, mm_per_px, report_path, blur_eyes
     against the metric's noise floor. Exits 1, writing nothing, when the photos cannot
     be aligned with confidence.
     """
-    from ..compare import compare
+    from ..comparison.compare import compare
 
     result = compare(before, after, roi=roi, reference_roi=reference_roi, mm_per_px=mm_per_px,
                      max_pixels=max_pixels)

@@ -45,7 +45,7 @@ def run_demo(outdir, *, cwd: Path | None = None, progress=None) -> dict:
     Returns a dict with the paths written, where the photos came from and the seconds
     taken.
     """
-    from ..series import Series
+    from ..series.course import Series
 
     say = progress or (lambda m: None)
     t0 = time.perf_counter()
@@ -62,11 +62,11 @@ def run_demo(outdir, *, cwd: Path | None = None, progress=None) -> dict:
     s.analyse()
     report = s.write_report(outdir / "series-report.html")
     csv_path = s.to_csv(outdir / "series.csv")
-    from ..atomic import write_text
-    from .options import _clean
+    from ..io.atomic import write_text
+    from .options import json_clean
 
     json_path = write_text(outdir / "series.json",
-                           json.dumps(_clean(s.to_dict()), indent=1, allow_nan=False))
+                           json.dumps(json_clean(s.to_dict()), indent=1, allow_nan=False))
     return {"report": report, "csv": csv_path, "json": json_path, "manifest": manifest,
             "origin": origin, "seconds": time.perf_counter() - t0, "series": s}
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from .. import atomic
 from ..errors import PhotokitError
-from ..facemesh import draw_overlay, face_scale, faces_document, find_faces
-from ..photo import load
+from ..faces.mesh import draw_overlay, face_scale, faces_document, find_faces
+from ..io import atomic
+from ..io.photo import load
 from .options import emit_json, info, json_option, max_pixels_option
 
 

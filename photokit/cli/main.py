@@ -15,7 +15,7 @@ import warnings
 
 import click
 
-from .. import __version__
+from .._version import __version__
 from ..errors import PhotokitError
 
 # command name -> module in photokit.cli (imported on use, so `photokit check` stays fast)

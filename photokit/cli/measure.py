@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import metrics as registry
-from ..measure import measure
+from ..measurement.measure import measure
 from .options import (
     emit_json,
     info,

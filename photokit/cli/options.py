@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
@@ -22,18 +21,19 @@ mm_per_px_option = click.option("--mm-per-px", type=click.FloatRange(min=0, min_
 
 def emit_json(doc) -> None:
     """Write one JSON document to stdout (NaN becomes null)."""
-    click.echo(json.dumps(_clean(doc), indent=2, allow_nan=False))
+    click.echo(json.dumps(json_clean(doc), indent=2, allow_nan=False))
 
 
-def _clean(x):
+def json_clean(x):
+    """`x` made JSON-safe: non-finite floats to None, numpy scalars to Python, keys to str."""
     if isinstance(x, float):
         return x if x == x and x not in (float("inf"), float("-inf")) else None
     if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
+        return {str(k): json_clean(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
+        return [json_clean(v) for v in x]
     if hasattr(x, "item") and callable(x.item):  # numpy scalars
-        return _clean(x.item())
+        return json_clean(x.item())
     return x
 
 
@@ -44,6 +44,3 @@ def info(msg: str) -> None:
         return
     click.echo(msg, err=True)
 
-
-def stdout_is_tty() -> bool:
-    return sys.stdout.isatty()

@@ -64,7 +64,7 @@ def command(source, report, csv_path, roi, reference_roi, acute_days, mm_per_px,
     SOURCE is a manifest CSV (photo,date,kind[,subject,area,roi,note]) or a folder of
     photos (its manifest.csv, or ordered by EXIF capture time).
     """
-    from ..series import ACUTE_DAYS, Series
+    from ..series.course import ACUTE_DAYS, Series
 
     s = Series(source, roi=roi, reference_roi=reference_roi, mm_per_px=mm_per_px,
                acute_days=ACUTE_DAYS if acute_days is None else acute_days,

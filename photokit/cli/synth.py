@@ -94,7 +94,7 @@ def photo_cmd(out, seed, size, mm_per_px, card, ita, erythema, roughness, brown_
               rotation, scale, exposure, cct, random_camera, ideal, quality, sets):
     """Render one photo to OUT (.jpg or .png) and its truth to OUT.json."""
     from ..synth import Camera, render_skin
-    from ..synth.skin import _rng
+    from ..synth.skin import make_rng
 
     out = Path(out)
     if out.suffix.lower() not in _ext_ok:
@@ -102,7 +102,7 @@ def photo_cmd(out, seed, size, mm_per_px, card, ita, erythema, roughness, brown_
     if ideal and out.suffix.lower() != ".png":
         raise click.BadParameter("--ideal writes lossless pixels: use a .png OUT", param_hint="OUT")
     kw = _skin_kwargs(size, mm_per_px, card, ita, erythema, roughness, brown_spots, bleeding)
-    cam = Camera.random(_rng(seed, 40_000)) if random_camera else Camera(
+    cam = Camera.random(make_rng(seed, 40_000)) if random_camera else Camera(
         rotation_deg=rotation, scale=scale, exposure=exposure, cct_k=cct)
     if ideal:
         cam = cam.replace(blur_px=0.0, noise_read=0.0, noise_shot=0.0)
@@ -138,9 +138,9 @@ def pair_cmd(outdir, seed, size, mm_per_px, card, erythema, roughness, exposure,
 
     --set applies to AFTER only (SkinParams or Camera fields).
     """
-    from ..atomic import write_text
+    from ..io.atomic import write_text
     from ..synth import Camera, SkinParams, make_pair
-    from ..synth.truth import _jsonable
+    from ..synth.truth import jsonable
 
     w, h = _size(size)
     p = SkinParams(width=w, height=h, mm_per_px=mm_per_px, card=bool(card))
@@ -160,10 +160,10 @@ def pair_cmd(outdir, seed, size, mm_per_px, card, erythema, roughness, exposure,
            "homography": pair.homography.tolist(),
            "homography_convention": "[xb, yb, 1] ~ H @ [xa, ya, 1] (AFTER pixel -> BEFORE pixel)",
            "delta": pair.delta, "gain_ratio": pair.gain_ratio.tolist()}
-    write_text(out / "pair.json", json.dumps(_jsonable(doc), indent=1))
+    write_text(out / "pair.json", json.dumps(jsonable(doc), indent=1))
     info(f"wrote {out}/before.jpg, after.jpg, their truth JSON and pair.json")
     if as_json:
-        emit_json(_jsonable(doc))
+        emit_json(jsonable(doc))
 
 
 @command.command("series")

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..colour import SRGB_TO_XYZ
+from ..colour.convert import SRGB_TO_XYZ
 
 
 def planck_xy(cct_k: float) -> tuple[float, float]:
@@ -242,7 +242,7 @@ def linear_to_srgb8(linear: np.ndarray) -> np.ndarray:
     """Linear ``[0, 1]`` float32 -> 8-bit sRGB by a 16-bit look-up table (IEC 61966-2-1)."""
     global _ENCODE_LUT
     if _ENCODE_LUT is None:
-        from ..colour import linear_to_srgb
+        from ..colour.convert import linear_to_srgb
 
         v = np.arange(65536, dtype=np.float32) / 65535.0
         _ENCODE_LUT = np.round(linear_to_srgb(v) * 255.0).astype(np.uint8)

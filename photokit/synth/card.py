@@ -1,6 +1,6 @@
 """A ColorChecker 24 card lying in the synthetic scene, with its published colours.
 
-The patches are painted with `photokit.colorchecker.REFERENCE_LINEAR_SRGB` (X-Rite's
+The patches are painted with `photokit.colour.colorchecker.REFERENCE_LINEAR_SRGB` (X-Rite's
 post-2014 CIELAB D50 values, Bradford-adapted to D65, in linear sRGB) as reflectances,
 clipped to ``[0.002, 1]`` (the cyan patch is slightly outside the sRGB gamut); the values
 actually rendered are in the truth (`CardRender.patch_linear`). Under the camera's
@@ -9,7 +9,7 @@ can be tested against the known gains.
 
 Geometry (fractions of the card width ``w``): border ``0.05 w``, gap ``0.02 w``, six
 square patches per row, four rows, card height ``2*0.05 w + 4 s + 3*0.02 w`` with
-``s = (w - 2*0.05 w - 5*0.02 w) / 6``. Patches are in `photokit.colorchecker.LAYOUT`
+``s = (w - 2*0.05 w - 5*0.02 w) / 6``. Patches are in `photokit.colour.colorchecker.LAYOUT`
 reading order (dark skin top-left, black bottom-right) when the card is upright.
 """
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..colorchecker import LAYOUT, REFERENCE_LINEAR_SRGB
+from ..colour.colorchecker import LAYOUT, REFERENCE_LINEAR_SRGB
 
 #: Reflectance of the black card body.
 BODY_REFLECTANCE = np.array([0.028, 0.028, 0.030], dtype=np.float32)
@@ -77,7 +77,7 @@ class CardRender:
             "corners_canonical": self.corners.round(3).tolist(),
             "patch_centres_canonical": self.patch_centres.round(3).tolist(),
             "patch_linear": self.patch_linear.round(6).tolist(),
-            "reference": "photokit.colorchecker.REFERENCE_LINEAR_SRGB (clipped to [0.002, 1])",
+            "reference": "photokit.colour.colorchecker.REFERENCE_LINEAR_SRGB (clipped to [0.002, 1])",
         }
         if to_photo is not None:
             d["corners"] = to_photo(self.corners).round(3).tolist()

@@ -15,10 +15,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ..atomic import write_bytes
 from ..errors import PhotokitError
+from ..io.atomic import write_bytes
 from .camera import Camera, expose, glare_field, to_photo_frame
-from .skin import SkinParams, _rng, build_fields, edge_mm, render_fields
+from .skin import SkinParams, build_fields, edge_mm, make_rng, render_fields
 from .truth import METRIC_UNITS, FrameMaps, SynthTruth, apply_homography, polygon_mask
 
 _SKIN_FIELDS = {f.name for f in dataclasses.fields(SkinParams)}
@@ -109,7 +109,7 @@ class SynthImage:
     def undo_camera(self, pixels: np.ndarray | None = None) -> np.ndarray:
         """Linear RGB of the photo with the known colour matrix, gains and illumination
         field undone (still in this photo's frame; noise, JPEG and glare remain)."""
-        from ..colour import uint8_to_linear
+        from ..colour.convert import uint8_to_linear
 
         lin = uint8_to_linear(self.pixels if pixels is None else pixels)
         ill = self.truth.camera["illumination"]
@@ -222,7 +222,7 @@ def render_skin(params: SkinParams | None = None, seed: int = 0, *, camera: Came
     # thread while the camera takes (and encodes) the photo
     with ThreadPoolExecutor(max_workers=1) as pool:
         truth_job = pool.submit(_truth, fields, p, cam, r, refl, mel, hb, skin, seed)
-        noise_rng = _rng(seed, 10_000 + int(cam.noise_seed))
+        noise_rng = make_rng(seed, 10_000 + int(cam.noise_seed))
         sparkle = None
         if cam.glare > 0:   # highlights on the crests of the relief, on skin only
             crest = np.clip(r.shading / fields.limb, 0, None) ** 4
@@ -350,7 +350,7 @@ def _truth(fields, p: SkinParams, cam: Camera, r, refl, mel, hb, skin, seed) -> 
                                                 "canonical rendering",
                "band_rq": rms_in_roi(g(Lr, 0.037) - g(Lr, 0.37)),
                "band_rq_definition": "RMS over the ROI of G(0.037 mm)*L* - G(0.37 mm)*L* (the 0.2-2 mm "
-                                     "band of photokit.texture), canonical rendering at native scale"}
+                                     "band of photokit.metrics.texture), canonical rendering at native scale"}
     erythema = {"dose_od": p.erythema, "mottle": p.erythema_mottle, "edge_mm": edge_mm(fields.grid, p),
                 "region": "treated",
                 "haemoglobin_excess_roi": stats["roi"].get("haemoglobin_mean", 0.0)
@@ -441,7 +441,7 @@ def erythema_for_a(params: SkinParams, seed: int, target_a: float) -> float:
     mottled erythema pattern, so the dose is found by bisection on the ROI pixels alone
     (a* rises monotonically with the dose over the searched range, 0-2.5 OD).
     """
-    from ..colour import linear_to_lab
+    from ..colour.convert import linear_to_lab
     from .skin import ABSORPTION_HAEMOGLOBIN
 
     p0 = params.replace(erythema=0.0)
@@ -498,7 +498,7 @@ def make_pair(seed: int = 0, params: SkinParams | None = None, *, camera_before:
     if camera_after is None:
         ca = cb.replace(noise_seed=cb.noise_seed + 1)
         if pose and not ({"rotation_deg", "scale", "shift_px", "perspective", "homography"} & cam_kw.keys()):
-            rnd = Camera.random(_rng(seed, 20_000), light=False)
+            rnd = Camera.random(make_rng(seed, 20_000), light=False)
             ca = ca.replace(rotation_deg=rnd.rotation_deg, scale=rnd.scale, shift_px=rnd.shift_px,
                             perspective=rnd.perspective)
     else:

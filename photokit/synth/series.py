@@ -30,11 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_image, write_text
+from ..io.atomic import write_image, write_text
 from .camera import Camera
 from .render import render_skin
-from .skin import SkinParams, _rng
-from .truth import _jsonable
+from .skin import SkinParams, make_rng
+from .truth import jsonable
 
 MANIFEST_COLUMNS = ("photo", "date", "kind", "subject", "area", "roi", "note")
 
@@ -245,7 +245,7 @@ def _plan(plan: SeriesPlan | None, changes: dict) -> SeriesPlan:
 def _render(plan: SeriesPlan, p: SkinParams, seed: int, i: int, cap: dict, camera_strength: float,
             jpeg_quality: int):
     st = plan.state(cap["time"])
-    cam = Camera.random(_rng(seed, 30_000 + i), camera_strength, pose=i > 0, jpeg_quality=jpeg_quality,
+    cam = Camera.random(make_rng(seed, 30_000 + i), camera_strength, pose=i > 0, jpeg_quality=jpeg_quality,
                         noise_seed=i)
     sp = p.replace(erythema=st["erythema"], roughness=st["roughness"], pore_depth=st["pore_depth"],
                    spot_contrast=st["spot_contrast"], wrinkle_depth=st["wrinkle_depth"],
@@ -302,7 +302,7 @@ def _write_series_files(out: Path, photos, truth, subject, area, last_image) -> 
                 f"marks={'scabs' if st['scabs'] else ('blood' if st['bleeding'] else 'none')}")
         w.writerow([ph["photo"], ph["date"], ph["kind"], subject, area, "roi.json", note])
     write_text(out / "manifest.csv", buf.getvalue())
-    write_text(out / "series.json", json.dumps(_jsonable(truth), indent=1, allow_nan=False))
+    write_text(out / "series.json", json.dumps(jsonable(truth), indent=1, allow_nan=False))
 
 
 def _thumb(pixels: np.ndarray, width: int = 320) -> np.ndarray:

@@ -245,7 +245,7 @@ def melanin_for_ita(ita_deg: float, haemoglobin: float = 0.38, shading: float = 
     the skin region, no spots) match within a few degrees. Reachable range with the
     default haemoglobin: about +80 (melanin 0) to -65 (melanin 3).
     """
-    from ..colour import linear_to_lab
+    from ..colour.convert import linear_to_lab
 
     def ita(m):
         refl = shading * flat_reflectance(m, haemoglobin)
@@ -336,7 +336,7 @@ def _white(rng: np.random.Generator, shape) -> np.ndarray:
     return n
 
 
-def _rng(seed: int, stream: int) -> np.random.Generator:
+def make_rng(seed: int, stream: int) -> np.random.Generator:
     """Independent random stream per component, so changing one leaves the others alone."""
     return np.random.default_rng([int(seed) & 0xFFFFFFFF, stream])
 
@@ -628,7 +628,7 @@ def clear_cache() -> None:
 
 def _noise_fields(grid: Grid, seed: int):
     """Tone mottling of melanin, haemoglobin and erythema (unit amplitudes), one stream."""
-    r = _rng(seed, 2)
+    r = make_rng(seed, 2)
     shape = grid.world_shape
     mel = 0.8 * smooth_noise(r, shape, grid.px(12.0)) + 0.6 * smooth_noise(r, shape, grid.px(2.5))
     hb = 0.8 * smooth_noise(r, shape, grid.px(6.0)) + 0.45 * smooth_noise(r, shape, grid.px(1.2))
@@ -638,7 +638,7 @@ def _noise_fields(grid: Grid, seed: int):
 
 def _outline(grid: Grid, p: SkinParams, seed: int):
     """Skin alpha, inside distance (mm), limb darkening and the card on top of the skin."""
-    alpha, d_mm = _skin_shape(grid, p, _rng(seed, 1))
+    alpha, d_mm = _skin_shape(grid, p, make_rng(seed, 1))
     card = None
     if p.card:
         cw = p.card_width_mm or 0.25 * grid.width * grid.mm_per_px
@@ -672,20 +672,20 @@ def _build_fields(p: SkinParams, seed: int) -> SkinFields:
     grid = Grid(p.width, p.height, p.mm_per_px, margin)
     with ThreadPoolExecutor(max_workers=2) as pool:
         outline = pool.submit(_outline, grid, p, seed)
-        relief = pool.submit(_relief, grid, p, _rng(seed, 3))
+        relief = pool.submit(_relief, grid, p, make_rng(seed, 3))
         noise = pool.submit(_noise_fields, grid, seed)
-        pores = pool.submit(_pores, grid, p, _rng(seed, 5))
-        bg = pool.submit(_background, grid, _rng(seed, 7)) if p.background or p.card else None
+        pores = pool.submit(_pores, grid, p, make_rng(seed, 5))
+        bg = pool.submit(_background, grid, make_rng(seed, 7)) if p.background or p.card else None
         alpha, d_mm, card, limb = outline.result()
         excl = []
         if card is not None:
             excl.append(lambda x, y, R: card.near(x, y, R + grid.px(2)))
-        spots = pool.submit(_spots, grid, p, _rng(seed, 6), d_mm, excl)
-        grooves, wrinkles = _wrinkles(grid, p, _rng(seed, 4), d_mm)
+        spots = pool.submit(_spots, grid, p, make_rng(seed, 6), d_mm, excl)
+        grooves, wrinkles = _wrinkles(grid, p, make_rng(seed, 4), d_mm)
         treated = _treated(grid, p, alpha)
         cx, cy = grid.frac(*p.roi_centre)
         axes = (p.roi_axes[0] * grid.width, p.roi_axes[1] * grid.height)
-        pih_map, pih_patches = _pih(grid, p, _rng(seed, 8), (cx, cy), axes, alpha)
+        pih_map, pih_patches = _pih(grid, p, make_rng(seed, 8), (cx, cy), axes, alpha)
         background = bg.result() if bg is not None else None
         if background is not None:  # soft shadow of the skin on the backdrop
             shadow = 1 - 0.55 * np.exp(-np.maximum(-d_mm, 0) / 4.0)
@@ -774,7 +774,7 @@ def _marks(f: SkinFields, p: SkinParams):
     """Pinpoint bleeding (or scabs) in the treated region: tiny dark-red dots."""
     grid = f.grid
     hh, ww = grid.world_shape
-    rng = _rng(f.seed, 1000 + int(p.marks_seed))
+    rng = make_rng(f.seed, 1000 + int(p.marks_seed))
     cx, cy = grid.frac(*p.roi_centre)
     ax, ay = p.roi_axes[0] * grid.width, p.roi_axes[1] * grid.height
     area_cm2 = math.pi * ax * ay * grid.mm_per_px ** 2 / 100

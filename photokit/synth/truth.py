@@ -3,7 +3,7 @@
 Every colour figure is computed on the noise-free, camera-free rendering (the linear
 reflectance in the canonical frame, i.e. under canonical D65 illumination with unit gain):
 
-- CIELAB D65 per pixel (`photokit.colour.linear_to_lab`, CIE 15:2004), then averaged;
+- CIELAB D65 per pixel (`photokit.colour.convert.linear_to_lab`, CIE 15:2004), then averaged;
 - erythema index ``EI = 100 log10(R / G)`` and melanin index ``MI = 100 log10(1 / R)`` on
   linear RGB per pixel, then averaged (Dawson et al. 1980; Diffey et al. 1984);
 - ``ITA = atan2(L* - 50, b*)`` in degrees per pixel, then averaged (Chardon et al. 1991).
@@ -29,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..colour import linear_to_lab
+from ..colour.convert import linear_to_lab
 
 #: Units of the truth metrics (SPEC metric names), all over the ROI.
 METRIC_UNITS = {
@@ -47,12 +47,6 @@ METRIC_UNITS = {
     "chromophores.melanin_mean": "OD along ABSORPTION_MELANIN",
     "chromophores.haemoglobin_mean": "OD along ABSORPTION_HAEMOGLOBIN",
 }
-
-
-def region_stats(linear: np.ndarray, mask: np.ndarray, melanin: np.ndarray | None = None,
-                 haemoglobin: np.ndarray | None = None, mm_per_px: float | None = None) -> dict:
-    """Means of colour figures over ``mask`` of a linear RGB image (see module notes)."""
-    return FrameMaps(linear, melanin, haemoglobin).stats(mask, mm_per_px)
 
 
 class FrameMaps:
@@ -196,9 +190,9 @@ class SynthTruth:
         return apply_homography(self.H, pts)
 
     def save(self, path: str | os.PathLike) -> Path:
-        from ..atomic import write_text
+        from ..io.atomic import write_text
 
-        return write_text(path, json.dumps(_jsonable(self.to_dict()), indent=1, allow_nan=False))
+        return write_text(path, json.dumps(jsonable(self.to_dict()), indent=1, allow_nan=False))
 
     @classmethod
     def from_dict(cls, d: dict) -> SynthTruth:
@@ -211,13 +205,14 @@ class SynthTruth:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
-def _jsonable(x):
+def jsonable(x):
+    """`x` as JSON-ready Python (numpy arrays and scalars unwrapped, keys as strings)."""
     if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
     if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
+        return jsonable(x.tolist())
     if isinstance(x, (np.floating, float)):
         v = float(x)
         return v if math.isfinite(v) else None

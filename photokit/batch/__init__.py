@@ -1,0 +1,2 @@
+"""Scoring archives: sources and engines (`archive`, ``photokit.score_archive``) and the
+SQLite results store (`store`)."""

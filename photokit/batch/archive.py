@@ -1,0 +1,822 @@
+"""Scoring photo archives: ``score_archive(source, db=...)`` and ``photokit batch``.
+
+The pipeline streams; nothing grows with the archive::
+
+    list source (folder walk | manifest rows)          parent, a generator
+      -> sha256 of the file, look up (path) in the store  parent
+      -> skip when scored with the same content, photokit version and parameters
+      -> score_fn(path, **params) in a worker              local processes or Dask
+      -> one row, one transaction                          parent (the only writer)
+
+At most ``max_in_flight`` photos are submitted and not yet written (default: twice the
+number of workers), so memory is flat however large the archive, and a crash loses at
+most those photos. A photo whose scoring raises (a broken file is a `PhotokitError`; a
+bug anything else) becomes a ``failed`` row with the reason; a worker process that dies
+(segfault, out-of-memory kill) breaks the local pool, which is rebuilt and the photos
+that were in flight are re-run one at a time, so the photo that kills a worker on its own
+is the one recorded as failed and the others are scored normally. Local workers are
+replaced by fresh processes every `RECYCLE_AFTER` photos each, so memory a scoring
+function leaks or fragments cannot accumulate over a long archive.
+
+Resume rule: a photo is skipped when its row has status ``ok`` and the same ``sha256``,
+``photokit_version`` and ``params``, and (for the default scoring) holds every registered
+metric at its version (``metric_versions``, `photokit.metrics.registry.signature`). A row that
+lacks only some metrics (a plugin added one, or a metric's version was bumped) gets those
+scored and added, the rest of it kept. Otherwise (new, changed, failed before, other
+version or other parameters) the photo is scored again and its row replaced, so there is
+always exactly one row per path.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import itertools
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+
+from .._version import __version__
+from ..errors import PhotokitError
+from ..io.photo import IMAGE_EXTENSIONS
+from .store import ResultStore, export_kind
+
+#: Photos each local worker scores before the pool is replaced by fresh processes.
+RECYCLE_AFTER = 100
+#: Failures kept in the summary (all of them are in the database).
+SUMMARY_FAILURES = 20
+_HASH_CHUNK = 1 << 20
+
+
+# ---------------------------------------------------------------------------------------
+# results
+# ---------------------------------------------------------------------------------------
+@dataclass
+class BatchSummary:
+    """What a batch run did.
+
+    Attributes
+    ----------
+    n_total : int
+        Inputs listed by the source.
+    n_scored : int
+        Photos scored in this run with status ``ok``.
+    n_skipped : int
+        Photos already scored (same content, version and parameters): not touched.
+    n_failed : int
+        Photos that failed in this run (each has a ``failed`` row with its reason).
+    db : str
+        The results database.
+    elapsed : float
+        Wall time of the run in seconds.
+    engine : str
+        ``local``, ``dask`` or ``inline``.
+    workers : int
+        Worker processes (local) or worker threads (Dask).
+    export : str or None
+        The exported file, when one was asked for.
+    run_id : int
+        The run's id in the ``runs`` table (and in each row it wrote).
+    failures : list of (path, reason)
+        The first failures of this run (at most `SUMMARY_FAILURES`).
+    n_updated : int
+        Photos already scored whose row lacked metrics of this photokit (a metric added,
+        by a plugin say, or its version bumped): only those metrics were scored and added
+        to the row, the rest of it kept.
+    """
+
+    n_total: int
+    n_scored: int
+    n_skipped: int
+    n_failed: int
+    db: str
+    elapsed: float
+    engine: str = "local"
+    workers: int = 1
+    export: str | None = None
+    run_id: int | None = None
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    n_updated: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when no input failed."""
+        return self.n_failed == 0
+
+    @property
+    def photos_per_second(self) -> float:
+        done = self.n_scored + self.n_updated + self.n_failed
+        return done / self.elapsed if self.elapsed > 0 else float("nan")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["failures"] = [{"path": p, "error": e} for p, e in self.failures]
+        return d
+
+    def to_frame(self):
+        """The ``scores`` table of the database as a pandas DataFrame (needs pandas)."""
+        with ResultStore(self.db) as store:
+            return store.frame()
+
+    def summary_line(self) -> str:
+        updated = f", {self.n_updated} given new metrics" if self.n_updated else ""
+        return (f"{self.n_total} photos: {self.n_scored} scored{updated}, {self.n_skipped} skipped "
+                f"(already scored), {self.n_failed} failed in {self.elapsed:.1f} s; results in "
+                f"{self.db}")
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(f"<tr><td>{html.escape(p)}</td><td>{html.escape(str(e))}</td></tr>"
+                       for p, e in self.failures)
+        fail = (f"<table><tr><th>failed photo</th><th>reason</th></tr>{rows}</table>"
+                if rows else "")
+        return f"<p><b>photokit batch</b>: {html.escape(self.summary_line())}</p>{fail}"
+
+
+# ---------------------------------------------------------------------------------------
+# sources
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Task:
+    """One input: absolute path, per-photo parameters (from a manifest row)."""
+
+    path: str
+    params: tuple = ()  # sorted (key, value) pairs, hashable and picklable
+
+    @property
+    def kwargs(self) -> dict:
+        return dict(self.params)
+
+
+def is_image_name(name: str) -> bool:
+    """Whether a file name has one of photokit's image extensions (case-insensitive) and
+    is not hidden (``.name``; this also skips macOS ``._name.jpg`` resource forks)."""
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def iter_folder(root: str | os.PathLike) -> Iterator[str]:
+    """Image files under `root`, recursively, in a stable (sorted) order, streamed.
+
+    Hidden files and folders are skipped; symbolic links to files are listed, links to
+    folders are not followed (no cycles).
+    """
+    root = os.path.abspath(root)
+    for dirpath, dirnames, filenames in os.walk(root, onerror=None):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if is_image_name(name):
+                yield os.path.join(dirpath, name)
+
+
+_MANIFEST_PATH = ("photo", "path")
+_MANIFEST_PARAMS = {"mm_per_px": float, "roi": str}
+
+
+def iter_manifest(manifest: str | os.PathLike) -> Iterator[Task]:
+    """Tasks from a CSV manifest, streamed.
+
+    The manifest has a header row with a ``photo`` (or ``path``) column, relative to the
+    manifest's folder or absolute, and optionally ``mm_per_px`` and ``roi`` (relative like
+    ``photo``) per photo; other columns (``date``, ``kind``, ``note`` ...) are ignored.
+
+    Raises
+    ------
+    PhotokitError
+        Unreadable manifest, no photo column, an empty photo cell or a bad value, naming
+        the line.
+    """
+    manifest = os.path.abspath(manifest)
+    base = os.path.dirname(manifest)
+    try:
+        fh = open(manifest, newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise PhotokitError(f"cannot read manifest ({exc.strerror or exc})", manifest) from None
+    with fh:
+        reader = csv.DictReader(fh)
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+        col = next((c for c in _MANIFEST_PATH if c in header), None)
+        if col is None:
+            raise PhotokitError("manifest needs a header row with a 'photo' (or 'path') column",
+                                manifest)
+        for row in reader:
+            row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()
+                   if isinstance(v, str)}
+            line = reader.line_num
+            if not any(row.values()):
+                continue  # blank line
+            if not row.get(col):
+                raise PhotokitError(f"line {line}: empty {col!r} cell", manifest)
+            params = {}
+            for key, conv in _MANIFEST_PARAMS.items():
+                if row.get(key):
+                    try:
+                        value = conv(row[key])
+                    except ValueError:
+                        raise PhotokitError(f"line {line}: {key}={row[key]!r} is not a number",
+                                            manifest) from None
+                    if key == "mm_per_px" and not value > 0:
+                        raise PhotokitError(f"line {line}: mm_per_px must be > 0", manifest)
+                    if key == "roi":
+                        value = os.path.join(base, value)
+                    params[key] = value
+            yield Task(os.path.join(base, row[col]), tuple(sorted(params.items())))
+
+
+def iter_source(source: str | os.PathLike) -> Iterator[Task]:
+    """Tasks of a source: a folder (recursive, images only) or a CSV manifest."""
+    path = os.fspath(source)
+    if os.path.isdir(path):
+        return (Task(p) for p in iter_folder(path))
+    if os.path.isfile(path) and path.lower().endswith(".csv"):
+        return iter_manifest(path)
+    if os.path.exists(path):
+        raise PhotokitError("batch source must be a folder or a CSV manifest", path)
+    raise PhotokitError("batch source does not exist", path)
+
+
+def count_source(source) -> int:
+    """How many inputs `source` lists (one streaming pass; also validates a manifest)."""
+    return sum(1 for _ in iter_source(source))
+
+
+def sha256_file(path: str) -> tuple[str, int]:
+    """SHA-256 (hex) and size of a file, read in 1 MiB chunks (constant memory)."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_HASH_CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+# ---------------------------------------------------------------------------------------
+# scoring (runs in the workers)
+# ---------------------------------------------------------------------------------------
+def score_photo(path: str, *, mm_per_px: float | None = None, roi: str | None = None,
+                metrics: tuple | None = None) -> dict:
+    """The default per-photo scoring: `photokit.measurement.measure.measure` flattened to one row.
+
+    `metrics` limits it to those metrics (a re-run that adds metrics to stored rows).
+
+    Returns
+    -------
+    dict
+        One key per registered metric (``redness.a_mean`` ... float or None), plus
+        ``mm_per_px`` (None when only a relative scale was used), ``scale_source``,
+        ``calibration_method``, ``delta_e_mean``, ``skin_pixels``, ``quality_ok`` and
+        ``warnings`` (``"; "``-joined, None when there are none).
+    """
+    from ..measurement.measure import measure
+    from ..metrics.registry import names
+
+    m = measure(path, roi=roi, mm_per_px=mm_per_px, metrics=None if metrics is None else list(metrics))
+    row: dict = {name: m.metrics.get(name) for name in (names() if metrics is None else metrics)}
+    row.update({k: v for k, v in m.metrics.items() if k not in row})
+    cal = m.calibration
+    row.update({
+        "mm_per_px": m.mm_per_px,
+        "scale_source": m.scale_source,
+        "calibration_method": getattr(cal, "method", None),
+        "delta_e_mean": getattr(cal, "delta_e_mean", None),
+        "skin_pixels": None if m.analysis is None else m.analysis.skin_pixels,
+        "quality_ok": bool(m.quality.ok),
+        "warnings": "; ".join(m.warnings) or None,
+    })
+    return row
+
+
+def decode_photo(path: str, **_params) -> dict:
+    """A scoring function that only decodes: an archive readability audit.
+
+    ``photokit batch ARCHIVE --db audit.db --scorer photokit.batch.archive:decode_photo`` records,
+    per photo, whether photokit can load it (and why not) with its size, format, bit depth
+    and colour profile, at the cost of decoding alone.
+    """
+    from ..io.photo import load
+
+    ph = load(path)
+    return {"width": ph.width, "height": ph.height, "format": ph.format,
+            "bit_depth": ph.bit_depth, "colour_profile": ph.colour_profile,
+            "orientation": ph.orientation}
+
+
+def _one_line(text: str, limit: int = 500) -> str:
+    text = " ".join(str(text).split())
+    return text[:limit]
+
+
+class PhotoTimeout(Exception):
+    """Scoring one photo took longer than the batch's ``timeout``."""
+
+
+def _alarm(signum, frame):
+    raise PhotoTimeout()
+
+
+def score_task(score_fn: Callable, task: Task, timeout: float | None = None) -> dict:
+    """Run `score_fn` on one task and never raise: a failure is a ``failed`` row.
+
+    Returns the row fields the worker knows: ``status``, ``error``, ``error_type``,
+    ``seconds`` and the scoring function's own keys. With `timeout` (seconds; POSIX, in
+    a process's main thread, i.e. the local engine), a photo still being scored after
+    that long is abandoned as ``failed``; the alarm fires when control returns to Python,
+    so a single long native call overruns it by that call's length.
+    """
+    t0 = time.perf_counter()
+    armed = (timeout is not None and hasattr(signal, "setitimer")
+             and threading.current_thread() is threading.main_thread())
+    try:
+        if armed:
+            previous = signal.signal(signal.SIGALRM, _alarm)
+            signal.setitimer(signal.ITIMER_REAL, float(timeout))
+        try:
+            values = score_fn(task.path, **task.kwargs)
+        finally:
+            if armed:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, previous)
+        if not isinstance(values, dict):
+            raise TypeError(f"scoring function returned {type(values).__name__}, not a dict")
+        row = {**values, "status": "ok", "error": None, "error_type": None}
+    except PhotoTimeout:
+        row = {"status": "failed", "error": f"scoring took longer than the {timeout:g} s timeout",
+               "error_type": "Timeout"}
+    except PhotokitError as exc:
+        row = {"status": "failed", "error": _one_line(exc.cause), "error_type": "PhotokitError"}
+    except Exception as exc:  # a bug or an unexpected file: isolate it, record it
+        row = {"status": "failed", "error": _one_line(f"internal error: {type(exc).__name__}: {exc}"),
+               "error_type": type(exc).__name__}
+    row["seconds"] = time.perf_counter() - t0
+    return row
+
+
+def _worker_init(threads: int) -> None:
+    """Local worker start: the parent alone handles Ctrl-C; no thread oversubscription."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        import cv2
+
+        cv2.setNumThreads(max(1, threads))
+    except ImportError:  # pragma: no cover - OpenCV is a dependency
+        pass
+
+
+def _fn_name(fn: Callable) -> str:
+    return f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
+
+
+# ---------------------------------------------------------------------------------------
+# engines: map tasks to (task, row) in completion order, at most max_in_flight at a time
+# ---------------------------------------------------------------------------------------
+class _InlineEngine:
+    """Scores in the calling process (``workers=0``): for debugging and tiny jobs."""
+
+    name = "inline"
+
+    def __init__(self, score_fn: Callable, timeout: float | None = None):
+        self.score_fn = score_fn
+        self.timeout = timeout
+        self.workers = 1
+
+    def map_unordered(self, tasks: Iterable[Task]) -> Iterator[tuple[Task, dict]]:
+        for task in tasks:
+            yield task, score_task(self.score_fn, task, self.timeout)
+
+    def close(self, cancel: bool = False) -> None:
+        pass
+
+
+class _LocalEngine:
+    """A `ProcessPoolExecutor` with bounded in-flight work and crash isolation."""
+
+    name = "local"
+
+    def __init__(self, score_fn: Callable, workers: int, max_in_flight: int | None = None,
+                 mp_context=None, timeout: float | None = None,
+                 recycle_after: int | None = RECYCLE_AFTER):
+        self.score_fn = score_fn
+        self.timeout = timeout
+        self.recycle_after = recycle_after
+        self._budget = 0
+        self.workers = workers
+        self.max_in_flight = max_in_flight or 2 * workers
+        if isinstance(mp_context, str):
+            mp_context = multiprocessing.get_context(mp_context)
+        self.mp_context = mp_context or _default_mp_context(score_fn)
+        self.threads = max(1, (os.cpu_count() or 1) // workers)
+        self.pool = None  # started on the first photo to score: a fully resumed run needs none
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        """A pool whose workers are known to start: a crash after this is the photo's doing."""
+        pool = ProcessPoolExecutor(self.workers, mp_context=self.mp_context,
+                                   initializer=_worker_init, initargs=(self.threads,))
+        try:
+            pool.submit(os.getpid).result(timeout=300)
+        except Exception as exc:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise PhotokitError(f"local worker processes cannot start ({type(exc).__name__}: "
+                                f"{exc})") from None
+        self._budget = (self.recycle_after or sys.maxsize) * self.workers
+        return pool
+
+    def map_unordered(self, tasks: Iterable[Task]) -> Iterator[tuple[Task, dict]]:
+        it = iter(tasks)
+        inflight: dict = {}
+        suspects: list[Task] = []  # in flight when a worker died: re-run one at a time
+        exhausted = False
+        solo = None  # the suspect now running alone
+        while True:
+            broken = False
+            if self.pool is None:
+                try:
+                    first = next(it)
+                except StopIteration:
+                    return
+                it = itertools.chain([first], it)
+                self.pool = self._new_pool()
+            try:
+                if suspects:
+                    if not inflight:
+                        solo = suspects.pop(0)
+                        self._budget -= 1
+                        inflight[self.pool.submit(score_task, self.score_fn, solo, self.timeout)] = solo
+                else:
+                    solo = None
+                    while (not exhausted and len(inflight) < self.max_in_flight
+                           and self._budget > 0):
+                        try:
+                            task = next(it)
+                        except StopIteration:
+                            exhausted = True
+                            break
+                        self._budget -= 1
+                        inflight[self.pool.submit(score_task, self.score_fn, task, self.timeout)] = task
+            except BrokenProcessPool:  # a worker died since the last wait
+                suspects.append(solo if solo is not None and solo not in inflight.values() else task)
+                broken = True
+            if not inflight and not broken:
+                if exhausted:
+                    return
+                # recycle: fresh workers every `recycle_after` photos each, so whatever a
+                # scoring function leaks or fragments cannot grow with the archive
+                self.pool.shutdown(wait=True)
+                self.pool = None
+                continue
+            if not broken:
+                done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    task = inflight.pop(fut)
+                    exc = fut.exception()
+                    if exc is None:
+                        yield task, fut.result()
+                    elif isinstance(exc, BrokenProcessPool):
+                        broken = True
+                        if task is solo:  # it broke the pool on its own: the culprit
+                            yield task, {"status": "failed", "error_type": "WorkerDied",
+                                         "error": "the worker process died while scoring this "
+                                                  "photo (crash or out-of-memory kill)"}
+                        else:
+                            suspects.append(task)
+                    else:  # e.g. the row could not be pickled back
+                        yield task, {"status": "failed", "error_type": type(exc).__name__,
+                                     "error": _one_line(f"internal error: {type(exc).__name__}: "
+                                                        f"{exc}")}
+            if broken:
+                suspects.extend(inflight.values())  # lost with the pool
+                inflight.clear()
+                self.pool.shutdown(wait=True, cancel_futures=True)
+                self.pool = self._new_pool()
+
+    def close(self, cancel: bool = False) -> None:
+        if self.pool is None:
+            return
+        procs = list((getattr(self.pool, "_processes", None) or {}).values())
+        self.pool.shutdown(wait=not cancel, cancel_futures=True)
+        if cancel:  # Ctrl-C: do not wait for photos in flight
+            for p in procs:
+                if p.is_alive():
+                    p.terminate()
+        self.pool = None
+
+
+def _default_mp_context(score_fn: Callable):
+    """forkserver where possible, fork otherwise.
+
+    Forking a process that runs threads (a progress bar, a Dask client, a previous pool's
+    feeder thread, OpenCV's pool) can deadlock the child on a lock held at fork time, so
+    workers come from a clean fork server, which preloads photokit once. A scoring
+    function defined in ``__main__`` (a notebook, a piped script) can only be found by a
+    forked child, so it gets the platform default.
+    """
+    main = sys.modules.get("__main__")
+    main_file = getattr(main, "__file__", None)
+    main_spec = getattr(main, "__spec__", None)
+    fn_module = getattr(score_fn, "__module__", None) or "__main__"
+    if ("forkserver" not in multiprocessing.get_all_start_methods() or fn_module == "__main__"
+            or (main_spec is None and main_file is not None and not os.path.isfile(main_file))):
+        return multiprocessing.get_context()
+    ctx = multiprocessing.get_context("forkserver")
+    preload = ["photokit.batch.archive"]
+    if fn_module != "__main__" and not fn_module.startswith("photokit"):
+        preload.append(fn_module)
+    ctx.set_forkserver_preload(preload)
+    return ctx
+
+
+class _DaskEngine:
+    """The same work on ``dask.distributed``; the client (this process) writes the rows."""
+
+    name = "dask"
+
+    def __init__(self, score_fn: Callable, workers: int | None, scheduler=None,
+                 max_in_flight: int | None = None):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise PhotokitError("the dask engine needs dask.distributed: "
+                                "pip install 'photokit[dask]'") from None
+        self.score_fn = score_fn
+        self._own: list = []
+        if scheduler is None:
+            cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                                   processes=True, dashboard_address=None)
+            self.client = Client(cluster)
+            self._own = [self.client, cluster]
+        elif isinstance(scheduler, Client):
+            self.client = scheduler
+        else:  # an address "tcp://host:8786" or a cluster object
+            try:
+                self.client = Client(scheduler, timeout="30s")
+            except OSError as exc:
+                raise PhotokitError(f"cannot reach the Dask scheduler {scheduler} ({exc})") from None
+            self._own = [self.client]
+        threads = sum(self.client.nthreads().values()) or 1
+        self.workers = threads
+        self.max_in_flight = max_in_flight or 2 * threads
+        self._futures: dict = {}
+
+    def map_unordered(self, tasks: Iterable[Task]) -> Iterator[tuple[Task, dict]]:
+        from distributed import as_completed
+
+        it = iter(tasks)
+        ac = as_completed()
+        inflight = self._futures
+        exhausted = False
+
+        def fill():
+            nonlocal exhausted
+            while not exhausted and len(inflight) < self.max_in_flight:
+                try:
+                    task = next(it)
+                except StopIteration:
+                    exhausted = True
+                    return
+                fut = self.client.submit(score_task, self.score_fn, task, pure=False)
+                inflight[fut.key] = (fut, task)
+                ac.add(fut)
+
+        fill()
+        while inflight:
+            fut = next(ac)
+            _, task = inflight.pop(fut.key)
+            try:
+                row = fut.result()
+            except Exception as exc:  # the task never returned: worker lost, cancelled ...
+                kind = type(exc).__name__
+                reason = ("a Dask worker died while scoring this photo (crash or out-of-memory)"
+                          if kind == "KilledWorker" else f"internal error: {kind}: {exc}")
+                row = {"status": "failed", "error_type": kind, "error": _one_line(reason)}
+            fut.release()
+            yield task, row
+            fill()
+
+    def close(self, cancel: bool = False) -> None:
+        if cancel and self._futures:
+            self.client.cancel([f for f, _ in self._futures.values()])
+        self._futures.clear()
+        for obj in self._own:
+            obj.close()
+
+
+# ---------------------------------------------------------------------------------------
+# the driver
+# ---------------------------------------------------------------------------------------
+def _progress_bar(enabled: bool | None, total: int | None):
+    from tqdm import tqdm
+
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    return tqdm(total=total, disable=not enabled, file=sys.stderr, unit="photo",
+                desc="photokit batch", dynamic_ncols=True, mininterval=0.5, smoothing=0.05)
+
+
+def _canonical(params: dict) -> str:
+    return json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
+                  export: str | os.PathLike | None = None, workers: int | None = None,
+                  engine: str = "local", scheduler=None, progress: bool | None = None,
+                  score_fn: Callable | None = None, mm_per_px: float | None = None,
+                  max_in_flight: int | None = None, mp_context=None,
+                  timeout: float | None = None) -> BatchSummary:
+    """Score every photo of an archive into an SQLite results store, resumably.
+
+    Parameters
+    ----------
+    source : str or os.PathLike
+        A folder (searched recursively; files with an extension of
+        `photokit.io.photo.IMAGE_EXTENSIONS` are inputs, everything else is ignored) or a CSV
+        manifest with a ``photo`` (or ``path``) column and optional ``mm_per_px`` and
+        ``roi`` columns (see `iter_manifest`).
+    db : str or os.PathLike
+        The SQLite results database (created when missing). Its ``scores`` view has one
+        row per input photo: ``path``, ``sha256``, ``status``, ``error``, one column per
+        metric, provenance (`photokit.batch.store`).
+    export : str or os.PathLike, optional
+        Also write the ``scores`` view to this ``.csv`` or ``.parquet`` file at the end.
+    workers : int, optional
+        Local worker processes (default: all cores; 0 scores in this process). With the
+        Dask engine, the size of the local cluster started when no `scheduler` is given.
+    engine : {"local", "dask"}
+        Local processes, or ``dask.distributed`` (the ``dask`` extra).
+    scheduler : str, distributed.Client or cluster, optional
+        Dask only: an existing scheduler (``"tcp://host:8786"``), client or cluster; by
+        default a ``LocalCluster`` is started for the run and closed after it. Workers
+        must see the input paths (shared file system).
+    progress : bool, optional
+        Progress bar with rate and ETA on stderr; default: only when stderr is a terminal.
+    score_fn : callable, optional
+        ``score_fn(path, **params) -> dict`` of column -> value, run in the workers (so it
+        must be picklable: a module-level function). Default `score_photo` (measure).
+        Keys with a dot are metric columns. Its ``module:qualname`` is part of the
+        parameters, so changing it re-scores.
+    mm_per_px : float, optional
+        Physical scale for every photo (a manifest's ``mm_per_px`` column wins per photo).
+    max_in_flight : int, optional
+        Photos submitted but not yet written (default: twice the workers). Bounds memory
+        and what a crash can lose.
+    mp_context : multiprocessing context or str, optional
+        Start method of local workers (default: forkserver, or the platform's own for a
+        scoring function defined in ``__main__``; see `_default_mp_context`).
+    timeout : float, optional
+        Seconds after which a photo still being scored is recorded as failed and the run
+        moves on (local and in-process engines; see `score_task`).
+
+    Returns
+    -------
+    BatchSummary
+        Counts; ``n_failed > 0`` means some inputs could not be scored (CLI exit code 3).
+
+    Raises
+    ------
+    PhotokitError
+        When the source, the database, the export target or the engine cannot be used
+        (before any photo is scored); a single photo never raises.
+    """
+    t0 = time.perf_counter()
+    if engine not in ("local", "dask"):
+        raise PhotokitError(f"engine must be 'local' or 'dask', not {engine!r}")
+    if export is not None:
+        export_kind(export)  # fail before the run, not after it
+    if workers is not None and workers < 0:
+        raise PhotokitError("workers must be >= 0")
+    if timeout is not None and not timeout > 0:
+        raise PhotokitError("timeout must be > 0 seconds")
+    fn = score_fn or score_photo
+    fn_name = _fn_name(fn)
+    run_kwargs = {} if mm_per_px is None else {"mm_per_px": float(mm_per_px)}
+    base_params = {"scorer": fn_name, **run_kwargs}
+    metric_names: list[str] = []
+    versions: dict[str, int] = {}  # what a row scored by score_photo holds (resume key)
+    if fn is score_photo:
+        from ..metrics.registry import signature
+
+        versions = signature()
+        metric_names = list(versions)
+    total = count_source(source) if (progress or (progress is None and sys.stderr.isatty())
+                                      or not os.path.isdir(os.fspath(source))) else None
+
+    store = ResultStore(db, metric_names)  # a bad database stops us before any engine starts
+    try:
+        if engine == "dask":
+            eng = _DaskEngine(fn, workers, scheduler, max_in_flight)
+        elif workers == 0:
+            eng = _InlineEngine(fn, timeout)
+        else:
+            eng = _LocalEngine(fn, workers or os.cpu_count() or 1, max_in_flight, mp_context, timeout)
+    except BaseException:
+        store.close()
+        raise
+
+    counts = {"scored": 0, "updated": 0, "skipped": 0, "failed": 0, "total": 0}
+    failures: list[tuple[str, str]] = []
+    run_id = store.begin_run(source=os.path.abspath(os.fspath(source)), version=__version__,
+                             params=_canonical(base_params), engine=eng.name, workers=eng.workers)
+    bar = _progress_bar(progress, total)
+
+    def record(task: Task, row: dict, sha: str | None, size: int | None, params: str,
+               held: dict | None = None) -> None:
+        """Write a photo's row; `held`: the metric versions its stored row already has
+        (the task scored only the others: they are added to that row)."""
+        partial = held is not None and row["status"] == "ok"
+        if partial:
+            added = task.kwargs["metrics"]
+            row = {k: v for k, v in row.items()
+                   if k in added or k.rsplit(".", 1)[0] in added or k in ("status", "seconds")}
+        full = {**row, "path": task.path, "sha256": sha, "size_bytes": size,
+                "photokit_version": __version__, "params": params, "run_id": run_id}
+        if versions and row["status"] == "ok":
+            full["metric_versions"] = {**(held or {}), **versions}
+        try:
+            store.put(full, metric_names=metric_names, merge=partial)
+        except ValueError as exc:  # the scoring function's row cannot be stored: this photo only
+            row = {"status": "failed", "error_type": "InvalidRow",
+                   "error": _one_line(f"scoring function returned an invalid row ({exc})")}
+            store.put({**row, **{k: full[k] for k in ("path", "sha256", "size_bytes",
+                                                      "photokit_version", "params", "run_id")}})
+        if row["status"] == "ok":
+            counts["updated" if partial else "scored"] += 1
+        else:
+            counts["failed"] += 1
+            if len(failures) < SUMMARY_FAILURES:
+                failures.append((task.path, row.get("error") or "unknown error"))
+            bar.set_postfix(failed=counts["failed"], refresh=False)
+        bar.update(1)
+
+    pending_meta: dict[Task, tuple[str | None, int | None, str, dict | None]] = {}
+
+    def pending() -> Iterator[Task]:
+        """Hash, look up, skip or hand over; runs lazily inside the engine's loop."""
+        for listed in iter_source(source):
+            counts["total"] += 1
+            kwargs = {**run_kwargs, **listed.kwargs}  # a manifest's column wins per photo
+            task = Task(listed.path, tuple(sorted(kwargs.items())))
+            params = _canonical({"scorer": fn_name, **kwargs})
+            try:
+                sha, size = sha256_file(task.path)
+            except OSError as exc:
+                reason = ("file not found" if isinstance(exc, FileNotFoundError)
+                          else f"cannot read file ({exc.strerror or exc})")
+                record(task, {"status": "failed", "error": reason, "error_type": "OSError"},
+                       None, None, params)
+                continue
+            prev = store.get(task.path)
+            held = None
+            if (prev is not None and prev["status"] == "ok" and prev["sha256"] == sha
+                    and prev["photokit_version"] == __version__ and prev["params"] == params):
+                held = {k: v for k, v in (prev["metric_versions"] or {}).items() if versions.get(k) == v}
+                missing = tuple(n for n in versions if n not in held)
+                if not missing:
+                    counts["skipped"] += 1
+                    bar.update(1)
+                    continue
+                if held:  # score only the metrics the row lacks
+                    task = Task(task.path, tuple(sorted({**kwargs, "metrics": missing}.items())))
+                else:
+                    held = None
+            if any(t.path == task.path for t in pending_meta):  # listed twice, the first in flight
+                counts["skipped"] += 1
+                bar.update(1)
+                continue
+            pending_meta[task] = (sha, size, params, held)
+            yield task
+
+    status = "aborted"
+    try:
+        for task, row in eng.map_unordered(pending()):
+            sha, size, params, held = pending_meta.pop(task)
+            record(task, row, sha, size, params, held)
+        status = "finished"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        bar.close()
+        eng.close(cancel=status != "finished")
+        store.finish_run(run_id, status=status, n_total=counts["total"],
+                         n_scored=counts["scored"] + counts["updated"],
+                         n_skipped=counts["skipped"], n_failed=counts["failed"])
+        if status == "finished" and export is not None:
+            store.export(export)
+        store.close()
+    return BatchSummary(n_total=counts["total"], n_scored=counts["scored"],
+                        n_skipped=counts["skipped"], n_failed=counts["failed"],
+                        n_updated=counts["updated"],
+                        db=os.fspath(db), elapsed=time.perf_counter() - t0, engine=eng.name,
+                        workers=eng.workers, export=None if export is None else os.fspath(export),
+                        run_id=run_id, failures=failures)
+
+
+__all__ = ["BatchSummary", "Task", "count_source", "decode_photo", "iter_folder", "iter_manifest",
+           "iter_source", "score_archive", "score_photo", "score_task", "sha256_file"]

@@ -1,0 +1,2 @@
+"""Two visits: the same skin measured in both and the change judged against the noise
+(`compare`, ``photokit.compare``)."""

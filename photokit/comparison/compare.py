@@ -1,0 +1,751 @@
+"""Visit-to-visit change: two photos, the same skin, every metric, and whether it is real.
+
+``compare(before, after)`` aligns AFTER onto BEFORE (`photokit.registration.align`), decides which
+skin to measure on BEFORE's grid (the ROI, else the automatic skin mask, always limited
+to the part of BEFORE that AFTER covers), carries that region onto AFTER's own pixels
+through the alignment, measures both photos there (`photokit.measurement.measure`) and reports, per
+registered metric,
+
+- ``delta = after - before``,
+- ``percent_change = 100 * delta / |before|``,
+- ``significant = |delta| > MDC``, the metric's minimal detectable change
+  (``MDC = 2.77 x S_w``, S_w the within-subject SD of repeated captures; Weir 2005).
+  A change inside the noise is "no detectable change", whatever its percentage.
+
+AFTER is measured on its own pixels (not on a resampled copy), so interpolation does
+not smooth its texture; its physical scale is BEFORE's scale carried through the
+alignment (``mm_per_px_after = mm_per_px_before * sqrt(|det J|)``, ``J`` the Jacobian
+of the AFTER -> BEFORE map at the centre of the region), so density metrics of both
+visits use one ruler.
+
+With a reference ROI (untreated skin in the same photo), BEFORE is normalised on its
+reference skin and AFTER's reference skin (the same region, carried over) is
+normalised to BEFORE's reference colour (``reference_target``), which cancels most of a
+lighting change between visits.
+
+References
+----------
+J. P. Weir, "Quantifying test-retest reliability using the intraclass correlation
+coefficient and the SEM", J. Strength Cond. Res. 19(1), 231-240 (2005).
+doi:10.1519/15184.1
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ..errors import PhotokitError
+from ..io.photo import Photo, load
+from .sameskin import analysed_mask, carried_mm_per_px, centroid, changes, followed_skin, view_change
+
+#: Alignment confidence below which the comparison carries a warning.
+LOW_CONFIDENCE = 0.6
+#: Fraction of the ROI that must lie inside the overlap before a warning is given.
+ROI_INSIDE_WARN = 0.98
+#: Smallest fraction of the ROI inside the overlap that is still measured at all.
+ROI_INSIDE_MIN = 0.25
+#: Scale ratio between the visits beyond which the views are called different.
+SCALE_RATIO_WARN = 1.5
+#: Anisotropy of the AFTER -> BEFORE Jacobian (ratio of singular values) beyond which the
+#: viewing angle differs (1.12 ~ a 27 degree turn of a plane).
+ANISOTROPY_WARN = 1.12
+#: In-plane rotation (degrees) beyond which the pose is called different.
+ROTATION_WARN = 20.0
+#: Overlap (fraction of BEFORE covered by AFTER) below which the views are called different.
+OVERLAP_WARN = 0.5
+#: Relative difference of measured skin area (in BEFORE pixels) that earns a warning.
+AREA_MISMATCH_WARN = 0.2
+#: Lighting differences (uncalibrated photos) that earn a warning: CIELAB L* and a*b*.
+LIGHT_DL_WARN = 3.0
+LIGHT_DAB_WARN = 2.0
+#: Display size of report pictures.
+VIEW_SIDE = 1000
+
+
+@dataclass(eq=False)
+class Comparison:
+    """Two visits compared over the same skin.
+
+    Attributes
+    ----------
+    alignment : Alignment
+        AFTER onto BEFORE (status ``"ok"``; a failed alignment raises instead).
+    before, after : Measurement
+        Both photos measured over the same skin.
+    delta : dict
+        ``after - before`` per metric (None where either is missing).
+    percent_change : dict
+        ``100 * delta / |before|`` per metric (None where undefined).
+    significant : dict
+        ``|delta| > mdc`` per metric (None where delta is None).
+    noise_floor : dict
+        The minimal detectable change used for each metric, in its unit.
+    warnings : list of str
+        Everything that limits how far the numbers can be trusted.
+    notes : list of str
+        The measurements' own remarks (scale source, calibration), once each.
+    parameters : dict
+        How the comparison was run (ROI files, scale, versions).
+    """
+
+    alignment: Any
+    before: Any
+    after: Any
+    delta: dict
+    percent_change: dict
+    significant: dict
+    noise_floor: dict
+    warnings: list
+    parameters: dict = field(default_factory=dict)
+    metrics: list = field(default_factory=list, repr=False)
+    before_photo: Photo | None = field(default=None, repr=False)
+    after_photo: Photo | None = field(default=None, repr=False)
+    mask_before: np.ndarray | None = field(default=None, repr=False)
+    lighting: dict = field(default_factory=dict, repr=False)
+    notes: list = field(default_factory=list)
+    _views: dict = field(default_factory=dict, repr=False)
+
+    # -- results -----------------------------------------------------------------------
+    def verdicts(self) -> dict:
+        """Plain-language verdict per metric ("No detectable change", "Decreased (better)", ...)."""
+        from ..report.html import verdict
+
+        return {m.name: verdict(self.delta.get(m.name), m.mdc, m.better).text for m in self.metrics}
+
+    def to_dict(self) -> dict:
+        """SPEC ``compare --json`` shape, plus ``noise_floor``, ``verdict``, ``warnings``."""
+        return {
+            "alignment": self.alignment.to_dict(),
+            "before": self.before.to_dict(),
+            "after": self.after.to_dict(),
+            "delta": dict(self.delta),
+            "percent_change": dict(self.percent_change),
+            "significant": dict(self.significant),
+            "noise_floor": dict(self.noise_floor),
+            "verdict": self.verdicts(),
+            "warnings": list(self.warnings),
+            "notes": list(self.notes),
+            "lighting": dict(self.lighting),
+            "parameters": dict(self.parameters),
+        }
+
+    def to_frame(self):
+        """One row per metric: unit, before, after, delta, percent_change, mdc, significant,
+        verdict (pandas imported on use)."""
+        import pandas as pd
+
+        v = self.verdicts()
+        rows = [{"metric": m.name, "unit": m.unit, "before": self.before.metrics.get(m.name),
+                 "after": self.after.metrics.get(m.name), "delta": self.delta.get(m.name),
+                 "percent_change": self.percent_change.get(m.name), "mdc": m.mdc,
+                 "significant": self.significant.get(m.name), "verdict": v[m.name]}
+                for m in self.metrics]
+        return pd.DataFrame(rows).set_index("metric")
+
+    # -- pictures ------------------------------------------------------------------------
+    def view(self, *, max_side: int = VIEW_SIDE, blur_eyes: bool = False, notes=()):
+        """Everything a report shows, as arrays on BEFORE's display grid (`report.CompareView`)."""
+        key = (max_side, blur_eyes, tuple(notes))
+        if key not in self._views:
+            self._views[key] = _build_view(self, max_side=max_side, blur_eyes=blur_eyes,
+                                           notes=list(notes))
+        return self._views[key]
+
+    def report_html(self, *, blur_eyes: bool = False, notes=(), generated=None) -> str:
+        """The self-contained HTML report as a string."""
+        from ..report.html import render_compare
+
+        return render_compare(self.view(blur_eyes=blur_eyes, notes=notes), generated=generated)
+
+    def write_report(self, path, *, blur_eyes: bool = False, notes=()) -> Path:
+        """Write the self-contained HTML report to `path` atomically."""
+        from ..io.atomic import write_text
+
+        return write_text(path, self.report_html(blur_eyes=blur_eyes, notes=notes))
+
+    def _repr_html_(self) -> str:
+        from ..report.html import render_compare_notebook
+
+        return render_compare_notebook(self.view(max_side=640))
+
+
+# ---------------------------------------------------------------------------------------
+# the numbers
+
+
+def _small(img: np.ndarray, side: int) -> tuple[np.ndarray, float]:
+    s = min(1.0, side / max(img.shape[:2]))
+    if s >= 1:
+        return img, 1.0
+    return cv2.resize(img, (max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s))),
+                      interpolation=cv2.INTER_AREA), s
+
+
+def lighting_difference(before_rgb8: np.ndarray, after_aligned_rgb8: np.ndarray, valid: np.ndarray,
+                        roi: np.ndarray) -> dict:
+    """How differently the two photos were lit, from the pixels both show.
+
+    Compared on the overlap *outside* the measured region when there is enough of it
+    (5 % of the frame; treatment changes the skin inside, not the room), else on the
+    region itself (then only L* is meaningful). ``dL`` is the difference of median
+    L*, ``dab`` the distance between the median a*b* (CIELAB D65, uncalibrated sRGB),
+    ``gain`` the ratio of median linear luminance ``Y = 0.2126 R + 0.7152 G + 0.0722 B``
+    (IEC 61966-2-1), AFTER over BEFORE.
+    """
+    from ..colour.convert import linear_to_lab, uint8_to_linear
+
+    b, s = _small(before_rgb8, 400)
+    a = cv2.resize(after_aligned_rgb8, (b.shape[1], b.shape[0]), interpolation=cv2.INTER_AREA)
+    v = cv2.resize(valid.astype(np.uint8), (b.shape[1], b.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+    v = cv2.erode(v.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    r = cv2.resize(roi.astype(np.uint8), (b.shape[1], b.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+    outside = v & ~cv2.dilate(r.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    where = "outside the region"
+    if outside.mean() < 0.05:
+        outside, where = v & r, "the region"
+    if outside.sum() < 50:
+        return {"dL": None, "dab": None, "gain": None, "where": where}
+    lin_b, lin_a = uint8_to_linear(b), uint8_to_linear(a)
+    lb = linear_to_lab(lin_b)[outside]
+    la = linear_to_lab(lin_a)[outside]
+    mb, ma = np.median(lb, axis=0), np.median(la, axis=0)
+    y = np.array([0.2126, 0.7152, 0.0722], np.float32)
+    gain = float(np.median(lin_a[outside] @ y) / max(1e-6, float(np.median(lin_b[outside] @ y))))
+    dab = float(np.hypot(ma[1] - mb[1], ma[2] - mb[2])) if where != "the region" else None
+    return {"dL": round(float(ma[0] - mb[0]), 2), "dab": None if dab is None else round(dab, 2),
+            "gain": round(gain, 4), "where": where}
+
+
+def _cal(m) -> dict:
+    """A measurement's calibration as a dict (a `Calibration` or a plain dict)."""
+    cal = getattr(m, "calibration", None)
+    if cal is None:
+        return {"method": "none", "delta_e_mean": None}
+    return cal.to_dict() if hasattr(cal, "to_dict") else dict(cal)
+
+
+def _calibrated(m) -> bool:
+    return _cal(m).get("method", "none") not in (None, "none")
+
+
+def _quality(m):
+    return getattr(m, "quality", None)
+
+
+def assess_warnings(alignment, before, after, *, roi_inside: float, view: dict, lighting: dict,
+                    area_ratio: float | None, mdc_a: float, mdc_mi: float,
+                    blur_eyes_note: str | None = None) -> list[str]:
+    """The warnings that matter to a clinician reading the comparison.
+
+    Lighting (uncalibrated photos only) is flagged when the exposure gain alone would move
+    the melanin index by more than its noise floor `mdc_mi`, when L* differs by more than
+    `LIGHT_DL_WARN`, or when the colour of the light moves a*b* by more than
+    ``max(LIGHT_DAB_WARN, mdc_a)``.
+    """
+    out: list[str] = []
+    for label, m in (("BEFORE", before), ("AFTER", after)):
+        q = _quality(m)
+        if q is not None and not q.ok:
+            fails = [p for p in q.problems if " fail " in f" {p} "]
+            out.append(f"{label} photo failed capture-quality checks: {'; '.join(fails) or 'see quality'}")
+    if not (_calibrated(before) and _calibrated(after)):
+        dl, dab, gain = lighting.get("dL"), lighting.get("dab"), lighting.get("gain")
+        bad = []
+        # an exposure gain g alone moves the melanin index by -100 log10(g) (MI = 100 log10 1/R)
+        mi_shift = None if not gain else -100.0 * math.log10(gain)
+        if (mi_shift is not None and abs(mi_shift) > mdc_mi) or (dl is not None and abs(dl) > LIGHT_DL_WARN):
+            if mi_shift is not None:
+                bad.append(f"exposure differs by {100 * (gain - 1):+.0f} % ({dl:+.1f} L*), which alone "
+                           f"moves the melanin index by {mi_shift:+.1f}")
+            else:
+                bad.append(f"brightness differs by {dl:+.1f} L*")
+        if dab is not None and dab > max(LIGHT_DAB_WARN, mdc_a):
+            bad.append(f"colour of the light differs by {dab:.1f} a*b*")
+        if bad:
+            out.append("Lighting differs between the photos (" + "; ".join(bad)
+                       + f"; measured {lighting['where']}) and colour is not calibrated (no colour "
+                       "card, no reference skin): colour changes may come from the light, not "
+                       "the skin. Use --reference-roi or a colour card.")
+    if alignment.confidence < LOW_CONFIDENCE:
+        out.append(f"Alignment confidence is low ({alignment.confidence:.2f}): the same pixel may "
+                   "not be the same skin in both photos.")
+    if roi_inside < ROI_INSIDE_WARN:
+        out.append(f"Only {roi_inside:.0%} of the region lies in the part of BEFORE that AFTER shows; "
+                   "both photos were measured over that part only.")
+    reasons = []
+    if view.get("scale") and not (1 / SCALE_RATIO_WARN <= view["scale"] <= SCALE_RATIO_WARN):
+        reasons.append(f"distance or zoom differs (x{view['scale']:.2f} in scale)")
+    if view.get("anisotropy", 1.0) > ANISOTROPY_WARN:
+        reasons.append(f"viewing angle differs (foreshortening {view['anisotropy']:.2f})")
+    if abs(view.get("rotation_deg", 0.0)) > ROTATION_WARN:
+        reasons.append(f"head or camera rotated by {view['rotation_deg']:.0f} degrees")
+    if alignment.overlap < OVERLAP_WARN:
+        reasons.append(f"AFTER covers only {alignment.overlap:.0%} of BEFORE")
+    if reasons:
+        out.append("The photos show a different view: " + "; ".join(reasons)
+                   + ". Texture, pores and spot measures depend on the view.")
+    if area_ratio is not None and abs(area_ratio - 1) > AREA_MISMATCH_WARN:
+        out.append(f"The measured skin area differs between the photos (AFTER/BEFORE = {area_ratio:.2f} "
+                   "after alignment): part of the region is hidden or not skin in one of them, "
+                   "or a different area was photographed.")
+    if blur_eyes_note:
+        out.append(blur_eyes_note)
+    return out
+
+
+def measurement_notes(before, after) -> list[str]:
+    """The two measurements' own remarks, once each: "Both photos: ..." when shared.
+
+    Capture-quality remarks are left out (the report shows every check side by side, and
+    a failed check is already a warning of the comparison).
+    """
+    wb = [w for w in getattr(before, "warnings", None) or [] if not w.startswith("capture quality")]
+    wa = [w for w in getattr(after, "warnings", None) or [] if not w.startswith("capture quality")]
+    out = [f"Both photos: {w}" for w in wb if w in wa]
+    out += [f"BEFORE: {w}" for w in wb if w not in wa]
+    out += [f"AFTER: {w}" for w in wa if w not in wb]
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# compare
+
+
+def _read_roi(roi, shape) -> np.ndarray:
+    from ..io.roi import read_roi
+
+    return read_roi(roi, shape)
+
+
+def _label(source) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return Path(source).name
+    if isinstance(source, Photo):
+        return source.name
+    return "array mask" if isinstance(source, np.ndarray) and source.dtype == bool else "<array>"
+
+
+def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | None = None,
+            calibration: str = "auto", metrics=None, max_pixels: int | None = None,
+            alignment=None) -> Comparison:
+    """Compare two visits over the same skin.
+
+    Parameters
+    ----------
+    before, after : str, path, ndarray or Photo
+        The earlier (baseline) and the later photo.
+    roi : str, path or ndarray of bool, optional
+        The skin to measure, in BEFORE's coordinates (mask PNG, polygon JSON or array).
+        Default: the skin `measure` analyses in BEFORE on its own (its automatic, face-seeded skin mask).
+    reference_roi : str, path or ndarray of bool, optional
+        Untreated reference skin in BEFORE's coordinates, for colour normalisation.
+    mm_per_px : float, optional
+        BEFORE's physical scale; AFTER's follows through the alignment. Default: what
+        `measure` finds in BEFORE (colour card, face) or unknown.
+    calibration : str
+        Passed to `measure` (``"auto"`` uses a colour card when one is found).
+    metrics : list of str, optional
+        Metric names to compute (default: all registered).
+    max_pixels : int, optional
+        Decompression-bomb limit passed to `load`.
+    alignment : Alignment, optional
+        A precomputed alignment of these two photos (skips `align`).
+
+    Returns
+    -------
+    Comparison
+
+    Raises
+    ------
+    PhotokitError
+        When the alignment failed (with its reason) or the region is not in both photos.
+    """
+    from .. import metrics as registry
+    from ..registration.align import align
+
+    pb = load(before, max_pixels=max_pixels)
+    pa = load(after, max_pixels=max_pixels)
+    bshape = (pb.height, pb.width)
+    roi_b = None if roi is None else _read_roi(roi, bshape)
+    ref_b = None if reference_roi is None else _read_roi(reference_roi, bshape)
+    if roi_b is not None and not roi_b.any():
+        raise PhotokitError("the ROI is empty", roi if isinstance(roi, (str, os.PathLike)) else None)
+
+    al = alignment if alignment is not None else align(pb, pa, roi=roi_b)
+    if al.status != "ok":
+        raise PhotokitError(f"cannot compare: alignment failed ({al.reason})", pa.path)
+    valid = al.valid_mask()
+
+    # The skin to measure, on BEFORE's grid, inside the overlap.
+    from ..measurement.measure import measure
+
+    names = list(metrics) if metrics is not None else None
+    whole, _ = followed_skin(pb, roi=roi_b, reference=ref_b, mm_per_px=mm_per_px or pb.mm_per_px,
+                             calibration=calibration)
+    region = whole & valid
+    roi_inside = float(region.sum()) / max(1, int(whole.sum()))
+    if roi_inside < ROI_INSIDE_MIN:
+        raise PhotokitError(f"only {roi_inside:.0%} of the region to measure is visible in AFTER "
+                            "after alignment: nothing comparable to measure", pa.path)
+    ref_a = None
+    if ref_b is not None:
+        ref_b = ref_b & valid
+        if not ref_b.any():
+            raise PhotokitError("the reference ROI is not visible in AFTER after alignment", pa.path)
+        ref_a = al.roi_to_after(ref_b)
+
+    m_b = measure(pb, roi=region, reference_roi=ref_b, mm_per_px=mm_per_px or pb.mm_per_px,
+                  calibration=calibration, metrics=names)
+    # what BEFORE actually analysed (ROI x skin x validity), carried onto AFTER
+    analysed_b = analysed_mask(m_b, bshape)
+    if analysed_b is not None and analysed_b.any():
+        region = analysed_b & valid
+    region_a = al.roi_to_after(region)
+    view = view_change(al.homography, centroid(region_a))
+    mm_b = getattr(m_b, "mm_per_px", None)
+    mm_a = carried_mm_per_px(al.homography, mm_b, region_a)
+    m_a = measure(pa, roi=region_a, reference_roi=ref_a,
+                  reference_target=getattr(m_b, "reference_rgb", None) if ref_b is not None else None,
+                  mm_per_px=mm_a, calibration=calibration, metrics=names)
+
+    mets = [m for m in registry.registered() if names is None or m.name in names]
+    delta, pct, sig, mdc = changes(mets, m_b.metrics, m_a.metrics)
+
+    analysed_a = analysed_mask(m_a, (pa.height, pa.width))
+    area_ratio = None
+    if analysed_b is not None and analysed_a is not None and analysed_b.any():
+        area_ratio = float(analysed_a.sum()) * view["scale"] ** 2 / float(region.sum())
+    aligned_rgb = al.warp(pa.rgb8())
+    light = lighting_difference(pb.rgb8(), aligned_rgb, valid, region)
+    # the lighting check judges the light's effect on a* and the melanin index against
+    # their own noise floors
+    warnings = assess_warnings(al, m_b, m_a, roi_inside=roi_inside, view=view, lighting=light,
+                               area_ratio=area_ratio, mdc_a=registry.get("redness.a_mean").mdc,
+                               mdc_mi=registry.get("pigment.mi_mean").mdc)
+    from .._version import __version__
+
+    params = {
+        "before": _label(before), "after": _label(after),
+        "roi": _label(roi) if roi is not None else "automatic skin mask",
+        "reference_roi": _label(reference_roi) if reference_roi is not None else None,
+        "mm_per_px_before": mm_b, "mm_per_px_after": mm_a,
+        "scale_source": getattr(m_b, "scale_source", None),
+        "calibration": calibration, "photokit": __version__,
+        "view": {k: round(v, 4) for k, v in view.items()},
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    comp = Comparison(al, m_b, m_a, delta, pct, sig, mdc, warnings, params, mets, pb, pa, region,
+                      light, notes=measurement_notes(m_b, m_a))
+    comp._aligned_rgb = aligned_rgb  # full-resolution AFTER on BEFORE's grid, for the views
+    return comp
+
+
+# ---------------------------------------------------------------------------------------
+# pictures for the report
+
+
+def _after_to_before_grid(al, arr: np.ndarray, arr_scale: float, out_shape: tuple[int, int],
+                          out_scale: float, interpolation=cv2.INTER_LINEAR) -> np.ndarray:
+    """Resample a (downscaled) AFTER-grid array onto a (downscaled) BEFORE grid.
+
+    `arr` is AFTER at ``arr_scale`` of full resolution, the output BEFORE at `out_scale`.
+    A BEFORE display pixel ``d`` sits at full-resolution ``x = (d + .5)/s_out - .5``; it takes
+    AFTER's value at ``H^-1 (x + flow(x))`` (the `Alignment` convention), at map index
+    ``(a + .5) s_arr - .5``. Float arrays get NaN where AFTER does not reach.
+    """
+    h, w = out_shape
+    xd = (np.arange(w, dtype=np.float32) + 0.5) / out_scale - 0.5
+    yd = (np.arange(h, dtype=np.float32) + 0.5) / out_scale - 0.5
+    xs = np.broadcast_to(xd[None, :], (h, w)).astype(np.float32)
+    ys = np.broadcast_to(yd[:, None], (h, w)).astype(np.float32)
+    if getattr(al, "flow", None) is not None:
+        g = al.flow_grid
+        fx = cv2.remap(al.flow, (xs * g[0, 0] + g[0, 2]).astype(np.float32),
+                       (ys * g[1, 1] + g[1, 2]).astype(np.float32), cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        xs, ys = xs + fx[..., 0], ys + fx[..., 1]
+    hi = np.linalg.inv(al.homography)
+    den = hi[2, 0] * xs + hi[2, 1] * ys + hi[2, 2]
+    xa = (hi[0, 0] * xs + hi[0, 1] * ys + hi[0, 2]) / den
+    ya = (hi[1, 0] * xs + hi[1, 1] * ys + hi[1, 2]) / den
+    mx = ((xa + 0.5) * arr_scale - 0.5).astype(np.float32)
+    my = ((ya + 0.5) * arr_scale - 0.5).astype(np.float32)
+    is_float = arr.dtype.kind == "f"
+    border = float("nan") if is_float else 0
+    return cv2.remap(arr, mx, my, interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+
+
+def _masked_smooth(v: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
+    """Normalised convolution ``G*(v m) / G*m`` inside `mask` (NaN outside)."""
+    m = (mask & np.isfinite(v)).astype(np.float32)
+    num = cv2.GaussianBlur(np.where(m > 0, v, 0).astype(np.float32), (0, 0), sigma)
+    den = cv2.GaussianBlur(m, (0, 0), sigma)
+    out = num / np.maximum(den, 1e-6)
+    out[~mask] = np.nan
+    return out.astype(np.float32)
+
+
+def _maps_of(an, max_side: int, panels) -> tuple[dict, np.ndarray, float]:
+    """The map of each metric of `panels` (`photokit.metrics.registry.Panel.pixels`) of an Analysis,
+    at <= max_side, its mask and its scale."""
+    lv = an.level(max_side=max_side)
+    return {m.name: m.panel.pixels(lv) for m in panels}, lv.mask, lv.shape[1] / an.shape[1]
+
+
+def eye_boxes(photo_rgb8_or_gray: np.ndarray) -> list[tuple[float, float, float, float]]:
+    """Boxes ``(x, y, w, h)`` covering the eyes of every detected face.
+
+    Both eyes found: a band centred on them, 2 x the inter-ocular distance wide and
+    0.8 x high. Face but no eyes: the band from 18 % to 55 % of the face box height.
+    """
+    from ..faces.haar import detect_faces
+
+    g = photo_rgb8_or_gray
+    if g.ndim == 3:
+        g = cv2.cvtColor(np.ascontiguousarray(g), cv2.COLOR_RGB2GRAY)
+    boxes = []
+    for f in detect_faces(g, with_eyes=True, min_size_frac=0.05):
+        x, y, w, h = f.box
+        if f.interocular_px:
+            (x1, y1), (x2, y2) = f.eyes
+            d = f.interocular_px
+            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+            boxes.append((cx - d, cy - 0.4 * d, 2 * d, 0.8 * d))
+        else:
+            boxes.append((x + 0.08 * w, y + 0.18 * h, 0.84 * w, 0.37 * h))
+    return boxes
+
+
+def _build_view(c: Comparison, *, max_side: int, blur_eyes: bool, notes: list):
+    from ..report import html as R
+
+    pb = c.before_photo
+    aligned = getattr(c, "_aligned_rgb", None)
+    if aligned is None:
+        aligned = c.alignment.warp(c.after_photo.rgb8())
+    b_rgb, s_b = _small(pb.rgb8(), max_side)
+    a_rgb = cv2.resize(aligned, (b_rgb.shape[1], b_rgb.shape[0]), interpolation=cv2.INTER_AREA)
+    dshape = b_rgb.shape[:2]
+    valid = cv2.resize(c.alignment.valid_mask().astype(np.uint8), (dshape[1], dshape[0]),
+                       interpolation=cv2.INTER_NEAREST).astype(bool)
+    mask = cv2.resize(c.mask_before.astype(np.uint8), (dshape[1], dshape[0]),
+                      interpolation=cv2.INTER_NEAREST).astype(bool) & valid
+    warnings = list(c.warnings)
+    deid = ""
+    boxes: list = []
+    if blur_eyes:
+        full = eye_boxes(pb.rgb8()) + eye_boxes(aligned)
+        boxes = [(x * s_b, y * s_b, w * s_b, h * s_b) for (x, y, w, h) in full]
+        if boxes:
+            b_rgb, a_rgb = R.blur_boxes(b_rgb, boxes), R.blur_boxes(a_rgb, boxes)
+            deid = "The eye region is blurred in every picture of this report."
+        else:
+            warnings.append("De-identification requested (--blur-eyes) but no face or eyes were "
+                            "found: nothing was blurred. Check the pictures before sharing.")
+    for (x, y, w, h) in boxes:  # no map colour may trace the eyes either
+        mask[max(0, int(y)):int(math.ceil(y + h)), max(0, int(x)):int(math.ceil(x + w))] = False
+
+    maps = []
+    an_b, an_a = getattr(c.before, "analysis", None), getattr(c.after, "analysis", None)
+    if an_b is not None and an_a is not None and c.before_photo.is_colour and c.after_photo.is_colour:
+        panels = [m for m in c.metrics if m.panel is not None]
+        mb, mask_lb, sb_lvl = _maps_of(an_b, max_side, panels)
+        ma, mask_la, sa_lvl = _maps_of(an_a, max_side, panels)
+        # analysis grids relative to the full photos
+        sb_full = sb_lvl * an_b.shape[1] / pb.width
+        sa_full = sa_lvl * an_a.shape[1] / c.after_photo.width
+        mm = c.parameters.get("mm_per_px_before")
+        sigma = (1.5 / mm * s_b) if mm else 0.006 * max(dshape)
+        sigma = float(np.clip(sigma, 2.0, 0.03 * max(dshape)))
+        # the maps themselves: smoothed over ~0.3 mm, so pores do not hide the pattern
+        sigma_map = float(np.clip((0.3 / mm * s_b) if mm else 0.0015 * max(dshape), 0.7, 4.0))
+        for met in panels:
+            before_d = _before_to_display(mb[met.name], sb_full, dshape, s_b)
+            after_src = np.where(mask_la, ma[met.name], np.nan).astype(np.float32)
+            after_d = _after_to_before_grid(c.alignment, after_src, sa_full, dshape, s_b)
+            before_d = np.where(_before_to_display(mask_lb.astype(np.float32), sb_full, dshape, s_b) > 0.5,
+                                before_d, np.nan)
+            shared = mask & np.isfinite(before_d) & np.isfinite(after_d)
+            bs = _masked_smooth(before_d, shared, sigma_map)
+            as_ = _masked_smooth(after_d, shared, sigma_map)
+            delta = _masked_smooth(after_d, shared, sigma) - _masked_smooth(before_d, shared, sigma)
+            p = met.panel
+            maps.append(R.MapPair(p.title, met.unit, bs, as_, delta, shared, p.cmap, p.diff_cmap,
+                                  p.low_text, p.high_text, p.less_text, p.more_text,
+                                  c.noise_floor.get(met.name)))
+
+    rows = R.metric_rows(c.metrics, c.before.metrics, c.after.metrics, c.delta, c.percent_change)
+    spots = _spot_changes(c, s_b)
+
+    def qual_rows():
+        qs = [getattr(c.before, "quality", None), getattr(c.after, "quality", None)]
+        if any(q is None for q in qs):
+            return []
+        names = list(dict.fromkeys([*qs[0].checks, *qs[1].checks]))
+        rows = []
+        for name in names:
+            cells = []
+            for q in qs:
+                ch = q.checks.get(name)
+                if ch is None:
+                    cells.append(("n/a", ""))
+                    continue
+                val = "" if ch.value is None else f"{ch.value:g} {ch.unit}".strip()
+                note = f" ({ch.note})" if ch.note and ch.verdict != "pass" else ""
+                cells.append((ch.verdict, val + note))
+            rows.append((name, cells))
+        return rows
+
+    def cal_text(m):
+        cal = _cal(m)
+        meth = cal.get("method", "none")
+        de = cal.get("delta_e_mean")
+        return {"checker": "colour card", "reference": "reference skin", "none": "not calibrated"}.get(
+            meth, str(meth)) + (f" (mean \u0394E2000 {de:.2f})" if de is not None else "")
+
+    def scale_text(m, carried=False):
+        mm = getattr(m, "mm_per_px", None)
+        src = "BEFORE's scale carried through the alignment" if carried else getattr(m, "scale_source", None)
+        return "unknown" if mm is None else f"{mm:.4f} mm/px ({src or 'given'})"
+
+    al = c.alignment
+    carried_scale = c.parameters.get("mm_per_px_after") is not None
+    before_label = _dated(pb)
+    after_label = _dated(c.after_photo)
+    days = _days_between(pb, c.after_photo)
+    subtitle = f"{pb.name} \u2192 {c.after_photo.name}"
+    if days is not None:
+        subtitle += f" \u00b7 {days:.0f} days apart" if abs(days) >= 1 else " \u00b7 same day"
+    params = [("Before", c.parameters.get("before")), ("After", c.parameters.get("after")),
+              ("Region measured", c.parameters.get("roi")),
+              ("Reference skin", c.parameters.get("reference_roi") or "none"),
+              ("Scale (before)", "unknown" if c.parameters.get("mm_per_px_before") is None
+               else f"{c.parameters['mm_per_px_before']:.4f} mm/px"),
+              ("Calibration", c.parameters.get("calibration")),
+              ("Eyes blurred", "yes" if boxes else "no"),
+              ("photokit", c.parameters.get("photokit"))]
+    light = c.lighting or {}
+    return R.CompareView(
+        before_rgb=b_rgb, after_rgb=a_rgb, mask=mask, valid=valid, rows=rows,
+        before_label=before_label, after_label=after_label, maps=maps, spots=spots,
+        warnings=warnings,
+        quality_headers=["Before", "After"], quality=qual_rows(),
+        calibration=[("Colour, before", cal_text(c.before)), ("Colour, after", cal_text(c.after)),
+                     ("Lighting difference", "not measurable" if light.get("dL") is None else
+                      f"{light['dL']:+.1f} L*" + (f", {light['dab']:.1f} a*b*" if light.get("dab") is not None
+                                                  else "") + f" ({light.get('where')})"),
+                     ("Scale, before", scale_text(c.before)),
+                     ("Scale, after", scale_text(c.after, carried_scale))],
+        alignment=[("Status", al.status), ("Confidence", f"{al.confidence:.2f}"),
+                   ("Matched features", str(al.inliers)),
+                   ("Residual", "\u2013" if al.residual_px is None else f"{al.residual_px:.2f} px"),
+                   ("Overlap", f"{al.overlap:.0%}"), ("Model", str(getattr(al, "model", None))),
+                   ("Followed", str(getattr(al, "subject", "")))],
+        params=params, subtitle=subtitle, notes=list(c.notes) + list(notes), deidentified=deid)
+
+
+def _before_to_display(arr: np.ndarray, arr_scale: float, dshape, s_b: float) -> np.ndarray:
+    """Resample a BEFORE analysis-grid array onto BEFORE's display grid (pixel centres)."""
+    h, w = dshape
+    k = arr_scale / s_b
+    xd = ((np.arange(w, dtype=np.float32) + 0.5) * k - 0.5).astype(np.float32)
+    yd = ((np.arange(h, dtype=np.float32) + 0.5) * k - 0.5).astype(np.float32)
+    mx = np.broadcast_to(xd[None, :], (h, w)).astype(np.float32)
+    my = np.broadcast_to(yd[:, None], (h, w)).astype(np.float32)
+    src = arr.astype(np.float32)
+    if k > 1.5:  # display is coarser: average first
+        src = cv2.resize(src, (w, h), interpolation=cv2.INTER_AREA)
+        return src
+    return cv2.remap(src, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _dated(p: Photo) -> str:
+    return p.capture_time.strftime("%d %b %Y") if p.capture_time else p.name
+
+
+def _days_between(pb: Photo, pa: Photo) -> float | None:
+    if pb.capture_time is None or pa.capture_time is None:
+        return None
+    tb, ta = pb.capture_time, pa.capture_time
+    if (tb.tzinfo is None) != (ta.tzinfo is None):
+        tb, ta = tb.replace(tzinfo=None), ta.replace(tzinfo=None)
+    return (ta - tb).total_seconds() / 86400.0
+
+
+def _spot_changes(c: Comparison, s_b: float):
+    """New / faded / kept spots on BEFORE's display grid, or None without a spot list."""
+    from ..metrics.spots import find_spots
+
+    an_b, an_a = getattr(c.before, "analysis", None), getattr(c.after, "analysis", None)
+    if an_b is None or an_a is None:
+        return None
+    sb, sa = find_spots(an_b), find_spots(an_a)   # the lists the spot metrics counted (cached)
+    if sb is None or sa is None:
+        return None
+    xyr_b = _spot_xyr(sb, an_b, c.before_photo.width)
+    xyr_a = _spot_xyr(sa, an_a, c.after_photo.width)
+    return match_spots(xyr_b, xyr_a, c.alignment.homography, s_b)
+
+
+def _spot_xyr(spots, an, photo_width: int) -> np.ndarray:
+    """(n, 3) array x, y, radius in the photo's full-resolution pixels.
+
+    Spot centres are in pixels of the analysed image (``an``); its diameter in mm is
+    turned into pixels with the analysis scale (radius 3 px when unknown).
+    """
+    k = photo_width / an.shape[1]
+    mm = getattr(an, "mm_per_px", None)
+    out = []
+    for s in spots:
+        d_mm = getattr(s, "diameter_mm", None)
+        r = 0.5 * d_mm / mm if (d_mm and mm) else 3.0
+        out.append((float(s.x) * k, float(s.y) * k, float(r) * k))
+    return np.asarray(out, np.float64).reshape(-1, 3)
+
+
+def match_spots(before_xyr: np.ndarray, after_xyr: np.ndarray, h: np.ndarray, scale: float):
+    """Match spots of both photos through the alignment (greedy nearest, within 1.5 radii).
+
+    ``before_xyr`` in BEFORE full-res pixels, ``after_xyr`` in AFTER's; AFTER centres are
+    mapped to BEFORE with ``h``. Returns `report.Spot` on the display grid (``scale``):
+    ``kept`` (matched), ``faded`` (BEFORE only), ``new`` (AFTER only).
+    """
+    from ..report.html import Spot
+
+    b = np.asarray(before_xyr, np.float64).reshape(-1, 3)
+    a = np.asarray(after_xyr, np.float64).reshape(-1, 3)
+    if len(a):
+        p = np.c_[a[:, :2], np.ones(len(a))] @ np.asarray(h, np.float64).T
+        a_b = p[:, :2] / p[:, 2:3]
+        a_r = a[:, 2] * np.sqrt(abs(np.linalg.det(np.asarray(h)[:2, :2])))
+    else:
+        a_b, a_r = np.zeros((0, 2)), np.zeros(0)
+    used_a = np.zeros(len(a), bool)
+    out = []
+    if len(a) and len(b):
+        d = np.linalg.norm(b[:, None, :2] - a_b[None], axis=2)
+        tol = 1.5 * np.maximum(b[:, 2][:, None], a_r[None]) + 2.0
+        order = np.dstack(np.unravel_index(np.argsort(d, axis=None), d.shape))[0]
+        used_b = np.zeros(len(b), bool)
+        for i, j in order:
+            if d[i, j] > tol[i, j]:
+                break
+            if used_b[i] or used_a[j]:
+                continue
+            used_b[i] = used_a[j] = True
+            out.append(Spot(b[i, 0] * scale, b[i, 1] * scale, b[i, 2] * scale, "kept"))
+    else:
+        used_b = np.zeros(len(b), bool)
+    out += [Spot(x * scale, y * scale, r * scale, "faded")
+            for (x, y, r), u in zip(b, used_b, strict=True) if not u]
+    out += [Spot(x * scale, y * scale, r * scale, "new")
+            for (x, y), r, u in zip(a_b, a_r, used_a, strict=True) if not u]
+    return out

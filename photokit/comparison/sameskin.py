@@ -1,0 +1,170 @@
+"""The same skin in two photos: the one core that ``compare`` and ``series`` share.
+
+- `followed_skin`: the skin to follow from the first photo (the ROI, else the skin
+  ``measure`` analyses on its own: face-seeded, without eyes, brows, lips, backdrops beside
+  the head, a colour card or the reference skin).
+- `analysed_mask`: what a `~photokit.measurement.measure.Measurement` actually analysed,
+  on its photo's full grid (ROI x skin x usable pixels), the region later photos follow.
+- `carried_mm_per_px`: the first photo's physical scale carried through an alignment to
+  the later photo's pixels. It is ``mm_per_px_after = mm_per_px_before * sqrt(|det J|)``,
+  ``J`` the Jacobian of the AFTER -> BEFORE homography at the centroid of the followed
+  skin on AFTER's grid: the local scale where the skin is, exact for an affine map and,
+  for a perspective one, right at the skin's centre (``det H[:2, :2]``, used by ``series``
+  before, ignores the perspective terms and is the scale at AFTER's origin).
+- `changes` and `percent_change`: delta, percent change (``100 delta / |before|``), verdict
+  and noise floor of each metric, one definition for a pair and for a trend.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from ..errors import PhotokitError
+
+#: ``|before|`` below this is zero for a percent change.
+PERCENT_FLOOR = 1e-9
+
+
+def finite(v) -> float | None:
+    """`v` as a float, or None when missing, not a number or not finite."""
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def percent_change(before, after) -> float | None:
+    """``100 * (after - before) / |before|``; None when either is missing or not finite,
+    or ``|before|`` is below `PERCENT_FLOOR`."""
+    b, a = finite(before), finite(after)
+    if a is None or b is None or abs(b) < PERCENT_FLOOR:
+        return None
+    return 100.0 * (a - b) / abs(b)
+
+
+def changes(metrics, before: dict, after: dict) -> tuple[dict, dict, dict, dict]:
+    """Delta, percent change, significance and noise floor of each metric.
+
+    Parameters
+    ----------
+    metrics : iterable of Metric
+        Registry entries (name, mdc, ``is_significant``).
+    before, after : dict
+        Metric values by name (float or None).
+
+    Returns
+    -------
+    delta, percent_change, significant, noise_floor : dict
+        ``delta = after - before``; ``percent_change`` by `percent_change`;
+        ``significant = |delta| > mdc``.
+    """
+    delta, pct, sig, mdc = {}, {}, {}, {}
+    for m in metrics:
+        b, a = finite(before.get(m.name)), finite(after.get(m.name))
+        d = None if a is None or b is None else a - b
+        delta[m.name] = d
+        pct[m.name] = percent_change(b, a)
+        sig[m.name] = m.is_significant(d)
+        mdc[m.name] = m.mdc
+    return delta, pct, sig, mdc
+
+
+def jacobian(h: np.ndarray, x: float, y: float) -> np.ndarray:
+    """2x2 Jacobian of the homography `h` at AFTER pixel ``(x, y)``.
+
+    For ``u = (h0 . p) / (h2 . p)``: ``du/dx_j = (h0j - u h2j) / (h2 . p)``.
+    """
+    p = np.array([x, y, 1.0])
+    w = float(h[2] @ p)
+    u = h[:2] @ p / w
+    return (h[:2, :2] - np.outer(u, h[2, :2])) / w
+
+
+def view_change(h: np.ndarray, centre_after: tuple[float, float]) -> dict:
+    """Scale, rotation and anisotropy of the AFTER -> BEFORE map at a point.
+
+    ``scale = sqrt(|det J|)`` (BEFORE pixels per AFTER pixel), ``rotation`` the angle of
+    the closest rotation (polar decomposition), ``anisotropy`` the ratio of the singular
+    values of ``J`` (1 for a frontal view of the same plane; a plane turned by ``theta``
+    gives about ``1 / cos theta``).
+    """
+    j = jacobian(h, *centre_after)
+    u, s, vt = np.linalg.svd(j)
+    r = u @ vt
+    return {"scale": float(np.sqrt(abs(np.linalg.det(j)))),
+            "rotation_deg": float(np.degrees(np.arctan2(r[1, 0], r[0, 0]))),
+            "anisotropy": float(s[0] / s[1]) if s[1] > 0 else float("inf")}
+
+
+def centroid(mask: np.ndarray) -> tuple[float, float]:
+    """Centroid ``(x, y)`` of a mask (the image centre for an empty one)."""
+    m = cv2.moments(mask.astype(np.uint8), binaryImage=True)
+    if m["m00"] == 0:
+        return mask.shape[1] / 2, mask.shape[0] / 2
+    return m["m10"] / m["m00"], m["m01"] / m["m00"]
+
+
+def carried_mm_per_px(h: np.ndarray, mm_per_px_before: float | None,
+                      region_after: np.ndarray) -> float | None:
+    """BEFORE's scale carried to AFTER's pixels at the followed skin (module notes)."""
+    if mm_per_px_before is None:
+        return None
+    return mm_per_px_before * view_change(h, centroid(region_after))["scale"]
+
+
+def analysed_mask(m, shape) -> np.ndarray | None:
+    """The mask a Measurement actually analysed, on the photo's full grid ``shape``."""
+    an = getattr(m, "analysis", None)
+    if an is None:
+        return None
+    mask = np.asarray(an.mask, bool)
+    if mask.shape != tuple(shape):
+        mask = cv2.resize(mask.astype(np.uint8), (shape[1], shape[0]),
+                          interpolation=cv2.INTER_NEAREST).astype(bool)
+    return mask
+
+
+def followed_skin(photo, *, roi: np.ndarray | None = None, reference: np.ndarray | None = None,
+                  mm_per_px: float | None = None, calibration: str = "auto",
+                  label: str = "BEFORE") -> tuple[np.ndarray, str]:
+    """The skin to follow from `photo` into later photos, on its full grid.
+
+    Parameters
+    ----------
+    photo : Photo
+        The first (baseline) photo.
+    roi : ndarray of bool, optional
+        The user's region; it is the answer when given.
+    reference : ndarray of bool, optional
+        Untreated reference skin: never part of the followed skin.
+    mm_per_px, calibration
+        As for ``measure``.
+    label : str
+        How errors name the photo.
+
+    Returns
+    -------
+    mask : ndarray of bool
+    source : {"roi", "skin"}
+
+    Raises
+    ------
+    PhotokitError
+        When no skin is found (and no ROI was given).
+    """
+    from ..measurement.measure import measure
+
+    if roi is not None:
+        return roi.copy(), "roi"
+    first = measure(photo, reference_roi=reference, mm_per_px=mm_per_px, calibration=calibration,
+                    metrics=[])
+    mask = analysed_mask(first, (photo.height, photo.width))
+    if mask is None or not mask.any():
+        raise PhotokitError(f"no skin found in {label}; give an ROI", photo.path)
+    return mask, "skin"

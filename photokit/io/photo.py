@@ -1,0 +1,375 @@
+"""Loading photos: decode once, upright, in sRGB, with the metadata a series needs.
+
+`load` is the only door through which pixels enter photokit. It accepts a path, a numpy
+array or a `Photo`, so that every public function takes arrays and paths alike.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from ..errors import PhotokitError
+
+#: Default upper bound on width*height, against decompression bombs (about 120 MP,
+#: above any phone or medium-format camera). Override with ``max_pixels=`` or the
+#: ``PHOTOKIT_MAX_PIXELS`` environment variable.
+DEFAULT_MAX_PIXELS = 120_000_000
+
+#: Smallest side photokit analyses; anything smaller carries no measurable skin.
+MIN_SIDE = 32
+
+#: File name extensions photokit reads (HEIC/HEIF need the ``heif`` extra).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".heic", ".heif")
+
+_EXIF_IFD = 0x8769
+_TAG_DATETIME = 0x0132
+_TAG_DATETIME_ORIGINAL = 0x9003
+_TAG_OFFSET_ORIGINAL = 0x9011
+_TAG_SUBSEC_ORIGINAL = 0x9291
+_TAG_ORIENTATION = 0x0112
+
+# EXIF orientation -> (cv2.rotate code or None, flip horizontally first)
+_ORIENT = {
+    1: (None, False), 2: (None, True), 3: (cv2.ROTATE_180, False), 4: (cv2.ROTATE_180, True),
+    5: (cv2.ROTATE_90_CLOCKWISE, True), 6: (cv2.ROTATE_90_CLOCKWISE, False),
+    7: (cv2.ROTATE_90_COUNTERCLOCKWISE, True), 8: (cv2.ROTATE_90_COUNTERCLOCKWISE, False),
+}
+
+
+@dataclass(eq=False)
+class Photo:
+    """Pixels plus what photokit knows about how they were taken.
+
+    Attributes
+    ----------
+    pixels : ndarray
+        ``(H, W, 3)`` RGB or ``(H, W)`` greyscale, ``uint8`` or ``uint16``, sRGB-encoded,
+        upright (EXIF orientation applied).
+    path : str or None
+        Where the photo came from (None for arrays).
+    capture_time : datetime or None
+        EXIF ``DateTimeOriginal`` (or ``DateTime``), timezone-aware when the file says so.
+    orientation : int
+        The EXIF orientation that was applied (1 = none).
+    colour_profile : str
+        ``"sRGB"``, ``"sRGB (assumed)"`` or ``"<profile> -> sRGB"`` when converted.
+    mm_per_px : float or None
+        Physical scale when known (given by the caller).
+    alpha : ndarray of bool or None
+        Where the photo is opaque, when it had an alpha channel; transparent pixels are
+        never analysed.
+    format : str
+        Decoder format name (``JPEG``, ``PNG``, ...; ``array`` for arrays).
+    """
+
+    pixels: np.ndarray
+    path: str | None = None
+    capture_time: datetime | None = None
+    orientation: int = 1
+    colour_profile: str = "sRGB (assumed)"
+    mm_per_px: float | None = None
+    alpha: np.ndarray | None = field(default=None, repr=False)
+    format: str = "array"
+
+    @property
+    def name(self) -> str:
+        """A short label: the file name, or ``<array>``."""
+        return Path(self.path).name if self.path else "<array>"
+
+    @property
+    def is_colour(self) -> bool:
+        """True for RGB photos; greyscale ones can be aligned but have no colour metrics."""
+        return self.pixels.ndim == 3
+
+    @property
+    def bit_depth(self) -> int:
+        return 16 if self.pixels.dtype == np.uint16 else 8
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    def rgb8(self) -> np.ndarray:
+        """The pixels as ``uint8`` RGB (greyscale replicated to three channels)."""
+        px = self.pixels
+        if px.dtype == np.uint16:
+            px = (px >> 8).astype(np.uint8)
+        if px.ndim == 2:
+            px = np.repeat(px[:, :, None], 3, axis=2)
+        return px
+
+    def gray8(self) -> np.ndarray:
+        """The pixels as ``uint8`` luma (Rec. 601 weights, as OpenCV)."""
+        px = self.rgb8() if self.pixels.ndim == 3 else self.pixels
+        if px.dtype == np.uint16:
+            px = (px >> 8).astype(np.uint8)
+        return cv2.cvtColor(px, cv2.COLOR_RGB2GRAY) if px.ndim == 3 else px
+
+    def float_rgb(self) -> np.ndarray:
+        """sRGB-encoded ``float32`` in ``[0, 1]``; raises for greyscale photos."""
+        if not self.is_colour:
+            raise PhotokitError("photo is greyscale: it has no colour to measure", self.path)
+        scale = 65535.0 if self.pixels.dtype == np.uint16 else 255.0
+        return self.pixels.astype(np.float32) * np.float32(1.0 / scale)
+
+    def to_dict(self) -> dict:
+        return {
+            "path": self.path, "width": self.width, "height": self.height,
+            "channels": 3 if self.is_colour else 1, "bit_depth": self.bit_depth,
+            "format": self.format, "orientation_applied": self.orientation,
+            "colour_profile": self.colour_profile,
+            "capture_time": self.capture_time.isoformat() if self.capture_time else None,
+            "mm_per_px": self.mm_per_px, "has_alpha": self.alpha is not None,
+        }
+
+
+def _max_pixels(max_pixels: int | None) -> int:
+    if max_pixels is not None:
+        return int(max_pixels)
+    env = os.environ.get("PHOTOKIT_MAX_PIXELS")
+    return int(env) if env else DEFAULT_MAX_PIXELS
+
+
+def parse_exif_time(exif: Image.Exif) -> datetime | None:
+    """The capture time in EXIF (DateTimeOriginal, else DateTime), or None."""
+    sub = exif.get_ifd(_EXIF_IFD)
+    raw = sub.get(_TAG_DATETIME_ORIGINAL) or exif.get(_TAG_DATETIME)
+    if not raw:
+        return None
+    try:
+        t = datetime.strptime(str(raw).strip("\x00 ").strip(), "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+    subsec = str(sub.get(_TAG_SUBSEC_ORIGINAL) or "").strip("\x00 ")
+    if subsec.isdigit():
+        t = t.replace(microsecond=int(subsec[:6].ljust(6, "0")))
+    offset = str(sub.get(_TAG_OFFSET_ORIGINAL) or "").strip("\x00 ")
+    if len(offset) == 6 and offset[0] in "+-" and offset[3] == ":":
+        sign = 1 if offset[0] == "+" else -1
+        delta = timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6]))
+        t = t.replace(tzinfo=timezone(sign * delta))
+    return t
+
+
+def _to_srgb(pixels: np.ndarray, icc: bytes | None, path) -> tuple[np.ndarray, str]:
+    """Convert pixels tagged with an ICC profile to sRGB (8-bit exactly, 16-bit via a LUT)."""
+    if not icc or pixels.ndim != 3:
+        return pixels, "sRGB (assumed)"
+    try:
+        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        desc = (ImageCms.getProfileDescription(src) or "embedded profile").strip()
+    except (OSError, ImageCms.PyCMSError) as exc:
+        warnings.warn(f"{path}: unreadable ICC profile ignored ({exc})", stacklevel=3)
+        return pixels, "sRGB (assumed)"
+    if "srgb" in desc.lower().replace(" ", ""):
+        return pixels, "sRGB"
+    dst = ImageCms.createProfile("sRGB")
+    transform = ImageCms.buildTransform(src, dst, "RGB", "RGB",
+                                        renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC)
+    if pixels.dtype == np.uint8:
+        out = np.asarray(ImageCms.applyTransform(Image.fromarray(pixels), transform))
+        return out, f"{desc} -> sRGB"
+    # 16-bit: lcms through Pillow is 8-bit only, so map a 33^3 lattice and interpolate.
+    from scipy.interpolate import RegularGridInterpolator
+
+    n = 33
+    grid = np.round(np.linspace(0, 255, n)).astype(np.uint8)
+    lattice = np.stack(np.meshgrid(grid, grid, grid, indexing="ij"), -1).reshape(1, -1, 3)
+    mapped = np.asarray(ImageCms.applyTransform(Image.fromarray(lattice), transform))
+    lut = mapped.reshape(n, n, n, 3).astype(np.float32) * (65535.0 / 255.0)
+    axes = (grid.astype(np.float32) * (65535.0 / 255.0),) * 3
+    interp = RegularGridInterpolator(axes, lut)
+    flat = interp(pixels.reshape(-1, 3).astype(np.float32))
+    out = np.clip(np.round(flat), 0, 65535).astype(np.uint16).reshape(pixels.shape)
+    return out, f"{desc} -> sRGB"
+
+
+def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    rot, flip = _ORIENT.get(orientation, (None, False))
+    if flip:
+        pixels = cv2.flip(pixels, 1)
+    if rot is not None:
+        pixels = cv2.rotate(pixels, rot)
+    return pixels
+
+
+def _from_array(arr: np.ndarray, mm_per_px: float | None) -> Photo:
+    arr = np.asarray(arr)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
+        raise PhotokitError(f"array of shape {arr.shape} is not an image (H,W), (H,W,3) or (H,W,4)")
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all():
+            raise PhotokitError("float image contains NaN or infinity")
+        arr = np.clip(np.round(arr * 255.0), 0, 255).astype(np.uint8)
+    elif arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8) * 255
+    elif arr.dtype not in (np.uint8, np.uint16):
+        raise PhotokitError(f"unsupported pixel type {arr.dtype} (use uint8, uint16 or float in 0-1)")
+    alpha = None
+    if arr.ndim == 3 and arr.shape[2] == 4:
+        alpha = arr[:, :, 3] > 0
+        arr = arr[:, :, :3]
+    _check_size(arr.shape[1], arr.shape[0], None, None)
+    return Photo(np.ascontiguousarray(arr), alpha=alpha, mm_per_px=mm_per_px)
+
+
+def _check_size(w: int, h: int, path, max_pixels: int | None) -> None:
+    if min(w, h) < MIN_SIDE:
+        raise PhotokitError(f"image is only {w}x{h} pixels; photokit needs at least "
+                            f"{MIN_SIDE}x{MIN_SIDE}", path)
+    limit = _max_pixels(max_pixels)
+    if w * h > limit:
+        raise PhotokitError(f"image is {w}x{h} = {w * h / 1e6:.0f} MP, above the limit of "
+                            f"{limit / 1e6:.0f} MP (decompression-bomb guard; raise it with "
+                            f"--max-pixels or PHOTOKIT_MAX_PIXELS)", path)
+
+
+def _register_heif() -> bool:
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        return False
+    register_heif_opener()
+    return True
+
+
+def load(source, *, max_pixels: int | None = None, mm_per_px: float | None = None) -> Photo:
+    """Load a photo from a path, an array or a `Photo`.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, ndarray or Photo
+        A file (JPEG, PNG, TIFF, WebP, BMP; HEIC/HEIF with the ``heif`` extra), an RGB(A)
+        or greyscale array (``uint8``, ``uint16`` or float in ``[0, 1]``), or a `Photo`
+        (returned as it is, with `mm_per_px` filled in if given).
+    max_pixels : int, optional
+        Refuse images larger than this many pixels (default `DEFAULT_MAX_PIXELS`).
+    mm_per_px : float, optional
+        Known physical scale of the photo.
+
+    Returns
+    -------
+    Photo
+
+    Raises
+    ------
+    PhotokitError
+        For anything that cannot be read as a photo, naming the file and the cause.
+
+    Notes
+    -----
+    EXIF orientation is applied, and an embedded ICC profile other than sRGB (Display P3
+    on many phones, Adobe RGB) is converted to sRGB with LittleCMS (relative colorimetric).
+    JPEG and WebP are decoded strictly, so a truncated file is an error, not a grey band.
+    16-bit PNG and TIFF keep their depth.
+    """
+    if isinstance(source, Photo):
+        if mm_per_px is not None:
+            source.mm_per_px = mm_per_px
+        return source
+    if isinstance(source, np.ndarray):
+        return _from_array(source, mm_per_px)
+    if not isinstance(source, (str, os.PathLike)):
+        raise PhotokitError(f"cannot load a {type(source).__name__} as a photo")
+    path = os.fspath(source)
+    try:
+        data = Path(path).read_bytes()
+    except IsADirectoryError:
+        raise PhotokitError("is a directory, not a photo", path) from None
+    except OSError as exc:
+        raise PhotokitError(f"cannot read file ({exc.strerror or exc})", path) from None
+    if not data:
+        raise PhotokitError("file is empty", path)
+    if Path(path).suffix.lower() in (".heic", ".heif") and not _register_heif():
+        raise PhotokitError("HEIC/HEIF needs the heif extra: pip install 'photokit[heif]'", path)
+
+    Image.MAX_IMAGE_PIXELS = None  # our own limit below applies, with a clearer message
+    try:
+        im = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise PhotokitError("not a recognised image format (JPEG, PNG, TIFF, WebP, BMP, HEIC)",
+                            path) from None
+    except Exception as exc:  # Pillow raises many types for garbage
+        raise PhotokitError(f"not a readable image ({_short(exc)})", path) from None
+    _check_size(im.width, im.height, path, max_pixels)
+    try:
+        exif = im.getexif()
+    except Exception:  # a broken EXIF block should not stop the pixels
+        exif = Image.Exif()
+    orientation = int(exif.get(_TAG_ORIENTATION, 1) or 1)
+    orientation = orientation if orientation in _ORIENT else 1
+    icc = im.info.get("icc_profile")
+    fmt = im.format or "unknown"
+    capture_time = parse_exif_time(exif)
+
+    try:
+        if fmt in ("PNG", "TIFF"):
+            # OpenCV keeps 16 bits per channel, which Pillow cannot for RGB.
+            buf = np.frombuffer(data, np.uint8)
+            px = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
+            if px is None:
+                raise ValueError("decoder failed")
+            if px.ndim == 3:
+                px = cv2.cvtColor(px, cv2.COLOR_BGRA2RGBA if px.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+            px = _orient(px, orientation)
+        else:
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            px = _pil_to_array(im)
+    except PhotokitError:
+        raise
+    except Exception as exc:
+        raise PhotokitError(f"image data is corrupt or truncated ({_short(exc)})", path) from None
+
+    if px.dtype not in (np.uint8, np.uint16):
+        if px.dtype == np.float32 or px.dtype == np.float64:
+            px = np.clip(np.round(px * 65535.0), 0, 65535).astype(np.uint16)
+        else:
+            raise PhotokitError(f"unsupported pixel type {px.dtype}", path)
+    alpha = None
+    if px.ndim == 3 and px.shape[2] == 4:
+        alpha = px[:, :, 3] > 0
+        px = px[:, :, :3]
+    elif px.ndim == 3 and px.shape[2] == 2:  # grey + alpha
+        alpha = px[:, :, 1] > 0
+        px = px[:, :, 0]
+    px, profile = _to_srgb(np.ascontiguousarray(px), icc, path)
+    return Photo(px, path=path, capture_time=capture_time, orientation=orientation,
+                 colour_profile=profile, mm_per_px=mm_per_px, alpha=alpha, format=fmt)
+
+
+def _pil_to_array(im: Image.Image) -> np.ndarray:
+    mode = im.mode
+    if mode in ("RGB", "L", "RGBA", "LA"):
+        return np.asarray(im)
+    if mode in ("I;16", "I;16B", "I;16L"):
+        return np.asarray(im).astype(np.uint16)
+    if mode == "P" or mode == "PA":
+        return np.asarray(im.convert("RGBA" if "transparency" in im.info or mode == "PA" else "RGB"))
+    if mode == "1":
+        return np.asarray(im.convert("L"))
+    if mode == "CMYK":
+        return np.asarray(im.convert("RGB"))
+    if mode == "I":
+        return np.clip(np.asarray(im), 0, 65535).astype(np.uint16)
+    return np.asarray(im.convert("RGB"))
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:160]

@@ -1,0 +1,149 @@
+"""Redness: CIELAB a*, erythema index, and the area of red skin.
+
+Maps are computed on calibrated linear RGB at a working resolution of at most
+`WORK_SIDE` pixels on the long side: means over skin do not change with resolution
+(area averaging preserves linear means), and a 12 MP photo stays fast.
+
+References
+----------
+B. L. Diffey, R. J. Oliver, P. M. Farr, "A portable instrument for quantifying
+erythema induced by ultraviolet radiation", Br. J. Dermatol. 111(6), 663-672 (1984).
+doi:10.1111/j.1365-2133.1984.tb14149.x
+
+J. B. Dawson et al., "A theoretical and experimental study of light absorption and
+scattering by in vivo skin", Phys. Med. Biol. 25(4), 695-709 (1980).
+doi:10.1088/0031-9155/25/4/008
+
+T. Yamamoto et al., "Derivation of erythema index and melanin index from digital
+camera images", Skin Res. Technol. 14(1), 26-34 (2008).
+doi:10.1111/j.1600-0846.2007.00256.x
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .analysis import Analysis
+from .registry import Panel, family, job, metric
+
+#: Long side (pixels) of the working copy for colour maps.
+WORK_SIDE = 1600
+
+#: Redness and pigment metrics read the same colour level and its CIELAB: one job in
+#: `photokit.measurement.measure` (run side by side, they would wait on each other's maps).
+#: Started fourth (after spots, lines and pores; before the texture band): on a 12 MP
+#: close-up and portrait (``benchmarks/bench_measure.py``) the two threads then end within
+#: ~10 % of each other.
+COLOUR_JOB = job("colour", start=3)
+
+family("redness", title="Redness", order=0)
+
+#: Floor on linear values before taking logarithms (1/10 of an 8-bit level of black).
+LOG_FLOOR = 1e-4
+
+#: Excess erythema index over the skin's own baseline that counts as "red" (EI units).
+#: 6 EI units is about the change from normal skin to a just-perceptible erythema
+#: (minimal erythema dose readings of Diffey et al. 1984 span 5-10 units).
+RED_EXCESS_EI = 6.0
+
+
+def erythema_index_Diffey1984(linear: np.ndarray) -> np.ndarray:
+    """Erythema index ``EI = 100 * log10(R / G)`` of linear, calibrated RGB (float32).
+
+    Haemoglobin absorbs green far more than red, so the red/green reflectance ratio
+    rises with blood content (Dawson 1980, Diffey 1984; camera form after Yamamoto 2008).
+    """
+    r, g, _ = cv2.split(np.ascontiguousarray(linear, dtype=np.float32))
+    ratio = cv2.divide(cv2.max(r, LOG_FLOOR), cv2.max(g, LOG_FLOOR))
+    return cv2.log(ratio) * np.float32(100.0 / np.log(10.0))  # OpenCV: ~3x NumPy's log10
+
+
+def colour_level(an: Analysis) -> Analysis:
+    """The working copy used for colour maps (at most `WORK_SIDE` px on the long side)."""
+    return an.level(max_side=WORK_SIDE)
+
+
+def erythema_map(an: Analysis) -> np.ndarray:
+    """Erythema index of the working copy (cached)."""
+    lv = colour_level(an)
+    return lv.pointwise("erythema_index", erythema_index_Diffey1984)
+
+
+def a_star_map(an: Analysis) -> np.ndarray:
+    """CIELAB a* (D65) of the working copy."""
+    return colour_level(an).lab[..., 1]
+
+
+def colour_skin(an: Analysis) -> np.ndarray | None:
+    """The analysed skin on the colour level (None with fewer than 20 pixels)."""
+    m = colour_level(an).mask
+    return m if np.count_nonzero(m) >= 20 else None
+
+
+def skin_mean(an: Analysis, values: np.ndarray) -> float | None:
+    """Mean of a working-level map over the analysed skin (None without enough skin)."""
+    m = colour_skin(an)
+    # cv2.mean: the masked mean without copying the skin's values out (double sums)
+    return None if m is None else float(cv2.mean(values, mask=m.view(np.uint8))[0])
+
+
+def red_threshold(an: Analysis) -> float | None:
+    """EI above which skin counts as red: the skin's own 20th percentile + `RED_EXCESS_EI`.
+
+    The 20th percentile of EI over the analysed skin stands for its non-inflamed level
+    (robust to redness covering up to ~80% of the region), so the threshold follows each
+    subject's own skin tone rather than a population constant.
+    """
+    m = colour_skin(an)
+    if m is None:
+        return None
+    return float(np.percentile(erythema_map(an)[m], 20)) + RED_EXCESS_EI
+
+
+# Noise floors (``mdc`` of each metric below), from ``benchmarks/bench_repeatability.py``.
+# Protocol "light + pose": no-change synthetic pairs (photokit.synth, skin tones ITA
+# 55/35/15/-20) re-captured with exposure ratio x0.7-1.35, white balance x0.9-1.1 per
+# channel, 5000-6800 K, rotation +-3 deg, zoom +-4 %, sensor noise, JPEG 85-95, measured
+# by ``photokit.comparison.compare`` with the reference skin; run A (seed 0, 16 pairs per cell,
+# 720x540 at 0.1 and 1200x900 at 0.07 mm/px, light gradient <= 8 %, vignetting <= 5 %:
+# 125 pairs pass photokit's clipping check) and run B (seed 3, 10 pairs per cell, also
+# 640x480 at 0.08 mm/px, gradient <= 12 %, vignetting <= 10 % as Camera.random: 118 pairs);
+# gain-sensitive colour metrics (a*, EI, MI, ITA) from run A only, the rest from A + B.
+# MDC = the largest of: 3.2 x sqrt(2) x Sw (Sw = RMS of
+# the pair deltas / sqrt(2); z = 3.2 is the two-sided Bonferroni bound 0.05/26, so a
+# no-change pair stays clear of ALL 26 floors with ~95 % probability, not only of each
+# one), the largest |delta| of those pairs, and 2.77 x Sw on re-captured real portraits
+# (``$PHOTOKIT_BENCH_DATA/faces`` + astronaut: pose only; and with exposure/WB changes,
+# for the metrics that are gain-free); rounded up to two significant figures.
+# Colour floors are the CALIBRATED ones (reference skin): without a reference or a card
+# a* and EI follow the light (uncalibrated Sw 3.3 a*, 4.5 EI on the same pairs) and
+# ``compare`` warns about the lighting difference. a* holds for gradients <= 8 % (run B,
+# 12 %: max |delta| 0.87). redness.ei_mean is set by the real
+# portraits (pose only, 1.33), area_pct by the largest synthetic pair delta.
+
+
+@metric("redness.a_mean", unit="a*", mdc=0.6, better="lower", job=COLOUR_JOB, core=True,
+        zone_map=a_star_map, recovery=True,
+        panel=Panel("Redness", "Reds", "RdBu_r", "less red", "more red", "paler", "redder",
+                    pixels=lambda lv: lv.lab[..., 1].astype(np.float32)),
+        description="mean CIELAB a* (D65) over the analysed skin")
+def a_mean(an: Analysis) -> float | None:
+    return skin_mean(an, a_star_map(an))
+
+
+@metric("redness.ei_mean", unit="EI", mdc=1.4, better="lower", job=COLOUR_JOB, core=True,
+        zone_map=erythema_map, recovery=True,
+        description="mean erythema index 100*log10(R/G) on linear calibrated RGB")
+def ei_mean(an: Analysis) -> float | None:
+    return skin_mean(an, erythema_map(an))
+
+
+@metric("redness.area_pct", unit="%", mdc=5.1, better="lower", job=COLOUR_JOB, core=True,
+        description=f"% of skin whose erythema index exceeds its own 20th percentile + {RED_EXCESS_EI:g}")
+def area_pct(an: Analysis) -> float | None:
+    m = colour_skin(an)
+    if m is None:
+        return None
+    ei = erythema_map(an)[m]
+    return float(np.mean(ei > red_threshold(an)) * 100.0)

@@ -1,0 +1,1056 @@
+"""Skin texture and lines in millimetres: roughness, GLCM, LBP, SELS-like fractions, wrinkles.
+
+All filters are set in millimetres and run on a working resolution chosen from the
+feature size (`photokit.metrics.analysis.Analysis.level`), cropped to the skin's bounding box,
+with OpenCV's separable Gaussian filters (no scikit-image on the hot path).
+
+Maps and settings
+-----------------
+- **Lightness** ``L*`` (CIE 1976) from linear RGB through ``Y`` only
+  (``L* = 116 Y^(1/3) - 16``, ``903.3 Y`` below ``(6/29)^3``), computed on the working
+  level: identical to the L* of `photokit.colour.convert.linear_to_lab`, a third of the cost.
+- **Fine-texture band** (`band`): ``B = G_{s1} * L - Gn_{s2} * L`` with Gaussian ``G``
+  and a mask-normalised Gaussian ``Gn`` (``G*(L m) / G*m``, so the background never
+  leaks in). A Gaussian of SD ``s`` halves amplitude at wavelength ``pi s /
+  sqrt(ln2 / 2) ~ 5.34 s``, so the band 0.2-2 mm uses ``s1 = 0.037 mm``,
+  ``s2 = 0.37 mm``; it removes shading and tone (detrending) and keeps micro-relief,
+  furrows and pores. Working resolution 0.1 mm/px (the band's Nyquist limit); ``s1`` is
+  at least 0.7 px (pixel noise and JPEG otherwise dominate), and texture metrics are None
+  when ``s2 < 2 s1`` (photos coarser than about 0.27 mm/px cannot resolve the band).
+- ``texture.roughness`` = ``Rq`` = RMS of ``B`` over the (eroded) skin; ``texture.ra``
+  = mean ``|B|`` (Ra), in L* units.
+- **GLCM** (Haralick 1973) of ``B`` quantised into 16 levels over a fixed range
+  ``[-6, 6]`` L* (fixed, so visits compare), at 0.3 mm, four directions, symmetric,
+  pairs with both pixels on skin; contrast ``sum (i-j)^2 P``, homogeneity
+  ``sum P / (1 + (i-j)^2)``, energy ``sqrt(sum P^2)`` (scikit-image's definitions),
+  averaged over directions.
+- **LBP** (Ojala et al. 2002), 8 neighbours on a 0.3 mm circle, bilinear: uniformity =
+  fraction of skin pixels whose pattern has at most two 0/1 transitions.
+- **SELS-like** (after the Visioscan Surface Evaluation of the Living Skin): percentage
+  of skin whose band value is below ``-1.5`` L* (dark: furrows, pores) or above ``+1.5``
+  (bright: scaling, crests).
+- **Lines** (`ridges`), on photos of 0.2 mm/px or finer: an oriented, two-sided line
+  evidence at scales ``s = 0.3, 0.6, 1.2 mm`` on a working level of about 0.15 mm/px
+  (``s = 0.3 mm`` spans 2 px; coarser scales on reduced copies). For each of 16
+  directions ``d`` (integer pixel steps, at most 7 deg from any line), with
+  ``k = s^2 / 0.385`` and ``H`` the Hessian of ``G_s * L*``: the depth across ``d``,
+  ``D_n = k n^T H n``, equals the depth ``A`` of a Gaussian valley at its centre (the
+  scale-normalised curvature of a valley of width ``w`` peaks at ``s = sqrt(2) w``
+  with value ``0.385 A``, Lindeberg 1998); the per-pixel evidence
+  ``E = clip(D_n - |D_d|, +-1.5 L*)`` subtracts the curvature along ``d`` (zero on a
+  line, all of ``D_n`` on a round pore) and caps what one pore, spot or crest can add;
+  ``E`` is averaged over each half of a 3 mm segment through the pixel (doubling sums
+  of shifted copies, `run_sum`), and the evidence is the smaller half, so it is high
+  only where a valley continues on both sides, while micro-relief furrows and pores a
+  few tenths of a millimetre long average out. Wider scales count
+  ``(s / 0.3 mm)^-0.5`` as much (a wide valley must be deeper: tone mottling is wide
+  and shallow). Centre lines: non-maximum suppression across the line, hysteresis
+  (evidence >= 1.2 L* seeds, grown down to 0.6 L*), traced separately in four
+  overlapping orientation groups (+-30 deg), so a line is not merged with the furrows
+  that cross it; segments shorter than 3 mm, or shorter than 8 mm and curved
+  (principal-axis span < 0.7 x length), are dropped. On photos coarser than 0.2 mm/px
+  (the 0.3 mm scale under 1.5 px, where 16 directions cannot be resolved) only wide
+  wrinkles are visible, and the local Hessian detector is used instead:
+  ``depth = s^2 (lambda_1 - |lambda_2|) / 0.385`` (``lambda_1 >= lambda_2`` the
+  eigenvalues, blobs rejected as by Frangi's ``R_B``), max over scales, hysteresis
+  2 / 1 L*, the same length and shape tests in one group.
+  Length = sum over centre-line pixels of ``1 / max(|cos t|, |sin t|)`` pixels (``t``
+  the line direction). ``texture.wrinkle_density`` = length (mm) per analysed skin
+  area (cm^2); ``texture.wrinkle_depth`` = mean ``D_n`` (L*) over the centre pixels.
+  Against the generator's truth (`photokit.synth`, 0.07 mm/px, ``benchmarks/
+  bench_lines.py``) the oriented evidence finds about half of the true line length at
+  90 % precision for its default fine lines (about 3 L* deep, as deep as its own
+  micro-relief furrows), three quarters at 93 % for lines 1.6 x deeper.
+
+Without a known scale, one relative unit replaces the millimetre (`photokit.metrics.scale.
+relative_mm_per_px`); those metrics are flagged by ``needs_scale``.
+
+References
+----------
+R. M. Haralick, K. Shanmugam, I. Dinstein, "Textural features for image
+classification", IEEE Trans. SMC 3(6), 610-621 (1973). doi:10.1109/TSMC.1973.4309314
+T. Ojala, M. Pietikainen, T. Maenpaa, "Multiresolution gray-scale and rotation
+invariant texture classification with local binary patterns", IEEE TPAMI 24(7),
+971-987 (2002). doi:10.1109/TPAMI.2002.1017623
+A. F. Frangi et al., "Multiscale vessel enhancement filtering", MICCAI 1998, LNCS 1496,
+130-137. doi:10.1007/BFb0056195
+T. Lindeberg, "Edge detection and ridge detection with automatic scale selection",
+IJCV 30(2), 117-156 (1998). doi:10.1023/A:1008097225773
+H. Tronnier et al., "Surface evaluation of living skin", Adv. Exp. Med. Biol. 455,
+507-516 (1999) (Visioscan SELS parameters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..imaging.filters import gaussian
+from .analysis import Analysis
+from .registry import family, job, metric, unmeasurable
+from .scale import relative_mm_per_px
+
+#: Smallest analysed skin area (mm^2, or relative units^2) for a texture number.
+MIN_SKIN_MM2 = 20.0
+#: Smallest number of working-level skin pixels for any number at all.
+MIN_SKIN_PX = 400
+#: Context kept around the skin's bounding box on working levels (mm).
+CROP_MARGIN_MM = 4.0
+#: Largest working image analysed whole (pixels); above it, strips are sampled.
+WORK_BUDGET_PX = 750_000
+#: The same for the oriented line detector (its level is about 0.15 mm/px, so 0.5 MP is
+#: about 100 cm^2 of skin; it makes 16 directional passes per pixel).
+LINE_BUDGET_PX = 500_000
+#: Height of each sampled strip (mm).
+STRIP_MM = 12.0
+
+TEXTURE_MM_PER_PX = 0.1
+#: The band's fine edge never goes below this SD in pixels (wavelength ~3.7 px): on
+#: coarse photos pixel noise and JPEG would dominate it. At the 0.1 mm/px working
+#: resolution this moves the edge from 0.2 to 0.37 mm.
+BAND_MIN_SIGMA_PX = 0.7
+#: The band must span at least this ratio of SDs, else texture metrics are None (the
+#: photo is too coarse: above about 0.27 mm/px).
+BAND_MIN_OCTAVES = 2.0
+BAND_MM = (0.2, 2.0)
+GLCM_DISTANCE_MM = 0.3
+GLCM_LEVELS = 16
+GLCM_RANGE = 6.0
+LBP_RADIUS_MM = 0.3
+LBP_STRIDE = 2
+SELS_THRESHOLD = 1.5
+
+LINE_SCALES_MM = (0.3, 0.6, 1.2)
+#: The finest line scale spans this many working pixels (sets the line working level).
+LINE_PX_PER_SCALE = 2.0
+#: Length of each half of the oriented integration along a line (mm).
+LINE_HALF_MM = 1.5
+#: Line directions (integer pixel steps ``(dx, dy)``): 16 orientations, at most 7 deg
+#: from any line direction (a 1.5 mm half then strays < 0.19 mm from a straight line).
+LINE_DIRECTIONS = ((1, 0), (4, 1), (2, 1), (4, 3), (1, 1), (3, 4), (1, 2), (1, 4),
+                   (0, 1), (-1, 4), (-1, 2), (-3, 4), (-1, 1), (-4, 3), (-2, 1), (-4, 1))
+#: Each half is at least this many scales long (wide valleys need longer support).
+LINE_HALF_SCALES = 4.0
+#: Line evidence per pixel is clipped to +-LINE_CLIP (L*).
+LINE_CLIP = 1.5
+#: Wider valleys must be deeper: evidence at scale s is scaled by (s / s_0)^-this.
+LINE_WIDTH_EXPONENT = 0.5
+#: Slope kept beyond the clip (breaks ties between saturated pixels).
+LINE_CLIP_SLOPE = 0.02
+#: Hysteresis on the averaged evidence (L*): seeds and growth.
+LINE_DEPTH_HIGH = 1.2
+LINE_DEPTH_LOW = 0.6
+LINE_MIN_LENGTH_MM = 3.0
+LINE_MIN_STRAIGHTNESS = 0.7
+LINE_LONG_MM = 8.0
+#: Orientation groups for tracing, and their half width (radians; groups overlap).
+LINE_GROUPS = 4
+LINE_GROUP_HALF_WIDTH = np.pi / 6
+#: Scales narrower than this many working pixels cannot be resolved and are skipped.
+LINE_MIN_SIGMA_PX = 0.8
+#: The oriented detector needs the finest scale to span this many working pixels
+#: (photos up to 0.2 mm/px); coarser photos use the local Hessian detector below.
+LINE_ORIENTED_MIN_PX = 1.5
+#: Local Hessian detector (coarse photos): working level, hysteresis (L*), blob rejection
+#: (``|l2| <= (1 - a) l1``) and sampling budget; its settings are those before the
+#: oriented detector, unchanged.
+HESSIAN_PX_PER_SCALE = 2.5
+HESSIAN_DEPTH_HIGH = 2.0
+HESSIAN_DEPTH_LOW = 1.0
+HESSIAN_ANISOTROPY = 0.5
+HESSIAN_BUDGET_PX = 1_500_000
+
+#: The line metrics share their own map (`ridges`), not the band's: a job of their own in
+#: `photokit.measurement.measure` (they then run beside the band metrics).
+LINES_JOB = job("lines", start=1)
+
+#: The band metrics share the pores' working level: started last.
+TEXTURE_JOB = job(__name__, start=4)
+
+family("texture", title="Texture", order=2)
+
+_SIGMA_PER_WAVELENGTH = float(np.sqrt(np.log(2) / 2) / np.pi)  # 0.1874
+_PEAK_VALLEY = 2 / (3 * np.sqrt(3))  # 0.385
+
+
+# --------------------------------------------------------------------------- helpers
+def scaled(an: Analysis) -> Analysis | None:
+    """`an` itself when its scale is known, else a twin on the relative scale; None without skin."""
+    if an.skin_pixels < MIN_SKIN_PX:
+        return None
+    if an.mm_per_px:
+        return an
+    return an.cached("scale.relative",
+                     lambda a: a.rescaled(relative_mm_per_px(a.skin_pixels), "relative"))
+
+
+def lightness(linear: np.ndarray) -> np.ndarray:
+    """CIE L* (D65) of linear sRGB, float32, via luminance Y only.
+
+    ``Y = 0.2126729 R + 0.7151522 G + 0.0721750 B``; ``L* = 116 Y^(1/3) - 16`` for
+    ``Y > (6/29)^3``, else ``(24389/27) Y`` (CIE 15:2004).
+    """
+    lin = np.ascontiguousarray(linear, dtype=np.float32)
+    y = cv2.transform(lin, np.array([[0.2126729, 0.7151522, 0.0721750]], np.float32))
+    y = np.maximum(y, 0, out=y)
+    f = cv2.pow(y, 1.0 / 3.0)
+    out = f * np.float32(116) - np.float32(16)
+    low = y <= np.float32(216 / 24389)
+    if low.any():
+        out[low] = y[low] * np.float32(24389 / 27)
+    return out
+
+
+@dataclass
+class Work:
+    """A cropped (and, on large photos, strip-sampled) working level.
+
+    Attributes
+    ----------
+    level : Analysis
+        The pyramid level.
+    L : ndarray, float32
+        CIE L* of the crop (or of the stacked sample strips).
+    mask : ndarray of bool
+        Skin in `L`'s pixels (true skin in the strips' margins too, so erosions and
+        filters near a strip's edge see real data).
+    core : ndarray of bool or None
+        Rows whose statistics count (None: all rows). Margins around each strip, as wide
+        as the largest filter support, are excluded so no filter mixes two strips.
+    seam : ndarray of bool or None
+        First row of each stacked strip (connected components must not cross it).
+    row_map : ndarray of int
+        Level row of each row of `L`.
+    x0 : int
+        Level column of `L`'s first column.
+    factor : float
+        Level pixel size in pixels of the analysed image. A working pixel ``(x, y)`` is
+        ``((x + x0 + 0.5) f - 0.5, (row_map[y] + 0.5) f - 0.5)`` at full resolution.
+    """
+
+    level: Analysis
+    L: np.ndarray
+    mask: np.ndarray
+    core: np.ndarray | None
+    seam: np.ndarray | None
+    row_map: np.ndarray
+    mm_per_px: float
+    x0: int
+    factor: float
+
+    def to_full(self, x, y):
+        y = np.asarray(y)
+        yi = np.clip(np.floor(y).astype(np.int64), 0, len(self.row_map) - 1)
+        yl = self.row_map[yi] + (y - yi)
+        return ((np.asarray(x) + self.x0 + 0.5) * self.factor - 0.5, (yl + 0.5) * self.factor - 0.5)
+
+    def restrict(self, valid: np.ndarray) -> np.ndarray:
+        """`valid` limited to the counted rows."""
+        return valid if self.core is None else valid & self.core[:, None]
+
+
+def strips(h: int, w: int, budget: int, strip_px: int, pad: int):
+    """Rows of a systematic sample of horizontal strips: (rows, core, seam) or None.
+
+    Strips of `strip_px` rows are kept every ``k``-th (``k`` the smallest step whose
+    total, margins included, fits in `budget` pixels), each with `pad` margin rows on
+    both sides (real data, not counted). Returns None when the whole crop fits.
+    """
+    if h * w <= budget:
+        return None
+    n = int(np.ceil(h / strip_px))
+    for k in range(2, n + 1):
+        chosen = list(range(k // 2, n, k))
+        rows_total = sum(min(h, (i + 1) * strip_px + pad) - max(0, i * strip_px - pad) for i in chosen)
+        if rows_total * w <= budget or k == n:
+            break
+    rows, core, seam = [], [], []
+    for i in chosen:
+        s0, s1 = i * strip_px, min(h, (i + 1) * strip_px)
+        r = np.arange(max(0, s0 - pad), min(h, s1 + pad))
+        rows.append(r)
+        core.append((r >= s0) & (r < s1))
+        sm = np.zeros(r.size, bool)
+        sm[0] = True
+        seam.append(sm)
+    return np.concatenate(rows), np.concatenate(core), np.concatenate(seam)
+
+
+def work(an: Analysis, target_mm_per_px: float, budget_px: int | None = None) -> Work | None:
+    """The working level for features resolved at `target_mm_per_px`, cropped to the skin.
+
+    The crop is the skin's bounding box plus `CROP_MARGIN_MM`; L* is computed on the crop
+    only, once per level, and shared by every metric working there. When the crop holds
+    more than `WORK_BUDGET_PX` pixels, a systematic sample of horizontal strips
+    (`STRIP_MM` high, with `CROP_MARGIN_MM` margins) is analysed instead: per-area
+    statistics (roughness, GLCM, LBP, densities) stay unbiased, at a small sampling
+    variance, and a 12 MP close-up costs what a 0.75 MP one does. Spot counts do not use
+    it (spots work on a coarse level, over all the skin), and lines get their own budget
+    (`LINE_BUDGET_PX` for the oriented detector at about 0.15 mm/px, about 100 cm^2 of
+    skin; `HESSIAN_BUDGET_PX` for coarse photos): they are sparse, and a strip sample of
+    a few long wrinkles is a noisy sample.
+    """
+    budget = WORK_BUDGET_PX if budget_px is None else int(budget_px)
+    base = scaled(an)
+    if base is None:
+        return None
+
+    def make(lv: Analysis) -> Work | None:
+        m8 = lv.mask.view(np.uint8)
+        if cv2.countNonZero(m8) < MIN_SKIN_PX // 4:
+            return None
+        x, y, w, h = cv2.boundingRect(m8)
+        pad = int(np.ceil(CROP_MARGIN_MM / lv.mm_per_px))
+        x0, y0 = max(0, x - pad), max(0, y - pad)
+        x1, y1 = min(lv.shape[1], x + w + pad), min(lv.shape[0], y + h + pad)
+        factor = float(lv.mm_per_px / base.mm_per_px)
+        sample = strips(y1 - y0, x1 - x0, budget,
+                        max(8, int(round(STRIP_MM / lv.mm_per_px))), pad)
+        if sample is None:
+            rows = np.arange(y0, y1)
+            return Work(lv, lightness(lv.region(slice(y0, y1), x0, x1)), lv.mask[y0:y1, x0:x1], None,
+                        None, rows, float(lv.mm_per_px), x0, factor)
+        r, core, seam = sample
+        rows = r + y0
+        L = lightness(lv.region(rows, x0, x1))
+        return Work(lv, L, np.ascontiguousarray(lv.mask[rows, x0:x1]), core, seam, rows,
+                    float(lv.mm_per_px), x0, factor)
+
+    return base.level(target_mm_per_px).cached(f"texture.work:{budget}", make)
+
+
+def blur(x: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Gaussian blur (separable, reflect-101 border), float32; identity below 0.3 px."""
+    if sigma_px < 0.3:
+        return x
+    if sigma_px > 8.0:
+        # wide kernels: blur a reduced copy (sigma 4 px there) and interpolate back;
+        # the result is smooth on the scale of the reduction, so nothing is lost
+        f = sigma_px / 4.0
+        h, w = x.shape[:2]
+        small = cv2.resize(x, (max(1, int(round(w / f))), max(1, int(round(h / f)))),
+                           interpolation=cv2.INTER_AREA)
+        fy, fx_ = small.shape[0] / h, small.shape[1] / w
+        small = gaussian(small, float(sigma_px * fx_), float(sigma_px * fy))
+        return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    return gaussian(x, float(sigma_px))
+
+
+def masked_blur(x: np.ndarray, mask: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Mask-normalised Gaussian ``G*(x m) / G*m`` (normalised convolution, Knutsson 1993).
+
+    Wide kernels (above 8 px) run on a reduced two-channel copy and the ratio is
+    interpolated back: one reduction and one expansion per call.
+    """
+    m = mask.astype(np.float32)
+    if sigma_px <= 8.0:
+        num = blur(x * m, sigma_px)
+        den = blur(m, sigma_px)
+        return num / np.maximum(den, np.float32(1e-3))
+    h, w = x.shape[:2]
+    f = sigma_px / 4.0
+    size = (max(1, int(round(w / f))), max(1, int(round(h / f))))
+    small = cv2.resize(cv2.merge([x * m, m]), size, interpolation=cv2.INTER_AREA)
+    sx, sy = size[0] / w, size[1] / h
+    small = gaussian(small, float(sigma_px * sx), float(sigma_px * sy))
+    ratio = small[..., 0] / np.maximum(small[..., 1], np.float32(1e-3))
+    return cv2.resize(ratio, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+#: Largest radius `erode` applies as a structuring element (beyond, a distance transform).
+DISC_ERODE_MAX_PX = 12
+
+
+def erode(mask: np.ndarray, radius_px: float) -> np.ndarray:
+    """Binary erosion by a disc of `radius_px` (none below half a pixel).
+
+    Radii up to 3 px use `cv2.erode` with OpenCV's elliptic element; up to
+    `DISC_ERODE_MAX_PX` with the exact disc ``dx^2 + dy^2 <= r^2``, which equals
+    thresholding the exact Euclidean distance to the nearest outside pixel and is 5-20x
+    faster there (its cost grows with r^2); larger radii threshold that distance
+    (`cv2.distanceTransform`, linear time whatever the radius).
+    """
+    r = int(round(radius_px))
+    if r < 1:
+        return mask
+    m8 = np.ascontiguousarray(mask).view(np.uint8)
+    if r <= DISC_ERODE_MAX_PX:
+        if r <= 3:
+            k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        else:
+            yy, xx = np.mgrid[-r: r + 1, -r: r + 1]
+            k = (xx * xx + yy * yy <= r * r).astype(np.uint8)
+        return cv2.erode(m8, k, borderType=cv2.BORDER_CONSTANT, borderValue=0).view(bool)
+    padded = cv2.copyMakeBorder(m8, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    d = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+    return d > r
+
+
+def enough_skin(mask: np.ndarray, mm_per_px: float) -> bool:
+    """Whether `mask` holds enough skin for a texture, pore or spot number: at least
+    `MIN_SKIN_PX` / 4 pixels and `MIN_SKIN_MM2` of skin."""
+    n = int(np.count_nonzero(mask))
+    return n >= MIN_SKIN_PX // 4 and n * mm_per_px ** 2 >= MIN_SKIN_MM2
+
+
+# --------------------------------------------------------------------------- band and roughness
+@dataclass
+class Band:
+    """Fine-texture band of L* on a working level and the skin it is valid on."""
+
+    values: np.ndarray
+    mask: np.ndarray
+    work: Work
+
+
+def _band_sigmas(mm_per_px: float) -> tuple[float, float]:
+    """Gaussian SDs (pixels) of the band's fine and coarse edges at `mm_per_px`."""
+    return (max(BAND_MM[0] * _SIGMA_PER_WAVELENGTH / mm_per_px, BAND_MIN_SIGMA_PX),
+            BAND_MM[1] * _SIGMA_PER_WAVELENGTH / mm_per_px)
+
+
+#: Coarsest working resolution (mm/px) at which the band spans `BAND_MIN_OCTAVES` (0.27).
+BAND_COARSEST_MM_PER_PX = BAND_MM[1] * _SIGMA_PER_WAVELENGTH / (BAND_MIN_OCTAVES * BAND_MIN_SIGMA_PX)
+
+
+def physical_level_mm_per_px(an: Analysis, target_mm_per_px: float) -> float | None:
+    """mm per pixel of the level `work` would use for `target_mm_per_px`, when the photo's
+    scale is physical (None with a relative scale or too little skin): what the
+    "too coarse" reasons of the texture and pore families are judged on."""
+    base = scaled(an)
+    if base is None or base.scale_source == "relative":
+        return None
+    return base.level(target_mm_per_px).mm_per_px
+
+
+@unmeasurable("texture")
+def _why_not(an: Analysis) -> str | None:
+    """The photo too coarse for the texture band (the reason `band` gives None), else None."""
+    p = physical_level_mm_per_px(an, TEXTURE_MM_PER_PX)
+    if p is None:
+        return None
+    s1, s2 = _band_sigmas(p)
+    if s2 >= BAND_MIN_OCTAVES * s1:
+        return None
+    return (f"at {p:.2g} mm/px the photo does not resolve the {BAND_MM[0]:g}-{BAND_MM[1]:g} mm "
+            "texture band (roughness, Ra, GLCM, LBP, SELS need about "
+            f"{BAND_COARSEST_MM_PER_PX:.2f} mm/px or finer)")
+
+
+def band(an: Analysis) -> Band | None:
+    """The 0.2-2 mm band of L* (see module notes), memoised on the analysis."""
+    def make(a: Analysis) -> Band | None:
+        w = work(a, TEXTURE_MM_PER_PX)
+        if w is None:
+            return None
+        s1, s2 = _band_sigmas(w.mm_per_px)
+        if s2 < BAND_MIN_OCTAVES * s1:  # the band is not resolved on this photo
+            return None
+        fine = blur(w.L, s1)
+        coarse = masked_blur(w.L, w.mask, s2)
+        valid = w.restrict(erode(w.mask, max(1.0, 1.5 * s1)))
+        if not enough_skin(valid, w.mm_per_px):
+            return None
+        return Band(fine - coarse, valid, w)
+
+    return an.cached("texture.band", make)
+
+
+# Noise floors (``mdc`` of each metric below), from ``benchmarks/bench_repeatability.py``.
+# Protocol "light + pose": no-change synthetic pairs (photokit.synth, skin tones ITA
+# 55/35/15/-20) re-captured with exposure ratio x0.7-1.35, white balance x0.9-1.1 per
+# channel, 5000-6800 K, rotation +-3 deg, zoom +-4 %, sensor noise, JPEG 85-95, measured
+# by ``photokit.comparison.compare`` with the reference skin; run A (seed 0, 16 pairs per cell,
+# 720x540 at 0.1 and 1200x900 at 0.07 mm/px, light gradient <= 8 %, vignetting <= 5 %:
+# 125 pairs pass photokit's clipping check) and run B (seed 3, 10 pairs per cell, also
+# 640x480 at 0.08 mm/px, gradient <= 12 %, vignetting <= 10 % as Camera.random: 118 pairs);
+# gain-sensitive colour metrics (a*, EI, MI, ITA) from run A only, the rest from A + B.
+# MDC = the largest of: 3.2 x sqrt(2) x Sw (Sw = RMS of
+# the pair deltas / sqrt(2); z = 3.2 is the two-sided Bonferroni bound 0.05/26, so a
+# no-change pair stays clear of ALL 26 floors with ~95 % probability, not only of each
+# one), the largest |delta| of those pairs, and 2.77 x Sw on re-captured real portraits
+# (``$PHOTOKIT_BENCH_DATA/faces`` + astronaut: pose only; and with exposure/WB changes,
+# for the metrics that are gain-free); rounded up to two significant figures.
+# Texture floors are the CALIBRATED ones (reference skin normalises the exposure):
+# uncalibrated, the L* band contrast follows the exposure (L* ~ Y^(1/3)) and the floors
+# would be ~3x wider (roughness Sw 0.061 vs 0.018 L*); ``compare`` warns about
+# uncalibrated lighting differences. SELS bright fraction: no light-invariance change was
+# needed once calibrated (CV 2.6 %); it takes the wide floor of its largest pair delta.
+
+
+@metric("texture.roughness", unit="L*", mdc=0.094, better="lower", needs_colour=False,
+        core=True, trend_rank=0, needs_scale=True,
+        description="RMS of detrended L* in the 0.2-2 mm band (Rq)")
+def roughness(an: Analysis) -> float | None:
+    """``Rq = sqrt(mean(B^2))`` over skin, ``B`` the 0.2-2 mm band of L*."""
+    b = band(an)
+    if b is None:
+        return None
+    v = b.values[b.mask]
+    return float(np.sqrt(np.mean(np.square(v, dtype=np.float32), dtype=np.float64)))
+
+
+@metric("texture.ra", unit="L*", mdc=0.067, better="lower", needs_colour=False, needs_scale=True,
+        trend_rank=100, description="mean absolute detrended L* in the 0.2-2 mm band (Ra)")
+def ra(an: Analysis) -> float | None:
+    """``Ra = mean(|B|)`` over skin."""
+    b = band(an)
+    if b is None:
+        return None
+    return float(np.mean(np.abs(b.values[b.mask]), dtype=np.float64))
+
+
+# --------------------------------------------------------------------------- GLCM
+def quantise(values: np.ndarray, levels: int = GLCM_LEVELS, span: float = GLCM_RANGE) -> np.ndarray:
+    """Map ``[-span, span]`` linearly onto ``0..levels-1`` (clipped), uint8."""
+    q = (values + np.float32(span)) * np.float32(levels / (2 * span))
+    return np.clip(q, 0, levels - 1).astype(np.uint8)
+
+
+def glcm(q: np.ndarray, mask: np.ndarray, distance: int, angles=(0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4),
+         levels: int = GLCM_LEVELS) -> np.ndarray:
+    """Symmetric, normalised grey-level co-occurrence matrices, (levels, levels, n_angles).
+
+    Offsets as scikit-image's ``graycomatrix``: ``(dr, dc) = (round(sin a * d),
+    round(cos a * d))``, pairs ``(q[r, c], q[r + dr, c + dc])``; only pairs with both
+    pixels inside `mask` count.
+    """
+    h, w = q.shape
+    out = np.zeros((levels, levels, len(angles)), np.float64)
+    for k, a in enumerate(angles):
+        dr = int(round(np.sin(a) * distance))
+        dc = int(round(np.cos(a) * distance))
+        r0, r1 = max(0, -dr), min(h, h - dr)
+        c0, c1 = max(0, -dc), min(w, w - dc)
+        if r1 <= r0 or c1 <= c0:
+            continue
+        a_ = q[r0:r1, c0:c1]
+        b_ = q[r0 + dr:r1 + dr, c0 + dc:c1 + dc]
+        ok = mask[r0:r1, c0:c1] & mask[r0 + dr:r1 + dr, c0 + dc:c1 + dc]
+        idx = a_[ok].astype(np.int32) * levels + b_[ok]
+        P = np.bincount(idx, minlength=levels * levels).reshape(levels, levels).astype(np.float64)
+        P = P + P.T
+        s = P.sum()
+        out[:, :, k] = P / s if s else P
+    return out
+
+
+def glcm_props(P: np.ndarray) -> dict[str, float]:
+    """Contrast, homogeneity and energy of normalised GLCMs, averaged over angles."""
+    n = P.shape[0]
+    i, j = np.mgrid[0:n, 0:n]
+    d2 = ((i - j) ** 2)[:, :, None]
+    return {"contrast": float(np.mean(np.sum(P * d2, axis=(0, 1)))),
+            "homogeneity": float(np.mean(np.sum(P / (1.0 + d2), axis=(0, 1)))),
+            "energy": float(np.mean(np.sqrt(np.sum(P ** 2, axis=(0, 1)))))}
+
+
+def _glcm_props(an: Analysis) -> dict[str, float] | None:
+    def make(a):
+        b = band(a)
+        if b is None:
+            return None
+        d = max(1, int(round(GLCM_DISTANCE_MM / b.work.mm_per_px)))
+        return glcm_props(glcm(quantise(b.values), b.mask, d))
+
+    return an.cached("texture.glcm", make)
+
+
+@metric("texture.glcm_contrast", trend_rank=100, unit="levels^2", mdc=1.5, better="lower", needs_colour=False,
+        needs_scale=True, description="GLCM contrast of the fine band at 0.3 mm (16 levels over +-6 L*)")
+def glcm_contrast(an: Analysis) -> float | None:
+    p = _glcm_props(an)
+    return None if p is None else p["contrast"]
+
+
+@metric("texture.glcm_homogeneity", trend_rank=100, unit="1", mdc=0.029, better="higher", needs_colour=False,
+        needs_scale=True, description="GLCM homogeneity of the fine band at 0.3 mm")
+def glcm_homogeneity(an: Analysis) -> float | None:
+    p = _glcm_props(an)
+    return None if p is None else p["homogeneity"]
+
+
+@metric("texture.glcm_energy", trend_rank=100, unit="1", mdc=0.017, better="higher", needs_colour=False,
+        needs_scale=True, description="GLCM energy (sqrt of angular second moment) of the fine band")
+def glcm_energy(an: Analysis) -> float | None:
+    p = _glcm_props(an)
+    return None if p is None else p["energy"]
+
+
+# --------------------------------------------------------------------------- LBP
+def lbp_uniform_mask(img: np.ndarray, radius_px: float, points: int = 8, stride: int = 1) -> np.ndarray:
+    """Whether each pixel's LBP (P points on a circle of `radius_px`, bilinear) is uniform.
+
+    Neighbour ``p`` sits at ``(r, c) = (-R sin(2 pi p / P), R cos(2 pi p / P))`` and is
+    1 when ``I(neighbour) >= I(centre)``, as in scikit-image's ``local_binary_pattern``;
+    a pattern is uniform when its circular sequence has at most two 0/1 transitions.
+    Borders replicate the edge pixel. With ``stride > 1`` only the centres
+    ``[::stride, ::stride]`` are evaluated (a systematic sample, for speed).
+    """
+    img = np.ascontiguousarray(img, dtype=np.float32)
+    h, w = img.shape
+    pad = int(np.ceil(radius_px)) + 1
+    P = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    centre = img[::stride, ::stride]
+    hs, ws = centre.shape
+
+    def at(dr, dc):
+        return P[pad + dr: pad + dr + h: stride, pad + dc: pad + dc + w: stride][:hs, :ws]
+
+    first = prev = None
+    trans = np.zeros((hs, ws), np.uint8)
+    for p in range(points):
+        rr = round(-radius_px * np.sin(2 * np.pi * p / points), 5)
+        cc = round(radius_px * np.cos(2 * np.pi * p / points), 5)
+        r0, c0 = int(np.floor(rr)), int(np.floor(cc))
+        fr, fc = rr - r0, cc - c0
+        if fr or fc:
+            v = ((1 - fr) * (1 - fc) * at(r0, c0) + (1 - fr) * fc * at(r0, c0 + 1)
+                 + fr * (1 - fc) * at(r0 + 1, c0) + fr * fc * at(r0 + 1, c0 + 1))
+        else:
+            v = at(r0, c0)
+        bit = v >= centre
+        if prev is None:
+            first = bit
+        else:
+            trans += bit != prev
+        prev = bit
+    trans += prev != first
+    return trans <= 2
+
+
+@metric("texture.lbp_uniformity", trend_rank=100, unit="%", mdc=2.2, better="neither", needs_colour=False,
+        needs_scale=True, description="% of skin with uniform LBP patterns (8 points, 0.3 mm)")
+def lbp_uniformity(an: Analysis) -> float | None:
+    b = band(an)
+    if b is None:
+        return None
+    r = max(1.0, LBP_RADIUS_MM / b.work.mm_per_px)
+    u = lbp_uniform_mask(b.values, r, stride=LBP_STRIDE)
+    m = b.mask[::LBP_STRIDE, ::LBP_STRIDE]
+    return float(100.0 * np.count_nonzero(u & m) / max(1, np.count_nonzero(m)))
+
+
+# --------------------------------------------------------------------------- SELS-like
+@metric("texture.sels_dark_pct", trend_rank=100, unit="%", mdc=0.91, better="lower", needs_colour=False,
+        needs_scale=True, description="% of skin darker than its 2 mm surround by > 1.5 L* (furrows, pores)")
+def sels_dark_pct(an: Analysis) -> float | None:
+    b = band(an)
+    if b is None:
+        return None
+    v = b.values[b.mask]
+    return float(100.0 * np.count_nonzero(v < -SELS_THRESHOLD) / v.size)
+
+
+@metric("texture.sels_bright_pct", trend_rank=100, unit="%", mdc=1.3, better="lower", needs_colour=False,
+        needs_scale=True, description="% of skin brighter than its 2 mm surround by > 1.5 L* (scaling)")
+def sels_bright_pct(an: Analysis) -> float | None:
+    b = band(an)
+    if b is None:
+        return None
+    v = b.values[b.mask]
+    return float(100.0 * np.count_nonzero(v > SELS_THRESHOLD) / v.size)
+
+
+# --------------------------------------------------------------------------- lines
+@dataclass
+class Lines:
+    """Detected line centres on the finest line level.
+
+    Attributes
+    ----------
+    centre : ndarray of bool
+        Centre-line pixels kept (working level, cropped).
+    depth : ndarray, float32
+        Estimated line depth (L*) at the centre pixels (zero elsewhere): ``D_n`` across
+        the line at the scale with the strongest evidence (see `oriented_response`).
+    evidence : ndarray, float32
+        Line evidence (L*, at most `LINE_CLIP`): the largest over scales and directions
+        of the two-sided oriented average.
+    theta : ndarray, float32
+        Angle of the line normal in ``[0, pi)`` (x right, y down); the line runs at
+        ``theta + pi/2``.
+    length_mm : float
+        Total centre-line length.
+    area_mm2 : float
+        Skin area the lines were searched on.
+    work : Work
+    valid : ndarray of bool
+    """
+
+    centre: np.ndarray
+    depth: np.ndarray
+    evidence: np.ndarray
+    theta: np.ndarray
+    length_mm: float
+    area_mm2: float
+    work: Work
+    valid: np.ndarray
+
+
+def hessian(img: np.ndarray, sigma_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Second derivatives ``(Lxx, Lyy, Lxy)`` of ``G_sigma * img`` (central differences).
+
+    Above 4 px the derivatives are taken on a copy reduced so that sigma is 4 px there
+    and interpolated back (they are smooth on that scale): the cost stays that of a
+    small kernel.
+    """
+    if sigma_px > 4.0:
+        h, w = img.shape
+        f = sigma_px / 4.0
+        size = (max(8, int(round(w / f))), max(8, int(round(h / f))))
+        small = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+        fx, fy = size[0] / w, size[1] / h
+        out = hessian(small, 4.0 * 0.5 * (1 / (fx * f) + 1 / (fy * f)))
+        return tuple(cv2.resize(d, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32(sc)
+                     for d, sc in zip(out, (fx * fx, fy * fy, fx * fy), strict=True))
+    g = blur(img, sigma_px)
+    kxx = np.array([[1, -2, 1]], np.float32)
+    kd = np.array([[-0.5, 0, 0.5]], np.float32)
+    one = np.array([[1]], np.float32)
+    lxx = cv2.sepFilter2D(g, cv2.CV_32F, kxx, one, borderType=cv2.BORDER_REFLECT_101)
+    lyy = cv2.sepFilter2D(g, cv2.CV_32F, one, kxx.T, borderType=cv2.BORDER_REFLECT_101)
+    lxy = cv2.sepFilter2D(g, cv2.CV_32F, kd, kd.T, borderType=cv2.BORDER_REFLECT_101)
+    return lxx, lyy, lxy
+
+
+def _shift_slices(h: int, w: int, dx: int, dy: int):
+    """Slices ``(dst, src)`` with ``dst`` at ``(x, y)`` and ``src`` at ``(x + dx, y + dy)``."""
+    dst = (slice(max(0, -dy), h - max(0, dy)), slice(max(0, -dx), w - max(0, dx)))
+    src = (slice(max(0, dy), h - max(0, -dy)), slice(max(0, dx), w - max(0, -dx)))
+    return dst, src
+
+
+def _shift_add(a: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """``a(x, y) + a(x + dx, y + dy)`` (the second term zero beyond the border)."""
+    h, w = a.shape
+    dst, src = _shift_slices(h, w, dx, dy)
+    out = np.empty_like(a)
+    np.add(a[dst], a[src], out=out[dst])
+    # the border strips the shifted term does not reach keep ``a``
+    if dy > 0:
+        out[h - dy:] = a[h - dy:]
+    elif dy < 0:
+        out[:-dy] = a[:-dy]
+    if dx > 0:
+        out[:, w - dx:] = a[:, w - dx:]
+    elif dx < 0:
+        out[:, :-dx] = a[:, :-dx]
+    return out
+
+
+def run_sum(a: np.ndarray, dx: int, dy: int, n: int) -> np.ndarray:
+    """``sum_{i=0}^{n-1} a(x + i dx, y + i dy)`` (zero beyond the border), by doubling.
+
+    Partial sums of 1, 2, 4, ... steps are built by ``S_2m(x) = S_m(x) + S_m(x + m d)``
+    and combined along the binary digits of `n`: about ``2 log2 n`` shifted additions.
+    """
+    h, w = a.shape
+    out = None
+    part, k, offset = a, 1, 0
+    while True:
+        if n & k:
+            if out is None:
+                out = part if part is not a else part.copy()
+            else:
+                dst, src = _shift_slices(h, w, offset * dx, offset * dy)
+                out[dst] += part[src]
+            offset += k
+        if 2 * k > n:
+            return out
+        part = _shift_add(part, k * dx, k * dy)
+        k *= 2
+
+
+def line_normals() -> np.ndarray:
+    """Normal angle (``[0, pi)``, x right, y down) of each of `LINE_DIRECTIONS`."""
+    return np.array([np.arctan2(dx, -dy) % np.pi for dx, dy in LINE_DIRECTIONS], np.float32)
+
+
+def oriented_response(L: np.ndarray, skin: np.ndarray, sigma_px: float, half_px: float,
+                      gain: float = 1.0):
+    """Line evidence (L*) at scale `sigma_px` and the direction that gave it.
+
+    For each direction ``d`` of `LINE_DIRECTIONS` (unit normal ``n``), with ``H`` the
+    Hessian of ``G_s * L`` and ``k = s^2 / 0.385``:
+
+    - the depth across ``d``, ``D_n = k n^T H n``, equals the depth ``A`` at the centre
+      of a Gaussian valley of width ``s / sqrt(2)`` (Lindeberg 1998);
+    - the per-pixel evidence is ``E = clip(g (D_n - |D_d|), -c, c) + 0.02 g (D_n -
+      |D_d|)`` with ``D_d = k tr H - D_n`` the curvature along ``d`` (zero on a line,
+      equal to ``D_n`` on a round pore, so pores and grain give none), ``c = LINE_CLIP``
+      (a few deep pores or spots cannot outweigh a long stretch without a valley; the
+      small slope beyond keeps saturated stretches peaked for the non-maximum
+      suppression), ``g`` = `gain`, and zero off the skin. ``D_n - |D_d| = min(2 D_n -
+      tr, tr)`` and ``2 D_n - tr = k ((Lxx - Lyy) cos 2phi + 2 Lxy sin 2phi)`` (``phi``
+      the normal angle): two passes per direction;
+    - ``E`` is averaged over the two halves of a segment through each pixel, each
+      `half_px` long: ``E_+ = mean_{i=0..m} E(x + i d)``, ``E_- = mean_{i=0..m}
+      E(x - i d)`` (`run_sum`), and the response is ``min(E_+, E_-)``: high only where
+      the valley continues on BOTH sides (inside a line, not past its end), while the
+      relief's furrows and pores, a few tenths of a millimetre long, average out.
+
+    Returns the largest response over directions (L*), the index of that direction
+    (uint8) and the Hessian ``(Lxx, Lyy, Lxy)`` (for the depth of the lines found).
+    """
+    hes = hessian(L, sigma_px)
+    lxx, lyy, lxy = hes
+    m = skin.astype(np.float32)
+    m *= np.float32(gain * sigma_px * sigma_px / _PEAK_VALLEY)
+    a = cv2.multiply(cv2.subtract(lxx, lyy), m)
+    b = cv2.multiply(lxy, m, scale=2.0)
+    tr = cv2.multiply(cv2.add(lxx, lyy), m)
+    c = float(LINE_CLIP)
+    h, w = L.shape
+    best = np.zeros_like(L)
+    which = np.zeros(L.shape, np.uint8)
+    resp = np.zeros_like(L)
+    for k, (phi, (dx, dy)) in enumerate(zip(line_normals(), LINE_DIRECTIONS, strict=True)):
+        e = cv2.addWeighted(a, float(np.cos(2 * phi)), b, float(np.sin(2 * phi)), 0.0)
+        e = cv2.min(e, tr)
+        e = cv2.scaleAdd(e, LINE_CLIP_SLOPE, np.clip(e, -c, c))
+        steps = max(1, int(round(half_px / float(np.hypot(dx, dy)))))
+        fwd = run_sum(e, dx, dy, steps + 1)
+        resp[:] = 0
+        dst, src = _shift_slices(h, w, -steps * dx, -steps * dy)
+        np.minimum(fwd[dst], fwd[src], out=resp[dst])
+        resp *= np.float32(1.0 / (steps + 1))
+        np.copyto(which, np.uint8(k), where=resp > best)
+        np.maximum(best, resp, out=best)
+    return best, which, hes
+
+
+def line_response(lxx: np.ndarray, lyy: np.ndarray, lxy: np.ndarray, sigma_px: float):
+    """Line depth estimate (L*) and normal angle of dark valleys from the Hessian alone.
+
+    Eigenvalues ``l1,2 = (Lxx + Lyy)/2 +- sqrt(((Lxx - Lyy)/2)^2 + Lxy^2)``;
+    ``depth = s^2 (l1 - |l2|) / 0.385`` where ``|l2| <= 0.5 l1`` (line-like), else 0;
+    the normal (across the line, eigenvector of ``l1``) has angle
+    ``theta = atan2(2 Lxy, Lxx - Lyy) / 2`` in ``[0, pi)`` (x right, y down).
+    Used on coarse photos (see `ridges`).
+    """
+    a = cv2.subtract(lxx, lyy)
+    b = cv2.add(lxy, lxy)
+    half_d = cv2.magnitude(a, b)
+    half_d *= np.float32(0.5)
+    tr = cv2.add(lxx, lyy)
+    tr *= np.float32(0.5)
+    l1 = cv2.add(tr, half_d)
+    l2 = cv2.subtract(tr, half_d)
+    raw = cv2.subtract(l1, np.abs(l2))
+    keep = cv2.compare(raw, l1 * np.float32(1 - HESSIAN_ANISOTROPY), cv2.CMP_GE)
+    raw *= np.float32(sigma_px * sigma_px / _PEAK_VALLEY)
+    raw[keep == 0] = 0
+    depth = np.maximum(raw, np.float32(0), out=raw)
+    theta = cv2.phase(a, b)
+    theta *= np.float32(0.5)
+    return depth, theta
+
+
+def _hessian_ridges(an: Analysis) -> Lines | None:
+    """Lines of coarse photos: local Hessian depth, max over scales (see module notes)."""
+    finest = work(an, LINE_SCALES_MM[0] / HESSIAN_PX_PER_SCALE, HESSIAN_BUDGET_PX)
+    if finest is None:
+        return None
+    best = theta = None
+    for s_mm in LINE_SCALES_MM:
+        s = s_mm / finest.mm_per_px
+        if s < LINE_MIN_SIGMA_PX:
+            continue
+        depth, th = line_response(*hessian(finest.L, s), s)
+        if best is None:
+            best, theta = depth, th
+        else:
+            take = depth > best
+            best = np.where(take, depth, best)
+            theta = np.where(take, th, theta)
+    if best is None:
+        return None
+    traced = trace_lines(finest, best, theta, HESSIAN_DEPTH_HIGH, HESSIAN_DEPTH_LOW, groups=1)
+    if traced is None:
+        return None
+    centre, length, area, valid = traced
+    return Lines(centre, best, best, theta, length, area, finest, valid)
+
+
+def _line_level_mm(an: Analysis) -> float | None:
+    """mm per pixel of the oriented detector's working level (see `work`)."""
+    base = scaled(an)
+    if base is None:
+        return None
+    target = LINE_SCALES_MM[0] / LINE_PX_PER_SCALE
+    return base.mm_per_px * max(1, int(np.floor(target / base.mm_per_px + 1e-9)))
+
+
+def ridges(an: Analysis) -> Lines | None:
+    """Dark line (wrinkle, furrow) centres, depth and length (see module notes); memoised."""
+    return an.cached("texture.lines", _ridges)
+
+
+def _ridges(an: Analysis) -> Lines | None:
+    level_mm = _line_level_mm(an)
+    if level_mm is None:
+        return None
+    if LINE_SCALES_MM[0] / level_mm < LINE_ORIENTED_MIN_PX - 1e-9:
+        return _hessian_ridges(an)
+    finest = work(an, LINE_SCALES_MM[0] / LINE_PX_PER_SCALE, LINE_BUDGET_PX)
+    if finest is None:
+        return None
+    best = theta = scale = None
+    hessians = []
+    normals = line_normals()
+    h, w = finest.L.shape
+    for s_mm in LINE_SCALES_MM:
+        s = s_mm / finest.mm_per_px
+        if s < LINE_MIN_SIGMA_PX:
+            continue
+        half = max(LINE_HALF_MM, LINE_HALF_SCALES * s_mm) / finest.mm_per_px
+        gain = (s_mm / LINE_SCALES_MM[0]) ** -LINE_WIDTH_EXPONENT
+        # coarser scales run on a copy reduced so the scale spans about LINE_PX_PER_SCALE
+        # pixels there (the response is smooth on that grid) and are interpolated back
+        r = max(1, int(np.floor(s / LINE_PX_PER_SCALE + 1e-9)))
+        if r == 1:
+            ev, which, hes = oriented_response(finest.L, finest.mask, s, half, gain)
+            th = normals[which]
+        else:
+            size = (max(8, w // r), max(8, h // r))
+            Lr = cv2.resize(finest.L, size, interpolation=cv2.INTER_AREA)
+            mr = cv2.resize(finest.mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) >= 0.5
+            ev, which, hes = oriented_response(Lr, mr, s / r, half / r, gain)
+            ev = cv2.resize(ev, (w, h), interpolation=cv2.INTER_LINEAR)
+            # the angle is interpolated as the doubled-angle vector (symmetric, no wrap)
+            dbl = cv2.merge([np.cos(2 * normals)[which], np.sin(2 * normals)[which]])
+            dbl = cv2.resize(dbl, (w, h), interpolation=cv2.INTER_LINEAR)
+            th = cv2.phase(dbl[..., 0], dbl[..., 1])
+            th *= np.float32(0.5)
+        fx, fy = hes[0].shape[1] / w, hes[0].shape[0] / h
+        hessians.append((hes, s / r, fx, fy))
+        if best is None:
+            best, theta, scale = ev, th, np.zeros((h, w), np.uint8)
+        else:
+            take = ev > best
+            np.maximum(best, ev, out=best)
+            np.copyto(theta, th, where=take)
+            np.copyto(scale, np.uint8(len(hessians) - 1), where=take)
+    if best is None:
+        return None
+    traced = trace_lines(finest, best, theta, LINE_DEPTH_HIGH, LINE_DEPTH_LOW)
+    if traced is None:
+        return None
+    centre, length, area, valid = traced
+    # depth D_n across the line at its centre pixels, from the Hessian of the scale that
+    # gave the evidence (sampled at the pixel centre on that scale's grid)
+    depth = np.zeros((h, w), np.float32)
+    ys, xs = np.nonzero(centre)
+    for j, ((lxx, lyy, lxy), s, fx, fy) in enumerate(hessians):
+        sel = scale[ys, xs] == j
+        if not sel.any():
+            continue
+        y, x = ys[sel], xs[sel]
+        pts = np.stack([(x + 0.5) * fx - 0.5, (y + 0.5) * fy - 0.5], axis=1).astype(np.float32)[:, None, :]
+        hxx, hyy, hxy = (cv2.remap(d, pts, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[:, 0]
+                         for d in (lxx, lyy, lxy))
+        t = theta[y, x]
+        cs, sn = np.cos(t), np.sin(t)
+        depth[y, x] = (cs * cs * hxx + 2 * cs * sn * hxy + sn * sn * hyy) * np.float32(s * s / _PEAK_VALLEY)
+    return Lines(centre, depth, best, theta, length, area, finest, valid)
+
+
+def _good_components(li, ncomp, xs, ys, v, step, high, mm_per_px) -> np.ndarray:
+    """Which labelled centre-line components are lines: a seed >= `high`, long enough,
+    and straight enough (span along the principal axis, ``sqrt(12 var)`` for a segment,
+    at least `LINE_MIN_STRAIGHTNESS` of the length) unless longer than `LINE_LONG_MM`."""
+    comp_len = np.bincount(li, weights=step, minlength=ncomp) * mm_per_px
+    comp_high = np.bincount(li[v >= high], minlength=ncomp) > 0
+    cnt = np.maximum(np.bincount(li, minlength=ncomp), 1).astype(np.float64)
+    xf, yf = xs.astype(np.float64), ys.astype(np.float64)
+    mx, my = (np.bincount(li, weights=q, minlength=ncomp) / cnt for q in (xf, yf))
+    cxx = np.bincount(li, weights=xf * xf, minlength=ncomp) / cnt - mx ** 2
+    cyy = np.bincount(li, weights=yf * yf, minlength=ncomp) / cnt - my ** 2
+    cxy = np.bincount(li, weights=xf * yf, minlength=ncomp) / cnt - mx * my
+    lam = 0.5 * (cxx + cyy) + np.sqrt(np.maximum(0.25 * (cxx - cyy) ** 2 + cxy ** 2, 0))
+    span = np.sqrt(12 * np.maximum(lam, 0)) * mm_per_px
+    straight = (span >= LINE_MIN_STRAIGHTNESS * comp_len) | (comp_len >= LINE_LONG_MM)
+    good = comp_high & straight & (comp_len >= LINE_MIN_LENGTH_MM)
+    good[0] = False
+    return good
+
+
+def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, high: float, low: float,
+                groups: int = LINE_GROUPS):
+    """Centre lines of the evidence map `best`: NMS, hysteresis, length and shape tests.
+
+    Returns ``(centre, length_mm, area_mm2, valid)`` or None (too little skin).
+    """
+    H, W = best.shape
+    skin = erode(finest.mask, 2.0 * LINE_SCALES_MM[-1] / finest.mm_per_px)
+    valid = finest.restrict(skin)
+    if not enough_skin(valid, finest.mm_per_px):
+        return None
+    if finest.seam is not None:  # no component may run from one sampled strip into the next
+        skin = skin & ~finest.seam[:, None]
+    # non-maximum suppression across the line, with the normal quantised to 45 degrees
+    code = (np.rint(theta * np.float32(4 / np.pi)).astype(np.uint8)) & 3
+    B = cv2.copyMakeBorder(best, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    cand = (best >= low) & skin
+    ys, xs = np.nonzero(cand)
+    c = code[ys, xs]
+    dx = np.array([1, 1, 0, -1], np.int64)[c]
+    dy = np.array([0, 1, 1, 1], np.int64)[c]
+    v = best[ys, xs]
+    ok = (v >= B[ys + 1 + dy, xs + 1 + dx]) & (v > B[ys + 1 - dy, xs + 1 - dx])
+    ys, xs, v = ys[ok], xs[ok], v[ok]
+    th = theta[ys, xs]
+    # centre-line length per pixel: one pixel step along the dominant axis of the tangent
+    step = 1.0 / np.maximum(np.abs(np.cos(th)), np.abs(np.sin(th)))
+    keep = np.zeros(ys.size, bool)
+    img = np.zeros((H, W), np.uint8)
+    # components are traced within overlapping orientation groups, so a line is not
+    # merged with the furrows that cross it (and judged by their length and shape)
+    for g in range(groups):
+        if groups == 1:
+            sel = np.arange(th.size)
+        else:
+            centre_angle = g * np.pi / groups
+            dist = np.abs((th - centre_angle + np.pi / 2) % np.pi - np.pi / 2)
+            sel = np.nonzero(dist <= LINE_GROUP_HALF_WIDTH)[0]
+        if sel.size == 0:
+            continue
+        img[:] = 0
+        img[ys[sel], xs[sel]] = 1
+        ncomp, labels = cv2.connectedComponents(img, connectivity=8)
+        li = labels[ys[sel], xs[sel]]
+        keep[sel] |= _good_components(li, ncomp, xs[sel], ys[sel], v[sel], step[sel], high,
+                                      finest.mm_per_px)[li]
+    centre = np.zeros((H, W), bool)
+    centre[ys[keep], xs[keep]] = True
+    centre &= valid
+    # length inside the counted rows only (components are judged whole, margins included)
+    inside = valid[ys, xs] & keep
+    length = float(np.sum(step[inside]) * finest.mm_per_px)
+    area = float(np.count_nonzero(valid)) * finest.mm_per_px ** 2
+    return centre, length, area, valid
+
+
+@metric("texture.wrinkle_density", unit="mm/cm^2", mdc=14.0, better="lower", needs_colour=False,
+        core=True, trend_rank=1, needs_scale=True, job=LINES_JOB,
+        description="length of dark lines (0.3-1.2 mm scale, >= 3 mm long) per skin area")
+def wrinkle_density(an: Analysis) -> float | None:
+    """Line length (mm) per analysed skin area (cm^2)."""
+    ln = ridges(an)
+    if ln is None:
+        return None
+    return ln.length_mm / (ln.area_mm2 / 100.0)
+
+
+@metric("texture.wrinkle_depth", trend_rank=100, unit="L*", mdc=3.0, better="lower", needs_colour=False,
+        needs_scale=True, job=LINES_JOB,
+        description="mean estimated depth (L* contrast) along detected lines")
+def wrinkle_depth(an: Analysis) -> float | None:
+    """Mean line depth estimate over centre-line pixels (None when no line)."""
+    ln = ridges(an)
+    if ln is None or not ln.centre.any():
+        return None
+    return float(np.mean(ln.depth[ln.centre], dtype=np.float64))

@@ -1,0 +1,2 @@
+"""Aligning two photos on the subject (`align`, ``photokit.align``), and finding that
+subject (`subject`)."""

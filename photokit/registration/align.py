@@ -1,0 +1,1176 @@
+"""Alignment of an AFTER photo onto its BEFORE photo, locked onto the subject.
+
+``align(before, after)`` returns an `Alignment`: a global model ``H`` (3x3, maps AFTER
+pixels to BEFORE pixels, SPEC convention), a smooth dense residual field on the subject
+(the face is not a plane), and an honest verdict (``status``, ``reason``, calibrated
+``confidence``).
+
+Pipeline (on a working grid of at most `WORK_SIDE` px, features at `FEATURE_SIDE` px;
+never on the full 12 MP image; the only full-resolution step is `Alignment.warp`):
+
+1. **Subject** (`photokit.registration.subject`): user ROI, else the face (head ellipse), else the
+   whole frame. The model is estimated from matches on the subject only, so when the
+   patient moves and the room does not, the patient is aligned. The rest of the frame
+   is then tested: if it moves with the subject (the camera moved), its matches join
+   the fit (better conditioned over the frame; ``subject`` reads ``face+scene``), but
+   only when they leave the fit on the subject as good as before (median residual
+   within 10 % + 0.05 px).
+2. **Features**: SIFT (Lowe 2004) on CLAHE-equalised luma (illumination-normalised),
+   Lowe's ratio test (0.8), then MAGSAC++ (``cv2.USAC_MAGSAC``; Barath et al. 2020)
+   and iterated 3-sigma trimming. When the subject is the frame and fewer than
+   `MIN_INLIERS` matches are consistent, the change of viewpoint may be too strong for
+   SIFT (a plane seen at a grazing angle): tilted views are simulated (ASIFT, Morel & Yu
+   2009; `TILT_VIEWS` at `TILT_SIDE` px) for a first model, AFTER is rectified by it and
+   matched again with plain SIFT (`_tilt_matches`; ``tilted`` says so). Everything after
+   (refinement, checks, confidence) is the same, but "ok" needs a confidence of at least
+   `MIN_CONFIDENCE_TILTED`. Unrelated pairs find no model there either (at most 5
+   distinct consistent matches on the benchmark's 46 negatives).
+3. **Model choice by evidence**: similarity, affine and homography are least-squares
+   fitted on the inliers and the one of lowest BIC, ``n log(RSS/n) + k log(n)`` with
+   ``n`` = 2 x inliers and ``k`` = 4, 6, 8 parameters, is kept.
+4. **Sub-pixel refinement**: ECC (Evangelidis & Psarakis 2008) between BEFORE and the
+   pre-warped AFTER on contrast-normalised high-passed log-luminance, ``n = h / sqrt(G *
+   h^2)`` with ``h = log I - G_sigma * log I``, which removes exposure, white balance and
+   smooth lighting changes; pixels whose local residual is unusual (changed skin,
+   occlusions) are left out, judged in two passes: gross change only (residual >
+   `ECC_GROSS` x its median) around the feature estimate at half the ECC resolution,
+   then > 2 x its median at full ECC resolution around
+   the pass-1 result (judged at the feature estimate alone, the mask drops the misaligned
+   edges that carry the correction and biases ECC towards that estimate); accepted only
+   if it raises the correlation.
+5. **Dense residual** (face not planar): DIS optical flow (Kroeger et al. 2016) between
+   BEFORE and the globally aligned AFTER, confined to the subject, then heavily
+   regularised by robust normalised convolution (Gaussian of sigma `FLOW_SIGMA` x the
+   subject size, Cauchy reweighting against the smooth field). Vectors where BEFORE and
+   the flow-warped AFTER still disagree (what no motion explains: a new spot, a scab,
+   redness edges) are dropped with a margin, so real change does not bend the field
+   (``tests/test_align.py`` adds a spot and a redness patch to AFTER and checks both
+   stay in place, at their size, and that the field is the same as without them).
+6. **Verdict**: ``failed`` when there are too few consistent matches, the transform is
+   implausible, AFTER covers too little of BEFORE, the aligned subjects do not look
+   alike (correlation of the normalised high-pass below `MIN_NCC` on the subject, or
+   below `MIN_NCC_CORE` on the inner face after the dense field: the identity check,
+   since hair, ears and the room can match while the face is another person's; measured
+   >= 0.77 for the same face under blur, noise and JPEG q 60, <= 0.28 for another face
+   pasted into the same photo) or the predicted error is too large.
+   ``confidence`` is the probability that the corner error (BEFORE's corners mapped into
+   AFTER through the inverse model, AFTER pixels: the usual score) is below the tolerance
+   ``max(3 px, 0.1 % of the diagonal)``, assuming a Rayleigh-distributed error:
+   ``P = 1 - exp(-t^2 / (2 v))``, ``v`` the mean per-axis corner variance. ``v`` is the
+   larger of two estimates of the random error: the covariance of the least-squares
+   model, ``Cov = s^2 (J^T J)^-1`` propagated to the corners (Hartley & Zisserman 2004,
+   section 5.2; ``s`` the robust (MAD) inlier residual; converted to AFTER pixels by the
+   local area scale of ``H^-1``), and a delete-a-block jackknife (Kuensch 1989) of a
+   spatially balanced fit to tracked points (`_point_estimate`), which sees the spatially
+   correlated error of a scene that is not quite one plane (a curled print, lens
+   distortion) that the covariance of independent residuals understates. Plus ``d^2 / 2``
+   where ``d`` is the largest corner distance between three independent estimators of
+   the same model (features, ECC, tracked points), whose disagreement measures
+   systematic error. All scaled by how much the aligned subjects look alike
+   (``clip((ncc - MIN_NCC) / 0.2, 0, 1)``, times the same on the inner face with
+   `MIN_NCC_CORE`). The corners are those of the subject's box (of the image when the
+   subject is the frame or the scene moved with it).
+7. **A face that is not the subject**: when the face found in BEFORE has no consistent
+   matches in AFTER (different people, or a face printed on a poster or a magazine in a
+   scene), the whole frame is tried, with that face kept as the identity check; the
+   reason of a refusal then says what failed on the face and on the frame.
+
+References
+----------
+D. G. Lowe, "Distinctive image features from scale-invariant keypoints", IJCV 60(2),
+91-110 (2004). doi:10.1023/B:VISI.0000029664.99615.94
+J.-M. Morel, G. Yu, "ASIFT: A new framework for fully affine invariant image
+comparison", SIAM J. Imaging Sciences 2(2), 438-469 (2009). doi:10.1137/080732730
+D. Barath, J. Noskova, M. Ivashechkin, J. Matas, "MAGSAC++, a fast, reliable and
+accurate robust estimator", CVPR 2020. doi:10.1109/CVPR42600.2020.00138
+G. D. Evangelidis, E. Z. Psarakis, "Parametric image alignment using enhanced
+correlation coefficient maximization", IEEE TPAMI 30(10), 1858-1865 (2008).
+doi:10.1109/TPAMI.2008.113
+T. Kroeger, R. Timofte, D. Dai, L. Van Gool, "Fast optical flow using dense inverse
+search", ECCV 2016. doi:10.1007/978-3-319-46493-0_29
+R. Hartley, A. Zisserman, "Multiple View Geometry in Computer Vision", 2nd ed.,
+Cambridge University Press (2004).
+J. Shi, C. Tomasi, "Good features to track", CVPR 1994. doi:10.1109/CVPR.1994.323794
+J.-Y. Bouguet, "Pyramidal implementation of the Lucas Kanade feature tracker", Intel
+Corporation, Microprocessor Research Labs (2000).
+H. R. Kuensch, "The jackknife and the bootstrap for general stationary observations",
+Annals of Statistics 17(3), 1217-1241 (1989). doi:10.1214/aos/1176347265
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from ..io.photo import Photo, load
+from .subject import Subject, find_subject
+
+#: Long side of the working grid (subject crop) for features, ECC and flow.
+WORK_SIDE = 1000
+#: Long side of the image SIFT runs on (SIFT doubles it internally).
+FEATURE_SIDE = 640
+#: Long side of the region ECC runs on.
+ECC_SIDE = 640
+#: Lowe's ratio test.
+RATIO = 0.8
+#: MAGSAC++ inlier threshold, working-grid pixels.
+MAGSAC_THRESHOLD = 3.0
+#: Fewest consistent matches accepted.
+MIN_INLIERS = 20
+#: Smallest normalised high-pass correlation between BEFORE and aligned AFTER.
+MIN_NCC = 0.12
+#: Smallest normalised high-pass correlation on the inner face (identity check).
+MIN_NCC_CORE = 0.45
+#: Smallest fraction of BEFORE covered by AFTER.
+MIN_OVERLAP = 0.2
+#: Smallest confidence reported as "ok".
+MIN_CONFIDENCE = 0.2
+#: Smallest confidence reported as "ok" for a model found only through simulated tilts.
+MIN_CONFIDENCE_TILTED = 0.5
+#: Sigma of the dense-field regulariser as a fraction of the subject's long side.
+FLOW_SIGMA = 0.05
+#: Largest dense correction, as a fraction of the subject's long side.
+FLOW_MAX = 0.05
+#: Dense fields whose median magnitude is below this (working px) are dropped.
+FLOW_MIN = 0.15
+#: ECC pass 1 leaves out only pixels whose local residual exceeds this many times its median.
+ECC_GROSS = 20.0
+#: High-pass sigma (working px) for ECC / flow images.
+HP_SIGMA = 6.0
+#: Views ``(tilt, roll in degrees)`` simulated when a scene has too few consistent matches.
+TILT_VIEWS = ((1.0, 0.0), (2.0, 0.0), (2.0, 45.0), (2.0, 90.0), (2.0, 135.0))
+#: Long side of the images the tilted views are simulated on.
+TILT_SIDE = 500
+#: SIFT features kept per simulated view.
+TILT_FEATURES = 1500
+
+_MODELS = {"similarity": 4, "affine": 6, "homography": 8}
+
+
+@dataclass(eq=False)
+class Alignment:
+    """The alignment of AFTER onto BEFORE.
+
+    Attributes
+    ----------
+    status : str
+        ``"ok"`` or ``"failed"``.
+    reason : str or None
+        Why it failed (None when ok).
+    homography : ndarray
+        3x3, maps AFTER pixels to BEFORE pixels (``[xb, yb, 1] ~ H @ [xa, ya, 1]``); the
+        global part of the alignment. Identity when failed before any model was found.
+    confidence : float
+        Probability (0-1) that the error at the image corners is below `tolerance_px`.
+    inliers : int
+        Feature matches consistent with the model.
+    residual_px : float or None
+        Median distance (BEFORE pixels) between the matched features after the full
+        alignment (global model and dense field).
+    overlap : float
+        Fraction of BEFORE's pixels that AFTER covers.
+    flow : ndarray or None
+        Dense residual field ``(h, w, 2)`` float32 in BEFORE pixels, sampled on the
+        working grid given by `flow_grid`: BEFORE pixel ``x`` takes AFTER's pixel at
+        ``H^-1 (x + flow(x))``. None when no dense correction was needed.
+    flow_grid : ndarray or None
+        3x3 matrix mapping BEFORE full-resolution pixels to `flow` grid indices.
+    before_shape, after_shape : tuple
+        ``(height, width)`` of the photos.
+    model : str or None
+        ``similarity``, ``affine`` or ``homography`` (chosen by BIC).
+    subject : str
+        ``roi``, ``face`` or ``frame``: what the alignment followed.
+    ncc : float or None
+        Correlation of the normalised high-pass of BEFORE and aligned AFTER on the subject.
+    ncc_core : float or None
+        The same after the dense field, on the inner face: the identity check (faces only).
+    flow_px : float or None
+        Median magnitude of the dense correction on the subject (BEFORE pixels).
+    tolerance_px : float
+        The corner error that `confidence` refers to.
+    tilted : bool
+        The matches came from the strong-viewpoint fallback (simulated tilts, then
+        guided matching; see `_tilt_matches`).
+    """
+
+    status: str
+    reason: str | None
+    homography: np.ndarray
+    confidence: float
+    inliers: int
+    residual_px: float | None
+    overlap: float
+    before_shape: tuple[int, int]
+    after_shape: tuple[int, int]
+    flow: np.ndarray | None = field(default=None, repr=False)
+    flow_grid: np.ndarray | None = field(default=None, repr=False)
+    model: str | None = None
+    subject: str = "frame"
+    ncc: float | None = None
+    ncc_core: float | None = None
+    flow_px: float | None = None
+    tolerance_px: float = 3.0
+    tilted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict:
+        """SPEC ``align --json`` keys, plus ``model``, ``subject``, ``ncc``, ``flow_px``.
+
+        ``homography`` is null when the alignment failed before any model was found.
+        """
+        return {
+            "status": self.status, "reason": self.reason,
+            "homography": None if (self.status != "ok" and self.model is None)
+            else [[float(v) for v in row] for row in self.homography],
+            "confidence": round(float(self.confidence), 4), "inliers": int(self.inliers),
+            "residual_px": None if self.residual_px is None else round(float(self.residual_px), 3),
+            "overlap": round(float(self.overlap), 4),
+            "model": self.model, "subject": self.subject,
+            "ncc": None if self.ncc is None else round(float(self.ncc), 4),
+            "ncc_core": None if self.ncc_core is None else round(float(self.ncc_core), 4),
+            "flow_px": None if self.flow_px is None else round(float(self.flow_px), 3),
+            "tolerance_px": round(float(self.tolerance_px), 2),
+        }
+
+    # -- using the alignment -------------------------------------------------------------
+    def displacement(self, box: tuple[int, int, int, int] | None = None) -> np.ndarray | None:
+        """The dense field at full resolution over `box` ``(x0, y0, x1, y1)`` of BEFORE.
+
+        Returns ``(y1-y0, x1-x0, 2)`` float32 BEFORE pixels, or None without a field.
+        """
+        if self.flow is None:
+            return None
+        h, w = self.before_shape
+        x0, y0, x1, y1 = box or (0, 0, w, h)
+        s, tx, ty = self.flow_grid[0, 0], self.flow_grid[0, 2], self.flow_grid[1, 2]
+        # full pixel x -> grid index s*x + t; remap samples the small field directly
+        gx = (np.arange(x0, x1, dtype=np.float32) * s + tx).astype(np.float32)
+        gy = (np.arange(y0, y1, dtype=np.float32) * s + ty).astype(np.float32)
+        mx = np.broadcast_to(gx[None, :], (y1 - y0, x1 - x0))
+        my = np.broadcast_to(gy[:, None], (y1 - y0, x1 - x0))
+        return cv2.remap(self.flow, np.ascontiguousarray(mx), np.ascontiguousarray(my),
+                         cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+    def _flow_box(self) -> tuple[int, int, int, int] | None:
+        if self.flow is None:
+            return None
+        h, w = self.before_shape
+        inv = np.linalg.inv(self.flow_grid)
+        fh, fw = self.flow.shape[:2]
+        a = inv @ np.array([0.0, 0.0, 1.0])
+        b = inv @ np.array([fw, fh, 1.0])
+        return (max(0, int(a[0])), max(0, int(a[1])), min(w, int(np.ceil(b[0])) + 1),
+                min(h, int(np.ceil(b[1])) + 1))
+
+    def warp(self, after_pixels, *, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+        """AFTER resampled onto BEFORE's pixel grid with the full alignment.
+
+        Parameters
+        ----------
+        after_pixels : ndarray, path or Photo
+            AFTER's pixels (any dtype/channels OpenCV can remap), or anything `load` takes.
+        interpolation : int
+            OpenCV interpolation flag (``INTER_NEAREST`` for masks).
+
+        Returns
+        -------
+        ndarray
+            Same size as BEFORE, AFTER's own values; zero where AFTER does not reach.
+        """
+        px = after_pixels if isinstance(after_pixels, np.ndarray) else load(after_pixels).pixels
+        if px.shape[:2] != tuple(self.after_shape):
+            raise ValueError(f"AFTER has shape {px.shape[:2]}, alignment expects {self.after_shape}")
+        if px.dtype == np.bool_:
+            px = px.astype(np.uint8)
+        h, w = self.before_shape
+        out = cv2.warpPerspective(px, self.homography, (w, h), flags=interpolation,
+                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        box = self._flow_box()
+        if box is None:
+            return out
+        x0, y0, x1, y1 = box
+        disp = self.displacement(box)
+        xs = np.arange(x0, x1, dtype=np.float32)[None, :] + disp[..., 0]
+        ys = np.arange(y0, y1, dtype=np.float32)[:, None] + disp[..., 1]
+        hi = np.linalg.inv(self.homography).astype(np.float64)
+        den = hi[2, 0] * xs + hi[2, 1] * ys + hi[2, 2]
+        mx = ((hi[0, 0] * xs + hi[0, 1] * ys + hi[0, 2]) / den).astype(np.float32)
+        my = ((hi[1, 0] * xs + hi[1, 1] * ys + hi[1, 2]) / den).astype(np.float32)
+        out[y0:y1, x0:x1] = cv2.remap(px, mx, my, interpolation, borderMode=cv2.BORDER_CONSTANT,
+                                      borderValue=0)
+        return out
+
+    def valid_mask(self) -> np.ndarray:
+        """Boolean mask on BEFORE's grid: pixels that AFTER covers (1 px eroded)."""
+        ones = np.ones(self.after_shape, np.uint8)
+        m = self.warp(ones, interpolation=cv2.INTER_NEAREST)
+        return cv2.erode(m, np.ones((3, 3), np.uint8)).astype(bool)
+
+    def roi_to_after(self, mask_before: np.ndarray) -> np.ndarray:
+        """Carry a BEFORE-grid boolean mask onto AFTER's grid.
+
+        AFTER pixel ``a`` maps to BEFORE at ``y = H a``; the dense field is inverted by
+        one fixed-point step, ``x = y - flow(y)`` (the field is smooth and small).
+        """
+        mask_before = np.asarray(mask_before)
+        if mask_before.shape[:2] != tuple(self.before_shape):
+            raise ValueError(f"mask has shape {mask_before.shape[:2]}, BEFORE is {self.before_shape}")
+        src = mask_before.astype(np.uint8)
+        ha, wa = self.after_shape
+        if self.flow is None:
+            out = cv2.warpPerspective(src, np.linalg.inv(self.homography), (wa, ha),
+                                      flags=cv2.INTER_NEAREST, borderValue=0)
+            return out.astype(bool)
+        # grid of AFTER pixels -> BEFORE positions, then subtract the field there
+        h = self.homography
+        xa = np.arange(wa, dtype=np.float32)[None, :]
+        ya = np.arange(ha, dtype=np.float32)[:, None]
+        den = h[2, 0] * xa + h[2, 1] * ya + h[2, 2]
+        yx = ((h[0, 0] * xa + h[0, 1] * ya + h[0, 2]) / den).astype(np.float32)
+        yy = ((h[1, 0] * xa + h[1, 1] * ya + h[1, 2]) / den).astype(np.float32)
+        s, tx, ty = self.flow_grid[0, 0], self.flow_grid[0, 2], self.flow_grid[1, 2]
+        f = cv2.remap(self.flow, (yx * s + tx).astype(np.float32), (yy * s + ty).astype(np.float32),
+                      cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        out = cv2.remap(src, yx - f[..., 0], yy - f[..., 1], cv2.INTER_NEAREST,
+                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return out.astype(bool)
+
+
+# ---------------------------------------------------------------------------------------
+# working grids
+
+
+@dataclass
+class _Grid:
+    """A crop of a photo, scaled to at most WORK_SIDE: image, mask, full->grid matrix."""
+
+    gray: np.ndarray      # uint8 luma on the grid
+    mask: np.ndarray      # uint8 subject mask on the grid
+    to_grid: np.ndarray   # 3x3 full-resolution -> grid
+
+    @property
+    def scale(self) -> float:
+        return float(self.to_grid[0, 0])
+
+
+def _grid(gray: np.ndarray, subject: Subject, side: int = WORK_SIDE) -> _Grid:
+    x0 = y0 = 0
+    small, sx, sy = _resize(gray, min(1.0, side / max(gray.shape)))
+    # pixel centres: x_grid = s (x - x0 + 0.5) - 0.5 (cv2.resize convention)
+    m = np.array([[sx, 0, sx * (0.5 - x0) - 0.5], [0, sy, sy * (0.5 - y0) - 0.5], [0, 0, 1]], np.float64)
+    mask = subject.mask_on(m, (small.shape[1], small.shape[0]))
+    return _Grid(np.ascontiguousarray(small), mask, m)
+
+
+def _resize(img: np.ndarray, s: float):
+    """Area-downscale by `s` to a whole size; returns the image and the exact x/y scales."""
+    if s >= 1.0:
+        return img, 1.0, 1.0
+    h, w = img.shape[:2]
+    dw, dh = max(1, int(round(w * s))), max(1, int(round(h * s)))
+    return cv2.resize(img, (dw, dh), interpolation=cv2.INTER_AREA), dw / w, dh / h
+
+
+def _smooth(img: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of `sigma` px; wide ones on a copy reduced by ``k = sigma // 2``
+    (area), then brought back bilinearly (the result is smooth at that scale anyway)."""
+    k = int(min(4, sigma // 2))
+    if k < 2:
+        return cv2.GaussianBlur(img, (0, 0), sigma)
+    h, w = img.shape[:2]
+    small = cv2.resize(img, (max(1, w // k), max(1, h // k)), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigma / k)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _normalised_highpass(gray: np.ndarray, sigma: float = HP_SIGMA) -> np.ndarray:
+    """Contrast-normalised high-pass of log luma: ``h / sqrt(G * h^2)`` (float32)."""
+    lg = np.log1p(gray.astype(np.float32))
+    hp = lg - _smooth(lg, sigma)
+    energy = _smooth(hp * hp, 2.5 * sigma)
+    return hp / (np.sqrt(energy) + 0.01)
+
+
+def _to_u8(n: np.ndarray) -> np.ndarray:
+    return np.clip(128.0 + 40.0 * n, 0, 255).astype(np.uint8)
+
+
+def _features(g: _Grid):
+    """SIFT keypoints (grid coordinates) and descriptors on CLAHE luma at FEATURE_SIDE."""
+    # created per call: OpenCV feature objects are not safe to share between threads
+    small, fx, fy = _resize(g.gray, min(1.0, FEATURE_SIDE / max(g.gray.shape)))
+    eq = cv2.createCLAHE(clipLimit=2.5, tileGridSize=(8, 8)).apply(small)
+    kp, desc = cv2.SIFT_create(nfeatures=3000, contrastThreshold=0.02).detectAndCompute(eq, None)
+    pts = np.array([k.pt for k in kp], np.float64).reshape(-1, 2)
+    pts = (pts + 0.5) / np.array([fx, fy]) - 0.5
+    return pts, desc
+
+
+def _match(da, db, mutual: bool = False) -> np.ndarray:
+    """Ratio-test matches ``(i_after, i_before)``; one-to-one on the BEFORE side.
+
+    With `mutual`, a match is also kept only if the AFTER descriptor is the nearest
+    neighbour of its BEFORE partner (mutual nearest neighbours).
+    """
+    if da is None or db is None or len(da) < 2 or len(db) < 2:
+        return np.empty((0, 2), int)
+    flann = cv2.FlannBasedMatcher({"algorithm": 1, "trees": 4}, {"checks": 64})
+    knn = flann.knnMatch(da, db, k=2)
+    best = {}
+    for pair in knn:
+        if len(pair) < 2:
+            continue
+        m, n = pair
+        if m.distance < RATIO * n.distance:
+            if m.trainIdx not in best or best[m.trainIdx][1] > m.distance:
+                best[m.trainIdx] = (m.queryIdx, m.distance)
+    out = np.array([(q, t) for t, (q, _) in best.items()], int).reshape(-1, 2)
+    if mutual and len(out):
+        back = {p[0].queryIdx: p[0].trainIdx for p in flann.knnMatch(db, da, k=1) if p}
+        out = out[np.array([back.get(t) == q for q, t in out])]
+    return out
+
+
+def _consistent(src_all: np.ndarray, dst_all: np.ndarray, mask: np.ndarray):
+    """The matches on the subject (`mask`, BEFORE grid) and their MAGSAC++ homography.
+
+    Returns ``(on_subject, inliers, n_inliers, h)``: `on_subject` a boolean per match,
+    `inliers` a boolean per match on the subject, `h` grid AFTER -> grid BEFORE or None.
+    """
+    ib = np.round(dst_all).astype(int) if len(dst_all) else np.zeros((0, 2), int)
+    gh, gw = mask.shape
+    on_subject = mask[np.clip(ib[:, 1], 0, gh - 1), np.clip(ib[:, 0], 0, gw - 1)] > 0
+    if on_subject.sum() < MIN_INLIERS:
+        return on_subject, np.zeros(int(on_subject.sum()), bool), 0, None
+    hg, inl = cv2.findHomography(src_all[on_subject], dst_all[on_subject], cv2.USAC_MAGSAC,
+                                 MAGSAC_THRESHOLD, maxIters=5000, confidence=0.9999)
+    inl = np.zeros(int(on_subject.sum()), bool) if inl is None else inl.ravel().astype(bool)
+    return on_subject, inl, int(inl.sum()), hg
+
+
+def _tilt_matches(grid_b: _Grid, grid_a: _Grid, pts_b: np.ndarray, desc_b: np.ndarray,
+                  bshape: tuple, ashape: tuple):
+    """Matches for a strong change of viewpoint: tilt simulation, then guided matching.
+
+    SIFT is invariant to similarity, not to the anisotropic squeeze of a plane seen at a
+    grazing angle (a tilt ``t = 1 / cos(theta)`` > ~2). ASIFT (Morel & Yu 2009) simulates
+    the views: each image is also described after a squeeze by ``t`` along directions
+    ``phi`` (`TILT_VIEWS`, via ``cv2.AffineFeature``) at `TILT_SIDE` px. Mutual nearest
+    neighbours passing Lowe's ratio give a first homography by MAGSAC++, accepted with at
+    least `MIN_INLIERS` *distinct* inliers (a point found in several views counts once).
+    Tilted-view keypoints are poorly localised, so AFTER is then rectified onto BEFORE's
+    grid by that model and matched again with ordinary SIFT (`_features`, `_match`); the
+    points found on the rectified AFTER are mapped back through the model's inverse.
+
+    Returns
+    -------
+    tuple of ndarray or None
+        ``(src, dst)``: AFTER grid and BEFORE grid points of the guided matches, or None
+        when no model was found.
+    """
+    feats = []
+    tilts = [float(t) for t, _ in TILT_VIEWS]
+    rolls = [float(r) for _, r in TILT_VIEWS]
+    for g in (grid_b, grid_a):
+        small, fx, fy = _resize(g.gray, min(1.0, TILT_SIDE / max(g.gray.shape)))
+        eq = cv2.createCLAHE(clipLimit=2.5, tileGridSize=(8, 8)).apply(small)
+        af = cv2.AffineFeature_create(cv2.SIFT_create(nfeatures=TILT_FEATURES, contrastThreshold=0.02))
+        af.setViewParams(tilts, rolls)
+        kp, desc = af.detectAndCompute(eq, None)
+        if desc is None or len(kp) < MIN_INLIERS:
+            return None
+        pts = (np.array([k.pt for k in kp], np.float64).reshape(-1, 2) + 0.5) / np.array([fx, fy]) - 0.5
+        feats.append((pts, desc))
+    (tb, db), (ta, da) = feats
+    pairs = _match(da, db, mutual=True)
+    if len(pairs) < MIN_INLIERS:
+        return None
+    src, dst = ta[pairs[:, 0]], tb[pairs[:, 1]]
+    h0, inl = cv2.findHomography(src, dst, cv2.USAC_MAGSAC, MAGSAC_THRESHOLD, maxIters=5000,
+                                 confidence=0.9999)
+    if h0 is None or inl is None:
+        return None
+    inl = inl.ravel().astype(bool)
+    distinct = min(len(np.unique(np.round(p[inl] / 2.0), axis=0)) for p in (src, dst))
+    if distinct < MIN_INLIERS:
+        return None
+    # guided matching on AFTER rectified onto BEFORE's grid (full-resolution model for _prewarp)
+    h_full0 = np.linalg.inv(grid_b.to_grid) @ h0 @ grid_a.to_grid
+    if _plausible(h_full0, bshape, ashape) is not None:
+        return None
+    rect = _Grid(_prewarp(grid_a, h_full0, grid_b), grid_b.mask, grid_b.to_grid)
+    pts_r, desc_r = _features(rect)
+    pairs = _match(desc_r, desc_b)
+    if len(pairs) < MIN_INLIERS:
+        return None
+    return _apply(np.linalg.inv(h0), pts_r[pairs[:, 0]]), pts_b[pairs[:, 1]]
+
+
+# ---------------------------------------------------------------------------------------
+# models
+
+
+def _apply(h: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    p = np.c_[pts, np.ones(len(pts))] @ h.T
+    return p[:, :2] / p[:, 2:3]
+
+
+def _params_to_h(model: str, p: np.ndarray) -> np.ndarray:
+    if model == "similarity":
+        a, b, tx, ty = p
+        return np.array([[a, -b, tx], [b, a, ty], [0, 0, 1.0]])
+    if model == "affine":
+        return np.array([[p[0], p[1], p[2]], [p[3], p[4], p[5]], [0, 0, 1.0]])
+    return np.append(p, 1.0).reshape(3, 3)
+
+
+def _h_to_params(model: str, h: np.ndarray) -> np.ndarray:
+    h = h / h[2, 2]
+    if model == "similarity":
+        return np.array([h[0, 0], h[1, 0], h[0, 2], h[1, 2]])
+    if model == "affine":
+        return h[:2].ravel().copy()
+    return h.ravel()[:8].copy()
+
+
+def _fit(model: str, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares model mapping src -> dst (Hartley-normalised DLT + LM for homography)."""
+    n = len(src)
+    if model == "homography":
+        h, _ = cv2.findHomography(src, dst, 0)
+        return h / h[2, 2]
+    x, y = src[:, 0], src[:, 1]
+    one, zero = np.ones(n), np.zeros(n)
+    if model == "similarity":
+        a = np.r_[np.c_[x, -y, one, zero], np.c_[y, x, zero, one]]
+    else:
+        a = np.r_[np.c_[x, y, one, zero, zero, zero], np.c_[zero, zero, zero, x, y, one]]
+    b = np.r_[dst[:, 0], dst[:, 1]]
+    p = np.linalg.lstsq(a, b, rcond=None)[0]
+    return _params_to_h(model, p)
+
+
+def _trim(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Inliers kept by iterated trimming of the homography fit: distance < 3 sigma.
+
+    ``sigma`` is the robust per-axis noise, median distance / 1.177 (the median of a
+    2-D isotropic Gaussian's radius is 1.177 sigma); at least 0.3 px is allowed.
+    """
+    keep = np.ones(len(src), bool)
+    for _ in range(3):
+        if keep.sum() < 8:
+            break
+        h = _fit("homography", src[keep], dst[keep])
+        r = np.linalg.norm(_apply(h, src) - dst, axis=1)
+        sigma = np.median(r[keep]) / 1.177
+        new = r < max(3.0 * sigma, 0.3)
+        if new.sum() < 8 or np.array_equal(new, keep):
+            break
+        keep = new
+    return keep
+
+
+def _choose_model(src, dst) -> tuple[str, np.ndarray]:
+    """Lowest BIC among similarity, affine, homography (least squares on the inliers)."""
+    n = 2 * len(src)
+    best = None
+    for model, k in _MODELS.items():
+        h = _fit(model, src, dst)
+        rss = float(np.sum((_apply(h, src) - dst) ** 2)) + 1e-9
+        bic = n * np.log(rss / n) + k * np.log(n)
+        if best is None or bic < best[0]:
+            best = (bic, model, h)
+    return best[1], best[2]
+
+
+def _corner_variance(model: str, h: np.ndarray, src: np.ndarray, sigma: float,
+                     corners_src: np.ndarray) -> float:
+    """Mean per-axis variance of the mapped corners, ``J_c (s^2 (J^T J)^-1) J_c^T``."""
+    p0 = _h_to_params(model, h)
+
+    def jac(pts):
+        cols = []
+        for i in range(len(p0)):
+            step = 1e-6 * max(1.0, abs(p0[i]))
+            p = p0.copy()
+            p[i] += step
+            cols.append(((_apply(_params_to_h(model, p), pts) - _apply(h, pts)) / step).ravel())
+        return np.stack(cols, axis=1)
+
+    j = jac(src)
+    try:
+        cov = sigma ** 2 * np.linalg.inv(j.T @ j)
+    except np.linalg.LinAlgError:
+        return float("inf")
+    jc = jac(corners_src)
+    var = np.einsum("ij,jk,ik->i", jc, cov, jc)  # per coordinate
+    return float(np.mean(var))
+
+
+def _area_scale(h: np.ndarray, pts: np.ndarray) -> float:
+    """Mean local area scale ``|det J|`` of the homography `h` at `pts`.
+
+    For ``x' = (A x + t) / (c.x + 1)`` the Jacobian determinant is ``det H / w^3``
+    with ``w = c.x + 1`` (Hartley & Zisserman 2004, eq. of the local affine approximation).
+    """
+    h = h / h[2, 2]
+    w = np.c_[pts, np.ones(len(pts))] @ h[2]
+    return float(np.mean(np.abs(np.linalg.det(h) / w ** 3)))
+
+
+def _plausible(h: np.ndarray, before_shape, after_shape) -> str | None:
+    """Reject degenerate models: folds, extreme scale, strong perspective."""
+    ha, wa = after_shape
+    c = np.array([[0, 0], [wa, 0], [wa, ha], [0, ha]], np.float64)
+    p = np.c_[c, np.ones(4)] @ h.T
+    if np.any(p[:, 2] <= 0):
+        return "the transform folds the image (horizon inside the frame)"
+    q = p[:, :2] / p[:, 2:3]
+    if not cv2.isContourConvex(q.astype(np.float32).reshape(-1, 1, 2)):
+        return "the transform folds the image (non-convex)"
+    area_a = wa * ha
+    area_q = cv2.contourArea(q.astype(np.float32))
+    scale = np.sqrt(area_q / area_a)
+    if not 1 / 8 < scale < 8:
+        return f"implausible scale change ({scale:.2f}x)"
+    return None
+
+
+def overlap_share(h: np.ndarray, before_shape, after_shape) -> float:
+    """Share of BEFORE's frame that AFTER covers through the homography `h` (AFTER -> BEFORE)."""
+    hb, wb = before_shape
+    ha, wa = after_shape
+    c = np.array([[0, 0], [wa, 0], [wa, ha], [0, ha]], np.float64)
+    q = _apply(h, c).astype(np.float32)
+    rect = np.array([[0, 0], [wb, 0], [wb, hb], [0, hb]], np.float32)
+    area, _ = cv2.intersectConvexConvex(q, rect)
+    return float(max(0.0, area) / (wb * hb))
+
+
+def _prewarp(ga: _Grid, h_full: np.ndarray, g: _Grid) -> np.ndarray:
+    """AFTER's working-grid luma resampled onto BEFORE's working grid through ``h_full``."""
+    gh, gw = g.gray.shape
+    m = ga.to_grid @ np.linalg.inv(h_full) @ np.linalg.inv(g.to_grid)   # B grid -> A grid
+    src = ga.gray
+    # AFTER pixels per BEFORE-grid pixel at the grid centre; reduce AFTER first when it is
+    # much finer (a zoomed-in AFTER), so that resampling does not alias
+    c = m @ np.array([gw / 2, gh / 2, 1.0])
+    p = c[:2] / c[2]
+    jac = (m[:2, :2] - np.outer(p, m[2, :2])) / c[2]      # d(projected)/d(grid) at the centre
+    k = float(np.sqrt(abs(np.linalg.det(jac))))
+    if k > 1.3:
+        src, sx, sy = _resize(src, 1.0 / k)
+        m = np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1.0]]) @ m
+    return cv2.warpPerspective(src, m, (gw, gh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_REPLICATE)
+
+
+def _bbox(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
+    ys, xs = np.nonzero(mask)
+    h, w = mask.shape
+    return (slice(max(0, ys.min() - margin), min(h, ys.max() + 1 + margin)),
+            slice(max(0, xs.min() - margin), min(w, xs.max() + 1 + margin)))
+
+
+def _ncc(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> float:
+    w = w.astype(np.float32)
+    sw = float(w.sum())
+    if sw < 100:
+        return 0.0
+    ma, mb = float((a * w).sum() / sw), float((b * w).sum() / sw)
+    da, db = a - ma, b - mb
+    num = float((da * db * w).sum())
+    den = np.sqrt(float((da * da * w).sum()) * float((db * db * w).sum()))
+    return num / den if den > 0 else 0.0
+
+
+def _valid_on_grid(after_shape, h_full, g: _Grid) -> np.ndarray:
+    gh, gw = g.gray.shape
+    to_after = np.linalg.inv(h_full) @ np.linalg.inv(g.to_grid)
+    ha, wa = after_shape
+    ones = np.full((max(2, ha // 8), max(2, wa // 8)), 255, np.uint8)
+    m = np.diag([ones.shape[1] / wa, ones.shape[0] / ha, 1.0]) @ to_after
+    v = cv2.warpPerspective(ones, m, (gw, gh), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
+                            borderValue=0)
+    k = int(2 * HP_SIGMA) | 1
+    return cv2.erode(v, np.ones((k, k), np.uint8)) > 0
+
+
+def _agrees(nb: np.ndarray, na: np.ndarray, area: np.ndarray, k: float = 2.0) -> np.ndarray:
+    """Pixels whose local high-pass residual is ordinary (below `k` x its median on `area`).
+
+    Keeps ECC, a least-squares method, off regions that changed or do not correspond
+    (occlusions, new lesions, image borders).
+    """
+    r = cv2.GaussianBlur((nb - na) ** 2, (0, 0), 4.0)
+    med = float(np.median(r[area])) if area.any() else 0.0
+    return r < k * med + 1e-6
+
+
+def _core_mask(sub: Subject, g: _Grid) -> np.ndarray:
+    """The part of a face that identifies it: the inner face (head ellipse x 0.7)."""
+    if sub.kind != "face":
+        return g.mask > 0
+    (cx, cy), (ax, ay) = sub.ellipse
+    inner = Subject("face", sub.box, sub.shape, ellipse=((cx, cy), (0.7 * ax, 0.7 * ay)))
+    gh, gw = g.gray.shape
+    return inner.mask_on(g.to_grid, (gw, gh)) > 0
+
+
+def _ecc(nb: np.ndarray, na: np.ndarray, mask: np.ndarray, model: str) -> np.ndarray | None:
+    """ECC correction ``W`` (grid -> pre-warped grid), or None if it does not converge."""
+    motion = cv2.MOTION_HOMOGRAPHY if model == "homography" else cv2.MOTION_AFFINE
+    w = np.eye(3, dtype=np.float32) if motion == cv2.MOTION_HOMOGRAPHY else np.eye(2, 3, dtype=np.float32)
+    crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 15, 1e-5)
+    try:
+        _, w = cv2.findTransformECC(nb, na, w, motion, crit, mask.astype(np.uint8), 3)
+    except cv2.error:
+        return None
+    return np.vstack([w, [0, 0, 1]]).astype(np.float64) if w.shape[0] == 2 else w.astype(np.float64)
+
+
+def _ecc_pass(nb: np.ndarray, na: np.ndarray, area: np.ndarray, mask: np.ndarray | None, model: str,
+              g: _Grid, h_full: np.ndarray, side: int = ECC_SIDE) -> np.ndarray | None:
+    """One ECC refinement of ``h_full`` (full-resolution AFTER -> BEFORE) on the bounding box
+    of `area`, at most `side` px, over `mask` (default `area`); None if no convergence."""
+    ys, xs = _bbox(area, 16)
+    m_ecc = (area if mask is None else mask)[ys, xs].astype(np.uint8)
+    tb, ta = nb[ys, xs], na[ys, xs]
+    e = min(1.0, side / max(tb.shape))             # ECC on at most `side` px
+    if e < 1.0:
+        tb, ex, ey = _resize(tb, e)
+        ta = _resize(ta, e)[0]
+        m_ecc = _resize(m_ecc, e)[0]
+    w = _ecc(tb, ta, m_ecc > 0, model)
+    if w is None:
+        return None
+    t = np.array([[1, 0, -xs.start], [0, 1, -ys.start], [0, 0, 1.0]])   # grid -> ECC image
+    if e < 1.0:
+        t = np.array([[ex, 0, 0.5 * ex - 0.5], [0, ey, 0.5 * ey - 0.5], [0, 0, 1.0]]) @ t
+    w = np.linalg.inv(t) @ w @ t
+    h_new = np.linalg.inv(g.to_grid) @ np.linalg.inv(w) @ g.to_grid @ h_full
+    return h_new / h_new[2, 2]
+
+
+def _point_estimate(nb: np.ndarray, na: np.ndarray, area: np.ndarray, model: str, g: _Grid,
+                    h_full: np.ndarray, corners: np.ndarray):
+    """An independent, spatially balanced estimate of the model from tracked points.
+
+    Shi-Tomasi corners of BEFORE's normalised high-pass (Shi & Tomasi 1994) are tracked
+    into the AFTER pre-warped by ``h_full`` with pyramidal Lucas-Kanade (Bouguet 2000),
+    kept when the backward track returns within 0.3 px, and the model is refitted by
+    iteratively reweighted least squares, ``min sum w_i |W p_i - q_i|^2`` with Cauchy
+    weights ``1 / (1 + (r / 2.5 s)^2)`` (``s`` the MAD residual) times ``1 / n_cell``,
+    ``n_cell`` the points in the same cell of an 8 x 8 grid over the overlap. ECC weighs
+    pixels by their gradient energy, so a few textured areas dominate it; this estimate
+    weighs every part of the overlap alike, as hand-placed control points do. Where the
+    scene is not one plane (parallax, lens distortion, a non-rigid subject) the two
+    disagree at the corners, and that disagreement enters `confidence`.
+
+    Returns
+    -------
+    h : ndarray or None
+        The full-resolution AFTER -> BEFORE model (None: too few tracked points).
+    var : float
+        Delete-a-block jackknife variance (Kuensch 1989) of `corners` (BEFORE full px)
+        mapped into AFTER through ``h^-1``, per axis, averaged over the corners:
+        ``(n-1)/n sum_i (c_i - mean c)^2`` over the n fits that each leave out one of
+        4 x 4 blocks of the overlap (NaN when fewer than 4 blocks hold points).
+    """
+    ys, xs = _bbox(area, 0)
+    b8, a8 = _to_u8(nb), _to_u8(na)
+    m = np.zeros(area.shape, np.uint8)
+    m[ys, xs] = area[ys, xs]
+    p0 = cv2.goodFeaturesToTrack(b8, 800, 0.01, 8, mask=m, blockSize=7)
+    if p0 is None or len(p0) < 4 * MIN_INLIERS:
+        return None, np.nan
+    p0 = p0.reshape(-1, 2).astype(np.float32)
+    crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.01)
+    p1, st, _ = cv2.calcOpticalFlowPyrLK(b8, a8, p0, None, winSize=(21, 21), maxLevel=2, criteria=crit)
+    pb, st2, _ = cv2.calcOpticalFlowPyrLK(a8, b8, p1, None, winSize=(21, 21), maxLevel=2, criteria=crit)
+    ok = (st.ravel() == 1) & (st2.ravel() == 1) & (np.linalg.norm(pb - p0, axis=1) < 0.3)
+    if ok.sum() < 4 * MIN_INLIERS:
+        return None, np.nan
+    dst, src = p0[ok].astype(np.float64), p1[ok].astype(np.float64)
+    x0, x1, y0, y1 = xs.start, xs.stop, ys.start, ys.stop
+    cx = np.clip(((dst[:, 0] - x0) * 8 / max(1, x1 - x0)).astype(int), 0, 7)
+    cy = np.clip(((dst[:, 1] - y0) * 8 / max(1, y1 - y0)).astype(int), 0, 7)
+    cell = cy * 8 + cx
+    w_cell = 1.0 / np.bincount(cell, minlength=64)[cell]
+    w = np.eye(3)
+    for _ in range(6):
+        r = np.linalg.norm(_apply(w, src) - dst, axis=1)
+        s = max(0.05, 1.4826 * float(np.median(r)))
+        wt = w_cell / (1.0 + (r / (2.5 * s)) ** 2)
+        w = _wfit(model, src, dst, wt, w)
+    to_full = np.linalg.inv(g.to_grid)
+    h = to_full @ w @ g.to_grid @ h_full
+    # delete-a-block jackknife over the 4 x 4 blocks of cells: model inadequacy is
+    # spatially correlated, so the points are not independent and the covariance of
+    # the least-squares fit understates the corner error; leaving out whole regions
+    # measures how much the extrapolation to the corners depends on each of them
+    block = (cy // 2) * 4 + cx // 2
+    pred = []
+    for b in np.unique(block):
+        keep = block != b
+        if keep.sum() < 2 * MIN_INLIERS:
+            continue
+        wb = _wfit(model, src[keep], dst[keep], wt[keep], w, iters=2)
+        pred.append(_apply(np.linalg.inv(to_full @ wb @ g.to_grid @ h_full), corners))
+    var = np.nan
+    if len(pred) >= 4:
+        pred = np.array(pred)
+        nb_ = len(pred)
+        # (n-1)/n sum_i (c_i - mean)^2 per axis, averaged over the corners and axes
+        var = float((nb_ - 1) * np.mean((pred - pred.mean(0)) ** 2))
+    return h / h[2, 2], var
+
+
+def _wfit(model: str, src: np.ndarray, dst: np.ndarray, wt: np.ndarray, h0: np.ndarray,
+          iters: int = 3) -> np.ndarray:
+    """Weighted least-squares `model` (src -> dst): linear for similarity and affine,
+    Gauss-Newton from ``h0`` with the analytic Jacobian for a homography."""
+    x, y = src[:, 0], src[:, 1]
+    sw = np.sqrt(wt)
+    if model != "homography":
+        one, zero = np.ones(len(x)), np.zeros(len(x))
+        if model == "similarity":
+            a = np.r_[np.c_[x, -y, one, zero], np.c_[y, x, zero, one]]
+        else:
+            a = np.r_[np.c_[x, y, one, zero, zero, zero], np.c_[zero, zero, zero, x, y, one]]
+        a = a * np.r_[sw, sw][:, None]
+        b = np.r_[dst[:, 0], dst[:, 1]] * np.r_[sw, sw]
+        try:
+            return _params_to_h(model, np.linalg.solve(a.T @ a, a.T @ b))
+        except np.linalg.LinAlgError:
+            return h0
+    p = _h_to_params(model, h0)
+    for _ in range(iters):
+        w = p[6] * x + p[7] * y + 1.0
+        u = (p[0] * x + p[1] * y + p[2]) / w
+        v = (p[3] * x + p[4] * y + p[5]) / w
+        n, a, b = len(x), x * sw / w, y * sw / w
+        jac = np.zeros((2 * n, 8))
+        jac[:n, 0], jac[:n, 1], jac[:n, 2] = a, b, sw / w
+        jac[n:, 3], jac[n:, 4], jac[n:, 5] = a, b, sw / w
+        jac[:n, 6], jac[:n, 7], jac[n:, 6], jac[n:, 7] = -a * u, -b * u, -a * v, -b * v
+        r = np.concatenate([(u - dst[:, 0]) * sw, (v - dst[:, 1]) * sw])
+        jtj = jac.T @ jac
+        try:                              # normal equations, 8 x 8 (lstsq on 3000 x 8 is slow)
+            p = p + np.linalg.solve(jtj + 1e-12 * np.trace(jtj) * np.eye(8), -jac.T @ r)
+        except np.linalg.LinAlgError:
+            break
+    return _params_to_h(model, p)
+
+
+def _dense_field(nb: np.ndarray, na: np.ndarray, weight: np.ndarray, size_px: float):
+    """Smooth residual flow (grid px) confined to `weight` (float 0-1), or None.
+
+    The regulariser is a robust normalised convolution (Knutsson & Westin 1993): three
+    passes of ``G * (w f) / G * w`` with Cauchy weights ``w = m / (1 + |f - f_s|^2)``
+    (1 px scale), computed on a 4x coarser grid (the field is smooth at that scale).
+    """
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    f = dis.calc(_to_u8(nb), _to_u8(na), None)
+    h, w0 = f.shape[:2]
+    # real change (a new spot, a scab, redness edges) is what the raw flow cannot explain:
+    # drop vectors where BEFORE and the flow-warped AFTER still disagree, and around them
+    # (the DIS patch size), so that change never bends the field
+    yy, xx = np.mgrid[0:h, 0:w0].astype(np.float32)
+    na_w = cv2.remap(na, xx + f[..., 0], yy + f[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    m = weight > 0
+    changed = ~_agrees(nb, na_w, m, 6.0)
+    changed = cv2.dilate(changed.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    weight = weight * (~changed)
+    k = 4
+    hs, ws = max(2, h // k), max(2, w0 // k)
+    fs = cv2.resize(f, (ws, hs), interpolation=cv2.INTER_AREA)
+    ms = cv2.resize(weight.astype(np.float32), (ws, hs), interpolation=cv2.INTER_AREA)
+    sigma = max(1.0, FLOW_SIGMA * size_px / k)
+    w = ms.copy()
+    smooth = np.zeros_like(fs)
+    for _ in range(3):
+        norm = cv2.GaussianBlur(w, (0, 0), sigma) + 1e-6
+        smooth = np.dstack([cv2.GaussianBlur(fs[..., i] * w, (0, 0), sigma) / norm for i in range(2)])
+        dev2 = np.sum((fs - smooth) ** 2, axis=2)
+        w = ms / (1.0 + dev2)
+    support = np.clip(cv2.GaussianBlur(ms, (0, 0), sigma) * 2.0, 0, 1)
+    smooth *= support[..., None]
+    smooth = cv2.resize(smooth, (w0, h), interpolation=cv2.INTER_LINEAR)
+    mag = np.hypot(smooth[..., 0], smooth[..., 1])
+    cap = FLOW_MAX * size_px
+    over = mag > cap
+    if over.any():
+        smooth[over] *= (cap / mag[over])[:, None]
+    return smooth.astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def _failed(reason, before_shape, after_shape, *, h=None, inliers=0, overlap=0.0, model=None,
+            subject="frame", ncc=None, tol=3.0) -> Alignment:
+    return Alignment("failed", reason, np.eye(3) if h is None else h, 0.0, int(inliers), None,
+                     float(overlap), tuple(before_shape), tuple(after_shape), model=model,
+                     subject=subject, ncc=ncc, tolerance_px=tol)
+
+
+def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -> Alignment:
+    """Align AFTER onto BEFORE, following the subject, and judge the result.
+
+    Parameters
+    ----------
+    before, after : str, path, ndarray or Photo
+        The two photos (anything `photokit.load` takes).
+    roi : ndarray of bool, str or path, optional
+        The subject in BEFORE's coordinates (mask array, mask PNG or polygon JSON).
+        Default: the face when one is found, else the whole frame.
+    refine : bool
+        Sub-pixel ECC refinement and the dense residual field (default True).
+    faces : bool
+        Look for a face to lock onto (default True).
+
+    Returns
+    -------
+    Alignment
+        ``status="failed"`` with a reason when it cannot be trusted (never raised).
+    """
+    pb, pa = load(before), load(after)
+    gb, ga = _gray(pb), _gray(pa)
+    sub_b = find_subject(gb, roi, faces=faces)
+    a = _align_on(gb, ga, sub_b, sub_b, refine)
+    if a.ok or sub_b.kind != "face" or a.model is not None:
+        return a
+    # the face found in BEFORE has no consistent matches in AFTER. Either the photos show
+    # different people (or scenes), or the detection is not the subject (a face printed on
+    # a poster or a magazine in a scene). Try the whole frame, keeping the face as the
+    # identity check: a frame alignment under which that face does not match is refused
+    b = _align_on(gb, ga, Subject("frame", (0, 0, gb.shape[1], gb.shape[0]), gb.shape[:2]), sub_b,
+                  refine)
+    if b.ok or b.model is not None:
+        return b
+    a.reason = f"{a.reason[:a.reason.index(')') + 1]}; on the whole frame: {b.reason}"
+    return a
+
+
+def _align_on(gb: np.ndarray, ga: np.ndarray, sub_b: Subject, ident: Subject, refine: bool) -> Alignment:
+    """`align` with the subject `sub_b` and the identity check on `ident` (a face or else)."""
+    cv2.setRNGSeed(20241)            # MAGSAC++ and FLANN are randomised: same input, same answer
+    bshape, ashape = gb.shape[:2], ga.shape[:2]
+    tol = max(3.0, 0.001 * float(np.hypot(*bshape)))
+    kind = sub_b.kind
+    grid_b = _grid(gb, sub_b)
+    grid_a = _grid(ga, Subject("frame", (0, 0, ashape[1], ashape[0]), ashape))
+
+    pts_b, desc_b = _features(grid_b)
+    pts_a, desc_a = _features(grid_a)
+    if len(pts_b) < MIN_INLIERS or len(pts_a) < MIN_INLIERS:
+        return _failed(f"too few features ({min(len(pts_a), len(pts_b))}; need {MIN_INLIERS})",
+                       bshape, ashape, subject=kind, tol=tol)
+    pairs = _match(desc_a, desc_b)
+    src_all, dst_all = pts_a[pairs[:, 0]], pts_b[pairs[:, 1]]
+    found = _consistent(src_all, dst_all, grid_b.mask)
+    tilted = False
+    if found[2] < MIN_INLIERS and sub_b.kind == "frame":
+        # too few consistent matches on a scene: perhaps a strong change of viewpoint (a
+        # plane seen at a grazing angle), which SIFT does not survive. Simulate tilts to
+        # find a first model, then match again against AFTER rectified by it
+        guided = _tilt_matches(grid_b, grid_a, pts_b, desc_b, bshape, ashape)
+        if guided is not None:
+            g_found = _consistent(guided[0], guided[1], grid_b.mask)
+            if g_found[2] >= MIN_INLIERS:
+                src_all, dst_all, found, tilted = guided[0], guided[1], g_found, True
+    on_subject, inl, n_in, hg = found
+    if on_subject.sum() < MIN_INLIERS:
+        return _failed(f"too few matching features on the {kind} ({int(on_subject.sum())}; need "
+                       f"{MIN_INLIERS}): different subjects or scenes?", bshape, ashape, subject=kind,
+                       tol=tol)
+    src, dst = src_all[on_subject], dst_all[on_subject]
+    if hg is None or n_in < MIN_INLIERS:
+        return _failed(f"too few consistent matches on the {kind} ({n_in} of {len(src)}; need "
+                       f"{MIN_INLIERS}): different subjects or scenes?", bshape, ashape, inliers=n_in,
+                       subject=kind, tol=tol)
+    src, dst = src[inl], dst[inl]
+    keep = _trim(src, dst)
+    src, dst = src[keep], dst[keep]
+    model, hg = _choose_model(src, dst)
+    region = grid_b.mask > 0
+    if kind != "frame":
+        # camera moved (the room moves with the patient)? then the background confirms the
+        # model and conditions it over the whole frame: keep it if it does not disturb the
+        # fit on the subject (median subject residual grows by < 10 % + 0.05 px)
+        bg_src, bg_dst = src_all[~on_subject], dst_all[~on_subject]
+        if len(bg_src) >= MIN_INLIERS:
+            hb_, inb = cv2.findHomography(bg_src, bg_dst, cv2.USAC_MAGSAC, MAGSAC_THRESHOLD,
+                                          maxIters=2000, confidence=0.999)
+            inb = np.zeros(len(bg_src), bool) if inb is None else inb.ravel().astype(bool)
+            if inb.sum() >= MIN_INLIERS:
+                u_src, u_dst = np.r_[src, bg_src[inb]], np.r_[dst, bg_dst[inb]]
+                keep = _trim(u_src, u_dst)
+                u_src, u_dst = u_src[keep], u_dst[keep]
+                m2, h2 = _choose_model(u_src, u_dst)
+                r_sub_old = np.median(np.linalg.norm(_apply(hg, src) - dst, axis=1))
+                r_sub_new = np.median(np.linalg.norm(_apply(h2, src) - dst, axis=1))
+                if r_sub_new < 1.1 * r_sub_old + 0.05:
+                    model, hg, src, dst = m2, h2, u_src, u_dst
+                    n_in = len(u_src)
+                    region = np.ones_like(region)
+                    kind = kind + "+scene"
+    to_full_b = np.linalg.inv(grid_b.to_grid)
+    h_full = to_full_b @ hg @ grid_a.to_grid
+    h_full /= h_full[2, 2]
+    why = _plausible(h_full, bshape, ashape)
+    if why:
+        return _failed(why, bshape, ashape, h=h_full, inliers=n_in, model=model, subject=kind, tol=tol)
+
+    # photometric check and refinement on BEFORE's grid
+    h_feat = h_full.copy()
+    nb = _normalised_highpass(grid_b.gray)
+    na = _normalised_highpass(_prewarp(grid_a, h_full, grid_b))
+    valid = _valid_on_grid(ashape, h_full, grid_b)
+    area = valid & region
+    ncc = _ncc(nb, na, area)
+    h_photo = None        # the photometric (ECC) estimate, kept even when not adopted
+    if refine and area.sum() > 400:
+        # two passes: the outlier mask (changed skin, occlusions) is decided where the
+        # alignment is best known. Decided at the feature estimate alone, it drops the
+        # misaligned edges, i.e. the pixels that carry the correction, and biases ECC
+        # towards that estimate (real planar pairs, bench_align (c): up to 5 px at the
+        # corners from the full-resolution photometric optimum). Pass 1 leaves out gross
+        # change only (local residual > ECC_GROSS x its median: a new spot), pass 2 the
+        # usual outliers (> 2 x) at the pass-1 result
+        h_1 = _ecc_pass(nb, na, area, area & _agrees(nb, na, area, ECC_GROSS), model, grid_b, h_full,
+                        side=ECC_SIDE // 2)
+        if h_1 is not None and _plausible(h_1, bshape, ashape) is None:
+            na_1 = _normalised_highpass(_prewarp(grid_a, h_1, grid_b))
+            area_1 = _valid_on_grid(ashape, h_1, grid_b) & region
+            h_new = _ecc_pass(nb, na_1, area_1, area_1 & _agrees(nb, na_1, area_1), model, grid_b, h_1)
+        else:
+            h_new = _ecc_pass(nb, na, area, area & _agrees(nb, na, area), model, grid_b, h_full)
+        if h_new is not None and _plausible(h_new, bshape, ashape) is None:
+            h_photo = h_new
+            na2 = _normalised_highpass(_prewarp(grid_a, h_new, grid_b))
+            valid2 = _valid_on_grid(ashape, h_new, grid_b)
+            area2 = valid2 & region
+            ncc2 = _ncc(nb, na2, area2)
+            if ncc2 > ncc + 1e-4:
+                h_full, na, ncc, area, valid = h_new, na2, ncc2, area2, valid2
+    # residuals of the matched features under the final global model (grid px)
+    hg_final = grid_b.to_grid @ h_full @ np.linalg.inv(grid_a.to_grid)
+    res = np.linalg.norm(_apply(hg_final, src) - dst, axis=1)
+
+    overlap = overlap_share(h_full, bshape, ashape)
+    if ncc < MIN_NCC:
+        return _failed(f"the aligned photos do not look alike (correlation {ncc:.2f} < {MIN_NCC}): "
+                       "different subjects or scenes?", bshape, ashape, h=h_full, inliers=n_in,
+                       overlap=overlap, model=model, subject=kind, ncc=ncc, tol=tol)
+    if overlap < MIN_OVERLAP:
+        return _failed(f"too little overlap ({overlap:.0%} of BEFORE covered by AFTER)", bshape,
+                       ashape, h=h_full, inliers=n_in, overlap=overlap, model=model, subject=kind,
+                       ncc=ncc, tol=tol)
+
+    # dense residual field on the subject
+    flow = None
+    flow_px = None
+    if refine:
+        size_px = float(max(grid_b.gray.shape)) if sub_b.kind == "frame" else float(
+            max(np.ptp(np.nonzero(grid_b.mask)[0]), np.ptp(np.nonzero(grid_b.mask)[1])))
+        weight = (area & (grid_b.mask > 0)).astype(np.float32)
+        ys, xs = _bbox(weight > 0, 24)
+        f = np.zeros(nb.shape + (2,), np.float32)
+        f[ys, xs] = _dense_field(nb[ys, xs], na[ys, xs], weight[ys, xs], size_px)
+        mag = np.hypot(f[..., 0], f[..., 1])[weight > 0]
+        if mag.size and float(np.median(mag)) >= FLOW_MIN:
+            flow = f / np.float32(grid_b.scale)                       # BEFORE full px
+            flow_px = float(np.median(mag)) / grid_b.scale
+            fx = cv2.remap(f, dst[:, 0].astype(np.float32).reshape(-1, 1),
+                           dst[:, 1].astype(np.float32).reshape(-1, 1), cv2.INTER_LINEAR)
+            res = np.linalg.norm(_apply(hg_final, src) - dst - fx.reshape(-1, 2), axis=1)
+
+    # identity check on the subject itself (the inner face, or the ROI / frame): the
+    # scene or the hair may match while the face is another person's
+    core = _core_mask(ident, grid_b) & valid
+    ncc_core = None
+    if ident.kind == "face" and core.sum() > 400:
+        na_f = na
+        if flow is not None:
+            gh, gw = nb.shape
+            yy, xx = np.mgrid[0:gh, 0:gw].astype(np.float32)
+            na_f = cv2.remap(na, xx + f[..., 0], yy + f[..., 1], cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_REPLICATE)
+        ncc_core = _ncc(nb, na_f, core)
+        if ncc_core < MIN_NCC_CORE:
+            a = _failed(f"the face does not match (correlation {ncc_core:.2f} < {MIN_NCC_CORE} "
+                        "on the inner face): a different person?", bshape, ashape, h=h_full,
+                        inliers=n_in, overlap=overlap, model=model, subject=kind, ncc=ncc, tol=tol)
+            a.ncc_core = ncc_core
+            return a
+
+    # calibrated confidence from the corner covariance (grid px)
+    mad = np.median(np.abs(_apply(hg_final, src) - dst - np.median(_apply(hg_final, src) - dst, 0)))
+    sigma = max(0.15, 1.4826 * float(mad))
+    if region.all():
+        hb, wb = bshape
+        x0, y0, x1, y1 = 0, 0, wb, hb
+    else:
+        x0, y0, x1, y1 = sub_b.box
+    corners_b = grid_b.to_grid @ np.array([[x0, x1, x1, x0], [y0, y0, y1, y1], [1, 1, 1, 1]], np.float64)
+    corners_a = _apply(np.linalg.inv(hg_final), (corners_b[:2] / corners_b[2]).T)
+    # the score is the usual corner error: BEFORE's corners mapped into AFTER through the
+    # inverse models, in AFTER pixels. The covariance gives the corners' variance in BEFORE
+    # px; near each corner, d(AFTER)/d(BEFORE) = J of H^-1, whose area scale |det J|
+    # converts a per-axis variance (isotropic to first order)
+    cb = (np.linalg.inv(grid_b.to_grid) @ corners_b)
+    cb = (cb[:2] / cb[2]).T
+    var = (_corner_variance(model, hg_final, src, sigma, corners_a) / grid_b.scale ** 2
+           * _area_scale(np.linalg.inv(h_full), cb))
+    # systematic error (model inadequacy, parallax, lens distortion, non-rigid motion)
+    # shows as disagreement between independent estimates of the same model: features
+    # (geometric), ECC (photometric, weighted by gradient energy) and tracked points
+    # (photometric, spatially balanced over the overlap). Their largest pairwise distance
+    # d at the corners (AFTER px) adds d^2 / 2 per axis. An estimate counts even when it
+    # was not adopted: a refinement that goes elsewhere is evidence of trouble. The
+    # tracked points also give a block-jackknife variance that sees spatially correlated
+    # error (a scene not quite one plane); the larger of it and the covariance is used
+    h_pts, var_jk = _point_estimate(nb, na, area, model, grid_b, h_full, cb) if refine else (None, np.nan)
+    ests = [_apply(np.linalg.inv(e), cb) for e in (h_feat, h_photo, h_pts, h_full) if e is not None]
+    d = max(float(np.mean(np.linalg.norm(p - q, axis=1))) for p in ests for q in ests)
+    if np.isfinite(var_jk):
+        var = max(var, var_jk)
+    var = var + d * d / 2.0
+    p_geom = 1.0 - np.exp(-tol ** 2 / (2 * var)) if np.isfinite(var) and var > 0 else 0.0
+    p_photo = float(np.clip((ncc - MIN_NCC) / 0.2, 0, 1))
+    if ncc_core is not None:
+        p_photo *= float(np.clip((ncc_core - MIN_NCC_CORE) / 0.2, 0, 1))
+    confidence = float(p_geom * p_photo)
+    residual_px = float(np.median(res)) / grid_b.scale
+    # a model that only the tilt fallback found is reported only when clearly good: its
+    # confidence is validated on synthetic views alone (real grazing views are rarely one
+    # plane: a magazine that bends, a city seen from a plane)
+    bar = MIN_CONFIDENCE_TILTED if tilted else MIN_CONFIDENCE
+    if confidence < bar:
+        a = _failed(f"alignment too uncertain (confidence {confidence:.2f}"
+                    + (f" < {bar} for a model found through simulated tilts" if tilted else "")
+                    + f"; predicted corner error {np.sqrt(2 * var):.1f} px, correlation {ncc:.2f})",
+                    bshape, ashape, h=h_full, inliers=n_in, overlap=overlap, model=model, subject=kind,
+                    ncc=ncc, tol=tol)
+        a.confidence = confidence
+        a.tilted = tilted
+        return a
+    return Alignment("ok", None, h_full, confidence, n_in, residual_px, overlap, tuple(bshape),
+                     tuple(ashape), flow=flow, flow_grid=grid_b.to_grid.copy() if flow is not None
+                     else None, model=model, subject=kind, ncc=ncc, ncc_core=ncc_core, flow_px=flow_px,
+                     tolerance_px=tol, tilted=tilted)
+
+
+def _gray(p: Photo) -> np.ndarray:
+    g = p.gray8()
+    if p.alpha is not None:
+        g = np.where(p.alpha, g, 0).astype(np.uint8)
+    return g

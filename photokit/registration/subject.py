@@ -1,0 +1,167 @@
+"""Where the subject is: the region an alignment must follow (the patient, not the room).
+
+Between visits the patient moves and the room does not, so matching the whole frame
+aligns the wallpaper. `find_subject` returns the region whose features drive the
+alignment, in this order of preference:
+
+1. a user ROI or mask (in this photo's pixel coordinates); a small one (under 10 % of the
+   photo) is anchored by the face it lies on, else grown to 35 % of the short side;
+2. the largest detected frontal face with two eyes found (else the largest face; OpenCV
+   Haar cascades, `photokit.faces.haar`), grown to an
+   ellipse covering the head: centre 8% of the box height above the box centre, semi-axes
+   0.62 x box width and 0.78 x box height (the Haar box spans roughly brows to chin and
+   cheek to cheek; the ellipse adds forehead and jaw, little background);
+3. the whole frame (skin close-ups and body areas, where the subject fills the photo).
+
+References
+----------
+P. Viola, M. Jones, "Rapid object detection using a boosted cascade of simple
+features", CVPR 2001. doi:10.1109/CVPR.2001.990517
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..errors import PhotokitError
+from ..faces.haar import detect_faces
+from ..io.roi import read_roi
+
+#: Ellipse around a Haar face box: (centre dy, semi-axis x, semi-axis y) in box units.
+HEAD_ELLIPSE = (-0.08, 0.62, 0.78)
+
+
+@dataclass
+class Subject:
+    """The region of a photo that an alignment follows.
+
+    Attributes
+    ----------
+    kind : str
+        ``"roi"``, ``"face"`` or ``"frame"``.
+    box : tuple of int
+        ``(x0, y0, x1, y1)`` bounding box of the region, full-resolution pixels, clipped
+        to the image.
+    shape : tuple of int
+        ``(height, width)`` of the photo.
+    ellipse : tuple or None
+        ``((cx, cy), (ax, ay))`` head ellipse (centre and semi-axes, pixels) for faces.
+    mask : ndarray of bool or None
+        The user's mask (full resolution) for ``"roi"``.
+    """
+
+    kind: str
+    box: tuple[int, int, int, int]
+    shape: tuple[int, int]
+    ellipse: tuple | None = None
+    mask: np.ndarray | None = None
+
+    def mask_on(self, to_grid: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """The region as a ``uint8`` mask (255 inside) on a working grid.
+
+        Parameters
+        ----------
+        to_grid : ndarray
+            3x3 affine matrix mapping full-resolution pixels to the grid (scale + shift).
+        size : (width, height)
+            Size of the grid.
+        """
+        w, h = size
+        if self.kind == "frame":
+            return np.full((h, w), 255, np.uint8)
+        if self.kind == "face":
+            (cx, cy), (ax, ay) = self.ellipse
+            s = float(to_grid[0, 0])
+            c = to_grid @ np.array([cx, cy, 1.0])
+            out = np.zeros((h, w), np.uint8)
+            cv2.ellipse(out, (int(round(c[0])), int(round(c[1]))),
+                        (max(1, int(round(ax * s))), max(1, int(round(ay * s)))), 0, 0, 360, 255, -1)
+            return out
+        m = self.mask.astype(np.uint8) * 255
+        return cv2.warpAffine(m, to_grid[:2], (w, h), flags=cv2.INTER_AREA if to_grid[0, 0] < 1
+                              else cv2.INTER_NEAREST)
+
+    def grown_box(self, margin: float) -> tuple[int, int, int, int]:
+        """The bounding box grown by `margin` x its size on each side, clipped."""
+        x0, y0, x1, y1 = self.box
+        mx, my = margin * (x1 - x0), margin * (y1 - y0)
+        h, w = self.shape
+        return (max(0, int(x0 - mx)), max(0, int(y0 - my)),
+                min(w, int(np.ceil(x1 + mx))), min(h, int(np.ceil(y1 + my))))
+
+
+def find_subject(gray: np.ndarray, roi=None, *, faces: bool = True) -> Subject:
+    """Find the subject region of a greyscale photo.
+
+    Parameters
+    ----------
+    gray : ndarray
+        ``uint8`` luma, full resolution.
+    roi : ndarray of bool, str or path, optional
+        A mask the size of the photo (non-zero inside), a mask PNG or a polygon JSON
+        ``{"polygons": [[[x, y], ...], ...]}``. Overrides detection.
+    faces : bool
+        Look for a face when no ROI is given.
+
+    Returns
+    -------
+    Subject
+    """
+    h, w = gray.shape[:2]
+    if roi is not None:
+        mask = read_roi(roi, (h, w))
+        ys, xs = np.nonzero(mask)
+        if len(xs) < 64:
+            raise PhotokitError("the ROI is empty or smaller than 64 pixels",
+                                roi if isinstance(roi, (str, os.PathLike)) else None)
+        mask = _anchor(gray, mask, faces=faces)
+        ys, xs = np.nonzero(mask)
+        return Subject("roi", (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1),
+                       (h, w), mask=mask)
+    if faces:
+        found = detect_faces(gray, with_eyes=False)
+        if len(found) > 1:
+            found = detect_faces(gray, with_eyes=True)
+        if found:
+            # a detection with both eyes beats a larger one without (false positives on
+            # clothing or background are rarely given two eyes)
+            best = max(found, key=lambda f: (len(f.eyes) == 2, f.box[2] * f.box[3]))
+            x, y, bw, bh = best.box
+            dy, sx, sy = HEAD_ELLIPSE
+            cx, cy = x + bw / 2.0, y + bh / 2.0 + dy * bh
+            ax, ay = sx * bw, sy * bh
+            box = (max(0, int(cx - ax)), max(0, int(cy - ay)),
+                   min(w, int(np.ceil(cx + ax))), min(h, int(np.ceil(cy + ay))))
+            return Subject("face", box, (h, w), ellipse=((cx, cy), (ax, ay)))
+    return Subject("frame", (0, 0, w, h), (h, w))
+
+
+def _anchor(gray: np.ndarray, mask: np.ndarray, *, faces: bool) -> np.ndarray:
+    """Enough of the subject around a ROI to anchor an alignment.
+
+    A small treated area (a cheek patch) has too few features of its own: when its centre
+    lies on a detected face, the head ellipse is added (the face carries the patch);
+    otherwise the ROI is grown to a square of at least 35 % of the short side around its
+    centre (the surrounding skin moves with it).
+    """
+    h, w = mask.shape
+    ys, xs = np.nonzero(mask)
+    if len(xs) >= 0.1 * h * w:
+        return mask
+    cx, cy = float(xs.mean()), float(ys.mean())
+    out = mask.astype(np.uint8)
+    if faces:
+        for f in detect_faces(gray, with_eyes=False):
+            x, y, bw, bh = f.box
+            dy, sx, sy = HEAD_ELLIPSE
+            ex, ey, ax, ay = x + bw / 2.0, y + bh / 2.0 + dy * bh, sx * bw, sy * bh
+            if ((cx - ex) / ax) ** 2 + ((cy - ey) / ay) ** 2 <= 1:
+                cv2.ellipse(out, (int(ex), int(ey)), (int(ax), int(ay)), 0, 0, 360, 1, -1)
+                return out.astype(bool)
+    half = max(xs.max() - xs.min(), ys.max() - ys.min(), 0.35 * min(h, w)) / 2
+    out[max(0, int(cy - half)):int(cy + half) + 1, max(0, int(cx - half)):int(cx + half) + 1] = 1
+    return out.astype(bool)

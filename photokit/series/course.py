@@ -1,0 +1,1488 @@
+"""Treatment series: a course of photos analysed as one timeline.
+
+A series is a manifest (SPEC: ``photo,date,kind`` plus optional ``subject,area,roi,note``),
+a folder of photos ordered by EXIF capture time, or a list of ``(photo, date, kind)``.
+`Series` validates it completely before any pixel is decoded (every problem in one
+message), aligns every photo into the baseline frame, measures the same skin in each,
+fits the recovery of redness after each treatment (`photokit.series.recovery.fit_recovery`) and
+follows the improvement of texture, pores, lines and spots at visits outside the acute
+window (`photokit.series.recovery.trend`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date as _date
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import PhotokitError
+
+KINDS = ("baseline", "treatment", "visit")
+REQUIRED_COLUMNS = ("photo", "date", "kind")
+
+#: Days after a treatment during which swelling and redness make texture, pores, lines and
+#: spots unreadable (DOMAIN: near-normal in 2-7 days, up to ~12 after aggressive work).
+ACUTE_DAYS = 14.0
+
+#: Alignment confidence below which a chained alignment (through the previous visit) is
+#: tried and kept when it is more confident.
+CHAIN_BELOW = 0.6
+
+MANIFEST_NAMES = ("manifest.csv", "series.csv")
+
+
+@dataclass
+class Entry:
+    """One validated row of a series.
+
+    Attributes
+    ----------
+    photo : str
+        The photo as named in the manifest (file name relative to it), or a label.
+    source : str or ndarray or Photo
+        What `photokit.load` is given: the resolved path, or the array/Photo itself.
+    date : datetime
+        Capture date-time (naive; aware times are converted to UTC).
+    kind : str
+        ``baseline``, ``treatment`` or ``visit``.
+    line : int or None
+        Manifest line number (1 = header).
+    """
+
+    photo: str
+    source: object
+    date: datetime
+    kind: str
+    subject: str | None = None
+    area: str | None = None
+    roi: str | None = None
+    note: str | None = None
+    line: int | None = None
+    date_only: bool = False
+
+    @property
+    def path(self) -> str | None:
+        return self.source if isinstance(self.source, str) else getattr(self.source, "path", None)
+
+    def iso_date(self) -> str:
+        return self.date.date().isoformat() if self.date_only else self.date.isoformat()
+
+
+# ----------------------------------------------------------------------------- parsing
+
+def parse_date(value) -> tuple[datetime, bool]:
+    """Parse an ISO 8601 date or date-time (or a date/datetime object).
+
+    Returns the naive datetime (aware ones converted to UTC) and whether it was a date
+    only. Raises ValueError for anything else.
+    """
+    if isinstance(value, datetime):
+        dt, date_only = value, False
+    elif isinstance(value, _date):
+        dt, date_only = datetime(value.year, value.month, value.day), True
+    else:
+        text = str(value).strip()
+        if not text:
+            raise ValueError("empty date")
+        if not re.match(r"^\d{4}-?\d{2}-?\d{2}", text):
+            raise ValueError(f"{text!r} is not an ISO 8601 date (YYYY-MM-DD[THH:MM[:SS]])")
+        try:
+            dt = datetime.fromisoformat(text.replace("z", "Z"))
+        except ValueError:
+            raise ValueError(f"{text!r} is not a valid ISO 8601 date (YYYY-MM-DD[THH:MM[:SS]])") from None
+        date_only = len(text) <= 10
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
+    return dt, date_only
+
+
+def _is_image_header(path: Path) -> str | None:
+    """None when Pillow recognises the file as an image (header only), else the cause."""
+    from PIL import Image
+
+    if path.suffix.lower() in (".heic", ".heif"):
+        return None  # decoded (or refused with a clear reason) by photokit.load
+    try:
+        with Image.open(path) as im:
+            im.size  # noqa: B018 - header parse only
+    except Exception as exc:  # Pillow raises many types for garbage
+        return f"not a readable image ({type(exc).__name__})"
+    return None
+
+
+def _fail(problems: list[str], where) -> None:
+    if problems:
+        n = len(problems)
+        raise PhotokitError(f"{n} problem{'s' if n > 1 else ''} in the series: "
+                            + "; ".join(problems), where)
+
+
+def _validate(entries: list[Entry], problems: list[str], *, check_files: bool = True) -> list[Entry]:
+    """Whole-series checks (after each row was parsed); appends to `problems`."""
+    def at(e):
+        return f"line {e.line}" if e.line else repr(e.photo)
+
+    seen: dict[str, Entry] = {}
+    for e in entries:
+        key = os.path.realpath(e.source) if isinstance(e.source, str) else None
+        if key is None:
+            continue
+        if key in seen:
+            problems.append(f"{at(e)}: duplicate photo {e.photo!r} (also {at(seen[key])})")
+        else:
+            seen[key] = e
+            if check_files:
+                p = Path(e.source)
+                if not p.exists():
+                    problems.append(f"{at(e)}: photo {e.photo!r} not found")
+                elif p.is_dir():
+                    problems.append(f"{at(e)}: photo {e.photo!r} is a directory")
+                else:
+                    cause = _is_image_header(p)
+                    if cause:
+                        problems.append(f"{at(e)}: photo {e.photo!r} is {cause}")
+    baselines = [e for e in entries if e.kind == "baseline"]
+    if not baselines:
+        problems.append("no baseline: one row needs kind=baseline (the photo before any treatment)")
+    elif len(baselines) > 1:
+        problems.append("more than one baseline (" + ", ".join(at(e) for e in baselines)
+                        + "): mark one as baseline and the others as visit")
+    else:
+        b = baselines[0]
+        early = [e for e in entries if e is not b and e.date < b.date]
+        if early:
+            problems.append(f"{len(early)} photo(s) dated before the baseline ("
+                            + ", ".join(at(e) for e in early[:5]) + ")")
+        treated = [e for e in entries if e.kind == "treatment" and e.date < b.date]
+        if treated:
+            problems.append("a treatment before the baseline: the baseline must precede every treatment")
+    for col in ("subject", "area"):
+        vals = sorted({getattr(e, col) for e in entries if getattr(e, col)})
+        if len(vals) > 1:
+            problems.append(f"the series mixes {col}s ({', '.join(map(repr, vals))}): "
+                            f"one series is one {col}; split the manifest")
+    rois = sorted({e.roi for e in entries if e.roi})
+    if len(rois) > 1:
+        problems.append("rows give different ROIs: a series is measured over one region in "
+                        "baseline coordinates; give it on the baseline row")
+    elif rois and check_files and not Path(rois[0]).is_file():
+        problems.append(f"ROI file {rois[0]!r} not found")
+    order = sorted(range(len(entries)), key=lambda i: (entries[i].date, i))
+    return [entries[i] for i in order]
+
+
+def read_manifest(path, *, check_files: bool = True) -> list[Entry]:
+    """Read and fully validate a series manifest CSV.
+
+    Every problem (unreadable file, missing columns, missing or non-image photos,
+    unparseable dates, unknown kinds, duplicates, no or several baselines, photos before
+    the baseline, mixed subjects or areas, inconsistent ROIs) is collected, and one
+    `PhotokitError` lists them all.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The CSV; ``photo`` and ``roi`` paths are relative to its folder.
+    check_files : bool
+        Check that photos exist and have an image header (default True).
+
+    Returns
+    -------
+    list of Entry
+        Sorted by date (manifest order breaks ties).
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise PhotokitError(f"cannot read manifest ({exc.strerror or exc})", path) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise PhotokitError("manifest is not UTF-8 text (is it a CSV file?)", path) from None
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:
+        raise PhotokitError(f"manifest is not valid CSV ({exc})", path) from None
+    rows = [r for r in rows if any(c.strip() for c in r)]
+    if not rows:
+        raise PhotokitError("manifest is empty (expected a header photo,date,kind)", path)
+    header = [h.strip().lower() for h in rows[0]]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise PhotokitError(f"manifest header lacks column(s) {', '.join(missing)} "
+                            f"(found {', '.join(header) or 'nothing'}; need photo,date,kind)", path)
+    base = path.parent
+    problems: list[str] = []
+    entries: list[Entry] = []
+    for lineno, row in enumerate(rows[1:], start=2):
+        rec = {h: (row[i].strip() if i < len(row) else "") for i, h in enumerate(header)}
+        where = f"line {lineno}"
+        photo = rec.get("photo", "")
+        ok = True
+        if not photo:
+            problems.append(f"{where}: empty photo")
+            ok = False
+        try:
+            dt, date_only = parse_date(rec.get("date", ""))
+        except ValueError as exc:
+            problems.append(f"{where}: bad date: {exc}")
+            ok = False
+        kind = rec.get("kind", "").lower()
+        if kind not in KINDS:
+            problems.append(f"{where}: unknown kind {rec.get('kind', '')!r} "
+                            "(use baseline, treatment or visit)")
+            ok = False
+        if not ok:
+            # still check the file, so a row with a bad date and a missing photo says both
+            if photo and check_files and not (base / photo).exists():
+                problems.append(f"{where}: photo {photo!r} not found")
+            continue
+        roi = rec.get("roi") or None
+        entries.append(Entry(photo=photo, source=str(base / photo), date=dt, kind=kind,
+                             subject=rec.get("subject") or None, area=rec.get("area") or None,
+                             roi=str(base / roi) if roi else None, note=rec.get("note") or None,
+                             line=lineno, date_only=date_only))
+    if not entries and not problems:
+        problems.append("no photos listed")
+    entries = _validate(entries, problems, check_files=check_files)
+    _fail(problems, path)
+    return entries
+
+
+_KIND_WORDS = (("baseline", ("baseline", "before", "pre")),
+               ("treatment", ("treatment", "treat", "session", "tx")))
+
+
+def _kind_from_name(name: str) -> str | None:
+    tokens = re.split(r"[^a-z]+", Path(name).stem.lower())
+    for kind, words in _KIND_WORDS:
+        if any(t in words or any(t.startswith(w) for w in words if len(w) > 3) for t in tokens if t):
+            return kind
+    return None
+
+
+def capture_time(path) -> datetime | None:
+    """EXIF capture time of a photo without decoding its pixels (Pillow header + EXIF)."""
+    from PIL import Image
+
+    from ..io.photo import parse_exif_time
+
+    try:
+        with Image.open(path) as im:
+            return parse_exif_time(im.getexif())
+    except Exception:
+        return None
+
+
+def read_folder(folder) -> list[Entry]:
+    """A folder as a series: its manifest when it has one, else photos by EXIF time.
+
+    Without a manifest, photos are ordered by EXIF ``DateTimeOriginal``; a file name
+    containing ``baseline``/``before`` marks the baseline (else the earliest photo is
+    it), and ``treatment``/``session``/``tx`` marks treatment photos; all others are
+    visits. Photos without a capture time are listed in one error.
+    """
+    from ..io.photo import IMAGE_EXTENSIONS
+
+    folder = Path(folder)
+    for name in MANIFEST_NAMES:
+        if (folder / name).is_file():
+            return read_manifest(folder / name)
+    files = sorted(p for p in folder.iterdir()
+                   if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
+    if not files:
+        raise PhotokitError("no photos in the folder (and no manifest.csv)", folder)
+    problems: list[str] = []
+    entries = []
+    for p in files:
+        t = capture_time(p)
+        if t is None:
+            problems.append(f"{p.name!r} has no EXIF capture time")
+            continue
+        t, _ = parse_date(t)
+        entries.append(Entry(photo=p.name, source=str(p), date=t,
+                             kind=_kind_from_name(p.name) or "visit"))
+    if problems:
+        problems.append("write a manifest.csv (photo,date,kind) to give their dates")
+    entries.sort(key=lambda e: e.date)
+    if entries and not any(e.kind == "baseline" for e in entries):
+        entries[0].kind = "baseline"
+    entries = _validate(entries, problems)
+    _fail(problems, folder)
+    return entries
+
+
+def entries_from_list(items: Iterable) -> list[Entry]:
+    """Validate ``(photo, date, kind)`` tuples or dicts (photo: path, array or Photo)."""
+    problems: list[str] = []
+    entries = []
+    for i, item in enumerate(items):
+        rec = (dict(item) if isinstance(item, dict)
+               else dict(zip(("photo", "date", "kind", "note"), item, strict=False)))
+        where = f"item {i}"
+        src = rec.get("photo")
+        if isinstance(src, os.PathLike):
+            src = os.fspath(src)
+        label = Path(src).name if isinstance(src, str) else (getattr(src, "name", None) or f"photo{i}")
+        if isinstance(src, str):
+            label = src
+        ok = src is not None
+        if not ok:
+            problems.append(f"{where}: no photo")
+        try:
+            dt, date_only = parse_date(rec.get("date", ""))
+        except ValueError as exc:
+            problems.append(f"{where}: bad date: {exc}")
+            ok = False
+        kind = str(rec.get("kind", "")).lower()
+        if kind not in KINDS:
+            problems.append(f"{where}: unknown kind {rec.get('kind')!r} (use baseline, treatment or visit)")
+            ok = False
+        if ok:
+            entries.append(Entry(photo=label, source=src, date=dt, kind=kind,
+                                 note=rec.get("note"), subject=rec.get("subject"),
+                                 area=rec.get("area"), roi=rec.get("roi"), date_only=date_only))
+    entries = _validate(entries, problems)
+    _fail(problems, None)
+    return entries
+
+
+def read_series(source) -> list[Entry]:
+    """Entries of a manifest path, a folder or a list (dispatch on the type)."""
+    if isinstance(source, (str, os.PathLike)):
+        p = Path(source)
+        if p.is_dir():
+            return read_folder(p)
+        if not p.exists():
+            raise PhotokitError("no such manifest or folder", p)
+        return read_manifest(p)
+    if isinstance(source, (list, tuple)):
+        return entries_from_list(source)
+    raise PhotokitError(f"a series is a manifest path, a folder or a list, not a {type(source).__name__}")
+
+
+def timeline(entries: list[Entry]) -> list[dict]:
+    """Days since baseline, since the last treatment and the treatment index of each entry.
+
+    ``days_since_treatment`` counts from the date-time of the latest ``treatment`` row at or
+    before the photo (0 for the treatment photo itself), None before the first treatment.
+    """
+    base = next(e for e in entries if e.kind == "baseline")
+    treatments = [e for e in entries if e.kind == "treatment"]
+    out = []
+    for e in entries:
+        prior = [k for k, tr in enumerate(treatments) if tr.date <= e.date]
+        k = prior[-1] if prior else None
+        dst = None if k is None else (e.date - treatments[k].date).total_seconds() / 86400.0
+        out.append({"days_since_baseline": (e.date - base.date).total_seconds() / 86400.0,
+                    "days_since_treatment": dst, "treatment_index": k})
+    return out
+
+
+def _finite(x) -> float | None:
+    return None if x is None or not isinstance(x, (int, float)) or not math.isfinite(x) else float(x)
+
+
+# ----------------------------------------------------------------------------- analysis
+
+#: A visit is followed for new pigment (post-inflammatory hyperpigmentation) from this
+#: many days after a treatment (before, fresh erythema and pinpoint bleeding dominate).
+PIH_MIN_DAYS = 7.0
+
+#: Photos kept decoded between the alignment and the measurement passes while their total
+#: stays under this many pixels; beyond it they are decoded again.
+KEEP_PIXELS = 80_000_000
+
+#: Long side of the visit thumbnails, pixels.
+THUMB_SIDE = 360
+
+
+@dataclass(eq=False)
+class Visit:
+    """One photo of the series after analysis.
+
+    Attributes
+    ----------
+    entry : Entry
+        The manifest row.
+    days_since_baseline, days_since_treatment : float or None
+        Days from the baseline; from the latest treatment at or before this photo.
+    treatment_index : int or None
+        Index of that treatment (0 = first session).
+    status : str
+        ``"ok"`` or ``"excluded"`` (alignment failed or the photo could not be read;
+        `reason` says why). Excluded photos have no metrics and take no part in deltas,
+        recovery fits or trends.
+    method : str
+        How it reached the baseline frame: ``"baseline"``, ``"direct"`` or ``"chained"``
+        (through the photo named in `via`).
+    alignment : photokit.registration.align.Alignment or None
+        The alignment onto the baseline (the composed one when chained).
+    metrics, delta, percent_change, significant : dict
+        Values over the series region, and the change against baseline.
+    acute : bool
+        Inside the acute window after a treatment (excluded from improvement trends).
+    """
+
+    entry: Entry
+    days_since_baseline: float
+    days_since_treatment: float | None
+    treatment_index: int | None
+    status: str = "ok"
+    reason: str | None = None
+    method: str = "direct"
+    via: str | None = None
+    alignment: object | None = None
+    metrics: dict = field(default_factory=dict)
+    delta: dict = field(default_factory=dict)
+    percent_change: dict = field(default_factory=dict)
+    significant: dict = field(default_factory=dict)
+    acute: bool = False
+    warnings: list = field(default_factory=list)
+    quality_ok: bool | None = None
+    calibration: dict | None = None
+    mm_per_px: float | None = None
+    thumbnail: np.ndarray | None = field(default=None, repr=False)
+    measurement: object | None = field(default=None, repr=False)
+
+    @property
+    def photo(self) -> str:
+        return self.entry.photo
+
+    @property
+    def kind(self) -> str:
+        return self.entry.kind
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def confidence(self) -> float | None:
+        if self.kind == "baseline" and self.method == "baseline":
+            return 1.0
+        return None if self.alignment is None else float(self.alignment.confidence)
+
+    def to_dict(self) -> dict:
+        if self.method == "baseline":
+            align = {"status": "ok", "reason": None, "homography": np.eye(3).tolist(),
+                     "confidence": 1.0, "method": "baseline", "via": None}
+        elif self.alignment is not None:
+            align = dict(self.alignment.to_dict(), method=self.method, via=self.via)
+        else:
+            align = {"status": "failed", "reason": self.reason, "method": self.method, "via": None}
+        r = _round_dict
+        return {
+            "photo": self.photo, "date": self.entry.iso_date(), "kind": self.kind,
+            "note": self.entry.note, "status": self.status, "reason": self.reason,
+            "days_since_baseline": round(self.days_since_baseline, 4),
+            "days_since_treatment": (None if self.days_since_treatment is None
+                                     else round(self.days_since_treatment, 4)),
+            "treatment_index": self.treatment_index, "acute": self.acute,
+            "alignment": align, "metrics": r(self.metrics), "delta": r(self.delta),
+            "percent_change": r(self.percent_change), "significant": dict(self.significant),
+            "quality_ok": self.quality_ok, "calibration": self.calibration,
+            "mm_per_px": self.mm_per_px, "warnings": list(self.warnings),
+        }
+
+
+def _round_dict(d: dict, nd: int = 5) -> dict:
+    return {k: (None if v is None else round(float(v), nd) if isinstance(v, (int, float)) else v)
+            for k, v in d.items()}
+
+
+@dataclass(eq=False)
+class RecoveryResult:
+    """The recovery fit of one metric after one treatment (SPEC ``recovery`` entry)."""
+
+    treatment_index: int
+    treatment: Entry
+    fit: object  # photokit.series.recovery.RecoveryFit
+    photos: list
+
+    @property
+    def metric(self) -> str:
+        return self.fit.metric
+
+    def to_dict(self) -> dict:
+        d = self.fit.to_dict()
+        return {"treatment_date": self.treatment.iso_date(), "treatment_photo": self.treatment.photo,
+                "treatment_index": self.treatment_index, "metric": d.pop("metric"),
+                "tau_days": d.pop("tau_days"), "days_to_baseline": d.pop("days_to_baseline"),
+                **d, "photos": list(self.photos)}
+
+
+def _chain(first, second):
+    """Compose ``first`` (P -> baseline) with ``second`` (visit -> P): visit -> baseline.
+
+    The composed alignment is global only (homographies multiply; the dense residual
+    fields are not composed) and its confidence is the product of the two, the
+    probability that both links are within tolerance if their errors are independent.
+    """
+    from ..registration.align import Alignment, overlap_share
+
+    h = first.homography @ second.homography
+    h = h / h[2, 2]
+    return Alignment("ok", None, h, float(first.confidence) * float(second.confidence),
+                     int(min(first.inliers, second.inliers)),
+                     None if first.residual_px is None or second.residual_px is None
+                     else float(math.hypot(first.residual_px, second.residual_px)),
+                     float(overlap_share(h, first.before_shape, second.after_shape)),
+                     tuple(first.before_shape), tuple(second.after_shape),
+                     model="homography", subject=first.subject,
+                     tolerance_px=float(first.tolerance_px))
+
+
+def _crop_box(mask: np.ndarray | None, shape, pad: float = 0.08) -> tuple[int, int, int, int]:
+    h, w = shape
+    if mask is None or not mask.any():
+        return 0, 0, w, h
+    ys, xs = np.nonzero(mask)
+    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    px, py = int(pad * (x1 - x0)), int(pad * (y1 - y0))
+    return max(0, x0 - px), max(0, y0 - py), min(w, x1 + px), min(h, y1 + py)
+
+
+def _thumbnail(rgb8: np.ndarray, h_to_base: np.ndarray, box, region: np.ndarray | None,
+               side: int = THUMB_SIDE) -> np.ndarray:
+    """The photo resampled into the baseline crop `box` (global model), region outlined."""
+    import cv2
+
+    x0, y0, x1, y1 = box
+    s = side / max(x1 - x0, y1 - y0)
+    out_w, out_h = max(1, round((x1 - x0) * s)), max(1, round((y1 - y0) * s))
+    t = np.array([[s, 0, -x0 * s], [0, s, -y0 * s], [0, 0, 1.0]])
+    # pre-shrink the source (area averaging) so the warp does not alias
+    m = t @ h_to_base
+    scale_src = math.sqrt(abs(np.linalg.det(m[:2, :2]))) or 1.0
+    src = rgb8
+    f = 1.0
+    if scale_src < 0.5:
+        f = min(1.0, 2.0 * scale_src)
+        src = cv2.resize(rgb8, (max(1, round(rgb8.shape[1] * f)), max(1, round(rgb8.shape[0] * f))),
+                         interpolation=cv2.INTER_AREA)
+    m = m @ np.diag([1 / f, 1 / f, 1.0])
+    thumb = cv2.warpPerspective(src, m, (out_w, out_h), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=(40, 40, 40))
+    if region is not None and region.any():
+        r = cv2.resize(region[y0:y1, x0:x1].astype(np.uint8), (out_w, out_h),
+                       interpolation=cv2.INTER_NEAREST)
+        contours, _ = cv2.findContours(r, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(thumb, contours, -1, (255, 255, 255), 1, cv2.LINE_AA)
+    return thumb
+
+
+class Series:
+    """A treatment course: validated photos, their alignment, measurements, fits and trends.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or list
+        A manifest CSV (SPEC columns ``photo,date,kind`` plus optional
+        ``subject,area,roi,note``), a folder (its ``manifest.csv``, or its photos ordered
+        by EXIF capture time), or a list of ``(photo, date, kind)`` tuples or dicts whose
+        photo is a path, an array or a `photokit.Photo`.
+    roi : str, path or ndarray of bool, optional
+        The skin to follow, in BASELINE coordinates (mask or polygon JSON); default the
+        manifest's ``roi`` column, else the baseline's automatic skin mask.
+    reference_roi : str, path or ndarray of bool, optional
+        Untreated reference skin in baseline coordinates: each visit's colour is
+        normalised to the baseline's reference skin.
+    mm_per_px : float, optional
+        Scale of the BASELINE photo; carried to every visit through its alignment.
+    acute_days : float
+        Visits closer than this to their last treatment are left out of improvement
+        trends (so day-1 swelling does not read as smoother skin).
+    chain : bool
+        Try chaining through the previous visit when the direct alignment fails or is
+        less confident than `CHAIN_BELOW` (default True).
+    max_pixels : int, optional
+        Decompression-bomb limit passed to `photokit.load`.
+
+    Raises
+    ------
+    PhotokitError
+        When the series is invalid, with every problem listed in one message. Nothing is
+        decoded before the whole series has been validated.
+
+    Notes
+    -----
+    The analysis runs once, on first use of `visits`, `recovery`, `trend`, `flags` or an
+    export (or explicitly with `analyse`). Every visit is aligned into the baseline
+    frame; the analysed region is the ROI (or baseline skin) that every usable visit
+    covers, carried onto each visit through its alignment, so all photos are measured
+    over the same skin.
+    """
+
+    def __init__(self, source, *, roi=None, reference_roi=None, mm_per_px: float | None = None,
+                 acute_days: float = ACUTE_DAYS, chain: bool = True, max_pixels: int | None = None,
+                 progress=None):
+        self.entries = read_series(source)
+        self.source = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "<list>"
+        manifest_roi = next((e.roi for e in self.entries if e.roi), None)
+        self.roi = roi if roi is not None else manifest_roi
+        self.reference_roi = reference_roi
+        self.mm_per_px = mm_per_px
+        self.acute_days = float(acute_days)
+        self.chain = bool(chain)
+        self.max_pixels = max_pixels
+        self._progress = progress
+        self._visits: list[Visit] | None = None
+        self._recovery: list[RecoveryResult] = []
+        self._trend: dict = {}
+        self._flags: list[dict] = []
+        self.warnings: list[str] = []
+        self.region: np.ndarray | None = None
+        self.region_source: str | None = None
+        self.region_box: tuple | None = None
+        self.seconds: float | None = None
+
+    # -- basic facts ------------------------------------------------------------------
+    @property
+    def baseline(self) -> Entry:
+        return next(e for e in self.entries if e.kind == "baseline")
+
+    @property
+    def treatments(self) -> list[Entry]:
+        return [e for e in self.entries if e.kind == "treatment"]
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __repr__(self) -> str:
+        state = "analysed" if self._visits is not None else "not analysed yet"
+        return (f"<photokit.Series {self.source!r}: {len(self.entries)} photos, "
+                f"{len(self.treatments)} treatment(s), {state}>")
+
+    def _say(self, msg: str) -> None:
+        if self._progress is not None:
+            self._progress(msg)
+        else:
+            import logging
+
+            logging.getLogger("photokit.series.course").info(msg)
+
+    # -- results ------------------------------------------------------------------------
+    @property
+    def visits(self) -> list[Visit]:
+        """Every photo (baseline first) with its alignment, metrics and deltas."""
+        self.analyse()
+        return self._visits
+
+    @property
+    def recovery(self) -> list[RecoveryResult]:
+        """Recovery fits: one per treatment and per recovery metric
+        (`photokit.metrics.registry.Metric.recovery`)."""
+        self.analyse()
+        return self._recovery
+
+    @property
+    def trend(self) -> dict:
+        """``{metric: photokit.series.recovery.Trend}`` at visits outside the acute window."""
+        self.analyse()
+        return self._trend
+
+    @property
+    def flags(self) -> list[dict]:
+        """Complication signs: persistent redness, new pigment, excluded photos."""
+        self.analyse()
+        return self._flags
+
+    # -- the work -----------------------------------------------------------------------
+    def analyse(self) -> Series:
+        """Align, measure, fit and trend (once; later calls return at once)."""
+        if self._visits is not None:
+            return self
+        import time
+
+        t0 = time.perf_counter()
+        visits, photos = self._align_all()
+        self._measure_all(visits, photos)
+        photos.clear()
+        self._visits = visits
+        self._fit_recovery()
+        self._fit_trends()
+        self._find_flags()
+        self.seconds = time.perf_counter() - t0
+        return self
+
+    def _load(self, entry: Entry):
+        from ..io.photo import load
+
+        return load(entry.source, max_pixels=self.max_pixels)
+
+    def _align_all(self):
+        from ..io.roi import read_roi
+        from ..registration.align import align
+
+        tl = timeline(self.entries)
+        base_entry = self.baseline
+        self._say(f"series: {len(self.entries)} photos, baseline {base_entry.photo}")
+        pb = self._load(base_entry)
+        self._base_shape = (pb.height, pb.width)
+        roi_b = None if self.roi is None else read_roi(self.roi, self._base_shape)
+        if roi_b is not None and not roi_b.any():
+            raise PhotokitError("the ROI is empty", self.roi if isinstance(self.roi, str) else None)
+        self._roi_b = roi_b
+        self._ref_b = (None if self.reference_roi is None
+                       else read_roi(self.reference_roi, self._base_shape))
+        photos = {id(base_entry): pb}
+        kept = pb.width * pb.height
+        visits = []
+        prev = None  # (Visit, Photo) of the latest aligned non-baseline photo
+        for e, t in zip(self.entries, tl, strict=True):
+            acute = t["days_since_treatment"] is not None and t["days_since_treatment"] < self.acute_days
+            v = Visit(e, t["days_since_baseline"], t["days_since_treatment"], t["treatment_index"],
+                      acute=acute)
+            visits.append(v)
+            if e is base_entry:
+                v.method = "baseline"
+                continue
+            try:
+                pv = self._load(e)
+            except PhotokitError as exc:
+                v.status, v.reason, v.method = "excluded", f"cannot load: {exc.cause}", "none"
+                self._say(f"  {e.photo}: excluded ({v.reason})")
+                continue
+            direct = align(pb, pv, roi=roi_b)
+            best, method, via = direct, "direct", None
+            if (self.chain and prev is not None
+                    and (not direct.ok or direct.confidence < CHAIN_BELOW)):
+                pv_prev, prev_visit = prev[1], prev[0]
+                roi_p = None if roi_b is None else prev_visit.alignment.roi_to_after(roi_b)
+                link = align(pv_prev, pv, roi=roi_p if roi_p is not None and roi_p.any() else None)
+                if link.ok:
+                    chained = _chain(prev_visit.alignment, link)
+                    if chained.confidence > (direct.confidence if direct.ok else 0.0):
+                        best, method, via = chained, "chained", prev_visit.photo
+            v.alignment, v.method, v.via = best, method, via
+            if not best.ok:
+                v.status = "excluded"
+                v.reason = f"alignment failed: {best.reason}"
+                self._say(f"  {e.photo}: excluded ({v.reason})")
+                continue
+            self._say(f"  {e.photo}: aligned ({method}{' via ' + via if via else ''}, "
+                      f"confidence {best.confidence:.2f})")
+            prev = (v, pv)
+            if kept + pv.width * pv.height <= KEEP_PIXELS:
+                photos[id(e)] = pv
+                kept += pv.width * pv.height
+        return visits, photos
+
+    def _measure_all(self, visits: list[Visit], photos: dict) -> None:
+        from ..comparison.sameskin import analysed_mask, carried_mm_per_px, followed_skin, percent_change
+        from ..measurement.measure import measure
+        from ..metrics.registry import get
+
+        base_v = visits[[v.entry.kind for v in visits].index("baseline")]
+        pb = photos.get(id(base_v.entry)) or self._load(base_v.entry)
+        ok = [v for v in visits if v.ok and v is not base_v]
+        region, self.region_source = followed_skin(pb, roi=self._roi_b, reference=self._ref_b,
+                                                   mm_per_px=self.mm_per_px, label="the baseline photo")
+        whole = int(region.sum())
+        for v in ok:
+            region &= v.alignment.valid_mask()
+        if not region.any():
+            raise PhotokitError("no part of the region is seen in every usable visit "
+                                "(check the ROI and the alignments)", base_v.entry.path)
+        share = region.sum() / max(whole, 1)
+        if share < 0.5:
+            self.warnings.append(f"only {100 * share:.0f}% of the {self.region_source} region is seen "
+                                 "in every visit: the series is measured over that part")
+        self.region = region
+        self.region_box = _crop_box(region, self._base_shape)
+        self._say(f"series: measuring {len(ok) + 1} photos over the same {int(region.sum())} px "
+                  f"of skin ({self.region_source})")
+        mb = measure(pb, roi=region, reference_roi=self._ref_b, mm_per_px=self.mm_per_px)
+        # what the baseline measurement actually analysed (region x skin x validity) is the
+        # skin every visit is measured over
+        analysed = analysed_mask(mb, self._base_shape)
+        if analysed is not None:
+            analysed = analysed & region   # a new array: the measurement keeps its own mask
+            if analysed.any():
+                region = analysed
+                self.region = region
+        self._fill(base_v, mb)
+        base_v.thumbnail = _thumbnail(pb.rgb8(), np.eye(3), self.region_box, region)
+        # the baseline's scale (user, card or face) follows the skin into every visit through
+        # its alignment, so millimetre filter sizes cover the same skin in every photo
+        scale_b = self.mm_per_px if self.mm_per_px is not None else getattr(mb, "mm_per_px", None)
+        base_vals = mb.metrics
+        for v in visits:
+            if v is base_v:
+                continue
+            if not v.ok:
+                try:
+                    pv = photos.get(id(v.entry)) or self._load(v.entry)
+                    v.thumbnail = _thumbnail(pv.rgb8(), _fit_into(pv, self._base_shape),
+                                             self.region_box, None)
+                except PhotokitError:
+                    pass
+                continue
+            pv = photos.pop(id(v.entry), None) or self._load(v.entry)
+            a = v.alignment
+            roi_v = a.roi_to_after(region)
+            ref_v = None if self._ref_b is None else a.roi_to_after(self._ref_b)
+            mm = carried_mm_per_px(a.homography, scale_b, roi_v)
+            v.thumbnail = _thumbnail(pv.rgb8(), a.homography, self.region_box, region)
+            try:
+                mv = measure(pv, roi=roi_v, reference_roi=ref_v, mm_per_px=mm,
+                             reference_target=(None if ref_v is None
+                                               else getattr(mb, "reference_rgb", None)))
+            except PhotokitError as exc:
+                v.status, v.reason = "excluded", f"cannot measure: {exc.cause}"
+                self._say(f"  {v.photo}: excluded ({v.reason})")
+                continue
+            self._fill(v, mv)
+            for name, val in v.metrics.items():
+                b = base_vals.get(name)
+                d = None if val is None or b is None else float(val) - float(b)
+                v.delta[name] = d
+                v.percent_change[name] = percent_change(b, val)
+                try:
+                    v.significant[name] = get(name).is_significant(d)
+                except KeyError:
+                    v.significant[name] = None
+            self._say(f"  {v.photo}: measured")
+        base_v.delta = {k: 0.0 if val is not None else None for k, val in base_vals.items()}
+        base_v.percent_change = {k: 0.0 if val else None for k, val in base_vals.items()}
+
+    @staticmethod
+    def _fill(v: Visit, m) -> None:
+        # keep the Measurement but not its full-resolution working set (memory stays flat
+        # however long the series)
+        for heavy in ("analysis", "photo"):
+            if getattr(m, heavy, None) is not None:
+                try:
+                    setattr(m, heavy, None)
+                except AttributeError:
+                    pass
+        v.measurement = m
+        v.metrics = {k: _finite(x) for k, x in m.metrics.items()}
+        v.warnings.extend(getattr(m, "warnings", []) or [])
+        q = getattr(m, "quality", None)
+        v.quality_ok = None if q is None else bool(getattr(q, "ok", True))
+        cal = getattr(m, "calibration", None)
+        v.calibration = cal.to_dict() if hasattr(cal, "to_dict") else cal
+        v.mm_per_px = getattr(m, "mm_per_px", None)
+
+    def _metric(self, name):
+        from ..metrics.registry import get
+
+        try:
+            return get(name)
+        except KeyError:
+            return None
+
+    def _fit_recovery(self) -> None:
+        from ..metrics.registry import registered
+        from .recovery import fit_recovery
+
+        out = []
+        visits = self._visits
+        for k, tr in enumerate(self.treatments):
+            seg = [v for v in visits if v.ok and v.treatment_index == k]
+            # the pre-treatment level: the latest usable photo before this session that is
+            # not itself inside an earlier session's acute window (else the baseline), so the
+            # tail of the previous session's redness is not taken for the skin's own level
+            before = [v for v in visits if v.ok and v.entry.date < tr.date and not v.acute]
+            for m in (m for m in registered() if m.recovery):
+                name = m.name
+                pre = next((v.metrics.get(name) for v in reversed(before)
+                            if v.metrics.get(name) is not None), None)
+                pts = [(v.days_since_treatment, v.metrics.get(name), v.photo) for v in seg
+                       if v.metrics.get(name) is not None]
+                fit = fit_recovery([p[0] for p in pts], [p[1] for p in pts], mdc=m.mdc,
+                                   pre_level=pre, metric=name)
+                excluded = [v.photo for v in visits if not v.ok and v.treatment_index == k]
+                if excluded and fit.reason is None and not fit.ok:
+                    fit.reason = "photos excluded: " + ", ".join(excluded)
+                out.append(RecoveryResult(k, tr, fit, [p[2] for p in pts]))
+        self._recovery = out
+
+    def eligible_visits(self) -> list[Visit]:
+        """Usable visits outside the acute window (the ones improvement is judged on)."""
+        return [v for v in self.visits if v.ok and v.kind != "baseline" and not v.acute]
+
+    def _fit_trends(self) -> None:
+        from ..metrics.registry import registered
+        from .recovery import trend
+
+        base = next(v for v in self._visits if v.method == "baseline")
+        eligible = [v for v in self._visits if v.ok and v.kind != "baseline" and not v.acute]
+        out = {}
+        for m in registered():
+            if m.name not in base.metrics:
+                continue
+            pts = [(v.photo, v.entry.iso_date(), v.days_since_baseline, v.metrics.get(m.name))
+                   for v in eligible]
+            out[m.name] = trend(m, base.metrics.get(m.name), pts)
+        self._trend = out
+
+    def _find_flags(self) -> None:
+        from ..metrics.registry import registered
+
+        flags = []
+        for r in self._recovery:
+            f = r.fit
+            if not f.persistent or f.pre_level is None:
+                continue
+            late = [(t, y) for t, y in zip(f.t, f.y, strict=True) if t > 12.0 and y - f.pre_level > f.mdc]
+            if late:
+                t, y = late[-1]
+                msg = (f"{f.metric} still {y - f.pre_level:+.2f} above its pre-treatment level "
+                       f"{t:.0f} days after treatment {r.treatment_index + 1} (noise floor {f.mdc:.2f})")
+            elif f.days_to_baseline is None:
+                msg = (f"{f.metric} after treatment {r.treatment_index + 1} does not return to its "
+                       "pre-treatment level in the fit")
+            else:
+                msg = (f"{f.metric} after treatment {r.treatment_index + 1} is predicted to take "
+                       f"{f.days_to_baseline:.0f} days to settle (beyond 12)")
+            flags.append({"kind": "persistent_redness", "treatment_index": r.treatment_index,
+                          "metric": f.metric, "message": msg})
+        pig = [(m, m.pih_sign) for m in registered() if m.pih_sign]
+        for v in self._visits:
+            if not v.ok or v.days_since_treatment is None or v.days_since_treatment < PIH_MIN_DAYS:
+                continue
+            worse = [m for m, sign in pig
+                     if v.delta.get(m.name) is not None and sign * v.delta[m.name] > m.mdc]
+            if worse:
+                parts = ", ".join(f"{m.name} {v.delta.get(m.name):+.3g} {m.unit} (floor {m.mdc:g})"
+                                  for m in worse)
+                flags.append({"kind": "new_pigment", "photo": v.photo,
+                              "metrics": [m.name for m in worse],
+                              "message": f"{v.photo}: more pigment than at baseline, "
+                                         f"{v.days_since_treatment:.0f} days after treatment "
+                                         f"(possible post-inflammatory hyperpigmentation): {parts}"})
+        for v in self._visits:
+            if not v.ok:
+                flags.append({"kind": "excluded", "photo": v.photo, "message": f"{v.photo}: {v.reason}"})
+        self._flags = flags
+
+    # -- exports ------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """The SPEC ``series --json`` document."""
+        vis = self.visits
+        return {
+            "baseline": self.baseline.photo,
+            "visits": [v.to_dict() for v in vis],
+            "recovery": [r.to_dict() for r in self.recovery],
+            "trend": {k: t.to_dict() for k, t in self.trend.items()},
+            "flags": list(self.flags),
+            "region": {"source": self.region_source,
+                       "pixels": None if self.region is None else int(self.region.sum()),
+                       "box": None if self.region_box is None else [int(x) for x in self.region_box]},
+            "warnings": list(self.warnings),
+            "params": self.params(),
+        }
+
+    def params(self) -> dict:
+        return {"source": self.source, "acute_days": self.acute_days, "chain": self.chain,
+                "roi": self.roi if isinstance(self.roi, str) else ("array" if self.roi is not None else None),
+                "reference_roi": (self.reference_roi if isinstance(self.reference_roi, str)
+                                  else ("array" if self.reference_roi is not None else None)),
+                "mm_per_px": self.mm_per_px}
+
+    def metric_names(self) -> list[str]:
+        names: list[str] = []
+        for v in self.visits:
+            names += [k for k in v.metrics if k not in names]
+        return names
+
+    def rows(self) -> list[dict]:
+        """One flat row per photo: facts, then metric values, then ``delta.<metric>``."""
+        names = self.metric_names()
+        rows = []
+        for v in self.visits:
+            row = {"photo": v.photo, "date": v.entry.iso_date(), "kind": v.kind,
+                   "days_since_baseline": round(v.days_since_baseline, 4),
+                   "days_since_treatment": (None if v.days_since_treatment is None
+                                            else round(v.days_since_treatment, 4)),
+                   "status": v.status, "reason": v.reason, "alignment": v.method,
+                   "via": v.via, "confidence": v.confidence, "acute": v.acute, "note": v.entry.note}
+            row.update({n: v.metrics.get(n) for n in names})
+            row.update({f"delta.{n}": v.delta.get(n) for n in names})
+            rows.append(row)
+        return rows
+
+    def to_frame(self):
+        """pandas DataFrame, one row per photo (index ``photo``), metrics as columns."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows()).set_index("photo")
+
+    def to_csv(self, path) -> Path:
+        """Write `rows` as CSV (atomically)."""
+        from ..io.atomic import write_text
+
+        rows = self.rows()
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if v is None else v) for k, v in r.items()})
+        return write_text(path, buf.getvalue())
+
+    # -- pictures -------------------------------------------------------------------------
+    def plot_timeline(self, ax=None):
+        """Timeline: baseline, treatments (red lines) and visits; excluded photos crossed."""
+        return timeline_plot(self, ax=ax)
+
+    def plot_recovery(self, metric: str = "redness.a_mean"):
+        """Recovery curves: `metric` against days since each treatment, with the fits."""
+        return recovery_plot(self, metric)
+
+    def plot_trends(self, metrics=None):
+        """Percent change from baseline per metric, with its noise band (± MDC)."""
+        return trend_plot(self, metrics)
+
+    def write_report(self, path) -> Path:
+        """Write the self-contained HTML series report."""
+        from ..io.atomic import write_text
+
+        self.analyse()
+        return write_text(path, render_report(self))
+
+    def _repr_html_(self) -> str:
+        return notebook_html(self)
+
+
+def _fit_into(photo, shape) -> np.ndarray:
+    """A scaling that fits an unaligned photo into the baseline frame (for thumbnails)."""
+    s = min(shape[1] / photo.width, shape[0] / photo.height)
+    return np.diag([s, s, 1.0])
+
+
+def series(source, **kwargs) -> Series:
+    """Build and analyse a `Series` (see its parameters)."""
+    return Series(source, **kwargs).analyse()
+
+
+# ----------------------------------------------------------------------------- pictures
+# matplotlib's object API (Figure + Agg canvas), never pyplot's global state, so plots work
+# headless, in threads and in notebooks (a Figure displays itself in Jupyter).
+
+_SESSION_COLOURS = ("#c0392b", "#2c6e7f", "#8e44ad", "#d68910", "#1e8449", "#5d6d7e")
+
+
+def _figure(w: float, h: float, ncols: int = 1, nrows: int = 1):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(w, h), dpi=100, layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax in axes.ravel():
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.tick_params(labelsize=8)
+    return fig, axes
+
+
+def _treatment_lines(ax, s: Series) -> None:
+    for k, v in enumerate(v for v in s.visits if v.kind == "treatment"):
+        ax.axvline(v.days_since_baseline, color=_SESSION_COLOURS[0], lw=0.9, alpha=0.55, zorder=0)
+        ax.axvspan(v.days_since_baseline, v.days_since_baseline + s.acute_days, color="#c0392b",
+                   alpha=0.05, lw=0, zorder=0)
+        ax.annotate(f"S{k + 1}", (v.days_since_baseline, 1.0), xycoords=("data", "axes fraction"),
+                    xytext=(2, -2), textcoords="offset points", fontsize=7.5, color=_SESSION_COLOURS[0],
+                    va="top")
+
+
+def timeline_plot(s: Series, ax=None):
+    """Timeline of the course: baseline, sessions (red, with their acute window), visits."""
+    fig = None
+    if ax is None:
+        fig, axes = _figure(9.5, 1.7)
+        ax = axes[0, 0]
+    vis = s.visits
+    _treatment_lines(ax, s)
+    style = {"baseline": ("D", "#1d2430"), "treatment": ("v", "#c0392b"), "visit": ("o", "#2c6e7f")}
+    for kind, (marker, colour) in style.items():
+        pts = [v.days_since_baseline for v in vis if v.kind == kind and v.ok]
+        ax.scatter(pts, [0] * len(pts), marker=marker, s=46, color=colour, label=kind, zorder=3)
+    bad = [v.days_since_baseline for v in vis if not v.ok]
+    if bad:
+        ax.scatter(bad, [0] * len(bad), marker="x", s=60, color="#888", label="excluded", zorder=4)
+    for v in vis:
+        ax.annotate(f"{v.days_since_baseline:.0f}", (v.days_since_baseline, 0), xytext=(0, -13),
+                    textcoords="offset points", ha="center", fontsize=6.5, color="#5d6675")
+    ax.set_yticks([])
+    ax.spines["left"].set_visible(False)
+    ax.set_ylim(-1, 1)
+    ax.set_xlabel(f"days since baseline ({s.baseline.iso_date()[:10]})", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.05), fontsize=7, frameon=False)
+    return fig if fig is not None else ax.figure
+
+
+def recovery_plot(s: Series, metric: str = "redness.a_mean"):
+    """Redness over the course with the fitted recovery after each session (left), and the
+    excess over the pre-treatment level against days since each session (right), with the
+    noise floor (± MDC) shaded."""
+    fig, axes = _figure(10, 3.3, ncols=2)
+    ax, ax2 = axes[0]
+    m = s._metric(metric)
+    unit = m.unit if m else ""
+    ok = [v for v in s.visits if v.ok and v.metrics.get(metric) is not None]
+    _treatment_lines(ax, s)
+    ax.plot([v.days_since_baseline for v in ok], [v.metrics[metric] for v in ok], "o",
+            color="#1d2430", ms=4, zorder=3)
+    fits = [r for r in s.recovery if r.metric == metric]
+    for r in fits:
+        c = _SESSION_COLOURS[r.treatment_index % len(_SESSION_COLOURS)]
+        t0 = next(v.days_since_baseline for v in s.visits if v.entry is r.treatment)
+        f = r.fit
+        if f.pre_level is not None and f.mdc:
+            ax2.axhspan(-f.mdc, f.mdc, color="#9aa3ad", alpha=0.12, lw=0) if r is fits[0] else None
+        if len(f.t):
+            base = f.pre_level if f.pre_level is not None else (f.y_inf or 0.0)
+            ax2.plot(f.t, f.y - base, "o", color=c, ms=4)
+        if f.ok:
+            tmax = max(float(f.t.max()) if len(f.t) else 0.0, 3 * f.tau_days)
+            tt = np.linspace(0, tmax, 200)
+            ax.plot(t0 + tt, f.predict(tt), "-", color=c, lw=1.3)
+            base = f.pre_level if f.pre_level is not None else f.y_inf
+            ci = ("" if f.tau_ci is None else f" [{f.tau_ci[0]:.1f}\u2013{f.tau_ci[1]:.1f}]")
+            ax2.plot(tt, f.predict(tt) - base, "-", color=c, lw=1.3,
+                     label=f"S{r.treatment_index + 1}: \u03c4 = {f.tau_days:.1f} d{ci}")
+        else:
+            ax2.plot([], [], "o", color=c, label=f"S{r.treatment_index + 1}: no fit")
+    if fits and fits[0].fit.mdc:
+        ax2.annotate("noise floor (\u00b1MDC)", (1.0, fits[0].fit.mdc), xycoords=("axes fraction", "data"),
+                     ha="right", va="bottom", fontsize=7, color="#5d6675")
+    ax.set_xlabel("days since baseline", fontsize=8)
+    ax.set_ylabel(f"{metric} ({unit})", fontsize=8)
+    ax2.set_xlabel("days since session", fontsize=8)
+    ax2.set_ylabel(f"excess over pre-session level ({unit})", fontsize=8)
+    ax2.axhline(0, color="#5d6675", lw=0.6)
+    ax2.set_xlim(left=-0.3)
+    if fits:
+        ax2.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def _plotted_recovery_metric() -> str | None:
+    """The recovery metric the report plots: the first with `photokit.metrics.registry.Metric.recovery`."""
+    from ..metrics.registry import registered
+
+    return next((m.name for m in registered() if m.recovery), None)
+
+
+def _trend_metrics(s: Series, metrics=None) -> list[str]:
+    """Metrics to plot as percent of baseline (at most 9). Left out by default: those
+    whose baseline is within their own noise floor (``|baseline| <= mdc``, e.g. a spot
+    count of 2 against a floor of 41), for which a percentage is meaningless; the trend
+    table still lists them."""
+    if metrics is not None:
+        return [m for m in metrics if m in s.trend]
+
+    def plottable(k):
+        tr = s.trend[k]
+        return tr.baseline is not None and abs(tr.baseline) > tr.mdc
+
+    from ..metrics.registry import registered
+
+    ranked = sorted((m.trend_rank, i, m.name) for i, m in enumerate(registered())
+                    if m.trend_rank is not None and m.name in s.trend and plottable(m.name))
+    return [name for _, _, name in ranked][:9]
+
+
+def trend_plot(s: Series, metrics=None):
+    """Percent change from baseline of each metric at every visit; the grey band is the
+    metric's noise floor (± MDC as a percentage of baseline); open circles are visits in
+    the acute window after a session (not used for the trend)."""
+    names = _trend_metrics(s, metrics)
+    n = max(1, len(names))
+    ncols = min(3, n)
+    nrows = math.ceil(n / ncols)
+    fig, axes = _figure(3.4 * ncols, 2.3 * nrows, ncols=ncols, nrows=nrows)
+    flat = axes.ravel()
+    for ax in flat[len(names):]:
+        ax.set_visible(False)
+    for ax, name in zip(flat, names, strict=False):
+        tr = s.trend[name]
+        _treatment_lines(ax, s)
+        if tr.baseline:
+            band = 100.0 * tr.mdc / abs(tr.baseline)
+            ax.axhspan(-band, band, color="#9aa3ad", alpha=0.18, lw=0)
+        ax.axhline(0, color="#5d6675", lw=0.6)
+        acute = [v for v in s.visits if v.ok and v.acute and v.percent_change.get(name) is not None]
+        ax.plot([v.days_since_baseline for v in acute], [v.percent_change[name] for v in acute], "o",
+                mfc="none", color="#9aa3ad", ms=4)
+        pts = [p for p in tr.points if p.percent_change is not None]
+        xs = [0.0] + [p.days_since_baseline for p in pts]
+        ys = [0.0] + [p.percent_change for p in pts]
+        colours = ["#1d2430"] + ["#1f7a4d" if (p.significant and tr.better != "neither"
+                                               and (p.delta < 0) == (tr.better == "lower"))
+                                 else "#a4461c" if p.significant and tr.better != "neither"
+                                 else "#2a5aa8" if p.significant else "#1d2430" for p in pts]
+        ax.plot(xs, ys, "-", color="#1d2430", lw=0.9)
+        ax.scatter(xs, ys, c=colours, s=18, zorder=3)
+        arrow = {"lower": " (lower is better)", "higher": " (higher is better)"}.get(tr.better, "")
+        ax.set_title(f"{name}{arrow}", fontsize=8.5, loc="left")
+        ax.set_ylabel("% vs baseline", fontsize=7.5)
+    for ax in axes[-1]:
+        ax.set_xlabel("days since baseline", fontsize=7.5)
+    return fig
+
+
+def figure_svg_uri(fig) -> str:
+    """A matplotlib Figure as a ``data:image/svg+xml`` URI (text as paths: no fonts fetched)."""
+    import base64
+
+    from matplotlib.backends.backend_svg import FigureCanvasSVG
+
+    buf = io.BytesIO()
+    FigureCanvasSVG(fig)
+    with _mpl_rc():
+        fig.savefig(buf, format="svg")
+    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _mpl_rc():
+    import matplotlib
+
+    return matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "photokit",
+                                  "font.family": "DejaVu Sans"})
+
+
+def _fig_html(fig, alt: str, caption: str = "") -> str:
+    from ..report.html import escape
+
+    w, h = (fig.get_size_inches() * fig.dpi).astype(int)
+    cap = f"<figcaption>{escape(caption)}</figcaption>" if caption else ""
+    return (f'<figure class="plot"><img src="{figure_svg_uri(fig)}" alt="{escape(alt)}" '
+            f'width="{w}" height="{h}">{cap}</figure>')
+
+
+# ----------------------------------------------------------------------------- report
+
+SERIES_CSS = """
+figure.plot{margin:0 0 10px}
+figure.plot img{border:none;border-radius:0;width:auto;max-width:100%;height:auto}
+.thumbs{display:flex;gap:10px;overflow-x:auto;padding-bottom:8px}
+.thumb{flex:0 0 auto;width:220px;border:1px solid var(--line);border-radius:8px;padding:6px;
+background:#fbfcfd;font-size:12.5px}
+.thumb img{width:100%;height:auto;display:block;border-radius:5px}
+.thumb .t{font-weight:600;margin-top:4px;word-break:break-all}
+.thumb.excluded{opacity:.7;border-color:var(--worse)}
+.thumb.treatment{border-top:3px solid #c0392b}.thumb.baseline{border-top:3px solid #1d2430}
+.kindtag{display:inline-block;padding:0 7px;border-radius:9px;font-size:11px;font-weight:600;
+background:var(--none-bg);color:var(--none)}
+.kindtag.treatment{background:#fbe3df;color:#a4261c}.kindtag.excluded{background:var(--worse-bg);
+color:var(--worse)}
+.scroll{overflow-x:auto}
+table.visits{font-size:12.5px;white-space:nowrap}
+table.visits th,table.visits td{padding:4px 7px;border-bottom:1px solid var(--line);text-align:left}
+table.visits thead th{font-size:11px;color:var(--muted);text-transform:uppercase;letter-spacing:.03em;
+white-space:normal;vertical-align:bottom}
+table.visits td.sig{font-weight:650}
+table.visits tr.excluded td{color:#8a919c}
+table.recovery{font-size:13.5px}
+table.recovery th,table.recovery td{padding:5px 8px;border-bottom:1px solid var(--line);text-align:left}
+table.recovery thead th{font-size:12px;color:var(--muted)}
+"""
+
+
+def _fmt(x, nd=1, signed=False) -> str:
+    if x is None or not math.isfinite(float(x)):
+        return "\u2013"
+    return (f"{x:+.{nd}f}" if signed else f"{x:.{nd}f}").replace("-", "\u2212")
+
+
+def _recovery_table(s: Series) -> str:
+    from ..report.html import escape
+
+    rows = []
+    for r in s.recovery:
+        f = r.fit
+        ci = "" if f.tau_ci is None else f" ({_fmt(f.tau_ci[0])}\u2013{_fmt(f.tau_ci[1])})"
+        dci = ("" if f.days_to_baseline_ci is None
+               else f" ({_fmt(f.days_to_baseline_ci[0])}\u2013{_fmt(f.days_to_baseline_ci[1])})")
+        status = ("fitted" if f.ok else "no fit") + (" \u00b7 persistent" if f.persistent else "")
+        rows.append(
+            f"<tr><td>S{r.treatment_index + 1}</td><td>{escape(r.treatment.iso_date()[:16])}</td>"
+            f"<td class=mkey>{escape(f.metric)}</td>"
+            f"<td class=num>{_fmt(f.tau_days, 2)}{ci}</td>"
+            f"<td class=num>{_fmt(f.days_to_baseline)}{dci}</td>"
+            f"<td class=num>{_fmt(f.amplitude, 2, signed=True)}</td>"
+            f"<td>{escape(f.model or '')}</td><td class=num>{len(f.t)}</td>"
+            f"<td>{escape(status)}</td><td>{escape(f.reason or '')}</td></tr>")
+    if not rows:
+        return '<p class="muted">No treatment in this series: nothing to recover from.</p>'
+    head = ("<thead><tr><th>Session</th><th>Date</th><th>Measure</th><th class=num>"
+            "\u03c4 days (95% CI)</th><th class=num>Days to baseline (95% CI)</th>"
+            "<th class=num>Peak excess</th><th>Model</th><th class=num>Photos</th><th>Status</th>"
+            "<th>Note</th></tr></thead>")
+    return f'<div class="scroll"><table class="recovery">{head}<tbody>{"".join(rows)}</tbody></table></div>'
+
+
+def _trend_table(s: Series) -> str:
+    from ..report.html import MetricRow, escape, metrics_table
+
+    elig = s.eligible_visits()
+    if not elig:
+        return ('<p class="muted">No usable visit outside the acute window '
+                f"({s.acute_days:g} days after a session) yet: no improvement to judge.</p>")
+    last = elig[-1]
+    base = s.visits[0]
+    rows = []
+    for name, tr in s.trend.items():
+        m = s._metric(name)
+        rows.append(MetricRow(name, m.description if m else name, tr.unit, tr.baseline,
+                              last.metrics.get(name), tr.delta, tr.percent_change, tr.mdc, tr.better,
+                              bool(m and m.core)))
+    return metrics_table(rows, before_label=f"Baseline {base.entry.iso_date()[:10]}",
+                         after_label=f"{escape(last.photo)[:40]} (day {last.days_since_baseline:.0f})")
+
+
+def _thumbs(s: Series) -> str:
+    from ..report.html import escape, img_tag
+
+    cards = []
+    for v in s.visits:
+        cls = "excluded" if not v.ok else v.kind
+        dst = ("" if v.days_since_treatment is None
+               else f" \u00b7 day {v.days_since_treatment:.1f} after S{v.treatment_index + 1}")
+        if v.method == "baseline":
+            al = "reference frame"
+        elif v.ok:
+            al = (f"aligned {v.method}" + (f" via {v.via}" if v.via else "")
+                  + f", confidence {v.confidence:.2f}")
+        else:
+            al = v.reason or "excluded"
+        img = (img_tag(v.thumbnail, f"{v.photo} aligned to baseline", max_side=THUMB_SIDE)
+               if v.thumbnail is not None else '<div class="muted">no picture</div>')
+        note = f'<div class="muted">{escape(v.entry.note)}</div>' if v.entry.note else ""
+        tag = "excluded" if not v.ok else v.kind
+        cards.append(f'<div class="thumb {escape(cls)}">{img}<div class="t">{escape(v.photo)}</div>'
+                     f'<div><span class="kindtag {escape(tag)}">{escape(tag)}</span> '
+                     f"{escape(v.entry.iso_date()[:16])}{escape(dst)}</div>"
+                     f'<div class="muted">{escape(al)}</div>{note}</div>')
+    return f'<div class="thumbs">{"".join(cards)}</div>'
+
+
+def _visits_table(s: Series) -> str:
+    from ..report.html import escape, format_value
+
+    names = s.metric_names()
+    metrics = {n: s._metric(n) for n in names}
+    head = ("<thead><tr><th>Photo</th><th>Date</th><th>Kind</th><th>Days since session</th>"
+            "<th>Alignment</th><th>Conf.</th>"
+            + "".join(f"<th title='{escape(n)}'>{escape(n)}</th>" for n in names) + "</tr></thead>")
+    body = []
+    for v in s.visits:
+        cells = []
+        for n in names:
+            m = metrics[n]
+            mdc = m.mdc if m else None
+            val = format_value(v.metrics.get(n), "", mdc=mdc)
+            d = v.delta.get(n)
+            sig = v.significant.get(n)
+            if v.method != "baseline" and d is not None:
+                val += f' <span class="muted">({format_value(d, "", mdc=mdc, signed=True)})</span>'
+            cells.append(f"<td class='num{' sig' if sig else ''}'>{val}</td>")
+        al = "baseline" if v.method == "baseline" else (v.method if v.ok else "failed")
+        conf = "" if v.confidence is None else f"{v.confidence:.2f}"
+        dst = "" if v.days_since_treatment is None else f"{v.days_since_treatment:.1f}"
+        body.append(f"<tr class='{'excluded' if not v.ok else ''}'><td>{escape(v.photo)}</td>"
+                    f"<td>{escape(v.entry.iso_date()[:16])}</td><td>{escape(v.kind)}</td>"
+                    f"<td class=num>{escape(dst)}</td><td>{escape(al)}</td><td class=num>{conf}</td>"
+                    + "".join(cells) + "</tr>")
+    return (f'<div class="scroll"><table class="visits">{head}<tbody>{"".join(body)}</tbody></table></div>'
+            '<p class="muted">Values over the series region; in brackets the change from baseline, '
+            "in bold where it exceeds the measure's noise floor.</p>")
+
+
+def _summary(s: Series) -> str:
+    from ..report.html import key_value_table, notes_list
+
+    vis = s.visits
+    ok = [v for v in vis if v.ok]
+    span = vis[-1].days_since_baseline if vis else 0
+    methods = {}
+    for v in ok:
+        if v.method != "baseline":
+            methods[v.method] = methods.get(v.method, 0) + 1
+    sub = next((e.subject for e in s.entries if e.subject), None)
+    area = next((e.area for e in s.entries if e.area), None)
+    facts = [("Baseline", f"{s.baseline.photo} ({s.baseline.iso_date()[:10]})"),
+             ("Photos", f"{len(vis)} ({len(ok)} usable, {len(vis) - len(ok)} excluded)"),
+             ("Sessions", str(len(s.treatments))), ("Span", f"{span:.0f} days")]
+    if sub:
+        facts.append(("Subject", sub))
+    if area:
+        facts.append(("Area", area))
+    facts.append(("Alignment", ", ".join(f"{k}: {n}" for k, n in methods.items()) or "\u2013"))
+    facts.append(("Region", f"{s.region_source}, {int(s.region.sum()) if s.region is not None else 0} px "
+                            "seen in every usable photo"))
+    tau = [f"S{r.treatment_index + 1}: \u03c4 {r.fit.tau_days:.1f} d, back to baseline in "
+           f"{_fmt(r.fit.days_to_baseline)} d" if r.fit.ok else f"S{r.treatment_index + 1}: no fit"
+           for r in s.recovery if r.metric == _plotted_recovery_metric()]
+    improved = [k for k, t in s.trend.items() if t.improved]
+    worse = [k for k, t in s.trend.items() if t.significant and t.improved is False and t.better != "neither"]
+    lines = []
+    if tau:
+        lines.append("Redness recovery (a*): " + "; ".join(tau) + ".")
+    if s.trend:
+        lines.append(f"At the latest visit outside the acute window: {len(improved)} measure(s) "
+                     f"improved beyond their noise floor ({', '.join(improved) or 'none'}), "
+                     f"{len(worse)} worsened ({', '.join(worse) or 'none'}).")
+    flags = notes_list([f["message"] for f in s.flags], kind="warn", title="Flags")
+    if not s.flags:
+        flags = notes_list(["No complication sign: redness settled within 12 days after every fitted "
+                            "session and no new pigment beyond the noise floor."], kind="ok")
+    warn = notes_list(s.warnings, kind="info", title="Notes")
+    return (key_value_table(facts) + notes_list(lines, kind="info") + flags + warn)
+
+
+def render_report(s: Series, *, title: str = "Treatment series") -> str:
+    """The complete HTML of a ``photokit series`` report (built on `photokit.report.html`)."""
+    from ..report.html import escape, page, section
+
+    s.analyse()
+    parts = [section("Summary", _summary(s), sid="summary"),
+             section("Timeline", _fig_html(timeline_plot(s), "timeline of the course"), sid="timeline",
+                     intro="Baseline, sessions (red lines; the shaded band is the acute window) "
+                           "and follow-up visits; numbers are days since baseline."),
+             section("Recovery after each session",
+                     _fig_html(recovery_plot(s, _plotted_recovery_metric()), "redness recovery curves")
+                     + _recovery_table(s), sid="recovery",
+                     intro="Redness after each session fitted with "
+                           "y(t) = y\u221e + A\u00b7exp(\u2212t/\u03c4); "
+                           "\u03c4 is the time constant, days to baseline the time until the excess "
+                           "over the pre-session level falls below the noise floor."),
+             section("Improvement over the course",
+                     _fig_html(trend_plot(s), "metric trends with noise bands") + _trend_table(s),
+                     sid="trend",
+                     intro=f"Each measure against baseline at visits at least {s.acute_days:g} days "
+                           "after a session; the grey band is the noise floor (minimal detectable "
+                           "change): a point inside it is no detectable change."),
+             section("Every visit, aligned to the baseline", _thumbs(s), sid="visits",
+                     intro="Each photo resampled into the baseline frame (the white line is the "
+                           "analysed region)."),
+             section("Measurements", _visits_table(s), sid="table")]
+    first, last = s.entries[0].iso_date()[:10], s.entries[-1].iso_date()[:10]
+    subtitle = escape(f"{Path(s.source).name if s.source != '<list>' else 'series'} \u00b7 "
+                      f"{first} to {last} \u00b7 {len(s.entries)} photos")
+    params = dict(s.params(), photokit_series_seconds=None if s.seconds is None else round(s.seconds, 1))
+    return page(title, "".join(parts), subtitle=subtitle, params=params, extra_css=SERIES_CSS)
+
+
+def notebook_html(s: Series) -> str:
+    """Compact HTML for Jupyter: summary, recovery and trend plots, thumbnails."""
+    from ..report.html import NOTEBOOK_CSS, escape
+
+    s.analyse()
+    css = SERIES_CSS.replace("var(--line)", "#ddd").replace("var(--none-bg)", "#eef0f3")
+    return (f'<div class="photokit-compare photokit-series"><style>{NOTEBOOK_CSS}{css}</style>'
+            f"<p><b>{escape(repr(s))}</b></p>{_summary(s)}"
+            f'{_fig_html(recovery_plot(s), "recovery")}{_fig_html(trend_plot(s), "trends")}'
+            f"{_thumbs(s)}</div>")
