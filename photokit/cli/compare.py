@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from .options import (
+    deidentify_option,
+    dicom_option,
     emit_json,
+    fhir_option,
     info,
     json_option,
     max_pixels_option,
     mm_per_px_option,
+    patient_name_option,
+    pdf_option,
     reference_roi_option,
     roi_option,
+    subject_option,
 )
 
 
@@ -27,10 +35,16 @@ from .options import (
               help="Blur the eye region in every picture of the report (de-identification).")
 @click.option("--note", "notes", multiple=True,
               help="A note to print in the report (repeatable).")
+@pdf_option
+@fhir_option
+@dicom_option
+@deidentify_option
+@subject_option
+@patient_name_option
 @json_option
 @max_pixels_option
-def command(before, after, roi, reference_roi, mm_per_px, report_path, blur_eyes, notes, as_json,
-            max_pixels):
+def command(before, after, roi, reference_roi, mm_per_px, report_path, blur_eyes, notes, pdf_path,
+            fhir_path, dicom_dir, deidentify, subject, patient_name, as_json, max_pixels):
     """Compare BEFORE and AFTER over the same skin.
 
     AFTER is aligned onto BEFORE; the ROI (in BEFORE's coordinates; default: the skin
@@ -39,11 +53,21 @@ def command(before, after, roi, reference_roi, mm_per_px, report_path, blur_eyes
     be aligned with confidence.
     """
     from ..comparison.compare import compare
+    from ..exports import clinical
 
+    plan = clinical.Plan(report=report_path, pdf=pdf_path, fhir=fhir_path, dicom=dicom_dir,
+                         deidentify=deidentify, subject=subject, patient_name=patient_name,
+                         warn=lambda line: info(f"photokit: {line}"))
+    plan.check()
+    blur_eyes = blur_eyes or deidentify
     result = compare(before, after, roi=roi, reference_roi=reference_roi, mm_per_px=mm_per_px,
                      max_pixels=max_pixels)
-    if report_path:
-        result.write_report(report_path, blur_eyes=blur_eyes, notes=notes)
+    page = (result.report_html(blur_eyes=blur_eyes, notes=notes)
+            if report_path or pdf_path or dicom_dir else None)
+    for p in clinical.comparison(plan, result, before=before, after=after,
+                                 others=[r for r in (roi, reference_roi) if r], page=page):
+        if os.fspath(p) != report_path:
+            info(f"photokit: wrote {p}")
     for w in result.warnings:
         info(f"photokit: warning: {w}")
     if report_path and blur_eyes and not result.view(blur_eyes=True, notes=notes).deidentified:
@@ -54,6 +78,10 @@ def command(before, after, roi, reference_roi, mm_per_px, report_path, blur_eyes
         doc = result.to_dict()
         if report_path:
             doc["report"] = report_path
+        if deidentify:
+            from ..exports.privacy import Scrubber
+
+            doc = Scrubber([before, after], [r for r in (roi, reference_roi) if r]).doc(doc)
         emit_json(doc)
         return
     al = result.alignment

@@ -44,3 +44,22 @@ def info(msg: str) -> None:
         return
     click.echo(msg, err=True)
 
+
+
+# -- clinical exports and privacy (photokit.exports; docs/EXPORTS.md) -------------------
+deidentify_option = click.option(
+    "--deidentify", is_flag=True,
+    help="No input names or folder paths in any output (photos become 'photo 1', ...), eyes "
+         "and eyebrows under an opaque mask, no EXIF/XMP/GPS in written images.")
+pdf_option = click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False), default=None,
+                          help="Also print the report to an A4 PDF (needs headless Chromium).")
+fhir_option = click.option("--fhir", "fhir_path", type=click.Path(dir_okay=False), default=None,
+                           help="Write a FHIR R4 Bundle (JSON): one Observation per value, the "
+                                "photo as Media (pip install 'photokit[fhir]').")
+dicom_option = click.option("--dicom", "dicom_dir", type=click.Path(file_okay=False), default=None,
+                            help="Write DICOM files (photos, aligned photos, PDF report) into this "
+                                 "folder, one study (pip install 'photokit[dicom]').")
+subject_option = click.option("--subject", default=None,
+                              help="Subject (patient) identifier for FHIR and DICOM exports.")
+patient_name_option = click.option("--patient-name", default=None,
+                                   help="Patient name for DICOM/FHIR (never taken from file names).")
