@@ -41,6 +41,23 @@ Works on a copy of at most `WORK_SIDE` px; the mask is upsampled at the end.
    above the skin model's, in regions that cross the mouth's middle ``|u| < 0.25`` (a
    reddened nasolabial fold does not), are removed too, with a fringe of ``0.03 d`` (about 2 mm).
 
+Skin of a meshed face (`face_skin_mask`)
+----------------------------------------
+With faces from `photokit.faces.mesh.find_faces`, the mesh says where the face's skin is:
+
+1. *Face*: the union of the eleven mesh zones (their triangles; eyes, brows, lips and
+   nostrils belong to no zone, so they are never skin), rasterised at full resolution.
+   Within it, only pixels of skin colour count: the colour model of steps 1-3 above,
+   seeded on the cheek zones, removes hair over the forehead, a beard, glasses'
+   frames and glare.
+2. *Neck and below*: outside the mesh's outline (its convex hull, the face oval), skin
+   colour (the same model) counts only in the band below the jaw angles (``v`` along
+   the face's axis past the jaw angles' level) within `NECK_HALF_WIDTH` face widths of
+   the face's axis, and only in connected regions that touch the face oval: the neck and
+   the throat. Skin-coloured backgrounds beside or above the head never enter (they are
+   outside the band, or not connected to the face); ears, scalp, shoulders and hands are
+   left out too (body areas want a user ROI).
+
 Face zones (`face_zones`)
 -------------------------
 Polygons in a face frame with origin at the eye midpoint, ``u`` along the eye line and
@@ -75,6 +92,8 @@ import cv2
 import numpy as np
 
 from ..imaging.filters import channel_max, channel_max_within, percentile_u8, shrink
+from .mesh import TRIANGLES
+from .mesh import ZONES as MESH_ZONES
 
 #: Side (px) of the working copy.
 WORK_SIDE = 640
@@ -93,6 +112,16 @@ FACE_SHARE = 0.25
 HEAD_HALF_WIDTH_D = 1.6
 HEAD_TOP_D = -2.2
 CHIN_D = 2.0
+
+#: Half-width of the neck band below a meshed face, in face widths (landmarks 234-454):
+#: the neck is about 0.7 face widths wide (Farkas 1994: neck width ~ 105 mm, face width
+#: ~ 140 mm); half of 0.8 leaves a margin for a turned head.
+NECK_HALF_WIDTH = 0.4
+#: Mesh landmarks: the face's outermost points left and right (its width), the chin,
+#: the mid-forehead, and the jaw angles.
+FACE_SIDES, CHIN, FOREHEAD, JAW_ANGLES = (234, 454), 152, 10, (172, 397)
+#: Triangles of the mesh that belong to some zone (the rest: eyes' rims, brows, lips, nostrils).
+_ZONED = TRIANGLES[MESH_ZONES != "-"]
 
 ZONES = ("forehead", "cheek_left", "cheek_right", "nose", "chin", "periorbital")
 
@@ -266,19 +295,8 @@ def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None
     if rgb8.ndim != 3 or rgb8.shape[2] != 3:
         return np.zeros(rgb8.shape[:2], bool)
     h, w = rgb8.shape[:2]
-    s = min(1.0, WORK_SIDE / max(h, w))
-    small = shrink(rgb8, (int(round(w * s)), int(round(h * s)))) if s < 1 else rgb8
+    s, small, y, chroma, ncr, ncb, cand, ex8, ex = _working_copy(rgb8, exclude)
     sh, sw = small.shape[:2]
-    y, cr, cb, ncr, ncb = _chroma(small)
-    chroma = np.hypot(cr, cb)
-    cand = (cr >= 3) & (cr <= 57) & (cb >= -58) & (cb <= 2)
-    top = channel_max(small)
-    cand &= (top < 250) & (top >= 18) & (chroma >= 6)
-    cand &= (cr > -0.6 * cb)  # hue towards red/orange, not yellow-green
-    if exclude is not None:
-        ex8 = np.ascontiguousarray(exclude, dtype=bool).view(np.uint8)   # no copy
-        ex = cv2.resize(ex8, (sw, sh), interpolation=cv2.INTER_NEAREST) > 0
-        cand &= ~ex
     # faces whose eyes were found are trusted; beside one, an eyeless detection is most
     # likely Haar firing on skin or clothing (a chin, a collar) and would cut false holes
     eyed = [f for f in faces or () if len(f.eyes) == 2]
@@ -298,22 +316,9 @@ def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None
         seeds = cand
     if np.count_nonzero(cand) < max(50, 0.002 * sh * sw):
         return np.zeros((h, w), bool)
-    x = np.stack([ncr[seeds], ncb[seeds]], axis=1)
-    if len(x) > 20000:   # a systematic sample (a random one without replacement costs a
-        x = x[:: len(x) // 20000][:20000]   # permutation of all seeds: ~9 ms on a close-up)
-    mu, cov = _gauss(x)
-    ic = np.linalg.inv(cov)
-    d0, d1 = ncr - mu[0], ncb - mu[1]
-    d2 = ic[0, 0] * d0 * d0 + 2 * ic[0, 1] * d0 * d1 + ic[1, 1] * d1 * d1
-    nc = np.hypot(ncr, ncb)
-    m = cand & (d2 < MAHALANOBIS ** 2) & (nc >= 0.5 * float(np.hypot(*mu)))
+    m, mu, cov = _colour_model(y, chroma, ncr, ncb, cand, seeds)
     if np.count_nonzero(m) < 0.002 * sh * sw:
         return np.zeros((h, w), bool)
-    # specular glare: much brighter and much less saturated than the skin
-    ys = y[seeds]
-    # (Y is 8-bit luma held as float: its percentile from the histogram, exactly)
-    glare = (y > percentile_u8(ys.astype(np.uint8), 99) + 12) & (chroma < 0.5 * np.median(chroma[seeds]))
-    m &= ~glare
     # lips the fixed ellipse misses (a smile widens and lifts them): in the mouth window of
     # a face whose eyes were found, pixels redder than the skin model by LIP_Z SDs
     red_cut = mu[0] + LIP_Z * float(np.sqrt(cov[0, 0]))
@@ -357,11 +362,165 @@ def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None
     m8[feats] = 0
     if exclude is not None:
         m8[ex] = 0
-    # to full resolution, in place where possible (fresh 12 MP arrays are slow to touch)
+    return _to_full(m8, rgb8, s, ex8)
+
+
+def _working_copy(rgb8: np.ndarray, exclude: np.ndarray | None):
+    """The working copy (at most `WORK_SIDE` px) and its skin candidates (step 1).
+
+    Returns ``(s, small, Y, chroma, ncr, ncb, cand, ex8, ex)``: the scale of the copy,
+    the copy, its luma, chroma ``hypot(Cr-128, Cb-128)``, normalised chroma, candidates,
+    and `exclude` as 0/1 bytes (full resolution) and as bool on the copy (None without).
+    """
+    h, w = rgb8.shape[:2]
+    s = min(1.0, WORK_SIDE / max(h, w))
+    small = shrink(rgb8, (int(round(w * s)), int(round(h * s)))) if s < 1 else rgb8
+    sh, sw = small.shape[:2]
+    y, cr, cb, ncr, ncb = _chroma(small)
+    chroma = np.hypot(cr, cb)
+    cand = (cr >= 3) & (cr <= 57) & (cb >= -58) & (cb <= 2)
+    top = channel_max(small)
+    cand &= (top < 250) & (top >= 18) & (chroma >= 6)
+    cand &= (cr > -0.6 * cb)  # hue towards red/orange, not yellow-green
+    ex8 = ex = None
+    if exclude is not None:
+        ex8 = np.ascontiguousarray(exclude, dtype=bool).view(np.uint8)   # no copy
+        ex = cv2.resize(ex8, (sw, sh), interpolation=cv2.INTER_NEAREST) > 0
+        cand &= ~ex
+    return s, small, y, chroma, ncr, ncb, cand, ex8, ex
+
+
+def _colour_model(y, chroma, ncr, ncb, cand, seeds):
+    """Skin by colour (steps 2 and 3): the Gaussian fitted to `seeds`, less glare.
+
+    Returns ``(mask, mu, cov)``: candidates within `MAHALANOBIS` of the model with at
+    least half its normalised chroma, and not specular glare (luma above the seeds' 99th
+    percentile + 12 with under half their median chroma); the model's mean and covariance.
+    """
+    x = np.stack([ncr[seeds], ncb[seeds]], axis=1)
+    if len(x) > 20000:   # a systematic sample (a random one without replacement costs a
+        x = x[:: len(x) // 20000][:20000]   # permutation of all seeds: ~9 ms on a close-up)
+    mu, cov = _gauss(x)
+    ic = np.linalg.inv(cov)
+    d0, d1 = ncr - mu[0], ncb - mu[1]
+    d2 = ic[0, 0] * d0 * d0 + 2 * ic[0, 1] * d0 * d1 + ic[1, 1] * d1 * d1
+    nc = np.hypot(ncr, ncb)
+    m = cand & (d2 < MAHALANOBIS ** 2) & (nc >= 0.5 * float(np.hypot(*mu)))
+    # specular glare: much brighter and much less saturated than the skin
+    ys = y[seeds]
+    # (Y is 8-bit luma held as float: its percentile from the histogram, exactly)
+    glare = (y > percentile_u8(ys.astype(np.uint8), 99) + 12) & (chroma < 0.5 * np.median(chroma[seeds]))
+    m &= ~glare
+    return m, mu, cov
+
+
+def _to_full(m8: np.ndarray, rgb8: np.ndarray, s: float, ex8: np.ndarray | None,
+             within: np.ndarray | None = None) -> np.ndarray:
+    """The working-copy mask `m8` (0/1 uint8) at full resolution, without clipped (any
+    channel >= 250), black (all <= 3) and excluded pixels, and only `within` (0/1 uint8,
+    full resolution) when given."""
+    h, w = rgb8.shape[:2]
+    # in place where possible (fresh 12 MP arrays are slow to touch)
     out = cv2.resize(m8 * 255, (w, h), interpolation=cv2.INTER_LINEAR)
     cv2.threshold(out, 127, 1, cv2.THRESH_BINARY, dst=out)   # 0/1, a valid bool view
-    if s < 1:  # full resolution: clipped (any channel >= 250) and black (all <= 3) pixels out
+    if s < 1:
         channel_max_within(rgb8, 4, 249, out=out)
-    if exclude is not None:
+    if within is not None:
+        cv2.bitwise_and(out, within, dst=out)
+    if ex8 is not None:
         cv2.subtract(out, ex8, dst=out)   # 0/1 minus 0/1, saturated: out and not exclude
     return out.view(bool)
+
+
+def _mesh_fill(landmarks: np.ndarray, shape, scale: float, triangles: np.ndarray | None) -> np.ndarray:
+    """0/1 uint8 mask on a grid of `shape` at 1/`scale` of the photo: the given mesh
+    `triangles`, or (None) the mesh's convex hull (the face oval)."""
+    out = np.zeros(shape[:2], np.uint8)
+    pts = np.round(((landmarks[:, :2] + 0.5) * scale - 0.5) * 16).astype(np.int32)   # 4 fraction bits
+    if triangles is None:
+        cv2.fillConvexPoly(out, cv2.convexHull(pts), 1, lineType=cv2.LINE_8, shift=4)
+    else:
+        for t in triangles:
+            cv2.fillConvexPoly(out, pts[t], 1, lineType=cv2.LINE_8, shift=4)
+    return out
+
+
+def face_outline(face, shape, scale: float = 1.0) -> np.ndarray:
+    """The face oval (convex hull of the mesh) of a `photokit.faces.mesh.FaceMesh`, bool
+    on a grid of `shape` at 1/`scale` of the photo."""
+    return _mesh_fill(face.landmarks, shape, scale, None).view(bool)
+
+
+def _neck_band(face, shape, scale: float) -> np.ndarray:
+    """Bool on the grid of `shape` (at 1/`scale`): below the jaw angles along the face's
+    axis (chin minus forehead) and within `NECK_HALF_WIDTH` face widths of that axis."""
+    xy = (face.landmarks[:, :2] + 0.5) * scale - 0.5
+    down = xy[CHIN] - xy[FOREHEAD]
+    down /= max(float(np.hypot(*down)), 1e-6)
+    across = np.array([-down[1], down[0]])
+    width = float(np.hypot(*(xy[FACE_SIDES[1]] - xy[FACE_SIDES[0]])))
+    ys, xs = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
+    dx, dy = xs - xy[CHIN, 0], ys - xy[CHIN, 1]
+    v = dx * down[0] + dy * down[1]
+    u = dx * across[0] + dy * across[1]
+    jaw = float(np.mean([(xy[j] - xy[CHIN]) @ down for j in JAW_ANGLES]))
+    return (v > jaw) & (np.abs(u) < NECK_HALF_WIDTH * width)
+
+
+def face_skin_mask(rgb8: np.ndarray, faces, *, exclude: np.ndarray | None = None) -> np.ndarray:
+    """Boolean mask of the skin of meshed faces and their necks, full resolution.
+
+    Parameters
+    ----------
+    rgb8 : ndarray, uint8, (H, W, 3)
+        The photo as decoded (sRGB code values).
+    faces : list of photokit.faces.mesh.FaceMesh
+        Faces from `photokit.faces.mesh.find_faces` (at least one).
+    exclude : ndarray of bool, optional
+        Pixels never to count as skin (a colour card, transparent pixels).
+
+    Returns
+    -------
+    ndarray of bool, (H, W)
+        The mesh zones' skin-coloured pixels and the neck's (module notes, "Skin of a
+        meshed face"); clipped (any channel >= 250) and black (all <= 3) pixels left out.
+    """
+    rgb8 = np.asarray(rgb8)
+    h, w = rgb8.shape[:2]
+    if not faces:
+        raise ValueError("face_skin_mask needs at least one meshed face")
+    s, small, y, chroma, ncr, ncb, cand, ex8, ex = _working_copy(rgb8, exclude)
+    sh, sw = small.shape[:2]
+    zones = np.zeros((sh, sw), np.uint8)
+    oval = np.zeros((sh, sw), np.uint8)
+    seeds = np.zeros((sh, sw), bool)
+    cheeks = TRIANGLES[np.isin(MESH_ZONES, ["K", "k"])]
+    for f in faces:
+        zones |= _mesh_fill(f.landmarks, (sh, sw), s, _ZONED)
+        oval |= _mesh_fill(f.landmarks, (sh, sw), s, None)
+        seeds |= _mesh_fill(f.landmarks, (sh, sw), s, cheeks).view(bool)
+    seeds &= cand
+    if np.count_nonzero(seeds) < 50:   # cheeks too small or not skin-coloured: the face's candidates
+        seeds = cand & zones.view(bool)
+    if np.count_nonzero(seeds) < 20:
+        return np.zeros((h, w), bool)
+    m, _, _ = _colour_model(y, chroma, ncr, ncb, cand, seeds)
+    k = max(3, int(round(sw / 160)) | 1)
+    ker = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    # neck: skin colour in the band below each face, in regions touching the face oval
+    band = np.zeros((sh, sw), bool)
+    for f in faces:
+        band |= _neck_band(f, (sh, sw), s)
+    neck = cv2.morphologyEx((m & band & ~oval.view(bool)).view(np.uint8), cv2.MORPH_OPEN, ker)
+    rim = cv2.dilate(oval, ker).view(bool)
+    n, lab = cv2.connectedComponents(neck, connectivity=8)
+    touch = np.zeros(n, bool)
+    touch[np.unique(lab[rim & (neck > 0)])] = True
+    touch[0] = False
+    keep = (m & oval.view(bool)) | touch[lab]
+    # inside the oval: only the zones, rasterised at full resolution (sharp eye and lip edges)
+    within = np.zeros((h, w), np.uint8)
+    for f in faces:
+        within |= _mesh_fill(f.landmarks, (h, w), 1.0, _ZONED)
+    within |= 1 - cv2.resize(oval, (w, h), interpolation=cv2.INTER_NEAREST)
+    return _to_full(keep.view(np.uint8), rgb8, s, ex8, within)

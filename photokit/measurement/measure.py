@@ -1,15 +1,24 @@
 """`measure`: every registered metric of one photo, over the skin that matters.
 
-Pipeline: load -> capture quality -> linear RGB -> calibration (card / reference skin)
--> where to measure (ROI, else the automatic skin mask; never clipped or transparent
-pixels, never the colour card) -> physical scale (user, card, face, else relative) ->
-`Analysis` -> all metrics of the registry (`photokit.metrics.registry`).
+Pipeline: load -> one face pass (`photokit.faces.mesh.find_faces`) -> capture quality
+(exposure judged on the face) -> linear RGB -> calibration (card / reference skin) ->
+where to measure (ROI, else the automatic skin mask: the mesh zones and the neck for a
+face, `photokit.faces.skin.face_skin_mask`; without one, the colour mask of
+`photokit.faces.skin.skin_mask`; never clipped or transparent pixels, never the colour
+card) -> physical scale (user, card, iris, face, else relative) -> `Analysis` -> all
+metrics of the registry (`photokit.metrics.registry`) -> per face zone, every zone-able
+metric (`zone_values`).
+
+Without a meshed face (a forearm, a close-up of a cheek) the Haar cascade's faces
+(`photokit.faces.haar.detect_faces`) seed the colour mask and place the exposure window
+as before the mesh existed, so face-less photos measure as they did; they give no scale
+(a Haar "face" on a close-up is skin texture) and no zones.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -18,11 +27,12 @@ from .. import metrics as registry
 from ..colour.calibration import Calibration, calibrate
 from ..errors import PhotokitError
 from ..faces.haar import detect_faces
-from ..faces.skin import skin_mask
+from ..faces.mesh import find_faces
+from ..faces.skin import face_skin_mask, skin_mask
 from ..imaging.filters import channel_max_within
 from ..io.photo import Photo, load
 from ..io.roi import read_roi
-from ..metrics.analysis import Analysis
+from ..metrics.analysis import LEVEL_MARGIN_MM, Analysis
 from ..metrics.scale import Scale, estimate_scale, relative_mm_per_px
 from .quality import QualityReport, assess
 
@@ -53,9 +63,12 @@ class Measurement:
     photo : Photo
         The loaded photo; not serialised.
     zones : dict
-        Per-face-zone colour values, ``"<metric>.<zone>"`` -> float (e.g.
-        ``redness.a_mean.cheek_left``), when a face with both eyes was found and no ROI
-        was given; zones with too little skin are left out. Serialised as ``zones``.
+        Per face zone (SPEC names), when a face was found and no ROI was given:
+        ``{"visible": share facing the camera, "skin_pixels": analysed pixels,
+        "area_mm2": or None, "reason": why its values are blank, or None}``. The values
+        themselves are in `metrics` as ``"<metric>.<zone>"`` (see `zone_values`).
+    faces : list
+        The meshed faces (`photokit.faces.mesh.FaceMesh`), largest first; not serialised.
     """
 
     image: str
@@ -67,6 +80,7 @@ class Measurement:
     analysis: Analysis | None = field(default=None, repr=False)
     photo: Photo | None = field(default=None, repr=False)
     zones: dict = field(default_factory=dict)
+    faces: list = field(default_factory=list, repr=False)
 
     @property
     def mm_per_px(self) -> float | None:
@@ -88,7 +102,8 @@ class Measurement:
         return None if self.analysis is None else self.analysis.mask
 
     def to_dict(self) -> dict:
-        units = {m.name: m.unit for m in registry.registered() if m.name in self.metrics}
+        units = {k: m.unit for m in registry.registered() for k in self.metrics
+                 if k == m.name or (k.startswith(m.name + ".") and k[len(m.name) + 1:] in self.zones)}
         return {
             "image": self.image,
             "quality": self.quality.to_dict(),
@@ -161,7 +176,7 @@ def _selected(names) -> list:
 
 def measure(image, *, roi=None, reference_roi=None, reference_target=None,
             mm_per_px: float | None = None, calibration: str = "auto", metrics=None,
-            max_pixels: int | None = None) -> Measurement:
+            max_pixels: int | None = None, zones: bool | None = None) -> Measurement:
     """Measure every registered metric of a photo.
 
     Parameters
@@ -184,6 +199,9 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
         Only these metrics (default: all registered).
     max_pixels : int, optional
         Decompression-bomb limit for `load`.
+    zones : bool, optional
+        Per-zone values (`zone_values`): None (default) when a face is found and no ROI
+        is given; True requires a face (else `PhotokitError` "no face found"); False none.
 
     Returns
     -------
@@ -193,7 +211,7 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
     ------
     PhotokitError
         Unreadable photo, greyscale photo (no colour to measure), no skin found, an ROI
-        that does not fit the photo.
+        that does not fit the photo, no face when `zones` is True.
     """
     photo = load(image, max_pixels=max_pixels, mm_per_px=mm_per_px)
     chosen = _selected(metrics)
@@ -216,8 +234,14 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
                                  reference_target=reference_target, path=photo.path)
         unusable = pool.submit(_unusable, rgb8, photo.alpha) if roi is not None else None
         gray = photo.gray8()
-        faces = detect_faces(gray, mm_per_px=photo.mm_per_px)  # the user's scale bounds face size
-        checked = pool.submit(assess, photo, gray=gray, faces=faces)
+        # one face pass: the mesh (which itself falls back to Haar proposals and tiles)
+        faces = find_faces(photo.pixels) if photo.pixels.ndim == 3 else []
+        if zones and not faces:
+            raise PhotokitError("no face found", photo.path)
+        # face-less: the Haar faces the colour mask was always seeded on (module notes);
+        # the user's scale bounds their size
+        haar = [] if faces else detect_faces(gray, mm_per_px=photo.mm_per_px)
+        checked = pool.submit(assess, photo, gray=gray, faces=faces or haar)
         if roi is not None:
             mask = read_roi(roi, shape)
             linear, cal = calibrated.result()
@@ -228,13 +252,18 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
             where = "the ROI"
         else:
             transparent = None if photo.alpha is None else ~photo.alpha
-            mask = skin_mask(rgb8, faces=faces, exclude=transparent)
+            def auto_mask(off):
+                if faces:
+                    return face_skin_mask(rgb8, faces, exclude=off)
+                return skin_mask(rgb8, faces=haar, exclude=off)
+
+            mask = auto_mask(transparent)
             linear, cal = calibrated.result()
             if cal.card is not None:
                 off = cal.card.mask(shape)
                 if transparent is not None:
                     off |= transparent
-                mask = skin_mask(rgb8, faces=faces, exclude=off)
+                mask = auto_mask(off)
             where = "the photo"
         if ref_mask is not None and roi is None:
             mask &= ~ref_mask
@@ -244,14 +273,20 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
             raise PhotokitError(f"no skin found in {where} ({n} usable skin pixels): nothing to measure",
                                 photo.path)
 
-        scale = estimate_scale(photo, user_mm_per_px=mm_per_px, faces=faces, card=cal.card)
+        scale = estimate_scale(photo, user_mm_per_px=mm_per_px, faces=faces, card=cal.card,
+                               detect_faces=False)
         if not scale.known:
+            why = scale.note if faces else "no face found"
             scale = Scale(relative_mm_per_px(n), "relative", None,
                           "no physical scale known: sizes and densities are per relative unit "
-                          "(the skin area taken as 100 x 100 units)")
+                          f"(the skin area taken as 100 x 100 units); {why}")
             warnings.append("scale unknown: " + scale.note + "; give --mm-per-px to get millimetres")
-        elif scale.is_estimate:
-            warnings.append("scale estimated from the face: " + scale.note)
+        elif scale.source == "iris":
+            warnings.append(f"scale from the iris: {scale.note} (+/- {100 * scale.uncertainty:.1f} %)")
+        elif scale.source == "face":
+            why = f"; iris not used: {scale.reason}" if scale.reason else ""
+            warnings.append(f"scale estimated from the face: {scale.note} "
+                            f"(+/- {100 * scale.uncertainty:.1f} %){why}")
         if not cal.calibrated:
             warnings.append("colour uncalibrated: no colour card and no reference skin")
         if cal.extra.get("warning"):
@@ -261,16 +296,17 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
                       calibrated=cal.calibrated, name=photo.name)
         values = compute_metrics(an, chosen)
         warnings += registry.why_not_measured(an, values)
-        # zones only on a face whose eyes were found: Haar also fires on plain skin
-        # (a close-up's "face" has no eyes), and zones placed on it would be invented
-        eyed = [f for f in faces if len(f.eyes) == 2]
-        zones = zone_values(an, eyed[0], chosen) if (eyed and roi is None and photo.is_colour) else {}
+        info: dict = {}
+        if faces and roi is None and zones is not False:
+            zoned, info = zone_values(an, faces[0], chosen)
+            values.update(zoned)
+            warnings += [f"zone {z} left blank: {d['reason']}" for z, d in info.items() if d["reason"]]
         quality = checked.result()
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     warnings = [f"capture quality: {p}" for p in quality.problems] + warnings
     return Measurement(photo.path or photo.name, quality, cal, scale, values, warnings, an, photo,
-                       zones)
+                       info, faces)
 
 
 def _unusable(rgb8: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
@@ -311,31 +347,98 @@ def compute_metrics(an: Analysis, chosen) -> dict:
     return {m.name: values[m.name] for m in chosen}
 
 
-#: Fewest analysed pixels (at the colour working level) for a zone to be reported.
-MIN_ZONE_PIXELS = 200
+#: A zone is measured only when at least this share of its skin faces the camera
+#: (`photokit.faces.mesh.FaceMesh.visible`): below it more than half of the zone is turned
+#: away or foreshortened more than twofold, so its colour is seen at grazing angles
+#: (darker, more specular) and its texture squashed; the face overlay hatches the same zones.
+MIN_ZONE_VISIBLE = 0.5
+#: ...and has at least this many analysed full-resolution pixels (a 20 x 20 patch: fewer
+#: and a mean rests on a handful of colour-level pixels)...
+MIN_ZONE_PIXELS = 400
+#: ...and, with a physical scale, at least this skin area (1 cm^2; a spot or pore count
+#: over less is mostly counting noise).
+MIN_ZONE_MM2 = 100.0
 
 
-def zone_values(an: Analysis, face, chosen) -> dict:
-    """``"<metric>.<zone>"`` -> mean over each face zone (`photokit.faces.skin.face_zones`) of
-    every metric of `chosen` that has a zone map (`photokit.metrics.registry.Metric.zone_map`).
+def zone_values(an: Analysis, face, chosen) -> tuple[dict, dict]:
+    """Every zone-able metric of `chosen` over each face zone of `face`.
 
-    Computed on the colour working level (`photokit.metrics.redness.colour_level`) with the same
-    maps as the whole-skin metrics, so a zone value and the whole value agree in method.
+    Parameters
+    ----------
+    an : Analysis
+        The whole photo's analysis (its mask is the analysed skin).
+    face : photokit.faces.mesh.FaceMesh
+        The face whose zones (mesh triangles, SPEC names) are measured.
+    chosen : list of photokit.metrics.registry.Metric
+        The metrics; each is reported per zone as its `Metric.zone` role says.
+
+    Returns
+    -------
+    values : dict
+        ``"<metric>.<zone>"`` -> float or None, for every zone and zone-able metric.
+    info : dict
+        Per zone: ``visible``, ``skin_pixels`` (analysed full-resolution pixels of the
+        zone), ``area_mm2`` (None without a physical scale) and ``reason`` (why its values
+        are blank: hidden below `MIN_ZONE_VISIBLE`, fewer than `MIN_ZONE_PIXELS` pixels or
+        less than `MIN_ZONE_MM2`; None when measured).
+
+    Notes
+    -----
+    ``mean`` metrics average their colour-level map (`Metric.zone_map`, the same map as
+    the whole-skin value) over the zone rasterised on that level:
+    ``v_z = sum_{p in Z and S} map(p) / |Z and S|``. ``restrict`` metrics run their
+    `Metric.compute` on an `Analysis` of a crop around the zone (its bounding box plus
+    `LEVEL_MARGIN_MM`, more than any metric's filter reach) whose mask is the zone's
+    analysed skin ``Z and S`` at full resolution, at the photo's scale.
     """
-    from ..faces.haar import Face
-    from ..faces.skin import face_zones
     from ..metrics.redness import colour_level
 
-    lv = colour_level(an)
-    f = lv.shape[0] / an.shape[0]
-    small = Face(tuple(int(round(v * f)) for v in face.box),
-                 tuple((x * f, y * f) for x, y in face.eyes))
-    zoned = [m for m in chosen if m.zone_map is not None]
-    out = {}
-    for zone, zmask in face_zones(lv.shape, small).items():
-        m = zmask & lv.mask
-        if np.count_nonzero(m) < MIN_ZONE_PIXELS:
-            continue
-        for met in zoned:
-            out[f"{met.name}.{zone}"] = float(met.zone_map(an)[m].mean())
-    return out
+    zoned = [m for m in chosen if m.zone != "none"]
+    mean_ms = [m for m in zoned if m.zone == "mean"]
+    restrict_ms = [m for m in zoned if m.zone == "restrict"]
+    h, w = an.shape
+    pad = int(np.ceil(LEVEL_MARGIN_MM / an.mm_per_px)) if an.mm_per_px else 0
+    lm = face.landmarks
+    x0, y0 = (max(0, int(np.floor(v)) - pad) for v in lm[:, :2].min(0))
+    x1, y1 = (min(lim, int(np.ceil(v)) + pad + 1) for v, lim in zip(lm[:, :2].max(0), (w, h), strict=True))
+    full = replace(face, landmarks=lm - np.array([x0, y0, 0.0])).zone_masks((y1 - y0, x1 - x0))
+    skin = an.mask[y0:y1, x0:x1]
+    lv = colour_level(an) if mean_ms else None
+    if lv is not None:
+        k = an.shape[1] / lv.shape[1]
+        small = replace(face, landmarks=np.column_stack([(lm[:, :2] + 0.5) / k - 0.5, lm[:, 2] / k]))
+        level_zones = small.zone_masks(lv.shape)
+    mm2 = an.mm_per_px ** 2 if an.mm_per_px and an.scale_source != "relative" else None
+    values: dict = {}
+    info: dict = {}
+    for zone, zmask in full.items():
+        here = zmask & skin
+        n = int(np.count_nonzero(here))
+        area = None if mm2 is None else n * mm2
+        vis = float(face.visible[zone])
+        reason = None
+        if vis < MIN_ZONE_VISIBLE:
+            reason = f"hidden (visible {vis:.2f} < {MIN_ZONE_VISIBLE})"
+        elif n < MIN_ZONE_PIXELS:
+            reason = f"too small ({n} analysed pixels < {MIN_ZONE_PIXELS})"
+        elif area is not None and area < MIN_ZONE_MM2:
+            reason = f"too small ({area:.0f} mm^2 < {MIN_ZONE_MM2:g} mm^2)"
+        info[zone] = {"visible": round(vis, 3), "skin_pixels": n,
+                      "area_mm2": None if area is None else round(area, 1), "reason": reason}
+        out = dict.fromkeys((f"{m.name}.{zone}" for m in zoned), None)
+        if reason is None:
+            if mean_ms:
+                at = level_zones[zone] & lv.mask
+                if np.count_nonzero(at):
+                    for m in mean_ms:
+                        out[f"{m.name}.{zone}"] = float(m.zone_map(an)[at].mean())
+            if restrict_ms:
+                ys, xs = np.nonzero(here)
+                r0, r1 = max(0, ys.min() - pad), min(here.shape[0], ys.max() + pad + 1)
+                c0, c1 = max(0, xs.min() - pad), min(here.shape[1], xs.max() + pad + 1)
+                sub = Analysis(an.region(slice(y0 + r0, y0 + r1), x0 + c0, x0 + c1), here[r0:r1, c0:c1],
+                               an.mm_per_px, scale_source=an.scale_source, calibrated=an.calibrated,
+                               name=f"{an.name}:{zone}")
+                out.update({f"{k}.{zone}": v for k, v in compute_metrics(sub, restrict_ms).items()})
+        values.update(out)
+    return values, info

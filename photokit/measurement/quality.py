@@ -13,8 +13,9 @@ checks each verdict):
   measure 0.37-0.51; Gaussian blur of 1 px (at 1024 px) drops them to 0.19-0.22, 2 px to
   0.12-0.14. Pass >= 0.28, warn >= 0.18, else fail.
 - **exposure**: % of pixels clipped in any channel (>= 250 of 255) and % crushed to black
-  (luma <= 5), and the median luma, on the largest detected face (else the whole
-  frame). Up to 1% clipped passes (speculars), 5% fails;
+  (luma <= 5), and the median luma, on the largest face (inside its mesh's outline
+  for a `photokit.faces.mesh.FaceMesh`, the inscribed ellipse of a Haar box), else the
+  whole frame. Up to 1% clipped passes (speculars), 5% fails;
   median luma outside 0.15-0.90 warns, outside 0.06-0.97 fails.
 - **colour_cast**: chroma C* of the dominant near-neutral (a*, b*) cluster, found by
   iterative grey-pixel selection (Huo et al. 2006). Without a card, scene colour and
@@ -47,6 +48,7 @@ import numpy as np
 
 from ..colour.convert import linear_to_lab, uint8_to_linear
 from ..faces.haar import detect_faces
+from ..faces.skin import face_outline
 from ..imaging.filters import channel_max, gaussian, percentile_u8, shrink
 from ..io.photo import Photo, load
 
@@ -197,8 +199,9 @@ def colour_cast(rgb8: np.ndarray, *, radius: float = 15.0, iterations: int = 6) 
 def assess(photo: Photo, *, gray: np.ndarray | None = None, faces=None) -> QualityReport:
     """Run every capture-quality check on a photo.
 
-    `gray` (the photo's ``gray8()``) and `faces` (`photokit.faces.haar.detect_faces` of it)
-    may be passed when the caller has them already.
+    `gray` (the photo's ``gray8()``) and `faces` (`photokit.faces.mesh.find_faces` or
+    `photokit.faces.haar.detect_faces` of it) may be passed when the caller has them
+    already; without, the Haar cascade is run.
     """
     gray = photo.gray8() if gray is None else gray
     rep = QualityReport()
@@ -223,12 +226,15 @@ def assess(photo: Photo, *, gray: np.ndarray | None = None, faces=None) -> Quali
     faces = detect_faces(gray, with_eyes=False) if faces is None else faces
     if faces:
         sc = small.shape[1] / photo.width
-        x, y, w, h = (int(round(v * sc)) for v in faces[0].box)
-        # the inscribed ellipse, shrunk: the box corners are background and hair
-        inside = np.zeros(luma.shape, np.uint8)
-        cv2.ellipse(inside, (x + w // 2, y + h // 2 + h // 20), (int(w * 0.36), int(h * 0.45)),
-                    0, 0, 360, 1, -1)
-        inside = inside.astype(bool)
+        if hasattr(faces[0], "landmarks"):   # a mesh: its outline is the face
+            inside = face_outline(faces[0], luma.shape, sc)
+        else:
+            x, y, w, h = (int(round(v * sc)) for v in faces[0].box)
+            # the inscribed ellipse, shrunk: the box corners are background and hair
+            inside = np.zeros(luma.shape, np.uint8)
+            cv2.ellipse(inside, (x + w // 2, y + h // 2 + h // 20), (int(w * 0.36), int(h * 0.45)),
+                        0, 0, 360, 1, -1)
+            inside = inside.astype(bool)
         if np.count_nonzero(inside) >= 400:
             small, luma, where = small[inside][:, None, :], luma[inside][:, None], "face"
     clipped = float(np.mean(channel_max(small) >= 250) * 100)

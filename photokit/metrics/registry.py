@@ -51,6 +51,8 @@ BUILTIN_MODULES = ("photokit.metrics.redness", "photokit.metrics.pigment", "phot
 _REGISTRY: dict[str, Metric] = {}
 _FAMILIES: dict[str, Family] = {}
 _JOBS: dict[str, int] = {}
+#: How a metric may be reported per face zone (`Metric.zone`).
+ZONE_ROLES = ("mean", "restrict", "none")
 _LOADED: set[str] = set()
 _LOAD_LOCK = threading.RLock()
 
@@ -144,7 +146,15 @@ class Metric:
         A headline metric: listed first in reports (the SPEC's required metrics).
     zone_map : callable or None
         ``zone_map(analysis) -> array`` on the colour working level whose mean over a face
-        zone is this metric in that zone (``<name>.<zone>``); None: not reported per zone.
+        zone is this metric in that zone (``<name>.<zone>``).
+    zone : str
+        How ``measure`` reports the metric per face zone (``<name>.<zone>``, `ZONE_ROLES`):
+        ``"mean"``, the mean of `zone_map` over the zone's analysed pixels (cheap: one map
+        for all zones); ``"restrict"``, `compute` run again on the analysis restricted to
+        the zone's skin (any metric of an analysis is defined on any skin; it costs a
+        metric run per zone, on a crop of the zone); ``"none"``, not per zone (a metric
+        of the whole face). `metric` defaults to ``"mean"`` with a `zone_map`, else
+        ``"restrict"``.
     panel : Panel or None
         Drawn as a map pair in the compare report.
     recovery : bool
@@ -174,6 +184,7 @@ class Metric:
     recovery: bool = False
     pih_sign: float = 0.0
     trend_rank: float | None = None
+    zone: str = "none"
 
     @property
     def family(self) -> str:
@@ -190,14 +201,18 @@ def metric(name: str, *, unit: str, description: str, mdc: float, better: str = 
            needs_colour: bool = True, needs_scale: bool = False, job: str | None = None,
            group: str | None = None, version: int = 1, core: bool = False,
            zone_map: Callable | None = None, panel: Panel | None = None, recovery: bool = False,
-           pih_sign: float = 0.0, trend_rank: float | None = None):
+           pih_sign: float = 0.0, trend_rank: float | None = None, zone: str | None = None):
     """Decorator that registers ``compute(analysis) -> float | None`` under `name`.
 
     The keyword arguments are the `Metric` attributes (`job` defaults to the function's
-    module, `group` to the name's first part).
+    module, `group` to the name's first part, `zone` to ``"mean"`` when a `zone_map` is
+    given, else ``"restrict"``).
     """
     if better not in ("lower", "higher", "neither"):
         raise ValueError(f"better must be lower, higher or neither, not {better!r}")
+    zone = zone or ("mean" if zone_map is not None else "restrict")
+    if zone not in ZONE_ROLES or (zone == "mean" and zone_map is None):
+        raise ValueError(f"zone must be one of {ZONE_ROLES} (mean needs a zone_map), not {zone!r}")
     if "." not in name:
         raise ValueError(f"metric name {name!r} must be dotted: <family>.<metric>")
 
@@ -207,7 +222,7 @@ def metric(name: str, *, unit: str, description: str, mdc: float, better: str = 
         _REGISTRY[name] = Metric(name, unit, description, float(mdc), better, needs_colour,
                                  needs_scale, fn, job or fn.__module__,
                                  group or name.split(".", 1)[0], int(version), core, zone_map,
-                                 panel, recovery, float(pih_sign), trend_rank)
+                                 panel, recovery, float(pih_sign), trend_rank, zone)
         return fn
 
     return register

@@ -1,18 +1,24 @@
 """Physical scale (mm per pixel): from the user, a colour card of known size, or the face.
 
 Every texture, line, pore and spot parameter in photokit is in millimetres, so each
-photo needs a scale. Three sources, in order of trust:
+photo needs a scale. Four sources, in order of trust:
 
 1. ``user``: given by the caller (``--mm-per-px``, ``load(..., mm_per_px=)``);
-2. ``checker``: a colour card of known physical size in the frame, whose corners the
+2. ``card``: a colour card of known physical size in the frame, whose corners the
    calibration step found: ``mm_per_px = sqrt((W_mm * H_mm) / area_px)`` of the
    card quadrilateral (perspective makes opposite sides differ; the spread of the four
    side ratios is the uncertainty);
-3. ``face-estimate``: the inter-ocular distance (centres of the two detected eyes),
-   taken as the adult population mean of 63 mm (Dodgson 2004: mean interpupillary
-   distance 63.4 mm, SD 3.8 mm), so ``mm_per_px = 63 / d_px`` with about 6% relative
-   uncertainty from the population spread alone, more with the eye-detector's jitter;
-   flagged as an estimate, valid in the plane of the face.
+3. ``iris``: the horizontal visible iris diameter of the face mesh's irises
+   (`photokit.faces.mesh.face_scale`), taken as the adult 11.7 mm (Rüfer et al. 2005:
+   11.71 +/- 0.42 mm): ``mm_per_px = 11.7 / d_px``, relative uncertainty
+   ``sqrt((0.5 / 11.7)^2 + (s_d / d)^2 / 2)`` (population spread, the two eyes'
+   disagreement), about 4-5 %;
+4. ``face``: the inter-ocular distance, taken as the adult population mean of 63 mm
+   (Dodgson 2004: mean interpupillary distance 63.4 mm, SD 3.8 mm), so
+   ``mm_per_px = 63 / d_px``: from the mesh's iris centres (corrected for yaw, 5.6 %)
+   when the iris cannot be used (an eye closed, |yaw| > 25 degrees, an iris under
+   10 px: `Scale.reason` says which), or from Haar eye boxes (`scale_from_faces`, 8 %).
+   Both are estimates, valid in the plane of the face.
 
 When none is available the scale is ``unknown``: `Scale.mm_per_px` is None, and the
 metric modules fall back to a *relative* unit (see `relative_mm_per_px`) and the
@@ -24,6 +30,9 @@ References
 N. A. Dodgson, "Variation and extrema of human interpupillary distance", Proc. SPIE
 5291, Stereoscopic Displays and Virtual Reality Systems XI, 36-46 (2004).
 doi:10.1117/12.529999
+M. Rüfer, S. Schröder, J. Erb, "White-to-white corneal diameter: normal values in
+healthy humans obtained with the Orbscan II topography system", Cornea 24(3):259-261
+(2005). doi:10.1097/01.ico.0000148312.01805.53
 """
 
 from __future__ import annotations
@@ -61,18 +70,23 @@ class Scale:
     mm_per_px : float or None
         Millimetres per full-resolution pixel; None when unknown.
     source : str
-        ``user``, ``checker``, ``face-estimate`` or ``unknown``.
+        ``user``, ``card``, ``iris``, ``face`` (inter-ocular estimate), ``relative``
+        (set by ``measure`` when none is known) or ``unknown``.
     uncertainty : float or None
         Relative standard uncertainty (0.06 = 6%); 0 for a user value taken as exact,
         None when unknown.
     note : str
         How it was obtained, in words (for warnings and reports).
+    reason : str
+        Why a better face source was not used (``face`` from a mesh: why not the iris,
+        e.g. ``eye closed (opening 0.08 < 0.12)``); empty otherwise.
     """
 
     mm_per_px: float | None
     source: str
     uncertainty: float | None = None
     note: str = ""
+    reason: str = ""
 
     @property
     def known(self) -> bool:
@@ -80,11 +94,12 @@ class Scale:
 
     @property
     def is_estimate(self) -> bool:
-        return self.source == "face-estimate"
+        """Taken from the face (iris or inter-ocular distance), not measured on a ruler."""
+        return self.source in ("iris", "face")
 
     def to_dict(self) -> dict:
         return {"mm_per_px": self.mm_per_px, "source": self.source,
-                "uncertainty": self.uncertainty, "note": self.note}
+                "uncertainty": self.uncertainty, "note": self.note, "reason": self.reason}
 
 
 def _valid_scale(v) -> float | None:
@@ -133,11 +148,31 @@ def scale_from_card(corners_px, size_mm: Sequence[float]) -> Scale:
         ratios = np.concatenate([short_mm / pair_a, long_mm / pair_b])
     mmpp = float(np.sqrt(w_mm * h_mm / area))
     unc = max(CARD_REL_SD_FLOOR, float((ratios.max() - ratios.min()) / (2 * ratios.mean())))
-    return Scale(mmpp, "checker", unc, f"card of {w_mm:g} x {h_mm:g} mm, {area:.0f} px^2")
+    return Scale(mmpp, "card", unc, f"card of {w_mm:g} x {h_mm:g} mm, {area:.0f} px^2")
+
+
+def scale_from_mesh(faces) -> Scale:
+    """Scale from the first (largest) meshed face: the iris, else the inter-ocular distance.
+
+    Wraps `photokit.faces.mesh.face_scale` (formulas in the module notes): ``iris`` with
+    its relative uncertainty, else ``face`` with the reason the iris was not used (an eye
+    closed, strong yaw, an iris too small) in `Scale.reason`; ``unknown`` without a face.
+    """
+    from ..faces.mesh import face_scale
+
+    fs = face_scale(faces)
+    if fs.mm_per_px is None:
+        return Scale(None, "unknown", None, fs.reason)
+    if fs.source == "iris":
+        d = np.mean([faces[0].iris_left.diameter_px, faces[0].iris_right.diameter_px])
+        return Scale(fs.mm_per_px, "iris", fs.uncertainty,
+                     f"iris diameter {d:.1f} px taken as 11.7 mm (adult white-to-white)")
+    return Scale(fs.mm_per_px, "face", fs.uncertainty,
+                 "inter-pupil distance taken as 63 mm (population mean): an estimate", fs.reason)
 
 
 def scale_from_faces(faces) -> Scale:
-    """Scale from the inter-ocular distance of the largest face with both eyes found.
+    """Scale from the inter-ocular distance of the largest Haar face with both eyes found.
 
     ``mm_per_px = 63 mm / d_px`` (`INTEROCULAR_MM`); relative uncertainty
     ``sqrt(0.06^2 + 0.05^2)`` = 8% (population spread and eye-detector jitter).
@@ -147,7 +182,7 @@ def scale_from_faces(faces) -> Scale:
         d = getattr(f, "interocular_px", None)
         if d is not None and d > 4:
             unc = float(np.hypot(INTEROCULAR_REL_SD, EYE_DETECTOR_REL_SD))
-            return Scale(INTEROCULAR_MM / d, "face-estimate", unc,
+            return Scale(INTEROCULAR_MM / d, "face", unc,
                          f"inter-ocular distance {d:.0f} px taken as {INTEROCULAR_MM:g} mm "
                          "(population mean): an estimate")
     return Scale(None, "unknown", None, "no face with both eyes detected")
@@ -175,17 +210,18 @@ def _card_corners(card, size_mm=None):
 def estimate_scale(photo=None, *, user_mm_per_px: float | None = None, faces=None, card=None,
                    card_size_mm: tuple[float, float] | None = None,
                    detect_faces: bool = True) -> Scale:
-    """The best available scale of a photo: user, then card, then face, else unknown.
+    """The best available scale of a photo: user, then card, then iris, then face, else unknown.
 
     Parameters
     ----------
     photo : Photo, ndarray, path or None
         The photo (used for its own ``mm_per_px`` and, when `faces` is None and
-        `detect_faces` is true, to detect faces).
+        `detect_faces` is true, to find faces with `photokit.faces.mesh.find_faces`).
     user_mm_per_px : float, optional
         A scale given by the user; wins over everything else.
-    faces : list of `photokit.faces.haar.Face`, optional
-        Faces already detected (saves a detection).
+    faces : list of `photokit.faces.mesh.FaceMesh` or of `photokit.faces.haar.Face`, optional
+        Faces already found (saves a detection). Meshed faces give ``iris`` or ``face``
+        (`scale_from_mesh`); Haar faces only ``face`` (`scale_from_faces`).
     card : dict or object, optional
         A colour card found in the frame: ``corners`` (4 x 2, full-resolution pixels,
         around the card) and ``size_mm`` (width, height of the outline the corners trace),
@@ -211,12 +247,12 @@ def estimate_scale(photo=None, *, user_mm_per_px: float | None = None, faces=Non
         if s.known:
             return s
     if faces is None and detect_faces and photo is not None:
-        from ..faces.haar import detect_faces as _detect
+        from ..faces.mesh import find_faces
         from ..io.photo import load
 
-        faces = _detect(load(photo).gray8())
+        faces = find_faces(load(photo).pixels)
     if faces:
-        s = scale_from_faces(faces)
+        s = scale_from_mesh(faces) if hasattr(faces[0], "iris_left") else scale_from_faces(faces)
         if s.known:
             return s
     return Scale(None, "unknown", None,
