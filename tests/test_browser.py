@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from photokit.report import compare_page as P
 from photokit.report import html as R
 
 pytestmark = pytest.mark.browser
@@ -130,7 +131,7 @@ def _exercise(page, log, shot: Path):
     assert all(u.startswith(("data:", "file:")) for u in log["requests"]), log["requests"]
 
 
-def _fixture_view() -> R.CompareView:
+def _fixture_view() -> P.CompareView:
     from skimage import data
 
     img = data.astronaut()
@@ -139,17 +140,17 @@ def _fixture_view() -> R.CompareView:
     mask = np.zeros(img.shape[:2], bool)
     cv2.ellipse(mask.view(np.uint8), (235, 200), (70, 95), 0, 0, 360, 1, -1)
     a = np.where(mask, img[..., 0] / 10.0, np.nan).astype(np.float32)
-    mp = R.MapPair("Redness", "a*", a, a + 1, np.where(mask, 1.0, np.nan).astype(np.float32), mask,
+    mp = P.MapPair("Redness", "a*", a, a + 1, np.where(mask, 1.0, np.nan).astype(np.float32), mask,
                    "Reds", "RdBu_r", mdc=0.8)
     rows = [R.MetricRow("redness.a_mean", "mean CIELAB a*", "a*", 12.0, 14.0, 2.0, 16.7, 0.8, "lower")]
-    return R.CompareView(img, after, mask, np.ones_like(mask), rows, XSS_NAME, "after.jpg", maps=[mp],
-                         spots=[R.Spot(200, 200, 6, "new")], warnings=[f"about {XSS_NAME}"],
+    return P.CompareView(img, after, mask, np.ones_like(mask), rows, XSS_NAME, "after.jpg", maps=[mp],
+                         spots=[P.Spot(200, 200, 6, "new")], warnings=[f"about {XSS_NAME}"],
                          params=[("Before", XSS_NAME)], subtitle=XSS_NAME)
 
 
 def test_report_from_arrays_in_chromium(browser, tmp_path):
     path = tmp_path / "view.html"
-    path.write_text(R.render_compare(_fixture_view()), encoding="utf-8")
+    path.write_text(P.render_compare(_fixture_view()), encoding="utf-8")
     ctx, page, log = _open(browser, path)
     try:
         _exercise(page, log, tmp_path / "compare_report_arrays.png")

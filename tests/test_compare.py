@@ -20,6 +20,7 @@ from photokit.registration.align import Alignment
 
 C = importlib.import_module("photokit.comparison.compare")
 sameskin = importlib.import_module("photokit.comparison.sameskin")
+P = importlib.import_module("photokit.report.compare_page")
 
 
 def _metric(name, mdc, better="lower"):
@@ -115,7 +116,7 @@ def test_map_resampling_matches_the_full_alignment(with_flow):
     full = al.warp(after)                                           # reference, full resolution
     s_out, s_arr = 0.5, 0.5
     small_after = cv2.resize(after, None, fx=s_arr, fy=s_arr, interpolation=cv2.INTER_AREA)
-    out = C._after_to_before_grid(al, small_after, s_arr, (240, 260), s_out)
+    out = P.after_to_before_grid(al, small_after, s_arr, (240, 260), s_out)
     ref = cv2.resize(full, (260, 240), interpolation=cv2.INTER_AREA)
     valid = cv2.resize(al.valid_mask().astype(np.uint8), (260, 240), interpolation=cv2.INTER_NEAREST) > 0
     valid = cv2.erode(valid.astype(np.uint8), np.ones((7, 7), np.uint8), borderValue=0).astype(bool)
@@ -123,7 +124,7 @@ def test_map_resampling_matches_the_full_alignment(with_flow):
     assert np.isfinite(out[valid]).all()
     assert np.median(err) < 2.0 and np.percentile(err, 90) < 8.0   # grey levels, 0-255
     # a wrong alignment would be far off: the test can fail
-    shifted = C._after_to_before_grid(_alignment(_homography(1.05, 4, -4, 6), (480, 520), after.shape),
+    shifted = P.after_to_before_grid(_alignment(_homography(1.05, 4, -4, 6), (480, 520), after.shape),
                                       small_after, s_arr, (240, 260), s_out)
     assert np.median(np.abs(shifted - ref)[valid]) > 2 * np.median(err)
 
@@ -207,7 +208,7 @@ def test_match_spots_through_the_alignment():
     h = _homography(1.0, 0, 20, -10)                    # AFTER -> BEFORE: shift
     before = np.array([[100, 100, 5], [300, 200, 6], [50, 400, 4]], float)
     after = np.array([[80, 110, 5], [280, 210, 6], [400, 400, 5]], float)   # 2 kept, 1 new
-    out = C.match_spots(before, after, h, 0.5)
+    out = P.match_spots(before, after, h, 0.5)
     status = sorted((s.status, round(s.x), round(s.y)) for s in out)
     assert status == [("faded", 25, 200), ("kept", 50, 50), ("kept", 150, 100), ("new", 210, 195)]
 
@@ -362,7 +363,7 @@ def test_blur_eyes_and_notebook_view_on_a_face(tmp_path):
     m = cv2.getRotationMatrix2D((256, 256), 2.0, 1.01)
     after = cv2.warpAffine(face, m, (512, 512), borderMode=cv2.BORDER_REFLECT)
     comp = C.compare(face, after)
-    boxes = C.eye_boxes(face)
+    boxes = P.eye_boxes(face)
     assert boxes, "the astronaut's eyes should be found"
     plain = comp.view(blur_eyes=False)
     blurred = comp.view(blur_eyes=True)

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from photokit.report import compare_page as P
 from photokit.report import html as R
 
 XSS = "<img src=x onerror=alert(1)>.jpg"
@@ -141,33 +142,33 @@ def test_metrics_table_hides_percentages_inside_the_noise():
 
 
 def test_headline_counts_changes_beyond_noise():
-    assert R.headline(_rows()) == ("2 of 3 measures changed beyond their measurement noise "
+    assert P.headline(_rows()) == ("2 of 3 measures changed beyond their measurement noise "
                                    "(1 better, 1 worse); the others show no detectable change.")
     quiet = [r for r in _rows() if r.name in ("redness.a_mean", "spots.count")]
-    assert R.headline(quiet).startswith("No detectable change: all 1 measures")
+    assert P.headline(quiet).startswith("No detectable change: all 1 measures")
 
 
-def _view(**kw) -> R.CompareView:
+def _view(**kw) -> P.CompareView:
     img = cv2.resize(_gradient(), (240, 160))
     mask = np.zeros(img.shape[:2], bool)
     mask[40:120, 60:180] = True
     a = np.where(mask, 10.0, np.nan).astype(np.float32)
-    mp = R.MapPair("Redness", "a*", a, a + 1, np.where(mask, 1.0, np.nan).astype(np.float32), mask,
+    mp = P.MapPair("Redness", "a*", a, a + 1, np.where(mask, 1.0, np.nan).astype(np.float32), mask,
                    "Reds", "RdBu_r", mdc=0.8)
     base = dict(before_rgb=img, after_rgb=img[:, ::-1].copy(), mask=mask, valid=np.ones_like(mask),
                 rows=_rows(), before_label=XSS, after_label="after.jpg", maps=[mp],
-                spots=[R.Spot(30, 30, 5, "new"), R.Spot(100, 80, 4, "faded"), R.Spot(150, 50, 3, "kept")],
+                spots=[P.Spot(30, 30, 5, "new"), P.Spot(100, 80, 4, "faded"), P.Spot(150, 50, 3, "kept")],
                 warnings=[f"warning about {XSS}"], notes=["<script>alert(2)</script>"],
                 quality_headers=["Before", "After"],
                 quality=[("sharpness", [("pass", "0.5"), ("fail", "0.1")])],
                 calibration=[("Colour, before", "not calibrated")], alignment=[("Status", "ok")],
                 params=[("Before", XSS)], subtitle=f"{XSS} \u2192 after.jpg")
     base.update(kw)
-    return R.CompareView(**base)
+    return P.CompareView(**base)
 
 
 def test_compare_page_escapes_every_user_string_and_fetches_nothing():
-    html = R.render_compare(_view())
+    html = P.render_compare(_view())
     assert "<img src=x" not in html and "<script>alert" not in html
     assert html.count("&lt;img src=x onerror=alert(1)&gt;.jpg") >= 4
     # only embedded pictures; no URL that a browser could fetch
@@ -190,7 +191,7 @@ def test_compare_page_is_light_enough_to_email():
     small_mask = cv2.resize(mask.astype(np.uint8), (1000, 750), interpolation=cv2.INTER_NEAREST) > 0
     b = R.fit(big)
     v = _view(before_rgb=b, after_rgb=b, mask=small_mask, valid=np.ones_like(small_mask), maps=[], spots=None)
-    html = R.render_compare(v)
+    html = P.render_compare(v)
     assert len(html.encode()) < 3_000_000
     imgs = re.findall(r'width="(\d+)" height="(\d+)"', html)
     assert imgs and max(max(int(w), int(h)) for w, h in imgs) <= 1000
@@ -198,7 +199,7 @@ def test_compare_page_is_light_enough_to_email():
 
 def test_spots_overlay_draws_only_at_spots():
     img = np.full((100, 100, 3), 128, np.uint8)
-    out = R.spots_overlay(img, [R.Spot(50, 50, 5, "new")])
+    out = P.spots_overlay(img, [P.Spot(50, 50, 5, "new")])
     changed = np.any(out != img, axis=2)
     ys, xs = np.nonzero(changed)
     d = np.hypot(xs - 50, ys - 50)
@@ -207,7 +208,7 @@ def test_spots_overlay_draws_only_at_spots():
 
 
 def test_notebook_html_has_no_script():
-    html = R.render_compare_notebook(_view())
+    html = P.render_compare_notebook(_view())
     assert "<script" not in html and "&lt;img src=x" in html and "<table" in html
 
 

@@ -239,16 +239,16 @@ def test_improvement_matches_truth(course):
 
 
 def test_trend_plot_leaves_out_metrics_with_a_baseline_inside_their_noise_floor(course):
-    from photokit.series.course import _trend_metrics
+    from photokit.report.series_page import trend_metrics
 
     _, _, s = course
-    shown = _trend_metrics(s)
+    shown = trend_metrics(s)
     assert shown and "texture.roughness" in shown
     for name in shown:
         assert abs(s.trend[name].baseline) > s.trend[name].mdc
     below = [k for k, t in s.trend.items() if t.baseline is not None and abs(t.baseline) <= t.mdc]
     assert below and not set(below) & set(shown)       # e.g. a count of a few spots
-    assert _trend_metrics(s, below) == below           # still plotted when asked for
+    assert trend_metrics(s, below) == below           # still plotted when asked for
 
 
 def test_flat_course_has_no_significant_trend(flat_course):

@@ -43,8 +43,17 @@ import cv2
 import numpy as np
 
 from ..errors import PhotokitError
+from ..imaging.filters import fit_within
 from ..io.photo import Photo, load
-from .sameskin import analysed_mask, carried_mm_per_px, centroid, changes, followed_skin, view_change
+from .sameskin import (
+    analysed_mask,
+    carried_mm_per_px,
+    centroid,
+    changes,
+    followed_skin,
+    verdict,
+    view_change,
+)
 
 #: Alignment confidence below which the comparison carries a warning.
 LOW_CONFIDENCE = 0.6
@@ -111,13 +120,12 @@ class Comparison:
     mask_before: np.ndarray | None = field(default=None, repr=False)
     lighting: dict = field(default_factory=dict, repr=False)
     notes: list = field(default_factory=list)
+    aligned_rgb: np.ndarray | None = field(default=None, repr=False)
     _views: dict = field(default_factory=dict, repr=False)
 
     # -- results -----------------------------------------------------------------------
     def verdicts(self) -> dict:
         """Plain-language verdict per metric ("No detectable change", "Decreased (better)", ...)."""
-        from ..report.html import verdict
-
         return {m.name: verdict(self.delta.get(m.name), m.mdc, m.better).text for m in self.metrics}
 
     def to_dict(self) -> dict:
@@ -152,16 +160,19 @@ class Comparison:
 
     # -- pictures ------------------------------------------------------------------------
     def view(self, *, max_side: int = VIEW_SIDE, blur_eyes: bool = False, notes=()):
-        """Everything a report shows, as arrays on BEFORE's display grid (`report.CompareView`)."""
+        """Everything a report shows, as arrays on BEFORE's display grid
+        (`photokit.report.compare_page.CompareView`)."""
+        from ..report.compare_page import build_view
+
         key = (max_side, blur_eyes, tuple(notes))
         if key not in self._views:
-            self._views[key] = _build_view(self, max_side=max_side, blur_eyes=blur_eyes,
-                                           notes=list(notes))
+            self._views[key] = build_view(self, max_side=max_side, blur_eyes=blur_eyes,
+                                          notes=list(notes))
         return self._views[key]
 
     def report_html(self, *, blur_eyes: bool = False, notes=(), generated=None) -> str:
         """The self-contained HTML report as a string."""
-        from ..report.html import render_compare
+        from ..report.compare_page import render_compare
 
         return render_compare(self.view(blur_eyes=blur_eyes, notes=notes), generated=generated)
 
@@ -172,21 +183,13 @@ class Comparison:
         return write_text(path, self.report_html(blur_eyes=blur_eyes, notes=notes))
 
     def _repr_html_(self) -> str:
-        from ..report.html import render_compare_notebook
+        from ..report.compare_page import render_compare_notebook
 
         return render_compare_notebook(self.view(max_side=640))
 
 
 # ---------------------------------------------------------------------------------------
 # the numbers
-
-
-def _small(img: np.ndarray, side: int) -> tuple[np.ndarray, float]:
-    s = min(1.0, side / max(img.shape[:2]))
-    if s >= 1:
-        return img, 1.0
-    return cv2.resize(img, (max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s))),
-                      interpolation=cv2.INTER_AREA), s
 
 
 def lighting_difference(before_rgb8: np.ndarray, after_aligned_rgb8: np.ndarray, valid: np.ndarray,
@@ -202,7 +205,7 @@ def lighting_difference(before_rgb8: np.ndarray, after_aligned_rgb8: np.ndarray,
     """
     from ..colour.convert import linear_to_lab, uint8_to_linear
 
-    b, s = _small(before_rgb8, 400)
+    b, s = fit_within(before_rgb8, 400)
     a = cv2.resize(after_aligned_rgb8, (b.shape[1], b.shape[0]), interpolation=cv2.INTER_AREA)
     v = cv2.resize(valid.astype(np.uint8), (b.shape[1], b.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
     v = cv2.erode(v.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
@@ -224,7 +227,8 @@ def lighting_difference(before_rgb8: np.ndarray, after_aligned_rgb8: np.ndarray,
             "gain": round(gain, 4), "where": where}
 
 
-def _cal(m) -> dict:
+def calibration_of(m) -> dict:
+    """The calibration of a Measurement as a dict (``method: "none"`` without one)."""
     """A measurement's calibration as a dict (a `Calibration` or a plain dict)."""
     cal = getattr(m, "calibration", None)
     if cal is None:
@@ -233,7 +237,7 @@ def _cal(m) -> dict:
 
 
 def _calibrated(m) -> bool:
-    return _cal(m).get("method", "none") not in (None, "none")
+    return calibration_of(m).get("method", "none") not in (None, "none")
 
 
 def _quality(m):
@@ -444,308 +448,9 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
     }
     comp = Comparison(al, m_b, m_a, delta, pct, sig, mdc, warnings, params, mets, pb, pa, region,
                       light, notes=measurement_notes(m_b, m_a))
-    comp._aligned_rgb = aligned_rgb  # full-resolution AFTER on BEFORE's grid, for the views
+    comp.aligned_rgb = aligned_rgb  # full-resolution AFTER on BEFORE's grid, for the views
     return comp
 
 
 # ---------------------------------------------------------------------------------------
 # pictures for the report
-
-
-def _after_to_before_grid(al, arr: np.ndarray, arr_scale: float, out_shape: tuple[int, int],
-                          out_scale: float, interpolation=cv2.INTER_LINEAR) -> np.ndarray:
-    """Resample a (downscaled) AFTER-grid array onto a (downscaled) BEFORE grid.
-
-    `arr` is AFTER at ``arr_scale`` of full resolution, the output BEFORE at `out_scale`.
-    A BEFORE display pixel ``d`` sits at full-resolution ``x = (d + .5)/s_out - .5``; it takes
-    AFTER's value at ``H^-1 (x + flow(x))`` (the `Alignment` convention), at map index
-    ``(a + .5) s_arr - .5``. Float arrays get NaN where AFTER does not reach.
-    """
-    h, w = out_shape
-    xd = (np.arange(w, dtype=np.float32) + 0.5) / out_scale - 0.5
-    yd = (np.arange(h, dtype=np.float32) + 0.5) / out_scale - 0.5
-    xs = np.broadcast_to(xd[None, :], (h, w)).astype(np.float32)
-    ys = np.broadcast_to(yd[:, None], (h, w)).astype(np.float32)
-    if getattr(al, "flow", None) is not None:
-        g = al.flow_grid
-        fx = cv2.remap(al.flow, (xs * g[0, 0] + g[0, 2]).astype(np.float32),
-                       (ys * g[1, 1] + g[1, 2]).astype(np.float32), cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        xs, ys = xs + fx[..., 0], ys + fx[..., 1]
-    hi = np.linalg.inv(al.homography)
-    den = hi[2, 0] * xs + hi[2, 1] * ys + hi[2, 2]
-    xa = (hi[0, 0] * xs + hi[0, 1] * ys + hi[0, 2]) / den
-    ya = (hi[1, 0] * xs + hi[1, 1] * ys + hi[1, 2]) / den
-    mx = ((xa + 0.5) * arr_scale - 0.5).astype(np.float32)
-    my = ((ya + 0.5) * arr_scale - 0.5).astype(np.float32)
-    is_float = arr.dtype.kind == "f"
-    border = float("nan") if is_float else 0
-    return cv2.remap(arr, mx, my, interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
-
-
-def _masked_smooth(v: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
-    """Normalised convolution ``G*(v m) / G*m`` inside `mask` (NaN outside)."""
-    m = (mask & np.isfinite(v)).astype(np.float32)
-    num = cv2.GaussianBlur(np.where(m > 0, v, 0).astype(np.float32), (0, 0), sigma)
-    den = cv2.GaussianBlur(m, (0, 0), sigma)
-    out = num / np.maximum(den, 1e-6)
-    out[~mask] = np.nan
-    return out.astype(np.float32)
-
-
-def _maps_of(an, max_side: int, panels) -> tuple[dict, np.ndarray, float]:
-    """The map of each metric of `panels` (`photokit.metrics.registry.Panel.pixels`) of an Analysis,
-    at <= max_side, its mask and its scale."""
-    lv = an.level(max_side=max_side)
-    return {m.name: m.panel.pixels(lv) for m in panels}, lv.mask, lv.shape[1] / an.shape[1]
-
-
-def eye_boxes(photo_rgb8_or_gray: np.ndarray) -> list[tuple[float, float, float, float]]:
-    """Boxes ``(x, y, w, h)`` covering the eyes of every detected face.
-
-    Both eyes found: a band centred on them, 2 x the inter-ocular distance wide and
-    0.8 x high. Face but no eyes: the band from 18 % to 55 % of the face box height.
-    """
-    from ..faces.haar import detect_faces
-
-    g = photo_rgb8_or_gray
-    if g.ndim == 3:
-        g = cv2.cvtColor(np.ascontiguousarray(g), cv2.COLOR_RGB2GRAY)
-    boxes = []
-    for f in detect_faces(g, with_eyes=True, min_size_frac=0.05):
-        x, y, w, h = f.box
-        if f.interocular_px:
-            (x1, y1), (x2, y2) = f.eyes
-            d = f.interocular_px
-            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-            boxes.append((cx - d, cy - 0.4 * d, 2 * d, 0.8 * d))
-        else:
-            boxes.append((x + 0.08 * w, y + 0.18 * h, 0.84 * w, 0.37 * h))
-    return boxes
-
-
-def _build_view(c: Comparison, *, max_side: int, blur_eyes: bool, notes: list):
-    from ..report import html as R
-
-    pb = c.before_photo
-    aligned = getattr(c, "_aligned_rgb", None)
-    if aligned is None:
-        aligned = c.alignment.warp(c.after_photo.rgb8())
-    b_rgb, s_b = _small(pb.rgb8(), max_side)
-    a_rgb = cv2.resize(aligned, (b_rgb.shape[1], b_rgb.shape[0]), interpolation=cv2.INTER_AREA)
-    dshape = b_rgb.shape[:2]
-    valid = cv2.resize(c.alignment.valid_mask().astype(np.uint8), (dshape[1], dshape[0]),
-                       interpolation=cv2.INTER_NEAREST).astype(bool)
-    mask = cv2.resize(c.mask_before.astype(np.uint8), (dshape[1], dshape[0]),
-                      interpolation=cv2.INTER_NEAREST).astype(bool) & valid
-    warnings = list(c.warnings)
-    deid = ""
-    boxes: list = []
-    if blur_eyes:
-        full = eye_boxes(pb.rgb8()) + eye_boxes(aligned)
-        boxes = [(x * s_b, y * s_b, w * s_b, h * s_b) for (x, y, w, h) in full]
-        if boxes:
-            b_rgb, a_rgb = R.blur_boxes(b_rgb, boxes), R.blur_boxes(a_rgb, boxes)
-            deid = "The eye region is blurred in every picture of this report."
-        else:
-            warnings.append("De-identification requested (--blur-eyes) but no face or eyes were "
-                            "found: nothing was blurred. Check the pictures before sharing.")
-    for (x, y, w, h) in boxes:  # no map colour may trace the eyes either
-        mask[max(0, int(y)):int(math.ceil(y + h)), max(0, int(x)):int(math.ceil(x + w))] = False
-
-    maps = []
-    an_b, an_a = getattr(c.before, "analysis", None), getattr(c.after, "analysis", None)
-    if an_b is not None and an_a is not None and c.before_photo.is_colour and c.after_photo.is_colour:
-        panels = [m for m in c.metrics if m.panel is not None]
-        mb, mask_lb, sb_lvl = _maps_of(an_b, max_side, panels)
-        ma, mask_la, sa_lvl = _maps_of(an_a, max_side, panels)
-        # analysis grids relative to the full photos
-        sb_full = sb_lvl * an_b.shape[1] / pb.width
-        sa_full = sa_lvl * an_a.shape[1] / c.after_photo.width
-        mm = c.parameters.get("mm_per_px_before")
-        sigma = (1.5 / mm * s_b) if mm else 0.006 * max(dshape)
-        sigma = float(np.clip(sigma, 2.0, 0.03 * max(dshape)))
-        # the maps themselves: smoothed over ~0.3 mm, so pores do not hide the pattern
-        sigma_map = float(np.clip((0.3 / mm * s_b) if mm else 0.0015 * max(dshape), 0.7, 4.0))
-        for met in panels:
-            before_d = _before_to_display(mb[met.name], sb_full, dshape, s_b)
-            after_src = np.where(mask_la, ma[met.name], np.nan).astype(np.float32)
-            after_d = _after_to_before_grid(c.alignment, after_src, sa_full, dshape, s_b)
-            before_d = np.where(_before_to_display(mask_lb.astype(np.float32), sb_full, dshape, s_b) > 0.5,
-                                before_d, np.nan)
-            shared = mask & np.isfinite(before_d) & np.isfinite(after_d)
-            bs = _masked_smooth(before_d, shared, sigma_map)
-            as_ = _masked_smooth(after_d, shared, sigma_map)
-            delta = _masked_smooth(after_d, shared, sigma) - _masked_smooth(before_d, shared, sigma)
-            p = met.panel
-            maps.append(R.MapPair(p.title, met.unit, bs, as_, delta, shared, p.cmap, p.diff_cmap,
-                                  p.low_text, p.high_text, p.less_text, p.more_text,
-                                  c.noise_floor.get(met.name)))
-
-    rows = R.metric_rows(c.metrics, c.before.metrics, c.after.metrics, c.delta, c.percent_change)
-    spots = _spot_changes(c, s_b)
-
-    def qual_rows():
-        qs = [getattr(c.before, "quality", None), getattr(c.after, "quality", None)]
-        if any(q is None for q in qs):
-            return []
-        names = list(dict.fromkeys([*qs[0].checks, *qs[1].checks]))
-        rows = []
-        for name in names:
-            cells = []
-            for q in qs:
-                ch = q.checks.get(name)
-                if ch is None:
-                    cells.append(("n/a", ""))
-                    continue
-                val = "" if ch.value is None else f"{ch.value:g} {ch.unit}".strip()
-                note = f" ({ch.note})" if ch.note and ch.verdict != "pass" else ""
-                cells.append((ch.verdict, val + note))
-            rows.append((name, cells))
-        return rows
-
-    def cal_text(m):
-        cal = _cal(m)
-        meth = cal.get("method", "none")
-        de = cal.get("delta_e_mean")
-        return {"checker": "colour card", "reference": "reference skin", "none": "not calibrated"}.get(
-            meth, str(meth)) + (f" (mean \u0394E2000 {de:.2f})" if de is not None else "")
-
-    def scale_text(m, carried=False):
-        mm = getattr(m, "mm_per_px", None)
-        src = "BEFORE's scale carried through the alignment" if carried else getattr(m, "scale_source", None)
-        return "unknown" if mm is None else f"{mm:.4f} mm/px ({src or 'given'})"
-
-    al = c.alignment
-    carried_scale = c.parameters.get("mm_per_px_after") is not None
-    before_label = _dated(pb)
-    after_label = _dated(c.after_photo)
-    days = _days_between(pb, c.after_photo)
-    subtitle = f"{pb.name} \u2192 {c.after_photo.name}"
-    if days is not None:
-        subtitle += f" \u00b7 {days:.0f} days apart" if abs(days) >= 1 else " \u00b7 same day"
-    params = [("Before", c.parameters.get("before")), ("After", c.parameters.get("after")),
-              ("Region measured", c.parameters.get("roi")),
-              ("Reference skin", c.parameters.get("reference_roi") or "none"),
-              ("Scale (before)", "unknown" if c.parameters.get("mm_per_px_before") is None
-               else f"{c.parameters['mm_per_px_before']:.4f} mm/px"),
-              ("Calibration", c.parameters.get("calibration")),
-              ("Eyes blurred", "yes" if boxes else "no"),
-              ("photokit", c.parameters.get("photokit"))]
-    light = c.lighting or {}
-    return R.CompareView(
-        before_rgb=b_rgb, after_rgb=a_rgb, mask=mask, valid=valid, rows=rows,
-        before_label=before_label, after_label=after_label, maps=maps, spots=spots,
-        warnings=warnings,
-        quality_headers=["Before", "After"], quality=qual_rows(),
-        calibration=[("Colour, before", cal_text(c.before)), ("Colour, after", cal_text(c.after)),
-                     ("Lighting difference", "not measurable" if light.get("dL") is None else
-                      f"{light['dL']:+.1f} L*" + (f", {light['dab']:.1f} a*b*" if light.get("dab") is not None
-                                                  else "") + f" ({light.get('where')})"),
-                     ("Scale, before", scale_text(c.before)),
-                     ("Scale, after", scale_text(c.after, carried_scale))],
-        alignment=[("Status", al.status), ("Confidence", f"{al.confidence:.2f}"),
-                   ("Matched features", str(al.inliers)),
-                   ("Residual", "\u2013" if al.residual_px is None else f"{al.residual_px:.2f} px"),
-                   ("Overlap", f"{al.overlap:.0%}"), ("Model", str(getattr(al, "model", None))),
-                   ("Followed", str(getattr(al, "subject", "")))],
-        params=params, subtitle=subtitle, notes=list(c.notes) + list(notes), deidentified=deid)
-
-
-def _before_to_display(arr: np.ndarray, arr_scale: float, dshape, s_b: float) -> np.ndarray:
-    """Resample a BEFORE analysis-grid array onto BEFORE's display grid (pixel centres)."""
-    h, w = dshape
-    k = arr_scale / s_b
-    xd = ((np.arange(w, dtype=np.float32) + 0.5) * k - 0.5).astype(np.float32)
-    yd = ((np.arange(h, dtype=np.float32) + 0.5) * k - 0.5).astype(np.float32)
-    mx = np.broadcast_to(xd[None, :], (h, w)).astype(np.float32)
-    my = np.broadcast_to(yd[:, None], (h, w)).astype(np.float32)
-    src = arr.astype(np.float32)
-    if k > 1.5:  # display is coarser: average first
-        src = cv2.resize(src, (w, h), interpolation=cv2.INTER_AREA)
-        return src
-    return cv2.remap(src, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-
-def _dated(p: Photo) -> str:
-    return p.capture_time.strftime("%d %b %Y") if p.capture_time else p.name
-
-
-def _days_between(pb: Photo, pa: Photo) -> float | None:
-    if pb.capture_time is None or pa.capture_time is None:
-        return None
-    tb, ta = pb.capture_time, pa.capture_time
-    if (tb.tzinfo is None) != (ta.tzinfo is None):
-        tb, ta = tb.replace(tzinfo=None), ta.replace(tzinfo=None)
-    return (ta - tb).total_seconds() / 86400.0
-
-
-def _spot_changes(c: Comparison, s_b: float):
-    """New / faded / kept spots on BEFORE's display grid, or None without a spot list."""
-    from ..metrics.spots import find_spots
-
-    an_b, an_a = getattr(c.before, "analysis", None), getattr(c.after, "analysis", None)
-    if an_b is None or an_a is None:
-        return None
-    sb, sa = find_spots(an_b), find_spots(an_a)   # the lists the spot metrics counted (cached)
-    if sb is None or sa is None:
-        return None
-    xyr_b = _spot_xyr(sb, an_b, c.before_photo.width)
-    xyr_a = _spot_xyr(sa, an_a, c.after_photo.width)
-    return match_spots(xyr_b, xyr_a, c.alignment.homography, s_b)
-
-
-def _spot_xyr(spots, an, photo_width: int) -> np.ndarray:
-    """(n, 3) array x, y, radius in the photo's full-resolution pixels.
-
-    Spot centres are in pixels of the analysed image (``an``); its diameter in mm is
-    turned into pixels with the analysis scale (radius 3 px when unknown).
-    """
-    k = photo_width / an.shape[1]
-    mm = getattr(an, "mm_per_px", None)
-    out = []
-    for s in spots:
-        d_mm = getattr(s, "diameter_mm", None)
-        r = 0.5 * d_mm / mm if (d_mm and mm) else 3.0
-        out.append((float(s.x) * k, float(s.y) * k, float(r) * k))
-    return np.asarray(out, np.float64).reshape(-1, 3)
-
-
-def match_spots(before_xyr: np.ndarray, after_xyr: np.ndarray, h: np.ndarray, scale: float):
-    """Match spots of both photos through the alignment (greedy nearest, within 1.5 radii).
-
-    ``before_xyr`` in BEFORE full-res pixels, ``after_xyr`` in AFTER's; AFTER centres are
-    mapped to BEFORE with ``h``. Returns `report.Spot` on the display grid (``scale``):
-    ``kept`` (matched), ``faded`` (BEFORE only), ``new`` (AFTER only).
-    """
-    from ..report.html import Spot
-
-    b = np.asarray(before_xyr, np.float64).reshape(-1, 3)
-    a = np.asarray(after_xyr, np.float64).reshape(-1, 3)
-    if len(a):
-        p = np.c_[a[:, :2], np.ones(len(a))] @ np.asarray(h, np.float64).T
-        a_b = p[:, :2] / p[:, 2:3]
-        a_r = a[:, 2] * np.sqrt(abs(np.linalg.det(np.asarray(h)[:2, :2])))
-    else:
-        a_b, a_r = np.zeros((0, 2)), np.zeros(0)
-    used_a = np.zeros(len(a), bool)
-    out = []
-    if len(a) and len(b):
-        d = np.linalg.norm(b[:, None, :2] - a_b[None], axis=2)
-        tol = 1.5 * np.maximum(b[:, 2][:, None], a_r[None]) + 2.0
-        order = np.dstack(np.unravel_index(np.argsort(d, axis=None), d.shape))[0]
-        used_b = np.zeros(len(b), bool)
-        for i, j in order:
-            if d[i, j] > tol[i, j]:
-                break
-            if used_b[i] or used_a[j]:
-                continue
-            used_b[i] = used_a[j] = True
-            out.append(Spot(b[i, 0] * scale, b[i, 1] * scale, b[i, 2] * scale, "kept"))
-    else:
-        used_b = np.zeros(len(b), bool)
-    out += [Spot(x * scale, y * scale, r * scale, "faded")
-            for (x, y, r), u in zip(b, used_b, strict=True) if not u]
-    out += [Spot(x * scale, y * scale, r * scale, "new")
-            for (x, y), r, u in zip(a_b, a_r, used_a, strict=True) if not u]
-    return out

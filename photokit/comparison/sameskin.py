@@ -11,13 +11,15 @@
   skin on AFTER's grid: the local scale where the skin is, exact for an affine map and,
   for a perspective one, right at the skin's centre (``det H[:2, :2]``, used by ``series``
   before, ignores the perspective terms and is the scale at AFTER's origin).
-- `changes` and `percent_change`: delta, percent change (``100 delta / |before|``), verdict
-  and noise floor of each metric, one definition for a pair and for a trend.
+- `changes` and `percent_change`: delta, percent change (``100 delta / |before|``),
+  significance and noise floor of each metric, one definition for a pair and for a trend;
+  `verdict`: its plain-language wording.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -46,6 +48,41 @@ def percent_change(before, after) -> float | None:
     if a is None or b is None or abs(b) < PERCENT_FLOOR:
         return None
     return 100.0 * (a - b) / abs(b)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Plain-language verdict on one change.
+
+    Attributes
+    ----------
+    text : str
+        What a patient can read: "No detectable change", "Decreased (better)", ...
+    tone : str
+        ``"none"`` (inside the noise), ``"better"``, ``"worse"``, ``"changed"``
+        (significant, no preferred direction) or ``"na"`` (not measured).
+    """
+
+    text: str
+    tone: str
+
+
+def verdict(delta: float | None, mdc: float | None, better: str = "neither") -> Verdict:
+    """Wording of a change `delta` against the metric's minimal detectable change.
+
+    A change with ``|delta| <= mdc`` is "No detectable change": it is inside the
+    measurement noise (MDC = 2.77 x within-subject SD, Weir 2005,
+    doi:10.1519/15184.1), whatever its percentage.
+    """
+    if delta is None or not math.isfinite(float(delta)):
+        return Verdict("Not measured", "na")
+    if mdc is not None and abs(delta) <= mdc:
+        return Verdict("No detectable change", "none")
+    word = "Increased" if delta > 0 else "Decreased"
+    if better == "neither":
+        return Verdict(word, "changed")
+    good = (delta < 0) == (better == "lower")
+    return Verdict(f"{word} ({'better' if good else 'worse'})", "better" if good else "worse")
 
 
 def changes(metrics, before: dict, after: dict) -> tuple[dict, dict, dict, dict]:

@@ -47,6 +47,16 @@ def _kernel(sigma: float) -> np.ndarray:
     return cv2.getGaussianKernel(int(round(sigma * 8 + 1)) | 1, sigma, cv2.CV_32F)
 
 
+def fit_within(img: np.ndarray, side: int) -> tuple[np.ndarray, float]:
+    """`img` downscaled (area averaging) so its long side is at most `side`, and the scale
+    factor (1.0, and `img` itself, when it already fits; never upscaled)."""
+    s = min(1.0, side / max(img.shape[:2]))
+    if s >= 1:
+        return img, 1.0
+    return cv2.resize(img, (max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s))),
+                      interpolation=cv2.INTER_AREA), s
+
+
 def shrink(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Area-average `img` down to ``size = (width, height)``.
 

@@ -19,23 +19,27 @@ Building blocks shared by the compare and series reports:
 - `slider` : the draggable before/after comparison with blink/flip toggles;
 - `blur_boxes` : de-identification (blur rectangles such as the eye region).
 
-`render_compare` assembles the ``photokit compare`` report from a `CompareView` (plain
-arrays, built by `photokit.comparison.compare.Comparison.view`), so the HTML can be tested on
-arrays alone.
+The pages themselves are in `photokit.report.compare_page` and
+`photokit.report.series_page`; styles and scripts are asset files in
+``photokit/report/assets/``.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as _dt
+import functools
 import html
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from importlib import resources
 
 import cv2
 import numpy as np
 
+from ..comparison.sameskin import Verdict, verdict
+from ..imaging.filters import fit_within
 from ..io.atomic import encode_image
 from ..metrics.registry import family_of
 
@@ -46,6 +50,12 @@ JPEG_QUALITY = 82
 
 # --------------------------------------------------------------------------------------
 # Escaping and formatting
+
+
+@functools.cache
+def asset(name: str) -> str:
+    """The text of a style sheet or script in ``photokit/report/assets/`` (package data)."""
+    return resources.files(__package__).joinpath("assets", name).read_text(encoding="utf-8")
 
 
 def escape(value) -> str:
@@ -97,53 +107,13 @@ def format_value(value, unit: str = "", *, mdc: float | None = None, signed: boo
 # Verdicts
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """Plain-language verdict on one change.
-
-    Attributes
-    ----------
-    text : str
-        What a patient can read: "No detectable change", "Decreased (better)", ...
-    tone : str
-        ``"none"`` (inside the noise), ``"better"``, ``"worse"``, ``"changed"``
-        (significant, no preferred direction) or ``"na"`` (not measured).
-    """
-
-    text: str
-    tone: str
-
-
-def verdict(delta: float | None, mdc: float | None, better: str = "neither") -> Verdict:
-    """Wording of a change `delta` against the metric's minimal detectable change.
-
-    A change with ``|delta| <= mdc`` is "No detectable change": it is inside the
-    measurement noise (MDC = 2.77 x within-subject SD, Weir 2005,
-    doi:10.1519/15184.1), whatever its percentage.
-    """
-    if delta is None or not math.isfinite(float(delta)):
-        return Verdict("Not measured", "na")
-    if mdc is not None and abs(delta) <= mdc:
-        return Verdict("No detectable change", "none")
-    word = "Increased" if delta > 0 else "Decreased"
-    if better == "neither":
-        return Verdict(word, "changed")
-    good = (delta < 0) == (better == "lower")
-    return Verdict(f"{word} ({'better' if good else 'worse'})", "better" if good else "worse")
-
-
 # --------------------------------------------------------------------------------------
 # Pictures
 
 
 def fit(rgb: np.ndarray, max_side: int = REPORT_SIDE) -> np.ndarray:
     """Downscale (area averaging) so the long side is at most `max_side`; never upscale."""
-    arr = np.asarray(rgb)
-    s = max_side / max(arr.shape[:2])
-    if s >= 1:
-        return arr
-    size = (max(1, round(arr.shape[1] * s)), max(1, round(arr.shape[0] * s)))
-    return cv2.resize(arr, size, interpolation=cv2.INTER_AREA)
+    return fit_within(np.asarray(rgb), max_side)[0]
 
 
 def _to_uint8(rgb: np.ndarray) -> np.ndarray:
@@ -461,77 +431,7 @@ def section(title: str, body: str, *, sid: str = "", intro: str = "") -> str:
 # The before/after slider
 
 
-SLIDER_JS = r"""
-(function () {
-  var box = document.getElementById('cmp');
-  if (!box) return;
-  var top = document.getElementById('cmp-after');
-  var handle = document.getElementById('cmp-handle');
-  var range = document.getElementById('cmp-range');
-  var flip = document.getElementById('btn-flip');
-  var blink = document.getElementById('btn-blink');
-  var state = document.getElementById('cmp-state');
-  var timer = null, dragging = false, pos = 50;
-  function set(p) {
-    p = Math.max(0, Math.min(100, p));
-    pos = p;
-    top.style.clipPath = 'inset(0 0 0 ' + p.toFixed(2) + '%)';
-    handle.style.left = p.toFixed(2) + '%';
-    range.value = p;
-    box.setAttribute('data-pos', p.toFixed(1));
-  }
-  function show(which) {  // 'before' | 'after' | 'slider'
-    box.setAttribute('data-view', which);
-    box.classList.toggle('flipping', which !== 'slider');
-    if (which === 'before') top.style.clipPath = 'inset(0 0 0 100%)';
-    else if (which === 'after') top.style.clipPath = 'inset(0 0 0 0)';
-    else set(pos);
-    state.textContent = which === 'slider' ? 'Drag to compare' :
-      (which === 'before' ? 'Showing: before' : 'Showing: after');
-  }
-  function fromPointer(e) {
-    var r = box.getBoundingClientRect();
-    if (box.getAttribute('data-view') !== 'slider') { stopBlink(); show('slider'); }
-    set((e.clientX - r.left) / r.width * 100);
-  }
-  box.addEventListener('pointerdown', function (e) {
-    dragging = true;
-    if (box.setPointerCapture) { try { box.setPointerCapture(e.pointerId); } catch (err) {} }
-    fromPointer(e); e.preventDefault();
-  });
-  box.addEventListener('pointermove', function (e) { if (dragging) fromPointer(e); });
-  box.addEventListener('pointerup', function () { dragging = false; });
-  box.addEventListener('pointercancel', function () { dragging = false; });
-  range.addEventListener('input', function () {
-    var v = parseFloat(range.value);
-    pos = v; stopBlink(); show('slider'); set(v);
-  });
-  function stopBlink() {
-    if (timer) { clearInterval(timer); timer = null; }
-    blink.setAttribute('aria-pressed', 'false');
-    blink.textContent = 'Blink';
-  }
-  flip.addEventListener('click', function () {
-    stopBlink();
-    var v = box.getAttribute('data-view');
-    show(v === 'after' ? 'before' : 'after');
-    flip.textContent = v === 'after' ? 'Flip to after' : 'Flip to before';
-  });
-  blink.addEventListener('click', function () {
-    if (timer) { stopBlink(); show('slider'); return; }
-    blink.setAttribute('aria-pressed', 'true');
-    blink.textContent = 'Stop blinking';
-    show('before');
-    timer = setInterval(function () {
-      show(box.getAttribute('data-view') === 'before' ? 'after' : 'before');
-    }, 700);
-  });
-  document.getElementById('btn-slider').addEventListener('click', function () {
-    stopBlink(); show('slider'); flip.textContent = 'Flip to after';
-  });
-  set(50); show('slider');
-})();
-"""
+SLIDER_JS = asset("slider.js")
 
 
 def slider(before_rgb: np.ndarray, after_rgb: np.ndarray, *, before_label: str = "Before",
@@ -566,116 +466,7 @@ def slider(before_rgb: np.ndarray, after_rgb: np.ndarray, *, before_label: str =
 # --------------------------------------------------------------------------------------
 # Page shell
 
-CSS = """
-:root{--ink:#1d2430;--muted:#5d6675;--line:#e3e6eb;--bg:#f6f7f9;--card:#fff;--accent:#2c6e7f;
---better:#1f7a4d;--better-bg:#e3f4ea;--worse:#a4461c;--worse-bg:#fbe9de;--none:#4d5562;
---none-bg:#eef0f3;--changed:#2a5aa8;--changed-bg:#e4ecfa;--warn-bg:#fff6e0;--warn-line:#e8c25a}
-*{box-sizing:border-box}
-html{-webkit-text-size-adjust:100%}
-body{margin:0;background:var(--bg);color:var(--ink);
-font:15px/1.5 -apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
-main{max-width:1120px;margin:0 auto;padding:28px 24px 8px}
-header.top{border-bottom:3px solid var(--accent);padding-bottom:14px;margin-bottom:18px}
-header.top .brand{font-size:12px;letter-spacing:.14em;text-transform:uppercase;color:var(--accent);
-font-weight:600}
-h1{font-size:28px;margin:4px 0 4px;font-weight:650;letter-spacing:-.01em}
-h2{font-size:19px;margin:0 0 10px;font-weight:650}
-h3{font-size:15px;margin:0 0 6px}
-.subtitle{color:var(--muted);margin:0}
-section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:20px 22px;
-margin:0 0 18px}
-p.intro{color:var(--muted);margin:-4px 0 14px;max-width:820px}
-.muted{color:var(--muted)}
-.summary{display:grid;grid-template-columns:repeat(auto-fit,minmax(200px,1fr));gap:12px}
-.card{border:1px solid var(--line);border-radius:8px;padding:12px 14px;background:#fbfcfd}
-.card .k{font-size:12px;color:var(--muted);text-transform:uppercase;letter-spacing:.06em}
-.card .v{font-size:17px;font-weight:600;margin-top:2px}
-.card .d{font-size:13px;color:var(--muted)}
-.card.better{border-left:4px solid var(--better)}.card.worse{border-left:4px solid var(--worse)}
-.card.none{border-left:4px solid #b8bec8}.card.changed{border-left:4px solid var(--changed)}
-.card.na{border-left:4px solid var(--line)}
-.headline{font-size:16px;margin:0 0 14px}
-.notes{border-radius:8px;padding:10px 14px 10px 14px;margin:0 0 14px;font-size:14px}
-.notes ul{margin:0;padding-left:20px}.notes li{margin:2px 0}
-.notes.warn{background:var(--warn-bg);border:1px solid var(--warn-line)}
-.notes.info{background:#eef5f7;border:1px solid #c8dde3}
-.notes.ok{background:var(--better-bg);border:1px solid #b9dec8}
-.cmp-wrap{max-width:1000px;margin:0 auto}
-.cmp{position:relative;width:100%;overflow:hidden;border-radius:8px;
-background:#111;cursor:ew-resize;user-select:none;-webkit-user-select:none;touch-action:none}
-.cmp .cmp-img{position:absolute;inset:0;width:100%;height:100%;display:block;pointer-events:none}
-.cmp-after{position:absolute;inset:0}
-.cmp-handle{position:absolute;top:0;bottom:0;width:3px;margin-left:-1.5px;background:#fff;
-box-shadow:0 0 0 1px rgba(0,0,0,.25);pointer-events:none}
-.cmp-handle span{position:absolute;top:50%;left:50%;width:34px;height:34px;margin:-17px 0 0 -17px;
-border-radius:50%;background:#fff;box-shadow:0 1px 4px rgba(0,0,0,.35)}
-.cmp-handle span:before{content:"\\2039\\00a0\\203A";position:absolute;inset:0;text-align:center;
-line-height:33px;font-size:18px;color:var(--accent);font-weight:700}
-.cmp.flipping .cmp-handle{display:none}
-.cmp-tag{position:absolute;top:10px;padding:3px 10px;border-radius:14px;background:rgba(20,24,32,.62);
-color:#fff;font-size:13px;font-weight:600;pointer-events:none;max-width:45%;overflow:hidden;
-white-space:nowrap;text-overflow:ellipsis}
-.cmp-tag small{font-weight:400;margin-left:6px;opacity:.85}
-.cmp-tag.left{left:10px}.cmp-tag.right{right:10px}
-.cmp[data-view=before] .cmp-tag.right,.cmp[data-view=after] .cmp-tag.left{display:none}
-.cmp-controls{display:flex;align-items:center;gap:8px;margin:10px 0 0;flex-wrap:wrap}
-.cmp-controls input[type=range]{flex:1 1 200px;accent-color:var(--accent)}
-button{font:inherit;font-size:14px;padding:5px 14px;border-radius:6px;border:1px solid #c5cbd3;
-background:#fff;color:var(--ink);cursor:pointer}
-button:hover{border-color:var(--accent);color:var(--accent)}
-button[aria-pressed=true]{background:var(--accent);color:#fff;border-color:var(--accent)}
-.maps{display:grid;grid-template-columns:repeat(3,1fr);gap:12px;align-items:start}
-.maps.two{grid-template-columns:repeat(2,1fr)}
-figure{margin:0}
-figure img{width:100%;height:auto;display:block;border-radius:6px;border:1px solid var(--line)}
-figcaption{font-size:13px;color:var(--muted);margin-top:4px}
-.maprow{margin:0 0 18px}.maprow h3{margin-bottom:8px}
-.legends{display:grid;grid-template-columns:2fr 1fr;gap:12px;margin-top:8px}
-.legend{font-size:12px;color:var(--muted);max-width:520px}
-.legend-label{margin-bottom:3px;color:var(--ink);font-weight:500}
-.legend-bar{height:12px;border-radius:3px;border:1px solid rgba(0,0,0,.12)}
-.legend-ticks{position:relative;height:16px}
-.legend-ticks .tick{position:absolute;transform:translateX(-50%);top:1px;white-space:nowrap}
-.legend-ticks .tick:before{content:"";position:absolute;left:50%;top:-4px;height:4px;
-border-left:1px solid #8a919c}
-.legend-ends{display:flex;justify-content:space-between;margin-top:2px;font-style:italic}
-table{border-collapse:collapse;width:100%}
-table.metrics{font-size:14px}
-table.metrics th,table.metrics td{padding:7px 8px;border-bottom:1px solid var(--line);text-align:left;
-vertical-align:middle}
-table.metrics thead th{font-size:12px;color:var(--muted);font-weight:600;text-transform:uppercase;
-letter-spacing:.04em;border-bottom:2px solid var(--line)}
-table.metrics tr.family th{background:#f3f5f8;font-size:13px;color:var(--accent);padding-top:6px}
-.num{text-align:right!important;font-variant-numeric:tabular-nums;white-space:nowrap}
-.mname{font-weight:500}.mkey{font-size:11.5px;color:var(--muted);font-family:ui-monospace,Menlo,Consolas,monospace}
-tr.tone-none .delta,tr.tone-na .delta{color:var(--muted)}
-.pill{display:inline-block;padding:2px 10px;border-radius:12px;font-size:12.5px;font-weight:600;
-white-space:nowrap}
-.pill.none{background:var(--none-bg);color:var(--none)}.pill.na{background:#f4f5f7;color:#8a919c}
-.pill.better{background:var(--better-bg);color:var(--better)}
-.pill.worse{background:var(--worse-bg);color:var(--worse)}
-.pill.changed{background:var(--changed-bg);color:var(--changed)}
-.pill.caution{background:#fff1cc;color:#7a5800}
-details.more{margin-top:12px}details.more summary{cursor:pointer;color:var(--accent);font-weight:500;
-padding:6px 0}
-table.kv{font-size:13.5px;margin-bottom:8px}
-table.kv th{text-align:left;font-weight:500;color:var(--muted);padding:3px 12px 3px 0;width:42%;
-vertical-align:top}
-table.kv td{padding:3px 0;word-break:break-word}
-.cols{display:grid;grid-template-columns:1fr 1fr;gap:22px}
-.swatch{display:inline-block;width:11px;height:11px;border-radius:50%;vertical-align:-1px;margin-right:4px}
-footer{max-width:1120px;margin:0 auto;padding:6px 24px 30px;color:var(--muted);font-size:12.5px}
-footer table.kv{width:auto;font-size:12.5px}footer table.kv th{width:auto;padding-right:18px}
-table.quality{font-size:13px}table.quality th,table.quality td{padding:4px 8px 4px 0;
-border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
-table.quality thead th{font-size:12px;color:var(--muted);font-weight:600}
-table.quality tbody th{font-weight:500;white-space:nowrap}
-table.quality .pill{font-size:11.5px;padding:1px 8px;min-width:40px;text-align:center}
-@media (max-width:760px){.maps,.cols,.legends{grid-template-columns:1fr}
-.maps.two{grid-template-columns:1fr 1fr}}
-@media print{body{background:#fff}section{break-inside:avoid;border:none;padding:8px 0}
-.cmp-controls{display:none}}
-"""
+CSS = asset("report.css")
 
 #: Forbids every fetch: only inline styles/scripts and data: pictures may load.
 CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
@@ -723,272 +514,5 @@ def page(title: str, body: str, *, subtitle: str = "", params: Mapping | Iterabl
             f"</header>{body}</main>{footer(params, generated=generated)}{js}</body></html>\n")
 
 
-# --------------------------------------------------------------------------------------
-# The compare report
-
-
-@dataclass
-class MapPair:
-    """A quantity mapped on BEFORE's display grid, before and after, with its change.
-
-    ``before``/``after`` are float32 maps (NaN where not measured), ``mask`` the skin
-    both share; ``delta`` is ``after - before`` smoothed to the scale where it means
-    something; ``mdc`` the noise floor of the matching mean metric.
-    """
-
-    title: str
-    unit: str
-    before: np.ndarray
-    after: np.ndarray
-    delta: np.ndarray
-    mask: np.ndarray
-    cmap: str
-    diff_cmap: str
-    low_text: str = ""
-    high_text: str = ""
-    less_text: str = ""
-    more_text: str = ""
-    mdc: float | None = None
-    note: str = ""
-
-
-@dataclass
-class Spot:
-    """A spot on BEFORE's display grid: centre ``(x, y)`` and radius in pixels."""
-
-    x: float
-    y: float
-    r: float
-    status: str  # "new" | "faded" | "kept"
-
-
-@dataclass
-class CompareView:
-    """Everything the compare report shows, as arrays on BEFORE's display grid."""
-
-    before_rgb: np.ndarray
-    after_rgb: np.ndarray            # AFTER aligned onto BEFORE's grid
-    mask: np.ndarray                 # analysed skin (shared), display grid
-    valid: np.ndarray                # where AFTER covers BEFORE
-    rows: list[MetricRow]
-    before_label: str
-    after_label: str
-    maps: list[MapPair] = field(default_factory=list)
-    spots: list[Spot] | None = None  # None: spots not available
-    warnings: list[str] = field(default_factory=list)
-    quality_headers: list[str] = field(default_factory=list)
-    quality: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
-    calibration: list[tuple[str, str]] = field(default_factory=list)
-    alignment: list[tuple[str, str]] = field(default_factory=list)
-    params: list[tuple[str, str]] = field(default_factory=list)
-    subtitle: str = ""
-    notes: list[str] = field(default_factory=list)
-    deidentified: str = ""           # description of the masking applied, if any
-
-
-def _outline(rgb: np.ndarray, mask: np.ndarray, colour=(255, 255, 255)) -> np.ndarray:
-    """Draw the outline of `mask` on a copy of `rgb` (the analysed skin)."""
-    out = np.ascontiguousarray(rgb.copy())
-    m = mask.astype(np.uint8)
-    if m.shape != out.shape[:2]:
-        m = cv2.resize(m, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_NEAREST)
-    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    t = max(1, round(max(out.shape[:2]) / 500))
-    cv2.drawContours(out, contours, -1, (0, 0, 0), t + 2, cv2.LINE_AA)
-    cv2.drawContours(out, contours, -1, colour, t, cv2.LINE_AA)
-    return out
-
-
-SPOT_COLOURS = {"new": (230, 90, 40), "faded": (40, 170, 110), "kept": (240, 240, 240)}
-
-
-def spots_overlay(rgb: np.ndarray, spots: Sequence[Spot]) -> np.ndarray:
-    """Circles on a copy of `rgb`: new spots orange, faded green, unchanged white."""
-    out = np.ascontiguousarray(rgb.copy())
-    t = max(2, round(max(out.shape[:2]) / 350))
-    for s in sorted(spots, key=lambda s: s.status == "kept", reverse=True):
-        c = (int(round(s.x)), int(round(s.y)))
-        r = max(3 * t, int(round(s.r * 1.6 + 2 * t)))
-        cv2.circle(out, c, r, (0, 0, 0), t + 2, cv2.LINE_AA)
-        cv2.circle(out, c, r, SPOT_COLOURS.get(s.status, (255, 255, 0)), t, cv2.LINE_AA)
-    return out
-
-
-def _summary_cards(rows: Sequence[MetricRow]) -> str:
-    """One card per family: the most telling metric of each (first significant, else first),
-    core (SPEC) measures before the others."""
-    fams: dict[str, list[MetricRow]] = {}
-    for r in sorted(rows, key=lambda r: not r.core):
-        fams.setdefault(r.name.split(".", 1)[0], []).append(r)
-    cards = []
-    for fam, rs in fams.items():
-        sig = [r for r in rs if r.verdict.tone in ("better", "worse", "changed")]
-        r = sig[0] if sig else next((r for r in rs if r.verdict.tone != "na"), rs[0])
-        v = r.verdict
-        detail = (f": {format_value(r.delta, r.unit, mdc=r.mdc, signed=True)} "
-                  f"(noise \u00b1{format_value(r.mdc, r.unit, mdc=r.mdc)})"
-                  if v.tone != "na" else " could not be measured on these photos")
-        more = f" \u00b7 {len(sig)} of {len(rs)} measures changed" if len(rs) > 1 else ""
-        cards.append(f'<div class="card {v.tone}"><div class="k">'
-                     f'{escape(family_title(fam))}</div>'
-                     f'<div class="v">{escape(v.text)}</div><div class="d">'
-                     f'{escape(r.description or r.name)}{detail}{escape(more)}</div></div>')
-    return f'<div class="summary">{"".join(cards)}</div>'
-
-
-def headline(rows: Sequence[MetricRow]) -> str:
-    """One sentence: how many measures changed beyond their noise floor."""
-    measured = [r for r in rows if r.verdict.tone != "na"]
-    sig = [r for r in measured if r.verdict.tone in ("better", "worse", "changed")]
-    if not measured:
-        return "No measure could be computed on these photographs."
-    if not sig:
-        return (f"No detectable change: all {len(measured)} measures stayed within their "
-                "measurement noise.")
-    better = sum(r.verdict.tone == "better" for r in sig)
-    worse = sum(r.verdict.tone == "worse" for r in sig)
-    parts = [f"{len(sig)} of {len(measured)} measures changed beyond their measurement noise"]
-    if better or worse:
-        parts.append(f"({better} better, {worse} worse)")
-    rest = "; the others show no detectable change." if len(sig) < len(measured) else "."
-    return " ".join(parts) + rest
-
-
-def render_compare(view: CompareView, *, title: str = "Skin comparison",
-                   generated: _dt.datetime | None = None) -> str:
-    """The complete HTML of a ``photokit compare`` report."""
-    parts = []
-    # Summary
-    summary = (f'<p class="headline">{escape(headline(view.rows))}</p>{_summary_cards(view.rows)}')
-    parts.append(section("Summary", summary, sid="summary"))
-    warn = notes_list(view.warnings, kind="warn", title="Read these results with care")
-    if warn or view.notes:
-        parts.append(f'<div id="warnings">{warn}'
-                     f'{notes_list(view.notes, kind="info", title="Notes")}</div>')
-
-    # Aligned photos
-    before_disp = _outline(view.before_rgb, view.mask)
-    after_disp = _outline(view.after_rgb, view.mask)
-    intro = ("After is aligned onto before, so the same point of skin sits under the same "
-             "pixel. Drag across the picture to compare; Blink alternates the two photos, "
-             "which makes small changes easiest to see. The white line outlines the skin "
-             "that was measured.")
-    if view.deidentified:
-        intro += " " + view.deidentified
-    parts.append(section("Before and after", slider(before_disp, after_disp,
-                                                   before_label=view.before_label,
-                                                   after_label=view.after_label),
-                         sid="photos", intro=intro))
-
-    # Maps
-    if view.maps:
-        rows_html = []
-        for mp in view.maps:
-            vmin, vmax = robust_range((mp.before, mp.mask), (mp.after, mp.mask))
-            dmax = change_range(mp.delta, mp.mask, mp.mdc)
-            sl = crop_box(mp.mask)
-            bg_b, bg_a = view.before_rgb[sl], view.after_rgb[sl]
-            figs = (heatmap_figure(mp.before[sl], mp.mask[sl], cmap=mp.cmap, vmin=vmin, vmax=vmax,
-                                   caption=f"Before \u2013 {mp.title}", background=bg_b)
-                    + heatmap_figure(mp.after[sl], mp.mask[sl], cmap=mp.cmap, vmin=vmin, vmax=vmax,
-                                     caption=f"After \u2013 {mp.title}", background=bg_a)
-                    + heatmap_figure(mp.delta[sl], mp.mask[sl], cmap=mp.diff_cmap, vmin=-dmax,
-                                     vmax=dmax, caption=f"Change (after \u2212 before) \u2013 {mp.title}",
-                                     background=bg_b))
-            legends = (legend(mp.cmap, vmin, vmax, mp.unit, label=mp.title,
-                              low_text=mp.low_text, high_text=mp.high_text)
-                       + legend(mp.diff_cmap, -dmax, dmax, mp.unit, label="Change",
-                                low_text=mp.less_text, high_text=mp.more_text))
-            note = f'<p class="muted">{escape(mp.note)}</p>' if mp.note else ""
-            rows_html.append(f'<div class="maprow"><h3>{escape(mp.title)}</h3>'
-                             f'<div class="maps">{figs}</div><div class="legends">{legends}</div>'
-                             f"{note}</div>")
-        parts.append(section(
-            "Maps", "".join(rows_html), sid="maps",
-            intro="Colour shows each quantity over the measured skin (the pictures are cropped "
-                  "to it); before and after share one colour scale. The change map is smoothed "
-                  "over a few millimetres: single-pixel differences are noise."))
-
-    # Spots
-    if view.spots is not None:
-        n_new = sum(s.status == "new" for s in view.spots)
-        n_faded = sum(s.status == "faded" for s in view.spots)
-        n_kept = sum(s.status == "kept" for s in view.spots)
-        key = " ".join(f'<span class="swatch" style="background:rgb{SPOT_COLOURS[k]};'
-                       f'border:1px solid #888"></span>{escape(t)}&nbsp;&nbsp;'
-                       for k, t in (("new", f"new ({n_new})"), ("faded", f"faded ({n_faded})"),
-                                    ("kept", f"unchanged ({n_kept})")))
-        figs = (f'<figure class="map">{img_tag(spots_overlay(fit(view.before_rgb), [s for s in view.spots if s.status != "new"]), "spots on before", max_side=640)}'  # noqa: E501
-                f"<figcaption>Before: spots that faded (green) or stayed (white)</figcaption></figure>"
-                f'<figure class="map">{img_tag(spots_overlay(fit(view.after_rgb), [s for s in view.spots if s.status != "faded"]), "spots on after", max_side=640)}'  # noqa: E501
-                f"<figcaption>After: new spots (orange) and those that stayed (white)</figcaption></figure>")
-        parts.append(section("Spots", f'<div class="maps two">{figs}</div><p>{key}</p>', sid="spots",
-                             intro="Pigmented spots found in each photo, matched through the "
-                                   "alignment."))
-
-    # Table: the SPEC's core measures first, the others folded away
-    core = [r for r in view.rows if r.core]
-    other = [r for r in view.rows if not r.core]
-    if not core:
-        core, other = other, []
-    table = metrics_table(core)
-    if other:
-        n_sig = sum(r.verdict.tone in ("better", "worse", "changed") for r in other)
-        table += (f'<details class="more"><summary>{len(other)} further measures '
-                  f"({n_sig} changed beyond noise)</summary>{metrics_table(other)}</details>")
-    parts.append(section(
-        "Measurements", table,
-        sid="metrics",
-        intro="Change is after minus before over the same skin. The noise floor is the "
-              "smallest change the method can tell apart from retaking the same photo "
-              "(minimal detectable change); a smaller change is reported as no detectable "
-              "change, whatever its percentage."))
-
-    # Quality, calibration, alignment
-    q_html = quality_table(view.quality_headers, view.quality) if view.quality else ""
-    cal = key_value_table(view.calibration) if view.calibration else ""
-    al = key_value_table(view.alignment) if view.alignment else ""
-    parts.append(section(
-        "Capture quality and calibration",
-        f'<div class="cols"><div><h3>Capture quality</h3>{q_html}</div><div><h3>Colour and scale</h3>{cal}'
-        f"<h3>Alignment</h3>{al}</div></div>", sid="quality"))
-    return page(title, "".join(parts), subtitle=view.subtitle, params=view.params,
-                script=SLIDER_JS, generated=generated)
-
-
-def render_compare_notebook(view: CompareView, *, max_side: int = 420) -> str:
-    """A compact, script-free HTML block for Jupyter: before, after, first change map, table."""
-    b_img = img_tag(_outline(view.before_rgb, view.mask), "before", max_side=max_side)
-    a_img = img_tag(_outline(view.after_rgb, view.mask), "after", max_side=max_side)
-    figs = [f'<figure style="margin:0">{b_img}'
-            f"<figcaption>Before \u2013 {escape(view.before_label)}</figcaption></figure>",
-            f'<figure style="margin:0">{a_img}'
-            f"<figcaption>After (aligned) \u2013 {escape(view.after_label)}</figcaption></figure>"]
-    if view.maps:
-        mp = view.maps[0]
-        dmax = change_range(mp.delta, mp.mask, mp.mdc)
-        figs.append(f'<figure style="margin:0">{img_tag(colourize(mp.delta, mp.mask, cmap=mp.diff_cmap, vmin=-dmax, vmax=dmax, background=view.before_rgb), "change map", max_side=max_side)}'  # noqa: E501
-                    f"<figcaption>Change in {escape(mp.title)} "
-                    f"(\u00b1{format_value(dmax, mp.unit, mdc=mp.mdc)} at full colour)</figcaption></figure>")
-    warn = notes_list(view.warnings, kind="warn")
-    return (f'<div class="photokit-compare"><style>{NOTEBOOK_CSS}</style>'
-            f"<p><b>{escape(headline(view.rows))}</b></p>{warn}"
-            f'<div style="display:flex;gap:10px;flex-wrap:wrap">{"".join(figs)}</div>'
-            f"{metrics_table(view.rows)}</div>")
-
-
 #: Style of the notebook (Jupyter) renderings of results.
-NOTEBOOK_CSS = """
-.photokit-compare table.metrics{border-collapse:collapse;font-size:13px;margin-top:10px}
-.photokit-compare table.metrics td,.photokit-compare table.metrics th{padding:4px 8px;
-border-bottom:1px solid #ddd;text-align:left}
-.photokit-compare .num{text-align:right}.photokit-compare .mkey{font-size:11px;color:#777}
-.photokit-compare .pill{padding:1px 8px;border-radius:10px;font-size:12px}
-.photokit-compare .pill.better{background:#e3f4ea;color:#1f7a4d}
-.photokit-compare .pill.worse{background:#fbe9de;color:#a4461c}
-.photokit-compare .pill.none{background:#eef0f3;color:#4d5562}
-.photokit-compare .pill.changed{background:#e4ecfa;color:#2a5aa8}
-.photokit-compare .notes.warn{background:#fff6e0;border:1px solid #e8c25a;padding:6px 10px}
-.photokit-compare figure img{max-width:100%;height:auto}
-.photokit-compare figcaption{font-size:12px;color:#666}
-"""
+NOTEBOOK_CSS = asset("notebook.css")

@@ -1,0 +1,606 @@
+"""The compare report: what a comparison shows, built from its numbers and photos.
+
+`build_view` turns a `~photokit.comparison.compare.Comparison` into a `CompareView`
+(every picture as an array on BEFORE's display grid: the aligned pair, map pairs of the
+metrics with a `~photokit.metrics.registry.Panel`, matched spots, tables and notes);
+`render_compare` writes the self-contained HTML page and `render_compare_notebook` the
+Jupyter rendering. The comparison itself only computes numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from ..comparison.compare import calibration_of
+from ..imaging.filters import fit_within
+from ..io.photo import Photo
+from .html import (
+    NOTEBOOK_CSS,
+    SLIDER_JS,
+    MetricRow,
+    blur_boxes,
+    change_range,
+    colourize,
+    crop_box,
+    escape,
+    family_title,
+    fit,
+    format_value,
+    heatmap_figure,
+    img_tag,
+    key_value_table,
+    legend,
+    metric_rows,
+    metrics_table,
+    notes_list,
+    page,
+    quality_table,
+    robust_range,
+    section,
+    slider,
+)
+
+
+@dataclass
+class MapPair:
+    """A quantity mapped on BEFORE's display grid, before and after, with its change.
+
+    ``before``/``after`` are float32 maps (NaN where not measured), ``mask`` the skin
+    both share; ``delta`` is ``after - before`` smoothed to the scale where it means
+    something; ``mdc`` the noise floor of the matching mean metric.
+    """
+
+    title: str
+    unit: str
+    before: np.ndarray
+    after: np.ndarray
+    delta: np.ndarray
+    mask: np.ndarray
+    cmap: str
+    diff_cmap: str
+    low_text: str = ""
+    high_text: str = ""
+    less_text: str = ""
+    more_text: str = ""
+    mdc: float | None = None
+    note: str = ""
+
+
+@dataclass
+class Spot:
+    """A spot on BEFORE's display grid: centre ``(x, y)`` and radius in pixels."""
+
+    x: float
+    y: float
+    r: float
+    status: str  # "new" | "faded" | "kept"
+
+
+@dataclass
+class CompareView:
+    """Everything the compare report shows, as arrays on BEFORE's display grid."""
+
+    before_rgb: np.ndarray
+    after_rgb: np.ndarray            # AFTER aligned onto BEFORE's grid
+    mask: np.ndarray                 # analysed skin (shared), display grid
+    valid: np.ndarray                # where AFTER covers BEFORE
+    rows: list[MetricRow]
+    before_label: str
+    after_label: str
+    maps: list[MapPair] = field(default_factory=list)
+    spots: list[Spot] | None = None  # None: spots not available
+    warnings: list[str] = field(default_factory=list)
+    quality_headers: list[str] = field(default_factory=list)
+    quality: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
+    calibration: list[tuple[str, str]] = field(default_factory=list)
+    alignment: list[tuple[str, str]] = field(default_factory=list)
+    params: list[tuple[str, str]] = field(default_factory=list)
+    subtitle: str = ""
+    notes: list[str] = field(default_factory=list)
+    deidentified: str = ""           # description of the masking applied, if any
+
+
+def _outline(rgb: np.ndarray, mask: np.ndarray, colour=(255, 255, 255)) -> np.ndarray:
+    """Draw the outline of `mask` on a copy of `rgb` (the analysed skin)."""
+    out = np.ascontiguousarray(rgb.copy())
+    m = mask.astype(np.uint8)
+    if m.shape != out.shape[:2]:
+        m = cv2.resize(m, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_NEAREST)
+    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    t = max(1, round(max(out.shape[:2]) / 500))
+    cv2.drawContours(out, contours, -1, (0, 0, 0), t + 2, cv2.LINE_AA)
+    cv2.drawContours(out, contours, -1, colour, t, cv2.LINE_AA)
+    return out
+
+
+SPOT_COLOURS = {"new": (230, 90, 40), "faded": (40, 170, 110), "kept": (240, 240, 240)}
+
+
+def spots_overlay(rgb: np.ndarray, spots: Sequence[Spot]) -> np.ndarray:
+    """Circles on a copy of `rgb`: new spots orange, faded green, unchanged white."""
+    out = np.ascontiguousarray(rgb.copy())
+    t = max(2, round(max(out.shape[:2]) / 350))
+    for s in sorted(spots, key=lambda s: s.status == "kept", reverse=True):
+        c = (int(round(s.x)), int(round(s.y)))
+        r = max(3 * t, int(round(s.r * 1.6 + 2 * t)))
+        cv2.circle(out, c, r, (0, 0, 0), t + 2, cv2.LINE_AA)
+        cv2.circle(out, c, r, SPOT_COLOURS.get(s.status, (255, 255, 0)), t, cv2.LINE_AA)
+    return out
+
+
+def _summary_cards(rows: Sequence[MetricRow]) -> str:
+    """One card per family: the most telling metric of each (first significant, else first),
+    core (SPEC) measures before the others."""
+    fams: dict[str, list[MetricRow]] = {}
+    for r in sorted(rows, key=lambda r: not r.core):
+        fams.setdefault(r.name.split(".", 1)[0], []).append(r)
+    cards = []
+    for fam, rs in fams.items():
+        sig = [r for r in rs if r.verdict.tone in ("better", "worse", "changed")]
+        r = sig[0] if sig else next((r for r in rs if r.verdict.tone != "na"), rs[0])
+        v = r.verdict
+        detail = (f": {format_value(r.delta, r.unit, mdc=r.mdc, signed=True)} "
+                  f"(noise \u00b1{format_value(r.mdc, r.unit, mdc=r.mdc)})"
+                  if v.tone != "na" else " could not be measured on these photos")
+        more = f" \u00b7 {len(sig)} of {len(rs)} measures changed" if len(rs) > 1 else ""
+        cards.append(f'<div class="card {v.tone}"><div class="k">'
+                     f'{escape(family_title(fam))}</div>'
+                     f'<div class="v">{escape(v.text)}</div><div class="d">'
+                     f'{escape(r.description or r.name)}{detail}{escape(more)}</div></div>')
+    return f'<div class="summary">{"".join(cards)}</div>'
+
+
+def headline(rows: Sequence[MetricRow]) -> str:
+    """One sentence: how many measures changed beyond their noise floor."""
+    measured = [r for r in rows if r.verdict.tone != "na"]
+    sig = [r for r in measured if r.verdict.tone in ("better", "worse", "changed")]
+    if not measured:
+        return "No measure could be computed on these photographs."
+    if not sig:
+        return (f"No detectable change: all {len(measured)} measures stayed within their "
+                "measurement noise.")
+    better = sum(r.verdict.tone == "better" for r in sig)
+    worse = sum(r.verdict.tone == "worse" for r in sig)
+    parts = [f"{len(sig)} of {len(measured)} measures changed beyond their measurement noise"]
+    if better or worse:
+        parts.append(f"({better} better, {worse} worse)")
+    rest = "; the others show no detectable change." if len(sig) < len(measured) else "."
+    return " ".join(parts) + rest
+
+
+def render_compare(view: CompareView, *, title: str = "Skin comparison",
+                   generated: _dt.datetime | None = None) -> str:
+    """The complete HTML of a ``photokit compare`` report."""
+    parts = []
+    # Summary
+    summary = (f'<p class="headline">{escape(headline(view.rows))}</p>{_summary_cards(view.rows)}')
+    parts.append(section("Summary", summary, sid="summary"))
+    warn = notes_list(view.warnings, kind="warn", title="Read these results with care")
+    if warn or view.notes:
+        parts.append(f'<div id="warnings">{warn}'
+                     f'{notes_list(view.notes, kind="info", title="Notes")}</div>')
+
+    # Aligned photos
+    before_disp = _outline(view.before_rgb, view.mask)
+    after_disp = _outline(view.after_rgb, view.mask)
+    intro = ("After is aligned onto before, so the same point of skin sits under the same "
+             "pixel. Drag across the picture to compare; Blink alternates the two photos, "
+             "which makes small changes easiest to see. The white line outlines the skin "
+             "that was measured.")
+    if view.deidentified:
+        intro += " " + view.deidentified
+    parts.append(section("Before and after", slider(before_disp, after_disp,
+                                                   before_label=view.before_label,
+                                                   after_label=view.after_label),
+                         sid="photos", intro=intro))
+
+    # Maps
+    if view.maps:
+        rows_html = []
+        for mp in view.maps:
+            vmin, vmax = robust_range((mp.before, mp.mask), (mp.after, mp.mask))
+            dmax = change_range(mp.delta, mp.mask, mp.mdc)
+            sl = crop_box(mp.mask)
+            bg_b, bg_a = view.before_rgb[sl], view.after_rgb[sl]
+            figs = (heatmap_figure(mp.before[sl], mp.mask[sl], cmap=mp.cmap, vmin=vmin, vmax=vmax,
+                                   caption=f"Before \u2013 {mp.title}", background=bg_b)
+                    + heatmap_figure(mp.after[sl], mp.mask[sl], cmap=mp.cmap, vmin=vmin, vmax=vmax,
+                                     caption=f"After \u2013 {mp.title}", background=bg_a)
+                    + heatmap_figure(mp.delta[sl], mp.mask[sl], cmap=mp.diff_cmap, vmin=-dmax,
+                                     vmax=dmax, caption=f"Change (after \u2212 before) \u2013 {mp.title}",
+                                     background=bg_b))
+            legends = (legend(mp.cmap, vmin, vmax, mp.unit, label=mp.title,
+                              low_text=mp.low_text, high_text=mp.high_text)
+                       + legend(mp.diff_cmap, -dmax, dmax, mp.unit, label="Change",
+                                low_text=mp.less_text, high_text=mp.more_text))
+            note = f'<p class="muted">{escape(mp.note)}</p>' if mp.note else ""
+            rows_html.append(f'<div class="maprow"><h3>{escape(mp.title)}</h3>'
+                             f'<div class="maps">{figs}</div><div class="legends">{legends}</div>'
+                             f"{note}</div>")
+        parts.append(section(
+            "Maps", "".join(rows_html), sid="maps",
+            intro="Colour shows each quantity over the measured skin (the pictures are cropped "
+                  "to it); before and after share one colour scale. The change map is smoothed "
+                  "over a few millimetres: single-pixel differences are noise."))
+
+    # Spots
+    if view.spots is not None:
+        n_new = sum(s.status == "new" for s in view.spots)
+        n_faded = sum(s.status == "faded" for s in view.spots)
+        n_kept = sum(s.status == "kept" for s in view.spots)
+        key = " ".join(f'<span class="swatch" style="background:rgb{SPOT_COLOURS[k]};'
+                       f'border:1px solid #888"></span>{escape(t)}&nbsp;&nbsp;'
+                       for k, t in (("new", f"new ({n_new})"), ("faded", f"faded ({n_faded})"),
+                                    ("kept", f"unchanged ({n_kept})")))
+        figs = (f'<figure class="map">{img_tag(spots_overlay(fit(view.before_rgb), [s for s in view.spots if s.status != "new"]), "spots on before", max_side=640)}'  # noqa: E501
+                f"<figcaption>Before: spots that faded (green) or stayed (white)</figcaption></figure>"
+                f'<figure class="map">{img_tag(spots_overlay(fit(view.after_rgb), [s for s in view.spots if s.status != "faded"]), "spots on after", max_side=640)}'  # noqa: E501
+                f"<figcaption>After: new spots (orange) and those that stayed (white)</figcaption></figure>")
+        parts.append(section("Spots", f'<div class="maps two">{figs}</div><p>{key}</p>', sid="spots",
+                             intro="Pigmented spots found in each photo, matched through the "
+                                   "alignment."))
+
+    # Table: the SPEC's core measures first, the others folded away
+    core = [r for r in view.rows if r.core]
+    other = [r for r in view.rows if not r.core]
+    if not core:
+        core, other = other, []
+    table = metrics_table(core)
+    if other:
+        n_sig = sum(r.verdict.tone in ("better", "worse", "changed") for r in other)
+        table += (f'<details class="more"><summary>{len(other)} further measures '
+                  f"({n_sig} changed beyond noise)</summary>{metrics_table(other)}</details>")
+    parts.append(section(
+        "Measurements", table,
+        sid="metrics",
+        intro="Change is after minus before over the same skin. The noise floor is the "
+              "smallest change the method can tell apart from retaking the same photo "
+              "(minimal detectable change); a smaller change is reported as no detectable "
+              "change, whatever its percentage."))
+
+    # Quality, calibration, alignment
+    q_html = quality_table(view.quality_headers, view.quality) if view.quality else ""
+    cal = key_value_table(view.calibration) if view.calibration else ""
+    al = key_value_table(view.alignment) if view.alignment else ""
+    parts.append(section(
+        "Capture quality and calibration",
+        f'<div class="cols"><div><h3>Capture quality</h3>{q_html}</div><div><h3>Colour and scale</h3>{cal}'
+        f"<h3>Alignment</h3>{al}</div></div>", sid="quality"))
+    return page(title, "".join(parts), subtitle=view.subtitle, params=view.params,
+                script=SLIDER_JS, generated=generated)
+
+
+def render_compare_notebook(view: CompareView, *, max_side: int = 420) -> str:
+    """A compact, script-free HTML block for Jupyter: before, after, first change map, table."""
+    b_img = img_tag(_outline(view.before_rgb, view.mask), "before", max_side=max_side)
+    a_img = img_tag(_outline(view.after_rgb, view.mask), "after", max_side=max_side)
+    figs = [f'<figure style="margin:0">{b_img}'
+            f"<figcaption>Before \u2013 {escape(view.before_label)}</figcaption></figure>",
+            f'<figure style="margin:0">{a_img}'
+            f"<figcaption>After (aligned) \u2013 {escape(view.after_label)}</figcaption></figure>"]
+    if view.maps:
+        mp = view.maps[0]
+        dmax = change_range(mp.delta, mp.mask, mp.mdc)
+        figs.append(f'<figure style="margin:0">{img_tag(colourize(mp.delta, mp.mask, cmap=mp.diff_cmap, vmin=-dmax, vmax=dmax, background=view.before_rgb), "change map", max_side=max_side)}'  # noqa: E501
+                    f"<figcaption>Change in {escape(mp.title)} "
+                    f"(\u00b1{format_value(dmax, mp.unit, mdc=mp.mdc)} at full colour)</figcaption></figure>")
+    warn = notes_list(view.warnings, kind="warn")
+    return (f'<div class="photokit-compare"><style>{NOTEBOOK_CSS}</style>'
+            f"<p><b>{escape(headline(view.rows))}</b></p>{warn}"
+            f'<div style="display:flex;gap:10px;flex-wrap:wrap">{"".join(figs)}</div>'
+            f"{metrics_table(view.rows)}</div>")
+
+
+def after_to_before_grid(al, arr: np.ndarray, arr_scale: float, out_shape: tuple[int, int],
+                          out_scale: float, interpolation=cv2.INTER_LINEAR) -> np.ndarray:
+    """Resample a (downscaled) AFTER-grid array onto a (downscaled) BEFORE grid.
+
+    `arr` is AFTER at ``arr_scale`` of full resolution, the output BEFORE at `out_scale`.
+    A BEFORE display pixel ``d`` sits at full-resolution ``x = (d + .5)/s_out - .5``; it takes
+    AFTER's value at ``H^-1 (x + flow(x))`` (the `Alignment` convention), at map index
+    ``(a + .5) s_arr - .5``. Float arrays get NaN where AFTER does not reach.
+    """
+    h, w = out_shape
+    xd = (np.arange(w, dtype=np.float32) + 0.5) / out_scale - 0.5
+    yd = (np.arange(h, dtype=np.float32) + 0.5) / out_scale - 0.5
+    xs = np.broadcast_to(xd[None, :], (h, w)).astype(np.float32)
+    ys = np.broadcast_to(yd[:, None], (h, w)).astype(np.float32)
+    if getattr(al, "flow", None) is not None:
+        g = al.flow_grid
+        fx = cv2.remap(al.flow, (xs * g[0, 0] + g[0, 2]).astype(np.float32),
+                       (ys * g[1, 1] + g[1, 2]).astype(np.float32), cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        xs, ys = xs + fx[..., 0], ys + fx[..., 1]
+    hi = np.linalg.inv(al.homography)
+    den = hi[2, 0] * xs + hi[2, 1] * ys + hi[2, 2]
+    xa = (hi[0, 0] * xs + hi[0, 1] * ys + hi[0, 2]) / den
+    ya = (hi[1, 0] * xs + hi[1, 1] * ys + hi[1, 2]) / den
+    mx = ((xa + 0.5) * arr_scale - 0.5).astype(np.float32)
+    my = ((ya + 0.5) * arr_scale - 0.5).astype(np.float32)
+    is_float = arr.dtype.kind == "f"
+    border = float("nan") if is_float else 0
+    return cv2.remap(arr, mx, my, interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+
+
+def _masked_smooth(v: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
+    """Normalised convolution ``G*(v m) / G*m`` inside `mask` (NaN outside)."""
+    m = (mask & np.isfinite(v)).astype(np.float32)
+    num = cv2.GaussianBlur(np.where(m > 0, v, 0).astype(np.float32), (0, 0), sigma)
+    den = cv2.GaussianBlur(m, (0, 0), sigma)
+    out = num / np.maximum(den, 1e-6)
+    out[~mask] = np.nan
+    return out.astype(np.float32)
+
+
+def _maps_of(an, max_side: int, panels) -> tuple[dict, np.ndarray, float]:
+    """The map of each metric of `panels` (`photokit.metrics.registry.Panel.pixels`) of an Analysis,
+    at <= max_side, its mask and its scale."""
+    lv = an.level(max_side=max_side)
+    return {m.name: m.panel.pixels(lv) for m in panels}, lv.mask, lv.shape[1] / an.shape[1]
+
+
+def eye_boxes(photo_rgb8_or_gray: np.ndarray) -> list[tuple[float, float, float, float]]:
+    """Boxes ``(x, y, w, h)`` covering the eyes of every detected face.
+
+    Both eyes found: a band centred on them, 2 x the inter-ocular distance wide and
+    0.8 x high. Face but no eyes: the band from 18 % to 55 % of the face box height.
+    """
+    from ..faces.haar import detect_faces
+
+    g = photo_rgb8_or_gray
+    if g.ndim == 3:
+        g = cv2.cvtColor(np.ascontiguousarray(g), cv2.COLOR_RGB2GRAY)
+    boxes = []
+    for f in detect_faces(g, with_eyes=True, min_size_frac=0.05):
+        x, y, w, h = f.box
+        if f.interocular_px:
+            (x1, y1), (x2, y2) = f.eyes
+            d = f.interocular_px
+            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+            boxes.append((cx - d, cy - 0.4 * d, 2 * d, 0.8 * d))
+        else:
+            boxes.append((x + 0.08 * w, y + 0.18 * h, 0.84 * w, 0.37 * h))
+    return boxes
+
+
+def build_view(c, *, max_side: int, blur_eyes: bool, notes: list) -> CompareView:
+    """Everything the compare report shows, as arrays on BEFORE's display grid.
+
+    Parameters
+    ----------
+    c : photokit.comparison.compare.Comparison
+        The comparison (its photos, measurements, alignment and aligned AFTER).
+    max_side : int
+        Long side of the display grid (pixels).
+    blur_eyes : bool
+        Blur the eye region in every picture.
+    notes : list of str
+        Extra notes for the report.
+    """
+    pb = c.before_photo
+    aligned = c.aligned_rgb
+    if aligned is None:
+        aligned = c.alignment.warp(c.after_photo.rgb8())
+    b_rgb, s_b = fit_within(pb.rgb8(), max_side)
+    a_rgb = cv2.resize(aligned, (b_rgb.shape[1], b_rgb.shape[0]), interpolation=cv2.INTER_AREA)
+    dshape = b_rgb.shape[:2]
+    valid = cv2.resize(c.alignment.valid_mask().astype(np.uint8), (dshape[1], dshape[0]),
+                       interpolation=cv2.INTER_NEAREST).astype(bool)
+    mask = cv2.resize(c.mask_before.astype(np.uint8), (dshape[1], dshape[0]),
+                      interpolation=cv2.INTER_NEAREST).astype(bool) & valid
+    warnings = list(c.warnings)
+    deid = ""
+    boxes: list = []
+    if blur_eyes:
+        full = eye_boxes(pb.rgb8()) + eye_boxes(aligned)
+        boxes = [(x * s_b, y * s_b, w * s_b, h * s_b) for (x, y, w, h) in full]
+        if boxes:
+            b_rgb, a_rgb = blur_boxes(b_rgb, boxes), blur_boxes(a_rgb, boxes)
+            deid = "The eye region is blurred in every picture of this report."
+        else:
+            warnings.append("De-identification requested (--blur-eyes) but no face or eyes were "
+                            "found: nothing was blurred. Check the pictures before sharing.")
+    for (x, y, w, h) in boxes:  # no map colour may trace the eyes either
+        mask[max(0, int(y)):int(math.ceil(y + h)), max(0, int(x)):int(math.ceil(x + w))] = False
+
+    maps = []
+    an_b, an_a = getattr(c.before, "analysis", None), getattr(c.after, "analysis", None)
+    if an_b is not None and an_a is not None and c.before_photo.is_colour and c.after_photo.is_colour:
+        panels = [m for m in c.metrics if m.panel is not None]
+        mb, mask_lb, sb_lvl = _maps_of(an_b, max_side, panels)
+        ma, mask_la, sa_lvl = _maps_of(an_a, max_side, panels)
+        # analysis grids relative to the full photos
+        sb_full = sb_lvl * an_b.shape[1] / pb.width
+        sa_full = sa_lvl * an_a.shape[1] / c.after_photo.width
+        mm = c.parameters.get("mm_per_px_before")
+        sigma = (1.5 / mm * s_b) if mm else 0.006 * max(dshape)
+        sigma = float(np.clip(sigma, 2.0, 0.03 * max(dshape)))
+        # the maps themselves: smoothed over ~0.3 mm, so pores do not hide the pattern
+        sigma_map = float(np.clip((0.3 / mm * s_b) if mm else 0.0015 * max(dshape), 0.7, 4.0))
+        for met in panels:
+            before_d = _before_to_display(mb[met.name], sb_full, dshape, s_b)
+            after_src = np.where(mask_la, ma[met.name], np.nan).astype(np.float32)
+            after_d = after_to_before_grid(c.alignment, after_src, sa_full, dshape, s_b)
+            before_d = np.where(_before_to_display(mask_lb.astype(np.float32), sb_full, dshape, s_b) > 0.5,
+                                before_d, np.nan)
+            shared = mask & np.isfinite(before_d) & np.isfinite(after_d)
+            bs = _masked_smooth(before_d, shared, sigma_map)
+            as_ = _masked_smooth(after_d, shared, sigma_map)
+            delta = _masked_smooth(after_d, shared, sigma) - _masked_smooth(before_d, shared, sigma)
+            p = met.panel
+            maps.append(MapPair(p.title, met.unit, bs, as_, delta, shared, p.cmap, p.diff_cmap,
+                                  p.low_text, p.high_text, p.less_text, p.more_text,
+                                  c.noise_floor.get(met.name)))
+
+    rows = metric_rows(c.metrics, c.before.metrics, c.after.metrics, c.delta, c.percent_change)
+    spots = _spot_changes(c, s_b)
+
+    def qual_rows():
+        qs = [getattr(c.before, "quality", None), getattr(c.after, "quality", None)]
+        if any(q is None for q in qs):
+            return []
+        names = list(dict.fromkeys([*qs[0].checks, *qs[1].checks]))
+        rows = []
+        for name in names:
+            cells = []
+            for q in qs:
+                ch = q.checks.get(name)
+                if ch is None:
+                    cells.append(("n/a", ""))
+                    continue
+                val = "" if ch.value is None else f"{ch.value:g} {ch.unit}".strip()
+                note = f" ({ch.note})" if ch.note and ch.verdict != "pass" else ""
+                cells.append((ch.verdict, val + note))
+            rows.append((name, cells))
+        return rows
+
+    def cal_text(m):
+        cal = calibration_of(m)
+        meth = cal.get("method", "none")
+        de = cal.get("delta_e_mean")
+        return {"checker": "colour card", "reference": "reference skin", "none": "not calibrated"}.get(
+            meth, str(meth)) + (f" (mean \u0394E2000 {de:.2f})" if de is not None else "")
+
+    def scale_text(m, carried=False):
+        mm = getattr(m, "mm_per_px", None)
+        src = "BEFORE's scale carried through the alignment" if carried else getattr(m, "scale_source", None)
+        return "unknown" if mm is None else f"{mm:.4f} mm/px ({src or 'given'})"
+
+    al = c.alignment
+    carried_scale = c.parameters.get("mm_per_px_after") is not None
+    before_label = _dated(pb)
+    after_label = _dated(c.after_photo)
+    days = _days_between(pb, c.after_photo)
+    subtitle = f"{pb.name} \u2192 {c.after_photo.name}"
+    if days is not None:
+        subtitle += f" \u00b7 {days:.0f} days apart" if abs(days) >= 1 else " \u00b7 same day"
+    params = [("Before", c.parameters.get("before")), ("After", c.parameters.get("after")),
+              ("Region measured", c.parameters.get("roi")),
+              ("Reference skin", c.parameters.get("reference_roi") or "none"),
+              ("Scale (before)", "unknown" if c.parameters.get("mm_per_px_before") is None
+               else f"{c.parameters['mm_per_px_before']:.4f} mm/px"),
+              ("Calibration", c.parameters.get("calibration")),
+              ("Eyes blurred", "yes" if boxes else "no"),
+              ("photokit", c.parameters.get("photokit"))]
+    light = c.lighting or {}
+    return CompareView(
+        before_rgb=b_rgb, after_rgb=a_rgb, mask=mask, valid=valid, rows=rows,
+        before_label=before_label, after_label=after_label, maps=maps, spots=spots,
+        warnings=warnings,
+        quality_headers=["Before", "After"], quality=qual_rows(),
+        calibration=[("Colour, before", cal_text(c.before)), ("Colour, after", cal_text(c.after)),
+                     ("Lighting difference", "not measurable" if light.get("dL") is None else
+                      f"{light['dL']:+.1f} L*" + (f", {light['dab']:.1f} a*b*" if light.get("dab") is not None
+                                                  else "") + f" ({light.get('where')})"),
+                     ("Scale, before", scale_text(c.before)),
+                     ("Scale, after", scale_text(c.after, carried_scale))],
+        alignment=[("Status", al.status), ("Confidence", f"{al.confidence:.2f}"),
+                   ("Matched features", str(al.inliers)),
+                   ("Residual", "\u2013" if al.residual_px is None else f"{al.residual_px:.2f} px"),
+                   ("Overlap", f"{al.overlap:.0%}"), ("Model", str(getattr(al, "model", None))),
+                   ("Followed", str(getattr(al, "subject", "")))],
+        params=params, subtitle=subtitle, notes=list(c.notes) + list(notes), deidentified=deid)
+
+
+def _before_to_display(arr: np.ndarray, arr_scale: float, dshape, s_b: float) -> np.ndarray:
+    """Resample a BEFORE analysis-grid array onto BEFORE's display grid (pixel centres)."""
+    h, w = dshape
+    k = arr_scale / s_b
+    xd = ((np.arange(w, dtype=np.float32) + 0.5) * k - 0.5).astype(np.float32)
+    yd = ((np.arange(h, dtype=np.float32) + 0.5) * k - 0.5).astype(np.float32)
+    mx = np.broadcast_to(xd[None, :], (h, w)).astype(np.float32)
+    my = np.broadcast_to(yd[:, None], (h, w)).astype(np.float32)
+    src = arr.astype(np.float32)
+    if k > 1.5:  # display is coarser: average first
+        src = cv2.resize(src, (w, h), interpolation=cv2.INTER_AREA)
+        return src
+    return cv2.remap(src, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _dated(p: Photo) -> str:
+    return p.capture_time.strftime("%d %b %Y") if p.capture_time else p.name
+
+
+def _days_between(pb: Photo, pa: Photo) -> float | None:
+    if pb.capture_time is None or pa.capture_time is None:
+        return None
+    tb, ta = pb.capture_time, pa.capture_time
+    if (tb.tzinfo is None) != (ta.tzinfo is None):
+        tb, ta = tb.replace(tzinfo=None), ta.replace(tzinfo=None)
+    return (ta - tb).total_seconds() / 86400.0
+
+
+def _spot_changes(c, s_b: float):
+    """New / faded / kept spots on BEFORE's display grid, or None without a spot list."""
+    from ..metrics.spots import find_spots
+
+    an_b, an_a = getattr(c.before, "analysis", None), getattr(c.after, "analysis", None)
+    if an_b is None or an_a is None:
+        return None
+    sb, sa = find_spots(an_b), find_spots(an_a)   # the lists the spot metrics counted (cached)
+    if sb is None or sa is None:
+        return None
+    xyr_b = _spot_xyr(sb, an_b, c.before_photo.width)
+    xyr_a = _spot_xyr(sa, an_a, c.after_photo.width)
+    return match_spots(xyr_b, xyr_a, c.alignment.homography, s_b)
+
+
+def _spot_xyr(spots, an, photo_width: int) -> np.ndarray:
+    """(n, 3) array x, y, radius in the photo's full-resolution pixels.
+
+    Spot centres are in pixels of the analysed image (``an``); its diameter in mm is
+    turned into pixels with the analysis scale (radius 3 px when unknown).
+    """
+    k = photo_width / an.shape[1]
+    mm = getattr(an, "mm_per_px", None)
+    out = []
+    for s in spots:
+        d_mm = getattr(s, "diameter_mm", None)
+        r = 0.5 * d_mm / mm if (d_mm and mm) else 3.0
+        out.append((float(s.x) * k, float(s.y) * k, float(r) * k))
+    return np.asarray(out, np.float64).reshape(-1, 3)
+
+
+def match_spots(before_xyr: np.ndarray, after_xyr: np.ndarray, h: np.ndarray, scale: float):
+    """Match spots of both photos through the alignment (greedy nearest, within 1.5 radii).
+
+    ``before_xyr`` in BEFORE full-res pixels, ``after_xyr`` in AFTER's; AFTER centres are
+    mapped to BEFORE with ``h``. Returns `report.Spot` on the display grid (``scale``):
+    ``kept`` (matched), ``faded`` (BEFORE only), ``new`` (AFTER only).
+    """
+
+    b = np.asarray(before_xyr, np.float64).reshape(-1, 3)
+    a = np.asarray(after_xyr, np.float64).reshape(-1, 3)
+    if len(a):
+        p = np.c_[a[:, :2], np.ones(len(a))] @ np.asarray(h, np.float64).T
+        a_b = p[:, :2] / p[:, 2:3]
+        a_r = a[:, 2] * np.sqrt(abs(np.linalg.det(np.asarray(h)[:2, :2])))
+    else:
+        a_b, a_r = np.zeros((0, 2)), np.zeros(0)
+    used_a = np.zeros(len(a), bool)
+    out = []
+    if len(a) and len(b):
+        d = np.linalg.norm(b[:, None, :2] - a_b[None], axis=2)
+        tol = 1.5 * np.maximum(b[:, 2][:, None], a_r[None]) + 2.0
+        order = np.dstack(np.unravel_index(np.argsort(d, axis=None), d.shape))[0]
+        used_b = np.zeros(len(b), bool)
+        for i, j in order:
+            if d[i, j] > tol[i, j]:
+                break
+            if used_b[i] or used_a[j]:
+                continue
+            used_b[i] = used_a[j] = True
+            out.append(Spot(b[i, 0] * scale, b[i, 1] * scale, b[i, 2] * scale, "kept"))
+    else:
+        used_b = np.zeros(len(b), bool)
+    out += [Spot(x * scale, y * scale, r * scale, "faded")
+            for (x, y, r), u in zip(b, used_b, strict=True) if not u]
+    out += [Spot(x * scale, y * scale, r * scale, "new")
+            for (x, y), r, u in zip(a_b, a_r, used_a, strict=True) if not u]
+    return out
