@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import click
 
-from .options import emit_json, info, json_option, max_pixels_option, mm_per_px_option
+from .options import (
+    deidentify_option,
+    dicom_option,
+    emit_json,
+    fhir_option,
+    info,
+    json_option,
+    max_pixels_option,
+    mm_per_px_option,
+    patient_name_option,
+    pdf_option,
+    subject_option,
+)
 
 
 def summary_lines(s) -> list[str]:
@@ -54,30 +69,45 @@ def summary_lines(s) -> list[str]:
               help="Untreated reference skin in BASELINE coordinates, for colour normalisation.")
 @click.option("--acute-days", type=click.FloatRange(min=0), default=None,
               help="Days after a session left out of improvement trends (default 14).")
+@pdf_option
+@fhir_option
+@dicom_option
+@deidentify_option
+@subject_option
+@patient_name_option
 @mm_per_px_option
 @max_pixels_option
 @json_option
-def command(source, report, csv_path, roi, reference_roi, acute_days, mm_per_px, max_pixels, as_json):
+def command(source, report, csv_path, roi, reference_roi, acute_days, pdf_path, fhir_path, dicom_dir,
+            deidentify, subject, patient_name, mm_per_px, max_pixels, as_json):
     """Analyse a treatment series: alignment into the baseline frame, redness recovery after
     each session, and improvement at visits outside the acute window.
 
     SOURCE is a manifest CSV (photo,date,kind[,subject,area,roi,note]) or a folder of
     photos (its manifest.csv, or ordered by EXIF capture time).
     """
+    from ..exports import clinical
     from ..series.course import ACUTE_DAYS, Series
 
+    plan = clinical.Plan(report=report, pdf=pdf_path, fhir=fhir_path, dicom=dicom_dir,
+                         deidentify=deidentify, subject=subject, patient_name=patient_name,
+                         warn=lambda line: info(f"photokit: {line}"))
+    plan.check()
     s = Series(source, roi=roi, reference_roi=reference_roi, mm_per_px=mm_per_px,
                acute_days=ACUTE_DAYS if acute_days is None else acute_days,
                max_pixels=max_pixels, progress=info)
     s.analyse()
-    if report:
-        s.write_report(report)
-        info(f"report written to {report}")
+    page = s.report_html() if report or pdf_path or dicom_dir else None
+    csv_text = None
     if csv_path:
-        s.to_csv(csv_path)
-        info(f"CSV written to {csv_path}")
+        with tempfile.TemporaryDirectory(prefix="photokit-") as tmp:
+            csv_text = s.to_csv(Path(tmp) / "series.csv").read_text(encoding="utf-8")
+    for p in clinical.series(plan, s, page=page, csv_text=csv_text, csv_path=csv_path):
+        info(f"wrote {p}")
+    scrub = clinical.scrubber_of(s) if deidentify else None
     if as_json:
-        emit_json(s.to_dict())
+        doc = s.to_dict()
+        emit_json(scrub.doc(doc) if scrub else doc)
         return
     for line in summary_lines(s):
-        click.echo(line)
+        click.echo(scrub.text(line) if scrub else line)

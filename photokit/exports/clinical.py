@@ -130,13 +130,17 @@ def comparison(plan: Plan, c, *, before, after, others=(), page: str | None = No
     return _write(files, study, plan.dicom)
 
 
+def scrubber_of(s) -> Scrubber:
+    """The `Scrubber` of a series: its photos, manifest or folder, and ROI files."""
+    photos = [e.path for e in s.entries if e.path]
+    others = [s.source] + [r for r in (s.roi, s.reference_roi) if isinstance(r, str)]
+    return Scrubber(photos, others)
+
+
 def series(plan: Plan, s, *, page: str | None = None, csv_text: str | None = None,
            csv_path: str | None = None) -> list[Path]:
     """Write the exports of an analysed `Series` (and its CSV, scrubbed when de-identifying)."""
-    photos = [e.path for e in s.entries if e.path]
-    others = [s.source] + ([s.roi] if isinstance(s.roi, str) else []) + (
-        [s.reference_roi] if isinstance(s.reference_roi, str) else [])
-    scrub = Scrubber(photos, others) if plan.deidentify else None
+    scrub = scrubber_of(s) if plan.deidentify else None
     if scrub is not None:
         page = None if page is None else scrub.html(page)
         csv_text = None if csv_text is None else scrub.text(csv_text)
