@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from photokit.faces.haar import Face, detect_faces
+from photokit.faces.haar import Face
 from photokit.io.photo import load
 from photokit.metrics.scale import (
     INTEROCULAR_MM,
@@ -28,7 +28,7 @@ def _rect(x0, y0, w, h, angle_deg=0.0):
 def test_card_scale_exact_for_a_fronto_parallel_card(angle):
     # a 140 x 100 mm card imaged at 0.25 mm/px is 560 x 400 px, whatever its rotation
     s = scale_from_card(_rect(100, 80, 560, 400, angle), size_mm=(140, 100))
-    assert s.source == "checker"
+    assert s.source == "card"
     assert s.mm_per_px == pytest.approx(0.25, rel=1e-9)
     assert s.uncertainty == pytest.approx(0.01)
 
@@ -55,7 +55,7 @@ def test_degenerate_card_is_unknown():
 def test_face_scale_from_interocular_distance():
     f = Face(box=(0, 0, 300, 300), eyes=((100.0, 120.0), (226.0, 120.0)))
     s = scale_from_faces([f])
-    assert s.source == "face-estimate" and s.is_estimate
+    assert s.source == "face" and s.is_estimate
     assert s.mm_per_px == pytest.approx(INTEROCULAR_MM / 126.0)
     assert 0.06 < s.uncertainty < 0.1
 
@@ -69,12 +69,12 @@ def test_priority_user_then_card_then_face():
     card = {"corners": _rect(0, 0, 400, 300), "size_mm": (100, 75)}
     assert estimate_scale(None, user_mm_per_px=0.1, faces=[f], card=card).source == "user"
     assert estimate_scale(None, faces=[f], card=card).mm_per_px == pytest.approx(0.25)
-    assert estimate_scale(None, faces=[f], card=None).source == "face-estimate"
+    assert estimate_scale(None, faces=[f], card=None).source == "face"
     # a card of unstated size gives no scale (sizes differ several-fold between cards)
     sizeless = {"corners": _rect(0, 0, 400, 300)}
-    assert estimate_scale(None, faces=[f], card=sizeless).source == "face-estimate"
+    assert estimate_scale(None, faces=[f], card=sizeless).source == "face"
     s = estimate_scale(None, faces=[], card=sizeless, card_size_mm=(100, 75))
-    assert s.source == "checker" and s.mm_per_px == pytest.approx(0.25)
+    assert s.source == "card" and s.mm_per_px == pytest.approx(0.25)
     unknown = estimate_scale(None, faces=[], card=None)
     assert unknown.mm_per_px is None and unknown.source == "unknown" and "mm-per-px" in unknown.note
 
@@ -88,17 +88,14 @@ def test_photo_scale_counts_as_user_and_bad_values_raise():
     assert Scale(0.1, "user").to_dict()["source"] == "user"
 
 
-def test_face_detection_on_a_real_portrait(astronaut):
-    faces = detect_faces(load(astronaut).gray8())
+def test_face_scale_on_a_real_portrait(astronaut):
+    """The astronaut's irises are about 7 px: the inter-ocular fallback, with its reason."""
     s = estimate_scale(astronaut)
-    with_eyes = [f for f in faces if f.interocular_px]
-    if with_eyes:
-        assert s.source == "face-estimate"
-        assert s.mm_per_px == pytest.approx(INTEROCULAR_MM / with_eyes[0].interocular_px)
-        # a head-and-shoulders portrait 512 px wide: a few tenths of a mm per pixel
-        assert 0.15 < s.mm_per_px < 2.0
-    else:
-        assert s.source == "unknown"
+    assert s.source == "face" and s.reason.startswith("iris") and "px" in s.reason
+    assert s.uncertainty == pytest.approx(3.5 / 63)
+    # a head-and-shoulders portrait 512 px wide: a few tenths of a mm per pixel
+    assert 0.15 < s.mm_per_px < 2.0
+    assert estimate_scale(astronaut, faces=[]).source == "unknown"
 
 
 def test_relative_scale_makes_skin_100_units_square():

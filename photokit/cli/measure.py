@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import metrics as registry
+from ..io import atomic
 from ..measurement.measure import measure
 from .options import (
     emit_json,
@@ -26,12 +27,22 @@ from .options import (
               show_default=True, help="Colour-card use: auto uses a card when one is found.")
 @click.option("--maps", "maps_dir", type=click.Path(file_okay=False), default=None,
               help="Write colour maps (PNG, with colour bars in real units) to this folder.")
+@click.option("--zones/--no-zones", "zones", default=None,
+              help="Per face zone values (<metric>.<zone>): --zones requires a face (exit 1 "
+                   "without one); default: when a face is found.")
+@click.option("--overlay", "overlay_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the photo with the face mesh, irises, zones (hidden ones hatched) and "
+                   "the analysed skin's outline drawn (PNG or JPEG).")
 @json_option
 @max_pixels_option
-def command(image, roi, reference_roi, mm_per_px, calibration, maps_dir, as_json, max_pixels):
+def command(image, roi, reference_roi, mm_per_px, calibration, maps_dir, zones, overlay_path, as_json,
+            max_pixels):
     """Redness, pigment, texture, pores and spots of one photo, in physical units."""
     m = measure(image, roi=roi, reference_roi=reference_roi, mm_per_px=mm_per_px,
-                            calibration=calibration, max_pixels=max_pixels)
+                calibration=calibration, max_pixels=max_pixels, zones=zones)
+    if overlay_path:
+        atomic.write_image(overlay_path, m.overlay())
+        info(f"wrote {overlay_path}")
     if maps_dir:
         for p in m.save_maps(maps_dir):
             info(f"wrote {p}")
@@ -46,3 +57,9 @@ def command(image, roi, reference_roi, mm_per_px, calibration, maps_dir, as_json
         if met.name in m.metrics:
             v = m.metrics[met.name]
             click.echo(f"  {met.name:<28} {'-' if v is None else f'{v:.3f}':>10} {met.unit}")
+    for zone, z in m.zones.items():
+        shown = [f"{met.name.split('.', 1)[1]} {m.metrics[f'{met.name}.{zone}']:.2f}"
+                 for met in registry.registered()
+                 if met.zone == "mean" and m.metrics.get(f"{met.name}.{zone}") is not None]
+        text = ", ".join(shown) if z["reason"] is None else f"blank: {z['reason']}"
+        click.echo(f"  zone {zone:<18} {text}")

@@ -27,7 +27,7 @@ from .. import metrics as registry
 from ..colour.calibration import Calibration, calibrate
 from ..errors import PhotokitError
 from ..faces.haar import detect_faces
-from ..faces.mesh import find_faces
+from ..faces.mesh import draw_overlay, find_faces
 from ..faces.skin import face_skin_mask, skin_mask
 from ..imaging.filters import channel_max_within
 from ..io.photo import Photo, load
@@ -146,6 +146,13 @@ class Measurement:
                 f"<div style='display:flex;gap:1em'>{pic}<table>{rows}</table></div>"
                 f"{'<ul>' + warn + '</ul>' if warn else ''}</div>")
 
+    def overlay(self) -> np.ndarray:
+        """The photo (uint8 RGB) with each face's mesh, irises and zones (hidden ones
+        hatched; `photokit.faces.mesh.draw_overlay`) and the analysed skin outlined in white."""
+        rgb8 = self.photo.rgb8()
+        base = draw_overlay(rgb8, self.faces) if self.faces else rgb8
+        return _outlined(base, self.analysis.mask)
+
     def save_maps(self, outdir) -> list:
         """Write the colour maps (a*, erythema, melanin index, analysed mask) as PNGs."""
         from ..report.maps import save_measurement_maps
@@ -154,8 +161,6 @@ class Measurement:
 
 
 def _outlined(rgb8: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    import cv2
-
     out = rgb8.copy()
     m = mask.astype(np.uint8)
     contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
