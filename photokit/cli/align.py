@@ -7,10 +7,11 @@ import sys
 import click
 import numpy as np
 
+from ..exports.privacy import mask_photo
 from ..io import atomic
 from ..io.photo import load
 from ..registration.align import align
-from .options import emit_json, info, json_option, max_pixels_option, roi_option
+from .options import deidentify_option, emit_json, info, json_option, max_pixels_option, roi_option
 
 
 def overlay(before_rgb: np.ndarray, aligned_rgb: np.ndarray, valid: np.ndarray, *,
@@ -38,9 +39,10 @@ def overlay(before_rgb: np.ndarray, aligned_rgb: np.ndarray, valid: np.ndarray, 
               help="Write a checkerboard of BEFORE and aligned AFTER for a visual check.")
 @roi_option
 @click.option("--no-refine", is_flag=True, help="Global model only (no ECC, no dense field).")
+@deidentify_option
 @json_option
 @max_pixels_option
-def command(before, after, aligned, overlay_path, roi, no_refine, as_json, max_pixels):
+def command(before, after, aligned, overlay_path, roi, no_refine, deidentify, as_json, max_pixels):
     """Align AFTER onto BEFORE, following the subject (face, ROI), not the room.
 
     Exits 1 with one line on stderr when the alignment cannot be trusted (with --json
@@ -51,12 +53,23 @@ def command(before, after, aligned, overlay_path, roi, no_refine, as_json, max_p
     result = align(pb, pa, roi=roi, refine=not no_refine)
     if result.ok and (aligned or overlay_path):
         warped = result.warp(pa.pixels)
+        if deidentify:
+            warped, n = mask_photo(warped)
+            if n == 0:
+                info("photokit: warning: --deidentify found no face in the aligned photo: nothing "
+                     "was masked; check the pictures before sharing")
         if aligned:
             atomic.write_image(aligned, warped, quality=95)
             info(f"wrote {aligned}")
         if overlay_path:
             valid = result.valid_mask()
-            img = overlay(pb.rgb8(), _rgb8(warped), valid)
+            base = pb.rgb8()
+            if deidentify:
+                base, n = mask_photo(base)
+                if n == 0:
+                    info("photokit: warning: --deidentify found no face in the before photo: "
+                         "nothing was masked; check the pictures before sharing")
+            img = overlay(base, _rgb8(warped), valid)
             atomic.write_image(overlay_path, img)
             info(f"wrote {overlay_path}")
     if as_json:
@@ -68,7 +81,8 @@ def command(before, after, aligned, overlay_path, roi, no_refine, as_json, max_p
                        f"{d['inliers']} inliers, residual {d['residual_px']} px, "
                        f"overlap {d['overlap']:.0%}")
     if not result.ok:
-        click.echo(f"photokit: {after}: alignment failed: {result.reason}", err=True)
+        name = "photo 2" if deidentify else after
+        click.echo(f"photokit: {name}: alignment failed: {result.reason}", err=True)
         sys.exit(1)
 
 

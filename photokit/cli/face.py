@@ -5,33 +5,37 @@ from __future__ import annotations
 import click
 
 from ..errors import PhotokitError
+from ..exports.privacy import mask_eyes
 from ..faces.mesh import draw_overlay, face_scale, faces_document, find_faces
 from ..io import atomic
 from ..io.photo import load
-from .options import emit_json, info, json_option, max_pixels_option
+from .options import deidentify_option, emit_json, info, json_option, max_pixels_option
 
 
 @click.command("face")
 @click.argument("image", type=click.Path(dir_okay=False))
 @click.option("--overlay", "overlay_path", type=click.Path(dir_okay=False), default=None,
               help="Write the photo with mesh, irises, zones and pose drawn (PNG or JPEG).")
+@deidentify_option
 @json_option
 @max_pixels_option
-def command(image, overlay_path, as_json, max_pixels):
+def command(image, overlay_path, deidentify, as_json, max_pixels):
     """Find every face in IMAGE: 468-point mesh, irises, head pose, skin zones, scale.
 
     Exits 1 with one line on stderr when there is no face.
     """
     photo = load(image, max_pixels=max_pixels)
     faces = find_faces(photo.pixels)
+    name = "photo 1" if deidentify else str(image)
     if not faces:
-        raise PhotokitError("no face found", image)
+        raise PhotokitError("no face found", name)
     scale = face_scale(faces)
     if overlay_path:
-        atomic.write_image(overlay_path, draw_overlay(photo.pixels, faces))
+        pixels = mask_eyes(photo.pixels, faces)[0] if deidentify else photo.pixels
+        atomic.write_image(overlay_path, draw_overlay(pixels, faces))
         info(f"wrote {overlay_path}")
     if as_json:
-        emit_json(faces_document(faces, image=str(image), scale=scale))
+        emit_json(faces_document(faces, image=name, scale=scale))
         return
     click.echo(f"{len(faces)} face(s); scale {scale.mm_per_px:.4f} mm/px from {scale.source}"
                + (f" ({scale.reason})" if scale.reason else ""))
