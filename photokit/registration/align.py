@@ -104,7 +104,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from ..faces.mesh import find_faces
 from ..io.photo import Photo, load
+from .mesh import FaceFit, expression, fit_faces, pose_change, shared_zones
 from .subject import Subject, find_subject
 
 #: Long side of the working grid (subject crop) for features, ECC and flow.
@@ -145,6 +147,18 @@ TILT_VIEWS = ((1.0, 0.0), (2.0, 0.0), (2.0, 45.0), (2.0, 90.0), (2.0, 135.0))
 TILT_SIDE = 500
 #: SIFT features kept per simulated view.
 TILT_FEATURES = 1500
+
+#: Smallest confidence reported as "ok" for a face aligned through the mesh.
+MIN_CONFIDENCE_MESH = 0.5
+#: Identity posterior ``P(same | n) = 1 / (1 + exp(-ID_SLOPE (log(1 + n) - ID_MIDPOINT)))``,
+#: ``n`` the skin-detail matches the mesh alignment explains: linear discriminant of
+#: ``log(1 + n)`` between the measured same-person and different-person pairs (equal
+#: priors; docs/ALIGN.md, ``benchmarks/bench_recapture.py`` prints the fit).
+ID_SLOPE = 6.2
+#: See `ID_SLOPE`.
+ID_MIDPOINT = 3.2
+#: A user ROI is followed through the mesh when at least this share of it lies on the face.
+MESH_ROI_SHARE = 0.5
 
 _MODELS = {"similarity": 4, "affine": 6, "homography": 8}
 
@@ -194,6 +208,23 @@ class Alignment:
     tilted : bool
         The matches came from the strong-viewpoint fallback (simulated tilts, then
         guided matching; see `_tilt_matches`).
+    method : str
+        ``"mesh"`` (through the face mesh, `photokit.registration.mesh`) or
+        ``"features"`` (feature matches on the subject).
+    pose_change : dict or None
+        AFTER's head pose minus BEFORE's, ``{"yaw", "pitch", "roll"}`` degrees (mesh only).
+    zones : list of str or None
+        Face zones both photos show (`photokit.registration.mesh.shared_zones`; mesh only).
+    expression : dict or None
+        `photokit.registration.mesh.expression` of the pair (mesh only).
+    identity : dict or None
+        Same-person evidence: ``matches`` (skin-detail matches the alignment explains),
+        ``share`` (of all ratio-test matches) and ``p_same`` (mesh only).
+    warnings : list of str
+        What the alignment cannot make comparable (an expression change, hidden zones).
+    vouched : ndarray of bool or None
+        Where the alignment vouches for the mapping, on the `flow_grid` (the face mesh of
+        BEFORE); None: wherever AFTER covers BEFORE.
     """
 
     status: str
@@ -214,13 +245,21 @@ class Alignment:
     flow_px: float | None = None
     tolerance_px: float = 3.0
     tilted: bool = False
+    method: str = "features"
+    pose_change: dict | None = None
+    zones: list | None = None
+    expression: dict | None = None
+    identity: dict | None = None
+    warnings: list = field(default_factory=list)
+    vouched: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
 
     def to_dict(self) -> dict:
-        """SPEC ``align --json`` keys, plus ``model``, ``subject``, ``ncc``, ``flow_px``.
+        """SPEC ``align --json`` keys, plus ``model``, ``subject``, ``ncc``, ``flow_px``,
+        ``method``, ``pose_change``, ``zones``, ``expression``, ``identity``, ``warnings``.
 
         ``homography`` is null when the alignment failed before any model was found.
         """
@@ -236,6 +275,8 @@ class Alignment:
             "ncc_core": None if self.ncc_core is None else round(float(self.ncc_core), 4),
             "flow_px": None if self.flow_px is None else round(float(self.flow_px), 3),
             "tolerance_px": round(float(self.tolerance_px), 2),
+            "method": self.method, "pose_change": self.pose_change, "zones": self.zones,
+            "expression": self.expression, "identity": self.identity, "warnings": list(self.warnings),
         }
 
     # -- using the alignment -------------------------------------------------------------
@@ -305,6 +346,71 @@ class Alignment:
         out[y0:y1, x0:x1] = cv2.remap(px, mx, my, interpolation, borderMode=cv2.BORDER_CONSTANT,
                                       borderValue=0)
         return out
+
+    def _field_at(self, pts: np.ndarray) -> np.ndarray:
+        """The dense field at BEFORE points (N x 2), bilinear; zero without a field."""
+        if self.flow is None or not len(pts):
+            return np.zeros((len(pts), 2))
+        g = _apply(self.flow_grid, pts).astype(np.float32)
+        f = cv2.remap(self.flow, g[:, 0].reshape(-1, 1), g[:, 1].reshape(-1, 1), cv2.INTER_LINEAR,
+                      borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return f.reshape(-1, 2).astype(np.float64)
+
+    def _vouched_at(self, pts: np.ndarray) -> np.ndarray:
+        if self.vouched is None:
+            return np.ones(len(pts), bool)
+        g = np.round(_apply(self.flow_grid, pts)).astype(int)
+        gh, gw = self.vouched.shape
+        inside = (g[:, 0] >= 0) & (g[:, 0] < gw) & (g[:, 1] >= 0) & (g[:, 1] < gh)
+        out = np.zeros(len(pts), bool)
+        out[inside] = self.vouched[g[inside, 1], g[inside, 0]]
+        return out
+
+    def map_points(self, points, inverse: bool = False) -> list:
+        """Carry points through the full alignment (global model and dense field).
+
+        Parameters
+        ----------
+        points : array_like, (N, 2)
+            ``(x, y)`` pixels of BEFORE (of AFTER with `inverse`).
+        inverse : bool
+            Map AFTER -> BEFORE instead of BEFORE -> AFTER.
+
+        Returns
+        -------
+        list
+            Per point ``[x, y]`` in the other photo, or None where the point or its
+            image falls outside either photo, or outside the region the alignment vouches
+            for (`vouched`, the face for a mesh alignment), or the alignment failed.
+
+        Notes
+        -----
+        BEFORE -> AFTER is ``a = H^-1 (x + f(x))`` (``f`` the dense field). The inverse
+        solves ``x + f(x) = y``, ``y = H a``, by the fixed-point iteration
+        ``x_{k+1} = y - f(x_k)`` (a contraction: the field is smooth, its gradient far
+        below 1), 10 steps.
+        """
+        pts = np.asarray(points, np.float64).reshape(-1, 2)
+        if not self.ok or not len(pts):
+            return [None] * len(pts)
+        if inverse:
+            y = _apply(self.homography, pts)
+            x = y.copy()
+            for _ in range(10):
+                x = y - self._field_at(x)
+            b, a = x, pts
+        else:
+            b = pts
+            a = _apply(np.linalg.inv(self.homography), pts + self._field_at(pts))
+        hb, wb = self.before_shape
+        ha, wa = self.after_shape
+        ok = (np.isfinite(a).all(1) & np.isfinite(b).all(1) & (b[:, 0] >= 0) & (b[:, 0] <= wb - 1)
+              & (b[:, 1] >= 0) & (b[:, 1] <= hb - 1) & (a[:, 0] >= 0) & (a[:, 0] <= wa - 1)
+              & (a[:, 1] >= 0) & (a[:, 1] <= ha - 1))
+        ok &= self._vouched_at(np.where(np.isfinite(b), b, 0.0))
+        out = b if inverse else a
+        return [[round(float(p[0]), 3), round(float(p[1]), 3)] if k else None
+                for p, k in zip(out, ok, strict=True)]
 
     def valid_mask(self) -> np.ndarray:
         """Boolean mask on BEFORE's grid: pixels that AFTER covers (1 px eroded)."""
@@ -940,10 +1046,22 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
     -------
     Alignment
         ``status="failed"`` with a reason when it cannot be trusted (never raised).
+
+    Notes
+    -----
+    When both photos show a meshed face (`photokit.faces.mesh.find_faces`) and the ROI,
+    if any, lies on BEFORE's face (at least `MESH_ROI_SHARE` of it), the face is aligned
+    through the mesh (`_align_mesh`, ``method="mesh"``); otherwise by features on the
+    subject (``method="features"``): skin close-ups, body areas, a face the mesh misses.
     """
     pb, pa = load(before), load(after)
     gb, ga = _gray(pb), _gray(pa)
     sub_b = find_subject(gb, roi, faces=faces)
+    if faces:
+        fb = find_faces(pb.rgb8(), max_faces=1)
+        fa = find_faces(pa.rgb8(), max_faces=1) if fb else []
+        if fb and fa and _mesh_covers(fb[0], sub_b):
+            return _align_mesh(gb, ga, fb[0], fa[0], refine)
     a = _align_on(gb, ga, sub_b, sub_b, refine)
     if a.ok or sub_b.kind != "face" or a.model is not None:
         return a
@@ -957,6 +1075,78 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
         return b
     a.reason = f"{a.reason[:a.reason.index(')') + 1]}; on the whole frame: {b.reason}"
     return a
+
+
+def _mesh_covers(face, sub: Subject) -> bool:
+    """Does BEFORE's face mesh hold the subject? (always, unless it is a user ROI)"""
+    if sub.kind != "roi":
+        return True
+    hull = np.zeros(sub.shape, np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(face.landmarks[:, :2].astype(np.float32)).astype(np.int32), 1)
+    return float(hull[sub.mask > 0].mean()) >= MESH_ROI_SHARE
+
+
+def identity_posterior(matches: int) -> float:
+    """``P(same person | n)`` from the skin-detail matches a mesh alignment explains.
+
+    ``P = 1 / (1 + exp(-ID_SLOPE (log(1 + n) - ID_MIDPOINT)))``: the posterior of a linear
+    discriminant (equal variances, equal priors; Hastie, Tibshirani & Friedman 2009,
+    section 4.3) of ``log(1 + n)`` between same-person and different-person pairs,
+    fitted in ``benchmarks/bench_recapture.py`` (docs/ALIGN.md).
+    """
+    return float(1.0 / (1.0 + np.exp(-ID_SLOPE * (np.log1p(matches) - ID_MIDPOINT))))
+
+
+def _align_mesh(gb: np.ndarray, ga: np.ndarray, face_b, face_a, refine: bool) -> Alignment:
+    """Align a face pair through the mesh (`photokit.registration.mesh.fit_faces`) and judge it.
+
+    Verdict, one reason, in this order: the faces are not shown to be one person's
+    (`identity_posterior` < `MIN_CONFIDENCE_MESH`); AFTER covers too little of BEFORE;
+    the residual left by the full alignment (independent dense flow on the shared skin)
+    exceeds the tolerance; the confidence is below `MIN_CONFIDENCE_MESH`.
+
+    ``confidence = P(same | n) x P(e < t)`` with ``P(e < t) = 1 - exp(-t^2 / (2 s^2))``
+    the Rayleigh probability that the error is below the tolerance ``t``, its scale
+    ``s = r / sqrt(2 ln 2)`` from the median residual ``r`` (the Rayleigh median).
+    """
+    bshape, ashape = gb.shape[:2], ga.shape[:2]
+    tol = max(3.0, 0.001 * float(np.hypot(*bshape)))
+    fit: FaceFit = fit_faces(gb, ga, face_b, face_a, refine=refine)
+    p_same = identity_posterior(fit.matches)
+    sigma = max(fit.residual_px, 1e-3) / np.sqrt(2 * np.log(2))
+    p_geom = float(1.0 - np.exp(-tol ** 2 / (2 * sigma ** 2)))
+    confidence = p_same * p_geom
+    overlap = overlap_share(fit.homography, bshape, ashape)
+    expr = expression(face_b, face_a)
+    zones = fit.zones
+    warnings = []
+    if expr["changed"]:
+        warnings.append(f"the expression changed (smile score {expr['smile_score']:+.2f}, lip opening "
+                        f"{expr['lip_opening']:+.2f}): lines and texture around the mouth and eyes are "
+                        "not comparable")
+    hidden = [z for z in shared_zones(face_b.visible, face_b.visible) if z not in zones]
+    if hidden:
+        warnings.append(f"zones hidden in one photo, not comparable: {', '.join(hidden)}")
+    identity = {"matches": int(fit.matches), "share": round(float(fit.match_share), 3),
+                "p_same": round(p_same, 4)}
+    reason = None
+    if p_same < MIN_CONFIDENCE_MESH:
+        reason = (f"the faces do not match: {fit.matches} skin-detail matches explained by the alignment "
+                  f"({fit.match_share:.0%} of the matches; P(same person) {p_same:.2f}): a different person?")
+    elif overlap < MIN_OVERLAP:
+        reason = f"too little overlap ({overlap:.0%} of BEFORE covered by AFTER)"
+    elif fit.residual_px > tol:
+        reason = f"the face is not aligned (residual {fit.residual_px:.1f} px > {tol:.1f} px)"
+    elif confidence < MIN_CONFIDENCE_MESH:
+        reason = f"alignment too uncertain (confidence {confidence:.2f} < {MIN_CONFIDENCE_MESH})"
+    vouched = cv2.dilate(fit.face.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    return Alignment("failed" if reason else "ok", reason, fit.homography, confidence, int(fit.matches),
+                     None if reason else fit.residual_px, overlap, tuple(bshape), tuple(ashape),
+                     flow=fit.flow, flow_grid=fit.to_grid.copy(), model=fit.model, subject="face",
+                     ncc=fit.ncc, flow_px=float(np.median(np.hypot(*fit.flow[fit.face].T))) if fit.face.any()
+                     else None, tolerance_px=tol, method="mesh", pose_change=pose_change(face_b, face_a),
+                     zones=list(zones), expression=expr, identity=identity, warnings=warnings,
+                     vouched=vouched)
 
 
 def _align_on(gb: np.ndarray, ga: np.ndarray, sub_b: Subject, ident: Subject, refine: bool) -> Alignment:

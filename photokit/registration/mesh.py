@@ -1,0 +1,590 @@
+"""Face pairs aligned through the face mesh: global model, mesh deformation, dense refinement.
+
+``fit_faces(gray_b, gray_a, face_b, face_a)`` aligns AFTER onto BEFORE when both photos
+show a meshed face (`photokit.faces.mesh.find_faces`) and gathers the evidence that the
+caller (`photokit.registration.align.align`) turns into a verdict.
+
+Pipeline (working grid: BEFORE's face box with a margin of `MARGIN` face widths, at most
+`WORK_SIDE` px on its long side; AFTER is always sampled from a copy of about the same
+resolution):
+
+1. **Global model** from the 468 mesh correspondences on the vertices expression moves
+   least (forehead, glabella, nose: `RIGID_ZONES`): similarity, affine or homography,
+   least squares, the one of lowest BIC ``n log(RSS/n) + k log(n)`` (``n`` = 2 x points,
+   ``k`` = 4, 6, 8). It maps AFTER pixels to BEFORE pixels (SPEC convention).
+2. **Mesh deformation**: every mesh triangle of BEFORE is mapped affinely onto the same
+   triangle of AFTER (seen through the global model): a piecewise-affine field (Goshtasby
+   1986) that follows pose and perspective (a face photographed at 15 cm is not the same
+   shape as at 60 cm) and expression. Outside the mesh the field decays smoothly to zero
+   (normalised convolution of the inside values, `_extend`).
+3. **Dense refinement**: DIS optical flow (Kroeger et al. 2016) between BEFORE and the
+   mesh-warped AFTER on contrast-normalised high-passed log luma, then regularised by
+   normalised convolution (Gaussian of `FLOW_SIGMA` x the inter-pupil distance) with
+   weights only on the skin both photos show: mesh zones (hair, eyes, brows, lips and
+   nostrils belong to none) seen in both photos (`shared_zones`), where the flow-warped
+   images agree. The total field is ``f(x) = d(x) + m(x + d(x))`` (``m`` the mesh field,
+   ``d`` the refinement).
+4. **Residual check**: an independent dense flow (Farneback 2003) between BEFORE and the
+   fully aligned AFTER, median magnitude on the shared skin (BEFORE pixels).
+5. **Evidence** for the verdict: the pose change, the zones both photos show, the
+   expression change (`expression`), and the identity evidence (`identity_evidence`):
+   skin-detail matches that the alignment explains.
+
+References
+----------
+A. Goshtasby, "Piecewise linear mapping functions for image registration", Pattern
+Recognition 19(6), 459-466 (1986). doi:10.1016/0031-3203(86)90044-0
+T. Kroeger, R. Timofte, D. Dai, L. Van Gool, "Fast optical flow using dense inverse
+search", ECCV 2016. doi:10.1007/978-3-319-46493-0_29
+G. Farneback, "Two-frame motion estimation based on polynomial expansion", SCIA 2003.
+doi:10.1007/3-540-45103-X_50
+D. G. Lowe, "Distinctive image features from scale-invariant keypoints", IJCV 60(2),
+91-110 (2004). doi:10.1023/B:VISI.0000029664.99615.94
+Y. Kartynnik, A. Ablavatski, I. Grishchenko, M. Grundmann, "Real-time facial surface
+geometry from monocular video on mobile GPUs", arXiv:1907.06724 (2019).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..faces.mesh import TRIANGLES, ZONE_NAMES, ZONES, FaceMesh
+from ..faces.mesh._topology import ZONE_CODES
+
+#: Long side of the working grid (BEFORE's face crop).
+WORK_SIDE = 720
+#: Margin around BEFORE's face box, as a fraction of the box's long side.
+MARGIN = 0.15
+#: Zones whose vertices drive the global model (expression moves them least).
+RIGID_ZONES = ("forehead", "glabella", "nose")
+#: A zone is compared when at least this share of its skin faces the camera in both photos.
+MIN_VISIBLE = 0.5
+#: Sigma of the dense-refinement regulariser, as a fraction of the inter-pupil distance.
+FLOW_SIGMA = 0.02
+#: Inter-pupil distance (px) of the normalised crops the identity evidence is taken on.
+IPD_NORM = 160.0
+#: Ratio test for the identity matches (Lowe 2004).
+RATIO = 0.8
+#: A match is explained by the alignment when it lands within this share of the IPD.
+MATCH_RADIUS = 0.03
+#: Smile score read as an expression change (see `expression`).
+EXPRESSION_CHANGE = 0.05
+#: Change of the inner-lip opening (eye-corner distances) read as an expression change.
+LIP_CHANGE = 0.08
+
+# MediaPipe Face Mesh vertex indices (Kartynnik et al. 2019, canonical topology)
+_MOUTH_CORNERS = (61, 291)
+_LIPS_INNER = (13, 14)
+_LIPS_OUTER = (0, 17)
+_EYE_OUTER = (33, 263)
+_LOWER_LIDS = (145, 374)
+
+_MODELS = {"similarity": 4, "affine": 6, "homography": 8}
+
+
+@dataclass(eq=False)
+class FaceFit:
+    """What `fit_faces` found (full-resolution pixels unless said otherwise).
+
+    Attributes
+    ----------
+    homography : ndarray
+        3x3 global model, AFTER -> BEFORE.
+    model : str
+        ``similarity``, ``affine`` or ``homography``.
+    flow : ndarray
+        ``(h, w, 2)`` float32 total deformation on the grid, BEFORE pixels: BEFORE pixel
+        ``x`` takes AFTER's pixel at ``H^-1 (x + flow(x))``.
+    to_grid : ndarray
+        3x3 scale-and-shift matrix, BEFORE full resolution -> grid.
+    skin : ndarray of bool
+        Shared skin on the grid (zones seen in both photos).
+    face : ndarray of bool
+        BEFORE's mesh on the grid (the region the alignment vouches for).
+    zones : list of str
+        Zones both photos show (`shared_zones`).
+    residual_px : float
+        Median independent (Farneback) flow left on the shared skin, BEFORE pixels.
+    mesh_rms_px : float
+        RMS distance of the rigid vertices under the global model, BEFORE pixels.
+    ncc : float
+        Correlation of the normalised high-pass on the shared skin after the full warp.
+    matches : int
+        Skin-detail feature matches explained by the alignment (`identity_evidence`).
+    match_share : float
+        Their share of all ratio-test matches on the face.
+    """
+
+    homography: np.ndarray
+    model: str
+    flow: np.ndarray
+    to_grid: np.ndarray
+    skin: np.ndarray
+    face: np.ndarray
+    zones: list
+    residual_px: float
+    mesh_rms_px: float
+    ncc: float
+    matches: int
+    match_share: float
+
+
+# ------------------------------------------------------------------------------ evidence
+def shared_zones(visible_b: dict, visible_a: dict, threshold: float = MIN_VISIBLE) -> list[str]:
+    """Zones that both photos show well enough to compare.
+
+    Parameters
+    ----------
+    visible_b, visible_a : dict of str to float
+        `FaceMesh.visible` of each photo: the share of a zone's skin (3D area) whose
+        triangles face the camera and are foreshortened at most twofold.
+    threshold : float
+        Smallest share in both photos (default `MIN_VISIBLE` = 0.5: at least half the
+        zone is seen within twofold foreshortening; on a real mesh turned about the
+        vertical axis the far cheek reads 0.62 at 11 and 0.37 at 21 degrees of yaw
+        (docs/FACE.md), so a cheek is compared up to roughly 15 degrees of turn away).
+
+    Returns
+    -------
+    list of str
+        In `ZONE_NAMES` order.
+    """
+    return [z for z in ZONE_NAMES if min(visible_b.get(z, 0.0), visible_a.get(z, 0.0)) >= threshold]
+
+
+def pose_change(face_b: FaceMesh, face_a: FaceMesh) -> dict:
+    """AFTER's head pose minus BEFORE's, degrees: ``{"yaw", "pitch", "roll"}`` (see
+    `photokit.faces.mesh.pose` for the axes and signs)."""
+    return {k: round(float(getattr(face_a, k) - getattr(face_b, k)), 2) for k in ("yaw", "pitch", "roll")}
+
+
+def expression_ratios(landmarks: np.ndarray) -> dict:
+    """Scale-free mouth and cheek measures of one mesh.
+
+    With ``e`` the 3D distance between the outer eye corners (vertices 33 and 263),
+    ``c`` the mouth corners (61, 291) and ``u`` the unit eye axis:
+
+    - ``mouth_width = |c_l - c_r| / e``;
+    - ``lip_opening = |p13 - p14| / e`` (inner lips);
+    - ``cheek_raise = mean(|p61 - p145|, |p291 - p374|) / e`` (mouth corner to lower lid on
+      each side: a smile raises the cheek and shortens it);
+    - ``corner_lift = ((p0 + p17) / 2 - (c_l + c_r) / 2) . u_perp / e``: how far the mouth
+      corners sit above the middle of the lips, across the eye axis (a smile curves the
+      mouth up).
+    """
+    p = np.asarray(landmarks, np.float64)
+    e = float(np.linalg.norm(p[_EYE_OUTER[0]] - p[_EYE_OUTER[1]]))
+    u = (p[_EYE_OUTER[1], :2] - p[_EYE_OUTER[0], :2]) / max(e, 1e-9)
+    perp = np.array([-u[1], u[0]]) / max(float(np.hypot(*u)), 1e-9)
+    d = lambda i, j: float(np.linalg.norm(p[i] - p[j])) / e  # noqa: E731
+    corners = (p[_MOUTH_CORNERS[0], :2] + p[_MOUTH_CORNERS[1], :2]) / 2
+    middle = (p[_LIPS_OUTER[0], :2] + p[_LIPS_OUTER[1], :2]) / 2
+    return {"mouth_width": d(*_MOUTH_CORNERS), "lip_opening": d(*_LIPS_INNER),
+            "cheek_raise": (d(_MOUTH_CORNERS[0], _LOWER_LIDS[0]) + d(_MOUTH_CORNERS[1], _LOWER_LIDS[1])) / 2,
+            "corner_lift": float(np.dot(middle - corners, perp)) / e}
+
+
+def expression(face_b: FaceMesh, face_a: FaceMesh, *, threshold: float = EXPRESSION_CHANGE) -> dict:
+    """Expression change between two meshes of one face (a smile, an open mouth).
+
+    Smile score, from `expression_ratios` of BEFORE (``b``) and AFTER (``a``)::
+
+        S = (w_a / w_b - 1) + (1 - k_a / k_b) + (l_a - l_b)
+
+    with ``w`` the mouth width, ``k`` the corner-to-lid distance and ``l`` the corner
+    lift: a smile widens the mouth, raises the cheeks and curves the corners up, so all
+    three terms grow together. ``changed`` when ``|S| > threshold`` or the inner lips open
+    or close by more than `LIP_CHANGE` eye-corner distances.
+
+    The default threshold 0.05 separates the measured pairs (docs/ALIGN.md): one neutral
+    face re-photographed at 15 to 60 cm (perspective changes the face's shape) gives
+    ``|S|`` <= 0.040; the 12 London neutral/smiling pairs give ``S`` >= 0.056 (a
+    closed-mouth half smile; the others >= 0.08). The margin is small and measured on
+    these 18 pairs only.
+
+    Returns
+    -------
+    dict
+        ``{"changed": bool, "smile_score": S, "lip_opening": l_a - l_b (inner lips),
+        "ratios": {"mouth_width": w_a / w_b, "cheek_raise": k_a / k_b}}``.
+    """
+    rb, ra = expression_ratios(face_b.landmarks), expression_ratios(face_a.landmarks)
+    ratios = {k: round(ra[k] / rb[k], 4) for k in ("mouth_width", "cheek_raise")}
+    score = ((ratios["mouth_width"] - 1.0) + (1.0 - ratios["cheek_raise"])
+             + (ra["corner_lift"] - rb["corner_lift"]))
+    lips = ra["lip_opening"] - rb["lip_opening"]
+    changed = abs(score) > threshold or abs(lips) > LIP_CHANGE
+    return {"changed": bool(changed), "smile_score": round(float(score), 4),
+            "lip_opening": round(float(lips), 4), "ratios": ratios}
+
+
+# ------------------------------------------------------------------------------ geometry
+def _zone_of_triangle() -> np.ndarray:
+    """Index into `ZONE_NAMES` of each mesh triangle's zone (-1: eyes, brows, lips, nostrils)."""
+    return np.array([ZONE_NAMES.index(ZONE_CODES[c]) if c in ZONE_CODES else -1 for c in ZONES])
+
+
+def _zone_vertices(names) -> np.ndarray:
+    codes = [ZONE_NAMES.index(z) for z in names]
+    return np.unique(TRIANGLES[np.isin(_zone_of_triangle(), codes)])
+
+
+def _apply(h: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    p = np.c_[pts, np.ones(len(pts))] @ h.T
+    return p[:, :2] / p[:, 2:3]
+
+
+def _fit(model: str, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    if model == "homography":
+        h, _ = cv2.findHomography(src, dst, 0)
+        return h / h[2, 2]
+    n = len(src)
+    x, y = src[:, 0], src[:, 1]
+    one, zero = np.ones(n), np.zeros(n)
+    if model == "similarity":
+        a = np.r_[np.c_[x, -y, one, zero], np.c_[y, x, zero, one]]
+        p = np.linalg.lstsq(a, np.r_[dst[:, 0], dst[:, 1]], rcond=None)[0]
+        return np.array([[p[0], -p[1], p[2]], [p[1], p[0], p[3]], [0, 0, 1.0]])
+    a = np.r_[np.c_[x, y, one, zero, zero, zero], np.c_[zero, zero, zero, x, y, one]]
+    p = np.linalg.lstsq(a, np.r_[dst[:, 0], dst[:, 1]], rcond=None)[0]
+    return np.array([[p[0], p[1], p[2]], [p[3], p[4], p[5]], [0, 0, 1.0]])
+
+
+def global_model(face_b: FaceMesh, face_a: FaceMesh) -> tuple[str, np.ndarray, float]:
+    """The global model AFTER -> BEFORE from the rigid mesh vertices, chosen by BIC.
+
+    Returns ``(model, H, rms)``: ``rms`` the RMS residual of the rigid vertices (BEFORE px).
+    """
+    idx = _zone_vertices(RIGID_ZONES)
+    return choose_model(face_a.landmarks[idx, :2], face_b.landmarks[idx, :2])
+
+
+def choose_model(src: np.ndarray, dst: np.ndarray) -> tuple[str, np.ndarray, float]:
+    """Least-squares similarity, affine and homography ``src -> dst``; the lowest BIC wins.
+
+    ``BIC = n log(RSS / n) + k log(n)``, ``n`` = 2 x points, ``k`` = 4, 6, 8 parameters
+    (Schwarz 1978). Returns ``(model, H, rms)``.
+    """
+    best = None
+    n = 2 * len(src)
+    for name, k in _MODELS.items():
+        h = _fit(name, src, dst)
+        rss = float(((_apply(h, src) - dst) ** 2).sum())
+        bic = n * np.log(max(rss, 1e-9) / n) + k * np.log(n)
+        if best is None or bic < best[0]:
+            best = (bic, name, h, np.sqrt(rss / len(src)))
+    return best[1], best[2], float(best[3])
+
+
+def _triangle_ids(pts: np.ndarray, shape) -> np.ndarray:
+    """Index of the mesh triangle covering each grid pixel (-1 outside), ``(h, w)`` int32."""
+    ids = np.full(shape, -1, np.int32)
+    fixed = np.round(pts * 16).astype(np.int32)
+    for t, tri in enumerate(TRIANGLES):
+        cv2.fillConvexPoly(ids, fixed[tri], int(t), lineType=cv2.LINE_8, shift=4)
+    return ids
+
+
+def _piecewise(pts_b: np.ndarray, pts_to: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Piecewise-affine displacement ``to(x) - x`` on the grid (NaN outside the mesh).
+
+    Each triangle's affine map ``M_t`` sends BEFORE's vertices ``pts_b`` to ``pts_to``:
+    ``[x, y, 1] M_t`` with ``M_t = V_b^-1 V_to`` (``V`` the 3x3 vertex matrices).
+    """
+    vb = np.concatenate([pts_b[TRIANGLES], np.ones(TRIANGLES.shape + (1,))], axis=2)
+    vt = pts_to[TRIANGLES]
+    ok = np.abs(np.linalg.det(vb)) > 1e-6
+    m = np.zeros((len(TRIANGLES), 3, 2))
+    m[ok] = np.linalg.solve(vb[ok], vt[ok])
+    h, w = ids.shape
+    out = np.full((h, w, 2), np.nan, np.float32)
+    inside = ids >= 0
+    yy, xx = np.nonzero(inside)
+    mt = m[ids[inside]]
+    out[yy, xx, 0] = xx * mt[:, 0, 0] + yy * mt[:, 1, 0] + mt[:, 2, 0] - xx
+    out[yy, xx, 1] = xx * mt[:, 0, 1] + yy * mt[:, 1, 1] + mt[:, 2, 1] - yy
+    return out
+
+
+def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur; wide ones on a copy reduced by ``k = sigma // 4`` (area), then
+    brought back bilinearly (the result is smooth at that scale)."""
+    k = int(max(1, sigma // 4))
+    if k == 1:
+        return cv2.GaussianBlur(img, (0, 0), sigma)
+    h, w = img.shape[:2]
+    small = cv2.resize(img, (max(1, w // k), max(1, h // k)), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigma / k)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _smooth_field(f: np.ndarray, weight: np.ndarray, sigma: float, decay: float = 0.05) -> np.ndarray:
+    """Normalised convolution ``G*(w f) / (G*w + c)`` (Knutsson & Westin 1993).
+
+    ``c = decay`` times the peak of ``G*w`` lets the field fall to zero far from the weights.
+    """
+    w = weight.astype(np.float32)
+    f = np.nan_to_num(f).astype(np.float32)
+    num = _blur(f * w[..., None], sigma)
+    den = _blur(w, sigma)
+    return (num / (den + decay * float(den.max()) + 1e-6)[..., None]).astype(np.float32)
+
+
+def _extend(f: np.ndarray, inside: np.ndarray, sigma: float) -> np.ndarray:
+    """`f` inside the mesh, its smooth decaying continuation outside."""
+    out = _smooth_field(f, inside, sigma)
+    return np.where(inside[..., None], np.nan_to_num(f), out).astype(np.float32)
+
+
+def highpass(gray: np.ndarray, sigma: float = 4.0) -> np.ndarray:
+    """Contrast-normalised high-pass of log luma, ``h / sqrt(G * h^2)``, as uint8.
+
+    ``h = log(1 + I) - G_sigma * log(1 + I)``: exposure, white balance and smooth
+    lighting changes drop out.
+    """
+    lg = np.log1p(gray.astype(np.float32))
+    hp = lg - cv2.GaussianBlur(lg, (0, 0), sigma)
+    n = hp / (np.sqrt(cv2.GaussianBlur(hp * hp, (0, 0), 2.5 * sigma)) + 0.01)
+    return np.clip(128.0 + 40.0 * n, 0, 255).astype(np.uint8)
+
+
+def _ncc(a: np.ndarray, b: np.ndarray, m: np.ndarray) -> float:
+    x, y = a[m].astype(np.float64), b[m].astype(np.float64)
+    if x.size < 100:
+        return 0.0
+    x, y = x - x.mean(), y - y.mean()
+    return float((x * y).sum() / (np.sqrt((x * x).sum() * (y * y).sum()) + 1e-12))
+
+
+class _Sampler:
+    """AFTER's luma reduced to about the grid's resolution, for resampling without aliasing."""
+
+    def __init__(self, gray_a: np.ndarray, scale: float):
+        self.k = max(1.0, float(scale))
+        if self.k > 1.0:
+            h, w = gray_a.shape
+            self.img = cv2.resize(gray_a, (max(1, int(round(w / self.k))), max(1, int(round(h / self.k)))),
+                                  interpolation=cv2.INTER_AREA)
+            self.sx = self.img.shape[1] / w
+            self.sy = self.img.shape[0] / h
+        else:
+            self.img, self.sx, self.sy = gray_a, 1.0, 1.0
+
+    def at(self, xa: np.ndarray, ya: np.ndarray) -> np.ndarray:
+        mx = ((xa + 0.5) * self.sx - 0.5).astype(np.float32)
+        my = ((ya + 0.5) * self.sy - 0.5).astype(np.float32)
+        return cv2.remap(self.img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _to_after(h_inv: np.ndarray, to_full: np.ndarray, flow_grid: np.ndarray):
+    """AFTER full-resolution coordinates of every grid pixel under ``H^-1 (x + flow)``."""
+    gh, gw = flow_grid.shape[:2]
+    s = np.float32(to_full[0, 0])
+    xb = (s * np.arange(gw, dtype=np.float32) + np.float32(to_full[0, 2]))[None, :] + flow_grid[..., 0] * s
+    yb = (s * np.arange(gh, dtype=np.float32) + np.float32(to_full[1, 2]))[:, None] + flow_grid[..., 1] * s
+    h_inv = h_inv.astype(np.float32)
+    den = h_inv[2, 0] * xb + h_inv[2, 1] * yb + h_inv[2, 2]
+    return ((h_inv[0, 0] * xb + h_inv[0, 1] * yb + h_inv[0, 2]) / den,
+            (h_inv[1, 0] * xb + h_inv[1, 1] * yb + h_inv[1, 2]) / den)
+
+
+def _refit_global(h: np.ndarray, flow: np.ndarray, to_full: np.ndarray, region: np.ndarray):
+    """Re-express the mapping ``x -> H^-1 (x + flow(x))`` with the global model fitted to it
+    on `region` (`choose_model` on a 6 px lattice), and the field relative to that model.
+
+    Returns ``(H', model, flow')`` with ``flow'(x) = H' H^-1 (x + flow(x)) - x`` (grid px).
+    """
+    s = 1.0 / to_full[0, 0]
+    h_inv = np.linalg.inv(h)
+    xa, ya = _to_after(h_inv, to_full, flow)
+    gh, gw = flow.shape[:2]
+    gx, gy = np.meshgrid(np.arange(gw, dtype=np.float64), np.arange(gh, dtype=np.float64))
+    xf, yf = to_full[0, 0] * gx + to_full[0, 2], to_full[1, 1] * gy + to_full[1, 2]
+    lattice = np.zeros_like(region)
+    lattice[::6, ::6] = True
+    sel = region & lattice
+    model, h2, _ = choose_model(np.c_[xa[sel], ya[sel]], np.c_[xf[sel], yf[sel]])
+    den = h2[2, 0] * xa + h2[2, 1] * ya + h2[2, 2]
+    fx = ((h2[0, 0] * xa + h2[0, 1] * ya + h2[0, 2]) / den - xf) * s
+    fy = ((h2[1, 0] * xa + h2[1, 1] * ya + h2[1, 2]) / den - yf) * s
+    return h2, model, np.dstack([fx, fy]).astype(np.float32)
+
+
+def _taper(flow: np.ndarray, inside: np.ndarray, width: float = 0.1) -> np.ndarray:
+    """The field outside the mesh brought linearly to zero over the grid's outer `width`
+    (share of its short side), so the full-resolution warp has no seam at the grid's edge."""
+    gh, gw = inside.shape
+    ramp = max(1.0, width * min(gh, gw))
+    dy = np.minimum(np.arange(gh), np.arange(gh)[::-1])[:, None]
+    dx = np.minimum(np.arange(gw), np.arange(gw)[::-1])[None, :]
+    w = np.clip(np.minimum(dx, dy) / ramp, 0.0, 1.0).astype(np.float32)
+    w = np.where(inside, 1.0, w).astype(np.float32)
+    return (flow * w[..., None]).astype(np.float32)
+
+
+def _compose(d: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """``d(x) + m(x + d(x))`` on the grid."""
+    gh, gw = d.shape[:2]
+    gx, gy = np.meshgrid(np.arange(gw, dtype=np.float32), np.arange(gh, dtype=np.float32))
+    mm = cv2.remap(m, gx + d[..., 0], gy + d[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return (d + mm).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------ identity
+def _norm_crop(gray: np.ndarray, face: FaceMesh):
+    """The face resampled so its inter-pupil distance is `IPD_NORM` px, with the matrix."""
+    ipd = float(np.hypot(*np.subtract(face.iris_left.center, face.iris_right.center)))
+    s = IPD_NORM / max(ipd, 1.0)
+    x0, y0, x1, y1 = face.box
+    pad = 0.1 * max(x1 - x0, y1 - y0)
+    x0, y0 = max(0.0, x0 - pad), max(0.0, y0 - pad)
+    x1, y1 = min(gray.shape[1], x1 + pad), min(gray.shape[0], y1 + pad)
+    m = np.array([[s, 0, -s * x0], [0, s, -s * y0], [0, 0, 1.0]])
+    size = (max(1, int((x1 - x0) * s)), max(1, int((y1 - y0) * s)))
+    src = gray
+    if s < 1.0:   # area-average first (no aliasing)
+        src = cv2.resize(gray, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+        m1 = np.diag([src.shape[1] / gray.shape[1], src.shape[0] / gray.shape[0], 1.0])
+        img = cv2.warpAffine(src, (m @ np.linalg.inv(m1))[:2], size, flags=cv2.INTER_LINEAR)
+    else:
+        img = cv2.warpAffine(src, m[:2], size, flags=cv2.INTER_LINEAR)
+    return img, m
+
+
+def identity_evidence(gray_b: np.ndarray, gray_a: np.ndarray, face_b: FaceMesh, face_a: FaceMesh,
+                      mapping) -> tuple[int, float]:
+    """Skin-detail matches between the two faces that the alignment explains.
+
+    Both faces are resampled to an inter-pupil distance of `IPD_NORM` px; SIFT (Lowe 2004)
+    keypoints inside each mesh's outline, on CLAHE luma, are matched by Lowe's ratio test
+    (`RATIO`) *without* any geometric guidance, and a match counts when the alignment
+    `mapping` (BEFORE full px -> AFTER full px) carries its BEFORE point within
+    `MATCH_RADIUS` x IPD of its AFTER point. A mesh aligns any two faces, and after a
+    dense warp strangers' skin correlates as well as one person's; but descriptor matches
+    between strangers land at random places (their skin details differ), while one
+    person's moles, freckles, pores and hairs match where the alignment puts them.
+
+    Returns
+    -------
+    (int, float)
+        The number of explained matches and their share of all ratio-test matches.
+    """
+    feats = []
+    for gray, face in ((gray_b, face_b), (gray_a, face_a)):
+        img, m = _norm_crop(gray, face)
+        mask = np.zeros(img.shape, np.uint8)
+        hull = cv2.convexHull(_apply(m, face.landmarks[:, :2]).astype(np.float32))
+        cv2.fillConvexPoly(mask, hull.astype(np.int32), 255)
+        eq = cv2.createCLAHE(clipLimit=2.5, tileGridSize=(8, 8)).apply(img)
+        kp, desc = cv2.SIFT_create(nfeatures=2000, contrastThreshold=0.02).detectAndCompute(eq, mask)
+        pts = np.array([k.pt for k in kp], np.float64).reshape(-1, 2)
+        feats.append((_apply(np.linalg.inv(m), pts) if len(pts) else pts, desc))
+    (pb, db), (pa, da) = feats
+    if db is None or da is None or len(db) < 2 or len(da) < 2:
+        return 0, 0.0
+    knn = cv2.BFMatcher(cv2.NORM_L2).knnMatch(db, da, k=2)
+    good = [(p[0].queryIdx, p[0].trainIdx) for p in knn
+            if len(p) == 2 and p[0].distance < RATIO * p[1].distance]
+    if not good:
+        return 0, 0.0
+    ib, ia = np.array(good).T
+    ipd_a = float(np.hypot(*np.subtract(face_a.iris_left.center, face_a.iris_right.center)))
+    to_a = mapping(pb[ib])
+    err = np.linalg.norm(to_a - pa[ia], axis=1)
+    n = int(np.sum(err < MATCH_RADIUS * ipd_a))
+    return n, n / len(good)
+
+
+# ------------------------------------------------------------------------------ the fit
+def fit_faces(gray_b: np.ndarray, gray_a: np.ndarray, face_b: FaceMesh, face_a: FaceMesh, *,
+              refine: bool = True) -> FaceFit:
+    """Align AFTER's face onto BEFORE's through the mesh (see the module notes).
+
+    Parameters
+    ----------
+    gray_b, gray_a : ndarray
+        uint8 luma of BEFORE and AFTER, full resolution.
+    face_b, face_a : FaceMesh
+        The face meshed in each photo.
+    refine : bool
+        Dense refinement after the mesh deformation (default True).
+
+    Returns
+    -------
+    FaceFit
+    """
+    model, h, rms = global_model(face_b, face_a)
+    bh, bw = gray_b.shape
+    x0, y0, x1, y1 = face_b.box
+    pad = MARGIN * max(x1 - x0, y1 - y0)
+    x0, y0 = int(max(0, x0 - pad)), int(max(0, y0 - pad))
+    x1, y1 = int(min(bw, x1 + pad)), int(min(bh, y1 + pad))
+    s = min(1.0, WORK_SIDE / max(x1 - x0, y1 - y0))
+    gw, gh = max(1, int(round((x1 - x0) * s))), max(1, int(round((y1 - y0) * s)))
+    s = gw / (x1 - x0)
+    # grid x = s (x_full - x0 + 0.5) - 0.5 (cv2.resize pixel-centre convention)
+    to_grid = np.array([[s, 0, s * (0.5 - x0) - 0.5], [0, s, s * (0.5 - y0) - 0.5], [0, 0, 1.0]])
+    to_full = np.linalg.inv(to_grid)
+    crop = gray_b[y0:y1, x0:x1]
+    gb = cv2.resize(crop, (gw, gh), interpolation=cv2.INTER_AREA) if s < 1 else crop.copy()
+    gh, gw = gb.shape
+
+    # mesh deformation, grid px: BEFORE vertex -> AFTER vertex seen through H
+    lb = _apply(to_grid, face_b.landmarks[:, :2])
+    la = _apply(to_grid, _apply(h, face_a.landmarks[:, :2]))
+    ids = _triangle_ids(lb, (gh, gw))
+    inside = ids >= 0
+    ipd_g = s * float(np.hypot(*np.subtract(face_b.iris_left.center, face_b.iris_right.center)))
+    m_field = _extend(_piecewise(lb, la, ids), inside, 0.5 * ipd_g)
+
+    zones = shared_zones(face_b.visible, face_a.visible)
+    codes = np.array([ZONE_NAMES.index(z) for z in zones], int)
+    skin = inside & np.isin(_zone_of_triangle()[np.maximum(ids, 0)], codes)
+    skin = cv2.erode(skin.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+
+    # AFTER's local resolution against the grid: area scale of H^-1 at the face
+    jac = abs(np.linalg.det(np.linalg.inv(h)[:2, :2])) ** 0.5 / s
+    sampler = _Sampler(gray_a, jac)
+    h_inv = np.linalg.inv(h)
+    ga_m = sampler.at(*_to_after(h_inv, to_full, m_field))
+    nb = highpass(gb)
+    flow = m_field
+    if refine:
+        na = highpass(ga_m)
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        d = dis.calc(nb, na, None)
+        # agreement: the flow-warped AFTER looks like BEFORE (a new spot does not bend the field)
+        gx, gy = np.meshgrid(np.arange(gw, dtype=np.float32), np.arange(gh, dtype=np.float32))
+        warped = cv2.remap(na, gx + d[..., 0], gy + d[..., 1], cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE)
+        err = cv2.GaussianBlur(np.abs(nb.astype(np.float32) - warped.astype(np.float32)), (0, 0), 3)
+        w = skin & (err < 2.0 * np.median(err[skin])) if skin.any() else skin
+        d_s = _smooth_field(d, w, FLOW_SIGMA * ipd_g)
+        flow = _compose(d_s, m_field)
+    # the global part: the model that best explains the full mapping on the shared skin
+    # (the rigid vertices alone carry the mesh's jitter to the face's corners)
+    h, model, flow = _refit_global(h, flow, to_full, skin if skin.sum() > 500 else inside)
+    flow = _taper(flow, inside)
+    h_inv = np.linalg.inv(h)
+    ga_f = sampler.at(*_to_after(h_inv, to_full, flow))
+    na_f = highpass(ga_f)
+    ncc = _ncc(nb, na_f, skin)
+    ys, xs = np.nonzero(skin)
+    box = (slice(max(0, ys.min() - 16), ys.max() + 17), slice(max(0, xs.min() - 16), xs.max() + 17)) \
+        if len(ys) else (slice(0, gh), slice(0, gw))
+    fb = cv2.calcOpticalFlowFarneback(nb[box], na_f[box], None, 0.5, 3, 15, 3, 5, 1.2, 0)
+    mag = np.hypot(fb[..., 0], fb[..., 1])[skin[box]]
+    residual = float(np.median(mag)) / s if mag.size else float("inf")
+
+    def mapping(pts):     # BEFORE full px -> AFTER full px
+        g = _apply(to_grid, pts).astype(np.float32)
+        f = cv2.remap(flow, g[:, 0].reshape(-1, 1), g[:, 1].reshape(-1, 1), cv2.INTER_LINEAR,
+                      borderMode=cv2.BORDER_CONSTANT, borderValue=0).reshape(-1, 2)
+        return _apply(h_inv, pts + f / s)
+
+    n, share = identity_evidence(gray_b, gray_a, face_b, face_a, mapping)
+    return FaceFit(h, model, (flow / s).astype(np.float32), to_grid, skin, inside, zones, residual, rms,
+                   ncc, n, share)
