@@ -60,16 +60,21 @@ def _isolate_registry(monkeypatch) -> None:
     monkeypatch.setattr(metrics, "_LOADED", set(metrics._LOADED))
 
 
-@pytest.fixture()
-def plugin(tmp_path, monkeypatch):
-    """The plugin on sys.path and loaded; the registry restored afterwards."""
+def _load_plugin(tmp_path, monkeypatch):
+    """Install the plugin under `tmp_path`, load it into a copy of the registry, return it."""
     root = tmp_path / "site"
     root.mkdir()
     _install_plugin(root)
     _isolate_registry(monkeypatch)
     monkeypatch.syspath_prepend(str(root))
     metrics.load_plugins()
-    yield sys.modules["pk_dummy"]
+    return sys.modules["pk_dummy"]
+
+
+@pytest.fixture()
+def plugin(tmp_path, monkeypatch):
+    """The plugin on sys.path and loaded; the registry restored afterwards."""
+    yield _load_plugin(tmp_path, monkeypatch)
     sys.modules.pop("pk_dummy", None)
 
 
@@ -134,13 +139,7 @@ def test_plugin_metric_in_batch_and_a_rerun_scores_only_it(samples, tmp_path, mo
         before = con.execute('SELECT path, "redness.a_mean", scored_at FROM scores ORDER BY path').fetchall()
 
     # now the plugin is installed: the re-run scores the new metric and nothing else
-    root = tmp_path / "site"
-    root.mkdir()
-    _install_plugin(root)
-    _isolate_registry(monkeypatch)
-    monkeypatch.syspath_prepend(str(root))
-    metrics.load_plugins()
-    plugin = sys.modules["pk_dummy"]
+    plugin = _load_plugin(tmp_path, monkeypatch)
     others = []
     a_mean = metrics.get("redness.a_mean")
     monkeypatch.setitem(metrics._REGISTRY, "redness.a_mean",
