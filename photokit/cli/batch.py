@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from .options import mm_per_px_option
+from .options import fhir_option, mm_per_px_option, patient_name_option, subject_option
 
 
 def _load_scorer(spec: str):
@@ -43,8 +43,12 @@ def _load_scorer(spec: str):
 @click.option("--scorer", default=None, metavar="MODULE:FUNCTION",
               help="Custom per-photo scoring function f(path, **params) -> dict "
                    "(default: photokit's measure).")
+@fhir_option
+@subject_option
+@patient_name_option
 @click.pass_context
-def command(ctx, source, db, export, workers, engine, scheduler, mm_per_px, timeout, scorer):
+def command(ctx, source, db, export, workers, engine, scheduler, mm_per_px, timeout, scorer, fhir_path,
+            subject, patient_name):
     """Score every photo of SOURCE (a folder, recursive, or a CSV manifest) into DB.
 
     One row per photo in the DB's `scores` table: path, sha256, status, error and one
@@ -60,6 +64,10 @@ def command(ctx, source, db, export, workers, engine, scheduler, mm_per_px, time
     if scheduler is not None and engine != "dask":
         raise click.UsageError("--scheduler needs --engine dask")
     quiet = bool((ctx.find_root().obj or {}).get("quiet"))
+    if fhir_path:
+        from ..exports.fhir import require
+
+        require()
     score_fn = _load_scorer(scorer) if scorer else None
     summary = score_archive(source, db, export=export, workers=workers, engine=engine,
                             scheduler=scheduler, progress=False if quiet else None,
@@ -70,6 +78,12 @@ def command(ctx, source, db, export, workers, engine, scheduler, mm_per_px, time
         click.echo(f"photokit batch: {summary.summary_line()}{rate_txt}", err=True)
         if summary.export:
             click.echo(f"photokit batch: exported {summary.export}", err=True)
+    if fhir_path:
+        from ..exports.fhir import batch_bundle
+
+        batch_bundle(db, source=source, subject=subject, patient_name=patient_name).write(fhir_path)
+        if not quiet:
+            click.echo(f"photokit batch: FHIR bundle written to {fhir_path}", err=True)
     if summary.n_failed:
         # failures are reported even under -q: they decide the exit code
         for path, reason in summary.failures:

@@ -335,10 +335,10 @@ def manifest_subjects(source) -> dict[str, str]:
     return out
 
 
-def batch_bundle(db, *, source=None, subject=None, patient_name=None, deidentify: bool = False
-                 ) -> BundleBuilder:
+def batch_bundle(db, *, source=None, subject=None, patient_name=None) -> BundleBuilder:
     """A bundle of the ``scores`` of a batch database: per scored photo a Media (no pixels:
-    its file name, or ``photo N`` when de-identifying, and the file's SHA-1) and its values.
+    its file name and the file's SHA-1) and its values; the subject from `subject`, else
+    the manifest's ``subject`` column when `source` is a manifest.
     """
     import sqlite3
 
@@ -355,15 +355,14 @@ def batch_bundle(db, *, source=None, subject=None, patient_name=None, deidentify
         con.close()
     from ..series.course import capture_time
 
-    for k, row in enumerate(rows, 1):
+    for row in rows:
         path = row["path"]
         when = capture_time(path) if os.path.exists(path) else None
         who = subject or subjects.get(os.path.abspath(path))
         sha1 = None
         if os.path.exists(path):
             sha1 = hashlib.sha1(Path(path).read_bytes()).digest()
-        media = b.media(label=f"photo {k}" if deidentify else Path(path).name, when=when, subject=who,
-                        raw_sha1=sha1)
+        media = b.media(label=Path(path).name, when=when, subject=who, raw_sha1=sha1)
         for n in names:
             if n in row.keys():
                 b.observation(n, row[n], when=when, media=media, subject=who)
