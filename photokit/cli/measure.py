@@ -5,16 +5,21 @@ from __future__ import annotations
 import click
 
 from .. import metrics as registry
+from ..exports import clinical
 from ..io import atomic
 from ..measurement.measure import measure
 from .options import (
+    deidentify_option,
     emit_json,
+    fhir_option,
     info,
     json_option,
     max_pixels_option,
     mm_per_px_option,
+    patient_name_option,
     reference_roi_option,
     roi_option,
+    subject_option,
 )
 
 
@@ -33,25 +38,35 @@ from .options import (
 @click.option("--overlay", "overlay_path", type=click.Path(dir_okay=False), default=None,
               help="Write the photo with the face mesh, irises, zones (hidden ones hatched) and "
                    "the analysed skin's outline drawn (PNG or JPEG).")
+@fhir_option
+@deidentify_option
+@subject_option
+@patient_name_option
 @json_option
 @max_pixels_option
-def command(image, roi, reference_roi, mm_per_px, calibration, maps_dir, zones, overlay_path, as_json,
-            max_pixels):
+def command(image, roi, reference_roi, mm_per_px, calibration, maps_dir, zones, overlay_path, fhir_path,
+            deidentify, subject, patient_name, as_json, max_pixels):
     """Redness, pigment, texture, pores and spots of one photo, in physical units."""
+    plan = clinical.Plan(fhir=fhir_path, deidentify=deidentify, subject=subject,
+                         patient_name=patient_name, warn=lambda line: info(f"photokit: {line}"))
+    plan.check()
     m = measure(image, roi=roi, reference_roi=reference_roi, mm_per_px=mm_per_px,
                 calibration=calibration, max_pixels=max_pixels, zones=zones)
+    shown = clinical.deidentified_measurement(m) if deidentify else m
     if overlay_path:
-        atomic.write_image(overlay_path, m.overlay())
+        atomic.write_image(overlay_path, clinical.overlay(plan, m))
         info(f"wrote {overlay_path}")
     if maps_dir:
-        for p in m.save_maps(maps_dir):
+        for p in shown.save_maps(maps_dir):
             info(f"wrote {p}")
+    for p in clinical.measurement(plan, m, image=image):
+        info(f"wrote {p}")
     for w in m.warnings:
         info(f"warning: {w}")
     if as_json:
-        emit_json(m.to_dict())
+        emit_json(shown.to_dict())
         return
-    click.echo(f"{m.image}: calibration {m.calibration.method}, scale {m.scale.source}"
+    click.echo(f"{shown.image}: calibration {m.calibration.method}, scale {m.scale.source}"
                + (f" ({m.scale.mm_per_px:.4f} mm/px)" if m.scale.mm_per_px else ""))
     for met in registry.registered():
         if met.name in m.metrics:

@@ -187,3 +187,25 @@ def measurement(plan: Plan, m, *, image) -> list[Path]:
         rgb = plan.masked(label, m.photo.rgb8())
     b = measurement_bundle(m, label=label, rgb=rgb, subject=plan.subject, patient_name=plan.patient_name)
     return [write_text(plan.fhir, b.json())]
+
+
+def deidentified_measurement(m):
+    """A `Measurement` named ``photo_1`` (maps, titles and JSON then carry no input name)."""
+    import dataclasses
+
+    return dataclasses.replace(m, image="photo_1")
+
+
+def overlay(plan: Plan, m):
+    """`m.overlay()`, with eyes and brows masked (faces of the photo) when de-identifying."""
+    from ..faces.mesh import find_faces
+    from .privacy import mask_eyes
+
+    img = m.overlay()
+    if not plan.deidentify:
+        return img
+    faces = find_faces(m.photo.rgb8())
+    if not faces:
+        plan.warn("warning: --deidentify found no face in photo 1: nothing was masked; "
+                  "check the pictures before sharing")
+    return mask_eyes(img, faces)[0]
