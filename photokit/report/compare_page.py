@@ -383,23 +383,17 @@ def build_view(c, *, max_side: int, blur_eyes: bool, notes: list) -> CompareView
     notes : list of str
         Extra notes for the report.
     """
-    pb = c.before_photo
-    aligned = c.aligned_rgb
-    if aligned is None:
-        aligned = c.alignment.warp(c.after_photo.rgb8())
-    b_rgb, s_b = fit_within(pb.rgb8(), max_side)
+    aligned = c.aligned_rgb if c.aligned_rgb is not None else c.alignment.warp(c.after_photo.rgb8())
+    b_rgb, s_b = fit_within(c.before_photo.rgb8(), max_side)
     a_rgb = cv2.resize(aligned, (b_rgb.shape[1], b_rgb.shape[0]), interpolation=cv2.INTER_AREA)
     dshape = b_rgb.shape[:2]
-    valid = cv2.resize(c.alignment.valid_mask().astype(np.uint8), (dshape[1], dshape[0]),
-                       interpolation=cv2.INTER_NEAREST).astype(bool)
-    mask = cv2.resize(c.mask_before.astype(np.uint8), (dshape[1], dshape[0]),
-                      interpolation=cv2.INTER_NEAREST).astype(bool) & valid
+    valid = _on_display(c.alignment.valid_mask(), dshape)
+    mask = _on_display(c.mask_before, dshape) & valid
     warnings = list(c.warnings)
-    deid = ""
-    boxes: list = []
+    boxes, deid = [], ""
     if blur_eyes:
-        full = eye_boxes(pb.rgb8()) + eye_boxes(aligned)
-        boxes = [(x * s_b, y * s_b, w * s_b, h * s_b) for (x, y, w, h) in full]
+        boxes = [(x * s_b, y * s_b, w * s_b, h * s_b)
+                 for (x, y, w, h) in eye_boxes(c.before_photo.rgb8()) + eye_boxes(aligned)]
         if boxes:
             b_rgb, a_rgb = blur_boxes(b_rgb, boxes), blur_boxes(a_rgb, boxes)
             deid = "The eye region is blurred in every picture of this report."
@@ -408,58 +402,81 @@ def build_view(c, *, max_side: int, blur_eyes: bool, notes: list) -> CompareView
                             "found: nothing was blurred. Check the pictures before sharing.")
     for (x, y, w, h) in boxes:  # no map colour may trace the eyes either
         mask[max(0, int(y)):int(math.ceil(y + h)), max(0, int(x)):int(math.ceil(x + w))] = False
+    return CompareView(
+        before_rgb=b_rgb, after_rgb=a_rgb, mask=mask, valid=valid,
+        rows=metric_rows(c.metrics, c.before.metrics, c.after.metrics, c.delta, c.percent_change),
+        before_label=_dated(c.before_photo), after_label=_dated(c.after_photo),
+        maps=_map_pairs(c, mask, s_b, max_side), spots=_spot_changes(c, s_b), warnings=warnings,
+        quality_headers=["Before", "After"], quality=_quality_rows(c), calibration=_calibration_rows(c),
+        alignment=_alignment_rows(c.alignment), params=_parameter_rows(c, eyes_hidden=bool(boxes)),
+        subtitle=_subtitle(c), notes=list(c.notes) + list(notes), deidentified=deid)
 
-    maps = []
+
+def _on_display(mask: np.ndarray, dshape) -> np.ndarray:
+    """A full-resolution mask on the display grid (nearest neighbour)."""
+    return cv2.resize(mask.astype(np.uint8), (dshape[1], dshape[0]),
+                      interpolation=cv2.INTER_NEAREST).astype(bool)
+
+
+def _map_pairs(c, mask: np.ndarray, s_b: float, max_side: int) -> list[MapPair]:
+    """Before, after and change maps of each metric with a `~photokit.metrics.registry.Panel`,
+    on BEFORE's display grid, over the skin both photos show (`mask`).
+
+    The value maps are smoothed over about 0.3 mm (pores do not hide the pattern); the
+    change over about 1.5 mm (clipped to 2-3 % of the picture), so noise does not paint it.
+    """
     an_b, an_a = getattr(c.before, "analysis", None), getattr(c.after, "analysis", None)
-    if an_b is not None and an_a is not None and c.before_photo.is_colour and c.after_photo.is_colour:
-        panels = [m for m in c.metrics if m.panel is not None]
-        mb, mask_lb, sb_lvl = _maps_of(an_b, max_side, panels)
-        ma, mask_la, sa_lvl = _maps_of(an_a, max_side, panels)
-        # analysis grids relative to the full photos
-        sb_full = sb_lvl * an_b.shape[1] / pb.width
-        sa_full = sa_lvl * an_a.shape[1] / c.after_photo.width
-        mm = c.parameters.get("mm_per_px_before")
-        sigma = (1.5 / mm * s_b) if mm else 0.006 * max(dshape)
-        sigma = float(np.clip(sigma, 2.0, 0.03 * max(dshape)))
-        # the maps themselves: smoothed over ~0.3 mm, so pores do not hide the pattern
-        sigma_map = float(np.clip((0.3 / mm * s_b) if mm else 0.0015 * max(dshape), 0.7, 4.0))
-        for met in panels:
-            before_d = _before_to_display(mb[met.name], sb_full, dshape, s_b)
-            after_src = np.where(mask_la, ma[met.name], np.nan).astype(np.float32)
-            after_d = after_to_before_grid(c.alignment, after_src, sa_full, dshape, s_b)
-            before_d = np.where(_before_to_display(mask_lb.astype(np.float32), sb_full, dshape, s_b) > 0.5,
-                                before_d, np.nan)
-            shared = mask & np.isfinite(before_d) & np.isfinite(after_d)
-            bs = _masked_smooth(before_d, shared, sigma_map)
-            as_ = _masked_smooth(after_d, shared, sigma_map)
-            delta = _masked_smooth(after_d, shared, sigma) - _masked_smooth(before_d, shared, sigma)
-            p = met.panel
-            maps.append(MapPair(p.title, met.unit, bs, as_, delta, shared, p.cmap, p.diff_cmap,
-                                  p.low_text, p.high_text, p.less_text, p.more_text,
-                                  c.noise_floor.get(met.name)))
+    if an_b is None or an_a is None or not (c.before_photo.is_colour and c.after_photo.is_colour):
+        return []
+    dshape = mask.shape
+    panels = [m for m in c.metrics if m.panel is not None]
+    mb, mask_lb, sb_lvl = _maps_of(an_b, max_side, panels)
+    ma, mask_la, sa_lvl = _maps_of(an_a, max_side, panels)
+    # analysis grids relative to the full photos
+    sb_full = sb_lvl * an_b.shape[1] / c.before_photo.width
+    sa_full = sa_lvl * an_a.shape[1] / c.after_photo.width
+    mm = c.parameters.get("mm_per_px_before")
+    sigma = (1.5 / mm * s_b) if mm else 0.006 * max(dshape)
+    sigma = float(np.clip(sigma, 2.0, 0.03 * max(dshape)))
+    sigma_map = float(np.clip((0.3 / mm * s_b) if mm else 0.0015 * max(dshape), 0.7, 4.0))
+    before_skin = _before_to_display(mask_lb.astype(np.float32), sb_full, dshape, s_b) > 0.5
+    maps = []
+    for met in panels:
+        before_d = np.where(before_skin, _before_to_display(mb[met.name], sb_full, dshape, s_b), np.nan)
+        after_src = np.where(mask_la, ma[met.name], np.nan).astype(np.float32)
+        after_d = after_to_before_grid(c.alignment, after_src, sa_full, dshape, s_b)
+        shared = mask & np.isfinite(before_d) & np.isfinite(after_d)
+        delta = _masked_smooth(after_d, shared, sigma) - _masked_smooth(before_d, shared, sigma)
+        p = met.panel
+        maps.append(MapPair(p.title, met.unit, _masked_smooth(before_d, shared, sigma_map),
+                            _masked_smooth(after_d, shared, sigma_map), delta, shared, p.cmap,
+                            p.diff_cmap, p.low_text, p.high_text, p.less_text, p.more_text,
+                            c.noise_floor.get(met.name)))
+    return maps
 
-    rows = metric_rows(c.metrics, c.before.metrics, c.after.metrics, c.delta, c.percent_change)
-    spots = _spot_changes(c, s_b)
 
-    def qual_rows():
-        qs = [getattr(c.before, "quality", None), getattr(c.after, "quality", None)]
-        if any(q is None for q in qs):
-            return []
-        names = list(dict.fromkeys([*qs[0].checks, *qs[1].checks]))
-        rows = []
-        for name in names:
-            cells = []
-            for q in qs:
-                ch = q.checks.get(name)
-                if ch is None:
-                    cells.append(("n/a", ""))
-                    continue
-                val = "" if ch.value is None else f"{ch.value:g} {ch.unit}".strip()
-                note = f" ({ch.note})" if ch.note and ch.verdict != "pass" else ""
-                cells.append((ch.verdict, val + note))
-            rows.append((name, cells))
-        return rows
+def _quality_rows(c) -> list:
+    """The capture-quality table: per check, the verdict and value of BEFORE and AFTER."""
+    qs = [getattr(c.before, "quality", None), getattr(c.after, "quality", None)]
+    if any(q is None for q in qs):
+        return []
+    rows = []
+    for name in dict.fromkeys([*qs[0].checks, *qs[1].checks]):
+        cells = []
+        for q in qs:
+            ch = q.checks.get(name)
+            if ch is None:
+                cells.append(("n/a", ""))
+                continue
+            val = "" if ch.value is None else f"{ch.value:g} {ch.unit}".strip()
+            note = f" ({ch.note})" if ch.note and ch.verdict != "pass" else ""
+            cells.append((ch.verdict, val + note))
+        rows.append((name, cells))
+    return rows
 
+
+def _calibration_rows(c) -> list[tuple[str, str]]:
+    """Colour calibration, lighting difference and scale of both photos, in words."""
     def cal_text(m):
         cal = calibration_of(m)
         meth = cal.get("method", "none")
@@ -472,40 +489,44 @@ def build_view(c, *, max_side: int, blur_eyes: bool, notes: list) -> CompareView
         src = "BEFORE's scale carried through the alignment" if carried else getattr(m, "scale_source", None)
         return "unknown" if mm is None else f"{mm:.4f} mm/px ({src or 'given'})"
 
-    al = c.alignment
-    carried_scale = c.parameters.get("mm_per_px_after") is not None
-    before_label = _dated(pb)
-    after_label = _dated(c.after_photo)
-    days = _days_between(pb, c.after_photo)
-    subtitle = f"{pb.name} \u2192 {c.after_photo.name}"
+    light = c.lighting or {}
+    lighting = ("not measurable" if light.get("dL") is None else
+                f"{light['dL']:+.1f} L*" + (f", {light['dab']:.1f} a*b*" if light.get("dab") is not None
+                                            else "") + f" ({light.get('where')})")
+    carried = c.parameters.get("mm_per_px_after") is not None
+    return [("Colour, before", cal_text(c.before)), ("Colour, after", cal_text(c.after)),
+            ("Lighting difference", lighting), ("Scale, before", scale_text(c.before)),
+            ("Scale, after", scale_text(c.after, carried))]
+
+
+def _alignment_rows(al) -> list[tuple[str, str]]:
+    """How the photos were aligned, in words."""
+    return [("Status", al.status), ("Confidence", f"{al.confidence:.2f}"),
+            ("Matched features", str(al.inliers)),
+            ("Residual", "\u2013" if al.residual_px is None else f"{al.residual_px:.2f} px"),
+            ("Overlap", f"{al.overlap:.0%}"), ("Model", str(getattr(al, "model", None))),
+            ("Followed", str(getattr(al, "subject", "")))]
+
+
+def _parameter_rows(c, *, eyes_hidden: bool) -> list[tuple[str, str]]:
+    """The footer: how the comparison was run."""
+    mm = c.parameters.get("mm_per_px_before")
+    return [("Before", c.parameters.get("before")), ("After", c.parameters.get("after")),
+            ("Region measured", c.parameters.get("roi")),
+            ("Reference skin", c.parameters.get("reference_roi") or "none"),
+            ("Scale (before)", "unknown" if mm is None else f"{mm:.4f} mm/px"),
+            ("Calibration", c.parameters.get("calibration")),
+            ("Eyes blurred", "yes" if eyes_hidden else "no"),
+            ("photokit", c.parameters.get("photokit"))]
+
+
+def _subtitle(c) -> str:
+    """``before -> after · N days apart``."""
+    days = _days_between(c.before_photo, c.after_photo)
+    subtitle = f"{c.before_photo.name} \u2192 {c.after_photo.name}"
     if days is not None:
         subtitle += f" \u00b7 {days:.0f} days apart" if abs(days) >= 1 else " \u00b7 same day"
-    params = [("Before", c.parameters.get("before")), ("After", c.parameters.get("after")),
-              ("Region measured", c.parameters.get("roi")),
-              ("Reference skin", c.parameters.get("reference_roi") or "none"),
-              ("Scale (before)", "unknown" if c.parameters.get("mm_per_px_before") is None
-               else f"{c.parameters['mm_per_px_before']:.4f} mm/px"),
-              ("Calibration", c.parameters.get("calibration")),
-              ("Eyes blurred", "yes" if boxes else "no"),
-              ("photokit", c.parameters.get("photokit"))]
-    light = c.lighting or {}
-    return CompareView(
-        before_rgb=b_rgb, after_rgb=a_rgb, mask=mask, valid=valid, rows=rows,
-        before_label=before_label, after_label=after_label, maps=maps, spots=spots,
-        warnings=warnings,
-        quality_headers=["Before", "After"], quality=qual_rows(),
-        calibration=[("Colour, before", cal_text(c.before)), ("Colour, after", cal_text(c.after)),
-                     ("Lighting difference", "not measurable" if light.get("dL") is None else
-                      f"{light['dL']:+.1f} L*" + (f", {light['dab']:.1f} a*b*" if light.get("dab") is not None
-                                                  else "") + f" ({light.get('where')})"),
-                     ("Scale, before", scale_text(c.before)),
-                     ("Scale, after", scale_text(c.after, carried_scale))],
-        alignment=[("Status", al.status), ("Confidence", f"{al.confidence:.2f}"),
-                   ("Matched features", str(al.inliers)),
-                   ("Residual", "\u2013" if al.residual_px is None else f"{al.residual_px:.2f} px"),
-                   ("Overlap", f"{al.overlap:.0%}"), ("Model", str(getattr(al, "model", None))),
-                   ("Followed", str(getattr(al, "subject", "")))],
-        params=params, subtitle=subtitle, notes=list(c.notes) + list(notes), deidentified=deid)
+    return subtitle
 
 
 def _before_to_display(arr: np.ndarray, arr_scale: float, dshape, s_b: float) -> np.ndarray:
