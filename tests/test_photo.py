@@ -278,11 +278,107 @@ def test_pixel_limit_is_configurable(tmp_path, astronaut, monkeypatch):
     assert os.path.exists(p)
 
 
-def test_heic_with_extra(tmp_path, astronaut):
-    pillow_heif = pytest.importorskip("pillow_heif")
-    pillow_heif.register_heif_opener()
+def test_heic_without_extra(tmp_path, astronaut):
+    """pillow-heif is a regular dependency: HEIC loads with no extra and no registration."""
     p = tmp_path / "a.heic"
-    Image.fromarray(astronaut).save(p, quality=90)
+    import pillow_heif
+
+    pillow_heif.from_pillow(Image.fromarray(astronaut)).save(p, quality=90)
     ph = load(p)
     assert ph.format == "HEIF" and ph.pixels.shape == astronaut.shape
     assert np.abs(ph.pixels.astype(int) - astronaut).mean() < 4
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_heic_orientation_and_capture_time(tmp_path, orientation):
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    arr = np.zeros((64, 96, 3), np.uint8)
+    arr[:, :48] = (220, 40, 40)  # left half red, right half blue
+    arr[:, 48:] = (40, 40, 220)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x0132] = "2024:05:06 07:08:09"
+    p = tmp_path / f"o{orientation}.heic"
+    Image.fromarray(arr).save(p, exif=exif.tobytes(), quality=95)
+    ph = load(p)
+    want = {3: cv2.rotate(arr, cv2.ROTATE_180), 6: cv2.rotate(arr, cv2.ROTATE_90_CLOCKWISE),
+            8: cv2.rotate(arr, cv2.ROTATE_90_COUNTERCLOCKWISE)}[orientation]
+    assert ph.pixels.shape == want.shape
+    assert np.abs(ph.pixels.astype(int) - want).mean() < 6
+    assert ph.orientation == orientation
+    assert ph.capture_time == datetime(2024, 5, 6, 7, 8, 9)
+
+
+def test_heic_display_p3_converted(tmp_path):
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    icc, m_p3 = _p3_profile()
+    colour = np.array([180.0, 120.0, 60.0])
+    p = tmp_path / "p3.heic"
+    Image.fromarray(np.tile(colour.astype(np.uint8), (64, 64, 1))).save(p, icc_profile=icc, quality=100)
+    ph = load(p)
+    assert ph.colour_profile == "Display P3 (test) -> sRGB"
+    want = _expected_srgb(colour, m_p3)
+    assert np.abs(ph.pixels[32, 32].astype(float) - want).max() <= 4
+
+
+def test_p3_to_srgb_matches_colour_science():
+    colour = pytest.importorskip("colour")
+    from photokit.io.photo import p3_to_srgb
+
+    x = np.random.default_rng(3).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    ref = colour.RGB_to_RGB(x / 255.0, "Display P3", "sRGB", apply_cctf_decoding=True,
+                            apply_cctf_encoding=True)
+    ref = np.round(np.clip(ref, 0, 1) * 255)
+    assert np.abs(p3_to_srgb(x).astype(int) - ref).max() <= 1
+
+
+def _corrupt(tmp_path, ext: str) -> list:
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    ok, buf = cv2.imencode(ext, img)
+    good = bytearray(buf.tobytes())
+    crc = bytearray(good)
+    crc[100:110] = b"\0" * 10  # an IDAT CRC error for PNG, strip garbage for TIFF
+    paths = []
+    for k, data in enumerate([crc, good[: len(good) // 2], good[: len(good) // 3]]):
+        p = tmp_path / f"bad{k}{ext}"
+        p.write_bytes(bytes(data))
+        paths.append(p)
+    return paths
+
+
+@pytest.mark.parametrize("ext", [".png", ".tiff"])
+def test_native_decoder_noise_is_captured(tmp_path, capfd, ext):
+    """libpng/libtiff/OpenCV print on fd 2: nothing of theirs reaches stderr."""
+    for p in _corrupt(tmp_path, ext):
+        try:
+            load(p)
+        except PhotokitError as exc:
+            assert "\n" not in str(exc)
+    out, err = capfd.readouterr()
+    assert err == "" and out == ""
+
+
+def test_native_noise_capture_restores_stderr(capfd):
+    from photokit.io.photo import quiet_native
+
+    with quiet_native():
+        os.write(2, b"libpng error: hidden\n")
+    os.write(2, b"visible\n")
+    assert capfd.readouterr().err == "visible\n"
+
+
+def test_cli_refusal_of_corrupt_png_is_one_line(tmp_path, capfd):
+    from click.testing import CliRunner
+
+    from photokit.cli.main import cli
+
+    p = _corrupt(tmp_path, ".png")[0]
+    r = CliRunner().invoke(cli, ["check", str(p)])
+    out, err = capfd.readouterr()
+    lines = [ln for ln in (r.stderr + err).splitlines() if ln.strip()]
+    assert r.exit_code == 1 and len(lines) == 1 and lines[0].startswith("photokit: ")

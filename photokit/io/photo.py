@@ -6,8 +6,13 @@ array or a `Photo`, so that every public function takes arrays and paths alike.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
 import os
+import sys
+import tempfile
+import threading
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -27,7 +32,7 @@ DEFAULT_MAX_PIXELS = 120_000_000
 #: Smallest side photokit analyses; anything smaller carries no measurable skin.
 MIN_SIDE = 32
 
-#: File name extensions photokit reads (HEIC/HEIF need the ``heif`` extra).
+#: File name extensions photokit reads.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".heic", ".heif")
 
 _EXIF_IFD = 0x8769
@@ -36,6 +41,15 @@ _TAG_DATETIME_ORIGINAL = 0x9003
 _TAG_OFFSET_ORIGINAL = 0x9011
 _TAG_SUBSEC_ORIGINAL = 0x9291
 _TAG_ORIENTATION = 0x0112
+
+#: HEIF ``nclx`` colour description codes (ITU-T H.273): SMPTE EG 432-1 primaries
+#: (Display P3) and the sRGB transfer curve.
+NCLX_P3 = 12
+NCLX_SRGB = 13
+#: Linear Display P3 to linear sRGB (D65, no adaptation needed).
+P3_TO_SRGB = np.array([[1.2249401, -0.2249404, 0.0],
+                       [-0.0420569, 1.0420571, 0.0],
+                       [-0.0196376, -0.0786361, 1.0982735]])
 
 # EXIF orientation -> (cv2.rotate code or None, flip horizontally first)
 _ORIENT = {
@@ -164,10 +178,29 @@ def parse_exif_time(exif: Image.Exif) -> datetime | None:
     return t
 
 
-def _to_srgb(pixels: np.ndarray, icc: bytes | None, path) -> tuple[np.ndarray, str]:
+def p3_to_srgb(pixels: np.ndarray) -> np.ndarray:
+    """Display P3 (P3 primaries, D65, sRGB transfer curve) to sRGB, relative colorimetric.
+
+    Notes
+    -----
+    Decode the sRGB transfer curve (IEC 61966-2-1), convert linear RGB with
+    ``M = M_sRGB^-1 @ M_P3`` (both RGB-to-XYZ matrices for D65, SMPTE EG 432-1 and
+    ITU-R BT.709 primaries), clip to the sRGB gamut and encode again.
+    """
+    scale = 65535.0 if pixels.dtype == np.uint16 else 255.0
+    v = pixels.astype(np.float64) / scale
+    lin = np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+    out = np.clip(lin @ P3_TO_SRGB.T, 0.0, 1.0)
+    enc = np.where(out <= 0.0031308, out * 12.92, 1.055 * out ** (1 / 2.4) - 0.055)
+    return np.clip(np.round(enc * scale), 0, scale).astype(pixels.dtype)
+
+
+def _to_srgb(pixels: np.ndarray, icc: bytes | str | None, path) -> tuple[np.ndarray, str]:
     """Convert pixels tagged with an ICC profile to sRGB (8-bit exactly, 16-bit via a LUT)."""
     if not icc or pixels.ndim != 3:
         return pixels, "sRGB (assumed)"
+    if isinstance(icc, str):  # a colour description without ICC (HEIF nclx): Display P3
+        return p3_to_srgb(pixels), f"{icc} -> sRGB"
     try:
         src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         desc = (ImageCms.getProfileDescription(src) or "embedded profile").strip()
@@ -248,13 +281,45 @@ def _register_heif() -> bool:
     return True
 
 
+_NATIVE_LOCK = threading.Lock()
+_log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def quiet_native(path=None):
+    """Capture what native decoders print on file descriptor 2 while decoding.
+
+    libpng, libtiff, libjpeg and OpenCV write their own warnings and errors straight to
+    the process's stderr (fd 2), beside photokit's one-line error. Inside this block fd 2
+    points at a temporary file (and Python warnings of the decoders are ignored); what
+    was captured goes to the debug log (``-v``). Redirecting fd 2 affects the whole
+    process, so the block holds a lock: decodes in threads take turns.
+    """
+    with _NATIVE_LOCK:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    yield
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                sink.seek(0)
+                text = sink.read().decode("utf-8", "replace").strip()
+                if text:
+                    _log.debug("%s: decoder said: %s", path or "image", " | ".join(text.splitlines()))
+
+
 def load(source, *, max_pixels: int | None = None, mm_per_px: float | None = None) -> Photo:
     """Load a photo from a path, an array or a `Photo`.
 
     Parameters
     ----------
     source : str, os.PathLike, ndarray or Photo
-        A file (JPEG, PNG, TIFF, WebP, BMP; HEIC/HEIF with the ``heif`` extra), an RGB(A)
+        A file (JPEG, PNG, TIFF, WebP, BMP, HEIC/HEIF), an RGB(A)
         or greyscale array (``uint8``, ``uint16`` or float in ``[0, 1]``), or a `Photo`
         (returned as it is, with `mm_per_px` filled in if given).
     max_pixels : int, optional
@@ -274,7 +339,9 @@ def load(source, *, max_pixels: int | None = None, mm_per_px: float | None = Non
     Notes
     -----
     EXIF orientation is applied, and an embedded ICC profile other than sRGB (Display P3
-    on many phones, Adobe RGB) is converted to sRGB with LittleCMS (relative colorimetric).
+    on many phones, Adobe RGB) is converted to sRGB with LittleCMS (relative colorimetric);
+    so is a HEIF whose ``nclx`` box says Display P3 (`p3_to_srgb`). Native decoders'
+    own messages are captured (`quiet_native`), so a refusal is one line.
     JPEG and WebP are decoded strictly, so a truncated file is an error, not a grey band.
     16-bit PNG and TIFF keep their depth.
     """
@@ -296,9 +363,31 @@ def load(source, *, max_pixels: int | None = None, mm_per_px: float | None = Non
     if not data:
         raise PhotokitError("file is empty", path)
     if Path(path).suffix.lower() in (".heic", ".heif") and not _register_heif():
-        raise PhotokitError("HEIC/HEIF needs the heif extra: pip install 'photokit[heif]'", path)
+        raise PhotokitError("HEIC/HEIF needs pillow-heif: pip install pillow-heif", path)
 
     Image.MAX_IMAGE_PIXELS = None  # our own limit below applies, with a clearer message
+    with quiet_native(path):
+        px, meta = _decode(data, path, max_pixels)
+    capture_time, orientation, icc, fmt = meta
+    if px.dtype not in (np.uint8, np.uint16):
+        if px.dtype == np.float32 or px.dtype == np.float64:
+            px = np.clip(np.round(px * 65535.0), 0, 65535).astype(np.uint16)
+        else:
+            raise PhotokitError(f"unsupported pixel type {px.dtype}", path)
+    alpha = None
+    if px.ndim == 3 and px.shape[2] == 4:
+        alpha = px[:, :, 3] > 0
+        px = px[:, :, :3]
+    elif px.ndim == 3 and px.shape[2] == 2:  # grey + alpha
+        alpha = px[:, :, 1] > 0
+        px = px[:, :, 0]
+    px, profile = _to_srgb(np.ascontiguousarray(px), icc, path)
+    return Photo(px, path=path, capture_time=capture_time, orientation=orientation,
+                 colour_profile=profile, mm_per_px=mm_per_px, alpha=alpha, format=fmt)
+
+
+def _decode(data: bytes, path: str, max_pixels: int | None):
+    """Decode file bytes: pixels upright, and (capture time, orientation, ICC, format)."""
     try:
         im = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
@@ -316,6 +405,14 @@ def load(source, *, max_pixels: int | None = None, mm_per_px: float | None = Non
     icc = im.info.get("icc_profile")
     fmt = im.format or "unknown"
     capture_time = parse_exif_time(exif)
+    if fmt == "HEIF":
+        # pillow-heif applies the orientation itself (EXIF then says 1): report the original
+        orientation = int(im.info.get("original_orientation") or orientation)
+        orientation = orientation if orientation in _ORIENT else 1
+        nclx = im.info.get("nclx_profile") or {}
+        p3 = (nclx.get("color_primaries"), nclx.get("transfer_characteristics")) == (NCLX_P3, NCLX_SRGB)
+        if not icc and p3:
+            icc = "Display P3 (nclx)"
 
     try:
         if fmt in ("PNG", "TIFF"):
@@ -336,21 +433,7 @@ def load(source, *, max_pixels: int | None = None, mm_per_px: float | None = Non
     except Exception as exc:
         raise PhotokitError(f"image data is corrupt or truncated ({_short(exc)})", path) from None
 
-    if px.dtype not in (np.uint8, np.uint16):
-        if px.dtype == np.float32 or px.dtype == np.float64:
-            px = np.clip(np.round(px * 65535.0), 0, 65535).astype(np.uint16)
-        else:
-            raise PhotokitError(f"unsupported pixel type {px.dtype}", path)
-    alpha = None
-    if px.ndim == 3 and px.shape[2] == 4:
-        alpha = px[:, :, 3] > 0
-        px = px[:, :, :3]
-    elif px.ndim == 3 and px.shape[2] == 2:  # grey + alpha
-        alpha = px[:, :, 1] > 0
-        px = px[:, :, 0]
-    px, profile = _to_srgb(np.ascontiguousarray(px), icc, path)
-    return Photo(px, path=path, capture_time=capture_time, orientation=orientation,
-                 colour_profile=profile, mm_per_px=mm_per_px, alpha=alpha, format=fmt)
+    return px, (capture_time, orientation, icc, fmt)
 
 
 def _pil_to_array(im: Image.Image) -> np.ndarray:
