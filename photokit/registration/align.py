@@ -106,7 +106,7 @@ import numpy as np
 
 from ..faces.mesh import find_faces
 from ..io.photo import Photo, load
-from .mesh import FaceFit, expression, fit_faces, pose_change, shared_zones
+from .mesh import FaceFit, expression, fit_faces, pose_change, shared_zones, skin_residual
 from .subject import Subject, find_subject
 
 #: Long side of the working grid (subject crop) for features, ECC and flow.
@@ -355,6 +355,19 @@ class Alignment:
         f = cv2.remap(self.flow, g[:, 0].reshape(-1, 1), g[:, 1].reshape(-1, 1), cv2.INTER_LINEAR,
                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         return f.reshape(-1, 2).astype(np.float64)
+
+    def dense_map(self, xb: np.ndarray, yb: np.ndarray):
+        """AFTER coordinates ``H^-1 (x + f(x))`` of BEFORE coordinate arrays (full px)."""
+        xb, yb = np.asarray(xb, np.float32), np.asarray(yb, np.float32)
+        if self.flow is not None:
+            s, tx, ty = self.flow_grid[0, 0], self.flow_grid[0, 2], self.flow_grid[1, 2]
+            f = cv2.remap(self.flow, (xb * s + tx).astype(np.float32), (yb * s + ty).astype(np.float32),
+                          cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            xb, yb = xb + f[..., 0], yb + f[..., 1]
+        hi = np.linalg.inv(self.homography)
+        den = hi[2, 0] * xb + hi[2, 1] * yb + hi[2, 2]
+        return ((hi[0, 0] * xb + hi[0, 1] * yb + hi[0, 2]) / den).astype(np.float32), \
+            ((hi[1, 0] * xb + hi[1, 1] * yb + hi[1, 2]) / den).astype(np.float32)
 
     def _vouched_at(self, pts: np.ndarray) -> np.ndarray:
         if self.vouched is None:
@@ -1061,7 +1074,23 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
         fb = find_faces(pb.rgb8(), max_faces=1)
         fa = find_faces(pa.rgb8(), max_faces=1) if fb else []
         if fb and fa and _mesh_covers(fb[0], sub_b):
-            return _align_mesh(gb, ga, fb[0], fa[0], refine)
+            m, fit = _align_mesh(gb, ga, fb[0], fa[0], refine)
+            if m.identity["p_same"] < MIN_CONFIDENCE_MESH or m.flow_px is None or m.flow_px > m.tolerance_px:
+                return m
+            # one global model nearly explains the face (the camera moved, the face kept its
+            # shape): the feature path, conditioned over the whole frame and refined by ECC,
+            # may be more precise. The one leaving less residual on the shared skin wins
+            f = _align_on(gb, ga, sub_b, sub_b, refine)
+            if not f.ok:
+                return m
+            r_feat, _ = skin_residual(fit, ga, f.dense_map)
+            if r_feat > (m.residual_px if m.ok else np.inf):
+                return m
+            f.residual_px = r_feat
+            f.confidence *= m.identity["p_same"]
+            for k in ("pose_change", "zones", "expression", "identity", "warnings"):
+                setattr(f, k, getattr(m, k))
+            return f
     a = _align_on(gb, ga, sub_b, sub_b, refine)
     if a.ok or sub_b.kind != "face" or a.model is not None:
         return a
@@ -1097,7 +1126,7 @@ def identity_posterior(matches: int) -> float:
     return float(1.0 / (1.0 + np.exp(-ID_SLOPE * (np.log1p(matches) - ID_MIDPOINT))))
 
 
-def _align_mesh(gb: np.ndarray, ga: np.ndarray, face_b, face_a, refine: bool) -> Alignment:
+def _align_mesh(gb: np.ndarray, ga: np.ndarray, face_b, face_a, refine: bool) -> tuple[Alignment, FaceFit]:
     """Align a face pair through the mesh (`photokit.registration.mesh.fit_faces`) and judge it.
 
     Verdict, one reason, in this order: the faces are not shown to be one person's
@@ -1146,7 +1175,7 @@ def _align_mesh(gb: np.ndarray, ga: np.ndarray, face_b, face_a, refine: bool) ->
                      ncc=fit.ncc, flow_px=float(np.median(np.hypot(*fit.flow[fit.face].T))) if fit.face.any()
                      else None, tolerance_px=tol, method="mesh", pose_change=pose_change(face_b, face_a),
                      zones=list(zones), expression=expr, identity=identity, warnings=warnings,
-                     vouched=vouched)
+                     vouched=vouched), fit
 
 
 def _align_on(gb: np.ndarray, ga: np.ndarray, sub_b: Subject, ident: Subject, refine: bool) -> Alignment:

@@ -116,6 +116,10 @@ class FaceFit:
         Skin-detail feature matches explained by the alignment (`identity_evidence`).
     match_share : float
         Their share of all ratio-test matches on the face.
+    before_grid : ndarray
+        BEFORE's luma on the grid (uint8).
+    after_scale : float
+        AFTER pixels per grid pixel at the face (for resampling AFTER without aliasing).
     """
 
     homography: np.ndarray
@@ -130,6 +134,8 @@ class FaceFit:
     ncc: float
     matches: int
     match_share: float
+    before_grid: np.ndarray
+    after_scale: float
 
 
 # ------------------------------------------------------------------------------ evidence
@@ -379,6 +385,13 @@ class _Sampler:
         return cv2.remap(self.img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
+def _project(h: np.ndarray, x: np.ndarray, y: np.ndarray):
+    """``h`` applied to coordinate arrays."""
+    h = h.astype(np.float32)
+    den = h[2, 0] * x + h[2, 1] * y + h[2, 2]
+    return (h[0, 0] * x + h[0, 1] * y + h[0, 2]) / den, (h[1, 0] * x + h[1, 1] * y + h[1, 2]) / den
+
+
 def _to_after(h_inv: np.ndarray, to_full: np.ndarray, flow_grid: np.ndarray):
     """AFTER full-resolution coordinates of every grid pixel under ``H^-1 (x + flow)``."""
     gh, gw = flow_grid.shape[:2]
@@ -569,15 +582,13 @@ def fit_faces(gray_b: np.ndarray, gray_a: np.ndarray, face_b: FaceMesh, face_a: 
     h, model, flow = _refit_global(h, flow, to_full, skin if skin.sum() > 500 else inside)
     flow = _taper(flow, inside)
     h_inv = np.linalg.inv(h)
-    ga_f = sampler.at(*_to_after(h_inv, to_full, flow))
-    na_f = highpass(ga_f)
-    ncc = _ncc(nb, na_f, skin)
-    ys, xs = np.nonzero(skin)
-    box = (slice(max(0, ys.min() - 16), ys.max() + 17), slice(max(0, xs.min() - 16), xs.max() + 17)) \
-        if len(ys) else (slice(0, gh), slice(0, gw))
-    fb = cv2.calcOpticalFlowFarneback(nb[box], na_f[box], None, 0.5, 3, 15, 3, 5, 1.2, 0)
-    mag = np.hypot(fb[..., 0], fb[..., 1])[skin[box]]
-    residual = float(np.median(mag)) / s if mag.size else float("inf")
+    fit = FaceFit(h, model, (flow / s).astype(np.float32), to_grid, skin, inside, zones, 0.0, rms, 0.0,
+                  0, 0.0, gb, jac)
+
+    def dense(xb, yb):    # BEFORE full px (grids) -> AFTER full px, the full alignment
+        return _project(h_inv, xb + flow[..., 0] / s, yb + flow[..., 1] / s)
+
+    fit.residual_px, fit.ncc = skin_residual(fit, gray_a, dense, sampler=sampler)
 
     def mapping(pts):     # BEFORE full px -> AFTER full px
         g = _apply(to_grid, pts).astype(np.float32)
@@ -585,6 +596,36 @@ def fit_faces(gray_b: np.ndarray, gray_a: np.ndarray, face_b: FaceMesh, face_a: 
                       borderMode=cv2.BORDER_CONSTANT, borderValue=0).reshape(-1, 2)
         return _apply(h_inv, pts + f / s)
 
-    n, share = identity_evidence(gray_b, gray_a, face_b, face_a, mapping)
-    return FaceFit(h, model, (flow / s).astype(np.float32), to_grid, skin, inside, zones, residual, rms,
-                   ncc, n, share)
+    fit.matches, fit.match_share = identity_evidence(gray_b, gray_a, face_b, face_a, mapping)
+    return fit
+
+
+def skin_residual(fit: FaceFit, gray_a: np.ndarray, to_after, *, sampler=None) -> tuple[float, float]:
+    """Misalignment left on the shared skin by an alignment, measured independently.
+
+    AFTER is resampled onto the fit's grid through `to_after` (a function of BEFORE
+    full-resolution coordinate arrays ``(x, y)`` returning AFTER's), and a Farneback flow
+    (Farneback 2003; not the DIS flow the refinement uses) is computed between the
+    contrast-normalised high-passes of BEFORE and resampled AFTER.
+
+    Returns
+    -------
+    (float, float)
+        The flow's median magnitude on `FaceFit.skin` (BEFORE pixels) and the
+        correlation of the two high-passes there.
+    """
+    gh, gw = fit.before_grid.shape
+    to_full = np.linalg.inv(fit.to_grid)
+    sc = np.float32(to_full[0, 0])
+    xb, yb = np.meshgrid(sc * np.arange(gw, dtype=np.float32) + np.float32(to_full[0, 2]),
+                         sc * np.arange(gh, dtype=np.float32) + np.float32(to_full[1, 2]))
+    sampler = sampler or _Sampler(gray_a, fit.after_scale)
+    nb, na = highpass(fit.before_grid), highpass(sampler.at(*to_after(xb, yb)))
+    skin = fit.skin
+    ys, xs = np.nonzero(skin)
+    if not len(ys):
+        return float("inf"), 0.0
+    box = (slice(max(0, ys.min() - 16), ys.max() + 17), slice(max(0, xs.min() - 16), xs.max() + 17))
+    fb = cv2.calcOpticalFlowFarneback(nb[box], na[box], None, 0.5, 3, 15, 3, 5, 1.2, 0)
+    mag = np.hypot(fb[..., 0], fb[..., 1])[skin[box]]
+    return float(np.median(mag)) * float(sc), _ncc(nb, na, skin)
