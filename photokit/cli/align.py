@@ -1,12 +1,14 @@
-"""``photokit align BEFORE AFTER [-o ALIGNED] [--overlay PNG] [--roi R] [--json]``."""
+"""``photokit align BEFORE AFTER [-o ALIGNED] [--overlay PNG] [--roi R] [--points P.json] [--json]``."""
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
 import numpy as np
 
+from ..errors import PhotokitError
 from ..exports.privacy import mask_photo
 from ..io import atomic
 from ..io.photo import load
@@ -39,15 +41,20 @@ def overlay(before_rgb: np.ndarray, aligned_rgb: np.ndarray, valid: np.ndarray, 
               help="Write a checkerboard of BEFORE and aligned AFTER for a visual check.")
 @roi_option
 @click.option("--no-refine", is_flag=True, help="Global model only (no ECC, no dense field).")
+@click.option("--points", "points_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help='JSON {"points": [[x, y], ...]} in BEFORE pixels: carried into AFTER ("points" '
+                   "in the --json output, null outside the region the alignment vouches for).")
 @deidentify_option
 @json_option
 @max_pixels_option
-def command(before, after, aligned, overlay_path, roi, no_refine, deidentify, as_json, max_pixels):
+def command(before, after, aligned, overlay_path, roi, no_refine, points_path, deidentify, as_json,
+            max_pixels):
     """Align AFTER onto BEFORE, following the subject (face, ROI), not the room.
 
     Exits 1 with one line on stderr when the alignment cannot be trusted (with --json
     the document is still printed, with status "failed").
     """
+    points = _read_points(points_path) if points_path else None
     pb = load(before, max_pixels=max_pixels)
     pa = load(after, max_pixels=max_pixels)
     result = align(pb, pa, roi=roi, refine=not no_refine)
@@ -72,10 +79,13 @@ def command(before, after, aligned, overlay_path, roi, no_refine, deidentify, as
             img = overlay(base, _rgb8(warped), valid)
             atomic.write_image(overlay_path, img)
             info(f"wrote {overlay_path}")
+    doc = result.to_dict()
+    if points is not None:
+        doc["points"] = result.map_points(points)
     if as_json:
-        emit_json(result.to_dict())
+        emit_json(doc)
     else:
-        d = result.to_dict()
+        d = doc
         if result.ok:
             click.echo(f"ok: {d['model']} on {d['subject']}, confidence {d['confidence']:.2f}, "
                        f"{d['inliers']} inliers, residual {d['residual_px']} px, "
@@ -84,6 +94,17 @@ def command(before, after, aligned, overlay_path, roi, no_refine, deidentify, as
         name = "photo 2" if deidentify else after
         click.echo(f"photokit: {name}: alignment failed: {result.reason}", err=True)
         sys.exit(1)
+
+
+def _read_points(path) -> np.ndarray:
+    """``{"points": [[x, y], ...]}`` from a JSON file, as an (N, 2) array."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            pts = np.asarray(json.load(fh)["points"], np.float64).reshape(-1, 2)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise PhotokitError(f'cannot read points: expected {{"points": [[x, y], ...]}} ({exc})',
+                            path) from exc
+    return pts
 
 
 def _rgb8(px: np.ndarray) -> np.ndarray:
