@@ -1,0 +1,207 @@
+"""Face pairs aligned through the face mesh: points carried, pose, shared zones, expression,
+identity (photokit.registration.mesh and the mesh path of photokit.registration.align).
+
+Only the astronaut (skimage) and warps made here: no benchmark data."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+from click.testing import CliRunner
+
+from photokit.cli.main import cli
+from photokit.faces.mesh import find_faces, visibility
+from photokit.registration.align import align, identity_posterior
+from photokit.registration.mesh import expression, pose_change, shared_zones
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    return skimage.data.astronaut()
+
+
+@pytest.fixture(scope="module")
+def face(astronaut):
+    return find_faces(astronaut)[0]
+
+
+def _bumps(shape, centres, shifts, sigma):
+    """Smooth displacement field: a Gaussian bump of `shift` at each centre (x, y)."""
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    d = np.zeros((h, w, 2), np.float32)
+    for (cx, cy), (sx, sy) in zip(centres, shifts, strict=True):
+        g = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * sigma ** 2))
+        d[..., 0] += sx * g
+        d[..., 1] += sy * g
+    return d
+
+
+def _warp_known(img, m, d):
+    """AFTER(a) = BEFORE(G(a)), ``G(a) = M a + d(a)`` (M 2x3 affine, d a smooth field).
+
+    Returns AFTER and the truth BEFORE -> AFTER as a function (G inverted by fixed point).
+    """
+    h, w = img.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    mx = m[0, 0] * xx + m[0, 1] * yy + m[0, 2] + d[..., 0]
+    my = m[1, 0] * xx + m[1, 1] * yy + m[1, 2] + d[..., 1]
+    after = cv2.remap(img, mx.astype(np.float32), my.astype(np.float32), cv2.INTER_CUBIC,
+                      borderMode=cv2.BORDER_REFLECT_101)
+    a_inv = np.linalg.inv(np.r_[m, [[0, 0, 1]]])
+
+    def truth(pts):
+        pts = np.asarray(pts, np.float64)
+        a = (np.c_[pts, np.ones(len(pts))] @ a_inv.T)[:, :2]
+        for _ in range(30):
+            ax, ay = (a[:, k].astype(np.float32).reshape(-1, 1) for k in (0, 1))
+            dd = cv2.remap(d, ax, ay, cv2.INTER_LINEAR).reshape(-1, 2)
+            a = (np.c_[pts - dd, np.ones(len(pts))] @ a_inv.T)[:, :2]
+        return a
+
+    return after, truth
+
+
+def _rot(deg, s, tx, ty, c):
+    m = cv2.getRotationMatrix2D(c, deg, s)
+    m[:, 2] += (tx, ty)
+    return m
+
+
+def test_points_carried_through_a_known_nonrigid_warp(astronaut, face):
+    lm = face.landmarks[:, :2]
+    c = tuple(lm.mean(0))
+    # a global similarity plus a smooth non-rigid bulge of the cheeks (the face is not a plane)
+    d = _bumps(astronaut.shape[:2], [lm[50], lm[280]], [(-2.5, 1.5), (2.5, 1.0)], 14.0)
+    after, truth = _warp_known(astronaut, _rot(4.0, 0.97, 6.0, -4.0, c), d)
+    al = align(astronaut, after)
+    assert al.ok, al.reason
+    pts = lm[::7]
+    got = al.map_points(pts)
+    ok = [g is not None for g in got]
+    assert sum(ok) >= 0.9 * len(pts)
+    err = np.linalg.norm(np.array([g for g in got if g is not None]) - truth(pts)[ok], axis=1)
+    assert np.median(err) < 0.8 and np.percentile(err, 90) < 1.5
+    # and back
+    back = al.map_points(truth(pts[:5]), inverse=True)
+    assert np.max(np.linalg.norm(np.array(back) - pts[:5], axis=1)) < 1.5
+    # outside both photos: null
+    assert al.map_points([[-40.0, -40.0]]) == [None]
+
+
+def test_pose_change_sign_follows_the_turn(astronaut, face):
+    """A yaw turn (a cylinder warp of the head) towards the image's right reads as positive
+    yaw change, towards the left as negative; pose_change is AFTER minus BEFORE."""
+    lm = face.landmarks[:, :2]
+    cx, cy = lm.mean(0)
+    ax = 0.5 * np.ptp(lm[:, 0])
+    h, w = astronaut.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    deltas = {}
+    for theta in (-20.0, 20.0):
+        u = np.clip((xx - cx) / (1.2 * ax), -1, 1)
+        # AFTER(x) = BEFORE(x + dx): a point at BEFORE angle asin(u) shows at asin(u) + theta
+        dx = 1.2 * ax * (np.sin(np.arcsin(u) - np.deg2rad(theta)) - u)
+        wgt = np.clip((1.5 - np.hypot((xx - cx) / (1.2 * ax), (yy - cy) / (1.6 * ax))) / 0.4, 0, 1)
+        after = cv2.remap(astronaut, xx + (dx * wgt).astype(np.float32), yy, cv2.INTER_CUBIC,
+                          borderMode=cv2.BORDER_REFLECT_101)
+        fa = find_faces(after)[0]
+        deltas[theta] = pose_change(face, fa)["yaw"]
+        assert deltas[theta] == pytest.approx(fa.yaw - face.yaw, abs=0.01)
+    assert deltas[20.0] > 1.0 and deltas[-20.0] < -1.0
+
+
+def test_shared_zones_threshold_on_a_turned_mesh(face):
+    """A zone is compared when >= 0.5 of it is seen in both photos: the far cheek of the
+    same mesh turned by 40 degrees about the vertical axis is not, the near one is."""
+    xyz = face.landmarks - face.landmarks.mean(0)
+    t = np.deg2rad(40.0)
+    r = np.array([[np.cos(t), 0, np.sin(t)], [0, 1, 0], [-np.sin(t), 0, np.cos(t)]])
+    v0, v1 = visibility(xyz), visibility(xyz @ r.T)
+    both = shared_zones(v0, v1)
+    assert set(shared_zones(v0, v0)) >= {"forehead", "nose", "cheek_left", "cheek_right"}
+    far = [z for z in ("cheek_left", "cheek_right") if v1[z] < 0.5]
+    assert len(far) == 1 and far[0] not in both
+    near = ({"cheek_left", "cheek_right"} - set(far)).pop()
+    assert near in both
+    assert shared_zones({"nose": 0.49}, {"nose": 1.0}) == []
+    assert shared_zones({"nose": 0.5}, {"nose": 0.5}) == ["nose"]
+
+
+def _smile(img, face, k=0.12):
+    """Mouth corners pulled outwards and up by `k` eye-corner distances (a synthetic smile)."""
+    lm = face.landmarks[:, :2]
+    e = float(np.linalg.norm(lm[33] - lm[263]))
+    left, right = lm[61], lm[291]
+    out = np.sign(right[0] - left[0])
+    # AFTER(a) = BEFORE(a + d(a)): the skin at a corner is shown k e further out and up
+    d = _bumps(img.shape[:2], [left - (out * k * e, k * e / 2), right + (out * k * e, -k * e / 2)],
+               [(out * k * e, k * e / 2), (-out * k * e, k * e / 2)], 0.18 * e)
+    h, w = img.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    return cv2.remap(img, xx + d[..., 0], yy + d[..., 1], cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
+
+
+def test_synthetic_smile_gives_an_expression_warning(astronaut, face):
+    smiled = _smile(astronaut, face)
+    fs = find_faces(smiled)[0]
+    e = expression(face, fs)
+    assert e["changed"] and e["ratios"]["mouth_width"] > 1.05 and e["smile_score"] > 0.05
+    assert not expression(face, face)["changed"]
+    al = align(astronaut, smiled)
+    d = al.to_dict()
+    assert d["expression"]["changed"]
+    assert any("expression" in w and "mouth" in w for w in d["warnings"])
+    assert al.ok, al.reason          # the same face: aligned, with the warning
+    assert d["method"] in ("mesh", "features")
+
+
+def test_mirrored_face_is_refused(astronaut):
+    """A mirrored face has the same shape but other skin details at each place: the
+    mesh aligns it, the identity evidence does not vouch for it."""
+    al = align(astronaut, np.ascontiguousarray(astronaut[:, ::-1]))
+    assert not al.ok
+    assert al.confidence < 0.5
+
+
+def test_identity_posterior_is_monotonic():
+    p = [identity_posterior(n) for n in (0, 5, 15, 30, 60, 200)]
+    assert all(a < b for a, b in zip(p, p[1:], strict=False))
+    assert p[1] < 0.05 and p[4] > 0.95
+
+
+def test_json_has_the_mesh_fields(astronaut, face):
+    lm = face.landmarks[:, :2]
+    after, _ = _warp_known(astronaut, _rot(-3.0, 1.02, -5.0, 3.0, tuple(lm.mean(0))),
+                           np.zeros(astronaut.shape[:2] + (2,), np.float32))
+    d = align(astronaut, after).to_dict()
+    assert d["status"] == "ok", d["reason"]
+    assert set(d["pose_change"]) == {"yaw", "pitch", "roll"}
+    assert d["method"] in ("mesh", "features") and isinstance(d["warnings"], list)
+    assert "nose" in d["zones"] and d["identity"]["p_same"] > 0.5
+    json.dumps(d)
+
+
+def test_cli_points(tmp_path, astronaut, face):
+    lm = face.landmarks[:, :2]
+    after, truth = _warp_known(astronaut, _rot(3.0, 1.0, 4.0, 2.0, tuple(lm.mean(0))),
+                               np.zeros(astronaut.shape[:2] + (2,), np.float32))
+    b, a, p = tmp_path / "b.png", tmp_path / "a.png", tmp_path / "p.json"
+    cv2.imwrite(str(b), astronaut[..., ::-1])
+    cv2.imwrite(str(a), after[..., ::-1])
+    pts = [lm[1].tolist(), lm[50].tolist(), [-30.0, -30.0]]
+    p.write_text(json.dumps({"points": pts}))
+    res = CliRunner().invoke(cli, ["align", str(b), str(a), "--points", str(p), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert len(doc["points"]) == 3 and doc["points"][2] is None
+    for got, want in zip(doc["points"][:2], truth(pts[:2]), strict=True):
+        assert len(got) == 2 and np.hypot(*(np.array(got) - want)) < 1.5
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    res = CliRunner().invoke(cli, ["align", str(b), str(a), "--points", str(bad), "--json"])
+    assert res.exit_code != 0
