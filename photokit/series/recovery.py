@@ -209,8 +209,6 @@ def fit_recovery(t, y, *, mdc: float, pre_level: float | None = None, metric: st
     .. [1] Weir JP (2005). J Strength Cond Res 19(1):231-240. doi:10.1519/15184.1
     .. [2] Press WH et al. (2007). Numerical Recipes, 3rd ed., sec. 15.6.
     """
-    from scipy.optimize import OptimizeWarning, curve_fit
-
     t = np.asarray(t, dtype=float).ravel()
     y = np.asarray(y, dtype=float).ravel()
     keep = np.isfinite(t) & np.isfinite(y) & (t >= 0)
@@ -243,58 +241,19 @@ def fit_recovery(t, y, *, mdc: float, pre_level: float | None = None, metric: st
         res.persistent = observed_persistent(ref)
         return res
 
-    # Initial tau from the log of the excess over the level (where it is clearly positive).
-    ex = y - level
-    good = ex > 0.5 * mdc
-    if good.sum() >= 2 and np.ptp(t[good]) > 0:
-        slope = np.polyfit(t[good], np.log(ex[good]), 1)[0]
-        tau0 = float(np.clip(-1.0 / slope if slope < 0 else 3.0, 0.2, 20.0))
-    else:
-        tau0 = 2.0
-    a0 = max(excess0 * math.exp(t[0] / tau0), mdc)
+    tau0, a0 = _initial_guess(t, y, level, mdc, excess0)
     sigma = np.full_like(y, sw)
-
-    def fit(model):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", OptimizeWarning)
-            if model == "fixed":
-                def f(tt, a, tau):
-                    return recovery_model(tt, level, a, tau)
-                p0, lo, hi = [a0, tau0], [0.0, TAU_BOUNDS[0]], [np.inf, TAU_BOUNDS[1]]
-            else:
-                def f(tt, yi, a, tau):
-                    return recovery_model(tt, yi, a, tau)
-                p0 = [level, a0, tau0]
-                lo, hi = [-np.inf, 0.0, TAU_BOUNDS[0]], [np.inf, np.inf, TAU_BOUNDS[1]]
-            popt, pcov = curve_fit(f, t, y, p0=p0, sigma=sigma, absolute_sigma=True,
-                                   bounds=(lo, hi), max_nfev=5000)
-        resid = (y - f(t, *popt)) / sigma
-        dof = len(t) - len(popt)
-        chi2 = float(np.sum(resid ** 2) / dof) if dof > 0 else None
-        if model == "fixed":
-            popt = np.array([level, *popt])
-            full = np.zeros((3, 3))
-            full[1:, 1:] = pcov
-            pcov = full
-        return popt, pcov, chi2
-
     try:
         candidates = []
         if ref is not None:
-            candidates.append(("fixed", *fit("fixed")))
+            candidates.append(("fixed", *_fit_model("fixed", t, y, sigma, level, a0, tau0)))
         if len(t) >= 4:
-            candidates.append(("free", *fit("free")))
+            candidates.append(("free", *_fit_model("free", t, y, sigma, level, a0, tau0)))
     except (RuntimeError, ValueError) as exc:
         res.reason = f"fit did not converge ({exc})"
         res.persistent = observed_persistent(ref)
         return res
-    chosen = candidates[0]
-    if ref is not None and len(candidates) == 2:
-        _, popt, pcov, _ = candidates[1]
-        se = math.sqrt(max(pcov[0, 0], 0.0)) if np.all(np.isfinite(pcov)) else math.inf
-        if popt[0] - ref > max(mdc, 2.0 * se):
-            chosen = candidates[1]
-    model, popt, pcov, chi2 = chosen
+    model, popt, pcov, chi2 = _choose_model(candidates, ref, mdc)
     y_inf, amp, tau = (float(v) for v in popt)
     var = np.diag(pcov) if np.all(np.isfinite(pcov)) else np.full(3, np.nan)
     res.status, res.model, res.chi2_red = "ok", model, chi2
@@ -318,18 +277,86 @@ def fit_recovery(t, y, *, mdc: float, pre_level: float | None = None, metric: st
         notes.append(f"fitted level stays {offset:+.2f} above the pre-treatment level "
                      f"(MDC {mdc:.2f}): not resolved")
     elif np.all(np.isfinite(pcov)):
-        rng = np.random.default_rng(seed)
-        draws = rng.multivariate_normal(popt, pcov, size=n_draws, check_valid="ignore")
-        vals = [days_below(a, max(tt, 1e-3), yi - (ref if ref is not None else yi), mdc)
-                for yi, a, tt in draws]
-        finite = np.array([v for v in vals if v is not None], dtype=float)
-        if len(finite) >= 0.5 * n_draws:
-            res.days_to_baseline_ci = (float(np.percentile(finite, 2.5)),
-                                       float(np.percentile(finite, 97.5)))
+        res.days_to_baseline_ci = _days_to_baseline_ci(popt, pcov, ref, mdc, seed, n_draws)
     res.persistent = observed_persistent(ref) or (
         res.days_to_baseline is None or res.days_to_baseline > persistent_after)
     res.reason = "; ".join(notes) or None
     return res
+
+
+
+def _initial_guess(t: np.ndarray, y: np.ndarray, level: float, mdc: float,
+                   excess0: float) -> tuple[float, float]:
+    """Starting ``(tau, amplitude)``: tau from the slope of ``log(y - level)`` where the
+    excess is clearly positive (> MDC / 2), else 2 days; the amplitude back-extrapolated
+    from the first excess to day 0."""
+    ex = y - level
+    good = ex > 0.5 * mdc
+    if good.sum() >= 2 and np.ptp(t[good]) > 0:
+        slope = np.polyfit(t[good], np.log(ex[good]), 1)[0]
+        tau0 = float(np.clip(-1.0 / slope if slope < 0 else 3.0, 0.2, 20.0))
+    else:
+        tau0 = 2.0
+    return tau0, max(excess0 * math.exp(t[0] / tau0), mdc)
+
+
+def _fit_model(model: str, t: np.ndarray, y: np.ndarray, sigma: np.ndarray, level: float,
+               a0: float, tau0: float):
+    """Weighted least squares of `recovery_model`: ``"fixed"`` holds the asymptote at
+    `level`, ``"free"`` fits it. Returns ``(y_inf, amplitude, tau)``, their 3 x 3 covariance
+    (zero row and column for a fixed asymptote) and the reduced chi-square (None without
+    degrees of freedom)."""
+    from scipy.optimize import OptimizeWarning, curve_fit
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OptimizeWarning)
+        if model == "fixed":
+            def f(tt, a, tau):
+                return recovery_model(tt, level, a, tau)
+            p0, lo, hi = [a0, tau0], [0.0, TAU_BOUNDS[0]], [np.inf, TAU_BOUNDS[1]]
+        else:
+            def f(tt, yi, a, tau):
+                return recovery_model(tt, yi, a, tau)
+            p0 = [level, a0, tau0]
+            lo, hi = [-np.inf, 0.0, TAU_BOUNDS[0]], [np.inf, np.inf, TAU_BOUNDS[1]]
+        popt, pcov = curve_fit(f, t, y, p0=p0, sigma=sigma, absolute_sigma=True,
+                               bounds=(lo, hi), max_nfev=5000)
+    resid = (y - f(t, *popt)) / sigma
+    dof = len(t) - len(popt)
+    chi2 = float(np.sum(resid ** 2) / dof) if dof > 0 else None
+    if model == "fixed":
+        popt = np.array([level, *popt])
+        full = np.zeros((3, 3))
+        full[1:, 1:] = pcov
+        pcov = full
+    return popt, pcov, chi2
+
+
+def _choose_model(candidates: list, ref: float | None, mdc: float):
+    """The fixed-asymptote fit, unless the free fit's asymptote lies above the pre-treatment
+    level by more than max(MDC, 2 SE): then the skin has not returned, and the free fit
+    says so."""
+    chosen = candidates[0]
+    if ref is not None and len(candidates) == 2:
+        _, popt, pcov, _ = candidates[1]
+        se = math.sqrt(max(pcov[0, 0], 0.0)) if np.all(np.isfinite(pcov)) else math.inf
+        if popt[0] - ref > max(mdc, 2.0 * se):
+            chosen = candidates[1]
+    return chosen
+
+
+def _days_to_baseline_ci(popt, pcov, ref: float | None, mdc: float, seed: int,
+                         n_draws: int) -> tuple[float, float] | None:
+    """95 % interval of the days to baseline: `days_below` of `n_draws` parameter draws
+    from the fit's normal approximation (None when under half of them ever settle)."""
+    rng = np.random.default_rng(seed)
+    draws = rng.multivariate_normal(popt, pcov, size=n_draws, check_valid="ignore")
+    vals = [days_below(a, max(tt, 1e-3), yi - (ref if ref is not None else yi), mdc)
+            for yi, a, tt in draws]
+    finite = np.array([v for v in vals if v is not None], dtype=float)
+    if len(finite) < 0.5 * n_draws:
+        return None
+    return float(np.percentile(finite, 2.5)), float(np.percentile(finite, 97.5))
 
 
 @dataclass
