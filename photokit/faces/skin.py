@@ -47,13 +47,16 @@ With faces from `photokit.faces.mesh.find_faces`, the mesh says where the face's
 
 1. *Face*: the union of the eleven mesh zones (their triangles; eyes, brows, lips and
    nostrils belong to no zone, so they are never skin), rasterised at full resolution.
-   Within it, only pixels of skin colour count: the colour model of steps 1-3 above,
-   seeded on the cheek zones, removes hair over the forehead, a beard, glasses'
-   frames and glare.
+   Within it, only pixels of the face's own skin colour count: a Gaussian in normalised
+   chroma fitted to the cheek zones (step 2's robust fit, without step 1's generic
+   candidate box, which pale skin under cool light fails), Mahalanobis distance below
+   `FACE_MAHALANOBIS`, luma above `FACE_DARK` times the cheeks' median, not clipped:
+   this removes hair over the forehead, a beard, glasses' frames.
 2. *Neck and below*: outside the mesh's outline (its convex hull, the face oval), skin
    colour (the same model) counts only in the band below the jaw angles (``v`` along
    the face's axis past the jaw angles' level) within `NECK_HALF_WIDTH` face widths of
-   the face's axis, and only in connected regions that touch the face oval: the neck and
+   the face's axis, and only in connected regions that touch the face oval (the generic
+   model of steps 1-3, seeded on the cheeks' candidates): the neck and
    the throat. Skin-coloured backgrounds beside or above the head never enter (they are
    outside the band, or not connected to the face); ears, scalp, shoulders and hands are
    left out too (body areas want a user ROI).
@@ -117,6 +120,12 @@ CHIN_D = 2.0
 #: the neck is about 0.7 face widths wide (Farkas 1994: neck width ~ 105 mm, face width
 #: ~ 140 mm); half of 0.8 leaves a margin for a turned head.
 NECK_HALF_WIDTH = 0.4
+#: Inside a meshed face a pixel is skin when its normalised chroma is within this
+#: Mahalanobis distance of the face's own model (fitted on the cheek zones; looser than
+#: `MAHALANOBIS`: the mesh already says this is face) and its luma is above `FACE_DARK`
+#: times the cheeks' median (hair, a beard and glasses' frames are darker).
+FACE_MAHALANOBIS = 4.0
+FACE_DARK = 0.6
 #: Mesh landmarks: the face's outermost points left and right (its width), the chin,
 #: the mid-forehead, and the jaw angles.
 FACE_SIDES, CHIN, FOREHEAD, JAW_ANGLES = (234, 454), 152, 10, (172, 397)
@@ -499,12 +508,22 @@ def face_skin_mask(rgb8: np.ndarray, faces, *, exclude: np.ndarray | None = None
         zones |= _mesh_fill(f.landmarks, (sh, sw), s, _ZONED)
         oval |= _mesh_fill(f.landmarks, (sh, sw), s, None)
         seeds |= _mesh_fill(f.landmarks, (sh, sw), s, cheeks).view(bool)
-    seeds &= cand
-    if np.count_nonzero(seeds) < 50:   # cheeks too small or not skin-coloured: the face's candidates
-        seeds = cand & zones.view(bool)
-    if np.count_nonzero(seeds) < 20:
+    usable = (channel_max(small) < 250) & (y >= 18)
+    if np.count_nonzero(seeds & usable) < 20:
         return np.zeros((h, w), bool)
-    m, _, _ = _colour_model(y, chroma, ncr, ncb, cand, seeds)
+    # the face: its own skin colour, seeded on all of the cheeks, without the generic
+    # candidate box (pale skin under cool light falls outside it)
+    x = np.stack([ncr[seeds & usable], ncb[seeds & usable]], axis=1)
+    mu, cov = _gauss(x[:: max(1, len(x) // 20000)])
+    ic = np.linalg.inv(cov)
+    d0, d1 = ncr - mu[0], ncb - mu[1]
+    d2 = ic[0, 0] * d0 * d0 + 2 * ic[0, 1] * d0 * d1 + ic[1, 1] * d1 * d1
+    face = usable & (d2 < FACE_MAHALANOBIS ** 2) & (y > FACE_DARK * np.median(y[seeds & usable]))
+    # the neck: the generic model (candidates), seeded on the cheeks' candidates
+    neck_seeds = seeds & cand if np.count_nonzero(seeds & cand) >= 50 else cand & zones.view(bool)
+    if np.count_nonzero(neck_seeds) < 20:
+        neck_seeds = face & zones.view(bool)
+    m, _, _ = _colour_model(y, chroma, ncr, ncb, cand, neck_seeds)
     k = max(3, int(round(sw / 160)) | 1)
     ker = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
     # neck: skin colour in the band below each face, in regions touching the face oval
@@ -517,7 +536,7 @@ def face_skin_mask(rgb8: np.ndarray, faces, *, exclude: np.ndarray | None = None
     touch = np.zeros(n, bool)
     touch[np.unique(lab[rim & (neck > 0)])] = True
     touch[0] = False
-    keep = (m & oval.view(bool)) | touch[lab]
+    keep = (face & oval.view(bool)) | touch[lab]
     # inside the oval: only the zones, rasterised at full resolution (sharp eye and lip edges)
     within = np.zeros((h, w), np.uint8)
     for f in faces:
