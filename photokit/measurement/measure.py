@@ -416,6 +416,7 @@ def zone_values(an: Analysis, face, chosen) -> tuple[dict, dict]:
     mm2 = an.mm_per_px ** 2 if an.mm_per_px and an.scale_source != "relative" else None
     values: dict = {}
     info: dict = {}
+    linear = None
     for zone, zmask in full.items():
         here = zmask & skin
         n = int(np.count_nonzero(here))
@@ -438,11 +439,13 @@ def zone_values(an: Analysis, face, chosen) -> tuple[dict, dict]:
                     for m in mean_ms:
                         out[f"{m.name}.{zone}"] = float(m.zone_map(an)[at].mean())
             if restrict_ms:
-                ys, xs = np.nonzero(here)
-                r0, r1 = max(0, ys.min() - pad), min(here.shape[0], ys.max() + pad + 1)
-                c0, c1 = max(0, xs.min() - pad), min(here.shape[1], xs.max() + pad + 1)
-                sub = Analysis(an.region(slice(y0 + r0, y0 + r1), x0 + c0, x0 + c1), here[r0:r1, c0:c1],
-                               an.mm_per_px, scale_source=an.scale_source, calibrated=an.calibrated,
+                if linear is None:   # the face's pixels, read (and made linear) once for all zones
+                    linear = an.region(slice(y0, y1), x0, x1)
+                bx, by, bw, bh = cv2.boundingRect(here.view(np.uint8))
+                r0, r1 = max(0, by - pad), min(here.shape[0], by + bh + pad)
+                c0, c1 = max(0, bx - pad), min(here.shape[1], bx + bw + pad)
+                sub = Analysis(linear[r0:r1, c0:c1], here[r0:r1, c0:c1], an.mm_per_px,
+                               scale_source=an.scale_source, calibrated=an.calibrated,
                                name=f"{an.name}:{zone}")
                 out.update({f"{k}.{zone}": v for k, v in compute_metrics(sub, restrict_ms).items()})
         values.update(out)
