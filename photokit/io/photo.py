@@ -292,12 +292,16 @@ def quiet_native(path=None):
     libpng, libtiff, libjpeg and OpenCV write their own warnings and errors straight to
     the process's stderr (fd 2), beside photokit's one-line error. Inside this block fd 2
     points at a temporary file (and Python warnings of the decoders are ignored); what
-    was captured goes to the debug log (``-v``). Redirecting fd 2 affects the whole
-    process, so the block holds a lock: decodes in threads take turns.
+    was captured goes to the debug log (``-v``), and so do Pillow's own log records.
+    Redirecting fd 2 affects the whole process, so the block holds a lock: decodes in
+    threads take turns.
     """
+    pil_log = logging.getLogger("PIL")
     with _NATIVE_LOCK:
         sys.stderr.flush()
         saved = os.dup(2)
+        level = pil_log.level
+        pil_log.setLevel(logging.CRITICAL + 1)
         with tempfile.TemporaryFile() as sink:
             os.dup2(sink.fileno(), 2)
             try:
@@ -305,6 +309,7 @@ def quiet_native(path=None):
                     warnings.simplefilter("ignore")
                     yield
             finally:
+                pil_log.setLevel(level)
                 os.dup2(saved, 2)
                 os.close(saved)
                 sink.seek(0)
