@@ -694,38 +694,119 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
     if timeout is not None and not timeout > 0:
         raise PhotokitError("timeout must be > 0 seconds")
     fn = score_fn or score_photo
-    fn_name = _fn_name(fn)
     run_kwargs = {} if mm_per_px is None else {"mm_per_px": float(mm_per_px)}
-    base_params = {"scorer": fn_name, **run_kwargs}
-    metric_names: list[str] = []
     versions: dict[str, int] = {}  # what a row scored by score_photo holds (resume key)
     if fn is score_photo:
         from ..metrics.registry import signature
 
         versions = signature()
-        metric_names = list(versions)
     total = count_source(source) if (progress or (progress is None and sys.stderr.isatty())
                                       or not os.path.isdir(os.fspath(source))) else None
-
-    store = ResultStore(db, metric_names)  # a bad database stops us before any engine starts
+    store = ResultStore(db, list(versions))  # a bad database stops us before any engine starts
     try:
-        if engine == "dask":
-            eng = _DaskEngine(fn, workers, scheduler, max_in_flight)
-        elif workers == 0:
-            eng = _InlineEngine(fn, timeout)
-        else:
-            eng = _LocalEngine(fn, workers or os.cpu_count() or 1, max_in_flight, mp_context, timeout)
+        eng = _engine(fn, engine, workers, scheduler, max_in_flight, mp_context, timeout)
     except BaseException:
         store.close()
         raise
+    run = _Run(store, source, _fn_name(fn), run_kwargs, versions, eng, _progress_bar(progress, total))
+    status = "aborted"
+    try:
+        for task, row in eng.map_unordered(run.pending()):
+            run.record(task, row, *run.in_flight.pop(task))
+        status = "finished"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        run.bar.close()
+        eng.close(cancel=status != "finished")
+        c = run.counts
+        store.finish_run(run.run_id, status=status, n_total=c["total"], n_scored=c["scored"] + c["updated"],
+                         n_skipped=c["skipped"], n_failed=c["failed"])
+        if status == "finished" and export is not None:
+            store.export(export)
+        store.close()
+    c = run.counts
+    return BatchSummary(n_total=c["total"], n_scored=c["scored"], n_skipped=c["skipped"],
+                        n_failed=c["failed"], n_updated=c["updated"], db=os.fspath(db),
+                        elapsed=time.perf_counter() - t0, engine=eng.name, workers=eng.workers,
+                        export=None if export is None else os.fspath(export), run_id=run.run_id,
+                        failures=run.failures)
 
-    counts = {"scored": 0, "updated": 0, "skipped": 0, "failed": 0, "total": 0}
-    failures: list[tuple[str, str]] = []
-    run_id = store.begin_run(source=os.path.abspath(os.fspath(source)), version=__version__,
-                             params=_canonical(base_params), engine=eng.name, workers=eng.workers)
-    bar = _progress_bar(progress, total)
 
-    def record(task: Task, row: dict, sha: str | None, size: int | None, params: str,
+def _engine(fn: Callable, engine: str, workers: int | None, scheduler, max_in_flight: int | None,
+            mp_context, timeout: float | None):
+    """The engine that maps tasks to rows: Dask, in this process (``workers=0``), or local
+    worker processes (default: one per core)."""
+    if engine == "dask":
+        return _DaskEngine(fn, workers, scheduler, max_in_flight)
+    if workers == 0:
+        return _InlineEngine(fn, timeout)
+    return _LocalEngine(fn, workers or os.cpu_count() or 1, max_in_flight, mp_context, timeout)
+
+
+class _Run:
+    """One batch run: what is listed, skipped, handed to the engine and written back.
+
+    `pending` hashes and looks up each listed photo (lazily, inside the engine's loop) and
+    yields those to score, with only the missing metrics of a row that has the others;
+    `record` writes each finished row in its own transaction and counts it.
+    """
+
+    def __init__(self, store: ResultStore, source, fn_name: str, run_kwargs: dict,
+                 versions: dict[str, int], eng, bar):
+        self.store, self.source, self.fn_name = store, source, fn_name
+        self.run_kwargs, self.versions, self.bar = run_kwargs, versions, bar
+        self.counts = {"scored": 0, "updated": 0, "skipped": 0, "failed": 0, "total": 0}
+        self.failures: list[tuple[str, str]] = []
+        #: task -> (sha256, size, params, metric versions its row already holds or None)
+        self.in_flight: dict[Task, tuple[str | None, int | None, str, dict | None]] = {}
+        self.run_id = store.begin_run(source=os.path.abspath(os.fspath(source)), version=__version__,
+                                      params=_canonical({"scorer": fn_name, **run_kwargs}),
+                                      engine=eng.name, workers=eng.workers)
+
+    def pending(self) -> Iterator[Task]:
+        """Hash, look up, skip or hand over each listed photo."""
+        for listed in iter_source(self.source):
+            self.counts["total"] += 1
+            kwargs = {**self.run_kwargs, **listed.kwargs}  # a manifest's column wins per photo
+            task = Task(listed.path, tuple(sorted(kwargs.items())))
+            params = _canonical({"scorer": self.fn_name, **kwargs})
+            try:
+                sha, size = sha256_file(task.path)
+            except OSError as exc:
+                reason = ("file not found" if isinstance(exc, FileNotFoundError)
+                          else f"cannot read file ({exc.strerror or exc})")
+                self.record(task, {"status": "failed", "error": reason, "error_type": "OSError"},
+                            None, None, params)
+                continue
+            held = self._held(task.path, sha, params)
+            missing = tuple(n for n in self.versions if n not in (held or {}))
+            if held is not None and not missing:
+                self._skip()
+                continue
+            if held:  # score only the metrics the row lacks
+                task = Task(task.path, tuple(sorted({**kwargs, "metrics": missing}.items())))
+            if any(t.path == task.path for t in self.in_flight):  # listed twice, the first in flight
+                self._skip()
+                continue
+            self.in_flight[task] = (sha, size, params, held or None)
+            yield task
+
+    def _held(self, path: str, sha: str, params: str) -> dict | None:
+        """The metric versions the stored row of `path` holds at this registry's versions,
+        when that row is ok and of the same content, version and parameters; else None."""
+        prev = self.store.get(path)
+        if (prev is None or prev["status"] != "ok" or prev["sha256"] != sha
+                or prev["photokit_version"] != __version__ or prev["params"] != params):
+            return None
+        return {k: v for k, v in (prev["metric_versions"] or {}).items() if self.versions.get(k) == v}
+
+    def _skip(self) -> None:
+        self.counts["skipped"] += 1
+        self.bar.update(1)
+
+    def record(self, task: Task, row: dict, sha: str | None, size: int | None, params: str,
                held: dict | None = None) -> None:
         """Write a photo's row; `held`: the metric versions its stored row already has
         (the task scored only the others: they are added to that row)."""
@@ -735,88 +816,24 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
             row = {k: v for k, v in row.items()
                    if k in added or k.rsplit(".", 1)[0] in added or k in ("status", "seconds")}
         full = {**row, "path": task.path, "sha256": sha, "size_bytes": size,
-                "photokit_version": __version__, "params": params, "run_id": run_id}
-        if versions and row["status"] == "ok":
-            full["metric_versions"] = {**(held or {}), **versions}
+                "photokit_version": __version__, "params": params, "run_id": self.run_id}
+        if self.versions and row["status"] == "ok":
+            full["metric_versions"] = {**(held or {}), **self.versions}
         try:
-            store.put(full, metric_names=metric_names, merge=partial)
+            self.store.put(full, metric_names=list(self.versions), merge=partial)
         except ValueError as exc:  # the scoring function's row cannot be stored: this photo only
             row = {"status": "failed", "error_type": "InvalidRow",
                    "error": _one_line(f"scoring function returned an invalid row ({exc})")}
-            store.put({**row, **{k: full[k] for k in ("path", "sha256", "size_bytes",
-                                                      "photokit_version", "params", "run_id")}})
+            self.store.put({**row, **{k: full[k] for k in ("path", "sha256", "size_bytes",
+                                                           "photokit_version", "params", "run_id")}})
         if row["status"] == "ok":
-            counts["updated" if partial else "scored"] += 1
+            self.counts["updated" if partial else "scored"] += 1
         else:
-            counts["failed"] += 1
-            if len(failures) < SUMMARY_FAILURES:
-                failures.append((task.path, row.get("error") or "unknown error"))
-            bar.set_postfix(failed=counts["failed"], refresh=False)
-        bar.update(1)
-
-    pending_meta: dict[Task, tuple[str | None, int | None, str, dict | None]] = {}
-
-    def pending() -> Iterator[Task]:
-        """Hash, look up, skip or hand over; runs lazily inside the engine's loop."""
-        for listed in iter_source(source):
-            counts["total"] += 1
-            kwargs = {**run_kwargs, **listed.kwargs}  # a manifest's column wins per photo
-            task = Task(listed.path, tuple(sorted(kwargs.items())))
-            params = _canonical({"scorer": fn_name, **kwargs})
-            try:
-                sha, size = sha256_file(task.path)
-            except OSError as exc:
-                reason = ("file not found" if isinstance(exc, FileNotFoundError)
-                          else f"cannot read file ({exc.strerror or exc})")
-                record(task, {"status": "failed", "error": reason, "error_type": "OSError"},
-                       None, None, params)
-                continue
-            prev = store.get(task.path)
-            held = None
-            if (prev is not None and prev["status"] == "ok" and prev["sha256"] == sha
-                    and prev["photokit_version"] == __version__ and prev["params"] == params):
-                held = {k: v for k, v in (prev["metric_versions"] or {}).items() if versions.get(k) == v}
-                missing = tuple(n for n in versions if n not in held)
-                if not missing:
-                    counts["skipped"] += 1
-                    bar.update(1)
-                    continue
-                if held:  # score only the metrics the row lacks
-                    task = Task(task.path, tuple(sorted({**kwargs, "metrics": missing}.items())))
-                else:
-                    held = None
-            if any(t.path == task.path for t in pending_meta):  # listed twice, the first in flight
-                counts["skipped"] += 1
-                bar.update(1)
-                continue
-            pending_meta[task] = (sha, size, params, held)
-            yield task
-
-    status = "aborted"
-    try:
-        for task, row in eng.map_unordered(pending()):
-            sha, size, params, held = pending_meta.pop(task)
-            record(task, row, sha, size, params, held)
-        status = "finished"
-    except KeyboardInterrupt:
-        status = "interrupted"
-        raise
-    finally:
-        bar.close()
-        eng.close(cancel=status != "finished")
-        store.finish_run(run_id, status=status, n_total=counts["total"],
-                         n_scored=counts["scored"] + counts["updated"],
-                         n_skipped=counts["skipped"], n_failed=counts["failed"])
-        if status == "finished" and export is not None:
-            store.export(export)
-        store.close()
-    return BatchSummary(n_total=counts["total"], n_scored=counts["scored"],
-                        n_skipped=counts["skipped"], n_failed=counts["failed"],
-                        n_updated=counts["updated"],
-                        db=os.fspath(db), elapsed=time.perf_counter() - t0, engine=eng.name,
-                        workers=eng.workers, export=None if export is None else os.fspath(export),
-                        run_id=run_id, failures=failures)
-
+            self.counts["failed"] += 1
+            if len(self.failures) < SUMMARY_FAILURES:
+                self.failures.append((task.path, row.get("error") or "unknown error"))
+            self.bar.set_postfix(failed=self.counts["failed"], refresh=False)
+        self.bar.update(1)
 
 __all__ = ["BatchSummary", "Task", "count_source", "decode_photo", "iter_folder", "iter_manifest",
            "iter_source", "score_archive", "score_photo", "score_task", "sha256_file"]
