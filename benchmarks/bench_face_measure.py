@@ -136,9 +136,8 @@ def regions(face, shape) -> tuple[np.ndarray, np.ndarray]:
 
 def shares(mask: np.ndarray, oval: np.ndarray, neck: np.ndarray) -> tuple[float, float, float]:
     n = max(1, int(np.count_nonzero(mask)))
-    a = np.count_nonzero(mask & oval) / n
-    b = np.count_nonzero(mask & neck) / n
-    return a, b, 1 - a - b
+    return (np.count_nonzero(mask & oval) / n, np.count_nonzero(mask & neck) / n,
+            np.count_nonzero(mask & ~oval & ~neck) / n)
 
 
 def tile(img: np.ndarray, label: str, side: int = 300) -> np.ndarray:

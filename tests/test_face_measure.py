@@ -155,3 +155,8 @@ def test_faceless_close_up_gives_the_same_mask_as_before(close_up):
     assert np.array_equal(m.mask, before)
     assert m.zones == {} and m.scale.source == "relative" and m.faces == []
     assert "no face found" in m.scale.note
+
+
+def test_exposure_is_judged_on_the_face_mesh(astro_measured):
+    checks = astro_measured.quality.checks
+    assert all(checks[k].note.endswith("on face") for k in ("highlights_clipped", "shadows_crushed"))
