@@ -28,13 +28,13 @@ from photokit.batch.archive import (
     BatchSummary,
     Task,
     _LocalEngine,
-    iter_folder,
     iter_manifest,
     score_archive,
     sha256_file,
 )
 from photokit.cli.main import cli
 from photokit.io.photo import load
+from photokit.io.sources import image_files
 
 HERE = Path(__file__).resolve().parent
 
@@ -149,9 +149,9 @@ def read_scores(db) -> dict[str, dict]:
 # -- sources ------------------------------------------------------------------------------
 def test_folder_listing_recursive_images_only_sorted(archive):
     root, files = archive
-    listed = list(iter_folder(root))
+    listed = list(image_files(root))
     assert sorted(listed) == sorted(files["good"] + files["broken"])
-    assert list(iter_folder(root)) == listed  # stable order
+    assert list(image_files(root)) == listed  # stable order
     assert not any(".hidden" in p or ".cache" in p or p.endswith((".txt", ".csv")) for p in listed)
 
 

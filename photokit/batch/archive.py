@@ -29,7 +29,6 @@ always exactly one row per path.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import itertools
 import json
@@ -46,7 +45,7 @@ from dataclasses import asdict, dataclass, field
 
 from .._version import __version__
 from ..errors import PhotokitError
-from ..io.photo import IMAGE_EXTENSIONS
+from ..io.sources import csv_rows, image_files
 from .store import ResultStore, export_kind
 
 #: Photos each local worker scores before the pool is replaced by fresh processes.
@@ -157,26 +156,6 @@ class Task:
         return dict(self.params)
 
 
-def is_image_name(name: str) -> bool:
-    """Whether a file name has one of photokit's image extensions (case-insensitive) and
-    is not hidden (``.name``; this also skips macOS ``._name.jpg`` resource forks)."""
-    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
-
-
-def iter_folder(root: str | os.PathLike) -> Iterator[str]:
-    """Image files under `root`, recursively, in a stable (sorted) order, streamed.
-
-    Hidden files and folders are skipped; symbolic links to files are listed, links to
-    folders are not followed (no cycles).
-    """
-    root = os.path.abspath(root)
-    for dirpath, dirnames, filenames in os.walk(root, onerror=None):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if is_image_name(name):
-                yield os.path.join(dirpath, name)
-
-
 _MANIFEST_PATH = ("photo", "path")
 _MANIFEST_PARAMS = {"mm_per_px": float, "roi": str}
 
@@ -196,46 +175,34 @@ def iter_manifest(manifest: str | os.PathLike) -> Iterator[Task]:
     """
     manifest = os.path.abspath(manifest)
     base = os.path.dirname(manifest)
-    try:
-        fh = open(manifest, newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise PhotokitError(f"cannot read manifest ({exc.strerror or exc})", manifest) from None
-    with fh:
-        reader = csv.DictReader(fh)
-        header = [h.strip().lower() for h in (reader.fieldnames or [])]
-        col = next((c for c in _MANIFEST_PATH if c in header), None)
-        if col is None:
-            raise PhotokitError("manifest needs a header row with a 'photo' (or 'path') column",
-                                manifest)
-        for row in reader:
-            row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()
-                   if isinstance(v, str)}
-            line = reader.line_num
-            if not any(row.values()):
-                continue  # blank line
-            if not row.get(col):
-                raise PhotokitError(f"line {line}: empty {col!r} cell", manifest)
-            params = {}
-            for key, conv in _MANIFEST_PARAMS.items():
-                if row.get(key):
-                    try:
-                        value = conv(row[key])
-                    except ValueError:
-                        raise PhotokitError(f"line {line}: {key}={row[key]!r} is not a number",
-                                            manifest) from None
-                    if key == "mm_per_px" and not value > 0:
-                        raise PhotokitError(f"line {line}: mm_per_px must be > 0", manifest)
-                    if key == "roi":
-                        value = os.path.join(base, value)
-                    params[key] = value
-            yield Task(os.path.join(base, row[col]), tuple(sorted(params.items())))
+    header, rows = csv_rows(manifest)
+    col = next((c for c in _MANIFEST_PATH if c in header), None)
+    if col is None:
+        raise PhotokitError("manifest needs a header row with a 'photo' (or 'path') column", manifest)
+    for line, row in rows:
+        if not row.get(col):
+            raise PhotokitError(f"line {line}: empty {col!r} cell", manifest)
+        params = {}
+        for key, conv in _MANIFEST_PARAMS.items():
+            if row.get(key):
+                try:
+                    value = conv(row[key])
+                except ValueError:
+                    raise PhotokitError(f"line {line}: {key}={row[key]!r} is not a number",
+                                        manifest) from None
+                if key == "mm_per_px" and not value > 0:
+                    raise PhotokitError(f"line {line}: mm_per_px must be > 0", manifest)
+                if key == "roi":
+                    value = os.path.join(base, value)
+                params[key] = value
+        yield Task(os.path.join(base, row[col]), tuple(sorted(params.items())))
 
 
 def iter_source(source: str | os.PathLike) -> Iterator[Task]:
     """Tasks of a source: a folder (recursive, images only) or a CSV manifest."""
     path = os.fspath(source)
     if os.path.isdir(path):
-        return (Task(p) for p in iter_folder(path))
+        return (Task(p) for p in image_files(path))
     if os.path.isfile(path) and path.lower().endswith(".csv"):
         return iter_manifest(path)
     if os.path.exists(path):
@@ -635,8 +602,9 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
     Parameters
     ----------
     source : str or os.PathLike
-        A folder (searched recursively; files with an extension of
-        `photokit.io.photo.IMAGE_EXTENSIONS` are inputs, everything else is ignored) or a CSV
+        A folder (searched recursively by `photokit.io.sources.image_files`; files with an
+        extension of `photokit.io.photo.IMAGE_EXTENSIONS` are inputs, everything else is
+        ignored) or a CSV
         manifest with a ``photo`` (or ``path``) column and optional ``mm_per_px`` and
         ``roi`` columns (see `iter_manifest`).
     db : str or os.PathLike
@@ -835,5 +803,5 @@ class _Run:
             self.bar.set_postfix(failed=self.counts["failed"], refresh=False)
         self.bar.update(1)
 
-__all__ = ["BatchSummary", "Task", "count_source", "decode_photo", "iter_folder", "iter_manifest",
+__all__ = ["BatchSummary", "Task", "count_source", "decode_photo", "iter_manifest",
            "iter_source", "score_archive", "score_photo", "score_task", "sha256_file"]

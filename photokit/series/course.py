@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PhotokitError
+from ..io.sources import csv_rows, image_files
 
 KINDS = ("baseline", "treatment", "visit")
 REQUIRED_COLUMNS = ("photo", "date", "kind")
@@ -201,22 +202,7 @@ def read_manifest(path, *, check_files: bool = True) -> list[Entry]:
         Sorted by date (manifest order breaks ties).
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise PhotokitError(f"cannot read manifest ({exc.strerror or exc})", path) from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise PhotokitError("manifest is not UTF-8 text (is it a CSV file?)", path) from None
-    try:
-        rows = list(csv.reader(io.StringIO(text)))
-    except csv.Error as exc:
-        raise PhotokitError(f"manifest is not valid CSV ({exc})", path) from None
-    rows = [r for r in rows if any(c.strip() for c in r)]
-    if not rows:
-        raise PhotokitError("manifest is empty (expected a header photo,date,kind)", path)
-    header = [h.strip().lower() for h in rows[0]]
+    header, rows = csv_rows(path)
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise PhotokitError(f"manifest header lacks column(s) {', '.join(missing)} "
@@ -224,8 +210,7 @@ def read_manifest(path, *, check_files: bool = True) -> list[Entry]:
     base = path.parent
     problems: list[str] = []
     entries: list[Entry] = []
-    for lineno, row in enumerate(rows[1:], start=2):
-        rec = {h: (row[i].strip() if i < len(row) else "") for i, h in enumerate(header)}
+    for lineno, rec in rows:
         where = f"line {lineno}"
         photo = rec.get("photo", "")
         ok = True
@@ -292,14 +277,11 @@ def read_folder(folder) -> list[Entry]:
     it), and ``treatment``/``session``/``tx`` marks treatment photos; all others are
     visits. Photos without a capture time are listed in one error.
     """
-    from ..io.photo import IMAGE_EXTENSIONS
-
     folder = Path(folder)
     for name in MANIFEST_NAMES:
         if (folder / name).is_file():
             return read_manifest(folder / name)
-    files = sorted(p for p in folder.iterdir()
-                   if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
+    files = [Path(p) for p in image_files(folder, recursive=False)]
     if not files:
         raise PhotokitError("no photos in the folder (and no manifest.csv)", folder)
     problems: list[str] = []
