@@ -41,6 +41,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
+from .noise import MDC_PER_SW
+
 #: The entry-point group through which other packages register metrics.
 ENTRY_POINT_GROUP = "photokit.metrics"
 
@@ -165,6 +167,10 @@ class Metric:
         flagged when a visit moves beyond the noise floor that way); 0: not watched.
     trend_rank : float or None
         Rank in the series report's trend plot (lower first); None: not plotted.
+    noise : callable or None
+        ``noise(analysis, value) -> float | str``: the metric's standard error on this
+        photo in its unit (`photokit.metrics.noise`), or one line saying why it has none
+        (too little skin, too few features). None: the constant ``mdc / 2.77``.
     """
 
     name: str
@@ -185,6 +191,7 @@ class Metric:
     pih_sign: float = 0.0
     trend_rank: float | None = None
     zone: str = "none"
+    noise: Callable | None = None
 
     @property
     def family(self) -> str:
@@ -196,12 +203,20 @@ class Metric:
             return None
         return abs(delta) > self.mdc
 
+    def standard_error(self, an, value: float) -> float | str:
+        """Standard error of `value` on the photo of `an` (see `noise`); the registered
+        constant ``mdc / 2.77`` without a noise function or without an analysis."""
+        if self.noise is None or an is None:
+            return self.mdc / MDC_PER_SW
+        return self.noise(an, value)
+
 
 def metric(name: str, *, unit: str, description: str, mdc: float, better: str = "lower",
            needs_colour: bool = True, needs_scale: bool = False, job: str | None = None,
            group: str | None = None, version: int = 1, core: bool = False,
            zone_map: Callable | None = None, panel: Panel | None = None, recovery: bool = False,
-           pih_sign: float = 0.0, trend_rank: float | None = None, zone: str | None = None):
+           pih_sign: float = 0.0, trend_rank: float | None = None, zone: str | None = None,
+           noise: Callable | None = None):
     """Decorator that registers ``compute(analysis) -> float | None`` under `name`.
 
     The keyword arguments are the `Metric` attributes (`job` defaults to the function's
@@ -222,7 +237,7 @@ def metric(name: str, *, unit: str, description: str, mdc: float, better: str = 
         _REGISTRY[name] = Metric(name, unit, description, float(mdc), better, needs_colour,
                                  needs_scale, fn, job or fn.__module__,
                                  group or name.split(".", 1)[0], int(version), core, zone_map,
-                                 panel, recovery, float(pih_sign), trend_rank, zone)
+                                 panel, recovery, float(pih_sign), trend_rank, zone, noise)
         return fn
 
     return register

@@ -1,0 +1,233 @@
+"""The noise model: a standard error for each metric of THIS photo, and the noise floor of a pair.
+
+A re-capture of unchanged skin moves a metric for two reasons: what the photo samples
+(how many pores, spots or line segments were counted, how much skin was averaged) and how
+it was captured (pose, light, white balance, focus, JPEG). Each metric's noise function
+(``@metric(..., noise=)``, see `photokit.metrics.registry`) returns its standard error
+``se`` in the metric's unit from the photo's own `Analysis`, built from the helpers here:
+
+- `count_se`: counts, densities and covered areas of detected features (a compound
+  Poisson sum: a value ``v = k * sum(w_i)`` over counted features of weight ``w_i``, 1 for
+  a count, an area for a covered share, a length for a line density, has
+  ``se^2 = k^2 (sum(w_i^2) + (c sum(w_i))^2)``, ``c`` the capture's relative SD);
+- `mean_se`: means over detected features, ``se^2 = s^2 / n + (c mean)^2``;
+- `tile_se`: means over the skin where no count formula fits: the between-tile spread of
+  tile means (a block estimate of the mean's SE that keeps the spatial correlation
+  within a tile), ``se^2 = n / (n - 1) sum(w_t^2 (x_t - x)^2) / (sum w_t)^2``;
+- `light_se`: the light's share for an UNCALIBRATED colour metric (no card, no reference
+  skin): exposure and white balance propagated to the metric at the skin's mean colour.
+
+A metric without a noise function keeps its registered constant: ``se = mdc / 2.77``, so
+the pair's floor is the registered MDC. The floor of a pair is the minimal detectable
+change of a difference of two independent measurements at 95 %,
+``MDC = 1.96 sqrt(se_b^2 + se_a^2)`` (`noise_floor`; with ``se_b = se_a = Sw`` it is the
+familiar ``2.77 Sw``, Weir 2005, doi:10.1519/15184.1). `p_value` and `holm` control the
+family-wise error over the metrics of a pair (Holm 1979, Scand. J. Statist. 6:65-70).
+The model per family and the data it was calibrated on: ``docs/NOISE.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+#: z of a two-sided 95 % interval.
+Z95 = 1.959963984540054
+#: MDC of a difference per within-subject SD: ``1.96 sqrt(2)`` (the registered floors' 2.77).
+MDC_PER_SW = Z95 * math.sqrt(2.0)
+#: Relative SD of one exposure between captures under "ordinary" light: +-8 % spread
+#: evenly (SD of a uniform on +-a is a / sqrt(3)).
+EXPOSURE_SD = 0.08 / math.sqrt(3.0)
+#: Relative SD of one white-balance gain per channel: +-3 % spread evenly.
+WHITE_BALANCE_SD = 0.03 / math.sqrt(3.0)
+#: Side of a skin tile for `tile_se` (mm; pixels of the working level when the scale is unknown).
+TILE_MM = 4.0
+TILE_PX = 24
+#: Fewest tiles for a tile standard error; with less skin a metric is not judged.
+MIN_TILES = 4
+
+
+def noise_floor(se_before: float | None, se_after: float | None) -> float | None:
+    r"""Minimal detectable change of a difference of two independent measurements.
+
+    :math:`\mathrm{MDC} = z_{0.975}\sqrt{se_b^2 + se_a^2}` (95 %, two-sided); equal SEs give
+    :math:`1.96\sqrt 2\,S_w = 2.77\,S_w` (Weir 2005, doi:10.1519/15184.1).
+
+    Returns None when either SE is missing or not finite.
+    """
+    if se_before is None or se_after is None:
+        return None
+    v = float(se_before) ** 2 + float(se_after) ** 2
+    return Z95 * math.sqrt(v) if math.isfinite(v) else None
+
+
+def p_value(delta: float | None, se_before: float | None, se_after: float | None) -> float | None:
+    r"""Two-sided p-value of a change under no change.
+
+    :math:`p = 2\,(1 - \Phi(|\Delta| / \sqrt{se_b^2+se_a^2}))` (normal approximation).
+    """
+    if delta is None or se_before is None or se_after is None:
+        return None
+    s = math.sqrt(float(se_before) ** 2 + float(se_after) ** 2)
+    if not math.isfinite(s) or not math.isfinite(delta):
+        return None
+    if s == 0.0:
+        return 1.0 if delta == 0 else 0.0
+    return math.erfc(abs(float(delta)) / s / math.sqrt(2.0))
+
+
+def holm(pvalues: dict, alpha: float = 0.05) -> dict:
+    """Holm's step-down test over a family of p-values (family-wise error <= `alpha`).
+
+    Sorted ascending, ``p_(i)`` (i = 1..m) is rejected while ``p_(i) <= alpha / (m - i + 1)``;
+    the first that is not stops the rejections (Holm 1979, Scand. J. Statist. 6:65-70).
+
+    Parameters
+    ----------
+    pvalues : dict
+        name -> p-value (None: not tested, left out of the family).
+    alpha : float
+
+    Returns
+    -------
+    dict
+        name -> True (a change), False (none), None (not tested).
+    """
+    tested = sorted((p, k) for k, p in pvalues.items() if p is not None)
+    out = {k: None for k in pvalues}
+    m, going = len(tested), True
+    for i, (p, k) in enumerate(tested):
+        going = going and p <= alpha / (m - i)
+        out[k] = going
+    return out
+
+
+def count_se(weights: Iterable[float], per_weight: float, capture_cv: float) -> float:
+    r"""SE of ``v = per_weight * sum(w_i)`` over counted features (compound Poisson + capture).
+
+    :math:`se = k\sqrt{\sum w_i^2 + (c \sum w_i)^2}`: the features present are a Poisson
+    sample of the skin's (variance of a compound Poisson sum, :math:`\lambda E[w^2]`,
+    estimated by :math:`\sum w_i^2`), and a re-capture detects them with relative SD `c`.
+
+    Parameters
+    ----------
+    weights : iterable of float
+        1 per feature for a count; its area or length for a covered share or a length.
+    per_weight : float
+        ``k``: the value one unit of weight adds (``1 / area`` for a density).
+    capture_cv : float
+        ``c``, relative SD of the sum between captures (``docs/NOISE.md``).
+    """
+    w = np.asarray(list(weights), float)
+    return abs(per_weight) * math.sqrt(float(np.sum(w * w)) + (capture_cv * float(np.sum(w))) ** 2)
+
+
+def mean_se(samples: Iterable[float], capture_cv: float) -> float | str:
+    r"""SE of a mean over detected features: :math:`\sqrt{s^2/n + (c\,\bar x)^2}`.
+
+    Returns a reason (str) instead when fewer than two features were found.
+    """
+    x = np.asarray(list(samples), float)
+    if x.size < 2:
+        return f"{x.size} feature(s) found: a mean over fewer than 2 has no standard error"
+    return math.sqrt(float(np.var(x, ddof=1)) / x.size + (capture_cv * float(np.mean(x))) ** 2)
+
+
+def tile_se(values: np.ndarray, mask: np.ndarray, tile_px: int) -> float | str:
+    r"""SE of the mean of `values` over `mask` from tile means (ratio estimator).
+
+    The skin is cut into `tile_px` squares; tile ``t`` has ``w_t`` skin pixels and mean
+    ``x_t``; with ``x = sum(w_t x_t) / sum(w_t)`` over ``n`` tiles,
+    :math:`se^2 = \frac{n}{n-1}\sum w_t^2 (x_t - x)^2 / (\sum w_t)^2` (Cochran 1977,
+    Sampling Techniques, 6.9). Neighbouring pixels are correlated; tiles larger than the
+    correlation length make the tile means nearly independent.
+
+    Returns a reason (str) when the skin fills fewer than `MIN_TILES` tiles.
+    """
+    t = max(1, int(tile_px))
+    h, w = mask.shape
+    hh, ww = -(-h // t) * t, -(-w // t) * t
+    m = np.zeros((hh, ww), np.float64)
+    v = np.zeros((hh, ww), np.float64)
+    m[:h, :w] = mask
+    v[:h, :w] = np.where(mask, values, 0.0)
+    wt = m.reshape(hh // t, t, ww // t, t).sum(axis=(1, 3)).ravel()
+    st = v.reshape(hh // t, t, ww // t, t).sum(axis=(1, 3)).ravel()
+    keep = wt > 0.25 * t * t
+    wt, st = wt[keep], st[keep]
+    n = wt.size
+    if n < MIN_TILES:
+        return f"too little skin for a noise floor ({n} tiles of {t} px, at least {MIN_TILES})"
+    xt = st / wt
+    x = st.sum() / wt.sum()
+    return math.sqrt(n / (n - 1) * float(np.sum(wt * wt * (xt - x) ** 2)) / float(wt.sum()) ** 2)
+
+
+def tile_px(mm_per_px: float | None) -> int:
+    """Tile side in pixels of a level: `TILE_MM` when the scale is known, else `TILE_PX`."""
+    return max(4, round(TILE_MM / mm_per_px)) if mm_per_px else TILE_PX
+
+
+def light_se(of_rgb: Callable[[np.ndarray], float], rgb: np.ndarray) -> float:
+    r"""The light's share of an uncalibrated colour metric's SE.
+
+    A capture scales linear RGB by an exposure ``e`` and per-channel white-balance gains
+    ``g_c``; to first order
+    :math:`se^2 = (\partial f/\partial \ln e)^2 \sigma_e^2
+    + \sum_c (\partial f/\partial \ln g_c)^2 \sigma_{wb}^2`
+    with :math:`\sigma_e` = `EXPOSURE_SD`, :math:`\sigma_{wb}` = `WHITE_BALANCE_SD`, the
+    derivatives by central differences of `of_rgb` at the skin's mean linear colour
+    (exact for log-ratio indices such as EI and MI, which shift uniformly under a gain).
+
+    Parameters
+    ----------
+    of_rgb : callable
+        ``of_rgb(rgb) -> float``: the metric of a linear RGB colour (shape ``(3,)``).
+    rgb : ndarray
+        Mean linear RGB of the analysed skin.
+    """
+    rgb = np.asarray(rgb, np.float64)
+    eps = 0.01
+
+    def d(gain: np.ndarray) -> float:
+        up, down = np.exp(eps * gain), np.exp(-eps * gain)
+        return (of_rgb(rgb * up) - of_rgb(rgb * down)) / (2 * eps)
+
+    var = (d(np.ones(3)) * EXPOSURE_SD) ** 2
+    var += sum((d(np.eye(3)[c]) * WHITE_BALANCE_SD) ** 2 for c in range(3))
+    return math.sqrt(var)
+
+
+def standard_errors(an, values: dict, metrics) -> tuple[dict, dict]:
+    """Each metric's standard error on this photo, and why a metric has none.
+
+    Parameters
+    ----------
+    an : Analysis or None
+        The photo's working set (None: the registered constants alone).
+    values : dict
+        name -> value as measured.
+    metrics : iterable of Metric
+        Registry entries (`Metric.standard_error`).
+
+    Returns
+    -------
+    se : dict
+        name -> SE in the metric's unit (None where it has none or no value).
+    why : dict
+        name -> one line saying why a measured metric has no SE ("not judged: ...").
+    """
+    se, why = {}, {}
+    for m in metrics:
+        v = values.get(m.name)
+        if v is None or not math.isfinite(float(v)):
+            se[m.name] = None
+            continue
+        s = m.standard_error(an, float(v))
+        if isinstance(s, str):
+            se[m.name], why[m.name] = None, s
+        else:
+            se[m.name] = float(s)
+    return se, why
