@@ -8,9 +8,13 @@ registered metric,
 
 - ``delta = after - before``,
 - ``percent_change = 100 * delta / |before|``,
-- ``significant = |delta| > MDC``, the metric's minimal detectable change
-  (``MDC = 2.77 x S_w``, S_w the within-subject SD of repeated captures; Weir 2005).
-  A change inside the noise is "no detectable change", whatever its percentage.
+- ``significant = |delta| > noise_floor``, the pair's minimal detectable change
+  ``1.96 sqrt(se_b^2 + se_a^2)`` from each photo's standard error of the metric
+  (`photokit.metrics.noise`: the features counted, the skin analysed, the calibration;
+  Weir 2005). A change inside the noise is "no detectable change", whatever its
+  percentage; a metric without a floor is "not judged" with the reason;
+- ``holm``: the changes that stand when the family-wise error over all metrics of the
+  pair is held at 5 % (Holm 1979), what the report's headline says changed.
 
 AFTER is measured on its own pixels (not on a resampled copy), so interpolation does
 not smooth its texture; its physical scale is BEFORE's scale carried through the
@@ -45,12 +49,14 @@ import numpy as np
 from ..errors import PhotokitError
 from ..imaging.filters import fit_within
 from ..io.photo import Photo, load
+from ..metrics.noise import standard_errors
 from .sameskin import (
     analysed_mask,
     carried_mm_per_px,
     centroid,
     changes,
     followed_skin,
+    holm_changes,
     verdict,
     view_change,
 )
@@ -94,9 +100,17 @@ class Comparison:
     percent_change : dict
         ``100 * delta / |before|`` per metric (None where undefined).
     significant : dict
-        ``|delta| > mdc`` per metric (None where delta is None).
+        ``|delta| > noise_floor`` per metric (None where either is None).
     noise_floor : dict
-        The minimal detectable change used for each metric, in its unit.
+        The pair's minimal detectable change of each metric, in its unit,
+        ``1.96 sqrt(se_b^2 + se_a^2)`` (SPEC "Noise floors per comparison").
+    standard_error : dict
+        ``{"before": {metric: se}, "after": {metric: se}}`` (`photokit.metrics.noise`).
+    not_judged : dict
+        metric -> why a measured change has no floor (too little skin, too few features).
+    holm : dict
+        metric -> whether its change stands under Holm's family-wise control over the
+        pair's metrics (None: not tested).
     warnings : list of str
         Everything that limits how far the numbers can be trusted.
     notes : list of str
@@ -121,12 +135,16 @@ class Comparison:
     lighting: dict = field(default_factory=dict, repr=False)
     notes: list = field(default_factory=list)
     aligned_rgb: np.ndarray | None = field(default=None, repr=False)
+    standard_error: dict = field(default_factory=dict)
+    not_judged: dict = field(default_factory=dict)
+    holm: dict = field(default_factory=dict)
     _views: dict = field(default_factory=dict, repr=False)
 
     # -- results -----------------------------------------------------------------------
     def verdicts(self) -> dict:
         """Plain-language verdict per metric ("No detectable change", "Decreased (better)", ...)."""
-        return {m.name: verdict(self.delta.get(m.name), m.mdc, m.better).text for m in self.metrics}
+        return {m.name: verdict(self.delta.get(m.name), self.noise_floor.get(m.name), m.better,
+                                self.not_judged.get(m.name)).text for m in self.metrics}
 
     def to_dict(self) -> dict:
         """SPEC ``compare --json`` shape, plus ``noise_floor``, ``verdict``, ``warnings``."""
@@ -138,6 +156,9 @@ class Comparison:
             "percent_change": dict(self.percent_change),
             "significant": dict(self.significant),
             "noise_floor": dict(self.noise_floor),
+            "standard_error": {k: dict(v) for k, v in self.standard_error.items()},
+            "not_judged": dict(self.not_judged),
+            "holm": dict(self.holm),
             "verdict": self.verdicts(),
             "warnings": list(self.warnings),
             "notes": list(self.notes),
@@ -146,14 +167,15 @@ class Comparison:
         }
 
     def to_frame(self):
-        """One row per metric: unit, before, after, delta, percent_change, mdc, significant,
+        """One row per metric: unit, before, after, delta, percent_change, noise_floor, significant,
         verdict (pandas imported on use)."""
         import pandas as pd
 
         v = self.verdicts()
         rows = [{"metric": m.name, "unit": m.unit, "before": self.before.metrics.get(m.name),
                  "after": self.after.metrics.get(m.name), "delta": self.delta.get(m.name),
-                 "percent_change": self.percent_change.get(m.name), "mdc": m.mdc,
+                 "percent_change": self.percent_change.get(m.name),
+                 "noise_floor": self.noise_floor.get(m.name),
                  "significant": self.significant.get(m.name), "verdict": v[m.name]}
                 for m in self.metrics]
         return pd.DataFrame(rows).set_index("metric")
@@ -421,7 +443,11 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
                   mm_per_px=mm_a, calibration=calibration, metrics=names)
 
     mets = [m for m in registry.registered() if names is None or m.name in names]
-    delta, pct, sig, mdc = changes(mets, m_b.metrics, m_a.metrics)
+    se_b, why_b = standard_errors(getattr(m_b, "analysis", None), m_b.metrics, mets)
+    se_a, why_a = standard_errors(getattr(m_a, "analysis", None), m_a.metrics, mets)
+    delta, pct, sig, floor = changes(mets, m_b.metrics, m_a.metrics, se_b, se_a)
+    not_judged = {k: f"{why} (BEFORE)" for k, why in why_b.items()}
+    not_judged.update({k: f"{why} (AFTER)" for k, why in why_a.items() if k not in not_judged})
 
     analysed_a = analysed_mask(m_a, (pa.height, pa.width))
     area_ratio = None
@@ -446,8 +472,10 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
         "view": {k: round(v, 4) for k, v in view.items()},
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    comp = Comparison(al, m_b, m_a, delta, pct, sig, mdc, warnings, params, mets, pb, pa, region,
-                      light, notes=measurement_notes(m_b, m_a))
+    comp = Comparison(al, m_b, m_a, delta, pct, sig, floor, warnings, params, mets, pb, pa, region,
+                      light, notes=measurement_notes(m_b, m_a),
+                      standard_error={"before": se_b, "after": se_a}, not_judged=not_judged,
+                      holm=holm_changes(delta, se_b, se_a))
     comp.aligned_rgb = aligned_rgb  # full-resolution AFTER on BEFORE's grid, for the views
     return comp
 

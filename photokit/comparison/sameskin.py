@@ -12,8 +12,11 @@
   for a perspective one, right at the skin's centre (``det H[:2, :2]``, used by ``series``
   before, ignores the perspective terms and is the scale at AFTER's origin).
 - `changes` and `percent_change`: delta, percent change (``100 delta / |before|``),
-  significance and noise floor of each metric, one definition for a pair and for a trend;
-  `verdict`: its plain-language wording.
+  significance and noise floor of each metric, one definition for a pair and for a trend:
+  the floor is the MDC of a difference of two measurements with standard errors
+  ``se_b``, ``se_a`` (`photokit.metrics.noise`), ``1.96 sqrt(se_b^2 + se_a^2)``;
+  `verdict`: its plain-language wording; `holm_changes`: which changes of a pair stand
+  after Holm's control of the family-wise error over its metrics.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import cv2
 import numpy as np
 
 from ..errors import PhotokitError
+from ..metrics.noise import holm, noise_floor, p_value
 
 #: ``|before|`` below this is zero for a percent change.
 PERCENT_FLOOR = 1e-9
@@ -67,15 +71,19 @@ class Verdict:
     tone: str
 
 
-def verdict(delta: float | None, mdc: float | None, better: str = "neither") -> Verdict:
-    """Wording of a change `delta` against the metric's minimal detectable change.
+def verdict(delta: float | None, mdc: float | None, better: str = "neither",
+            why: str | None = None) -> Verdict:
+    """Wording of a change `delta` against the pair's minimal detectable change `mdc`.
 
     A change with ``|delta| <= mdc`` is "No detectable change": it is inside the
-    measurement noise (MDC = 2.77 x within-subject SD, Weir 2005,
-    doi:10.1519/15184.1), whatever its percentage.
+    measurement noise (MDC = 1.96 sqrt(se_b^2 + se_a^2), Weir 2005,
+    doi:10.1519/15184.1), whatever its percentage. A measured change without a floor is
+    "Not judged: <why>" (too little skin, too few features) rather than a verdict.
     """
     if delta is None or not math.isfinite(float(delta)):
         return Verdict("Not measured", "na")
+    if mdc is None and why:
+        return Verdict(f"Not judged: {why}", "na")
     if mdc is not None and abs(delta) <= mdc:
         return Verdict("No detectable change", "none")
     word = "Increased" if delta > 0 else "Decreased"
@@ -85,31 +93,51 @@ def verdict(delta: float | None, mdc: float | None, better: str = "neither") -> 
     return Verdict(f"{word} ({'better' if good else 'worse'})", "better" if good else "worse")
 
 
-def changes(metrics, before: dict, after: dict) -> tuple[dict, dict, dict, dict]:
+def changes(metrics, before: dict, after: dict, se_before: dict | None = None,
+            se_after: dict | None = None) -> tuple[dict, dict, dict, dict]:
     """Delta, percent change, significance and noise floor of each metric.
 
     Parameters
     ----------
     metrics : iterable of Metric
-        Registry entries (name, mdc, ``is_significant``).
+        Registry entries (name, mdc).
     before, after : dict
         Metric values by name (float or None).
+    se_before, se_after : dict, optional
+        Standard errors of the values on their photos
+        (`photokit.metrics.noise.standard_errors`); None: the registered constant floors.
 
     Returns
     -------
     delta, percent_change, significant, noise_floor : dict
         ``delta = after - before``; ``percent_change`` by `percent_change`;
-        ``significant = |delta| > mdc``.
+        ``noise_floor = 1.96 sqrt(se_b^2 + se_a^2)`` (`photokit.metrics.noise.noise_floor`;
+        the registered ``mdc`` without standard errors; None where a measured metric has
+        no SE); ``significant = |delta| > noise_floor`` (None where either is missing).
     """
-    delta, pct, sig, mdc = {}, {}, {}, {}
+    delta, pct, sig, floor = {}, {}, {}, {}
     for m in metrics:
         b, a = finite(before.get(m.name)), finite(after.get(m.name))
         d = None if a is None or b is None else a - b
         delta[m.name] = d
         pct[m.name] = percent_change(b, a)
-        sig[m.name] = m.is_significant(d)
-        mdc[m.name] = m.mdc
-    return delta, pct, sig, mdc
+        if se_before is None or se_after is None:
+            f = m.mdc
+        else:
+            f = noise_floor(se_before.get(m.name), se_after.get(m.name))
+        floor[m.name] = f
+        sig[m.name] = None if d is None or f is None else abs(d) > f
+    return delta, pct, sig, floor
+
+
+def holm_changes(delta: dict, se_before: dict, se_after: dict, alpha: float = 0.05) -> dict:
+    """Which changes of a pair stand when the family-wise error over its metrics is held
+    at `alpha`: Holm's step-down test (`photokit.metrics.noise.holm`) on the two-sided
+    p-values of ``delta / sqrt(se_b^2 + se_a^2)`` (`photokit.metrics.noise.p_value`).
+
+    Returns name -> True (a change), False (none), None (not tested)."""
+    p = {k: p_value(d, se_before.get(k), se_after.get(k)) for k, d in delta.items()}
+    return holm(p, alpha)
 
 
 def jacobian(h: np.ndarray, x: float, y: float) -> np.ndarray:

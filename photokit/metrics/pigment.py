@@ -16,7 +16,7 @@ import numpy as np
 
 from ..imaging.filters import gaussian
 from .analysis import Analysis
-from .redness import COLOUR_JOB, LOG_FLOOR, colour_level, colour_skin, skin_mean
+from .redness import COLOUR_JOB, LOG_FLOOR, colour_level, colour_noise, colour_skin, lab_of, skin_mean
 from .registry import Panel, family, metric
 
 #: Smoothing (mm) of the melanin map for evenness: removes pores and noise, keeps the
@@ -86,7 +86,22 @@ def melanin_map(an: Analysis) -> np.ndarray:
 # was measured, 1.07 with the painting in its mask).
 
 
-@metric("pigment.mi_mean", unit="MI", mdc=4.0, better="neither", job=COLOUR_JOB, core=True,
+def mi_of(rgb: np.ndarray) -> float:
+    """Melanin index of one linear RGB colour."""
+    return float(100.0 * np.log10(1.0 / max(float(rgb[0]), LOG_FLOOR)))
+
+
+def ita_of(rgb: np.ndarray) -> float:
+    """ITA (degrees) of one linear RGB colour."""
+    lab = lab_of(rgb)
+    return float(np.degrees(np.arctan2(lab[0] - 50.0, lab[2])))
+
+
+MI_MEAN_MDC, ITA_MEAN_MDC = 4.0, 4.6
+
+
+@metric("pigment.mi_mean", unit="MI", mdc=MI_MEAN_MDC, better="neither", job=COLOUR_JOB, core=True,
+        noise=colour_noise(melanin_map, mi_of, MI_MEAN_MDC),
         zone_map=melanin_map, pih_sign=1.0,
         panel=Panel("Pigment (melanin index)", "YlOrBr", "BrBG_r", "lighter", "darker", "lighter",
                     "darker", pixels=lambda lv: melanin_index_Diffey1984(lv.linear)),
@@ -95,7 +110,8 @@ def mi_mean(an: Analysis) -> float | None:
     return skin_mean(an, melanin_map(an))
 
 
-@metric("pigment.ita_mean", unit="deg", mdc=4.6, better="neither", job=COLOUR_JOB, core=True,
+@metric("pigment.ita_mean", unit="deg", mdc=ITA_MEAN_MDC, better="neither", job=COLOUR_JOB, core=True,
+        noise=colour_noise(ita_map, ita_of, ITA_MEAN_MDC),
         zone_map=ita_map, pih_sign=-1.0,
         description="mean Individual Typology Angle atan2(L*-50, b*)")
 def ita_mean(an: Analysis) -> float | None:

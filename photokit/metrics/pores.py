@@ -46,6 +46,7 @@ import cv2
 import numpy as np
 
 from .analysis import Analysis
+from .noise import count_se, mean_se
 from .registry import family, job, metric, unmeasurable
 from .texture import blur, enough_skin, erode, physical_level_mm_per_px, work
 
@@ -317,7 +318,35 @@ def _suppress_overlaps(pores: list[Pore], mm_per_full_px: float) -> list[Pore]:
 # uncalibrated, pore contrast follows the exposure (mean_contrast Sw 0.20 vs 0.09 L*).
 
 
+#: Relative SD of the pore count, sizes and contrasts between captures of the same skin
+#: (VISIA pores repeat within 2-4 %, docs/NOISE.md); the count's Poisson share comes on top.
+PORE_CAPTURE_CV = 0.04
+
+
+def _count_noise(an: Analysis, value: float) -> float | str:
+    r = _pores(an)
+    return "no pores searched" if r is None else count_se([1.0] * len(r.pores), 100.0 / r.area_mm2,
+                                                            PORE_CAPTURE_CV)
+
+
+def _area_noise(an: Analysis, value: float) -> float | str:
+    r = _pores(an)
+    if r is None:
+        return "no pores searched"
+    return count_se([np.pi * (q.diameter_mm / 2) ** 2 for q in r.pores], 100.0 / r.area_mm2,
+                    PORE_CAPTURE_CV)
+
+
+def _mean_noise(attr: str):
+    def noise(an: Analysis, value: float) -> float | str:
+        r = _pores(an)
+        return "no pores searched" if r is None else mean_se([getattr(q, attr) for q in r.pores],
+                                                             PORE_CAPTURE_CV)
+    return noise
+
+
 @metric("texture.pore_density", unit="1/cm^2", mdc=9.5, better="lower", needs_colour=False,
+        noise=_count_noise,
         group="pores", core=True, trend_rank=2, needs_scale=True,
         description="dark pore-scale blobs (0.2-1.0 mm, >= 1.5 L*) per cm^2 of skin")
 def pore_density(an: Analysis) -> float | None:
@@ -329,6 +358,7 @@ def pore_density(an: Analysis) -> float | None:
 
 
 @metric("pores.mean_diameter_mm", trend_rank=100, unit="mm", mdc=0.022, better="lower", needs_colour=False,
+        noise=_mean_noise("diameter_mm"),
         needs_scale=True, description="mean diameter of detected pores")
 def mean_diameter_mm(an: Analysis) -> float | None:
     r = _pores(an)
@@ -338,6 +368,7 @@ def mean_diameter_mm(an: Analysis) -> float | None:
 
 
 @metric("pores.area_pct", unit="%", mdc=1.1, better="lower", needs_colour=False, needs_scale=True,
+        noise=_area_noise,
         trend_rank=4, description="% of skin covered by detected pores (discs of their diameter)")
 def area_pct(an: Analysis) -> float | None:
     r = _pores(an)
@@ -347,6 +378,7 @@ def area_pct(an: Analysis) -> float | None:
 
 
 @metric("pores.mean_contrast", trend_rank=3, unit="L*", mdc=0.41, better="lower", needs_colour=False,
+        noise=_mean_noise("contrast"),
         needs_scale=True, description="mean depth (L* contrast, 2x the DoG peak) of detected pores")
 def mean_contrast(an: Analysis) -> float | None:
     """Mean pore contrast: how visible the pores are (saturating counts miss depth)."""

@@ -21,10 +21,14 @@ doi:10.1111/j.1600-0846.2007.00256.x
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
+from ..colour.convert import linear_to_lab
 from .analysis import Analysis
+from .noise import MDC_PER_SW, light_se, tile_px, tile_se
 from .registry import Panel, family, job, metric
 
 #: Long side (pixels) of the working copy for colour maps.
@@ -101,6 +105,64 @@ def red_threshold(an: Analysis) -> float | None:
     return float(np.percentile(erythema_map(an)[m], 20)) + RED_EXCESS_EI
 
 
+def mean_rgb(an: Analysis) -> np.ndarray | None:
+    """Mean linear RGB of the analysed skin on the colour level (cached; None without skin)."""
+    def make(a: Analysis):
+        m = colour_skin(a)
+        if m is None:
+            return None
+        return np.array(cv2.mean(colour_level(a).linear, mask=m.view(np.uint8))[:3], np.float64)
+    return an.cached("colour.mean_rgb", make)
+
+
+def colour_noise(values: Callable[[Analysis], np.ndarray], of_rgb: Callable[[np.ndarray], float],
+                 mdc: float) -> Callable[[Analysis, float], float | str]:
+    r"""Noise function (``@metric(noise=)``) of a mean colour metric over the skin.
+
+    :math:`se^2 = (\mathrm{mdc}/2.77)^2 + se_{light}^2`: the registered calibrated
+    re-capture SD and, when the photo is not calibrated (no card, no reference skin), the
+    light's share (`photokit.metrics.noise.light_se` of `of_rgb` at the skin's mean linear
+    colour). The skin must fill `photokit.metrics.noise.MIN_TILES` tiles
+    (`photokit.metrics.noise.tile_se` of the metric's map on the colour level), else the
+    metric is not judged; the tiles' spread itself is not added: it is the skin's own
+    patchiness, which a re-capture of the same skin does not resample (docs/NOISE.md).
+
+    Parameters
+    ----------
+    values : callable
+        ``values(analysis) -> map`` on the colour level (e.g. `erythema_map`).
+    of_rgb : callable
+        The metric of one linear RGB colour.
+    mdc : float
+        The metric's registered (calibrated) floor.
+    """
+    def noise(an: Analysis, value: float) -> float | str:
+        lv, m = colour_level(an), colour_skin(an)
+        if m is None:
+            return "too little skin for a noise floor"
+        t = tile_se(values(an), m, tile_px(lv.mm_per_px))
+        if isinstance(t, str):
+            return t
+        var = (mdc / MDC_PER_SW) ** 2
+        rgb = mean_rgb(an)
+        if not an.calibrated and rgb is not None:
+            var += light_se(of_rgb, rgb) ** 2
+        return float(np.sqrt(var))
+    return noise
+
+
+def lab_of(rgb: np.ndarray) -> np.ndarray:
+    """CIELAB (D65) of one linear RGB colour."""
+    return linear_to_lab(np.asarray(rgb, np.float32).reshape(1, 1, 3))[0, 0].astype(np.float64)
+
+
+def ei_of(rgb: np.ndarray) -> float:
+    """Erythema index of one linear RGB colour."""
+    return float(100.0 * np.log10(max(rgb[0], LOG_FLOOR) / max(rgb[1], LOG_FLOOR)))
+
+
+A_MEAN_MDC, EI_MEAN_MDC = 0.6, 1.4
+
 # Noise floors (``mdc`` of each metric below), from ``benchmarks/bench_repeatability.py``.
 # Protocol "light + pose": no-change synthetic pairs (photokit.synth, skin tones ITA
 # 55/35/15/-20) re-captured with exposure ratio x0.7-1.35, white balance x0.9-1.1 per
@@ -123,7 +185,8 @@ def red_threshold(an: Analysis) -> float | None:
 # portraits (pose only, 1.33), area_pct by the largest synthetic pair delta.
 
 
-@metric("redness.a_mean", unit="a*", mdc=0.6, better="lower", job=COLOUR_JOB, core=True,
+@metric("redness.a_mean", unit="a*", mdc=A_MEAN_MDC, better="lower", job=COLOUR_JOB, core=True,
+        noise=colour_noise(a_star_map, lambda rgb: lab_of(rgb)[1], A_MEAN_MDC),
         zone_map=a_star_map, recovery=True,
         panel=Panel("Redness", "Reds", "RdBu_r", "less red", "more red", "paler", "redder",
                     pixels=lambda lv: lv.lab[..., 1].astype(np.float32)),
@@ -132,7 +195,8 @@ def a_mean(an: Analysis) -> float | None:
     return skin_mean(an, a_star_map(an))
 
 
-@metric("redness.ei_mean", unit="EI", mdc=1.4, better="lower", job=COLOUR_JOB, core=True,
+@metric("redness.ei_mean", unit="EI", mdc=EI_MEAN_MDC, better="lower", job=COLOUR_JOB, core=True,
+        noise=colour_noise(erythema_map, ei_of, EI_MEAN_MDC),
         zone_map=erythema_map, recovery=True,
         description="mean erythema index 100*log10(R/G) on linear calibrated RGB")
 def ei_mean(an: Analysis) -> float | None:

@@ -67,6 +67,7 @@ import numpy as np
 
 from ..colour.chromophores import chromophore_maps
 from .analysis import Analysis
+from .noise import count_se, mean_se
 from .registry import family, job, metric, unmeasurable
 from .texture import MIN_SKIN_PX, blur, enough_skin, erode, scaled
 
@@ -341,7 +342,34 @@ def _of(an: Analysis, kind: str) -> tuple[list[Spot], float] | None:
 # faces) took for skin.
 
 
+#: Relative SD of brown-spot counts, areas and contrasts between captures of the same
+#: skin (real face re-captures above: CV 6 %; VISIA ~6 %), and of red spots (14 %).
+SPOT_CAPTURE_CV = {"brown": 0.06, "red": 0.14}
+
+
+def _noise(kind: str, what: str):
+    """Noise function of a spot metric (docs/NOISE.md): `count_se` over the spots of `kind`
+    (weights 1 for ``count``, per area for ``density``, their areas for ``area``), or
+    `mean_se` of their contrasts (``contrast``)."""
+    cv = SPOT_CAPTURE_CV[kind]
+
+    def noise(an: Analysis, value: float) -> float | str:
+        r = _of(an, kind)
+        if r is None:
+            return "no spots searched"
+        spots, area = r
+        if what == "count":
+            return count_se([1.0] * len(spots), 1.0, cv)
+        if what == "density":
+            return count_se([1.0] * len(spots), 100.0 / area, cv)
+        if what == "area":
+            return count_se([s.area_mm2 for s in spots], 100.0 / area, cv)
+        return mean_se([s.contrast for s in spots], cv)
+    return noise
+
+
 @metric("spots.count", core=True, trend_rank=5, unit="count", mdc=16.0, better="lower", needs_scale=True,
+        noise=_noise("brown", "count"),
         description="pigmented (brown) spots, 0.7-10 mm, >= 8 MI units above local background")
 def count(an: Analysis) -> float | None:
     r = _of(an, "brown")
@@ -349,6 +377,7 @@ def count(an: Analysis) -> float | None:
 
 
 @metric("spots.area_pct", unit="%", mdc=8.2, better="lower", needs_scale=True,
+        noise=_noise("brown", "area"),
         core=True, trend_rank=6, pih_sign=1.0,
         description="% of analysed skin covered by pigmented (brown) spots")
 def area_pct(an: Analysis) -> float | None:
@@ -357,6 +386,7 @@ def area_pct(an: Analysis) -> float | None:
 
 
 @metric("spots.density", trend_rank=100, unit="1/cm^2", mdc=2.5, better="lower", needs_scale=True,
+        noise=_noise("brown", "density"),
         description="pigmented (brown) spots per cm^2 of analysed skin")
 def density(an: Analysis) -> float | None:
     r = _of(an, "brown")
@@ -364,6 +394,7 @@ def density(an: Analysis) -> float | None:
 
 
 @metric("spots.brown_contrast", trend_rank=100, unit="MI", mdc=11.0, better="lower", needs_scale=True,
+        noise=_noise("brown", "contrast"),
         description="mean melanin-index contrast of brown spots against their surround")
 def brown_contrast(an: Analysis) -> float | None:
     r = _of(an, "brown")
@@ -373,6 +404,7 @@ def brown_contrast(an: Analysis) -> float | None:
 
 
 @metric("spots.red_count", trend_rank=100, unit="count", mdc=8.5, better="lower", needs_scale=True,
+        noise=_noise("red", "count"),
         description="red (haemoglobin) spots, 0.7-10 mm, >= 8 EI units above local background")
 def red_count(an: Analysis) -> float | None:
     r = _of(an, "red")
@@ -380,6 +412,7 @@ def red_count(an: Analysis) -> float | None:
 
 
 @metric("spots.red_area_pct", trend_rank=100, unit="%", mdc=0.51, better="lower", needs_scale=True,
+        noise=_noise("red", "area"),
         description="% of analysed skin covered by red spots")
 def red_area_pct(an: Analysis) -> float | None:
     r = _of(an, "red")

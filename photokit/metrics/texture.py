@@ -89,6 +89,7 @@ import numpy as np
 
 from ..imaging.filters import gaussian
 from .analysis import Analysis
+from .noise import count_se, mean_se
 from .registry import family, job, metric, unmeasurable
 from .scale import relative_mm_per_px
 
@@ -1034,7 +1035,39 @@ def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, high: float, 
     return centre, length, area, valid
 
 
+#: Relative SD of line length and depth between captures of the same skin (VISIA
+#: wrinkles ~6 %, docs/NOISE.md); the lines' own sampling comes on top.
+LINE_CAPTURE_CV = 0.06
+
+
+def line_pieces(ln: Lines) -> tuple[np.ndarray, np.ndarray]:
+    """Length (mm) and mean depth (L*) of each connected centre line of `ln`.
+
+    The total `Lines.length_mm` is shared among the 8-connected centre-line components in
+    proportion to their pixels (the lengths the noise model counts, `count_se`).
+    """
+    n, lab = cv2.connectedComponents(ln.centre.view(np.uint8), connectivity=8)
+    if n <= 1:
+        return np.zeros(0), np.zeros(0)
+    px = np.bincount(lab.ravel(), minlength=n)[1:].astype(float)
+    depth = np.bincount(lab.ravel(), weights=ln.depth.ravel().astype(float), minlength=n)[1:] / px
+    return ln.length_mm * px / px.sum(), depth
+
+
+def _line_density_noise(an: Analysis, value: float) -> float | str:
+    ln = ridges(an)
+    if ln is None:
+        return "no lines searched"
+    return count_se(line_pieces(ln)[0], 100.0 / ln.area_mm2, LINE_CAPTURE_CV)
+
+
+def _line_depth_noise(an: Analysis, value: float) -> float | str:
+    ln = ridges(an)
+    return "no lines searched" if ln is None else mean_se(line_pieces(ln)[1], LINE_CAPTURE_CV)
+
+
 @metric("texture.wrinkle_density", unit="mm/cm^2", mdc=14.0, better="lower", needs_colour=False,
+        noise=_line_density_noise,
         core=True, trend_rank=1, needs_scale=True, job=LINES_JOB,
         description="length of dark lines (0.3-1.2 mm scale, >= 3 mm long) per skin area")
 def wrinkle_density(an: Analysis) -> float | None:
@@ -1046,6 +1079,7 @@ def wrinkle_density(an: Analysis) -> float | None:
 
 
 @metric("texture.wrinkle_depth", trend_rank=100, unit="L*", mdc=3.0, better="lower", needs_colour=False,
+        noise=_line_depth_noise,
         needs_scale=True, job=LINES_JOB,
         description="mean estimated depth (L* contrast) along detected lines")
 def wrinkle_depth(an: Analysis) -> float | None:
