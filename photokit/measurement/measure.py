@@ -281,10 +281,9 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
         scale = estimate_scale(photo, user_mm_per_px=mm_per_px, faces=faces, card=cal.card,
                                detect_faces=False)
         if not scale.known:
-            why = scale.note if faces else "no face found"
             scale = Scale(relative_mm_per_px(n), "relative", None,
                           "no physical scale known: sizes and densities are per relative unit "
-                          f"(the skin area taken as 100 x 100 units); {why}")
+                          "(the skin area taken as 100 x 100 units)")
             warnings.append("scale unknown: " + scale.note + "; give --mm-per-px to get millimetres")
         elif scale.source == "iris":
             warnings.append(f"scale from the iris: {scale.note} (+/- {100 * scale.uncertainty:.1f} %)")

@@ -98,8 +98,12 @@ class Scale:
         return self.source in ("iris", "face")
 
     def to_dict(self) -> dict:
-        return {"mm_per_px": self.mm_per_px, "source": self.source,
-                "uncertainty": self.uncertainty, "note": self.note, "reason": self.reason}
+        """``mm_per_px``, ``source``, ``uncertainty``, ``note``, and ``reason`` when there is one."""
+        d = {"mm_per_px": self.mm_per_px, "source": self.source, "uncertainty": self.uncertainty,
+             "note": self.note}
+        if self.reason:
+            d["reason"] = self.reason
+        return d
 
 
 def _valid_scale(v) -> float | None:
