@@ -5,6 +5,19 @@ pixels to BEFORE pixels, SPEC convention), a smooth dense residual field on the 
 (the face is not a plane), and an honest verdict (``status``, ``reason``, calibrated
 ``confidence``).
 
+**Faces through the mesh** (``method="mesh"``): when both photos show a face that
+`photokit.faces.mesh.find_faces` meshes (and a user ROI, if any, lies on it), the face is
+aligned by `photokit.registration.mesh.fit_faces`: a global model from the mesh's rigid
+vertices, a piecewise-affine deformation on the mesh triangles, dense DIS refinement on
+the skin both photos show, the global part re-fitted to the full mapping, and an
+independent residual check. The verdict (`_align_mesh`) rests on the identity evidence
+(skin-detail matches the alignment explains, `identity_posterior`), the overlap, the
+residual and the confidence; pose change, shared zones and an expression change are
+reported (``warnings``). When one global model nearly explains the face (the mesh
+field's median under the tolerance: the camera moved, the face kept its shape), the
+feature path below is also run and kept if it leaves less residual on the shared skin
+(``method="features"``, with the mesh's evidence). Otherwise:
+
 Pipeline (on a working grid of at most `WORK_SIDE` px, features at `FEATURE_SIDE` px;
 never on the full 12 MP image; the only full-resolution step is `Alignment.warp`):
 
@@ -154,9 +167,9 @@ MIN_CONFIDENCE_MESH = 0.5
 #: ``n`` the skin-detail matches the mesh alignment explains: linear discriminant of
 #: ``log(1 + n)`` between the measured same-person and different-person pairs (equal
 #: priors; docs/ALIGN.md, ``benchmarks/bench_recapture.py`` prints the fit).
-ID_SLOPE = 6.2
+ID_SLOPE = 6.34
 #: See `ID_SLOPE`.
-ID_MIDPOINT = 3.2
+ID_MIDPOINT = 3.26
 #: A user ROI is followed through the mesh when at least this share of it lies on the face.
 MESH_ROI_SHARE = 0.5
 
@@ -1069,17 +1082,18 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
     """
     pb, pa = load(before), load(after)
     gb, ga = _gray(pb), _gray(pa)
-    sub_b = find_subject(gb, roi, faces=faces)
-    if faces:
-        fb = find_faces(pb.rgb8(), max_faces=1)
-        fa = find_faces(pa.rgb8(), max_faces=1) if fb else []
-        if fb and fa and _mesh_covers(fb[0], sub_b):
+    fb = find_faces(pb.rgb8(), max_faces=1) if faces else []
+    fa = find_faces(pa.rgb8(), max_faces=1) if fb else []
+    sub_b = None if fa and roi is None else find_subject(gb, roi, faces=faces)
+    if fa:
+        if sub_b is None or _mesh_covers(fb[0], sub_b):
             m, fit = _align_mesh(gb, ga, fb[0], fa[0], refine)
             if m.identity["p_same"] < MIN_CONFIDENCE_MESH or m.flow_px is None or m.flow_px > m.tolerance_px:
                 return m
             # one global model nearly explains the face (the camera moved, the face kept its
             # shape): the feature path, conditioned over the whole frame and refined by ECC,
             # may be more precise. The one leaving less residual on the shared skin wins
+            sub_b = sub_b or find_subject(gb, None, faces=True)
             f = _align_on(gb, ga, sub_b, sub_b, refine)
             if not f.ok:
                 return m
@@ -1091,6 +1105,7 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
             for k in ("pose_change", "zones", "expression", "identity", "warnings"):
                 setattr(f, k, getattr(m, k))
             return f
+    sub_b = sub_b or find_subject(gb, roi, faces=faces)
     a = _align_on(gb, ga, sub_b, sub_b, refine)
     if a.ok or sub_b.kind != "face" or a.model is not None:
         return a

@@ -120,6 +120,8 @@ class FaceFit:
         BEFORE's luma on the grid (uint8).
     after_scale : float
         AFTER pixels per grid pixel at the face (for resampling AFTER without aliasing).
+    after_box : tuple of int
+        The part of AFTER that is resampled (its face box with a margin).
     """
 
     homography: np.ndarray
@@ -136,6 +138,7 @@ class FaceFit:
     match_share: float
     before_grid: np.ndarray
     after_scale: float
+    after_box: tuple
 
 
 # ------------------------------------------------------------------------------ evidence
@@ -366,23 +369,43 @@ def _ncc(a: np.ndarray, b: np.ndarray, m: np.ndarray) -> float:
 
 
 class _Sampler:
-    """AFTER's luma reduced to about the grid's resolution, for resampling without aliasing."""
+    """AFTER's luma around the face, reduced to about the grid's resolution, for
+    resampling without aliasing.
 
-    def __init__(self, gray_a: np.ndarray, scale: float):
-        self.k = max(1.0, float(scale))
-        if self.k > 1.0:
-            h, w = gray_a.shape
-            self.img = cv2.resize(gray_a, (max(1, int(round(w / self.k))), max(1, int(round(h / self.k)))),
-                                  interpolation=cv2.INTER_AREA)
-            self.sx = self.img.shape[1] / w
-            self.sy = self.img.shape[0] / h
-        else:
-            self.img, self.sx, self.sy = gray_a, 1.0, 1.0
+    Parameters
+    ----------
+    gray_a : ndarray
+        AFTER's luma, full resolution.
+    scale : float
+        AFTER pixels per grid pixel (reduced by it when above 1).
+    box : tuple of int
+        ``(x0, y0, x1, y1)``: the part of AFTER that is resampled (elsewhere its edge is
+        repeated).
+    """
+
+    def __init__(self, gray_a: np.ndarray, scale: float, box: tuple):
+        x0, y0, x1, y1 = box
+        crop = gray_a[y0:y1, x0:x1]
+        k = max(1.0, float(scale))
+        h, w = crop.shape
+        if k > 1.0:
+            crop = cv2.resize(crop, (max(1, int(round(w / k))), max(1, int(round(h / k)))),
+                              interpolation=cv2.INTER_AREA)
+        self.img, self.x0, self.y0 = crop, x0, y0
+        self.sx, self.sy = crop.shape[1] / w, crop.shape[0] / h
 
     def at(self, xa: np.ndarray, ya: np.ndarray) -> np.ndarray:
-        mx = ((xa + 0.5) * self.sx - 0.5).astype(np.float32)
-        my = ((ya + 0.5) * self.sy - 0.5).astype(np.float32)
+        mx = ((xa - self.x0 + 0.5) * self.sx - 0.5).astype(np.float32)
+        my = ((ya - self.y0 + 0.5) * self.sy - 0.5).astype(np.float32)
         return cv2.remap(self.img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _padded_box(box, pad: float, shape) -> tuple[int, int, int, int]:
+    """`box` ``(x0, y0, x1, y1)`` grown by `pad` x its long side, clipped to `shape`."""
+    x0, y0, x1, y1 = box
+    p = pad * max(x1 - x0, y1 - y0)
+    return (int(max(0, x0 - p)), int(max(0, y0 - p)), int(min(shape[1], np.ceil(x1 + p))),
+            int(min(shape[0], np.ceil(y1 + p))))
 
 
 def _project(h: np.ndarray, x: np.ndarray, y: np.ndarray):
@@ -448,22 +471,15 @@ def _compose(d: np.ndarray, m: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------------------ identity
 def _norm_crop(gray: np.ndarray, face: FaceMesh):
-    """The face resampled so its inter-pupil distance is `IPD_NORM` px, with the matrix."""
+    """The face resampled so its inter-pupil distance is `IPD_NORM` px, with the matrix
+    (full resolution -> crop; pixel centres: ``x_crop = s (x - x0 + 0.5) - 0.5``)."""
     ipd = float(np.hypot(*np.subtract(face.iris_left.center, face.iris_right.center)))
     s = IPD_NORM / max(ipd, 1.0)
-    x0, y0, x1, y1 = face.box
-    pad = 0.1 * max(x1 - x0, y1 - y0)
-    x0, y0 = max(0.0, x0 - pad), max(0.0, y0 - pad)
-    x1, y1 = min(gray.shape[1], x1 + pad), min(gray.shape[0], y1 + pad)
-    m = np.array([[s, 0, -s * x0], [0, s, -s * y0], [0, 0, 1.0]])
-    size = (max(1, int((x1 - x0) * s)), max(1, int((y1 - y0) * s)))
-    src = gray
-    if s < 1.0:   # area-average first (no aliasing)
-        src = cv2.resize(gray, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-        m1 = np.diag([src.shape[1] / gray.shape[1], src.shape[0] / gray.shape[0], 1.0])
-        img = cv2.warpAffine(src, (m @ np.linalg.inv(m1))[:2], size, flags=cv2.INTER_LINEAR)
-    else:
-        img = cv2.warpAffine(src, m[:2], size, flags=cv2.INTER_LINEAR)
+    x0, y0, x1, y1 = _padded_box(face.box, 0.1, gray.shape)
+    size = (max(1, int(round((x1 - x0) * s))), max(1, int(round((y1 - y0) * s))))
+    img = cv2.resize(gray[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    sx, sy = size[0] / (x1 - x0), size[1] / (y1 - y0)
+    m = np.array([[sx, 0, sx * (0.5 - x0) - 0.5], [0, sy, sy * (0.5 - y0) - 0.5], [0, 0, 1.0]])
     return img, m
 
 
@@ -560,7 +576,8 @@ def fit_faces(gray_b: np.ndarray, gray_a: np.ndarray, face_b: FaceMesh, face_a: 
 
     # AFTER's local resolution against the grid: area scale of H^-1 at the face
     jac = abs(np.linalg.det(np.linalg.inv(h)[:2, :2])) ** 0.5 / s
-    sampler = _Sampler(gray_a, jac)
+    after_box = _padded_box(face_a.box, 2 * MARGIN, gray_a.shape)
+    sampler = _Sampler(gray_a, jac, after_box)
     h_inv = np.linalg.inv(h)
     ga_m = sampler.at(*_to_after(h_inv, to_full, m_field))
     nb = highpass(gb)
@@ -583,7 +600,7 @@ def fit_faces(gray_b: np.ndarray, gray_a: np.ndarray, face_b: FaceMesh, face_a: 
     flow = _taper(flow, inside)
     h_inv = np.linalg.inv(h)
     fit = FaceFit(h, model, (flow / s).astype(np.float32), to_grid, skin, inside, zones, 0.0, rms, 0.0,
-                  0, 0.0, gb, jac)
+                  0, 0.0, gb, jac, after_box)
 
     def dense(xb, yb):    # BEFORE full px (grids) -> AFTER full px, the full alignment
         return _project(h_inv, xb + flow[..., 0] / s, yb + flow[..., 1] / s)
@@ -619,7 +636,7 @@ def skin_residual(fit: FaceFit, gray_a: np.ndarray, to_after, *, sampler=None) -
     sc = np.float32(to_full[0, 0])
     xb, yb = np.meshgrid(sc * np.arange(gw, dtype=np.float32) + np.float32(to_full[0, 2]),
                          sc * np.arange(gh, dtype=np.float32) + np.float32(to_full[1, 2]))
-    sampler = sampler or _Sampler(gray_a, fit.after_scale)
+    sampler = sampler or _Sampler(gray_a, fit.after_scale, fit.after_box)
     nb, na = highpass(fit.before_grid), highpass(sampler.at(*to_after(xb, yb)))
     skin = fit.skin
     ys, xs = np.nonzero(skin)

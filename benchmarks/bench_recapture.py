@@ -1,0 +1,358 @@
+"""Real re-captures of a person: photokit.registration.align against the previous code and OpenCV.
+
+Run ``python benchmarks/bench_recapture.py [--old-tree PATH] [--quick]``. Data come from
+``$PHOTOKIT_BENCH_DATA`` (default ``shared/data`` beside the repository). The previous
+code is run from a git worktree of an older commit (``git worktree add /tmp/old <commit>``)
+in a subprocess with that tree first on ``PYTHONPATH``; without ``--old-tree`` its column
+is left out.
+
+Datasets
+--------
+- ``recaptures/zoom``: one person at 15, 30, 45 and 60 cm, all 6 pairs (nearer photo as
+  BEFORE); 83 hand-placed points per photo (``.tem``; 63 and 81 the pupils).
+- ``london``: 12 people, neutral (``ID_03``) and smiling (``ID_08``): the 12
+  neutral/smiling pairs and the 66 different-person neutral/neutral pairs (same studio,
+  same light, same background).
+- ``faces``: six portraits, each against itself under a random similarity (rotation up to
+  8 degrees, scale 0.85-1.15) with white-balance change and JPEG q 85 (same-person pairs
+  whose identity evidence is also printed).
+
+Scores
+------
+- zoom: status; the BEFORE ``.tem`` points carried into AFTER (``map_points``; the
+  previous code and the baseline through their homography and, for the previous code,
+  its dense field) against AFTER's hand-placed points, in % of AFTER's inter-pupil
+  distance (median over the 83 points, then median and max over the pairs; points
+  mapped to null are counted apart); face residual: median magnitude of an independent
+  dense flow (OpenCV Farneback on CLAHE luma, not the DIS flow align uses) between
+  BEFORE and the aligned AFTER inside the hand-placed points' hull, BEFORE pixels. When
+  AFTER's face is smaller than BEFORE's, both are first reduced by that ratio (AFTER has
+  no detail finer than its own pixels) and the flow is scaled back to BEFORE pixels.
+- london: strangers refused, and the largest confidence any of them gets; the
+  neutral/smiling pairs aligned with an expression warning, refused, or plain "ok".
+- identity evidence (this code): skin-detail matches explained by the alignment on
+  same-person and different-person pairs, the linear-discriminant fit of ``log(1 + n)``
+  behind ``photokit.registration.align.identity_posterior`` and a leave-one-subject-out
+  check of it (the fit without any pair of a London subject, applied to that subject's
+  pairs).
+- speed: a 12 MP face pair (London 001 neutral/smiling upscaled to 3464 x 3464, grain of
+  sigma 2 grey levels added, JPEG q 92) aligned (photos already decoded), against one
+  ``cv2.imread`` of the file, same run.
+
+Baseline: SIFT on the whole full-resolution frame, FLANN, Lowe ratio 0.7,
+``findHomography(RANSAC, 5.0)``, refused below 10 matches (the OpenCV tutorial).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+DATA = Path(os.environ.get("PHOTOKIT_BENCH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+ZOOM = ("15cm", "30cm", "45cm", "60cm")
+LONDON = ("001", "003", "006", "012", "024", "025", "030", "037", "043", "064", "087", "099")
+
+
+def read_tem(path) -> np.ndarray:
+    """WebMorph template: first line the count, then ``x<TAB>y`` per point."""
+    lines = Path(path).read_text().split("\n")
+    n = int(lines[0])
+    return np.array([[float(v) for v in ln.split()[:2]] for ln in lines[1:n + 1]])
+
+
+def read_rgb(path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+# ------------------------------------------------------------------------------ engines
+def baseline(before_rgb, after_rgb):
+    """OpenCV tutorial homography (AFTER -> BEFORE) or None below 10 matches."""
+    gb = cv2.cvtColor(before_rgb, cv2.COLOR_RGB2GRAY)
+    ga = cv2.cvtColor(after_rgb, cv2.COLOR_RGB2GRAY)
+    sift = cv2.SIFT_create()
+    kb, db = sift.detectAndCompute(gb, None)
+    ka, da = sift.detectAndCompute(ga, None)
+    if db is None or da is None or len(db) < 2 or len(da) < 2:
+        return None
+    flann = cv2.FlannBasedMatcher({"algorithm": 1, "trees": 5}, {"checks": 50})
+    knn = [p for p in flann.knnMatch(da, db, k=2) if len(p) == 2]
+    good = [m for m, n in knn if m.distance < 0.7 * n.distance]
+    if len(good) < 10:
+        return None
+    src = np.float32([ka[m.queryIdx].pt for m in good])
+    dst = np.float32([kb[m.trainIdx].pt for m in good])
+    h, _ = cv2.findHomography(src, dst, cv2.RANSAC, 5.0)
+    return h
+
+
+class Result:
+    """One engine's answer on a pair, in a form all three engines can give."""
+
+    def __init__(self, ok, confidence, reason, warnings, identity, carry, warp):
+        self.ok, self.confidence, self.reason = ok, confidence, reason
+        self.warnings, self.identity, self.carry, self.warp = warnings, identity, carry, warp
+
+
+def _apply(h, pts):
+    p = np.c_[pts, np.ones(len(pts))] @ np.asarray(h, float).T
+    return p[:, :2] / p[:, 2:3]
+
+
+def run_photokit(before_rgb, after_rgb) -> Result:
+    """photokit's align from whichever tree is first on the path."""
+    from photokit.registration.align import align
+    al = align(before_rgb, after_rgb)
+
+    def carry(pts):
+        if hasattr(al, "map_points"):
+            return [None if p is None else p for p in al.map_points(pts)]
+        # previous code: H^-1 (x + field(x))
+        out = []
+        for x, y in pts:
+            d = al.displacement((int(round(x)), int(round(y)), int(round(x)) + 1, int(round(y)) + 1))
+            dx, dy = (0.0, 0.0) if d is None or d.size == 0 else (float(d[0, 0, 0]), float(d[0, 0, 1]))
+            out.append(_apply(np.linalg.inv(al.homography), np.array([[x + dx, y + dy]]))[0].tolist())
+        return out
+
+    d = al.to_dict()
+    return Result(al.ok, float(al.confidence), al.reason, d.get("warnings", []), d.get("identity"), carry,
+                  (lambda img: al.warp(img)) if al.ok else None)
+
+
+def run_baseline(before_rgb, after_rgb) -> Result:
+    h = baseline(before_rgb, after_rgb)
+    if h is None:
+        return Result(False, 0.0, "fewer than 10 matches", [], None, None, None)
+    hb, wb = before_rgb.shape[:2]
+    return Result(True, float("nan"), None, [], None,
+                  lambda pts: _apply(np.linalg.inv(h), np.asarray(pts, float)).tolist(),
+                  lambda img: cv2.warpPerspective(img, h, (wb, hb)))
+
+
+# ------------------------------------------------------------------------------ scores
+def face_residual(before_rgb, aligned_rgb, hull_pts, ratio) -> float:
+    """Median Farneback flow (BEFORE px) inside the hull of `hull_pts`, at `ratio` resolution."""
+    gb = cv2.cvtColor(before_rgb, cv2.COLOR_RGB2GRAY)
+    ga = cv2.cvtColor(aligned_rgb, cv2.COLOR_RGB2GRAY)
+    mask = np.zeros(gb.shape, np.uint8)
+    cv2.fillConvexPoly(mask, cv2.convexHull(hull_pts.astype(np.float32)).astype(np.int32), 1)
+    mask = cv2.erode(mask, np.ones((15, 15), np.uint8))
+    ratio = min(1.0, ratio)
+    if ratio < 1.0:
+        size = (max(1, int(gb.shape[1] * ratio)), max(1, int(gb.shape[0] * ratio)))
+        gb, ga = (cv2.resize(x, size, interpolation=cv2.INTER_AREA) for x in (gb, ga))
+        mask = cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
+    clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
+    f = cv2.calcOpticalFlowFarneback(clahe.apply(gb), clahe.apply(ga), None, 0.5, 4, 21, 3, 5, 1.1, 0)
+    mag = np.hypot(f[..., 0], f[..., 1])[mask > 0]
+    return float(np.median(mag)) / ratio
+
+
+def zoom_pairs(run, quick):
+    rows = []
+    pairs = list(itertools.combinations(ZOOM, 2))
+    for b, a in pairs[:3] if quick else pairs:
+        rb, ra = read_rgb(DATA / f"recaptures/zoom/{b}.jpg"), read_rgb(DATA / f"recaptures/zoom/{a}.jpg")
+        tb, ta = read_tem(DATA / f"recaptures/zoom/{b}.tem"), read_tem(DATA / f"recaptures/zoom/{a}.tem")
+        r = run(rb, ra)
+        row = {"pair": f"{b}-{a}", "ok": r.ok, "reason": r.reason, "identity": r.identity}
+        if r.ok:
+            ipd_a = float(np.linalg.norm(ta[63] - ta[81]))
+            ipd_b = float(np.linalg.norm(tb[63] - tb[81]))
+            mapped = r.carry(tb)
+            err = [float(np.linalg.norm(np.subtract(m, t))) / ipd_a * 100
+                   for m, t in zip(mapped, ta, strict=True) if m is not None]
+            row["points_pct"] = float(np.median(err)) if err else None
+            row["points_null"] = sum(m is None for m in mapped)
+            row["residual_px"] = face_residual(rb, r.warp(ra), tb, ipd_a / ipd_b)
+        rows.append(row)
+    return rows
+
+
+def london_pairs(run, quick):
+    ids = LONDON[:5] if quick else LONDON
+    imgs = {}
+
+    def img(name):
+        if name not in imgs:
+            imgs[name] = read_rgb(DATA / f"london/{name}.jpg")
+        return imgs[name]
+
+    rows = []
+    for i in ids:
+        r = run(img(f"{i}_03"), img(f"{i}_08"))
+        rows.append({"kind": "smile", "pair": f"{i}_03-{i}_08", "ok": r.ok, "confidence": r.confidence,
+                     "reason": r.reason, "expression_warning": any("expression" in w for w in r.warnings),
+                     "identity": r.identity, "subjects": [i]})
+    for b, a in itertools.combinations(ids, 2):
+        r = run(img(f"{b}_03"), img(f"{a}_03"))
+        rows.append({"kind": "stranger", "pair": f"{b}_03-{a}_03", "ok": r.ok, "confidence": r.confidence,
+                     "reason": r.reason, "identity": r.identity, "subjects": [b, a]})
+    return rows
+
+
+def portrait_pairs(run, quick):
+    rng = np.random.default_rng(7)
+    rows = []
+    for f in sorted((DATA / "faces").glob("*.jpg"))[: 2 if quick else None]:
+        rgb = read_rgb(f)
+        h, w = rgb.shape[:2]
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-8, 8), rng.uniform(0.85, 1.15))
+        m[:, 2] += rng.uniform(-0.03, 0.03, 2) * (w, h)
+        after = cv2.warpAffine(rgb, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+        after = np.clip(after * np.array([1.1, 1.0, 0.9]), 0, 255).astype(np.uint8)
+        ok, enc = cv2.imencode(".jpg", after, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        r = run(rgb, cv2.imdecode(enc, cv2.IMREAD_UNCHANGED))
+        rows.append({"pair": f.stem, "ok": r.ok, "identity": r.identity, "confidence": r.confidence})
+    return rows
+
+
+def speed(run):
+    rb, ra = read_rgb(DATA / "london/001_03.jpg"), read_rgb(DATA / "london/001_08.jpg")
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        rng = np.random.default_rng(12)
+        for name, x in (("b", rb), ("a", ra)):
+            p = Path(tmp) / f"{name}.jpg"
+            big = cv2.resize(x, (3464, 3464), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+            # a camera's grain (sigma 2 grey levels): an upscaled photo without it is smoother
+            # than any real 12 MP capture, and its JPEG decodes several times faster
+            big = np.clip(big + rng.normal(0, 2.0, big.shape), 0, 255).astype(np.uint8)
+            cv2.imwrite(str(p), cv2.cvtColor(big, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+            paths.append(p)
+        dec = []
+        for _ in range(3):
+            t = time.perf_counter()
+            cv2.imread(str(paths[0]))
+            dec.append(time.perf_counter() - t)
+        b12, a12 = read_rgb(paths[0]), read_rgb(paths[1])
+        times = []
+        for _ in range(2):
+            t = time.perf_counter()
+            r = run(b12, a12)
+            times.append(time.perf_counter() - t)
+    return {"decode_s": min(dec), "align_s": min(times), "ratio": min(times) / min(dec), "ok": r.ok}
+
+
+def evaluate(run, quick):
+    return {"zoom": zoom_pairs(run, quick), "london": london_pairs(run, quick),
+            "portraits": portrait_pairs(run, quick), "speed": speed(run)}
+
+
+# ------------------------------------------------------------------------------ report
+def summary(res) -> dict:
+    z = res["zoom"]
+    ok = [r for r in z if r["ok"]]
+    pts = [r["points_pct"] for r in ok if r.get("points_pct") is not None]
+    resid = [r["residual_px"] for r in ok]
+    lon = res["london"]
+    st = [r for r in lon if r["kind"] == "stranger"]
+    sm = [r for r in lon if r["kind"] == "smile"]
+    conf = [r["confidence"] for r in st if np.isfinite(r["confidence"])]
+    return {
+        "zoom ok": f"{len(ok)}/{len(z)}",
+        "zoom points, median % IPD (median / max over ok pairs)":
+            f"{np.median(pts):.2f} / {max(pts):.2f}" if pts else "-",
+        "zoom points mapped to null": str(sum(r.get("points_null", 0) for r in ok)),
+        "zoom face residual px (median / max)":
+            f"{np.median(resid):.2f} / {max(resid):.2f}" if resid else "-",
+        "strangers refused": f"{sum(not r['ok'] for r in st)}/{len(st)}",
+        "strangers with confidence >= 0.5": str(sum(c >= 0.5 for c in conf)) if conf else "n/a",
+        "strangers max confidence": f"{max(conf):.3f}" if conf else "n/a",
+        "smiles ok + expression warning":
+            str(sum(r["ok"] and r.get("expression_warning", False) for r in sm)),
+        "smiles refused": str(sum(not r["ok"] for r in sm)),
+        "smiles plain ok (wrong)": str(sum(r["ok"] and not r.get("expression_warning", False) for r in sm)),
+        "portraits (warped) ok": f"{sum(r['ok'] for r in res['portraits'])}/{len(res['portraits'])}",
+        "12 MP align s / decode s (ratio)":
+            f"{res['speed']['align_s']:.2f} / {res['speed']['decode_s']:.3f} ({res['speed']['ratio']:.1f}x)",
+    }
+
+
+def identity_fit(res) -> None:
+    """Distributions of the identity evidence, the LDA fit and a leave-one-subject-out check."""
+    same = [(r["identity"]["matches"], r.get("subjects", [])) for r in
+            res["zoom"] + [x for x in res["london"] if x["kind"] == "smile"] + res["portraits"]
+            if r.get("identity")]
+    diff = [(r["identity"]["matches"], r["subjects"]) for r in res["london"]
+            if r["kind"] == "stranger" and r.get("identity")]
+    if not same or not diff:
+        return
+
+    def lda(s, d):
+        zs, zd = np.log1p([v for v, _ in s]), np.log1p([v for v, _ in d])
+        var = (((zs - zs.mean()) ** 2).sum() + ((zd - zd.mean()) ** 2).sum()) / (len(zs) + len(zd) - 2)
+        slope = (zs.mean() - zd.mean()) / var
+        return slope, (zs.mean() + zd.mean()) / 2
+
+    def post(n, slope, mid):
+        return 1 / (1 + np.exp(-slope * (np.log1p(n) - mid)))
+
+    print("\nidentity evidence (skin-detail matches the alignment explains)")
+    print(f"  same person      (n={len(same)}): {sorted(v for v, _ in same)}")
+    print(f"  different people (n={len(diff)}): {sorted(v for v, _ in diff)}")
+    slope, mid = lda(same, diff)
+    print(f"  LDA on log(1+n), all pairs: slope {slope:.2f}, midpoint {mid:.2f} (n = {np.expm1(mid):.1f})")
+    worst_d, worst_s = 0.0, 1.0
+    for subj in LONDON:
+        s = [x for x in same if subj not in x[1]]
+        d = [x for x in diff if subj not in x[1]]
+        sl, md = lda(s, d)
+        for v, who in diff:
+            if subj in who:
+                worst_d = max(worst_d, post(v, sl, md))
+        for v, who in same:
+            if subj in who:
+                worst_s = min(worst_s, post(v, sl, md))
+    print(f"  leave-one-subject-out: largest P(same) of a stranger pair {worst_d:.3f}, smallest of a "
+          f"London same-person pair {worst_s:.3f}")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--old-tree", default=None, help="worktree of the previous code")
+    ap.add_argument("--quick", action="store_true", help="fewer pairs")
+    ap.add_argument("--engine", choices=("photokit", "baseline"), default=None,
+                    help="(internal) run one engine and print its results as JSON")
+    args = ap.parse_args(argv)
+    if args.engine:
+        run = run_photokit if args.engine == "photokit" else run_baseline
+        print(json.dumps(evaluate(run, args.quick)))
+        return 0
+    cols = {}
+    t = time.time()
+    cols["this code"] = evaluate(run_photokit, args.quick)
+    print(f"this code: {time.time() - t:.0f} s", file=sys.stderr)
+    if args.old_tree:
+        env = dict(os.environ, PYTHONPATH=str(Path(args.old_tree).resolve()))
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--engine", "photokit"]
+        cmd += ["--quick"] if args.quick else []
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, cwd=args.old_tree)
+        cols["previous code"] = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"previous code: {time.time() - t:.0f} s", file=sys.stderr)
+    cols["OpenCV baseline"] = evaluate(run_baseline, args.quick)
+    sums = {k: summary(v) for k, v in cols.items()}
+    names = list(next(iter(sums.values())))
+    w = max(map(len, names))
+    print(f"{'':{w}}  " + "  ".join(f"{k:>18}" for k in sums))
+    for n in names:
+        print(f"{n:{w}}  " + "  ".join(f"{s[n]:>18}" for s in sums.values()))
+    print("\nzoom pairs (this code):")
+    for r in cols["this code"]["zoom"]:
+        print("  ", {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()})
+    identity_fit(cols["this code"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
