@@ -411,7 +411,15 @@ class Visit:
     alignment : photokit.registration.align.Alignment or None
         The alignment onto the baseline (the composed one when chained).
     metrics, delta, percent_change, significant : dict
-        Values over the series region, and the change against baseline.
+        Values over the series region, and the change against baseline
+        (``significant = |delta| > noise_floor``).
+    standard_error : dict
+        Each metric's standard error on this photo (`photokit.metrics.noise`).
+    noise_floor : dict
+        The change against baseline this visit can detect, ``1.96 sqrt(se_0^2 + se^2)``
+        (SPEC "Noise floors per comparison"; None where either SE is missing).
+    not_judged : dict
+        metric -> why a measured metric has no SE on this photo.
     acute : bool
         Inside the acute window after a treatment (excluded from improvement trends).
     """
@@ -429,6 +437,9 @@ class Visit:
     delta: dict = field(default_factory=dict)
     percent_change: dict = field(default_factory=dict)
     significant: dict = field(default_factory=dict)
+    standard_error: dict = field(default_factory=dict)
+    noise_floor: dict = field(default_factory=dict)
+    not_judged: dict = field(default_factory=dict)
     acute: bool = False
     warnings: list = field(default_factory=list)
     quality_ok: bool | None = None
@@ -473,6 +484,8 @@ class Visit:
             "treatment_index": self.treatment_index, "acute": self.acute,
             "alignment": align, "metrics": r(self.metrics), "delta": r(self.delta),
             "percent_change": r(self.percent_change), "significant": dict(self.significant),
+            "noise_floor": r(self.noise_floor), "standard_error": r(self.standard_error),
+            "not_judged": dict(self.not_judged),
             "quality_ok": self.quality_ok, "calibration": self.calibration,
             "mm_per_px": self.mm_per_px, "warnings": list(self.warnings),
         }
@@ -764,7 +777,8 @@ class Series:
     def _measure_all(self, visits: list[Visit], photos: dict) -> None:
         from ..comparison.sameskin import analysed_mask, carried_mm_per_px, followed_skin, percent_change
         from ..measurement.measure import measure
-        from ..metrics.registry import get
+        from ..metrics.noise import noise_floor, standard_errors
+        from ..metrics.registry import get, registered
 
         base_v = visits[[v.entry.kind for v in visits].index("baseline")]
         pb = photos.get(id(base_v.entry)) or self._load(base_v.entry)
@@ -794,6 +808,7 @@ class Series:
             if analysed.any():
                 region = analysed
                 self.region = region
+        base_v.standard_error, base_v.not_judged = standard_errors(mb.analysis, mb.metrics, registered())
         self._fill(base_v, mb)
         base_v.thumbnail = _thumbnail(pb.rgb8(), np.eye(3), self.region_box, region)
         # the baseline's scale (user, card or face) follows the skin into every visit through
@@ -825,6 +840,7 @@ class Series:
                 v.status, v.reason = "excluded", f"cannot measure: {exc.cause}"
                 self._say(f"  {v.photo}: excluded ({v.reason})")
                 continue
+            v.standard_error, v.not_judged = standard_errors(mv.analysis, mv.metrics, registered())
             self._fill(v, mv)
             for name, val in v.metrics.items():
                 b = base_vals.get(name)
@@ -832,9 +848,13 @@ class Series:
                 v.delta[name] = d
                 v.percent_change[name] = percent_change(b, val)
                 try:
-                    v.significant[name] = get(name).is_significant(d)
-                except KeyError:
+                    get(name)
+                except KeyError:       # a per-zone value: no standard error of its own
                     v.significant[name] = None
+                    continue
+                f = noise_floor(base_v.standard_error.get(name), v.standard_error.get(name))
+                v.noise_floor[name] = f
+                v.significant[name] = None if d is None or f is None else abs(d) > f
             self._say(f"  {v.photo}: measured")
         base_v.delta = {k: 0.0 if val is not None else None for k, val in base_vals.items()}
         base_v.percent_change = {k: 0.0 if val else None for k, val in base_vals.items()}
@@ -907,9 +927,10 @@ class Series:
         for m in registered():
             if m.name not in base.metrics:
                 continue
-            pts = [(v.photo, v.entry.iso_date(), v.days_since_baseline, v.metrics.get(m.name))
-                   for v in eligible]
-            out[m.name] = trend(m, base.metrics.get(m.name), pts)
+            pts = [(v.photo, v.entry.iso_date(), v.days_since_baseline, v.metrics.get(m.name),
+                    v.standard_error.get(m.name)) for v in eligible]
+            out[m.name] = trend(m, base.metrics.get(m.name), pts,
+                                baseline_se=base.standard_error.get(m.name))
         self._trend = out
 
     def _find_flags(self) -> None:
@@ -938,10 +959,11 @@ class Series:
             if not v.ok or v.days_since_treatment is None or v.days_since_treatment < PIH_MIN_DAYS:
                 continue
             worse = [m for m, sign in pig
-                     if v.delta.get(m.name) is not None and sign * v.delta[m.name] > m.mdc]
+                     if v.delta.get(m.name) is not None and v.noise_floor.get(m.name) is not None
+                     and sign * v.delta[m.name] > v.noise_floor[m.name]]
             if worse:
-                parts = ", ".join(f"{m.name} {v.delta.get(m.name):+.3g} {m.unit} (floor {m.mdc:g})"
-                                  for m in worse)
+                parts = ", ".join(f"{m.name} {v.delta.get(m.name):+.3g} {m.unit} "
+                                  f"(floor {v.noise_floor[m.name]:.3g})" for m in worse)
                 flags.append({"kind": "new_pigment", "photo": v.photo,
                               "metrics": [m.name for m in worse],
                               "message": f"{v.photo}: more pigment than at baseline, "

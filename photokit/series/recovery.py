@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..comparison.sameskin import percent_change
+from ..metrics.noise import noise_floor
 
 #: MDC = 2.77 * Sw (Weir 2005), so the within-subject SD of one capture is MDC / 2.77.
 MDC_PER_SW = 2.77
@@ -370,6 +371,7 @@ class TrendPoint:
     delta: float | None
     percent_change: float | None
     significant: bool | None
+    noise_floor: float | None = None
 
     def to_dict(self) -> dict:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
@@ -394,6 +396,7 @@ class Trend:
     significant: bool | None = None
     improved: bool | None = None
     reason: str | None = None
+    noise_floor: float | None = None
 
     def to_dict(self) -> dict:
         def r(v):
@@ -401,17 +404,19 @@ class Trend:
 
         return {"percent_change": r(self.percent_change), "significant": self.significant,
                 "delta": r(self.delta), "improved": self.improved, "baseline": r(self.baseline),
-                "unit": self.unit, "mdc": self.mdc, "better": self.better,
+                "unit": self.unit, "mdc": self.mdc, "noise_floor": r(self.noise_floor),
+                "better": self.better,
                 "reason": self.reason, "visits": [p.to_dict() for p in self.points]}
 
 
-def trend(metric, baseline: float | None, points) -> Trend:
+def trend(metric, baseline: float | None, points, baseline_se: float | None = None) -> Trend:
     r"""Improvement of `metric` at visits outside the acute window, against baseline.
 
     For each visit :math:`\Delta = y - y_0` and percent change
-    :math:`100\,\Delta/|y_0|`; a change is significant when :math:`|\Delta| >` MDC
-    (Weir 2005), and an improvement when it is significant and in the metric's `better`
-    direction.
+    :math:`100\,\Delta/|y_0|`; a change is significant when :math:`|\Delta| >` the
+    visit's noise floor :math:`1.96\sqrt{se_0^2 + se^2}` (the MDC of a difference of two
+    measurements, Weir 2005; `photokit.metrics.noise.noise_floor`), and an improvement when
+    it is significant and in the metric's `better` direction.
 
     Parameters
     ----------
@@ -419,19 +424,24 @@ def trend(metric, baseline: float | None, points) -> Trend:
         Gives name, unit, mdc and better.
     baseline : float or None
         The metric at baseline.
-    points : iterable of (photo, date, days_since_baseline, value)
-        Eligible visits (outside the acute window, alignment ok), in date order.
+    points : iterable of (photo, date, days_since_baseline, value[, se])
+        Eligible visits (outside the acute window, alignment ok), in date order; ``se``
+        the value's standard error on its photo.
+    baseline_se : float, optional
+        The baseline's standard error. Points without ``se`` are judged against the
+        registered ``mdc``; with it, a missing SE on either side leaves them unjudged.
 
     Returns
     -------
     Trend
     """
     out = []
-    for photo, date, days, value in points:
+    for photo, date, days, value, *se in points:
         v = None if value is None or not math.isfinite(value) else float(value)
         d = None if (v is None or baseline is None) else v - baseline
-        out.append(TrendPoint(photo, date, float(days), v, d, percent_change(baseline, v),
-                              metric.is_significant(d)))
+        floor = metric.mdc if not se else noise_floor(baseline_se, se[0])
+        sig = None if d is None or floor is None else abs(d) > floor
+        out.append(TrendPoint(photo, date, float(days), v, d, percent_change(baseline, v), sig, floor))
     tr = Trend(metric.name, metric.unit, metric.mdc, metric.better, baseline, out)
     valid = [p for p in out if p.delta is not None]
     if baseline is None:
@@ -441,6 +451,7 @@ def trend(metric, baseline: float | None, points) -> Trend:
     else:
         last = valid[-1]
         tr.delta, tr.percent_change, tr.significant = last.delta, last.percent_change, last.significant
+        tr.noise_floor = last.noise_floor
         if metric.better in ("lower", "higher") and tr.significant is not None:
             sign = -1.0 if metric.better == "lower" else 1.0
             tr.improved = bool(tr.significant and sign * last.delta > 0)
