@@ -82,8 +82,8 @@ def verdict(delta: float | None, mdc: float | None, better: str = "neither",
     """
     if delta is None or not math.isfinite(float(delta)):
         return Verdict("Not measured", "na")
-    if mdc is None and why:
-        return Verdict(f"Not judged: {why}", "na")
+    if mdc is None:
+        return Verdict(f"Not judged: {why or 'no noise floor'}", "na")
     if mdc is not None and abs(delta) <= mdc:
         return Verdict("No detectable change", "none")
     word = "Increased" if delta > 0 else "Decreased"

@@ -157,17 +157,31 @@ def _summary_cards(rows: Sequence[MetricRow]) -> str:
 
 
 def headline(rows: Sequence[MetricRow]) -> str:
-    """One sentence: how many measures changed beyond their noise floor."""
+    """One sentence: what changed, controlled for testing many measures at once.
+
+    With the rows' Holm results (`photokit.comparison.sameskin.holm_changes`) a change is
+    named only when it stands under Holm's step-down control of the family-wise error
+    (5 %) over all measures judged on the pair, and the sentence says so; without them,
+    how many measures moved beyond their own noise floor."""
     measured = [r for r in rows if r.verdict.tone != "na"]
     sig = [r for r in measured if r.verdict.tone in ("better", "worse", "changed")]
     if not measured:
-        return "No measure could be computed on these photographs."
+        return "No measure could be judged on these photographs."
+    tested = [r for r in measured if r.holm is not None]
+    control = (f" (Holm correction for judging {len(tested)} measures at once, 5 % family-wise error)"
+               if tested else "")
+    if tested and sig and not any(r.holm for r in sig):
+        return (f"No change stands once {len(tested)} measures are judged at once (Holm correction, "
+                f"5 % family-wise error): {len(sig)} moved beyond its own noise floor, as chance "
+                "alone does among that many.")
+    if tested:
+        sig = [r for r in sig if r.holm]
     if not sig:
         return (f"No detectable change: all {len(measured)} measures stayed within their "
-                "measurement noise.")
+                f"measurement noise{control}.")
     better = sum(r.verdict.tone == "better" for r in sig)
     worse = sum(r.verdict.tone == "worse" for r in sig)
-    parts = [f"{len(sig)} of {len(measured)} measures changed beyond their measurement noise"]
+    parts = [f"{len(sig)} of {len(measured)} measures changed beyond their measurement noise{control}"]
     if better or worse:
         parts.append(f"({better} better, {worse} worse)")
     rest = "; the others show no detectable change." if len(sig) < len(measured) else "."
@@ -404,7 +418,8 @@ def build_view(c, *, max_side: int, blur_eyes: bool, notes: list) -> CompareView
         mask[max(0, int(y)):int(math.ceil(y + h)), max(0, int(x)):int(math.ceil(x + w))] = False
     return CompareView(
         before_rgb=b_rgb, after_rgb=a_rgb, mask=mask, valid=valid,
-        rows=metric_rows(c.metrics, c.before.metrics, c.after.metrics, c.delta, c.percent_change),
+        rows=metric_rows(c.metrics, c.before.metrics, c.after.metrics, c.delta, c.percent_change,
+                         c.noise_floor, c.not_judged, c.holm),
         before_label=_dated(c.before_photo), after_label=_dated(c.after_photo),
         maps=_map_pairs(c, mask, s_b, max_side), spots=_spot_changes(c, s_b), warnings=warnings,
         quality_headers=["Before", "After"], quality=_quality_rows(c), calibration=_calibration_rows(c),

@@ -323,20 +323,28 @@ class MetricRow:
     after: float | None
     delta: float | None
     percent: float | None
-    mdc: float | None
+    mdc: float | None  # the pair's noise floor (`photokit.comparison.compare.Comparison.noise_floor`)
     better: str = "neither"
     core: bool = False  # a headline metric (`photokit.metrics.registry.Metric.core`): shown first
+    why: str | None = None  # why a measured change is not judged (no floor)
+    holm: bool | None = None  # the change stands under Holm's control over the pair's metrics
 
     @property
     def verdict(self) -> Verdict:
-        return verdict(self.delta, self.mdc, self.better)
+        return verdict(self.delta, self.mdc, self.better, self.why)
 
 
 def metric_rows(metrics: Iterable, before: Mapping, after: Mapping, delta: Mapping,
-                percent: Mapping) -> list[MetricRow]:
-    """Rows for `metrics_table` from registry `Metric` objects and the value dicts."""
+                percent: Mapping, floors: Mapping | None = None, why: Mapping | None = None,
+                holm: Mapping | None = None) -> list[MetricRow]:
+    """Rows for `metrics_table` from registry `Metric` objects and the value dicts; `floors`
+    the pair's noise floors (default: the registered ``mdc``), `why` the reasons a metric
+    is not judged, `holm` which changes stand under Holm's family-wise control."""
     return [MetricRow(m.name, m.description, m.unit, before.get(m.name), after.get(m.name),
-                      delta.get(m.name), percent.get(m.name), m.mdc, m.better, m.core)
+                      delta.get(m.name), percent.get(m.name),
+                      m.mdc if floors is None else floors.get(m.name), m.better, m.core,
+                      None if why is None else why.get(m.name),
+                      None if holm is None else holm.get(m.name))
             for m in metrics]
 
 

@@ -270,8 +270,9 @@ def _trend_table(s: Series) -> str:
     for name, tr in s.trend.items():
         m = s.metric(name)
         rows.append(MetricRow(name, m.description if m else name, tr.unit, tr.baseline,
-                              last.metrics.get(name), tr.delta, tr.percent_change, tr.mdc, tr.better,
-                              bool(m and m.core)))
+                              last.metrics.get(name), tr.delta, tr.percent_change,
+                              tr.noise_floor if tr.points else tr.mdc, tr.better, bool(m and m.core),
+                              last.not_judged.get(name)))
     return metrics_table(rows, before_label=f"Baseline {base.entry.iso_date()[:10]}",
                          after_label=f"{escape(last.photo)[:40]} (day {last.days_since_baseline:.0f})")
 
