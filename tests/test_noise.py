@@ -1,0 +1,115 @@
+"""The noise model (photokit.metrics.noise): standard errors per photo, floors per pair."""
+
+import math
+
+import numpy as np
+import pytest
+
+from photokit.comparison.sameskin import changes, holm_changes, verdict
+from photokit.metrics import noise as N
+from photokit.metrics import registry
+from photokit.metrics.analysis import Analysis
+
+
+def test_floor_is_the_mdc_of_a_difference():
+    # equal SEs: 1.96 sqrt(2) Sw = 2.77 Sw (Weir 2005)
+    assert N.noise_floor(1.0, 1.0) == pytest.approx(2.7718, abs=1e-4)
+    assert N.noise_floor(3.0, 4.0) == pytest.approx(1.96 * 5.0, rel=1e-3)
+    assert N.noise_floor(None, 1.0) is None
+
+
+def test_default_standard_error_gives_back_the_registered_floor():
+    m = registry.get("texture.roughness")
+    se = m.standard_error(None, 1.0)
+    assert N.noise_floor(se, se) == pytest.approx(m.mdc)
+    # changes() without standard errors keeps the constant floors
+    _, _, sig, floor = changes([m], {m.name: 1.0}, {m.name: 1.0 + 2 * m.mdc})
+    assert floor[m.name] == m.mdc and sig[m.name] is True
+
+
+def test_count_se_is_poisson_plus_capture():
+    assert N.count_se([1.0] * 100, 1.0, 0.0) == pytest.approx(10.0)
+    assert N.count_se([1.0] * 100, 1.0, 0.1) == pytest.approx(math.sqrt(100 + 100))
+    # areas: compound Poisson, sqrt(sum a^2)
+    assert N.count_se([2.0, 2.0, 2.0, 2.0], 0.5, 0.0) == pytest.approx(0.5 * 4.0)
+    assert N.count_se([], 1.0, 0.06) == 0.0
+
+
+def test_four_spots_gone_is_a_change_forty_of_four_hundred_is_not():
+    se = N.count_se
+    # 4 -> 0 spots: floor 1.96 sqrt(4 + 0.06^2 16) = 3.93 < 4
+    assert N.noise_floor(se([1.0] * 4, 1, 0.06), se([], 1, 0.06)) < 4.0
+    # 400 -> 360: floor 1.96 sqrt(400 + 576 + 360 + 467) = 83 > 40
+    assert N.noise_floor(se([1.0] * 400, 1, 0.06), se([1.0] * 360, 1, 0.06)) > 40.0
+
+
+def test_mean_se_needs_two_features():
+    assert isinstance(N.mean_se([1.0], 0.05), str)
+    x = np.random.default_rng(0).normal(10, 2, 400)
+    assert N.mean_se(x, 0.0) == pytest.approx(x.std(ddof=1) / 20, rel=1e-6)
+
+
+def test_tile_se_of_independent_tiles_and_too_little_skin():
+    rng = np.random.default_rng(1)
+    tiles = rng.normal(0, 1, (20, 20))
+    values = np.kron(tiles, np.ones((8, 8)))      # 400 constant tiles of 8 px
+    mask = np.ones_like(values, bool)
+    assert N.tile_se(values, mask, 8) == pytest.approx(tiles.std(ddof=1) / 20, rel=1e-6)
+    small = np.zeros_like(mask)
+    small[:8, :16] = True
+    assert "too little skin" in N.tile_se(values, small, 8)
+
+
+def test_light_se_of_log_indices_is_exact():
+    rgb = np.array([0.5, 0.3, 0.2])
+    mi = N.light_se(lambda c: 100 * math.log10(1 / c[0]), rgb)
+    ei = N.light_se(lambda c: 100 * math.log10(c[0] / c[1]), rgb)
+    k = 100 / math.log(10)
+    assert mi == pytest.approx(k * math.hypot(N.EXPOSURE_SD, N.WHITE_BALANCE_SD), rel=1e-4)
+    # exposure cancels in a ratio: only the two channels' white balance is left
+    assert ei == pytest.approx(k * math.sqrt(2) * N.WHITE_BALANCE_SD, rel=1e-4)
+
+
+def test_holm_step_down():
+    out = N.holm({"a": 0.001, "b": 0.03, "c": 0.04, "d": None})
+    # 0.001 <= 0.05/3, 0.03 > 0.05/2: stops there (0.04 < 0.05 is not reached)
+    assert out == {"a": True, "b": False, "c": False, "d": None}
+    assert N.holm({"a": 0.01, "b": 0.02}) == {"a": True, "b": True}
+    assert holm_changes({"x": 10.0, "y": 0.1}, {"x": 1.0, "y": 1.0}, {"x": 1.0, "y": 1.0}) == \
+        {"x": True, "y": False}
+
+
+def test_not_judged_verdict():
+    assert verdict(1.0, None, "lower", "too little skin").text == "Not judged: too little skin"
+    assert verdict(1.0, None, "lower").tone == "na"
+
+
+def _skin(mm_per_px=0.1, size=200, calibrated=False, seed=0):
+    rng = np.random.default_rng(seed)
+    lin = np.clip(np.array([0.45, 0.3, 0.22], np.float32) + rng.normal(0, 0.01, (size, size, 3)),
+                  0, 1).astype(np.float32)
+    return Analysis(lin, np.ones((size, size), bool), mm_per_px, scale_source="user",
+                    calibrated=calibrated)
+
+
+def test_uncalibrated_colour_floor_carries_the_light():
+    names = ["redness.a_mean", "redness.ei_mean", "pigment.mi_mean", "pigment.ita_mean"]
+    mets = [registry.get(n) for n in names]
+    cal, unc = _skin(calibrated=True), _skin(calibrated=False)
+    vals = {m.name: m.compute(cal) for m in mets}
+    se_c, why_c = N.standard_errors(cal, vals, mets)
+    se_u, _ = N.standard_errors(unc, vals, mets)
+    assert not why_c
+    for m in mets:
+        assert N.noise_floor(se_c[m.name], se_c[m.name]) == pytest.approx(m.mdc)
+        assert se_u[m.name] > se_c[m.name]
+    # MI follows the exposure: +-8 % between photos is up to 7 MI
+    assert N.noise_floor(se_u["pigment.mi_mean"], se_u["pigment.mi_mean"]) > 5.0
+
+
+def test_too_little_skin_is_not_judged():
+    an = _skin(size=40)     # 4 x 4 mm: one tile
+    m = registry.get("redness.a_mean")
+    se, why = N.standard_errors(an, {m.name: m.compute(an)}, [m])
+    assert se[m.name] is None and "too little skin" in why[m.name]
+
