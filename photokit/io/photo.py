@@ -421,6 +421,10 @@ def _decode(data: bytes, path: str, max_pixels: int | None):
 
     try:
         if fmt in ("PNG", "TIFF"):
+            if fmt == "PNG":
+                # chunk lengths and CRCs first: OpenCV can spend many seconds on a PNG whose
+                # IDAT length is corrupt, where this check takes microseconds
+                Image.open(io.BytesIO(data)).verify()
             # OpenCV keeps 16 bits per channel, which Pillow cannot for RGB.
             buf = np.frombuffer(data, np.uint8)
             px = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
