@@ -13,6 +13,7 @@ of a tiny photo it would take most of the time budget.
 from __future__ import annotations
 
 import io
+import os
 import time
 
 import cv2
@@ -128,5 +129,7 @@ def test_fuzz_1000_files(tmp_path, capfd, caplog, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("PHOTOKIT_FUZZ_LARGE"),
+                    reason="7 minutes: set PHOTOKIT_FUZZ_LARGE=1 to run (CI runs slow tests too)")
 def test_fuzz_10000_files(tmp_path, capfd, caplog, monkeypatch):
     fuzz(tmp_path, capfd, caplog, monkeypatch, n_files=10000, seed=21)
