@@ -250,3 +250,26 @@ def test_scrubber_replaces_paths_names_and_svg(tmp_path):
     assert "Jane" not in _visible_text(out.encode()) and "visit" not in _visible_text(out.encode())
     assert "photo 1" in out and "photo 2" in out and "input" in out
     assert s.doc({"image": str(p1), "list": [p2.name]}) == {"image": "photo 1", "list": ["photo 2"]}
+
+
+def test_series_outputs_carry_no_names_paths_or_gps(patient, tmp_path):
+    pytest.importorskip("pydicom")
+    pytest.importorskip("fhir.resources")
+    (patient / "manifest.csv").write_text("photo,date,kind\nvisit1.jpg,2024-01-02,baseline\n"
+                                          "visit2.jpg,2024-02-02,visit\n")
+    out = tmp_path / "out"
+    args = ["series", str(patient / "manifest.csv"), "--deidentify", "--report", str(out / "r.html"),
+            "--csv", str(out / "s.csv"), "--fhir", str(out / "f.json"), "--dicom", str(out / "dcm")]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.stderr
+    assert not _no_names(r.stdout, patient) and "photo 1" in r.stdout
+    for f in ("r.html", "s.csv", "f.json"):
+        text = _visible_text((out / f).read_bytes())
+        assert not _no_names(text, patient), f
+        assert "GPS" not in text
+    assert "photo 2" in (out / "s.csv").read_text()
+    for f in sorted((out / "dcm").iterdir()):
+        assert not _no_names(_dicom_text(f), patient), f.name
+    r = CliRunner().invoke(cli, ["series", str(patient / "manifest.csv"), "--deidentify", "--json"])
+    assert r.exit_code == 0 and not _no_names(r.stdout, patient)
+    assert json.loads(r.stdout)["baseline"] == "photo 1"
