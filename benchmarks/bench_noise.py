@@ -1,0 +1,281 @@
+"""Per-pair noise floors (photokit.metrics.noise) on no-change and known-change pairs.
+
+Every pair is compared by ``photokit.comparison.compare`` itself; each metric's verdict
+is taken twice from the same deltas: NEW, ``|delta| > noise_floor`` (this pair's floor,
+``1.96 sqrt(se_b^2 + se_a^2)``) and the headline's Holm control over the pair's metrics;
+OLD, ``|delta| > mdc`` (the registered constant: exactly what ``changes()`` did before
+issue 19) and the old headline (any metric beyond its constant).
+
+Protocols
+---------
+``synthetic`` (no change): `photokit.synth.make_pair` skins at four skin tones (ITA 55,
+35, 15, -20) and three resolutions (720x540 at 0.10, 1200x900 at 0.07, 640x480 at
+0.08 mm/px), re-captured with an ordinary light change (exposure ratio U(0.92, 1.08),
+white balance x U(0.97, 1.03) per channel, CCT 6000-6800 K), pose (rotation +-2 deg, zoom
++-3 %, shift +-20 px), the generator's noise and JPEG 88-95; compared uncalibrated (no
+card, no reference) and with the truth reference skin.
+``real`` (no change): the real photos in ``$PHOTOKIT_BENCH_DATA/faces`` and the pores
+close-up (``pores/face_left.png`` at 0.084 mm/px) re-captured by a small similarity warp
+(rotation +-2 deg, zoom +-3 %, shift +-1.5 %), the same light change (exposure +-8 %, WB
++-3 % per channel in linear RGB), Gaussian noise SD 2 and JPEG 88-95; uncalibrated.
+``zoom`` (no change of the skin): the four real phone photos of one person at 15-60 cm
+(``recaptures/zoom``), every pair, colour metrics.
+``change``: synthetic pairs at 0.07 mm/px with a known 10 % and 20 % change of
+roughness, pore density, brown-spot count, spot contrast, wrinkle count (density) and
+melanin (the generator's default light skin, the same light and pose as ``synthetic``,
+reference skin): the floor
+as a % of the metric's value and the share of changes called significant in the true
+direction.
+
+Run: ``python benchmarks/bench_noise.py [--protocols synthetic,real,zoom,change]
+[--pairs 2] [--workers 2] [--json out.json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import itertools
+import json
+import math
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("PHOTOKIT_BENCH_DATA", REPO.parent / "shared" / "data"))
+ITAS = (55.0, 35.0, 15.0, -20.0)
+RESOLUTIONS = ((720, 540, 0.10), (1200, 900, 0.07), (640, 480, 0.08))
+COLOUR = ("redness.a_mean", "redness.ei_mean", "pigment.mi_mean", "pigment.ita_mean")
+#: metric -> (SkinParams field, base value, value per 10 % step, sign of the metric's change)
+CHANGES = {
+    "texture.roughness": ("roughness", 1.0, -0.1),
+    "texture.pore_density": ("pore_density", 50.0, -5.0),
+    "spots.count": ("brown_spots", 20, -2),
+    "spots.brown_contrast": ("spot_contrast", 1.0, -0.1),
+    "texture.wrinkle_density": ("wrinkles", 10, -1),
+    "pigment.mi_mean": ("melanin", 0.45, -0.045),
+}
+#: VISIA repeatability yardsticks (docs: DOMAIN.md), % of the value
+VISIA = {"texture.roughness": "<2", "texture.pore_density": "2-4", "spots.count": "~6",
+         "spots.brown_contrast": "<2", "texture.wrinkle_density": "~6", "pigment.mi_mean": "<2"}
+
+
+def camera(rng, exposure=1.0):
+    from photokit.synth import Camera
+
+    u = rng.uniform
+    return Camera(rotation_deg=u(-2, 2), scale=1 + u(-0.03, 0.03), shift_px=(u(-20, 20), u(-20, 20)),
+                  exposure=exposure * u(0.96, 1.04), cct_k=u(6000, 6800),
+                  wb_gains=tuple(1 + u(-0.015, 0.015, 3)), jpeg_quality=int(rng.integers(88, 96)),
+                  noise_seed=int(rng.integers(1 << 30)))
+
+
+def verdicts(c) -> dict:
+    """Per metric (delta, floor, new significant, old significant) and the two headlines."""
+    from photokit.metrics import registry
+
+    rows = {}
+    for m in c.metrics:
+        d = c.delta.get(m.name)
+        if d is None or not math.isfinite(d):
+            continue
+        rows[m.name] = {"delta": d, "before": c.before.metrics.get(m.name),
+                        "floor": c.noise_floor.get(m.name),
+                        "new": c.significant.get(m.name), "old": bool(abs(d) > registry.get(m.name).mdc),
+                        "holm": c.holm.get(m.name), "why": c.not_judged.get(m.name)}
+    return {"metrics": rows, "headline_new": any(r["holm"] for r in rows.values()),
+            "headline_old": any(r["old"] for r in rows.values())}
+
+
+def synth_job(job):
+    from photokit.comparison.compare import compare
+    from photokit.synth import SkinParams, make_pair
+
+    ita, (w, h, mmpp), seed, changes = job
+    rng = np.random.default_rng(seed)
+    p = make_pair(int(seed % 1000), SkinParams(width=w, height=h, mm_per_px=mmpp, ita=ita,
+                                               **{k: v for k, v in changes.get("base", {}).items()}),
+                  camera_before=camera(rng), camera_after=camera(rng), **changes.get("after", {}))
+    out = {"truth": {k: float(v) for k, v in p.delta.items()}}
+    for label, ref in (("calibrated", p.before.mask("reference")), ("uncalibrated", None)):
+        if changes and label == "uncalibrated":
+            continue
+        c = compare(p.before.pixels, p.after.pixels, roi=p.before.mask("roi"), reference_roi=ref,
+                    mm_per_px=mmpp, calibration="none")
+        out[label] = verdicts(c)
+    return out
+
+
+def recapture(rgb8, rng):
+    """A small warp, light change (exposure +-8 %, WB +-3 %), noise SD 2 and JPEG 88-95."""
+    import cv2
+    from PIL import Image
+
+    from photokit.colour.convert import linear_to_srgb, srgb_to_linear
+
+    h, w = rgb8.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-2, 2), 1 + rng.uniform(-0.03, 0.03))
+    m[:, 2] += rng.uniform(-0.015, 0.015, 2) * (w, h)
+    warped = cv2.warpAffine(rgb8, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    lin = srgb_to_linear(warped.astype(np.float32) / 255.0)
+    lin = lin * rng.uniform(0.92, 1.08) * (1 + rng.uniform(-0.03, 0.03, 3)).astype(np.float32)
+    out = np.clip(linear_to_srgb(np.clip(lin, 0, 1)) * 255 + rng.normal(0, 2, lin.shape), 0, 255)
+    buf = io.BytesIO()
+    Image.fromarray(out.astype(np.uint8)).save(buf, "JPEG", quality=int(rng.integers(88, 96)))
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+
+
+def real_job(job):
+    from PIL import Image
+
+    from photokit.comparison.compare import compare
+    from photokit.errors import PhotokitError
+
+    path, seed, mmpp, roi = job
+    rgb = np.asarray(Image.open(path).convert("RGB"))
+    region = None if roi is None else np.asarray(Image.open(roi).convert("L")) > 127
+    rng = np.random.default_rng(seed)
+    a, b = recapture(rgb, rng), recapture(rgb, rng)
+    try:
+        c = compare(a, b, roi=region, mm_per_px=mmpp)
+    except PhotokitError as exc:
+        return {"photo": Path(path).name, "error": str(exc)}
+    return {"photo": Path(path).name, **verdicts(c)}
+
+
+def zoom_job(job):
+    from photokit.comparison.compare import compare
+    from photokit.errors import PhotokitError
+
+    a, b = job
+    try:
+        c = compare(str(a), str(b))
+    except PhotokitError as exc:
+        return {"pair": f"{a.name}-{b.name}", "error": str(exc)}
+    return {"pair": f"{a.name}-{b.name}", **verdicts(c)}
+
+
+def false_alarms(results, label=None, only=None):
+    """Per metric: pairs, flagged NEW, flagged OLD; and the headlines."""
+    per, heads = {}, {"pairs": 0, "new": 0, "old": 0}
+    for r in results:
+        v = r.get(label) if label else r
+        if not v or "metrics" not in v:
+            continue
+        heads["pairs"] += 1
+        rows = {k: x for k, x in v["metrics"].items() if only is None or k in only}
+        heads["new"] += any(x["holm"] for x in rows.values())
+        heads["old"] += any(x["old"] for x in rows.values())
+        for k, x in rows.items():
+            s = per.setdefault(k, {"n": 0, "new": 0, "old": 0, "unjudged": 0})
+            s["n"] += 1
+            s["new"] += bool(x["new"])
+            s["old"] += bool(x["old"])
+            s["unjudged"] += x["floor"] is None
+    return per, heads
+
+
+def show_false_alarms(title, per, heads):
+    print(f"\n{title}")
+    print("| metric | pairs | flagged today (constant mdc) | flagged now (pair floor) | not judged |")
+    print("|---|---|---|---|---|")
+    from photokit.metrics import registry
+
+    order = [m.name for m in registry.registered()]
+    for k in sorted(per, key=order.index):
+        s = per[k]
+        print(f"| `{k}` | {s['n']} | {s['old']} ({100 * s['old'] / s['n']:.0f} %) | "
+              f"{s['new']} ({100 * s['new'] / s['n']:.0f} %) | {s['unjudged']} |")
+    n = max(heads["pairs"], 1)
+    print(f"| **headline: any change** | {heads['pairs']} | "
+          f"{heads['old']} ({100 * heads['old'] / n:.0f} %) | "
+          f"{heads['new']} ({100 * heads['new'] / n:.0f} %, Holm) | |")
+
+
+def change_table(results):
+    print("\n| metric | step | pairs | true change % | floor today % | floor now % (median) | VISIA % "
+          "| called today | called now |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    from photokit.metrics import registry
+
+    for (name, step), rs in results.items():
+        ok = [r for r in rs if name in r["calibrated"]["metrics"]]
+        if not ok:
+            print(f"| `{name}` | {step} | 0 | | | | | | |")
+            continue
+        x = [r["calibrated"]["metrics"][name] for r in ok]
+        lev = np.array([abs(v["before"]) for v in x])
+        true = np.median([100 * r["truth"].get(name, float("nan")) / b for r, b in zip(ok, lev, strict=True)])
+        fl_new = np.median([100 * v["floor"] / b for v, b in zip(x, lev, strict=True)
+                            if v["floor"] is not None])
+        fl_old = np.median(100 * registry.get(name).mdc / lev)
+        sign = [np.sign(r["truth"].get(name, 0.0)) for r in ok]
+        new = sum(bool(v["new"]) and np.sign(v["delta"]) == s for v, s in zip(x, sign, strict=True))
+        old = sum(bool(v["old"]) and np.sign(v["delta"]) == s for v, s in zip(x, sign, strict=True))
+        print(f"| `{name}` | {step * 10} % | {len(ok)} | {true:+.1f} | {fl_old:.1f} | {fl_new:.1f} | "
+              f"{VISIA[name]} | {old}/{len(ok)} | {new}/{len(ok)} |")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--protocols", default="synthetic,real,zoom,change")
+    ap.add_argument("--pairs", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    todo = a.protocols.split(",")
+    saved = {}
+    with ProcessPoolExecutor(max_workers=a.workers) as ex:
+        if "synthetic" in todo:
+            jobs = [(ita, res, 7919 * i + k, {}) for i, (ita, res) in
+                    enumerate(itertools.product(ITAS, RESOLUTIONS)) for k in range(a.pairs)]
+            res = list(ex.map(synth_job, jobs))
+            saved["synthetic"] = res
+            for label in ("uncalibrated", "calibrated"):
+                show_false_alarms(f"(a) synthetic no-change pairs, {label} ({len(res)} pairs)",
+                                  *false_alarms(res, label))
+        if "real" in todo:
+            faces = sorted((DATA / "faces").glob("*.jpg"))
+            jobs = [(str(f), 11 * k + i, None, None) for i, f in enumerate(faces) for k in range(a.pairs)]
+            pores = DATA / "pores"
+            jobs += [(str(pores / "face_left.png"), 101 + k, 0.084, str(pores / "face_left_region.png"))
+                     for k in range(a.pairs + 1)]
+            res = list(ex.map(real_job, jobs))
+            saved["real"] = res
+            for r in res:
+                if "error" in r:
+                    print(f"  {r['photo']}: {r['error']}")
+            show_false_alarms(f"(b) real photos re-captured, uncalibrated ({len(res)} pairs)",
+                              *false_alarms(res))
+        if "zoom" in todo:
+            z = sorted((DATA / "recaptures" / "zoom").glob("*.jpg"))
+            res = list(ex.map(zoom_job, list(itertools.combinations(z, 2))))
+            saved["zoom"] = res
+            for r in res:
+                if "error" in r:
+                    print(f"  {r['pair']}: {r['error']}")
+            show_false_alarms(f"(c) real zoom pairs, colour metrics ({len(res)} pairs)",
+                              *false_alarms(res, only=COLOUR))
+        if "change" in todo:
+            jobs, keys = [], []
+            for j, (name, (field, base, step)) in enumerate(CHANGES.items()):
+                for k_step in (1, 2):
+                    for k in range(a.pairs + 1):
+                        jobs.append((None, (1200, 900, 0.07), 31 * k + 7 * k_step + 97 * j,
+                                     {"base": {field: base}, "after": {field: base + k_step * step}}))
+                        keys.append((name, k_step))
+            res = list(ex.map(synth_job, jobs))
+            grouped = {}
+            for key, r in zip(keys, res, strict=True):
+                grouped.setdefault(key, []).append(r)
+            saved["change"] = {f"{n}@{s}": v for (n, s), v in grouped.items()}
+            change_table(grouped)
+    if a.json:
+        Path(a.json).write_text(json.dumps(saved, default=float, indent=1))
+
+
+if __name__ == "__main__":
+    main()
