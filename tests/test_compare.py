@@ -399,3 +399,23 @@ def test_default_region_is_the_skin_measure_finds_on_a_face():
     eyed = [f for f in detect_faces(cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)) if len(f.eyes) == 2]
     feats = _features(*_face_coords(face.shape[:2], eyed[0]))
     assert not (region & feats).any()
+
+
+def test_pair_noise_floor_from_both_photos_standard_errors(erythema_comparison):
+    """compare --json: noise_floor = 1.96 sqrt(se_b^2 + se_a^2), significant from it; count
+    metrics' floors follow what was counted (Poisson), not the registered constant."""
+    import math
+
+    d = erythema_comparison.to_dict()
+    se_b, se_a = d["standard_error"]["before"], d["standard_error"]["after"]
+    for name, floor in d["noise_floor"].items():
+        if floor is None:
+            assert name in d["not_judged"] or d["delta"][name] is None
+            continue
+        assert floor == pytest.approx(1.96 * math.hypot(se_b[name], se_a[name]), rel=1e-3)
+        if d["delta"][name] is not None:
+            assert d["significant"][name] == (abs(d["delta"][name]) > floor)
+    n_b, n_a = d["before"]["metrics"]["spots.count"], d["after"]["metrics"]["spots.count"]
+    assert d["noise_floor"]["spots.count"] >= 1.96 * math.sqrt(n_b + n_a) - 1e-9
+    assert d["noise_floor"]["spots.count"] != pytest.approx(16.0)
+    assert set(d["holm"]) == set(d["delta"])

@@ -398,3 +398,24 @@ def test_default_region_is_the_skin_measure_finds_on_a_face():
     assert not (s.region & ~own).any() and s.region.sum() > 0.9 * own.sum()
     eyed = [f for f in detect_faces(cv2.cvtColor(base, cv2.COLOR_RGB2GRAY)) if len(f.eyes) == 2]
     assert not (s.region & _features(*_face_coords(base.shape[:2], eyed[0]))).any()
+
+
+def test_visits_and_trends_carry_their_own_noise_floors(course):
+    """SPEC "Noise floors per comparison": each visit's floor is 1.96 sqrt(se_0^2 + se^2)
+    from the baseline's and the visit's standard errors, and significance follows it."""
+    import math
+
+    _, _, s = course
+    base = s.visits[0]
+    for v in s.visits[1:]:
+        d = v.to_dict()
+        for name, floor in d["noise_floor"].items():
+            se0, se = base.standard_error.get(name), v.standard_error.get(name)
+            if floor is None:
+                assert se0 is None or se is None
+                continue
+            assert floor == pytest.approx(1.96 * math.hypot(se0, se), rel=1e-3)
+            if d["delta"].get(name) is not None:
+                assert d["significant"][name] == (abs(v.delta[name]) > v.noise_floor[name])
+    tr = s.to_dict()["trend"]["spots.count"]
+    assert tr["noise_floor"] is not None and tr["noise_floor"] != tr["mdc"]
