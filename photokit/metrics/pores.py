@@ -323,6 +323,13 @@ def _suppress_overlaps(pores: list[Pore], mm_per_full_px: float) -> list[Pore]:
 PORE_CAPTURE_CV = 0.04
 
 
+def pore_features(an: Analysis) -> list[dict] | None:
+    """Every pore the pore metrics counted, as the SPEC's ``measure --features`` entry
+    ``{"x", "y", "diameter_mm"}`` (full-resolution pixels); None when not searched."""
+    r = _pores(an)
+    return None if r is None else [{"x": q.x, "y": q.y, "diameter_mm": q.diameter_mm} for q in r.pores]
+
+
 def _count_noise(an: Analysis, value: float) -> float | str:
     r = _pores(an)
     return "no pores searched" if r is None else count_se([1.0] * len(r.pores), 100.0 / r.area_mm2,

@@ -347,6 +347,14 @@ def _of(an: Analysis, kind: str) -> tuple[list[Spot], float] | None:
 SPOT_CAPTURE_CV = {"brown": 0.06, "red": 0.14}
 
 
+def spot_features(an: Analysis) -> list[dict] | None:
+    """Every spot the spot metrics counted, as the SPEC's ``measure --features`` entry
+    ``{"x", "y", "diameter_mm", "kind"}`` (full-resolution pixels); None when not searched."""
+    r = _spots(an)
+    return None if r is None else [{"x": s.x, "y": s.y, "diameter_mm": s.diameter_mm, "kind": s.kind}
+                                   for s in r.spots]
+
+
 def _noise(kind: str, what: str):
     """Noise function of a spot metric (docs/NOISE.md): `count_se` over the spots of `kind`
     (weights 1 for ``count``, per area for ``density``, their areas for ``area``), or

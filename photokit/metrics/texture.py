@@ -1054,6 +1054,32 @@ def line_pieces(ln: Lines) -> tuple[np.ndarray, np.ndarray]:
     return ln.length_mm * px / px.sum(), depth
 
 
+def line_features(an: Analysis) -> list[dict] | None:
+    """Every detected line as the SPEC's ``measure --features`` entry:
+    ``{"points": [[x, y], ...], "length_mm": ...}`` in full-resolution pixels, one per
+    connected centre line (the pieces `line_pieces` measures), its pixels ordered along
+    the line's principal axis; None when lines were not searched."""
+    ln = ridges(an)
+    if ln is None:
+        return None
+    n, lab = cv2.connectedComponents(ln.centre.view(np.uint8), connectivity=8)
+    lengths = line_pieces(ln)[0]
+    ys, xs = np.nonzero(lab)
+    ids = lab[ys, xs]
+    order = np.argsort(ids, kind="stable")
+    bounds = np.searchsorted(ids[order], np.arange(1, n + 1))
+    out = []
+    for i in range(1, n):
+        k = order[bounds[i - 1]:bounds[i]]
+        c = np.stack([xs[k], ys[k]], 1).astype(np.float64)
+        axis = np.linalg.svd(c - c.mean(0), full_matrices=False)[2][0]
+        k = k[np.argsort((c - c.mean(0)) @ axis)]
+        fx, fy = ln.work.to_full(xs[k], ys[k])
+        out.append({"points": [[round(float(x), 1), round(float(y), 1)] for x, y in zip(fx, fy, strict=True)],
+                    "length_mm": float(lengths[i - 1])})
+    return out
+
+
 def _line_density_noise(an: Analysis, value: float) -> float | str:
     ln = ridges(an)
     if ln is None:
