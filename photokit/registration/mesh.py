@@ -19,11 +19,14 @@ resolution):
    (normalised convolution of the inside values, `_extend`).
 3. **Dense refinement**: DIS optical flow (Kroeger et al. 2016) between BEFORE and the
    mesh-warped AFTER on contrast-normalised high-passed log luma, then regularised by
-   normalised convolution (Gaussian of `FLOW_SIGMA` x the inter-pupil distance) with
-   weights only on the skin both photos show: mesh zones (hair, eyes, brows, lips and
+   normalised convolution (Gaussian of `FLOW_SIGMA` x the inter-pupil distance; a second
+   pass at half that on AFTER resampled through the first) with weights only on the skin
+   both photos show: mesh zones (hair, eyes, brows, lips and
    nostrils belong to none) seen in both photos (`shared_zones`), where the flow-warped
    images agree. The total field is ``f(x) = d(x) + m(x + d(x))`` (``m`` the mesh field,
    ``d`` the refinement).
+   The global part is then re-fitted to the full mapping on the shared skin
+   (`_refit_global`) and the field re-expressed relative to it.
 4. **Residual check**: an independent dense flow (Farneback 2003) between BEFORE and the
    fully aligned AFTER, median magnitude on the shared skin (BEFORE pixels).
 5. **Evidence** for the verdict: the pose change, the zones both photos show, the
