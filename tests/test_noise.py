@@ -113,3 +113,13 @@ def test_too_little_skin_is_not_judged():
     se, why = N.standard_errors(an, {m.name: m.compute(an)}, [m])
     assert se[m.name] is None and "too little skin" in why[m.name]
 
+
+
+def test_light_beyond_the_model_is_not_judged():
+    out = {"where": "outside the region"}
+    assert N.beyond_light_model(dict(out, gain=1.05, dab=2.0)) is None
+    why = N.beyond_light_model(dict(out, gain=0.62, dab=7.5))
+    assert "exposure -38 %" in why and "--reference-roi" in why
+    assert N.beyond_light_model({"where": "the region", "gain": 0.5, "dab": None}) is None
+    assert N.is_light_dependent(registry.get("pigment.mi_mean"))
+    assert not N.is_light_dependent(registry.get("pigment.evenness"))

@@ -49,7 +49,7 @@ import numpy as np
 from ..errors import PhotokitError
 from ..imaging.filters import fit_within
 from ..io.photo import Photo, load
-from ..metrics.noise import standard_errors
+from ..metrics.noise import beyond_light_model, is_light_dependent, standard_errors
 from .sameskin import (
     analysed_mask,
     carried_mm_per_px,
@@ -472,10 +472,18 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
         "view": {k: round(v, 4) for k, v in view.items()},
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+    # uncalibrated colour under a light change wider than the noise model's: not judged
+    calibrated = all(getattr(getattr(m, "analysis", None), "calibrated", False) for m in (m_b, m_a))
+    why_light = None if calibrated else beyond_light_model(light)
+    if why_light:
+        for m in mets:
+            if is_light_dependent(m) and delta.get(m.name) is not None:
+                floor[m.name], sig[m.name], not_judged[m.name] = None, None, why_light
+    judged = {k: d for k, d in delta.items() if floor.get(k) is not None}
+    holm = {k: None for k in delta} | holm_changes(judged, se_b, se_a)
     comp = Comparison(al, m_b, m_a, delta, pct, sig, floor, warnings, params, mets, pb, pa, region,
                       light, notes=measurement_notes(m_b, m_a),
-                      standard_error={"before": se_b, "after": se_a}, not_judged=not_judged,
-                      holm=holm_changes(delta, se_b, se_a))
+                      standard_error={"before": se_b, "after": se_a}, not_judged=not_judged, holm=holm)
     comp.aligned_rgb = aligned_rgb  # full-resolution AFTER on BEFORE's grid, for the views
     return comp
 

@@ -42,6 +42,11 @@ MDC_PER_SW = Z95 * math.sqrt(2.0)
 EXPOSURE_SD = 0.08 / math.sqrt(3.0)
 #: Relative SD of one white-balance gain per channel: +-3 % spread evenly.
 WHITE_BALANCE_SD = 0.03 / math.sqrt(3.0)
+#: The largest exposure ratio between two photos that `light_se` covers (each +-8 %).
+PAIR_GAIN_MAX = 1.08 / 0.92
+#: The largest shift of the light's colour between two photos it covers (CIELAB a*b* of
+#: a grey under white balance +-3 % per channel, the worst pair of gains: 4.1).
+PAIR_DAB_MAX = 4.0
 #: Side of a skin tile for `tile_se` (mm; pixels of the working level when the scale is unknown).
 TILE_MM = 4.0
 TILE_PX = 24
@@ -198,6 +203,42 @@ def light_se(of_rgb: Callable[[np.ndarray], float], rgb: np.ndarray) -> float:
     var = (d(np.ones(3)) * EXPOSURE_SD) ** 2
     var += sum((d(np.eye(3)[c]) * WHITE_BALANCE_SD) ** 2 for c in range(3))
     return math.sqrt(var)
+
+
+def light_dependent(noise: Callable) -> Callable:
+    """Mark a noise function whose SE carries the light's share (`light_se`) when the
+    photo is uncalibrated: `beyond_light_model` then applies to its metric."""
+    noise.light_dependent = True
+    return noise
+
+
+def is_light_dependent(metric) -> bool:
+    """Whether `metric`'s noise function is marked by `light_dependent`."""
+    return bool(getattr(metric.noise, "light_dependent", False))
+
+
+def beyond_light_model(lighting: dict) -> str | None:
+    """Why an uncalibrated pair's light-dependent colour metrics cannot be judged, or None.
+
+    `lighting` is the pair's measured light difference
+    (`photokit.comparison.compare.lighting_difference`: ``gain`` of linear luminance and
+    ``dab``, the a*b* shift, outside the region). Beyond `PAIR_GAIN_MAX` or `PAIR_DAB_MAX`
+    the light moved more than `light_se` allows, so no floor would be honest. Measured
+    on the region itself (too little else in frame) the light and the skin's own change
+    cannot be told apart, and the model's floor stands.
+    """
+    if lighting.get("where") != "outside the region":    # on the skin, light and skin mix
+        return None
+    gain, dab = lighting.get("gain"), lighting.get("dab")
+    parts = []
+    if gain is not None and abs(math.log(max(gain, 1e-6))) > math.log(PAIR_GAIN_MAX):
+        parts.append(f"exposure {100 * (gain - 1):+.0f} %")
+    if dab is not None and dab > PAIR_DAB_MAX:
+        parts.append(f"light colour {dab:.1f} a*b*")
+    if not parts:
+        return None
+    return (f"no calibration, and the light changed ({', '.join(parts)}) beyond what the "
+            "uncalibrated floor allows; give --reference-roi or a colour card")
 
 
 def standard_errors(an, values: dict, metrics) -> tuple[dict, dict]:

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..colour.convert import linear_to_lab
 from .analysis import Analysis
-from .noise import MDC_PER_SW, light_se, tile_px, tile_se
+from .noise import MDC_PER_SW, light_dependent, light_se, tile_px, tile_se
 from .registry import Panel, family, job, metric
 
 #: Long side (pixels) of the working copy for colour maps.
@@ -136,6 +136,7 @@ def colour_noise(values: Callable[[Analysis], np.ndarray], of_rgb: Callable[[np.
     mdc : float
         The metric's registered (calibrated) floor.
     """
+    @light_dependent
     def noise(an: Analysis, value: float) -> float | str:
         lv, m = colour_level(an), colour_skin(an)
         if m is None:
