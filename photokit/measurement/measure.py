@@ -17,6 +17,7 @@ as before the mesh existed, so face-less photos measure as they did; they give n
 
 from __future__ import annotations
 
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -239,13 +240,16 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
                                  reference_target=reference_target, path=photo.path)
         unusable = pool.submit(_unusable, rgb8, photo.alpha) if roi is not None else None
         gray = photo.gray8()
-        # one face pass: the mesh (which itself falls back to Haar proposals and tiles)
-        faces = find_faces(photo.pixels) if photo.pixels.ndim == 3 else []
+        # one face pass: the mesh, which falls back to the Haar faces (run once, only when
+        # the whole-photo detector finds none) and then to tiles. Face-less photos keep the
+        # Haar faces the colour mask was always seeded on (module notes); the user's scale
+        # bounds their size
+        haar_faces = functools.cache(lambda: detect_faces(gray, mm_per_px=photo.mm_per_px))
+        faces = (find_faces(photo.pixels, proposals=lambda: [f.box for f in haar_faces()])
+                 if photo.pixels.ndim == 3 else [])
         if zones and not faces:
             raise PhotokitError("no face found", photo.path)
-        # face-less: the Haar faces the colour mask was always seeded on (module notes);
-        # the user's scale bounds their size
-        haar = [] if faces else detect_faces(gray, mm_per_px=photo.mm_per_px)
+        haar = [] if faces else haar_faces()
         checked = pool.submit(assess, photo, gray=gray, faces=faces or haar)
         if roi is not None:
             mask = read_roi(roi, shape)
@@ -302,7 +306,7 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
         warnings += registry.why_not_measured(an, values)
         info: dict = {}
         if faces and roi is None and zones is not False:
-            zoned, info = zone_values(an, faces[0], chosen)
+            zoned, info = zone_values(an, faces[0], chosen, whole=values)
             values.update(zoned)
             warnings += [f"zone {z} left blank: {d['reason']}" for z, d in info.items() if d["reason"]]
         quality = checked.result()
@@ -364,7 +368,7 @@ MIN_ZONE_PIXELS = 400
 MIN_ZONE_MM2 = 100.0
 
 
-def zone_values(an: Analysis, face, chosen) -> tuple[dict, dict]:
+def zone_values(an: Analysis, face, chosen, *, whole: dict | None = None) -> tuple[dict, dict]:
     """Every zone-able metric of `chosen` over each face zone of `face`.
 
     Parameters
@@ -375,6 +379,9 @@ def zone_values(an: Analysis, face, chosen) -> tuple[dict, dict]:
         The face whose zones (mesh triangles, SPEC names) are measured.
     chosen : list of photokit.metrics.registry.Metric
         The metrics; each is reported per zone as its `Metric.zone` role says.
+    whole : dict, optional
+        The whole-skin values: a ``restrict`` metric blank on the whole skin (the photo too
+        coarse for it, nothing to count) is blank in every zone, without re-running it.
 
     Returns
     -------
@@ -399,7 +406,8 @@ def zone_values(an: Analysis, face, chosen) -> tuple[dict, dict]:
 
     zoned = [m for m in chosen if m.zone != "none"]
     mean_ms = [m for m in zoned if m.zone == "mean"]
-    restrict_ms = [m for m in zoned if m.zone == "restrict"]
+    restrict_ms = [m for m in zoned if m.zone == "restrict"
+                   and (whole is None or whole.get(m.name) is not None)]
     h, w = an.shape
     pad = int(np.ceil(LEVEL_MARGIN_MM / an.mm_per_px)) if an.mm_per_px else 0
     lm = face.landmarks

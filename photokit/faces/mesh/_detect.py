@@ -27,6 +27,8 @@ MIN_SCORE = 0.5
 NMS_IOU = 0.3
 #: Side of the fallback detector's working copy (px, long side).
 HAAR_SIDE = 640
+#: Smallest face sought by the fallbacks, as a share of the photo's short side.
+MIN_FACE_FRACTION = 0.08
 
 
 @dataclass(frozen=True)
@@ -158,11 +160,17 @@ def _haar_proposals(rgb: np.ndarray) -> list[tuple[float, float, float]]:
     small = cv2.resize(sub, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else sub
     small = small if small.dtype == np.uint8 else (small >> 8).astype(np.uint8)
     gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
+    least = max(20, int(MIN_FACE_FRACTION * min(gray.shape)))  # as photokit.faces.haar
     rects = _haar().detectMultiScale(gray, scaleFactor=1.1, minNeighbors=4,
-                                     minSize=(20, 20))
+                                     minSize=(least, least))
     f = step / s
-    return [((x + bw / 2) * f - 1.5 * bw * f, (y + bh / 2) * f - 1.5 * bw * f, 3 * bw * f)
-            for x, y, bw, bh in rects]
+    return [_around((x * f, y * f, bw * f, bh * f)) for x, y, bw, bh in rects]
+
+
+def _around(box) -> tuple[float, float, float]:
+    """The square of three face widths centred on a face box ``(x, y, w, h)``."""
+    x, y, bw, bh = box
+    return x + bw / 2 - 1.5 * bw, y + bh / 2 - 1.5 * bw, 3 * bw
 
 
 @functools.cache
@@ -171,9 +179,11 @@ def _haar() -> cv2.CascadeClassifier:
 
 
 def _tiles(h: int, w: int) -> list[tuple[float, float, float]]:
-    """Overlapping squares of half and a quarter of the short side (stride: half a tile)."""
+    """Overlapping squares of half the short side (stride: half a tile): they find faces
+    down to about 1/16 of the short side, the `MIN_FACE_FRACTION` the Haar proposals
+    look for too (a smaller face is too coarse for any skin measure but colour)."""
     out = []
-    for frac in (0.5, 0.25):
+    for frac in (0.5,):
         side = frac * min(h, w)
         for y in np.arange(0, max(1, h - side) + 1, side / 2):
             for x in np.arange(0, max(1, w - side) + 1, side / 2):
@@ -192,7 +202,7 @@ def _merge(dets: list[Detection]) -> list[Detection]:
     return out
 
 
-def detect(rgb: np.ndarray) -> list[Detection]:
+def detect(rgb: np.ndarray, *, proposals=None) -> list[Detection]:
     """All faces in `rgb`, largest first.
 
     1. The whole image, letterboxed to a square (faces larger than about 1/8 of the
@@ -200,12 +210,16 @@ def detect(rgb: np.ndarray) -> list[Detection]:
     2. If nothing: squares of three face widths around the frontal Haar cascade's
        faces (`HAAR_SIDE` px copy), each re-detected by BlazeFace, which rejects the
        cascade's false positives.
-    3. If still nothing: overlapping tiles of 1/2 and 1/4 of the short side.
+    3. If still nothing: overlapping tiles of half the short side.
+
+    `proposals` (``proposals() -> [(x, y, w, h), ...]``) replaces the cascade of step 2
+    with the caller's face boxes.
     """
     h, w = rgb.shape[:2]
     side = max(h, w)
     dets = detect_in(rgb, ((w - side) / 2, (h - side) / 2, side), "whole")
-    for source, rects in (("haar", _haar_proposals), ("tile", lambda im: _tiles(h, w))):
+    haar = _haar_proposals if proposals is None else (lambda im: [_around(b) for b in proposals()])
+    for source, rects in (("haar", haar), ("tile", lambda im: _tiles(h, w))):
         if dets:
             break
         for r in rects(rgb):

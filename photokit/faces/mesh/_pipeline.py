@@ -23,7 +23,7 @@ def eye_opening(xyz: np.ndarray) -> tuple[float, float]:
     return out[0], out[1]
 
 
-def find_faces(rgb: np.ndarray, *, max_faces: int | None = None) -> list[FaceMesh]:
+def find_faces(rgb: np.ndarray, *, max_faces: int | None = None, proposals=None) -> list[FaceMesh]:
     """Every face in an RGB photo, meshed, largest first.
 
     Parameters
@@ -32,6 +32,10 @@ def find_faces(rgb: np.ndarray, *, max_faces: int | None = None) -> list[FaceMes
         The photo, RGB.
     max_faces : int, optional
         Stop after this many faces.
+    proposals : callable, optional
+        ``proposals() -> [(x, y, w, h), ...]``: face boxes to re-detect around when the
+        whole-photo pass finds none (default: the frontal Haar cascade's faces); a caller
+        that runs the cascade anyway passes its faces, so it runs once.
 
     Returns
     -------
@@ -49,7 +53,7 @@ def find_faces(rgb: np.ndarray, *, max_faces: int | None = None) -> list[FaceMes
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"find_faces wants an RGB uint8/uint16 (H, W, 3) array, not {rgb.dtype} {rgb.shape}")
     faces: list[FaceMesh] = []
-    for det in detect(rgb):
+    for det in detect(rgb, proposals=proposals):
         if max_faces is not None and len(faces) >= max_faces:
             break
         xyz, score = mesh(rgb, det.keypoints, det.box)
