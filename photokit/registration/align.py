@@ -15,8 +15,10 @@ independent residual check. The verdict (`_align_mesh`) rests on the identity ev
 residual and the confidence; pose change, shared zones and an expression change are
 reported (``warnings``). When one global model nearly explains the face (the mesh
 field's median under the tolerance: the camera moved, the face kept its shape), the
-feature path below is also run and kept if it leaves less residual on the shared skin
-(``method="features"``, with the mesh's evidence). Otherwise:
+feature path below is also run and kept if it leaves at most a third of the tolerance
+(or less than the mesh) on the shared skin (``method="features"``, with the mesh's
+evidence; when the skin detail was too weak for the mesh's identity evidence, the
+feature path's own identity checks vouch, with a warning). Otherwise:
 
 Pipeline (on a working grid of at most `WORK_SIDE` px, features at `FEATURE_SIDE` px;
 never on the full 12 MP image; the only full-resolution step is `Alignment.warp`):
@@ -167,9 +169,9 @@ MIN_CONFIDENCE_MESH = 0.5
 #: ``n`` the skin-detail matches the mesh alignment explains: linear discriminant of
 #: ``log(1 + n)`` between the measured same-person and different-person pairs (equal
 #: priors; docs/ALIGN.md, ``benchmarks/bench_recapture.py`` prints the fit).
-ID_SLOPE = 6.34
+ID_SLOPE = 6.13
 #: See `ID_SLOPE`.
-ID_MIDPOINT = 3.26
+ID_MIDPOINT = 3.23
 #: A user ROI is followed through the mesh when at least this share of it lies on the face.
 MESH_ROI_SHARE = 0.5
 
@@ -1088,22 +1090,30 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
     if fa:
         if sub_b is None or _mesh_covers(fb[0], sub_b):
             m, fit = _align_mesh(gb, ga, fb[0], fa[0], refine)
-            if m.identity["p_same"] < MIN_CONFIDENCE_MESH or m.flow_px is None or m.flow_px > m.tolerance_px:
+            if m.flow_px is None or m.flow_px > m.tolerance_px:
                 return m
             # one global model nearly explains the face (the camera moved, the face kept its
             # shape): the feature path, conditioned over the whole frame and refined by ECC,
-            # may be more precise. The one leaving less residual on the shared skin wins
+            # gives the more precise global part. It is kept when it leaves at most a third of
+            # the tolerance (or less than the mesh) on the shared skin; it also vouches for a
+            # face whose skin detail is too weak for the mesh's identity evidence (blur,
+            # noise, a small face) through its own (consistent matches, inner-face correlation)
             sub_b = sub_b or find_subject(gb, None, faces=True)
             f = _align_on(gb, ga, sub_b, sub_b, refine)
             if not f.ok:
                 return m
             r_feat, _ = skin_residual(fit, ga, f.dense_map)
-            if r_feat > (m.residual_px if m.ok else np.inf):
+            if r_feat > max(m.residual_px if m.ok else -1.0, f.tolerance_px / 3):
                 return m
             f.residual_px = r_feat
-            f.confidence *= m.identity["p_same"]
             for k in ("pose_change", "zones", "expression", "identity", "warnings"):
                 setattr(f, k, getattr(m, k))
+            if m.identity["p_same"] >= MIN_CONFIDENCE_MESH:
+                f.confidence *= m.identity["p_same"]
+            else:
+                f.warnings = f.warnings + [
+                    f"skin detail too weak to confirm the identity ({m.identity['matches']} matches): "
+                    "vouched for by the feature matches and the inner-face correlation only"]
             return f
     sub_b = sub_b or find_subject(gb, roi, faces=faces)
     a = _align_on(gb, ga, sub_b, sub_b, refine)
