@@ -224,3 +224,31 @@ def test_levels_made_around_the_skin_only_give_the_same_metrics(monkeypatch):
         if v is not None:
             assert v == pytest.approx(w, rel=1e-5, abs=1e-6), name
     assert values[1.0]["spots.count"] >= 1 and values[1.0]["redness.a_mean"] > 5
+
+
+def test_a_second_measurement_of_a_photo_reuses_its_faces_quality_and_calibration(monkeypatch):
+    """compare and series measure their first photo twice (to find the skin to follow,
+    then over it): with the first measurement's context the second finds no face and no
+    card again, and gives the same result."""
+    import photokit.measurement.measure as M
+    from photokit import load
+    from photokit.synth import render_skin
+
+    photo = load(render_skin(seed=3).pixels)
+    first = M.measure(photo, metrics=[])
+    region = first.analysis.mask.copy()
+    region[: region.shape[0] // 2] = False
+    plain = M.measure(photo, roi=region)
+
+    def refuse(*a, **k):
+        raise AssertionError("searched again")
+
+    monkeypatch.setattr(M, "find_faces", refuse)
+    monkeypatch.setattr(M, "detect_faces", refuse)
+    monkeypatch.setattr(M, "calibrate", refuse)
+    monkeypatch.setattr(M, "assess", refuse)
+    again = M.measure(photo, roi=region, context=first.context)
+    assert again.to_dict() == plain.to_dict()
+    # another calibration setting does not fit the context: it is computed again
+    with pytest.raises(AssertionError, match="searched again"):
+        M.measure(photo, roi=region, calibration="none", context=first.context)

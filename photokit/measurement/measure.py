@@ -18,8 +18,9 @@ as before the mesh existed, so face-less photos measure as they did; they give n
 from __future__ import annotations
 
 import functools
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import cv2
 import numpy as np
@@ -82,6 +83,7 @@ class Measurement:
     photo: Photo | None = field(default=None, repr=False)
     zones: dict = field(default_factory=dict)
     faces: list = field(default_factory=list, repr=False)
+    context: PhotoContext | None = field(default=None, repr=False)
 
     @property
     def mm_per_px(self) -> float | None:
@@ -180,9 +182,45 @@ def _selected(names) -> list:
     return [known[n] for n in names]
 
 
+@dataclass(frozen=True, eq=False)
+class PhotoContext:
+    """What `measure` learns about a photo before it measures any skin: its faces, capture
+    quality and colour calibration.
+
+    ``measure(photo, ..., context=m.context)`` on the same photo, at the same scale and
+    with the same calibration settings, reuses it instead of searching faces and colour
+    card again (compare and series measure their first photo twice: once to find the
+    skin to follow, once over that skin). A context that does not match is ignored.
+    """
+
+    pixels: np.ndarray
+    mm_per_px: float | None
+    faces: list
+    haar: list
+    quality: QualityReport
+    linear: Any
+    calibration: Calibration
+    mode: str
+    reference_mask: np.ndarray | None
+    reference_target: tuple | None
+
+    def fits(self, photo: Photo, mode: str, reference_mask, reference_target) -> bool:
+        """Whether this context describes `photo` measured with these settings."""
+        same_ref = (reference_mask is None and self.reference_mask is None) or (
+            reference_mask is not None and self.reference_mask is not None
+            and np.array_equal(reference_mask, self.reference_mask))
+        return (self.pixels is photo.pixels and self.mm_per_px == photo.mm_per_px and self.mode == mode
+                and same_ref and self.reference_target == _target(reference_target))
+
+
+def _target(reference_target) -> tuple | None:
+    return None if reference_target is None else tuple(float(v) for v in reference_target)
+
+
 def measure(image, *, roi=None, reference_roi=None, reference_target=None,
             mm_per_px: float | None = None, calibration: str = "auto", metrics=None,
-            max_pixels: int | None = None, zones: bool | None = None) -> Measurement:
+            max_pixels: int | None = None, zones: bool | None = None,
+            context: PhotoContext | None = None) -> Measurement:
     """Measure every registered metric of a photo.
 
     Parameters
@@ -208,6 +246,9 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
     zones : bool, optional
         Per-zone values (`zone_values`): None (default) when a face is found and no ROI
         is given; True requires a face (else `PhotokitError` "no face found"); False none.
+    context : PhotoContext, optional
+        A previous measurement's `Measurement.context` of this photo: its faces, quality
+        and calibration are reused when they fit (see `PhotoContext`).
 
     Returns
     -------
@@ -234,23 +275,30 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
     # after the capture checks waits for them. The skin mask does not wait for the card
     # search: it leaves out clipped and black pixels itself, and is made again without
     # the card when one is found (its skin-toned patches must not inform the colour model)
+    known = context if context is not None and context.fits(photo, calibration, ref_mask,
+                                                            reference_target) else None
     pool = ThreadPoolExecutor(max_workers=2)
     try:
-        calibrated = pool.submit(calibrate, pixels, mode=calibration, reference_mask=ref_mask,
-                                 reference_target=reference_target, path=photo.path)
+        calibrated = (pool.submit(calibrate, pixels, mode=calibration, reference_mask=ref_mask,
+                                  reference_target=reference_target, path=photo.path)
+                      if known is None else _done((known.linear, known.calibration)))
         unusable = pool.submit(_unusable, rgb8, photo.alpha) if roi is not None else None
         gray = photo.gray8()
         # one face pass: the mesh, which falls back to the Haar faces (run once, only when
         # the whole-photo detector finds none) and then to tiles. Face-less photos keep the
         # Haar faces the colour mask was always seeded on (module notes); the user's scale
         # bounds their size
-        haar_faces = functools.cache(lambda: detect_faces(gray, mm_per_px=photo.mm_per_px))
-        faces = (find_faces(photo.pixels, proposals=lambda: [f.box for f in haar_faces()])
-                 if photo.pixels.ndim == 3 else [])
+        if known is None:
+            haar_faces = functools.cache(lambda: detect_faces(gray, mm_per_px=photo.mm_per_px))
+            faces = (find_faces(photo.pixels, proposals=lambda: [f.box for f in haar_faces()])
+                     if photo.pixels.ndim == 3 else [])
+            haar = [] if faces else haar_faces()
+        else:
+            faces, haar = known.faces, known.haar
         if zones and not faces:
             raise PhotokitError("no face found", photo.path)
-        haar = [] if faces else haar_faces()
-        checked = pool.submit(assess, photo, gray=gray, faces=faces or haar)
+        checked = (pool.submit(assess, photo, gray=gray, faces=faces or haar) if known is None
+                   else _done(known.quality))
         if roi is not None:
             mask = read_roi(roi, shape)
             linear, cal = calibrated.result()
@@ -313,8 +361,17 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     warnings = [f"capture quality: {p}" for p in quality.problems] + warnings
+    context = PhotoContext(photo.pixels, photo.mm_per_px, faces, haar, quality, linear, cal, calibration,
+                           ref_mask, _target(reference_target))
     return Measurement(photo.path or photo.name, quality, cal, scale, values, warnings, an, photo,
-                       info, faces)
+                       info, faces, context)
+
+
+def _done(value) -> Future:
+    """A future that already holds `value` (a step a `PhotoContext` has done)."""
+    f: Future = Future()
+    f.set_result(value)
+    return f
 
 
 def _unusable(rgb8: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
