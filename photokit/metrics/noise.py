@@ -60,12 +60,13 @@ def noise_floor(se_before: float | None, se_after: float | None) -> float | None
     :math:`\mathrm{MDC} = z_{0.975}\sqrt{se_b^2 + se_a^2}` (95 %, two-sided); equal SEs give
     :math:`1.96\sqrt 2\,S_w = 2.77\,S_w` (Weir 2005, doi:10.1519/15184.1).
 
-    Returns None when either SE is missing or not finite.
+    Returns None when either SE is missing or not finite. Rounded to 12 significant
+    digits, so that two registered constants (``se = mdc / 2.77``) give back exactly ``mdc``.
     """
     if se_before is None or se_after is None:
         return None
     v = float(se_before) ** 2 + float(se_after) ** 2
-    return Z95 * math.sqrt(v) if math.isfinite(v) else None
+    return float(f"{Z95 * math.sqrt(v):.12g}") if math.isfinite(v) else None
 
 
 def p_value(delta: float | None, se_before: float | None, se_after: float | None) -> float | None:
