@@ -6,7 +6,7 @@ A contact sheet of the masked faces is written to ``/tmp/privacy_sheet.png``.
 
 For each London neutral photo (``*_03.jpg``, 1350 x 1350, ``*_03.tem``: 189 points placed
 by hand): the faces are meshed (`photokit.faces.mesh.find_faces`) and masked
-(`photokit.exports.privacy.mask_eyes`). Reported per photo:
+(`photokit.faces.deidentify.mask_eyes`). Reported per photo:
 
 - pupils covered: template points 0 and 1 (left and right pupil centres) inside the mask;
 - brows covered: template points 71-76, 83, 84 (one brow) and 77-82, 85, 86 (the other),
@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from photokit.exports.privacy import mask_eyes
+from photokit.faces.deidentify import mask_eyes
 from photokit.faces.mesh import find_faces
 from photokit.io.photo import load
 

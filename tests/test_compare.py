@@ -358,25 +358,30 @@ def test_cli_json_and_report_on_a_synthetic_pair(erythema_pair, tmp_path):
     assert [f.name for f in out.parent.iterdir()] == ["report.html"]   # no temporary left
 
 
-def test_blur_eyes_and_notebook_view_on_a_face(tmp_path):
+def test_hidden_eyes_and_notebook_view_on_a_face(tmp_path):
+    """De-identified report pictures: eyes and eyebrows under an opaque (black) mask from
+    the face mesh, in both photos, and no map colour over them."""
+    from photokit.faces.deidentify import eye_brow_mask
+    from photokit.faces.mesh import find_faces
+
+    from .conftest import MESH_EYE_LEFT, MESH_EYE_RIGHT
+
     face = data.astronaut()
     m = cv2.getRotationMatrix2D((256, 256), 2.0, 1.01)
     after = cv2.warpAffine(face, m, (512, 512), borderMode=cv2.BORDER_REFLECT)
     comp = C.compare(face, after)
-    boxes = P.eye_boxes(face)
-    assert boxes, "the astronaut's eyes should be found"
-    plain = comp.view(blur_eyes=False)
-    blurred = comp.view(blur_eyes=True)
-    x, y, w, h = (int(round(v * blurred.before_rgb.shape[1] / 512)) for v in boxes[0])
-
-    def detail(img):
-        g = cv2.cvtColor(np.ascontiguousarray(img[y:y + h, x:x + w]), cv2.COLOR_RGB2GRAY)
-        return np.abs(cv2.Laplacian(g.astype(np.float32), cv2.CV_32F)).mean()
-
-    assert detail(blurred.before_rgb) < 0.2 * detail(plain.before_rgb)
-    assert detail(blurred.after_rgb) < 0.2 * detail(plain.after_rgb)
-    assert not blurred.mask[y:y + h, x:x + w].any()          # no map traces the eyes
-    assert "blurred" in blurred.deidentified
+    plain = comp.view(hide_eyes=False)
+    hidden = comp.view(hide_eyes=True)
+    k = hidden.before_rgb.shape[1] / 512
+    lm = find_faces(face)[0].landmarks
+    for idx in (MESH_EYE_LEFT, MESH_EYE_RIGHT):
+        x, y = (lm[list(idx), :2].mean(0) * k).round().astype(int)
+        assert hidden.before_rgb[y, x].max() == 0 and hidden.after_rgb[y, x].max() == 0
+        assert plain.before_rgb[y, x].max() > 0
+    cover = cv2.resize(eye_brow_mask(face.shape, find_faces(face)).view(np.uint8),
+                       hidden.mask.shape[::-1], interpolation=cv2.INTER_NEAREST) > 0
+    assert cover.any() and not (hidden.mask & cover).any()        # no map traces the eyes
+    assert "opaque mask" in hidden.deidentified
     nb = comp._repr_html_()
     assert "<table" in nb and "<script" not in nb and "data:image/jpeg;base64," in nb
 
@@ -384,9 +389,9 @@ def test_blur_eyes_and_notebook_view_on_a_face(tmp_path):
 def test_default_region_is_the_skin_measure_finds_on_a_face():
     """Without an ROI, compare follows the skin `measure` analyses in BEFORE: seeded on
     the face, its eyes, brows and lips left out (a face-blind colour mask kept them)."""
-    from photokit.faces.haar import detect_faces
-    from photokit.faces.skin import _face_coords, _features
     from photokit.measurement.measure import measure
+
+    from .conftest import mesh_features
 
     face = data.astronaut()
     m = cv2.getRotationMatrix2D((256, 256), 2.0, 1.01)
@@ -396,9 +401,7 @@ def test_default_region_is_the_skin_measure_finds_on_a_face():
     region = comp.mask_before
     assert region.any() and not (region & ~own).any()       # within measure's own skin
     assert (region & own).sum() > 0.9 * own.sum()           # and nearly all of it
-    eyed = [f for f in detect_faces(cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)) if len(f.eyes) == 2]
-    feats = _features(*_face_coords(face.shape[:2], eyed[0]))
-    assert not (region & feats).any()
+    assert not (region & mesh_features(face)).any()
 
 
 def test_pair_noise_floor_from_both_photos_standard_errors(erythema_comparison):

@@ -252,3 +252,24 @@ def test_a_second_measurement_of_a_photo_reuses_its_faces_quality_and_calibratio
     # another calibration setting does not fit the context: it is computed again
     with pytest.raises(AssertionError, match="searched again"):
         M.measure(photo, roi=region, calibration="none", context=first.context)
+
+
+def test_features_list_what_the_metrics_counted(tmp_path):
+    """measure --features: every counted spot and pore is listed, so overlays and counts agree."""
+    from photokit.synth import render_skin
+
+    im = render_skin(seed=5, brown_spots=12)
+    path = tmp_path / "skin.png"
+    import cv2
+
+    cv2.imwrite(str(path), cv2.cvtColor(im.pixels, cv2.COLOR_RGB2BGR))
+    res = CliRunner().invoke(cli, ["measure", str(path), "--mm-per-px", str(im.truth.mm_per_px),
+                                   "--json", "--features"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    f, m = doc["features"], doc["metrics"]
+    brown = [s for s in f["spots"] if s["kind"] == "brown"]
+    assert len(brown) == m["spots.count"] and len(f["spots"]) - len(brown) == m["spots.red_count"]
+    assert len(f["pores"]) > 0 and m["texture.pore_density"] > 0
+    assert all(0 <= p["x"] < im.pixels.shape[1] and 0 <= p["y"] < im.pixels.shape[0] for p in f["pores"])
+    assert all(ln["length_mm"] > 0 and len(ln["points"]) >= 2 for ln in f["lines"])

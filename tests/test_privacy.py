@@ -22,12 +22,12 @@ from click.testing import CliRunner
 from PIL import Image
 
 from photokit.cli.main import cli
-from photokit.exports.privacy import (
+from photokit.exports.privacy import Scrubber
+from photokit.faces.deidentify import (
     LEFT_BROW,
     LEFT_EYE,
     RIGHT_BROW,
     RIGHT_EYE,
-    Scrubber,
     eye_brow_mask,
     inter_ocular,
     mask_eyes,

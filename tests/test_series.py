@@ -382,13 +382,12 @@ def test_report_renders_in_headless_chromium(course, tmp_path):
 def test_default_region_is_the_skin_measure_finds_on_a_face():
     """Without an ROI, a series follows the skin `measure` analyses in the baseline:
     seeded on the face, its eyes, brows and lips left out."""
-    import cv2
     from skimage import data
 
-    from photokit.faces.haar import detect_faces
-    from photokit.faces.skin import _face_coords, _features
     from photokit.measurement.measure import measure
     from photokit.series.course import series
+
+    from .conftest import mesh_features
 
     base = data.astronaut()
     later, _ = _warped(base, 2.0, 1.01, 4, -3)
@@ -396,8 +395,7 @@ def test_default_region_is_the_skin_measure_finds_on_a_face():
     own = measure(base, metrics=[]).analysis.mask
     assert s.region_source == "skin" and s.region.any()
     assert not (s.region & ~own).any() and s.region.sum() > 0.9 * own.sum()
-    eyed = [f for f in detect_faces(cv2.cvtColor(base, cv2.COLOR_RGB2GRAY)) if len(f.eyes) == 2]
-    assert not (s.region & _features(*_face_coords(base.shape[:2], eyed[0]))).any()
+    assert not (s.region & mesh_features(base)).any()
 
 
 def test_visits_and_trends_carry_their_own_noise_floors(course):

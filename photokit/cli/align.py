@@ -9,7 +9,7 @@ import click
 import numpy as np
 
 from ..errors import PhotokitError
-from ..exports.privacy import mask_photo
+from ..faces.deidentify import mask_photo
 from ..io import atomic
 from ..io.photo import load
 from ..registration.align import align

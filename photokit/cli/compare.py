@@ -32,7 +32,8 @@ from .options import (
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
               help="Write a self-contained HTML report (pictures embedded; opens offline).")
 @click.option("--blur-eyes", is_flag=True,
-              help="Blur the eye region in every picture of the report (de-identification).")
+              help="Cover eyes and eyebrows in every picture of the report with an opaque mask "
+                   "(kept for old scripts; --deidentify does this and more).")
 @click.option("--note", "notes", multiple=True,
               help="A note to print in the report (repeatable).")
 @pdf_option
@@ -59,10 +60,10 @@ def command(before, after, roi, reference_roi, mm_per_px, report_path, blur_eyes
                          deidentify=deidentify, subject=subject, patient_name=patient_name,
                          warn=lambda line: info(f"photokit: {line}"))
     plan.check()
-    blur_eyes = blur_eyes or deidentify
+    hide_eyes = blur_eyes or deidentify
     result = compare(before, after, roi=roi, reference_roi=reference_roi, mm_per_px=mm_per_px,
                      max_pixels=max_pixels)
-    page = (result.report_html(blur_eyes=blur_eyes, notes=notes)
+    page = (result.report_html(hide_eyes=hide_eyes, notes=notes)
             if report_path or pdf_path or dicom_dir else None)
     for p in clinical.comparison(plan, result, before=before, after=after,
                                  others=[r for r in (roi, reference_roi) if r], page=page):
@@ -70,8 +71,8 @@ def command(before, after, roi, reference_roi, mm_per_px, report_path, blur_eyes
             info(f"photokit: wrote {p}")
     for w in result.warnings:
         info(f"photokit: warning: {w}")
-    if report_path and blur_eyes and not result.view(blur_eyes=True, notes=notes).deidentified:
-        info("photokit: warning: --blur-eyes found no face or eyes: nothing was blurred")
+    if report_path and hide_eyes and not result.view(hide_eyes=True, notes=notes).deidentified:
+        info("photokit: warning: no face found: eyes and eyebrows were not covered")
     if report_path:
         info(f"photokit: report written to {report_path}")
     if as_json:
@@ -94,5 +95,7 @@ def command(before, after, roi, reference_roi, mm_per_px, report_path, blur_eyes
         if d is None:
             click.echo(f"  {m.name:<{width}}  not measured")
             continue
+        floor = result.noise_floor.get(m.name)
+        noise = f"noise +/-{floor:.3g}" if floor is not None else result.not_judged.get(m.name, "not judged")
         click.echo(f"  {m.name:<{width}}  {b:10.3f} -> {a:10.3f}  change {d:+9.3f} {m.unit:<7} "
-                   f"(noise +/-{m.mdc:g})  {verdicts[m.name]}")
+                   f"({noise})  {verdicts[m.name]}")

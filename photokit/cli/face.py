@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..errors import PhotokitError
-from ..exports.privacy import mask_eyes
+from ..faces.deidentify import mask_eyes
 from ..faces.mesh import draw_overlay, face_scale, faces_document, find_faces
 from ..io import atomic
 from ..io.photo import load

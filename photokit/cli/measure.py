@@ -35,6 +35,8 @@ from .options import (
 @click.option("--zones/--no-zones", "zones", default=None,
               help="Per face zone values (<metric>.<zone>): --zones requires a face (exit 1 "
                    "without one); default: when a face is found.")
+@click.option("--features", "with_features", is_flag=True,
+              help="With --json: list every pore, spot and line that was counted (full-resolution pixels).")
 @click.option("--overlay", "overlay_path", type=click.Path(dir_okay=False), default=None,
               help="Write the photo with the face mesh, irises, zones (hidden ones hatched) and "
                    "the analysed skin's outline drawn (PNG or JPEG).")
@@ -44,8 +46,8 @@ from .options import (
 @patient_name_option
 @json_option
 @max_pixels_option
-def command(image, roi, reference_roi, mm_per_px, calibration, maps_dir, zones, overlay_path, fhir_path,
-            deidentify, subject, patient_name, as_json, max_pixels):
+def command(image, roi, reference_roi, mm_per_px, calibration, maps_dir, zones, with_features, overlay_path,
+            fhir_path, deidentify, subject, patient_name, as_json, max_pixels):
     """Redness, pigment, texture, pores and spots of one photo, in physical units."""
     plan = clinical.Plan(fhir=fhir_path, deidentify=deidentify, subject=subject,
                          patient_name=patient_name, warn=lambda line: info(f"photokit: {line}"))
@@ -64,7 +66,10 @@ def command(image, roi, reference_roi, mm_per_px, calibration, maps_dir, zones, 
     for w in m.warnings:
         info(f"warning: {w}")
     if as_json:
-        emit_json(shown.to_dict())
+        doc = shown.to_dict()
+        if with_features:
+            doc["features"] = m.features()
+        emit_json(doc)
         return
     click.echo(f"{shown.image}: calibration {m.calibration.method}, scale {m.scale.source}"
                + (f" ({m.scale.mm_per_px:.4f} mm/px)" if m.scale.mm_per_px else ""))

@@ -95,7 +95,7 @@ def command(source, report, csv_path, roi, reference_roi, acute_days, pdf_path, 
     plan.check()
     s = Series(source, roi=roi, reference_roi=reference_roi, mm_per_px=mm_per_px,
                acute_days=ACUTE_DAYS if acute_days is None else acute_days,
-               max_pixels=max_pixels, progress=info)
+               max_pixels=max_pixels, progress=info, hide_eyes=deidentify)
     s.analyse()
     page = s.report_html() if report or pdf_path or dicom_dir else None
     csv_text = None

@@ -49,7 +49,7 @@ import numpy as np
 from ..errors import PhotokitError
 from ..imaging.filters import fit_within
 from ..io.photo import Photo, load
-from ..metrics.noise import beyond_light_model, is_light_dependent, standard_errors
+from ..metrics.noise import beyond_light_model, is_light_dependent
 from .sameskin import (
     analysed_mask,
     carried_mm_per_px,
@@ -181,28 +181,28 @@ class Comparison:
         return pd.DataFrame(rows).set_index("metric")
 
     # -- pictures ------------------------------------------------------------------------
-    def view(self, *, max_side: int = VIEW_SIDE, blur_eyes: bool = False, notes=()):
+    def view(self, *, max_side: int = VIEW_SIDE, hide_eyes: bool = False, notes=()):
         """Everything a report shows, as arrays on BEFORE's display grid
         (`photokit.report.compare_page.CompareView`)."""
         from ..report.compare_page import build_view
 
-        key = (max_side, blur_eyes, tuple(notes))
+        key = (max_side, hide_eyes, tuple(notes))
         if key not in self._views:
-            self._views[key] = build_view(self, max_side=max_side, blur_eyes=blur_eyes,
+            self._views[key] = build_view(self, max_side=max_side, hide_eyes=hide_eyes,
                                           notes=list(notes))
         return self._views[key]
 
-    def report_html(self, *, blur_eyes: bool = False, notes=(), generated=None) -> str:
+    def report_html(self, *, hide_eyes: bool = False, notes=(), generated=None) -> str:
         """The self-contained HTML report as a string."""
         from ..report.compare_page import render_compare
 
-        return render_compare(self.view(blur_eyes=blur_eyes, notes=notes), generated=generated)
+        return render_compare(self.view(hide_eyes=hide_eyes, notes=notes), generated=generated)
 
-    def write_report(self, path, *, blur_eyes: bool = False, notes=()) -> Path:
+    def write_report(self, path, *, hide_eyes: bool = False, notes=()) -> Path:
         """Write the self-contained HTML report to `path` atomically."""
         from ..io.atomic import write_text
 
-        return write_text(path, self.report_html(blur_eyes=blur_eyes, notes=notes))
+        return write_text(path, self.report_html(hide_eyes=hide_eyes, notes=notes))
 
     def _repr_html_(self) -> str:
         from ..report.compare_page import render_compare_notebook
@@ -267,8 +267,7 @@ def _quality(m):
 
 
 def assess_warnings(alignment, before, after, *, roi_inside: float, view: dict, lighting: dict,
-                    area_ratio: float | None, mdc_a: float, mdc_mi: float,
-                    blur_eyes_note: str | None = None) -> list[str]:
+                    area_ratio: float | None, mdc_a: float, mdc_mi: float) -> list[str]:
     """The warnings that matter to a clinician reading the comparison.
 
     Lighting (uncalibrated photos only) is flagged when the exposure gain alone would move
@@ -322,8 +321,6 @@ def assess_warnings(alignment, before, after, *, roi_inside: float, view: dict, 
         out.append(f"The measured skin area differs between the photos (AFTER/BEFORE = {area_ratio:.2f} "
                    "after alignment): part of the region is hidden or not skin in one of them, "
                    "or a different area was photographed.")
-    if blur_eyes_note:
-        out.append(blur_eyes_note)
     return out
 
 
@@ -414,8 +411,8 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
     from ..measurement.measure import measure
 
     names = list(metrics) if metrics is not None else None
-    whole, _ = followed_skin(pb, roi=roi_b, reference=ref_b, mm_per_px=mm_per_px or pb.mm_per_px,
-                             calibration=calibration)
+    whole, _, context = followed_skin(pb, roi=roi_b, reference=ref_b, mm_per_px=mm_per_px or pb.mm_per_px,
+                                      calibration=calibration)
     region = whole & valid
     roi_inside = float(region.sum()) / max(1, int(whole.sum()))
     if roi_inside < ROI_INSIDE_MIN:
@@ -429,7 +426,7 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
         ref_a = al.roi_to_after(ref_b)
 
     m_b = measure(pb, roi=region, reference_roi=ref_b, mm_per_px=mm_per_px or pb.mm_per_px,
-                  calibration=calibration, metrics=names)
+                  calibration=calibration, metrics=names, context=context)  # BEFORE analysed once
     # what BEFORE actually analysed (ROI x skin x validity), carried onto AFTER
     analysed_b = analysed_mask(m_b, bshape)
     if analysed_b is not None and analysed_b.any():
@@ -443,8 +440,8 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
                   mm_per_px=mm_a, calibration=calibration, metrics=names)
 
     mets = [m for m in registry.registered() if names is None or m.name in names]
-    se_b, why_b = standard_errors(getattr(m_b, "analysis", None), m_b.metrics, mets)
-    se_a, why_a = standard_errors(getattr(m_a, "analysis", None), m_a.metrics, mets)
+    se_b, why_b = m_b.standard_error, m_b.not_judged
+    se_a, why_a = m_a.standard_error, m_a.not_judged
     delta, pct, sig, floor = changes(mets, m_b.metrics, m_a.metrics, se_b, se_a)
     not_judged = {k: f"{why} (BEFORE)" for k, why in why_b.items()}
     not_judged.update({k: f"{why} (AFTER)" for k, why in why_a.items() if k not in not_judged})

@@ -217,6 +217,9 @@ def followed_skin(photo, *, roi: np.ndarray | None = None, reference: np.ndarray
     -------
     mask : ndarray of bool
     source : {"roi", "skin"}
+    context : photokit.measurement.measure.PhotoContext or None
+        What finding the skin learnt about the photo (faces, quality, calibration), for
+        the measurement over that skin (None with an ROI: nothing was measured).
 
     Raises
     ------
@@ -226,10 +229,10 @@ def followed_skin(photo, *, roi: np.ndarray | None = None, reference: np.ndarray
     from ..measurement.measure import measure
 
     if roi is not None:
-        return roi.copy(), "roi"
+        return roi.copy(), "roi", None
     first = measure(photo, reference_roi=reference, mm_per_px=mm_per_px, calibration=calibration,
                     metrics=[])
     mask = analysed_mask(first, (photo.height, photo.width))
     if mask is None or not mask.any():
         raise PhotokitError(f"no skin found in {label}; give an ROI", photo.path)
-    return mask, "skin"
+    return mask, "skin", first.context

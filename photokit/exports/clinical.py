@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..faces.deidentify import mask_photo
 from ..io.atomic import write_bytes, write_text
 from . import pdf as pdfmod
-from .privacy import Scrubber, mask_photo
+from .privacy import Scrubber
 
 
 @dataclass
@@ -198,8 +199,8 @@ def deidentified_measurement(m):
 
 def overlay(plan: Plan, m):
     """`m.overlay()`, with eyes and brows masked (faces of the photo) when de-identifying."""
+    from ..faces.deidentify import mask_eyes
     from ..faces.mesh import find_faces
-    from .privacy import mask_eyes
 
     img = m.overlay()
     if not plan.deidentify:

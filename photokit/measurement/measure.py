@@ -35,6 +35,7 @@ from ..imaging.filters import channel_max_within
 from ..io.photo import Photo, load
 from ..io.roi import read_roi
 from ..metrics.analysis import LEVEL_MARGIN_MM, Analysis
+from ..metrics.noise import standard_errors
 from ..metrics.scale import Scale, estimate_scale, relative_mm_per_px
 from .quality import QualityReport, assess
 
@@ -71,6 +72,13 @@ class Measurement:
         themselves are in `metrics` as ``"<metric>.<zone>"`` (see `zone_values`).
     faces : list
         The meshed faces (`photokit.faces.mesh.FaceMesh`), largest first; not serialised.
+    context : PhotoContext
+        Faces, quality and calibration, for a second measurement of this photo.
+    standard_error : dict
+        Metric name -> standard error on this photo in its unit
+        (`photokit.metrics.noise.standard_errors`; None without a value).
+    not_judged : dict
+        Metric name -> why a measured metric has no standard error.
     """
 
     image: str
@@ -84,6 +92,8 @@ class Measurement:
     zones: dict = field(default_factory=dict)
     faces: list = field(default_factory=list, repr=False)
     context: PhotoContext | None = field(default=None, repr=False)
+    standard_error: dict = field(default_factory=dict)
+    not_judged: dict = field(default_factory=dict)
 
     @property
     def mm_per_px(self) -> float | None:
@@ -115,10 +125,26 @@ class Measurement:
             "scale": self.scale.to_dict(),
             "skin_pixels": None if self.analysis is None else self.analysis.skin_pixels,
             "metrics": dict(self.metrics),
+            "standard_error": dict(self.standard_error),
+            "not_judged": dict(self.not_judged),
             "units": units,
             "warnings": list(self.warnings),
             "zones": dict(self.zones),
         }
+
+    def features(self) -> dict:
+        """Every pore, spot and line the metrics counted (SPEC ``measure --features``), in
+        full-resolution pixels of the photo: ``{"pores": [...], "spots": [...], "lines": [...]}``
+        (empty lists where a family was not searched)."""
+        from ..metrics.pores import pore_features
+        from ..metrics.spots import spot_features
+        from ..metrics.texture import line_features
+
+        an = self.analysis
+        if an is None:
+            return {"pores": [], "spots": [], "lines": []}
+        return {"pores": pore_features(an) or [], "spots": spot_features(an) or [],
+                "lines": line_features(an) or []}
 
     def to_frame(self):
         """One row per metric: value, unit, noise floor (pandas)."""
@@ -351,6 +377,7 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
         an = Analysis(linear, mask, scale.mm_per_px, scale_source=scale.source,
                       calibrated=cal.calibrated, name=photo.name)
         values = compute_metrics(an, chosen)
+        se, not_judged = standard_errors(an, values, chosen)
         warnings += registry.why_not_measured(an, values)
         info: dict = {}
         if faces and roi is None and zones is not False:
@@ -364,7 +391,7 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
     context = PhotoContext(photo.pixels, photo.mm_per_px, faces, haar, quality, linear, cal, calibration,
                            ref_mask, _target(reference_target))
     return Measurement(photo.path or photo.name, quality, cal, scale, values, warnings, an, photo,
-                       info, faces, context)
+                       info, faces, context, se, not_judged)
 
 
 def _done(value) -> Future:

@@ -10,7 +10,6 @@ Jupyter rendering. The comparison itself only computes numbers.
 from __future__ import annotations
 
 import datetime as _dt
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -18,13 +17,14 @@ import cv2
 import numpy as np
 
 from ..comparison.compare import calibration_of
+from ..faces.deidentify import mask_eyes
+from ..faces.mesh import find_faces
 from ..imaging.filters import fit_within
 from ..io.photo import Photo
 from .html import (
     NOTEBOOK_CSS,
     SLIDER_JS,
     MetricRow,
-    blur_boxes,
     change_range,
     colourize,
     crop_box,
@@ -359,31 +359,7 @@ def _maps_of(an, max_side: int, panels) -> tuple[dict, np.ndarray, float]:
     return {m.name: m.panel.pixels(lv) for m in panels}, lv.mask, lv.shape[1] / an.shape[1]
 
 
-def eye_boxes(photo_rgb8_or_gray: np.ndarray) -> list[tuple[float, float, float, float]]:
-    """Boxes ``(x, y, w, h)`` covering the eyes of every detected face.
-
-    Both eyes found: a band centred on them, 2 x the inter-ocular distance wide and
-    0.8 x high. Face but no eyes: the band from 18 % to 55 % of the face box height.
-    """
-    from ..faces.haar import detect_faces
-
-    g = photo_rgb8_or_gray
-    if g.ndim == 3:
-        g = cv2.cvtColor(np.ascontiguousarray(g), cv2.COLOR_RGB2GRAY)
-    boxes = []
-    for f in detect_faces(g, with_eyes=True, min_size_frac=0.05):
-        x, y, w, h = f.box
-        if f.interocular_px:
-            (x1, y1), (x2, y2) = f.eyes
-            d = f.interocular_px
-            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-            boxes.append((cx - d, cy - 0.4 * d, 2 * d, 0.8 * d))
-        else:
-            boxes.append((x + 0.08 * w, y + 0.18 * h, 0.84 * w, 0.37 * h))
-    return boxes
-
-
-def build_view(c, *, max_side: int, blur_eyes: bool, notes: list) -> CompareView:
+def build_view(c, *, max_side: int, hide_eyes: bool, notes: list) -> CompareView:
     """Everything the compare report shows, as arrays on BEFORE's display grid.
 
     Parameters
@@ -392,8 +368,9 @@ def build_view(c, *, max_side: int, blur_eyes: bool, notes: list) -> CompareView
         The comparison (its photos, measurements, alignment and aligned AFTER).
     max_side : int
         Long side of the display grid (pixels).
-    blur_eyes : bool
-        Blur the eye region in every picture.
+    hide_eyes : bool
+        Cover eyes and eyebrows with an opaque mask (`photokit.faces.deidentify`, from the
+        face mesh) in every picture, and keep map colours off them.
     notes : list of str
         Extra notes for the report.
     """
@@ -404,18 +381,23 @@ def build_view(c, *, max_side: int, blur_eyes: bool, notes: list) -> CompareView
     valid = _on_display(c.alignment.valid_mask(), dshape)
     mask = _on_display(c.mask_before, dshape) & valid
     warnings = list(c.warnings)
-    boxes, deid = [], ""
-    if blur_eyes:
-        boxes = [(x * s_b, y * s_b, w * s_b, h * s_b)
-                 for (x, y, w, h) in eye_boxes(c.before_photo.rgb8()) + eye_boxes(aligned)]
-        if boxes:
-            b_rgb, a_rgb = blur_boxes(b_rgb, boxes), blur_boxes(a_rgb, boxes)
-            deid = "The eye region is blurred in every picture of this report."
+    deid, hidden = "", False
+    if hide_eyes:
+        faces_b = getattr(c.before, "faces", None) or find_faces(c.before_photo.rgb8())
+        faces_a = find_faces(aligned)
+        if faces_b or faces_a:
+            full_b, cover_b = mask_eyes(c.before_photo.rgb8(), faces_b)
+            full_a, cover_a = mask_eyes(aligned, faces_a)
+            b_rgb = fit_within(full_b, max_side)[0]
+            a_rgb = cv2.resize(full_a, (b_rgb.shape[1], b_rgb.shape[0]), interpolation=cv2.INTER_AREA)
+            covered = cv2.resize((cover_b | cover_a).view(np.uint8), (dshape[1], dshape[0]),
+                                 interpolation=cv2.INTER_AREA) > 0
+            mask &= ~covered  # no map colour may trace the eyes either
+            deid = "Eyes and eyebrows are covered by an opaque mask in every picture of this report."
+            hidden = True
         else:
-            warnings.append("De-identification requested (--blur-eyes) but no face or eyes were "
-                            "found: nothing was blurred. Check the pictures before sharing.")
-    for (x, y, w, h) in boxes:  # no map colour may trace the eyes either
-        mask[max(0, int(y)):int(math.ceil(y + h)), max(0, int(x)):int(math.ceil(x + w))] = False
+            warnings.append("De-identification requested but no face was found: nothing was "
+                            "covered. Check the pictures before sharing.")
     return CompareView(
         before_rgb=b_rgb, after_rgb=a_rgb, mask=mask, valid=valid,
         rows=metric_rows(c.metrics, c.before.metrics, c.after.metrics, c.delta, c.percent_change,
@@ -423,7 +405,7 @@ def build_view(c, *, max_side: int, blur_eyes: bool, notes: list) -> CompareView
         before_label=_dated(c.before_photo), after_label=_dated(c.after_photo),
         maps=_map_pairs(c, mask, s_b, max_side), spots=_spot_changes(c, s_b), warnings=warnings,
         quality_headers=["Before", "After"], quality=_quality_rows(c), calibration=_calibration_rows(c),
-        alignment=_alignment_rows(c.alignment), params=_parameter_rows(c, eyes_hidden=bool(boxes)),
+        alignment=_alignment_rows(c.alignment), params=_parameter_rows(c, eyes_hidden=hidden),
         subtitle=_subtitle(c), notes=list(c.notes) + list(notes), deidentified=deid)
 
 
@@ -531,7 +513,7 @@ def _parameter_rows(c, *, eyes_hidden: bool) -> list[tuple[str, str]]:
             ("Reference skin", c.parameters.get("reference_roi") or "none"),
             ("Scale (before)", "unknown" if mm is None else f"{mm:.4f} mm/px"),
             ("Calibration", c.parameters.get("calibration")),
-            ("Eyes blurred", "yes" if eyes_hidden else "no"),
+            ("Eyes and brows covered", "yes" if eyes_hidden else "no"),
             ("photokit", c.parameters.get("photokit"))]
 
 

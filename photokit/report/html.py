@@ -17,7 +17,6 @@ Building blocks shared by the compare and series reports:
 - `verdict` : the wording of a change against its noise floor;
 - `notes_list`, `key_value_table`, `section` : notes, warnings and small tables;
 - `slider` : the draggable before/after comparison with blink/flip toggles;
-- `blur_boxes` : de-identification (blur rectangles such as the eye region).
 
 The pages themselves are in `photokit.report.compare_page` and
 `photokit.report.series_page`; styles and scripts are asset files in
@@ -150,32 +149,6 @@ def img_tag(rgb: np.ndarray, alt: str, *, max_side: int | None = REPORT_SIDE, fm
     c = f' class="{escape(cls)}"' if cls else ""
     return (f'<img src="{uri}" alt="{escape(alt)}" width="{arr.shape[1]}" '
             f'height="{arr.shape[0]}"{c}{" " + attrs if attrs else ""}>')
-
-
-def blur_boxes(rgb: np.ndarray, boxes: Iterable[Sequence[float]]) -> np.ndarray:
-    """Copy of `rgb` with each ``(x, y, w, h)`` box replaced by a heavy blur.
-
-    The blur (Gaussian, sigma = a quarter of the box height, after pixelating to 6 px
-    blocks) leaves no recognisable eye detail while keeping the picture readable.
-    """
-    out = np.array(rgb, copy=True)
-    h_img, w_img = out.shape[:2]
-    for (x, y, w, h) in boxes:
-        x0, y0 = max(0, int(math.floor(x))), max(0, int(math.floor(y)))
-        x1, y1 = min(w_img, int(math.ceil(x + w))), min(h_img, int(math.ceil(y + h)))
-        if x1 - x0 < 2 or y1 - y0 < 2:
-            continue
-        patch = out[y0:y1, x0:x1]
-        small = cv2.resize(patch, (max(1, (x1 - x0) // 6), max(1, (y1 - y0) // 6)),
-                           interpolation=cv2.INTER_AREA)
-        patch = cv2.resize(small, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
-        sigma = max(1.0, (y1 - y0) / 4)
-        out[y0:y1, x0:x1] = cv2.GaussianBlur(patch, (0, 0), sigma)
-    return out
-
-
-# --------------------------------------------------------------------------------------
-# Heat maps and legends
 
 
 def _cmap_lut(cmap: str) -> np.ndarray:

@@ -621,7 +621,7 @@ class Series:
 
     def __init__(self, source, *, roi=None, reference_roi=None, mm_per_px: float | None = None,
                  acute_days: float = ACUTE_DAYS, chain: bool = True, max_pixels: int | None = None,
-                 progress=None):
+                 progress=None, hide_eyes: bool = False):
         self.entries = read_series(source)
         self.source = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "<list>"
         manifest_roi = next((e.roi for e in self.entries if e.roi), None)
@@ -632,6 +632,7 @@ class Series:
         self.chain = bool(chain)
         self.max_pixels = max_pixels
         self._progress = progress
+        self.hide_eyes = bool(hide_eyes)
         self._visits: list[Visit] | None = None
         self._recovery: list[RecoveryResult] = []
         self._trend: dict = {}
@@ -777,14 +778,14 @@ class Series:
     def _measure_all(self, visits: list[Visit], photos: dict) -> None:
         from ..comparison.sameskin import analysed_mask, carried_mm_per_px, followed_skin, percent_change
         from ..measurement.measure import measure
-        from ..metrics.noise import noise_floor, standard_errors
-        from ..metrics.registry import get, registered
+        from ..metrics.noise import noise_floor
+        from ..metrics.registry import get
 
         base_v = visits[[v.entry.kind for v in visits].index("baseline")]
         pb = photos.get(id(base_v.entry)) or self._load(base_v.entry)
         ok = [v for v in visits if v.ok and v is not base_v]
-        region, self.region_source = followed_skin(pb, roi=self._roi_b, reference=self._ref_b,
-                                                   mm_per_px=self.mm_per_px, label="the baseline photo")
+        region, self.region_source, context = followed_skin(
+            pb, roi=self._roi_b, reference=self._ref_b, mm_per_px=self.mm_per_px, label="the baseline photo")
         whole = int(region.sum())
         for v in ok:
             region &= v.alignment.valid_mask()
@@ -799,7 +800,8 @@ class Series:
         self.region_box = _crop_box(region, self._base_shape)
         self._say(f"series: measuring {len(ok) + 1} photos over the same {int(region.sum())} px "
                   f"of skin ({self.region_source})")
-        mb = measure(pb, roi=region, reference_roi=self._ref_b, mm_per_px=self.mm_per_px)
+        mb = measure(pb, roi=region, reference_roi=self._ref_b, mm_per_px=self.mm_per_px,
+                     context=context)  # the baseline analysed once
         # what the baseline measurement actually analysed (region x skin x validity) is the
         # skin every visit is measured over
         analysed = analysed_mask(mb, self._base_shape)
@@ -808,9 +810,9 @@ class Series:
             if analysed.any():
                 region = analysed
                 self.region = region
-        base_v.standard_error, base_v.not_judged = standard_errors(mb.analysis, mb.metrics, registered())
+        base_v.standard_error, base_v.not_judged = dict(mb.standard_error), dict(mb.not_judged)
         self._fill(base_v, mb)
-        base_v.thumbnail = _thumbnail(pb.rgb8(), np.eye(3), self.region_box, region)
+        base_v.thumbnail = _thumbnail(self._shown(pb), np.eye(3), self.region_box, region)
         # the baseline's scale (user, card or face) follows the skin into every visit through
         # its alignment, so millimetre filter sizes cover the same skin in every photo
         scale_b = self.mm_per_px if self.mm_per_px is not None else getattr(mb, "mm_per_px", None)
@@ -821,7 +823,7 @@ class Series:
             if not v.ok:
                 try:
                     pv = photos.get(id(v.entry)) or self._load(v.entry)
-                    v.thumbnail = _thumbnail(pv.rgb8(), _fit_into(pv, self._base_shape),
+                    v.thumbnail = _thumbnail(self._shown(pv), _fit_into(pv, self._base_shape),
                                              self.region_box, None)
                 except PhotokitError:
                     pass
@@ -831,7 +833,7 @@ class Series:
             roi_v = a.roi_to_after(region)
             ref_v = None if self._ref_b is None else a.roi_to_after(self._ref_b)
             mm = carried_mm_per_px(a.homography, scale_b, roi_v)
-            v.thumbnail = _thumbnail(pv.rgb8(), a.homography, self.region_box, region)
+            v.thumbnail = _thumbnail(self._shown(pv), a.homography, self.region_box, region)
             try:
                 mv = measure(pv, roi=roi_v, reference_roi=ref_v, mm_per_px=mm,
                              reference_target=(None if ref_v is None
@@ -840,7 +842,7 @@ class Series:
                 v.status, v.reason = "excluded", f"cannot measure: {exc.cause}"
                 self._say(f"  {v.photo}: excluded ({v.reason})")
                 continue
-            v.standard_error, v.not_judged = standard_errors(mv.analysis, mv.metrics, registered())
+            v.standard_error, v.not_judged = dict(mv.standard_error), dict(mv.not_judged)
             self._fill(v, mv)
             for name, val in v.metrics.items():
                 b = base_vals.get(name)
@@ -991,11 +993,26 @@ class Series:
             "params": self.params(),
         }
 
+    def _shown(self, photo) -> np.ndarray:
+        """The photo as reports show it: eyes and eyebrows under an opaque mask when
+        `hide_eyes` (`photokit.faces.deidentify`)."""
+        from ..faces.deidentify import mask_photo
+
+        if not self.hide_eyes:
+            return photo.rgb8()
+        masked, found = mask_photo(photo.rgb8())
+        if not found:
+            self.warnings.append(f"{photo.name}: no face found: eyes and eyebrows were not covered")
+        return masked
+
     def params(self) -> dict:
-        return {"source": self.source, "acute_days": self.acute_days, "chain": self.chain,
-                "roi": self.roi if isinstance(self.roi, str) else ("array" if self.roi is not None else None),
-                "reference_roi": (self.reference_roi if isinstance(self.reference_roi, str)
-                                  else ("array" if self.reference_roi is not None else None)),
+        """How the series was run, with file names only (folder names often hold patient
+        names: no path of an input is shown)."""
+        def name(x):
+            return Path(x).name if isinstance(x, (str, os.PathLike)) else ("array" if x is not None else None)
+
+        return {"source": name(self.source), "acute_days": self.acute_days, "chain": self.chain,
+                "roi": name(self.roi), "reference_roi": name(self.reference_roi),
                 "mm_per_px": self.mm_per_px}
 
     def metric_names(self) -> list[str]:
