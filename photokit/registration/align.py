@@ -1246,26 +1246,12 @@ def _align_on(gb: np.ndarray, ga: np.ndarray, sub_b: Subject, ident: Subject, re
     model, hg = _choose_model(src, dst)
     region = grid_b.mask > 0
     if kind != "frame":
-        # camera moved (the room moves with the patient)? then the background confirms the
-        # model and conditions it over the whole frame: keep it if it does not disturb the
-        # fit on the subject (median subject residual grows by < 10 % + 0.05 px)
-        bg_src, bg_dst = src_all[~on_subject], dst_all[~on_subject]
-        if len(bg_src) >= MIN_INLIERS:
-            hb_, inb = cv2.findHomography(bg_src, bg_dst, cv2.USAC_MAGSAC, MAGSAC_THRESHOLD,
-                                          maxIters=2000, confidence=0.999)
-            inb = np.zeros(len(bg_src), bool) if inb is None else inb.ravel().astype(bool)
-            if inb.sum() >= MIN_INLIERS:
-                u_src, u_dst = np.r_[src, bg_src[inb]], np.r_[dst, bg_dst[inb]]
-                keep = _trim(u_src, u_dst)
-                u_src, u_dst = u_src[keep], u_dst[keep]
-                m2, h2 = _choose_model(u_src, u_dst)
-                r_sub_old = np.median(np.linalg.norm(_apply(hg, src) - dst, axis=1))
-                r_sub_new = np.median(np.linalg.norm(_apply(h2, src) - dst, axis=1))
-                if r_sub_new < 1.1 * r_sub_old + 0.05:
-                    model, hg, src, dst = m2, h2, u_src, u_dst
-                    n_in = len(u_src)
-                    region = np.ones_like(region)
-                    kind = kind + "+scene"
+        scene = _scene_confirms(src, dst, src_all[~on_subject], dst_all[~on_subject], hg)
+        if scene is not None:
+            model, hg, src, dst = scene
+            n_in = len(src)
+            region = np.ones_like(region)
+            kind = kind + "+scene"
     to_full_b = np.linalg.inv(grid_b.to_grid)
     h_full = to_full_b @ hg @ grid_a.to_grid
     h_full /= h_full[2, 2]
@@ -1282,29 +1268,14 @@ def _align_on(gb: np.ndarray, ga: np.ndarray, sub_b: Subject, ident: Subject, re
     ncc = _ncc(nb, na, area)
     h_photo = None        # the photometric (ECC) estimate, kept even when not adopted
     if refine and area.sum() > 400:
-        # two passes: the outlier mask (changed skin, occlusions) is decided where the
-        # alignment is best known. Decided at the feature estimate alone, it drops the
-        # misaligned edges, i.e. the pixels that carry the correction, and biases ECC
-        # towards that estimate (real planar pairs, bench_align (c): up to 5 px at the
-        # corners from the full-resolution photometric optimum). Pass 1 leaves out gross
-        # change only (local residual > ECC_GROSS x its median: a new spot), pass 2 the
-        # usual outliers (> 2 x) at the pass-1 result
-        h_1 = _ecc_pass(nb, na, area, area & _agrees(nb, na, area, ECC_GROSS), model, grid_b, h_full,
-                        side=ECC_SIDE // 2)
-        if h_1 is not None and _plausible(h_1, bshape, ashape) is None:
-            na_1 = _normalised_highpass(_prewarp(grid_a, h_1, grid_b))
-            area_1 = _valid_on_grid(ashape, h_1, grid_b) & region
-            h_new = _ecc_pass(nb, na_1, area_1, area_1 & _agrees(nb, na_1, area_1), model, grid_b, h_1)
-        else:
-            h_new = _ecc_pass(nb, na, area, area & _agrees(nb, na, area), model, grid_b, h_full)
-        if h_new is not None and _plausible(h_new, bshape, ashape) is None:
-            h_photo = h_new
-            na2 = _normalised_highpass(_prewarp(grid_a, h_new, grid_b))
-            valid2 = _valid_on_grid(ashape, h_new, grid_b)
+        h_photo = _ecc_estimate(nb, na, area, region, model, grid_a, grid_b, h_full, bshape, ashape)
+        if h_photo is not None:
+            na2 = _normalised_highpass(_prewarp(grid_a, h_photo, grid_b))
+            valid2 = _valid_on_grid(ashape, h_photo, grid_b)
             area2 = valid2 & region
             ncc2 = _ncc(nb, na2, area2)
             if ncc2 > ncc + 1e-4:
-                h_full, na, ncc, area, valid = h_new, na2, ncc2, area2, valid2
+                h_full, na, ncc, area, valid = h_photo, na2, ncc2, area2, valid2
     # residuals of the matched features under the final global model (grid px)
     hg_final = grid_b.to_grid @ h_full @ np.linalg.inv(grid_a.to_grid)
     res = np.linalg.norm(_apply(hg_final, src) - dst, axis=1)
@@ -1320,19 +1291,11 @@ def _align_on(gb: np.ndarray, ga: np.ndarray, sub_b: Subject, ident: Subject, re
                        ncc=ncc, tol=tol)
 
     # dense residual field on the subject
-    flow = None
-    flow_px = None
+    flow = flow_px = f = None
     if refine:
-        size_px = float(max(grid_b.gray.shape)) if sub_b.kind == "frame" else float(
-            max(np.ptp(np.nonzero(grid_b.mask)[0]), np.ptp(np.nonzero(grid_b.mask)[1])))
-        weight = (area & (grid_b.mask > 0)).astype(np.float32)
-        ys, xs = _bbox(weight > 0, 24)
-        f = np.zeros(nb.shape + (2,), np.float32)
-        f[ys, xs] = _dense_field(nb[ys, xs], na[ys, xs], weight[ys, xs], size_px)
-        mag = np.hypot(f[..., 0], f[..., 1])[weight > 0]
-        if mag.size and float(np.median(mag)) >= FLOW_MIN:
+        f, flow_px = _residual_field(nb, na, area, grid_b, whole=sub_b.kind == "frame")
+        if f is not None:
             flow = f / np.float32(grid_b.scale)                       # BEFORE full px
-            flow_px = float(np.median(mag)) / grid_b.scale
             fx = cv2.remap(f, dst[:, 0].astype(np.float32).reshape(-1, 1),
                            dst[:, 1].astype(np.float32).reshape(-1, 1), cv2.INTER_LINEAR)
             res = np.linalg.norm(_apply(hg_final, src) - dst - fx.reshape(-1, 2), axis=1)
@@ -1356,10 +1319,107 @@ def _align_on(gb: np.ndarray, ga: np.ndarray, sub_b: Subject, ident: Subject, re
             a.ncc_core = ncc_core
             return a
 
+    confidence, var = _confidence(src, dst, hg_final, h_full, model, sigma_region=region.all(),
+                                  sub_b=sub_b, bshape=bshape, grid_b=grid_b,
+                                  estimates=(h_feat, h_photo, h_full),
+                                  points=(nb, na, area) if refine else None,
+                                  tol=tol, ncc=ncc, ncc_core=ncc_core)
+    residual_px = float(np.median(res)) / grid_b.scale
+    # a model that only the tilt fallback found is reported only when clearly good: its
+    # confidence is validated on synthetic views alone (real grazing views are rarely one
+    # plane: a magazine that bends, a city seen from a plane)
+    bar = MIN_CONFIDENCE_TILTED if tilted else MIN_CONFIDENCE
+    if confidence < bar:
+        a = _failed(f"alignment too uncertain (confidence {confidence:.2f}"
+                    + (f" < {bar} for a model found through simulated tilts" if tilted else "")
+                    + f"; predicted corner error {np.sqrt(2 * var):.1f} px, correlation {ncc:.2f})",
+                    bshape, ashape, h=h_full, inliers=n_in, overlap=overlap, model=model, subject=kind,
+                    ncc=ncc, tol=tol)
+        a.confidence = confidence
+        a.tilted = tilted
+        return a
+    return Alignment("ok", None, h_full, confidence, n_in, residual_px, overlap, tuple(bshape),
+                     tuple(ashape), flow=flow, flow_grid=grid_b.to_grid.copy() if flow is not None
+                     else None, model=model, subject=kind, ncc=ncc, ncc_core=ncc_core, flow_px=flow_px,
+                     tolerance_px=tol, tilted=tilted)
+
+
+
+def _scene_confirms(src, dst, bg_src, bg_dst, hg):
+    """The model refitted with the background's matches when the camera moved (the room
+    moves with the patient), or None.
+
+    The background confirms the subject's model and conditions it over the whole frame:
+    the joint fit is kept if it does not disturb the fit on the subject (its median
+    residual there grows by < 10 % + 0.05 px). Returns ``(model, hg, src, dst)``.
+    """
+    if len(bg_src) < MIN_INLIERS:
+        return None
+    _, inb = cv2.findHomography(bg_src, bg_dst, cv2.USAC_MAGSAC, MAGSAC_THRESHOLD,
+                                maxIters=2000, confidence=0.999)
+    inb = np.zeros(len(bg_src), bool) if inb is None else inb.ravel().astype(bool)
+    if inb.sum() < MIN_INLIERS:
+        return None
+    u_src, u_dst = np.r_[src, bg_src[inb]], np.r_[dst, bg_dst[inb]]
+    keep = _trim(u_src, u_dst)
+    u_src, u_dst = u_src[keep], u_dst[keep]
+    m2, h2 = _choose_model(u_src, u_dst)
+    r_sub_old = np.median(np.linalg.norm(_apply(hg, src) - dst, axis=1))
+    r_sub_new = np.median(np.linalg.norm(_apply(h2, src) - dst, axis=1))
+    return (m2, h2, u_src, u_dst) if r_sub_new < 1.1 * r_sub_old + 0.05 else None
+
+
+def _ecc_estimate(nb, na, area, region, model, grid_a, grid_b, h_full, bshape, ashape):
+    """The photometric (ECC) estimate of the global model, or None when implausible.
+
+    Two passes: the outlier mask (changed skin, occlusions) is decided where the
+    alignment is best known. Decided at the feature estimate alone, it drops the
+    misaligned edges, i.e. the pixels that carry the correction, and biases ECC towards
+    that estimate (real planar pairs, bench_align (c): up to 5 px at the corners from the
+    full-resolution photometric optimum). Pass 1 leaves out gross change only (local
+    residual > ECC_GROSS x its median: a new spot), pass 2 the usual outliers (> 2 x) at
+    the pass-1 result.
+    """
+    h_1 = _ecc_pass(nb, na, area, area & _agrees(nb, na, area, ECC_GROSS), model, grid_b, h_full,
+                    side=ECC_SIDE // 2)
+    if h_1 is not None and _plausible(h_1, bshape, ashape) is None:
+        na_1 = _normalised_highpass(_prewarp(grid_a, h_1, grid_b))
+        area_1 = _valid_on_grid(ashape, h_1, grid_b) & region
+        h_new = _ecc_pass(nb, na_1, area_1, area_1 & _agrees(nb, na_1, area_1), model, grid_b, h_1)
+    else:
+        h_new = _ecc_pass(nb, na, area, area & _agrees(nb, na, area), model, grid_b, h_full)
+    return h_new if h_new is not None and _plausible(h_new, bshape, ashape) is None else None
+
+
+def _residual_field(nb, na, area, grid_b, *, whole: bool):
+    """The dense residual field on the subject (grid px) and its median magnitude in
+    BEFORE full px, or ``(None, None)`` when it is below `FLOW_MIN` (nothing to add)."""
+    size_px = float(max(grid_b.gray.shape)) if whole else float(
+        max(np.ptp(np.nonzero(grid_b.mask)[0]), np.ptp(np.nonzero(grid_b.mask)[1])))
+    weight = (area & (grid_b.mask > 0)).astype(np.float32)
+    ys, xs = _bbox(weight > 0, 24)
+    f = np.zeros(nb.shape + (2,), np.float32)
+    f[ys, xs] = _dense_field(nb[ys, xs], na[ys, xs], weight[ys, xs], size_px)
+    mag = np.hypot(f[..., 0], f[..., 1])[weight > 0]
+    if not mag.size or float(np.median(mag)) < FLOW_MIN:
+        return None, None
+    return f, float(np.median(mag)) / grid_b.scale
+
+
+def _confidence(src, dst, hg_final, h_full, model, *, sigma_region: bool, sub_b, bshape, grid_b,
+                estimates, points, tol, ncc, ncc_core):
+    """The calibrated confidence (probability that the corner error is under `tol`) and
+    the corners' variance (AFTER px^2).
+
+    ``p = (1 - exp(-tol^2 / (2 var))) * clip((ncc - MIN_NCC) / 0.2) [* the inner face's]``,
+    ``var`` the corner covariance of the fit, the block jackknife of tracked points when
+    larger, plus half the squared spread of the independent estimates (features, ECC,
+    tracked points).
+    """
     # calibrated confidence from the corner covariance (grid px)
     mad = np.median(np.abs(_apply(hg_final, src) - dst - np.median(_apply(hg_final, src) - dst, 0)))
     sigma = max(0.15, 1.4826 * float(mad))
-    if region.all():
+    if sigma_region:
         hb, wb = bshape
         x0, y0, x1, y1 = 0, 0, wb, hb
     else:
@@ -1382,7 +1442,8 @@ def _align_on(gb: np.ndarray, ga: np.ndarray, sub_b: Subject, ident: Subject, re
     # was not adopted: a refinement that goes elsewhere is evidence of trouble. The
     # tracked points also give a block-jackknife variance that sees spatially correlated
     # error (a scene not quite one plane); the larger of it and the covariance is used
-    h_pts, var_jk = _point_estimate(nb, na, area, model, grid_b, h_full, cb) if refine else (None, np.nan)
+    h_pts, var_jk = (None, np.nan) if points is None else _point_estimate(*points, model, grid_b, h_full, cb)
+    h_feat, h_photo, _ = estimates
     ests = [_apply(np.linalg.inv(e), cb) for e in (h_feat, h_photo, h_pts, h_full) if e is not None]
     d = max(float(np.mean(np.linalg.norm(p - q, axis=1))) for p in ests for q in ests)
     if np.isfinite(var_jk):
@@ -1393,25 +1454,7 @@ def _align_on(gb: np.ndarray, ga: np.ndarray, sub_b: Subject, ident: Subject, re
     if ncc_core is not None:
         p_photo *= float(np.clip((ncc_core - MIN_NCC_CORE) / 0.2, 0, 1))
     confidence = float(p_geom * p_photo)
-    residual_px = float(np.median(res)) / grid_b.scale
-    # a model that only the tilt fallback found is reported only when clearly good: its
-    # confidence is validated on synthetic views alone (real grazing views are rarely one
-    # plane: a magazine that bends, a city seen from a plane)
-    bar = MIN_CONFIDENCE_TILTED if tilted else MIN_CONFIDENCE
-    if confidence < bar:
-        a = _failed(f"alignment too uncertain (confidence {confidence:.2f}"
-                    + (f" < {bar} for a model found through simulated tilts" if tilted else "")
-                    + f"; predicted corner error {np.sqrt(2 * var):.1f} px, correlation {ncc:.2f})",
-                    bshape, ashape, h=h_full, inliers=n_in, overlap=overlap, model=model, subject=kind,
-                    ncc=ncc, tol=tol)
-        a.confidence = confidence
-        a.tilted = tilted
-        return a
-    return Alignment("ok", None, h_full, confidence, n_in, residual_px, overlap, tuple(bshape),
-                     tuple(ashape), flow=flow, flow_grid=grid_b.to_grid.copy() if flow is not None
-                     else None, model=model, subject=kind, ncc=ncc, ncc_core=ncc_core, flow_px=flow_px,
-                     tolerance_px=tol, tilted=tilted)
-
+    return confidence, var
 
 def _gray(p: Photo) -> np.ndarray:
     g = p.gray8()

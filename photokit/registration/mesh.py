@@ -54,8 +54,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..faces.mesh import TRIANGLES, ZONE_NAMES, ZONES, FaceMesh
-from ..faces.mesh._topology import ZONE_CODES
+from ..faces.mesh import TRIANGLES, ZONE_CODES, ZONE_NAMES, ZONES, FaceMesh
 
 #: Long side of the working grid (BEFORE's face crop).
 WORK_SIDE = 720
