@@ -14,5 +14,5 @@ from ._scale import IRIS_MM, FaceScale, face_scale
 from ._topology import TRIANGLES, ZONE_CODES, ZONE_NAMES, ZONES
 
 __all__ = ["Detection", "FaceMesh", "FaceScale", "IRIS_MM", "Iris", "TRIANGLES", "ZONES", "ZONE_CODES",
-           "ZONE_NAMES", "detect", "draw_overlay", "eye_opening", "face_scale", "faces_document", "find_faces",
-           "pose", "visibility"]
+           "ZONE_NAMES", "detect", "draw_overlay", "eye_opening", "face_scale", "faces_document",
+           "find_faces", "pose", "visibility"]
