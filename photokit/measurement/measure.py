@@ -158,22 +158,13 @@ class Measurement:
         return pd.DataFrame(rows).set_index("metric")
 
     def _repr_html_(self) -> str:
-        from ..report import html as report
+        from ..report.measure_page import notebook_html
 
-        rows = "".join(
-            f"<tr><td>{report.escape(m.name)}</td><td>"
-            f"{report.format_value(self.metrics.get(m.name), m.unit, mdc=m.mdc)}</td>"
-            f"<td>{report.escape(report.pretty_unit(m.unit))}</td></tr>"
-            for m in registry.registered() if m.name in self.metrics)
-        pic = ""
-        if self.photo is not None and self.photo.is_colour and self.analysis is not None:
-            pic = report.img_tag(_outlined(self.photo.rgb8(), self.analysis.mask), "analysed skin",
-                                 max_side=360)
-        warn = "".join(f"<li>{report.escape(w)}</li>" for w in self.warnings)
-        return (f"<div><b>{report.escape(self.image)}</b> &mdash; calibration "
-                f"{report.escape(self.calibration.method)}, scale {report.escape(self.scale.source)}"
-                f"<div style='display:flex;gap:1em'>{pic}<table>{rows}</table></div>"
-                f"{'<ul>' + warn + '</ul>' if warn else ''}</div>")
+        return notebook_html(self)
+
+    def outlined(self) -> np.ndarray:
+        """The photo (uint8 RGB) with the analysed skin outlined in white."""
+        return _outlined(self.photo.rgb8(), self.analysis.mask)
 
     def overlay(self) -> np.ndarray:
         """The photo (uint8 RGB) with each face's mesh, irises and zones (hidden ones
