@@ -57,6 +57,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from bench_align import baseline  # the OpenCV tutorial recipe, one copy for both benchmarks
 
 DATA = Path(os.environ.get("PHOTOKIT_BENCH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 ZOOM = ("15cm", "30cm", "45cm", "60cm")
@@ -75,26 +76,6 @@ def read_rgb(path) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ engines
-def baseline(before_rgb, after_rgb):
-    """OpenCV tutorial homography (AFTER -> BEFORE) or None below 10 matches."""
-    gb = cv2.cvtColor(before_rgb, cv2.COLOR_RGB2GRAY)
-    ga = cv2.cvtColor(after_rgb, cv2.COLOR_RGB2GRAY)
-    sift = cv2.SIFT_create()
-    kb, db = sift.detectAndCompute(gb, None)
-    ka, da = sift.detectAndCompute(ga, None)
-    if db is None or da is None or len(db) < 2 or len(da) < 2:
-        return None
-    flann = cv2.FlannBasedMatcher({"algorithm": 1, "trees": 5}, {"checks": 50})
-    knn = [p for p in flann.knnMatch(da, db, k=2) if len(p) == 2]
-    good = [m for m, n in knn if m.distance < 0.7 * n.distance]
-    if len(good) < 10:
-        return None
-    src = np.float32([ka[m.queryIdx].pt for m in good])
-    dst = np.float32([kb[m.trainIdx].pt for m in good])
-    h, _ = cv2.findHomography(src, dst, cv2.RANSAC, 5.0)
-    return h
-
-
 class Result:
     """One engine's answer on a pair, in a form all three engines can give."""
 

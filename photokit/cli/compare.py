@@ -7,19 +7,14 @@ import os
 import click
 
 from .options import (
-    deidentify_option,
-    dicom_option,
+    clinical_options,
     emit_json,
-    fhir_option,
     info,
     json_option,
     max_pixels_option,
     mm_per_px_option,
-    patient_name_option,
-    pdf_option,
     reference_roi_option,
     roi_option,
-    subject_option,
 )
 
 
@@ -36,12 +31,7 @@ from .options import (
                    "(kept for old scripts; --deidentify does this and more).")
 @click.option("--note", "notes", multiple=True,
               help="A note to print in the report (repeatable).")
-@pdf_option
-@fhir_option
-@dicom_option
-@deidentify_option
-@subject_option
-@patient_name_option
+@clinical_options
 @json_option
 @max_pixels_option
 def command(before, after, roi, reference_roi, mm_per_px, report_path, blur_eyes, notes, pdf_path,

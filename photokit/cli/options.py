@@ -63,3 +63,12 @@ subject_option = click.option("--subject", default=None,
                               help="Subject (patient) identifier for FHIR and DICOM exports.")
 patient_name_option = click.option("--patient-name", default=None,
                                    help="Patient name for DICOM/FHIR (never taken from file names).")
+
+
+def clinical_options(command):
+    """The clinical outputs of a report-writing command (compare, series): ``--pdf``,
+    ``--fhir``, ``--dicom``, ``--deidentify``, ``--subject``, ``--patient-name``."""
+    for option in (patient_name_option, subject_option, deidentify_option, dicom_option, fhir_option,
+                   pdf_option):
+        command = option(command)
+    return command

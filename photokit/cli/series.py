@@ -8,17 +8,12 @@ from pathlib import Path
 import click
 
 from .options import (
-    deidentify_option,
-    dicom_option,
+    clinical_options,
     emit_json,
-    fhir_option,
     info,
     json_option,
     max_pixels_option,
     mm_per_px_option,
-    patient_name_option,
-    pdf_option,
-    subject_option,
 )
 
 
@@ -69,12 +64,7 @@ def summary_lines(s) -> list[str]:
               help="Untreated reference skin in BASELINE coordinates, for colour normalisation.")
 @click.option("--acute-days", type=click.FloatRange(min=0), default=None,
               help="Days after a session left out of improvement trends (default 14).")
-@pdf_option
-@fhir_option
-@dicom_option
-@deidentify_option
-@subject_option
-@patient_name_option
+@clinical_options
 @mm_per_px_option
 @max_pixels_option
 @json_option
