@@ -109,19 +109,6 @@ def test_robust_range_ignores_outside_and_nan():
     assert (lo, hi) == (1.0, 89.0)
 
 
-def test_blur_boxes_removes_detail_inside_only():
-    rng = np.random.default_rng(0)
-    img = rng.integers(0, 256, (100, 160, 3), dtype=np.uint8)
-    out = R.blur_boxes(img, [(40, 20, 60, 30)])
-    inside = out[20:50, 40:100].astype(float)
-    lap_in = np.abs(cv2.Laplacian(inside.mean(axis=2), cv2.CV_64F)).mean()
-    lap_orig = np.abs(cv2.Laplacian(img[20:50, 40:100].astype(float).mean(axis=2), cv2.CV_64F)).mean()
-    assert lap_in < 0.05 * lap_orig
-    outside = np.ones(img.shape[:2], bool)
-    outside[20:50, 40:100] = False
-    np.testing.assert_array_equal(out[outside], img[outside])
-
-
 def _rows():
     return [R.MetricRow("redness.a_mean", "mean CIELAB a*", "a*", 12.0, 12.3, 0.3, 2.5, 0.8, "lower"),
             R.MetricRow("redness.area_pct", "red area", "%", 10.0, 20.0, 10.0, 100.0, 2.0, "lower"),
