@@ -138,15 +138,15 @@ def _plotted_recovery_metric() -> str | None:
 
 def trend_metrics(s: Series, metrics=None) -> list[str]:
     """Metrics to plot as percent of baseline (at most 9). Left out by default: those
-    whose baseline is within their own noise floor (``|baseline| <= mdc``, e.g. a spot
-    count of 2 against a floor of 41), for which a percentage is meaningless; the trend
-    table still lists them."""
+    whose baseline is within their own noise floor (``|baseline| <= floor``, the trend's
+    per-pair floor, else the registered one: e.g. a spot count of 2 against a floor of 4),
+    for which a percentage is meaningless; the trend table still lists them."""
     if metrics is not None:
         return [m for m in metrics if m in s.trend]
 
     def plottable(k):
         tr = s.trend[k]
-        return tr.baseline is not None and abs(tr.baseline) > tr.mdc
+        return tr.baseline is not None and abs(tr.baseline) > _floor(tr)
 
 
     ranked = sorted((m.trend_rank, i, m.name) for i, m in enumerate(registered())
@@ -154,10 +154,15 @@ def trend_metrics(s: Series, metrics=None) -> list[str]:
     return [name for _, _, name in ranked][:9]
 
 
+def _floor(tr) -> float:
+    """The noise floor a trend is judged with: its per-pair floor, else the registered one."""
+    return tr.noise_floor if tr.noise_floor is not None else tr.mdc
+
+
 def trend_plot(s: Series, metrics=None):
     """Percent change from baseline of each metric at every visit; the grey band is the
-    metric's noise floor (± MDC as a percentage of baseline); open circles are visits in
-    the acute window after a session (not used for the trend)."""
+    trend's noise floor as a percentage of baseline; open circles are visits in the acute
+    window after a session (not used for the trend)."""
     names = trend_metrics(s, metrics)
     n = max(1, len(names))
     ncols = min(3, n)
@@ -170,7 +175,7 @@ def trend_plot(s: Series, metrics=None):
         tr = s.trend[name]
         _treatment_lines(ax, s)
         if tr.baseline:
-            band = 100.0 * tr.mdc / abs(tr.baseline)
+            band = 100.0 * _floor(tr) / abs(tr.baseline)
             ax.axhspan(-band, band, color="#9aa3ad", alpha=0.18, lw=0)
         ax.axhline(0, color="#5d6675", lw=0.6)
         acute = [v for v in s.visits if v.ok and v.acute and v.percent_change.get(name) is not None]
