@@ -274,46 +274,8 @@ def _truth(fields, p: SkinParams, cam: Camera, r, refl, mel, hb, skin, seed) -> 
     A = maps.lab[..., 1]
     roi = masks["roi"]
     roi_cm2 = roi.sum() * mm * mm / 100
-    # spots
-    spots = []
-    spot_disc = np.zeros((Hh, W), np.uint8)
-    for s in fields.spots:
-        cx, cy = s["centre"]
-        R = s["radius_px"]
-        ring_in, ring_out = 2.0 * R, 3.0 * R
-        x0, x1 = int(max(cx - ring_out - 1, 0)), int(min(cx + ring_out + 2, W))
-        y0, y1 = int(max(cy - ring_out - 1, 0)), int(min(cy + ring_out + 2, Hh))
-        yy, xx = np.mgrid[y0:y1, x0:x1]
-        d = np.hypot(xx - cx, yy - cy)
-        core = (d <= 0.5 * R) & skin[y0:y1, x0:x1]
-        ring = (d >= ring_in) & (d <= ring_out) & skin[y0:y1, x0:x1]
-        entry = {"kind": s["kind"], "centre_canonical": [round(cx, 3), round(cy, 3)],
-                 "centre": to_photo([[cx, cy]])[0].round(3).tolist(),
-                 "radius_mm": s["radius_mm"], "radius_px": R,
-                 "contrast_od": s["contrast_od"] * p.spot_contrast,
-                 "in_roi": bool(roi[int(round(cy)), int(round(cx))])}
-        if core.any() and ring.any():
-            entry["delta_L"] = float(L[y0:y1, x0:x1][core].mean() - np.median(L[y0:y1, x0:x1][ring]))
-            a = A[y0:y1, x0:x1]
-            entry["delta_a"] = float(a[core].mean() - np.median(a[ring]))
-        spots.append(entry)
-        if s["kind"] == "brown":
-            cv2.circle(spot_disc, (int(round(cx * 16)), int(round(cy * 16))), int(round(R * 16)), 1, -1,
-                       cv2.LINE_8, 4)
-    # wrinkles: length inside the ROI
-    wr, wr_len_roi = [], 0.0
-    for w in fields.wrinkles:
-        pts = np.asarray(w["points"])
-        dense = np.concatenate([np.linspace(pts[i], pts[i + 1], 9)[:-1] for i in range(len(pts) - 1)]
-                               + [pts[-1:]])
-        seg = np.diff(dense, axis=0)
-        mid = 0.5 * (dense[1:] + dense[:-1])
-        ix = np.clip(np.round(mid).astype(int), 0, [W - 1, Hh - 1])
-        inside = roi[ix[:, 1], ix[:, 0]]
-        wr_len_roi += float(np.hypot(seg[inside, 0], seg[inside, 1]).sum() * mm)
-        wr.append({"points_canonical": w["points"], "points": to_photo(pts).round(2).tolist(),
-                   "length_mm": w["length_mm"], "width_mm": w["width_mm"], "angle_deg": w["angle_deg"],
-                   "depth": w["depth"] * p.wrinkle_depth})
+    spots, spot_disc = _spot_truth(fields, p, L, A, roi, skin, to_photo)
+    wr, wr_len_roi = _wrinkle_truth(fields, p, roi, mm, to_photo)
     # pores: count in ROI
     pxy = fields.pore_xy
     inside = ((pxy[:, 0] >= 0) & (pxy[:, 0] < W) & (pxy[:, 1] >= 0) & (pxy[:, 1] < Hh))
@@ -328,29 +290,7 @@ def _truth(fields, p: SkinParams, cam: Camera, r, refl, mel, hb, skin, seed) -> 
              "radius_mm_mean": float(fields.pore_r_mm.mean()) if len(fields.pore_r_mm) else None,
              "depth": p.pore_depth,
              "profile": "Gaussian depression, radius = half-depth radius"}
-    # texture truth on the ROI's bounding box (padded for the filters)
-    ys, xs = np.nonzero(roi[::4, ::4])
-    pad = int(4 * 0.5 / mm) + 1
-    y0, y1 = max(ys.min() * 4 - pad, 0), min(ys.max() * 4 + pad + 4, Hh)
-    x0, x1 = max(xs.min() * 4 - pad, 0), min(xs.max() * 4 + pad + 4, W)
-    Lr = np.ascontiguousarray(L[y0:y1, x0:x1])
-    roi_r = roi[y0:y1, x0:x1]
-
-    def rms_in_roi(band):
-        return float(np.sqrt(np.mean(band[roi_r].astype(np.float64) ** 2)))
-
-    def g(img, s_mm):
-        return cv2.GaussianBlur(img, (0, 0), s_mm / mm, borderType=cv2.BORDER_REFLECT)
-
-    texture = {"roughness": p.roughness, "relief_cell_mm": p.relief_cell_mm,
-               "wrinkle_depth": p.wrinkle_depth, "pore_depth": p.pore_depth,
-               "spot_contrast": p.spot_contrast,
-               "luminance_highpass_rms": rms_in_roi(Lr - g(Lr, 0.5)),
-               "luminance_highpass_definition": "RMS over the ROI of L* - GaussianBlur(L*, sigma=0.5 mm), "
-                                                "canonical rendering",
-               "band_rq": rms_in_roi(g(Lr, 0.037) - g(Lr, 0.37)),
-               "band_rq_definition": "RMS over the ROI of G(0.037 mm)*L* - G(0.37 mm)*L* (the 0.2-2 mm "
-                                     "band of photokit.metrics.texture), canonical rendering at native scale"}
+    texture = _texture_truth(L, roi, mm, p)
     erythema = {"dose_od": p.erythema, "mottle": p.erythema_mottle, "edge_mm": edge_mm(fields.grid, p),
                 "region": "treated",
                 "haemoglobin_excess_roi": stats["roi"].get("haemoglobin_mean", 0.0)
@@ -401,6 +341,88 @@ def _truth(fields, p: SkinParams, cam: Camera, r, refl, mel, hb, skin, seed) -> 
                       camera=camd, card=card, params=pp,
                       pih=pih, extra={"skin_area_cm2": float(skin_cm2)})
 
+
+
+def _spot_truth(fields, p: SkinParams, L, A, roi, skin, to_photo):
+    """Each rendered spot (centre, size, contrast in OD, and its measured L*/a* contrast
+    between a core of half its radius and a ring at 2-3 radii) and a disc mask of the brown
+    ones (for the covered area)."""
+    Hh, W = skin.shape
+    spots = []
+    spot_disc = np.zeros((Hh, W), np.uint8)
+    for s in fields.spots:
+        cx, cy = s["centre"]
+        R = s["radius_px"]
+        ring_in, ring_out = 2.0 * R, 3.0 * R
+        x0, x1 = int(max(cx - ring_out - 1, 0)), int(min(cx + ring_out + 2, W))
+        y0, y1 = int(max(cy - ring_out - 1, 0)), int(min(cy + ring_out + 2, Hh))
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        d = np.hypot(xx - cx, yy - cy)
+        core = (d <= 0.5 * R) & skin[y0:y1, x0:x1]
+        ring = (d >= ring_in) & (d <= ring_out) & skin[y0:y1, x0:x1]
+        entry = {"kind": s["kind"], "centre_canonical": [round(cx, 3), round(cy, 3)],
+                 "centre": to_photo([[cx, cy]])[0].round(3).tolist(),
+                 "radius_mm": s["radius_mm"], "radius_px": R,
+                 "contrast_od": s["contrast_od"] * p.spot_contrast,
+                 "in_roi": bool(roi[int(round(cy)), int(round(cx))])}
+        if core.any() and ring.any():
+            entry["delta_L"] = float(L[y0:y1, x0:x1][core].mean() - np.median(L[y0:y1, x0:x1][ring]))
+            a = A[y0:y1, x0:x1]
+            entry["delta_a"] = float(a[core].mean() - np.median(a[ring]))
+        spots.append(entry)
+        if s["kind"] == "brown":
+            cv2.circle(spot_disc, (int(round(cx * 16)), int(round(cy * 16))), int(round(R * 16)), 1, -1,
+                       cv2.LINE_8, 4)
+    return spots, spot_disc
+
+
+def _wrinkle_truth(fields, p: SkinParams, roi, mm: float, to_photo):
+    """Each rendered wrinkle and their total length inside the ROI (mm), each polyline
+    densified 8x and its segments counted where their midpoints lie in the ROI."""
+    Hh, W = roi.shape
+    wr, wr_len_roi = [], 0.0
+    for w in fields.wrinkles:
+        pts = np.asarray(w["points"])
+        dense = np.concatenate([np.linspace(pts[i], pts[i + 1], 9)[:-1] for i in range(len(pts) - 1)]
+                               + [pts[-1:]])
+        seg = np.diff(dense, axis=0)
+        mid = 0.5 * (dense[1:] + dense[:-1])
+        ix = np.clip(np.round(mid).astype(int), 0, [W - 1, Hh - 1])
+        inside = roi[ix[:, 1], ix[:, 0]]
+        wr_len_roi += float(np.hypot(seg[inside, 0], seg[inside, 1]).sum() * mm)
+        wr.append({"points_canonical": w["points"], "points": to_photo(pts).round(2).tolist(),
+                   "length_mm": w["length_mm"], "width_mm": w["width_mm"], "angle_deg": w["angle_deg"],
+                   "depth": w["depth"] * p.wrinkle_depth})
+    return wr, wr_len_roi
+
+
+def _texture_truth(L, roi, mm: float, p: SkinParams) -> dict:
+    """The texture truth over the ROI's bounding box (padded for the filters): the RMS of
+    the L* high-pass at 0.5 mm and of the 0.2-2 mm band photokit measures."""
+    Hh, W = roi.shape
+    ys, xs = np.nonzero(roi[::4, ::4])
+    pad = int(4 * 0.5 / mm) + 1
+    y0, y1 = max(ys.min() * 4 - pad, 0), min(ys.max() * 4 + pad + 4, Hh)
+    x0, x1 = max(xs.min() * 4 - pad, 0), min(xs.max() * 4 + pad + 4, W)
+    Lr = np.ascontiguousarray(L[y0:y1, x0:x1])
+    roi_r = roi[y0:y1, x0:x1]
+
+    def rms_in_roi(band):
+        return float(np.sqrt(np.mean(band[roi_r].astype(np.float64) ** 2)))
+
+    def g(img, s_mm):
+        return cv2.GaussianBlur(img, (0, 0), s_mm / mm, borderType=cv2.BORDER_REFLECT)
+
+    texture = {"roughness": p.roughness, "relief_cell_mm": p.relief_cell_mm,
+               "wrinkle_depth": p.wrinkle_depth, "pore_depth": p.pore_depth,
+               "spot_contrast": p.spot_contrast,
+               "luminance_highpass_rms": rms_in_roi(Lr - g(Lr, 0.5)),
+               "luminance_highpass_definition": "RMS over the ROI of L* - GaussianBlur(L*, sigma=0.5 mm), "
+                                                "canonical rendering",
+               "band_rq": rms_in_roi(g(Lr, 0.037) - g(Lr, 0.37)),
+               "band_rq_definition": "RMS over the ROI of G(0.037 mm)*L* - G(0.37 mm)*L* (the 0.2-2 mm "
+                                     "band of photokit.metrics.texture), canonical rendering at native scale"}
+    return texture
 
 def _bbox(m: np.ndarray):
     ys, xs = np.nonzero(m)
