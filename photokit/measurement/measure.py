@@ -28,7 +28,7 @@ import numpy as np
 from .. import metrics as registry
 from ..colour.calibration import Calibration, calibrate
 from ..errors import PhotokitError
-from ..faces.haar import detect_faces
+from ..faces.haar import FACE_BOX_MM, detect_faces
 from ..faces.mesh import draw_overlay, find_faces
 from ..faces.skin import face_skin_mask, skin_mask
 from ..imaging.filters import channel_max_within
@@ -307,7 +307,12 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
         # bounds their size
         if known is None:
             haar_faces = functools.cache(lambda: detect_faces(gray, mm_per_px=photo.mm_per_px))
-            faces = (find_faces(photo.pixels, proposals=lambda: [f.box for f in haar_faces()])
+            # with a known scale, a face (>= FACE_BOX_MM[0] wide) smaller than the
+            # whole-photo pass finds (1/8 of the long side) cannot be in the frame
+            small_face_possible = (photo.mm_per_px is None
+                                   or FACE_BOX_MM[0] / photo.mm_per_px < max(shape) / 8)
+            faces = (find_faces(photo.pixels, proposals=lambda: [f.box for f in haar_faces()],
+                                fallbacks=small_face_possible)
                      if photo.pixels.ndim == 3 else [])
             haar = [] if faces else haar_faces()
         else:

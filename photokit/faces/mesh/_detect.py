@@ -202,7 +202,7 @@ def _merge(dets: list[Detection]) -> list[Detection]:
     return out
 
 
-def detect(rgb: np.ndarray, *, proposals=None) -> list[Detection]:
+def detect(rgb: np.ndarray, *, proposals=None, fallbacks: bool = True) -> list[Detection]:
     """All faces in `rgb`, largest first.
 
     1. The whole image, letterboxed to a square (faces larger than about 1/8 of the
@@ -213,13 +213,14 @@ def detect(rgb: np.ndarray, *, proposals=None) -> list[Detection]:
     3. If still nothing: overlapping tiles of half the short side.
 
     `proposals` (``proposals() -> [(x, y, w, h), ...]``) replaces the cascade of step 2
-    with the caller's face boxes.
+    with the caller's face boxes; without `fallbacks` only step 1 runs (a caller that
+    knows no face could be smaller than step 1 finds).
     """
     h, w = rgb.shape[:2]
     side = max(h, w)
     dets = detect_in(rgb, ((w - side) / 2, (h - side) / 2, side), "whole")
     haar = _haar_proposals if proposals is None else (lambda im: [_around(b) for b in proposals()])
-    for source, rects in (("haar", haar), ("tile", lambda im: _tiles(h, w))):
+    for source, rects in (("haar", haar), ("tile", lambda im: _tiles(h, w))) if fallbacks else ():
         if dets:
             break
         for r in rects(rgb):

@@ -23,7 +23,8 @@ def eye_opening(xyz: np.ndarray) -> tuple[float, float]:
     return out[0], out[1]
 
 
-def find_faces(rgb: np.ndarray, *, max_faces: int | None = None, proposals=None) -> list[FaceMesh]:
+def find_faces(rgb: np.ndarray, *, max_faces: int | None = None, proposals=None,
+               fallbacks: bool = True) -> list[FaceMesh]:
     """Every face in an RGB photo, meshed, largest first.
 
     Parameters
@@ -36,6 +37,10 @@ def find_faces(rgb: np.ndarray, *, max_faces: int | None = None, proposals=None)
         ``proposals() -> [(x, y, w, h), ...]``: face boxes to re-detect around when the
         whole-photo pass finds none (default: the frontal Haar cascade's faces); a caller
         that runs the cascade anyway passes its faces, so it runs once.
+    fallbacks : bool
+        Search for faces smaller than about 1/8 of the frame (proposals, then tiles) when
+        the whole-photo pass finds none; a caller whose known scale rules such faces out
+        passes False.
 
     Returns
     -------
@@ -53,7 +58,7 @@ def find_faces(rgb: np.ndarray, *, max_faces: int | None = None, proposals=None)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"find_faces wants an RGB uint8/uint16 (H, W, 3) array, not {rgb.dtype} {rgb.shape}")
     faces: list[FaceMesh] = []
-    for det in detect(rgb, proposals=proposals):
+    for det in detect(rgb, proposals=proposals, fallbacks=fallbacks):
         if max_faces is not None and len(faces) >= max_faces:
             break
         xyz, score = mesh(rgb, det.keypoints, det.box)
