@@ -145,13 +145,17 @@ class BundleBuilder:
             doc.update(height=int(small.shape[0]), width=int(small.shape[1]))
         elif raw_sha1 is not None:
             content["hash"] = base64.b64encode(raw_sha1).decode("ascii")
+        self._stamp(doc, "createdDateTime", when, subject)
+        return self._add(Media.model_validate(doc))
+
+    def _stamp(self, doc: dict, time_key: str, when, subject) -> None:
+        """Put the capture time (when known) and the subject (when given) into `doc`."""
         t = fhir_time(when)
         if t:
-            doc["createdDateTime"] = t
+            doc[time_key] = t
         ref = subject_ref(subject or self.subject, self.patient_name)
         if ref:
             doc["subject"] = ref
-        return self._add(Media.model_validate(doc))
 
     def observation(self, name: str, value, *, when=None, media: str | None = None,
                     subject: str | None = None, derived: list[str] = (), code: str | None = None,
@@ -169,12 +173,7 @@ class BundleBuilder:
                "code": {"coding": [{"system": METRIC_SYSTEM, "code": code}], "text": code},
                "valueQuantity": quantity(value, unit or self.units.get(name, "1")),
                "method": {"text": f"photokit {__version__} photographic image analysis"}}
-        t = fhir_time(when)
-        if t:
-            doc["effectiveDateTime"] = t
-        ref = subject_ref(subject or self.subject, self.patient_name)
-        if ref:
-            doc["subject"] = ref
+        self._stamp(doc, "effectiveDateTime", when, subject)
         refs = ([media] if media else []) + list(derived)
         if refs:
             doc["derivedFrom"] = [{"reference": r} for r in refs]

@@ -638,21 +638,23 @@ def lbp_uniformity(an: Analysis) -> float | None:
 @metric("texture.sels_dark_pct", trend_rank=100, unit="%", mdc=0.91, better="lower", needs_colour=False,
         needs_scale=True, description="% of skin darker than its 2 mm surround by > 1.5 L* (furrows, pores)")
 def sels_dark_pct(an: Analysis) -> float | None:
-    b = band(an)
-    if b is None:
-        return None
-    v = b.values[b.mask]
-    return float(100.0 * np.count_nonzero(v < -SELS_THRESHOLD) / v.size)
+    return _sels_share(an, -1.0)
 
 
 @metric("texture.sels_bright_pct", trend_rank=100, unit="%", mdc=1.3, better="lower", needs_colour=False,
         needs_scale=True, description="% of skin brighter than its 2 mm surround by > 1.5 L* (scaling)")
 def sels_bright_pct(an: Analysis) -> float | None:
+    return _sels_share(an, 1.0)
+
+
+def _sels_share(an: Analysis, sign: float) -> float | None:
+    """% of the band's skin beyond `SELS_THRESHOLD` L* from its surround, darker
+    (``sign = -1``) or brighter (``+1``): ``100 |{p: sign b(p) > T}| / |skin|``."""
     b = band(an)
     if b is None:
         return None
     v = b.values[b.mask]
-    return float(100.0 * np.count_nonzero(v > SELS_THRESHOLD) / v.size)
+    return float(100.0 * np.count_nonzero(sign * v > SELS_THRESHOLD) / v.size)
 
 
 # --------------------------------------------------------------------------- lines
