@@ -169,12 +169,13 @@ def test_no_face_zones_or_face_scale_from_haar_alone(monkeypatch):
     from photokit.faces.haar import Face
 
     measure_mod = importlib.import_module("photokit.measurement.measure")
+    search_mod = importlib.import_module("photokit.faces.search")
     from photokit.synth import render_skin
 
     im = render_skin(seed=3, width=480, height=360)
     eyes = ((160.0, 140.0), (240.0, 140.0))
     for found in ([Face((100, 60, 200, 200), ())], [Face((100, 60, 200, 200), eyes)]):
-        monkeypatch.setattr(measure_mod, "detect_faces", lambda gray, found=found, **kw: found)
+        monkeypatch.setattr(search_mod, "detect_faces", lambda gray, found=found, **kw: found)
         m = measure_mod.measure(im.pixels)
         assert m.zones == {} and m.metrics["redness.a_mean"] is not None
         assert m.scale.source == "relative" and not any(k.count(".") > 1 for k in m.metrics)
@@ -243,8 +244,10 @@ def test_a_second_measurement_of_a_photo_reuses_its_faces_quality_and_calibratio
     def refuse(*a, **k):
         raise AssertionError("searched again")
 
-    monkeypatch.setattr(M, "find_faces", refuse)
-    monkeypatch.setattr(M, "detect_faces", refuse)
+    import photokit.faces.search as S
+
+    monkeypatch.setattr(S, "find_faces", refuse)
+    monkeypatch.setattr(S, "detect_faces", refuse)
     monkeypatch.setattr(M, "calibrate", refuse)
     monkeypatch.setattr(M, "assess", refuse)
     again = M.measure(photo, roi=region, context=first.context)
@@ -273,3 +276,18 @@ def test_features_list_what_the_metrics_counted(tmp_path):
     assert len(f["pores"]) > 0 and m["texture.pore_density"] > 0
     assert all(0 <= p["x"] < im.pixels.shape[1] and 0 <= p["y"] < im.pixels.shape[0] for p in f["pores"])
     assert all(ln["length_mm"] > 0 and len(ln["points"]) >= 2 for ln in f["lines"])
+
+
+def test_compare_searches_each_photo_for_faces_once(monkeypatch, astronaut):
+    """One face pass per photo and job (`photokit.faces.search.face_pass`): compare aligns
+    on the faces and measures both photos (BEFORE twice), yet meshes each photo once."""
+    import photokit.faces.search as S
+    from photokit.comparison.compare import compare
+
+    calls = []
+    real = S.find_faces
+    monkeypatch.setattr(S, "find_faces", lambda rgb, **kw: calls.append(rgb.shape) or real(rgb, **kw))
+    shifted = np.roll(astronaut, (6, -4), axis=(0, 1))
+    c = compare(astronaut, shifted)
+    assert c.before.faces and c.after.faces
+    assert len(calls) == 2

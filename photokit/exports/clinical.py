@@ -200,12 +200,12 @@ def deidentified_measurement(m):
 def overlay(plan: Plan, m):
     """`m.overlay()`, with eyes and brows masked (faces of the photo) when de-identifying."""
     from ..faces.deidentify import mask_eyes
-    from ..faces.mesh import find_faces
+    from ..faces.search import face_pass
 
     img = m.overlay()
     if not plan.deidentify:
         return img
-    faces = find_faces(m.photo.rgb8())
+    faces = face_pass(m.photo).meshes
     if not faces:
         plan.warn("warning: --deidentify found no face in photo 1: nothing was masked; "
                   "check the pictures before sharing")

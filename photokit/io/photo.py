@@ -93,6 +93,21 @@ class Photo:
     mm_per_px: float | None = None
     alpha: np.ndarray | None = field(default=None, repr=False)
     format: str = "array"
+    _memo: dict = field(default_factory=dict, repr=False, init=False)
+
+    def memo(self, key, make=None):
+        """``make()`` once per photo and `key`: work that several stages of one job need
+        (the face pass of `photokit.faces.search.face_pass`) is done once and shared.
+        Without `make`, what is kept under `key`, or None.
+
+        Keys must say everything the result depends on besides the pixels (e.g. the
+        scale); the pixels of a `Photo` are not changed after loading.
+        """
+        if key not in self._memo:
+            if make is None:
+                return None
+            self._memo[key] = make()
+        return self._memo[key]
 
     @property
     def name(self) -> str:
@@ -126,11 +141,16 @@ class Photo:
         return px
 
     def gray8(self) -> np.ndarray:
-        """The pixels as ``uint8`` luma (Rec. 601 weights, as OpenCV)."""
-        px = self.rgb8() if self.pixels.ndim == 3 else self.pixels
-        if px.dtype == np.uint16:
-            px = (px >> 8).astype(np.uint8)
-        return cv2.cvtColor(px, cv2.COLOR_RGB2GRAY) if px.ndim == 3 else px
+        """The pixels as ``uint8`` luma (Rec. 601 weights, as OpenCV); made once per
+        photo and read-only (copy it to draw on it)."""
+        def make():
+            px = self.rgb8() if self.pixels.ndim == 3 else self.pixels
+            if px.dtype == np.uint16:
+                px = (px >> 8).astype(np.uint8)
+            g = cv2.cvtColor(px, cv2.COLOR_RGB2GRAY) if px.ndim == 3 else px.copy()
+            g.flags.writeable = False
+            return g
+        return self.memo("gray8", make)
 
     def float_rgb(self) -> np.ndarray:
         """sRGB-encoded ``float32`` in ``[0, 1]``; raises for greyscale photos."""

@@ -1,6 +1,6 @@
 """`measure`: every registered metric of one photo, over the skin that matters.
 
-Pipeline: load -> one face pass (`photokit.faces.mesh.find_faces`) -> capture quality
+Pipeline: load -> one face pass per photo (`photokit.faces.search.face_pass`) -> capture quality
 (exposure judged on the face) -> linear RGB -> calibration (card / reference skin) ->
 where to measure (ROI, else the automatic skin mask: the mesh zones and the neck for a
 face, `photokit.faces.skin.face_skin_mask`; without one, the colour mask of
@@ -17,7 +17,6 @@ as before the mesh existed, so face-less photos measure as they did; they give n
 
 from __future__ import annotations
 
-import functools
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -28,8 +27,8 @@ import numpy as np
 from .. import metrics as registry
 from ..colour.calibration import Calibration, calibrate
 from ..errors import PhotokitError
-from ..faces.haar import FACE_BOX_MM, detect_faces
-from ..faces.mesh import draw_overlay, find_faces
+from ..faces.mesh import draw_overlay
+from ..faces.search import face_pass
 from ..faces.skin import face_skin_mask, skin_mask
 from ..imaging.filters import channel_max_within
 from ..io.photo import Photo, load
@@ -301,20 +300,12 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
                       if known is None else _done((known.linear, known.calibration)))
         unusable = pool.submit(_unusable, rgb8, photo.alpha) if roi is not None else None
         gray = photo.gray8()
-        # one face pass: the mesh, which falls back to the Haar faces (run once, only when
-        # the whole-photo detector finds none) and then to tiles. Face-less photos keep the
-        # Haar faces the colour mask was always seeded on (module notes); the user's scale
-        # bounds their size
+        # one face pass per photo (`face_pass`): the mesh, which falls back to the Haar
+        # faces and then to tiles; face-less photos keep the Haar faces the colour mask was
+        # always seeded on (module notes); the user's scale bounds their size
         if known is None:
-            haar_faces = functools.cache(lambda: detect_faces(gray, mm_per_px=photo.mm_per_px))
-            # with a known scale, a face (>= FACE_BOX_MM[0] wide) smaller than the
-            # whole-photo pass finds (1/8 of the long side) cannot be in the frame
-            small_face_possible = (photo.mm_per_px is None
-                                   or FACE_BOX_MM[0] / photo.mm_per_px < max(shape) / 8)
-            faces = (find_faces(photo.pixels, proposals=lambda: [f.box for f in haar_faces()],
-                                fallbacks=small_face_possible)
-                     if photo.pixels.ndim == 3 else [])
-            haar = [] if faces else haar_faces()
+            found = face_pass(photo)
+            faces, haar = found.meshes, found.haar
         else:
             faces, haar = known.faces, known.haar
         if zones and not faces:

@@ -251,10 +251,10 @@ def estimate_scale(photo=None, *, user_mm_per_px: float | None = None, faces=Non
         if s.known:
             return s
     if faces is None and detect_faces and photo is not None:
-        from ..faces.mesh import find_faces
+        from ..faces.search import face_pass
         from ..io.photo import load
 
-        faces = find_faces(load(photo).pixels)
+        faces = face_pass(load(photo)).meshes
     if faces:
         s = scale_from_mesh(faces) if hasattr(faces[0], "iris_left") else scale_from_faces(faces)
         if s.known:

@@ -6,7 +6,7 @@ pixels to BEFORE pixels, SPEC convention), a smooth dense residual field on the 
 ``confidence``).
 
 **Faces through the mesh** (``method="mesh"``): when both photos show a face that
-`photokit.faces.mesh.find_faces` meshes (and a user ROI, if any, lies on it), the face is
+`photokit.faces.search.face_pass` meshes (and a user ROI, if any, lies on it), the face is
 aligned by `photokit.registration.mesh.fit_faces`: a global model from the mesh's rigid
 vertices, a piecewise-affine deformation on the mesh triangles, dense DIS refinement on
 the skin both photos show, the global part re-fitted to the full mapping, and an
@@ -119,7 +119,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ..faces.mesh import find_faces
+from ..faces.search import face_pass
 from ..io.photo import Photo, load
 from .mesh import FaceFit, expression, fit_faces, pose_change, shared_zones, skin_residual
 from .subject import Subject, find_subject
@@ -1077,15 +1077,15 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
 
     Notes
     -----
-    When both photos show a meshed face (`photokit.faces.mesh.find_faces`) and the ROI,
+    When both photos show a meshed face (`photokit.faces.search.face_pass`) and the ROI,
     if any, lies on BEFORE's face (at least `MESH_ROI_SHARE` of it), the face is aligned
     through the mesh (`_align_mesh`, ``method="mesh"``); otherwise by features on the
     subject (``method="features"``): skin close-ups, body areas, a face the mesh misses.
     """
     pb, pa = load(before), load(after)
     gb, ga = _gray(pb), _gray(pa)
-    fb = find_faces(pb.rgb8(), max_faces=1) if faces else []
-    fa = find_faces(pa.rgb8(), max_faces=1) if fb else []
+    fb = face_pass(pb).meshes[:1] if faces else []
+    fa = face_pass(pa).meshes[:1] if fb else []
     sub_b = None if fa and roi is None else find_subject(gb, roi, faces=faces)
     if fa:
         if sub_b is None or _mesh_covers(fb[0], sub_b):
