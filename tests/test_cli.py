@@ -86,3 +86,21 @@ def test_console_script_runs(photos):
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)[0]["image"] == str(photos[0])
+
+
+def test_measure_metrics_option_selects_names_and_families(tmp_path):
+    """--metrics takes metric names and families; the JSON holds exactly those (and their
+    zones); an unknown name is a usage error naming the families."""
+    from photokit import synth
+
+    im = synth.render_skin(seed=2, width=400, height=300)
+    p = tmp_path / "s.png"
+    Image.fromarray(im.pixels).save(p)
+    res = CliRunner().invoke(cli, ["measure", str(p), "--metrics", "redness,pigment.ita_mean", "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert set(doc["metrics"]) == {"redness.a_mean", "redness.ei_mean", "redness.area_pct",
+                                   "pigment.ita_mean"}
+    assert doc["decode"] == {"reduction": 1, "width": 400, "height": 300}
+    bad = CliRunner().invoke(cli, ["measure", str(p), "--metrics", "redness,nonsense"])
+    assert bad.exit_code == 2 and "'nonsense' is neither a metric nor a family" in bad.output

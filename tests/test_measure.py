@@ -291,3 +291,30 @@ def test_compare_searches_each_photo_for_faces_once(monkeypatch, astronaut):
     c = compare(astronaut, shifted)
     assert c.before.faces and c.after.faces
     assert len(calls) == 2
+
+
+def test_colour_metrics_decode_at_the_size_they_need(tmp_path):
+    """Resolution from the need: colour metrics work on a copy of at most `working_side`
+    px, so a large JPEG is decoded reduced (DCT scaling) for them, and their values move
+    far less than their standard errors; any metric that needs full resolution, an ROI or
+    ``resolution="full"`` decodes it all."""
+    from photokit.measurement.measure import decode_reduction
+    from photokit.metrics.redness import WORK_SIDE
+
+    im = synth.render_skin(seed=11, width=3600, height=2700)
+    path = tmp_path / "large.jpg"
+    Image.fromarray(im.pixels).save(path, quality=92)
+    colour = [m.name for m in registry.registered() if m.working_side]
+    assert colour and all(m.working_side == WORK_SIDE for m in registry.registered() if m.working_side)
+    reduced = measure(path, metrics=colour, mm_per_px=im.truth.mm_per_px)
+    full = measure(path, metrics=colour, mm_per_px=im.truth.mm_per_px, resolution="full")
+    # 3600 / 2 = 1800 >= 1600 > 3600 / 4
+    assert reduced.decode() == {"reduction": 2, "width": 1800, "height": 1350}
+    assert full.decode()["reduction"] == 1 and reduced.mm_per_px == pytest.approx(2 * full.mm_per_px)
+    for name in colour:
+        # within 15 % of a pair's noise floor 1.96 sqrt(2) se (evenness moves most: 0.31 se)
+        floor = 1.96 * np.sqrt(2) * full.standard_error[name]
+        assert abs(reduced.metrics[name] - full.metrics[name]) < 0.15 * floor, name
+    assert decode_reduction(path, registry.registered()) == 1          # texture needs every pixel
+    assert decode_reduction(path, [registry.get(n) for n in colour], roi="x.png") == 1
+    assert decode_reduction(im.pixels, [registry.get(n) for n in colour]) == 1

@@ -15,6 +15,7 @@ from .options import (
     info,
     json_option,
     max_pixels_option,
+    metrics_option,
     mm_per_px_option,
     patient_name_option,
     reference_roi_option,
@@ -28,6 +29,7 @@ from .options import (
 @roi_option
 @reference_roi_option
 @mm_per_px_option
+@metrics_option
 @click.option("--calibration", type=click.Choice(["auto", "checker", "none"]), default="auto",
               show_default=True, help="Colour-card use: auto uses a card when one is found.")
 @click.option("--maps", "maps_dir", type=click.Path(file_okay=False), default=None,
@@ -46,14 +48,14 @@ from .options import (
 @patient_name_option
 @json_option
 @max_pixels_option
-def command(image, roi, reference_roi, mm_per_px, calibration, maps_dir, zones, with_features, overlay_path,
-            fhir_path, deidentify, subject, patient_name, as_json, max_pixels):
+def command(image, roi, reference_roi, mm_per_px, metric_names, calibration, maps_dir, zones, with_features,
+            overlay_path, fhir_path, deidentify, subject, patient_name, as_json, max_pixels):
     """Redness, pigment, texture, pores and spots of one photo, in physical units."""
     plan = clinical.Plan(fhir=fhir_path, deidentify=deidentify, subject=subject,
                          patient_name=patient_name, warn=lambda line: info(f"photokit: {line}"))
     plan.check()
     m = measure(image, roi=roi, reference_roi=reference_roi, mm_per_px=mm_per_px,
-                calibration=calibration, max_pixels=max_pixels, zones=zones)
+                calibration=calibration, metrics=metric_names, max_pixels=max_pixels, zones=zones)
     shown = clinical.deidentified_measurement(m) if deidentify else m
     if overlay_path:
         atomic.write_image(overlay_path, clinical.overlay(plan, m))

@@ -19,6 +19,31 @@ mm_per_px_option = click.option("--mm-per-px", type=click.FloatRange(min=0, min_
                                 default=None, help="Physical scale of the photo, mm per pixel.")
 
 
+
+def _metric_names(ctx, param, value):
+    """``--metrics`` as registered metric names: comma-separated names or families."""
+    if value is None:
+        return None
+    from .. import metrics as registry
+
+    allm = registry.registered()
+    out: list[str] = []
+    for token in (t.strip() for t in value.split(",")):
+        names = [m.name for m in allm if m.name == token or m.family == token]
+        if not names:
+            fams = sorted({m.family for m in allm})
+            raise click.BadParameter(f"{token!r} is neither a metric nor a family "
+                                     f"({', '.join(fams)}; `photokit measure --help`)")
+        out += [n for n in names if n not in out]
+    return out
+
+
+metrics_option = click.option(
+    "--metrics", "metric_names", default=None, callback=_metric_names, metavar="NAMES",
+    help="Only these metrics: comma-separated names or families (e.g. redness,pigment.ita_mean). "
+         "Colour metrics alone decode a large JPEG at the size they need.")
+
+
 def emit_json(doc) -> None:
     """Write one JSON document to stdout (NaN becomes null)."""
     click.echo(json.dumps(json_clean(doc), indent=2, allow_nan=False))

@@ -32,6 +32,13 @@ DEFAULT_MAX_PIXELS = 120_000_000
 #: Smallest side photokit analyses; anything smaller carries no measurable skin.
 MIN_SIDE = 32
 
+#: The decode reductions `load` offers (JPEG DCT scaling supports exactly these).
+REDUCTIONS = (1, 2, 4, 8)
+#: OpenCV's JPEG DCT-scaling flag bits by reduction (the REDUCED_GRAYSCALE_k values;
+#: ORed with IMREAD_COLOR_RGB they give reduced colour).
+_JPEG_SCALING = {1: 0, 2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+                 8: cv2.IMREAD_REDUCED_GRAYSCALE_8}
+
 #: File name extensions photokit reads.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".heic", ".heif")
 
@@ -83,6 +90,9 @@ class Photo:
         never analysed.
     format : str
         Decoder format name (``JPEG``, ``PNG``, ...; ``array`` for arrays).
+    reduction : int
+        The file's pixels per pixel of `pixels` along each side: 1, or 2, 4, 8 when the
+        photo was decoded reduced (`load`'s ``reduce``).
     """
 
     pixels: np.ndarray
@@ -93,6 +103,7 @@ class Photo:
     mm_per_px: float | None = None
     alpha: np.ndarray | None = field(default=None, repr=False)
     format: str = "array"
+    reduction: int = 1
     _memo: dict = field(default_factory=dict, repr=False, init=False)
 
     def memo(self, key, make=None):
@@ -167,6 +178,7 @@ class Photo:
             "colour_profile": self.colour_profile,
             "capture_time": self.capture_time.isoformat() if self.capture_time else None,
             "mm_per_px": self.mm_per_px, "has_alpha": self.alpha is not None,
+            "reduction": self.reduction,
         }
 
 
@@ -338,7 +350,8 @@ def quiet_native(path=None):
                     _log.debug("%s: decoder said: %s", path or "image", " | ".join(text.splitlines()))
 
 
-def load(source, *, max_pixels: int | None = None, mm_per_px: float | None = None) -> Photo:
+def load(source, *, max_pixels: int | None = None, mm_per_px: float | None = None,
+         reduce: int = 1) -> Photo:
     """Load a photo from a path, an array or a `Photo`.
 
     Parameters
@@ -350,7 +363,13 @@ def load(source, *, max_pixels: int | None = None, mm_per_px: float | None = Non
     max_pixels : int, optional
         Refuse images larger than this many pixels (default `DEFAULT_MAX_PIXELS`).
     mm_per_px : float, optional
-        Known physical scale of the photo.
+        Known physical scale of the photo (of the file's pixels).
+    reduce : {1, 2, 4, 8}
+        Decode a file at 1/`reduce` of its size on each side: JPEG by DCT scaling (the
+        decoder computes only the coarse frequencies, about 2x faster at 1/2), other
+        formats by area averaging after the decode. `Photo.mm_per_px` is then the reduced
+        pixels' scale and `Photo.reduction` says by how much. Arrays and photos are not
+        reduced.
 
     Returns
     -------
@@ -391,8 +410,10 @@ def load(source, *, max_pixels: int | None = None, mm_per_px: float | None = Non
         raise PhotokitError("HEIC/HEIF needs pillow-heif: pip install pillow-heif", path)
 
     Image.MAX_IMAGE_PIXELS = None  # our own limit below applies, with a clearer message
+    if reduce not in REDUCTIONS:
+        raise ValueError(f"reduce must be one of {REDUCTIONS}, not {reduce!r}")
     with quiet_native(path):
-        px, meta = _decode(data, path, max_pixels)
+        px, meta = _decode(data, path, max_pixels, reduce)
     capture_time, orientation, icc, fmt = meta
     if px.dtype not in (np.uint8, np.uint16):
         if px.dtype == np.float32 or px.dtype == np.float64:
@@ -407,12 +428,26 @@ def load(source, *, max_pixels: int | None = None, mm_per_px: float | None = Non
         alpha = px[:, :, 1] > 0
         px = px[:, :, 0]
     px, profile = _to_srgb(np.ascontiguousarray(px), icc, path)
+    if mm_per_px is not None and reduce > 1:
+        mm_per_px = mm_per_px * reduce
     return Photo(px, path=path, capture_time=capture_time, orientation=orientation,
-                 colour_profile=profile, mm_per_px=mm_per_px, alpha=alpha, format=fmt)
+                 colour_profile=profile, mm_per_px=mm_per_px, alpha=alpha, format=fmt,
+                 reduction=reduce)
 
 
-def _decode(data: bytes, path: str, max_pixels: int | None):
-    """Decode file bytes: pixels upright, and (capture time, orientation, ICC, format)."""
+def probe(path) -> tuple[int, int]:
+    """``(width, height)`` of an image file as stored (before EXIF orientation), from its
+    header alone; raises `PhotokitError` like `load` for what is not an image."""
+    try:
+        with quiet_native(path), Image.open(path) as im:
+            return int(im.width), int(im.height)
+    except OSError as exc:
+        raise PhotokitError(f"not a readable image ({_short(exc)})", os.fspath(path)) from None
+
+
+def _decode(data: bytes, path: str, max_pixels: int | None, reduce: int = 1):
+    """Decode file bytes at 1/`reduce`: pixels upright, and (capture time, orientation,
+    ICC, format)."""
     try:
         im = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
@@ -458,10 +493,12 @@ def _decode(data: bytes, path: str, max_pixels: int | None):
             # Pillow's time (no decoder-buffer copy, no EXIF-transpose copy); orientation
             # is applied below as for PNG, so OpenCV's own must be off
             colour = cv2.IMREAD_COLOR_RGB if im.mode == "RGB" else cv2.IMREAD_GRAYSCALE
-            px = cv2.imdecode(np.frombuffer(data, np.uint8), colour | cv2.IMREAD_IGNORE_ORIENTATION)
-            if px is None or px.shape[:2] != (im.height, im.width):
+            flag = colour | _JPEG_SCALING[reduce] | cv2.IMREAD_IGNORE_ORIENTATION
+            px = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+            if px is None or px.shape[:2] != (-(-im.height // reduce), -(-im.width // reduce)):
                 raise ValueError("decoder failed")
             px = _orient(px, orientation)
+            reduce = 1
         else:
             im.load()
             im = ImageOps.exif_transpose(im)
@@ -470,6 +507,9 @@ def _decode(data: bytes, path: str, max_pixels: int | None):
         raise
     except Exception as exc:
         raise PhotokitError(f"image data is corrupt or truncated ({_short(exc)})", path) from None
+    if reduce > 1:   # the size a JPEG decoder's DCT scaling gives (rounded up)
+        h, w = px.shape[:2]
+        px = cv2.resize(px, (-(-w // reduce), -(-h // reduce)), interpolation=cv2.INTER_AREA)
 
     return px, (capture_time, orientation, icc, fmt)
 

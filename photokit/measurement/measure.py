@@ -17,6 +17,7 @@ as before the mesh existed, so face-less photos measure as they did; they give n
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -31,7 +32,7 @@ from ..faces.mesh import draw_overlay
 from ..faces.search import face_pass
 from ..faces.skin import face_skin_mask, skin_mask
 from ..imaging.filters import channel_max_within
-from ..io.photo import Photo, load
+from ..io.photo import REDUCTIONS, Photo, load, probe
 from ..io.roi import read_roi
 from ..metrics.analysis import LEVEL_MARGIN_MM, Analysis
 from ..metrics.noise import standard_errors
@@ -129,11 +130,21 @@ class Measurement:
             "units": units,
             "warnings": list(self.warnings),
             "zones": dict(self.zones),
+            "decode": self.decode(),
         }
+
+    def decode(self) -> dict:
+        """How the photo was decoded: ``reduction`` (file pixels per analysed pixel along
+        a side), the decoded ``width`` and ``height``; all pixel figures of the measurement
+        (skin pixels, zones, features, masks) are in those decoded pixels."""
+        if self.photo is None:
+            return {"reduction": 1, "width": None, "height": None}
+        return {"reduction": self.photo.reduction, "width": self.photo.width, "height": self.photo.height}
 
     def features(self) -> dict:
         """Every pore, spot and line the metrics counted (SPEC ``measure --features``), in
-        full-resolution pixels of the photo: ``{"pores": [...], "spots": [...], "lines": [...]}``
+        the photo's decoded pixels (`decode`; full resolution whenever any of these
+        families is measured): ``{"pores": [...], "spots": [...], "lines": [...]}``
         (empty lists where a family was not searched)."""
         from ..metrics.pores import pore_features
         from ..metrics.spots import spot_features
@@ -233,10 +244,30 @@ def _target(reference_target) -> tuple | None:
     return None if reference_target is None else tuple(float(v) for v in reference_target)
 
 
+def decode_reduction(image, chosen, *, roi=None, reference_roi=None) -> int:
+    """The decode reduction (`photokit.io.photo.REDUCTIONS`) a measurement of `image`
+    with metrics `chosen` needs: the coarsest that keeps the long side at least every
+    metric's `Metric.working_side`; 1 (full resolution) when any metric has none, for
+    arrays and loaded photos, and with an ROI or reference ROI (drawn on the file's pixels).
+
+    ``k = max{k in (1, 2, 4, 8) : ceil(S / k) >= max_m working_side(m)}``, S the long side.
+    """
+    sides = [m.working_side for m in chosen]
+    if (not isinstance(image, (str, os.PathLike)) or not sides or None in sides
+            or roi is not None or reference_roi is not None):
+        return 1
+    try:
+        long_side = max(probe(image))
+    except PhotokitError:
+        return 1   # `load` says what is wrong with the file
+    need = max(sides)
+    return max(k for k in REDUCTIONS if k == 1 or -(-long_side // k) >= need)
+
+
 def measure(image, *, roi=None, reference_roi=None, reference_target=None,
             mm_per_px: float | None = None, calibration: str = "auto", metrics=None,
             max_pixels: int | None = None, zones: bool | None = None,
-            context: PhotoContext | None = None) -> Measurement:
+            context: PhotoContext | None = None, resolution: str = "need") -> Measurement:
     """Measure every registered metric of a photo.
 
     Parameters
@@ -265,6 +296,11 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
     context : PhotoContext, optional
         A previous measurement's `Measurement.context` of this photo: its faces, quality
         and calibration are reused when they fit (see `PhotoContext`).
+    resolution : {"need", "full"}
+        ``"need"`` (default): a file is decoded at the coarsest size the requested
+        metrics need (`decode_reduction`; e.g. 1/2 of a 12 MP JPEG for colour metrics
+        only, by DCT scaling); ``"full"``: always at full resolution. The JSON's
+        ``decode`` says which.
 
     Returns
     -------
@@ -276,8 +312,14 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
         Unreadable photo, greyscale photo (no colour to measure), no skin found, an ROI
         that does not fit the photo, no face when `zones` is True.
     """
-    photo = load(image, max_pixels=max_pixels, mm_per_px=mm_per_px)
+    if resolution not in ("need", "full"):
+        raise ValueError(f"resolution must be 'need' or 'full', not {resolution!r}")
     chosen = _selected(metrics)
+    reduce = 1 if resolution == "full" else decode_reduction(image, chosen, roi=roi,
+                                                             reference_roi=reference_roi)
+    photo = load(image, max_pixels=max_pixels, mm_per_px=mm_per_px, reduce=reduce)
+    if mm_per_px is not None:
+        mm_per_px = photo.mm_per_px   # of the decoded pixels
     if not photo.is_colour and any(m.needs_colour for m in chosen):
         raise PhotokitError("photo is greyscale: no colour to measure (redness and pigment "
                             "need an RGB photo)", photo.path)

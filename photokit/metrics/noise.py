@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 
+import cv2
 import numpy as np
 
 #: z of a two-sided 95 % interval.
@@ -141,6 +142,30 @@ def mean_se(samples: Iterable[float], capture_cv: float) -> float | str:
     return math.sqrt(float(np.var(x, ddof=1)) / x.size + (capture_cv * float(np.mean(x))) ** 2)
 
 
+def skin_tiles(mask: np.ndarray, tile_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """The skin tiles of `tile_se`: ``(weights, index)``, the skin pixels ``w_t`` of each
+    `tile_px` square at least a quarter skin, and where those squares are in the row-major
+    list of all squares."""
+    t = max(1, int(tile_px))
+    h, w = mask.shape
+    hh, ww = -(-h // t) * t, -(-w // t) * t
+    m = np.zeros((hh, ww), np.float32)
+    m[:h, :w] = mask
+    # INTER_AREA with an integer factor is the exact tile mean
+    wt = cv2.resize(m, (ww // t, hh // t), interpolation=cv2.INTER_AREA).ravel().astype(np.float64) * (t * t)
+    index = np.flatnonzero(wt > 0.25 * t * t)
+    return np.rint(wt[index]), index
+
+
+def too_few_tiles(mask: np.ndarray, tile_px: int) -> str | None:
+    """Why the skin is too small for `tile_se` (fewer than `MIN_TILES` tiles), or None."""
+    n = skin_tiles(mask, tile_px)[0].size
+    if n < MIN_TILES:
+        return (f"too little skin for a noise floor ({n} tiles of {max(1, int(tile_px))} px, "
+                f"at least {MIN_TILES})")
+    return None
+
+
 def tile_se(values: np.ndarray, mask: np.ndarray, tile_px: int) -> float | str:
     r"""SE of the mean of `values` over `mask` from tile means (ratio estimator).
 
@@ -152,20 +177,17 @@ def tile_se(values: np.ndarray, mask: np.ndarray, tile_px: int) -> float | str:
 
     Returns a reason (str) when the skin fills fewer than `MIN_TILES` tiles.
     """
+    why = too_few_tiles(mask, tile_px)
+    if why:
+        return why
     t = max(1, int(tile_px))
     h, w = mask.shape
     hh, ww = -(-h // t) * t, -(-w // t) * t
-    m = np.zeros((hh, ww), np.float64)
     v = np.zeros((hh, ww), np.float64)
-    m[:h, :w] = mask
     v[:h, :w] = np.where(mask, values, 0.0)
-    wt = m.reshape(hh // t, t, ww // t, t).sum(axis=(1, 3)).ravel()
-    st = v.reshape(hh // t, t, ww // t, t).sum(axis=(1, 3)).ravel()
-    keep = wt > 0.25 * t * t
-    wt, st = wt[keep], st[keep]
+    wt, index = skin_tiles(mask, t)
+    st = v.reshape(hh // t, t, ww // t, t).sum(axis=(1, 3)).ravel()[index]
     n = wt.size
-    if n < MIN_TILES:
-        return f"too little skin for a noise floor ({n} tiles of {t} px, at least {MIN_TILES})"
     xt = st / wt
     x = st.sum() / wt.sum()
     return math.sqrt(n / (n - 1) * float(np.sum(wt * wt * (xt - x) ** 2)) / float(wt.sum()) ** 2)

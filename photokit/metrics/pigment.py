@@ -16,7 +16,16 @@ import numpy as np
 
 from ..imaging.filters import gaussian
 from .analysis import Analysis
-from .redness import COLOUR_JOB, LOG_FLOOR, colour_level, colour_noise, colour_skin, lab_of, skin_mean
+from .redness import (
+    COLOUR_JOB,
+    LOG_FLOOR,
+    WORK_SIDE,
+    colour_level,
+    colour_noise,
+    colour_skin,
+    lab_of,
+    skin_mean,
+)
 from .registry import Panel, family, metric
 
 #: Smoothing (mm) of the melanin map for evenness: removes pores and noise, keeps the
@@ -101,7 +110,7 @@ MI_MEAN_MDC, ITA_MEAN_MDC = 4.0, 4.6
 
 
 @metric("pigment.mi_mean", unit="MI", mdc=MI_MEAN_MDC, better="neither", job=COLOUR_JOB, core=True,
-        noise=colour_noise(melanin_map, mi_of, MI_MEAN_MDC),
+        working_side=WORK_SIDE, noise=colour_noise(melanin_map, mi_of, MI_MEAN_MDC),
         zone_map=melanin_map, pih_sign=1.0,
         panel=Panel("Pigment (melanin index)", "YlOrBr", "BrBG_r", "lighter", "darker", "lighter",
                     "darker", pixels=lambda lv: melanin_index_Diffey1984(lv.linear)),
@@ -111,7 +120,7 @@ def mi_mean(an: Analysis) -> float | None:
 
 
 @metric("pigment.ita_mean", unit="deg", mdc=ITA_MEAN_MDC, better="neither", job=COLOUR_JOB, core=True,
-        noise=colour_noise(ita_map, ita_of, ITA_MEAN_MDC),
+        working_side=WORK_SIDE, noise=colour_noise(ita_map, ita_of, ITA_MEAN_MDC),
         zone_map=ita_map, pih_sign=-1.0,
         description="mean Individual Typology Angle atan2(L*-50, b*)")
 def ita_mean(an: Analysis) -> float | None:
@@ -119,7 +128,7 @@ def ita_mean(an: Analysis) -> float | None:
 
 
 @metric("pigment.evenness", unit="MI", mdc=1.3, better="lower", job=COLOUR_JOB, core=True,
-        pih_sign=1.0,
+        working_side=WORK_SIDE, pih_sign=1.0,
         description=f"SD of the melanin index over skin, smoothed at {EVENNESS_SIGMA_MM:g} mm "
                     "(lower = more even)")
 def evenness(an: Analysis) -> float | None:

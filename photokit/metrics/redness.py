@@ -28,7 +28,7 @@ import numpy as np
 
 from ..colour.convert import linear_to_lab
 from .analysis import Analysis
-from .noise import MDC_PER_SW, light_dependent, light_se, tile_px, tile_se
+from .noise import MDC_PER_SW, light_dependent, light_se, tile_px, too_few_tiles
 from .registry import Panel, family, job, metric
 
 #: Long side (pixels) of the working copy for colour maps.
@@ -122,8 +122,8 @@ def colour_noise(values: Callable[[Analysis], np.ndarray], of_rgb: Callable[[np.
     :math:`se^2 = (\mathrm{mdc}/2.77)^2 + se_{light}^2`: the registered calibrated
     re-capture SD and, when the photo is not calibrated (no card, no reference skin), the
     light's share (`photokit.metrics.noise.light_se` of `of_rgb` at the skin's mean linear
-    colour). The skin must fill `photokit.metrics.noise.MIN_TILES` tiles
-    (`photokit.metrics.noise.tile_se` of the metric's map on the colour level), else the
+    colour). The skin must fill `photokit.metrics.noise.MIN_TILES` tiles of the colour
+    level (`photokit.metrics.noise.too_few_tiles`), else the
     metric is not judged; the tiles' spread itself is not added: it is the skin's own
     patchiness, which a re-capture of the same skin does not resample (docs/NOISE.md).
 
@@ -141,9 +141,9 @@ def colour_noise(values: Callable[[Analysis], np.ndarray], of_rgb: Callable[[np.
         lv, m = colour_level(an), colour_skin(an)
         if m is None:
             return "too little skin for a noise floor"
-        t = tile_se(values(an), m, tile_px(lv.mm_per_px))
-        if isinstance(t, str):
-            return t
+        why = an.cached("colour.tiles", lambda _: too_few_tiles(m, tile_px(lv.mm_per_px)))
+        if why:
+            return why
         var = (mdc / MDC_PER_SW) ** 2
         rgb = mean_rgb(an)
         if not an.calibrated and rgb is not None:
@@ -187,7 +187,7 @@ A_MEAN_MDC, EI_MEAN_MDC = 0.6, 1.4
 
 
 @metric("redness.a_mean", unit="a*", mdc=A_MEAN_MDC, better="lower", job=COLOUR_JOB, core=True,
-        noise=colour_noise(a_star_map, lambda rgb: lab_of(rgb)[1], A_MEAN_MDC),
+        working_side=WORK_SIDE, noise=colour_noise(a_star_map, lambda rgb: lab_of(rgb)[1], A_MEAN_MDC),
         zone_map=a_star_map, recovery=True,
         panel=Panel("Redness", "Reds", "RdBu_r", "less red", "more red", "paler", "redder",
                     pixels=lambda lv: lv.lab[..., 1].astype(np.float32)),
@@ -197,7 +197,7 @@ def a_mean(an: Analysis) -> float | None:
 
 
 @metric("redness.ei_mean", unit="EI", mdc=EI_MEAN_MDC, better="lower", job=COLOUR_JOB, core=True,
-        noise=colour_noise(erythema_map, ei_of, EI_MEAN_MDC),
+        working_side=WORK_SIDE, noise=colour_noise(erythema_map, ei_of, EI_MEAN_MDC),
         zone_map=erythema_map, recovery=True,
         description="mean erythema index 100*log10(R/G) on linear calibrated RGB")
 def ei_mean(an: Analysis) -> float | None:
@@ -205,6 +205,7 @@ def ei_mean(an: Analysis) -> float | None:
 
 
 @metric("redness.area_pct", unit="%", mdc=5.1, better="lower", job=COLOUR_JOB, core=True,
+        working_side=WORK_SIDE,
         description=f"% of skin whose erythema index exceeds its own 20th percentile + {RED_EXCESS_EI:g}")
 def area_pct(an: Analysis) -> float | None:
     m = colour_skin(an)

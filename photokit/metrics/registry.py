@@ -171,6 +171,12 @@ class Metric:
         ``noise(analysis, value) -> float | str``: the metric's standard error on this
         photo in its unit (`photokit.metrics.noise`), or one line saying why it has none
         (too little skin, too few features). None: the constant ``mdc / 2.77``.
+    working_side : int or None
+        The metric is computed on an area-averaged copy of the photo at most this many
+        pixels on the long side (the colour level): a photo decoded reduced to no less
+        than that changes it only through that averaging, far inside its noise floor
+        (``measure`` then decodes at the coarsest such size when every requested metric
+        has one; tests/test_measure.py); None: it needs the photo's full resolution.
     """
 
     name: str
@@ -192,6 +198,7 @@ class Metric:
     trend_rank: float | None = None
     zone: str = "none"
     noise: Callable | None = None
+    working_side: int | None = None
 
     @property
     def family(self) -> str:
@@ -216,7 +223,7 @@ def metric(name: str, *, unit: str, description: str, mdc: float, better: str = 
            group: str | None = None, version: int = 1, core: bool = False,
            zone_map: Callable | None = None, panel: Panel | None = None, recovery: bool = False,
            pih_sign: float = 0.0, trend_rank: float | None = None, zone: str | None = None,
-           noise: Callable | None = None):
+           noise: Callable | None = None, working_side: int | None = None):
     """Decorator that registers ``compute(analysis) -> float | None`` under `name`.
 
     The keyword arguments are the `Metric` attributes (`job` defaults to the function's
@@ -237,7 +244,8 @@ def metric(name: str, *, unit: str, description: str, mdc: float, better: str = 
         _REGISTRY[name] = Metric(name, unit, description, float(mdc), better, needs_colour,
                                  needs_scale, fn, job or fn.__module__,
                                  group or name.split(".", 1)[0], int(version), core, zone_map,
-                                 panel, recovery, float(pih_sign), trend_rank, zone, noise)
+                                 panel, recovery, float(pih_sign), trend_rank, zone, noise,
+                                 working_side)
         return fn
 
     return register
