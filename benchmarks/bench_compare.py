@@ -1,7 +1,8 @@
 """Speed of ``compare`` on two 12 MP JPEGs, as a multiple of one JPEG decode.
 
-Run ``python benchmarks/bench_compare.py [--repeat N] [--keep DIR]``. Real data come from
-``$PHOTOKIT_BENCH_DATA`` (default ``shared/data`` beside the repository).
+Run ``python benchmarks/bench_compare.py [--rounds N] [--keep DIR] [--write-readme]``.
+Real data come from ``$PHOTOKIT_BENCH_DATA`` (default ``shared/data`` beside the
+repository).
 
 Inputs: the real portrait ``faces/obama3.jpg`` cropped to 3:4 and enlarged to 3000 x 4000
 (12 MP, portrait) is
@@ -10,32 +11,32 @@ brighter by 8 %, with a redder cheek patch, and both are written as JPEG (q 92) 
 temporary folder. (Enlarging keeps the real image content and the 12 MP pixel count;
 fine texture is smoother than a native 12 MP capture.)
 
-Baseline, measured in the same run: one ``photokit.load`` of the BEFORE JPEG (decode,
-orientation, colour profile), median of N. Then, median of N each:
+Baseline, measured in the same run: one ``cv2.imread`` of the BEFORE JPEG, run beside
+each job run (`speed.interleaved`: the ratio per round, its median and range; CPU too).
+The jobs, each from the files (decoding included):
 
-- ``align``: alignment alone;
+- ``align``: alignment alone (target, issue 18: <= 10x);
 - ``measure`` x 2: all registered metrics on both photos (automatic skin mask);
-- ``compare``: alignment, region transfer, both measurements, lighting check;
-- ``report``: building the report pictures and the HTML, and writing it;
+- ``compare``: alignment, region transfer, both measurements, lighting check
+  (target, issue 21: <= 10x);
 - ``compare + report``: the whole ``photokit compare --report`` job.
-
-Every time is printed in seconds and as a multiple of the decode; the report size too.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from photokit.io.photo import load
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from speed import imread, interleaved, write_section  # noqa: E402
 
 DATA = Path(os.environ.get("PHOTOKIT_BENCH_DATA",
                            Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -67,19 +68,14 @@ def make_inputs(folder: Path) -> tuple[Path, Path]:
     return pb, pa
 
 
-def timed(fn, repeat: int):
-    times, out = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), out
+TARGETS = {"align": 10.0, "compare": 10.0}
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=3, help="runs per stage (median; default 3)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median; default 3)")
     ap.add_argument("--keep", type=Path, default=None, help="also write the report here")
+    ap.add_argument("--write-readme", action="store_true", help="update benchmarks/README.md")
     args = ap.parse_args(argv)
 
     from photokit.comparison.compare import compare
@@ -91,37 +87,38 @@ def main(argv=None) -> None:
         pb, pa = make_inputs(tmp)
         print(f"inputs: 2 JPEGs {SIZE[0]}x{SIZE[1]} ({SIZE[0] * SIZE[1] / 1e6:.0f} MP), "
               f"{pb.stat().st_size / 1e6:.1f} + {pa.stat().st_size / 1e6:.1f} MB; "
-              f"{os.cpu_count()} CPUs; repeat {args.repeat}")
-        t_dec, photo_b = timed(lambda: load(pb), args.repeat)
-        photo_a = load(pa)
-        t_align, al = timed(lambda: align(photo_b, photo_a), args.repeat)
-        t_meas, _ = timed(lambda: (measure(photo_b), measure(photo_a)), args.repeat)
-        t_cmp, comp = timed(lambda: compare(pb, pa), args.repeat)
+              f"{os.cpu_count()} CPUs; {args.rounds} rounds")
         out = tmp / "report.html"
-
-        def report():
-            comp._views.clear()
-            return comp.write_report(out)
-
-        t_rep, _ = timed(report, args.repeat)
-        t_all, _ = timed(lambda: compare(pb, pa).write_report(out), max(1, args.repeat - 1))
+        base = imread(pb)
+        results = {}
+        results["photokit.load"], _ = interleaved(lambda: load(pb), base, args.rounds)
+        results["align"], al = interleaved(lambda: align(pb, pa), base, args.rounds)
+        results["measure, both photos"], _ = interleaved(lambda: (measure(pb), measure(pa)), base,
+                                                         args.rounds)
+        results["compare"], comp = interleaved(lambda: compare(pb, pa), base, args.rounds)
+        results["compare + report"], _ = interleaved(lambda: compare(pb, pa).write_report(out), base,
+                                                     max(1, args.rounds - 1))
         size = out.stat().st_size
         if args.keep:
             args.keep.mkdir(parents=True, exist_ok=True)
             (args.keep / "bench_compare_report.html").write_bytes(out.read_bytes())
 
-    rows = [("JPEG decode (baseline, photokit.load)", t_dec),
-            ("align", t_align),
-            ("measure, both photos (all metrics)", t_meas),
-            ("compare (align + region + 2 x measure)", t_cmp),
-            ("report (pictures + HTML + write)", t_rep),
-            ("compare + report (the whole job)", t_all)]
-    print(f"\n{'stage':<42} {'seconds':>9} {'x decode':>9}")
-    for name, t in rows:
-        print(f"{name:<42} {t:9.2f} {t / t_dec:9.1f}")
-    print(f"\nalignment: {al.status}, confidence {al.confidence:.2f}; report {size / 1e6:.2f} MB")
+    lines = ["| job (12 MP face pair) | x one cv2.imread (median, range) | CPU x | target |",
+             "|---|---|---|---|"]
+    for name, r in results.items():
+        target = TARGETS.get(name)
+        print(f"{name:<24} {r.job_s:7.2f} s  {r.text(target)}")
+        lines.append(f"| {name} | {r.median:.1f} ({r.low:.1f}-{r.high:.1f}) | {r.cpu:.1f} | "
+                     f"{'' if target is None else f'<= {target:g}'} |")
+    print(f"\nalignment: {al.status} ({al.method}), confidence {al.confidence:.2f}; "
+          f"report {size / 1e6:.2f} MB")
     print("significant changes:", {k: round(v, 2) for k, v in comp.delta.items()
                                    if comp.significant.get(k)})
+    table = "\n".join(lines)
+    print("\n" + table)
+    if args.write_readme:
+        write_section("bench_compare",
+                      "### compare (`python benchmarks/bench_compare.py --write-readme`)\n\n" + table)
 
 
 if __name__ == "__main__":
