@@ -80,9 +80,9 @@ def mutate(data: bytes, rng) -> bytes:
 
 
 def fuzz(tmp_path, capfd, caplog, monkeypatch, n_files: int, seed: int) -> dict:
-    import photokit.measurement.measure as measure_module
+    import photokit.faces.search as search_module
 
-    monkeypatch.setattr(measure_module, "find_faces", lambda *a, **k: [])
+    monkeypatch.setattr(search_module, "find_faces", lambda *a, **k: [])
     rng = np.random.default_rng(seed)
     sources = _sources(rng)
     runner = CliRunner()
