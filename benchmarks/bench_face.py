@@ -19,9 +19,12 @@ Sections
    visibility geometry alone, both computed on the turned mesh itself.
 3. Iris centres against hand-placed pupils (London ``.tem`` points 0/1, zoom 63/81):
    error as % of the inter-pupil distance (IPD); the Haar eye centres likewise.
-4. The ruler: hand IPD (px) x mm_per_px. Zoom photos: spread across 15-60 cm; London:
-   range against 54-74 mm; the 63 mm rule gives 63 by definition; the Haar rule
-   (63 mm / Haar eye distance) shows its detector's error as the IPD it implies.
+4. The ruler: hand IPD (px) x mm_per_px (the limbus diameter), beside the previous ruler
+   (MediaPipe Iris's own diameter, ``Iris.model_diameter_px``). Zoom photos: spread across
+   15-60 cm, as photographed (near fixation) and corrected to far fixation for the eyes'
+   convergence on the lens at the stated distance (`far_ipd`); London: range against
+   54-74 mm; the 63 mm rule gives 63 by definition; the Haar rule (63 mm / Haar eye
+   distance) shows its detector's error as the IPD it implies.
 5. Time: find_faces + face_scale + zone outlines on a 12 MP JPEG (a zoom photo upscaled
    to 3000 x 4000) against one ``cv2.imread`` of that file, median of interleaved rounds.
 """
