@@ -209,3 +209,17 @@ def test_limbus_fit_gives_up_without_an_edge():
     from photokit.faces.mesh import fit_limbus
     flat = np.full((80, 80, 3), 128, np.uint8)
     assert fit_limbus(flat, (40, 40), 12.0, (1.0, 0.0)) is None
+
+
+def test_person_probability_marks_the_person_not_the_scene(astronaut, astro_faces):
+    from photokit.faces.mesh import person_probability
+    p = person_probability(astronaut, astronaut.shape)
+    assert p.shape == astronaut.shape[:2] and p.dtype == np.float32
+    f = astro_faces[0]
+    x, y = (int(v) for v in np.mean([f.iris_left.center, f.iris_right.center], axis=0))
+    assert p[y + 20, x] > 0.9                               # the face
+    assert p[400:500, 150:350].mean() > 0.9                 # the suit
+    assert p[100:300, 420:500].mean() < 0.1                 # the shuttle beside her
+    assert p[:40, :40].mean() < 0.1 and p[:40, -40:].mean() < 0.1
+    grey = np.full((300, 400, 3), 128, np.uint8)
+    assert person_probability(grey, (30, 40)).max() < 0.5   # nobody; any output grid
