@@ -19,9 +19,12 @@ Sections
    visibility geometry alone, both computed on the turned mesh itself.
 3. Iris centres against hand-placed pupils (London ``.tem`` points 0/1, zoom 63/81):
    error as % of the inter-pupil distance (IPD); the Haar eye centres likewise.
-4. The ruler: hand IPD (px) x mm_per_px. Zoom photos: spread across 15-60 cm; London:
-   range against 54-74 mm; the 63 mm rule gives 63 by definition; the Haar rule
-   (63 mm / Haar eye distance) shows its detector's error as the IPD it implies.
+4. The ruler: hand IPD (px) x mm_per_px (the limbus diameter), beside the previous ruler
+   (MediaPipe Iris's own diameter, ``Iris.model_diameter_px``). Zoom photos: spread across
+   15-60 cm, as photographed (near fixation) and corrected to far fixation for the eyes'
+   convergence on the lens at the stated distance (`far_ipd`); London: range against
+   54-74 mm; the 63 mm rule gives 63 by definition; the Haar rule (63 mm / Haar eye
+   distance) shows its detector's error as the IPD it implies.
 5. Time: find_faces + face_scale + zone outlines on a 12 MP JPEG (a zoom photo upscaled
    to 3000 x 4000) against one ``cv2.imread`` of that file, median of interleaved rounds.
 """
@@ -38,7 +41,7 @@ import numpy as np
 import skimage.data
 
 from photokit.faces.haar import detect_faces
-from photokit.faces.mesh import TRIANGLES, draw_overlay, face_scale, find_faces, pose, visibility
+from photokit.faces.mesh import IRIS_MM, TRIANGLES, draw_overlay, face_scale, find_faces, pose, visibility
 
 DATA = Path(os.environ.get("PHOTOKIT_BENCH_DATA",
                            Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
@@ -221,6 +224,28 @@ def section_yaw(items):
             cv2.imwrite("/tmp/face_yaw40.png", draw_overlay(turned, find_faces(turned))[..., ::-1])
 
 
+#: Centre of rotation of the eye behind the corneal apex (Fry & Hill 1962, Am. J. Optom.
+#: 39:581-595) and entrance pupil behind it (Gullstrand's schematic eye, 3.05 mm), mm.
+ROTATION_MM, PUPIL_MM = 13.5, 3.0
+
+
+def far_ipd(near_mm: float, distance_mm: float) -> float:
+    """The inter-pupil distance at far fixation from the one measured on a photo whose
+    subject looks into the lens at `distance_mm` (lens to cornea).
+
+    Each eye turns inward by ``theta = atan((P / 2) / (D + 13.5))`` about its centre of
+    rotation, so its entrance pupil, ``r = 13.5 - 3.0 = 10.5`` mm in front of that centre,
+    moves ``r sin(theta)`` towards the nose: ``P = P_near + 2 r sin(theta)``, solved for
+    ``P`` by fixed-point iteration. The iris turns to face the lens, so its visible
+    diameter, hence the iris scale, does not change.
+    """
+    r = ROTATION_MM - PUPIL_MM
+    p = near_mm
+    for _ in range(5):
+        p = near_mm + 2 * r * np.sin(np.arctan(p / 2 / (distance_mm + ROTATION_MM)))
+    return float(p)
+
+
 def section_iris_ruler(items, results):
     print("\n== 3. Iris centres vs hand-placed pupils; 4. the iris ruler ==")
     errs, herrs, rows = [], [], []
@@ -241,24 +266,42 @@ def section_iris_ruler(items, results):
             herrs += list(np.hypot(*(he - truth).T) / ipd * 100)
             haar_ipd_mm = 63.0 * ipd / haar[0].interocular_px
         sc = face_scale(faces)
-        rows.append((name, e, ipd, sc, ipd * sc.mm_per_px, haar_ipd_mm))
-    print(f"{'photo':22s} {'err L/R %IPD':>13s} {'IPD px':>7s} {'source':>6s} {'mm/px':>7s} {'unc':>5s} "
-          f"{'IPD mm iris':>11s} {'IPD mm Haar':>11s}")
-    for name, e, ipd, sc, mm, hmm in rows:
-        print(f"{name:22s} {e[0]:6.2f}/{e[1]:5.2f} {ipd:7.1f} {sc.source:>6s} {sc.mm_per_px:7.4f} "
-              f"{sc.uncertainty:5.3f} {mm:11.1f} {hmm if hmm is None else round(hmm, 1)!s:>11s}")
+        d_model = np.mean([f.iris_left.model_diameter_px, f.iris_right.model_diameter_px])
+        rows.append((name, e, ipd, sc, ipd * sc.mm_per_px, haar_ipd_mm, ipd * IRIS_MM / d_model))
+    print(f"{'photo':24s} {'err L/R %IPD':>13s} {'IPD px':>7s} {'source':>6s} {'mm/px':>7s} {'unc':>5s} "
+          f"{'IPD mm iris':>11s} {'(model d)':>9s} {'IPD mm Haar':>11s} {'63 mm rule mm/px':>16s}")
+    for name, e, ipd, sc, mm, hmm, old in rows:
+        print(f"{name:24s} {e[0]:6.2f}/{e[1]:5.2f} {ipd:7.1f} {sc.source:>6s} {sc.mm_per_px:7.4f} "
+              f"{sc.uncertainty:5.3f} {mm:11.1f} {old:9.1f} {hmm if hmm is None else round(hmm, 1)!s:>11s} "
+              f"{63.0 / ipd:16.4f}")
     print(f"iris centre error: median {np.median(errs):.2f} % IPD, 90th pct {np.percentile(errs, 90):.2f} %, "
           f"max {np.max(errs):.2f} % (n={len(errs)}); Haar eye centres: median "
           f"{np.median(herrs) if herrs else float('nan'):.2f} % (n={len(herrs)})")
-    zoom = np.array([r[4] for r in rows if "zoom" in r[0]])
-    lon = np.array([r[4] for r in rows if "london" in r[0]])
-    hz = [r[5] for r in rows if "zoom" in r[0] and r[5] is not None]
-    spread, sd = (zoom.max() - zoom.min()) / zoom.mean() * 100, zoom.std(ddof=1) / zoom.mean() * 100
-    print(f"zoom IPD (iris ruler): {np.round(zoom, 1).tolist()} mm; spread (max-min)/mean {spread:.1f} %, "
-          f"SD/mean {sd:.1f} %")
-    print(f"zoom IPD (Haar rule 63 mm / Haar eyes): {np.round(hz, 1).tolist()} mm")
-    print(f"London IPD (iris ruler): {lon.min():.1f}-{lon.max():.1f} mm, mean {lon.mean():.1f}, "
-          f"in 54-74 mm: {np.sum((lon >= 54) & (lon <= 74))}/{len(lon)}; the 63 mm rule gives 63.0 on all")
+
+    def spread(v):
+        v = np.asarray(v)
+        return f"spread (max-min)/mean {(v.max() - v.min()) / v.mean() * 100:.1f} %, SD/mean " \
+               f"{v.std(ddof=1) / v.mean() * 100:.1f} %"
+
+    zoom = [r for r in rows if "zoom" in r[0]]
+    dist = [10.0 * float(Path(r[0]).stem.removesuffix("cm")) for r in zoom]
+    print("Zoom recaptures, IPD (mm) = hand pupils (px) x mm/px; 'far' corrects the near-fixation IPD "
+          "for convergence on the lens at the stated distance (far_ipd):")
+    print(f"  {'distance':>8s} {'limbus':>7s} {'far':>6s} {'model d':>8s} {'far':>6s} {'Haar':>6s} "
+          f"{'63 mm rule':>10s}")
+    for r, dmm in zip(zoom, dist, strict=True):
+        print(f"  {dmm / 10:6.0f}cm {r[4]:7.1f} {far_ipd(r[4], dmm):6.1f} {r[6]:8.1f} "
+              f"{far_ipd(r[6], dmm):6.1f} {r[5] if r[5] is None else round(r[5], 1)!s:>6s} {63.0:10.1f}")
+    for label, k in (("limbus (this ruler)", 4), ("model d (previous ruler)", 6)):
+        near = [r[k] for r in zoom]
+        far = [far_ipd(v, dmm) for v, dmm in zip(near, dist, strict=True)]
+        print(f"  {label}: near {spread(near)}; far {spread(far)}")
+    for label, k in (("limbus (this ruler)", 4), ("model d (previous ruler)", 6)):
+        lon = np.array([r[k] for r in rows if "london" in r[0]])
+        inside = np.sum((lon >= 54) & (lon <= 74))
+        print(f"London IPD, {label}: {lon.min():.1f}-{lon.max():.1f} mm, mean {lon.mean():.1f}, SD/mean "
+              f"{lon.std(ddof=1) / lon.mean() * 100:.1f} %, in 54-74 mm: {inside}/{len(lon)}")
+    print("the 63 mm rule gives 63.0 mm on every photo by construction")
 
 
 def section_time():

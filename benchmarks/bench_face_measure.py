@@ -119,8 +119,10 @@ def run_old(tree: str, paths: list[str]) -> tuple[dict, dict, tuple[float, float
 
 
 def regions(face, shape) -> tuple[np.ndarray, np.ndarray]:
-    """The face oval and the neck band below it (outside the oval), bool full resolution."""
-    from photokit.faces.skin import NECK_HALF_WIDTH, face_outline
+    """The face oval and the neck band below it (outside the oval), bool full resolution:
+    below the jaw angles, within 0.4 face widths of the face's axis (the neck is about
+    0.7 face widths wide, Farkas 1994)."""
+    from photokit.faces.skin import face_outline
 
     oval = face_outline(face, shape)
     xy = face.landmarks[:, :2]
@@ -131,7 +133,7 @@ def regions(face, shape) -> tuple[np.ndarray, np.ndarray]:
     v = (xs - xy[152, 0]) * down[0] + (ys - xy[152, 1]) * down[1]
     u = (xs - xy[152, 0]) * -down[1] + (ys - xy[152, 1]) * down[0]
     jaw = np.mean([(xy[j] - xy[152]) @ down for j in (172, 397)])
-    return oval, (v > jaw) & (np.abs(u) < NECK_HALF_WIDTH * width) & ~oval
+    return oval, (v > jaw) & (np.abs(u) < 0.4 * width) & ~oval
 
 
 def shares(mask: np.ndarray, oval: np.ndarray, neck: np.ndarray) -> tuple[float, float, float]:

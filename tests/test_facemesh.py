@@ -148,3 +148,78 @@ def test_bad_model_file_is_named(tmp_path, monkeypatch, astronaut, content):
     monkeypatch.setattr("photokit.faces.mesh._models.MODEL_DIR", tmp_path)
     with pytest.raises(PhotokitError, match="face_detection_short_range.tflite"):
         find_faces(astronaut)
+
+
+def _eye(diameter: float, *, blur: float = 0.0, ss: int = 8, catchlight: bool = True) -> np.ndarray:
+    """A rendered eye of known horizontal visible iris diameter (px): a brown iris with a
+    dark pupil on a white sclera, lids covering the iris's top and bottom, a catchlight;
+    drawn `ss` times larger and area-averaged (anti-aliased), then blurred by `blur` px."""
+    side = int(4 * diameter) + 8
+    big = np.zeros((side * ss, side * ss, 3), np.uint8)
+    big[:] = (205, 150, 125)                                   # skin
+    c = (side * ss / 2, side * ss / 2)
+    s = 16 * ss
+    cv2.ellipse(big, (int(c[0] * 16), int(c[1] * 16)), (int(1.3 * diameter * s), int(0.45 * diameter * s)),
+                0, 0, 360, (235, 230, 225), -1, cv2.LINE_AA, 4)   # sclera, lid gap 0.9 d
+    iris_mask = np.zeros(big.shape[:2], np.uint8)
+    cv2.circle(iris_mask, (int(c[0] * 16), int(c[1] * 16)), int(diameter / 2 * s), 1, -1, cv2.LINE_AA, 4)
+    lids = np.zeros_like(iris_mask)
+    cv2.ellipse(lids, (int(c[0] * 16), int(c[1] * 16)), (int(1.3 * diameter * s), int(0.45 * diameter * s)),
+                0, 0, 360, 1, -1, cv2.LINE_AA, 4)
+    big[(iris_mask > 0) & (lids > 0)] = (90, 55, 35)
+    cv2.circle(big, (int(c[0] * 16), int(c[1] * 16)), int(diameter / 6 * s), (15, 10, 10), -1, cv2.LINE_AA, 4)
+    if catchlight:
+        cv2.circle(big, (int((c[0] + 0.3 * diameter * ss) * 16), int((c[1] - 0.2 * diameter * ss) * 16)),
+                   int(0.08 * diameter * s), (255, 255, 255), -1, cv2.LINE_AA, 4)
+    img = cv2.resize(big, (side, side), interpolation=cv2.INTER_AREA)
+    return cv2.GaussianBlur(img, (0, 0), blur) if blur > 0 else img
+
+
+@pytest.mark.parametrize(("diameter", "blur"), [(12.0, 0.0), (12.0, 1.0), (20.0, 0.0), (20.0, 1.0),
+                                               (20.0, 2.0), (33.3, 0.0), (33.3, 2.0), (60.0, 0.0),
+                                               (60.0, 2.0)])
+def test_limbus_fit_recovers_a_rendered_iris(diameter, blur):
+    from photokit.faces.mesh import fit_limbus
+    img = _eye(diameter, blur=blur)
+    c = (img.shape[1] - 1) / 2                                 # the pixel-centre convention
+    # a start as poor as the iris model's (its diameter off by -15..+15 %, centre by 5 %)
+    for guess, shift in ((0.85, (0.05, -0.04)), (1.15, (-0.05, 0.04))):
+        start = (c + shift[0] * diameter, c + shift[1] * diameter)
+        lim = fit_limbus(img, start, guess * diameter / 2, (1.0, 0.0))
+        assert lim is not None
+        # optical blur moves a curved edge inwards by sigma^2 / (2 R) a side: 2 blur^2 / d
+        tol = 0.25 + 0.01 * diameter + 2 * blur ** 2 / diameter
+        assert abs(lim.diameter_px - diameter) <= tol, (lim.diameter_px, diameter)
+        assert abs(lim.center[0] - c) <= 0.3 + 0.01 * diameter
+        assert 0 < lim.sd_px < 0.05 * diameter
+
+
+def test_limbus_fit_follows_a_tilted_eye_axis():
+    from photokit.faces.mesh import fit_limbus
+    img = _eye(30.0, blur=1.0)
+    c = (img.shape[1] - 1) / 2
+    m = cv2.getRotationMatrix2D((c, c), 20, 1.0)               # eye and lids tilted by 20 degrees
+    tilted = cv2.warpAffine(img, m, img.shape[1::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    axis = (np.cos(np.radians(-20)), np.sin(np.radians(-20)))
+    lim = fit_limbus(tilted, (c, c), 14.0, axis)
+    assert lim is not None and abs(lim.diameter_px - 30.0) < 0.5
+
+
+def test_limbus_fit_gives_up_without_an_edge():
+    from photokit.faces.mesh import fit_limbus
+    flat = np.full((80, 80, 3), 128, np.uint8)
+    assert fit_limbus(flat, (40, 40), 12.0, (1.0, 0.0)) is None
+
+
+def test_person_probability_marks_the_person_not_the_scene(astronaut, astro_faces):
+    from photokit.faces.mesh import person_probability
+    p = person_probability(astronaut, astronaut.shape)
+    assert p.shape == astronaut.shape[:2] and p.dtype == np.float32
+    f = astro_faces[0]
+    x, y = (int(v) for v in np.mean([f.iris_left.center, f.iris_right.center], axis=0))
+    assert p[y + 20, x] > 0.9                               # the face
+    assert p[400:500, 150:350].mean() > 0.9                 # the suit
+    assert p[100:300, 420:500].mean() < 0.1                 # the shuttle beside her
+    assert p[:40, :40].mean() < 0.1 and p[:40, -40:].mean() < 0.1
+    grey = np.full((300, 400, 3), 128, np.uint8)
+    assert person_probability(grey, (30, 40)).max() < 0.5   # nobody; any output grid

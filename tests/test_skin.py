@@ -207,3 +207,27 @@ def test_person_region_follows_a_tilted_head_and_keeps_all_below_the_chin():
     v = np.array([-u[1], u[0]])
     chin_row = mid[1] + S.CHIN_D * d * v[1]
     assert region[int(np.ceil(chin_row)) + 1:].all() and not region[: int(mid[1]), 590].any()
+
+
+def test_neck_skin_is_bounded_by_the_person_not_by_a_band(astronaut):
+    """Below the jaw, skin colour counts on the person only: the astronaut's head, cut just
+    below the chin and pasted on a backdrop of her own cheek's colour, keeps none of the
+    backdrop, though it touches her jaw (a band below the jaw took 8 % of what lies
+    below the chin)."""
+    from photokit.faces.mesh import find_faces
+    from photokit.faces.skin import face_outline, face_skin_mask
+    face = find_faces(astronaut)[0]
+    colour = np.median(astronaut[face.zone_masks(astronaut.shape)["cheek_left"]], axis=0)
+    rng = np.random.default_rng(1)
+    canvas = np.clip(colour + rng.normal(0, 3, (1100, 900, 3)), 0, 255).astype(np.uint8)
+    y0, x0 = 100, 200
+    # only the head of the photo (rows down to 4 px below the chin), on the backdrop
+    chin_y = int(face.landmarks[152, 1]) + 4
+    canvas[y0:y0 + chin_y, x0:x0 + 512] = astronaut[:chin_y]
+    faces = find_faces(canvas)
+    assert len(faces) == 1
+    mask = face_skin_mask(canvas, faces)
+    backdrop = np.ones(canvas.shape[:2], bool)
+    backdrop[y0:y0 + chin_y, x0:x0 + 512] = False
+    assert mask[backdrop].mean() < 0.002 and mask[y0 + chin_y:].mean() < 0.002
+    assert mask[face_outline(faces[0], canvas.shape)].mean() > 0.4

@@ -53,13 +53,14 @@ With faces from `photokit.faces.mesh.find_faces`, the mesh says where the face's
    `FACE_MAHALANOBIS`, luma above `FACE_DARK` times the cheeks' median, not clipped:
    this removes hair over the forehead, a beard, glasses' frames.
 2. *Neck and below*: outside the mesh's outline (its convex hull, the face oval), skin
-   colour (the same model) counts only in the band below the jaw angles (``v`` along
-   the face's axis past the jaw angles' level) within `NECK_HALF_WIDTH` face widths of
-   the face's axis, and only in connected regions that touch the face oval (the generic
-   model of steps 1-3, seeded on the cheeks' candidates): the neck and
-   the throat. Skin-coloured backgrounds beside or above the head never enter (they are
-   outside the band, or not connected to the face); ears, scalp, shoulders and hands are
-   left out too (body areas want a user ROI).
+   colour (the generic model of steps 1-3, seeded on the cheeks' candidates) counts
+   only below the jaw angles (``v`` along the face's axis past the jaw angles' level),
+   on the person (MediaPipe selfie segmentation, `photokit.faces.mesh.person_probability`
+   at least `PERSON_MIN`), and in connected regions that touch the face oval: the neck,
+   the throat and the skin of the chest and shoulders joined to them. Skin-coloured
+   backgrounds never enter (not the person, or not connected to the face); ears and
+   scalp (beside or above the jaw line) and hands held away from the neck are left out
+   (body areas want a user ROI).
 
 Face zones (`face_zones`)
 -------------------------
@@ -95,7 +96,7 @@ import cv2
 import numpy as np
 
 from ..imaging.filters import channel_max, channel_max_within, percentile_u8, shrink
-from .mesh import TRIANGLES
+from .mesh import TRIANGLES, person_probability
 from .mesh import ZONES as MESH_ZONES
 
 #: Side (px) of the working copy.
@@ -116,19 +117,17 @@ HEAD_HALF_WIDTH_D = 1.6
 HEAD_TOP_D = -2.2
 CHIN_D = 2.0
 
-#: Half-width of the neck band below a meshed face, in face widths (landmarks 234-454):
-#: the neck is about 0.7 face widths wide (Farkas 1994: neck width ~ 105 mm, face width
-#: ~ 140 mm); half of 0.8 leaves a margin for a turned head.
-NECK_HALF_WIDTH = 0.4
+#: Below a meshed face, a pixel is the person's when the selfie segmentation's person
+#: probability reaches this.
+PERSON_MIN = 0.5
 #: Inside a meshed face a pixel is skin when its normalised chroma is within this
 #: Mahalanobis distance of the face's own model (fitted on the cheek zones; looser than
 #: `MAHALANOBIS`: the mesh already says this is face) and its luma is above `FACE_DARK`
 #: times the cheeks' median (hair, a beard and glasses' frames are darker).
 FACE_MAHALANOBIS = 4.0
 FACE_DARK = 0.6
-#: Mesh landmarks: the face's outermost points left and right (its width), the chin,
-#: the mid-forehead, and the jaw angles.
-FACE_SIDES, CHIN, FOREHEAD, JAW_ANGLES = (234, 454), 152, 10, (172, 397)
+#: Mesh landmarks: the chin, the mid-forehead, and the jaw angles.
+CHIN, FOREHEAD, JAW_ANGLES = 152, 10, (172, 397)
 #: Triangles of the mesh that belong to some zone (the rest: eyes' rims, brows, lips, nostrils).
 _ZONED = TRIANGLES[MESH_ZONES != "-"]
 
@@ -460,20 +459,16 @@ def face_outline(face, shape, scale: float = 1.0) -> np.ndarray:
     return _mesh_fill(face.landmarks, shape, scale, None).view(bool)
 
 
-def _neck_band(face, shape, scale: float) -> np.ndarray:
-    """Bool on the grid of `shape` (at 1/`scale`): below the jaw angles along the face's
-    axis (chin minus forehead) and within `NECK_HALF_WIDTH` face widths of that axis."""
+def _below_jaw(face, shape, scale: float) -> np.ndarray:
+    """Bool on the grid of `shape` (at 1/`scale`): below the jaw angles' level along the
+    face's axis (chin minus forehead)."""
     xy = (face.landmarks[:, :2] + 0.5) * scale - 0.5
     down = xy[CHIN] - xy[FOREHEAD]
     down /= max(float(np.hypot(*down)), 1e-6)
-    across = np.array([-down[1], down[0]])
-    width = float(np.hypot(*(xy[FACE_SIDES[1]] - xy[FACE_SIDES[0]])))
     ys, xs = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
-    dx, dy = xs - xy[CHIN, 0], ys - xy[CHIN, 1]
-    v = dx * down[0] + dy * down[1]
-    u = dx * across[0] + dy * across[1]
+    v = (xs - xy[CHIN, 0]) * down[0] + (ys - xy[CHIN, 1]) * down[1]
     jaw = float(np.mean([(xy[j] - xy[CHIN]) @ down for j in JAW_ANGLES]))
-    return (v > jaw) & (np.abs(u) < NECK_HALF_WIDTH * width)
+    return v > jaw
 
 
 def face_skin_mask(rgb8: np.ndarray, faces, *, exclude: np.ndarray | None = None) -> np.ndarray:
@@ -526,10 +521,12 @@ def face_skin_mask(rgb8: np.ndarray, faces, *, exclude: np.ndarray | None = None
     m, _, _ = _colour_model(y, chroma, ncr, ncb, cand, neck_seeds)
     k = max(3, int(round(sw / 160)) | 1)
     ker = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-    # neck: skin colour in the band below each face, in regions touching the face oval
+    # neck and below: skin colour on the person below each face's jaw, in regions
+    # touching the face oval
     band = np.zeros((sh, sw), bool)
     for f in faces:
-        band |= _neck_band(f, (sh, sw), s)
+        band |= _below_jaw(f, (sh, sw), s)
+    band &= person_probability(rgb8, (sh, sw)) >= PERSON_MIN
     neck = cv2.morphologyEx((m & band & ~oval.view(bool)).view(np.uint8), cv2.MORPH_OPEN, ker)
     rim = cv2.dilate(oval, ker).view(bool)
     n, lab = cv2.connectedComponents(neck, connectivity=8)

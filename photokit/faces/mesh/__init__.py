@@ -1,5 +1,6 @@
 """Faces with MediaPipe's networks run by OpenCV: detection, 468-point mesh, irises,
-head pose, the iris as a ruler, and skin zones built on the mesh's triangles.
+head pose, the iris as a ruler, skin zones built on the mesh's triangles, and where the
+person is (selfie segmentation).
 
 Pure core: RGB arrays in, frozen dataclasses out. The networks are vendored in
 ``models/`` (Apache-2.0, see ``models/NOTICE``). See docs/FACE.md.
@@ -7,12 +8,14 @@ Pure core: RGB arrays in, frozen dataclasses out. The networks are vendored in
 
 from ._detect import Detection, detect
 from ._geometry import pose, visibility
+from ._limbus import Limbus, fit_limbus
 from ._overlay import draw_overlay
+from ._person import person_probability
 from ._pipeline import eye_opening, faces_document, find_faces
 from ._result import FaceMesh, Iris
 from ._scale import IRIS_MM, FaceScale, face_scale
 from ._topology import TRIANGLES, ZONE_CODES, ZONE_NAMES, ZONES
 
-__all__ = ["Detection", "FaceMesh", "FaceScale", "IRIS_MM", "Iris", "TRIANGLES", "ZONES", "ZONE_CODES",
-           "ZONE_NAMES", "detect", "draw_overlay", "eye_opening", "face_scale", "faces_document",
-           "find_faces", "pose", "visibility"]
+__all__ = ["Detection", "FaceMesh", "FaceScale", "IRIS_MM", "Iris", "Limbus", "TRIANGLES", "ZONES",
+           "ZONE_CODES", "ZONE_NAMES", "detect", "draw_overlay", "eye_opening", "face_scale",
+           "faces_document", "find_faces", "fit_limbus", "person_probability", "pose", "visibility"]

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import _models
 from ._crop import apply, crop
+from ._limbus import fit_limbus
 
 #: Input side of the mesh model and of the iris model.
 MESH_SIDE, IRIS_SIDE = 192, 64
@@ -98,9 +99,13 @@ def iris(rgb: np.ndarray, xyz: np.ndarray) -> list[dict]:
     Returns
     -------
     list of dict
-        ``center`` (2,), ``edge`` (4, 2) iris edge points, ``contour`` (71, 2) eye and
-        brow contour, ``diameter_px`` horizontal iris diameter: the distance between the
-        pair of opposite edge points more parallel to the eye-corner line.
+        ``center`` (2,) iris centre (the model's, moved along the eye axis to the middle
+        of the two limbus edges when they were found), ``edge`` (4, 2) iris edge points,
+        ``contour`` (71, 2) eye and brow contour, ``model_diameter_px`` the distance
+        between the pair of opposite edge points more parallel to the eye-corner line,
+        ``diameter_px`` the horizontal visible iris diameter: the limbus measured on the
+        photo (`fit_limbus`, started from the model's centre and radius), else (no limbus
+        found) the model's.
     """
     crops, maps, axes = [], [], []
     for k, (outer, inner) in enumerate(EYE_CORNERS):
@@ -123,6 +128,9 @@ def iris(rgb: np.ndarray, xyz: np.ndarray) -> list[dict]:
         edge = ir[1:]
         pairs = ((edge[0], edge[2]), (edge[1], edge[3]))
         horiz = max(pairs, key=lambda p: abs(np.dot(p[1] - p[0], axes[k])))
-        eyes.append({"center": ir[0], "edge": edge, "contour": contour,
-                     "diameter_px": float(np.hypot(*(horiz[1] - horiz[0])))})
+        model_d = float(np.hypot(*(horiz[1] - horiz[0])))
+        limbus = fit_limbus(rgb, ir[0], model_d / 2, axes[k])
+        eyes.append({"center": np.array(limbus.center) if limbus else ir[0], "edge": edge,
+                     "contour": contour, "model_diameter_px": model_d,
+                     "diameter_px": limbus.diameter_px if limbus else model_d})
     return eyes

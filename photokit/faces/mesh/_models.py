@@ -1,6 +1,6 @@
 """The vendored MediaPipe networks: where they are, how they load, how they run.
 
-The three TFLite files in ``models/`` come unchanged from the ``mediapipe==0.10.21``
+The four TFLite files in ``models/`` come unchanged from the ``mediapipe==0.10.21``
 wheel (Apache-2.0, see ``models/LICENSE`` and ``models/NOTICE``); OpenCV's DNN module
 runs them, so no inference runtime beyond OpenCV is needed.
 """
@@ -20,6 +20,7 @@ MODEL_DIR = Path(__file__).resolve().parent / "models"
 DETECTOR = "face_detection_short_range.tflite"
 MESH = "face_landmark.tflite"
 IRIS = "iris_landmark.tflite"
+SELFIE = "selfie_segmentation.tflite"
 
 
 def model_path(name: str) -> Path:
@@ -55,7 +56,7 @@ def run(name: str, crops: np.ndarray) -> dict[str, np.ndarray]:
     Parameters
     ----------
     name : str
-        One of `DETECTOR`, `MESH`, `IRIS`.
+        One of `DETECTOR`, `MESH`, `IRIS`, `SELFIE`.
     crops : ndarray, (N, S, S, 3) float32
         RGB crops scaled to 0..1 (the models' input range).
 

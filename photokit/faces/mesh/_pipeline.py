@@ -52,7 +52,9 @@ def find_faces(rgb: np.ndarray, *, max_faces: int | None = None, proposals=None,
     Detection (BlazeFace short range, `detect`) runs on a 128 px copy; each face is then
     meshed on 192 px crops warped straight from the full-resolution photo (a crop from
     the detection, levelled on its eye keypoints, then one from the mesh itself), its
-    irises on 64 px eye crops, and its pose and zone visibility from the 3D mesh.
+    irises on 64 px eye crops (each iris's horizontal diameter then measured on the
+    photo's limbus, `photokit.faces.mesh.fit_limbus`), and its pose and zone visibility
+    from the 3D mesh.
     """
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype not in (np.uint8, np.uint16):
@@ -72,8 +74,10 @@ def find_faces(rgb: np.ndarray, *, max_faces: int | None = None, proposals=None,
         yaw, pitch, roll = pose(xyz)
         faces.append(FaceMesh(
             box=(float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])), score=score, landmarks=xyz,
-            iris_left=Iris(tuple(float(v) for v in left["center"]), left["diameter_px"]),
-            iris_right=Iris(tuple(float(v) for v in right["center"]), right["diameter_px"]),
+            iris_left=Iris(tuple(float(v) for v in left["center"]), left["diameter_px"],
+                           left["model_diameter_px"]),
+            iris_right=Iris(tuple(float(v) for v in right["center"]), right["diameter_px"],
+                            right["model_diameter_px"]),
             yaw=yaw, pitch=pitch, roll=roll, visible=visibility(xyz), eye_opening=eye_opening(xyz),
             detector=det.source))
     faces.sort(key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))

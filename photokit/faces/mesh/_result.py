@@ -23,11 +23,16 @@ class Iris:
     center : (float, float)
         Iris centre ``(x, y)``.
     diameter_px : float
-        Horizontal iris diameter (between the two edge points along the eye's axis).
+        Horizontal visible iris diameter: the limbus measured on the photo (see
+        `photokit.faces.mesh.find_faces`), or the model's when no limbus was found.
+    model_diameter_px : float or None
+        MediaPipe Iris's own estimate (between its two edge points along the eye's axis),
+        kept for comparison.
     """
 
     center: tuple[float, float]
     diameter_px: float
+    model_diameter_px: float | None = None
 
     def to_dict(self) -> dict:
         return {"center": _r(self.center), "diameter_px": round(float(self.diameter_px), 2)}
