@@ -246,6 +246,47 @@ def far_ipd(near_mm: float, distance_mm: float) -> float:
     return float(p)
 
 
+#: Mesh landmarks of the eye corners: (subject's right outer, right inner, left inner, left outer).
+CANTHI = (33, 133, 362, 263)
+
+
+def hand_points(path: Path) -> np.ndarray:
+    """All hand-placed points of a ``.tem`` file, (N, 2)."""
+    lines = path.with_suffix(".tem").read_text().split("\n")
+    n = int(lines[0])
+    return np.array([[float(v) for v in ln.split()[:2]] for ln in lines[1:n + 1]])
+
+
+def canthal_ruler(items, results, zoom_rows):
+    """The ruler on rigid distances that do not move with the eyes: the hand-placed inner
+    and outer eye corners (the template points nearest the mesh's corners on the 30 cm
+    photo, the same indices on all four), in mm from each photo's iris scale. The inner
+    corners lie at about the iris's depth, so perspective scales them as it scales the
+    iris; the outer corners lie 10-15 mm further back (at 15 cm they shrink by ~8 %
+    relative to the iris)."""
+    zoom = {name: (img, path) for name, img, path in items if "zoom" in name}
+    if len(zoom) < 2:
+        return
+    ref = next(n for n in zoom if n.endswith("30cm.jpg"))
+    pts, lm = hand_points(zoom[ref][1]), results[ref][0].landmarks[:, :2]
+    idx = [int(np.hypot(*(pts - lm[k]).T).argmin()) for k in CANTHI]
+    inner, outer, inner_old = [], [], []
+    for name, _e, ipd, sc, _mm, _h, old in zoom_rows:
+        p = hand_points(zoom[name][1])
+        icd_px = np.hypot(*(p[idx[1]] - p[idx[2]]))
+        inner.append(icd_px * sc.mm_per_px)
+        outer.append(np.hypot(*(p[idx[0]] - p[idx[3]])) * sc.mm_per_px)
+        inner_old.append(icd_px * old / ipd)     # the previous ruler's mm/px: old / ipd
+    print("Rigid distances from the hand-placed eye corners x the iris scale (no convergence):")
+    for name, a, b, c in zip([r[0] for r in zoom_rows], inner, outer, inner_old, strict=True):
+        print(f"  {Path(name).stem:>8s} inner canthi {a:5.1f} mm (previous ruler {c:5.1f}), "
+              f"outer canthi {b:5.1f} mm")
+    for label, v in (("inner canthal distance", inner), ("same, previous ruler", inner_old),
+                     ("outer canthal distance", outer)):
+        v = np.asarray(v)
+        print(f"  {label}: spread (max-min)/mean {(v.max() - v.min()) / v.mean() * 100:.1f} %")
+
+
 def section_iris_ruler(items, results):
     print("\n== 3. Iris centres vs hand-placed pupils; 4. the iris ruler ==")
     errs, herrs, rows = [], [], []
@@ -296,6 +337,7 @@ def section_iris_ruler(items, results):
         near = [r[k] for r in zoom]
         far = [far_ipd(v, dmm) for v, dmm in zip(near, dist, strict=True)]
         print(f"  {label}: near {spread(near)}; far {spread(far)}")
+    canthal_ruler(items, results, zoom)
     for label, k in (("limbus (this ruler)", 4), ("model d (previous ruler)", 6)):
         lon = np.array([r[k] for r in rows if "london" in r[0]])
         inside = np.sum((lon >= 54) & (lon <= 74))
