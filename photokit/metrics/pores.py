@@ -3,35 +3,39 @@
 Method
 ------
 Scale-normalised Laplacian of Gaussian approximated by differences of Gaussians
-(Lowe 2004) on CIE L* at a working resolution of 0.1 mm/px (finer photos are
-area-averaged by the integer pyramid factor, then resampled to it after the first blur;
-real pores, 0.27-0.66 mm across in the hand outlines of ``benchmarks/bench_pores.py``,
-are then 3-7 px across, and F1 there is the same as at 0.084 mm/px), over the scales
-``s_k = s_min 2^(k/3)`` that cover pore diameters 0.2-1.0 mm (a Gaussian dip of SD
-``s`` is detected at ``s`` and is reported with diameter ``d = 2 sqrt(2) s``, the LoG's
-zero-crossing diameter, Lindeberg 1998). ``D_k = (G_{s_{k+1}} - G_{s_k}) * L /
-(2^(1/3) - 1)`` approximates ``s^2 Laplacian(L)``; for a dark Gaussian dip of depth
-``A`` (L*) and SD ``s`` it peaks at ``A / 2`` at scale ``s``, so the contrast estimate
-is ``2 D``. A pore is a local maximum of ``D`` in space and scale (3 x 3 x 3) with
-contrast above 2.75 L* (chosen on the real close-up's tuning half, below; the
-synthetic micro-relief alone yields ~7 false pores per cm^2 at 1.5 L*), whose Hessian at its scale is blob-like (smaller eigenvalue at least 0.35 of
-the larger: lines are wrinkles, not pores), whose centre lies at least its own SD inside
-the skin mask (Euclidean distance to the nearest non-skin pixel); of pores closer than
-the larger radius only the stronger is kept. Scales under 0.8 working pixels are not
-searched (at 0.1 mm/px: pores under 0.23 mm). As in SIFT, wide scales are filtered on halved
-copies (the first two octaves at full resolution, then one octave per halving, so a
-scale is never under 1.6 px where it is searched), at a fraction of the cost of
-full-resolution filtering; the halving is symmetric (odd lengths keep every other
-pixel, even lengths average pairs), so a mirrored photo gives the mirrored pores. When
-even 1 mm pores are under 1.2 px of SD (photos coarser than about 0.3 mm/px) the pore
-metrics are None. Every pore of the skin is searched, on large photos too (no strip
-sampling), so `find_pores` lists them all.
+(Lowe 2004) on CIE L* at a working resolution of 0.14 mm/px (`PORE_MM_PER_PX`: finer
+photos are area-averaged by the integer pyramid factor, then resampled to it after the
+first blur), over the scales ``s_k = s_min 2^(k/3)`` that cover pore diameters 0.2-1.0
+mm (a Gaussian dip of SD ``s`` is detected at ``s`` and is reported with diameter
+``d = 2 sqrt(2) s``, the LoG's zero-crossing diameter, Lindeberg 1998). ``D_k =
+(G_{s_{k+1}} - G_{s_k}) * L / (2^(1/3) - 1)`` approximates ``s^2 Laplacian(L)``; for a
+dark Gaussian dip of depth ``A`` (L*) and SD ``s`` it peaks at ``A / 2`` at scale ``s``,
+so the contrast estimate is ``2 D``. A pore is a local maximum of ``D`` in space and
+scale (3 x 3 x 3) with contrast above 2.75 L* (the synthetic micro-relief alone yields
+~7 false pores per cm^2 at 1.5 L*), whose Hessian at its scale is blob-like (smaller
+eigenvalue at least 0.35 of the larger: lines are wrinkles, not pores), whose centre
+lies at least its own SD inside the skin mask (Euclidean distance to the nearest
+non-skin pixel); of pores closer than the larger radius only the stronger is kept. Its
+centre is refined to a fraction of a pixel (the vertex of the parabola through ``D``
+along each axis). Scales under 0.8 working pixels are not searched (at 0.14 mm/px,
+pores under 0.32 mm are found at that scale and reported as 0.32 mm). As in SIFT, wide
+scales are filtered on halved copies (the first two octaves at full resolution, then
+one octave per halving, so a scale is never under 1.6 px where it is searched); the
+halving is symmetric (odd lengths keep every other pixel, even lengths average pairs),
+so a mirrored photo gives the mirrored pores. When even 1 mm pores are under 1.2 px of
+SD (photos coarser than about 0.3 mm/px) the pore metrics are None. Every pore of the
+skin is searched, on large photos too (no strip sampling), so `find_pores` lists them
+all.
 
-On a real close-up with every pore outlined by hand (``benchmarks/bench_pores.py``,
-0.084 mm/px), the thresholds above, chosen on the top half of the annotated region,
-match 0.61 of the detections to a hand-outlined pore and find 0.65 of those there
-(F1 0.63); on the held-out bottom half precision 0.72, recall 0.74, F1 0.73; pixel
-Dice 0.43 over the region (published anchors: DoG 0.44, a trained CNN 0.67).
+Real skin (``benchmarks/bench_pores.py``: a close-up at 0.084 mm/px with 1,361 pores
+outlined by hand, 0.27-0.66 mm across, 5th-95th percentile): the working level and the
+thresholds were chosen on the top half of the annotated region (0.06-0.16 mm/px give
+F1 0.61-0.64 there, so the level is the coarsest that keeps it: a 12 MP photo at 0.07
+mm/px is searched on 3 MP); top half precision 0.68, recall 0.59, F1 0.63; held-out
+bottom half precision 0.82, recall 0.71, F1 0.76; pixel Dice 0.46 over the region
+(published anchors on such data: DoG 0.44, a trained CNN 0.67). The glabella holds
+most of the tuning half's false hits: specular speckle there, and pores left
+unannotated near the brow.
 
 ``texture.pore_density`` = pores per cm^2 of analysed skin; ``pores.mean_diameter_mm``,
 ``pores.area_pct`` (sum of pore disc areas over skin area), ``pores.mean_contrast``
@@ -59,7 +63,8 @@ from .noise import count_se, mean_se
 from .registry import family, job, metric, unmeasurable
 from .texture import blur, enough_skin, physical_level_mm_per_px, work
 
-PORE_MM_PER_PX = 0.1
+#: Working resolution (mm/px) pores are searched at (see the module notes for the choice).
+PORE_MM_PER_PX = 0.14
 PORE_DIAMETER_MM = (0.2, 1.0)
 PORE_CONTRAST = 2.75
 PORE_BLOBNESS = 0.35
@@ -129,7 +134,7 @@ def _pore_sigmas(mm_per_px: float) -> tuple[float, float]:
             PORE_DIAMETER_MM[1] / _D_PER_S / mm_per_px)
 
 
-#: Pores share the texture band's working level; started third.
+#: The pore job (its own working level, `PORE_MM_PER_PX`); started third.
 job(__name__, start=2)
 family("pores", title="Pores", order=3)
 
@@ -186,13 +191,13 @@ def _detect(an: Analysis) -> PoreResult | None:
     k0 = 0                 # scales searched so far
     while k0 < n:
         m = min(OCTAVE0_SCALES if k0 == 0 else 3, n - k0)
-        # streamed: scale j is searched once D_{j+1} exists; three D (with their 3 x 3
-        # maxima) and three G are kept (fewer fresh arrays: they are slow to first touch)
+        # streamed: scale j is searched once D_{j+1} exists; three D and three G are kept
+        # (fewer fresh arrays: they are slow to first touch)
         G, D, last = [img], [], img
         for i in range(1, m + 3):
             g = blur(G[-1], float(s0 * _K ** (i - 1) * np.sqrt(_K * _K - 1)))
             d = cv2.addWeighted(g, 1.0 / (_K - 1.0), G[-1], -1.0 / (_K - 1.0), 0.0)
-            D.append((d, cv2.dilate(d, _BOX3)))
+            D.append(d)
             G.append(g)
             if i == m:
                 last = g                     # G_m starts the next group
@@ -213,9 +218,6 @@ def _detect(an: Analysis) -> PoreResult | None:
     x, y, diam, con = _suppress_overlaps(found[:, deep > found[2] / _D_PER_S / p], p)
     x, y = w.to_full((x + 0.5) * fx - 0.5, (y + 0.5) * fy - 0.5)
     return PoreResult(x, y, diam, con, float(np.count_nonzero(valid)) * p * p)
-
-
-_BOX3 = np.ones((3, 3), np.uint8)
 
 
 def _pore_grid(w) -> tuple[tuple[int, int], tuple[float, float]]:
@@ -263,22 +265,18 @@ def _half(a: np.ndarray, mask: bool = False):
 
 def _pores_at(D: list, g: np.ndarray, sigma: float, thr: float, valid8: np.ndarray,
               p: float, to_work=(1.0, 0.0, 1.0, 0.0)) -> np.ndarray:
-    """Pores at the middle scale of ``D = [D_below, D_here, D_above]`` (each a pair: the
-    DoG and its 3 x 3 maximum) on a copy of the working level whose pixel ``(x, y)`` is
-    working pixel ``(sx x + tx, sy y + ty)``, ``to_work = (sx, tx, sy, ty)``: scale-space
-    maxima (`_scale_space_maxima`) that pass the blob test on the Hessian of `g` (the
-    Gaussian there) and whose diameter ``2 sqrt(2) sigma`` (`sigma` in working pixels) is
-    in `PORE_DIAMETER_MM`. Returns rows ``(x, y, diameter_mm, contrast)`` (working pixels,
-    mm, L*), one column per pore."""
+    """Pores at the middle scale of ``D = [D_below, D_here, D_above]`` on a copy of the
+    working level whose pixel ``(x, y)`` is working pixel ``(sx x + tx, sy y + ty)``,
+    ``to_work = (sx, tx, sy, ty)``: scale-space maxima (`_scale_space_maxima`) that pass
+    the blob test on the Hessian of `g` (the Gaussian there) and whose diameter
+    ``2 sqrt(2) sigma`` (`sigma` in working pixels) is in `PORE_DIAMETER_MM`. Returns rows
+    ``(x, y, diameter_mm, contrast)`` (working pixels, mm, L*), one column per pore."""
     ys, xs = _scale_space_maxima(D, thr, valid8)
     diam = sigma * _D_PER_S * p
     if xs.size == 0 or not PORE_DIAMETER_MM[0] * 0.99 <= diam <= PORE_DIAMETER_MM[1] * 1.01:
         return np.zeros((4, 0))
-    # the 3 x 3 neighbourhood of each point, reflected at the border (reflect-101, as a
-    # bordered copy would give, without copying the image for a sparse set of points)
-    h, w_ = g.shape
-    ym, yp = np.minimum(np.abs(ys - 1), h - 1), np.maximum(h - 1 - np.abs(h - 2 - ys), 0)
-    xm, xp = np.minimum(np.abs(xs - 1), w_ - 1), np.maximum(w_ - 1 - np.abs(w_ - 2 - xs), 0)
+    # the 3 x 3 neighbourhood of each point (maxima lie off the border)
+    ym, yp, xm, xp = ys - 1, ys + 1, xs - 1, xs + 1
     c = g[ys, xs]
     lxx = g[ys, xp] - 2 * c + g[ys, xm]
     lyy = g[yp, xs] - 2 * c + g[ym, xs]
@@ -289,24 +287,44 @@ def _pores_at(D: list, g: np.ndarray, sigma: float, thr: float, valid8: np.ndarr
     ok = (l1 > 0) & (l2 >= PORE_BLOBNESS * l1)
     sx, tx, sy, ty = to_work
     xs, ys = xs[ok], ys[ok]
-    return np.stack([xs * sx + tx, ys * sy + ty, np.full(xs.size, diam),
-                     2.0 * D[1][0][ys, xs].astype(np.float64)])
+    # sub-pixel centre: the vertex of the parabola through D at the maximum and its two
+    # neighbours along each axis (maxima lie off the border, `_scale_space_maxima`)
+    d = D[1]
+    c = d[ys, xs].astype(np.float64)
+    offs = []
+    for lo, hi in ((d[ys, xs - 1], d[ys, xs + 1]), (d[ys - 1, xs], d[ys + 1, xs])):
+        curv = lo - 2 * c + hi
+        offs.append(np.clip(0.5 * (lo - hi) / np.minimum(curv, -1e-9), -0.5, 0.5))
+    return np.stack([(xs + offs[0]) * sx + tx, (ys + offs[1]) * sy + ty, np.full(xs.size, diam), 2.0 * c])
 
 
 def _scale_space_maxima(D: list, thr: float, valid8: np.ndarray):
-    """Rows and columns where the middle DoG of ``D = [(D_below, max3_below), (D_here,
-    max3_here), (D_above, max3_above)]`` (``max3`` its 3 x 3 maximum, `cv2.dilate`, which
-    ignores pixels beyond the border) is above `thr` on valid pixels and a 3 x 3 x 3
-    maximum: not below any neighbour at its scale, above every pixel of the 3 x 3 blocks
-    at the scales below and above. Dense comparisons on 8-bit masks, then one sparse list."""
-    (_, below), (d, here), (_, above) = D
+    """Rows and columns where ``D[1]`` (of ``D = [D_below, D_here, D_above]``) is above
+    `thr` on valid pixels off the border and a 3 x 3 x 3 maximum: not below any neighbour
+    at its scale, above every pixel of the 3 x 3 blocks at the scales below and above.
+
+    The threshold leaves a sparse set (about 1-2 % of skin pixels), so the 26 neighbours
+    are gathered there only, the same-scale test first (it leaves few points for the two
+    neighbouring scales).
+    """
+    d = D[1]
     ok = cv2.bitwise_and(cv2.compare(d, thr, cv2.CMP_GT), valid8)
-    for other, op in ((here, cv2.CMP_GE), (below, cv2.CMP_GT), (above, cv2.CMP_GT)):
-        cv2.bitwise_and(ok, cv2.compare(d, other, op), dst=ok)
+    ok[[0, -1], :] = 0
+    ok[:, [0, -1]] = 0
     pts = cv2.findNonZero(ok)
     if pts is None:
         return np.zeros(0, np.intp), np.zeros(0, np.intp)
-    return pts[:, 0, 1].astype(np.intp), pts[:, 0, 0].astype(np.intp)
+    w = d.shape[1]
+    idx = pts[:, 0, 1].astype(np.intp) * w + pts[:, 0, 0]
+    for level, strict in ((1, False), (0, True), (2, True)):
+        flat, centre = D[level].ravel(), d.ravel().take(idx)
+        for off in (-w - 1, -w, -w + 1, -1, 0, 1, w - 1, w, w + 1):
+            if level == 1 and off == 0:
+                continue
+            nb = flat.take(idx + off)
+            keep = (centre > nb) if strict else (centre >= nb)
+            idx, centre = idx[keep], centre[keep]
+    return np.divmod(idx, w)
 
 
 def _suppress_overlaps(found: np.ndarray, mm_per_px: float) -> np.ndarray:
