@@ -414,8 +414,8 @@ def _mean_noise(attr: str):
 
 @metric("texture.pore_density", unit="1/cm^2", mdc=9.5, better="lower", needs_colour=False,
         noise=_count_noise,
-        group="pores", core=True, trend_rank=2, needs_scale=True,
-        description="dark pore-scale blobs (0.2-1.0 mm, >= 1.5 L*) per cm^2 of skin")
+        group="pores", core=True, trend_rank=2, needs_scale=True, version=2,
+        description=f"dark pore-scale blobs (0.2-1.0 mm, >= {PORE_CONTRAST:g} L*) per cm^2 of skin")
 def pore_density(an: Analysis) -> float | None:
     """Pores per cm^2 of analysed skin."""
     r = _pores(an)
@@ -425,7 +425,7 @@ def pore_density(an: Analysis) -> float | None:
 
 
 @metric("pores.mean_diameter_mm", trend_rank=100, unit="mm", mdc=0.022, better="lower", needs_colour=False,
-        noise=_mean_noise("diameter_mm"),
+        noise=_mean_noise("diameter_mm"), version=2,
         needs_scale=True, description="mean diameter of detected pores")
 def mean_diameter_mm(an: Analysis) -> float | None:
     r = _pores(an)
@@ -435,7 +435,7 @@ def mean_diameter_mm(an: Analysis) -> float | None:
 
 
 @metric("pores.area_pct", unit="%", mdc=1.1, better="lower", needs_colour=False, needs_scale=True,
-        noise=_area_noise,
+        noise=_area_noise, version=2,
         trend_rank=4, description="% of skin covered by detected pores (discs of their diameter)")
 def area_pct(an: Analysis) -> float | None:
     r = _pores(an)
@@ -445,7 +445,7 @@ def area_pct(an: Analysis) -> float | None:
 
 
 @metric("pores.mean_contrast", trend_rank=3, unit="L*", mdc=0.41, better="lower", needs_colour=False,
-        noise=_mean_noise("contrast"),
+        noise=_mean_noise("contrast"), version=2,
         needs_scale=True, description="mean depth (L* contrast, 2x the DoG peak) of detected pores")
 def mean_contrast(an: Analysis) -> float | None:
     """Mean pore contrast: how visible the pores are (saturating counts miss depth)."""
