@@ -125,10 +125,9 @@ class FaceFit:
         Their share of all ratio-test matches on the face.
     before_highpass : ndarray
         BEFORE's contrast-normalised high-pass on the grid (`highpass`, uint8).
-    after_scale : float
-        AFTER pixels per grid pixel at the face (for resampling AFTER without aliasing).
-    after_box : tuple of int
-        The part of AFTER that is resampled (its face box with a margin).
+    after_sampler : object
+        AFTER's luma around the face at about the grid's resolution, for resampling it
+        without aliasing (made once per fit; `skin_residual` reuses it).
     """
 
     homography: np.ndarray
@@ -144,8 +143,7 @@ class FaceFit:
     matches: int
     match_share: float
     before_highpass: np.ndarray
-    after_scale: float
-    after_box: tuple
+    after_sampler: object
 
 
 # ------------------------------------------------------------------------------ evidence
@@ -691,12 +689,12 @@ def _fit_geometry(gray_b, gray_a, face_b, face_a, refine):
     flow = _taper(flow, inside)
     h_inv = np.linalg.inv(h)
     fit = FaceFit(h, model, (flow / s).astype(np.float32), to_grid, skin, inside, zones, 0.0, rms, 0.0,
-                  0, 0.0, nb, jac, after_box)
+                  0, 0.0, nb, sampler)
 
     def dense(xb, yb):    # BEFORE full px (grids) -> AFTER full px, the full alignment
         return _project(h_inv, xb + flow[..., 0] / s, yb + flow[..., 1] / s)
 
-    fit.residual_px, fit.ncc = skin_residual(fit, gray_a, dense, sampler=sampler)
+    fit.residual_px, fit.ncc = skin_residual(fit, dense)
 
     def mapping(pts):     # BEFORE full px -> AFTER full px
         g = _apply(to_grid, pts).astype(np.float32)
@@ -707,7 +705,7 @@ def _fit_geometry(gray_b, gray_a, face_b, face_a, refine):
     return fit, mapping
 
 
-def skin_residual(fit: FaceFit, gray_a: np.ndarray, to_after, *, sampler=None) -> tuple[float, float]:
+def skin_residual(fit: FaceFit, to_after) -> tuple[float, float]:
     """Misalignment left on the shared skin by an alignment, measured independently.
 
     AFTER is resampled onto the fit's grid through `to_after` (a function of BEFORE
@@ -726,8 +724,7 @@ def skin_residual(fit: FaceFit, gray_a: np.ndarray, to_after, *, sampler=None) -
     sc = np.float32(to_full[0, 0])
     xb, yb = np.meshgrid(sc * np.arange(gw, dtype=np.float32) + np.float32(to_full[0, 2]),
                          sc * np.arange(gh, dtype=np.float32) + np.float32(to_full[1, 2]))
-    sampler = sampler or _Sampler(gray_a, fit.after_scale, fit.after_box)
-    nb, na = fit.before_highpass, highpass(sampler.at(*to_after(xb, yb)))
+    nb, na = fit.before_highpass, highpass(fit.after_sampler.at(*to_after(xb, yb)))
     skin = fit.skin
     ys, xs = np.nonzero(skin)
     if not len(ys):
