@@ -369,7 +369,7 @@ def _smooth_field(f: np.ndarray, weight: np.ndarray, sigma: float, decay: float 
     ``c = decay`` times the peak of ``G*w`` lets the field fall to zero far from the weights.
     """
     w = weight.astype(np.float32)
-    f = np.nan_to_num(f).astype(np.float32)
+    f = f.astype(np.float32, copy=False)
     num = _blur(f * w[..., None], sigma)
     den = _blur(w, sigma)
     return (num / (den + decay * float(den.max()) + 1e-6)[..., None]).astype(np.float32)
@@ -377,8 +377,8 @@ def _smooth_field(f: np.ndarray, weight: np.ndarray, sigma: float, decay: float 
 
 def _extend(f: np.ndarray, inside: np.ndarray, sigma: float) -> np.ndarray:
     """`f` inside the mesh, its smooth decaying continuation outside."""
-    out = _smooth_field(f, inside, sigma)
-    return np.where(inside[..., None], np.nan_to_num(f), out).astype(np.float32)
+    f = np.where(inside[..., None], f, np.float32(0))
+    return np.where(inside[..., None], f, _smooth_field(f, inside, sigma)).astype(np.float32)
 
 
 def highpass(gray: np.ndarray, sigma: float = 4.0) -> np.ndarray:
