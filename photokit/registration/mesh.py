@@ -19,10 +19,11 @@ resolution):
    (normalised convolution of the inside values, `_extend`).
 3. **Dense refinement**: DIS optical flow (Kroeger et al. 2016) between BEFORE and the
    mesh-warped AFTER on contrast-normalised high-passed log luma, then regularised by
-   normalised convolution (Gaussian of `FLOW_SIGMA` x the inter-pupil distance; a second
-   pass at half that on AFTER resampled through the first) with weights only on the skin
-   both photos show: mesh zones (hair, eyes, brows, lips and
-   nostrils belong to none) seen in both photos (`shared_zones`), where the flow-warped
+   normalised convolution (Gaussian of `FLOW_SIGMA` x the inter-pupil distance, the pass
+   on a half-resolution copy of the grid, `FIRST_LEVEL`; a second pass at half that sigma
+   on AFTER resampled through the first) with weights on the surface both photos show:
+   mesh zones seen in both photos (`shared_zones`) and the features between them (brows,
+   lips, nostrils, the rim round the eyes: `_feature_triangles`), where the flow-warped
    images agree. The total field is ``f(x) = d(x) + m(x + d(x))`` (``m`` the mesh field,
    ``d`` the refinement).
    The global part is then re-fitted to the full mapping on the shared skin
@@ -31,7 +32,8 @@ resolution):
    fully aligned AFTER, median magnitude on the shared skin (BEFORE pixels).
 5. **Evidence** for the verdict: the pose change, the zones both photos show, the
    expression change (`expression`), and the identity evidence (`identity_evidence`):
-   skin-detail matches that the alignment explains.
+   skin-detail matches (`detail_matches`, found on a second thread meanwhile) that the
+   alignment explains.
 
 References
 ----------
