@@ -1102,7 +1102,7 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
             f = _align_on(gb, ga, sub_b, sub_b, refine)
             if not f.ok:
                 return m
-            r_feat, _ = skin_residual(fit, ga, f.dense_map)
+            r_feat, _ = skin_residual(fit, f.dense_map)
             if r_feat > max(m.residual_px if m.ok else -1.0, f.tolerance_px / 3):
                 return m
             f.residual_px = r_feat

@@ -19,10 +19,11 @@ resolution):
    (normalised convolution of the inside values, `_extend`).
 3. **Dense refinement**: DIS optical flow (Kroeger et al. 2016) between BEFORE and the
    mesh-warped AFTER on contrast-normalised high-passed log luma, then regularised by
-   normalised convolution (Gaussian of `FLOW_SIGMA` x the inter-pupil distance; a second
-   pass at half that on AFTER resampled through the first) with weights only on the skin
-   both photos show: mesh zones (hair, eyes, brows, lips and
-   nostrils belong to none) seen in both photos (`shared_zones`), where the flow-warped
+   normalised convolution (Gaussian of `FLOW_SIGMA` x the inter-pupil distance, the pass
+   on a half-resolution copy of the grid, `FIRST_LEVEL`; a second pass at half that sigma
+   on AFTER resampled through the first) with weights on the surface both photos show:
+   mesh zones seen in both photos (`shared_zones`) and the features between them (brows,
+   lips, nostrils, the rim round the eyes: `_feature_triangles`), where the flow-warped
    images agree. The total field is ``f(x) = d(x) + m(x + d(x))`` (``m`` the mesh field,
    ``d`` the refinement).
    The global part is then re-fitted to the full mapping on the shared skin
@@ -31,7 +32,8 @@ resolution):
    fully aligned AFTER, median magnitude on the shared skin (BEFORE pixels).
 5. **Evidence** for the verdict: the pose change, the zones both photos show, the
    expression change (`expression`), and the identity evidence (`identity_evidence`):
-   skin-detail matches that the alignment explains.
+   skin-detail matches (`detail_matches`, found on a second thread meanwhile) that the
+   alignment explains.
 
 References
 ----------
@@ -49,6 +51,8 @@ geometry from monocular video on mobile GPUs", arXiv:1907.06724 (2019).
 
 from __future__ import annotations
 
+import functools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -66,6 +70,8 @@ RIGID_ZONES = ("forehead", "glabella", "nose")
 MIN_VISIBLE = 0.5
 #: Sigma of the dense-refinement regulariser, as a fraction of the inter-pupil distance.
 FLOW_SIGMA = 0.02
+#: Pyramid level of the first dense-refinement pass (1: half the grid's resolution).
+FIRST_LEVEL = 1
 #: Inter-pupil distance (px) of the normalised crops the identity evidence is taken on.
 IPD_NORM = 160.0
 #: Ratio test for the identity matches (Lowe 2004).
@@ -85,6 +91,7 @@ _EYE_OUTER = (33, 263)
 _LOWER_LIDS = (145, 374)
 
 _MODELS = {"similarity": 4, "affine": 6, "homography": 8}
+_LOG1P = np.log1p(np.arange(256, dtype=np.float32))
 
 
 @dataclass(eq=False)
@@ -118,12 +125,11 @@ class FaceFit:
         Skin-detail feature matches explained by the alignment (`identity_evidence`).
     match_share : float
         Their share of all ratio-test matches on the face.
-    before_grid : ndarray
-        BEFORE's luma on the grid (uint8).
-    after_scale : float
-        AFTER pixels per grid pixel at the face (for resampling AFTER without aliasing).
-    after_box : tuple of int
-        The part of AFTER that is resampled (its face box with a margin).
+    before_highpass : ndarray
+        BEFORE's contrast-normalised high-pass on the grid (`highpass`, uint8).
+    after_sampler : object
+        AFTER's luma around the face at about the grid's resolution, for resampling it
+        without aliasing (made once per fit; `skin_residual` reuses it).
     """
 
     homography: np.ndarray
@@ -138,9 +144,8 @@ class FaceFit:
     ncc: float
     matches: int
     match_share: float
-    before_grid: np.ndarray
-    after_scale: float
-    after_box: tuple
+    before_highpass: np.ndarray
+    after_sampler: object
 
 
 # ------------------------------------------------------------------------------ evidence
@@ -236,6 +241,34 @@ def expression(face_b: FaceMesh, face_a: FaceMesh, *, threshold: float = EXPRESS
 def _zone_of_triangle() -> np.ndarray:
     """Index into `ZONE_NAMES` of each mesh triangle's zone (-1: eyes, brows, lips, nostrils)."""
     return np.array([ZONE_NAMES.index(ZONE_CODES[c]) if c in ZONE_CODES else -1 for c in ZONES])
+
+
+@functools.cache
+def _feature_triangles() -> np.ndarray:
+    """Mesh triangles of no skin zone (brows, lips, nostrils, the rim round the eyes) that
+    do not touch the mesh's outline: the outline's zone-free triangles at the temples reach
+    into hair and background, the others are the face's own features.
+
+    The outline is the longest loop of boundary edges (edges of exactly one triangle; the
+    shorter loops are the eye and mouth openings).
+    """
+    edges = np.sort(TRIANGLES[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
+    uniq, count = np.unique(edges, axis=0, return_counts=True)
+    boundary = uniq[count == 1]
+    parent = {int(v): int(v) for v in boundary.ravel()}
+
+    def root(v):
+        while parent[v] != v:
+            parent[v] = parent[parent[v]]
+            v = parent[v]
+        return v
+
+    for a, b in boundary:
+        parent[root(int(a))] = root(int(b))
+    roots = np.array([root(int(v)) for v in boundary[:, 0]])
+    loop_roots, sizes = np.unique(roots, return_counts=True)
+    outline = boundary[roots == loop_roots[np.argmax(sizes)]].ravel()
+    return (_zone_of_triangle() < 0) & ~np.isin(TRIANGLES, outline).any(axis=1)
 
 
 def _zone_vertices(names) -> np.ndarray:
@@ -338,7 +371,7 @@ def _smooth_field(f: np.ndarray, weight: np.ndarray, sigma: float, decay: float 
     ``c = decay`` times the peak of ``G*w`` lets the field fall to zero far from the weights.
     """
     w = weight.astype(np.float32)
-    f = np.nan_to_num(f).astype(np.float32)
+    f = f.astype(np.float32, copy=False)
     num = _blur(f * w[..., None], sigma)
     den = _blur(w, sigma)
     return (num / (den + decay * float(den.max()) + 1e-6)[..., None]).astype(np.float32)
@@ -346,19 +379,20 @@ def _smooth_field(f: np.ndarray, weight: np.ndarray, sigma: float, decay: float 
 
 def _extend(f: np.ndarray, inside: np.ndarray, sigma: float) -> np.ndarray:
     """`f` inside the mesh, its smooth decaying continuation outside."""
-    out = _smooth_field(f, inside, sigma)
-    return np.where(inside[..., None], np.nan_to_num(f), out).astype(np.float32)
+    f = np.where(inside[..., None], f, np.float32(0))
+    return np.where(inside[..., None], f, _smooth_field(f, inside, sigma)).astype(np.float32)
 
 
 def highpass(gray: np.ndarray, sigma: float = 4.0) -> np.ndarray:
     """Contrast-normalised high-pass of log luma, ``h / sqrt(G * h^2)``, as uint8.
 
     ``h = log(1 + I) - G_sigma * log(1 + I)``: exposure, white balance and smooth
-    lighting changes drop out.
+    lighting changes drop out. The envelope ``G * h^2`` is blurred on a reduced copy
+    (`_blur`: it is smooth at its scale, ``2.5 sigma``).
     """
-    lg = np.log1p(gray.astype(np.float32))
+    lg = _LOG1P[gray]
     hp = lg - cv2.GaussianBlur(lg, (0, 0), sigma)
-    n = hp / (np.sqrt(cv2.GaussianBlur(hp * hp, (0, 0), 2.5 * sigma)) + 0.01)
+    n = hp / (np.sqrt(_blur(hp * hp, 2.5 * sigma)) + 0.01)
     return np.clip(128.0 + 40.0 * n, 0, 255).astype(np.uint8)
 
 
@@ -423,10 +457,7 @@ def _to_after(h_inv: np.ndarray, to_full: np.ndarray, flow_grid: np.ndarray):
     s = np.float32(to_full[0, 0])
     xb = (s * np.arange(gw, dtype=np.float32) + np.float32(to_full[0, 2]))[None, :] + flow_grid[..., 0] * s
     yb = (s * np.arange(gh, dtype=np.float32) + np.float32(to_full[1, 2]))[:, None] + flow_grid[..., 1] * s
-    h_inv = h_inv.astype(np.float32)
-    den = h_inv[2, 0] * xb + h_inv[2, 1] * yb + h_inv[2, 2]
-    return ((h_inv[0, 0] * xb + h_inv[0, 1] * yb + h_inv[0, 2]) / den,
-            (h_inv[1, 0] * xb + h_inv[1, 1] * yb + h_inv[1, 2]) / den)
+    return _project(h_inv, xb, yb)
 
 
 def _refit_global(h: np.ndarray, flow: np.ndarray, to_full: np.ndarray, region: np.ndarray):
@@ -435,20 +466,18 @@ def _refit_global(h: np.ndarray, flow: np.ndarray, to_full: np.ndarray, region: 
 
     Returns ``(H', model, flow')`` with ``flow'(x) = H' H^-1 (x + flow(x)) - x`` (grid px).
     """
-    s = 1.0 / to_full[0, 0]
+    s = np.float32(1.0 / to_full[0, 0])
     h_inv = np.linalg.inv(h)
     xa, ya = _to_after(h_inv, to_full, flow)
     gh, gw = flow.shape[:2]
-    gx, gy = np.meshgrid(np.arange(gw, dtype=np.float64), np.arange(gh, dtype=np.float64))
-    xf, yf = to_full[0, 0] * gx + to_full[0, 2], to_full[1, 1] * gy + to_full[1, 2]
-    lattice = np.zeros_like(region)
-    lattice[::6, ::6] = True
-    sel = region & lattice
-    model, h2, _ = choose_model(np.c_[xa[sel], ya[sel]], np.c_[xf[sel], yf[sel]])
-    den = h2[2, 0] * xa + h2[2, 1] * ya + h2[2, 2]
-    fx = ((h2[0, 0] * xa + h2[0, 1] * ya + h2[0, 2]) / den - xf) * s
-    fy = ((h2[1, 0] * xa + h2[1, 1] * ya + h2[1, 2]) / den - yf) * s
-    return h2, model, np.dstack([fx, fy]).astype(np.float32)
+    xf = (to_full[0, 0] * np.arange(gw) + to_full[0, 2]).astype(np.float32)[None, :]
+    yf = (to_full[1, 1] * np.arange(gh) + to_full[1, 2]).astype(np.float32)[:, None]
+    sel = np.zeros_like(region)
+    sel[::6, ::6] = region[::6, ::6]
+    ys, xs = np.nonzero(sel)
+    model, h2, _ = choose_model(np.c_[xa[sel], ya[sel]].astype(np.float64), np.c_[xf[0, xs], yf[ys, 0]])
+    fx, fy = _project(h2, xa, ya)
+    return h2, model, np.stack([(fx - xf) * s, (fy - yf) * s], axis=-1)
 
 
 def _taper(flow: np.ndarray, inside: np.ndarray, width: float = 0.1) -> np.ndarray:
@@ -485,23 +514,18 @@ def _norm_crop(gray: np.ndarray, face: FaceMesh):
     return img, m
 
 
-def identity_evidence(gray_b: np.ndarray, gray_a: np.ndarray, face_b: FaceMesh, face_a: FaceMesh,
-                      mapping) -> tuple[int, float]:
-    """Skin-detail matches between the two faces that the alignment explains.
+def detail_matches(gray_b: np.ndarray, gray_a: np.ndarray, face_b: FaceMesh,
+                   face_a: FaceMesh) -> tuple[np.ndarray, np.ndarray]:
+    """Skin-detail descriptor matches between two faces, without geometric guidance.
 
     Both faces are resampled to an inter-pupil distance of `IPD_NORM` px; SIFT (Lowe 2004)
     keypoints inside each mesh's outline, on CLAHE luma, are matched by Lowe's ratio test
-    (`RATIO`) *without* any geometric guidance, and a match counts when the alignment
-    `mapping` (BEFORE full px -> AFTER full px) carries its BEFORE point within
-    `MATCH_RADIUS` x IPD of its AFTER point. A mesh aligns any two faces, and after a
-    dense warp strangers' skin correlates as well as one person's; but descriptor matches
-    between strangers land at random places (their skin details differ), while one
-    person's moles, freckles, pores and hairs match where the alignment puts them.
+    (`RATIO`).
 
     Returns
     -------
-    (int, float)
-        The number of explained matches and their share of all ratio-test matches.
+    (ndarray, ndarray)
+        ``(N, 2)`` BEFORE and AFTER full-resolution points of the N matches.
     """
     feats = []
     for gray, face in ((gray_b, face_b), (gray_a, face_a)):
@@ -514,19 +538,69 @@ def identity_evidence(gray_b: np.ndarray, gray_a: np.ndarray, face_b: FaceMesh, 
         pts = np.array([k.pt for k in kp], np.float64).reshape(-1, 2)
         feats.append((_apply(np.linalg.inv(m), pts) if len(pts) else pts, desc))
     (pb, db), (pa, da) = feats
+    none = np.zeros((0, 2))
     if db is None or da is None or len(db) < 2 or len(da) < 2:
-        return 0, 0.0
+        return none, none
     knn = cv2.BFMatcher(cv2.NORM_L2).knnMatch(db, da, k=2)
     good = [(p[0].queryIdx, p[0].trainIdx) for p in knn
             if len(p) == 2 and p[0].distance < RATIO * p[1].distance]
     if not good:
-        return 0, 0.0
+        return none, none
     ib, ia = np.array(good).T
+    return pb[ib], pa[ia]
+
+
+def identity_evidence(matches: tuple[np.ndarray, np.ndarray], face_a: FaceMesh, mapping) -> tuple[int, float]:
+    """Skin-detail matches between the two faces that the alignment explains.
+
+    A match (`detail_matches`) counts when the alignment `mapping` (BEFORE full px ->
+    AFTER full px) carries its BEFORE point within `MATCH_RADIUS` x IPD of its AFTER
+    point. A mesh aligns any two faces, and after a dense warp strangers' skin correlates
+    as well as one person's; but descriptor matches between strangers land at random
+    places (their skin details differ), while one person's moles, freckles, pores and
+    hairs match where the alignment puts them.
+
+    Returns
+    -------
+    (int, float)
+        The number of explained matches and their share of all ratio-test matches.
+    """
+    pb, pa = matches
+    if not len(pb):
+        return 0, 0.0
     ipd_a = float(np.hypot(*np.subtract(face_a.iris_left.center, face_a.iris_right.center)))
-    to_a = mapping(pb[ib])
-    err = np.linalg.norm(to_a - pa[ia], axis=1)
+    err = np.linalg.norm(mapping(pb) - pa, axis=1)
     n = int(np.sum(err < MATCH_RADIUS * ipd_a))
-    return n, n / len(good)
+    return n, n / len(pb)
+
+
+def _refinement(dis, nb: np.ndarray, na: np.ndarray, skin: np.ndarray, surface: np.ndarray,
+                sigma: float, level: int) -> np.ndarray:
+    """One dense-refinement pass: DIS flow ``nb -> na`` (grid px), regularised by normalised
+    convolution (Gaussian `sigma`, grid px) with weights on `surface` where the flow-warped
+    AFTER agrees with BEFORE (blurred absolute difference under twice its median on `skin`:
+    a new spot does not bend the field).
+
+    ``level`` 1 computes the pass on a half-resolution copy (Gaussian pyramid): enough for
+    a field regularised at ``sigma`` >= 4 grid px, a quarter of the cost.
+    """
+    gh, gw = nb.shape
+    if level:
+        nb, na = cv2.pyrDown(nb), cv2.pyrDown(na)
+        size = (nb.shape[1], nb.shape[0])
+        skin, surface = (cv2.resize(m.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+                         for m in (skin, surface))
+        sigma /= 2
+    d = dis.calc(nb, na, None)
+    h, w = nb.shape
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    warped = cv2.remap(na, gx + d[..., 0], gy + d[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    err = cv2.GaussianBlur(cv2.absdiff(nb, warped).astype(np.float32), (0, 0), 3 / 2 ** level)
+    weight = surface & (err < 2.0 * np.median(err[skin])) if skin.any() else skin
+    d = _smooth_field(d, weight, sigma)
+    if level:
+        d = cv2.resize(d, (gw, gh), interpolation=cv2.INTER_LINEAR) * 2 ** level
+    return d
 
 
 # ------------------------------------------------------------------------------ the fit
@@ -546,7 +620,22 @@ def fit_faces(gray_b: np.ndarray, gray_a: np.ndarray, face_b: FaceMesh, face_a: 
     Returns
     -------
     FaceFit
+
+    Notes
+    -----
+    The descriptor matches of the identity evidence (`detail_matches`) do not depend on
+    the alignment: they are found on a second thread while the alignment is computed.
     """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        details = pool.submit(detail_matches, gray_b, gray_a, face_b, face_a)
+        fit, mapping = _fit_geometry(gray_b, gray_a, face_b, face_a, refine)
+        fit.matches, fit.match_share = identity_evidence(details.result(), face_a, mapping)
+    return fit
+
+
+def _fit_geometry(gray_b, gray_a, face_b, face_a, refine):
+    """`fit_faces` without the identity evidence; returns the fit and its point mapping
+    (BEFORE full px -> AFTER full px)."""
     model, h, rms = global_model(face_b, face_a)
     bh, bw = gray_b.shape
     x0, y0, x1, y1 = face_b.box
@@ -573,8 +662,13 @@ def fit_faces(gray_b: np.ndarray, gray_a: np.ndarray, face_b: FaceMesh, face_a: 
 
     zones = shared_zones(face_b.visible, face_a.visible)
     codes = np.array([ZONE_NAMES.index(z) for z in zones], int)
-    skin = inside & np.isin(_zone_of_triangle()[np.maximum(ids, 0)], codes)
+    zone_at = _zone_of_triangle()[np.maximum(ids, 0)]
+    skin = inside & np.isin(zone_at, codes)
     skin = cv2.erode(skin.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    # the flow is fitted on the surface both photos show: the shared zones and the features
+    # between them (brows, lips, eyes' surroundings, nostrils: not skin to measure, but they
+    # carry the most texture; a feature that moved is caught by the agreement weight)
+    surface = inside & (np.isin(zone_at, codes) | _feature_triangles()[np.maximum(ids, 0)])
 
     # AFTER's local resolution against the grid: area scale of H^-1 at the face
     jac = abs(np.linalg.det(np.linalg.inv(h)[:2, :2])) ** 0.5 / s
@@ -586,29 +680,23 @@ def fit_faces(gray_b: np.ndarray, gray_a: np.ndarray, face_b: FaceMesh, face_a: 
     if refine:
         # two passes: the second, on AFTER resampled through the first, catches what the
         # first one's regulariser left (strong perspective change: 15 against 60 cm)
-        gx, gy = np.meshgrid(np.arange(gw, dtype=np.float32), np.arange(gh, dtype=np.float32))
         dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-        for sigma in (FLOW_SIGMA, FLOW_SIGMA / 2):
+        for sigma, level in ((FLOW_SIGMA, FIRST_LEVEL), (FLOW_SIGMA / 2, 0)):
             na = highpass(sampler.at(*_to_after(h_inv, to_full, flow)))
-            d = dis.calc(nb, na, None)
-            # agreement: the flow-warped AFTER looks like BEFORE (a new spot does not bend the field)
-            warped = cv2.remap(na, gx + d[..., 0], gy + d[..., 1], cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REPLICATE)
-            err = cv2.GaussianBlur(np.abs(nb.astype(np.float32) - warped.astype(np.float32)), (0, 0), 3)
-            w = skin & (err < 2.0 * np.median(err[skin])) if skin.any() else skin
-            flow = _compose(_smooth_field(d, w, sigma * ipd_g), flow)
+            d = _refinement(dis, nb, na, skin, surface, sigma * ipd_g, level)
+            flow = _compose(d, flow)
     # the global part: the model that best explains the full mapping on the shared skin
     # (the rigid vertices alone carry the mesh's jitter to the face's corners)
     h, model, flow = _refit_global(h, flow, to_full, skin if skin.sum() > 500 else inside)
     flow = _taper(flow, inside)
     h_inv = np.linalg.inv(h)
     fit = FaceFit(h, model, (flow / s).astype(np.float32), to_grid, skin, inside, zones, 0.0, rms, 0.0,
-                  0, 0.0, gb, jac, after_box)
+                  0, 0.0, nb, sampler)
 
     def dense(xb, yb):    # BEFORE full px (grids) -> AFTER full px, the full alignment
         return _project(h_inv, xb + flow[..., 0] / s, yb + flow[..., 1] / s)
 
-    fit.residual_px, fit.ncc = skin_residual(fit, gray_a, dense, sampler=sampler)
+    fit.residual_px, fit.ncc = skin_residual(fit, dense)
 
     def mapping(pts):     # BEFORE full px -> AFTER full px
         g = _apply(to_grid, pts).astype(np.float32)
@@ -616,11 +704,10 @@ def fit_faces(gray_b: np.ndarray, gray_a: np.ndarray, face_b: FaceMesh, face_a: 
                       borderMode=cv2.BORDER_CONSTANT, borderValue=0).reshape(-1, 2)
         return _apply(h_inv, pts + f / s)
 
-    fit.matches, fit.match_share = identity_evidence(gray_b, gray_a, face_b, face_a, mapping)
-    return fit
+    return fit, mapping
 
 
-def skin_residual(fit: FaceFit, gray_a: np.ndarray, to_after, *, sampler=None) -> tuple[float, float]:
+def skin_residual(fit: FaceFit, to_after) -> tuple[float, float]:
     """Misalignment left on the shared skin by an alignment, measured independently.
 
     AFTER is resampled onto the fit's grid through `to_after` (a function of BEFORE
@@ -634,13 +721,12 @@ def skin_residual(fit: FaceFit, gray_a: np.ndarray, to_after, *, sampler=None) -
         The flow's median magnitude on `FaceFit.skin` (BEFORE pixels) and the
         correlation of the two high-passes there.
     """
-    gh, gw = fit.before_grid.shape
+    gh, gw = fit.before_highpass.shape
     to_full = np.linalg.inv(fit.to_grid)
     sc = np.float32(to_full[0, 0])
     xb, yb = np.meshgrid(sc * np.arange(gw, dtype=np.float32) + np.float32(to_full[0, 2]),
                          sc * np.arange(gh, dtype=np.float32) + np.float32(to_full[1, 2]))
-    sampler = sampler or _Sampler(gray_a, fit.after_scale, fit.after_box)
-    nb, na = highpass(fit.before_grid), highpass(sampler.at(*to_after(xb, yb)))
+    nb, na = fit.before_highpass, highpass(fit.after_sampler.at(*to_after(xb, yb)))
     skin = fit.skin
     ys, xs = np.nonzero(skin)
     if not len(ys):
