@@ -443,29 +443,39 @@ def _unusable(rgb8: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
 
 def compute_metrics(an: Analysis, chosen) -> dict:
     """``name -> value`` (None when not computable or not finite) of metrics `chosen`,
-    in their order.
+    in their order (`compute_many` of one analysis)."""
+    return compute_many([(an, chosen)])[0]
 
-    The metrics of each job (`photokit.metrics.registry.Metric.job`) run one after another, the
-    jobs on two threads in the order of their start rank (`photokit.metrics.registry.job`; OpenCV
-    and NumPy release the GIL on image-sized work); maps two jobs share are computed once
-    (`Analysis.cached` is thread-safe).
+
+def compute_many(tasks) -> list[dict]:
+    """`compute_metrics` of several ``(analysis, metrics)`` pairs (the zones of a face),
+    on one pool.
+
+    The metrics of each job (`photokit.metrics.registry.Metric.job`) run one after another
+    on one analysis; the (analysis, job) tasks run on two threads, all analyses' jobs in
+    the order of their start rank (`photokit.metrics.registry.job`: the longest first, so
+    the two threads finish together; OpenCV and NumPy release the GIL on image-sized
+    work); maps two jobs share are computed once (`Analysis.cached` is thread-safe).
     """
-    def run(ms):
+    def run(an, ms):
         out = {}
         for m in ms:
             v = m.compute(an)
             out[m.name] = None if v is None or not np.isfinite(v) else float(v)
         return out
 
-    groups: dict[str, list] = {}
-    for m in chosen:
-        groups.setdefault(m.job, []).append(m)
-    order = sorted(groups, key=registry.job_rank)
-    values: dict = {}
+    work = []
+    for i, (an, chosen) in enumerate(tasks):
+        groups: dict[str, list] = {}
+        for m in chosen:
+            groups.setdefault(m.job, []).append(m)
+        work += [(registry.job_rank(j), i, an, ms) for j, ms in groups.items()]
+    work.sort(key=lambda t: (t[0], t[1]))
+    values: list[dict] = [{} for _ in tasks]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        for job in [pool.submit(run, groups[j]) for j in order]:
-            values.update(job.result())
-    return {m.name: values[m.name] for m in chosen}
+        for i, job in [(i, pool.submit(run, an, ms)) for _, i, an, ms in work]:
+            values[i].update(job.result())
+    return [{m.name: v[m.name] for m in chosen} for v, (_, chosen) in zip(values, tasks, strict=True)]
 
 
 #: A zone is measured only when at least this share of its skin faces the camera
@@ -513,7 +523,8 @@ def zone_values(an: Analysis, face, chosen, *, whole: dict | None = None) -> tup
     ``v_z = sum_{p in Z and S} map(p) / |Z and S|``. ``restrict`` metrics run their
     `Metric.compute` on an `Analysis` of a crop around the zone (its bounding box plus
     `LEVEL_MARGIN_MM`, more than any metric's filter reach) whose mask is the zone's
-    analysed skin ``Z and S`` at full resolution, at the photo's scale.
+    analysed skin ``Z and S`` at full resolution, at the photo's scale; all zones' runs
+    share one pool (`compute_many`).
     """
     from ..metrics.redness import colour_level
 
@@ -537,6 +548,7 @@ def zone_values(an: Analysis, face, chosen, *, whole: dict | None = None) -> tup
     values: dict = {}
     info: dict = {}
     linear = None
+    restricted = []   # (zone, analysis of its crop): run together below
     for zone, zmask in full.items():
         here = zmask & skin
         n = int(np.count_nonzero(here))
@@ -564,9 +576,11 @@ def zone_values(an: Analysis, face, chosen, *, whole: dict | None = None) -> tup
                 bx, by, bw, bh = cv2.boundingRect(here.view(np.uint8))
                 r0, r1 = max(0, by - pad), min(here.shape[0], by + bh + pad)
                 c0, c1 = max(0, bx - pad), min(here.shape[1], bx + bw + pad)
-                sub = Analysis(linear[r0:r1, c0:c1], here[r0:r1, c0:c1], an.mm_per_px,
-                               scale_source=an.scale_source, calibrated=an.calibrated,
-                               name=f"{an.name}:{zone}")
-                out.update({f"{k}.{zone}": v for k, v in compute_metrics(sub, restrict_ms).items()})
+                restricted.append((zone, Analysis(linear[r0:r1, c0:c1], here[r0:r1, c0:c1], an.mm_per_px,
+                                                  scale_source=an.scale_source, calibrated=an.calibrated,
+                                                  name=f"{an.name}:{zone}")))
         values.update(out)
+    done = compute_many([(sub, restrict_ms) for _, sub in restricted])
+    for (zone, _), vals in zip(restricted, done, strict=True):
+        values.update({f"{k}.{zone}": v for k, v in vals.items()})
     return values, info
