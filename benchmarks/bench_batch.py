@@ -13,13 +13,21 @@ kill      ``photokit batch`` in a subprocess, SIGKILL (parent and workers) once 
           ``PRAGMA integrity_check`` ok, results equal to an uninterrupted run.
 dask      the same archive on a Dask ``LocalCluster`` (2 worker processes): rows identical
           to the local engine's.
-speed     12 MP JPEGs (a real portrait upscaled): photos/s of the batch with 2 workers,
-          next to a decode-only loop over the same files (1 process) and the batch with a
-          decode-only scorer (2 workers) in the same run.
-memory    peak RSS (parent, workers, total; sampled with psutil) for 100 and 1,000 small
-          photos: flat means the 1,000-photo peak is about the 100-photo peak.
+speed     200 distinct 12 MP portraits (the real faces upscaled to 3000 x 4000 JPEG): the
+          decode-only loop over them (1 process: the baseline every figure is a ratio
+          to), a serial run (inline engine, 1 OpenCV thread) on the first 16, the batch
+          with 2 workers on all 200 (photos/s; pipeline efficiency = its rate over
+          2 x the serial rate; CPU of the whole process tree per photo over the serial
+          CPU per photo; rows of the 16 identical to the serial run's), and the batch
+          with the decode-only scorer.
+memory    peak RSS of the whole process tree (batch parent, fork server, workers; psutil
+          every 50 ms) for 500 and 5,000 small photos (hard links of 40 distinct JPEGs)
+          with the decode-only scorer through the real pipeline: flat means the
+          5,000-photo peak is about the 500-photo peak.
 
-Run: ``python benchmarks/bench_batch.py [--sections archive,kill,dask,speed,memory]``.
+Run: ``python benchmarks/bench_batch.py [--sections archive,kill,dask,speed,memory]
+[--write-readme]`` (the table then also goes into benchmarks/README.md, between the
+``bench_batch`` markers).
 """
 
 from __future__ import annotations
@@ -38,11 +46,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from photokit.batch import archive as batch
-from photokit.batch.archive import decode_photo, score_archive
+from photokit.batch.archive import score_archive
 from photokit.io.photo import load
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from speed import write_section  # noqa: E402
 
 DATA = Path(os.environ.get("PHOTOKIT_BENCH_DATA",
                            Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -229,16 +240,21 @@ def section_dask(work: Path, arch: dict, results: list) -> None:
 
 
 def make_12mp(folder: Path, n: int) -> list[str]:
-    src = Image.open(FACES / "obama3.jpg").convert("RGB")
-    w, h = src.size
-    scale = (12e6 / (w * h)) ** 0.5
-    big = src.resize((round(w * scale), round(h * scale)), Image.BICUBIC)
+    """`n` distinct 12 MP portraits (3000 x 4000 JPEG, quality 90): the real faces upscaled,
+    each with its own crop and, every other one, mirrored. Kept when already made."""
+    faces = sorted(FACES.glob("*.jpg"))
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     for i in range(n):
-        img = big.rotate(0.5 * i, resample=Image.BILINEAR) if i else big  # distinct photos
-        p = folder / f"p{i:02d}.jpg"
-        img.save(p, "JPEG", quality=92)
+        p = folder / f"portrait_{i:03d}.jpg"
+        if not p.exists():
+            src = Image.open(faces[i % len(faces)]).convert("RGB")
+            k = i // len(faces)
+            img = ImageOps.fit(src, (3000, 4000), Image.BICUBIC,
+                               centering=(0.5 + 0.01 * (k % 5 - 2), 0.45 + 0.01 * (k % 7 - 3)))
+            if k % 2:
+                img = ImageOps.mirror(img)
+            img.save(p, "JPEG", quality=90)
         out.append(str(p))
     return out
 
@@ -254,143 +270,209 @@ def _steady_rate(db) -> float:
     return (len(stamps) - 1) / span if span > 0 else float("nan")
 
 
-def section_speed(work: Path, n: int, results: list) -> None:
+def _fresh(db: Path) -> Path:
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    return db
+
+
+def run_tree(code: str) -> tuple[str, dict]:
+    """Run ``python -c code`` and sample its whole process tree (the batch parent, the fork
+    server, the workers) every 50 ms with psutil.
+
+    Returns its stdout and ``{"parent", "worker", "total"}`` peak RSS in bytes (``total``:
+    the largest sum over the tree at one instant) and ``cpu``: user + system CPU seconds of
+    every process of the tree (each process's last sample; a worker's last < 50 ms are lost).
+    """
+    import psutil
+
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    peak = {"parent": 0, "worker": 0, "total": 0}
+    cpu: dict[int, float] = {}
+    stop = threading.Event()
+
+    def sample():
+        try:
+            root = psutil.Process(proc.pid)
+        except psutil.Error:
+            return
+        while not stop.is_set():
+            try:
+                procs = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                break
+            total = 0
+            for p in procs:
+                try:
+                    with p.oneshot():
+                        rss = p.memory_info().rss
+                        t = p.cpu_times()
+                except psutil.Error:
+                    continue
+                cpu[p.pid] = t.user + t.system
+                total += rss
+                key = "parent" if p.pid == proc.pid else "worker"
+                peak[key] = max(peak[key], rss)
+            peak["total"] = max(peak["total"], total)
+            time.sleep(0.05)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    out, _ = proc.communicate()
+    stop.set()
+    th.join()
+    if proc.returncode:
+        sys.exit(f"batch subprocess failed with exit code {proc.returncode}")
+    return out, {**peak, "cpu": sum(cpu.values())}
+
+
+def _batch_code(source, db, scorer_name: str) -> str:
+    return ("from photokit.batch.archive import score_archive, " + scorer_name + " as fn; "
+            f"s = score_archive({str(source)!r}, {str(db)!r}, workers={WORKERS}, score_fn=fn, "
+            "progress=False); print(s.n_scored, s.n_failed, s.elapsed)")
+
+
+def section_speed(work: Path, n: int, n_serial: int, results: list) -> None:
+    """12 MP portraits: the decode-only loop (the baseline), a serial run (the inline engine,
+    1 OpenCV thread as each worker has) on the first `n_serial`, the batch with `WORKERS`
+    workers on all `n`, and the batch with the decode-only scorer."""
+    import cv2
+
+    t = time.perf_counter()
     files = make_12mp(work / "12mp", n)
+    made = time.perf_counter() - t
     im = Image.open(files[0])
-    mp = im.width * im.height / 1e6
     t = time.perf_counter()
     for f in files:
         load(f)
     dec = n / (time.perf_counter() - t)
-    fn = scorer()
-    t = time.perf_counter()
-    for f in files:
-        fn(f)
-    loop = n / (time.perf_counter() - t)
-    import cv2
-
-    threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)  # what each batch worker runs with (cores // workers threads)
-    t = time.perf_counter()
-    for f in files:
-        fn(f)
-    loop1 = n / (time.perf_counter() - t)
-    cv2.setNumThreads(threads)
-    for name in ("dec.db", "meas.db"):
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(work / name) + suffix).unlink(missing_ok=True)
-    s_dec = score_archive(work / "12mp", work / "dec.db", workers=WORKERS, score_fn=decode_photo)
-    s_meas = score_archive(work / "12mp", work / "meas.db", workers=WORKERS, score_fn=fn)
-    fails = s_meas.n_failed
-    r_dec2, r_meas = s_dec.photos_per_second, s_meas.photos_per_second
-    st_dec2, st_meas = _steady_rate(work / "dec.db"), _steady_rate(work / "meas.db")
-    print(f"\n[speed] {n} JPEGs of {im.width}x{im.height} ({mp:.1f} MP); load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine)")
-    print(f"  decode-only loop, 1 process:           {dec:6.2f} photos/s (baseline)")
     name = SCORER.split(":")[1]
-    print(f"  {name} loop, 1 process:            {loop:6.2f} photos/s ({loop / dec:.3f} x baseline; "
-          f"OpenCV {threads} threads)")
-    print(f"  {name} loop, 1 process, 1 thread:  {loop1:6.2f} photos/s ({loop1 / dec:.3f} x baseline)")
-    print(f"  batch, decode-only scorer, {WORKERS} workers:  {r_dec2:6.2f} photos/s wall "
-          f"({r_dec2 / dec:.2f} x baseline); {st_dec2:.2f}/s between first and last row")
-    print(f"  batch, {SCORER.split(':')[1]}, {WORKERS} workers:          {r_meas:6.2f} photos/s wall "
-          f"({r_meas / dec:.3f} x baseline, {r_meas / loop:.2f} x the 1-process loop); "
-          f"{st_meas:.2f}/s between first and last row{f'; {fails} failed' if fails else ''}")
-    results.append((f"12 MP photos/s: batch {SCORER.split(':')[1]} ({WORKERS} workers)", f"{r_meas:.2f}",
-                    f"decode loop {dec:.2f}/s (ratio {r_meas / dec:.3f}); 1-process loop {loop:.2f}/s "
-                    f"(x{r_meas / loop:.2f}), 1-thread loop {loop1:.2f}/s (x{r_meas / loop1:.2f})"))
-    results.append((f"12 MP photos/s: batch decode-only ({WORKERS} workers)", f"{r_dec2:.2f}",
-                    f"ratio to 1-process decode loop {r_dec2 / dec:.2f} (steady {st_dec2:.2f}/s)"))
+    manifest = work / "serial.csv"
+    manifest.write_text("photo\n" + "".join(f"{f}\n" for f in files[:n_serial]))
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    c0 = time.process_time()
+    score_archive(manifest, _fresh(work / "serial.db"), workers=0, score_fn=scorer(),
+                  progress=False)
+    cpu_ser = (time.process_time() - c0) / n_serial
+    cv2.setNumThreads(threads)
+    ser_rows = _rows(work / "serial.db")
+    t_ser = float(np.mean([r["seconds"] for r in ser_rows.values()]))
+    out, tree = run_tree(_batch_code(work / "12mp", _fresh(work / "batch.db"), name))
+    n_ok, n_fail, elapsed = out.split()
+    rate = n / float(elapsed)
+    steady = _steady_rate(work / "batch.db")
+    batch_rows = _rows(work / "batch.db")
+    a, b = _comparable(ser_rows), _comparable({p: batch_rows[p] for p in ser_rows})
+    same = sum(a[p] == b[p] for p in a)
+    worker_s = float(np.mean([r["seconds"] for r in batch_rows.values()]))
+    out, tree_dec = run_tree(_batch_code(work / "12mp", _fresh(work / "dec.db"), "decode_photo"))
+    rate_dec = n / float(out.split()[2])
+    ideal = WORKERS / t_ser
+    print(f"\n[speed] {n} portraits of {im.width}x{im.height} ({im.width * im.height / 1e6:.1f} MP "
+          f"JPEG, made in {made:.0f} s); {WORKERS} workers; load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} cores (shared machine)")
+    print(f"  decode-only loop, 1 process:          {dec:6.2f} photos/s (the baseline)")
+    print(f"  serial {name} (inline, 1 thread), {n_serial} photos: {1 / t_ser:6.2f} photos/s "
+          f"({t_ser:.2f} s per photo = {dec * t_ser:.1f} decodes; CPU {cpu_ser:.2f} s per photo)")
+    print(f"  batch {name}, {WORKERS} workers:      {rate:6.2f} photos/s wall ({rate / dec:.3f} x "
+          f"the decode loop), {steady:.2f}/s between first and last row; {n_ok} ok, {n_fail} failed")
+    print(f"    pipeline efficiency: {rate:.2f} / ({WORKERS} x {1 / t_ser:.2f}) = {rate / ideal:.2f}; "
+          f"per photo in a worker {worker_s:.2f} s vs serial {t_ser:.2f} s; CPU of the whole tree "
+          f"{tree['cpu'] / n:.2f} s per photo vs serial {cpu_ser:.2f} s "
+          f"({tree['cpu'] / n / cpu_ser:.2f} x)")
+    print(f"    rows identical to the serial run: {same} of {len(a)}; peak RSS tree "
+          f"{tree['total'] / 2**20:.0f} MB (largest worker {tree['worker'] / 2**20:.0f} MB)")
+    print(f"  batch decode-only, {WORKERS} workers:  {rate_dec:6.2f} photos/s ({rate_dec / dec:.2f} x the "
+          f"decode loop; CPU of the tree {tree_dec['cpu'] / n * 1e3:.0f} ms per photo vs "
+          f"{1e3 / dec:.0f} ms wall per decode)")
+    results.append(("decode-only loop, 12 MP (baseline)", f"{dec:.2f} photos/s", "1 process"))
+    results.append((f"serial {name}, 12 MP, 1 thread", f"{1 / t_ser:.2f} photos/s",
+                    f"{dec * t_ser:.1f} decodes per photo; {n_serial} photos"))
+    results.append((f"batch {name}, {n} x 12 MP, {WORKERS} workers (target >= 4)", f"{rate:.2f} photos/s",
+                    f"{rate / dec:.3f} x decode loop; steady {steady:.2f}/s"))
+    results.append(("pipeline efficiency (batch / workers x serial)", f"{rate / ideal:.2f}",
+                    f"tree CPU per photo {tree['cpu'] / n / cpu_ser:.2f} x serial"))
+    results.append(("rows identical to serial run", f"{same} / {len(a)}", "all columns but timing"))
+    results.append((f"batch decode-only, 12 MP, {WORKERS} workers", f"{rate_dec:.2f} photos/s",
+                    f"{rate_dec / dec:.2f} x decode loop"))
 
 
 def make_small(folder: Path, n: int) -> None:
+    """`n` inputs in folders of 100: 40 distinct small JPEGs (440 x 560 crops of the real
+    faces), hard-linked under distinct names (no disk cost beyond the 40)."""
+    folder.mkdir(parents=True, exist_ok=True)
     faces = [Image.open(f).convert("RGB") for f in sorted(FACES.glob("*.jpg"))]
     faces = [f.resize((480, round(480 * f.height / f.width)), Image.LANCZOS) for f in faces]
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
+    distinct = []
+    for i in range(40):
         f = faces[i % len(faces)]
-        sub = folder / f"batch{i // 100:02d}"
+        dx = i // len(faces)
+        p = folder / f"distinct_{i:02d}.jpeg"
+        f.crop((dx, 0, dx + 440, min(f.height, 560))).save(p, "JPEG", quality=85)
+        distinct.append(p)
+    for i in range(n):
+        sub = folder / f"batch{i // 100:03d}"
         sub.mkdir(exist_ok=True)
-        dx = (i // len(faces)) % 40
-        f.crop((dx, 0, dx + 440, min(f.height, 560))).save(sub / f"s{i:05d}.jpg", quality=85)
+        os.link(distinct[i % len(distinct)], sub / f"s{i:05d}.jpg")
+    for p in distinct:  # not inputs themselves
+        p.unlink()
 
 
-def _tree_rss(pid: int):
-    import psutil
-
-    try:
-        p = psutil.Process(pid)
-        kids = p.children(recursive=True)
-        parent = p.memory_info().rss
-        workers = []
-        for k in kids:
-            try:
-                workers.append(k.memory_info().rss)
-            except psutil.Error:
-                pass
-        return parent, workers
-    except psutil.Error:
-        return None
-
-
-def section_memory(work: Path, counts: list[int], scorer: str, results: list) -> None:
+def section_memory(work: Path, counts: list[int], scorer_name: str, results: list) -> None:
     try:
         import psutil  # noqa: F401
     except ImportError:
         print("\n[memory] skipped: psutil is not installed")
         return
-    print(f"\n[memory] small photos (440x560 JPEG), {WORKERS} workers, scorer {scorer}; RSS sampled "
-          "every 50 ms")
+    print(f"\n[memory] small photos (440x560 JPEG, hard links), {WORKERS} workers, scorer "
+          f"{scorer_name}; RSS of the whole process tree sampled every 50 ms")
     peaks = {}
     for n in counts:
         folder = work / f"small{n}"
-        make_small(folder, n)
-        db = work / f"mem{n}.db"
-        code = ("import sys; from photokit.batch.archive import score_archive, " + scorer.split(":")[1] +
-                f" as fn; s = score_archive({str(folder)!r}, {str(db)!r}, workers={WORKERS}, "
-                "score_fn=fn, progress=False); print(s.n_scored, s.n_failed, s.elapsed)")
-        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-        peak = {"parent": 0, "worker": 0, "total": 0}
-        stop = threading.Event()
-
-        def sample(pid=proc.pid, peak=peak, stop=stop):
-            while not stop.is_set():
-                got = _tree_rss(pid)
-                if got:
-                    parent, workers = got
-                    peak["parent"] = max(peak["parent"], parent)
-                    peak["worker"] = max([peak["worker"], *workers])
-                    peak["total"] = max(peak["total"], parent + sum(workers))
-                time.sleep(0.05)
-
-        th = threading.Thread(target=sample, daemon=True)
-        th.start()
-        out, _ = proc.communicate()
-        stop.set()
-        th.join()
+        if not folder.exists():
+            make_small(folder, n)
+        files = [str(p) for p in sorted(folder.rglob("*.jpg"))[:500]]
+        t = time.perf_counter()
+        for f in files:
+            load(f)
+        dec = len(files) / (time.perf_counter() - t)
+        out, peak = run_tree(_batch_code(folder, _fresh(work / f"mem{n}.db"), scorer_name))
         n_ok, n_fail, elapsed = out.split()
         peaks[n] = peak
-        mb = {k: v / 2**20 for k, v in peak.items()}
-        print(f"  {n:5d} photos: {n_ok} ok, {n_fail} failed in {float(elapsed):.1f} s; peak RSS parent "
-              f"{mb['parent']:.0f} MB, largest worker {mb['worker']:.0f} MB, whole tree {mb['total']:.0f} MB "
-              "(incl. the fork server)")
+        mb = {k: v / 2**20 for k, v in peak.items() if k != "cpu"}
+        rate = n / float(elapsed)
+        print(f"  {n:5d} photos: {n_ok} ok, {n_fail} failed in {float(elapsed):.1f} s ({rate:.0f} "
+              f"photos/s = {rate / dec:.2f} x the decode-only loop's {dec:.0f}/s); peak RSS parent "
+              f"{mb['parent']:.0f} MB, largest worker {mb['worker']:.0f} MB, whole tree {mb['total']:.0f} MB")
     if len(counts) >= 2:
         lo, hi = peaks[counts[0]]["total"], peaks[counts[-1]]["total"]
-        print(f"  peak total {counts[-1]} / {counts[0]} photos: {hi / lo:.2f}")
-        results.append((f"peak RSS, {counts[-1]} photos (tree)", f"{hi / 2**20:.0f} MB",
-                        f"{counts[0]} photos: {lo / 2**20:.0f} MB; ratio {hi / lo:.2f}"))
+        print(f"  peak tree RSS {counts[-1]} / {counts[0]} photos: {hi / lo:.2f}")
+        results.append((f"peak RSS of the tree, {counts[-1]} vs {counts[0]} photos",
+                        f"{hi / 2**20:.0f} / {lo / 2**20:.0f} MB", f"ratio {hi / lo:.2f} ({scorer_name})"))
+
+
+def write_readme(table: str, command: str) -> None:
+    """The bench_batch section of benchmarks/README.md (`speed.write_section`)."""
+    write_section("bench_batch", f"### batch (`{command}`, {time.strftime('%Y-%m-%d')}; "
+                                 f"{os.cpu_count()} cores shared with other jobs: ratios are within "
+                                 f"one run)\n\n{table}")
 
 
 def main() -> None:
     global SCORER
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sections", default="archive,kill,dask,speed,memory")
-    ap.add_argument("--n12mp", type=int, default=8, help="12 MP photos for the speed section")
-    ap.add_argument("--memory", default="100,1000", help="photo counts for the memory section")
-    ap.add_argument("--memory-scorer", default=None, help="default: --scorer")
+    ap.add_argument("--n12mp", type=int, default=200, help="12 MP portraits for the speed section")
+    ap.add_argument("--serial", type=int, default=16, help="of them, scored by the serial run")
+    ap.add_argument("--memory", default="500,5000", help="photo counts for the memory section")
+    ap.add_argument("--memory-scorer", default="decode_photo",
+                    help="scorer of the memory section (a photokit.batch.archive function)")
     ap.add_argument("--scorer", default="photokit.batch.archive:score_photo",
                     help="photokit.batch.archive:score_photo (measure) or ...:decode_photo (decode only)")
     ap.add_argument("--workdir", default=None, help="keep the generated files here")
+    ap.add_argument("--write-readme", action="store_true",
+                    help="write the table into benchmarks/README.md (between its bench_batch markers)")
     args = ap.parse_args()
     SCORER = args.scorer
     sections = set(args.sections.split(","))
@@ -408,16 +490,21 @@ def main() -> None:
         if "dask" in sections:
             section_dask(work, arch, results)
         if "speed" in sections:
-            section_speed(work, args.n12mp, results)
+            section_speed(work, args.n12mp, min(args.serial, args.n12mp), results)
         if "memory" in sections:
             counts = [int(c) for c in args.memory.split(",")]
-            section_memory(work, counts, args.memory_scorer or SCORER, results)
+            section_memory(work, counts, args.memory_scorer.split(":")[-1], results)
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
-    print("\n| measure | value | baseline / note |\n|---|---|---|")
-    for name, value, note in results:
-        print(f"| {name} | {value} | {note} |")
+    table = "| measure | value | baseline / note |\n|---|---|---|\n" + "".join(
+        f"| {name} | {value} | {note} |\n" for name, value, note in results)
+    print("\n" + table)
+    if args.write_readme:
+        command = "python benchmarks/bench_batch.py " + " ".join(
+            a for a in sys.argv[1:] if a != "--write-readme")
+        write_readme(table, command.strip())
+        print("written to benchmarks/README.md")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,33 @@ def invalid_row_score(path, **params):
 
 def pid_score(path, **params):
     return {"pid": os.getpid()}
+
+
+_LOADS: list[int] = []  # pids of the processes that loaded the "model", one entry per load
+
+
+def _load_model():
+    """Stands for a scoring function's models (face networks, cascades): counts its loads."""
+    _LOADS.append(os.getpid())
+
+
+def warm_score(path, **params):
+    """Reports how many times its process loaded the model before this photo."""
+    return {**mean_score(path, **params), "pid": os.getpid(), "loads": _LOADS.count(os.getpid())}
+
+
+warm_score.warm = _load_model
+
+
+def _broken_model():
+    raise OSError("model file missing")
+
+
+def cold_score(path, **params):
+    return mean_score(path, **params)
+
+
+cold_score.warm = _broken_model
 
 
 def truth(path) -> tuple[float, float, float]:
@@ -303,6 +331,66 @@ def test_in_flight_work_is_bounded(tmp_path, astronaut):
     finally:
         eng.close()
     assert len(pulled) == 40 and max(lead) <= 3
+
+
+def test_workers_load_models_once_before_their_first_photo(tmp_path, astronaut):
+    """The warm-up runs once per worker process, before its first photo, never per photo."""
+    for i in range(10):
+        (tmp_path / f"p{i}.jpg").write_bytes(_jpeg(astronaut[::4, ::4 + i % 2]))
+    s = score_archive(tmp_path, tmp_path / "r.db", workers=2, score_fn=warm_score)
+    rows = read_scores(tmp_path / "r.db").values()
+    assert s.n_scored == 10 and {r["loads"] for r in rows} == {1}
+    assert 1 <= len({r["pid"] for r in rows}) <= 2
+    before = _LOADS.count(os.getpid())  # the inline engine warms this process, once per run
+    score_archive(tmp_path, tmp_path / "inline.db", workers=0, score_fn=warm_score)
+    assert {r["loads"] for r in read_scores(tmp_path / "inline.db").values()} == {before + 1}
+
+
+def test_failing_warm_up_only_warns(tmp_path, astronaut):
+    (tmp_path / "a.jpg").write_bytes(_jpeg(astronaut[::4, ::4]))
+    with pytest.warns(RuntimeWarning, match="warm-up .*_broken_model failed .*model file missing"):
+        s = score_archive(tmp_path, tmp_path / "r.db", workers=0, score_fn=cold_score)
+    assert s.n_scored == 1
+    s = score_archive(tmp_path, tmp_path / "l.db", workers=1, score_fn=cold_score)
+    assert s.n_scored == 1  # the workers warned on their stderr and scored
+
+
+def test_warm_measure_loads_without_error():
+    """The default scorer's warm-up measures its synthetic skin patch (a failure would only
+    warn in the workers: here it must not happen)."""
+    assert batch_mod.score_photo.warm is batch_mod.warm_measure
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        batch_mod.warm_up(batch_mod.score_photo)
+
+
+def test_rows_are_group_committed_before_the_parent_waits(tmp_path, astronaut, monkeypatch):
+    """Every row is committed by the end; rows that arrive while the parent is busy share a
+    commit, never more than COMMIT_ROWS of them; a row is committed before the parent
+    waits for the next one."""
+    for i in range(12):
+        (tmp_path / f"p{i:02d}.jpg").write_bytes(_jpeg(astronaut[::4, ::4]))
+    monkeypatch.setattr(batch_mod, "COMMIT_ROWS", 3)
+    groups, seen = [], [0]
+    real_put, real_commit = batch_mod.ResultStore.put, batch_mod.ResultStore.commit
+
+    def put(self, row, **kw):
+        seen[0] += 1
+        return real_put(self, row, **kw)
+
+    def commit(self):
+        groups.append(seen[0] - sum(groups))
+        return real_commit(self)
+
+    monkeypatch.setattr(batch_mod.ResultStore, "put", put)
+    monkeypatch.setattr(batch_mod.ResultStore, "commit", commit)
+    s = score_archive(tmp_path, tmp_path / "r.db", workers=2, score_fn=mean_score)
+    assert s.n_scored == 12 and len(read_scores(tmp_path / "r.db")) == 12
+    assert sum(groups) == 12 and max(groups) <= 3
+    groups.clear()
+    seen[0] = 0
+    score_archive(tmp_path, tmp_path / "s.db", workers=0, score_fn=slow_score)
+    assert groups == [1] * 12  # in-process scoring is the wait: each row is committed before it
 
 
 # -- resume ---------------------------------------------------------------------------------------

@@ -176,3 +176,28 @@ def test_runs_table(tmp_path):
         row = st._con.execute("SELECT status, n_total, n_failed, finished IS NOT NULL FROM runs "
                               "WHERE id=?", (rid,)).fetchone()
     assert row == ("finished", 3, 1, 1)
+
+
+def test_group_commit_is_one_transaction(tmp_path):
+    """Rows between begin and commit become visible together; a refused row inside the group
+    costs nothing else; closing before commit rolls the group back (a crash)."""
+    db = tmp_path / "r.db"
+    reader = sqlite3.connect(db)
+    with ResultStore(db, METRICS) as st:
+        st.put(_row("/a.jpg", **{"redness.a_mean": 1.0}))
+        st.begin()
+        st.put(_row("/b.jpg", **{"redness.a_mean": 2.0, "new.metric": 5.0}))
+        with pytest.raises(ValueError):
+            st.put({**_row("/bad.jpg"), "\x00": 1.0})
+        st.put(_row("/c.jpg", **{"redness.a_mean": 3.0}))
+        assert reader.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 1
+        assert st.count() == 3  # the writer sees its own group
+        st.commit()
+        assert reader.execute("SELECT path, \"new.metric\" FROM scores ORDER BY path").fetchall() == [
+            ("/a.jpg", None), ("/b.jpg", 5.0), ("/c.jpg", None)]
+        st.begin()
+        st.put(_row("/d.jpg", **{"redness.a_mean": 4.0}))
+    reader.close()
+    with ResultStore(db) as st:
+        assert st.count() == 3 and st.get("/d.jpg") is None
+        assert st.integrity_check() == "ok"

@@ -5,13 +5,21 @@ The pipeline streams; nothing grows with the archive::
     list source (folder walk | manifest rows)          parent, a generator
       -> sha256 of the file, look up (path) in the store  parent
       -> skip when scored with the same content, photokit version and parameters
-      -> score_fn(path, **params) in a worker              local processes or Dask
-      -> one row, one transaction                          parent (the only writer)
+      -> score_fn(path, **params) in a warm worker        local processes or Dask
+      -> rows, group-committed                            parent (the only writer)
 
 At most ``max_in_flight`` photos are submitted and not yet written (default: twice the
-number of workers), so memory is flat however large the archive, and a crash loses at
-most those photos. A photo whose scoring raises (a broken file is a `PhotokitError`; a
-bug anything else) becomes a ``failed`` row with the reason; a worker process that dies
+number of workers), so memory is flat however large the archive: reading, decoding and
+scoring of the next photos go on in the workers while the parent writes the rows of the
+last ones. Workers stay warm: each loads its models once, when it starts (the scoring
+function's ``warm``, `warm_measure` for the default one), and runs OpenCV on its share of
+the cores (``cv2.setNumThreads``), so that workers do not oversubscribe the machine. The
+parent commits the rows it holds whenever it is about to wait for a worker, and at least
+every `COMMIT_ROWS` rows (one ``fsync`` for a burst of rows, `photokit.batch.store`), so a
+crash loses at most the photos in flight and the rows of the burst being written.
+
+A photo whose scoring raises (a broken file is a `PhotokitError`; a bug anything else)
+becomes a ``failed`` row with the reason; a worker process that dies
 (segfault, out-of-memory kill) breaks the local pool, which is rebuilt and the photos
 that were in flight are re-run one at a time, so the photo that kills a worker on its own
 is the one recorded as failed and the others are scored normally. Local workers are
@@ -38,6 +46,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -50,6 +59,9 @@ from .store import ResultStore, export_kind
 
 #: Photos each local worker scores before the pool is replaced by fresh processes.
 RECYCLE_AFTER = 100
+#: Rows the parent holds at most before it commits them (it commits earlier whenever it
+#: is about to wait for a worker).
+COMMIT_ROWS = 64
 #: Failures kept in the summary (all of them are in the database).
 SUMMARY_FAILURES = 20
 _HASH_CHUNK = 1 << 20
@@ -262,6 +274,27 @@ def score_photo(path: str, *, mm_per_px: float | None = None, roi: str | None = 
     return row
 
 
+def warm_measure() -> None:
+    """Load, in this process, what `score_photo` would otherwise load on its first photo.
+
+    Measures a small synthetic skin-toned image (sRGB (205, 150, 125) with Gaussian noise of
+    sigma 6, 480 x 360 px at 0.2 mm/px): the metric registry and its plugins, the
+    colour-card search, the Haar cascades and the face detector network are then loaded
+    and cached for the process, so no photo's ``seconds`` (or ``timeout``) pays for them.
+    The face mesh and iris networks, which run only on a face, load with the first face.
+    """
+    import numpy as np
+
+    from ..measurement.measure import measure
+
+    rng = np.random.default_rng(0)
+    skin = np.clip(rng.normal((205.0, 150.0, 125.0), 6.0, (480, 360, 3)), 0, 255).astype(np.uint8)
+    measure(skin, mm_per_px=0.2)
+
+
+score_photo.warm = warm_measure
+
+
 def decode_photo(path: str, **_params) -> dict:
     """A scoring function that only decodes: an archive readability audit.
 
@@ -327,8 +360,23 @@ def score_task(score_fn: Callable, task: Task, timeout: float | None = None) -> 
     return row
 
 
-def _worker_init(threads: int) -> None:
-    """Local worker start: the parent alone handles Ctrl-C; no thread oversubscription."""
+def warm_up(score_fn: Callable) -> None:
+    """Run the scoring function's ``warm`` (no arguments: load its models into this
+    process), when it has one. A failing warm-up only warns: each photo then loads what
+    it needs itself."""
+    warm = getattr(score_fn, "warm", None)
+    if warm is None:
+        return
+    try:
+        warm()
+    except Exception as exc:
+        warnings.warn(f"photokit batch: warm-up {_fn_name(warm)} failed ({type(exc).__name__}: "
+                      f"{exc}); photos load their models themselves", RuntimeWarning, stacklevel=2)
+
+
+def _worker_init(threads: int, score_fn: Callable) -> None:
+    """Local worker start: the parent alone handles Ctrl-C; OpenCV on `threads` threads (no
+    oversubscription); the scoring function's models loaded once for the worker's life."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         import cv2
@@ -336,6 +384,7 @@ def _worker_init(threads: int) -> None:
         cv2.setNumThreads(max(1, threads))
     except ImportError:  # pragma: no cover - OpenCV is a dependency
         pass
+    warm_up(score_fn)
 
 
 def _fn_name(fn: Callable) -> str:
@@ -355,8 +404,13 @@ class _InlineEngine:
         self.timeout = timeout
         self.workers = 1
 
-    def map_unordered(self, tasks: Iterable[Task]) -> Iterator[tuple[Task, dict]]:
-        for task in tasks:
+    def map_unordered(self, tasks: Iterable[Task], idle: Callable[[], None] | None = None
+                      ) -> Iterator[tuple[Task, dict]]:
+        for i, task in enumerate(tasks):
+            if i == 0:
+                warm_up(self.score_fn)
+            if idle is not None:  # scoring is this process's wait
+                idle()
             yield task, score_task(self.score_fn, task, self.timeout)
 
     def close(self, cancel: bool = False) -> None:
@@ -386,7 +440,7 @@ class _LocalEngine:
     def _new_pool(self) -> ProcessPoolExecutor:
         """A pool whose workers are known to start: a crash after this is the photo's doing."""
         pool = ProcessPoolExecutor(self.workers, mp_context=self.mp_context,
-                                   initializer=_worker_init, initargs=(self.threads,))
+                                   initializer=_worker_init, initargs=(self.threads, self.score_fn))
         try:
             pool.submit(os.getpid).result(timeout=300)
         except Exception as exc:
@@ -396,7 +450,10 @@ class _LocalEngine:
         self._budget = (self.recycle_after or sys.maxsize) * self.workers
         return pool
 
-    def map_unordered(self, tasks: Iterable[Task]) -> Iterator[tuple[Task, dict]]:
+    def map_unordered(self, tasks: Iterable[Task], idle: Callable[[], None] | None = None
+                      ) -> Iterator[tuple[Task, dict]]:
+        """(task, row) pairs in completion order; `idle()` is called whenever no row is
+        ready and the engine is about to wait for a worker."""
         it = iter(tasks)
         inflight: dict = {}
         suspects: list[Task] = []  # in flight when a worker died: re-run one at a time
@@ -440,6 +497,8 @@ class _LocalEngine:
                 self.pool = None
                 continue
             if not broken:
+                if idle is not None and not any(f.done() for f in inflight):
+                    idle()
                 done, _ = wait(inflight, return_when=FIRST_COMPLETED)
                 for fut in done:
                     task = inflight.pop(fut)
@@ -527,12 +586,15 @@ class _DaskEngine:
             except OSError as exc:
                 raise PhotokitError(f"cannot reach the Dask scheduler {scheduler} ({exc})") from None
             self._own = [self.client]
+        if getattr(score_fn, "warm", None) is not None:  # each worker loads the models once
+            self.client.run(warm_up, score_fn)
         threads = sum(self.client.nthreads().values()) or 1
         self.workers = threads
         self.max_in_flight = max_in_flight or 2 * threads
         self._futures: dict = {}
 
-    def map_unordered(self, tasks: Iterable[Task]) -> Iterator[tuple[Task, dict]]:
+    def map_unordered(self, tasks: Iterable[Task], idle: Callable[[], None] | None = None
+                      ) -> Iterator[tuple[Task, dict]]:
         from distributed import as_completed
 
         it = iter(tasks)
@@ -554,6 +616,8 @@ class _DaskEngine:
 
         fill()
         while inflight:
+            if idle is not None and not ac.has_ready():
+                idle()
             fut = next(ac)
             _, task = inflight.pop(fut.key)
             try:
@@ -628,7 +692,10 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
         ``score_fn(path, **params) -> dict`` of column -> value, run in the workers (so it
         must be picklable: a module-level function). Default `score_photo` (measure).
         Keys with a dot are metric columns. Its ``module:qualname`` is part of the
-        parameters, so changing it re-scores.
+        parameters, so changing it re-scores. It may carry a ``warm`` attribute, a
+        callable without arguments that loads its models: each worker runs it once, when it
+        starts (`warm_up`), so that no photo pays for the loading (`score_photo` has
+        `warm_measure`).
     mm_per_px : float, optional
         Physical scale for every photo (a manifest's ``mm_per_px`` column wins per photo).
     max_in_flight : int, optional
@@ -679,7 +746,7 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
     run = _Run(store, source, _fn_name(fn), run_kwargs, versions, eng, _progress_bar(progress, total))
     status = "aborted"
     try:
-        for task, row in eng.map_unordered(run.pending()):
+        for task, row in eng.map_unordered(run.pending(), idle=run.commit):
             run.record(task, row, *run.in_flight.pop(task))
         status = "finished"
     except KeyboardInterrupt:
@@ -688,6 +755,7 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
     finally:
         run.bar.close()
         eng.close(cancel=status != "finished")
+        run.commit()  # the rows received are whole: keep them, however the run ends
         c = run.counts
         store.finish_run(run.run_id, status=status, n_total=c["total"], n_scored=c["scored"] + c["updated"],
                          n_skipped=c["skipped"], n_failed=c["failed"])
@@ -718,7 +786,9 @@ class _Run:
 
     `pending` hashes and looks up each listed photo (lazily, inside the engine's loop) and
     yields those to score, with only the missing metrics of a row that has the others;
-    `record` writes each finished row in its own transaction and counts it.
+    `record` writes each finished row into the open group of rows and counts it; `commit`
+    commits that group (the engine calls it when it is about to wait; `record` every
+    `COMMIT_ROWS` rows).
     """
 
     def __init__(self, store: ResultStore, source, fn_name: str, run_kwargs: dict,
@@ -727,6 +797,7 @@ class _Run:
         self.run_kwargs, self.versions, self.bar = run_kwargs, versions, bar
         self.counts = {"scored": 0, "updated": 0, "skipped": 0, "failed": 0, "total": 0}
         self.failures: list[tuple[str, str]] = []
+        self.uncommitted = 0
         #: task -> (sha256, size, params, metric versions its row already holds or None)
         self.in_flight: dict[Task, tuple[str | None, int | None, str, dict | None]] = {}
         self.run_id = store.begin_run(source=os.path.abspath(os.fspath(source)), version=__version__,
@@ -787,6 +858,8 @@ class _Run:
                 "photokit_version": __version__, "params": params, "run_id": self.run_id}
         if self.versions and row["status"] == "ok":
             full["metric_versions"] = {**(held or {}), **self.versions}
+        self.store.begin()
+        self.uncommitted += 1
         try:
             self.store.put(full, metric_names=list(self.versions), merge=partial)
         except ValueError as exc:  # the scoring function's row cannot be stored: this photo only
@@ -802,6 +875,15 @@ class _Run:
                 self.failures.append((task.path, row.get("error") or "unknown error"))
             self.bar.set_postfix(failed=self.counts["failed"], refresh=False)
         self.bar.update(1)
+        if self.uncommitted >= COMMIT_ROWS:
+            self.commit()
 
-__all__ = ["BatchSummary", "Task", "count_source", "decode_photo", "iter_manifest",
-           "iter_source", "score_archive", "score_photo", "score_task", "sha256_file"]
+    def commit(self) -> None:
+        """Commit the rows written since the last commit (one transaction)."""
+        if self.uncommitted:
+            self.store.commit()
+            self.uncommitted = 0
+
+__all__ = ["COMMIT_ROWS", "BatchSummary", "Task", "count_source", "decode_photo", "iter_manifest",
+           "iter_source", "score_archive", "score_photo", "score_task", "sha256_file", "warm_measure",
+           "warm_up"]

@@ -26,12 +26,14 @@ Layout (schema version 1)
 
 Durability
 ----------
-The database is in WAL mode with ``synchronous=FULL``, and each photo's row is written in
-its own ``BEGIN IMMEDIATE ... COMMIT`` transaction (column additions included), so a crash,
-a ``kill -9`` or a power cut loses at most the photos that were being scored, never a
+The database is in WAL mode with ``synchronous=FULL``. A row is written in its own
+``BEGIN IMMEDIATE ... COMMIT`` transaction (column additions included), or, between `begin`
+and `commit`, in one transaction with the rows before it (a group commit: one ``fsync``
+for many rows, what the batch does when rows arrive faster than it waits for them). A
+crash, a ``kill -9`` or a power cut loses at most the rows not yet committed, never a
 committed row, and never leaves half a row. Only the process that owns the `ResultStore`
 writes (the batch parent or the Dask client); readers (``sqlite3``, pandas) may open the
-file at any time.
+file at any time and see the committed rows.
 
 References
 ----------
@@ -229,13 +231,19 @@ class ResultStore:
         self._create_view()
 
     def _transaction(self):
+        """A transaction of its own, or a part of the group `begin` opened (which `commit`
+        ends: a failure inside it leaves the group's earlier rows to that commit)."""
         store = self
 
         class _Tx:
             def __enter__(self):
-                store._con.execute("BEGIN IMMEDIATE")
+                self.own = not store._con.in_transaction
+                if self.own:
+                    store._con.execute("BEGIN IMMEDIATE")
 
             def __exit__(self, et, ev, tb):
+                if not self.own:
+                    return False
                 if et is None:
                     store._con.execute("COMMIT")
                 else:
@@ -244,6 +252,20 @@ class ResultStore:
                 return False
 
         return _Tx()
+
+    def begin(self) -> None:
+        """Group the following writes into one transaction, until `commit`.
+
+        Readers see none of the group's rows before `commit`; a crash before it loses
+        them all (and nothing committed). Does nothing when a group is already open.
+        """
+        if not self._con.in_transaction:
+            self._con.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        """Commit the group `begin` opened (one ``fsync``); nothing when none is open."""
+        if self._con.in_transaction:
+            self._con.execute("COMMIT")
 
     # -- rows ---------------------------------------------------------------------------
     @property
@@ -268,7 +290,7 @@ class ResultStore:
         return out
 
     def put(self, row: Mapping, *, metric_names: Iterable[str] = (), merge: bool = False) -> None:
-        """Insert or replace one photo's row in its own transaction.
+        """Insert or replace one photo's row, in its own transaction or the open group.
 
         Parameters
         ----------
@@ -412,6 +434,7 @@ class ResultStore:
 
     # -- lifetime -----------------------------------------------------------------------
     def close(self) -> None:
+        """Close the database; a group `begin` opened and no `commit` ended is rolled back."""
         if self._con is not None:
             self._con.close()
             self._con = None
