@@ -635,3 +635,22 @@ def test_default_scorer_is_measure_end_to_end(tmp_path, astronaut):
             else:
                 assert row[name] == pytest.approx(direct[name], rel=1e-12, abs=1e-12)
     assert rows[str(tmp_path / "sub" / "broken.jpg")]["error"]
+
+
+def test_score_photo_leaves_no_analysis_alive(tmp_path):
+    """A worker's memory stays flat: the measurement's maps (held in reference cycles by
+    cached results that name their analysis) are freed when its row is made, not at the
+    next full collection (a worker grew to 2.9 GB in 24 photos of 12 MP without it)."""
+    import gc
+
+    from photokit.batch.archive import score_photo
+    from photokit.metrics.analysis import Analysis
+    from photokit.synth import render_skin
+
+    p = tmp_path / "s.png"
+    Image.fromarray(render_skin(seed=4, width=480, height=360).pixels).save(p)
+    gc.collect()
+    before = sum(isinstance(o, Analysis) for o in gc.get_objects())
+    row = score_photo(str(p), mm_per_px=0.1)
+    assert row["texture.roughness"] is not None
+    assert sum(isinstance(o, Analysis) for o in gc.get_objects()) == before

@@ -37,6 +37,7 @@ always exactly one row per path.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import itertools
 import json
@@ -271,6 +272,11 @@ def score_photo(path: str, *, mm_per_px: float | None = None, roi: str | None = 
         "quality_ok": bool(m.quality.ok),
         "warnings": "; ".join(m.warnings) or None,
     })
+    # A measurement's maps sit in reference cycles (cached results that name their own
+    # analysis), which only a full collection frees: without one a worker grew to 2.9 GB
+    # in 24 portraits of 12 MP, with it it stays at about 0.5 GB (bench_batch).
+    del m
+    gc.collect()
     return row
 
 
