@@ -288,14 +288,18 @@ def warm_measure() -> None:
     colour-card search, the Haar cascades and the face detector network are then loaded
     and cached for the process, so no photo's ``seconds`` (or ``timeout``) pays for them.
     The face mesh and iris networks, which run only on a face, load with the first face.
+    Only photokit's own metrics are computed: a plugin is imported with the registry, but
+    its metric runs on photos only (it may count or log its calls).
     """
     import numpy as np
 
     from ..measurement.measure import measure
+    from ..metrics.registry import registered
 
     rng = np.random.default_rng(0)
     skin = np.clip(rng.normal((205.0, 150.0, 125.0), 6.0, (480, 360, 3)), 0, 255).astype(np.uint8)
-    measure(skin, mm_per_px=0.2)
+    own = [m.name for m in registered() if m.compute.__module__.startswith("photokit.")]
+    measure(skin, mm_per_px=0.2, metrics=own)
 
 
 score_photo.warm = warm_measure
