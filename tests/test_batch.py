@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import signal
 import sqlite3
@@ -654,3 +655,33 @@ def test_score_photo_leaves_no_analysis_alive(tmp_path):
     row = score_photo(str(p), mm_per_px=0.1)
     assert row["texture.roughness"] is not None
     assert sum(isinstance(o, Analysis) for o in gc.get_objects()) == before
+
+
+def test_batch_of_chosen_metrics_scores_those_and_resumes(tmp_path):
+    """--metrics: the rows hold the chosen metrics (and their zones) only, a large JPEG is
+    decoded at the size they need, a re-run skips every photo, and an unknown name stops
+    the run before it starts."""
+    from photokit.batch.archive import score_archive
+    from photokit.synth import render_skin
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        Image.fromarray(render_skin(seed=20 + i, width=3600, height=2700).pixels).save(
+            photos / f"p{i}.jpg", quality=90)
+    db = tmp_path / "c.db"
+    chosen = ["redness.a_mean", "pigment.ita_mean"]
+    first = score_archive(photos, db, workers=0, metrics=chosen, mm_per_px=0.07)
+    assert (first.n_scored, first.n_failed) == (2, 0)
+    with sqlite3.connect(db) as con:
+        con.row_factory = sqlite3.Row
+        rows = con.execute("SELECT * FROM scores ORDER BY path").fetchall()
+    for r in rows:
+        assert r["redness.a_mean"] is not None and r["pigment.ita_mean"] is not None
+        assert json.loads(r["metric_versions"]) == {"redness.a_mean": 1, "pigment.ita_mean": 1}
+        assert "texture.roughness" not in r.keys() or r["texture.roughness"] is None
+        assert r["decode_reduction"] == 2 and r["skin_pixels"] <= 1800 * 1350   # half size
+    again = score_archive(photos, db, workers=0, metrics=chosen, mm_per_px=0.07)
+    assert (again.n_scored, again.n_skipped) == (0, 2)
+    with pytest.raises(PhotokitError, match="unknown metric"):
+        score_archive(photos, db, workers=0, metrics=["redness.nonsense"])

@@ -253,8 +253,10 @@ def score_photo(path: str, *, mm_per_px: float | None = None, roi: str | None = 
     dict
         One key per registered metric (``redness.a_mean`` ... float or None), plus
         ``mm_per_px`` (None when only a relative scale was used), ``scale_source``,
-        ``calibration_method``, ``delta_e_mean``, ``skin_pixels``, ``quality_ok`` and
-        ``warnings`` (``"; "``-joined, None when there are none).
+        ``calibration_method``, ``delta_e_mean``, ``skin_pixels`` (in decoded pixels),
+        ``decode_reduction`` (file pixels per decoded pixel along a side: 2 when only colour
+        metrics were asked of a large JPEG; `photokit.measurement.measure.decode_reduction`),
+        ``quality_ok`` and ``warnings`` (``"; "``-joined, None when there are none).
     """
     from ..measurement.measure import measure
     from ..metrics.registry import names
@@ -269,6 +271,7 @@ def score_photo(path: str, *, mm_per_px: float | None = None, roi: str | None = 
         "calibration_method": getattr(cal, "method", None),
         "delta_e_mean": getattr(cal, "delta_e_mean", None),
         "skin_pixels": None if m.analysis is None else m.analysis.skin_pixels,
+        "decode_reduction": m.decode()["reduction"],
         "quality_ok": bool(m.quality.ok),
         "warnings": "; ".join(m.warnings) or None,
     })
@@ -670,7 +673,7 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
                   engine: str = "local", scheduler=None, progress: bool | None = None,
                   score_fn: Callable | None = None, mm_per_px: float | None = None,
                   max_in_flight: int | None = None, mp_context=None,
-                  timeout: float | None = None) -> BatchSummary:
+                  timeout: float | None = None, metrics=None) -> BatchSummary:
     """Score every photo of an archive into an SQLite results store, resumably.
 
     Parameters
@@ -717,6 +720,11 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
     timeout : float, optional
         Seconds after which a photo still being scored is recorded as failed and the run
         moves on (local and in-process engines; see `score_task`).
+    metrics : list of str, optional
+        `score_photo` only: score just these registered metrics (and their zones). They
+        are part of the parameters (a run with another choice scores afresh), and
+        `measure` decodes each photo at the size they need (colour metrics alone: a
+        12 MP JPEG at half size).
 
     Returns
     -------
@@ -739,12 +747,20 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
     if timeout is not None and not timeout > 0:
         raise PhotokitError("timeout must be > 0 seconds")
     fn = score_fn or score_photo
+    if metrics is not None and fn is not score_photo:
+        raise PhotokitError("metrics= chooses photokit's own metrics: not with a custom scorer")
     run_kwargs = {} if mm_per_px is None else {"mm_per_px": float(mm_per_px)}
     versions: dict[str, int] = {}  # what a row scored by score_photo holds (resume key)
     if fn is score_photo:
         from ..metrics.registry import signature
 
         versions = signature()
+        if metrics is not None:
+            unknown = [n for n in metrics if n not in versions]
+            if unknown or not metrics:
+                raise PhotokitError(f"unknown metric(s): {', '.join(unknown) or '(none chosen)'}")
+            versions = {n: v for n, v in versions.items() if n in metrics}
+            run_kwargs["metrics"] = tuple(versions)
     total = count_source(source) if (progress or (progress is None and sys.stderr.isatty())
                                       or not os.path.isdir(os.fspath(source))) else None
     store = ResultStore(db, list(versions))  # a bad database stops us before any engine starts

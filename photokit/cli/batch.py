@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from .options import fhir_option, mm_per_px_option, patient_name_option, subject_option
+from .options import fhir_option, metrics_option, mm_per_px_option, patient_name_option, subject_option
 
 
 def _load_scorer(spec: str):
@@ -37,6 +37,7 @@ def _load_scorer(spec: str):
 @click.option("--scheduler", default=None, metavar="ADDR",
               help="Dask scheduler address, e.g. tcp://host:8786 (default: a local cluster).")
 @mm_per_px_option
+@metrics_option
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="SECONDS", help="Give up on a photo after this long (local engine): "
               "it becomes a failed row and the run goes on.")
@@ -47,8 +48,8 @@ def _load_scorer(spec: str):
 @subject_option
 @patient_name_option
 @click.pass_context
-def command(ctx, source, db, export, workers, engine, scheduler, mm_per_px, timeout, scorer, fhir_path,
-            subject, patient_name):
+def command(ctx, source, db, export, workers, engine, scheduler, mm_per_px, metric_names, timeout, scorer,
+            fhir_path, subject, patient_name):
     """Score every photo of SOURCE (a folder, recursive, or a CSV manifest) into DB.
 
     One row per photo in the DB's `scores` table: path, sha256, status, error and one
@@ -71,7 +72,8 @@ def command(ctx, source, db, export, workers, engine, scheduler, mm_per_px, time
     score_fn = _load_scorer(scorer) if scorer else None
     summary = score_archive(source, db, export=export, workers=workers, engine=engine,
                             scheduler=scheduler, progress=False if quiet else None,
-                            score_fn=score_fn, mm_per_px=mm_per_px, timeout=timeout)
+                            score_fn=score_fn, mm_per_px=mm_per_px, timeout=timeout,
+                            metrics=metric_names)
     if not quiet:
         rate = summary.photos_per_second
         rate_txt = f" ({rate:.2f} photos/s)" if summary.n_scored + summary.n_failed else ""
