@@ -34,7 +34,7 @@ from ..faces.skin import face_skin_mask, skin_mask
 from ..imaging.filters import channel_max_within
 from ..io.photo import REDUCTIONS, Photo, load, probe
 from ..io.roi import read_roi
-from ..metrics.analysis import LEVEL_MARGIN_MM, Analysis
+from ..metrics.analysis import Analysis
 from ..metrics.noise import standard_errors
 from ..metrics.scale import Scale, estimate_scale, relative_mm_per_px
 from .quality import QualityReport, assess
@@ -521,10 +521,11 @@ def zone_values(an: Analysis, face, chosen, *, whole: dict | None = None) -> tup
     ``mean`` metrics average their colour-level map (`Metric.zone_map`, the same map as
     the whole-skin value) over the zone rasterised on that level:
     ``v_z = sum_{p in Z and S} map(p) / |Z and S|``. ``restrict`` metrics run their
-    `Metric.compute` on an `Analysis` of a crop around the zone (its bounding box plus
-    `LEVEL_MARGIN_MM`, more than any metric's filter reach) whose mask is the zone's
-    analysed skin ``Z and S`` at full resolution, at the photo's scale; all zones' runs
-    share one pool (`compute_many`).
+    `Metric.compute` on a view of the whole analysis limited to the zone's analysed skin
+    ``Z and S`` (`photokit.metrics.analysis.Analysis.within`): what the whole skin's run
+    found (pores, spots, lines, the texture band) is narrowed to the zone, not searched
+    again, so a zone's pore count is the number of the face's pores inside it; all
+    zones' runs share one pool (`compute_many`).
     """
     from ..metrics.redness import colour_level
 
@@ -533,10 +534,9 @@ def zone_values(an: Analysis, face, chosen, *, whole: dict | None = None) -> tup
     restrict_ms = [m for m in zoned if m.zone == "restrict"
                    and (whole is None or whole.get(m.name) is not None)]
     h, w = an.shape
-    pad = int(np.ceil(LEVEL_MARGIN_MM / an.mm_per_px)) if an.mm_per_px else 0
-    lm = face.landmarks
-    x0, y0 = (max(0, int(np.floor(v)) - pad) for v in lm[:, :2].min(0))
-    x1, y1 = (min(lim, int(np.ceil(v)) + pad + 1) for v, lim in zip(lm[:, :2].max(0), (w, h), strict=True))
+    lm = face.landmarks   # every zone lies within the landmarks' bounding box
+    x0, y0 = (max(0, int(np.floor(v))) for v in lm[:, :2].min(0))
+    x1, y1 = (min(lim, int(np.ceil(v)) + 1) for v, lim in zip(lm[:, :2].max(0), (w, h), strict=True))
     full = replace(face, landmarks=lm - np.array([x0, y0, 0.0])).zone_masks((y1 - y0, x1 - x0))
     skin = an.mask[y0:y1, x0:x1]
     lv = colour_level(an) if mean_ms else None
@@ -547,8 +547,7 @@ def zone_values(an: Analysis, face, chosen, *, whole: dict | None = None) -> tup
     mm2 = an.mm_per_px ** 2 if an.mm_per_px and an.scale_source != "relative" else None
     values: dict = {}
     info: dict = {}
-    linear = None
-    restricted = []   # (zone, analysis of its crop): run together below
+    restricted = []   # (zone, view of its skin): run together below
     for zone, zmask in full.items():
         here = zmask & skin
         n = int(np.count_nonzero(here))
@@ -571,14 +570,7 @@ def zone_values(an: Analysis, face, chosen, *, whole: dict | None = None) -> tup
                     for m in mean_ms:
                         out[f"{m.name}.{zone}"] = float(m.zone_map(an)[at].mean())
             if restrict_ms:
-                if linear is None:   # the face's pixels, read (and made linear) once for all zones
-                    linear = an.region(slice(y0, y1), x0, x1)
-                bx, by, bw, bh = cv2.boundingRect(here.view(np.uint8))
-                r0, r1 = max(0, by - pad), min(here.shape[0], by + bh + pad)
-                c0, c1 = max(0, bx - pad), min(here.shape[1], bx + bw + pad)
-                restricted.append((zone, Analysis(linear[r0:r1, c0:c1], here[r0:r1, c0:c1], an.mm_per_px,
-                                                  scale_source=an.scale_source, calibrated=an.calibrated,
-                                                  name=f"{an.name}:{zone}")))
+                restricted.append((zone, an.within(here, (y0, x0))))
         values.update(out)
     done = compute_many([(sub, restrict_ms) for _, sub in restricted])
     for (zone, _), vals in zip(restricted, done, strict=True):

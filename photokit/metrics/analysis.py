@@ -5,6 +5,13 @@ memoises every derived map (CIELAB, indices, chromophores, ridge responses, spot
 so that metrics sharing a map compute it once. Metric modules add their maps through
 `Analysis.cached` rather than attributes, so each concern stays in its own file.
 
+A *view* (`Analysis.within`) is the same photo with less skin: a face zone. It shares
+its root's pixels, levels and per-pixel maps, and what the root found (features, bands,
+counts) is narrowed to the view's skin (`Analysis.shared`) instead of being searched
+again on a crop: a zone's pores are the face's pores whose centres lie in the zone, and
+the face overlay and the zone counts agree. Every working array places its pixels in
+the analysed image through a `Grid`, on which a view samples its skin (`Analysis.on_grid`).
+
 The memo is thread-safe (one lock per key): metric families may run on several threads
 (`photokit.measurement.measure` does), and a map two of them need is still computed once.
 """
@@ -13,6 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -28,6 +36,33 @@ from ..colour.linear import CodedLinear, ReducedLinear
 LEVEL_MARGIN_MM = 12.0
 #: ...unless that box covers more than this share of the level: then it is all made.
 LEVEL_FULL_SHARE = 0.5
+
+@dataclass(frozen=True)
+class Grid:
+    """Where the pixels of a working array lie in the analysed image.
+
+    Attributes
+    ----------
+    rows, cols : ndarray of float
+        Full-resolution y of each row and x of each column (increasing): array pixel
+        ``(i, j)`` is image point ``(cols[j], rows[i])``.
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+
+    @classmethod
+    def scaled(cls, shape: tuple[int, int], factor: float, y0: float = 0, x0: float = 0) -> Grid:
+        """The grid of an array of `shape` whose pixel ``(i, j)`` covers image pixels
+        ``[(y0 + i) f, (y0 + i + 1) f)`` (an area reduction by `factor`): centres at
+        ``(y0 + i + 0.5) f - 0.5``."""
+        return cls((y0 + np.arange(shape[0]) + 0.5) * factor - 0.5,
+                   (x0 + np.arange(shape[1]) + 0.5) * factor - 0.5)
+
+    def crop(self, rows: slice, cols: slice) -> Grid:
+        """The grid of ``array[rows, cols]``."""
+        return Grid(self.rows[rows], self.cols[cols])
+
 
 class Analysis:
     """Per-photo working set at one resolution.
@@ -63,7 +98,14 @@ class Analysis:
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != self.shape:
             raise ValueError(f"mask shape {mask.shape} does not match image {self.shape}")
-        self.mask = mask
+        self._start(mask, mm_per_px, scale_source, calibrated, name)
+
+    def _start(self, mask: np.ndarray | None, mm_per_px: float | None, scale_source: str,
+               calibrated: bool, name: str) -> None:
+        """Set the attributes other than the pixels (`__init__`, `within`)."""
+        self._mask: np.ndarray | None = mask
+        #: a view's skin as ``(window, r0, c0)``: the window's first pixel is ``(r0, c0)``
+        self._window: tuple[np.ndarray, int, int] | None = None
         #: where this array holds data, ``(rows, cols)`` slices; None: everywhere. A level
         #: is made only around the skin (`LEVEL_MARGIN_MM`) and is zero elsewhere.
         self.box: tuple[slice, slice] | None = None
@@ -71,6 +113,13 @@ class Analysis:
         self.scale_source = scale_source
         self.calibrated = calibrated
         self.name = name
+        #: pixels of the photo's analysed image per pixel of this array (1: the image itself)
+        self.factor = 1
+        #: the analysis a view (`within`) narrows; None for the whole skin
+        self._root: Analysis | None = None
+        #: ``(r0, r1, c0, c1)`` holding every skin pixel (made on first use)
+        self._bbox: tuple[int, int, int, int] | None = None
+        self._count: int | None = None
         self._cache: dict[str, Any] = {}
         self._levels: dict[int, Analysis] = {}
         self._locks: dict[str, threading.Lock] = {}
@@ -81,12 +130,26 @@ class Analysis:
             return self._locks.setdefault(key, threading.Lock())
 
     @property
+    def mask(self) -> np.ndarray:
+        """The skin to analyse, bool (H, W) (a view's is made from its window on first use)."""
+        if self._mask is None:
+            with self._lock("mask"):
+                if self._mask is None:
+                    part, r0, c0 = self._window
+                    full = np.zeros(self.shape, bool)
+                    full[r0:r0 + part.shape[0], c0:c0 + part.shape[1]] = part
+                    self._mask = full
+        return self._mask
+
+    @property
     def shape(self) -> tuple[int, int]:
         return self._source.shape if self._linear is None else self._linear.shape[:2]
 
     @property
     def linear(self) -> np.ndarray:
         """Linear RGB, float32 (H, W, 3); made in full on first use when given as codes."""
+        if self._root is not None:
+            return self._root.linear
         if self._linear is None:
             with self._lock("linear"):
                 if self._linear is None:
@@ -96,6 +159,8 @@ class Analysis:
     def region(self, rows, x0: int = 0, x1: int | None = None) -> np.ndarray:
         """Linear RGB of ``[rows, x0:x1]`` (`rows` a slice or an index array), float32,
         without making the whole image when it is held as codes."""
+        if self._root is not None:
+            return self._root.region(rows, x0, x1)
         if self._linear is None:
             return self._source.region(rows, x0, x1)
         return np.ascontiguousarray(self._linear[rows, x0:x1])
@@ -110,7 +175,10 @@ class Analysis:
     def pointwise(self, key: str, fn: Callable[[np.ndarray], np.ndarray],
                   of: np.ndarray | None = None) -> np.ndarray:
         """``fn(of)`` for a pixel-by-pixel `fn` (default `of`: `linear`), made within `box`
-        only (zero elsewhere) and cached under `key`."""
+        only (zero elsewhere) and cached under `key`; a view's are its root's."""
+        if self._root is not None:
+            return self._root.pointwise(key, fn, of)
+
         def make(a: Analysis) -> np.ndarray:
             x = a.linear if of is None else of
             if a.box is None:
@@ -123,7 +191,86 @@ class Analysis:
 
     @property
     def skin_pixels(self) -> int:
-        return int(np.count_nonzero(self.mask))
+        """Number of analysed (mask) pixels."""
+        if self._count is None:
+            r0, r1, c0, c1 = self.bbox
+            self._count = int(np.count_nonzero(self.mask[r0:r1, c0:c1]))
+        return self._count
+
+    @property
+    def bbox(self) -> tuple[int, int, int, int]:
+        """``(r0, r1, c0, c1)``: the rows and columns that hold every skin pixel."""
+        if self._bbox is None:
+            x, y, w, h = cv2.boundingRect(self.mask.view(np.uint8))
+            self._bbox = (y, y + h, x, x + w)
+        return self._bbox
+
+    @property
+    def root(self) -> Analysis:
+        """The analysis of the whole skin this one narrows (itself when not a view)."""
+        return self if self._root is None else self._root
+
+    def within(self, mask: np.ndarray, at: tuple[int, int] | None = None) -> Analysis:
+        """A view of this analysis limited to the skin in ``mask & self.mask``.
+
+        The view shares the root's pixels, levels and maps (`pointwise`, `shared`);
+        `cached` values of its own are made on its skin. With `at` ``(r0, c0)``, `mask` is
+        a window of the image whose first pixel is ``(r0, c0)`` (nothing outside it is
+        skin): the view then costs what the window does.
+        """
+        root = self.root
+        if at is None:
+            at, mask = (0, 0), mask & self.mask
+        else:
+            (r0, c0), (h, w) = at, mask.shape
+            mask = mask & self.mask[r0:r0 + h, c0:c0 + w]
+        x, y, w, h = cv2.boundingRect(mask.view(np.uint8))
+        r0, c0 = at[0] + y, at[1] + x
+        view = Analysis.__new__(Analysis)
+        view._source, view._linear = root._source, root._linear
+        view._start(None, self.mm_per_px, self.scale_source, self.calibrated, self.name)
+        view._window = (mask[y:y + h, x:x + w], r0, c0)
+        view._root, view.box, view.factor = root, root.box, root.factor
+        view._bbox = (r0, r0 + h, c0, c0 + w)
+        view._count = int(cv2.countNonZero(view._window[0].view(np.uint8)))
+        return view
+
+    def shared(self, key: str, make: Callable[[Analysis], Any],
+               narrow: Callable[[Any, Analysis], Any]) -> Any:
+        """``make(root)`` on the whole skin, once; a view gets ``narrow(result, view)``
+        (cached; None stays None): what the root found, limited to the view's skin."""
+        if self._root is None:
+            return self.cached(key, make)
+        whole = self._root.cached(key, make)
+        return self.cached(key, lambda v: None if whole is None else narrow(whole, v))
+
+    def on_grid(self, grid: Grid) -> tuple[slice, slice, np.ndarray]:
+        """The window of `grid` around this analysis's skin and the skin sampled there.
+
+        Returns ``(rows, cols, skin)``: slices of the grid's array that hold every grid
+        pixel whose nearest image pixel is skin, and ``skin`` on ``[rows, cols]`` (nearest
+        image pixel; bool).
+        """
+        r0, r1, c0, c1 = self.bbox
+        rs = slice(int(np.searchsorted(grid.rows, r0 - 1.0)), int(np.searchsorted(grid.rows, r1)))
+        cs = slice(int(np.searchsorted(grid.cols, c0 - 1.0)), int(np.searchsorted(grid.cols, c1)))
+        return rs, cs, self._skin_at(np.rint(grid.rows[rs]).astype(np.intp)[:, None],
+                                     np.rint(grid.cols[cs]).astype(np.intp)[None, :])
+
+    def holds(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Whether the image points ``(x, y)`` (full-resolution pixels) lie on this
+        analysis's skin (nearest pixel; False outside the image)."""
+        return self._skin_at(np.rint(np.asarray(y)).astype(np.intp), np.rint(np.asarray(x)).astype(np.intp))
+
+    def _skin_at(self, yi: np.ndarray, xi: np.ndarray) -> np.ndarray:
+        """The skin at integer pixels ``(yi, xi)`` (broadcast together; False outside the
+        image), read from a view's window when it has one."""
+        part, r0, c0 = self._window or (self._mask, 0, 0)
+        yi, xi = np.broadcast_arrays(yi - r0, xi - c0)
+        inside = (yi >= 0) & (yi < part.shape[0]) & (xi >= 0) & (xi < part.shape[1])
+        out = np.zeros(yi.shape, bool)
+        out[inside] = part[yi[inside], xi[inside]]
+        return out
 
     @property
     def skin_area_mm2(self) -> float | None:
@@ -158,8 +305,18 @@ class Analysis:
         each block is inside (exact halves round down). When the skin fills a small part
         of the frame, the level holds data only within `LEVEL_MARGIN_MM` of it (its `box`;
         zero elsewhere, where every reader is masked anyway). Returns ``self`` when no
-        reduction is needed.
+        reduction is needed. A view's level is its root's level with the view's skin
+        sampled on it (`on_grid`).
         """
+        if self._root is not None:
+            lv = self._root.level(target_mm_per_px, max_side=max_side)
+            if lv is self._root:
+                return self
+            with self._lock(f"level:{lv.factor}"):
+                if lv.factor not in self._levels:
+                    rs, cs, skin = self.on_grid(Grid.scaled(lv.shape, lv.factor / self.factor))
+                    self._levels[lv.factor] = lv.within(skin, (rs.start, cs.start))
+            return self._levels[lv.factor]
         factor = 1
         if target_mm_per_px is not None and self.mm_per_px:
             factor = max(1, int(np.floor(target_mm_per_px / self.mm_per_px + 1e-9)))
@@ -194,6 +351,7 @@ class Analysis:
                 (c1 - c0, r1 - r0), interpolation=cv2.INTER_AREA)
         lv = Analysis(lin, m, None if self.mm_per_px is None else self.mm_per_px * factor,
                       scale_source=self.scale_source, calibrated=self.calibrated, name=self.name)
+        lv.factor = self.factor * factor
         if box is not None:
             lv.box = (slice(*box[0]), slice(*box[1]))
         return lv

@@ -58,7 +58,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from .analysis import Analysis
+from .analysis import Analysis, Grid
 from .noise import count_se, mean_se
 from .registry import family, job, metric, unmeasurable
 from .texture import blur, enough_skin, physical_level_mm_per_px, work
@@ -101,13 +101,28 @@ class Pore:
 @dataclass
 class PoreResult:
     """Every pore found, as arrays (full-resolution pixels, mm, L*), strongest first, and
-    the skin area searched (mm^2)."""
+    the skin area searched (mm^2): the pixels of `valid` on `grid`, each `mm_per_px` wide."""
 
     x: np.ndarray
     y: np.ndarray
     diameter_mm: np.ndarray
     contrast: np.ndarray
     area_mm2: float
+    valid: np.ndarray
+    grid: Grid
+    mm_per_px: float
+
+    def within(self, view: Analysis) -> PoreResult | None:
+        """The pores whose centres lie on a view's skin (`Analysis.within`) and the area
+        searched there (None with too little skin)."""
+        rs, cs, skin = view.on_grid(self.grid)
+        valid = self.valid[rs, cs] & skin
+        if not enough_skin(valid, self.mm_per_px):
+            return None
+        k = view.holds(self.x, self.y)
+        return PoreResult(self.x[k], self.y[k], self.diameter_mm[k], self.contrast[k],
+                          float(np.count_nonzero(valid)) * self.mm_per_px ** 2, valid,
+                          self.grid.crop(rs, cs), self.mm_per_px)
 
     @property
     def count(self) -> int:
@@ -125,7 +140,8 @@ def find_pores(an: Analysis) -> list[Pore] | None:
 
 
 def _pores(an: Analysis) -> PoreResult | None:
-    return an.cached("pores.result", _detect)
+    """The pores of the whole skin (memoised), narrowed to a view's skin."""
+    return an.shared("pores.result", _detect, PoreResult.within)
 
 
 def _pore_sigmas(mm_per_px: float) -> tuple[float, float]:
@@ -217,7 +233,10 @@ def _detect(an: Analysis) -> PoreResult | None:
     deep = inside[np.round(found[1]).astype(np.intp), np.round(found[0]).astype(np.intp)]
     x, y, diam, con = _suppress_overlaps(found[:, deep > found[2] / _D_PER_S / p], p)
     x, y = w.to_full((x + 0.5) * fx - 0.5, (y + 0.5) * fy - 0.5)
-    return PoreResult(x, y, diam, con, float(np.count_nonzero(valid)) * p * p)
+    h, wd = valid.shape
+    grid = Grid(w.to_full(0, (np.arange(h) + 0.5) * fy - 0.5)[1],
+                w.to_full((np.arange(wd) + 0.5) * fx - 0.5, 0)[0])
+    return PoreResult(x, y, diam, con, float(np.count_nonzero(valid)) * p * p, valid, grid, p)
 
 
 def _pore_grid(w) -> tuple[tuple[int, int], tuple[float, float]]:

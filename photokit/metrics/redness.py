@@ -81,8 +81,8 @@ def a_star_map(an: Analysis) -> np.ndarray:
 
 def colour_skin(an: Analysis) -> np.ndarray | None:
     """The analysed skin on the colour level (None with fewer than 20 pixels)."""
-    m = colour_level(an).mask
-    return m if np.count_nonzero(m) >= 20 else None
+    lv = colour_level(an)
+    return lv.mask if lv.skin_pixels >= 20 else None
 
 
 def skin_mean(an: Analysis, values: np.ndarray) -> float | None:

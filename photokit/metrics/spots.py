@@ -66,7 +66,7 @@ import cv2
 import numpy as np
 
 from ..colour.chromophores import chromophore_maps
-from .analysis import Analysis
+from .analysis import Analysis, Grid
 from .noise import count_se, mean_se
 from .registry import family, job, metric, unmeasurable
 from .texture import MIN_SKIN_PX, blur, enough_skin, erode, scaled
@@ -127,8 +127,26 @@ class Spot:
 
 @dataclass
 class SpotResult:
+    """The spots found and the skin area searched (mm^2): the pixels of `valid` on
+    `grid`, each `mm_per_px` wide."""
+
     spots: list[Spot]
     area_mm2: float
+    valid: np.ndarray
+    grid: Grid
+    mm_per_px: float
+
+    def within(self, view: Analysis) -> SpotResult | None:
+        """The spots whose centres lie on a view's skin (`Analysis.within`) and the area
+        searched there (None with too little skin)."""
+        rs, cs, skin = view.on_grid(self.grid)
+        valid = self.valid[rs, cs] & skin
+        if not enough_skin(valid, self.mm_per_px):
+            return None
+        k = view.holds(np.array([s.x for s in self.spots]), np.array([s.y for s in self.spots]))
+        return SpotResult([s for s, inside in zip(self.spots, k, strict=True) if inside],
+                          float(np.count_nonzero(valid)) * self.mm_per_px ** 2, valid,
+                          self.grid.crop(rs, cs), self.mm_per_px)
 
 
 def find_spots(an: Analysis) -> list[Spot] | None:
@@ -138,7 +156,8 @@ def find_spots(an: Analysis) -> list[Spot] | None:
 
 
 def _spots(an: Analysis) -> SpotResult | None:
-    return an.cached("spots.result", _detect)
+    """The spots of the whole skin (memoised), narrowed to a view's skin."""
+    return an.shared("spots.result", _detect, SpotResult.within)
 
 
 def _maps_on_skin(linear: np.ndarray, mask: np.ndarray, pad: int, band: int = 128):
@@ -298,7 +317,8 @@ def _detect(an: Analysis) -> SpotResult | None:
             spots.append(Spot(float((cx[i] + x0 + 0.5) * factor - 0.5),
                               float((cy[i] + y0 + 0.5) * factor - 0.5), a_mm2,
                               float(np.sqrt(4 * a_mm2 / np.pi)), float(mean_own[i]), kind))
-    return SpotResult(spots, float(np.count_nonzero(valid)) * p * p)
+    return SpotResult(spots, float(np.count_nonzero(valid)) * p * p, valid,
+                      Grid.scaled(valid.shape, factor, y0, x0), p)
 
 
 def _of(an: Analysis, kind: str) -> tuple[list[Spot], float] | None:

@@ -88,7 +88,7 @@ import cv2
 import numpy as np
 
 from ..imaging.filters import gaussian
-from .analysis import Analysis
+from .analysis import Analysis, Grid
 from .noise import count_se, mean_se
 from .registry import family, job, metric, unmeasurable
 from .scale import relative_mm_per_px
@@ -178,11 +178,18 @@ _PEAK_VALLEY = 2 / (3 * np.sqrt(3))  # 0.385
 
 # --------------------------------------------------------------------------- helpers
 def scaled(an: Analysis) -> Analysis | None:
-    """`an` itself when its scale is known, else a twin on the relative scale; None without skin."""
+    """`an` itself when its scale is known, else a twin on the relative scale (a view:
+    its root's, narrowed); None without skin."""
     if an.skin_pixels < MIN_SKIN_PX:
         return None
     if an.mm_per_px:
         return an
+    if an.root is not an:
+        whole = scaled(an.root)
+        if whole is None:
+            return None
+        r0, r1, c0, c1 = an.bbox
+        return an.cached("scale.relative", lambda v: whole.within(v.mask[r0:r1, c0:c1], (r0, c0)))
     return an.cached("scale.relative",
                      lambda a: a.rescaled(relative_mm_per_px(a.skin_pixels), "relative"))
 
@@ -229,6 +236,9 @@ class Work:
     factor : float
         Level pixel size in pixels of the analysed image. A working pixel ``(x, y)`` is
         ``((x + x0 + 0.5) f - 0.5, (row_map[y] + 0.5) f - 0.5)`` at full resolution.
+    origin : tuple of int
+        Row and column of ``L[0, 0]`` in the arrays of the whole skin's work (a view's
+        work, `within`, is a window of those; ``(0, 0)`` for the whole skin).
     """
 
     level: Analysis
@@ -240,6 +250,29 @@ class Work:
     mm_per_px: float
     x0: int
     factor: float
+    origin: tuple[int, int] = (0, 0)
+
+    @property
+    def grid(self) -> Grid:
+        """Where `L`'s pixels lie in the analysed image."""
+        return Grid((self.row_map + 0.5) * self.factor - 0.5,
+                    (np.arange(self.L.shape[1]) + self.x0 + 0.5) * self.factor - 0.5)
+
+    def within(self, view: Analysis) -> Work | None:
+        """This work narrowed to a view's skin (`Analysis.within`): the window of its
+        arrays around that skin, the mask limited to it (None with too little skin)."""
+        rs, cs, skin = view.on_grid(self.grid)
+        mask = self.mask[rs, cs] & skin
+        if cv2.countNonZero(mask.view(np.uint8)) < MIN_SKIN_PX // 4:
+            return None
+        return Work(self.level, self.L[rs, cs], mask, None if self.core is None else self.core[rs],
+                    None if self.seam is None else self.seam[rs], self.row_map[rs], self.mm_per_px,
+                    self.x0 + cs.start, self.factor, (self.origin[0] + rs.start, self.origin[1] + cs.start))
+
+    def window(self, whole: Work) -> tuple[slice, slice]:
+        """Where this work's arrays lie in those of `whole` (the work it narrows)."""
+        r, c = self.origin[0] - whole.origin[0], self.origin[1] - whole.origin[1]
+        return slice(r, r + self.L.shape[0]), slice(c, c + self.L.shape[1])
 
     def to_full(self, x, y):
         y = np.asarray(y)
@@ -291,9 +324,16 @@ def work(an: Analysis, target_mm_per_px: float, budget_px: int | None = None) ->
     it (spots work on a coarse level, over all the skin), and lines get their own budget
     (`LINE_BUDGET_PX` for the oriented detector at about 0.15 mm/px, about 100 cm^2 of
     skin; `HESSIAN_BUDGET_PX` for coarse photos): they are sparse, and a strip sample of
-    a few long wrinkles is a noisy sample.
+    a few long wrinkles is a noisy sample. A view's work is the whole skin's, narrowed
+    (`Work.within`).
     """
     budget = WORK_BUDGET_PX if budget_px is None else int(budget_px)
+    if an.root is not an:
+        if an.skin_pixels < MIN_SKIN_PX:
+            return None
+        whole = work(an.root, target_mm_per_px, budget)
+        return None if whole is None else an.cached(f"texture.work:{target_mm_per_px}:{budget}",
+                                                    lambda v: whole.within(v))
     base = scaled(an)
     if base is None:
         return None
@@ -441,7 +481,16 @@ def _why_not(an: Analysis) -> str | None:
 
 
 def band(an: Analysis) -> Band | None:
-    """The 0.2-2 mm band of L* (see module notes), memoised on the analysis."""
+    """The 0.2-2 mm band of L* (see module notes), memoised on the analysis; a view's is
+    the whole skin's band on the view's skin (the band is not filtered again)."""
+    def narrow(b: Band, v: Analysis) -> Band | None:
+        w = b.work.within(v)
+        if w is None:
+            return None
+        rs, cs = w.window(b.work)
+        valid = b.mask[rs, cs] & w.mask
+        return Band(b.values[rs, cs], valid, w) if enough_skin(valid, w.mm_per_px) else None
+
     def make(a: Analysis) -> Band | None:
         w = work(a, TEXTURE_MM_PER_PX)
         if w is None:
@@ -456,7 +505,7 @@ def band(an: Analysis) -> Band | None:
             return None
         return Band(fine - coarse, valid, w)
 
-    return an.cached("texture.band", make)
+    return an.shared("texture.band", make, narrow)
 
 
 # Noise floors (``mdc`` of each metric below), from ``benchmarks/bench_repeatability.py``.
@@ -625,12 +674,23 @@ def lbp_uniform_mask(img: np.ndarray, radius_px: float, points: int = 8, stride:
 @metric("texture.lbp_uniformity", trend_rank=100, unit="%", mdc=2.2, better="neither", needs_colour=False,
         needs_scale=True, description="% of skin with uniform LBP patterns (8 points, 0.3 mm)")
 def lbp_uniformity(an: Analysis) -> float | None:
+    """% of the band's skin pixels (every `LBP_STRIDE`-th row and column of the whole
+    skin's band) whose LBP is uniform."""
     b = band(an)
     if b is None:
         return None
-    r = max(1.0, LBP_RADIUS_MM / b.work.mm_per_px)
-    u = lbp_uniform_mask(b.values, r, stride=LBP_STRIDE)
-    m = b.mask[::LBP_STRIDE, ::LBP_STRIDE]
+
+    def make(a: Analysis) -> np.ndarray | None:   # on the whole skin's band
+        whole = band(a)
+        return None if whole is None else lbp_uniform_mask(
+            whole.values, max(1.0, LBP_RADIUS_MM / whole.work.mm_per_px), stride=LBP_STRIDE)
+
+    u = an.root.cached("texture.lbp", make)
+    # the strided samples of the whole band that fall in this (view's) window
+    r0, c0 = b.work.origin
+    i0, j0 = -r0 % LBP_STRIDE, -c0 % LBP_STRIDE
+    m = b.mask[i0::LBP_STRIDE, j0::LBP_STRIDE]
+    u = u[(r0 + i0) // LBP_STRIDE:, (c0 + j0) // LBP_STRIDE:][: m.shape[0], : m.shape[1]]
     return float(100.0 * np.count_nonzero(u & m) / max(1, np.count_nonzero(m)))
 
 
@@ -888,8 +948,35 @@ def _line_level_mm(an: Analysis) -> float | None:
 
 
 def ridges(an: Analysis) -> Lines | None:
-    """Dark line (wrinkle, furrow) centres, depth and length (see module notes); memoised."""
-    return an.cached("texture.lines", _ridges)
+    """Dark line (wrinkle, furrow) centres, depth and length (see module notes); memoised.
+    A view's lines are the whole skin's lines on the view's skin (`lines_within`)."""
+    return an.shared("texture.lines", _ridges, lines_within)
+
+
+def centre_length(centre: np.ndarray, theta: np.ndarray, mm_per_px: float) -> float:
+    """Length (mm) of the centre-line pixels `centre` whose line normals are `theta`:
+    each pixel is one step along the dominant axis of its tangent,
+    ``sum 1 / max(|cos theta|, |sin theta|)`` pixels."""
+    th = theta[centre]
+    return float(np.sum(1.0 / np.maximum(np.abs(np.cos(th)), np.abs(np.sin(th)))) * mm_per_px)
+
+
+def lines_within(ln: Lines, view: Analysis) -> Lines | None:
+    """Lines `ln` of the whole skin on a view's skin: the centre pixels, depth and searched
+    area inside it (None with too little skin). A line crossing the view's edge counts
+    with the part inside."""
+    w = ln.work.within(view)
+    if w is None:
+        return None
+    rs, cs = w.window(ln.work)
+    valid = ln.valid[rs, cs] & w.mask
+    if not enough_skin(valid, w.mm_per_px):
+        return None
+    centre = ln.centre[rs, cs] & valid
+    theta = ln.theta[rs, cs]
+    return Lines(centre, ln.depth[rs, cs], ln.evidence[rs, cs], theta,
+                 centre_length(centre, theta, w.mm_per_px),
+                 float(np.count_nonzero(valid)) * w.mm_per_px ** 2, w, valid)
 
 
 def _ridges(an: Analysis) -> Lines | None:
