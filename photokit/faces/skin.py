@@ -423,10 +423,11 @@ def _colour_model(y, chroma, ncr, ncb, cand, seeds):
 
 
 def _to_full(m8: np.ndarray, rgb8: np.ndarray, s: float, ex8: np.ndarray | None,
-             within: np.ndarray | None = None) -> np.ndarray:
+             within: tuple[np.ndarray, int, int] | None = None) -> np.ndarray:
     """The working-copy mask `m8` (0/1 uint8) at full resolution, without clipped (any
-    channel >= 250), black (all <= 3) and excluded pixels, and only `within` (0/1 uint8,
-    full resolution) when given."""
+    channel >= 250), black (all <= 3) and excluded pixels, and, when `within` ``(window,
+    r0, c0)`` is given, only where the window (0/1 uint8, full resolution, its first pixel
+    at ``(r0, c0)``) is 1 (beyond the window: everywhere)."""
     h, w = rgb8.shape[:2]
     # in place where possible (fresh 12 MP arrays are slow to touch)
     out = cv2.resize(m8 * 255, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -434,7 +435,9 @@ def _to_full(m8: np.ndarray, rgb8: np.ndarray, s: float, ex8: np.ndarray | None,
     if s < 1:
         channel_max_within(rgb8, 4, 249, out=out)
     if within is not None:
-        cv2.bitwise_and(out, within, dst=out)
+        win, r0, c0 = within
+        part = out[r0:r0 + win.shape[0], c0:c0 + win.shape[1]]
+        cv2.bitwise_and(part, win, dst=part)
     if ex8 is not None:
         cv2.subtract(out, ex8, dst=out)   # 0/1 minus 0/1, saturated: out and not exclude
     return out.view(bool)
@@ -534,9 +537,19 @@ def face_skin_mask(rgb8: np.ndarray, faces, *, exclude: np.ndarray | None = None
     touch[np.unique(lab[rim & (neck > 0)])] = True
     touch[0] = False
     keep = (face & oval.view(bool)) | touch[lab]
-    # inside the oval: only the zones, rasterised at full resolution (sharp eye and lip edges)
-    within = np.zeros((h, w), np.uint8)
+    # inside the oval: only the zones, rasterised at full resolution (sharp eye and lip
+    # edges), in a window around the faces (beyond it nothing is inside an oval)
+    pad = int(np.ceil(1.0 / s)) + 2
+    lo = np.min([f.landmarks[:, :2].min(0) for f in faces], axis=0)
+    hi = np.max([f.landmarks[:, :2].max(0) for f in faces], axis=0)
+    c0, r0 = (max(0, int(np.floor(v)) - pad) for v in lo)
+    c1, r1 = (min(n, int(np.ceil(v)) + pad + 1) for v, n in zip(hi, (w, h), strict=True))
+    within = np.zeros((r1 - r0, c1 - c0), np.uint8)
     for f in faces:
-        within |= _mesh_fill(f.landmarks, (h, w), 1.0, _ZONED)
-    within |= 1 - cv2.resize(oval, (w, h), interpolation=cv2.INTER_NEAREST)
-    return _to_full(keep.view(np.uint8), rgb8, s, ex8, within)
+        within |= _mesh_fill(f.landmarks - np.array([c0, r0, 0.0]), within.shape, 1.0, _ZONED)
+    # the oval as cv2.resize(oval, (w, h), INTER_NEAREST) has it: pixel (x, y) takes the
+    # copy's pixel (floor(x sw / w), floor(y sh / h))
+    ys = np.floor(np.arange(r0, r1) * (sh / h)).astype(np.intp)
+    xs = np.floor(np.arange(c0, c1) * (sw / w)).astype(np.intp)
+    within |= 1 - oval[np.ix_(ys, xs)]
+    return _to_full(keep.view(np.uint8), rgb8, s, ex8, (within, r0, c0))
