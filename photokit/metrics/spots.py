@@ -271,7 +271,7 @@ def _detect(an: Analysis) -> SpotResult | None:
     if not enough_skin(valid, p):
         return None
     mi, ei = (blur(m, max(SMOOTH_MM / p, MIN_SMOOTH_PX))
-              for m in _maps_on_skin(lv.linear[y0:y1, x0:x1], mask, int(np.ceil(1.0 / p)) + 3))
+              for m in _maps_on_skin(lv.region(slice(y0, y1), x0, x1), mask, int(np.ceil(1.0 / p)) + 3))
     sigma = BACKGROUND_SIGMA_MM / p
     cm, ce = _contrasts(mi, ei, mask, sigma)
     dmin = _smallest_mm(base, factor)
