@@ -2,6 +2,7 @@
 
 import math
 
+import cv2
 import numpy as np
 import pytest
 
@@ -123,3 +124,55 @@ def test_light_beyond_the_model_is_not_judged():
     assert N.beyond_light_model({"where": "the region", "gain": 0.5, "dab": None}) is None
     assert N.is_light_dependent(registry.get("pigment.mi_mean"))
     assert not N.is_light_dependent(registry.get("pigment.evenness"))
+
+
+def test_ratio_se_finite_population():
+    x = np.random.default_rng(2).normal(5, 1, 30)
+    w = np.ones(30)
+    assert N.ratio_se(x, w) == pytest.approx(x.std(ddof=1) / math.sqrt(30), rel=1e-9)
+    assert N.ratio_se(x, w, 0.75) == pytest.approx(x.std(ddof=1) / math.sqrt(30) / 2, rel=1e-9)
+    assert N.ratio_se(x, w, 1.0) == 0.0                 # the whole population: no sampling error
+    with pytest.raises(ValueError):
+        N.ratio_se([1.0], [1.0])
+
+
+def _uneven_band(seed, n=800, mmpp=0.1, top=0.5):
+    """Grey skin whose fine-band roughness grows from top to bottom (x6 with `top` 0.5;
+    even with 3.0): a strip sample of it is a noisy estimate of the whole."""
+    rng = np.random.default_rng(seed)
+    amp = np.linspace(top, 3.0, n)[:, None]
+    L = 60 + amp * cv2.GaussianBlur(rng.normal(0, 1, (n, n)).astype(np.float32), (0, 0), 2.0) * 4
+    y = ((L + 16) / 116) ** 3
+    return Analysis(np.repeat(y.astype(np.float32)[..., None], 3, axis=2), np.ones((n, n), bool), mmpp)
+
+
+def test_band_noise_carries_the_strip_samples_error(monkeypatch):
+    from photokit.metrics import texture as T
+
+    rough = registry.get("texture.roughness")
+    capture = rough.mdc / N.MDC_PER_SW
+    budget = T.WORK_BUDGET_PX
+    errors, ses = [], []
+    for seed in range(5):
+        monkeypatch.setattr(T, "WORK_BUDGET_PX", budget)
+        whole = _uneven_band(seed)
+        assert T.band(whole).work.core is None               # 0.64 MP: every pixel
+        truth = rough.compute(whole)
+        assert rough.standard_error(whole, truth) == pytest.approx(capture, rel=1e-12)
+        monkeypatch.setattr(T, "WORK_BUDGET_PX", 200_000)     # now a strip sample
+        an = _uneven_band(seed)
+        assert T.band(an).work.core is not None
+        blocks, share = T.sample_blocks(an)
+        assert len(blocks) >= 4 and 0 < share < 1
+        est = rough.compute(an)
+        s_sample = math.sqrt(rough.standard_error(an, est) ** 2 - capture ** 2)
+        errors.append(est - truth)
+        ses.append(s_sample)
+    # the sample misses the whole skin's value by less than its SE says (the SE treats the
+    # systematic strips as a random sample: conservative on a smooth trend), and the SE
+    # is several times smaller on even skin, where strips are good samples
+    ses = np.array(ses)
+    assert np.all(ses > 0) and np.max(np.abs(errors) / ses) < 2.0 and ses.max() < 0.1 * truth
+    even = _uneven_band(0, top=3.0)
+    s_even = math.sqrt(rough.standard_error(even, rough.compute(even)) ** 2 - capture ** 2)
+    assert s_even < ses.min() / 3

@@ -309,3 +309,20 @@ def test_erode_is_the_euclidean_disc(radius, rng):
     mask[rng.random(mask.shape) < 0.002] = False          # pinholes
     want = distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1] > radius
     np.testing.assert_array_equal(T.erode(mask, radius), want)
+
+
+def test_strips_spread_at_least_the_fewest_over_a_wide_crop():
+    from photokit.metrics.texture import strips
+
+    # the old rule kept one 171-row strip through the middle of a 2800 x 3700 crop
+    rows, core, seam = strips(2800, 3700, 750_000, 171, 21, min_strips=6)
+    starts = np.flatnonzero(seam)
+    assert starts.size == 6
+    counted = rows[core]
+    runs = np.split(counted, np.flatnonzero(np.diff(counted) > 1) + 1)
+    assert len(runs) == 6 and all(len(r) >= 21 for r in runs)
+    centres = np.array([r.mean() for r in runs])
+    assert np.allclose(np.diff(centres), 2800 / 6, atol=1.5)     # evenly spread
+    assert centres[0] == pytest.approx(2800 / 12, abs=1.5)
+    assert strips(2800, 3700, 750_000, 171, 21) is not None
+    assert strips(100, 3700, 200_000, 171, 21, min_strips=6) is None   # would overlap: all of it

@@ -13,7 +13,9 @@ it was captured (pose, light, white balance, focus, JPEG). Each metric's noise f
 - `mean_se`: means over detected features, ``se^2 = s^2 / n + (c mean)^2``;
 - `tile_se`: means over the skin where no count formula fits: the between-tile spread of
   tile means (a block estimate of the mean's SE that keeps the spatial correlation
-  within a tile), ``se^2 = n / (n - 1) sum(w_t^2 (x_t - x)^2) / (sum w_t)^2``;
+  within a tile), ``se^2 = n / (n - 1) sum(w_t^2 (x_t - x)^2) / (sum w_t)^2``
+  (`ratio_se`, which also gives the sampling error of a metric measured on a sample of
+  the skin: ``photokit.metrics.texture.band_noise``);
 - `light_se`: the light's share for an UNCALIBRATED colour metric (no card, no reference
   skin): exposure and white balance propagated to the metric at the skin's mean colour.
 
@@ -167,13 +169,11 @@ def too_few_tiles(mask: np.ndarray, tile_px: int) -> str | None:
 
 
 def tile_se(values: np.ndarray, mask: np.ndarray, tile_px: int) -> float | str:
-    r"""SE of the mean of `values` over `mask` from tile means (ratio estimator).
+    r"""SE of the mean of `values` over `mask` from tile means (`ratio_se` of the tiles).
 
     The skin is cut into `tile_px` squares; tile ``t`` has ``w_t`` skin pixels and mean
-    ``x_t``; with ``x = sum(w_t x_t) / sum(w_t)`` over ``n`` tiles,
-    :math:`se^2 = \frac{n}{n-1}\sum w_t^2 (x_t - x)^2 / (\sum w_t)^2` (Cochran 1977,
-    Sampling Techniques, 6.9). Neighbouring pixels are correlated; tiles larger than the
-    correlation length make the tile means nearly independent.
+    ``x_t``. Neighbouring pixels are correlated; tiles larger than the correlation length
+    make the tile means nearly independent.
 
     Returns a reason (str) when the skin fills fewer than `MIN_TILES` tiles.
     """
@@ -187,10 +187,26 @@ def tile_se(values: np.ndarray, mask: np.ndarray, tile_px: int) -> float | str:
     v[:h, :w] = np.where(mask, values, 0.0)
     wt, index = skin_tiles(mask, t)
     st = v.reshape(hh // t, t, ww // t, t).sum(axis=(1, 3)).ravel()[index]
-    n = wt.size
-    xt = st / wt
-    x = st.sum() / wt.sum()
-    return math.sqrt(n / (n - 1) * float(np.sum(wt * wt * (xt - x) ** 2)) / float(wt.sum()) ** 2)
+    return ratio_se(st / wt, wt)
+
+
+def ratio_se(values: Iterable[float], weights: Iterable[float], sampled_share: float = 0.0) -> float:
+    r"""SE of the weighted mean ``x = sum(w_t x_t) / sum(w_t)`` of ``n`` units (tiles,
+    blocks of a sample) of values ``x_t`` and weights ``w_t`` (ratio estimator):
+
+    :math:`se^2 = (1 - f)\,rac{n}{n-1}\sum w_t^2 (x_t - x)^2 / (\sum w_t)^2`
+
+    with ``f`` = `sampled_share`, the share of the population the units cover (the
+    finite-population correction: a sample of all of it has no sampling error). Cochran
+    1977, Sampling Techniques, 6.9 and 2.6. Needs ``n >= 2``.
+    """
+    x, w = np.asarray(values, np.float64), np.asarray(weights, np.float64)
+    n = x.size
+    if n < 2:
+        raise ValueError("ratio_se needs at least two units")
+    m = float(np.sum(w * x) / np.sum(w))
+    return math.sqrt(max(0.0, 1.0 - float(sampled_share)) * n / (n - 1)
+                     * float(np.sum(w * w * (x - m) ** 2)) / float(np.sum(w)) ** 2)
 
 
 def tile_px(mm_per_px: float | None) -> int:

@@ -89,8 +89,8 @@ import numpy as np
 
 from ..imaging.filters import gaussian
 from .analysis import Analysis, Grid
-from .noise import count_se, mean_se
-from .registry import family, job, metric, unmeasurable
+from .noise import MDC_PER_SW, count_se, mean_se, ratio_se
+from .registry import family, get, job, metric, unmeasurable
 from .scale import relative_mm_per_px
 
 #: Smallest analysed skin area (mm^2, or relative units^2) for a texture number.
@@ -106,6 +106,10 @@ WORK_BUDGET_PX = 750_000
 LINE_BUDGET_PX = 500_000
 #: Height of each sampled strip (mm).
 STRIP_MM = 12.0
+#: The band's strips: margins (mm; 3 SD of its coarse edge, 1.1 mm, and the erosion of
+#: its fine edge) and fewest strips, spread over the skin (`strips`, `sample_blocks`).
+BAND_MARGIN_MM = 1.5
+BAND_MIN_STRIPS = 6
 
 TEXTURE_MM_PER_PX = 0.1
 #: The band's fine edge never goes below this SD in pixels (wavelength ~3.7 px): on
@@ -239,6 +243,8 @@ class Work:
     origin : tuple of int
         Row and column of ``L[0, 0]`` in the arrays of the whole skin's work (a view's
         work, `within`, is a window of those; ``(0, 0)`` for the whole skin).
+    share : float
+        Share of the crop's rows that the strips count (1: no sample).
     """
 
     level: Analysis
@@ -251,6 +257,7 @@ class Work:
     x0: int
     factor: float
     origin: tuple[int, int] = (0, 0)
+    share: float = 1.0
 
     @property
     def grid(self) -> Grid:
@@ -267,7 +274,8 @@ class Work:
             return None
         return Work(self.level, self.L[rs, cs], mask, None if self.core is None else self.core[rs],
                     None if self.seam is None else self.seam[rs], self.row_map[rs], self.mm_per_px,
-                    self.x0 + cs.start, self.factor, (self.origin[0] + rs.start, self.origin[1] + cs.start))
+                    self.x0 + cs.start, self.factor, (self.origin[0] + rs.start, self.origin[1] + cs.start),
+                    self.share)
 
     def window(self, whole: Work) -> tuple[slice, slice]:
         """Where this work's arrays lie in those of `whole` (the work it narrows)."""
@@ -285,24 +293,35 @@ class Work:
         return valid if self.core is None else valid & self.core[:, None]
 
 
-def strips(h: int, w: int, budget: int, strip_px: int, pad: int):
+def strips(h: int, w: int, budget: int, strip_px: int, pad: int, min_strips: int = 1):
     """Rows of a systematic sample of horizontal strips: (rows, core, seam) or None.
 
     Strips of `strip_px` rows are kept every ``k``-th (``k`` the smallest step whose
     total, margins included, fits in `budget` pixels), each with `pad` margin rows on
-    both sides (real data, not counted). Returns None when the whole crop fits.
+    both sides (real data, not counted). When that leaves fewer than `min_strips`
+    strips (a wide crop), `min_strips` thinner strips are spread evenly instead, each as
+    high as the budget allows but at least `pad` rows (the budget then may be passed):
+    a sample of one strip through the middle is no sample of the skin, and its error
+    cannot be estimated (`sample_blocks`). Returns None when the whole crop fits, or
+    when strips that far apart would overlap (then all of it is cheaper).
     """
-    if h * w <= budget:
-        return None
     n = int(np.ceil(h / strip_px))
+    if h * w <= budget or n < 2:   # one strip would be all of it
+        return None
     for k in range(2, n + 1):
         chosen = list(range(k // 2, n, k))
         rows_total = sum(min(h, (i + 1) * strip_px + pad) - max(0, i * strip_px - pad) for i in chosen)
         if rows_total * w <= budget or k == n:
             break
+    spans = [(i * strip_px, min(h, (i + 1) * strip_px)) for i in chosen]
+    if len(spans) < min_strips:
+        per = max(pad, budget // (w * min_strips) - 2 * pad)
+        pitch = h / min_strips
+        if per + 2 * pad >= pitch:
+            return None
+        spans = [(int(c - per / 2), int(c - per / 2) + per) for c in (np.arange(min_strips) + 0.5) * pitch]
     rows, core, seam = [], [], []
-    for i in chosen:
-        s0, s1 = i * strip_px, min(h, (i + 1) * strip_px)
+    for s0, s1 in spans:
         r = np.arange(max(0, s0 - pad), min(h, s1 + pad))
         rows.append(r)
         core.append((r >= s0) & (r < s1))
@@ -312,7 +331,8 @@ def strips(h: int, w: int, budget: int, strip_px: int, pad: int):
     return np.concatenate(rows), np.concatenate(core), np.concatenate(seam)
 
 
-def work(an: Analysis, target_mm_per_px: float, budget_px: int | None = None) -> Work | None:
+def work(an: Analysis, target_mm_per_px: float, budget_px: int | None = None, *,
+         pad_mm: float = CROP_MARGIN_MM, min_strips: int = 1) -> Work | None:
     """The working level for features resolved at `target_mm_per_px`, cropped to the skin.
 
     The crop is the skin's bounding box plus `CROP_MARGIN_MM`; L* is computed on the crop
@@ -324,16 +344,18 @@ def work(an: Analysis, target_mm_per_px: float, budget_px: int | None = None) ->
     it (spots work on a coarse level, over all the skin), and lines get their own budget
     (`LINE_BUDGET_PX` for the oriented detector at about 0.15 mm/px, about 100 cm^2 of
     skin; `HESSIAN_BUDGET_PX` for coarse photos): they are sparse, and a strip sample of
-    a few long wrinkles is a noisy sample. A view's work is the whole skin's, narrowed
-    (`Work.within`).
+    a few long wrinkles is a noisy sample. `pad_mm` is the strips' margin (as wide as the
+    reach of the caller's filters) and `min_strips` their fewest number (`strips`); the
+    share of the crop's rows the strips count is `Work.share`. A view's work is the
+    whole skin's, narrowed (`Work.within`).
     """
     budget = WORK_BUDGET_PX if budget_px is None else int(budget_px)
+    key = f"texture.work:{budget}:{pad_mm}:{min_strips}"
     if an.root is not an:
         if an.skin_pixels < MIN_SKIN_PX:
             return None
-        whole = work(an.root, target_mm_per_px, budget)
-        return None if whole is None else an.cached(f"texture.work:{target_mm_per_px}:{budget}",
-                                                    lambda v: whole.within(v))
+        whole = work(an.root, target_mm_per_px, budget, pad_mm=pad_mm, min_strips=min_strips)
+        return None if whole is None else an.cached(f"{key}:{target_mm_per_px}", lambda v: whole.within(v))
     base = scaled(an)
     if base is None:
         return None
@@ -347,8 +369,8 @@ def work(an: Analysis, target_mm_per_px: float, budget_px: int | None = None) ->
         x0, y0 = max(0, x - pad), max(0, y - pad)
         x1, y1 = min(lv.shape[1], x + w + pad), min(lv.shape[0], y + h + pad)
         factor = float(lv.mm_per_px / base.mm_per_px)
-        sample = strips(y1 - y0, x1 - x0, budget,
-                        max(8, int(round(STRIP_MM / lv.mm_per_px))), pad)
+        sample = strips(y1 - y0, x1 - x0, budget, max(8, int(round(STRIP_MM / lv.mm_per_px))),
+                        int(np.ceil(pad_mm / lv.mm_per_px)), min_strips)
         if sample is None:
             rows = np.arange(y0, y1)
             return Work(lv, lightness(lv.region(slice(y0, y1), x0, x1)), lv.mask[y0:y1, x0:x1], None,
@@ -357,9 +379,9 @@ def work(an: Analysis, target_mm_per_px: float, budget_px: int | None = None) ->
         rows = r + y0
         L = lightness(lv.region(rows, x0, x1))
         return Work(lv, L, np.ascontiguousarray(lv.mask[rows, x0:x1]), core, seam, rows,
-                    float(lv.mm_per_px), x0, factor)
+                    float(lv.mm_per_px), x0, factor, share=float(np.count_nonzero(core)) / (y1 - y0))
 
-    return base.level(target_mm_per_px).cached(f"texture.work:{budget}", make)
+    return base.level(target_mm_per_px).cached(key, make)
 
 
 def blur(x: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -492,7 +514,7 @@ def band(an: Analysis) -> Band | None:
         return Band(b.values[rs, cs], valid, w) if enough_skin(valid, w.mm_per_px) else None
 
     def make(a: Analysis) -> Band | None:
-        w = work(a, TEXTURE_MM_PER_PX)
+        w = work(a, TEXTURE_MM_PER_PX, pad_mm=BAND_MARGIN_MM, min_strips=BAND_MIN_STRIPS)
         if w is None:
             return None
         s1, s2 = _band_sigmas(w.mm_per_px)
@@ -506,6 +528,80 @@ def band(an: Analysis) -> Band | None:
         return Band(fine - coarse, valid, w)
 
     return an.shared("texture.band", make, narrow)
+
+
+#: The skin a strip sample (`work`) analysed is cut into blocks about this wide (mm) along
+#: each strip, at most `MAX_BLOCKS` of them, for the sample's sampling error (`band_noise`).
+BLOCK_MM = STRIP_MM
+MAX_BLOCKS = 32
+
+
+def sample_blocks(an: Analysis) -> tuple[list[tuple[Analysis, int]], float] | None:
+    """The skin the band's strip sample analysed, cut into blocks, and the sampled share.
+
+    Returns ``(blocks, f)``: each block a view of `an` (`Analysis.within`) on one strip's
+    counted rows and a run of columns about `BLOCK_MM` wide (wider when there would be
+    more than `MAX_BLOCKS`), with its number of band pixels; ``f`` the share of the crop's
+    rows the strips count (`Work.share`). None when the band is not sampled (every skin pixel analysed)
+    or holds fewer than two blocks.
+    """
+    def make(a: Analysis):
+        b = band(a)
+        if b is None or b.work.core is None:
+            return None
+        w = b.work
+        rows = np.flatnonzero(w.core)
+        runs = np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1)
+        cols = np.flatnonzero(b.mask.any(axis=0))
+        if cols.size == 0:
+            return None
+        width = max(int(round(BLOCK_MM / w.mm_per_px)), 1)
+        n_cols = max(1, int(np.ceil((cols[-1] + 1 - cols[0]) / width)))
+        while len(runs) * n_cols > MAX_BLOCKS and n_cols > 1:
+            n_cols -= 1
+        edges = np.linspace(cols[0], cols[-1] + 1, n_cols + 1).round().astype(int)
+        f = int(round(w.factor))
+        blocks = []
+        for r in runs:
+            for c0, c1 in zip(edges[:-1], edges[1:], strict=True):
+                n = int(np.count_nonzero(b.mask[r[0]: r[-1] + 1, c0:c1]))
+                if n == 0:
+                    continue
+                R0, R1 = int(w.row_map[r[0]]) * f, (int(w.row_map[r[-1]]) + 1) * f
+                C0, C1 = (w.x0 + c0) * f, (w.x0 + c1) * f
+                blocks.append((a.within(a.mask[R0:R1, C0:C1], (R0, C0)), n))
+        return (blocks, w.share) if len(blocks) >= 2 else None
+
+    return an.cached("texture.blocks", make)
+
+
+def band_noise(name: str):
+    r"""Noise function (``@metric(noise=)``) of a band metric `name` (roughness, Ra,
+    GLCM, LBP, SELS).
+
+    :math:`se^2 = (\mathrm{mdc}/2.77)^2 + se_s^2`: the registered re-capture SD and, when
+    the band was measured on a strip sample of the skin (`work`: large photos), the
+    sample's own error, `photokit.metrics.noise.ratio_se` of the metric over the sample's
+    blocks (`sample_blocks`, weights their band pixels, finite-population share the rows
+    the strips count). With every skin pixel analysed ``se_s = 0``.
+    """
+    def noise(an: Analysis, value: float) -> float | str:
+        m = get(name)
+        capture = m.mdc / MDC_PER_SW
+        sample = sample_blocks(an)
+        if sample is None:
+            return capture
+        blocks, share = sample
+        vals, wts = [], []
+        for v, n in blocks:
+            x = m.compute(v)
+            if x is not None and np.isfinite(x):
+                vals.append(float(x))
+                wts.append(n)
+        if len(vals) < 2:
+            return capture
+        return float(np.hypot(capture, ratio_se(vals, wts, share)))
+    return noise
 
 
 # Noise floors (``mdc`` of each metric below), from ``benchmarks/bench_repeatability.py``.
@@ -530,7 +626,8 @@ def band(an: Analysis) -> Band | None:
 # needed once calibrated (CV 2.6 %); it takes the wide floor of its largest pair delta.
 
 
-@metric("texture.roughness", unit="L*", mdc=0.094, better="lower", needs_colour=False,
+@metric("texture.roughness", noise=band_noise("texture.roughness"), version=2,
+        unit="L*", mdc=0.094, better="lower", needs_colour=False,
         core=True, trend_rank=0, needs_scale=True,
         description="RMS of detrended L* in the 0.2-2 mm band (Rq)")
 def roughness(an: Analysis) -> float | None:
@@ -542,7 +639,8 @@ def roughness(an: Analysis) -> float | None:
     return float(np.sqrt(np.mean(np.square(v, dtype=np.float32), dtype=np.float64)))
 
 
-@metric("texture.ra", unit="L*", mdc=0.067, better="lower", needs_colour=False, needs_scale=True,
+@metric("texture.ra", noise=band_noise("texture.ra"), version=2,
+        unit="L*", mdc=0.067, better="lower", needs_colour=False, needs_scale=True,
         trend_rank=100, description="mean absolute detrended L* in the 0.2-2 mm band (Ra)")
 def ra(an: Analysis) -> float | None:
     """``Ra = mean(|B|)`` over skin."""
@@ -608,21 +706,24 @@ def _glcm_props(an: Analysis) -> dict[str, float] | None:
     return an.cached("texture.glcm", make)
 
 
-@metric("texture.glcm_contrast", trend_rank=100, unit="levels^2", mdc=1.5, better="lower", needs_colour=False,
+@metric("texture.glcm_contrast", noise=band_noise("texture.glcm_contrast"), version=2,
+        trend_rank=100, unit="levels^2", mdc=1.5, better="lower", needs_colour=False,
         needs_scale=True, description="GLCM contrast of the fine band at 0.3 mm (16 levels over +-6 L*)")
 def glcm_contrast(an: Analysis) -> float | None:
     p = _glcm_props(an)
     return None if p is None else p["contrast"]
 
 
-@metric("texture.glcm_homogeneity", trend_rank=100, unit="1", mdc=0.029, better="higher", needs_colour=False,
+@metric("texture.glcm_homogeneity", noise=band_noise("texture.glcm_homogeneity"), version=2,
+        trend_rank=100, unit="1", mdc=0.029, better="higher", needs_colour=False,
         needs_scale=True, description="GLCM homogeneity of the fine band at 0.3 mm")
 def glcm_homogeneity(an: Analysis) -> float | None:
     p = _glcm_props(an)
     return None if p is None else p["homogeneity"]
 
 
-@metric("texture.glcm_energy", trend_rank=100, unit="1", mdc=0.017, better="higher", needs_colour=False,
+@metric("texture.glcm_energy", noise=band_noise("texture.glcm_energy"), version=2,
+        trend_rank=100, unit="1", mdc=0.017, better="higher", needs_colour=False,
         needs_scale=True, description="GLCM energy (sqrt of angular second moment) of the fine band")
 def glcm_energy(an: Analysis) -> float | None:
     p = _glcm_props(an)
@@ -671,7 +772,8 @@ def lbp_uniform_mask(img: np.ndarray, radius_px: float, points: int = 8, stride:
     return trans <= 2
 
 
-@metric("texture.lbp_uniformity", trend_rank=100, unit="%", mdc=2.2, better="neither", needs_colour=False,
+@metric("texture.lbp_uniformity", noise=band_noise("texture.lbp_uniformity"), version=2,
+        trend_rank=100, unit="%", mdc=2.2, better="neither", needs_colour=False,
         needs_scale=True, description="% of skin with uniform LBP patterns (8 points, 0.3 mm)")
 def lbp_uniformity(an: Analysis) -> float | None:
     """% of the band's skin pixels (every `LBP_STRIDE`-th row and column of the whole
@@ -695,13 +797,15 @@ def lbp_uniformity(an: Analysis) -> float | None:
 
 
 # --------------------------------------------------------------------------- SELS-like
-@metric("texture.sels_dark_pct", trend_rank=100, unit="%", mdc=0.91, better="lower", needs_colour=False,
+@metric("texture.sels_dark_pct", noise=band_noise("texture.sels_dark_pct"), version=2,
+        trend_rank=100, unit="%", mdc=0.91, better="lower", needs_colour=False,
         needs_scale=True, description="% of skin darker than its 2 mm surround by > 1.5 L* (furrows, pores)")
 def sels_dark_pct(an: Analysis) -> float | None:
     return _sels_share(an, -1.0)
 
 
-@metric("texture.sels_bright_pct", trend_rank=100, unit="%", mdc=1.3, better="lower", needs_colour=False,
+@metric("texture.sels_bright_pct", noise=band_noise("texture.sels_bright_pct"), version=2,
+        trend_rank=100, unit="%", mdc=1.3, better="lower", needs_colour=False,
         needs_scale=True, description="% of skin brighter than its 2 mm surround by > 1.5 L* (scaling)")
 def sels_bright_pct(an: Analysis) -> float | None:
     return _sels_share(an, 1.0)
