@@ -105,4 +105,8 @@ def test_roles_come_from_the_registry():
     assert metrics.family_of("pigment").title == "Pigment and tone"
     # the pore detector changed (whole skin, 0.14 mm/px, 2.75 L*): its four metrics are version 2
     pores = {"texture.pore_density", "pores.mean_diameter_mm", "pores.area_pct", "pores.mean_contrast"}
-    assert metrics.signature() == {n: 2 if n in pores else 1 for n in reg}
+    # ...and so did the band's strip sample (at least 6 strips spread over the skin)
+    band = {"texture.roughness", "texture.ra", "texture.glcm_contrast", "texture.glcm_homogeneity",
+            "texture.glcm_energy", "texture.lbp_uniformity", "texture.sels_dark_pct",
+            "texture.sels_bright_pct"}
+    assert metrics.signature() == {n: 2 if n in pores | band else 1 for n in reg}
