@@ -15,7 +15,7 @@ from skimage import data
 from photokit.cli.main import cli
 from photokit.errors import PhotokitError
 from photokit.measurement.quality import Check, QualityReport
-from photokit.metrics import Metric
+from photokit.metrics import Metric, registry
 from photokit.registration.align import Alignment
 
 C = importlib.import_module("photokit.comparison.compare")
@@ -422,3 +422,30 @@ def test_pair_noise_floor_from_both_photos_standard_errors(erythema_comparison):
     assert d["noise_floor"]["spots.count"] >= 1.96 * math.sqrt(n_b + n_a) - 1e-9
     assert d["noise_floor"]["spots.count"] != pytest.approx(16.0)
     assert set(d["holm"]) == set(d["delta"])
+
+
+def test_texture_not_judged_across_resolutions_colour_still_is():
+    from photokit.metrics.noise import beyond_resolution
+
+    reg = {m.name: m for m in registry.registered()}
+    band, pores, colour, lines = (reg["texture.roughness"], reg["texture.pore_density"],
+                                  reg["redness.a_mean"], reg["texture.wrinkle_density"])
+    assert beyond_resolution(band, 0.1, 0.107) is None             # within the calibrated +-4 % x2
+    assert "differ by 10 %" in beyond_resolution(band, 0.1, 0.11)
+    assert beyond_resolution(pores, 0.1, 0.115) is None and beyond_resolution(pores, 0.13, 0.1)
+    assert beyond_resolution(colour, 0.1, 0.4) is None
+    assert beyond_resolution(lines, 0.1, 0.115) is None and beyond_resolution(lines, 0.1, 0.4)
+    assert beyond_resolution(band, None, 0.1) is None               # no physical scale: nothing to say
+    # end to end: the same skin photographed 30 % farther away
+    p = _synth_pair(5)
+    after = p.after.pixels
+    small = cv2.resize(after, (round(after.shape[1] / 1.3), round(after.shape[0] / 1.3)),
+                       interpolation=cv2.INTER_AREA)
+    comp = C.compare(p.before.pixels, small, mm_per_px=0.1)
+    why = comp.not_judged
+    pct = int(why["texture.roughness"].split("differ by ")[1].split(" %")[0])
+    assert 25 <= pct <= 35                                  # the pair's own camera moves it a little
+    assert "resolutions differ" in why["texture.pore_density"]
+    assert comp.significant["texture.roughness"] is None
+    assert "resolutions differ" in why["texture.wrinkle_density"]
+    assert not any(k.startswith(("redness.", "pigment.")) for k in why)

@@ -49,7 +49,7 @@ import numpy as np
 from ..errors import PhotokitError
 from ..imaging.filters import fit_within
 from ..io.photo import Photo, load
-from ..metrics.noise import beyond_light_model, is_light_dependent
+from ..metrics.noise import beyond_light_model, beyond_resolution, is_light_dependent
 from .sameskin import (
     analysed_mask,
     carried_mm_per_px,
@@ -472,10 +472,13 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
     # uncalibrated colour under a light change wider than the noise model's: not judged
     calibrated = all(getattr(getattr(m, "analysis", None), "calibrated", False) for m in (m_b, m_a))
     why_light = None if calibrated else beyond_light_model(light)
-    if why_light:
-        for m in mets:
-            if is_light_dependent(m) and delta.get(m.name) is not None:
-                floor[m.name], sig[m.name], not_judged[m.name] = None, None, why_light
+    for m in mets:
+        if delta.get(m.name) is None:
+            continue
+        # an uncalibrated light change, or another resolution, beyond what the floor holds for
+        why = (why_light if why_light and is_light_dependent(m) else None) or beyond_resolution(m, mm_b, mm_a)
+        if why:
+            floor[m.name], sig[m.name], not_judged[m.name] = None, None, why
     judged = {k: d for k, d in delta.items() if floor.get(k) is not None}
     holm = {k: None for k in delta} | holm_changes(judged, se_b, se_a)
     comp = Comparison(al, m_b, m_a, delta, pct, sig, floor, warnings, params, mets, pb, pa, region,

@@ -251,6 +251,18 @@ def light_dependent(noise: Callable) -> Callable:
     return noise
 
 
+def calibrated_light_only(mdc: float) -> Callable:
+    """Noise function of a colour metric that has no light term of its own (a ratio or a
+    spread, e.g. `pigment.evenness`): the registered constant ``mdc / 2.77``, marked
+    `light_dependent`, because that floor was calibrated on re-captures under light
+    changes of ordinary size only; beyond the light model an uncalibrated pair is not
+    judged."""
+    @light_dependent
+    def noise(an, value: float) -> float:
+        return mdc / MDC_PER_SW
+    return noise
+
+
 def is_light_dependent(metric) -> bool:
     """Whether `metric`'s noise function is marked by `light_dependent`."""
     return bool(getattr(metric.noise, "light_dependent", False))
@@ -278,6 +290,21 @@ def beyond_light_model(lighting: dict) -> str | None:
         return None
     return (f"no calibration, and the light changed ({', '.join(parts)}) beyond what the "
             "uncalibrated floor allows; give --reference-roi or a colour card")
+
+
+def beyond_resolution(metric, mm_before: float | None, mm_after: float | None) -> str | None:
+    """Why a change of `metric` between photos of these scales (mm per pixel) is not
+    judged, or None: their ratio is beyond the metric's `resolution_tolerance` (the
+    registry), so the change would be the resolution's as much as the skin's."""
+    tol = getattr(metric, "resolution_tolerance", None)
+    if tol is None or not mm_before or not mm_after:
+        return None
+    ratio = max(mm_before, mm_after) / min(mm_before, mm_after)
+    if ratio <= tol:
+        return None
+    return (f"the photos' resolutions differ by {100 * (ratio - 1):.0f} % ({mm_before:.3g} and "
+            f"{mm_after:.3g} mm/px), beyond the {100 * (tol - 1):.0f} % its floor holds for; "
+            "photograph both visits at the same distance")
 
 
 def standard_errors(an, values: dict, metrics) -> tuple[dict, dict]:

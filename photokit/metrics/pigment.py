@@ -16,6 +16,7 @@ import numpy as np
 
 from ..imaging.filters import gaussian
 from .analysis import Analysis
+from .noise import calibrated_light_only
 from .redness import (
     COLOUR_JOB,
     LOG_FLOOR,
@@ -106,7 +107,7 @@ def ita_of(rgb: np.ndarray) -> float:
     return float(np.degrees(np.arctan2(lab[0] - 50.0, lab[2])))
 
 
-MI_MEAN_MDC, ITA_MEAN_MDC = 4.0, 4.6
+MI_MEAN_MDC, ITA_MEAN_MDC, EVENNESS_MDC = 4.0, 4.6, 1.3
 
 
 @metric("pigment.mi_mean", unit="MI", mdc=MI_MEAN_MDC, better="neither", job=COLOUR_JOB, core=True,
@@ -127,8 +128,8 @@ def ita_mean(an: Analysis) -> float | None:
     return skin_mean(an, ita_map(an))
 
 
-@metric("pigment.evenness", unit="MI", mdc=1.3, better="lower", job=COLOUR_JOB, core=True,
-        working_side=WORK_SIDE, pih_sign=1.0,
+@metric("pigment.evenness", unit="MI", mdc=EVENNESS_MDC, better="lower", job=COLOUR_JOB, core=True,
+        working_side=WORK_SIDE, pih_sign=1.0, noise=calibrated_light_only(EVENNESS_MDC),
         description=f"SD of the melanin index over skin, smoothed at {EVENNESS_SIGMA_MM:g} mm "
                     "(lower = more even)")
 def evenness(an: Analysis) -> float | None:

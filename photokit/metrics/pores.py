@@ -396,6 +396,11 @@ def _suppress_overlaps(found: np.ndarray, mm_per_px: float) -> np.ndarray:
 # uncalibrated, pore contrast follows the exposure (mean_contrast Sw 0.20 vs 0.09 L*).
 
 
+#: Largest ratio of two photos' mm per pixel at which a pore metric's change is judged
+#: (`photokit.metrics.registry.Metric.resolution_tolerance`): the same close-up resized by
+#: 1.05-1.2 moved the pore metrics by 0.4-0.6 of their floors, by 1.5 up to 1.0 (docs/NOISE.md).
+PORE_RESOLUTION_TOLERANCE = 1.2
+
 #: Relative SD of the pore count, sizes and contrasts between captures of the same skin
 #: (VISIA pores repeat within 2-4 %, docs/NOISE.md); the count's Poisson share comes on top.
 PORE_CAPTURE_CV = 0.04
@@ -431,7 +436,8 @@ def _mean_noise(attr: str):
     return noise
 
 
-@metric("texture.pore_density", unit="1/cm^2", mdc=9.5, better="lower", needs_colour=False,
+@metric("texture.pore_density", resolution_tolerance=PORE_RESOLUTION_TOLERANCE,
+        unit="1/cm^2", mdc=9.5, better="lower", needs_colour=False,
         noise=_count_noise,
         group="pores", core=True, trend_rank=2, needs_scale=True, version=2,
         description=f"dark pore-scale blobs (0.2-1.0 mm, >= {PORE_CONTRAST:g} L*) per cm^2 of skin")
@@ -443,7 +449,8 @@ def pore_density(an: Analysis) -> float | None:
     return r.count / (r.area_mm2 / 100.0)
 
 
-@metric("pores.mean_diameter_mm", trend_rank=100, unit="mm", mdc=0.022, better="lower", needs_colour=False,
+@metric("pores.mean_diameter_mm", resolution_tolerance=PORE_RESOLUTION_TOLERANCE,
+        trend_rank=100, unit="mm", mdc=0.022, better="lower", needs_colour=False,
         noise=_mean_noise("diameter_mm"), version=2,
         needs_scale=True, description="mean diameter of detected pores")
 def mean_diameter_mm(an: Analysis) -> float | None:
@@ -453,7 +460,8 @@ def mean_diameter_mm(an: Analysis) -> float | None:
     return float(np.mean(r.diameter_mm))
 
 
-@metric("pores.area_pct", unit="%", mdc=1.1, better="lower", needs_colour=False, needs_scale=True,
+@metric("pores.area_pct", resolution_tolerance=PORE_RESOLUTION_TOLERANCE,
+        unit="%", mdc=1.1, better="lower", needs_colour=False, needs_scale=True,
         noise=_area_noise, version=2,
         trend_rank=4, description="% of skin covered by detected pores (discs of their diameter)")
 def area_pct(an: Analysis) -> float | None:
@@ -463,7 +471,8 @@ def area_pct(an: Analysis) -> float | None:
     return float(100.0 * np.sum(np.pi * (r.diameter_mm / 2) ** 2) / r.area_mm2)
 
 
-@metric("pores.mean_contrast", trend_rank=3, unit="L*", mdc=0.41, better="lower", needs_colour=False,
+@metric("pores.mean_contrast", resolution_tolerance=PORE_RESOLUTION_TOLERANCE,
+        trend_rank=3, unit="L*", mdc=0.41, better="lower", needs_colour=False,
         noise=_mean_noise("contrast"), version=2,
         needs_scale=True, description="mean depth (L* contrast, 2x the DoG peak) of detected pores")
 def mean_contrast(an: Analysis) -> float | None:

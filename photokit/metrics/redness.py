@@ -28,7 +28,7 @@ import numpy as np
 
 from ..colour.convert import linear_to_lab
 from .analysis import Analysis
-from .noise import MDC_PER_SW, light_dependent, light_se, tile_px, too_few_tiles
+from .noise import MDC_PER_SW, calibrated_light_only, light_dependent, light_se, tile_px, too_few_tiles
 from .registry import Panel, family, job, metric
 
 #: Long side (pixels) of the working copy for colour maps.
@@ -162,7 +162,7 @@ def ei_of(rgb: np.ndarray) -> float:
     return float(100.0 * np.log10(max(rgb[0], LOG_FLOOR) / max(rgb[1], LOG_FLOOR)))
 
 
-A_MEAN_MDC, EI_MEAN_MDC = 0.6, 1.4
+A_MEAN_MDC, EI_MEAN_MDC, AREA_PCT_MDC = 0.6, 1.4, 5.1
 
 # Noise floors (``mdc`` of each metric below), from ``benchmarks/bench_repeatability.py``.
 # Protocol "light + pose": no-change synthetic pairs (photokit.synth, skin tones ITA
@@ -204,8 +204,8 @@ def ei_mean(an: Analysis) -> float | None:
     return skin_mean(an, erythema_map(an))
 
 
-@metric("redness.area_pct", unit="%", mdc=5.1, better="lower", job=COLOUR_JOB, core=True,
-        working_side=WORK_SIDE,
+@metric("redness.area_pct", unit="%", mdc=AREA_PCT_MDC, better="lower", job=COLOUR_JOB, core=True,
+        working_side=WORK_SIDE, noise=calibrated_light_only(AREA_PCT_MDC),
         description=f"% of skin whose erythema index exceeds its own 20th percentile + {RED_EXCESS_EI:g}")
 def area_pct(an: Analysis) -> float | None:
     m = colour_skin(an)

@@ -177,6 +177,12 @@ class Metric:
         than that changes it only through that averaging, far inside its noise floor
         (``measure`` then decodes at the coarsest such size when every requested metric
         has one; tests/test_measure.py); None: it needs the photo's full resolution.
+    resolution_tolerance : float or None
+        The largest ratio of two photos' millimetres per pixel at which a change of this
+        metric between them is judged against its floor: the floors were calibrated on
+        re-captures at nearly one resolution, and a metric of fine detail (the texture
+        band, pores) moves with the resolution itself (`photokit.metrics.noise.beyond_resolution`).
+        None: any ratio.
     """
 
     name: str
@@ -199,6 +205,7 @@ class Metric:
     zone: str = "none"
     noise: Callable | None = None
     working_side: int | None = None
+    resolution_tolerance: float | None = None
 
     @property
     def family(self) -> str:
@@ -223,7 +230,8 @@ def metric(name: str, *, unit: str, description: str, mdc: float, better: str = 
            group: str | None = None, version: int = 1, core: bool = False,
            zone_map: Callable | None = None, panel: Panel | None = None, recovery: bool = False,
            pih_sign: float = 0.0, trend_rank: float | None = None, zone: str | None = None,
-           noise: Callable | None = None, working_side: int | None = None):
+           noise: Callable | None = None, working_side: int | None = None,
+           resolution_tolerance: float | None = None):
     """Decorator that registers ``compute(analysis) -> float | None`` under `name`.
 
     The keyword arguments are the `Metric` attributes (`job` defaults to the function's
@@ -245,7 +253,7 @@ def metric(name: str, *, unit: str, description: str, mdc: float, better: str = 
                                  needs_scale, fn, job or fn.__module__,
                                  group or name.split(".", 1)[0], int(version), core, zone_map,
                                  panel, recovery, float(pih_sign), trend_rank, zone, noise,
-                                 working_side)
+                                 working_side, resolution_tolerance)
         return fn
 
     return register

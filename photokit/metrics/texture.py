@@ -530,6 +530,13 @@ def band(an: Analysis) -> Band | None:
     return an.shared("texture.band", make, narrow)
 
 
+#: Largest ratio of two photos' mm per pixel at which a band metric's change is judged
+#: (`photokit.metrics.registry.Metric.resolution_tolerance`): its floor was calibrated on
+#: re-captures zoomed by at most +-4 % each (``bench_repeatability.py``). The band moves
+#: with the resolution itself: the 12 MP synthetic close-up resized by 1.05 / 1.1 / 1.2 /
+#: 1.5 moved roughness by 0.8 / 1.1 / 1.6 / 2.8 of its floor (docs/NOISE.md).
+BAND_RESOLUTION_TOLERANCE = 1.08
+
 #: The skin a strip sample (`work`) analysed is cut into blocks about this wide (mm) along
 #: each strip, at most `MAX_BLOCKS` of them, for the sample's sampling error (`band_noise`).
 BLOCK_MM = STRIP_MM
@@ -627,6 +634,7 @@ def band_noise(name: str):
 
 
 @metric("texture.roughness", noise=band_noise("texture.roughness"), version=2,
+        resolution_tolerance=BAND_RESOLUTION_TOLERANCE,
         unit="L*", mdc=0.094, better="lower", needs_colour=False,
         core=True, trend_rank=0, needs_scale=True,
         description="RMS of detrended L* in the 0.2-2 mm band (Rq)")
@@ -640,6 +648,7 @@ def roughness(an: Analysis) -> float | None:
 
 
 @metric("texture.ra", noise=band_noise("texture.ra"), version=2,
+        resolution_tolerance=BAND_RESOLUTION_TOLERANCE,
         unit="L*", mdc=0.067, better="lower", needs_colour=False, needs_scale=True,
         trend_rank=100, description="mean absolute detrended L* in the 0.2-2 mm band (Ra)")
 def ra(an: Analysis) -> float | None:
@@ -707,6 +716,7 @@ def _glcm_props(an: Analysis) -> dict[str, float] | None:
 
 
 @metric("texture.glcm_contrast", noise=band_noise("texture.glcm_contrast"), version=2,
+        resolution_tolerance=BAND_RESOLUTION_TOLERANCE,
         trend_rank=100, unit="levels^2", mdc=1.5, better="lower", needs_colour=False,
         needs_scale=True, description="GLCM contrast of the fine band at 0.3 mm (16 levels over +-6 L*)")
 def glcm_contrast(an: Analysis) -> float | None:
@@ -715,6 +725,7 @@ def glcm_contrast(an: Analysis) -> float | None:
 
 
 @metric("texture.glcm_homogeneity", noise=band_noise("texture.glcm_homogeneity"), version=2,
+        resolution_tolerance=BAND_RESOLUTION_TOLERANCE,
         trend_rank=100, unit="1", mdc=0.029, better="higher", needs_colour=False,
         needs_scale=True, description="GLCM homogeneity of the fine band at 0.3 mm")
 def glcm_homogeneity(an: Analysis) -> float | None:
@@ -723,6 +734,7 @@ def glcm_homogeneity(an: Analysis) -> float | None:
 
 
 @metric("texture.glcm_energy", noise=band_noise("texture.glcm_energy"), version=2,
+        resolution_tolerance=BAND_RESOLUTION_TOLERANCE,
         trend_rank=100, unit="1", mdc=0.017, better="higher", needs_colour=False,
         needs_scale=True, description="GLCM energy (sqrt of angular second moment) of the fine band")
 def glcm_energy(an: Analysis) -> float | None:
@@ -773,6 +785,7 @@ def lbp_uniform_mask(img: np.ndarray, radius_px: float, points: int = 8, stride:
 
 
 @metric("texture.lbp_uniformity", noise=band_noise("texture.lbp_uniformity"), version=2,
+        resolution_tolerance=BAND_RESOLUTION_TOLERANCE,
         trend_rank=100, unit="%", mdc=2.2, better="neither", needs_colour=False,
         needs_scale=True, description="% of skin with uniform LBP patterns (8 points, 0.3 mm)")
 def lbp_uniformity(an: Analysis) -> float | None:
@@ -798,6 +811,7 @@ def lbp_uniformity(an: Analysis) -> float | None:
 
 # --------------------------------------------------------------------------- SELS-like
 @metric("texture.sels_dark_pct", noise=band_noise("texture.sels_dark_pct"), version=2,
+        resolution_tolerance=BAND_RESOLUTION_TOLERANCE,
         trend_rank=100, unit="%", mdc=0.91, better="lower", needs_colour=False,
         needs_scale=True, description="% of skin darker than its 2 mm surround by > 1.5 L* (furrows, pores)")
 def sels_dark_pct(an: Analysis) -> float | None:
@@ -805,6 +819,7 @@ def sels_dark_pct(an: Analysis) -> float | None:
 
 
 @metric("texture.sels_bright_pct", noise=band_noise("texture.sels_bright_pct"), version=2,
+        resolution_tolerance=BAND_RESOLUTION_TOLERANCE,
         trend_rank=100, unit="%", mdc=1.3, better="lower", needs_colour=False,
         needs_scale=True, description="% of skin brighter than its 2 mm surround by > 1.5 L* (scaling)")
 def sels_bright_pct(an: Analysis) -> float | None:
@@ -1228,6 +1243,14 @@ def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, high: float, 
     return centre, length, area, valid
 
 
+#: Largest ratio of two photos' mm per pixel at which a line metric's change is judged
+#: (`photokit.metrics.registry.Metric.resolution_tolerance`). At 0.1 mm/px lines hardly
+#: move with the resolution (a synthetic close-up resized by up to 2x: wrinkle density
+#: within 0.04 of its floor), but on coarse photos the finest line scale is not resolved
+#: and the detector changes path: the real zoom re-captures (0.18-0.40 mm/px, ratios
+#: 1.25-2.3) flagged wrinkle density in 4 of 6 pairs of unchanged skin.
+LINE_RESOLUTION_TOLERANCE = 1.2
+
 #: Relative SD of line length and depth between captures of the same skin (VISIA
 #: wrinkles ~6 %, docs/NOISE.md); the lines' own sampling comes on top.
 LINE_CAPTURE_CV = 0.06
@@ -1285,7 +1308,8 @@ def _line_depth_noise(an: Analysis, value: float) -> float | str:
     return "no lines searched" if ln is None else mean_se(line_pieces(ln)[1], LINE_CAPTURE_CV)
 
 
-@metric("texture.wrinkle_density", unit="mm/cm^2", mdc=14.0, better="lower", needs_colour=False,
+@metric("texture.wrinkle_density", resolution_tolerance=LINE_RESOLUTION_TOLERANCE,
+        unit="mm/cm^2", mdc=14.0, better="lower", needs_colour=False,
         noise=_line_density_noise,
         core=True, trend_rank=1, needs_scale=True, job=LINES_JOB,
         description="length of dark lines (0.3-1.2 mm scale, >= 3 mm long) per skin area")
@@ -1297,7 +1321,8 @@ def wrinkle_density(an: Analysis) -> float | None:
     return ln.length_mm / (ln.area_mm2 / 100.0)
 
 
-@metric("texture.wrinkle_depth", trend_rank=100, unit="L*", mdc=3.0, better="lower", needs_colour=False,
+@metric("texture.wrinkle_depth", resolution_tolerance=LINE_RESOLUTION_TOLERANCE,
+        trend_rank=100, unit="L*", mdc=3.0, better="lower", needs_colour=False,
         noise=_line_depth_noise,
         needs_scale=True, job=LINES_JOB,
         description="mean estimated depth (L* contrast) along detected lines")
