@@ -61,7 +61,7 @@ import numpy as np
 from .analysis import Analysis, Grid
 from .noise import count_se, mean_se
 from .registry import family, job, metric, unmeasurable
-from .texture import blur, enough_skin, physical_level_mm_per_px, work
+from .texture import Searched, blur, enough_skin, physical_level_mm_per_px, work
 
 #: Working resolution (mm/px) pores are searched at (see the module notes for the choice).
 PORE_MM_PER_PX = 0.14
@@ -101,28 +101,18 @@ class Pore:
 @dataclass
 class PoreResult:
     """Every pore found, as arrays (full-resolution pixels, mm, L*), strongest first, and
-    the skin area searched (mm^2): the pixels of `valid` on `grid`, each `mm_per_px` wide."""
+    where they were searched."""
 
     x: np.ndarray
     y: np.ndarray
     diameter_mm: np.ndarray
     contrast: np.ndarray
-    area_mm2: float
-    valid: np.ndarray
-    grid: Grid
-    mm_per_px: float
+    searched: Searched
 
-    def within(self, view: Analysis) -> PoreResult | None:
-        """The pores whose centres lie on a view's skin (`Analysis.within`) and the area
-        searched there (None with too little skin)."""
-        rs, cs, skin = view.on_grid(self.grid)
-        valid = self.valid[rs, cs] & skin
-        if not enough_skin(valid, self.mm_per_px):
-            return None
-        k = view.holds(self.x, self.y)
-        return PoreResult(self.x[k], self.y[k], self.diameter_mm[k], self.contrast[k],
-                          float(np.count_nonzero(valid)) * self.mm_per_px ** 2, valid,
-                          self.grid.crop(rs, cs), self.mm_per_px)
+    @property
+    def area_mm2(self) -> float:
+        """The skin area searched."""
+        return self.searched.area_mm2
 
     @property
     def count(self) -> int:
@@ -131,6 +121,15 @@ class PoreResult:
     def pores(self) -> list[Pore]:
         return [Pore(*v) for v in zip(self.x.tolist(), self.y.tolist(), self.diameter_mm.tolist(),
                                       self.contrast.tolist(), strict=True)]
+
+    def within(self, view: Analysis) -> PoreResult | None:
+        """The pores whose centres lie on a view's skin (`Analysis.within`) and the skin
+        searched there (None with too little skin)."""
+        part = self.searched.within(view)
+        if part is None:
+            return None
+        k = view.holds(self.x, self.y)
+        return PoreResult(self.x[k], self.y[k], self.diameter_mm[k], self.contrast[k], part)
 
 
 def find_pores(an: Analysis) -> list[Pore] | None:
@@ -236,7 +235,7 @@ def _detect(an: Analysis) -> PoreResult | None:
     h, wd = valid.shape
     grid = Grid(w.to_full(0, (np.arange(h) + 0.5) * fy - 0.5)[1],
                 w.to_full((np.arange(wd) + 0.5) * fx - 0.5, 0)[0])
-    return PoreResult(x, y, diam, con, float(np.count_nonzero(valid)) * p * p, valid, grid, p)
+    return PoreResult(x, y, diam, con, Searched(valid, grid, p))
 
 
 def _pore_grid(w) -> tuple[tuple[int, int], tuple[float, float]]:

@@ -69,7 +69,7 @@ from ..colour.chromophores import chromophore_maps
 from .analysis import Analysis, Grid
 from .noise import count_se, mean_se
 from .registry import family, job, metric, unmeasurable
-from .texture import MIN_SKIN_PX, blur, enough_skin, erode, scaled
+from .texture import MIN_SKIN_PX, Searched, blur, enough_skin, erode, scaled
 
 SPOT_MM_PER_PX = 0.25
 #: Largest skin bounding box (working pixels) searched at that resolution; larger frames
@@ -127,26 +127,24 @@ class Spot:
 
 @dataclass
 class SpotResult:
-    """The spots found and the skin area searched (mm^2): the pixels of `valid` on
-    `grid`, each `mm_per_px` wide."""
+    """The spots found and where they were searched."""
 
     spots: list[Spot]
-    area_mm2: float
-    valid: np.ndarray
-    grid: Grid
-    mm_per_px: float
+    searched: Searched
+
+    @property
+    def area_mm2(self) -> float:
+        """The skin area searched."""
+        return self.searched.area_mm2
 
     def within(self, view: Analysis) -> SpotResult | None:
-        """The spots whose centres lie on a view's skin (`Analysis.within`) and the area
+        """The spots whose centres lie on a view's skin (`Analysis.within`) and the skin
         searched there (None with too little skin)."""
-        rs, cs, skin = view.on_grid(self.grid)
-        valid = self.valid[rs, cs] & skin
-        if not enough_skin(valid, self.mm_per_px):
+        part = self.searched.within(view)
+        if part is None:
             return None
         k = view.holds(np.array([s.x for s in self.spots]), np.array([s.y for s in self.spots]))
-        return SpotResult([s for s, inside in zip(self.spots, k, strict=True) if inside],
-                          float(np.count_nonzero(valid)) * self.mm_per_px ** 2, valid,
-                          self.grid.crop(rs, cs), self.mm_per_px)
+        return SpotResult([s for s, inside in zip(self.spots, k, strict=True) if inside], part)
 
 
 def find_spots(an: Analysis) -> list[Spot] | None:
@@ -317,8 +315,7 @@ def _detect(an: Analysis) -> SpotResult | None:
             spots.append(Spot(float((cx[i] + x0 + 0.5) * factor - 0.5),
                               float((cy[i] + y0 + 0.5) * factor - 0.5), a_mm2,
                               float(np.sqrt(4 * a_mm2 / np.pi)), float(mean_own[i]), kind))
-    return SpotResult(spots, float(np.count_nonzero(valid)) * p * p, valid,
-                      Grid.scaled(valid.shape, factor, y0, x0), p)
+    return SpotResult(spots, Searched(valid, Grid.scaled(valid.shape, factor, y0, x0), p))
 
 
 def _of(an: Analysis, kind: str) -> tuple[list[Spot], float] | None:

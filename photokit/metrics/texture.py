@@ -458,6 +458,29 @@ def enough_skin(mask: np.ndarray, mm_per_px: float) -> bool:
     return n >= MIN_SKIN_PX // 4 and n * mm_per_px ** 2 >= MIN_SKIN_MM2
 
 
+@dataclass(frozen=True)
+class Searched:
+    """Where a detector looked: the `valid` pixels of its working array, placed by `grid`,
+    each `mm_per_px` wide."""
+
+    valid: np.ndarray
+    grid: Grid
+    mm_per_px: float
+
+    @property
+    def area_mm2(self) -> float:
+        """The skin area searched."""
+        return float(np.count_nonzero(self.valid)) * self.mm_per_px ** 2
+
+    def within(self, view: Analysis) -> Searched | None:
+        """The part of it on a view's skin (`Analysis.within`); None with too little skin."""
+        rs, cs, skin = view.on_grid(self.grid)
+        valid = self.valid[rs, cs] & skin
+        if not enough_skin(valid, self.mm_per_px):
+            return None
+        return Searched(valid, self.grid.crop(rs, cs), self.mm_per_px)
+
+
 # --------------------------------------------------------------------------- band and roughness
 @dataclass
 class Band:
