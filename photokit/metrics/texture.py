@@ -470,7 +470,7 @@ class Searched:
     @property
     def area_mm2(self) -> float:
         """The skin area searched."""
-        return float(np.count_nonzero(self.valid)) * self.mm_per_px ** 2
+        return float(np.count_nonzero(self.valid)) * self.mm_per_px * self.mm_per_px
 
     def within(self, view: Analysis) -> Searched | None:
         """The part of it on a view's skin (`Analysis.within`); None with too little skin."""
