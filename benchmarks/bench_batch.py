@@ -15,11 +15,12 @@ dask      the same archive on a Dask ``LocalCluster`` (2 worker processes): rows
           to the local engine's.
 speed     200 distinct 12 MP portraits (the real faces upscaled to 3000 x 4000 JPEG): the
           decode-only loop over them (1 process: the baseline every figure is a ratio
-          to), a serial run (inline engine, 1 OpenCV thread) on the first 16, the batch
-          with 2 workers on all 200 (photos/s; pipeline efficiency = its rate over
-          2 x the serial rate; CPU of the whole process tree per photo over the serial
-          CPU per photo; rows of the 16 identical to the serial run's), and the batch
-          with the decode-only scorer.
+          to), a serial run (inline engine, 1 OpenCV thread) on the first 16, 8 of them
+          just before and 8 just after the batch with 2 workers on all 200 (photos/s;
+          pipeline efficiency = its rate over 2 x the serial rate; CPU efficiency = the
+          serial CPU per photo over the CPU of the whole process tree per photo; rows of
+          the 16 identical to the serial run's), and the batch with the decode-only
+          scorer.
 memory    peak RSS of the whole process tree (batch parent, fork server, workers; psutil
           every 50 ms) for 500 and 5,000 small photos (hard links of 40 distinct JPEGs)
           with the decode-only scorer through the real pipeline: flat means the
@@ -332,12 +333,44 @@ def _batch_code(source, db, scorer_name: str) -> str:
             "progress=False); print(s.n_scored, s.n_failed, s.elapsed)")
 
 
-def section_speed(work: Path, n: int, n_serial: int, results: list) -> None:
-    """12 MP portraits: the decode-only loop (the baseline), a serial run (the inline engine,
-    1 OpenCV thread as each worker has) on the first `n_serial`, the batch with `WORKERS`
-    workers on all `n`, and the batch with the decode-only scorer."""
+def _serial(work: Path, files: list[str], tag: str) -> tuple[dict, float, float, float]:
+    """The serial reference on `files`: the inline engine in this process, OpenCV on 1
+    thread as in each worker. Returns its rows, CPU seconds per photo of this process
+    (every thread), the mean ``seconds`` per photo (scoring only, no warm-up) and the
+    cores it had (CPU seconds over wall seconds of the run)."""
     import cv2
 
+    manifest = work / f"serial_{tag}.csv"
+    manifest.write_text("photo\n" + "".join(f"{f}\n" for f in files))
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    c0, t0 = time.process_time(), time.perf_counter()
+    score_archive(manifest, _fresh(work / f"serial_{tag}.db"), workers=0, score_fn=scorer(),
+                  progress=False)
+    cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+    cv2.setNumThreads(threads)
+    rows = _rows(work / f"serial_{tag}.db")
+    return rows, cpu / len(files), float(np.mean([r["seconds"] for r in rows.values()])), cpu / wall
+
+
+def section_speed(work: Path, n: int, n_serial: int, results: list) -> None:
+    """12 MP portraits: the decode-only loop (the baseline), the serial reference (the
+    inline engine, 1 OpenCV thread as each worker has) on the first `n_serial`, half of
+    them just before and half just after the batch with `WORKERS` workers on all `n` (the
+    machine is shared: its load drifts, and the two halves bracket the batch), and the
+    batch with the decode-only scorer.
+
+    Pipeline efficiency is the batch's rate over `WORKERS` times the serial rate, with the
+    batch's rate over the whole run (pool start and warm-up included) and between its
+    first and last row (steady); CPU efficiency is the serial CPU per photo over the CPU
+    of the batch's whole process tree per photo (parent, fork server, workers; their start
+    and warm-up included): it does not depend on how many cores other jobs leave free.
+    The pipeline efficiency does: Linux shares the cores between sessions (autogroups),
+    not processes, so while other sessions are busy the batch's workers together get
+    about the cores the serial run got; it is then about the CPU efficiency times the
+    batch's cores over `WORKERS` times the serial run's cores (CPU seconds over wall
+    seconds, both printed).
+    """
     t = time.perf_counter()
     files = make_12mp(work / "12mp", n)
     made = time.perf_counter() - t
@@ -347,21 +380,15 @@ def section_speed(work: Path, n: int, n_serial: int, results: list) -> None:
         load(f)
     dec = n / (time.perf_counter() - t)
     name = SCORER.split(":")[1]
-    manifest = work / "serial.csv"
-    manifest.write_text("photo\n" + "".join(f"{f}\n" for f in files[:n_serial]))
-    threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    c0 = time.process_time()
-    score_archive(manifest, _fresh(work / "serial.db"), workers=0, score_fn=scorer(),
-                  progress=False)
-    cpu_ser = (time.process_time() - c0) / n_serial
-    cv2.setNumThreads(threads)
-    ser_rows = _rows(work / "serial.db")
-    t_ser = float(np.mean([r["seconds"] for r in ser_rows.values()]))
+    half = max(1, n_serial // 2)
+    rows_a, cpu_a, t_a, cores_a = _serial(work, files[:half], "before")
     out, tree = run_tree(_batch_code(work / "12mp", _fresh(work / "batch.db"), name))
+    rows_b, cpu_b, t_b, cores_b = _serial(work, files[half:n_serial] or files[:1], "after")
     n_ok, n_fail, elapsed = out.split()
     rate = n / float(elapsed)
     steady = _steady_rate(work / "batch.db")
+    ser_rows = {**rows_a, **rows_b}
+    t_ser, cpu_ser = (t_a + t_b) / 2, (cpu_a + cpu_b) / 2
     batch_rows = _rows(work / "batch.db")
     a, b = _comparable(ser_rows), _comparable({p: batch_rows[p] for p in ser_rows})
     same = sum(a[p] == b[p] for p in a)
@@ -369,30 +396,40 @@ def section_speed(work: Path, n: int, n_serial: int, results: list) -> None:
     out, tree_dec = run_tree(_batch_code(work / "12mp", _fresh(work / "dec.db"), "decode_photo"))
     rate_dec = n / float(out.split()[2])
     ideal = WORKERS / t_ser
+    cpu_eff = cpu_ser / (tree["cpu"] / n)
+    cores = tree["cpu"] / float(elapsed)
     print(f"\n[speed] {n} portraits of {im.width}x{im.height} ({im.width * im.height / 1e6:.1f} MP "
           f"JPEG, made in {made:.0f} s); {WORKERS} workers; load average {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} cores (shared machine)")
     print(f"  decode-only loop, 1 process:          {dec:6.2f} photos/s (the baseline)")
-    print(f"  serial {name} (inline, 1 thread), {n_serial} photos: {1 / t_ser:6.2f} photos/s "
-          f"({t_ser:.2f} s per photo = {dec * t_ser:.1f} decodes; CPU {cpu_ser:.2f} s per photo)")
+    print(f"  serial {name} (inline, 1 OpenCV thread), {len(ser_rows)} photos: {1 / t_ser:6.2f} photos/s "
+          f"({t_ser:.2f} s per photo = {dec * t_ser:.1f} decodes; CPU {cpu_ser:.2f} s per photo); "
+          f"before the batch {1 / t_a:.2f}/s (CPU {cpu_a:.2f} s), after it {1 / t_b:.2f}/s "
+          f"(CPU {cpu_b:.2f} s)")
     print(f"  batch {name}, {WORKERS} workers:      {rate:6.2f} photos/s wall ({rate / dec:.3f} x "
           f"the decode loop), {steady:.2f}/s between first and last row; {n_ok} ok, {n_fail} failed")
-    print(f"    pipeline efficiency: {rate:.2f} / ({WORKERS} x {1 / t_ser:.2f}) = {rate / ideal:.2f}; "
-          f"per photo in a worker {worker_s:.2f} s vs serial {t_ser:.2f} s; CPU of the whole tree "
-          f"{tree['cpu'] / n:.2f} s per photo vs serial {cpu_ser:.2f} s "
-          f"({tree['cpu'] / n / cpu_ser:.2f} x)")
+    print(f"    pipeline efficiency: {rate:.2f} / ({WORKERS} x {1 / t_ser:.2f}) = {rate / ideal:.2f} "
+          f"(steady {steady / ideal:.2f}); per photo in a worker {worker_s:.2f} s vs serial {t_ser:.2f} s")
+    print(f"    CPU efficiency: serial {cpu_ser:.2f} s per photo / whole tree {tree['cpu'] / n:.2f} s per "
+          f"photo = {cpu_eff:.2f}; cores had (CPU / wall): batch {cores:.2f}, serial {cores_a:.2f} "
+          f"before and {cores_b:.2f} after (other jobs' share of the {os.cpu_count()} cores: the "
+          f"scheduler shares cores between sessions, not processes)")
     print(f"    rows identical to the serial run: {same} of {len(a)}; peak RSS tree "
           f"{tree['total'] / 2**20:.0f} MB (largest worker {tree['worker'] / 2**20:.0f} MB)")
     print(f"  batch decode-only, {WORKERS} workers:  {rate_dec:6.2f} photos/s ({rate_dec / dec:.2f} x the "
           f"decode loop; CPU of the tree {tree_dec['cpu'] / n * 1e3:.0f} ms per photo vs "
           f"{1e3 / dec:.0f} ms wall per decode)")
     results.append(("decode-only loop, 12 MP (baseline)", f"{dec:.2f} photos/s", "1 process"))
-    results.append((f"serial {name}, 12 MP, 1 thread", f"{1 / t_ser:.2f} photos/s",
-                    f"{dec * t_ser:.1f} decodes per photo; {n_serial} photos"))
+    results.append((f"serial {name}, 12 MP, 1 OpenCV thread", f"{1 / t_ser:.2f} photos/s",
+                    f"{dec * t_ser:.1f} decodes per photo; {len(ser_rows)} photos, half before and "
+                    f"half after the batch ({1 / t_a:.2f} and {1 / t_b:.2f}/s)"))
     results.append((f"batch {name}, {n} x 12 MP, {WORKERS} workers (target >= 4)", f"{rate:.2f} photos/s",
                     f"{rate / dec:.3f} x decode loop; steady {steady:.2f}/s"))
     results.append(("pipeline efficiency (batch / workers x serial)", f"{rate / ideal:.2f}",
-                    f"tree CPU per photo {tree['cpu'] / n / cpu_ser:.2f} x serial"))
+                    f"steady {steady / ideal:.2f}"))
+    results.append(("CPU efficiency (serial CPU / tree CPU per photo)", f"{cpu_eff:.2f}",
+                    f"{cpu_ser:.2f} s / {tree['cpu'] / n:.2f} s; cores had: batch {cores:.2f}, "
+                    f"serial {(cores_a + cores_b) / 2:.2f}"))
     results.append(("rows identical to serial run", f"{same} / {len(a)}", "all columns but timing"))
     results.append((f"batch decode-only, 12 MP, {WORKERS} workers", f"{rate_dec:.2f} photos/s",
                     f"{rate_dec / dec:.2f} x decode loop"))

@@ -365,6 +365,63 @@ def test_warm_measure_loads_without_error():
         batch_mod.warm_up(batch_mod.score_photo)
 
 
+def _run_on_stdin(script: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``python - <<EOF script EOF``: this checkout's photokit, the script from standard input."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=HERE.parent)
+
+
+def test_workers_start_from_a_script_on_stdin_after_opencv_ran(tmp_path, astronaut):
+    """A script piped to ``python -`` has no file a spawned worker could run again, so its
+    workers are forked; once the script has run OpenCV on its thread pool they used to
+    hang (the worker's ``cv2.setNumThreads`` waited for pool threads that were not forked)
+    until the start timed out. The rows are those of a run from a script file."""
+    for i in range(4):
+        (tmp_path / "in" / f"p{i}.jpg").parent.mkdir(exist_ok=True)
+        (tmp_path / "in" / f"p{i}.jpg").write_bytes(_jpeg(astronaut[::2 + i, ::2]))
+    script = (
+        "import time, cv2, numpy as np\n"
+        "from photokit.batch.archive import decode_photo, score_archive\n"
+        "if __name__ == '__main__':\n"
+        "    cv2.setNumThreads(2)\n"  # a pool with threads, whatever the machine's cores
+        "    a = np.random.default_rng(0).random((1500, 1500), dtype=np.float32)\n"
+        "    for _ in range(3):\n"
+        "        cv2.GaussianBlur(a, (31, 31), 5)\n"
+        "    time.sleep(1)\n"  # its threads now wait for work (they spin a while after a job)
+        f"    s = score_archive({str(tmp_path / 'in')!r}, {str(tmp_path / 'stdin.db')!r}, workers=2,\n"
+        "                      score_fn=decode_photo, progress=False)\n"
+        "    print(s.n_scored, s.n_failed, s.engine, s.workers, cv2.getNumThreads())\n")
+    res = _run_on_stdin(script)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.split() == ["4", "0", "local", "2", "2"]  # the script's OpenCV threads restored
+    (tmp_path / "script.py").write_text(script.replace("stdin.db", "file.db"))
+    subprocess.run([sys.executable, str(tmp_path / "script.py")], check=True, timeout=120,
+                   capture_output=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+    rows = {db: {os.path.basename(p): r for p, r in _comparable(tmp_path / db).items()}
+            for db in ("stdin.db", "file.db")}
+    assert rows["stdin.db"] == rows["file.db"] and len(rows["file.db"]) == 4
+
+
+def test_spawned_workers_of_a_script_on_stdin_are_refused_with_the_reason(tmp_path, astronaut):
+    """Workers started by spawn or a fork server would run ``<stdin>`` as a file and die:
+    the run stops at once and says why, before any row is written."""
+    (tmp_path / "a.jpg").write_bytes(_jpeg(astronaut[::4, ::4]))
+    script = ("from photokit.errors import PhotokitError\n"
+              "from photokit.batch.archive import decode_photo, score_archive\n"
+              "try:\n"
+              f"    score_archive({str(tmp_path)!r}, {str(tmp_path / 'r.db')!r}, workers=2,\n"
+              "                  score_fn=decode_photo, mp_context='spawn')\n"
+              "except PhotokitError as exc:\n"
+              "    print(exc)\n")
+    res = _run_on_stdin(script, timeout=60)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "no file (<stdin>: read from standard input)" in res.stdout
+    assert "save it to a file" in res.stdout
+    with sqlite3.connect(tmp_path / "r.db") as con:
+        assert con.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 0
+
+
 def test_rows_are_group_committed_before_the_parent_waits(tmp_path, astronaut, monkeypatch):
     """Every row is committed by the end; rows that arrive while the parent is busy share a
     commit, never more than COMMIT_ROWS of them; a row is committed before the parent

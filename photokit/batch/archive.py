@@ -37,6 +37,7 @@ always exactly one row per path.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import itertools
@@ -447,15 +448,27 @@ class _LocalEngine:
         if isinstance(mp_context, str):
             mp_context = multiprocessing.get_context(mp_context)
         self.mp_context = mp_context or _default_mp_context(score_fn)
+        method, nameless = self.mp_context.get_start_method(), _fileless_main()
+        if method != "fork" and nameless is not None:
+            raise PhotokitError(f"local workers started by {method!r} run the main script again, "
+                                f"and this one has no file ({nameless}: read from standard input); "
+                                "save it to a file, or use mp_context='fork' or workers=0")
         self.threads = max(1, (os.cpu_count() or 1) // workers)
         self.pool = None  # started on the first photo to score: a fully resumed run needs none
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        """A pool whose workers are known to start: a crash after this is the photo's doing."""
-        pool = ProcessPoolExecutor(self.workers, mp_context=self.mp_context,
-                                   initializer=_worker_init, initargs=(self.threads, self.score_fn))
+        """A pool whose workers are known to start: a crash after this is the photo's doing.
+
+        Workers forked from this process get OpenCV's thread pool already at their size
+        (`_opencv_threads`): resizing it in the child waits forever for threads that were
+        not forked."""
+        forked = self.mp_context.get_start_method() == "fork"
+        with _opencv_threads(self.threads) if forked else contextlib.nullcontext():
+            pool = ProcessPoolExecutor(self.workers, mp_context=self.mp_context,
+                                       initializer=_worker_init, initargs=(self.threads, self.score_fn))
+            started = pool.submit(os.getpid)  # a fork context forks every worker here
         try:
-            pool.submit(os.getpid).result(timeout=300)
+            started.result(timeout=300)
         except Exception as exc:
             pool.shutdown(wait=False, cancel_futures=True)
             raise PhotokitError(f"local worker processes cannot start ({type(exc).__name__}: "
@@ -548,6 +561,17 @@ class _LocalEngine:
         self.pool = None
 
 
+def _fileless_main() -> str | None:
+    """The file name ``__main__`` gives when no file holds it (``<stdin>`` for a script
+    piped to ``python -``), else None (a script file, ``python -m``, ``python -c``, a
+    notebook)."""
+    main = sys.modules.get("__main__")
+    main_file = getattr(main, "__file__", None)
+    if getattr(main, "__spec__", None) is None and main_file is not None and not os.path.isfile(main_file):
+        return main_file
+    return None
+
+
 def _default_mp_context(score_fn: Callable):
     """forkserver where possible, fork otherwise.
 
@@ -555,21 +579,40 @@ def _default_mp_context(score_fn: Callable):
     feeder thread, OpenCV's pool) can deadlock the child on a lock held at fork time, so
     workers come from a clean fork server, which preloads photokit once. A scoring
     function defined in ``__main__`` (a notebook, a piped script) can only be found by a
-    forked child, so it gets the platform default.
+    forked child, and a child of the fork server runs a main script that has a file name
+    again, which fails for one read from standard input (``python - <<EOF``): both get
+    the platform default (fork on Linux; `_LocalEngine` sizes OpenCV's pool before it
+    forks, and says why a spawning default cannot run a piped script).
     """
-    main = sys.modules.get("__main__")
-    main_file = getattr(main, "__file__", None)
-    main_spec = getattr(main, "__spec__", None)
     fn_module = getattr(score_fn, "__module__", None) or "__main__"
     if ("forkserver" not in multiprocessing.get_all_start_methods() or fn_module == "__main__"
-            or (main_spec is None and main_file is not None and not os.path.isfile(main_file))):
+            or _fileless_main() is not None):
         return multiprocessing.get_context()
     ctx = multiprocessing.get_context("forkserver")
     preload = ["photokit.batch.archive"]
-    if fn_module != "__main__" and not fn_module.startswith("photokit"):
+    if not fn_module.startswith("photokit"):
         preload.append(fn_module)
     ctx.set_forkserver_preload(preload)
     return ctx
+
+
+@contextlib.contextmanager
+def _opencv_threads(n: int) -> Iterator[None]:
+    """OpenCV runs on `n` threads in this process inside the block, as before after it.
+
+    Before a fork: a forked child inherits OpenCV's thread pool without its threads, and
+    resizing that pool in the child (a worker's ``cv2.setNumThreads``) waits forever on
+    the threads that were not forked; a pool that already has the child's size is left as
+    it is.
+    """
+    import cv2
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(n)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
 
 
 class _DaskEngine:
@@ -716,7 +759,10 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
         and what a crash can lose.
     mp_context : multiprocessing context or str, optional
         Start method of local workers (default: forkserver, or the platform's own for a
-        scoring function defined in ``__main__``; see `_default_mp_context`).
+        scoring function defined in ``__main__`` or a script read from standard input; see
+        `_default_mp_context`). A script read from standard input (``python - <<EOF``)
+        cannot have spawned workers (they run the main script from its file): it is refused
+        with a `PhotokitError` saying so.
     timeout : float, optional
         Seconds after which a photo still being scored is recorded as failed and the run
         moves on (local and in-process engines; see `score_task`).
