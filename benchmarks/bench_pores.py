@@ -17,7 +17,9 @@ kind of data: DoG ~0.44, a trained shallow CNN ~0.67 (pixel Dice).
 Honest split: the detector's working level and thresholds were chosen on the top half
 of the region (rows above its median row: the glabella, the upper nose and cheek) and
 are scored on the bottom half too (held out), each annotated pore in the half holding
-its centroid, each detection in the half holding its centre.
+its centroid, each detection in the half holding its centre. The region's three areas
+(glabella, cheek, nose) are scored the same way: the glabella holds the specular speckle
+and, near the brow, pores nobody outlined.
 
 ``--old PATH`` runs the same on another checkout (e.g. ``git worktree add /tmp/old19
 HEAD``) in a subprocess, for the before/after column.
@@ -67,11 +69,21 @@ def detect(rgb: np.ndarray, region: np.ndarray) -> tuple[list, float | None, flo
 
 def parts(region: np.ndarray) -> dict[str, np.ndarray]:
     """The whole region and its two halves of equal area: rows above the region's median
-    row (``tune``: the thresholds were chosen there) and below (``held-out``)."""
+    row (``tune``: the thresholds were chosen there) and below (``held-out``); then its
+    three areas (connected pieces): the glabella (the highest), the cheek (the leftmost
+    of the other two) and the nose."""
     mid = int(np.median(np.nonzero(region)[0]))
     top = region.copy()
     top[mid:] = False
-    return {"tune (top half)": top, "held-out (bottom half)": region & ~top, "whole region": region}
+    out = {"tune (top half)": top, "held-out (bottom half)": region & ~top, "whole region": region}
+    n, lab, _, cen = cv2.connectedComponentsWithStats(region.view(np.uint8), connectivity=8)
+    if n == 4:
+        glabella = 1 + int(np.argmin(cen[1:, 1]))
+        rest = [k for k in range(1, n) if k != glabella]
+        cheek = min(rest, key=lambda k: cen[k, 0])
+        nose = max(rest, key=lambda k: cen[k, 0])
+        out.update({"glabella": lab == glabella, "cheek": lab == cheek, "nose": lab == nose})
+    return out
 
 
 def score(pores: list, part: np.ndarray, truth: np.ndarray) -> dict:

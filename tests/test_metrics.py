@@ -103,10 +103,11 @@ def test_roles_come_from_the_registry():
     assert [n for n, m in reg.items() if m.panel] == ["redness.a_mean", "pigment.mi_mean"]
     assert [f.name for f in metrics.families()][:5] == ["redness", "pigment", "texture", "pores", "spots"]
     assert metrics.family_of("pigment").title == "Pigment and tone"
-    # the pore detector changed (whole skin, 0.14 mm/px, 2.75 L*): its four metrics are version 2
+    # the pore detector changed twice (v2: whole skin, 0.14 mm/px, 2.75 L*; v3: scales from
+    # 0.7 px, contrast at least twice the local texture RMS): its four metrics are version 3
     pores = {"texture.pore_density", "pores.mean_diameter_mm", "pores.area_pct", "pores.mean_contrast"}
     # ...and so did the band's strip sample (at least 6 strips spread over the skin)
     band = {"texture.roughness", "texture.ra", "texture.glcm_contrast", "texture.glcm_homogeneity",
             "texture.glcm_energy", "texture.lbp_uniformity", "texture.sels_dark_pct",
             "texture.sels_bright_pct"}
-    assert metrics.signature() == {n: 2 if n in pores | band else 1 for n in reg}
+    assert metrics.signature() == {n: 3 if n in pores else 2 if n in band else 1 for n in reg}

@@ -118,8 +118,36 @@ def test_too_coarse_for_pores_gives_none_and_says_why():
     reason is given; just coarser, None with the reason."""
     L = dips(300, 0.1, [(60 + 45 * i, 60 + 45 * j) for i in range(5) for j in range(5)], 0.4)
     lin, mask = grey_from_L(L), np.ones((300, 300), bool)
-    edge = P.PORE_DIAMETER_MM[1] / P._D_PER_S / (P.PORE_MIN_SPAN * P.MIN_SIGMA_PX)
+    edge = P.PORE_DIAMETER_MM[1] / P._D_PER_S / P.MIN_LARGEST_SIGMA_PX
     finer, coarser = (Analysis(lin, mask, edge * f) for f in (0.98, 1.02))
     assert P.pore_density(finer) is not None and P._why_not(finer) is None
     assert P.pore_density(coarser) is None and P.find_pores(coarser) is None
     assert f"{edge:.2f} mm/px or finer" in P._why_not(coarser)
+
+
+def test_dark_gaps_between_glints_are_not_pores(monkeypatch):
+    """A specular patch (dense bright glints, no dips) next to even skin with real dips:
+    the dips are found, the dark gaps between glints reach pore contrast but most do not
+    stand out of the patch's texture (`PORE_TEXTURE_RATIO`); without that test they would
+    all be counted."""
+    n, mmpp = 600, 0.05
+    half = n // 2
+    rng = np.random.default_rng(5)
+    pitch = 1.5 / mmpp
+    pores = [(x + rng.uniform(-3, 3), y + rng.uniform(-3, 3))
+             for y in np.arange(pitch, n - pitch, pitch) for x in np.arange(pitch, half - pitch, pitch)]
+    L = dips(n, mmpp, pores, 0.15)
+    glints = rng.uniform([half + 20, 20], [n - 20, n - 20], size=(int(0.006 * half * n), 2))
+    L += dips(n, mmpp, glints, 0.1, depth=-12.0) - 62.0  # bright bumps: the glints
+    an = Analysis(grey_from_L(L), np.ones((n, n), bool), mmpp)
+
+    def split(found):
+        xs = np.array([p.x for p in found])
+        return int(np.sum(xs < half - 10)), int(np.sum(xs > half + 10))
+
+    left, right = split(P.find_pores(an))
+    assert left == pytest.approx(len(pores), rel=0.05)
+    monkeypatch.setattr(P, "PORE_TEXTURE_RATIO", 0.0)
+    left0, right0 = split(P.find_pores(Analysis(grey_from_L(L), np.ones((n, n), bool), mmpp)))
+    assert left0 == left
+    assert right0 > 50 and right < right0 / 3, (right, right0)  # 55 of 184 gaps are left

@@ -12,15 +12,17 @@ mm (a Gaussian dip of SD ``s`` is detected at ``s`` and is reported with diamete
 dark Gaussian dip of depth ``A`` (L*) and SD ``s`` it peaks at ``A / 2`` at scale ``s``,
 so the contrast estimate is ``2 D``. A pore is a local maximum of ``D`` in space and
 scale (3 x 3 x 3) with contrast above 2.75 L* (the synthetic micro-relief alone yields
-~7 false pores per cm^2 at 1.5 L*), whose Hessian at its scale is blob-like (smaller
+~7 false pores per cm^2 at 1.5 L*) and at least twice the RMS texture around it
+(`_stands_out`: L* about its mean within a 1 mm Gaussian window; speckle between glints
+or on rough skin reaches 2.75 L* too), whose Hessian at its scale is blob-like (smaller
 eigenvalue at least 0.35 of the larger: lines are wrinkles, not pores), whose centre
 lies at least its own SD inside the skin mask (Euclidean distance to the nearest
 non-skin pixel); of pores closer than the larger radius only the stronger is kept. Its
 centre is refined to a fraction of a pixel (the vertex of the parabola through ``D``
-along each axis). Scales under 0.8 working pixels are not searched (at 0.14 mm/px,
-pores under 0.32 mm are found at that scale and reported as 0.32 mm). As in SIFT, wide
+along each axis). Scales under 0.7 working pixels are not searched (at 0.14 mm/px,
+pores under 0.28 mm are found at that scale and reported as 0.28 mm). As in SIFT, wide
 scales are filtered on halved copies (the first two octaves at full resolution, then
-one octave per halving, so a scale is never under 1.6 px where it is searched); the
+one octave per halving, so a scale is never under 1.4 px where it is searched); the
 halving is symmetric (odd lengths keep every other pixel, even lengths average pairs),
 so a mirrored photo gives the mirrored pores. When even 1 mm pores are under 1.2 px of
 SD (photos coarser than about 0.3 mm/px) the pore metrics are None. Every pore of the
@@ -31,11 +33,14 @@ Real skin (``benchmarks/bench_pores.py``: a close-up at 0.084 mm/px with 1,361 p
 outlined by hand, 0.27-0.66 mm across, 5th-95th percentile): the working level and the
 thresholds were chosen on the top half of the annotated region (0.06-0.16 mm/px give
 F1 0.61-0.64 there, so the level is the coarsest that keeps it: a 12 MP photo at 0.07
-mm/px is searched on 3 MP); top half precision 0.68, recall 0.59, F1 0.63; held-out
-bottom half precision 0.82, recall 0.71, F1 0.76; pixel Dice 0.46 over the region
-(published anchors on such data: DoG 0.44, a trained CNN 0.67). The glabella holds
-most of the tuning half's false hits: specular speckle there, and pores left
-unannotated near the brow.
+mm/px is searched on 3 MP; then the smallest scale 0.7 px, the texture ratio 2 and its
+1 mm window, from 0.6-1.0 px, 0-2.75 and 0.5-2 mm); top half precision 0.70, recall
+0.63, F1 0.66; held-out bottom half precision 0.85, recall 0.70, F1 0.77; whole region
+precision 0.78, recall 0.67, F1 0.72, pixel Dice 0.48 (published anchors on such data:
+DoG 0.44, a trained CNN 0.67). The glabella (F1 0.59) holds most of the tuning half's
+false hits: pores left unannotated near the brow, and dark gaps in specular speckle.
+Recall is what limits F1: the missed pores are faint and small, and lower thresholds
+(or a finer working level) add false hits as fast as pores.
 
 ``texture.pore_density`` = pores per cm^2 of analysed skin; ``pores.mean_diameter_mm``,
 ``pores.area_pct`` (sum of pore disc areas over skin area), ``pores.mean_contrast``
@@ -49,6 +54,8 @@ D. G. Lowe, "Distinctive image features from scale-invariant keypoints", IJCV 60
 91-110 (2004). doi:10.1023/B:VISI.0000029664.99615.94
 T. Lindeberg, "Feature detection with automatic scale selection", IJCV 30(2), 79-116
 (1998). doi:10.1023/A:1008045108935
+H. M. Finn, R. S. Johnson, "Adaptive detection mode with threshold control as a function
+of spatially sampled clutter-level estimates", RCA Review 29, 414-464 (1968).
 """
 
 from __future__ import annotations
@@ -70,16 +77,21 @@ PORE_CONTRAST = 2.75
 PORE_BLOBNESS = 0.35
 SCALES_PER_OCTAVE = 3
 #: Scales searched at full resolution before the first halving (two octaves: a halved
-#: copy then starts at a local SD of 2 s_min, at least 1.6 px).
+#: copy then starts at a local SD of 2 s_min, at least 1.4 px).
 OCTAVE0_SCALES = 6
 #: Pores are counted over all the skin, never on sampled strips (`work`'s budget): the
 #: working level is searched whole, so every pore is listed.
 WHOLE_PX = 1 << 62
-#: Smallest resolvable blob SD in working pixels; finer pores are not counted.
-MIN_SIGMA_PX = 0.8
-#: When even the largest pore's SD is under this multiple of the smallest one's, pore
-#: metrics are None and measure says why: the photo is too coarse (above about 0.29 mm/px).
-PORE_MIN_SPAN = 1.5
+#: Smallest blob SD searched, in working pixels; finer pores are found at this scale.
+MIN_SIGMA_PX = 0.7
+#: When even the largest pore's SD is under this many pixels, pore metrics are None and
+#: measure says why: the photo is too coarse (above about 0.29 mm/px).
+MIN_LARGEST_SIGMA_PX = 1.2
+#: A pore's contrast must be at least this multiple of the RMS texture around it
+#: (`_stands_out`): speckle in a glinting or rough patch is not a pore.
+PORE_TEXTURE_RATIO = 2.0
+#: SD (mm) of the Gaussian window the local texture RMS is taken over.
+TEXTURE_WINDOW_MM = 1.0
 
 _K = 2.0 ** (1.0 / SCALES_PER_OCTAVE)
 _D_PER_S = 2.0 * np.sqrt(2.0)
@@ -159,10 +171,9 @@ def _why_not(an: Analysis) -> str | None:
     p = physical_level_mm_per_px(an, PORE_MM_PER_PX)
     if p is None:
         return None
-    s_lo, s_hi = _pore_sigmas(p)
-    if s_hi >= PORE_MIN_SPAN * s_lo:
+    if _pore_sigmas(p)[1] >= MIN_LARGEST_SIGMA_PX:
         return None
-    coarsest = PORE_DIAMETER_MM[1] / _D_PER_S / (PORE_MIN_SPAN * MIN_SIGMA_PX)
+    coarsest = PORE_DIAMETER_MM[1] / _D_PER_S / MIN_LARGEST_SIGMA_PX
     return (f"at {p:.2g} mm/px the photo does not resolve {PORE_DIAMETER_MM[0]:g}-"
             f"{PORE_DIAMETER_MM[1]:g} mm pores (pores.* and texture.pore_density need about "
             f"{coarsest:.2f} mm/px or finer)")
@@ -175,7 +186,7 @@ def _detect(an: Analysis) -> PoreResult | None:
     _, (fx, fy) = _pore_grid(w)
     p = w.mm_per_px * float(np.sqrt(fx * fy))
     s_lo, s_hi = _pore_sigmas(p)
-    if s_hi < PORE_MIN_SPAN * s_lo:  # pores cannot be resolved at this scale
+    if s_hi < MIN_LARGEST_SIGMA_PX:  # pores cannot be resolved at this scale
         return None
     n = max(1, int(np.ceil(np.log(s_hi / s_lo) / np.log(_K))) + 1)
     # scales s_0/k ... s_n*k so that every detection scale has a neighbour either side
@@ -194,7 +205,7 @@ def _detect(an: Analysis) -> PoreResult | None:
     # Octaves (Lowe 2004): the scales are searched in groups; group o on a copy halved o
     # times (`_half`). Group 0 (full resolution) holds the first OCTAVE0_SCALES scales, each
     # later group three (one octave), so a halved copy is only used from a local SD of
-    # 2 sig[0] (>= 1.6 px) up: finer sampling costs pore sizes their precision. In a group
+    # 2 sig[0] (>= 1.4 px) up: finer sampling costs pore sizes their precision. In a group
     # starting at local SD s0, G_i (SD s0 K^i) is built incrementally, G_i = G_{i-1} *
     # G(s0 K^(i-1) sqrt(K^2 - 1)), D_i = (G_{i+1} - G_i) / (K - 1) is the DoG of SD s0 K^i,
     # and scale i = 1..m of the group is searched; the next group starts from G_m halved.
@@ -230,12 +241,61 @@ def _detect(an: Analysis) -> PoreResult | None:
         sx, sy = 2 * sx, 2 * sy
     found = np.concatenate(found, axis=1)
     deep = inside[np.round(found[1]).astype(np.intp), np.round(found[0]).astype(np.intp)]
-    x, y, diam, con = _suppress_overlaps(found[:, deep > found[2] / _D_PER_S / p], p)
+    found = found[:, deep > found[2] / _D_PER_S / p]
+    x, y, diam, con = _suppress_overlaps(found[:, _stands_out(found, G0, mask, p)], p)
     x, y = w.to_full((x + 0.5) * fx - 0.5, (y + 0.5) * fy - 0.5)
     h, wd = valid.shape
     grid = Grid(w.to_full(0, (np.arange(h) + 0.5) * fy - 0.5)[1],
                 w.to_full((np.arange(wd) + 0.5) * fx - 0.5, 0)[0])
     return PoreResult(x, y, diam, con, Searched(valid, grid, p))
+
+
+def _stands_out(found: np.ndarray, g: np.ndarray, mask: np.ndarray, p: float) -> np.ndarray:
+    """Which pores ``found = (x, y, diameter_mm, contrast)`` (pixels of `g`, one column
+    each) stand out of the texture around them: contrast ``C >= PORE_TEXTURE_RATIO * E``.
+
+    ``E = sqrt(<(g - <g>)^2>)`` is the local RMS of `g` (L* on the pore grid, `p` mm/px)
+    about its local mean (shading gradients drop out), ``<.>`` the skin-normalised
+    Gaussian mean of SD `TEXTURE_WINDOW_MM` over `mask` (normalised convolution, Knutsson
+    1993). A threshold proportional to the local clutter level keeps false hits rare where
+    the texture is strong (the constant false-alarm-rate principle, Finn & Johnson 1968):
+    between the glints of a specular patch, or on rough skin, dark gaps reach pore
+    contrast; on even skin faint pores stay in. The means are smooth on the window's
+    scale, so they are taken on copies area-averaged by half the window's SD
+    (``g m``, ``(g - <g>)^2 m`` and ``m`` are averaged, so the fine texture is kept) and
+    read at the pores by bilinear interpolation.
+    """
+    if found.shape[1] == 0:
+        return np.zeros(0, bool)
+    s = TEXTURE_WINDOW_MM / p
+    h, w = g.shape
+    f = max(1, int(s / 2))
+    size = (max(1, w // f), max(1, h // f))
+    fx, fy = size[0] / w, size[1] / h
+
+    def reduced(x):  # block means on the reduced grid
+        return cv2.resize(x, size, interpolation=cv2.INTER_AREA)
+
+    def smooth(x):  # the Gaussian on the reduced grid
+        return cv2.GaussianBlur(x, (0, 0), sigmaX=float(s * fx), sigmaY=float(s * fy),
+                                borderType=cv2.BORDER_REFLECT_101)
+
+    m = mask.astype(np.float32)
+    weight = np.maximum(smooth(reduced(m)), np.float32(1e-3))
+    local = smooth(reduced(cv2.multiply(g, m))) / weight
+    dev = cv2.subtract(g, cv2.resize(local, (w, h), interpolation=cv2.INTER_LINEAR))
+    var = smooth(reduced(cv2.multiply(cv2.multiply(dev, dev), m))) / weight
+    # bilinear read at the pores' positions on the reduced grid (pixel centres map to
+    # pixel centres; clamped at the border)
+    u = np.clip((found[0] + 0.5) * fx - 0.5, 0, size[0] - 1)
+    v = np.clip((found[1] + 0.5) * fy - 0.5, 0, size[1] - 1)
+    u0 = np.minimum(u.astype(np.intp), max(size[0] - 2, 0))
+    v0 = np.minimum(v.astype(np.intp), max(size[1] - 2, 0))
+    a, b = u - u0, v - v0
+    u1, v1 = np.minimum(u0 + 1, size[0] - 1), np.minimum(v0 + 1, size[1] - 1)
+    var = ((var[v0, u0] * (1 - a) + var[v0, u1] * a) * (1 - b)
+           + (var[v1, u0] * (1 - a) + var[v1, u1] * a) * b)
+    return found[3] >= PORE_TEXTURE_RATIO * np.sqrt(np.maximum(var, 0.0))
 
 
 def _pore_grid(w) -> tuple[tuple[int, int], tuple[float, float]]:
@@ -438,7 +498,7 @@ def _mean_noise(attr: str):
 @metric("texture.pore_density", resolution_tolerance=PORE_RESOLUTION_TOLERANCE,
         unit="1/cm^2", mdc=9.5, better="lower", needs_colour=False,
         noise=_count_noise,
-        group="pores", core=True, trend_rank=2, needs_scale=True, version=2,
+        group="pores", core=True, trend_rank=2, needs_scale=True, version=3,
         description=f"dark pore-scale blobs (0.2-1.0 mm, >= {PORE_CONTRAST:g} L*) per cm^2 of skin")
 def pore_density(an: Analysis) -> float | None:
     """Pores per cm^2 of analysed skin."""
@@ -450,7 +510,7 @@ def pore_density(an: Analysis) -> float | None:
 
 @metric("pores.mean_diameter_mm", resolution_tolerance=PORE_RESOLUTION_TOLERANCE,
         trend_rank=100, unit="mm", mdc=0.022, better="lower", needs_colour=False,
-        noise=_mean_noise("diameter_mm"), version=2,
+        noise=_mean_noise("diameter_mm"), version=3,
         needs_scale=True, description="mean diameter of detected pores")
 def mean_diameter_mm(an: Analysis) -> float | None:
     r = _pores(an)
@@ -461,7 +521,7 @@ def mean_diameter_mm(an: Analysis) -> float | None:
 
 @metric("pores.area_pct", resolution_tolerance=PORE_RESOLUTION_TOLERANCE,
         unit="%", mdc=1.1, better="lower", needs_colour=False, needs_scale=True,
-        noise=_area_noise, version=2,
+        noise=_area_noise, version=3,
         trend_rank=4, description="% of skin covered by detected pores (discs of their diameter)")
 def area_pct(an: Analysis) -> float | None:
     r = _pores(an)
@@ -472,7 +532,7 @@ def area_pct(an: Analysis) -> float | None:
 
 @metric("pores.mean_contrast", resolution_tolerance=PORE_RESOLUTION_TOLERANCE,
         trend_rank=3, unit="L*", mdc=0.41, better="lower", needs_colour=False,
-        noise=_mean_noise("contrast"), version=2,
+        noise=_mean_noise("contrast"), version=3,
         needs_scale=True, description="mean depth (L* contrast, 2x the DoG peak) of detected pores")
 def mean_contrast(an: Analysis) -> float | None:
     """Mean pore contrast: how visible the pores are (saturating counts miss depth)."""
