@@ -103,6 +103,8 @@ def test_roles_come_from_the_registry():
     assert [n for n, m in reg.items() if m.panel] == ["redness.a_mean", "pigment.mi_mean"]
     assert [f.name for f in metrics.families()][:5] == ["redness", "pigment", "texture", "pores", "spots"]
     assert metrics.family_of("pigment").title == "Pigment and tone"
-    # the pore detector changed (whole skin, 0.14 mm/px, 2.75 L*): its four metrics are version 2
-    pores = {"texture.pore_density", "pores.mean_diameter_mm", "pores.area_pct", "pores.mean_contrast"}
-    assert metrics.signature() == {n: 2 if n in pores else 1 for n in reg}
+    # the pore detector changed (whole skin, 0.14 mm/px, 2.75 L*): its four metrics are version 2;
+    # so are the two line metrics (lines searched over all the skin, no strip sample)
+    v2 = {"texture.pore_density", "pores.mean_diameter_mm", "pores.area_pct", "pores.mean_contrast",
+          "texture.wrinkle_density", "texture.wrinkle_depth"}
+    assert metrics.signature() == {n: 2 if n in v2 else 1 for n in reg}

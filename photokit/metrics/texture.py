@@ -101,9 +101,10 @@ MIN_SKIN_PX = 400
 CROP_MARGIN_MM = 4.0
 #: Largest working image analysed whole (pixels); above it, strips are sampled.
 WORK_BUDGET_PX = 750_000
-#: The same for the oriented line detector (its level is about 0.15 mm/px, so 0.5 MP is
-#: about 100 cm^2 of skin; it makes 16 directional passes per pixel).
-LINE_BUDGET_PX = 500_000
+#: A budget no crop exceeds: lines (and pores) are searched over all the skin, never on
+#: sampled strips, so every feature counted is listed (the pores' budget is the same
+#: number, so a level both work on shares one crop).
+WHOLE_PX = 1 << 62
 #: Height of each sampled strip (mm).
 STRIP_MM = 12.0
 
@@ -155,13 +156,11 @@ LINE_MIN_SIGMA_PX = 0.8
 #: (photos up to 0.2 mm/px); coarser photos use the local Hessian detector below.
 LINE_ORIENTED_MIN_PX = 1.5
 #: Local Hessian detector (coarse photos): working level, hysteresis (L*), blob rejection
-#: (``|l2| <= (1 - a) l1``) and sampling budget; its settings are those before the
-#: oriented detector, unchanged.
+#: (``|l2| <= (1 - a) l1``); its settings are those before the oriented detector, unchanged.
 HESSIAN_PX_PER_SCALE = 2.5
 HESSIAN_DEPTH_HIGH = 2.0
 HESSIAN_DEPTH_LOW = 1.0
 HESSIAN_ANISOTROPY = 0.5
-HESSIAN_BUDGET_PX = 1_500_000
 
 #: The line metrics share their own map (`ridges`), not the band's: a job of their own in
 #: `photokit.measurement.measure` (they then run beside the band metrics).
@@ -220,8 +219,6 @@ class Work:
     core : ndarray of bool or None
         Rows whose statistics count (None: all rows). Margins around each strip, as wide
         as the largest filter support, are excluded so no filter mixes two strips.
-    seam : ndarray of bool or None
-        First row of each stacked strip (connected components must not cross it).
     row_map : ndarray of int
         Level row of each row of `L`.
     x0 : int
@@ -235,7 +232,6 @@ class Work:
     L: np.ndarray
     mask: np.ndarray
     core: np.ndarray | None
-    seam: np.ndarray | None
     row_map: np.ndarray
     mm_per_px: float
     x0: int
@@ -253,7 +249,7 @@ class Work:
 
 
 def strips(h: int, w: int, budget: int, strip_px: int, pad: int):
-    """Rows of a systematic sample of horizontal strips: (rows, core, seam) or None.
+    """Rows of a systematic sample of horizontal strips: (rows, core) or None.
 
     Strips of `strip_px` rows are kept every ``k``-th (``k`` the smallest step whose
     total, margins included, fits in `budget` pixels), each with `pad` margin rows on
@@ -267,16 +263,13 @@ def strips(h: int, w: int, budget: int, strip_px: int, pad: int):
         rows_total = sum(min(h, (i + 1) * strip_px + pad) - max(0, i * strip_px - pad) for i in chosen)
         if rows_total * w <= budget or k == n:
             break
-    rows, core, seam = [], [], []
+    rows, core = [], []
     for i in chosen:
         s0, s1 = i * strip_px, min(h, (i + 1) * strip_px)
         r = np.arange(max(0, s0 - pad), min(h, s1 + pad))
         rows.append(r)
         core.append((r >= s0) & (r < s1))
-        sm = np.zeros(r.size, bool)
-        sm[0] = True
-        seam.append(sm)
-    return np.concatenate(rows), np.concatenate(core), np.concatenate(seam)
+    return np.concatenate(rows), np.concatenate(core)
 
 
 def work(an: Analysis, target_mm_per_px: float, budget_px: int | None = None) -> Work | None:
@@ -287,11 +280,9 @@ def work(an: Analysis, target_mm_per_px: float, budget_px: int | None = None) ->
     more than `WORK_BUDGET_PX` pixels, a systematic sample of horizontal strips
     (`STRIP_MM` high, with `CROP_MARGIN_MM` margins) is analysed instead: per-area
     statistics (roughness, GLCM, LBP, densities) stay unbiased, at a small sampling
-    variance, and a 12 MP close-up costs what a 0.75 MP one does. Spot counts do not use
-    it (spots work on a coarse level, over all the skin), and lines get their own budget
-    (`LINE_BUDGET_PX` for the oriented detector at about 0.15 mm/px, about 100 cm^2 of
-    skin; `HESSIAN_BUDGET_PX` for coarse photos): they are sparse, and a strip sample of
-    a few long wrinkles is a noisy sample.
+    variance, and a 12 MP close-up costs what a 0.75 MP one does. Features that are
+    counted and listed do not use it: spots work on a coarse level, over all the skin;
+    lines and pores pass `budget_px` = `WHOLE_PX`.
     """
     budget = WORK_BUDGET_PX if budget_px is None else int(budget_px)
     base = scaled(an)
@@ -312,11 +303,11 @@ def work(an: Analysis, target_mm_per_px: float, budget_px: int | None = None) ->
         if sample is None:
             rows = np.arange(y0, y1)
             return Work(lv, lightness(lv.region(slice(y0, y1), x0, x1)), lv.mask[y0:y1, x0:x1], None,
-                        None, rows, float(lv.mm_per_px), x0, factor)
-        r, core, seam = sample
+                        rows, float(lv.mm_per_px), x0, factor)
+        r, core = sample
         rows = r + y0
         L = lightness(lv.region(rows, x0, x1))
-        return Work(lv, L, np.ascontiguousarray(lv.mask[rows, x0:x1]), core, seam, rows,
+        return Work(lv, L, np.ascontiguousarray(lv.mask[rows, x0:x1]), core, rows,
                     float(lv.mm_per_px), x0, factor)
 
     return base.level(target_mm_per_px).cached(f"texture.work:{budget}", make)
@@ -719,51 +710,41 @@ def hessian(img: np.ndarray, sigma_px: float) -> tuple[np.ndarray, np.ndarray, n
     return lxx, lyy, lxy
 
 
-def _shift_slices(h: int, w: int, dx: int, dy: int):
-    """Slices ``(dst, src)`` with ``dst`` at ``(x, y)`` and ``src`` at ``(x + dx, y + dy)``."""
-    dst = (slice(max(0, -dy), h - max(0, dy)), slice(max(0, -dx), w - max(0, dx)))
-    src = (slice(max(0, dy), h - max(0, -dy)), slice(max(0, dx), w - max(0, -dx)))
-    return dst, src
+#: Rows of the line working level processed at a time by `oriented_response` (its
+#: per-direction buffers then stay in the processor's cache).
+LINE_TILE_ROWS = 96
 
 
-def _shift_add(a: np.ndarray, dx: int, dy: int) -> np.ndarray:
-    """``a(x, y) + a(x + dx, y + dy)`` (the second term zero beyond the border)."""
-    h, w = a.shape
-    dst, src = _shift_slices(h, w, dx, dy)
-    out = np.empty_like(a)
-    np.add(a[dst], a[src], out=out[dst])
-    # the border strips the shifted term does not reach keep ``a``
-    if dy > 0:
-        out[h - dy:] = a[h - dy:]
-    elif dy < 0:
-        out[:-dy] = a[:-dy]
-    if dx > 0:
-        out[:, w - dx:] = a[:, w - dx:]
-    elif dx < 0:
-        out[:, :-dx] = a[:, :-dx]
-    return out
+def run_sum(a: np.ndarray, step: int, n: int, spare: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """``S(x) = sum_{i=0}^{n-1} a[x + i step]`` of a flat array, by doubling.
 
-
-def run_sum(a: np.ndarray, dx: int, dy: int, n: int) -> np.ndarray:
-    """``sum_{i=0}^{n-1} a(x + i dx, y + i dy)`` (zero beyond the border), by doubling.
-
-    Partial sums of 1, 2, 4, ... steps are built by ``S_2m(x) = S_m(x) + S_m(x + m d)``
+    Partial sums of 1, 2, 4, ... terms are built by ``S_2k(x) = S_k(x) + S_k(x + k step)``
     and combined along the binary digits of `n`: about ``2 log2 n`` shifted additions.
+    An image held row after row (``width`` values a row) moves ``step = dy width + dx``
+    places per pixel step ``(dx, dy)``, so this sums along that direction (what lies
+    beyond the image must be zero: `oriented_response` pads it). `a` and the two `spare`
+    arrays (its shape) are overwritten; the result is one of the three, exact where
+    ``x + (n - 1) step < a.size``.
     """
-    h, w = a.shape
-    out = None
+    free = [*spare]
+    acc = None
     part, k, offset = a, 1, 0
     while True:
         if n & k:
-            if out is None:
-                out = part if part is not a else part.copy()
+            if acc is None:
+                acc = part
             else:
-                dst, src = _shift_slices(h, w, offset * dx, offset * dy)
-                out[dst] += part[src]
+                o = offset * step
+                np.add(acc[:-o], part[o:], out=acc[:-o])
             offset += k
         if 2 * k > n:
-            return out
-        part = _shift_add(part, k * dx, k * dy)
+            return acc
+        nxt = free.pop()
+        o = k * step
+        np.add(part[:-o], part[o:], out=nxt[:-o])
+        if part is not acc:
+            free.append(part)
+        part = nxt
         k *= 2
 
 
@@ -802,26 +783,66 @@ def oriented_response(L: np.ndarray, skin: np.ndarray, sigma_px: float, half_px:
     lxx, lyy, lxy = hes
     m = skin.astype(np.float32)
     m *= np.float32(gain * sigma_px * sigma_px / _PEAK_VALLEY)
-    a = cv2.multiply(cv2.subtract(lxx, lyy), m)
-    b = cv2.multiply(lxy, m, scale=2.0)
-    tr = cv2.multiply(cv2.add(lxx, lyy), m)
-    c = float(LINE_CLIP)
     h, w = L.shape
-    best = np.zeros_like(L)
+    steps = [max(1, int(round(half_px / float(np.hypot(dx, dy))))) for dx, dy in LINE_DIRECTIONS]
+    # rows a response reads above and below a pixel, and zero columns right of each row
+    # (so no sum along a direction wraps into the next row: see `run_sum`)
+    reach = max(k * dy for k, (_, dy) in zip(steps, LINE_DIRECTIONS, strict=True))
+    gutter = max(k * abs(dx) for k, (dx, _) in zip(steps, LINE_DIRECTIONS, strict=True))
+    width = w + gutter
+    best = np.zeros(L.shape, np.float32)
     which = np.zeros(L.shape, np.uint8)
-    resp = np.zeros_like(L)
-    for k, (phi, (dx, dy)) in enumerate(zip(line_normals(), LINE_DIRECTIONS, strict=True)):
-        e = cv2.addWeighted(a, float(np.cos(2 * phi)), b, float(np.sin(2 * phi)), 0.0)
-        e = cv2.min(e, tr)
-        e = cv2.scaleAdd(e, LINE_CLIP_SLOPE, np.clip(e, -c, c))
-        steps = max(1, int(round(half_px / float(np.hypot(dx, dy)))))
-        fwd = run_sum(e, dx, dy, steps + 1)
-        resp[:] = 0
-        dst, src = _shift_slices(h, w, -steps * dx, -steps * dy)
-        np.minimum(fwd[dst], fwd[src], out=resp[dst])
-        resp *= np.float32(1.0 / (steps + 1))
-        np.copyto(which, np.uint8(k), where=resp > best)
-        np.maximum(best, resp, out=best)
+    c = float(LINE_CLIP)
+    cos2, sin2 = np.cos(2 * line_normals()), np.sin(2 * line_normals())
+    # row tiles with `reach` rows of context on each side and zero rows below the image,
+    # each processed in all directions while its buffers stay in the processor's cache
+    most = min(h, LINE_TILE_ROWS) + 3 * reach + 1
+    a, b, tr, e, clipped, s1, s2, resp = (np.zeros(most * width, np.float32) for _ in range(8))
+    tile_best = np.zeros(min(h, LINE_TILE_ROWS) * width, np.float32)
+    tile_which = np.zeros(tile_best.size, np.uint8)
+    gt = np.zeros(tile_best.size, bool)
+    for y0 in range(0, h, LINE_TILE_ROWS):
+        y1 = min(h, y0 + LINE_TILE_ROWS)
+        t0, t1 = max(0, y0 - reach), min(h, y1 + reach)
+        rows = t1 - t0 + reach + 1
+        size = rows * width
+        mt = m[t0:t1]
+        for buf, val in ((a, cv2.multiply(cv2.subtract(lxx[t0:t1], lyy[t0:t1]), mt)),
+                         (b, cv2.multiply(lxy[t0:t1], mt, scale=2.0)),
+                         (tr, cv2.multiply(cv2.add(lxx[t0:t1], lyy[t0:t1]), mt))):
+            img = buf[:size].reshape(rows, width)
+            img[: t1 - t0, :w] = val
+            img[t1 - t0:] = 0
+        core = slice((y0 - t0) * width, (y1 - t0) * width)   # the tile's own rows
+        tb, tw, g = (x[: core.stop - core.start] for x in (tile_best, tile_which, gt))
+        tb[:] = 0
+        tw[:] = 0
+        for k, (dx, dy) in enumerate(LINE_DIRECTIONS):
+            n = steps[k] + 1
+            ek = e[:size]
+            cv2.addWeighted(a[:size], float(cos2[k]), b[:size], float(sin2[k]), 0.0, dst=ek)
+            cv2.min(ek, tr[:size], dst=ek)
+            np.clip(ek, -c, c, out=clipped[:size])
+            # the evidence divided by n: the sums below are means
+            cv2.addWeighted(ek, LINE_CLIP_SLOPE / n, clipped[:size], 1.0 / n, 0.0, dst=ek)
+            step = dy * width + dx
+            fwd = run_sum(ek, step, n, (s1[:size], s2[:size]))
+            # the smaller of the means ahead (from x) and behind (up to x); zero where the
+            # half behind starts outside the image
+            back, end = steps[k] * step, size - steps[k] * step
+            r = resp[:size]
+            r[:back] = 0
+            np.minimum(fwd[back:end], fwd[:end - back], out=r[back:end])
+            r2 = r.reshape(rows, width)
+            if dx > 0:
+                r2[:, : steps[k] * dx] = 0
+            elif dx < 0:
+                r2[:, w + steps[k] * dx: w] = 0
+            np.greater(r[core], tb, out=g)
+            np.copyto(tw, np.uint8(k), where=g)
+            np.maximum(tb, r[core], out=tb)
+        best[y0:y1] = tb.reshape(-1, width)[:, :w]
+        which[y0:y1] = tw.reshape(-1, width)[:, :w]
     return best, which, hes
 
 
@@ -854,7 +875,7 @@ def line_response(lxx: np.ndarray, lyy: np.ndarray, lxy: np.ndarray, sigma_px: f
 
 def _hessian_ridges(an: Analysis) -> Lines | None:
     """Lines of coarse photos: local Hessian depth, max over scales (see module notes)."""
-    finest = work(an, LINE_SCALES_MM[0] / HESSIAN_PX_PER_SCALE, HESSIAN_BUDGET_PX)
+    finest = work(an, LINE_SCALES_MM[0] / HESSIAN_PX_PER_SCALE, WHOLE_PX)
     if finest is None:
         return None
     best = theta = None
@@ -898,7 +919,7 @@ def _ridges(an: Analysis) -> Lines | None:
         return None
     if LINE_SCALES_MM[0] / level_mm < LINE_ORIENTED_MIN_PX - 1e-9:
         return _hessian_ridges(an)
-    finest = work(an, LINE_SCALES_MM[0] / LINE_PX_PER_SCALE, LINE_BUDGET_PX)
+    finest = work(an, LINE_SCALES_MM[0] / LINE_PX_PER_SCALE, WHOLE_PX)
     if finest is None:
         return None
     best = theta = scale = None
@@ -988,16 +1009,13 @@ def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, high: float, 
     Returns ``(centre, length_mm, area_mm2, valid)`` or None (too little skin).
     """
     H, W = best.shape
-    skin = erode(finest.mask, 2.0 * LINE_SCALES_MM[-1] / finest.mm_per_px)
-    valid = finest.restrict(skin)
+    valid = erode(finest.mask, 2.0 * LINE_SCALES_MM[-1] / finest.mm_per_px)
     if not enough_skin(valid, finest.mm_per_px):
         return None
-    if finest.seam is not None:  # no component may run from one sampled strip into the next
-        skin = skin & ~finest.seam[:, None]
     # non-maximum suppression across the line, with the normal quantised to 45 degrees
     code = (np.rint(theta * np.float32(4 / np.pi)).astype(np.uint8)) & 3
     B = cv2.copyMakeBorder(best, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
-    cand = (best >= low) & skin
+    cand = (best >= low) & valid
     ys, xs = np.nonzero(cand)
     c = code[ys, xs]
     dx = np.array([1, 1, 0, -1], np.int64)[c]
@@ -1029,10 +1047,7 @@ def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, high: float, 
                                       finest.mm_per_px)[li]
     centre = np.zeros((H, W), bool)
     centre[ys[keep], xs[keep]] = True
-    centre &= valid
-    # length inside the counted rows only (components are judged whole, margins included)
-    inside = valid[ys, xs] & keep
-    length = float(np.sum(step[inside]) * finest.mm_per_px)
+    length = float(np.sum(step[keep]) * finest.mm_per_px)
     area = float(np.count_nonzero(valid)) * finest.mm_per_px ** 2
     return centre, length, area, valid
 
@@ -1095,7 +1110,7 @@ def _line_depth_noise(an: Analysis, value: float) -> float | str:
 
 
 @metric("texture.wrinkle_density", unit="mm/cm^2", mdc=14.0, better="lower", needs_colour=False,
-        noise=_line_density_noise,
+        noise=_line_density_noise, version=2,
         core=True, trend_rank=1, needs_scale=True, job=LINES_JOB,
         description="length of dark lines (0.3-1.2 mm scale, >= 3 mm long) per skin area")
 def wrinkle_density(an: Analysis) -> float | None:
@@ -1107,7 +1122,7 @@ def wrinkle_density(an: Analysis) -> float | None:
 
 
 @metric("texture.wrinkle_depth", trend_rank=100, unit="L*", mdc=3.0, better="lower", needs_colour=False,
-        noise=_line_depth_noise,
+        noise=_line_depth_noise, version=2,
         needs_scale=True, job=LINES_JOB,
         description="mean estimated depth (L* contrast) along detected lines")
 def wrinkle_depth(an: Analysis) -> float | None:
