@@ -31,7 +31,8 @@ Maps and settings
   (bright: scaling, crests).
 - **Lines** (`ridges`), on photos of 0.2 mm/px or finer: an oriented, two-sided line
   evidence at scales ``s = 0.3, 0.6, 1.2 mm`` on a working level of about 0.15 mm/px
-  (``s = 0.3 mm`` spans 2 px; coarser scales on reduced copies). For each of 16
+  (``s = 0.3 mm`` spans 2 px; coarser scales on reduced copies), over all the skin on
+  every photo (never on sampled strips: every line counted is listed). For each of 16
   directions ``d`` (integer pixel steps, at most 7 deg from any line), with
   ``k = s^2 / 0.385`` and ``H`` the Hessian of ``G_s * L*``: the depth across ``d``,
   ``D_n = k n^T H n``, equals the depth ``A`` of a Gaussian valley at its centre (the
@@ -776,6 +777,13 @@ def oriented_response(L: np.ndarray, skin: np.ndarray, sigma_px: float, half_px:
       the valley continues on BOTH sides (inside a line, not past its end), while the
       relief's furrows and pores, a few tenths of a millimetre long, average out.
 
+    Computation: row tiles of `LINE_TILE_ROWS` rows, with the rows a response reads above
+    and below, are held row after row with zero columns right of each row and zero rows
+    below the image, so a sum along ``d`` is a sum of a flat array shifted by
+    ``dy width + dx`` (`run_sum`); each tile goes through all directions while its
+    buffers stay in the processor's cache. The result equals the direct computation
+    (zero beyond the image) to float rounding.
+
     Returns the largest response over directions (L*), the index of that direction
     (uint8) and the Hessian ``(Lxx, Lyy, Lxy)`` (for the depth of the lines found).
     """
@@ -794,17 +802,16 @@ def oriented_response(L: np.ndarray, skin: np.ndarray, sigma_px: float, half_px:
     which = np.zeros(L.shape, np.uint8)
     c = float(LINE_CLIP)
     cos2, sin2 = np.cos(2 * line_normals()), np.sin(2 * line_normals())
-    # row tiles with `reach` rows of context on each side and zero rows below the image,
+    # row tiles with `reach` rows of context on each side (zero rows below the image),
     # each processed in all directions while its buffers stay in the processor's cache
-    most = min(h, LINE_TILE_ROWS) + 3 * reach + 1
-    a, b, tr, e, clipped, s1, s2, resp = (np.zeros(most * width, np.float32) for _ in range(8))
+    most = min(h, LINE_TILE_ROWS) + 2 * reach + 1
+    a, b, tr, e, s1, s2 = (np.zeros(most * width, np.float32) for _ in range(6))
     tile_best = np.zeros(min(h, LINE_TILE_ROWS) * width, np.float32)
-    tile_which = np.zeros(tile_best.size, np.uint8)
-    gt = np.zeros(tile_best.size, bool)
+    tile_which, gt = (np.zeros(tile_best.size, np.uint8) for _ in range(2))
     for y0 in range(0, h, LINE_TILE_ROWS):
         y1 = min(h, y0 + LINE_TILE_ROWS)
         t0, t1 = max(0, y0 - reach), min(h, y1 + reach)
-        rows = t1 - t0 + reach + 1
+        rows = y1 - t0 + reach + 1
         size = rows * width
         mt = m[t0:t1]
         for buf, val in ((a, cv2.multiply(cv2.subtract(lxx[t0:t1], lyy[t0:t1]), mt)),
@@ -814,35 +821,39 @@ def oriented_response(L: np.ndarray, skin: np.ndarray, sigma_px: float, half_px:
             img[: t1 - t0, :w] = val
             img[t1 - t0:] = 0
         core = slice((y0 - t0) * width, (y1 - t0) * width)   # the tile's own rows
-        tb, tw, g = (x[: core.stop - core.start] for x in (tile_best, tile_which, gt))
+        tb, tw, g = (x[: core.stop - core.start].reshape(-1, width) for x in (tile_best, tile_which, gt))
         tb[:] = 0
         tw[:] = 0
         for k, (dx, dy) in enumerate(LINE_DIRECTIONS):
             n = steps[k] + 1
-            ek = e[:size]
+            ek, clipped = e[:size], s1[:size]
             cv2.addWeighted(a[:size], float(cos2[k]), b[:size], float(sin2[k]), 0.0, dst=ek)
             cv2.min(ek, tr[:size], dst=ek)
-            np.clip(ek, -c, c, out=clipped[:size])
+            np.clip(ek, -c, c, out=clipped)
             # the evidence divided by n: the sums below are means
-            cv2.addWeighted(ek, LINE_CLIP_SLOPE / n, clipped[:size], 1.0 / n, 0.0, dst=ek)
+            cv2.addWeighted(ek, LINE_CLIP_SLOPE / n, clipped, 1.0 / n, 0.0, dst=ek)
             step = dy * width + dx
-            fwd = run_sum(ek, step, n, (s1[:size], s2[:size]))
-            # the smaller of the means ahead (from x) and behind (up to x); zero where the
-            # half behind starts outside the image
-            back, end = steps[k] * step, size - steps[k] * step
-            r = resp[:size]
-            r[:back] = 0
-            np.minimum(fwd[back:end], fwd[:end - back], out=r[back:end])
-            r2 = r.reshape(rows, width)
+            spare = (s1[:size], s2[:size])
+            fwd = run_sum(ek, step, n, spare)
+            # the smaller of the means ahead (from x) and behind (up to x) on the tile's
+            # rows; zero where the half behind starts outside the image
+            back = steps[k] * step
+            lo = min(max(core.start, back), core.stop)
+            rc = spare[fwd is spare[0]][: core.stop - core.start]   # a free buffer
+            rc[: lo - core.start] = 0
+            np.minimum(fwd[lo:core.stop], fwd[lo - back:core.stop - back], out=rc[lo - core.start:])
+            rc = rc.reshape(-1, width)
             if dx > 0:
-                r2[:, : steps[k] * dx] = 0
+                rc[:, : steps[k] * dx] = 0
             elif dx < 0:
-                r2[:, w + steps[k] * dx: w] = 0
-            np.greater(r[core], tb, out=g)
-            np.copyto(tw, np.uint8(k), where=g)
-            np.maximum(tb, r[core], out=tb)
-        best[y0:y1] = tb.reshape(-1, width)[:, :w]
-        which[y0:y1] = tw.reshape(-1, width)[:, :w]
+                rc[:, w + steps[k] * dx: w] = 0
+            # directions come in increasing k: the last that beat the best is the largest
+            cv2.compare(rc, tb, cv2.CMP_GT, dst=g)
+            cv2.min(g, k, dst=g)
+            cv2.max(tw, g, dst=tw)
+            cv2.max(tb, rc, dst=tb)
+        best[y0:y1] = tb[:, :w]
+        which[y0:y1] = tw[:, :w]
     return best, which, hes
 
 
@@ -945,19 +956,20 @@ def _ridges(an: Analysis) -> Lines | None:
             ev, which, hes = oriented_response(Lr, mr, s / r, half / r, gain)
             ev = cv2.resize(ev, (w, h), interpolation=cv2.INTER_LINEAR)
             # the angle is interpolated as the doubled-angle vector (symmetric, no wrap)
-            dbl = cv2.merge([np.cos(2 * normals)[which], np.sin(2 * normals)[which]])
-            dbl = cv2.resize(dbl, (w, h), interpolation=cv2.INTER_LINEAR)
-            th = cv2.phase(dbl[..., 0], dbl[..., 1])
+            cs, sn = (cv2.resize(f(2 * normals)[which], (w, h), interpolation=cv2.INTER_LINEAR)
+                      for f in (np.cos, np.sin))
+            th = cv2.phase(cs, sn)
             th *= np.float32(0.5)
         fx, fy = hes[0].shape[1] / w, hes[0].shape[0] / h
         hessians.append((hes, s / r, fx, fy))
         if best is None:
             best, theta, scale = ev, th, np.zeros((h, w), np.uint8)
         else:
-            take = ev > best
-            np.maximum(best, ev, out=best)
-            np.copyto(theta, th, where=take)
-            np.copyto(scale, np.uint8(len(hessians) - 1), where=take)
+            # scales come in increasing order: the last that beat the best is the largest
+            take = cv2.compare(ev, best, cv2.CMP_GT)
+            cv2.max(best, ev, dst=best)
+            cv2.copyTo(th, take, theta)
+            cv2.max(scale, cv2.min(take, len(hessians) - 1), dst=scale)
     if best is None:
         return None
     traced = trace_lines(finest, best, theta, LINE_DEPTH_HIGH, LINE_DEPTH_LOW)
@@ -1013,11 +1025,10 @@ def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, high: float, 
     if not enough_skin(valid, finest.mm_per_px):
         return None
     # non-maximum suppression across the line, with the normal quantised to 45 degrees
-    code = (np.rint(theta * np.float32(4 / np.pi)).astype(np.uint8)) & 3
     B = cv2.copyMakeBorder(best, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
-    cand = (best >= low) & valid
+    cand = cv2.bitwise_and(cv2.compare(best, float(low), cv2.CMP_GE), valid.view(np.uint8))
     ys, xs = np.nonzero(cand)
-    c = code[ys, xs]
+    c = (np.rint(theta[ys, xs] * np.float32(4 / np.pi)).astype(np.uint8)) & 3
     dx = np.array([1, 1, 0, -1], np.int64)[c]
     dy = np.array([0, 1, 1, 1], np.int64)[c]
     v = best[ys, xs]
@@ -1066,8 +1077,10 @@ def line_pieces(ln: Lines) -> tuple[np.ndarray, np.ndarray]:
     n, lab = cv2.connectedComponents(ln.centre.view(np.uint8), connectivity=8)
     if n <= 1:
         return np.zeros(0), np.zeros(0)
-    px = np.bincount(lab.ravel(), minlength=n)[1:].astype(float)
-    depth = np.bincount(lab.ravel(), weights=ln.depth.ravel().astype(float), minlength=n)[1:] / px
+    ys, xs = np.nonzero(ln.centre)
+    ids = lab[ys, xs]
+    px = np.bincount(ids, minlength=n)[1:].astype(float)
+    depth = np.bincount(ids, weights=ln.depth[ys, xs].astype(float), minlength=n)[1:] / px
     return ln.length_mm * px / px.sum(), depth
 
 
