@@ -389,3 +389,12 @@ def test_erode_is_the_euclidean_disc(radius, rng):
     mask[rng.random(mask.shape) < 0.002] = False          # pinholes
     want = distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1] > radius
     np.testing.assert_array_equal(T.erode(mask, radius), want)
+
+
+def test_pixels_are_nonzero_in_row_major_order(rng):
+    m = rng.random((37, 53)) < 0.2
+    ys, xs = T.pixels(m)
+    ref = np.nonzero(m)
+    assert np.array_equal(ys, ref[0]) and np.array_equal(xs, ref[1])
+    ys, xs = T.pixels(np.zeros((5, 5), bool))
+    assert ys.size == 0 and xs.size == 0

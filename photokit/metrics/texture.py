@@ -979,7 +979,7 @@ def _ridges(an: Analysis) -> Lines | None:
     # depth D_n across the line at its centre pixels, from the Hessian of the scale that
     # gave the evidence (sampled at the pixel centre on that scale's grid)
     depth = np.zeros((h, w), np.float32)
-    ys, xs = np.nonzero(centre)
+    ys, xs = pixels(centre)
     for j, ((lxx, lyy, lxy), s, fx, fy) in enumerate(hessians):
         sel = scale[ys, xs] == j
         if not sel.any():
@@ -992,6 +992,15 @@ def _ridges(an: Analysis) -> Lines | None:
         cs, sn = np.cos(t), np.sin(t)
         depth[y, x] = (cs * cs * hxx + 2 * cs * sn * hxy + sn * sn * hyy) * np.float32(s * s / _PEAK_VALLEY)
     return Lines(centre, depth, best, theta, length, area, finest, valid)
+
+
+def pixels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the nonzero pixels of a bool or uint8 image, in row-major order
+    (`np.nonzero`'s result, by `cv2.findNonZero`: about twice as fast)."""
+    p = cv2.findNonZero(np.ascontiguousarray(mask).view(np.uint8))
+    if p is None:
+        return np.zeros(0, np.intp), np.zeros(0, np.intp)
+    return p[:, 0, 1].astype(np.intp), p[:, 0, 0].astype(np.intp)
 
 
 def _good_components(li, ncomp, xs, ys, v, step, high, mm_per_px) -> np.ndarray:
@@ -1027,7 +1036,7 @@ def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, high: float, 
     # non-maximum suppression across the line, with the normal quantised to 45 degrees
     B = cv2.copyMakeBorder(best, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
     cand = cv2.bitwise_and(cv2.compare(best, float(low), cv2.CMP_GE), valid.view(np.uint8))
-    ys, xs = np.nonzero(cand)
+    ys, xs = pixels(cand)
     c = (np.rint(theta[ys, xs] * np.float32(4 / np.pi)).astype(np.uint8)) & 3
     dx = np.array([1, 1, 0, -1], np.int64)[c]
     dy = np.array([0, 1, 1, 1], np.int64)[c]
@@ -1077,7 +1086,7 @@ def line_pieces(ln: Lines) -> tuple[np.ndarray, np.ndarray]:
     n, lab = cv2.connectedComponents(ln.centre.view(np.uint8), connectivity=8)
     if n <= 1:
         return np.zeros(0), np.zeros(0)
-    ys, xs = np.nonzero(ln.centre)
+    ys, xs = pixels(ln.centre)
     ids = lab[ys, xs]
     px = np.bincount(ids, minlength=n)[1:].astype(float)
     depth = np.bincount(ids, weights=ln.depth[ys, xs].astype(float), minlength=n)[1:] / px
