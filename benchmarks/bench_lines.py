@@ -3,11 +3,13 @@
 Sections (each prints a table; the baselines are measured in the same run):
 
 1. **Line length found** on synthetic close-ups (``photokit.synth``, 1200 x 900 at
-   0.07 mm/px, canonical pose, sensor noise, JPEG 92), `N_SKINS` skins: the truth is the
-   generator's wrinkle centre lines (``SynthImage.truth.wrinkles``), drawn on the line
-   working level. Recall = fraction of true centre-line pixels (inside the analysed skin)
-   within `TOL_MM` of a detected centre pixel; precision = fraction of detected centre
-   pixels within `TOL_MM` of a true centre line. Also the false length (mm) per skin.
+   0.07 mm/px, or ``--size``, canonical pose, sensor noise, JPEG 92), `N_SKINS` skins:
+   the truth is the generator's wrinkle centre lines (``SynthImage.truth.wrinkles``),
+   drawn on the line working level. Recall = fraction of true centre-line pixels (inside
+   the analysed skin) within `TOL_MM` of a detected centre pixel; precision = fraction of
+   detected centre pixels within `TOL_MM` of a true centre line. Also the false length
+   (mm) per skin, the analysed skin area, and the density found against the true one
+   (true centre-line length in the analysed skin per cm^2).
 2. **Re-capture CV** of ``texture.wrinkle_density`` and ``texture.wrinkle_depth`` on
    synthetic close-ups (the protocol of ``bench_repeatability.py``'s synthetic section:
    the same skin re-rendered with rotation +-2 deg, zoom +-3 %, shift +-20 px, new sensor
@@ -16,10 +18,10 @@ Sections (each prints a table; the baselines are measured in the same run):
    (``$PHOTOKIT_BENCH_DATA/faces`` and skimage's astronaut; pose, noise and JPEG via
    ``bench_repeatability.recapture``, face-derived skin masks and scale).
 4. **Speed**: ``texture.wrinkle_density`` on a 12 MP synthetic close-up (4000 x 3000 at
-   0.07 mm/px) and a 12 MP real portrait, against the JPEG decode of the same photo.
+   0.07 mm/px), against ``cv2.imread`` of the same JPEG.
 
 Run: ``python benchmarks/bench_lines.py [--skins N] [--recaptures N] [--sections 1,2,3,4]
-[--wrinkle-depth D]``
+[--wrinkle-depth D] [--size WxH]``
 """
 
 from __future__ import annotations
@@ -78,19 +80,19 @@ def recall_precision(im, ln) -> tuple[float, float, float, float]:
     return rec, prec, np.count_nonzero(t) * mm, np.count_nonzero(det & ~near_truth) * mm
 
 
-def section_recall(n_skins: int, depth: float = 1.0):
+def section_recall(n_skins: int, depth: float = 1.0, size: tuple[int, int] = (1200, 900)):
     from photokit.colour.convert import uint8_to_linear
     from photokit.metrics import texture as T
     from photokit.metrics.analysis import Analysis
     from photokit.synth import render_skin
 
-    print(f"\n1. Line length found, {n_skins} synthetic close-ups 1200x900 at 0.07 mm/px, "
+    print(f"\n1. Line length found, {n_skins} synthetic close-ups {size[0]}x{size[1]} at 0.07 mm/px, "
           f"tolerance {TOL_MM} mm, generator wrinkle_depth {depth}")
     print(f"{'seed':>5} {'truth mm':>9} {'recall':>7} {'precision':>9} {'false mm':>9} "
-          f"{'density':>8} {'depth':>6}")
+          f"{'area cm2':>8} {'density':>8} {'true':>6} {'depth':>6}")
     rs, ps, fs = [], [], []
     for seed in range(100, 100 + n_skins):
-        im = render_skin(seed=seed, width=1200, height=900, noise_seed=1, jpeg_quality=92,
+        im = render_skin(seed=seed, width=size[0], height=size[1], noise_seed=1, jpeg_quality=92,
                          wrinkle_depth=depth)
         an = Analysis(uint8_to_linear(im.pixels), im.mask("skin"), im.truth.mm_per_px)
         ln = T.ridges(an)
@@ -99,8 +101,9 @@ def section_recall(n_skins: int, depth: float = 1.0):
         ps.append(prec)
         fs.append(fl)
         dep = T.wrinkle_depth(an)
-        print(f"{seed:>5} {tl:9.1f} {rec:7.2f} {prec:9.2f} {fl:9.1f} "
-              f"{T.wrinkle_density(an):8.2f} {dep if dep is None else round(dep, 2)!s:>6}")
+        area = ln.area_mm2 / 100
+        print(f"{seed:>5} {tl:9.1f} {rec:7.2f} {prec:9.2f} {fl:9.1f} {area:8.1f} "
+              f"{T.wrinkle_density(an):8.2f} {tl / area:6.2f} {dep if dep is None else round(dep, 2)!s:>6}")
     print(f"{'mean':>5} {'':>9} {np.mean(rs):7.2f} {np.mean(ps):9.2f} {np.mean(fs):9.1f}")
 
 
@@ -165,34 +168,38 @@ def section_real_cv(n: int):
 def section_speed():
     import tempfile
 
-    import bench_measure as B
+    from PIL import Image
 
     from photokit.colour.convert import uint8_to_linear
-    from photokit.faces.haar import detect_faces
     from photokit.io.photo import load
     from photokit.metrics import texture as T
     from photokit.metrics.analysis import Analysis
-    from photokit.metrics.scale import estimate_scale
+    from photokit.synth import render_skin
 
-    print("\n4. Speed of texture.wrinkle_density on 12 MP photos (median of 3, fresh Analysis each)")
+    print("\n4. Speed of texture.wrinkle_density on a 12 MP close-up (median of 3, fresh Analysis each)")
+    im = render_skin(seed=7, width=4000, height=3000)
     with tempfile.TemporaryDirectory() as tmp:
-        for name, path, truth_mask, mmpp in B.make_inputs(Path(tmp)):
-            t_dec, photo = B.timed(lambda path=path, mmpp=mmpp: load(path, mm_per_px=mmpp), 3)
-            lin = uint8_to_linear(photo.pixels)
-            faces = detect_faces(photo.gray8())
-            scale = estimate_scale(photo, faces=faces)
-            mask, how = B.skin_for(photo, faces, truth_mask)
-            ts = []
-            for _ in range(3):
-                an = Analysis(lin, mask, scale.mm_per_px, scale_source=scale.source)
-                an.level(T.TEXTURE_MM_PER_PX)   # the shared pyramid level, built by earlier steps
-                t = time.perf_counter()
-                d = T.wrinkle_density(an)
-                ts.append(time.perf_counter() - t)
-            t = statistics.median(ts)
-            print(f"  {name:9} {photo.width}x{photo.height} {scale.mm_per_px:.3f} mm/px ({how}): "
-                  f"decode {t_dec:.3f} s, wrinkle_density {t:.3f} s = {t / t_dec:.2f} x decode, "
-                  f"value {d:.2f}")
+        path = Path(tmp) / "closeup_synth_12mp.jpg"
+        Image.fromarray(im.pixels).save(path, quality=92)
+        t_dec = []
+        for _ in range(3):
+            t = time.perf_counter()
+            cv2.imread(str(path))
+            t_dec.append(time.perf_counter() - t)
+        photo = load(path, mm_per_px=im.truth.mm_per_px)
+    lin = uint8_to_linear(photo.pixels)
+    ts = []
+    for _ in range(3):
+        an = Analysis(lin, im.mask("skin"), im.truth.mm_per_px)
+        an.level(T.TEXTURE_MM_PER_PX)   # the shared pyramid level, built by earlier steps
+        t = time.perf_counter()
+        d = T.wrinkle_density(an)
+        ts.append(time.perf_counter() - t)
+    dec, t = statistics.median(t_dec), statistics.median(ts)
+    ln = T.ridges(an)
+    print(f"  close-up 4000x3000 {im.truth.mm_per_px:.3f} mm/px: cv2.imread {dec:.3f} s, "
+          f"wrinkle_density {t:.3f} s = {t / dec:.2f} x decode, value {d:.3f} mm/cm^2 "
+          f"over {ln.area_mm2 / 100:.0f} cm^2 of skin")
 
 
 def main(argv=None) -> int:
@@ -202,10 +209,11 @@ def main(argv=None) -> int:
     ap.add_argument("--sections", default="1,2,3,4")
     ap.add_argument("--wrinkle-depth", type=float, default=1.0,
                     help="the generator's wrinkle_depth for sections 1 and 2 (1 = its default)")
+    ap.add_argument("--size", default="1200x900", help="section 1's photo size WxH (default 1200x900)")
     args = ap.parse_args(argv)
     which = set(args.sections.split(","))
     if "1" in which:
-        section_recall(args.skins, args.wrinkle_depth)
+        section_recall(args.skins, args.wrinkle_depth, tuple(int(v) for v in args.size.split("x")))
     if "2" in which:
         section_synthetic_cv(args.skins, args.recaptures, args.wrinkle_depth)
     if "3" in which:

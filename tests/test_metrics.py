@@ -106,8 +106,9 @@ def test_roles_come_from_the_registry():
     # the pore detector changed twice (v2: whole skin, 0.14 mm/px, 2.75 L*; v3: scales from
     # 0.7 px, contrast at least twice the local texture RMS): its four metrics are version 3
     pores = {"texture.pore_density", "pores.mean_diameter_mm", "pores.area_pct", "pores.mean_contrast"}
-    # ...and so did the band's strip sample (at least 6 strips spread over the skin)
-    band = {"texture.roughness", "texture.ra", "texture.glcm_contrast", "texture.glcm_homogeneity",
-            "texture.glcm_energy", "texture.lbp_uniformity", "texture.sels_dark_pct",
-            "texture.sels_bright_pct"}
-    assert metrics.signature() == {n: 3 if n in pores else 2 if n in band else 1 for n in reg}
+    # ...the band's strip sample (at least 6 strips spread over the skin) and the lines
+    # (searched over all the skin, no strip sample) changed once
+    v2 = {"texture.roughness", "texture.ra", "texture.glcm_contrast", "texture.glcm_homogeneity",
+          "texture.glcm_energy", "texture.lbp_uniformity", "texture.sels_dark_pct",
+          "texture.sels_bright_pct", "texture.wrinkle_density", "texture.wrinkle_depth"}
+    assert metrics.signature() == {n: 3 if n in pores else 2 if n in v2 else 1 for n in reg}

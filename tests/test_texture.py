@@ -94,18 +94,25 @@ def test_lbp_uniformity_matches_scikit_image(rng):
         assert np.array_equal(T.lbp_uniform_mask(img, R, stride=2), mine[::2, ::2])
 
 
-def test_straight_valleys_give_their_length():
-    n, mmpp = 600, 0.06
-    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
-    L = np.full((n, n), 62.0, np.float32)
+def valleys(h, w, mmpp, segs, depth=5.0, sd_mm=0.2):
+    """L* of flat skin (62) with Gaussian valleys (`depth` L*, SD `sd_mm`) along the
+    segments `segs` (pixels), and their total length (mm)."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    L = np.full((h, w), 62.0, np.float32)
     truth = 0.0
-    segs = [((60, 100), (540, 160)), ((100, 500), (480, 300)), ((300, 60), (320, 560))]
     for (x0, y0), (x1, y1) in segs:
         dx, dy = x1 - x0, y1 - y0
         t = np.clip(((xx - x0) * dx + (yy - y0) * dy) / (dx * dx + dy * dy), 0, 1)
         dist = np.hypot(xx - (x0 + t * dx), yy - (y0 + t * dy)) * mmpp
-        L -= 5.0 * np.exp(-dist ** 2 / (2 * 0.2 ** 2))
+        L -= depth * np.exp(-dist ** 2 / (2 * sd_mm ** 2))
         truth += np.hypot(dx, dy) * mmpp
+    return L, truth
+
+
+def test_straight_valleys_give_their_length():
+    n, mmpp = 600, 0.06
+    segs = [((60, 100), (540, 160)), ((100, 500), (480, 300)), ((300, 60), (320, 560))]
+    L, truth = valleys(n, n, mmpp, segs)
     an = Analysis(grey_from_L(L), np.ones((n, n), bool), mmpp)
     lines = T.ridges(an)
     # the segments lie inside the analysed (border-eroded) area; the response runs on
@@ -117,16 +124,89 @@ def test_straight_valleys_give_their_length():
     assert T.wrinkle_depth(flat) is None
 
 
+def test_large_photos_have_their_lines_found_over_all_the_skin():
+    """Lines are searched over all the skin, never on sampled strips: on a photo whose line
+    level holds 0.76 MP (strips of 0.5 MP were sampled before), a line near the top, one
+    near the bottom and one across the middle are each found and listed whole."""
+    h, w, mmpp = 760, 1000, 0.14          # the line level is the photo itself
+    segs = [((80, 40), (900, 70)), ((120, 715), (880, 690)), ((500, 120), (560, 640))]
+    L, truth = valleys(h, w, mmpp, segs, sd_mm=0.3)
+    an = Analysis(grey_from_L(L), np.ones((h, w), bool), mmpp)
+    lines = T.ridges(an)
+    assert lines.centre.shape == (h, w) and lines.centre.size > 500_000
+    assert lines.length_mm == pytest.approx(truth, rel=0.15)
+    feats = T.line_features(an)
+    assert sum(f["length_mm"] for f in feats) == pytest.approx(lines.length_mm)
+    pts = np.array([p for f in feats for p in f["points"]])
+    for (x0, y0), (x1, y1) in segs:
+        # the listed points within 3 px of this segment cover most of its pixel steps
+        d = np.array([x1 - x0, y1 - y0], float)
+        t = (pts - (x0, y0)) @ d / (d @ d)
+        near = np.abs(d[0] * (pts[:, 1] - y0) - d[1] * (pts[:, 0] - x0)) / np.hypot(*d) < 3
+        n_steps = max(abs(d[0]), abs(d[1]))
+        covered = np.unique(np.round(t[near & (t >= 0) & (t <= 1)] * n_steps))
+        assert covered.size >= 0.85 * n_steps, ((x0, y0), covered.size, n_steps)
+
+
+def _oriented_reference(L, skin, s, half, gain):
+    """`T.oriented_response` written out plainly (float64, one direction at a time)."""
+    lxx, lyy, lxy = (d.astype(np.float64) for d in T.hessian(L, s))
+    m = skin * (gain * s * s / T._PEAK_VALLEY)
+    a, b, tr = (lxx - lyy) * m, 2 * lxy * m, (lxx + lyy) * m
+    h, w = L.shape
+    best, which = np.zeros((h, w)), np.zeros((h, w), np.uint8)
+
+    def shifted(x, sx, sy):   # x(p + (sx, sy)), zero beyond the border
+        out = np.zeros_like(x)
+        out[max(0, -sy):h - max(0, sy), max(0, -sx):w - max(0, sx)] = \
+            x[max(0, sy):h - max(0, -sy), max(0, sx):w - max(0, -sx)]
+        return out
+
+    for k, (phi, (dx, dy)) in enumerate(zip(T.line_normals(), T.LINE_DIRECTIONS, strict=True)):
+        e = np.minimum(a * np.cos(2 * phi) + b * np.sin(2 * phi), tr)
+        e = np.clip(e, -T.LINE_CLIP, T.LINE_CLIP) + T.LINE_CLIP_SLOPE * e
+        steps = max(1, int(round(half / np.hypot(dx, dy))))
+        ahead = sum(shifted(e, i * dx, i * dy) for i in range(steps + 1)) / (steps + 1)
+        inside = shifted(np.ones((h, w)), -steps * dx, -steps * dy) > 0  # p - steps d in the image
+        resp = np.where(inside, np.minimum(ahead, shifted(ahead, -steps * dx, -steps * dy)), 0)
+        which[resp > best] = k
+        best = np.maximum(best, resp)
+    return best, which
+
+
+@pytest.mark.parametrize("tile_rows", [7, 1000])
+def test_oriented_response_matches_a_plain_reference(rng, monkeypatch, tile_rows):
+    monkeypatch.setattr(T, "LINE_TILE_ROWS", tile_rows)   # several row tiles, or one
+    L = T.blur(rng.normal(0, 4, (90, 130)).astype(np.float32), 1.5) + 60
+    skin = np.ones(L.shape, bool)
+    skin[:, :6] = False
+    skin[40:, 50:70] = False
+    for s, half in ((2.1, 10.7), (1.0, 3.0)):
+        best, which, _ = T.oriented_response(L, skin, s, half, 0.8)
+        ref_best, ref_which = _oriented_reference(L, skin, s, half, 0.8)
+        np.testing.assert_allclose(best, ref_best, atol=1e-5)
+        on = ref_best > 1e-3
+        assert np.mean(which[on] == ref_which[on]) > 0.999
+
+
 def test_run_sum_is_the_sum_along_a_direction(rng):
-    a = rng.normal(0, 1, (40, 50)).astype(np.float32)
-    for dx, dy in ((1, 0), (0, 1), (-4, 1), (2, 1), (-1, -2)):
+    # an image held row after row, with zero columns right of it and zero rows below
+    h, w, gutter = 40, 50, 60
+    img = np.zeros((h + 13 * 4 + 1, w + gutter), np.float32)
+    a = rng.normal(0, 1, (h, w)).astype(np.float32)
+    img[:h, :w] = a
+    width = img.shape[1]
+    for dx, dy in ((1, 0), (0, 1), (-4, 1), (2, 1), (-3, 4)):
         for n in (1, 2, 3, 6, 12, 13):
             ref = np.zeros_like(a)
             for i in range(n):   # zero beyond the border
                 sx, sy = i * dx, i * dy
-                ref[max(0, -sy):40 - max(0, sy), max(0, -sx):50 - max(0, sx)] += \
-                    a[max(0, sy):40 - max(0, -sy), max(0, sx):50 - max(0, -sx)]
-            np.testing.assert_allclose(T.run_sum(a, dx, dy, n), ref, atol=1e-4)
+                if abs(sx) < w and abs(sy) < h:
+                    ref[max(0, -sy):h - max(0, sy), max(0, -sx):w - max(0, sx)] += \
+                        a[max(0, sy):h - max(0, -sy), max(0, sx):w - max(0, -sx)]
+            flat = img.ravel().copy()
+            got = T.run_sum(flat, dy * width + dx, n, (np.zeros_like(flat), np.zeros_like(flat)))
+            np.testing.assert_allclose(got.reshape(img.shape)[:h, :w], ref, atol=1e-4)
 
 
 def _line_recall_precision(im, lines, tol_mm=0.3):
@@ -315,9 +395,7 @@ def test_strips_spread_at_least_the_fewest_over_a_wide_crop():
     from photokit.metrics.texture import strips
 
     # the old rule kept one 171-row strip through the middle of a 2800 x 3700 crop
-    rows, core, seam = strips(2800, 3700, 750_000, 171, 21, min_strips=6)
-    starts = np.flatnonzero(seam)
-    assert starts.size == 6
+    rows, core = strips(2800, 3700, 750_000, 171, 21, min_strips=6)
     counted = rows[core]
     runs = np.split(counted, np.flatnonzero(np.diff(counted) > 1) + 1)
     assert len(runs) == 6 and all(len(r) >= 21 for r in runs)
@@ -326,3 +404,12 @@ def test_strips_spread_at_least_the_fewest_over_a_wide_crop():
     assert centres[0] == pytest.approx(2800 / 12, abs=1.5)
     assert strips(2800, 3700, 750_000, 171, 21) is not None
     assert strips(100, 3700, 200_000, 171, 21, min_strips=6) is None   # would overlap: all of it
+
+
+def test_pixels_are_nonzero_in_row_major_order(rng):
+    m = rng.random((37, 53)) < 0.2
+    ys, xs = T.pixels(m)
+    ref = np.nonzero(m)
+    assert np.array_equal(ys, ref[0]) and np.array_equal(xs, ref[1])
+    ys, xs = T.pixels(np.zeros((5, 5), bool))
+    assert ys.size == 0 and xs.size == 0

@@ -31,7 +31,8 @@ Maps and settings
   (bright: scaling, crests).
 - **Lines** (`ridges`), on photos of 0.2 mm/px or finer: an oriented, two-sided line
   evidence at scales ``s = 0.3, 0.6, 1.2 mm`` on a working level of about 0.15 mm/px
-  (``s = 0.3 mm`` spans 2 px; coarser scales on reduced copies). For each of 16
+  (``s = 0.3 mm`` spans 2 px; coarser scales on reduced copies), over all the skin on
+  every photo (never on sampled strips: every line counted is listed). For each of 16
   directions ``d`` (integer pixel steps, at most 7 deg from any line), with
   ``k = s^2 / 0.385`` and ``H`` the Hessian of ``G_s * L*``: the depth across ``d``,
   ``D_n = k n^T H n``, equals the depth ``A`` of a Gaussian valley at its centre (the
@@ -101,9 +102,10 @@ MIN_SKIN_PX = 400
 CROP_MARGIN_MM = 4.0
 #: Largest working image analysed whole (pixels); above it, strips are sampled.
 WORK_BUDGET_PX = 750_000
-#: The same for the oriented line detector (its level is about 0.15 mm/px, so 0.5 MP is
-#: about 100 cm^2 of skin; it makes 16 directional passes per pixel).
-LINE_BUDGET_PX = 500_000
+#: A budget no crop exceeds: lines (and pores) are searched over all the skin, never on
+#: sampled strips, so every feature counted is listed (the pores' budget is the same
+#: number, so a level both work on shares one crop).
+WHOLE_PX = 1 << 62
 #: Height of each sampled strip (mm).
 STRIP_MM = 12.0
 #: The band's strips: margins (mm; 3 SD of its coarse edge, 1.1 mm, and the erosion of
@@ -159,13 +161,11 @@ LINE_MIN_SIGMA_PX = 0.8
 #: (photos up to 0.2 mm/px); coarser photos use the local Hessian detector below.
 LINE_ORIENTED_MIN_PX = 1.5
 #: Local Hessian detector (coarse photos): working level, hysteresis (L*), blob rejection
-#: (``|l2| <= (1 - a) l1``) and sampling budget; its settings are those before the
-#: oriented detector, unchanged.
+#: (``|l2| <= (1 - a) l1``); its settings are those before the oriented detector, unchanged.
 HESSIAN_PX_PER_SCALE = 2.5
 HESSIAN_DEPTH_HIGH = 2.0
 HESSIAN_DEPTH_LOW = 1.0
 HESSIAN_ANISOTROPY = 0.5
-HESSIAN_BUDGET_PX = 1_500_000
 
 #: The line metrics share their own map (`ridges`), not the band's: a job of their own in
 #: `photokit.measurement.measure` (they then run beside the band metrics).
@@ -231,8 +231,6 @@ class Work:
     core : ndarray of bool or None
         Rows whose statistics count (None: all rows). Margins around each strip, as wide
         as the largest filter support, are excluded so no filter mixes two strips.
-    seam : ndarray of bool or None
-        First row of each stacked strip (connected components must not cross it).
     row_map : ndarray of int
         Level row of each row of `L`.
     x0 : int
@@ -251,7 +249,6 @@ class Work:
     L: np.ndarray
     mask: np.ndarray
     core: np.ndarray | None
-    seam: np.ndarray | None
     row_map: np.ndarray
     mm_per_px: float
     x0: int
@@ -273,9 +270,8 @@ class Work:
         if cv2.countNonZero(mask.view(np.uint8)) < MIN_SKIN_PX // 4:
             return None
         return Work(self.level, self.L[rs, cs], mask, None if self.core is None else self.core[rs],
-                    None if self.seam is None else self.seam[rs], self.row_map[rs], self.mm_per_px,
-                    self.x0 + cs.start, self.factor, (self.origin[0] + rs.start, self.origin[1] + cs.start),
-                    self.share)
+                    self.row_map[rs], self.mm_per_px, self.x0 + cs.start, self.factor,
+                    (self.origin[0] + rs.start, self.origin[1] + cs.start), self.share)
 
     def window(self, whole: Work) -> tuple[slice, slice]:
         """Where this work's arrays lie in those of `whole` (the work it narrows)."""
@@ -294,7 +290,7 @@ class Work:
 
 
 def strips(h: int, w: int, budget: int, strip_px: int, pad: int, min_strips: int = 1):
-    """Rows of a systematic sample of horizontal strips: (rows, core, seam) or None.
+    """Rows of a systematic sample of horizontal strips: (rows, core) or None.
 
     Strips of `strip_px` rows are kept every ``k``-th (``k`` the smallest step whose
     total, margins included, fits in `budget` pixels), each with `pad` margin rows on
@@ -320,15 +316,12 @@ def strips(h: int, w: int, budget: int, strip_px: int, pad: int, min_strips: int
         if per + 2 * pad >= pitch:
             return None
         spans = [(int(c - per / 2), int(c - per / 2) + per) for c in (np.arange(min_strips) + 0.5) * pitch]
-    rows, core, seam = [], [], []
+    rows, core = [], []
     for s0, s1 in spans:
         r = np.arange(max(0, s0 - pad), min(h, s1 + pad))
         rows.append(r)
         core.append((r >= s0) & (r < s1))
-        sm = np.zeros(r.size, bool)
-        sm[0] = True
-        seam.append(sm)
-    return np.concatenate(rows), np.concatenate(core), np.concatenate(seam)
+    return np.concatenate(rows), np.concatenate(core)
 
 
 def work(an: Analysis, target_mm_per_px: float, budget_px: int | None = None, *,
@@ -340,14 +333,13 @@ def work(an: Analysis, target_mm_per_px: float, budget_px: int | None = None, *,
     more than `WORK_BUDGET_PX` pixels, a systematic sample of horizontal strips
     (`STRIP_MM` high, with `CROP_MARGIN_MM` margins) is analysed instead: per-area
     statistics (roughness, GLCM, LBP, densities) stay unbiased, at a small sampling
-    variance, and a 12 MP close-up costs what a 0.75 MP one does. Spot counts do not use
-    it (spots work on a coarse level, over all the skin), and lines get their own budget
-    (`LINE_BUDGET_PX` for the oriented detector at about 0.15 mm/px, about 100 cm^2 of
-    skin; `HESSIAN_BUDGET_PX` for coarse photos): they are sparse, and a strip sample of
-    a few long wrinkles is a noisy sample. `pad_mm` is the strips' margin (as wide as the
-    reach of the caller's filters) and `min_strips` their fewest number (`strips`); the
-    share of the crop's rows the strips count is `Work.share`. A view's work is the
-    whole skin's, narrowed (`Work.within`).
+    variance, and a 12 MP close-up costs what a 0.75 MP one does; the sample's own error
+    is part of the band metrics' standard errors (`band_noise`). Features that are
+    counted and listed do not use it: spots work on a coarse level, over all the skin;
+    lines and pores pass `budget_px` = `WHOLE_PX`. `pad_mm` is the strips' margin (as
+    wide as the reach of the caller's filters) and `min_strips` their fewest number
+    (`strips`); the share of the crop's rows the strips count is `Work.share`. A view's
+    work is the whole skin's, narrowed (`Work.within`).
     """
     budget = WORK_BUDGET_PX if budget_px is None else int(budget_px)
     key = f"texture.work:{budget}:{pad_mm}:{min_strips}"
@@ -374,11 +366,11 @@ def work(an: Analysis, target_mm_per_px: float, budget_px: int | None = None, *,
         if sample is None:
             rows = np.arange(y0, y1)
             return Work(lv, lightness(lv.region(slice(y0, y1), x0, x1)), lv.mask[y0:y1, x0:x1], None,
-                        None, rows, float(lv.mm_per_px), x0, factor)
-        r, core, seam = sample
+                        rows, float(lv.mm_per_px), x0, factor)
+        r, core = sample
         rows = r + y0
         L = lightness(lv.region(rows, x0, x1))
-        return Work(lv, L, np.ascontiguousarray(lv.mask[rows, x0:x1]), core, seam, rows,
+        return Work(lv, L, np.ascontiguousarray(lv.mask[rows, x0:x1]), core, rows,
                     float(lv.mm_per_px), x0, factor, share=float(np.count_nonzero(core)) / (y1 - y0))
 
     return base.level(target_mm_per_px).cached(key, make)
@@ -921,51 +913,41 @@ def hessian(img: np.ndarray, sigma_px: float) -> tuple[np.ndarray, np.ndarray, n
     return lxx, lyy, lxy
 
 
-def _shift_slices(h: int, w: int, dx: int, dy: int):
-    """Slices ``(dst, src)`` with ``dst`` at ``(x, y)`` and ``src`` at ``(x + dx, y + dy)``."""
-    dst = (slice(max(0, -dy), h - max(0, dy)), slice(max(0, -dx), w - max(0, dx)))
-    src = (slice(max(0, dy), h - max(0, -dy)), slice(max(0, dx), w - max(0, -dx)))
-    return dst, src
+#: Rows of the line working level processed at a time by `oriented_response` (its
+#: per-direction buffers then stay in the processor's cache).
+LINE_TILE_ROWS = 96
 
 
-def _shift_add(a: np.ndarray, dx: int, dy: int) -> np.ndarray:
-    """``a(x, y) + a(x + dx, y + dy)`` (the second term zero beyond the border)."""
-    h, w = a.shape
-    dst, src = _shift_slices(h, w, dx, dy)
-    out = np.empty_like(a)
-    np.add(a[dst], a[src], out=out[dst])
-    # the border strips the shifted term does not reach keep ``a``
-    if dy > 0:
-        out[h - dy:] = a[h - dy:]
-    elif dy < 0:
-        out[:-dy] = a[:-dy]
-    if dx > 0:
-        out[:, w - dx:] = a[:, w - dx:]
-    elif dx < 0:
-        out[:, :-dx] = a[:, :-dx]
-    return out
+def run_sum(a: np.ndarray, step: int, n: int, spare: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """``S(x) = sum_{i=0}^{n-1} a[x + i step]`` of a flat array, by doubling.
 
-
-def run_sum(a: np.ndarray, dx: int, dy: int, n: int) -> np.ndarray:
-    """``sum_{i=0}^{n-1} a(x + i dx, y + i dy)`` (zero beyond the border), by doubling.
-
-    Partial sums of 1, 2, 4, ... steps are built by ``S_2m(x) = S_m(x) + S_m(x + m d)``
+    Partial sums of 1, 2, 4, ... terms are built by ``S_2k(x) = S_k(x) + S_k(x + k step)``
     and combined along the binary digits of `n`: about ``2 log2 n`` shifted additions.
+    An image held row after row (``width`` values a row) moves ``step = dy width + dx``
+    places per pixel step ``(dx, dy)``, so this sums along that direction (what lies
+    beyond the image must be zero: `oriented_response` pads it). `a` and the two `spare`
+    arrays (its shape) are overwritten; the result is one of the three, exact where
+    ``x + (n - 1) step < a.size``.
     """
-    h, w = a.shape
-    out = None
+    free = [*spare]
+    acc = None
     part, k, offset = a, 1, 0
     while True:
         if n & k:
-            if out is None:
-                out = part if part is not a else part.copy()
+            if acc is None:
+                acc = part
             else:
-                dst, src = _shift_slices(h, w, offset * dx, offset * dy)
-                out[dst] += part[src]
+                o = offset * step
+                np.add(acc[:-o], part[o:], out=acc[:-o])
             offset += k
         if 2 * k > n:
-            return out
-        part = _shift_add(part, k * dx, k * dy)
+            return acc
+        nxt = free.pop()
+        o = k * step
+        np.add(part[:-o], part[o:], out=nxt[:-o])
+        if part is not acc:
+            free.append(part)
+        part = nxt
         k *= 2
 
 
@@ -997,6 +979,13 @@ def oriented_response(L: np.ndarray, skin: np.ndarray, sigma_px: float, half_px:
       the valley continues on BOTH sides (inside a line, not past its end), while the
       relief's furrows and pores, a few tenths of a millimetre long, average out.
 
+    Computation: row tiles of `LINE_TILE_ROWS` rows, with the rows a response reads above
+    and below, are held row after row with zero columns right of each row and zero rows
+    below the image, so a sum along ``d`` is a sum of a flat array shifted by
+    ``dy width + dx`` (`run_sum`); each tile goes through all directions while its
+    buffers stay in the processor's cache. The result equals the direct computation
+    (zero beyond the image) to float rounding.
+
     Returns the largest response over directions (L*), the index of that direction
     (uint8) and the Hessian ``(Lxx, Lyy, Lxy)`` (for the depth of the lines found).
     """
@@ -1004,26 +993,69 @@ def oriented_response(L: np.ndarray, skin: np.ndarray, sigma_px: float, half_px:
     lxx, lyy, lxy = hes
     m = skin.astype(np.float32)
     m *= np.float32(gain * sigma_px * sigma_px / _PEAK_VALLEY)
-    a = cv2.multiply(cv2.subtract(lxx, lyy), m)
-    b = cv2.multiply(lxy, m, scale=2.0)
-    tr = cv2.multiply(cv2.add(lxx, lyy), m)
-    c = float(LINE_CLIP)
     h, w = L.shape
-    best = np.zeros_like(L)
+    steps = [max(1, int(round(half_px / float(np.hypot(dx, dy))))) for dx, dy in LINE_DIRECTIONS]
+    # rows a response reads above and below a pixel, and zero columns right of each row
+    # (so no sum along a direction wraps into the next row: see `run_sum`)
+    reach = max(k * dy for k, (_, dy) in zip(steps, LINE_DIRECTIONS, strict=True))
+    gutter = max(k * abs(dx) for k, (dx, _) in zip(steps, LINE_DIRECTIONS, strict=True))
+    width = w + gutter
+    best = np.zeros(L.shape, np.float32)
     which = np.zeros(L.shape, np.uint8)
-    resp = np.zeros_like(L)
-    for k, (phi, (dx, dy)) in enumerate(zip(line_normals(), LINE_DIRECTIONS, strict=True)):
-        e = cv2.addWeighted(a, float(np.cos(2 * phi)), b, float(np.sin(2 * phi)), 0.0)
-        e = cv2.min(e, tr)
-        e = cv2.scaleAdd(e, LINE_CLIP_SLOPE, np.clip(e, -c, c))
-        steps = max(1, int(round(half_px / float(np.hypot(dx, dy)))))
-        fwd = run_sum(e, dx, dy, steps + 1)
-        resp[:] = 0
-        dst, src = _shift_slices(h, w, -steps * dx, -steps * dy)
-        np.minimum(fwd[dst], fwd[src], out=resp[dst])
-        resp *= np.float32(1.0 / (steps + 1))
-        np.copyto(which, np.uint8(k), where=resp > best)
-        np.maximum(best, resp, out=best)
+    c = float(LINE_CLIP)
+    cos2, sin2 = np.cos(2 * line_normals()), np.sin(2 * line_normals())
+    # row tiles with `reach` rows of context on each side (zero rows below the image),
+    # each processed in all directions while its buffers stay in the processor's cache
+    most = min(h, LINE_TILE_ROWS) + 2 * reach + 1
+    a, b, tr, e, s1, s2 = (np.zeros(most * width, np.float32) for _ in range(6))
+    tile_best = np.zeros(min(h, LINE_TILE_ROWS) * width, np.float32)
+    tile_which, gt = (np.zeros(tile_best.size, np.uint8) for _ in range(2))
+    for y0 in range(0, h, LINE_TILE_ROWS):
+        y1 = min(h, y0 + LINE_TILE_ROWS)
+        t0, t1 = max(0, y0 - reach), min(h, y1 + reach)
+        rows = y1 - t0 + reach + 1
+        size = rows * width
+        mt = m[t0:t1]
+        for buf, val in ((a, cv2.multiply(cv2.subtract(lxx[t0:t1], lyy[t0:t1]), mt)),
+                         (b, cv2.multiply(lxy[t0:t1], mt, scale=2.0)),
+                         (tr, cv2.multiply(cv2.add(lxx[t0:t1], lyy[t0:t1]), mt))):
+            img = buf[:size].reshape(rows, width)
+            img[: t1 - t0, :w] = val
+            img[t1 - t0:] = 0
+        core = slice((y0 - t0) * width, (y1 - t0) * width)   # the tile's own rows
+        tb, tw, g = (x[: core.stop - core.start].reshape(-1, width) for x in (tile_best, tile_which, gt))
+        tb[:] = 0
+        tw[:] = 0
+        for k, (dx, dy) in enumerate(LINE_DIRECTIONS):
+            n = steps[k] + 1
+            ek, clipped = e[:size], s1[:size]
+            cv2.addWeighted(a[:size], float(cos2[k]), b[:size], float(sin2[k]), 0.0, dst=ek)
+            cv2.min(ek, tr[:size], dst=ek)
+            np.clip(ek, -c, c, out=clipped)
+            # the evidence divided by n: the sums below are means
+            cv2.addWeighted(ek, LINE_CLIP_SLOPE / n, clipped, 1.0 / n, 0.0, dst=ek)
+            step = dy * width + dx
+            spare = (s1[:size], s2[:size])
+            fwd = run_sum(ek, step, n, spare)
+            # the smaller of the means ahead (from x) and behind (up to x) on the tile's
+            # rows; zero where the half behind starts outside the image
+            back = steps[k] * step
+            lo = min(max(core.start, back), core.stop)
+            rc = spare[fwd is spare[0]][: core.stop - core.start]   # a free buffer
+            rc[: lo - core.start] = 0
+            np.minimum(fwd[lo:core.stop], fwd[lo - back:core.stop - back], out=rc[lo - core.start:])
+            rc = rc.reshape(-1, width)
+            if dx > 0:
+                rc[:, : steps[k] * dx] = 0
+            elif dx < 0:
+                rc[:, w + steps[k] * dx: w] = 0
+            # directions come in increasing k: the last that beat the best is the largest
+            cv2.compare(rc, tb, cv2.CMP_GT, dst=g)
+            cv2.min(g, k, dst=g)
+            cv2.max(tw, g, dst=tw)
+            cv2.max(tb, rc, dst=tb)
+        best[y0:y1] = tb[:, :w]
+        which[y0:y1] = tw[:, :w]
     return best, which, hes
 
 
@@ -1056,7 +1088,7 @@ def line_response(lxx: np.ndarray, lyy: np.ndarray, lxy: np.ndarray, sigma_px: f
 
 def _hessian_ridges(an: Analysis) -> Lines | None:
     """Lines of coarse photos: local Hessian depth, max over scales (see module notes)."""
-    finest = work(an, LINE_SCALES_MM[0] / HESSIAN_PX_PER_SCALE, HESSIAN_BUDGET_PX)
+    finest = work(an, LINE_SCALES_MM[0] / HESSIAN_PX_PER_SCALE, WHOLE_PX)
     if finest is None:
         return None
     best = theta = None
@@ -1095,12 +1127,15 @@ def ridges(an: Analysis) -> Lines | None:
     return an.shared("texture.lines", _ridges, lines_within)
 
 
+def line_step(theta: np.ndarray) -> np.ndarray:
+    """Centre-line length (pixels) of a centre pixel whose line normal is `theta`: one
+    step along the dominant axis of the tangent, ``1 / max(|cos theta|, |sin theta|)``."""
+    return 1.0 / np.maximum(np.abs(np.cos(theta)), np.abs(np.sin(theta)))
+
+
 def centre_length(centre: np.ndarray, theta: np.ndarray, mm_per_px: float) -> float:
-    """Length (mm) of the centre-line pixels `centre` whose line normals are `theta`:
-    each pixel is one step along the dominant axis of its tangent,
-    ``sum 1 / max(|cos theta|, |sin theta|)`` pixels."""
-    th = theta[centre]
-    return float(np.sum(1.0 / np.maximum(np.abs(np.cos(th)), np.abs(np.sin(th)))) * mm_per_px)
+    """Length (mm) of the centre-line pixels `centre` whose line normals are `theta`."""
+    return float(np.sum(line_step(theta[centre])) * mm_per_px)
 
 
 def lines_within(ln: Lines, view: Analysis) -> Lines | None:
@@ -1127,7 +1162,7 @@ def _ridges(an: Analysis) -> Lines | None:
         return None
     if LINE_SCALES_MM[0] / level_mm < LINE_ORIENTED_MIN_PX - 1e-9:
         return _hessian_ridges(an)
-    finest = work(an, LINE_SCALES_MM[0] / LINE_PX_PER_SCALE, LINE_BUDGET_PX)
+    finest = work(an, LINE_SCALES_MM[0] / LINE_PX_PER_SCALE, WHOLE_PX)
     if finest is None:
         return None
     best = theta = scale = None
@@ -1153,19 +1188,20 @@ def _ridges(an: Analysis) -> Lines | None:
             ev, which, hes = oriented_response(Lr, mr, s / r, half / r, gain)
             ev = cv2.resize(ev, (w, h), interpolation=cv2.INTER_LINEAR)
             # the angle is interpolated as the doubled-angle vector (symmetric, no wrap)
-            dbl = cv2.merge([np.cos(2 * normals)[which], np.sin(2 * normals)[which]])
-            dbl = cv2.resize(dbl, (w, h), interpolation=cv2.INTER_LINEAR)
-            th = cv2.phase(dbl[..., 0], dbl[..., 1])
+            cs, sn = (cv2.resize(f(2 * normals)[which], (w, h), interpolation=cv2.INTER_LINEAR)
+                      for f in (np.cos, np.sin))
+            th = cv2.phase(cs, sn)
             th *= np.float32(0.5)
         fx, fy = hes[0].shape[1] / w, hes[0].shape[0] / h
         hessians.append((hes, s / r, fx, fy))
         if best is None:
             best, theta, scale = ev, th, np.zeros((h, w), np.uint8)
         else:
-            take = ev > best
-            np.maximum(best, ev, out=best)
-            np.copyto(theta, th, where=take)
-            np.copyto(scale, np.uint8(len(hessians) - 1), where=take)
+            # scales come in increasing order: the last that beat the best is the largest
+            take = cv2.compare(ev, best, cv2.CMP_GT)
+            cv2.max(best, ev, dst=best)
+            cv2.copyTo(th, take, theta)
+            cv2.max(scale, cv2.min(take, len(hessians) - 1), dst=scale)
     if best is None:
         return None
     traced = trace_lines(finest, best, theta, LINE_DEPTH_HIGH, LINE_DEPTH_LOW)
@@ -1175,7 +1211,7 @@ def _ridges(an: Analysis) -> Lines | None:
     # depth D_n across the line at its centre pixels, from the Hessian of the scale that
     # gave the evidence (sampled at the pixel centre on that scale's grid)
     depth = np.zeros((h, w), np.float32)
-    ys, xs = np.nonzero(centre)
+    ys, xs = pixels(centre)
     for j, ((lxx, lyy, lxy), s, fx, fy) in enumerate(hessians):
         sel = scale[ys, xs] == j
         if not sel.any():
@@ -1188,6 +1224,15 @@ def _ridges(an: Analysis) -> Lines | None:
         cs, sn = np.cos(t), np.sin(t)
         depth[y, x] = (cs * cs * hxx + 2 * cs * sn * hxy + sn * sn * hyy) * np.float32(s * s / _PEAK_VALLEY)
     return Lines(centre, depth, best, theta, length, area, finest, valid)
+
+
+def pixels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the nonzero pixels of a bool or uint8 image, in row-major order
+    (`np.nonzero`'s result, by `cv2.findNonZero`: about twice as fast)."""
+    p = cv2.findNonZero(np.ascontiguousarray(mask).view(np.uint8))
+    if p is None:
+        return np.zeros(0, np.intp), np.zeros(0, np.intp)
+    return p[:, 0, 1].astype(np.intp), p[:, 0, 0].astype(np.intp)
 
 
 def _good_components(li, ncomp, xs, ys, v, step, high, mm_per_px) -> np.ndarray:
@@ -1217,26 +1262,21 @@ def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, high: float, 
     Returns ``(centre, length_mm, area_mm2, valid)`` or None (too little skin).
     """
     H, W = best.shape
-    skin = erode(finest.mask, 2.0 * LINE_SCALES_MM[-1] / finest.mm_per_px)
-    valid = finest.restrict(skin)
+    valid = erode(finest.mask, 2.0 * LINE_SCALES_MM[-1] / finest.mm_per_px)
     if not enough_skin(valid, finest.mm_per_px):
         return None
-    if finest.seam is not None:  # no component may run from one sampled strip into the next
-        skin = skin & ~finest.seam[:, None]
     # non-maximum suppression across the line, with the normal quantised to 45 degrees
-    code = (np.rint(theta * np.float32(4 / np.pi)).astype(np.uint8)) & 3
     B = cv2.copyMakeBorder(best, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
-    cand = (best >= low) & skin
-    ys, xs = np.nonzero(cand)
-    c = code[ys, xs]
+    cand = cv2.bitwise_and(cv2.compare(best, float(low), cv2.CMP_GE), valid.view(np.uint8))
+    ys, xs = pixels(cand)
+    c = (np.rint(theta[ys, xs] * np.float32(4 / np.pi)).astype(np.uint8)) & 3
     dx = np.array([1, 1, 0, -1], np.int64)[c]
     dy = np.array([0, 1, 1, 1], np.int64)[c]
     v = best[ys, xs]
     ok = (v >= B[ys + 1 + dy, xs + 1 + dx]) & (v > B[ys + 1 - dy, xs + 1 - dx])
     ys, xs, v = ys[ok], xs[ok], v[ok]
     th = theta[ys, xs]
-    # centre-line length per pixel: one pixel step along the dominant axis of the tangent
-    step = 1.0 / np.maximum(np.abs(np.cos(th)), np.abs(np.sin(th)))
+    step = line_step(th)
     keep = np.zeros(ys.size, bool)
     img = np.zeros((H, W), np.uint8)
     # components are traced within overlapping orientation groups, so a line is not
@@ -1258,10 +1298,7 @@ def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, high: float, 
                                       finest.mm_per_px)[li]
     centre = np.zeros((H, W), bool)
     centre[ys[keep], xs[keep]] = True
-    centre &= valid
-    # length inside the counted rows only (components are judged whole, margins included)
-    inside = valid[ys, xs] & keep
-    length = float(np.sum(step[inside]) * finest.mm_per_px)
+    length = float(np.sum(step[keep]) * finest.mm_per_px)
     area = float(np.count_nonzero(valid)) * finest.mm_per_px ** 2
     return centre, length, area, valid
 
@@ -1288,8 +1325,10 @@ def line_pieces(ln: Lines) -> tuple[np.ndarray, np.ndarray]:
     n, lab = cv2.connectedComponents(ln.centre.view(np.uint8), connectivity=8)
     if n <= 1:
         return np.zeros(0), np.zeros(0)
-    px = np.bincount(lab.ravel(), minlength=n)[1:].astype(float)
-    depth = np.bincount(lab.ravel(), weights=ln.depth.ravel().astype(float), minlength=n)[1:] / px
+    ys, xs = pixels(ln.centre)
+    ids = lab[ys, xs]
+    px = np.bincount(ids, minlength=n)[1:].astype(float)
+    depth = np.bincount(ids, weights=ln.depth[ys, xs].astype(float), minlength=n)[1:] / px
     return ln.length_mm * px / px.sum(), depth
 
 
@@ -1333,7 +1372,7 @@ def _line_depth_noise(an: Analysis, value: float) -> float | str:
 
 @metric("texture.wrinkle_density", resolution_tolerance=LINE_RESOLUTION_TOLERANCE,
         unit="mm/cm^2", mdc=14.0, better="lower", needs_colour=False,
-        noise=_line_density_noise,
+        noise=_line_density_noise, version=2,
         core=True, trend_rank=1, needs_scale=True, job=LINES_JOB,
         description="length of dark lines (0.3-1.2 mm scale, >= 3 mm long) per skin area")
 def wrinkle_density(an: Analysis) -> float | None:
@@ -1346,7 +1385,7 @@ def wrinkle_density(an: Analysis) -> float | None:
 
 @metric("texture.wrinkle_depth", resolution_tolerance=LINE_RESOLUTION_TOLERANCE,
         trend_rank=100, unit="L*", mdc=3.0, better="lower", needs_colour=False,
-        noise=_line_depth_noise,
+        noise=_line_depth_noise, version=2,
         needs_scale=True, job=LINES_JOB,
         description="mean estimated depth (L* contrast) along detected lines")
 def wrinkle_depth(an: Analysis) -> float | None:
