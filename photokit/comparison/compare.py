@@ -432,9 +432,10 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
     if analysed_b is not None and analysed_b.any():
         region = analysed_b & valid
     region_a = al.roi_to_after(region)
-    view = view_change(al.homography, centroid(region_a))
+    at_a = centroid(region_a)
+    view = view_change(al.homography, at_a)
     mm_b = getattr(m_b, "mm_per_px", None)
-    mm_a = carried_mm_per_px(al.homography, mm_b, region_a)
+    mm_a = carried_mm_per_px(al.homography, mm_b, None, at=at_a)
     m_a = measure(pa, roi=region_a, reference_roi=ref_a,
                   reference_target=getattr(m_b, "reference_rgb", None) if ref_b is not None else None,
                   mm_per_px=mm_a, calibration=calibration, metrics=names)

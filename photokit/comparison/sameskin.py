@@ -176,11 +176,14 @@ def centroid(mask: np.ndarray) -> tuple[float, float]:
 
 
 def carried_mm_per_px(h: np.ndarray, mm_per_px_before: float | None,
-                      region_after: np.ndarray) -> float | None:
-    """BEFORE's scale carried to AFTER's pixels at the followed skin (module notes)."""
+                      region_after: np.ndarray | None, *, at: tuple[float, float] | None = None
+                      ) -> float | None:
+    """BEFORE's scale carried to AFTER's pixels at the followed skin (module notes): at
+    the centroid of `region_after`, or at the AFTER point `at` when given (its centroid,
+    already known)."""
     if mm_per_px_before is None:
         return None
-    return mm_per_px_before * view_change(h, centroid(region_after))["scale"]
+    return mm_per_px_before * view_change(h, centroid(region_after) if at is None else at)["scale"]
 
 
 def analysed_mask(m, shape) -> np.ndarray | None:

@@ -306,6 +306,24 @@ def global_model(face_b: FaceMesh, face_a: FaceMesh) -> tuple[str, np.ndarray, f
     return choose_model(face_a.landmarks[idx, :2], face_b.landmarks[idx, :2])
 
 
+def rigid_deviation(face_b: FaceMesh, face_a: FaceMesh) -> float:
+    """How far the face is from keeping its shape, from the two meshes alone (BEFORE px).
+
+    ``median_i |b_i - H a_i|`` over all mesh vertices, ``H`` the rigid-vertex model
+    (`global_model`), ``a_i`` and ``b_i`` the vertices in AFTER and BEFORE: zero when one
+    global model maps every vertex (the camera moved, the face kept its shape); a smile
+    or a change of perspective moves the vertices off it. It is the vertex-level analogue
+    of the fitted field's median magnitude that `photokit.registration.align.align` tests,
+    available before the fit. Measured against that field's median (BEFORE px): the
+    12 MP pair of ``benchmarks/bench_compare.py`` (one similarity) 1.08 against 0.06; the
+    six ``recaptures/zoom`` pairs 1.7-7.8 against 1.3-6.6; six London neutral/smiling
+    pairs 0.9-8.8 against 2.6-6.5; two London strangers 4.3 and 6.2 against 6.3 and 8.2.
+    """
+    _, h, _ = global_model(face_b, face_a)
+    return float(np.median(np.linalg.norm(face_b.landmarks[:, :2] - _apply(h, face_a.landmarks[:, :2]),
+                                          axis=1)))
+
+
 def choose_model(src: np.ndarray, dst: np.ndarray) -> tuple[str, np.ndarray, float]:
     """Least-squares similarity, affine and homography ``src -> dst``; the lowest BIC wins.
 
