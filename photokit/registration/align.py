@@ -126,6 +126,7 @@ import numpy as np
 from ..faces.search import face_pass
 from ..io.photo import Photo, load
 from .mesh import (
+    LOG1P,
     FaceFit,
     expression,
     fit_faces,
@@ -536,8 +537,8 @@ def _smooth(img: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _normalised_highpass(gray: np.ndarray, sigma: float = HP_SIGMA) -> np.ndarray:
-    """Contrast-normalised high-pass of log luma: ``h / sqrt(G * h^2)`` (float32)."""
-    lg = np.log1p(gray.astype(np.float32))
+    """Contrast-normalised high-pass of log luma: ``h / sqrt(G * h^2)`` (float32; `gray` uint8)."""
+    lg = LOG1P[gray]
     hp = lg - _smooth(lg, sigma)
     energy = _smooth(hp * hp, 2.5 * sigma)
     return hp / (np.sqrt(energy) + 0.01)

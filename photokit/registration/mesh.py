@@ -91,7 +91,9 @@ _EYE_OUTER = (33, 263)
 _LOWER_LIDS = (145, 374)
 
 _MODELS = {"similarity": 4, "affine": 6, "homography": 8}
-_LOG1P = np.log1p(np.arange(256, dtype=np.float32))
+#: ``log(1 + v)`` of every uint8 value, float32: a table look-up per pixel instead of a logarithm
+#: (the same values).
+LOG1P = np.log1p(np.arange(256, dtype=np.float32))
 
 
 @dataclass(eq=False)
@@ -408,7 +410,7 @@ def highpass(gray: np.ndarray, sigma: float = 4.0) -> np.ndarray:
     lighting changes drop out. The envelope ``G * h^2`` is blurred on a reduced copy
     (`_blur`: it is smooth at its scale, ``2.5 sigma``).
     """
-    lg = _LOG1P[gray]
+    lg = LOG1P[gray]
     hp = lg - cv2.GaussianBlur(lg, (0, 0), sigma)
     n = hp / (np.sqrt(_blur(hp * hp, 2.5 * sigma)) + 0.01)
     return np.clip(128.0 + 40.0 * n, 0, 255).astype(np.uint8)
