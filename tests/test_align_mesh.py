@@ -5,6 +5,7 @@ Only the astronaut (skimage) and warps made here: no benchmark data."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import cv2
@@ -14,9 +15,16 @@ import skimage.data
 from click.testing import CliRunner
 
 from photokit.cli.main import cli
-from photokit.faces.mesh import find_faces, visibility
+from photokit.faces.mesh import TRIANGLES, ZONE_CODES, ZONES, find_faces, visibility
 from photokit.registration.align import align, identity_posterior
-from photokit.registration.mesh import expression, fit_faces, pose_change, shared_zones
+from photokit.registration.mesh import (
+    RIGID_ZONES,
+    expression,
+    fit_faces,
+    pose_change,
+    rigid_deviation,
+    shared_zones,
+)
 
 
 @pytest.fixture(scope="module")
@@ -228,3 +236,39 @@ def test_cli_points(tmp_path, astronaut, face):
     bad.write_text("{}")
     res = CliRunner().invoke(cli, ["align", str(b), str(a), "--points", str(bad), "--json"])
     assert res.exit_code != 0
+
+
+def test_rigid_deviation_is_the_median_shift_off_the_rigid_model(face):
+    """Truth: AFTER's vertices are BEFORE's under a known similarity, except a chosen set
+    moved a further 4 px; the rigid zones stay exact, so the rigid-vertex model is the
+    similarity and the median distance is 4 px when the moved set is most of the mesh,
+    0 when it is a minority."""
+    rigid = np.unique(TRIANGLES[[ZONE_CODES.get(c) in RIGID_ZONES for c in ZONES]])
+    others = np.setdiff1d(np.arange(len(face.landmarks)), rigid)
+    m = _rot(3.0, 1.05, 12.0, -7.0, (256.0, 256.0))
+    inv = cv2.invertAffineTransform(m)              # AFTER -> BEFORE is m, so AFTER = m^-1 BEFORE
+    rng = np.random.default_rng(5)
+    for moved, expected in ((others, 4.0), (others[: len(face.landmarks) // 2 - len(rigid) // 2], 0.0)):
+        b = face.landmarks[:, :2].copy()
+        ang = rng.uniform(0, 2 * np.pi, len(moved))
+        b[moved] += 4.0 * np.c_[np.cos(ang), np.sin(ang)]
+        a = face.landmarks.copy()
+        a[:, :2] = face.landmarks[:, :2] @ inv[:, :2].T + inv[:, 2]
+        before = dataclasses.replace(face, landmarks=np.c_[b, face.landmarks[:, 2]])
+        after = dataclasses.replace(face, landmarks=a)
+        assert rigid_deviation(before, after) == pytest.approx(expected, abs=1e-6)
+
+
+def test_early_feature_path_returns_what_the_sequential_one_does(astronaut, monkeypatch):
+    """The feature path started on a second thread before the mesh fit (rigid evidence)
+    gives the very alignment it gives after the fit (same seeds, same inputs)."""
+    h, w = astronaut.shape[:2]
+    after = cv2.warpAffine(astronaut, _rot(2.0, 1.02, 6.0, -4.0, (w / 2, h / 2)), (w, h),
+                           borderMode=cv2.BORDER_REFLECT)
+    out = {}
+    for name, dev in (("early", 0.0), ("after the fit", np.inf)):
+        monkeypatch.setattr("photokit.registration.align.rigid_deviation", lambda fb, fa, d=dev: d)
+        a = align(astronaut, after)
+        out[name] = (json.dumps(a.to_dict(), sort_keys=True), None if a.flow is None else a.flow.tobytes())
+    assert json.loads(out["early"][0])["method"] == "features"
+    assert out["early"] == out["after the fit"]

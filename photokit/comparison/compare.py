@@ -39,6 +39,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -405,6 +406,11 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
     al = alignment if alignment is not None else align(pb, pa, roi=roi_b)
     if al.status != "ok":
         raise PhotokitError(f"cannot compare: alignment failed ({al.reason})", pa.path)
+    # AFTER on BEFORE's grid (the lighting check, the report's views) does not depend on
+    # the measurements: it is resampled on a second thread meanwhile
+    pool = ThreadPoolExecutor(max_workers=1)
+    aligned = pool.submit(al.warp, pa.rgb8())
+    pool.shutdown(wait=False)
     valid = al.valid_mask()
 
     # The skin to measure, on BEFORE's grid, inside the overlap.
@@ -432,9 +438,10 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
     if analysed_b is not None and analysed_b.any():
         region = analysed_b & valid
     region_a = al.roi_to_after(region)
-    view = view_change(al.homography, centroid(region_a))
+    at_a = centroid(region_a)
+    view = view_change(al.homography, at_a)
     mm_b = getattr(m_b, "mm_per_px", None)
-    mm_a = carried_mm_per_px(al.homography, mm_b, region_a)
+    mm_a = carried_mm_per_px(al.homography, mm_b, None, at=at_a)
     m_a = measure(pa, roi=region_a, reference_roi=ref_a,
                   reference_target=getattr(m_b, "reference_rgb", None) if ref_b is not None else None,
                   mm_per_px=mm_a, calibration=calibration, metrics=names)
@@ -450,7 +457,7 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
     area_ratio = None
     if analysed_b is not None and analysed_a is not None and analysed_b.any():
         area_ratio = float(analysed_a.sum()) * view["scale"] ** 2 / float(region.sum())
-    aligned_rgb = al.warp(pa.rgb8())
+    aligned_rgb = aligned.result()
     light = lighting_difference(pb.rgb8(), aligned_rgb, valid, region)
     # the lighting check judges the light's effect on a* and the melanin index against
     # their own noise floors

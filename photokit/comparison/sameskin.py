@@ -168,19 +168,27 @@ def view_change(h: np.ndarray, centre_after: tuple[float, float]) -> dict:
 
 
 def centroid(mask: np.ndarray) -> tuple[float, float]:
-    """Centroid ``(x, y)`` of a mask (the image centre for an empty one)."""
-    m = cv2.moments(mask.astype(np.uint8), binaryImage=True)
-    if m["m00"] == 0:
+    """Centroid ``(x, y)`` of a mask (the image centre for an empty one).
+
+    ``x = sum_j j c_j / n`` with ``c_j`` the mask pixels of column ``j`` and ``n`` all of
+    them (``y`` likewise over rows): the first image moments in exact integer sums.
+    """
+    n = np.count_nonzero(mask)
+    if n == 0:
         return mask.shape[1] / 2, mask.shape[0] / 2
-    return m["m10"] / m["m00"], m["m01"] / m["m00"]
+    cols, rows = np.count_nonzero(mask, axis=0), np.count_nonzero(mask, axis=1)
+    return float(cols @ np.arange(len(cols))) / n, float(rows @ np.arange(len(rows))) / n
 
 
 def carried_mm_per_px(h: np.ndarray, mm_per_px_before: float | None,
-                      region_after: np.ndarray) -> float | None:
-    """BEFORE's scale carried to AFTER's pixels at the followed skin (module notes)."""
+                      region_after: np.ndarray | None, *, at: tuple[float, float] | None = None
+                      ) -> float | None:
+    """BEFORE's scale carried to AFTER's pixels at the followed skin (module notes): at
+    the centroid of `region_after`, or at the AFTER point `at` when given (its centroid,
+    already known)."""
     if mm_per_px_before is None:
         return None
-    return mm_per_px_before * view_change(h, centroid(region_after))["scale"]
+    return mm_per_px_before * view_change(h, centroid(region_after) if at is None else at)["scale"]
 
 
 def analysed_mask(m, shape) -> np.ndarray | None:

@@ -18,7 +18,10 @@ field's median under the tolerance: the camera moved, the face kept its shape), 
 feature path below is also run and kept if it leaves at most a third of the tolerance
 (or less than the mesh) on the shared skin (``method="features"``, with the mesh's
 evidence; when the skin detail was too weak for the mesh's identity evidence, the
-feature path's own identity checks vouch, with a warning). Otherwise:
+feature path's own identity checks vouch, with a warning). The feature path does not
+depend on the mesh fit: when the meshes alone already say the face kept its shape
+(`photokit.registration.mesh.rigid_deviation` under the tolerance) it starts on a second
+thread before the fit, which changes when it runs, not what is returned. Otherwise:
 
 Pipeline (on a working grid of at most `WORK_SIDE` px, features at `FEATURE_SIDE` px;
 never on the full 12 MP image; the only full-resolution step is `Alignment.warp`):
@@ -114,6 +117,7 @@ Annals of Statistics 17(3), 1217-1241 (1989). doi:10.1214/aos/1176347265
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
@@ -121,7 +125,16 @@ import numpy as np
 
 from ..faces.search import face_pass
 from ..io.photo import Photo, load
-from .mesh import FaceFit, expression, fit_faces, pose_change, shared_zones, skin_residual
+from .mesh import (
+    LOG1P,
+    FaceFit,
+    expression,
+    fit_faces,
+    pose_change,
+    rigid_deviation,
+    shared_zones,
+    skin_residual,
+)
 from .subject import Subject, find_subject
 
 #: Long side of the working grid (subject crop) for features, ECC and flow.
@@ -524,8 +537,8 @@ def _smooth(img: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _normalised_highpass(gray: np.ndarray, sigma: float = HP_SIGMA) -> np.ndarray:
-    """Contrast-normalised high-pass of log luma: ``h / sqrt(G * h^2)`` (float32)."""
-    lg = np.log1p(gray.astype(np.float32))
+    """Contrast-normalised high-pass of log luma: ``h / sqrt(G * h^2)`` (float32; `gray` uint8)."""
+    lg = LOG1P[gray]
     hp = lg - _smooth(lg, sigma)
     energy = _smooth(hp * hp, 2.5 * sigma)
     return hp / (np.sqrt(energy) + 0.01)
@@ -806,10 +819,11 @@ def _prewarp(ga: _Grid, h_full: np.ndarray, g: _Grid) -> np.ndarray:
 
 
 def _bbox(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
-    ys, xs = np.nonzero(mask)
+    """Rows and columns of the bounding box of a (non-empty) mask, grown by `margin`."""
+    x, y, bw, bh = cv2.boundingRect(np.ascontiguousarray(mask).view(np.uint8))
     h, w = mask.shape
-    return (slice(max(0, ys.min() - margin), min(h, ys.max() + 1 + margin)),
-            slice(max(0, xs.min() - margin), min(w, xs.max() + 1 + margin)))
+    return (slice(max(0, y - margin), min(h, y + bh + margin)),
+            slice(max(0, x - margin), min(w, x + bw + margin)))
 
 
 def _ncc(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> float:
@@ -1089,17 +1103,27 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
     sub_b = None if fa and roi is None else find_subject(gb, roi, faces=faces)
     if fa:
         if sub_b is None or _mesh_covers(fb[0], sub_b):
-            m, fit = _align_mesh(gb, ga, fb[0], fa[0], refine)
-            if m.flow_px is None or m.flow_px > m.tolerance_px:
-                return m
             # one global model nearly explains the face (the camera moved, the face kept its
             # shape): the feature path, conditioned over the whole frame and refined by ECC,
             # gives the more precise global part. It is kept when it leaves at most a third of
             # the tolerance (or less than the mesh) on the shared skin; it also vouches for a
             # face whose skin detail is too weak for the mesh's identity evidence (blur,
-            # noise, a small face) through its own (consistent matches, inner-face correlation)
-            sub_b = sub_b or find_subject(gb, None, faces=True)
-            f = _align_on(gb, ga, sub_b, sub_b, refine)
+            # noise, a small face) through its own (consistent matches, inner-face correlation).
+            # It does not depend on the mesh fit: when the meshes already say the face kept
+            # its shape (`rigid_deviation` under the tolerance, the fit's own test on the
+            # vertices), it runs on a second thread meanwhile; the test deciding what is
+            # returned is the fit's, as without the early start
+            def features() -> Alignment:
+                sub = sub_b or find_subject(gb, None, faces=True)
+                return _align_on(gb, ga, sub, sub, refine)
+
+            rigid = rigid_deviation(fb[0], fa[0]) < _tolerance(gb.shape)
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                early = pool.submit(features) if rigid else None
+                m, fit = _align_mesh(gb, ga, fb[0], fa[0], refine)
+                if m.flow_px is None or m.flow_px > m.tolerance_px:
+                    return m
+                f = early.result() if early is not None else features()
             if not f.ok:
                 return m
             r_feat, _ = skin_residual(fit, f.dense_map)
@@ -1129,6 +1153,11 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
         return b
     a.reason = f"{a.reason[:a.reason.index(')') + 1]}; on the whole frame: {b.reason}"
     return a
+
+
+def _tolerance(shape) -> float:
+    """The corner error a confidence refers to: ``max(3 px, 0.1 % of the diagonal)``."""
+    return max(3.0, 0.001 * float(np.hypot(*shape[:2])))
 
 
 def _mesh_covers(face, sub: Subject) -> bool:
@@ -1164,7 +1193,7 @@ def _align_mesh(gb: np.ndarray, ga: np.ndarray, face_b, face_a, refine: bool) ->
     ``s = r / sqrt(2 ln 2)`` from the median residual ``r`` (the Rayleigh median).
     """
     bshape, ashape = gb.shape[:2], ga.shape[:2]
-    tol = max(3.0, 0.001 * float(np.hypot(*bshape)))
+    tol = _tolerance(bshape)
     fit: FaceFit = fit_faces(gb, ga, face_b, face_a, refine=refine)
     p_same = identity_posterior(fit.matches)
     sigma = max(fit.residual_px, 1e-3) / np.sqrt(2 * np.log(2))
@@ -1207,7 +1236,7 @@ def _align_on(gb: np.ndarray, ga: np.ndarray, sub_b: Subject, ident: Subject, re
     """`align` with the subject `sub_b` and the identity check on `ident` (a face or else)."""
     cv2.setRNGSeed(20241)            # MAGSAC++ and FLANN are randomised: same input, same answer
     bshape, ashape = gb.shape[:2], ga.shape[:2]
-    tol = max(3.0, 0.001 * float(np.hypot(*bshape)))
+    tol = _tolerance(bshape)
     kind = sub_b.kind
     grid_b = _grid(gb, sub_b)
     grid_a = _grid(ga, Subject("frame", (0, 0, ashape[1], ashape[0]), ashape))
@@ -1394,8 +1423,9 @@ def _ecc_estimate(nb, na, area, region, model, grid_a, grid_b, h_full, bshape, a
 def _residual_field(nb, na, area, grid_b, *, whole: bool):
     """The dense residual field on the subject (grid px) and its median magnitude in
     BEFORE full px, or ``(None, None)`` when it is below `FLOW_MIN` (nothing to add)."""
+    ys, xs = _bbox(grid_b.mask, 0)
     size_px = float(max(grid_b.gray.shape)) if whole else float(
-        max(np.ptp(np.nonzero(grid_b.mask)[0]), np.ptp(np.nonzero(grid_b.mask)[1])))
+        max(ys.stop - ys.start, xs.stop - xs.start) - 1)
     weight = (area & (grid_b.mask > 0)).astype(np.float32)
     ys, xs = _bbox(weight > 0, 24)
     f = np.zeros(nb.shape + (2,), np.float32)

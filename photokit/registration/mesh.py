@@ -91,7 +91,9 @@ _EYE_OUTER = (33, 263)
 _LOWER_LIDS = (145, 374)
 
 _MODELS = {"similarity": 4, "affine": 6, "homography": 8}
-_LOG1P = np.log1p(np.arange(256, dtype=np.float32))
+#: ``log(1 + v)`` of every uint8 value, float32: a table look-up per pixel instead of a logarithm
+#: (the same values).
+LOG1P = np.log1p(np.arange(256, dtype=np.float32))
 
 
 @dataclass(eq=False)
@@ -306,6 +308,24 @@ def global_model(face_b: FaceMesh, face_a: FaceMesh) -> tuple[str, np.ndarray, f
     return choose_model(face_a.landmarks[idx, :2], face_b.landmarks[idx, :2])
 
 
+def rigid_deviation(face_b: FaceMesh, face_a: FaceMesh) -> float:
+    """How far the face is from keeping its shape, from the two meshes alone (BEFORE px).
+
+    ``median_i |b_i - H a_i|`` over all mesh vertices, ``H`` the rigid-vertex model
+    (`global_model`), ``a_i`` and ``b_i`` the vertices in AFTER and BEFORE: zero when one
+    global model maps every vertex (the camera moved, the face kept its shape); a smile
+    or a change of perspective moves the vertices off it. It is the vertex-level analogue
+    of the fitted field's median magnitude that `photokit.registration.align.align` tests,
+    available before the fit. Measured against that field's median (BEFORE px): the
+    12 MP pair of ``benchmarks/bench_compare.py`` (one similarity) 1.08 against 0.06; the
+    six ``recaptures/zoom`` pairs 1.7-7.8 against 1.3-6.6; six London neutral/smiling
+    pairs 0.9-8.8 against 2.6-6.5; two London strangers 4.3 and 6.2 against 6.3 and 8.2.
+    """
+    _, h, _ = global_model(face_b, face_a)
+    return float(np.median(np.linalg.norm(face_b.landmarks[:, :2] - _apply(h, face_a.landmarks[:, :2]),
+                                          axis=1)))
+
+
 def choose_model(src: np.ndarray, dst: np.ndarray) -> tuple[str, np.ndarray, float]:
     """Least-squares similarity, affine and homography ``src -> dst``; the lowest BIC wins.
 
@@ -390,7 +410,7 @@ def highpass(gray: np.ndarray, sigma: float = 4.0) -> np.ndarray:
     lighting changes drop out. The envelope ``G * h^2`` is blurred on a reduced copy
     (`_blur`: it is smooth at its scale, ``2.5 sigma``).
     """
-    lg = _LOG1P[gray]
+    lg = LOG1P[gray]
     hp = lg - cv2.GaussianBlur(lg, (0, 0), sigma)
     n = hp / (np.sqrt(_blur(hp * hp, 2.5 * sigma)) + 0.01)
     return np.clip(128.0 + 40.0 * n, 0, 255).astype(np.uint8)
