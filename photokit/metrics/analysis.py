@@ -254,19 +254,22 @@ class Analysis:
         r0, r1, c0, c1 = self.bbox
         rs = slice(int(np.searchsorted(grid.rows, r0 - 1.0)), int(np.searchsorted(grid.rows, r1)))
         cs = slice(int(np.searchsorted(grid.cols, c0 - 1.0)), int(np.searchsorted(grid.cols, c1)))
-        return rs, cs, self._skin_at(np.rint(grid.rows[rs]).astype(np.intp)[:, None],
-                                     np.rint(grid.cols[cs]).astype(np.intp)[None, :])
+        part, w0, v0 = self._window or (self._mask, 0, 0)
+        ri = np.rint(grid.rows[rs]).astype(np.intp) - w0
+        ci = np.rint(grid.cols[cs]).astype(np.intp) - v0
+        # rows and columns are increasing: those inside the window are runs
+        a, b = np.searchsorted(ri, 0), np.searchsorted(ri, part.shape[0])
+        c, d = np.searchsorted(ci, 0), np.searchsorted(ci, part.shape[1])
+        skin = np.zeros((ri.size, ci.size), bool)
+        skin[a:b, c:d] = part[np.ix_(ri[a:b], ci[c:d])]
+        return rs, cs, skin
 
     def holds(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Whether the image points ``(x, y)`` (full-resolution pixels) lie on this
         analysis's skin (nearest pixel; False outside the image)."""
-        return self._skin_at(np.rint(np.asarray(y)).astype(np.intp), np.rint(np.asarray(x)).astype(np.intp))
-
-    def _skin_at(self, yi: np.ndarray, xi: np.ndarray) -> np.ndarray:
-        """The skin at integer pixels ``(yi, xi)`` (broadcast together; False outside the
-        image), read from a view's window when it has one."""
         part, r0, c0 = self._window or (self._mask, 0, 0)
-        yi, xi = np.broadcast_arrays(yi - r0, xi - c0)
+        yi = np.rint(np.asarray(y)).astype(np.intp) - r0
+        xi = np.rint(np.asarray(x)).astype(np.intp) - c0
         inside = (yi >= 0) & (yi < part.shape[0]) & (xi >= 0) & (xi < part.shape[1])
         out = np.zeros(yi.shape, bool)
         out[inside] = part[yi[inside], xi[inside]]
