@@ -389,8 +389,9 @@ def warm_up(score_fn: Callable) -> None:
 
 
 def _worker_init(threads: int, score_fn: Callable) -> None:
-    """Local worker start: the parent alone handles Ctrl-C; OpenCV on `threads` threads (no
-    oversubscription); the scoring function's models loaded once for the worker's life."""
+    """Local worker start: the parent alone handles Ctrl-C; OpenCV and `measure` on
+    `threads` threads (no oversubscription); the scoring function's models loaded once
+    for the worker's life."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         import cv2
@@ -398,6 +399,9 @@ def _worker_init(threads: int, score_fn: Callable) -> None:
         cv2.setNumThreads(max(1, threads))
     except ImportError:  # pragma: no cover - OpenCV is a dependency
         pass
+    from ..measurement.measure import set_threads
+
+    set_threads(threads)
     warm_up(score_fn)
 
 

@@ -335,7 +335,7 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
     # the card when one is found (its skin-toned patches must not inform the colour model)
     known = context if context is not None and context.fits(photo, calibration, ref_mask,
                                                             reference_target) else None
-    pool = ThreadPoolExecutor(max_workers=2)
+    pool = ThreadPoolExecutor(max_workers=_THREADS)
     try:
         calibrated = (pool.submit(calibrate, pixels, mode=calibration, reference_mask=ref_mask,
                                   reference_target=reference_target, path=photo.path)
@@ -423,6 +423,19 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
                        info, faces, context, se, not_judged)
 
 
+#: Threads `measure` runs its side steps and its metric jobs on (`set_threads`).
+_THREADS = 2
+
+
+def set_threads(n: int) -> None:
+    """Run `measure`'s side steps (calibration, capture checks) and its metric jobs on
+    `n` threads (default 2, one per core of a small machine). A batch worker that shares
+    the cores with other workers sets 1: two workers each running two threads on two
+    cores spent 1.5x the CPU per photo of one serial run (`benchmarks/bench_batch.py`)."""
+    global _THREADS
+    _THREADS = max(1, int(n))
+
+
 def _done(value) -> Future:
     """A future that already holds `value` (a step a `PhotoContext` has done)."""
     f: Future = Future()
@@ -472,7 +485,7 @@ def compute_many(tasks) -> list[dict]:
         work += [(registry.job_rank(j), i, an, ms) for j, ms in groups.items()]
     work.sort(key=lambda t: (t[0], t[1]))
     values: list[dict] = [{} for _ in tasks]
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=_THREADS) as pool:
         for i, job in [(i, pool.submit(run, an, ms)) for _, i, an, ms in work]:
             values[i].update(job.result())
     return [{m.name: v[m.name] for m in chosen} for v, (_, chosen) in zip(values, tasks, strict=True)]
