@@ -133,6 +133,10 @@ def test_headline_counts_changes_beyond_noise():
                                    "(1 better, 1 worse); the others show no detectable change.")
     quiet = [r for r in _rows() if r.name in ("redness.a_mean", "spots.count")]
     assert P.headline(quiet).startswith("No detectable change: all 1 measures")
+    # measured on both photos but without a floor that holds (other resolution, light)
+    unjudged = R.MetricRow("texture.ra", "Ra", "L*", 1.0, 1.4, 0.4, 40.0, None, "lower")
+    assert unjudged.verdict.tone == "na"
+    assert P.headline(quiet + [unjudged]).endswith("1 more were measured but not judged (see each).")
 
 
 def _view(**kw) -> P.CompareView:
@@ -152,6 +156,13 @@ def _view(**kw) -> P.CompareView:
                 params=[("Before", XSS)], subtitle=f"{XSS} \u2192 after.jpg")
     base.update(kw)
     return P.CompareView(**base)
+
+
+def test_summary_card_of_a_measured_but_unjudged_family_gives_its_change():
+    unjudged = R.MetricRow("texture.ra", "Ra", "L*", 1.0, 1.4, 0.4, 40.0, None, "lower")
+    html = P.render_compare(_view(rows=[unjudged]))
+    card = re.search(r'<div class="card na">.*?</div></div>', html).group(0)
+    assert "+0.4" in card and "not judged" in card and "could not be measured" not in card
 
 
 def test_compare_page_escapes_every_user_string_and_fetches_nothing():

@@ -145,9 +145,13 @@ def _summary_cards(rows: Sequence[MetricRow]) -> str:
         sig = [r for r in rs if r.verdict.tone in ("better", "worse", "changed")]
         r = sig[0] if sig else next((r for r in rs if r.verdict.tone != "na"), rs[0])
         v = r.verdict
-        detail = (f": {format_value(r.delta, r.unit, mdc=r.mdc, signed=True)} "
-                  f"(noise \u00b1{format_value(r.mdc, r.unit, mdc=r.mdc)})"
-                  if v.tone != "na" else " could not be measured on these photos")
+        if v.tone != "na":
+            detail = (f": {format_value(r.delta, r.unit, mdc=r.mdc, signed=True)} "
+                      f"(noise \u00b1{format_value(r.mdc, r.unit, mdc=r.mdc)})")
+        elif r.delta is not None:   # measured on both photos, but no floor holds for it
+            detail = f": {format_value(r.delta, r.unit, signed=True)}, not judged"
+        else:
+            detail = " could not be measured on these photos"
         more = f" \u00b7 {len(sig)} of {len(rs)} measures changed" if len(rs) > 1 else ""
         cards.append(f'<div class="card {v.tone}"><div class="k">'
                      f'{escape(family_title(fam))}</div>'
@@ -177,8 +181,10 @@ def headline(rows: Sequence[MetricRow]) -> str:
     if tested:
         sig = [r for r in sig if r.holm]
     if not sig:
-        return (f"No detectable change: all {len(measured)} measures stayed within their "
-                f"measurement noise{control}.")
+        unjudged = sum(r.delta is not None for r in rows if r.verdict.tone == "na")
+        rest = f"; {unjudged} more were measured but not judged (see each)" if unjudged else ""
+        return (f"No detectable change: all {len(measured)} measures judged stayed within their "
+                f"measurement noise{control}{rest}.")
     better = sum(r.verdict.tone == "better" for r in sig)
     worse = sum(r.verdict.tone == "worse" for r in sig)
     parts = [f"{len(sig)} of {len(measured)} measures changed beyond their measurement noise{control}"]
