@@ -111,4 +111,7 @@ def test_roles_come_from_the_registry():
     v2 = {"texture.roughness", "texture.ra", "texture.glcm_contrast", "texture.glcm_homogeneity",
           "texture.glcm_energy", "texture.lbp_uniformity", "texture.sels_dark_pct",
           "texture.sels_bright_pct", "texture.wrinkle_density", "texture.wrinkle_depth"}
+    # ...and the spots' cross-talk boundary (haemoglobin over melanin contrast 2.5 -> 1)
+    v2 |= {"spots.count", "spots.area_pct", "spots.density", "spots.brown_contrast",
+           "spots.red_count", "spots.red_area_pct"}
     assert metrics.signature() == {n: 3 if n in pores else 2 if n in v2 else 1 for n in reg}

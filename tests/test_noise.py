@@ -185,3 +185,57 @@ def test_ratio_and_spread_colour_metrics_are_not_judged_beyond_the_light_model()
         assert N.is_light_dependent(m)
         assert m.standard_error(object(), 1.0) == pytest.approx(m.mdc / N.MDC_PER_SW)
     assert not N.is_light_dependent(registry.get("texture.roughness"))
+
+
+def _recaptured_counts(stat, sd, threshold, weights, n, rng):
+    """Sums of `weights` over the features whose statistic, re-drawn with SD `sd`, passes."""
+    draws = stat + rng.normal(0.0, 1.0, (n, stat.size)) * sd
+    return (draws >= threshold) @ weights
+
+
+def test_found_se_predicts_the_flicker_of_recaptures():
+    """Truth by simulation: features whose detection statistic varies between captures
+    with a known SD. The SE `found_se` computes from ONE capture (the features found, the
+    near misses, their margins) matches the SD of the count over many re-captures."""
+    rng = np.random.default_rng(3)
+    true_stat = np.r_[rng.uniform(8.5, 40, 60), rng.normal(8.0, 1.5, 25)]    # 25 near the threshold
+    sd = np.full(true_stat.size, 1.2)
+    truth = _recaptured_counts(true_stat, sd, 8.0, np.ones(true_stat.size), 4000, rng).std()
+    predicted = []
+    for _ in range(200):
+        seen = true_stat + rng.normal(0, 1.2, true_stat.size)   # one capture
+        found, near = seen >= 8.0, (seen < 8.0) & (seen >= 8.0 - 3 * 1.2)
+        p = N.detection_p(seen - 8.0, sd)
+        predicted.append(N.found_se(np.ones(found.sum()), p[found], np.ones(near.sum()), p[near]))
+    assert np.mean(predicted) == pytest.approx(truth, rel=0.2)
+    # the Poisson SE of the same count is several times larger: it resamples the features
+    assert N.count_se(np.ones(70), 1.0, 0.0) > 2.5 * truth
+
+
+def test_found_se_terms():
+    # certain features: only the capture term and each weight's jitter remain
+    assert N.found_se([1.0] * 50, [1.0] * 50, [], [], capture_cv=0.02) == pytest.approx(1.0)
+    assert N.found_se([2.0, 2.0], [1.0, 1.0], [], [], jitter=0.5, per_weight=0.5) == pytest.approx(
+        0.5 * math.sqrt(2 * 1.0))
+    # one coin flip, found or missed alike: SD 0.5
+    assert N.found_se([1.0], [0.5], [], []) == pytest.approx(0.5)
+    assert N.found_se([], [], [1.0], [0.5]) == pytest.approx(0.5)
+    assert N.detection_p(0.0, 1.0) == pytest.approx(0.5)
+    assert N.detection_p(np.array([1.96]), np.array([1.0]))[0] == pytest.approx(0.975, abs=1e-3)
+
+
+def test_found_mean_se_predicts_recaptured_means():
+    """Truth by simulation: the mean value of the features found, re-captured."""
+    rng = np.random.default_rng(5)
+    stat = np.r_[rng.uniform(9, 30, 40), rng.normal(8.0, 1.0, 15)]
+    value, sd = stat * 0.8, np.full(stat.size, 1.0)
+    draws = stat + rng.normal(0, 1.0, (4000, stat.size))
+    vals = value + rng.normal(0, 1.0, (4000, stat.size)) * 0.8   # each value's own jitter
+    found = draws >= 8.0
+    truth = ((vals * found).sum(1) / found.sum(1)).std()
+    seen = stat + rng.normal(0, 1.0, stat.size)
+    f, m = seen >= 8.0, (seen < 8.0) & (seen >= 5.0)
+    p = N.detection_p(seen - 8.0, sd)
+    se = N.found_mean_se(value[f], p[f], value[m], p[m], np.full(f.sum(), 0.8))
+    assert se == pytest.approx(truth, rel=0.35)
+    assert isinstance(N.found_mean_se([1.0], [1.0], [], [], [0.1]), str)

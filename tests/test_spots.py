@@ -176,3 +176,26 @@ def test_too_coarse_photo_says_why_spots_are_not_measured():
     fine = measure(im.pixels, mm_per_px=im.truth.mm_per_px)
     assert fine.metrics["spots.count"] is not None
     assert not any(w.startswith("spots not measured") for w in fine.warnings)
+
+
+@pytest.mark.parametrize("spot_contrast", [0.6, 0.8])
+def test_count_standard_error_predicts_the_spread_of_recaptures(spot_contrast):
+    """Truth by re-capture: the same 40 spots (faint ones straddling the threshold)
+    photographed ten times with new noise, JPEG quality and sub-pixel shifts. The count's
+    standard error from ONE photo (each spot's and near miss's chance to be found again)
+    predicts the spread of the ten counts; a Poisson SE (the spots resampled) does not:
+    the same spots are there every time."""
+    from photokit.metrics import registry
+    from photokit.metrics.noise import count_se
+
+    counts, se = [], []
+    for k in range(10):
+        im = render_skin(seed=3, width=640, height=480, mm_per_px=0.2, jpeg_quality=90 + k % 5,
+                         noise_seed=k + 1, shift_px=(0.37 * (k % 2), 0.53 * (k % 3)), brown_spots=40,
+                         spot_contrast=spot_contrast, red_spots=0)
+        an = Analysis(uint8_to_linear(im.pixels), im.mask("skin"), im.truth.mm_per_px)
+        counts.append(S.count(an))
+        se.append(registry.get("spots.count").standard_error(an, counts[-1]))
+    observed, predicted = np.std(counts, ddof=1), np.sqrt(np.mean(np.square(se)))
+    assert 0.8 * observed <= predicted <= 2.0 * observed, (counts, se)
+    assert count_se(np.ones(int(np.mean(counts))), 1.0, 0.0) > 1.8 * observed

@@ -11,6 +11,11 @@ it was captured (pose, light, white balance, focus, JPEG). Each metric's noise f
   a count, an area for a covered share, a length for a line density, has
   ``se^2 = k^2 (sum(w_i^2) + (c sum(w_i))^2)``, ``c`` the capture's relative SD);
 - `mean_se`: means over detected features, ``se^2 = s^2 / n + (c mean)^2``;
+- `found_se` and `found_mean_se`: the same for features found by a threshold on a
+  statistic whose re-capture SD is known (spots): a re-capture of the same skin finds
+  the same features, except those near the threshold (`detection_p`), so the sum's
+  variance is their flicker, ``sum p_i (1 - p_i) w_i^2`` over the features found and the
+  near misses, plus each feature's own jitter and the capture's common term;
 - `tile_se`: means over the skin where no count formula fits: the between-tile spread of
   tile means (a block estimate of the mean's SE that keeps the spatial correlation
   within a tile), ``se^2 = n / (n - 1) sum(w_t^2 (x_t - x)^2) / (sum w_t)^2``
@@ -142,6 +147,74 @@ def mean_se(samples: Iterable[float], capture_cv: float) -> float | str:
     if x.size < 2:
         return f"{x.size} feature(s) found: a mean over fewer than 2 has no standard error"
     return math.sqrt(float(np.var(x, ddof=1)) / x.size + (capture_cv * float(np.mean(x))) ** 2)
+
+
+def detection_p(margin, sd):
+    r"""Probability that a re-capture finds a feature whose statistic lies `margin` above
+    its detection threshold (below: negative) with re-capture SD `sd`:
+    :math:`p = \Phi(m / \sigma)` (the statistic normal around its value in this photo)."""
+    z = np.asarray(margin, np.float64) / np.asarray(sd, np.float64)
+    return 0.5 * _erfc(-z / math.sqrt(2.0))
+
+
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+def found_se(found_w, found_p, missed_w, missed_p, *, per_weight: float = 1.0, jitter: float = 0.0,
+             capture_cv: float = 0.0) -> float:
+    r"""SE of ``v = k sum(w_i)`` over the features a threshold found, between re-captures
+    of the same skin.
+
+    :math:`se^2 = k^2 [\sum_{found + missed} p_i (1 - p_i) w_i^2 + j^2 \sum_{found} w_i^2
+    + (c \sum_{found} w_i)^2]`: each feature found (or narrowly missed) is found again with
+    probability ``p_i`` (`detection_p`), a Bernoulli variance of ``p(1-p)``; a found
+    feature's weight (its area) varies by relative SD ``j`` on its own; and the capture
+    moves the whole sum by relative SD ``c``. Unlike `count_se`, the features present are
+    not a random sample: tracking the same skin, the same spots are there again, and only
+    detection varies (docs/NOISE.md).
+
+    Parameters
+    ----------
+    found_w, missed_w : array_like
+        Weights of the features found and of the near misses (1 for a count, areas for a
+        covered share).
+    found_p, missed_p : array_like
+        Their detection probabilities (`detection_p`).
+    per_weight : float
+        ``k`` (``1 / area`` for a density).
+    jitter : float
+        ``j``, relative SD of one feature's weight between captures.
+    capture_cv : float
+        ``c``, relative SD of the whole sum between captures.
+    """
+    w = np.concatenate([np.asarray(found_w, float).ravel(), np.asarray(missed_w, float).ravel()])
+    p = np.concatenate([np.asarray(found_p, float).ravel(), np.asarray(missed_p, float).ravel()])
+    fw = np.asarray(found_w, float)
+    var = (float(np.sum(p * (1 - p) * w * w)) + jitter ** 2 * float(np.sum(fw * fw))
+           + (capture_cv * float(np.sum(fw))) ** 2)
+    return abs(per_weight) * math.sqrt(var)
+
+
+def found_mean_se(found_x, found_p, missed_x, missed_p, found_sd, capture_cv: float = 0.0) -> float | str:
+    r"""SE of the mean of ``x`` over the features a threshold found (`found_se`'s model).
+
+    :math:`se^2 = [\sum_{found + missed} p_i (1 - p_i) (x_i - \bar x)^2
+    + \sum_{found} \sigma_i^2] / n^2 + (c \bar x)^2`: a feature found or lost moves the
+    mean by :math:`(x_i - \bar x) / n`; each found feature's value varies by its own SD
+    :math:`\sigma_i`; the capture moves every value by relative SD ``c``.
+
+    Returns a reason (str) instead when fewer than two features were found.
+    """
+    x = np.asarray(found_x, float)
+    n = x.size
+    if n < 2:
+        return f"{n} feature(s) found: a mean over fewer than 2 has no standard error"
+    mean = float(np.mean(x))
+    allx = np.concatenate([x, np.asarray(missed_x, float).ravel()])
+    p = np.concatenate([np.asarray(found_p, float).ravel(), np.asarray(missed_p, float).ravel()])
+    flicker = float(np.sum(p * (1 - p) * (allx - mean) ** 2))
+    var = (flicker + float(np.sum(np.asarray(found_sd, float) ** 2))) / n ** 2
+    return math.sqrt(var + (capture_cv * mean) ** 2)
 
 
 def skin_tiles(mask: np.ndarray, tile_px: int) -> tuple[np.ndarray, np.ndarray]:

@@ -33,9 +33,20 @@ Method
    2.5 px) inside the skin edge. Photos too coarse to resolve spots of 2.6 mm (the
    geometric middle of that range) at 3 working pixels (6 photo pixels: coarser than
    about 0.43 mm/px) give None.
-4. Cross-talk: a component of the melanin map whose haemoglobin contrast exceeds 2.5
-   times its melanin contrast is a red spot (found on the haemoglobin map) and is
-   dropped there, and vice versa, so no spot is counted twice.
+4. Cross-talk: a component whose haemoglobin contrast exceeds its melanin contrast
+   (`RED_RATIO` = 1) is a red spot, found on the haemoglobin map, and is dropped from the
+   melanin map's, and vice versa, so no spot is counted twice. (Until version 2 a brown
+   spot's haemoglobin contrast could reach 2.5 times its melanin contrast: the demo's
+   needle marks, EI contrast 13-18 with 7-9 MI of cross-talk, were counted as brown
+   spots on treatment days. Real spots sit far from the boundary of 1: the brown spots
+   of a portrait and of the pores close-up have an EI/MI ratio below 0.36 in 90 % and
+   0.69 in 99 %, red spots an MI/EI ratio below 0.58 / 0.88.)
+5. Noise (docs/NOISE.md): a re-capture of the same skin finds the same spots except
+   those near a threshold: each spot found, and each near miss (`SpotResult.near`), is
+   found again with the probability `SpotResult.found_again` from its margins over the
+   peak threshold, the size range and the cross-talk test against their re-capture SDs
+   (`peak_sd`, `AREA_JITTER`); `found_se` / `found_mean_se` turn that into each metric's
+   standard error.
 
 Outputs: `find_spots` (centre in full-resolution pixels of the analysed image, area,
 equivalent diameter, mean contrast, kind) for overlays and distributions;
@@ -60,14 +71,14 @@ doi:10.1111/j.1365-2133.1984.tb14149.x
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import cv2
 import numpy as np
 
 from ..colour.chromophores import chromophore_maps
 from .analysis import Analysis, Grid
-from .noise import count_se, mean_se
+from .noise import detection_p, found_mean_se, found_se
 from .registry import family, job, metric, unmeasurable
 from .texture import MIN_SKIN_PX, Searched, blur, enough_skin, erode, scaled
 
@@ -80,7 +91,7 @@ DIAMETER_MM = (0.7, 10.0)
 THRESHOLDS = {"brown": (4.0, 8.0), "red": (4.0, 8.0)}
 #: Matched smoothing of the maps before thresholding (about a third of the smallest spot).
 SMOOTH_MM = 0.2
-RED_RATIO = 2.5
+RED_RATIO = 1.0
 #: On coarse photos a spot must still span this many working pixels (noise otherwise),
 #: and the maps are smoothed by at least this SD in pixels.
 MIN_DIAMETER_PX = 3.0
@@ -103,7 +114,30 @@ MAX_SMALLEST_DIAMETER_MM = float(np.sqrt(DIAMETER_MM[0] * DIAMETER_MM[1]))
 #: the transition to hair, nostrils or lips is no spot.
 EDGE_MM = 0.5
 EDGE_PX = 2.5
+#: Near misses are kept down to this many SDs below a threshold (`SpotResult.near`).
+NEAR_SD = 3.0
+#: SD of a spot's contrast (its peak, its mean) between captures of the same skin, in MI
+#: or EI units: ``sqrt(PEAK_SD_ABS^2 + ((PEAK_SD_REL + PEAK_SD_PX / d) peak)^2)``, ``d``
+#: the spot's diameter in working pixels (a small spot's peak depends on where the pixel
+#: grid falls on it); and relative SD of its area (`AREA_JITTER`). Measured on spots
+#: matched between no-change re-captures (`bench_noise.py` real protocol: small warp,
+#: light change, noise SD 2, JPEG 88-95) of a portrait at 0.33 mm/px (8 pairs, about 90
+#: brown spots each) and the pores close-up at 0.084 mm/px (4 pairs): peak SD at peaks of
+#: 4-10 / above 10: 1.4 / 2.9 (relative 18-21 %) for spots under 3 px across, 1.0 / 2.1
+#: (14 %) at 3-5 px, 0.8 / 1.7 (11-12 %) at 5-8 px, 0.7 / 1.5 (6-9 %) from 8 px;
+#: area SD 19 %. Synthetic close-ups at 0.07 mm/px vary less (peak 0.4-0.9, area 6 %):
+#: the real figures are the ones taken.
+PEAK_SD_ABS = 0.7
+PEAK_SD_REL = 0.06
+PEAK_SD_PX = 0.35
+AREA_JITTER = 0.19
 
+
+def peak_sd(contrast, diameter_px):
+    """SD of a spot's contrast between captures of the same skin (MI or EI units), for
+    spots `diameter_px` working pixels across (see `PEAK_SD_ABS`)."""
+    rel = PEAK_SD_REL + PEAK_SD_PX / np.maximum(np.asarray(diameter_px, np.float64), 1.0)
+    return np.hypot(PEAK_SD_ABS, rel * np.asarray(contrast, np.float64))
 
 
 @dataclass(frozen=True)
@@ -120,6 +154,10 @@ class Spot:
     diameter_mm: float
     contrast: float
     kind: str  # "brown" | "red"
+    #: Peak of the smoothed contrast map over the spot (what the detection threshold tests).
+    peak: float = 0.0
+    #: Mean contrast of the spot on the other chromophore's map (the cross-talk test).
+    cross: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,10 +165,37 @@ class Spot:
 
 @dataclass
 class SpotResult:
-    """The spots found and where they were searched."""
+    """The spots found, the near misses, and where they were searched.
+
+    ``near`` are candidates that failed the peak threshold or the size range by less than
+    `NEAR_SD` of their re-capture SDs: a re-capture may find them (`found_again`).
+    ``sizes_mm2`` is the range of areas counted.
+    """
 
     spots: list[Spot]
     searched: Searched
+    near: list[Spot] = field(default_factory=list)
+    sizes_mm2: tuple[float, float] = (0.0, float("inf"))
+
+    def diameters_px(self, spots: list[Spot]) -> np.ndarray:
+        """Diameters of `spots` in pixels of the level they were searched on."""
+        return np.array([s.diameter_mm for s in spots], np.float64) / self.searched.mm_per_px
+
+    def found_again(self, spots: list[Spot]) -> np.ndarray:
+        """Probability that a re-capture of the same skin finds each of `spots` (found or
+        near misses): `detection_p` of its peak over the threshold of its kind (SD
+        `peak_sd`) times that of its log area inside `sizes_mm2` (SD `AREA_JITTER`)."""
+        if not spots:
+            return np.zeros(0)
+        px = self.diameters_px(spots)
+        peak = np.array([s.peak for s in spots])
+        high = np.array([THRESHOLDS[s.kind][1] for s in spots])
+        area = np.array([s.area_mm2 for s in spots])
+        lo, hi = self.sizes_mm2
+        own, other = np.array([s.contrast for s in spots]), np.array([s.cross for s in spots])
+        cross = cross_talk(np.array([s.kind for s in spots]), own, other, px)
+        return (detection_p(peak - high, peak_sd(peak, px)) * detection_p(np.log(area / lo), AREA_JITTER)
+                * detection_p(np.log(hi / area), AREA_JITTER) * detection_p(*cross))
 
     @property
     def area_mm2(self) -> float:
@@ -143,8 +208,10 @@ class SpotResult:
         part = self.searched.within(view)
         if part is None:
             return None
-        k = view.holds(np.array([s.x for s in self.spots]), np.array([s.y for s in self.spots]))
-        return SpotResult([s for s, inside in zip(self.spots, k, strict=True) if inside], part)
+        def inside(spots):
+            k = view.holds(np.array([s.x for s in spots]), np.array([s.y for s in spots]))
+            return [s for s, keep in zip(spots, k, strict=True) if keep]
+        return SpotResult(inside(self.spots), part, inside(self.near), self.sizes_mm2)
 
 
 def find_spots(an: Analysis) -> list[Spot] | None:
@@ -156,6 +223,22 @@ def find_spots(an: Analysis) -> list[Spot] | None:
 def _spots(an: Analysis) -> SpotResult | None:
     """The spots of the whole skin (memoised), narrowed to a view's skin."""
     return an.shared("spots.result", _detect, SpotResult.within)
+
+
+def cross_talk(kind, own, cross, diameter_px) -> tuple[np.ndarray, np.ndarray]:
+    """Margin of the cross-talk test (module notes, step 4) and its re-capture SD.
+
+    A spot is red when its haemoglobin contrast exceeds `RED_RATIO` times its melanin
+    contrast, else brown: the margin is ``RED_RATIO * own - cross`` for a brown spot and
+    ``own - RED_RATIO * cross`` for a red one (``own``: the contrast on the spot's own map,
+    ``cross``: on the other map; the test passes at a margin >= 0, > 0 for red), each
+    contrast varying by `peak_sd` (spots `diameter_px` working pixels across).
+    """
+    own, cross = np.asarray(own, np.float64), np.asarray(cross, np.float64)
+    k_own = np.where(np.asarray(kind) == "red", 1.0, RED_RATIO)
+    k_cross = np.where(np.asarray(kind) == "red", RED_RATIO, 1.0)
+    sd = np.hypot(k_own * peak_sd(own, diameter_px), k_cross * peak_sd(cross, diameter_px))
+    return k_own * own - k_cross * cross, sd
 
 
 def _maps_on_skin(linear: np.ndarray, mask: np.ndarray, pad: int, band: int = 128):
@@ -279,6 +362,7 @@ def _detect(an: Analysis) -> SpotResult | None:
     amax = np.pi / 4 * (DIAMETER_MM[1] / p) ** 2
 
     spots: list[Spot] = []
+    near: list[Spot] = []
     for kind, own, other in (("brown", cm, ce), ("red", ce, cm)):
         low, high = THRESHOLDS[kind]
         lo = (own >= low) & valid
@@ -304,18 +388,22 @@ def _detect(an: Analysis) -> SpotResult | None:
         mean_other = np.bincount(li, weights=t, minlength=n) / w
         cx = np.bincount(li, weights=xs, minlength=n) / w
         cy = np.bincount(li, weights=ys, minlength=n) / w
-        if kind == "brown":  # the haemoglobin map dominates: a red spot, found on its own map
-            mine = mean_other <= RED_RATIO * np.maximum(mean_own, 1e-6)
-        else:  # melanin cross-talk of a brown spot
-            mine = mean_own > RED_RATIO * np.maximum(mean_other, 1e-6)
-        ok = (peak >= high) & mine & (area_px >= amin) & (area_px <= amax)
-        ok[0] = False
-        for i in np.flatnonzero(ok):
+        d_px = np.sqrt(4 * area_px / np.pi)
+        margin, sd_margin = cross_talk(kind, mean_own, mean_other, d_px)
+        mine = margin > 0 if kind == "red" else margin >= 0
+        ok = mine & (peak >= high) & (area_px >= amin) & (area_px <= amax)
+        reach = np.exp(NEAR_SD * AREA_JITTER)
+        cand = ((margin >= -NEAR_SD * sd_margin) & (peak >= high - NEAR_SD * peak_sd(high, d_px))
+                & (area_px >= amin / reach) & (area_px <= amax * reach))
+        cand[0] = False
+        for i in np.flatnonzero(cand):
             a_mm2 = float(area_px[i]) * p * p
-            spots.append(Spot(float((cx[i] + x0 + 0.5) * factor - 0.5),
-                              float((cy[i] + y0 + 0.5) * factor - 0.5), a_mm2,
-                              float(np.sqrt(4 * a_mm2 / np.pi)), float(mean_own[i]), kind))
-    return SpotResult(spots, Searched(valid, Grid.scaled(valid.shape, factor, y0, x0), p))
+            s = Spot(float((cx[i] + x0 + 0.5) * factor - 0.5), float((cy[i] + y0 + 0.5) * factor - 0.5),
+                     a_mm2, float(np.sqrt(4 * a_mm2 / np.pi)), float(mean_own[i]), kind, float(peak[i]),
+                     float(mean_other[i]))
+            (spots if ok[i] else near).append(s)
+    return SpotResult(spots, Searched(valid, Grid.scaled(valid.shape, factor, y0, x0), p), near,
+                      (float(amin * p * p), float(amax * p * p)))
 
 
 def _of(an: Analysis, kind: str) -> tuple[list[Spot], float] | None:
@@ -359,9 +447,16 @@ def _of(an: Analysis, kind: str) -> tuple[list[Spot], float] | None:
 # faces) took for skin.
 
 
-#: Relative SD of brown-spot counts, areas and contrasts between captures of the same
-#: skin (real face re-captures above: CV 6 %; VISIA ~6 %), and of red spots (14 %).
-SPOT_CAPTURE_CV = {"brown": 0.06, "red": 0.14}
+#: Relative SD of a whole spot sum (count, area, contrast) between captures of the same
+#: skin beyond each spot's own flicker and jitter (`found_se`): what moves many spots at
+#: once, above all crowded spots at the chroma resolution merging into one component or
+#: splitting (a portrait at 0.33 mm/px, working level 0.66 mm/px: spots of 13-25 MI
+#: found in one re-capture had no candidate at all in the other). Calibrated on the real
+#: re-captures of the level-flicker table above: with flicker alone the brown count's
+#: z-scores (delta over its SE) had an RMS of 1.27 on the portrait (8 pairs) and 0.78 on
+#: the close-up (4 pairs); 5 % brings the portrait to 0.83 (0.74), 10 % the red count from
+#: 1.12 to 0.91. (VISIA's spot repeatability, ~6 %, is of the same size.)
+SPOT_CAPTURE_CV = {"brown": 0.05, "red": 0.10}
 
 
 def spot_features(an: Analysis) -> list[dict] | None:
@@ -373,28 +468,35 @@ def spot_features(an: Analysis) -> list[dict] | None:
 
 
 def _noise(kind: str, what: str):
-    """Noise function of a spot metric (docs/NOISE.md): `count_se` over the spots of `kind`
-    (weights 1 for ``count``, per area for ``density``, their areas for ``area``), or
-    `mean_se` of their contrasts (``contrast``)."""
+    """Noise function of a spot metric (docs/NOISE.md): `found_se` over the spots of
+    `kind` found and narrowly missed (weights 1 for ``count``, per area for ``density``,
+    their areas for ``area``), or `found_mean_se` of their contrasts (``contrast``).
+    A re-capture of the same skin finds the same spots but those near a threshold."""
+
     cv = SPOT_CAPTURE_CV[kind]
 
     def noise(an: Analysis, value: float) -> float | str:
-        r = _of(an, kind)
+        r = _spots(an)
         if r is None:
             return "no spots searched"
-        spots, area = r
-        if what == "count":
-            return count_se([1.0] * len(spots), 1.0, cv)
-        if what == "density":
-            return count_se([1.0] * len(spots), 100.0 / area, cv)
+        found = [s for s in r.spots if s.kind == kind]
+        near = [s for s in r.near if s.kind == kind]
+        pf, pn = r.found_again(found), r.found_again(near)
+        if what == "contrast":
+            sd = peak_sd([s.contrast for s in found], r.diameters_px(found))
+            return found_mean_se([s.contrast for s in found], pf, [s.contrast for s in near], pn, sd,
+                                 cv)
         if what == "area":
-            return count_se([s.area_mm2 for s in spots], 100.0 / area, cv)
-        return mean_se([s.contrast for s in spots], cv)
+            return found_se([s.area_mm2 for s in found], pf, [s.area_mm2 for s in near], pn,
+                            per_weight=100.0 / r.area_mm2, jitter=AREA_JITTER, capture_cv=cv)
+        k = 100.0 / r.area_mm2 if what == "density" else 1.0
+        return found_se(np.ones(len(found)), pf, np.ones(len(near)), pn, per_weight=k,
+                        capture_cv=cv)
     return noise
 
 
 @metric("spots.count", core=True, trend_rank=5, unit="count", mdc=16.0, better="lower", needs_scale=True,
-        noise=_noise("brown", "count"),
+        version=2, noise=_noise("brown", "count"),
         description="pigmented (brown) spots, 0.7-10 mm, >= 8 MI units above local background")
 def count(an: Analysis) -> float | None:
     r = _of(an, "brown")
@@ -402,7 +504,7 @@ def count(an: Analysis) -> float | None:
 
 
 @metric("spots.area_pct", unit="%", mdc=8.2, better="lower", needs_scale=True,
-        noise=_noise("brown", "area"),
+        version=2, noise=_noise("brown", "area"),
         core=True, trend_rank=6, pih_sign=1.0,
         description="% of analysed skin covered by pigmented (brown) spots")
 def area_pct(an: Analysis) -> float | None:
@@ -411,7 +513,7 @@ def area_pct(an: Analysis) -> float | None:
 
 
 @metric("spots.density", trend_rank=100, unit="1/cm^2", mdc=2.5, better="lower", needs_scale=True,
-        noise=_noise("brown", "density"),
+        version=2, noise=_noise("brown", "density"),
         description="pigmented (brown) spots per cm^2 of analysed skin")
 def density(an: Analysis) -> float | None:
     r = _of(an, "brown")
@@ -419,7 +521,7 @@ def density(an: Analysis) -> float | None:
 
 
 @metric("spots.brown_contrast", trend_rank=100, unit="MI", mdc=11.0, better="lower", needs_scale=True,
-        noise=_noise("brown", "contrast"),
+        version=2, noise=_noise("brown", "contrast"),
         description="mean melanin-index contrast of brown spots against their surround")
 def brown_contrast(an: Analysis) -> float | None:
     r = _of(an, "brown")
@@ -429,7 +531,7 @@ def brown_contrast(an: Analysis) -> float | None:
 
 
 @metric("spots.red_count", trend_rank=100, unit="count", mdc=8.5, better="lower", needs_scale=True,
-        noise=_noise("red", "count"),
+        version=2, noise=_noise("red", "count"),
         description="red (haemoglobin) spots, 0.7-10 mm, >= 8 EI units above local background")
 def red_count(an: Analysis) -> float | None:
     r = _of(an, "red")
@@ -437,7 +539,7 @@ def red_count(an: Analysis) -> float | None:
 
 
 @metric("spots.red_area_pct", trend_rank=100, unit="%", mdc=0.51, better="lower", needs_scale=True,
-        noise=_noise("red", "area"),
+        version=2, noise=_noise("red", "area"),
         description="% of analysed skin covered by red spots")
 def red_area_pct(an: Analysis) -> float | None:
     r = _of(an, "red")
