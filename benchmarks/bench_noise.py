@@ -23,7 +23,8 @@ close-up (``pores/face_left.png`` at 0.084 mm/px) re-captured by a small similar
 ``change``: synthetic pairs at 0.07 mm/px with a known 10 % and 20 % decrease of
 roughness, pore density (50/cm^2), brown-spot count (40), spot contrast, wrinkle count
 (20) and melanin, measured over all the skin but the reference patch (the generator's
-default light skin, the same light and pose as ``synthetic``, reference skin): the
+default light skin, the same light and pose as ``synthetic``, calibrated by the reference
+skin; the melanin pairs, whose change covers the reference too, by a colour card): the
 measured change and the floor as a % of the metric's value, and the share of pairs
 that call a significant decrease.
 
@@ -101,15 +102,18 @@ def synth_job(job):
                                                **{k: v for k, v in changes.get("base", {}).items()}),
                   camera_before=camera(rng), camera_after=camera(rng), **changes.get("after", {}))
     out = {"truth": {k: float(v) for k, v in p.delta.items()}}
-    ref_b = p.before.mask("reference")
+    # a melanin change covers the reference skin too (the reference would cancel it): it
+    # is calibrated by the colour card in the scene instead
+    by_card = bool(changes.get("base", {}).get("card"))
+    ref_b = None if by_card else p.before.mask("reference")
     # known changes are measured over all the skin but the reference (the change covers it)
-    roi = p.before.mask("skin") & ~ref_b if changes else p.before.mask("roi")
+    roi = (p.before.mask("skin") & ~p.before.mask("reference")) if changes else p.before.mask("roi")
     for label, ref in (("calibrated", ref_b), ("uncalibrated", None)):
         if changes and label == "uncalibrated":
             continue
         try:
             c = compare(p.before.pixels, p.after.pixels, roi=roi, reference_roi=ref,
-                        mm_per_px=mmpp, calibration="none")
+                        mm_per_px=mmpp, calibration="auto" if by_card else "none")
         except PhotokitError as exc:       # counted as a pair that could not be compared
             out["error"] = str(exc)
             continue
@@ -275,7 +279,8 @@ def main():
                 for k_step in (1, 2):
                     for k in range(a.pairs + 1):
                         jobs.append((None, (1200, 900, 0.07), 31 * k + 7 * k_step + 97 * j,
-                                     {"base": {field: base}, "after": {field: base + k_step * step}}))
+                                     {"base": {field: base, **({"card": True} if field == "melanin" else {})},
+                                      "after": {field: base + k_step * step}}))
                         keys.append((name, k_step))
             res = list(ex.map(synth_job, jobs))
             grouped = {}
