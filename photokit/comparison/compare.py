@@ -251,8 +251,8 @@ def lighting_difference(before_rgb8: np.ndarray, after_aligned_rgb8: np.ndarray,
 
 
 def calibration_of(m) -> dict:
-    """The calibration of a Measurement as a dict (``method: "none"`` without one)."""
-    """A measurement's calibration as a dict (a `Calibration` or a plain dict)."""
+    """The calibration of a Measurement as a dict (``method: "none"`` without one; a
+    `Calibration` or a plain dict)."""
     cal = getattr(m, "calibration", None)
     if cal is None:
         return {"method": "none", "delta_e_mean": None}
