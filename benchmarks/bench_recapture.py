@@ -28,6 +28,10 @@ Scores
   BEFORE and the aligned AFTER inside the hand-placed points' hull, BEFORE pixels. When
   AFTER's face is smaller than BEFORE's, both are first reduced by that ratio (AFTER has
   no detail finer than its own pixels) and the flow is scaled back to BEFORE pixels.
+- zoom with a cheek ROI (``roi=``, two discs placed from the hand points: 0.75 IPD below
+  each pupil, radius 0.22 IPD), as a clinician marks a treated area: the same scores.
+  (Until 2026-12-07 such a ROI sent the pair down the feature path, whose fit followed
+  the room behind the face.)
 - london: strangers refused, and the largest confidence any of them gets; the
   neutral/smiling pairs aligned with an expression warning, refused, or plain "ok".
 - identity evidence (this code): skin-detail matches explained by the alignment on
@@ -90,10 +94,10 @@ def _apply(h, pts):
     return p[:, :2] / p[:, 2:3]
 
 
-def run_photokit(before_rgb, after_rgb) -> Result:
+def run_photokit(before_rgb, after_rgb, roi=None) -> Result:
     """photokit's align from whichever tree is first on the path."""
     from photokit.registration.align import align
-    al = align(before_rgb, after_rgb)
+    al = align(before_rgb, after_rgb, roi=roi)
 
     def carry(pts):
         if hasattr(al, "map_points"):
@@ -111,7 +115,8 @@ def run_photokit(before_rgb, after_rgb) -> Result:
                   (lambda img: al.warp(img)) if al.ok else None)
 
 
-def run_baseline(before_rgb, after_rgb) -> Result:
+def run_baseline(before_rgb, after_rgb, roi=None) -> Result:
+    """The OpenCV recipe on the whole frame (it takes no region)."""
     h = baseline(before_rgb, after_rgb)
     if h is None:
         return Result(False, 0.0, "fewer than 10 matches", [], None, None, None)
@@ -140,13 +145,24 @@ def face_residual(before_rgb, aligned_rgb, hull_pts, ratio) -> float:
     return float(np.median(mag)) / ratio
 
 
-def zoom_pairs(run, quick):
+def cheek_roi(shape, tem) -> np.ndarray:
+    """Two cheek discs placed from the hand points alone (independent of photokit's face
+    model): centred 0.75 IPD below each pupil, radius 0.22 IPD."""
+    p1, p2 = tem[63], tem[81]
+    ipd = float(np.linalg.norm(p1 - p2))
+    m = np.zeros(shape[:2], np.uint8)
+    for p in (p1, p2):
+        cv2.circle(m, (int(round(p[0])), int(round(p[1] + 0.75 * ipd))), int(round(0.22 * ipd)), 1, -1)
+    return m.astype(bool)
+
+
+def zoom_pairs(run, quick, roi=False):
     rows = []
     pairs = list(itertools.combinations(ZOOM, 2))
     for b, a in pairs[:3] if quick else pairs:
         rb, ra = read_rgb(DATA / f"recaptures/zoom/{b}.jpg"), read_rgb(DATA / f"recaptures/zoom/{a}.jpg")
         tb, ta = read_tem(DATA / f"recaptures/zoom/{b}.tem"), read_tem(DATA / f"recaptures/zoom/{a}.tem")
-        r = run(rb, ra)
+        r = run(rb, ra, roi=cheek_roi(rb.shape, tb) if roi else None)
         row = {"pair": f"{b}-{a}", "ok": r.ok, "reason": r.reason, "identity": r.identity}
         if r.ok:
             ipd_a = float(np.linalg.norm(ta[63] - ta[81]))
@@ -229,7 +245,8 @@ def speed(run, rounds=7):
 def evaluate(run, quick, only_speed=False):
     if only_speed:
         return {"speed": speed(run)}
-    return {"zoom": zoom_pairs(run, quick), "london": london_pairs(run, quick),
+    return {"zoom": zoom_pairs(run, quick), "zoom_roi": zoom_pairs(run, quick, roi=True),
+            "london": london_pairs(run, quick),
             "portraits": portrait_pairs(run, quick), "speed": speed(run)}
 
 
@@ -239,6 +256,9 @@ def summary(res) -> dict:
     ok = [r for r in z if r["ok"]]
     pts = [r["points_pct"] for r in ok if r.get("points_pct") is not None]
     resid = [r["residual_px"] for r in ok]
+    zr = res.get("zoom_roi", [])
+    okr = [r for r in zr if r["ok"]]
+    ptr = [r["points_pct"] for r in okr if r.get("points_pct") is not None]
     lon = res["london"]
     st = [r for r in lon if r["kind"] == "stranger"]
     sm = [r for r in lon if r["kind"] == "smile"]
@@ -250,6 +270,9 @@ def summary(res) -> dict:
         "zoom points mapped to null": str(sum(r.get("points_null", 0) for r in ok)),
         "zoom face residual px (median / max)":
             f"{np.median(resid):.2f} / {max(resid):.2f}" if resid else "-",
+        "zoom, cheek ROI: ok": f"{len(okr)}/{len(zr)}",
+        "zoom, cheek ROI: points, median % IPD (median / max)":
+            f"{np.median(ptr):.2f} / {max(ptr):.2f}" if ptr else "-",
         "strangers refused": f"{sum(not r['ok'] for r in st)}/{len(st)}",
         "strangers with confidence >= 0.5": str(sum(c >= 0.5 for c in conf)) if conf else "n/a",
         "strangers max confidence": f"{max(conf):.3f}" if conf else "n/a",
@@ -338,9 +361,10 @@ def main(argv=None):
     print(f"{'':{w}}  " + "  ".join(f"{k:>18}" for k in sums))
     for n in names:
         print(f"{n:{w}}  " + "  ".join(f"{s[n]:>18}" for s in sums.values()))
-    print("\nzoom pairs (this code):")
-    for r in cols["this code"]["zoom"]:
-        print("  ", {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()})
+    for key in ("zoom", "zoom_roi"):
+        print(f"\n{key} pairs (this code):")
+        for r in cols["this code"][key]:
+            print("  ", {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()})
     identity_fit(cols["this code"])
     return 0
 

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from photokit.cli.main import cli
 from photokit.faces.mesh import TRIANGLES, ZONE_CODES, ZONES, find_faces, visibility
-from photokit.registration.align import align, identity_posterior
+from photokit.registration.align import FEATURE_VERTEX_MAX, align, identity_posterior, vertex_error
 from photokit.registration.mesh import (
     RIGID_ZONES,
     expression,
@@ -272,3 +272,32 @@ def test_early_feature_path_returns_what_the_sequential_one_does(astronaut, monk
         out[name] = (json.dumps(a.to_dict(), sort_keys=True), None if a.flow is None else a.flow.tobytes())
     assert json.loads(out["early"][0])["method"] == "features"
     assert out["early"] == out["after the fit"]
+
+
+def test_a_cheek_roi_follows_the_face_not_the_room(astronaut, face, monkeypatch):
+    """The face moves in front of a room that does not (a patient re-seated before the
+    same wall). With a cheek ROI the face is still aligned through the mesh: the ROI lies
+    on the face, though the head ellipse grown around it to anchor a feature fit takes in
+    the room (as it does around a face photographed at 15 cm: enlarged here), and a
+    feature alignment that followed the room is told apart by the meshes."""
+    monkeypatch.setattr("photokit.registration.subject.HEAD_ELLIPSE", (-0.08, 1.6, 1.6))
+    lm = face.landmarks[:, :2]
+    # the whole head shifted by ~(7, -5) px, the room around it still
+    d = _bumps(astronaut.shape[:2], [lm.mean(0)], [(7.0, -5.0)], 70.0)
+    after, truth = _warp_known(astronaut, np.array([[1.0, 0, 0], [0, 1.0, 0]]), d)
+    cheek = np.zeros(astronaut.shape[:2], np.uint8)
+    cv2.fillPoly(cheek, [np.asarray(face.zone_polygons()["cheek_left"], np.int32).reshape(-1, 2)], 1)
+    al = align(astronaut, after, roi=cheek.astype(bool))
+    # decided with the meshes (a feature result is kept only when the meshes agree)
+    assert al.ok and al.identity is not None and al.pose_change is not None, (al.method, al.reason)
+    ys, xs = np.nonzero(cheek)
+    pts = np.c_[xs, ys][:: max(1, len(xs) // 40)].astype(np.float64)
+    got = np.array(al.map_points(pts), dtype=float)
+    assert np.nanmedian(np.linalg.norm(got - truth(pts), axis=1)) < 0.8
+    fa = find_faces(after)[0]
+    ipd = float(np.hypot(*np.subtract(fa.iris_left.center, fa.iris_right.center)))
+    assert vertex_error(al, face, fa) < 0.03
+    # the room's alignment (the whole frame, no face): near identity, the face ~8.6 px off
+    room = align(astronaut, after, faces=False)
+    assert room.ok
+    assert vertex_error(room, face, fa) > min(FEATURE_VERTEX_MAX, 0.7 * 8.6 / ipd)

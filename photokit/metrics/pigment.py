@@ -18,6 +18,7 @@ from ..imaging.filters import gaussian
 from .analysis import Analysis
 from .noise import calibrated_light_only
 from .redness import (
+    COLOUR_DISTANCE_TOLERANCE,
     COLOUR_JOB,
     LOG_FLOOR,
     WORK_SIDE,
@@ -32,6 +33,10 @@ from .registry import Panel, family, metric
 #: Smoothing (mm) of the melanin map for evenness: removes pores and noise, keeps the
 #: mottling and patches (1-10 mm) that make tone uneven.
 EVENNESS_SIGMA_MM = 0.5
+#: Largest scale ratio at which an evenness change is judged (`COLOUR_DISTANCE_TOLERANCE`,
+#: tighter: a spread over a map also follows what the resolution resolves of it). On the
+#: zoom re-captures evenness moved by 1.65 MI (floor 1.3) at a ratio of 1.27.
+EVENNESS_RESOLUTION_TOLERANCE = 1.2
 
 family("pigment", title="Pigment and tone", order=1)
 
@@ -111,7 +116,8 @@ MI_MEAN_MDC, ITA_MEAN_MDC, EVENNESS_MDC = 4.0, 4.6, 1.3
 
 
 @metric("pigment.mi_mean", unit="MI", mdc=MI_MEAN_MDC, better="neither", job=COLOUR_JOB, core=True,
-        working_side=WORK_SIDE, noise=colour_noise(melanin_map, mi_of, MI_MEAN_MDC),
+        working_side=WORK_SIDE, resolution_tolerance=COLOUR_DISTANCE_TOLERANCE,
+        noise=colour_noise(melanin_map, mi_of, MI_MEAN_MDC),
         zone_map=melanin_map, pih_sign=1.0,
         panel=Panel("Pigment (melanin index)", "YlOrBr", "BrBG_r", "lighter", "darker", "lighter",
                     "darker", pixels=lambda lv: melanin_index_Diffey1984(lv.linear)),
@@ -121,7 +127,8 @@ def mi_mean(an: Analysis) -> float | None:
 
 
 @metric("pigment.ita_mean", unit="deg", mdc=ITA_MEAN_MDC, better="neither", job=COLOUR_JOB, core=True,
-        working_side=WORK_SIDE, noise=colour_noise(ita_map, ita_of, ITA_MEAN_MDC),
+        working_side=WORK_SIDE, resolution_tolerance=COLOUR_DISTANCE_TOLERANCE,
+        noise=colour_noise(ita_map, ita_of, ITA_MEAN_MDC),
         zone_map=ita_map, pih_sign=-1.0,
         description="mean Individual Typology Angle atan2(L*-50, b*)")
 def ita_mean(an: Analysis) -> float | None:
@@ -129,7 +136,8 @@ def ita_mean(an: Analysis) -> float | None:
 
 
 @metric("pigment.evenness", unit="MI", mdc=EVENNESS_MDC, better="lower", job=COLOUR_JOB, core=True,
-        working_side=WORK_SIDE, pih_sign=1.0, noise=calibrated_light_only(EVENNESS_MDC),
+        working_side=WORK_SIDE, resolution_tolerance=EVENNESS_RESOLUTION_TOLERANCE,
+        pih_sign=1.0, noise=calibrated_light_only(EVENNESS_MDC),
         description=f"SD of the melanin index over skin, smoothed at {EVENNESS_SIGMA_MM:g} mm "
                     "(lower = more even)")
 def evenness(an: Analysis) -> float | None:

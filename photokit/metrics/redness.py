@@ -41,6 +41,17 @@ WORK_SIDE = 1600
 #: ~10 % of each other.
 COLOUR_JOB = job("colour", start=3)
 
+#: Largest ratio of two photos' mm per pixel (for one camera: of their distances) at which
+#: a mean colour metric's change is judged (`photokit.metrics.registry.Metric.
+#: resolution_tolerance`). A phone sets exposure, white balance and local tone mapping from
+#: what fills the frame, and a calibration (card, reference skin) corrects one gain per
+#: channel, not how the face's parts are rendered against each other. On the real zoom
+#: re-captures (``recaptures/zoom``: one person at 15-60 cm, the cheeks measured against
+#: the forehead as reference skin) every mean colour metric agreed within its floor at
+#: scale ratios 1.24 and 1.27, while at 1.36-2.17 the melanin index moved by 6.4-16.6 MI
+#: (floor 4) and ITA by 5-15 deg (floor 4.6) (docs/NOISE.md "Distance and colour").
+COLOUR_DISTANCE_TOLERANCE = 1.3
+
 family("redness", title="Redness", order=0)
 
 #: Floor on linear values before taking logarithms (1/10 of an 8-bit level of black).
@@ -187,7 +198,8 @@ A_MEAN_MDC, EI_MEAN_MDC, AREA_PCT_MDC = 0.6, 1.4, 5.1
 
 
 @metric("redness.a_mean", unit="a*", mdc=A_MEAN_MDC, better="lower", job=COLOUR_JOB, core=True,
-        working_side=WORK_SIDE, noise=colour_noise(a_star_map, lambda rgb: lab_of(rgb)[1], A_MEAN_MDC),
+        working_side=WORK_SIDE, resolution_tolerance=COLOUR_DISTANCE_TOLERANCE,
+        noise=colour_noise(a_star_map, lambda rgb: lab_of(rgb)[1], A_MEAN_MDC),
         zone_map=a_star_map, recovery=True,
         panel=Panel("Redness", "Reds", "RdBu_r", "less red", "more red", "paler", "redder",
                     pixels=lambda lv: lv.lab[..., 1].astype(np.float32)),
@@ -197,7 +209,8 @@ def a_mean(an: Analysis) -> float | None:
 
 
 @metric("redness.ei_mean", unit="EI", mdc=EI_MEAN_MDC, better="lower", job=COLOUR_JOB, core=True,
-        working_side=WORK_SIDE, noise=colour_noise(erythema_map, ei_of, EI_MEAN_MDC),
+        working_side=WORK_SIDE, resolution_tolerance=COLOUR_DISTANCE_TOLERANCE,
+        noise=colour_noise(erythema_map, ei_of, EI_MEAN_MDC),
         zone_map=erythema_map, recovery=True,
         description="mean erythema index 100*log10(R/G) on linear calibrated RGB")
 def ei_mean(an: Analysis) -> float | None:
@@ -205,7 +218,8 @@ def ei_mean(an: Analysis) -> float | None:
 
 
 @metric("redness.area_pct", unit="%", mdc=AREA_PCT_MDC, better="lower", job=COLOUR_JOB, core=True,
-        working_side=WORK_SIDE, noise=calibrated_light_only(AREA_PCT_MDC),
+        working_side=WORK_SIDE, resolution_tolerance=COLOUR_DISTANCE_TOLERANCE,
+        noise=calibrated_light_only(AREA_PCT_MDC),
         description=f"% of skin whose erythema index exceeds its own 20th percentile + {RED_EXCESS_EI:g}")
 def area_pct(an: Analysis) -> float | None:
     m = colour_skin(an)

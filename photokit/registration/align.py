@@ -125,6 +125,7 @@ import numpy as np
 
 from ..faces.search import face_pass
 from ..io.photo import Photo, load
+from ..io.roi import read_roi
 from .mesh import (
     LOG1P,
     FaceFit,
@@ -187,6 +188,12 @@ ID_SLOPE = 6.13
 ID_MIDPOINT = 3.23
 #: A user ROI is followed through the mesh when at least this share of it lies on the face.
 MESH_ROI_SHARE = 0.5
+#: Largest median distance (share of AFTER's inter-pupil distance) between BEFORE's mesh
+#: vertices carried by a feature alignment and AFTER's own vertices for that alignment
+#: to replace the mesh's. Right alignments of the zoom re-captures leave 1.2-2.9 % (mesh
+#: jitter, and the silhouette sliding with perspective); a homography that followed the
+#: wall behind a cheek ROI left 13-61 % with a residual of 1.1-1.6 px on the frame.
+FEATURE_VERTEX_MAX = 0.05
 
 _MODELS = {"similarity": 4, "affine": 6, "homography": 8}
 
@@ -1102,7 +1109,9 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
     fa = face_pass(pa).meshes[:1] if fb else []
     sub_b = None if fa and roi is None else find_subject(gb, roi, faces=faces)
     if fa:
-        if sub_b is None or _mesh_covers(fb[0], sub_b):
+        # the user's ROI itself decides, not the subject grown around it to anchor a
+        # feature alignment (a head ellipse that takes in the wall behind a close face)
+        if roi is None or _mesh_covers(fb[0], read_roi(roi, gb.shape[:2])):
             # one global model nearly explains the face (the camera moved, the face kept its
             # shape): the feature path, conditioned over the whole frame and refined by ECC,
             # gives the more precise global part. It is kept when it leaves at most a third of
@@ -1124,7 +1133,7 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
                 if m.flow_px is None or m.flow_px > m.tolerance_px:
                     return m
                 f = early.result() if early is not None else features()
-            if not f.ok:
+            if not f.ok or vertex_error(f, fb[0], fa[0]) > FEATURE_VERTEX_MAX:
                 return m
             r_feat, _ = skin_residual(fit, f.dense_map)
             if r_feat > max(m.residual_px if m.ok else -1.0, f.tolerance_px / 3):
@@ -1160,13 +1169,28 @@ def _tolerance(shape) -> float:
     return max(3.0, 0.001 * float(np.hypot(*shape[:2])))
 
 
-def _mesh_covers(face, sub: Subject) -> bool:
-    """Does BEFORE's face mesh hold the subject? (always, unless it is a user ROI)"""
-    if sub.kind != "roi":
-        return True
-    hull = np.zeros(sub.shape, np.uint8)
+def _mesh_covers(face, roi: np.ndarray) -> bool:
+    """Does BEFORE's face mesh hold the user's ROI (at least `MESH_ROI_SHARE` of it)?"""
+    hull = np.zeros(roi.shape[:2], np.uint8)
     cv2.fillConvexPoly(hull, cv2.convexHull(face.landmarks[:, :2].astype(np.float32)).astype(np.int32), 1)
-    return float(hull[sub.mask > 0].mean()) >= MESH_ROI_SHARE
+    return float(hull[roi > 0].mean()) >= MESH_ROI_SHARE
+
+
+def vertex_error(al: Alignment, face_b, face_a) -> float:
+    """How far an alignment carries BEFORE's face from AFTER's, by the meshes.
+
+    ``median_i |al(b_i) - a_i| / IPD_a`` over the mesh vertices ``b_i`` (BEFORE) and
+    ``a_i`` (AFTER) that `Alignment.map_points` carries, ``IPD_a`` AFTER's inter-pupil
+    distance; ``inf`` when none is carried. An independent check of a feature alignment
+    of a face: its residual and correlation are judged where its matches were, which can
+    be the room behind the patient (`FEATURE_VERTEX_MAX`).
+    """
+    mapped = np.array([[np.nan, np.nan] if p is None else p
+                       for p in al.map_points(face_b.landmarks[:, :2])], np.float64)
+    err = np.linalg.norm(mapped - face_a.landmarks[:, :2], axis=1)
+    err = err[np.isfinite(err)]
+    ipd = float(np.hypot(*np.subtract(face_a.iris_left.center, face_a.iris_right.center)))
+    return float(np.median(err)) / ipd if len(err) and ipd > 0 else float("inf")
 
 
 def identity_posterior(matches: int) -> float:
