@@ -24,7 +24,10 @@ and, near the brow, pores nobody outlined.
 ``--old PATH`` runs the same on another checkout (e.g. ``git worktree add /tmp/old19
 HEAD``) in a subprocess, for the before/after column.
 
-Run: ``python benchmarks/bench_pores.py [--old /tmp/old19] [--json out.json]``.
+``--errors PNG`` draws this checkout's matches, false hits and missed outlines, and
+tabulates recall by pore size and dip and the false hits by distance to an outline.
+
+Run: ``python benchmarks/bench_pores.py [--old /tmp/old19] [--json out.json] [--errors e.png]``.
 """
 
 from __future__ import annotations
@@ -86,14 +89,16 @@ def parts(region: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def score(pores: list, part: np.ndarray, truth: np.ndarray) -> dict:
-    """Per-pore matching and pixel Dice of `pores` against the hand outlines in `part`.
+def match(pores: list, part: np.ndarray, truth: np.ndarray):
+    """One-to-one matching of `pores` to the hand outlines in `part`.
 
     An annotated pore belongs to the part holding most of its pixels (its centroid's
     row decides, as the halves are split by rows); a detection belongs to the part
-    holding its centre.
+    holding its centre. Returns the outlines' labels (`cv2.connectedComponentsWithStats`:
+    count, label image, stats, centroids), which labels are in the part, the detections
+    in the part and, for each of them, the label it matched (0: a false hit).
     """
-    n, lab, _, cen = cv2.connectedComponentsWithStats(truth.view(np.uint8), connectivity=8)
+    n, lab, stats, cen = cv2.connectedComponentsWithStats(truth.view(np.uint8), connectivity=8)
     h, w = lab.shape
     mine = np.zeros(n, bool)
     mine[1:] = part[np.clip(np.round(cen[1:, 1]).astype(int), 0, h - 1),
@@ -103,12 +108,23 @@ def score(pores: list, part: np.ndarray, truth: np.ndarray) -> dict:
     grown = np.where(lab > 0, lab, grown.astype(np.int32))
     inside = [q for q in pores
               if 0 <= round(q.y) < h and 0 <= round(q.x) < w and part[round(q.y), round(q.x)]]
-    used, tp = set(), 0
-    for q in sorted(inside, key=lambda q: -q.contrast):
+    inside.sort(key=lambda q: -q.contrast)
+    used, hit = set(), []
+    for q in inside:
         k = int(grown[round(q.y), round(q.x)])
-        if k > 0 and mine[k] and k not in used:
+        ok = k > 0 and mine[k] and k not in used
+        if ok:
             used.add(k)
-            tp += 1
+        hit.append(k if ok else 0)
+    return (n, lab, stats, cen), mine, inside, np.array(hit, int)
+
+
+def score(pores: list, part: np.ndarray, truth: np.ndarray) -> dict:
+    """Per-pore matching (`match`) and pixel Dice of `pores` against the hand outlines in
+    `part`."""
+    (_, lab, _, _), mine, inside, hit = match(pores, part, truth)
+    h, w = lab.shape
+    tp = int(np.count_nonzero(hit))
     pred = np.zeros((h, w), np.uint8)
     for q in inside:
         cv2.circle(pred, (round(q.x), round(q.y)), max(1, round(q.diameter_mm / 2 / MM_PER_PX)), 1, -1)
@@ -120,6 +136,72 @@ def score(pores: list, part: np.ndarray, truth: np.ndarray) -> dict:
     return {"annotated": annotated, "detected": len(inside), "matched": tp, "precision": prec, "recall": rec,
             "f1": 2 * prec * rec / max(prec + rec, 1e-9),
             "dice": 2 * float((pred & t).sum()) / max(float(pred.sum() + t.sum()), 1.0)}
+
+
+def errors(rgb: np.ndarray, region: np.ndarray, truth: np.ndarray, pores: list, png: str) -> None:
+    """Where the detector errs, over the whole region: `png` shows the photo with the hand
+    outlines (green; filled magenta when missed), matched detections (cyan) and false hits
+    (red), each drawn as a circle of its diameter; printed: recall by the outlined pore's
+    size and by its dip (mean L* of a 0.1-0.3 mm ring outside the outline minus the mean
+    inside: how dark the pore is at all), and the false hits by their distance to the
+    nearest outline and by their dip (the same ring outside their disc)."""
+    (n, lab, stats, _), mine, inside, hit = match(pores, region, truth)
+    found = np.zeros(n, bool)
+    found[hit[hit > 0]] = True
+    L = cv2.cvtColor(rgb.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)[..., 0]
+
+    def ring_mean(r_out: int, r_in: int) -> np.ndarray:
+        """Mean L* per outline over the pixels between r_in and r_out px outside it."""
+        def grow(r):
+            k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)
+            return cv2.dilate(lab.astype(np.float32), k).astype(np.int32)
+        band = np.where((grow(r_in) == 0) | (lab > 0), 0, grow(r_out)) if r_in else grow(r_out)
+        band = np.where(truth, 0, band)
+        return np.bincount(band.ravel(), L.ravel(), n) / np.maximum(np.bincount(band.ravel(), None, n), 1)
+
+    inner = np.bincount(lab.ravel(), L.ravel(), n) / np.maximum(np.bincount(lab.ravel(), None, n), 1)
+    ring = ring_mean(max(2, round(0.3 / MM_PER_PX)), max(1, round(0.1 / MM_PER_PX)))
+    dip = (ring - inner)[1:][mine[1:]]
+    size = 2 * np.sqrt(stats[1:, cv2.CC_STAT_AREA] / np.pi)[mine[1:]] * MM_PER_PX
+    got = found[1:][mine[1:]]
+    print("\n| outlined pores | n | recall |\n|---|---|---|")
+    for name, v, edges in (("diameter (mm)", size, (0, 0.3, 0.4, 0.5, 0.6, 9)),
+                           ("dip (L*)", dip, (-99, 0, 1, 2, 3, 99))):
+        for a, b in zip(edges[:-1], edges[1:], strict=False):
+            k = (v >= a) & (v < b)
+            span = f"< {b:g}" if a == edges[0] else f">= {a:g}" if b == edges[-1] else f"{a:g}-{b:g}"
+            print(f"| {name} {span} | {int(k.sum())} | {got[k].mean() if k.any() else float('nan'):.2f} |")
+    far = cv2.distanceTransform((~truth).view(np.uint8), cv2.DIST_L2, 5) * MM_PER_PX
+    d = np.array([far[round(q.y), round(q.x)] for q, k in zip(inside, hit, strict=True) if k == 0])
+    print("\n| false hits | n |\n|---|---|")
+    for lo, hi in ((0, 0.1), (0.1, 0.5), (0.5, 1.0), (1.0, np.inf)):
+        print(f"| {lo:g}-{hi:g} mm from the nearest outline | {int(((d >= lo) & (d < hi)).sum())} |")
+    # every detection's dip, measured as the outlines' are: its disc against the ring
+    # 0.1-0.3 mm outside it
+    yy, xx = np.mgrid[-12:13, -12:13]
+    dips = []
+    for q in inside:
+        x, y = round(q.x), round(q.y)
+        win = np.pad(L, 12, mode="edge")[y:y + 25, x:x + 25]
+        rr = np.hypot(xx + x - q.x, yy + y - q.y) * MM_PER_PX
+        r0 = max(q.diameter_mm / 2, MM_PER_PX)
+        dips.append(win[(rr > r0 + 0.1) & (rr <= r0 + 0.3)].mean() - win[rr <= r0].mean())
+    dips = np.array(dips)
+    print("\n| detections' dip (L*) | matched | false hits |\n|---|---|---|")
+    for lo, hi in ((-np.inf, 1), (1, 2), (2, 3), (3, np.inf)):
+        k = (dips >= lo) & (dips < hi)
+        print(f"| {lo:g}-{hi:g} | {int((k & (hit > 0)).sum())} | {int((k & (hit == 0)).sum())} |")
+    vis = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    missed = mine & ~found
+    missed[0] = False
+    vis[missed[lab]] = (vis[missed[lab]] // 2 + np.array([127, 0, 127], np.uint8))
+    for m, colour in ((truth.view(np.uint8), (0, 255, 0)), (region.view(np.uint8), (255, 255, 255))):
+        cs, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        cv2.drawContours(vis, cs, -1, colour, 1)
+    for q, k in zip(inside, hit, strict=True):
+        cv2.circle(vis, (round(q.x), round(q.y)), max(1, round(q.diameter_mm / 2 / MM_PER_PX)),
+                   (255, 200, 0) if k else (0, 0, 255), 1)
+    cv2.imwrite(png, vis)
 
 
 def run() -> dict:
@@ -134,6 +216,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--old", help="another checkout to score the same way (subprocess)")
     ap.add_argument("--json")
+    ap.add_argument("--errors", metavar="PNG", help="draw and tabulate this checkout's errors (`errors`)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -160,6 +243,9 @@ def main():
               f"{r['pore_density']:.1f} pores/cm^2, measure {r['seconds']:.1f} s")
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1))
+    if a.errors:
+        rgb, region, truth = load()
+        errors(rgb, region, truth, detect(rgb, region)[0], a.errors)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,10 @@ precision 0.78, recall 0.67, F1 0.72, pixel Dice 0.48 (published anchors on such
 DoG 0.44, a trained CNN 0.67). The glabella (F1 0.59) holds most of the tuning half's
 false hits: pores left unannotated near the brow, and dark gaps in specular speckle.
 Recall is what limits F1: the missed pores are faint and small, and lower thresholds
-(or a finer working level) add false hits as fast as pores.
+(or a finer working level) add false hits as fast as pores. The outlines bound it: 39 %
+of them enclose a dip under 1 L* (below the skin's texture RMS, 1.2 L*; found at 0.2-0.43),
+while the false hits are about as dark as the median outlined pore (error analysis and
+the changes tried: docs/NOISE.md, ``bench_pores.py --errors``).
 
 ``texture.pore_density`` = pores per cm^2 of analysed skin; ``pores.mean_diameter_mm``,
 ``pores.area_pct`` (sum of pore disc areas over skin area), ``pores.mean_contrast``
