@@ -495,7 +495,16 @@ def _noise(kind: str, what: str):
     return noise
 
 
-@metric("spots.count", core=True, trend_rank=5, unit="count", mdc=16.0, better="lower", needs_scale=True,
+#: Largest ratio of two photos' mm per pixel at which a spot metric's change is judged
+#: (`photokit.metrics.registry.Metric.resolution_tolerance`). What a photo resolves of
+#: spots near the smallest size (0.7 mm) depends on its resolution, and a colour photo
+#: resolves colour over 2 x 2 pixels: on the zoom re-captures (one person, cheeks) the
+#: brown spot count fell with the distance, 12, 9, 6 and 0 at 0.18, 0.25, 0.30 and
+#: 0.40 mm/px, and 12 -> 0 was called a decrease. The pore and line tolerance.
+SPOT_RESOLUTION_TOLERANCE = 1.2
+
+
+@metric("spots.count", core=True, trend_rank=5, unit="count", mdc=16.0, better="lower", needs_scale=True, resolution_tolerance=SPOT_RESOLUTION_TOLERANCE,
         version=2, noise=_noise("brown", "count"),
         description="pigmented (brown) spots, 0.7-10 mm, >= 8 MI units above local background")
 def count(an: Analysis) -> float | None:
@@ -503,7 +512,7 @@ def count(an: Analysis) -> float | None:
     return None if r is None else float(len(r[0]))
 
 
-@metric("spots.area_pct", unit="%", mdc=8.2, better="lower", needs_scale=True,
+@metric("spots.area_pct", unit="%", mdc=8.2, better="lower", needs_scale=True, resolution_tolerance=SPOT_RESOLUTION_TOLERANCE,
         version=2, noise=_noise("brown", "area"),
         core=True, trend_rank=6, pih_sign=1.0,
         description="% of analysed skin covered by pigmented (brown) spots")
@@ -512,7 +521,7 @@ def area_pct(an: Analysis) -> float | None:
     return None if r is None else float(100.0 * sum(s.area_mm2 for s in r[0]) / r[1])
 
 
-@metric("spots.density", trend_rank=100, unit="1/cm^2", mdc=2.5, better="lower", needs_scale=True,
+@metric("spots.density", trend_rank=100, unit="1/cm^2", mdc=2.5, better="lower", needs_scale=True, resolution_tolerance=SPOT_RESOLUTION_TOLERANCE,
         version=2, noise=_noise("brown", "density"),
         description="pigmented (brown) spots per cm^2 of analysed skin")
 def density(an: Analysis) -> float | None:
@@ -520,7 +529,7 @@ def density(an: Analysis) -> float | None:
     return None if r is None else float(len(r[0]) / (r[1] / 100.0))
 
 
-@metric("spots.brown_contrast", trend_rank=100, unit="MI", mdc=11.0, better="lower", needs_scale=True,
+@metric("spots.brown_contrast", trend_rank=100, unit="MI", mdc=11.0, better="lower", needs_scale=True, resolution_tolerance=SPOT_RESOLUTION_TOLERANCE,
         version=2, noise=_noise("brown", "contrast"),
         description="mean melanin-index contrast of brown spots against their surround")
 def brown_contrast(an: Analysis) -> float | None:
@@ -530,7 +539,7 @@ def brown_contrast(an: Analysis) -> float | None:
     return float(np.mean([s.contrast for s in r[0]]))
 
 
-@metric("spots.red_count", trend_rank=100, unit="count", mdc=8.5, better="lower", needs_scale=True,
+@metric("spots.red_count", trend_rank=100, unit="count", mdc=8.5, better="lower", needs_scale=True, resolution_tolerance=SPOT_RESOLUTION_TOLERANCE,
         version=2, noise=_noise("red", "count"),
         description="red (haemoglobin) spots, 0.7-10 mm, >= 8 EI units above local background")
 def red_count(an: Analysis) -> float | None:
@@ -538,7 +547,7 @@ def red_count(an: Analysis) -> float | None:
     return None if r is None else float(len(r[0]))
 
 
-@metric("spots.red_area_pct", trend_rank=100, unit="%", mdc=0.51, better="lower", needs_scale=True,
+@metric("spots.red_area_pct", trend_rank=100, unit="%", mdc=0.51, better="lower", needs_scale=True, resolution_tolerance=SPOT_RESOLUTION_TOLERANCE,
         version=2, noise=_noise("red", "area"),
         description="% of analysed skin covered by red spots")
 def red_area_pct(an: Analysis) -> float | None:
