@@ -136,7 +136,7 @@ from .mesh import (
     shared_zones,
     skin_residual,
 )
-from .subject import Subject, find_subject
+from .subject import Subject, find_subject, mesh_subject
 
 #: Long side of the working grid (subject crop) for features, ECC and flow.
 WORK_SIDE = 1000
@@ -1123,7 +1123,7 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
             # vertices), it runs on a second thread meanwhile; the test deciding what is
             # returned is the fit's, as without the early start
             def features() -> Alignment:
-                sub = sub_b or find_subject(gb, None, faces=True)
+                sub = sub_b or mesh_subject(fb[0].landmarks, gb.shape)
                 return _align_on(gb, ga, sub, sub, refine)
 
             rigid = rigid_deviation(fb[0], fa[0]) < _tolerance(gb.shape)
