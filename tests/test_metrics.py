@@ -114,4 +114,6 @@ def test_roles_come_from_the_registry():
     # ...and the spots' cross-talk boundary (haemoglobin over melanin contrast 2.5 -> 1)
     v2 |= {"spots.count", "spots.area_pct", "spots.density", "spots.brown_contrast",
            "spots.red_count", "spots.red_area_pct"}
-    assert metrics.signature() == {n: 3 if n in pores else 2 if n in v2 else 1 for n in reg}
+    # ...and GLCM at 0.3 mm exactly (interpolated between whole pixel distances, not rounded)
+    v3 = pores | {"texture.glcm_contrast", "texture.glcm_homogeneity", "texture.glcm_energy"}
+    assert metrics.signature() == {n: 3 if n in v3 else 2 if n in v2 else 1 for n in reg}

@@ -23,7 +23,11 @@ Maps and settings
   ``[-6, 6]`` L* (fixed, so visits compare), at 0.3 mm, four directions, symmetric,
   pairs with both pixels on skin; contrast ``sum (i-j)^2 P``, homogeneity
   ``sum P / (1 + (i-j)^2)``, energy ``sqrt(sum P^2)`` (scikit-image's definitions),
-  averaged over directions.
+  averaged over directions. 0.3 mm is ``d`` = 3.57 px at 0.084 mm/px: the matrix is
+  interpolated between the two whole distances around it, ``P = (1 - t) P(floor d) +
+  t P(floor d + 1)``, ``t = d - floor d`` (`glcm_at`); a distance rounded to whole
+  pixels jumped from 4 to 3 between two re-captures 3 % apart in scale and moved the
+  contrast by 26 % (docs/NOISE.md).
 - **LBP** (Ojala et al. 2002), 8 neighbours on a 0.3 mm circle, bilinear: uniformity =
   fraction of skin pixels whose pattern has at most two 0/1 transitions.
 - **SELS-like** (after the Visioscan Surface Evaluation of the Living Skin): percentage
@@ -719,18 +723,28 @@ def glcm_props(P: np.ndarray) -> dict[str, float]:
             "energy": float(np.mean(np.sqrt(np.sum(P ** 2, axis=(0, 1)))))}
 
 
+def glcm_at(q: np.ndarray, mask: np.ndarray, distance: float) -> np.ndarray:
+    """`glcm` at a fractional pixel `distance` (at least 1): the matrices of the two whole
+    distances around it, interpolated linearly, so that the co-occurrences, and every
+    property linear in them, follow the photo's scale continuously."""
+    distance = max(1.0, float(distance))
+    d0 = int(np.floor(distance))
+    t = distance - d0
+    P = glcm(q, mask, d0)
+    return P if t < 1e-9 else (1.0 - t) * P + t * glcm(q, mask, d0 + 1)
+
+
 def _glcm_props(an: Analysis) -> dict[str, float] | None:
     def make(a):
         b = band(a)
         if b is None:
             return None
-        d = max(1, int(round(GLCM_DISTANCE_MM / b.work.mm_per_px)))
-        return glcm_props(glcm(quantise(b.values), b.mask, d))
+        return glcm_props(glcm_at(quantise(b.values), b.mask, GLCM_DISTANCE_MM / b.work.mm_per_px))
 
     return an.cached("texture.glcm", make)
 
 
-@metric("texture.glcm_contrast", noise=band_noise("texture.glcm_contrast"), version=2,
+@metric("texture.glcm_contrast", noise=band_noise("texture.glcm_contrast"), version=3,
         resolution_tolerance=BAND_RESOLUTION_TOLERANCE,
         trend_rank=100, unit="levels^2", mdc=1.5, better="lower", needs_colour=False,
         needs_scale=True, description="GLCM contrast of the fine band at 0.3 mm (16 levels over +-6 L*)")
@@ -739,7 +753,7 @@ def glcm_contrast(an: Analysis) -> float | None:
     return None if p is None else p["contrast"]
 
 
-@metric("texture.glcm_homogeneity", noise=band_noise("texture.glcm_homogeneity"), version=2,
+@metric("texture.glcm_homogeneity", noise=band_noise("texture.glcm_homogeneity"), version=3,
         resolution_tolerance=BAND_RESOLUTION_TOLERANCE,
         trend_rank=100, unit="1", mdc=0.029, better="higher", needs_colour=False,
         needs_scale=True, description="GLCM homogeneity of the fine band at 0.3 mm")
@@ -748,7 +762,7 @@ def glcm_homogeneity(an: Analysis) -> float | None:
     return None if p is None else p["homogeneity"]
 
 
-@metric("texture.glcm_energy", noise=band_noise("texture.glcm_energy"), version=2,
+@metric("texture.glcm_energy", noise=band_noise("texture.glcm_energy"), version=3,
         resolution_tolerance=BAND_RESOLUTION_TOLERANCE,
         trend_rank=100, unit="1", mdc=0.017, better="higher", needs_colour=False,
         needs_scale=True, description="GLCM energy (sqrt of angular second moment) of the fine band")
