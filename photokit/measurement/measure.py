@@ -578,10 +578,12 @@ def zone_values(an: Analysis, face, chosen, *, whole: dict | None = None) -> tup
         out = dict.fromkeys((f"{m.name}.{zone}" for m in zoned), None)
         if reason is None:
             if mean_ms:
-                at = level_zones[zone] & lv.mask
-                if np.count_nonzero(at):
+                # the zone's level pixels found once, read from every map (the same
+                # values, in the same order, as a boolean index of each map)
+                ys, xs = np.divmod(np.flatnonzero(level_zones[zone] & lv.mask), lv.shape[1])
+                if ys.size:
                     for m in mean_ms:
-                        out[f"{m.name}.{zone}"] = float(m.zone_map(an)[at].mean())
+                        out[f"{m.name}.{zone}"] = float(m.zone_map(an)[ys, xs].mean())
             if restrict_ms:
                 restricted.append((zone, an.within(here, (y0, x0))))
         values.update(out)
