@@ -341,7 +341,6 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
                                   reference_target=reference_target, path=photo.path)
                       if known is None else _done((known.linear, known.calibration)))
         unusable = pool.submit(_unusable, rgb8, photo.alpha) if roi is not None else None
-        gray = photo.gray8()
         # one face pass per photo (`face_pass`): the mesh, which falls back to the Haar
         # faces and then to tiles; face-less photos keep the Haar faces the colour mask was
         # always seeded on (module notes); the user's scale bounds their size
@@ -352,7 +351,9 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
             faces, haar = known.faces, known.haar
         if zones and not faces:
             raise PhotokitError("no face found", photo.path)
-        checked = (pool.submit(assess, photo, gray=gray, faces=faces or haar) if known is None
+        # the checks make the photo's luma (`Photo.gray8`) on their thread unless the face
+        # pass needed it (the Haar cascade: no meshed face)
+        checked = (pool.submit(assess, photo, faces=faces or haar) if known is None
                    else _done(known.quality))
         if roi is not None:
             mask = read_roi(roi, shape)
