@@ -406,8 +406,7 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
 
         an = Analysis(linear, mask, scale.mm_per_px, scale_source=scale.source,
                       calibrated=cal.calibrated, name=photo.name)
-        values = compute_metrics(an, chosen)
-        se, not_judged = standard_errors(an, values, chosen)
+        values, se, not_judged = compute_metrics(an, chosen)
         warnings += registry.why_not_measured(an, values)
         info: dict = {}
         if faces and roi is None and zones is not False:
@@ -455,28 +454,36 @@ def _unusable(rgb8: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     return bad
 
 
-def compute_metrics(an: Analysis, chosen) -> dict:
-    """``name -> value`` (None when not computable or not finite) of metrics `chosen`,
-    in their order (`compute_many` of one analysis)."""
-    return compute_many([(an, chosen)])[0]
+def compute_metrics(an: Analysis, chosen) -> tuple[dict, dict, dict]:
+    """``(values, se, why)`` of metrics `chosen` on one analysis (`compute_many` with
+    errors): ``name -> value`` (None when not computable or not finite), in their order,
+    their standard errors and why a measured metric has none
+    (`photokit.metrics.noise.standard_errors`)."""
+    return compute_many([(an, chosen)], errors=True)[0]
 
 
-def compute_many(tasks) -> list[dict]:
-    """`compute_metrics` of several ``(analysis, metrics)`` pairs (the zones of a face),
-    on one pool.
+def compute_many(tasks, *, errors: bool = False) -> list:
+    """The values (``name -> value``, None when not computable or not finite, in the
+    metrics' order) of several ``(analysis, metrics)`` pairs (the zones of a face), on
+    one pool.
 
     The metrics of each job (`photokit.metrics.registry.Metric.job`) run one after another
     on one analysis; the (analysis, job) tasks run on two threads, all analyses' jobs in
     the order of their start rank (`photokit.metrics.registry.job`: the longest first, so
     the two threads finish together; OpenCV and NumPy release the GIL on image-sized
     work); maps two jobs share are computed once (`Analysis.cached` is thread-safe).
+
+    With `errors`, each job then gives its metrics' standard errors on their analysis
+    (`photokit.metrics.noise.standard_errors`) on the same thread, side by side with the
+    other jobs rather than after all of them, and each pair's result is
+    ``(values, se, why)`` instead of ``values``.
     """
     def run(an, ms):
         out = {}
         for m in ms:
             v = m.compute(an)
             out[m.name] = None if v is None or not np.isfinite(v) else float(v)
-        return out
+        return out, (standard_errors(an, out, ms) if errors else ({}, {}))
 
     work = []
     for i, (an, chosen) in enumerate(tasks):
@@ -486,10 +493,21 @@ def compute_many(tasks) -> list[dict]:
         work += [(registry.job_rank(j), i, an, ms) for j, ms in groups.items()]
     work.sort(key=lambda t: (t[0], t[1]))
     values: list[dict] = [{} for _ in tasks]
+    se: list[dict] = [{} for _ in tasks]
+    why: list[dict] = [{} for _ in tasks]
     with ThreadPoolExecutor(max_workers=_THREADS) as pool:
         for i, job in [(i, pool.submit(run, an, ms)) for _, i, an, ms in work]:
-            values[i].update(job.result())
-    return [{m.name: v[m.name] for m in chosen} for v, (_, chosen) in zip(values, tasks, strict=True)]
+            out, (s, w) = job.result()
+            values[i].update(out)
+            se[i].update(s)
+            why[i].update(w)
+    out = []
+    for i, (_, chosen) in enumerate(tasks):
+        names = [m.name for m in chosen]
+        vals = {n: values[i][n] for n in names}
+        out.append((vals, {n: se[i][n] for n in names}, {n: why[i][n] for n in names if n in why[i]})
+                   if errors else vals)
+    return out
 
 
 #: A zone is measured only when at least this share of its skin faces the camera
