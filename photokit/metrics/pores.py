@@ -220,16 +220,17 @@ def _detect(an: Analysis) -> PoreResult | None:
         # streamed: scale j is searched once D_{j+1} exists; three D and three G are kept
         # (fewer fresh arrays: they are slow to first touch)
         G, D, last = [img], [], img
+        spare = None                         # the D searched last: the next D's buffer
         for i in range(1, m + 3):
             g = blur(G[-1], float(s0 * _K ** (i - 1) * np.sqrt(_K * _K - 1)))
-            d = cv2.addWeighted(g, 1.0 / (_K - 1.0), G[-1], -1.0 / (_K - 1.0), 0.0)
+            d = cv2.addWeighted(g, 1.0 / (_K - 1.0), G[-1], -1.0 / (_K - 1.0), 0.0, dst=spare)
             D.append(d)
             G.append(g)
             if i == m:
                 last = g                     # G_m starts the next group
             if len(D) == 3:                  # D_{j-1}, D_j, D_{j+1} and G[-3] = G_j, j = i - 2
                 found.append(_pores_at(D, G[-3], sig[k0 + i - 2], thr, v8, p, (sx, tx, sy, ty)))
-                D.pop(0)
+                spare = D.pop(0)
                 G.pop(0)
         k0 += m
         if k0 >= n:
