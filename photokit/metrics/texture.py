@@ -964,8 +964,8 @@ def line_normals() -> np.ndarray:
 
 def per_direction(values: np.ndarray, which: np.ndarray) -> np.ndarray:
     """``values[which]`` for a uint8 image `which` of direction indices and float32
-    `values` (one per direction), by table look-up (``cv2.LUT``: the same values, 5-10x
-    faster than NumPy's indexing on a megapixel map)."""
+    `values` (one per direction), by table look-up (``cv2.LUT``: the same values, about
+    1.7x faster than NumPy's indexing on a 0.7 MP map)."""
     table = np.zeros((1, 256), np.float32)
     table[0, : len(values)] = values
     return cv2.LUT(which, table)
