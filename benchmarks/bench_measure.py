@@ -73,8 +73,9 @@ STAGES = tuple(("photokit.measurement.measure", f) for f in (
 
 def stage_times(path: Path, mm_per_px, runs: int = 3) -> dict[str, float]:
     """Median over `runs` of each stage's wall seconds within one ``measure`` (see module
-    notes); ``compute_metrics`` counts the whole-skin call only, the zones' own calls are
-    inside ``zone_values``."""
+    notes); ``compute_metrics`` counts the whole-skin call only (with the standard errors
+    its jobs give, also listed as ``standard_errors``), the zones' own calls are inside
+    ``zone_values``."""
     import importlib
 
     from photokit.measurement.measure import measure

@@ -91,7 +91,8 @@ class CodedLinear:
         for r in range(r0, r1, step):
             n = min(step, r1 - r)
             block = self.region(slice(r * factor, (r + n) * factor), c0 * factor, c1 * factor)
-            out[r - r0: r - r0 + n] = cv2.resize(block, (c1 - c0, n), interpolation=cv2.INTER_AREA)
+            # straight into the level's rows (whole rows of `out`: contiguous)
+            cv2.resize(block, (c1 - c0, n), dst=out[r - r0: r - r0 + n], interpolation=cv2.INTER_AREA)
         return out
 
 

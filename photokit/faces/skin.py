@@ -433,7 +433,10 @@ def _to_full(m8: np.ndarray, rgb8: np.ndarray, s: float, ex8: np.ndarray | None,
     out = cv2.resize(m8 * 255, (w, h), interpolation=cv2.INTER_LINEAR)
     cv2.threshold(out, 127, 1, cv2.THRESH_BINARY, dst=out)   # 0/1, a valid bool view
     if s < 1:
-        channel_max_within(rgb8, 4, 249, out=out)
+        # within the box of the mask only: beyond it there is nothing to clear
+        x, y, bw, bh = cv2.boundingRect(out)
+        part = out[y:y + bh, x:x + bw]
+        cv2.bitwise_and(part, channel_max_within(rgb8[y:y + bh, x:x + bw], 4, 249), dst=part)
     if within is not None:
         win, r0, c0 = within
         part = out[r0:r0 + win.shape[0], c0:c0 + win.shape[1]]

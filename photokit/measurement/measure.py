@@ -341,7 +341,6 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
                                   reference_target=reference_target, path=photo.path)
                       if known is None else _done((known.linear, known.calibration)))
         unusable = pool.submit(_unusable, rgb8, photo.alpha) if roi is not None else None
-        gray = photo.gray8()
         # one face pass per photo (`face_pass`): the mesh, which falls back to the Haar
         # faces and then to tiles; face-less photos keep the Haar faces the colour mask was
         # always seeded on (module notes); the user's scale bounds their size
@@ -352,7 +351,9 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
             faces, haar = known.faces, known.haar
         if zones and not faces:
             raise PhotokitError("no face found", photo.path)
-        checked = (pool.submit(assess, photo, gray=gray, faces=faces or haar) if known is None
+        # the checks make the photo's luma (`Photo.gray8`) on their thread unless the face
+        # pass needed it (the Haar cascade: no meshed face)
+        checked = (pool.submit(assess, photo, faces=faces or haar) if known is None
                    else _done(known.quality))
         if roi is not None:
             mask = read_roi(roi, shape)
@@ -405,12 +406,14 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
 
         an = Analysis(linear, mask, scale.mm_per_px, scale_source=scale.source,
                       calibrated=cal.calibrated, name=photo.name)
-        values = compute_metrics(an, chosen)
-        se, not_judged = standard_errors(an, values, chosen)
+        # where the face zones lie is found beside the metric jobs (it needs no metric)
+        zoning = bool(faces) and roi is None and zones is not False
+        layout = pool.submit(zone_layout, an, faces[0], chosen) if zoning else None
+        values, se, not_judged = compute_metrics(an, chosen)
         warnings += registry.why_not_measured(an, values)
         info: dict = {}
-        if faces and roi is None and zones is not False:
-            zoned, info = zone_values(an, faces[0], chosen, whole=values)
+        if zoning:
+            zoned, info = zone_values(an, faces[0], chosen, whole=values, layout=layout.result())
             values.update(zoned)
             warnings += [f"zone {z} left blank: {d['reason']}" for z, d in info.items() if d["reason"]]
         quality = checked.result()
@@ -454,28 +457,36 @@ def _unusable(rgb8: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     return bad
 
 
-def compute_metrics(an: Analysis, chosen) -> dict:
-    """``name -> value`` (None when not computable or not finite) of metrics `chosen`,
-    in their order (`compute_many` of one analysis)."""
-    return compute_many([(an, chosen)])[0]
+def compute_metrics(an: Analysis, chosen) -> tuple[dict, dict, dict]:
+    """``(values, se, why)`` of metrics `chosen` on one analysis (`compute_many` with
+    errors): ``name -> value`` (None when not computable or not finite), in their order,
+    their standard errors and why a measured metric has none
+    (`photokit.metrics.noise.standard_errors`)."""
+    return compute_many([(an, chosen)], errors=True)[0]
 
 
-def compute_many(tasks) -> list[dict]:
-    """`compute_metrics` of several ``(analysis, metrics)`` pairs (the zones of a face),
-    on one pool.
+def compute_many(tasks, *, errors: bool = False) -> list:
+    """The values (``name -> value``, None when not computable or not finite, in the
+    metrics' order) of several ``(analysis, metrics)`` pairs (the zones of a face), on
+    one pool.
 
     The metrics of each job (`photokit.metrics.registry.Metric.job`) run one after another
     on one analysis; the (analysis, job) tasks run on two threads, all analyses' jobs in
     the order of their start rank (`photokit.metrics.registry.job`: the longest first, so
     the two threads finish together; OpenCV and NumPy release the GIL on image-sized
     work); maps two jobs share are computed once (`Analysis.cached` is thread-safe).
+
+    With `errors`, each job then gives its metrics' standard errors on their analysis
+    (`photokit.metrics.noise.standard_errors`) on the same thread, side by side with the
+    other jobs rather than after all of them, and each pair's result is
+    ``(values, se, why)`` instead of ``values``.
     """
     def run(an, ms):
         out = {}
         for m in ms:
             v = m.compute(an)
             out[m.name] = None if v is None or not np.isfinite(v) else float(v)
-        return out
+        return out, (standard_errors(an, out, ms) if errors else ({}, {}))
 
     work = []
     for i, (an, chosen) in enumerate(tasks):
@@ -485,10 +496,21 @@ def compute_many(tasks) -> list[dict]:
         work += [(registry.job_rank(j), i, an, ms) for j, ms in groups.items()]
     work.sort(key=lambda t: (t[0], t[1]))
     values: list[dict] = [{} for _ in tasks]
+    se: list[dict] = [{} for _ in tasks]
+    why: list[dict] = [{} for _ in tasks]
     with ThreadPoolExecutor(max_workers=_THREADS) as pool:
         for i, job in [(i, pool.submit(run, an, ms)) for _, i, an, ms in work]:
-            values[i].update(job.result())
-    return [{m.name: v[m.name] for m in chosen} for v, (_, chosen) in zip(values, tasks, strict=True)]
+            out, (s, w) = job.result()
+            values[i].update(out)
+            se[i].update(s)
+            why[i].update(w)
+    out = []
+    for i, (_, chosen) in enumerate(tasks):
+        names = [m.name for m in chosen]
+        vals = {n: values[i][n] for n in names}
+        out.append((vals, {n: se[i][n] for n in names}, {n: why[i][n] for n in names if n in why[i]})
+                   if errors else vals)
+    return out
 
 
 #: A zone is measured only when at least this share of its skin faces the camera
@@ -504,7 +526,77 @@ MIN_ZONE_PIXELS = 400
 MIN_ZONE_MM2 = 100.0
 
 
-def zone_values(an: Analysis, face, chosen, *, whole: dict | None = None) -> tuple[dict, dict]:
+@dataclass
+class ZoneLayout:
+    """Where a face's zones lie on a photo's analysis (`zone_layout`): what `zone_values`
+    needs before any metric is known.
+
+    Attributes
+    ----------
+    info : dict
+        Per zone, as `zone_values` returns it.
+    views : dict
+        Zone -> view of the analysis on the zone's analysed skin
+        (`photokit.metrics.analysis.Analysis.within`), for the measured zones (reason
+        None), when a chosen metric is a ``restrict`` one.
+    level_pixels : dict
+        Zone -> ``(rows, cols)`` of its analysed pixels on the colour level, for the
+        measured zones, when a chosen metric is a ``mean`` one.
+    """
+
+    info: dict
+    views: dict
+    level_pixels: dict
+
+
+def zone_layout(an: Analysis, face, chosen) -> ZoneLayout:
+    """The zones of `face` on `an` for the metrics `chosen` (see `ZoneLayout`; the
+    parameters as `zone_values`): made by `measure` beside the metric jobs."""
+    from ..metrics.redness import colour_level
+
+    zoned = [m for m in chosen if m.zone != "none"]
+    means = any(m.zone == "mean" for m in zoned)
+    restricts = any(m.zone == "restrict" for m in zoned)
+    h, w = an.shape
+    lm = face.landmarks   # every zone lies within the landmarks' bounding box
+    x0, y0 = (max(0, int(np.floor(v))) for v in lm[:, :2].min(0))
+    x1, y1 = (min(lim, int(np.ceil(v)) + 1) for v, lim in zip(lm[:, :2].max(0), (w, h), strict=True))
+    full = replace(face, landmarks=lm - np.array([x0, y0, 0.0])).zone_masks((y1 - y0, x1 - x0))
+    skin = an.mask[y0:y1, x0:x1]
+    lv = colour_level(an) if means else None
+    if lv is not None:
+        k = an.shape[1] / lv.shape[1]
+        small = replace(face, landmarks=np.column_stack([(lm[:, :2] + 0.5) / k - 0.5, lm[:, 2] / k]))
+        level_zones = small.zone_masks(lv.shape)
+    mm2 = an.mm_per_px ** 2 if an.mm_per_px and an.scale_source != "relative" else None
+    layout = ZoneLayout({}, {}, {})
+    for zone, zmask in full.items():
+        here = zmask & skin
+        n = int(np.count_nonzero(here))
+        area = None if mm2 is None else n * mm2
+        vis = float(face.visible[zone])
+        reason = None
+        if vis < MIN_ZONE_VISIBLE:
+            reason = f"hidden (visible {vis:.2f} < {MIN_ZONE_VISIBLE})"
+        elif n < MIN_ZONE_PIXELS:
+            reason = f"too small ({n} analysed pixels < {MIN_ZONE_PIXELS})"
+        elif area is not None and area < MIN_ZONE_MM2:
+            reason = f"too small ({area:.0f} mm^2 < {MIN_ZONE_MM2:g} mm^2)"
+        layout.info[zone] = {"visible": round(vis, 3), "skin_pixels": n,
+                             "area_mm2": None if area is None else round(area, 1), "reason": reason}
+        if reason is None:
+            if lv is not None:
+                # the zone's level pixels found once, read from every map (the same
+                # values, in the same order, as a boolean index of each map)
+                layout.level_pixels[zone] = np.divmod(np.flatnonzero(level_zones[zone] & lv.mask),
+                                                      lv.shape[1])
+            if restricts:
+                layout.views[zone] = an.within(here, (y0, x0))
+    return layout
+
+
+def zone_values(an: Analysis, face, chosen, *, whole: dict | None = None,
+                layout: ZoneLayout | None = None) -> tuple[dict, dict]:
     """Every zone-able metric of `chosen` over each face zone of `face`.
 
     Parameters
@@ -518,6 +610,8 @@ def zone_values(an: Analysis, face, chosen, *, whole: dict | None = None) -> tup
     whole : dict, optional
         The whole-skin values: a ``restrict`` metric blank on the whole skin (the photo too
         coarse for it, nothing to count) is blank in every zone, without re-running it.
+    layout : ZoneLayout, optional
+        `zone_layout` of these arguments, when made already.
 
     Returns
     -------
@@ -540,52 +634,25 @@ def zone_values(an: Analysis, face, chosen, *, whole: dict | None = None) -> tup
     again, so a zone's pore count is the number of the face's pores inside it; all
     zones' runs share one pool (`compute_many`).
     """
-    from ..metrics.redness import colour_level
-
     zoned = [m for m in chosen if m.zone != "none"]
     mean_ms = [m for m in zoned if m.zone == "mean"]
     restrict_ms = [m for m in zoned if m.zone == "restrict"
                    and (whole is None or whole.get(m.name) is not None)]
-    h, w = an.shape
-    lm = face.landmarks   # every zone lies within the landmarks' bounding box
-    x0, y0 = (max(0, int(np.floor(v))) for v in lm[:, :2].min(0))
-    x1, y1 = (min(lim, int(np.ceil(v)) + 1) for v, lim in zip(lm[:, :2].max(0), (w, h), strict=True))
-    full = replace(face, landmarks=lm - np.array([x0, y0, 0.0])).zone_masks((y1 - y0, x1 - x0))
-    skin = an.mask[y0:y1, x0:x1]
-    lv = colour_level(an) if mean_ms else None
-    if lv is not None:
-        k = an.shape[1] / lv.shape[1]
-        small = replace(face, landmarks=np.column_stack([(lm[:, :2] + 0.5) / k - 0.5, lm[:, 2] / k]))
-        level_zones = small.zone_masks(lv.shape)
-    mm2 = an.mm_per_px ** 2 if an.mm_per_px and an.scale_source != "relative" else None
+    layout = zone_layout(an, face, chosen) if layout is None else layout
     values: dict = {}
-    info: dict = {}
     restricted = []   # (zone, view of its skin): run together below
-    for zone, zmask in full.items():
-        here = zmask & skin
-        n = int(np.count_nonzero(here))
-        area = None if mm2 is None else n * mm2
-        vis = float(face.visible[zone])
-        reason = None
-        if vis < MIN_ZONE_VISIBLE:
-            reason = f"hidden (visible {vis:.2f} < {MIN_ZONE_VISIBLE})"
-        elif n < MIN_ZONE_PIXELS:
-            reason = f"too small ({n} analysed pixels < {MIN_ZONE_PIXELS})"
-        elif area is not None and area < MIN_ZONE_MM2:
-            reason = f"too small ({area:.0f} mm^2 < {MIN_ZONE_MM2:g} mm^2)"
-        info[zone] = {"visible": round(vis, 3), "skin_pixels": n,
-                      "area_mm2": None if area is None else round(area, 1), "reason": reason}
+    for zone, zinfo in layout.info.items():
         out = dict.fromkeys((f"{m.name}.{zone}" for m in zoned), None)
-        if reason is None:
+        if zinfo["reason"] is None:
             if mean_ms:
-                at = level_zones[zone] & lv.mask
-                if np.count_nonzero(at):
+                ys, xs = layout.level_pixels[zone]
+                if ys.size:
                     for m in mean_ms:
-                        out[f"{m.name}.{zone}"] = float(m.zone_map(an)[at].mean())
+                        out[f"{m.name}.{zone}"] = float(m.zone_map(an)[ys, xs].mean())
             if restrict_ms:
-                restricted.append((zone, an.within(here, (y0, x0))))
+                restricted.append((zone, layout.views[zone]))
         values.update(out)
     done = compute_many([(sub, restrict_ms) for _, sub in restricted])
     for (zone, _), vals in zip(restricted, done, strict=True):
         values.update({f"{k}.{zone}": v for k, v in vals.items()})
-    return values, info
+    return values, layout.info

@@ -36,6 +36,10 @@ from ..colour.linear import CodedLinear, ReducedLinear
 LEVEL_MARGIN_MM = 12.0
 #: ...unless that box covers more than this share of the level: then it is all made.
 LEVEL_FULL_SHARE = 0.5
+#: A region of a level covering at least this share of it is cut out of the whole level,
+#: converted once (`Analysis.linear`), so a level read as a region (spots) and whole
+#: (colour maps) is converted and reduced once, not twice.
+LEVEL_REGION_SHARE = 0.5
 
 @dataclass(frozen=True)
 class Grid:
@@ -161,9 +165,19 @@ class Analysis:
         without making the whole image when it is held as codes."""
         if self._root is not None:
             return self._root.region(rows, x0, x1)
-        if self._linear is None:
+        if self._linear is None and not self._most_of_level(rows, x0, x1):
             return self._source.region(rows, x0, x1)
-        return np.ascontiguousarray(self._linear[rows, x0:x1])
+        return np.ascontiguousarray(self.linear[rows, x0:x1])
+
+    def _most_of_level(self, rows, x0: int, x1: int | None) -> bool:
+        """Whether ``[rows, x0:x1]`` is a block of at least `LEVEL_REGION_SHARE` of a level
+        held as a `ReducedLinear` (then the whole level is made once and cut)."""
+        if not isinstance(self._source, ReducedLinear) or not isinstance(rows, slice):
+            return False
+        h, w = self.shape
+        r0, r1, _ = rows.indices(h)
+        c0, c1, _ = slice(x0, x1).indices(w)
+        return max(0, r1 - r0) * max(0, c1 - c0) >= LEVEL_REGION_SHARE * h * w
 
     def rescaled(self, mm_per_px: float | None, scale_source: str) -> Analysis:
         """A twin sharing these pixels and mask at another stated scale."""

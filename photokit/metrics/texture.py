@@ -211,8 +211,9 @@ def lightness(linear: np.ndarray) -> np.ndarray:
     lin = np.ascontiguousarray(linear, dtype=np.float32)
     y = cv2.transform(lin, np.array([[0.2126729, 0.7151522, 0.0721750]], np.float32))
     y = np.maximum(y, 0, out=y)
-    f = cv2.pow(y, 1.0 / 3.0)
-    out = f * np.float32(116) - np.float32(16)
+    out = cv2.pow(y, 1.0 / 3.0)
+    out *= np.float32(116)
+    out -= np.float32(16)
     low = y <= np.float32(216 / 24389)
     if low.any():
         out[low] = y[low] * np.float32(24389 / 27)
@@ -691,9 +692,15 @@ def glcm(q: np.ndarray, mask: np.ndarray, distance: int, angles=(0.0, np.pi / 4,
 
     Offsets as scikit-image's ``graycomatrix``: ``(dr, dc) = (round(sin a * d),
     round(cos a * d))``, pairs ``(q[r, c], q[r + dr, c + dc])``; only pairs with both
-    pixels inside `mask` count.
+    pixels inside `mask` count. The pairs are counted as the histogram of the pair code
+    ``q[r, c] levels + q[r + dr, c + dc]`` (one byte for up to 16 levels) over the mask
+    (``cv2.calcHist``: 2-3x faster than gathering the masked pairs; its float32 counts
+    are exact below 2^24 pairs per cell, far above a working level's pixels).
     """
+    if levels * levels > 256:
+        raise ValueError(f"at most 16 levels (pair codes are bytes), got {levels}")
     h, w = q.shape
+    m8 = np.ascontiguousarray(mask).view(np.uint8)
     out = np.zeros((levels, levels, len(angles)), np.float64)
     for k, a in enumerate(angles):
         dr = int(round(np.sin(a) * distance))
@@ -702,11 +709,10 @@ def glcm(q: np.ndarray, mask: np.ndarray, distance: int, angles=(0.0, np.pi / 4,
         c0, c1 = max(0, -dc), min(w, w - dc)
         if r1 <= r0 or c1 <= c0:
             continue
-        a_ = q[r0:r1, c0:c1]
-        b_ = q[r0 + dr:r1 + dr, c0 + dc:c1 + dc]
-        ok = mask[r0:r1, c0:c1] & mask[r0 + dr:r1 + dr, c0 + dc:c1 + dc]
-        idx = a_[ok].astype(np.int32) * levels + b_[ok]
-        P = np.bincount(idx, minlength=levels * levels).reshape(levels, levels).astype(np.float64)
+        code = cv2.scaleAdd(q[r0:r1, c0:c1], levels, q[r0 + dr:r1 + dr, c0 + dc:c1 + dc])
+        ok = cv2.bitwise_and(m8[r0:r1, c0:c1], m8[r0 + dr:r1 + dr, c0 + dc:c1 + dc])
+        hist = cv2.calcHist([code], [0], ok, [levels * levels], [0, levels * levels])
+        P = hist.reshape(levels, levels).astype(np.float64)
         P = P + P.T
         s = P.sum()
         out[:, :, k] = P / s if s else P
@@ -970,6 +976,15 @@ def line_normals() -> np.ndarray:
     return np.array([np.arctan2(dx, -dy) % np.pi for dx, dy in LINE_DIRECTIONS], np.float32)
 
 
+def per_direction(values: np.ndarray, which: np.ndarray) -> np.ndarray:
+    """``values[which]`` for a uint8 image `which` of direction indices and float32
+    `values` (one per direction), by table look-up (``cv2.LUT``: the same values, about
+    1.7x faster than NumPy's indexing on a 0.7 MP map)."""
+    table = np.zeros((1, 256), np.float32)
+    table[0, : len(values)] = values
+    return cv2.LUT(which, table)
+
+
 def oriented_response(L: np.ndarray, skin: np.ndarray, sigma_px: float, half_px: float,
                       gain: float = 1.0):
     """Line evidence (L*) at scale `sigma_px` and the direction that gave it.
@@ -1183,6 +1198,11 @@ def _ridges(an: Analysis) -> Lines | None:
     hessians = []
     normals = line_normals()
     h, w = finest.L.shape
+    mask32 = None
+    # a coarser scale's full-size maps (response, cos and sin of the doubled angle, angle)
+    # go into buffers the next coarser scale reuses (fresh megapixel arrays are slow to
+    # touch), unless they became the best so far
+    maps = None
     for s_mm in LINE_SCALES_MM:
         s = s_mm / finest.mm_per_px
         if s < LINE_MIN_SIGMA_PX:
@@ -1194,17 +1214,23 @@ def _ridges(an: Analysis) -> Lines | None:
         r = max(1, int(np.floor(s / LINE_PX_PER_SCALE + 1e-9)))
         if r == 1:
             ev, which, hes = oriented_response(finest.L, finest.mask, s, half, gain)
-            th = normals[which]
+            th = per_direction(normals, which)
         else:
             size = (max(8, w // r), max(8, h // r))
+            if mask32 is None:
+                mask32 = finest.mask.astype(np.float32)
             Lr = cv2.resize(finest.L, size, interpolation=cv2.INTER_AREA)
-            mr = cv2.resize(finest.mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) >= 0.5
-            ev, which, hes = oriented_response(Lr, mr, s / r, half / r, gain)
-            ev = cv2.resize(ev, (w, h), interpolation=cv2.INTER_LINEAR)
+            mr = cv2.resize(mask32, size, interpolation=cv2.INTER_AREA) >= 0.5
+            small, which, hes = oriented_response(Lr, mr, s / r, half / r, gain)
+            if maps is None or maps[0] is best:
+                maps = [np.empty((h, w), np.float32) for _ in range(4)]
+            ev, cs, sn, th = maps
+            cv2.resize(small, (w, h), dst=ev, interpolation=cv2.INTER_LINEAR)
             # the angle is interpolated as the doubled-angle vector (symmetric, no wrap)
-            cs, sn = (cv2.resize(f(2 * normals)[which], (w, h), interpolation=cv2.INTER_LINEAR)
-                      for f in (np.cos, np.sin))
-            th = cv2.phase(cs, sn)
+            for f, out in ((np.cos, cs), (np.sin, sn)):
+                cv2.resize(per_direction(f(2 * normals), which), (w, h), dst=out,
+                           interpolation=cv2.INTER_LINEAR)
+            cv2.phase(cs, sn, angle=th)
             th *= np.float32(0.5)
         fx, fy = hes[0].shape[1] / w, hes[0].shape[0] / h
         hessians.append((hes, s / r, fx, fy))
@@ -1293,6 +1319,7 @@ def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, high: float, 
     step = line_step(th)
     keep = np.zeros(ys.size, bool)
     img = np.zeros((H, W), np.uint8)
+    labels = np.empty((H, W), np.int32)   # one buffer for every group's labels
     # components are traced within overlapping orientation groups, so a line is not
     # merged with the furrows that cross it (and judged by their length and shape)
     for g in range(groups):
@@ -1306,7 +1333,7 @@ def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, high: float, 
             continue
         img[:] = 0
         img[ys[sel], xs[sel]] = 1
-        ncomp, labels = cv2.connectedComponents(img, connectivity=8)
+        ncomp, labels = cv2.connectedComponents(img, labels, connectivity=8)
         li = labels[ys[sel], xs[sel]]
         keep[sel] |= _good_components(li, ncomp, xs[sel], ys[sel], v[sel], step[sel], high,
                                       finest.mm_per_px)[li]
