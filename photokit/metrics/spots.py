@@ -504,16 +504,16 @@ def _noise(kind: str, what: str):
 SPOT_RESOLUTION_TOLERANCE = 1.2
 
 
-@metric("spots.count", core=True, trend_rank=5, unit="count", mdc=16.0, better="lower", needs_scale=True, resolution_tolerance=SPOT_RESOLUTION_TOLERANCE,
-        version=2, noise=_noise("brown", "count"),
+@metric("spots.count", core=True, trend_rank=5, unit="count", mdc=16.0, better="lower", needs_scale=True,
+        resolution_tolerance=SPOT_RESOLUTION_TOLERANCE, version=2, noise=_noise("brown", "count"),
         description="pigmented (brown) spots, 0.7-10 mm, >= 8 MI units above local background")
 def count(an: Analysis) -> float | None:
     r = _of(an, "brown")
     return None if r is None else float(len(r[0]))
 
 
-@metric("spots.area_pct", unit="%", mdc=8.2, better="lower", needs_scale=True, resolution_tolerance=SPOT_RESOLUTION_TOLERANCE,
-        version=2, noise=_noise("brown", "area"),
+@metric("spots.area_pct", unit="%", mdc=8.2, better="lower", needs_scale=True,
+        resolution_tolerance=SPOT_RESOLUTION_TOLERANCE, version=2, noise=_noise("brown", "area"),
         core=True, trend_rank=6, pih_sign=1.0,
         description="% of analysed skin covered by pigmented (brown) spots")
 def area_pct(an: Analysis) -> float | None:
@@ -521,16 +521,16 @@ def area_pct(an: Analysis) -> float | None:
     return None if r is None else float(100.0 * sum(s.area_mm2 for s in r[0]) / r[1])
 
 
-@metric("spots.density", trend_rank=100, unit="1/cm^2", mdc=2.5, better="lower", needs_scale=True, resolution_tolerance=SPOT_RESOLUTION_TOLERANCE,
-        version=2, noise=_noise("brown", "density"),
+@metric("spots.density", trend_rank=100, unit="1/cm^2", mdc=2.5, better="lower", needs_scale=True,
+        resolution_tolerance=SPOT_RESOLUTION_TOLERANCE, version=2, noise=_noise("brown", "density"),
         description="pigmented (brown) spots per cm^2 of analysed skin")
 def density(an: Analysis) -> float | None:
     r = _of(an, "brown")
     return None if r is None else float(len(r[0]) / (r[1] / 100.0))
 
 
-@metric("spots.brown_contrast", trend_rank=100, unit="MI", mdc=11.0, better="lower", needs_scale=True, resolution_tolerance=SPOT_RESOLUTION_TOLERANCE,
-        version=2, noise=_noise("brown", "contrast"),
+@metric("spots.brown_contrast", trend_rank=100, unit="MI", mdc=11.0, better="lower", needs_scale=True,
+        resolution_tolerance=SPOT_RESOLUTION_TOLERANCE, version=2, noise=_noise("brown", "contrast"),
         description="mean melanin-index contrast of brown spots against their surround")
 def brown_contrast(an: Analysis) -> float | None:
     r = _of(an, "brown")
@@ -539,16 +539,16 @@ def brown_contrast(an: Analysis) -> float | None:
     return float(np.mean([s.contrast for s in r[0]]))
 
 
-@metric("spots.red_count", trend_rank=100, unit="count", mdc=8.5, better="lower", needs_scale=True, resolution_tolerance=SPOT_RESOLUTION_TOLERANCE,
-        version=2, noise=_noise("red", "count"),
+@metric("spots.red_count", trend_rank=100, unit="count", mdc=8.5, better="lower", needs_scale=True,
+        resolution_tolerance=SPOT_RESOLUTION_TOLERANCE, version=2, noise=_noise("red", "count"),
         description="red (haemoglobin) spots, 0.7-10 mm, >= 8 EI units above local background")
 def red_count(an: Analysis) -> float | None:
     r = _of(an, "red")
     return None if r is None else float(len(r[0]))
 
 
-@metric("spots.red_area_pct", trend_rank=100, unit="%", mdc=0.51, better="lower", needs_scale=True, resolution_tolerance=SPOT_RESOLUTION_TOLERANCE,
-        version=2, noise=_noise("red", "area"),
+@metric("spots.red_area_pct", trend_rank=100, unit="%", mdc=0.51, better="lower", needs_scale=True,
+        resolution_tolerance=SPOT_RESOLUTION_TOLERANCE, version=2, noise=_noise("red", "area"),
         description="% of analysed skin covered by red spots")
 def red_area_pct(an: Analysis) -> float | None:
     r = _of(an, "red")

@@ -161,7 +161,8 @@ def mesh_subject(landmarks: np.ndarray, shape: tuple[int, int]) -> Subject:
     dy, sx, sy = MESH_HEAD_ELLIPSE
     cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0 + dy * (y1 - y0)
     ax, ay = sx * (x1 - x0), sy * (y1 - y0)
-    box = (max(0, int(cx - ax)), max(0, int(cy - ay)), min(w, int(np.ceil(cx + ax))), min(h, int(np.ceil(cy + ay))))
+    box = (max(0, int(cx - ax)), max(0, int(cy - ay)),
+           min(w, int(np.ceil(cx + ax))), min(h, int(np.ceil(cy + ay))))
     return Subject("face", box, (h, w), ellipse=((float(cx), float(cy)), (float(ax), float(ay))))
 
 
