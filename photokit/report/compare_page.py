@@ -145,18 +145,22 @@ def _summary_cards(rows: Sequence[MetricRow]) -> str:
         sig = [r for r in rs if r.verdict.tone in ("better", "worse", "changed")]
         r = sig[0] if sig else next((r for r in rs if r.verdict.tone != "na"), rs[0])
         v = r.verdict
+        head = v.text
         if v.tone != "na":
             detail = (f": {format_value(r.delta, r.unit, mdc=r.mdc, signed=True)} "
                       f"(noise \u00b1{format_value(r.mdc, r.unit, mdc=r.mdc)})")
         elif r.delta is not None:   # measured on both photos, but no floor holds for it
+            # the card's heading says "Not judged"; why goes with the value, in small print
+            head, _, why = v.text.partition(": ")
             detail = f": {format_value(r.delta, r.unit, signed=True)}, not judged"
+            detail += f" ({why})" if why else ""
         else:
             detail = " could not be measured on these photos"
         more = f" \u00b7 {len(sig)} of {len(rs)} measures changed" if len(rs) > 1 else ""
         cards.append(f'<div class="card {v.tone}"><div class="k">'
                      f'{escape(family_title(fam))}</div>'
-                     f'<div class="v">{escape(v.text)}</div><div class="d">'
-                     f'{escape(r.description or r.name)}{detail}{escape(more)}</div></div>')
+                     f'<div class="v">{escape(head)}</div><div class="d">'
+                     f'{escape(r.description or r.name)}{escape(detail)}{escape(more)}</div></div>')
     return f'<div class="summary">{"".join(cards)}</div>'
 
 
