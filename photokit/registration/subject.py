@@ -135,14 +135,22 @@ def find_subject(gray: np.ndarray, roi=None, *, faces: bool = True) -> Subject:
             # a detection with both eyes beats a larger one without (false positives on
             # clothing or background are rarely given two eyes)
             best = max(found, key=lambda f: (len(f.eyes) == 2, f.box[2] * f.box[3]))
-            x, y, bw, bh = best.box
-            dy, sx, sy = HEAD_ELLIPSE
-            cx, cy = x + bw / 2.0, y + bh / 2.0 + dy * bh
-            ax, ay = sx * bw, sy * bh
-            box = (max(0, int(cx - ax)), max(0, int(cy - ay)),
-                   min(w, int(np.ceil(cx + ax))), min(h, int(np.ceil(cy + ay))))
-            return Subject("face", box, (h, w), ellipse=((cx, cy), (ax, ay)))
+            return _head(best.box, HEAD_ELLIPSE, (h, w))
     return Subject("frame", (0, 0, w, h), (h, w))
+
+
+def _head(box, units: tuple[float, float, float], shape: tuple[int, int]) -> Subject:
+    """The head ellipse around a face box ``(x, y, width, height)``: centre ``dy`` box
+    heights below the box centre, semi-axes ``sx`` widths and ``sy`` heights
+    (``units = (dy, sx, sy)``), and its bounding box clipped to the photo."""
+    h, w = shape
+    x, y, bw, bh = box
+    dy, sx, sy = units
+    cx, cy = x + bw / 2.0, y + bh / 2.0 + dy * bh
+    ax, ay = sx * bw, sy * bh
+    clipped = (max(0, int(cx - ax)), max(0, int(cy - ay)),
+               min(w, int(np.ceil(cx + ax))), min(h, int(np.ceil(cy + ay))))
+    return Subject("face", clipped, (h, w), ellipse=((cx, cy), (ax, ay)))
 
 
 def mesh_subject(landmarks: np.ndarray, shape: tuple[int, int]) -> Subject:
@@ -156,14 +164,9 @@ def mesh_subject(landmarks: np.ndarray, shape: tuple[int, int]) -> Subject:
     shape : (int, int)
         ``(height, width)`` of the photo.
     """
-    h, w = shape[:2]
     (x0, y0), (x1, y1) = landmarks[:, :2].min(0), landmarks[:, :2].max(0)
-    dy, sx, sy = MESH_HEAD_ELLIPSE
-    cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0 + dy * (y1 - y0)
-    ax, ay = sx * (x1 - x0), sy * (y1 - y0)
-    box = (max(0, int(cx - ax)), max(0, int(cy - ay)),
-           min(w, int(np.ceil(cx + ax))), min(h, int(np.ceil(cy + ay))))
-    return Subject("face", box, (h, w), ellipse=((float(cx), float(cy)), (float(ax), float(ay))))
+    box = tuple(float(v) for v in (x0, y0, x1 - x0, y1 - y0))
+    return _head(box, MESH_HEAD_ELLIPSE, tuple(shape[:2]))
 
 
 def _anchor(gray: np.ndarray, mask: np.ndarray, *, faces: bool) -> np.ndarray:
