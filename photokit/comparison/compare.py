@@ -49,7 +49,7 @@ import numpy as np
 
 from ..errors import PhotokitError
 from ..imaging.filters import fit_within
-from ..io.photo import Photo, load
+from ..io.photo import Photo, load_all
 from ..metrics.noise import beyond_light_model, beyond_resolution, is_light_dependent
 from .sameskin import (
     analysed_mask,
@@ -395,8 +395,7 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
     from .. import metrics as registry
     from ..registration.align import align
 
-    pb = load(before, max_pixels=max_pixels)
-    pa = load(after, max_pixels=max_pixels)
+    pb, pa = load_all((before, after), max_pixels=max_pixels)
     bshape = (pb.height, pb.width)
     roi_b = None if roi is None else _read_roi(roi, bshape)
     ref_b = None if reference_roi is None else _read_roi(reference_roi, bshape)

@@ -12,6 +12,7 @@ features", CVPR 2001. doi:10.1109/CVPR.2001.990517
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -45,6 +46,11 @@ class Face:
             return None
         (x1, y1), (x2, y2) = self.eyes
         return float(np.hypot(x2 - x1, y2 - y1))
+
+
+#: A cascade is shared by the threads of a process and keeps per-image state while it
+#: detects: one detection at a time.
+_CASCADE_LOCK = threading.Lock()
 
 
 @functools.cache
@@ -84,8 +90,10 @@ def detect_faces(gray: np.ndarray, *, with_eyes: bool = True, min_size_frac: flo
     # by halvings (OpenCV's fast path): 4 ms on 12 MP, against 26 ms in one step
     small = shrink(gray, size) if s < 1 else gray
     small = cv2.equalizeHist(small)
-    rects = _cascade("haarcascade_frontalface_default.xml").detectMultiScale(
-        small, scaleFactor=1.1, minNeighbors=6, minSize=(min_side, min_side), maxSize=(max_side, max_side))
+    with _CASCADE_LOCK:
+        rects = _cascade("haarcascade_frontalface_default.xml").detectMultiScale(
+            small, scaleFactor=1.1, minNeighbors=6, minSize=(min_side, min_side),
+            maxSize=(max_side, max_side))
     faces = []
     for (x, y, w, h) in sorted((tuple(r) for r in rects), key=lambda r: -r[2] * r[3]):
         box = (int(round(x / sx)), int(round(y / sy)), int(round(w / sx)), int(round(h / sy)))
@@ -117,8 +125,9 @@ def _detect_eyes(gray: np.ndarray, box) -> tuple:
     roi_s = cv2.resize(roi, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else roi
     min_e = max(8, int(0.12 * roi_s.shape[1]))
     for neighbours in EYE_NEIGHBOURS:
-        rects = _cascade("haarcascade_eye.xml").detectMultiScale(
-            roi_s, scaleFactor=1.08, minNeighbors=neighbours, minSize=(min_e, min_e))
+        with _CASCADE_LOCK:
+            rects = _cascade("haarcascade_eye.xml").detectMultiScale(
+                roi_s, scaleFactor=1.08, minNeighbors=neighbours, minSize=(min_e, min_e))
         cands = [((ex + ew / 2) / s + x, (ey + eh / 2) / s + y) for ex, ey, ew, eh in rects]
         pairs = [(a, b) for a in cands if a[0] < x + w / 2 for b in cands if b[0] >= x + w / 2]
         if neighbours != EYE_NEIGHBOURS[0]:   # looser: only a plausible span

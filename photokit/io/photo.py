@@ -317,6 +317,18 @@ _NATIVE_LOCK = threading.Lock()
 _log = logging.getLogger(__name__)
 
 
+class _Quiet:
+    """The process-wide state of `quiet_native`: fd 2 redirected into one sink while at
+    least one decode is inside the block (``depth``), restored by the last one out."""
+
+    depth = 0
+    saved_fd: int | None = None
+    sink = None
+    warn = None
+    pil_level = logging.NOTSET
+    paths: list = []
+
+
 @contextlib.contextmanager
 def quiet_native(path=None):
     """Capture what native decoders print on file descriptor 2 while decoding.
@@ -325,29 +337,42 @@ def quiet_native(path=None):
     the process's stderr (fd 2), beside photokit's one-line error. Inside this block fd 2
     points at a temporary file (and Python warnings of the decoders are ignored); what
     was captured goes to the debug log (``-v``), and so do Pillow's own log records.
-    Redirecting fd 2 affects the whole process, so the block holds a lock: decodes in
-    threads take turns.
+    Redirecting fd 2 affects the whole process, so decodes in threads share it: the
+    first thread in redirects, the last one out restores fd 2 (and the warning filters
+    and Pillow's log level) and logs what was captured under the paths decoded
+    meanwhile. The decodes themselves run side by side (the decoders release the GIL).
     """
     pil_log = logging.getLogger("PIL")
+    q = _Quiet
     with _NATIVE_LOCK:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        level = pil_log.level
-        pil_log.setLevel(logging.CRITICAL + 1)
-        with tempfile.TemporaryFile() as sink:
-            os.dup2(sink.fileno(), 2)
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    yield
-            finally:
-                pil_log.setLevel(level)
-                os.dup2(saved, 2)
-                os.close(saved)
-                sink.seek(0)
-                text = sink.read().decode("utf-8", "replace").strip()
+        if q.depth == 0:
+            sys.stderr.flush()
+            q.saved_fd = os.dup(2)
+            q.pil_level = pil_log.level
+            pil_log.setLevel(logging.CRITICAL + 1)
+            q.sink = tempfile.TemporaryFile()
+            os.dup2(q.sink.fileno(), 2)
+            q.warn = warnings.catch_warnings()
+            q.warn.__enter__()
+            warnings.simplefilter("ignore")
+            q.paths = []
+        q.depth += 1
+        q.paths.append(os.fspath(path) if path is not None else "image")
+    try:
+        yield
+    finally:
+        with _NATIVE_LOCK:
+            q.depth -= 1
+            if q.depth == 0:
+                q.warn.__exit__(None, None, None)
+                pil_log.setLevel(q.pil_level)
+                os.dup2(q.saved_fd, 2)
+                os.close(q.saved_fd)
+                q.sink.seek(0)
+                text = q.sink.read().decode("utf-8", "replace").strip()
+                q.sink.close()
                 if text:
-                    _log.debug("%s: decoder said: %s", path or "image", " | ".join(text.splitlines()))
+                    _log.debug("%s: decoder said: %s", ", ".join(q.paths), " | ".join(text.splitlines()))
 
 
 def load(source, *, max_pixels: int | None = None, mm_per_px: float | None = None,
@@ -433,6 +458,31 @@ def load(source, *, max_pixels: int | None = None, mm_per_px: float | None = Non
     return Photo(px, path=path, capture_time=capture_time, orientation=orientation,
                  colour_profile=profile, mm_per_px=mm_per_px, alpha=alpha, format=fmt,
                  reduction=reduce)
+
+
+def load_all(sources, **kwargs) -> list[Photo]:
+    """`load` several photos side by side, one thread each (the decoders release the GIL,
+    and `quiet_native` lets their decodes overlap): a pair of 12 MP JPEGs in about the
+    time of one on two cores. `kwargs` go to each `load`.
+
+    Returns
+    -------
+    list of Photo
+        In the order of `sources`.
+
+    Raises
+    ------
+    PhotokitError
+        The first source's error in their order, when any cannot be loaded.
+    """
+    sources = list(sources)
+    if sum(isinstance(s, (str, os.PathLike)) for s in sources) < 2:
+        return [load(s, **kwargs) for s in sources]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(len(sources), os.cpu_count() or 1)) as pool:
+        jobs = [pool.submit(load, s, **kwargs) for s in sources]
+    return [j.result() for j in jobs]
 
 
 def probe(path) -> tuple[int, int]:

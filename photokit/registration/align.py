@@ -1103,10 +1103,14 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
     through the mesh (`_align_mesh`, ``method="mesh"``); otherwise by features on the
     subject (``method="features"``): skin close-ups, body areas, a face the mesh misses.
     """
-    pb, pa = load(before), load(after)
-    gb, ga = _gray(pb), _gray(pa)
-    fb = face_pass(pb).meshes[:1] if faces else []
-    fa = face_pass(pa).meshes[:1] if fb else []
+    def prepared(source):   # each photo decoded, its luma and its face, on its own thread
+        p = load(source)
+        return _gray(p), face_pass(p).meshes[:1] if faces else []
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        jobs = [pool.submit(prepared, s) for s in (before, after)]
+    (gb, fb), (ga, fa) = (j.result() for j in jobs)
+    fa = fa if fb else []
     sub_b = None if fa and roi is None else find_subject(gb, roi, faces=faces)
     if fa:
         # the user's ROI itself decides, not the subject grown around it to anchor a

@@ -11,6 +11,7 @@ W. Liu et al., "SSD: Single Shot MultiBox Detector", ECCV 2016. doi:10.1007/978-
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -161,8 +162,9 @@ def _haar_proposals(rgb: np.ndarray) -> list[tuple[float, float, float]]:
     small = small if small.dtype == np.uint8 else (small >> 8).astype(np.uint8)
     gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
     least = max(20, int(MIN_FACE_FRACTION * min(gray.shape)))  # as photokit.faces.haar
-    rects = _haar().detectMultiScale(gray, scaleFactor=1.1, minNeighbors=4,
-                                     minSize=(least, least))
+    with _HAAR_LOCK:     # the cascade keeps per-image state: one detection at a time
+        rects = _haar().detectMultiScale(gray, scaleFactor=1.1, minNeighbors=4,
+                                         minSize=(least, least))
     f = step / s
     return [_around((x * f, y * f, bw * f, bh * f)) for x, y, bw, bh in rects]
 
@@ -171,6 +173,9 @@ def _around(box) -> tuple[float, float, float]:
     """The square of three face widths centred on a face box ``(x, y, w, h)``."""
     x, y, bw, bh = box
     return x + bw / 2 - 1.5 * bw, y + bh / 2 - 1.5 * bw, 3 * bw
+
+
+_HAAR_LOCK = threading.Lock()
 
 
 @functools.cache

@@ -8,6 +8,7 @@ runs them, so no inference runtime beyond OpenCV is needed.
 from __future__ import annotations
 
 import functools
+import threading
 from pathlib import Path
 
 import cv2
@@ -21,6 +22,10 @@ DETECTOR = "face_detection_short_range.tflite"
 MESH = "face_landmark.tflite"
 IRIS = "iris_landmark.tflite"
 SELFIE = "selfie_segmentation.tflite"
+#: One lock per network: a loaded `cv2.dnn.Net` is shared by the threads of a process
+#: (two photos' face passes run side by side in `align`), and ``setInput`` then
+#: ``forward`` on one net is not safe from two threads at once.
+_RUN_LOCKS = {name: threading.Lock() for name in (DETECTOR, MESH, IRIS, SELFIE)}
 
 
 def model_path(name: str) -> Path:
@@ -69,7 +74,8 @@ def run(name: str, crops: np.ndarray) -> dict[str, np.ndarray]:
     blob = cv2.dnn.blobFromImages(list(crops), 1.0, swapRB=False)   # NCHW, as the models want
     names = net.getUnconnectedOutLayersNames()
     outs = []
-    for i in range(len(crops)):   # the TFLite importer fixes the batch at 1
-        net.setInput(blob[i:i + 1])
-        outs.append(net.forward(names))
+    with _RUN_LOCKS[name]:
+        for i in range(len(crops)):   # the TFLite importer fixes the batch at 1
+            net.setInput(blob[i:i + 1])
+            outs.append(net.forward(names))
     return {n: np.concatenate([o[k].reshape(1, -1) for o in outs]) for k, n in enumerate(names)}
