@@ -340,6 +340,33 @@ def test_small_roi_anchored_by_its_face(astronaut, head):
     assert_allclose(_corners(r.homography, box), _corners(H, box), atol=0.5)
 
 
+def test_a_known_head_anchors_a_small_roi_not_a_haar_search():
+    """BEFORE's head from its face mesh (`mesh_subject`) anchors a small ROI on it, exactly
+    its ellipse; with no head given, a photo without a Haar face grows the ROI to a square
+    instead; a ROI off the head is grown to a square either way."""
+    from photokit.registration.subject import mesh_subject
+
+    rng = np.random.default_rng(3)
+    gray = rng.integers(0, 255, (400, 300), dtype=np.uint8)     # no face for the cascade
+    verts = np.array([[100.0, 120.0], [200.0, 120.0], [150.0, 260.0]])
+    head = mesh_subject(verts, gray.shape)
+    (cx, cy), (ax, ay) = head.ellipse
+    roi = np.zeros(gray.shape, bool)
+    roi[int(cy) - 4:int(cy) + 4, int(cx) - 4:int(cx) + 4] = True
+    with_head = find_subject(gray, roi, head=head).mask
+    expected = np.zeros(gray.shape, np.uint8)
+    cv2.ellipse(expected, (int(cx), int(cy)), (int(ax), int(ay)), 0, 0, 360, 1, -1)
+    assert np.array_equal(with_head, expected.astype(bool) | roi)
+    grown = find_subject(gray, roi).mask                        # no head, no Haar face
+    ys, xs = np.nonzero(grown)
+    side = 0.35 * 300                                           # 35 % of the short side
+    assert abs(np.ptp(xs) + 1 - side) <= 2 and abs(np.ptp(ys) + 1 - side) <= 2
+    assert grown.sum() == (np.ptp(xs) + 1) * (np.ptp(ys) + 1)   # a square, not the ellipse
+    off = np.zeros(gray.shape, bool)
+    off[380:388, 5:13] = True                                   # outside the ellipse
+    assert not find_subject(gray, off, head=head).mask[int(cy), int(cx)]
+
+
 # -- independent point estimate, jackknife, units of the confidence ---------------------
 def _point_setup(after, h_start, img):
     """BEFORE/AFTER as align sees them: working grids, normalised high-pass, overlap."""
@@ -426,7 +453,7 @@ def _fake_face(monkeypatch, ellipse, shape):
     (cx, cy), (ax, ay) = ellipse
     sub = Subject("face", (int(cx - ax), int(cy - ay), int(cx + ax), int(cy + ay)), shape,
                   ellipse=ellipse)
-    monkeypatch.setattr(pa, "find_subject", lambda gray, roi=None, faces=True: sub)
+    monkeypatch.setattr(pa, "find_subject", lambda gray, roi=None, faces=True, head=None: sub)
 
 
 def test_face_without_matches_falls_back_to_the_frame(monkeypatch):

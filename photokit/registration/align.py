@@ -1111,7 +1111,8 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
         jobs = [pool.submit(prepared, s) for s in (before, after)]
     (gb, fb), (ga, fa) = (j.result() for j in jobs)
     fa = fa if fb else []
-    sub_b = None if fa and roi is None else find_subject(gb, roi, faces=faces)
+    head = mesh_subject(fb[0].landmarks, gb.shape) if fb else None   # BEFORE's head, by its mesh
+    sub_b = None if fa and roi is None else find_subject(gb, roi, faces=faces, head=head)
     if fa:
         # the user's ROI itself decides, not the subject grown around it to anchor a
         # feature alignment (a head ellipse that takes in the wall behind a close face)
@@ -1127,7 +1128,7 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
             # vertices), it runs on a second thread meanwhile; the test deciding what is
             # returned is the fit's, as without the early start
             def features() -> Alignment:
-                sub = sub_b or mesh_subject(fb[0].landmarks, gb.shape)
+                sub = sub_b or head
                 return _align_on(gb, ga, sub, sub, refine)
 
             rigid = rigid_deviation(fb[0], fa[0]) < _tolerance(gb.shape)
@@ -1152,7 +1153,7 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
                     f"skin detail too weak to confirm the identity ({m.identity['matches']} matches): "
                     "vouched for by the feature matches and the inner-face correlation only"]
             return f
-    sub_b = sub_b or find_subject(gb, roi, faces=faces)
+    sub_b = sub_b or find_subject(gb, roi, faces=faces, head=head)
     a = _align_on(gb, ga, sub_b, sub_b, refine)
     if a.ok or sub_b.kind != "face" or a.model is not None:
         return a

@@ -99,7 +99,7 @@ class Subject:
                 min(w, int(np.ceil(x1 + mx))), min(h, int(np.ceil(y1 + my))))
 
 
-def find_subject(gray: np.ndarray, roi=None, *, faces: bool = True) -> Subject:
+def find_subject(gray: np.ndarray, roi=None, *, faces: bool = True, head: Subject | None = None) -> Subject:
     """Find the subject region of a greyscale photo.
 
     Parameters
@@ -111,6 +111,12 @@ def find_subject(gray: np.ndarray, roi=None, *, faces: bool = True) -> Subject:
         ``{"polygons": [[[x, y], ...], ...]}``. Overrides detection.
     faces : bool
         Look for a face when no ROI is given.
+    head : Subject, optional
+        The head already found (`mesh_subject` of a face mesh): what anchors a small ROI
+        on the face, instead of a Haar search (whose ellipse around a close face takes in
+        the wall behind it). Without a ROI the subject stays the Haar head: its inner
+        face is the identity check's core (`photokit.registration.align`), which the
+        mesh's larger ellipse would dilute with hair and ears.
 
     Returns
     -------
@@ -123,7 +129,7 @@ def find_subject(gray: np.ndarray, roi=None, *, faces: bool = True) -> Subject:
         if len(xs) < 64:
             raise PhotokitError("the ROI is empty or smaller than 64 pixels",
                                 roi if isinstance(roi, (str, os.PathLike)) else None)
-        mask = _anchor(gray, mask, faces=faces)
+        mask = _anchor(gray, mask, faces=faces, head=head)
         ys, xs = np.nonzero(mask)
         return Subject("roi", (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1),
                        (h, w), mask=mask)
@@ -169,13 +175,13 @@ def mesh_subject(landmarks: np.ndarray, shape: tuple[int, int]) -> Subject:
     return _head(box, MESH_HEAD_ELLIPSE, tuple(shape[:2]))
 
 
-def _anchor(gray: np.ndarray, mask: np.ndarray, *, faces: bool) -> np.ndarray:
+def _anchor(gray: np.ndarray, mask: np.ndarray, *, faces: bool, head: Subject | None = None) -> np.ndarray:
     """Enough of the subject around a ROI to anchor an alignment.
 
     A small treated area (a cheek patch) has too few features of its own: when its centre
-    lies on a detected face, the head ellipse is added (the face carries the patch);
-    otherwise the ROI is grown to a square of at least 35 % of the short side around its
-    centre (the surrounding skin moves with it).
+    lies on the head (`head`, else a Haar face's head ellipse), the head ellipse is added
+    (the face carries the patch); otherwise the ROI is grown to a square of at least 35 %
+    of the short side around its centre (the surrounding skin moves with it).
     """
     h, w = mask.shape
     ys, xs = np.nonzero(mask)
@@ -183,14 +189,13 @@ def _anchor(gray: np.ndarray, mask: np.ndarray, *, faces: bool) -> np.ndarray:
         return mask
     cx, cy = float(xs.mean()), float(ys.mean())
     out = mask.astype(np.uint8)
-    if faces:
-        for f in detect_faces(gray, with_eyes=False):
-            x, y, bw, bh = f.box
-            dy, sx, sy = HEAD_ELLIPSE
-            ex, ey, ax, ay = x + bw / 2.0, y + bh / 2.0 + dy * bh, sx * bw, sy * bh
-            if ((cx - ex) / ax) ** 2 + ((cy - ey) / ay) ** 2 <= 1:
-                cv2.ellipse(out, (int(ex), int(ey)), (int(ax), int(ay)), 0, 0, 360, 1, -1)
-                return out.astype(bool)
+    heads = [head] if head is not None else (
+        [_head(f.box, HEAD_ELLIPSE, (h, w)) for f in detect_faces(gray, with_eyes=False)] if faces else [])
+    for sub in heads:
+        (ex, ey), (ax, ay) = sub.ellipse
+        if ((cx - ex) / ax) ** 2 + ((cy - ey) / ay) ** 2 <= 1:
+            cv2.ellipse(out, (int(ex), int(ey)), (int(ax), int(ay)), 0, 0, 360, 1, -1)
+            return out.astype(bool)
     half = max(xs.max() - xs.min(), ys.max() - ys.min(), 0.35 * min(h, w)) / 2
     out[max(0, int(cy - half)):int(cy + half) + 1, max(0, int(cx - half)):int(cx + half) + 1] = 1
     return out.astype(bool)
