@@ -274,6 +274,28 @@ def test_early_feature_path_returns_what_the_sequential_one_does(astronaut, monk
     assert out["early"] == out["after the fit"]
 
 
+def test_a_kept_feature_fit_skips_the_mesh_refinement(astronaut, monkeypatch):
+    """A rigid pair whose feature fit leaves under a third of the tolerance on the shared
+    skin is returned without refining the mesh (the refinement could not change the
+    choice), and still carries the meshes' evidence, its identity counted on its own
+    mapping: the same as when the mesh is fitted first."""
+    h, w = astronaut.shape[:2]
+    after = cv2.warpAffine(astronaut, _rot(2.0, 1.02, 6.0, -4.0, (w / 2, h / 2)), (w, h),
+                           borderMode=cv2.BORDER_REFLECT)
+    with monkeypatch.context() as m:          # not known rigid: the mesh is fitted first
+        m.setattr("photokit.registration.align.rigid_deviation", lambda fb, fa: np.inf)
+        full = align(astronaut, after)
+
+    def refused(*args, **kwargs):
+        raise AssertionError("the mesh was refined")
+
+    monkeypatch.setattr("photokit.registration.align._align_mesh", refused)
+    quick = align(astronaut, after)
+    assert quick.method == "features" and quick.residual_px <= quick.tolerance_px / 3
+    assert quick.identity["p_same"] > 0.9 and quick.identity["matches"] >= 15
+    assert quick.to_dict() == full.to_dict()
+
+
 def test_a_cheek_roi_follows_the_face_not_the_room(astronaut, face, monkeypatch):
     """The face moves in front of a room that does not (a patient re-seated before the
     same wall). With a cheek ROI the face is still aligned through the mesh: the ROI lies

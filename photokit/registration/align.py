@@ -129,8 +129,11 @@ from ..io.roi import read_roi
 from .mesh import (
     LOG1P,
     FaceFit,
+    detail_matches,
     expression,
+    face_grid,
     fit_faces,
+    identity_evidence,
     pose_change,
     rigid_deviation,
     shared_zones,
@@ -1132,27 +1135,31 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
                 return _align_on(gb, ga, sub, sub, refine)
 
             rigid = rigid_deviation(fb[0], fa[0]) < _tolerance(gb.shape)
-            with ThreadPoolExecutor(max_workers=1) as pool:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                details = pool.submit(detail_matches, gb, ga, fb[0], fa[0])
                 early = pool.submit(features) if rigid else None
-                m, fit = _align_mesh(gb, ga, fb[0], fa[0], refine)
+                r_feat = None
+                if early is not None:
+                    # a feature fit that leaves at most a third of the tolerance on the
+                    # shared skin is kept whatever the mesh's residual: judge it on the
+                    # fit's grid alone, and refine the mesh only when it is not kept
+                    grid = face_grid(gb, ga, fb[0], fa[0])
+                    f = early.result()
+                    if f.ok and vertex_error(f, fb[0], fa[0]) <= FEATURE_VERTEX_MAX:
+                        r_feat, _ = skin_residual(grid, f.dense_map)
+                        if r_feat <= f.tolerance_px / 3:
+                            return _with_mesh_evidence(f, r_feat, fb[0], fa[0], grid.zones, details.result())
+                m, fit = _align_mesh(gb, ga, fb[0], fa[0], refine, details)
                 if m.flow_px is None or m.flow_px > m.tolerance_px:
                     return m
                 f = early.result() if early is not None else features()
             if not f.ok or vertex_error(f, fb[0], fa[0]) > FEATURE_VERTEX_MAX:
                 return m
-            r_feat, _ = skin_residual(fit, f.dense_map)
+            if r_feat is None:
+                r_feat, _ = skin_residual(fit, f.dense_map)
             if r_feat > max(m.residual_px if m.ok else -1.0, f.tolerance_px / 3):
                 return m
-            f.residual_px = r_feat
-            for k in ("pose_change", "zones", "expression", "identity", "warnings"):
-                setattr(f, k, getattr(m, k))
-            if m.identity["p_same"] >= MIN_CONFIDENCE_MESH:
-                f.confidence *= m.identity["p_same"]
-            else:
-                f.warnings = f.warnings + [
-                    f"skin detail too weak to confirm the identity ({m.identity['matches']} matches): "
-                    "vouched for by the feature matches and the inner-face correlation only"]
-            return f
+            return _with_mesh_evidence(f, r_feat, fb[0], fa[0], fit.zones, details.result())
     sub_b = sub_b or find_subject(gb, roi, faces=faces, head=head)
     a = _align_on(gb, ga, sub_b, sub_b, refine)
     if a.ok or sub_b.kind != "face" or a.model is not None:
@@ -1209,7 +1216,51 @@ def identity_posterior(matches: int) -> float:
     return float(1.0 / (1.0 + np.exp(-ID_SLOPE * (np.log1p(matches) - ID_MIDPOINT))))
 
 
-def _align_mesh(gb: np.ndarray, ga: np.ndarray, face_b, face_a, refine: bool) -> tuple[Alignment, FaceFit]:
+def _mesh_evidence(face_b, face_a, zones, matches: int, share: float) -> dict:
+    """What the meshes say about a face pair, whichever path aligned it: ``pose_change``,
+    ``zones`` both photos show, ``expression``, ``identity`` (the explained skin-detail
+    ``matches``, their ``share`` and ``p_same``, `identity_posterior`) and ``warnings``
+    (an expression change; zones hidden in one photo)."""
+    expr = expression(face_b, face_a)
+    warnings = []
+    if expr["changed"]:
+        warnings.append(f"the expression changed (smile score {expr['smile_score']:+.2f}, lip opening "
+                        f"{expr['lip_opening']:+.2f}): lines and texture around the mouth and eyes are "
+                        "not comparable")
+    hidden = [z for z in shared_zones(face_b.visible, face_b.visible) if z not in zones]
+    if hidden:
+        warnings.append(f"zones hidden in one photo, not comparable: {', '.join(hidden)}")
+    identity = {"matches": int(matches), "share": round(float(share), 3),
+                "p_same": round(identity_posterior(matches), 4)}
+    return {"pose_change": pose_change(face_b, face_a), "zones": list(zones), "expression": expr,
+            "identity": identity, "warnings": warnings}
+
+
+def _with_mesh_evidence(f: Alignment, residual: float, face_b, face_a, zones, details) -> Alignment:
+    """The feature alignment `f` of a face pair, kept: its residual on the shared skin and
+    the meshes' evidence (`_mesh_evidence`), the identity counted on `f`'s own mapping (the
+    skin-detail matches `details` that the alignment returned explains). Its confidence
+    is multiplied by ``P(same person)`` when that reaches `MIN_CONFIDENCE_MESH`; below, a
+    warning says the identity rests on the feature matches and the inner-face correlation.
+    """
+    n, share = identity_evidence(details, face_a,
+                                 lambda pts: np.column_stack(f.dense_map(pts[:, :1], pts[:, 1:])))
+    ev = _mesh_evidence(face_b, face_a, zones, n, share)
+    f.residual_px = residual
+    for k, v in ev.items():
+        setattr(f, k, v)
+    p_same = ev["identity"]["p_same"]
+    if p_same >= MIN_CONFIDENCE_MESH:
+        f.confidence *= p_same
+    else:
+        f.warnings = f.warnings + [
+            f"skin detail too weak to confirm the identity ({n} matches): "
+            "vouched for by the feature matches and the inner-face correlation only"]
+    return f
+
+
+def _align_mesh(gb: np.ndarray, ga: np.ndarray, face_b, face_a, refine: bool,
+                details=None) -> tuple[Alignment, FaceFit]:
     """Align a face pair through the mesh (`photokit.registration.mesh.fit_faces`) and judge it.
 
     Verdict, one reason, in this order: the faces are not shown to be one person's
@@ -1220,27 +1271,17 @@ def _align_mesh(gb: np.ndarray, ga: np.ndarray, face_b, face_a, refine: bool) ->
     ``confidence = P(same | n) x P(e < t)`` with ``P(e < t) = 1 - exp(-t^2 / (2 s^2))``
     the Rayleigh probability that the error is below the tolerance ``t``, its scale
     ``s = r / sqrt(2 ln 2)`` from the median residual ``r`` (the Rayleigh median).
+    `details`: the pair's `detail_matches`, already under way (a Future), if any.
     """
     bshape, ashape = gb.shape[:2], ga.shape[:2]
     tol = _tolerance(bshape)
-    fit: FaceFit = fit_faces(gb, ga, face_b, face_a, refine=refine)
+    fit: FaceFit = fit_faces(gb, ga, face_b, face_a, refine=refine, details=details)
+    ev = _mesh_evidence(face_b, face_a, fit.zones, fit.matches, fit.match_share)
     p_same = identity_posterior(fit.matches)
     sigma = max(fit.residual_px, 1e-3) / np.sqrt(2 * np.log(2))
     p_geom = float(1.0 - np.exp(-tol ** 2 / (2 * sigma ** 2)))
     confidence = p_same * p_geom
     overlap = overlap_share(fit.homography, bshape, ashape)
-    expr = expression(face_b, face_a)
-    zones = fit.zones
-    warnings = []
-    if expr["changed"]:
-        warnings.append(f"the expression changed (smile score {expr['smile_score']:+.2f}, lip opening "
-                        f"{expr['lip_opening']:+.2f}): lines and texture around the mouth and eyes are "
-                        "not comparable")
-    hidden = [z for z in shared_zones(face_b.visible, face_b.visible) if z not in zones]
-    if hidden:
-        warnings.append(f"zones hidden in one photo, not comparable: {', '.join(hidden)}")
-    identity = {"matches": int(fit.matches), "share": round(float(fit.match_share), 3),
-                "p_same": round(p_same, 4)}
     reason = None
     if p_same < MIN_CONFIDENCE_MESH:
         reason = (f"the faces do not match: {fit.matches} skin-detail matches explained by the alignment "
@@ -1256,9 +1297,7 @@ def _align_mesh(gb: np.ndarray, ga: np.ndarray, face_b, face_a, refine: bool) ->
                      None if reason else fit.residual_px, overlap, tuple(bshape), tuple(ashape),
                      flow=fit.flow, flow_grid=fit.to_grid.copy(), model=fit.model, subject="face",
                      ncc=fit.ncc, flow_px=float(np.median(np.hypot(*fit.flow[fit.face].T))) if fit.face.any()
-                     else None, tolerance_px=tol, method="mesh", pose_change=pose_change(face_b, face_a),
-                     zones=list(zones), expression=expr, identity=identity, warnings=warnings,
-                     vouched=vouched), fit
+                     else None, tolerance_px=tol, method="mesh", vouched=vouched, **ev), fit
 
 
 def _align_on(gb: np.ndarray, ga: np.ndarray, sub_b: Subject, ident: Subject, refine: bool) -> Alignment:
@@ -1270,8 +1309,10 @@ def _align_on(gb: np.ndarray, ga: np.ndarray, sub_b: Subject, ident: Subject, re
     grid_b = _grid(gb, sub_b)
     grid_a = _grid(ga, Subject("frame", (0, 0, ashape[1], ashape[0]), ashape))
 
-    pts_b, desc_b = _features(grid_b)
-    pts_a, desc_a = _features(grid_a)
+    with ThreadPoolExecutor(max_workers=1) as pool:    # the two photos' features side by side
+        after_features = pool.submit(_features, grid_a)
+        pts_b, desc_b = _features(grid_b)
+        pts_a, desc_a = after_features.result()
     if len(pts_b) < MIN_INLIERS or len(pts_a) < MIN_INLIERS:
         return _failed(f"too few features ({min(len(pts_a), len(pts_b))}; need {MIN_INLIERS})",
                        bshape, ashape, subject=kind, tol=tol)

@@ -625,7 +625,7 @@ def _refinement(dis, nb: np.ndarray, na: np.ndarray, skin: np.ndarray, surface: 
 
 # ------------------------------------------------------------------------------ the fit
 def fit_faces(gray_b: np.ndarray, gray_a: np.ndarray, face_b: FaceMesh, face_a: FaceMesh, *,
-              refine: bool = True) -> FaceFit:
+              refine: bool = True, details=None) -> FaceFit:
     """Align AFTER's face onto BEFORE's through the mesh (see the module notes).
 
     Parameters
@@ -636,6 +636,8 @@ def fit_faces(gray_b: np.ndarray, gray_a: np.ndarray, face_b: FaceMesh, face_a: 
         The face meshed in each photo.
     refine : bool
         Dense refinement after the mesh deformation (default True).
+    details : Future, optional
+        `detail_matches` of these faces, already under way (a ``concurrent.futures.Future``).
 
     Returns
     -------
@@ -647,15 +649,26 @@ def fit_faces(gray_b: np.ndarray, gray_a: np.ndarray, face_b: FaceMesh, face_a: 
     the alignment: they are found on a second thread while the alignment is computed.
     """
     with ThreadPoolExecutor(max_workers=1) as pool:
-        details = pool.submit(detail_matches, gray_b, gray_a, face_b, face_a)
+        if details is None:
+            details = pool.submit(detail_matches, gray_b, gray_a, face_b, face_a)
         fit, mapping = _fit_geometry(gray_b, gray_a, face_b, face_a, refine)
         fit.matches, fit.match_share = identity_evidence(details.result(), face_a, mapping)
     return fit
 
 
-def _fit_geometry(gray_b, gray_a, face_b, face_a, refine):
-    """`fit_faces` without the identity evidence; returns the fit and its point mapping
-    (BEFORE full px -> AFTER full px)."""
+def face_grid(gray_b: np.ndarray, gray_a: np.ndarray, face_b: FaceMesh, face_a: FaceMesh) -> FaceFit:
+    """The grid of `fit_faces` (the face crop, its shared skin, BEFORE's high-pass, AFTER's
+    sampler) under the global model and the mesh deformation alone: what `skin_residual`
+    needs to judge ANOTHER alignment of the pair, at a small share of the fit's cost (no
+    dense refinement, no residual of its own: ``residual_px`` and ``ncc`` are nan, no
+    identity evidence: ``matches`` 0).
+    """
+    return _fit_geometry(gray_b, gray_a, face_b, face_a, False, judge=False)[0]
+
+
+def _fit_geometry(gray_b, gray_a, face_b, face_a, refine, judge=True):
+    """`fit_faces` without the identity evidence (and without its own residual unless
+    `judge`); returns the fit and its point mapping (BEFORE full px -> AFTER full px)."""
     model, h, rms = global_model(face_b, face_a)
     bh, bw = gray_b.shape
     x0, y0, x1, y1 = face_b.box
@@ -716,7 +729,7 @@ def _fit_geometry(gray_b, gray_a, face_b, face_a, refine):
     def dense(xb, yb):    # BEFORE full px (grids) -> AFTER full px, the full alignment
         return _project(h_inv, xb + flow[..., 0] / s, yb + flow[..., 1] / s)
 
-    fit.residual_px, fit.ncc = skin_residual(fit, dense)
+    fit.residual_px, fit.ncc = skin_residual(fit, dense) if judge else (float("nan"), float("nan"))
 
     def mapping(pts):     # BEFORE full px -> AFTER full px
         g = _apply(to_grid, pts).astype(np.float32)
