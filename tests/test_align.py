@@ -269,6 +269,32 @@ def test_roi_carried_and_valid_mask(astronaut):
     assert isinstance(r, Alignment)
 
 
+def test_roi_to_after_over_its_reach_equals_the_whole_grid():
+    """`roi_to_after` works only over AFTER's pixels that can land on the mask; the result
+    is the same as carrying every AFTER pixel back (x = H a - flow(H a), nearest)."""
+    rng = np.random.default_rng(5)
+    hb, wb, ha, wa = 300, 400, 320, 380
+    hom = np.array([[1.03, 0.02, -12.0], [-0.015, 0.98, 9.0], [2e-5, -1e-5, 1.0]])
+    flow = cv2.GaussianBlur(rng.normal(0, 1, (60, 80, 2)).astype(np.float32), (0, 0), 5)
+    flow = 3.0 * flow / np.abs(flow).max() + np.float32([6.0, -5.0])   # 6, -5 px +- 3, smooth
+    grid = np.array([[0.2, 0, 0.0], [0, 0.2, 0.0], [0, 0, 1.0]])
+    al = Alignment("ok", None, hom, 1.0, 100, 0.1, 1.0, (hb, wb), (ha, wa), flow=flow, flow_grid=grid)
+    for box in ((150, 120, 40, 30), (0, 0, 25, 300), (370, 280, 30, 20)):
+        mask = np.zeros((hb, wb), bool)
+        x, y, w, h = box
+        mask[y:y + h, x:x + w] = True
+        mask &= rng.random((hb, wb)) < 0.7
+        xa, ya = np.meshgrid(np.arange(wa, dtype=np.float32), np.arange(ha, dtype=np.float32))
+        den = hom[2, 0] * xa + hom[2, 1] * ya + hom[2, 2]
+        yx = ((hom[0, 0] * xa + hom[0, 1] * ya + hom[0, 2]) / den).astype(np.float32)
+        yy = ((hom[1, 0] * xa + hom[1, 1] * ya + hom[1, 2]) / den).astype(np.float32)
+        f = cv2.remap(flow, yx * 0.2, yy * 0.2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        whole = cv2.remap(mask.astype(np.uint8), yx - f[..., 0], yy - f[..., 1], cv2.INTER_NEAREST,
+                          borderMode=cv2.BORDER_CONSTANT).astype(bool)
+        got = al.roi_to_after(mask)
+        assert whole.any() and np.array_equal(got, whole)
+
+
 def test_user_roi_mask(astronaut, head):
     h, w = astronaut.shape[:2]
     mask = np.zeros((h, w), bool)

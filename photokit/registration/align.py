@@ -484,19 +484,39 @@ class Alignment:
             out = cv2.warpPerspective(src, np.linalg.inv(self.homography), (wa, ha),
                                       flags=cv2.INTER_NEAREST, borderValue=0)
             return out.astype(bool)
-        # grid of AFTER pixels -> BEFORE positions, then subtract the field there
+        # only AFTER's pixels that H takes within the field's reach of the mask can land on
+        # it: the mask's box widened by the largest displacement (and 2 px for the rounding),
+        # carried into AFTER by H^-1 (the same result as over all of AFTER, a fraction of
+        # the work for a face on a 12 MP photo)
+        out = np.zeros((ha, wa), bool)
+        bx, by, bw, bh = cv2.boundingRect(src)
+        if bw == 0:
+            return out
         h = self.homography
-        xa = np.arange(wa, dtype=np.float32)[None, :]
-        ya = np.arange(ha, dtype=np.float32)[:, None]
+        reach = float(np.abs(self.flow).max()) + 2.0
+        corners = np.array([[bx - reach, by - reach], [bx + bw + reach, by - reach],
+                            [bx - reach, by + bh + reach], [bx + bw + reach, by + bh + reach]])
+        hi = np.linalg.inv(h)
+        den = corners @ hi[2, :2] + hi[2, 2]
+        x0, y0, x1, y1 = 0, 0, wa, ha
+        if np.all(den > 0) or np.all(den < 0):   # no horizon inside: the box's image is convex
+            c = _apply(hi, corners)
+            x0, y0 = max(0, int(np.floor(c[:, 0].min())) - 1), max(0, int(np.floor(c[:, 1].min())) - 1)
+            x1, y1 = min(wa, int(np.ceil(c[:, 0].max())) + 2), min(ha, int(np.ceil(c[:, 1].max())) + 2)
+            if x1 <= x0 or y1 <= y0:
+                return out
+        # grid of AFTER pixels -> BEFORE positions, then subtract the field there
+        xa = np.arange(x0, x1, dtype=np.float32)[None, :]
+        ya = np.arange(y0, y1, dtype=np.float32)[:, None]
         den = h[2, 0] * xa + h[2, 1] * ya + h[2, 2]
         yx = ((h[0, 0] * xa + h[0, 1] * ya + h[0, 2]) / den).astype(np.float32)
         yy = ((h[1, 0] * xa + h[1, 1] * ya + h[1, 2]) / den).astype(np.float32)
         s, tx, ty = self.flow_grid[0, 0], self.flow_grid[0, 2], self.flow_grid[1, 2]
         f = cv2.remap(self.flow, (yx * s + tx).astype(np.float32), (yy * s + ty).astype(np.float32),
                       cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        out = cv2.remap(src, yx - f[..., 0], yy - f[..., 1], cv2.INTER_NEAREST,
-                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        return out.astype(bool)
+        out[y0:y1, x0:x1] = cv2.remap(src, yx - f[..., 0], yy - f[..., 1], cv2.INTER_NEAREST,
+                                      borderMode=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
+        return out
 
 
 # ---------------------------------------------------------------------------------------
