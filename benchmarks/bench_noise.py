@@ -279,8 +279,8 @@ def change_table(results):
         fl_old = np.median(100 * registry.get(name).mdc / lev)
         new = sum(bool(v["new"]) and v["delta"] < 0 for v in x)
         old = sum(bool(v["old"]) and v["delta"] < 0 for v in x)
-        print(f"| `{name}` | -{step * 10} % | {len(x)} | {true} | {meas:+.1f}{spread} | {fl_old:.1f} | {fl_new} | "
-              f"{VISIA[name]} | {old}/{len(x)} | {new}/{len(x)} |")
+        print(f"| `{name}` | -{step * 10} % | {len(x)} | {true} | {meas:+.1f}{spread} | {fl_old:.1f} "
+              f"| {fl_new} | {VISIA[name]} | {old}/{len(x)} | {new}/{len(x)} |")
 
 
 def main():
