@@ -66,6 +66,10 @@ Maps and settings
   bench_lines.py``) the oriented evidence finds about half of the true line length at
   90 % precision for its default fine lines (about 3 L* deep, as deep as its own
   micro-relief furrows), three quarters at 93 % for lines 1.6 x deeper.
+  Noise (`line_density_noise`): a re-capture finds the same lines again, except those
+  near the thresholds; each line piece and each near miss (`Lines.near`) is found again
+  with a probability of its mean evidence and length, fitted on re-captures
+  (docs/NOISE.md "Lines: the same lines, found again").
 
 Without a known scale, one relative unit replaces the millimetre (`photokit.metrics.scale.
 relative_mm_per_px`); those metrics are flagged by ``needs_scale``.
