@@ -1293,10 +1293,11 @@ def pixels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return p[:, 0, 1].astype(np.intp), p[:, 0, 0].astype(np.intp)
 
 
-def _good_components(li, ncomp, xs, ys, v, step, high, mm_per_px) -> np.ndarray:
+def _good_components(li, ncomp, xs, ys, v, step, high, mm_per_px) -> tuple[np.ndarray, np.ndarray]:
     """Which labelled centre-line components are lines: a seed >= `high`, long enough,
     and straight enough (span along the principal axis, ``sqrt(12 var)`` for a segment,
-    at least `LINE_MIN_STRAIGHTNESS` of the length) unless longer than `LINE_LONG_MM`."""
+    at least `LINE_MIN_STRAIGHTNESS` of the length) unless longer than `LINE_LONG_MM`.
+    Returns that (bool per label) and each component's length (mm)."""
     comp_len = np.bincount(li, weights=step, minlength=ncomp) * mm_per_px
     comp_high = np.bincount(li[v >= high], minlength=ncomp) > 0
     cnt = np.maximum(np.bincount(li, minlength=ncomp), 1).astype(np.float64)
@@ -1383,8 +1384,9 @@ LINE_CAPTURE_CV = 0.06
 #: Probability that a re-capture of the same skin finds a line again (a piece of this
 #: photo's centre lines, `line_found_p`): ``Phi(a + b e + c ln(l / LINE_MIN_LENGTH_MM))``
 #: with ``e`` its mean evidence (L*) and ``l`` its length (mm), ``(a, b, c)`` fitted by
-#: maximum likelihood on synthetic re-captures (docs/NOISE.md "Lines: the same lines,
-#: found again"): pieces found again are 36 % of those with ``e`` < 0.97, 94 % over 1.32.
+#: maximum likelihood on synthetic re-captures (``benchmarks/bench_lines.py --sections 5
+#: --fit``; docs/NOISE.md "Lines: the same lines, found again"): 19 % of the pieces with
+#: ``e`` under 0.9 L* were found again, 94 % of those over 1.3 L*.
 LINE_FOUND_PROBIT = (-3.19, 2.84, 1.10)
 #: The same for the near misses (`Lines.near`): the chance that a re-capture finds one as
 #: (part of) a line.
@@ -1451,10 +1453,19 @@ def line_features(an: Analysis) -> list[dict] | None:
 
 
 def line_found_p(length_mm, evidence, probit=LINE_FOUND_PROBIT) -> np.ndarray:
-    r"""Probability that a re-capture finds a line piece again (or a near miss as a line):
-    :math:`p = \Phi(a + b\,e + c \ln(l / l_{min}))`, ``e`` the piece's mean evidence (L*),
-    ``l`` its length, ``(a, b, c)`` = `probit` (`LINE_FOUND_PROBIT`, `LINE_NEAR_PROBIT`),
-    ``l_min`` = `LINE_MIN_LENGTH_MM`."""
+    r"""Probability that a re-capture finds a line piece again (or a near miss as a line).
+
+    :math:`p = \Phi(a + b\,e + c \ln(l / l_{min}))`, a probit model (Finney 1971, Probit
+    Analysis, 3rd ed., Cambridge University Press) with ``l_min`` = `LINE_MIN_LENGTH_MM`.
+
+    Parameters
+    ----------
+    length_mm, evidence : array_like
+        Each piece's length ``l`` (mm) and mean evidence ``e`` (L*, `piece_stats`).
+    probit : tuple of float
+        ``(a, b, c)``: `LINE_FOUND_PROBIT` for the pieces found, `LINE_NEAR_PROBIT` for
+        the near misses.
+    """
     a, b, c = probit
     z = a + b * np.asarray(evidence, float) + c * np.log(np.asarray(length_mm, float) / LINE_MIN_LENGTH_MM)
     return special.ndtr(z)
@@ -1474,6 +1485,16 @@ def line_density_noise(ln: Lines) -> float:
     tested on synthetic re-captures: docs/NOISE.md. The coarse photos' Hessian detector
     (other thresholds, not calibrated) keeps the compound Poisson SE (`count_se`: each
     line a new sample, conservative) with `LINE_CAPTURE_CV`.
+
+    Parameters
+    ----------
+    ln : Lines
+        The lines of a photo (or of a view, `lines_within`).
+
+    Returns
+    -------
+    float
+        SE in mm/cm^2.
     """
     k = 100.0 / ln.area_mm2
     if not ln.oriented:
