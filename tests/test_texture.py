@@ -482,3 +482,18 @@ def test_line_found_p_grows_with_evidence_and_length():
     assert p[0] < p[1] and p[0] < p[2]
     assert 0.2 < p[0] < 0.5 and p[1] > 0.75
     assert T.line_found_p([3.0], [0.9], T.LINE_NEAR_PROBIT)[0] < 0.1
+
+
+def test_a_valley_too_short_for_a_line_is_a_near_miss():
+    # a 2.5 mm valley beside a long line: traced (about 2 mm of centre line), too short for
+    # a line (3 mm), long enough for a near miss (1.5 mm), which a re-capture may find
+    n, mmpp = 600, 0.06
+    L, _ = valleys(n, n, mmpp, [((60, 100), (540, 160)), ((200, 400), (200 + 2.5 / mmpp, 400))])
+    ln = T.ridges(Analysis(grey_from_L(L), np.ones((n, n), bool), mmpp))
+    found, near = T.piece_stats(ln, ln.centre)[0], T.piece_stats(ln, ln.near)[0]
+    assert found.size == 1 and found[0] > 20
+    assert near.size == 1 and T.LINE_NEAR_MM <= near[0] < T.LINE_MIN_LENGTH_MM
+    assert not (ln.near & ln.centre).any()
+    ys, xs = np.nonzero(ln.near)
+    fx, fy = ln.work.to_full(xs, ys)               # on the short valley, in the photo's pixels
+    assert np.all(np.abs(fy - 400) < 10) and np.all((fx > 180) & (fx < 262))
