@@ -251,7 +251,7 @@ def found_again(n_skins: int, n: int, ita: float | None = None) -> tuple[list[di
                 found_b = cKDTree(canonical(imb, lb, lb.centre)[0])
                 skin_b = cKDTree(canonical(imb, lb, lb.valid)[0][::3])
                 for kind, mask in (("found", la.centre), ("near", la.near)):
-                    lengths, evidence = T.piece_stats(la, mask)
+                    lengths, evidence = T.line_pieces(la, mask, la.evidence)
                     _, lab = cv2.connectedComponents(mask.view(np.uint8), connectivity=8)
                     pts, ys, xs = canonical(ima, la, mask)
                     ids = lab[ys, xs]

@@ -490,7 +490,7 @@ def test_a_valley_too_short_for_a_line_is_a_near_miss():
     n, mmpp = 600, 0.06
     L, _ = valleys(n, n, mmpp, [((60, 100), (540, 160)), ((200, 400), (200 + 2.5 / mmpp, 400))])
     ln = T.ridges(Analysis(grey_from_L(L), np.ones((n, n), bool), mmpp))
-    found, near = T.piece_stats(ln, ln.centre)[0], T.piece_stats(ln, ln.near)[0]
+    found, near = T.line_pieces(ln, ln.centre, ln.evidence)[0], T.line_pieces(ln, ln.near, ln.evidence)[0]
     assert found.size == 1 and found[0] > 20
     assert near.size == 1 and T.LINE_NEAR_MM <= near[0] < T.LINE_MIN_LENGTH_MM
     assert not (ln.near & ln.centre).any()

@@ -1396,25 +1396,28 @@ LINE_NEAR_PROBIT = (-4.86, 3.09, -0.26)
 LINE_DENSITY_CV = 0.0
 
 
-def line_pieces(ln: Lines) -> tuple[np.ndarray, np.ndarray]:
-    """Length (mm) and mean depth (L*) of each connected centre line of `ln`.
+def line_pieces(ln: Lines, mask: np.ndarray | None = None,
+                values: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Length (mm) and mean value of each 8-connected component of centre-line pixels.
 
-    The total `Lines.length_mm` is shared among the 8-connected centre-line components in
-    proportion to their pixels (the lengths the noise model counts, `count_se`).
+    Parameters
+    ----------
+    ln : Lines
+    mask : ndarray of bool, optional
+        The centre-line pixels: `Lines.centre` (default: the connected centre lines, the
+        pieces the noise model and ``measure --features`` count) or `Lines.near`.
+    values : ndarray, optional
+        The map averaged over each piece: `Lines.depth` (default) or `Lines.evidence`.
+
+    Returns
+    -------
+    length, mean : ndarray
+        Each piece's length, ``sum(line_step(theta))`` over its pixels times the pixel
+        size (the pieces of `Lines.centre` sum to `Lines.length_mm`), and the mean of
+        `values` over its pixels.
     """
-    n, lab = cv2.connectedComponents(ln.centre.view(np.uint8), connectivity=8)
-    if n <= 1:
-        return np.zeros(0), np.zeros(0)
-    ys, xs = pixels(ln.centre)
-    ids = lab[ys, xs]
-    px = np.bincount(ids, minlength=n)[1:].astype(float)
-    depth = np.bincount(ids, weights=ln.depth[ys, xs].astype(float), minlength=n)[1:] / px
-    return ln.length_mm * px / px.sum(), depth
-
-
-def piece_stats(ln: Lines, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Length (mm, `line_step` per pixel) and mean evidence (L*) of each 8-connected
-    component of the centre-line pixels `mask` (`Lines.centre` or `Lines.near`)."""
+    mask = ln.centre if mask is None else mask
+    values = ln.depth if values is None else values
     n, lab = cv2.connectedComponents(mask.view(np.uint8), connectivity=8)
     if n <= 1:
         return np.zeros(0), np.zeros(0)
@@ -1422,8 +1425,8 @@ def piece_stats(ln: Lines, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ids = lab[ys, xs]
     px = np.bincount(ids, minlength=n)[1:].astype(float)
     length = np.bincount(ids, weights=line_step(ln.theta[ys, xs]), minlength=n)[1:] * ln.work.mm_per_px
-    ev = np.bincount(ids, weights=ln.evidence[ys, xs].astype(float), minlength=n)[1:] / px
-    return length, ev
+    mean = np.bincount(ids, weights=values[ys, xs].astype(float), minlength=n)[1:] / px
+    return length, mean
 
 
 def line_features(an: Analysis) -> list[dict] | None:
@@ -1461,7 +1464,7 @@ def line_found_p(length_mm, evidence, probit=LINE_FOUND_PROBIT) -> np.ndarray:
     Parameters
     ----------
     length_mm, evidence : array_like
-        Each piece's length ``l`` (mm) and mean evidence ``e`` (L*, `piece_stats`).
+        Each piece's length ``l`` (mm) and mean evidence ``e`` (L*, `line_pieces`).
     probit : tuple of float
         ``(a, b, c)``: `LINE_FOUND_PROBIT` for the pieces found, `LINE_NEAR_PROBIT` for
         the near misses.
@@ -1499,8 +1502,8 @@ def line_density_noise(ln: Lines) -> float:
     k = 100.0 / ln.area_mm2
     if not ln.oriented:
         return count_se(line_pieces(ln)[0], k, LINE_CAPTURE_CV)
-    fl, fe = piece_stats(ln, ln.centre)
-    nl, ne = piece_stats(ln, ln.near)
+    fl, fe = line_pieces(ln, ln.centre, ln.evidence)
+    nl, ne = line_pieces(ln, ln.near, ln.evidence)
     return found_se(fl, line_found_p(fl, fe), nl, line_found_p(nl, ne, LINE_NEAR_PROBIT),
                     per_weight=k, capture_cv=LINE_DENSITY_CV)
 
