@@ -19,9 +19,19 @@ Sections (each prints a table; the baselines are measured in the same run):
    ``bench_repeatability.recapture``, face-derived skin masks and scale).
 4. **Speed**: ``texture.wrinkle_density`` on a 12 MP synthetic close-up (4000 x 3000 at
    0.07 mm/px), against ``cv2.imread`` of the same JPEG.
+5. **Found again** (the noise model's calibration, ``texture.line_density_noise``):
+   `--skins` synthetic skins (seeds 200-, 1200 x 900 at 0.07 mm/px, ``--ita``) x
+   `--recaptures` captures (rotation +-2 deg, zoom +-3 %, shift +-20 px, exposure
+   +-8 %, JPEG 88-95). For every ordered pair of captures, each line piece and near
+   miss of the first is found again when more than half its pixels lie within `TOL_MM`
+   of the second's centre lines, in the skin's own frame (the generator's homographies).
+   Prints the share found again against the model (``line_found_p``) by mean evidence,
+   the probits refitted by maximum likelihood (``--fit``), and the SD of the total line
+   length over each skin's captures against the SD the model predicts (without the
+   continuity term).
 
-Run: ``python benchmarks/bench_lines.py [--skins N] [--recaptures N] [--sections 1,2,3,4]
-[--wrinkle-depth D] [--size WxH]``
+Run: ``python benchmarks/bench_lines.py [--skins N] [--recaptures N] [--sections 1,2,3,4,5]
+[--wrinkle-depth D] [--size WxH] [--ita ITA] [--fit]``
 """
 
 from __future__ import annotations
@@ -202,6 +212,112 @@ def section_speed():
           f"over {ln.area_mm2 / 100:.0f} cm^2 of skin")
 
 
+def found_again(n_skins: int, n: int, ita: float | None = None) -> tuple[list[dict], dict]:
+    """Section 5's data: one row per line piece or near miss and pair of captures
+    (``kind``, ``skin``, ``a``, ``b``, ``length``, ``evidence``, ``found``: the share of
+    its pixels found again), and each skin's total line length per capture."""
+    from scipy.spatial import cKDTree
+
+    from photokit.colour.convert import uint8_to_linear
+    from photokit.metrics import texture as T
+    from photokit.metrics.analysis import Analysis
+    from photokit.synth import render_skin
+
+    rng = np.random.default_rng(5)
+    rows, totals = [], {}
+
+    def canonical(im, ln, mask):
+        ys, xs = np.nonzero(mask)
+        fx, fy = ln.work.to_full(xs, ys)
+        q = np.stack([fx, fy, np.ones_like(fx)], 1) @ np.asarray(im.truth.H).T
+        return q[:, :2] / q[:, 2:], ys, xs
+
+    for s in range(n_skins):
+        caps = []
+        for k in range(n):
+            zoom = float(rng.uniform(0.97, 1.03))
+            im = render_skin(seed=200 + s, width=1200, height=900, rotation_deg=float(rng.uniform(-2, 2)),
+                             scale=zoom, shift_px=tuple(float(v) for v in rng.uniform(-20, 20, 2)),
+                             jpeg_quality=int(rng.integers(88, 96)), noise_seed=k + 1,
+                             exposure=float(rng.uniform(0.92, 1.08)), **({} if ita is None else {"ita": ita}))
+            roi = cv2.erode(im.mask("skin").astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+            caps.append((im, T.ridges(Analysis(uint8_to_linear(im.pixels), roi, im.truth.mm_per_px / zoom))))
+        totals[s] = [ln.length_mm for _, ln in caps]
+        tol = TOL_MM / caps[0][0].truth.mm_per_px
+        for a, (ima, la) in enumerate(caps):
+            for b, (imb, lb) in enumerate(caps):
+                if a == b:
+                    continue
+                found_b = cKDTree(canonical(imb, lb, lb.centre)[0])
+                skin_b = cKDTree(canonical(imb, lb, lb.valid)[0][::3])
+                for kind, mask in (("found", la.centre), ("near", la.near)):
+                    lengths, evidence = T.line_pieces(la, mask, la.evidence)
+                    _, lab = cv2.connectedComponents(mask.view(np.uint8), connectivity=8)
+                    pts, ys, xs = canonical(ima, la, mask)
+                    ids = lab[ys, xs]
+                    for i in range(1, lengths.size + 1):
+                        q = pts[ids == i]
+                        if np.mean(skin_b.query(q, distance_upper_bound=3)[0] < np.inf) < 0.9:
+                            continue     # off the other capture's skin
+                        again = found_b.query(q, distance_upper_bound=tol)[0] < np.inf
+                        rows.append({"kind": kind, "skin": s, "a": a, "b": b, "length": float(lengths[i - 1]),
+                                     "evidence": float(evidence[i - 1]), "found": float(np.mean(again))})
+    return rows, totals
+
+
+def fit_probit(rows: list[dict]) -> np.ndarray:
+    """Maximum-likelihood ``(a, b, c)`` of ``P(found again) = Phi(a + b e + c ln(l / 3 mm))``."""
+    from scipy import optimize, special
+
+    from photokit.metrics import texture as T
+
+    X = np.array([[1.0, r["evidence"], math.log(r["length"] / T.LINE_MIN_LENGTH_MM)] for r in rows])
+    y = np.array([r["found"] > 0.5 for r in rows])
+
+    def nll(th):
+        p = np.clip(special.ndtr(X @ th), 1e-9, 1 - 1e-9)
+        return -float(np.sum(np.where(y, np.log(p), np.log(1 - p))))
+
+    return optimize.minimize(nll, np.zeros(3)).x
+
+
+def section_found_again(n_skins: int, n: int, ita: float | None, fit: bool):
+    from photokit.metrics import texture as T
+
+    rows, totals = found_again(n_skins, n, ita)
+    print(f"\n5. Found again, {n_skins} synthetic skins x {n} captures (ITA {ita or 'default'}), "
+          "share of pieces found again (seen / model) by mean evidence (L*)")
+    probits = {"found": T.LINE_FOUND_PROBIT, "near": T.LINE_NEAR_PROBIT}
+    for kind, edges in (("found", (0, 0.9, 1.0, 1.1, 1.2, 1.3, 9)), ("near", (0, 0.8, 0.9, 1.0, 1.1, 9))):
+        rs = [r for r in rows if r["kind"] == kind]
+        if not rs:
+            continue
+        e = np.array([r["evidence"] for r in rs])
+        y = np.array([r["found"] > 0.5 for r in rs])
+        p = T.line_found_p([r["length"] for r in rs], e, probits[kind])
+        cells = [f"[{lo}, {hi}) {np.mean(y[m]):.2f} / {np.mean(p[m]):.2f} ({m.sum()})"
+                 for lo, hi in zip(edges[:-1], edges[1:], strict=False) if (m := (e >= lo) & (e < hi)).any()]
+        print(f"  {kind:5} {len(rs):6}: " + "; ".join(cells))
+        if fit:
+            print(f"        refitted probit (a, b, c): {np.round(fit_probit(rs), 2).tolist()} "
+                  f"(in use: {list(probits[kind])})")
+    # the model's variance of each capture's total (its pieces against the next capture)
+    observed = predicted = 0.0
+    for s, t in totals.items():
+        var = []
+        for a in range(n):
+            b = (a + 1) % n
+            rs = [r for r in rows if r["skin"] == s and r["a"] == a and r["b"] == b]
+            p = np.array([T.line_found_p(r["length"], r["evidence"], probits[r["kind"]]) for r in rs])
+            w = np.array([r["length"] for r in rs])
+            var.append(float(np.sum(p * (1 - p) * w * w)))
+        observed += float(np.var(t, ddof=1))
+        predicted += float(np.mean(var))
+        print(f"  skin {s}: total {np.mean(t):6.1f} mm, SD over captures {np.std(t, ddof=1):5.1f} "
+              f"(CV {100 * np.std(t, ddof=1) / np.mean(t):4.1f} %), model {math.sqrt(np.mean(var)):5.1f}")
+    print(f"  pooled SD observed / model: {math.sqrt(observed / predicted):.2f}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skins", type=int, default=N_SKINS)
@@ -210,6 +326,8 @@ def main(argv=None) -> int:
     ap.add_argument("--wrinkle-depth", type=float, default=1.0,
                     help="the generator's wrinkle_depth for sections 1 and 2 (1 = its default)")
     ap.add_argument("--size", default="1200x900", help="section 1's photo size WxH (default 1200x900)")
+    ap.add_argument("--ita", type=float, default=None, help="section 5's skin tone (default the generator's)")
+    ap.add_argument("--fit", action="store_true", help="section 5: refit the found-again probits")
     args = ap.parse_args(argv)
     which = set(args.sections.split(","))
     if "1" in which:
@@ -220,6 +338,8 @@ def main(argv=None) -> int:
         section_real_cv(args.recaptures)
     if "4" in which:
         section_speed()
+    if "5" in which:
+        section_found_again(args.skins, args.recaptures, args.ita, args.fit)
     return 0
 
 

@@ -30,7 +30,8 @@ measured change and the floor as a % of the metric's value, and the share of pai
 that call a significant decrease.
 
 Run: ``python benchmarks/bench_noise.py [--protocols synthetic,real,zoom,change]
-[--pairs 2] [--workers 2] [--json out.json]``.
+[--pairs 2] [--workers 2] [--json out.json] [--changes texture.wrinkle_density,...]
+[--steps 1,2]`` (``--changes``/``--steps``: only those known changes, seeds unchanged).
 """
 
 from __future__ import annotations
@@ -104,6 +105,8 @@ def synth_job(job):
                                                **{k: v for k, v in changes.get("base", {}).items()}),
                   camera_before=camera(rng), camera_after=camera(rng), **changes.get("after", {}))
     out = {"truth": {k: float(v) for k, v in p.delta.items()}}
+    if changes:
+        out["true_line_change"] = true_line_change(p)
     # a melanin change covers the reference skin too (the reference would cancel it): it
     # is calibrated by the colour card in the scene instead
     by_card = bool(changes.get("base", {}).get("card"))
@@ -121,6 +124,29 @@ def synth_job(job):
             continue
         out[label] = verdicts(c)
     return out
+
+
+def true_line_change(p) -> float | None:
+    """Relative change of the true wrinkle length over the region a known change is
+    measured on (all the skin but the reference patch), in the skin's own frame: the
+    generator's wrinkles (polylines densified 8x), each segment counted where its
+    midpoint lies in the region. None without wrinkles."""
+    roi = p.before.mask("skin", frame="canonical") & ~p.before.mask("reference", frame="canonical")
+    h, w = roi.shape
+
+    def length(img):
+        total = 0.0
+        for wr in img.truth.wrinkles:
+            pts = np.asarray(wr["points_canonical"], float)
+            dense = np.concatenate([np.linspace(pts[i], pts[i + 1], 9)[:-1] for i in range(len(pts) - 1)]
+                                   + [pts[-1:]])
+            mid = np.clip(np.round(0.5 * (dense[1:] + dense[:-1])).astype(int), 0, [w - 1, h - 1])
+            seg = np.diff(dense, axis=0)
+            total += float(np.hypot(seg[:, 0], seg[:, 1])[roi[mid[:, 1], mid[:, 0]]].sum())
+        return total
+
+    before = length(p.before)
+    return length(p.after) / before - 1 if before else None
 
 
 def recapture(rgb8, rng):
@@ -230,9 +256,9 @@ def show_false_alarms(title, per, heads):
 def change_table(results):
     """Known decreases: the measured change, today's and the pair's floor as % of the
     BEFORE value, and how many pairs call a significant decrease."""
-    print("\n| metric | step | pairs | measured change % | floor today % | floor now % (median) "
-          "| VISIA % | called today | called now |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("\n| metric | step | pairs | true change % (lines: in the region) | measured change % "
+          "| floor today % | floor now % (median) | VISIA % | called today | called now |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     from photokit.metrics import registry
 
     for (name, step), rs in results.items():
@@ -240,8 +266,12 @@ def change_table(results):
              if "calibrated" in r and name in r["calibrated"]["metrics"]
              and r["calibrated"]["metrics"][name]["before"]]
         if not x:
-            print(f"| `{name}` | {step * 10} % | 0 | | | | {VISIA[name]} | | |")
+            print(f"| `{name}` | {step * 10} % | 0 | | | | | {VISIA[name]} | | |")
             continue
+        true = [100 * r["true_line_change"] for r in rs if r.get("true_line_change") is not None]
+        true = f"{np.median(true):+.1f}" if name == "texture.wrinkle_density" and true else ""
+        x_all = [100 * v["delta"] / abs(v["before"]) for v in x]
+        spread = f" (SD {np.std(x_all, ddof=1):.1f})" if len(x_all) > 2 else ""
         lev = np.array([abs(v["before"]) for v in x])
         meas = np.median([100 * v["delta"] / b for v, b in zip(x, lev, strict=True)])
         floors = [100 * v["floor"] / b for v, b in zip(x, lev, strict=True) if v["floor"] is not None]
@@ -249,8 +279,8 @@ def change_table(results):
         fl_old = np.median(100 * registry.get(name).mdc / lev)
         new = sum(bool(v["new"]) and v["delta"] < 0 for v in x)
         old = sum(bool(v["old"]) and v["delta"] < 0 for v in x)
-        print(f"| `{name}` | -{step * 10} % | {len(x)} | {meas:+.1f} | {fl_old:.1f} | {fl_new} | "
-              f"{VISIA[name]} | {old}/{len(x)} | {new}/{len(x)} |")
+        print(f"| `{name}` | -{step * 10} % | {len(x)} | {true} | {meas:+.1f}{spread} | {fl_old:.1f} "
+              f"| {fl_new} | {VISIA[name]} | {old}/{len(x)} | {new}/{len(x)} |")
 
 
 def main():
@@ -259,6 +289,9 @@ def main():
     ap.add_argument("--pairs", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json")
+    ap.add_argument("--changes", default=",".join(CHANGES),
+                    help="the known changes to make (metric names, comma separated; default all)")
+    ap.add_argument("--steps", default="1,2", help="the steps of 10 %% to make (default 1,2)")
     a = ap.parse_args()
     todo = a.protocols.split(",")
     saved = {}
@@ -298,7 +331,9 @@ def main():
         if "change" in todo:
             jobs, keys = [], []
             for j, (name, (field, base, step)) in enumerate(CHANGES.items()):
-                for k_step in (1, 2):
+                if name not in a.changes.split(","):
+                    continue
+                for k_step in (int(x) for x in a.steps.split(",")):
                     for k in range(a.pairs + 1):
                         jobs.append((None, (1200, 900, 0.07), 31 * k + 7 * k_step + 97 * j,
                                      {"base": {field: base, **({"card": True} if field == "melanin" else {})},

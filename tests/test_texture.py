@@ -10,6 +10,7 @@ from skimage.feature import graycomatrix, graycoprops, local_binary_pattern
 from photokit.colour.convert import linear_to_srgb, uint8_to_linear
 from photokit.metrics import texture as T
 from photokit.metrics.analysis import Analysis
+from photokit.metrics.noise import count_se
 from photokit.metrics.scale import relative_mm_per_px
 from photokit.synth import render_skin
 
@@ -430,3 +431,69 @@ def test_pixels_are_nonzero_in_row_major_order(rng):
     assert np.array_equal(ys, ref[0]) and np.array_equal(xs, ref[1])
     ys, xs = T.pixels(np.zeros((5, 5), bool))
     assert ys.size == 0 and xs.size == 0
+
+
+def _drawn_lines(specs, n=400, mmpp=0.1):
+    """A `Lines` of straight horizontal pieces: ``specs`` = (row, length px, evidence, near)."""
+    centre, near = np.zeros((n, n), bool), np.zeros((n, n), bool)
+    ev = np.zeros((n, n), np.float32)
+    for row, length, e, is_near in specs:
+        (near if is_near else centre)[row, 10:10 + length] = True
+        ev[row, 10:10 + length] = e
+    theta = np.full((n, n), np.pi / 2, np.float32)        # normals vertical: 1 px a pixel
+    valid = np.ones((n, n), bool)
+    work = T.Work(None, np.zeros((n, n), np.float32), valid, None, np.arange(n), mmpp, 0, 1.0)
+    return T.Lines(centre, ev, ev, theta, T.centre_length(centre, theta, mmpp), n * n * mmpp ** 2,
+                   work, valid, near)
+
+
+def test_line_density_noise_predicts_the_flicker_of_recaptures():
+    """Truth by simulation: a skin whose lines a re-capture finds again each with a known
+    probability (the calibrated `line_found_p` of its mean evidence and length). The SE
+    of the line density from ONE photo's lines and near misses matches the SD of the
+    density over many re-captures; the compound Poisson SE (each line a new sample of
+    the skin, the model before) is several times too large."""
+    rng = np.random.default_rng(11)
+    specs = []
+    for i in range(12):                                     # lines found, sure or flickering
+        specs.append((20 + 14 * i, int(rng.integers(40, 150)), float(rng.uniform(0.9, 1.5)), False))
+    for i in range(10):                                     # near misses
+        specs.append((200 + 14 * i, int(rng.integers(15, 40)), float(rng.uniform(0.7, 1.2)), True))
+    ln = _drawn_lines(specs)
+    length = np.array([s[1] for s in specs]) * 0.1
+    is_near = np.array([s[3] for s in specs])
+    ev = np.array([s[2] for s in specs])
+    q = np.where(is_near, T.line_found_p(length, ev, T.LINE_NEAR_PROBIT), T.line_found_p(length, ev))
+    k = 100.0 / ln.area_mm2
+    recaptured = k * (rng.random((20000, q.size)) < q) @ length
+    truth = recaptured.std()
+    se = T.line_density_noise(ln)
+    assert 100.0 * ln.length_mm / ln.area_mm2 == pytest.approx(k * length[~is_near].sum())
+    # the continuity term makes it a little conservative
+    assert truth <= se <= 1.3 * truth
+    assert count_se(T.line_pieces(ln)[0], k, T.LINE_CAPTURE_CV) > 2.0 * truth
+    # surer lines (higher evidence, the same lengths) flicker less
+    sure = _drawn_lines([(r, n, e + 0.4, m) for r, n, e, m in specs])
+    assert T.line_density_noise(sure) < 0.7 * se
+
+
+def test_line_found_p_grows_with_evidence_and_length():
+    p = T.line_found_p([3.0, 3.0, 12.0], [0.9, 1.4, 0.9])
+    assert p[0] < p[1] and p[0] < p[2]
+    assert 0.2 < p[0] < 0.5 and p[1] > 0.75
+    assert T.line_found_p([3.0], [0.9], T.LINE_NEAR_PROBIT)[0] < 0.1
+
+
+def test_a_valley_too_short_for_a_line_is_a_near_miss():
+    # a 2.5 mm valley beside a long line: traced (about 2 mm of centre line), too short for
+    # a line (3 mm), long enough for a near miss (1.5 mm), which a re-capture may find
+    n, mmpp = 600, 0.06
+    L, _ = valleys(n, n, mmpp, [((60, 100), (540, 160)), ((200, 400), (200 + 2.5 / mmpp, 400))])
+    ln = T.ridges(Analysis(grey_from_L(L), np.ones((n, n), bool), mmpp))
+    found, near = T.line_pieces(ln, ln.centre, ln.evidence)[0], T.line_pieces(ln, ln.near, ln.evidence)[0]
+    assert found.size == 1 and found[0] > 20
+    assert near.size == 1 and T.LINE_NEAR_MM <= near[0] < T.LINE_MIN_LENGTH_MM
+    assert not (ln.near & ln.centre).any()
+    ys, xs = np.nonzero(ln.near)
+    fx, fy = ln.work.to_full(xs, ys)               # on the short valley, in the photo's pixels
+    assert np.all(np.abs(fy - 400) < 10) and np.all((fx > 180) & (fx < 262))

@@ -66,6 +66,10 @@ Maps and settings
   bench_lines.py``) the oriented evidence finds about half of the true line length at
   90 % precision for its default fine lines (about 3 L* deep, as deep as its own
   micro-relief furrows), three quarters at 93 % for lines 1.6 x deeper.
+  Noise (`line_density_noise`): a re-capture finds the same lines again, except those
+  near the thresholds; each line piece and each near miss (`Lines.near`) is found again
+  with a probability of its mean evidence and length, fitted on re-captures
+  (docs/NOISE.md "Lines: the same lines, found again").
 
 Without a known scale, one relative unit replaces the millimetre (`photokit.metrics.scale.
 relative_mm_per_px`); those metrics are flagged by ``needs_scale``.
@@ -91,10 +95,11 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy import special
 
 from ..imaging.filters import gaussian
 from .analysis import Analysis, Grid
-from .noise import MDC_PER_SW, count_se, mean_se, ratio_se
+from .noise import MDC_PER_SW, count_se, found_se, mean_se, ratio_se
 from .registry import family, get, job, metric, unmeasurable
 from .scale import relative_mm_per_px
 
@@ -156,6 +161,9 @@ LINE_DEPTH_LOW = 0.6
 LINE_MIN_LENGTH_MM = 3.0
 LINE_MIN_STRAIGHTNESS = 0.7
 LINE_LONG_MM = 8.0
+#: Components that failed a test but were at least this long (mm) are near misses
+#: (`Lines.near`): a re-capture may find them as lines.
+LINE_NEAR_MM = 1.5
 #: Orientation groups for tracing, and their half width (radians; groups overlap).
 LINE_GROUPS = 4
 LINE_GROUP_HALF_WIDTH = np.pi / 6
@@ -895,6 +903,13 @@ class Lines:
         Skin area the lines were searched on.
     work : Work
     valid : ndarray of bool
+    near : ndarray of bool
+        The near misses: centre pixels of the traced components that failed a test (the
+        seed, the length or the straightness) but were at least `LINE_NEAR_MM` long,
+        outside `centre`. A re-capture may find them (`line_density_noise`).
+    oriented : bool
+        Found by the oriented detector (`oriented_response`); False: the coarse photos'
+        local Hessian detector.
     """
 
     centre: np.ndarray
@@ -905,6 +920,8 @@ class Lines:
     area_mm2: float
     work: Work
     valid: np.ndarray
+    near: np.ndarray
+    oriented: bool = True
 
 
 def hessian(img: np.ndarray, sigma_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -1137,8 +1154,8 @@ def _hessian_ridges(an: Analysis) -> Lines | None:
     traced = trace_lines(finest, best, theta, HESSIAN_DEPTH_HIGH, HESSIAN_DEPTH_LOW, groups=1)
     if traced is None:
         return None
-    centre, length, area, valid = traced
-    return Lines(centre, best, best, theta, length, area, finest, valid)
+    centre, length, area, valid, near = traced
+    return Lines(centre, best, best, theta, length, area, finest, valid, near, oriented=False)
 
 
 def _line_level_mm(an: Analysis) -> float | None:
@@ -1182,7 +1199,8 @@ def lines_within(ln: Lines, view: Analysis) -> Lines | None:
     theta = ln.theta[rs, cs]
     return Lines(centre, ln.depth[rs, cs], ln.evidence[rs, cs], theta,
                  centre_length(centre, theta, w.mm_per_px),
-                 float(np.count_nonzero(valid)) * w.mm_per_px ** 2, w, valid)
+                 float(np.count_nonzero(valid)) * w.mm_per_px ** 2, w, valid, ln.near[rs, cs] & valid,
+                 ln.oriented)
 
 
 def _ridges(an: Analysis) -> Lines | None:
@@ -1247,7 +1265,7 @@ def _ridges(an: Analysis) -> Lines | None:
     traced = trace_lines(finest, best, theta, LINE_DEPTH_HIGH, LINE_DEPTH_LOW)
     if traced is None:
         return None
-    centre, length, area, valid = traced
+    centre, length, area, valid, near = traced
     # depth D_n across the line at its centre pixels, from the Hessian of the scale that
     # gave the evidence (sampled at the pixel centre on that scale's grid)
     depth = np.zeros((h, w), np.float32)
@@ -1263,7 +1281,7 @@ def _ridges(an: Analysis) -> Lines | None:
         t = theta[y, x]
         cs, sn = np.cos(t), np.sin(t)
         depth[y, x] = (cs * cs * hxx + 2 * cs * sn * hxy + sn * sn * hyy) * np.float32(s * s / _PEAK_VALLEY)
-    return Lines(centre, depth, best, theta, length, area, finest, valid)
+    return Lines(centre, depth, best, theta, length, area, finest, valid, near)
 
 
 def pixels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1275,10 +1293,11 @@ def pixels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return p[:, 0, 1].astype(np.intp), p[:, 0, 0].astype(np.intp)
 
 
-def _good_components(li, ncomp, xs, ys, v, step, high, mm_per_px) -> np.ndarray:
+def _good_components(li, ncomp, xs, ys, v, step, high, mm_per_px) -> tuple[np.ndarray, np.ndarray]:
     """Which labelled centre-line components are lines: a seed >= `high`, long enough,
     and straight enough (span along the principal axis, ``sqrt(12 var)`` for a segment,
-    at least `LINE_MIN_STRAIGHTNESS` of the length) unless longer than `LINE_LONG_MM`."""
+    at least `LINE_MIN_STRAIGHTNESS` of the length) unless longer than `LINE_LONG_MM`.
+    Returns that (bool per label) and each component's length (mm)."""
     comp_len = np.bincount(li, weights=step, minlength=ncomp) * mm_per_px
     comp_high = np.bincount(li[v >= high], minlength=ncomp) > 0
     cnt = np.maximum(np.bincount(li, minlength=ncomp), 1).astype(np.float64)
@@ -1292,14 +1311,15 @@ def _good_components(li, ncomp, xs, ys, v, step, high, mm_per_px) -> np.ndarray:
     straight = (span >= LINE_MIN_STRAIGHTNESS * comp_len) | (comp_len >= LINE_LONG_MM)
     good = comp_high & straight & (comp_len >= LINE_MIN_LENGTH_MM)
     good[0] = False
-    return good
+    return good, comp_len
 
 
 def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, high: float, low: float,
                 groups: int = LINE_GROUPS):
     """Centre lines of the evidence map `best`: NMS, hysteresis, length and shape tests.
 
-    Returns ``(centre, length_mm, area_mm2, valid)`` or None (too little skin).
+    Returns ``(centre, length_mm, area_mm2, valid, near)`` or None (too little skin);
+    ``near`` are the near misses (`Lines.near`).
     """
     H, W = best.shape
     valid = erode(finest.mask, 2.0 * LINE_SCALES_MM[-1] / finest.mm_per_px)
@@ -1318,6 +1338,7 @@ def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, high: float, 
     th = theta[ys, xs]
     step = line_step(th)
     keep = np.zeros(ys.size, bool)
+    missed = np.zeros(ys.size, bool)
     img = np.zeros((H, W), np.uint8)
     labels = np.empty((H, W), np.int32)   # one buffer for every group's labels
     # components are traced within overlapping orientation groups, so a line is not
@@ -1335,13 +1356,17 @@ def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, high: float, 
         img[ys[sel], xs[sel]] = 1
         ncomp, labels = cv2.connectedComponents(img, labels, connectivity=8)
         li = labels[ys[sel], xs[sel]]
-        keep[sel] |= _good_components(li, ncomp, xs[sel], ys[sel], v[sel], step[sel], high,
-                                      finest.mm_per_px)[li]
+        good, comp_len = _good_components(li, ncomp, xs[sel], ys[sel], v[sel], step[sel], high,
+                                          finest.mm_per_px)
+        keep[sel] |= good[li]
+        missed[sel] |= ~good[li] & (comp_len[li] >= LINE_NEAR_MM)
     centre = np.zeros((H, W), bool)
     centre[ys[keep], xs[keep]] = True
+    near = np.zeros((H, W), bool)
+    near[ys[missed & ~keep], xs[missed & ~keep]] = True
     length = float(np.sum(step[keep]) * finest.mm_per_px)
     area = float(np.count_nonzero(valid)) * finest.mm_per_px ** 2
-    return centre, length, area, valid
+    return centre, length, area, valid, near
 
 
 #: Largest ratio of two photos' mm per pixel at which a line metric's change is judged
@@ -1353,24 +1378,55 @@ def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, high: float, 
 LINE_RESOLUTION_TOLERANCE = 1.2
 
 #: Relative SD of line length and depth between captures of the same skin (VISIA
-#: wrinkles ~6 %, docs/NOISE.md); the lines' own sampling comes on top.
+#: wrinkles ~6 %, docs/NOISE.md); the lines' own sampling comes on top. The line density
+#: of the oriented detector has its own, fitted with `LINE_FOUND_PROBIT`.
 LINE_CAPTURE_CV = 0.06
+#: Probability that a re-capture of the same skin finds a line again (a piece of this
+#: photo's centre lines, `line_found_p`): ``Phi(a + b e + c ln(l / LINE_MIN_LENGTH_MM))``
+#: with ``e`` its mean evidence (L*) and ``l`` its length (mm), ``(a, b, c)`` fitted by
+#: maximum likelihood on synthetic re-captures (``benchmarks/bench_lines.py --sections 5
+#: --fit``; docs/NOISE.md "Lines: the same lines, found again"): 19 % of the pieces with
+#: ``e`` under 0.9 L* were found again, 94 % of those over 1.3 L*.
+LINE_FOUND_PROBIT = (-3.19, 2.84, 1.10)
+#: The same for the near misses (`Lines.near`): the chance that a re-capture finds one as
+#: (part of) a line.
+LINE_NEAR_PROBIT = (-4.86, 3.09, -0.26)
+#: Relative SD of the whole density between captures beyond the lines' flicker
+#: (`line_density_noise`), fitted on the same re-captures.
+LINE_DENSITY_CV = 0.0
 
 
-def line_pieces(ln: Lines) -> tuple[np.ndarray, np.ndarray]:
-    """Length (mm) and mean depth (L*) of each connected centre line of `ln`.
+def line_pieces(ln: Lines, mask: np.ndarray | None = None,
+                values: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Length (mm) and mean value of each 8-connected component of centre-line pixels.
 
-    The total `Lines.length_mm` is shared among the 8-connected centre-line components in
-    proportion to their pixels (the lengths the noise model counts, `count_se`).
+    Parameters
+    ----------
+    ln : Lines
+    mask : ndarray of bool, optional
+        The centre-line pixels: `Lines.centre` (default: the connected centre lines, the
+        pieces the noise model and ``measure --features`` count) or `Lines.near`.
+    values : ndarray, optional
+        The map averaged over each piece: `Lines.depth` (default) or `Lines.evidence`.
+
+    Returns
+    -------
+    length, mean : ndarray
+        Each piece's length, ``sum(line_step(theta))`` over its pixels times the pixel
+        size (the pieces of `Lines.centre` sum to `Lines.length_mm`), and the mean of
+        `values` over its pixels.
     """
-    n, lab = cv2.connectedComponents(ln.centre.view(np.uint8), connectivity=8)
+    mask = ln.centre if mask is None else mask
+    values = ln.depth if values is None else values
+    n, lab = cv2.connectedComponents(mask.view(np.uint8), connectivity=8)
     if n <= 1:
         return np.zeros(0), np.zeros(0)
-    ys, xs = pixels(ln.centre)
+    ys, xs = pixels(mask)
     ids = lab[ys, xs]
     px = np.bincount(ids, minlength=n)[1:].astype(float)
-    depth = np.bincount(ids, weights=ln.depth[ys, xs].astype(float), minlength=n)[1:] / px
-    return ln.length_mm * px / px.sum(), depth
+    length = np.bincount(ids, weights=line_step(ln.theta[ys, xs]), minlength=n)[1:] * ln.work.mm_per_px
+    mean = np.bincount(ids, weights=values[ys, xs].astype(float), minlength=n)[1:] / px
+    return length, mean
 
 
 def line_features(an: Analysis) -> list[dict] | None:
@@ -1399,11 +1455,62 @@ def line_features(an: Analysis) -> list[dict] | None:
     return out
 
 
+def line_found_p(length_mm, evidence, probit=LINE_FOUND_PROBIT) -> np.ndarray:
+    r"""Probability that a re-capture finds a line piece again (or a near miss as a line).
+
+    :math:`p = \Phi(a + b\,e + c \ln(l / l_{min}))`, a probit model (Finney 1971, Probit
+    Analysis, 3rd ed., Cambridge University Press) with ``l_min`` = `LINE_MIN_LENGTH_MM`.
+
+    Parameters
+    ----------
+    length_mm, evidence : array_like
+        Each piece's length ``l`` (mm) and mean evidence ``e`` (L*, `line_pieces`).
+    probit : tuple of float
+        ``(a, b, c)``: `LINE_FOUND_PROBIT` for the pieces found, `LINE_NEAR_PROBIT` for
+        the near misses.
+    """
+    a, b, c = probit
+    z = a + b * np.asarray(evidence, float) + c * np.log(np.asarray(length_mm, float) / LINE_MIN_LENGTH_MM)
+    return special.ndtr(z)
+
+
+def line_density_noise(ln: Lines) -> float:
+    r"""SE of the line density (mm/cm^2) of `ln` between re-captures of the same skin.
+
+    A re-capture finds the same lines again, except those near the detector's thresholds:
+    `found_se` over the line pieces (connected centre lines, weight = length ``l_i``) and
+    the near misses (`Lines.near`), each found again with probability ``p_i``
+    (`line_found_p`),
+
+    :math:`se = k (\sqrt{\sum p_i (1 - p_i) l_i^2 + (c \sum l_i)^2} + s / (2\sqrt 2\,z))`,
+
+    ``k = 100 / area``, ``c`` = `LINE_DENSITY_CV`, ``s`` the continuity step. Fitted and
+    tested on synthetic re-captures: docs/NOISE.md. The coarse photos' Hessian detector
+    (other thresholds, not calibrated) keeps the compound Poisson SE (`count_se`: each
+    line a new sample, conservative) with `LINE_CAPTURE_CV`.
+
+    Parameters
+    ----------
+    ln : Lines
+        The lines of a photo (or of a view, `lines_within`).
+
+    Returns
+    -------
+    float
+        SE in mm/cm^2.
+    """
+    k = 100.0 / ln.area_mm2
+    if not ln.oriented:
+        return count_se(line_pieces(ln)[0], k, LINE_CAPTURE_CV)
+    fl, fe = line_pieces(ln, ln.centre, ln.evidence)
+    nl, ne = line_pieces(ln, ln.near, ln.evidence)
+    return found_se(fl, line_found_p(fl, fe), nl, line_found_p(nl, ne, LINE_NEAR_PROBIT),
+                    per_weight=k, capture_cv=LINE_DENSITY_CV)
+
+
 def _line_density_noise(an: Analysis, value: float) -> float | str:
     ln = ridges(an)
-    if ln is None:
-        return "no lines searched"
-    return count_se(line_pieces(ln)[0], 100.0 / ln.area_mm2, LINE_CAPTURE_CV)
+    return "no lines searched" if ln is None else line_density_noise(ln)
 
 
 def _line_depth_noise(an: Analysis, value: float) -> float | str:
