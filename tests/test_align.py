@@ -366,7 +366,7 @@ def test_small_roi_anchored_by_its_face(astronaut, head):
     assert_allclose(_corners(r.homography, box), _corners(H, box), atol=0.5)
 
 
-def test_a_known_head_anchors_a_small_roi_not_a_haar_search():
+def test_a_known_head_anchors_a_small_roi_not_a_haar_search(monkeypatch):
     """BEFORE's head from its face mesh (`mesh_subject`) anchors a small ROI on it, exactly
     its ellipse; with no head given, a photo without a Haar face grows the ROI to a square
     instead; a ROI off the head is grown to a square either way."""
@@ -391,6 +391,18 @@ def test_a_known_head_anchors_a_small_roi_not_a_haar_search():
     off = np.zeros(gray.shape, bool)
     off[380:388, 5:13] = True                                   # outside the ellipse
     assert not find_subject(gray, off, head=head).mask[int(cy), int(cx)]
+    # a ROI on another person's face (a Haar face, not the meshed head): that face's ellipse
+    from photokit.faces.haar import Face
+    from photokit.registration import subject as sj
+
+    monkeypatch.setattr(sj, "detect_faces", lambda g, with_eyes=False: [Face((200, 300, 60, 70), ())])
+    second = np.zeros(gray.shape, bool)
+    second[330:338, 226:234] = True
+    dy, sx, sy = sj.HEAD_ELLIPSE                                # the head ellipse of that box
+    ox, oy, oax, oay = 200 + 30, 300 + 35 + dy * 70, sx * 60, sy * 70
+    expected = np.zeros(gray.shape, np.uint8)
+    cv2.ellipse(expected, (int(ox), int(oy)), (int(oax), int(oay)), 0, 0, 360, 1, -1)
+    assert np.array_equal(find_subject(gray, second, head=head).mask, expected.astype(bool) | second)
 
 
 # -- independent point estimate, jackknife, units of the confidence ---------------------

@@ -296,6 +296,17 @@ def test_a_kept_feature_fit_skips_the_mesh_refinement(astronaut, monkeypatch):
     assert quick.to_dict() == full.to_dict()
 
 
+def test_the_mesh_field_still_gates_the_kept_feature_fit(astronaut, monkeypatch):
+    """When the mesh's own field says the face did not keep its shape (median over the
+    tolerance), the mesh alignment is returned, early feature fit or not."""
+    h, w = astronaut.shape[:2]
+    after = cv2.warpAffine(astronaut, _rot(2.0, 1.02, 6.0, -4.0, (w / 2, h / 2)), (w, h),
+                           borderMode=cv2.BORDER_REFLECT)
+    monkeypatch.setattr("photokit.registration.align._field_px", lambda fit: 100.0)
+    al = align(astronaut, after)
+    assert al.method == "mesh" and al.flow_px == 100.0
+
+
 def test_a_cheek_roi_follows_the_face_not_the_room(astronaut, face, monkeypatch):
     """The face moves in front of a room that does not (a patient re-seated before the
     same wall). With a cheek ROI the face is still aligned through the mesh: the ROI lies

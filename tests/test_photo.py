@@ -387,6 +387,43 @@ def test_native_noise_capture_restores_stderr(capfd):
     assert capfd.readouterr().err == "visible\n"
 
 
+def test_native_capture_of_a_file_object_restores_stderr(capfd):
+    """`probe` of an open file (no path to name): fd 2, warnings and Pillow's log level
+    come back as they were."""
+    import io
+    import logging
+    import warnings
+
+    from photokit.io.photo import probe
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(buf, "PNG")
+    buf.seek(0)
+    level = logging.getLogger("PIL").level
+    assert probe(buf) == (8, 8)
+    os.write(2, b"visible\n")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        warnings.warn("after the probe", stacklevel=1)
+    assert capfd.readouterr().err == "visible\n" and len(seen) == 1
+    assert logging.getLogger("PIL").level == level
+
+
+def test_warnings_of_other_code_show_during_a_decode():
+    """While a decode holds the capture (another thread's, in `load_all`), only the
+    decoders' own warnings are ignored: photokit's and the caller's still show."""
+    import warnings
+
+    from photokit.io.photo import quiet_native
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with quiet_native("another.jpg"):
+            warnings.warn("unreadable ICC profile ignored", stacklevel=1)
+            warnings.warn_explicit("decoder noise", UserWarning, "Image.py", 1, module="PIL.Image")
+    assert [str(w.message) for w in seen] == ["unreadable ICC profile ignored"]
+
+
 def test_cli_refusal_of_corrupt_png_is_one_line(tmp_path, capfd):
     from click.testing import CliRunner
 

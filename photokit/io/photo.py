@@ -337,6 +337,7 @@ def quiet_native(path=None):
     the process's stderr (fd 2), beside photokit's one-line error. Inside this block fd 2
     points at a temporary file (and Python warnings of the decoders are ignored); what
     was captured goes to the debug log (``-v``), and so do Pillow's own log records.
+    `path` only names the source in that log (a path, or a file object's type).
     Redirecting fd 2 affects the whole process, so decodes in threads share it: the
     first thread in redirects, the last one out restores fd 2 (and the warning filters
     and Pillow's log level) and logs what was captured under the paths decoded
@@ -344,20 +345,24 @@ def quiet_native(path=None):
     """
     pil_log = logging.getLogger("PIL")
     q = _Quiet
+    label = os.fsdecode(path) if isinstance(path, (str, bytes, os.PathLike)) else (
+        "image" if path is None else type(path).__name__)
     with _NATIVE_LOCK:
         if q.depth == 0:
             sys.stderr.flush()
-            q.saved_fd = os.dup(2)
+            sink = tempfile.TemporaryFile()
+            saved = os.dup(2)
             q.pil_level = pil_log.level
-            pil_log.setLevel(logging.CRITICAL + 1)
-            q.sink = tempfile.TemporaryFile()
-            os.dup2(q.sink.fileno(), 2)
             q.warn = warnings.catch_warnings()
             q.warn.__enter__()
-            warnings.simplefilter("ignore")
-            q.paths = []
+            # only the decoders' own warnings (and those Pillow, called here, attributes to
+            # this module): another thread's (photokit's, a caller's) still show meanwhile
+            warnings.filterwarnings("ignore", module=r"(PIL|pillow_heif|photokit\.io\.photo)(\.|$)")
+            pil_log.setLevel(logging.CRITICAL + 1)
+            os.dup2(sink.fileno(), 2)
+            q.sink, q.saved_fd, q.paths = sink, saved, []
         q.depth += 1
-        q.paths.append(os.fspath(path) if path is not None else "image")
+        q.paths.append(label)
     try:
         yield
     finally:

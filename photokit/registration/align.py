@@ -1147,9 +1147,11 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
             # face whose skin detail is too weak for the mesh's identity evidence (blur,
             # noise, a small face) through its own (consistent matches, inner-face correlation).
             # It does not depend on the mesh fit: when the meshes already say the face kept
-            # its shape (`rigid_deviation` under the tolerance, the fit's own test on the
-            # vertices), it runs on a second thread meanwhile; the test deciding what is
-            # returned is the fit's, as without the early start
+            # its shape (`rigid_deviation` under the tolerance, on the vertices), it runs
+            # first, beside the identity's descriptor matches. Kept then with at most a third
+            # of the tolerance, the mesh's field is judged before its dense refinement (the
+            # refinement could not change the choice); otherwise the mesh is refined and
+            # judged as when it runs first
             def features() -> Alignment:
                 sub = sub_b or head
                 return _align_on(gb, ga, sub, sub, refine)
@@ -1162,10 +1164,14 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
                 if early is not None:
                     # a feature fit that leaves at most a third of the tolerance on the
                     # shared skin is kept whatever the mesh's residual: judge it on the
-                    # fit's grid alone, and refine the mesh only when it is not kept
+                    # fit's grid alone, and refine the mesh only when it is not kept. The
+                    # mesh's own field must say the face kept its shape, as below (here the
+                    # field of the global model and the mesh deformation, not refined)
                     grid = face_grid(gb, ga, fb[0], fa[0])
                     f = early.result()
-                    if f.ok and vertex_error(f, fb[0], fa[0]) <= FEATURE_VERTEX_MAX:
+                    field = _field_px(grid)
+                    if (field is not None and field <= f.tolerance_px and f.ok
+                            and vertex_error(f, fb[0], fa[0]) <= FEATURE_VERTEX_MAX):
                         r_feat, _ = skin_residual(grid, f.dense_map)
                         if r_feat <= f.tolerance_px / 3:
                             return _with_mesh_evidence(f, r_feat, fb[0], fa[0], grid.zones, details.result())
@@ -1316,8 +1322,14 @@ def _align_mesh(gb: np.ndarray, ga: np.ndarray, face_b, face_a, refine: bool,
     return Alignment("failed" if reason else "ok", reason, fit.homography, confidence, int(fit.matches),
                      None if reason else fit.residual_px, overlap, tuple(bshape), tuple(ashape),
                      flow=fit.flow, flow_grid=fit.to_grid.copy(), model=fit.model, subject="face",
-                     ncc=fit.ncc, flow_px=float(np.median(np.hypot(*fit.flow[fit.face].T))) if fit.face.any()
-                     else None, tolerance_px=tol, method="mesh", vouched=vouched, **ev), fit
+                     ncc=fit.ncc, flow_px=_field_px(fit), tolerance_px=tol, method="mesh", vouched=vouched,
+                     **ev), fit
+
+
+def _field_px(fit: FaceFit) -> float | None:
+    """Median magnitude of a mesh fit's non-rigid field over BEFORE's face (BEFORE px);
+    None without a face on the grid."""
+    return float(np.median(np.hypot(*fit.flow[fit.face].T))) if fit.face.any() else None
 
 
 def _align_on(gb: np.ndarray, ga: np.ndarray, sub_b: Subject, ident: Subject, refine: bool) -> Alignment:

@@ -648,12 +648,13 @@ def fit_faces(gray_b: np.ndarray, gray_a: np.ndarray, face_b: FaceMesh, face_a: 
     The descriptor matches of the identity evidence (`detail_matches`) do not depend on
     the alignment: they are found on a second thread while the alignment is computed.
     """
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        if details is None:
-            details = pool.submit(detail_matches, gray_b, gray_a, face_b, face_a)
+    if details is not None:
         fit, mapping = _fit_geometry(gray_b, gray_a, face_b, face_a, refine)
         fit.matches, fit.match_share = identity_evidence(details.result(), face_a, mapping)
-    return fit
+        return fit
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return fit_faces(gray_b, gray_a, face_b, face_a, refine=refine,
+                         details=pool.submit(detail_matches, gray_b, gray_a, face_b, face_a))
 
 
 def face_grid(gray_b: np.ndarray, gray_a: np.ndarray, face_b: FaceMesh, face_a: FaceMesh) -> FaceFit:

@@ -179,9 +179,10 @@ def _anchor(gray: np.ndarray, mask: np.ndarray, *, faces: bool, head: Subject | 
     """Enough of the subject around a ROI to anchor an alignment.
 
     A small treated area (a cheek patch) has too few features of its own: when its centre
-    lies on the head (`head`, else a Haar face's head ellipse), the head ellipse is added
-    (the face carries the patch); otherwise the ROI is grown to a square of at least 35 %
-    of the short side around its centre (the surrounding skin moves with it).
+    lies on the head (`head`, else one of the Haar faces' head ellipses: another person
+    in the photo), that head ellipse is added (the face carries the patch); otherwise the
+    ROI is grown to a square of at least 35 % of the short side around its centre (the
+    surrounding skin moves with it).
     """
     h, w = mask.shape
     ys, xs = np.nonzero(mask)
@@ -189,13 +190,19 @@ def _anchor(gray: np.ndarray, mask: np.ndarray, *, faces: bool, head: Subject | 
         return mask
     cx, cy = float(xs.mean()), float(ys.mean())
     out = mask.astype(np.uint8)
-    heads = [head] if head is not None else (
-        [_head(f.box, HEAD_ELLIPSE, (h, w)) for f in detect_faces(gray, with_eyes=False)] if faces else [])
-    for sub in heads:
+
+    def holds(sub: Subject) -> bool:
         (ex, ey), (ax, ay) = sub.ellipse
-        if ((cx - ex) / ax) ** 2 + ((cy - ey) / ay) ** 2 <= 1:
-            cv2.ellipse(out, (int(ex), int(ey)), (int(ax), int(ay)), 0, 0, 360, 1, -1)
-            return out.astype(bool)
+        return ((cx - ex) / ax) ** 2 + ((cy - ey) / ay) ** 2 <= 1
+
+    found = head if head is not None and holds(head) else None
+    if found is None and faces:          # the Haar search only when the head given does not hold it
+        haar = (_head(f.box, HEAD_ELLIPSE, (h, w)) for f in detect_faces(gray, with_eyes=False))
+        found = next((sub for sub in haar if holds(sub)), None)
+    if found is not None:
+        (ex, ey), (ax, ay) = found.ellipse
+        cv2.ellipse(out, (int(ex), int(ey)), (int(ax), int(ay)), 0, 0, 360, 1, -1)
+        return out.astype(bool)
     half = max(xs.max() - xs.min(), ys.max() - ys.min(), 0.35 * min(h, w)) / 2
     out[max(0, int(cy - half)):int(cy + half) + 1, max(0, int(cx - half)):int(cx + half) + 1] = 1
     return out.astype(bool)

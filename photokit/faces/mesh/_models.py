@@ -72,9 +72,9 @@ def run(name: str, crops: np.ndarray) -> dict[str, np.ndarray]:
     """
     net = load_net(str(model_path(name)))
     blob = cv2.dnn.blobFromImages(list(crops), 1.0, swapRB=False)   # NCHW, as the models want
-    names = net.getUnconnectedOutLayersNames()
     outs = []
     with _RUN_LOCKS[name]:
+        names = net.getUnconnectedOutLayersNames()
         for i in range(len(crops)):   # the TFLite importer fixes the batch at 1
             net.setInput(blob[i:i + 1])
             outs.append(net.forward(names))
