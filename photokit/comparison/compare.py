@@ -405,12 +405,13 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
     al = alignment if alignment is not None else align(pb, pa, roi=roi_b)
     if al.status != "ok":
         raise PhotokitError(f"cannot compare: alignment failed ({al.reason})", pa.path)
-    # AFTER on BEFORE's grid (the lighting check, the report's views) does not depend on
-    # the measurements: it is resampled on a second thread meanwhile
+    # what AFTER covers, and AFTER on BEFORE's grid (the lighting check, the report's
+    # views), do not depend on the skin or the measurements: they are resampled on a
+    # second thread meanwhile
     pool = ThreadPoolExecutor(max_workers=1)
+    covered = pool.submit(al.valid_mask)
     aligned = pool.submit(al.warp, pa.rgb8())
     pool.shutdown(wait=False)
-    valid = al.valid_mask()
 
     # The skin to measure, on BEFORE's grid, inside the overlap.
     from ..measurement.measure import measure
@@ -418,6 +419,7 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
     names = list(metrics) if metrics is not None else None
     whole, _, context = followed_skin(pb, roi=roi_b, reference=ref_b, mm_per_px=mm_per_px or pb.mm_per_px,
                                       calibration=calibration)
+    valid = covered.result()
     region = whole & valid
     roi_inside = float(region.sum()) / max(1, int(whole.sum()))
     if roi_inside < ROI_INSIDE_MIN:

@@ -290,6 +290,7 @@ class Alignment:
     identity: dict | None = None
     warnings: list = field(default_factory=list)
     vouched: np.ndarray | None = field(default=None, repr=False)
+    _valid: np.ndarray | None = field(default=None, init=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -464,10 +465,17 @@ class Alignment:
                 for p, k in zip(out, ok, strict=True)]
 
     def valid_mask(self) -> np.ndarray:
-        """Boolean mask on BEFORE's grid: pixels that AFTER covers (1 px eroded)."""
-        ones = np.ones(self.after_shape, np.uint8)
-        m = self.warp(ones, interpolation=cv2.INTER_NEAREST)
-        return cv2.erode(m, np.ones((3, 3), np.uint8)).astype(bool)
+        """Boolean mask on BEFORE's grid: pixels that AFTER covers (1 px eroded).
+
+        Made once per alignment (a warp of AFTER's whole frame: ``compare`` and its report
+        both need it) and returned read-only.
+        """
+        if self._valid is None:
+            ones = np.ones(self.after_shape, np.uint8)
+            m = self.warp(ones, interpolation=cv2.INTER_NEAREST)
+            self._valid = cv2.erode(m, np.ones((3, 3), np.uint8)).astype(bool)
+            self._valid.flags.writeable = False
+        return self._valid
 
     def roi_to_after(self, mask_before: np.ndarray) -> np.ndarray:
         """Carry a BEFORE-grid boolean mask onto AFTER's grid.
