@@ -409,11 +409,20 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
         # where the face zones lie is found beside the metric jobs (it needs no metric)
         zoning = bool(faces) and roi is None and zones is not False
         layout = pool.submit(zone_layout, an, faces[0], chosen) if zoning else None
-        values, se, not_judged = compute_metrics(an, chosen)
+        # each job's zone runs follow its whole-skin run on its thread, beside the other
+        # jobs, not after all of them (`zone_runs`)
+        runs: list = []   # one `zone_runs` per job
+        then = (lambda ms, whole: runs.append(zone_runs(layout.result(), ms, whole))) if zoning else None
+        values, se, not_judged = compute_metrics(an, chosen, then=then)
         warnings += registry.why_not_measured(an, values)
         info: dict = {}
         if zoning:
-            zoned, info = zone_values(an, faces[0], chosen, whole=values, layout=layout.result())
+            restricted: dict = {}
+            for run in runs:
+                for zone, vals in run.items():
+                    restricted.setdefault(zone, {}).update(vals)
+            zoned, info = zone_values(an, faces[0], chosen, whole=values, layout=layout.result(),
+                                      restricted=restricted)
             values.update(zoned)
             warnings += [f"zone {z} left blank: {d['reason']}" for z, d in info.items() if d["reason"]]
         quality = checked.result()
@@ -457,15 +466,25 @@ def _unusable(rgb8: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     return bad
 
 
-def compute_metrics(an: Analysis, chosen) -> tuple[dict, dict, dict]:
+def compute_metrics(an: Analysis, chosen, *, then=None) -> tuple[dict, dict, dict]:
     """``(values, se, why)`` of metrics `chosen` on one analysis (`compute_many` with
     errors): ``name -> value`` (None when not computable or not finite), in their order,
     their standard errors and why a measured metric has none
-    (`photokit.metrics.noise.standard_errors`)."""
-    return compute_many([(an, chosen)], errors=True)[0]
+    (`photokit.metrics.noise.standard_errors`). `then` as in `compute_many`."""
+    return compute_many([(an, chosen)], errors=True, then=then)[0]
 
 
-def compute_many(tasks, *, errors: bool = False) -> list:
+def values_of(an: Analysis, ms) -> dict:
+    """``name -> value`` of metrics `ms` on `an`, one after another (None when not
+    computable or not finite)."""
+    out = {}
+    for m in ms:
+        v = m.compute(an)
+        out[m.name] = None if v is None or not np.isfinite(v) else float(v)
+    return out
+
+
+def compute_many(tasks, *, errors: bool = False, then=None) -> list:
     """The values (``name -> value``, None when not computable or not finite, in the
     metrics' order) of several ``(analysis, metrics)`` pairs (the zones of a face), on
     one pool.
@@ -479,14 +498,16 @@ def compute_many(tasks, *, errors: bool = False) -> list:
     With `errors`, each job then gives its metrics' standard errors on their analysis
     (`photokit.metrics.noise.standard_errors`) on the same thread, side by side with the
     other jobs rather than after all of them, and each pair's result is
-    ``(values, se, why)`` instead of ``values``.
+    ``(values, se, why)`` instead of ``values``. `then` (optional) is called on the job's
+    thread after that, with the job's metrics and their values (``then(ms, values)``):
+    `measure` runs the job's face zones there.
     """
     def run(an, ms):
-        out = {}
-        for m in ms:
-            v = m.compute(an)
-            out[m.name] = None if v is None or not np.isfinite(v) else float(v)
-        return out, (standard_errors(an, out, ms) if errors else ({}, {}))
+        out = values_of(an, ms)
+        done = out, (standard_errors(an, out, ms) if errors else ({}, {}))
+        if then is not None:
+            then(ms, out)
+        return done
 
     work = []
     for i, (an, chosen) in enumerate(tasks):
@@ -595,8 +616,19 @@ def zone_layout(an: Analysis, face, chosen) -> ZoneLayout:
     return layout
 
 
+def zone_runs(layout: ZoneLayout, ms, whole: dict) -> dict:
+    """The ``restrict`` metrics of `ms` on each measured zone of `layout` (its views),
+    one after another: ``zone -> {name: value}`` (`zone_values`' ``restricted``); a
+    metric blank on the whole skin (`whole`: name -> value) is not run (blank in every
+    zone)."""
+    run = [m for m in ms if m.zone == "restrict" and whole.get(m.name) is not None]
+    if not run:
+        return {}
+    return {zone: values_of(view, run) for zone, view in layout.views.items()}
+
+
 def zone_values(an: Analysis, face, chosen, *, whole: dict | None = None,
-                layout: ZoneLayout | None = None) -> tuple[dict, dict]:
+                layout: ZoneLayout | None = None, restricted: dict | None = None) -> tuple[dict, dict]:
     """Every zone-able metric of `chosen` over each face zone of `face`.
 
     Parameters
@@ -612,6 +644,10 @@ def zone_values(an: Analysis, face, chosen, *, whole: dict | None = None,
         coarse for it, nothing to count) is blank in every zone, without re-running it.
     layout : ZoneLayout, optional
         `zone_layout` of these arguments, when made already.
+    restricted : dict, optional
+        ``zone -> {name: value}`` of the ``restrict`` metrics, when run already (`zone_runs`
+        of each job of `chosen` with `layout`: `measure` runs them on each job's thread
+        after its whole-skin run); metrics it lacks are blank in the zones.
 
     Returns
     -------
@@ -640,7 +676,7 @@ def zone_values(an: Analysis, face, chosen, *, whole: dict | None = None,
                    and (whole is None or whole.get(m.name) is not None)]
     layout = zone_layout(an, face, chosen) if layout is None else layout
     values: dict = {}
-    restricted = []   # (zone, view of its skin): run together below
+    views = []   # (zone, view of its skin): run together below
     for zone, zinfo in layout.info.items():
         out = dict.fromkeys((f"{m.name}.{zone}" for m in zoned), None)
         if zinfo["reason"] is None:
@@ -649,10 +685,12 @@ def zone_values(an: Analysis, face, chosen, *, whole: dict | None = None,
                 if ys.size:
                     for m in mean_ms:
                         out[f"{m.name}.{zone}"] = float(m.zone_map(an)[ys, xs].mean())
-            if restrict_ms:
-                restricted.append((zone, layout.views[zone]))
+            if restrict_ms and restricted is None:
+                views.append((zone, layout.views[zone]))
         values.update(out)
-    done = compute_many([(sub, restrict_ms) for _, sub in restricted])
-    for (zone, _), vals in zip(restricted, done, strict=True):
+    if restricted is None:
+        done = compute_many([(sub, restrict_ms) for _, sub in views])
+        restricted = {zone: vals for (zone, _), vals in zip(views, done, strict=True)}
+    for zone, vals in restricted.items():
         values.update({f"{k}.{zone}": v for k, v in vals.items()})
     return values, layout.info
