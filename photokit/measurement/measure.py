@@ -28,9 +28,9 @@ import numpy as np
 from .. import metrics as registry
 from ..colour.calibration import Calibration, calibrate
 from ..errors import PhotokitError
-from ..faces.mesh import draw_overlay
+from ..faces.mesh import draw_overlay, person_probability
 from ..faces.search import face_pass
-from ..faces.skin import face_skin_mask, skin_mask
+from ..faces.skin import face_skin_mask, skin_mask, working_copy, working_grid
 from ..imaging.filters import channel_max_within
 from ..io.photo import REDUCTIONS, Photo, load, probe
 from ..io.roi import read_roi
@@ -341,6 +341,9 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
                                   reference_target=reference_target, path=photo.path)
                       if known is None else _done((known.linear, known.calibration)))
         unusable = pool.submit(_unusable, rgb8, photo.alpha) if roi is not None else None
+        # the skin mask's working copy needs no faces: made beside the face pass too
+        transparent = None if photo.alpha is None else ~photo.alpha
+        copy = pool.submit(working_copy, rgb8, transparent) if roi is None else None
         # one face pass per photo (`face_pass`): the mesh, which falls back to the Haar
         # faces and then to tiles; face-less photos keep the Haar faces the colour mask was
         # always seeded on (module notes); the user's scale bounds their size
@@ -351,6 +354,10 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
             faces, haar = known.faces, known.haar
         if zones and not faces:
             raise PhotokitError("no face found", photo.path)
+        # the person segmentation (the neck step of a face's skin mask) runs beside the
+        # mask's colour model
+        person = (pool.submit(person_probability, rgb8, working_grid(shape)[1]).result
+                  if roi is None and faces else None)
         # the checks make the photo's luma (`Photo.gray8`) on their thread unless the face
         # pass needed it (the Haar cascade: no meshed face)
         checked = (pool.submit(assess, photo, faces=faces or haar) if known is None
@@ -364,13 +371,12 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
             mask &= ~bad
             where = "the ROI"
         else:
-            transparent = None if photo.alpha is None else ~photo.alpha
-            def auto_mask(off):
+            def auto_mask(off, made=None):
                 if faces:
-                    return face_skin_mask(rgb8, faces, exclude=off)
-                return skin_mask(rgb8, faces=haar, exclude=off)
+                    return face_skin_mask(rgb8, faces, exclude=off, copy=made, person=person)
+                return skin_mask(rgb8, faces=haar, exclude=off, copy=made)
 
-            mask = auto_mask(transparent)
+            mask = auto_mask(transparent, copy.result())
             linear, cal = calibrated.result()
             if cal.card is not None:
                 off = cal.card.mask(shape)
