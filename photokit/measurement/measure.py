@@ -335,7 +335,7 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
     # the card when one is found (its skin-toned patches must not inform the colour model)
     known = context if context is not None and context.fits(photo, calibration, ref_mask,
                                                             reference_target) else None
-    pool = ThreadPoolExecutor(max_workers=_THREADS)
+    pool = _pool()
     try:
         calibrated = (pool.submit(calibrate, pixels, mode=calibration, reference_mask=ref_mask,
                                   reference_target=reference_target, path=photo.path)
@@ -447,11 +447,38 @@ _THREADS = 2
 
 def set_threads(n: int) -> None:
     """Run `measure`'s side steps (calibration, capture checks) and its metric jobs on
-    `n` threads (default 2, one per core of a small machine). A batch worker that shares
-    the cores with other workers sets 1: two workers each running two threads on two
-    cores spent 1.5x the CPU per photo of one serial run (`benchmarks/bench_batch.py`)."""
+    `n` threads (default 2, one per core of a small machine); with 1, each runs in the
+    calling thread when it is submitted (`Inline`), one after another. A batch worker that
+    shares the cores with other workers sets 1: two workers each running two threads on
+    two cores spent 1.5x the CPU per photo of one serial run (`benchmarks/bench_batch.py`),
+    and a side thread of one thread beside the caller's still ran two threads at times."""
     global _THREADS
     _THREADS = max(1, int(n))
+
+
+def _pool():
+    """The executor of `measure`'s side steps and of `compute_many`: `_THREADS` threads,
+    or `Inline` with one."""
+    return ThreadPoolExecutor(max_workers=_THREADS) if _THREADS > 1 else Inline()
+
+
+class Inline:
+    """An executor that runs each function when it is submitted, in the calling thread:
+    ``submit`` returns a finished future holding its value, and raises what the function
+    raises (nothing is held back unseen, a batch's timeout alarm included): `measure` on
+    one thread (`set_threads`)."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        return _done(fn(*args, **kwargs))
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Nothing to stop."""
+
+    def __enter__(self) -> Inline:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()
 
 
 def _done(value) -> Future:
@@ -525,7 +552,7 @@ def compute_many(tasks, *, errors: bool = False, then=None) -> list:
     values: list[dict] = [{} for _ in tasks]
     se: list[dict] = [{} for _ in tasks]
     why: list[dict] = [{} for _ in tasks]
-    with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+    with _pool() as pool:
         for i, job in [(i, pool.submit(run, an, ms)) for _, i, an, ms in work]:
             out, (s, w) = job.result()
             values[i].update(out)
