@@ -318,3 +318,18 @@ def test_colour_metrics_decode_at_the_size_they_need(tmp_path):
     assert decode_reduction(path, registry.registered()) == 1          # texture needs every pixel
     assert decode_reduction(path, [registry.get(n) for n in colour], roi="x.png") == 1
     assert decode_reduction(im.pixels, [registry.get(n) for n in colour]) == 1
+
+
+def test_one_thread_measures_what_two_threads_measure(astronaut):
+    """`set_threads(1)` (a batch worker: every step inline, the zones right after each
+    job) gives exactly the measurement of the default two threads, zones included."""
+    from photokit.measurement import measure as M
+
+    two = measure(astronaut).to_dict()
+    M.set_threads(1)
+    try:
+        one = measure(astronaut).to_dict()
+    finally:
+        M.set_threads(2)
+    assert any("." in k and k.split(".")[-1] in two["zones"] for k in two["metrics"])
+    assert one == two

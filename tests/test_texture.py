@@ -393,7 +393,7 @@ def test_real_portrait_every_metric_is_mirror_invariant(astronaut):
         sorted((round(s.x, 3), round(s.y, 3), s.kind) for s in sa)
 
 
-@pytest.mark.parametrize("radius", [4, 7, 12, 13, 20])
+@pytest.mark.parametrize("radius", [4, 7, 12, 13, 16, 20, 24, 25, 31])
 def test_erode_is_the_euclidean_disc(radius, rng):
     """Erosion by a disc of radius r keeps exactly the pixels farther than r from every
     outside pixel (and from the image border): against SciPy's exact Euclidean distance."""

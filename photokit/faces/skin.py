@@ -281,7 +281,8 @@ def _gauss(x: np.ndarray):
     return mu, cov
 
 
-def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None) -> np.ndarray:
+def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None,
+              copy: tuple | None = None) -> np.ndarray:
     """Boolean mask of skin pixels, full resolution.
 
     Parameters
@@ -293,6 +294,8 @@ def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None
         brows and lips are removed.
     exclude : ndarray of bool, optional
         Pixels never to count as skin (a colour card, transparent pixels).
+    copy : tuple, optional
+        `working_copy` of `rgb8` and `exclude`, when made already.
 
     Returns
     -------
@@ -303,7 +306,7 @@ def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None
     if rgb8.ndim != 3 or rgb8.shape[2] != 3:
         return np.zeros(rgb8.shape[:2], bool)
     h, w = rgb8.shape[:2]
-    s, small, y, chroma, ncr, ncb, cand, ex8, ex = _working_copy(rgb8, exclude)
+    s, small, y, chroma, ncr, ncb, cand, ex8, ex = copy or working_copy(rgb8, exclude)
     sh, sw = small.shape[:2]
     # faces whose eyes were found are trusted; beside one, an eyeless detection is most
     # likely Haar firing on skin or clothing (a chin, a collar) and would cut false holes
@@ -373,17 +376,25 @@ def skin_mask(rgb8: np.ndarray, *, faces=None, exclude: np.ndarray | None = None
     return _to_full(m8, rgb8, s, ex8)
 
 
-def _working_copy(rgb8: np.ndarray, exclude: np.ndarray | None):
-    """The working copy (at most `WORK_SIDE` px) and its skin candidates (step 1).
+def working_grid(shape) -> tuple[float, tuple[int, int]]:
+    """``(s, (rows, cols))``: the scale and shape of the working copy (`working_copy`) of
+    a photo of `shape`, ``s = min(1, WORK_SIDE / long side)``, each side ``round(side s)``."""
+    h, w = shape[:2]
+    s = min(1.0, WORK_SIDE / max(h, w))
+    return s, ((int(round(h * s)), int(round(w * s))) if s < 1 else (h, w))
+
+
+def working_copy(rgb8: np.ndarray, exclude: np.ndarray | None = None) -> tuple:
+    """The working copy (at most `WORK_SIDE` px) and its skin candidates (step 1): what
+    `skin_mask` and `face_skin_mask` compute before they look at any face (``copy=``:
+    `photokit.measurement.measure.measure` makes it beside the face pass).
 
     Returns ``(s, small, Y, chroma, ncr, ncb, cand, ex8, ex)``: the scale of the copy,
     the copy, its luma, chroma ``hypot(Cr-128, Cb-128)``, normalised chroma, candidates,
     and `exclude` as 0/1 bytes (full resolution) and as bool on the copy (None without).
     """
-    h, w = rgb8.shape[:2]
-    s = min(1.0, WORK_SIDE / max(h, w))
-    small = shrink(rgb8, (int(round(w * s)), int(round(h * s)))) if s < 1 else rgb8
-    sh, sw = small.shape[:2]
+    s, (sh, sw) = working_grid(rgb8.shape)
+    small = shrink(rgb8, (sw, sh)) if s < 1 else rgb8
     y, cr, cb, ncr, ncb = _chroma(small)
     chroma = np.hypot(cr, cb)
     cand = (cr >= 3) & (cr <= 57) & (cb >= -58) & (cb <= 2)
@@ -477,7 +488,8 @@ def _below_jaw(face, shape, scale: float) -> np.ndarray:
     return v > jaw
 
 
-def face_skin_mask(rgb8: np.ndarray, faces, *, exclude: np.ndarray | None = None) -> np.ndarray:
+def face_skin_mask(rgb8: np.ndarray, faces, *, exclude: np.ndarray | None = None,
+                   copy: tuple | None = None, person=None) -> np.ndarray:
     """Boolean mask of the skin of meshed faces and their necks, full resolution.
 
     Parameters
@@ -488,6 +500,12 @@ def face_skin_mask(rgb8: np.ndarray, faces, *, exclude: np.ndarray | None = None
         Faces from `photokit.faces.mesh.find_faces` (at least one).
     exclude : ndarray of bool, optional
         Pixels never to count as skin (a colour card, transparent pixels).
+    copy : tuple, optional
+        `working_copy` of `rgb8` and `exclude`, when made already.
+    person : callable, optional
+        Returns `photokit.faces.mesh.person_probability` of `rgb8` on the working copy's
+        grid (``(sh, sw)``, `working_copy`), called when the neck step needs it (made
+        elsewhere meanwhile, e.g. a future's ``result``); default: made here.
 
     Returns
     -------
@@ -499,7 +517,7 @@ def face_skin_mask(rgb8: np.ndarray, faces, *, exclude: np.ndarray | None = None
     h, w = rgb8.shape[:2]
     if not faces:
         raise ValueError("face_skin_mask needs at least one meshed face")
-    s, small, y, chroma, ncr, ncb, cand, ex8, ex = _working_copy(rgb8, exclude)
+    s, small, y, chroma, ncr, ncb, cand, ex8, ex = copy or working_copy(rgb8, exclude)
     sh, sw = small.shape[:2]
     zones = np.zeros((sh, sw), np.uint8)
     oval = np.zeros((sh, sw), np.uint8)
@@ -532,7 +550,7 @@ def face_skin_mask(rgb8: np.ndarray, faces, *, exclude: np.ndarray | None = None
     band = np.zeros((sh, sw), bool)
     for f in faces:
         band |= _below_jaw(f, (sh, sw), s)
-    band &= person_probability(rgb8, (sh, sw)) >= PERSON_MIN
+    band &= (person_probability(rgb8, (sh, sw)) if person is None else person()) >= PERSON_MIN
     neck = cv2.morphologyEx((m & band & ~oval.view(bool)).view(np.uint8), cv2.MORPH_OPEN, ker)
     rim = cv2.dilate(oval, ker).view(bool)
     n, lab = cv2.connectedComponents(neck, connectivity=8)

@@ -28,9 +28,9 @@ import numpy as np
 from .. import metrics as registry
 from ..colour.calibration import Calibration, calibrate
 from ..errors import PhotokitError
-from ..faces.mesh import draw_overlay
+from ..faces.mesh import draw_overlay, person_probability
 from ..faces.search import face_pass
-from ..faces.skin import face_skin_mask, skin_mask
+from ..faces.skin import face_skin_mask, skin_mask, working_copy, working_grid
 from ..imaging.filters import channel_max_within
 from ..io.photo import REDUCTIONS, Photo, load, probe
 from ..io.roi import read_roi
@@ -335,12 +335,15 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
     # the card when one is found (its skin-toned patches must not inform the colour model)
     known = context if context is not None and context.fits(photo, calibration, ref_mask,
                                                             reference_target) else None
-    pool = ThreadPoolExecutor(max_workers=_THREADS)
+    pool = _pool()
     try:
         calibrated = (pool.submit(calibrate, pixels, mode=calibration, reference_mask=ref_mask,
                                   reference_target=reference_target, path=photo.path)
                       if known is None else _done((known.linear, known.calibration)))
         unusable = pool.submit(_unusable, rgb8, photo.alpha) if roi is not None else None
+        # the skin mask's working copy needs no faces: made beside the face pass too
+        transparent = None if photo.alpha is None else ~photo.alpha
+        copy = pool.submit(working_copy, rgb8, transparent) if roi is None else None
         # one face pass per photo (`face_pass`): the mesh, which falls back to the Haar
         # faces and then to tiles; face-less photos keep the Haar faces the colour mask was
         # always seeded on (module notes); the user's scale bounds their size
@@ -351,6 +354,10 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
             faces, haar = known.faces, known.haar
         if zones and not faces:
             raise PhotokitError("no face found", photo.path)
+        # the person segmentation (the neck step of a face's skin mask) runs beside the
+        # mask's colour model
+        person = (pool.submit(person_probability, rgb8, working_grid(shape)[1]).result
+                  if roi is None and faces else None)
         # the checks make the photo's luma (`Photo.gray8`) on their thread unless the face
         # pass needed it (the Haar cascade: no meshed face)
         checked = (pool.submit(assess, photo, faces=faces or haar) if known is None
@@ -364,13 +371,12 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
             mask &= ~bad
             where = "the ROI"
         else:
-            transparent = None if photo.alpha is None else ~photo.alpha
-            def auto_mask(off):
+            def auto_mask(off, made=None):
                 if faces:
-                    return face_skin_mask(rgb8, faces, exclude=off)
-                return skin_mask(rgb8, faces=haar, exclude=off)
+                    return face_skin_mask(rgb8, faces, exclude=off, copy=made, person=person)
+                return skin_mask(rgb8, faces=haar, exclude=off, copy=made)
 
-            mask = auto_mask(transparent)
+            mask = auto_mask(transparent, copy.result())
             linear, cal = calibrated.result()
             if cal.card is not None:
                 off = cal.card.mask(shape)
@@ -409,11 +415,20 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
         # where the face zones lie is found beside the metric jobs (it needs no metric)
         zoning = bool(faces) and roi is None and zones is not False
         layout = pool.submit(zone_layout, an, faces[0], chosen) if zoning else None
-        values, se, not_judged = compute_metrics(an, chosen)
+        # each job's zone runs follow its whole-skin run on its thread, beside the other
+        # jobs, not after all of them (`zone_runs`)
+        runs: list = []   # one `zone_runs` per job
+        then = (lambda ms, whole: runs.append(zone_runs(layout.result(), ms, whole))) if zoning else None
+        values, se, not_judged = compute_metrics(an, chosen, then=then)
         warnings += registry.why_not_measured(an, values)
         info: dict = {}
         if zoning:
-            zoned, info = zone_values(an, faces[0], chosen, whole=values, layout=layout.result())
+            restricted: dict = {}
+            for run in runs:
+                for zone, vals in run.items():
+                    restricted.setdefault(zone, {}).update(vals)
+            zoned, info = zone_values(an, faces[0], chosen, whole=values, layout=layout.result(),
+                                      restricted=restricted)
             values.update(zoned)
             warnings += [f"zone {z} left blank: {d['reason']}" for z, d in info.items() if d["reason"]]
         quality = checked.result()
@@ -432,11 +447,38 @@ _THREADS = 2
 
 def set_threads(n: int) -> None:
     """Run `measure`'s side steps (calibration, capture checks) and its metric jobs on
-    `n` threads (default 2, one per core of a small machine). A batch worker that shares
-    the cores with other workers sets 1: two workers each running two threads on two
-    cores spent 1.5x the CPU per photo of one serial run (`benchmarks/bench_batch.py`)."""
+    `n` threads (default 2, one per core of a small machine); with 1, each runs in the
+    calling thread when it is submitted (`Inline`), one after another. A batch worker that
+    shares the cores with other workers sets 1: two workers each running two threads on
+    two cores spent 1.5x the CPU per photo of one serial run (`benchmarks/bench_batch.py`),
+    and a side thread of one thread beside the caller's still ran two threads at times."""
     global _THREADS
     _THREADS = max(1, int(n))
+
+
+def _pool():
+    """The executor of `measure`'s side steps and of `compute_many`: `_THREADS` threads,
+    or `Inline` with one."""
+    return ThreadPoolExecutor(max_workers=_THREADS) if _THREADS > 1 else Inline()
+
+
+class Inline:
+    """An executor that runs each function when it is submitted, in the calling thread:
+    ``submit`` returns a finished future holding its value, and raises what the function
+    raises (nothing is held back unseen, a batch's timeout alarm included): `measure` on
+    one thread (`set_threads`)."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        return _done(fn(*args, **kwargs))
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Nothing to stop."""
+
+    def __enter__(self) -> Inline:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()
 
 
 def _done(value) -> Future:
@@ -457,15 +499,25 @@ def _unusable(rgb8: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     return bad
 
 
-def compute_metrics(an: Analysis, chosen) -> tuple[dict, dict, dict]:
+def compute_metrics(an: Analysis, chosen, *, then=None) -> tuple[dict, dict, dict]:
     """``(values, se, why)`` of metrics `chosen` on one analysis (`compute_many` with
     errors): ``name -> value`` (None when not computable or not finite), in their order,
     their standard errors and why a measured metric has none
-    (`photokit.metrics.noise.standard_errors`)."""
-    return compute_many([(an, chosen)], errors=True)[0]
+    (`photokit.metrics.noise.standard_errors`). `then` as in `compute_many`."""
+    return compute_many([(an, chosen)], errors=True, then=then)[0]
 
 
-def compute_many(tasks, *, errors: bool = False) -> list:
+def values_of(an: Analysis, ms) -> dict:
+    """``name -> value`` of metrics `ms` on `an`, one after another (None when not
+    computable or not finite)."""
+    out = {}
+    for m in ms:
+        v = m.compute(an)
+        out[m.name] = None if v is None or not np.isfinite(v) else float(v)
+    return out
+
+
+def compute_many(tasks, *, errors: bool = False, then=None) -> list:
     """The values (``name -> value``, None when not computable or not finite, in the
     metrics' order) of several ``(analysis, metrics)`` pairs (the zones of a face), on
     one pool.
@@ -479,14 +531,16 @@ def compute_many(tasks, *, errors: bool = False) -> list:
     With `errors`, each job then gives its metrics' standard errors on their analysis
     (`photokit.metrics.noise.standard_errors`) on the same thread, side by side with the
     other jobs rather than after all of them, and each pair's result is
-    ``(values, se, why)`` instead of ``values``.
+    ``(values, se, why)`` instead of ``values``. `then` (optional) is called on the job's
+    thread after that, with the job's metrics and their values (``then(ms, values)``):
+    `measure` runs the job's face zones there.
     """
     def run(an, ms):
-        out = {}
-        for m in ms:
-            v = m.compute(an)
-            out[m.name] = None if v is None or not np.isfinite(v) else float(v)
-        return out, (standard_errors(an, out, ms) if errors else ({}, {}))
+        out = values_of(an, ms)
+        done = out, (standard_errors(an, out, ms) if errors else ({}, {}))
+        if then is not None:
+            then(ms, out)
+        return done
 
     work = []
     for i, (an, chosen) in enumerate(tasks):
@@ -498,7 +552,7 @@ def compute_many(tasks, *, errors: bool = False) -> list:
     values: list[dict] = [{} for _ in tasks]
     se: list[dict] = [{} for _ in tasks]
     why: list[dict] = [{} for _ in tasks]
-    with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+    with _pool() as pool:
         for i, job in [(i, pool.submit(run, an, ms)) for _, i, an, ms in work]:
             out, (s, w) = job.result()
             values[i].update(out)
@@ -595,8 +649,19 @@ def zone_layout(an: Analysis, face, chosen) -> ZoneLayout:
     return layout
 
 
+def zone_runs(layout: ZoneLayout, ms, whole: dict) -> dict:
+    """The ``restrict`` metrics of `ms` on each measured zone of `layout` (its views),
+    one after another: ``zone -> {name: value}`` (`zone_values`' ``restricted``); a
+    metric blank on the whole skin (`whole`: name -> value) is not run (blank in every
+    zone)."""
+    run = [m for m in ms if m.zone == "restrict" and whole.get(m.name) is not None]
+    if not run:
+        return {}
+    return {zone: values_of(view, run) for zone, view in layout.views.items()}
+
+
 def zone_values(an: Analysis, face, chosen, *, whole: dict | None = None,
-                layout: ZoneLayout | None = None) -> tuple[dict, dict]:
+                layout: ZoneLayout | None = None, restricted: dict | None = None) -> tuple[dict, dict]:
     """Every zone-able metric of `chosen` over each face zone of `face`.
 
     Parameters
@@ -612,6 +677,10 @@ def zone_values(an: Analysis, face, chosen, *, whole: dict | None = None,
         coarse for it, nothing to count) is blank in every zone, without re-running it.
     layout : ZoneLayout, optional
         `zone_layout` of these arguments, when made already.
+    restricted : dict, optional
+        ``zone -> {name: value}`` of the ``restrict`` metrics, when run already (`zone_runs`
+        of each job of `chosen` with `layout`: `measure` runs them on each job's thread
+        after its whole-skin run); metrics it lacks are blank in the zones.
 
     Returns
     -------
@@ -640,7 +709,7 @@ def zone_values(an: Analysis, face, chosen, *, whole: dict | None = None,
                    and (whole is None or whole.get(m.name) is not None)]
     layout = zone_layout(an, face, chosen) if layout is None else layout
     values: dict = {}
-    restricted = []   # (zone, view of its skin): run together below
+    views = []   # (zone, view of its skin): run together below
     for zone, zinfo in layout.info.items():
         out = dict.fromkeys((f"{m.name}.{zone}" for m in zoned), None)
         if zinfo["reason"] is None:
@@ -649,10 +718,12 @@ def zone_values(an: Analysis, face, chosen, *, whole: dict | None = None,
                 if ys.size:
                     for m in mean_ms:
                         out[f"{m.name}.{zone}"] = float(m.zone_map(an)[ys, xs].mean())
-            if restrict_ms:
-                restricted.append((zone, layout.views[zone]))
+            if restrict_ms and restricted is None:
+                views.append((zone, layout.views[zone]))
         values.update(out)
-    done = compute_many([(sub, restrict_ms) for _, sub in restricted])
-    for (zone, _), vals in zip(restricted, done, strict=True):
+    if restricted is None:
+        done = compute_many([(sub, restrict_ms) for _, sub in views])
+        restricted = {zone: vals for (zone, _), vals in zip(views, done, strict=True)}
+    for zone, vals in restricted.items():
         values.update({f"{k}.{zone}": v for k, v in vals.items()})
     return values, layout.info

@@ -427,8 +427,10 @@ def masked_blur(x: np.ndarray, mask: np.ndarray, sigma_px: float) -> np.ndarray:
     return cv2.resize(ratio, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-#: Largest radius `erode` applies as a structuring element (beyond, a distance transform).
+#: Largest radius `erode` applies as a structuring element (beyond, rectangles).
 DISC_ERODE_MAX_PX = 12
+#: Largest radius `erode` applies as rectangles (beyond, a distance transform).
+RECT_ERODE_MAX_PX = 24
 
 
 def erode(mask: np.ndarray, radius_px: float) -> np.ndarray:
@@ -437,8 +439,13 @@ def erode(mask: np.ndarray, radius_px: float) -> np.ndarray:
     Radii up to 3 px use `cv2.erode` with OpenCV's elliptic element; up to
     `DISC_ERODE_MAX_PX` with the exact disc ``dx^2 + dy^2 <= r^2``, which equals
     thresholding the exact Euclidean distance to the nearest outside pixel and is 5-20x
-    faster there (its cost grows with r^2); larger radii threshold that distance
-    (`cv2.distanceTransform`, linear time whatever the radius).
+    faster there (its cost grows with r^2); up to `RECT_ERODE_MAX_PX` with the same disc
+    as a union of rectangles ``[-w_j, w_j] x [-h_j, h_j]``, one per distinct half-width
+    ``w_j = floor(sqrt(r^2 - dy^2))`` with ``h_j`` the largest ``dy`` of that half-width or
+    wider: the erosion by a union is the intersection of the erosions (Serra 1982), and
+    OpenCV erodes by a rectangle separably, so its cost grows with r (the same pixels as
+    the disc; 1.4-2x faster than the distance at 16-20 px on a 3 MP mask); larger radii
+    threshold that distance (`cv2.distanceTransform`, linear time whatever the radius).
     """
     r = int(round(radius_px))
     if r < 1:
@@ -451,6 +458,16 @@ def erode(mask: np.ndarray, radius_px: float) -> np.ndarray:
             yy, xx = np.mgrid[-r: r + 1, -r: r + 1]
             k = (xx * xx + yy * yy <= r * r).astype(np.uint8)
         return cv2.erode(m8, k, borderType=cv2.BORDER_CONSTANT, borderValue=0).view(bool)
+    if r <= RECT_ERODE_MAX_PX:
+        dy = np.arange(r + 1)
+        half = np.floor(np.sqrt(r * r - dy * dy)).astype(int)   # exact on integers
+        out = None
+        for w in np.unique(half):
+            h = int(dy[half >= w].max())
+            k = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * int(w) + 1, 2 * h + 1))
+            e = cv2.erode(m8, k, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+            out = e if out is None else cv2.bitwise_and(out, e, dst=out)
+        return out.view(bool)
     padded = cv2.copyMakeBorder(m8, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
     d = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
     return d > r
