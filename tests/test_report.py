@@ -128,6 +128,18 @@ def test_metrics_table_hides_percentages_inside_the_noise():
     assert "Not measured" in html
 
 
+def test_a_not_judged_verdict_wraps_its_reason_under_the_pill():
+    """A long 'not judged' reason goes in small print under a short pill (a pill does not
+    wrap: the reason in it pushed the table 570 px past a 1280 px page)."""
+    why = "the photos' resolutions differ by 25 % (0.245 and 0.305 mm/px); photograph both visits"
+    row = R.MetricRow("spots.count", "spots", "count", 13.0, 16.0, 3.0, 23.0, None, "lower", why=why)
+    html = R.metrics_table([row])
+    cell = re.search(r'<td class="verdict">(.*?)</td>', html).group(1)
+    assert re.search(r'<span class="pill na">Not judged</span>', cell)
+    assert f'<div class="why">{R.escape(why)}</div>' in cell
+    assert row.verdict.text == f"Not judged: {why}"       # the JSON's wording is unchanged
+
+
 def test_headline_counts_changes_beyond_noise():
     assert P.headline(_rows()) == ("2 of 3 measures changed beyond their measurement noise "
                                    "(1 better, 1 worse); the others show no detectable change.")

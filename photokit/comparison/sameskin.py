@@ -65,10 +65,18 @@ class Verdict:
     tone : str
         ``"none"`` (inside the noise), ``"better"``, ``"worse"``, ``"changed"``
         (significant, no preferred direction) or ``"na"`` (not measured).
+    reason : str or None
+        Why a measured change is not judged (the tail of ``"Not judged: ..."``).
     """
 
     text: str
     tone: str
+    reason: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The verdict without its reason: what fits a pill or a heading."""
+        return "Not judged" if self.reason else self.text
 
 
 def verdict(delta: float | None, mdc: float | None, better: str = "neither",
@@ -83,7 +91,8 @@ def verdict(delta: float | None, mdc: float | None, better: str = "neither",
     if delta is None or not math.isfinite(float(delta)):
         return Verdict("Not measured", "na")
     if mdc is None:
-        return Verdict(f"Not judged: {why or 'no noise floor'}", "na")
+        reason = why or "no noise floor"
+        return Verdict(f"Not judged: {reason}", "na", reason)
     if mdc is not None and abs(delta) <= mdc:
         return Verdict("No detectable change", "none")
     word = "Increased" if delta > 0 else "Decreased"

@@ -151,7 +151,7 @@ def _summary_cards(rows: Sequence[MetricRow]) -> str:
                       f"(noise \u00b1{format_value(r.mdc, r.unit, mdc=r.mdc)})")
         elif r.delta is not None:   # measured on both photos, but no floor holds for it
             # the card's heading says "Not judged"; why goes with the value, in small print
-            head, _, why = v.text.partition(": ")
+            head, why = v.label, v.reason
             detail = f": {format_value(r.delta, r.unit, signed=True)}, not judged"
             detail += f" ({why})" if why else ""
         else:

@@ -358,7 +358,8 @@ def metrics_table(rows: Sequence[MetricRow], *, before_label: str = "Before",
             f'<td class="num delta">{format_value(r.delta, r.unit, mdc=r.mdc, signed=True)}</td>'
             f"<td class=num>{pct}</td>"
             f"<td class=num>{format_value(r.mdc, r.unit, mdc=r.mdc)}</td>"
-            f'<td><span class="pill {v.tone}">{escape(v.text)}</span></td></tr>')
+            f'<td class="verdict"><span class="pill {v.tone}">{escape(v.label)}</span>'
+            + (f'<div class="why">{escape(v.reason)}</div>' if v.reason else "") + "</td></tr>")
     return f'<table class="metrics">{head}<tbody>{"".join(body)}</tbody></table>'
 
 
