@@ -27,13 +27,26 @@ HEAD``) in a subprocess, for the before/after column.
 ``--errors PNG`` draws this checkout's matches, false hits and missed outlines, and
 tabulates recall by pore size and dip and the false hits by distance to an outline.
 
-Run: ``python benchmarks/bench_pores.py [--old /tmp/old19] [--json out.json] [--errors e.png]``.
+``--found-again N`` (no real data): N synthetic skins (`photokit.synth.render_skin`, 50
+pores per cm^2, 1200x900 at 0.07 mm/px, and a dark skin, ITA -20) each captured 5 times
+with the light and pose of ``bench_noise.py``'s protocols (exposure x0.92-1.08, white
+balance +-1.5 %, rotation +-2 deg, zoom +-3 %, shift +-20 px, the generator's noise,
+JPEG 88-95). Every pore found and every near miss (`photokit.metrics.pores.PoreResult`)
+of one capture is looked for among the pores found in each other capture (centres
+within `AGAIN_MM` of each other in the skin's own coordinates, ``truth.H``): the share
+found again by margin against `photokit.metrics.pores.pore_found_p`, the probits refitted
+by maximum likelihood, and the SD of each skin's pore density over its captures against
+the model's SE (`photokit.metrics.pores.PORE_COUNT_CAPTURE_CV` calibrated on it).
+
+Run: ``python benchmarks/bench_pores.py [--old /tmp/old19] [--json out.json] [--errors e.png]
+[--found-again 6]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -204,6 +217,120 @@ def errors(rgb: np.ndarray, region: np.ndarray, truth: np.ndarray, pores: list, 
     cv2.imwrite(png, vis)
 
 
+#: Two captures' pores are the same pore when their centres are this close (mm).
+AGAIN_MM = 0.15
+
+
+def found_again(n_skins: int, n: int = 5, ita: float | None = None) -> tuple[list[dict], dict]:
+    """Rows ``(kind, skin, a, b, margin, found)`` (one per pore found or near miss of
+    capture `a`, looked for in capture `b`) and each skin's ``(density, se_parts)`` per capture."""
+    from scipy.spatial import cKDTree
+
+    from photokit.colour.convert import uint8_to_linear
+    from photokit.metrics import pores as P
+    from photokit.metrics.analysis import Analysis
+    from photokit.synth import render_skin
+
+    rng = np.random.default_rng(11)
+    rows, caps_of = [], {}
+
+    def canonical(im, x, y):
+        q = np.stack([x, y, np.ones_like(x)], 1) @ np.asarray(im.truth.H).T
+        return q[:, :2] / q[:, 2:]
+
+    for s in range(n_skins):
+        caps = []
+        for _ in range(n):
+            u = rng.uniform
+            zoom = float(u(0.97, 1.03))
+            im = render_skin(seed=300 + s, width=1200, height=900, pore_density=50.0,
+                             rotation_deg=float(u(-2, 2)), scale=zoom,
+                             shift_px=tuple(float(v) for v in u(-20, 20, 2)), exposure=float(u(0.92, 1.08)),
+                             wb_gains=tuple(float(v) for v in 1 + u(-0.015, 0.015, 3)),
+                             jpeg_quality=int(rng.integers(88, 96)), noise_seed=int(rng.integers(1 << 30)),
+                             **({} if ita is None else {"ita": ita}))
+            roi = cv2.erode(im.mask("skin").astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+            an = Analysis(uint8_to_linear(im.pixels), roi, im.truth.mm_per_px / zoom)
+            caps.append((im, roi, P._pores(an)))
+        caps_of[s] = [r for _, _, r in caps]
+        tol = AGAIN_MM / caps[0][0].truth.mm_per_px
+        for a, (ima, _, ra) in enumerate(caps):
+            for b, (imb, roib, rb) in enumerate(caps):
+                if a == b:
+                    continue
+                found_b = cKDTree(canonical(imb, rb.x, rb.y))
+                inv = np.linalg.inv(np.asarray(imb.truth.H))
+                edge = cv2.erode(roib.astype(np.uint8), np.ones((31, 31), np.uint8)) > 0
+                for kind, (x, y, m) in (("found", (ra.x, ra.y, ra.margin)),
+                                        ("near", (ra.near_x, ra.near_y, ra.near_margin))):
+                    q = canonical(ima, x, y)
+                    qb = np.c_[q, np.ones(len(q))] @ inv.T
+                    xb, yb = (qb[:, :2] / qb[:, 2:]).T
+                    inside = ((xb >= 0) & (yb >= 0) & (xb < roib.shape[1] - 0.5) & (yb < roib.shape[0] - 0.5))
+                    inside[inside] = edge[np.round(yb[inside]).astype(int), np.round(xb[inside]).astype(int)]
+                    again = found_b.query(q[inside], distance_upper_bound=tol)[0] < np.inf
+                    rows += [{"kind": kind, "skin": s, "a": a, "b": b, "margin": float(mi), "found": bool(f)}
+                             for mi, f in zip(m[inside], again, strict=True)]
+    return rows, caps_of
+
+
+def fit_probit(rows: list[dict]) -> np.ndarray:
+    """Maximum-likelihood ``(a, b)`` of ``P(found again) = Phi(a + b margin)``."""
+    from scipy import optimize, special
+
+    X = np.array([[1.0, r["margin"]] for r in rows])
+    y = np.array([r["found"] for r in rows])
+
+    def nll(th):
+        p = np.clip(special.ndtr(X @ th), 1e-9, 1 - 1e-9)
+        return -float(np.sum(np.where(y, np.log(p), np.log(1 - p))))
+
+    return optimize.minimize(nll, np.zeros(2)).x
+
+
+def section_found_again(n_skins: int) -> None:
+    from photokit.metrics import pores as P
+
+    for ita in (None, -20.0):
+        rows, caps_of = found_again(n_skins, ita=ita)
+        print(f"\nFound again: {n_skins} synthetic skins x 5 captures (ITA {ita or 'default'}); "
+              "share found again seen / model (n) by log-margin")
+        probits = {"found": P.PORE_FOUND_PROBIT, "near": P.PORE_NEAR_PROBIT}
+        for kind, edges in (("found", (0, 0.1, 0.2, 0.3, 0.5, 0.8, 9)),
+                            ("near", (-1, -0.3, -0.2, -0.1, 0))):
+            rs = [r for r in rows if r["kind"] == kind]
+            m = np.array([r["margin"] for r in rs])
+            y = np.array([r["found"] for r in rs])
+            p = P.pore_found_p(m, probits[kind])
+            cells = [f"[{lo}, {hi}) {np.mean(y[k]):.2f} / {np.mean(p[k]):.2f} ({k.sum()})"
+                     for lo, hi in zip(edges[:-1], edges[1:], strict=False)
+                     if (k := (m >= lo) & (m < hi)).any()]
+            print(f"  {kind:5} {len(rs):6}: " + "; ".join(cells))
+            print(f"        refitted probit (a, b): {np.round(fit_probit(rs), 2).tolist()} "
+                  f"(in use: {list(probits[kind])})")
+        obs = flick = cap = 0.0
+        for s, rs in caps_of.items():
+            d = np.array([r.count / r.area_mm2 * 100 for r in rs])
+            parts = []    # (flicker, capture) variances per capture, (/cm^2)^2
+            for r in rs:
+                pf, pn = r.found_again()
+                k2 = (100.0 / r.area_mm2) ** 2
+                parts.append((k2 * float(np.sum(pf * (1 - pf)) + np.sum(pn * (1 - pn))),
+                              k2 * (P.PORE_COUNT_CAPTURE_CV * r.count) ** 2))
+            obs += float(np.var(d, ddof=1))
+            flick += float(np.mean([f for f, _ in parts]))
+            cap += float(np.mean([c for _, c in parts]))
+            model = math.sqrt(np.mean([f + c for f, c in parts]))
+            alone = math.sqrt(np.mean([f for f, _ in parts]))
+            print(f"  skin {s}: density {np.mean(d):6.1f} /cm^2, SD over captures {np.std(d, ddof=1):5.2f} "
+                  f"(CV {100 * np.std(d, ddof=1) / np.mean(d):4.1f} %), model SD {model:5.2f} "
+                  f"(flicker alone {alone:5.2f})")
+        k = len(caps_of)
+        print(f"  pooled SD observed {math.sqrt(obs / k):.2f}, model {math.sqrt((flick + cap) / k):.2f} "
+              f"(flicker alone {math.sqrt(flick / k):.2f}); "
+              f"observed / model {math.sqrt(obs / (flick + cap)):.2f}")
+
+
 def run() -> dict:
     rgb, region, truth = load()
     pores, density, seconds = detect(rgb, region)
@@ -217,8 +344,12 @@ def main():
     ap.add_argument("--old", help="another checkout to score the same way (subprocess)")
     ap.add_argument("--json")
     ap.add_argument("--errors", metavar="PNG", help="draw and tabulate this checkout's errors (`errors`)")
+    ap.add_argument("--found-again", type=int, metavar="N", help="N synthetic skins: the found-again model")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.found_again:
+        section_found_again(a.found_again)
+        return
     if a.child:
         print(json.dumps(run()))
         return

@@ -34,10 +34,13 @@ outlined by hand, 0.27-0.66 mm across, 5th-95th percentile): the working level a
 thresholds were chosen on the top half of the annotated region (0.06-0.16 mm/px give
 F1 0.61-0.64 there, so the level is the coarsest that keeps it: a 12 MP photo at 0.07
 mm/px is searched on 3 MP; then the smallest scale 0.7 px, the texture ratio 2 and its
-1 mm window, from 0.6-1.0 px, 0-2.75 and 0.5-2 mm); top half precision 0.70, recall
-0.63, F1 0.66; held-out bottom half precision 0.85, recall 0.70, F1 0.77; whole region
-precision 0.78, recall 0.67, F1 0.72, pixel Dice 0.48 (published anchors on such data:
-DoG 0.44, a trained CNN 0.67). The glabella (F1 0.59) holds most of the tuning half's
+1 mm window, from 0.6-1.0 px, 0-2.75 and 0.5-2 mm). Since the pore grid is sampled
+bicubically (`_at_pore_level`, 2026-12-07): top half precision 0.64, recall 0.65, F1 0.65;
+held-out bottom half precision 0.82, recall 0.73, F1 0.77; whole region precision 0.73,
+recall 0.70, F1 0.71 (0.72 with the bilinear sampling these thresholds were chosen with;
+a rescan of the contrast threshold 2.75-3.2 and the texture ratio 2-2.2 on the top half
+found at most 0.657 there and 0.709-0.714 over the whole), pixel Dice 0.48 (published
+anchors on such data: DoG 0.44, a trained CNN 0.67). The glabella (F1 0.60) holds most of the tuning half's
 false hits: pores left unannotated near the brow, and dark gaps in specular speckle.
 Recall is what limits F1: the missed pores are faint and small, and lower thresholds
 (or a finer working level) add false hits as fast as pores. The outlines bound it: 39 %
@@ -69,7 +72,7 @@ import cv2
 import numpy as np
 
 from .analysis import Analysis, Grid
-from .noise import count_se, mean_se
+from .noise import count_se, found_se, mean_se
 from .registry import family, job, metric, unmeasurable
 from .texture import Searched, blur, enough_skin, physical_level_mm_per_px, work
 
@@ -95,6 +98,10 @@ MIN_LARGEST_SIGMA_PX = 1.2
 PORE_TEXTURE_RATIO = 2.0
 #: SD (mm) of the Gaussian window the local texture RMS is taken over.
 TEXTURE_WINDOW_MM = 1.0
+#: Near misses are kept down to this share of a pore's thresholds (`PoreResult.near_margin`):
+#: candidates whose contrast is at least this share of both `PORE_CONTRAST` and
+#: `PORE_TEXTURE_RATIO` times the texture RMS; a re-capture may find them.
+PORE_NEAR = 0.7
 
 _K = 2.0 ** (1.0 / SCALES_PER_OCTAVE)
 _D_PER_S = 2.0 * np.sqrt(2.0)
@@ -116,13 +123,24 @@ class Pore:
 @dataclass
 class PoreResult:
     """Every pore found, as arrays (full-resolution pixels, mm, L*), strongest first, and
-    where they were searched."""
+    where they were searched.
+
+    ``margin`` is each pore's log-margin over its thresholds, ``ln(C / max(PORE_CONTRAST,
+    PORE_TEXTURE_RATIO E))`` (>= 0; `C` its contrast, `E` the texture RMS around it). ``near_x``,
+    ``near_y`` and ``near_margin`` (< 0) are the near misses: candidates that passed every
+    other test but fell short of a threshold by less than `PORE_NEAR`, away from any pore
+    found; a re-capture of the same skin may find them (`found_again`).
+    """
 
     x: np.ndarray
     y: np.ndarray
     diameter_mm: np.ndarray
     contrast: np.ndarray
     searched: Searched
+    margin: np.ndarray
+    near_x: np.ndarray
+    near_y: np.ndarray
+    near_margin: np.ndarray
 
     @property
     def area_mm2(self) -> float:
@@ -132,6 +150,12 @@ class PoreResult:
     @property
     def count(self) -> int:
         return int(self.x.size)
+
+    def found_again(self) -> tuple[np.ndarray, np.ndarray]:
+        """Probability that a re-capture of the same skin finds each pore found and each
+        near miss (`pore_found_p` of its margin)."""
+        return (pore_found_p(self.margin, PORE_FOUND_PROBIT),
+                pore_found_p(self.near_margin, PORE_NEAR_PROBIT))
 
     def pores(self) -> list[Pore]:
         return [Pore(*v) for v in zip(self.x.tolist(), self.y.tolist(), self.diameter_mm.tolist(),
@@ -143,8 +167,9 @@ class PoreResult:
         part = self.searched.within(view)
         if part is None:
             return None
-        k = view.holds(self.x, self.y)
-        return PoreResult(self.x[k], self.y[k], self.diameter_mm[k], self.contrast[k], part)
+        k, n = view.holds(self.x, self.y), view.holds(self.near_x, self.near_y)
+        return PoreResult(self.x[k], self.y[k], self.diameter_mm[k], self.contrast[k], part,
+                          self.margin[k], self.near_x[n], self.near_y[n], self.near_margin[n])
 
 
 def find_pores(an: Analysis) -> list[Pore] | None:
@@ -203,7 +228,7 @@ def _detect(an: Analysis) -> PoreResult | None:
     if not enough_skin(valid, p):
         return None
     found: list[np.ndarray] = []
-    thr = float(PORE_CONTRAST / 2.0)
+    thr = float(PORE_NEAR * PORE_CONTRAST / 2.0)      # near misses are searched too
     valid8 = valid.view(np.uint8)
     # Octaves (Lowe 2004): the scales are searched in groups; group o on a copy halved o
     # times (`_half`). Group 0 (full resolution) holds the first OCTAVE0_SCALES scales, each
@@ -246,17 +271,27 @@ def _detect(an: Analysis) -> PoreResult | None:
     found = np.concatenate(found, axis=1)
     deep = inside[np.round(found[1]).astype(np.intp), np.round(found[0]).astype(np.intp)]
     found = found[:, deep > found[2] / _D_PER_S / p]
-    x, y, diam, con = _suppress_overlaps(found[:, _stands_out(found, G0, mask, p)], p)
-    x, y = w.to_full((x + 0.5) * fx - 0.5, (y + 0.5) * fy - 0.5)
+    # the log-margin over the binding threshold: the contrast, or the texture around it
+    texture = _texture_rms(found, G0, mask, p)
+    margin = np.log(found[3] / np.maximum(PORE_CONTRAST, PORE_TEXTURE_RATIO * texture))
+    found = np.vstack([found, margin])
+    pores = _suppress_overlaps(found[:, margin >= 0], p)
+    near = _suppress_overlaps(found[:, (margin < 0) & (margin >= np.log(PORE_NEAR))], p)
+    near = near[:, ~_overlaps(near, pores, p)]
+
+    def full(xy):
+        return w.to_full((xy[0] + 0.5) * fx - 0.5, (xy[1] + 0.5) * fy - 0.5)
     h, wd = valid.shape
     grid = Grid(w.to_full(0, (np.arange(h) + 0.5) * fy - 0.5)[1],
                 w.to_full((np.arange(wd) + 0.5) * fx - 0.5, 0)[0])
-    return PoreResult(x, y, diam, con, Searched(valid, grid, p))
+    return PoreResult(*full(pores), pores[2], pores[3], Searched(valid, grid, p), pores[4],
+                      *full(near), near[4])
 
 
-def _stands_out(found: np.ndarray, g: np.ndarray, mask: np.ndarray, p: float) -> np.ndarray:
-    """Which pores ``found = (x, y, diameter_mm, contrast)`` (pixels of `g`, one column
-    each) stand out of the texture around them: contrast ``C >= PORE_TEXTURE_RATIO * E``.
+def _texture_rms(found: np.ndarray, g: np.ndarray, mask: np.ndarray, p: float) -> np.ndarray:
+    """The texture RMS ``E`` around pores ``found = (x, y, ...)`` (pixels of `g`, one
+    column each): a pore stands out of the texture around it when its contrast
+    ``C >= PORE_TEXTURE_RATIO * E``.
 
     ``E = sqrt(<(g - <g>)^2>)`` is the local RMS of `g` (L* on the pore grid, `p` mm/px)
     about its local mean (shading gradients drop out), ``<.>`` the skin-normalised
@@ -270,7 +305,7 @@ def _stands_out(found: np.ndarray, g: np.ndarray, mask: np.ndarray, p: float) ->
     read at the pores by bilinear interpolation.
     """
     if found.shape[1] == 0:
-        return np.zeros(0, bool)
+        return np.zeros(0)
     s = TEXTURE_WINDOW_MM / p
     h, w = g.shape
     f = max(1, int(s / 2))
@@ -299,7 +334,7 @@ def _stands_out(found: np.ndarray, g: np.ndarray, mask: np.ndarray, p: float) ->
     u1, v1 = np.minimum(u0 + 1, size[0] - 1), np.minimum(v0 + 1, size[1] - 1)
     var = ((var[v0, u0] * (1 - a) + var[v0, u1] * a) * (1 - b)
            + (var[v1, u0] * (1 - a) + var[v1, u1] * a) * b)
-    return found[3] >= PORE_TEXTURE_RATIO * np.sqrt(np.maximum(var, 0.0))
+    return np.sqrt(np.maximum(var, 1e-12))
 
 
 def _pore_grid(w) -> tuple[tuple[int, int], tuple[float, float]]:
@@ -314,12 +349,23 @@ def _pore_grid(w) -> tuple[tuple[int, int], tuple[float, float]]:
 
 def _at_pore_level(w, sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """L* of the working level `w` blurred by `sigma` (pixels of the pore grid,
-    `_pore_grid`) and sampled on that grid (bilinear: the blur already band-limits it),
-    and the skin there (pixels at least half skin)."""
+    `_pore_grid`) and sampled on that grid, and the skin there (pixels at least half skin).
+
+    The sampling is bicubic (Keys 1981): the blur band-limits the image, so it is nearly
+    exact, and the result has the blur `sigma` whether or not the level is resampled.
+    Bilinear sampling added the interpolation's own blur, on average a variance of
+    ``1 / (6 f^2)`` pore-grid px^2 at a resampling factor `f` (0.15 px^2 at ``f = 1.05``,
+    against ``0.7^2`` for the smallest scale): pores were about 12 % shallower on a level
+    resampled by 1.05 than on one left as it was, and two captures of the same skin 6 %
+    apart in scale, either side of that switch, differed by 16 % in pore count (a
+    no-change pair of ``benchmarks/bench_noise.py``, 2026-12-07). R. Keys, "Cubic
+    convolution interpolation for digital image processing", IEEE Trans. ASSP 29(6),
+    1153-1160 (1981). doi:10.1109/TASSP.1981.1163711
+    """
     size, (fx, fy) = _pore_grid(w)
     if size == w.L.shape[::-1]:
         return blur(w.L, sigma), w.mask
-    g = cv2.resize(blur(w.L, sigma * float(np.sqrt(fx * fy))), size, interpolation=cv2.INTER_LINEAR)
+    g = cv2.resize(blur(w.L, sigma * float(np.sqrt(fx * fy))), size, interpolation=cv2.INTER_CUBIC)
     m = cv2.resize(w.mask.view(np.uint8) * np.uint8(255), size, interpolation=cv2.INTER_LINEAR) >= 128
     return g, m
 
@@ -409,6 +455,22 @@ def _scale_space_maxima(D: list, thr: float, valid8: np.ndarray):
     return np.divmod(idx, w)
 
 
+def _overlaps(a: np.ndarray, b: np.ndarray, mm_per_px: float) -> np.ndarray:
+    """For each column of `a` (rows ``x, y, diameter_mm, ...``, `mm_per_px` working
+    pixels), whether its centre lies within the larger radius of it and a column of `b`."""
+    if a.shape[1] == 0 or b.shape[1] == 0:
+        return np.zeros(a.shape[1], bool)
+    from scipy.spatial import cKDTree
+
+    r_a, r_b = a[2] / 2 / mm_per_px, b[2] / 2 / mm_per_px
+    pairs = cKDTree(a[:2].T).sparse_distance_matrix(cKDTree(b[:2].T), float(max(r_a.max(), r_b.max())),
+                                                     output_type="ndarray")
+    hit = pairs["v"] < np.maximum(r_a[pairs["i"]], r_b[pairs["j"]])
+    out = np.zeros(a.shape[1], bool)
+    out[pairs["i"][hit]] = True
+    return out
+
+
 #: The 3 x 3 neighbourhood (`_scale_space_maxima`).
 _NEIGHBOURS = np.ones((3, 3), np.uint8)
 
@@ -468,9 +530,27 @@ def _suppress_overlaps(found: np.ndarray, mm_per_px: float) -> np.ndarray:
 #: 1.05-1.2 moved the pore metrics by 0.4-0.6 of their floors, by 1.5 up to 1.0 (docs/NOISE.md).
 PORE_RESOLUTION_TOLERANCE = 1.2
 
-#: Relative SD of the pore count, sizes and contrasts between captures of the same skin
-#: (VISIA pores repeat within 2-4 %, docs/NOISE.md); the count's Poisson share comes on top.
+#: Relative SD of the pores' sizes, covered share and contrasts between captures of the
+#: same skin (VISIA pores repeat within 2-4 %, docs/NOISE.md); the Poisson share comes on
+#: top. The count has its own model (`PORE_COUNT_CAPTURE_CV`).
 PORE_CAPTURE_CV = 0.04
+
+#: Probit ``(a, b)`` of the chance that a re-capture finds a pore found here again,
+#: ``Phi(a + b m)`` of its log-margin `m` (`pore_found_p`); and of a near miss
+#: (`PORE_NEAR_PROBIT`). Fitted by maximum likelihood on synthetic re-captures
+#: (``benchmarks/bench_pores.py --found-again 6``: 6 skins x 5 captures, light and pose as
+#: ``bench_noise.py``, 0.07 mm/px; ~480,000 pores and ~230,000 near misses looked for in
+#: the other captures): found (-0.21, 3.17) on light skin, (0.17, 3.20) on dark (ITA -20);
+#: near (-0.65, 5.80) and (-0.52, 6.19). A pore just over its thresholds is found again
+#: about half the time, one 35 % over them (m = 0.3) nine times in ten.
+PORE_FOUND_PROBIT = (-0.05, 3.2)
+PORE_NEAR_PROBIT = (-0.6, 6.0)
+#: Relative SD of the pore count between captures beyond each pore's own flicker
+#: (`found_se`): exposure, focus and JPEG move every pore's contrast at once. On the same
+#: re-captures the density's SD over captures was 1.04 /cm^2 (light skin, 49 /cm^2) and
+#: 0.69 (dark, 44 /cm^2), flicker alone 0.30 and 0.28: 2.0 % and 1.4 % on top. (VISIA's
+#: pores repeat within 2-4 %.)
+PORE_COUNT_CAPTURE_CV = 0.025
 
 
 def pore_features(an: Analysis) -> list[dict] | None:
@@ -481,10 +561,26 @@ def pore_features(an: Analysis) -> list[dict] | None:
                                    zip(r.x.tolist(), r.y.tolist(), r.diameter_mm.tolist(), strict=True)]
 
 
+def pore_found_p(margin, probit) -> np.ndarray:
+    r"""Probability that a re-capture of the same skin finds a pore (or a near miss) again:
+    :math:`\Phi(a + b\,m)`, `m` its log-margin over its thresholds (`PoreResult.margin`),
+    ``probit = (a, b)``: `PORE_FOUND_PROBIT` for pores found, `PORE_NEAR_PROBIT` for near
+    misses (fitted by ``benchmarks/bench_pores.py --found-again``)."""
+    from scipy.special import ndtr
+
+    a, b = probit
+    return ndtr(a + b * np.asarray(margin, np.float64))
+
+
 def _count_noise(an: Analysis, value: float) -> float | str:
+    """`found_se` of the pore count per cm^2: a re-capture of the same skin finds the same
+    pores but those near a threshold (docs/NOISE.md, "Pores: the same pores, found again")."""
     r = _pores(an)
-    return "no pores searched" if r is None else count_se(np.ones(r.count), 100.0 / r.area_mm2,
-                                                            PORE_CAPTURE_CV)
+    if r is None:
+        return "no pores searched"
+    pf, pn = r.found_again()
+    return found_se(np.ones(r.count), pf, np.ones(r.near_margin.size), pn, per_weight=100.0 / r.area_mm2,
+                    capture_cv=PORE_COUNT_CAPTURE_CV)
 
 
 def _area_noise(an: Analysis, value: float) -> float | str:
