@@ -434,3 +434,29 @@ def test_cli_refusal_of_corrupt_png_is_one_line(tmp_path, capfd):
     out, err = capfd.readouterr()
     lines = [ln for ln in (r.stderr + err).splitlines() if ln.strip()]
     assert r.exit_code == 1 and len(lines) == 1 and lines[0].startswith("photokit: ")
+
+
+def test_memo_makes_once_across_threads_and_pickles():
+    """Two stages on two threads asking for the same work (the face pass of BEFORE, by
+    align and by compare's skin search) get one computation; a pickled photo keeps its
+    results and none of its locks."""
+    import pickle
+    import threading
+    import time
+
+    p = load(np.zeros((40, 40, 3), np.uint8))
+    calls = []
+
+    def make():
+        calls.append(1)
+        time.sleep(0.1)
+        return 42
+
+    threads = [threading.Thread(target=p.memo, args=("k", make)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == [1] and p.memo("k") == 42 and p.memo("other") is None
+    q = pickle.loads(pickle.dumps(p))
+    assert q.memo("k") == 42 and q.memo("k", make) == 42 and calls == [1]

@@ -66,6 +66,10 @@ _ORIENT = {
 }
 
 
+#: Guards `Photo._making` (the per-key locks of `Photo.memo`).
+_MEMO_LOCK = threading.Lock()
+
+
 @dataclass(eq=False)
 class Photo:
     """Pixels plus what photokit knows about how they were taken.
@@ -105,20 +109,30 @@ class Photo:
     format: str = "array"
     reduction: int = 1
     _memo: dict = field(default_factory=dict, repr=False, init=False)
+    _making: dict = field(default_factory=dict, repr=False, init=False)
 
     def memo(self, key, make=None):
         """``make()`` once per photo and `key`: work that several stages of one job need
-        (the face pass of `photokit.faces.search.face_pass`) is done once and shared.
+        (the face pass of `photokit.faces.search.face_pass`) is done once and shared, also
+        between threads (a second thread asking for a `key` being made waits for it).
         Without `make`, what is kept under `key`, or None.
 
         Keys must say everything the result depends on besides the pixels (e.g. the
         scale); the pixels of a `Photo` are not changed after loading.
         """
-        if key not in self._memo:
-            if make is None:
-                return None
-            self._memo[key] = make()
+        if key in self._memo or make is None:
+            return self._memo.get(key)
+        with _MEMO_LOCK:
+            lock = self._making.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._memo:
+                self._memo[key] = make()
         return self._memo[key]
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_making"] = {}        # locks do not pickle; none is held by a copy
+        return state
 
     @property
     def name(self) -> str:
