@@ -280,7 +280,9 @@ def lp_job(job):
     e0 = rng.uniform(0.9, 1.1)
     cams = [lp_camera(rng, e0, opts["gradient"], opts["vignetting"])]
     cams.append(lp_camera(rng, e0 * rng.uniform(0.7, 1.35), opts["gradient"], opts["vignetting"]))
-    p = make_pair(int(seed % 1000), SkinParams(width=w, height=h, mm_per_px=mmpp, ita=ita, card=opts["card"]),
+    where = {"card_centre": opts["card_centre"]} if opts.get("card_centre") else {}
+    p = make_pair(int(seed % 1000), SkinParams(width=w, height=h, mm_per_px=mmpp, ita=ita, card=opts["card"],
+                                               **where),
                   camera_before=cams[0], camera_after=cams[1])
     assert all(abs(v) < 1e-9 for v in p.delta.values()), p.delta   # the skin did not change
     # % of the frame clipped (any channel >= 250), as photokit.measurement.quality grades it
@@ -314,7 +316,7 @@ def lp_job(job):
 
 def light_pose_protocol(n_pairs: int, seed: int, workers: int = 2, *, card: bool = False,
                         gradient: float = LP_GRADIENT, vignetting: float = LP_VIGNETTING,
-                        resolutions=LP_RESOLUTIONS):
+                        resolutions=LP_RESOLUTIONS, card_centre: tuple[float, float] | None = None):
     """No-change pairs under a new light and pose, measured by ``photokit.comparison.compare``.
 
     Each pair is the same synthetic skin (`photokit.synth.make_pair`, no change of any
@@ -331,7 +333,8 @@ def light_pose_protocol(n_pairs: int, seed: int, workers: int = 2, *, card: bool
     quarter of the frame wide at (0.8, 0.8) of the frame; the ROI is centred at (0.42,
     0.56), the reference skin at (0.17, 0.16)) and each pair is also compared
     card-calibrated (``calibration="checker"``, no reference): the same pairs, three
-    calibrations. `gradient`, `vignetting`: the largest of each capture's light field.
+    calibrations. `card_centre` (frame fractions) moves the card (e.g. (0.42, 0.88): just
+    below the ROI). `gradient`, `vignetting`: the largest of each capture's light field.
 
     Pairs with a photo clipped beyond `CLIP_PASS_PCT` are left out of the pooled deltas.
 
@@ -340,7 +343,7 @@ def light_pose_protocol(n_pairs: int, seed: int, workers: int = 2, *, card: bool
     """
     from concurrent.futures import ProcessPoolExecutor
 
-    opts = {"card": card, "gradient": gradient, "vignetting": vignetting}
+    opts = {"card": card, "gradient": gradient, "vignetting": vignetting, "card_centre": card_centre}
     jobs = [(ita, res, seed * 100003 + 1000 * i + k, opts)
             for i, (ita, res) in enumerate((a, r) for a in LP_ITAS for r in resolutions)
             for k in range(n_pairs)]
@@ -470,6 +473,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--card", action="store_true",
                     help="light-pose: a colour card in every scene, each pair also card-calibrated")
+    ap.add_argument("--card-centre", default=None,
+                    help="light-pose with --card: the card's centre as x,y frame fractions (default 0.8,0.8)")
     ap.add_argument("--gradient", type=float, default=LP_GRADIENT,
                     help="light-pose: largest light gradient of a capture (the registered floors: 0.08)")
     ap.add_argument("--vignetting", type=float, default=LP_VIGNETTING,
@@ -494,7 +499,8 @@ def main(argv=None) -> int:
                else tuple(LP_RESOLUTIONS[int(i)] for i in args.resolutions.split(",")))
         pooled, results = light_pose_protocol(args.pairs, args.seed, args.workers, card=args.card,
                                               gradient=args.gradient, vignetting=args.vignetting,
-                                              resolutions=res)
+                                              resolutions=res, card_centre=None if args.card_centre is None
+                                              else tuple(float(v) for v in args.card_centre.split(",")))
         dt = time.perf_counter() - t0
         n_ok = sum(out["clipped_pct"] <= CLIP_PASS_PCT for _, out in results)
         doc["light_pose_pairs"] = [{"ita": c[0], "width": c[1], **out} for c, out in results]
