@@ -27,6 +27,12 @@ Tables
    JPEG decodes like a real photo): find_card + fit + apply (uint8 LUT path) and
    skin_mask against the same run's JPEG decode of that photo (ratio).
 4. Skin mask IoU against the synthetic truth across skin tones (ITA 60 to -50).
+7. Card-calibrated skin colours between real photos (``--card-skin``): the card's two skin
+   patches (dark skin, light skin), each corrected by the product's fit on the other 23
+   (``ColourCorrection.linear_loo``: a skin colour that is not on the card), in each real
+   photo; per colour metric, the change between every two photos (6 pairs x 2 patches):
+   RMS, ``2.77 Sw`` and the largest, against the card floors of
+   ``photokit.metrics.redness``/``pigment`` (the real check of a card floor).
 """
 
 from __future__ import annotations
@@ -420,10 +426,43 @@ def table_delta_portraits() -> list[float]:
     return errs
 
 
+def table_card_skin() -> None:
+    import itertools
+
+    from photokit.metrics import pigment, redness
+
+    metrics = {"redness.a_mean": (lambda c: redness.lab_of(c)[1], redness.A_MEAN_CARD_MDC),
+               "redness.ei_mean": (redness.ei_of, redness.EI_MEAN_CARD_MDC),
+               "pigment.mi_mean": (pigment.mi_of, pigment.MI_MEAN_CARD_MDC),
+               "pigment.ita_mean": (pigment.ita_of, pigment.ITA_MEAN_CARD_MDC)}
+    held = {}
+    for name in PHOTOS:
+        if not (CC / name).exists():
+            continue
+        card = find_card(cv2.cvtColor(cv2.imread(str(CC / name)), cv2.COLOR_BGR2RGB))
+        if card is not None:
+            held[name] = card.correction.linear_loo[:2]   # dark skin, light skin, held out
+    print("\n7. Card-calibrated skin patches (each held out of its fit) between the real photos "
+          f"({len(held)} photos: {', '.join(held)})")
+    print(f"   {'metric':18s} {'pairs':>5s} {'RMS':>6s} {'2.77 Sw':>7s} {'max':>6s} {'card floor':>10s}  "
+          "per photo (dark skin / light skin)")
+    for m, (of_rgb, floor) in metrics.items():
+        v = {k: [of_rgb(c) for c in x] for k, x in held.items()}
+        d = np.array([v[b][i] - v[a][i] for a, b in itertools.combinations(held, 2) for i in (0, 1)])
+        if d.size == 0:
+            continue
+        rms = float(np.sqrt(np.mean(d ** 2)))
+        print(f"   {m:18s} {d.size:5d} {rms:6.2f} {1.96 * rms:7.2f} {np.abs(d).max():6.2f} {floor:10.2f}  "
+              + "  ".join(f"{x[0]:.1f}/{x[1]:.1f}" for x in v.values()))
+
+
 def main() -> int:
     if not CC.exists():
         print(f"no benchmark data at {CC}", file=sys.stderr)
         return 1
+    if "--card-skin" in sys.argv:
+        table_card_skin()
+        return 0
     if "--delta" in sys.argv:
         table_delta_synthetic()
         table_delta_portraits()
@@ -437,6 +476,7 @@ def main() -> int:
     table_skin()
     table_delta_synthetic()
     table_delta_portraits()
+    table_card_skin()
     return 0
 
 

@@ -21,6 +21,9 @@ close-up (``pores/face_left.png`` at 0.084 mm/px) re-captured by a small similar
 ``zoom`` (no change of the skin): the four real phone photos of one person at 15-60 cm
 (``recaptures/zoom``), every pair, colour metrics: over the whole face uncalibrated, and
 over the cheeks with the forehead as reference skin (BEFORE's face-mesh zones).
+``card`` (no change): the ``synthetic`` pairs with a colour card in the scene, compared
+card-calibrated (no reference) over all the skin but the reference patch: the matched
+no-change control of the melanin change pairs below.
 ``change``: synthetic pairs at 0.07 mm/px with a known 10 % and 20 % decrease of
 roughness, pore density (50/cm^2), brown-spot count (40), spot contrast, wrinkle count
 (20) and melanin, measured over all the skin but the reference patch (the generator's
@@ -29,7 +32,7 @@ skin; the melanin pairs, whose change covers the reference too, by a colour card
 measured change and the floor as a % of the metric's value, and the share of pairs
 that call a significant decrease.
 
-Run: ``python benchmarks/bench_noise.py [--protocols synthetic,real,zoom,change]
+Run: ``python benchmarks/bench_noise.py [--protocols synthetic,real,zoom,card,change]
 [--pairs 2] [--workers 2] [--json out.json] [--changes texture.wrinkle_density,...]
 [--steps 1,2]`` (``--changes``/``--steps``: only those known changes, seeds unchanged).
 """
@@ -285,7 +288,7 @@ def change_table(results):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--protocols", default="synthetic,real,zoom,change")
+    ap.add_argument("--protocols", default="synthetic,real,zoom,card,change")
     ap.add_argument("--pairs", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json")
@@ -328,6 +331,13 @@ def main():
                 how = ("cheeks, forehead as reference skin" if cheeks else "whole face, uncalibrated")
                 show_false_alarms(f"(c) real zoom pairs, colour metrics, {how} ({len(res)} pairs)",
                                   *false_alarms(res, only=COLOUR))
+        if "card" in todo:
+            jobs = [(ita, res, 7919 * i + k, {"base": {"card": True}}) for i, (ita, res) in
+                    enumerate(itertools.product(ITAS, RESOLUTIONS)) for k in range(a.pairs)]
+            res = list(ex.map(synth_job, jobs))
+            saved["card"] = res
+            show_false_alarms(f"(d) synthetic no-change pairs with a colour card, card-calibrated "
+                              f"({len(res)} pairs)", *false_alarms(res, "calibrated"))
         if "change" in todo:
             jobs, keys = [], []
             for j, (name, (field, base, step)) in enumerate(CHANGES.items()):

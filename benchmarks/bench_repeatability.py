@@ -238,46 +238,85 @@ LP_GRADIENT, LP_VIGNETTING = 0.12, 0.10
 CLIP_PASS_PCT = 1.0
 
 
-def lp_camera(rng: np.random.Generator, exposure: float):
+def lp_camera(rng: np.random.Generator, exposure: float, gradient: float = LP_GRADIENT,
+              vignetting: float = LP_VIGNETTING):
     """One capture of the light-and-pose protocol (see `light_pose_protocol`)."""
     from photokit.synth import Camera
 
     u = rng.uniform
     return Camera(rotation_deg=u(-3, 3), scale=1 + u(-0.04, 0.04), shift_px=(u(-30, 30), u(-30, 30)),
                   perspective=(u(-1e-5, 1e-5), u(-1e-5, 1e-5)), exposure=exposure,
-                  cct_k=u(5000, 6800), wb_gains=tuple(1 + u(-0.1, 0.1, 3)), gradient=u(0, LP_GRADIENT),
-                  gradient_angle_deg=u(0, 360), vignetting=u(0, LP_VIGNETTING),
+                  cct_k=u(5000, 6800), wb_gains=tuple(1 + u(-0.1, 0.1, 3)), gradient=u(0, gradient),
+                  gradient_angle_deg=u(0, 360), vignetting=u(0, vignetting),
                   jpeg_quality=int(rng.integers(85, 96)), noise_seed=int(rng.integers(1 << 30)))
 
 
+def light_mi(im, cam, calibrator: np.ndarray) -> float:
+    """The melanin index a calibration fitted on `calibrator` (a mask of photo pixels) leaves
+    on the ROI of `im` from the light field alone: ``-100 log10(F_roi / F_calibrator)``,
+    ``F`` the camera's illumination field (gradient and vignetting) averaged over each."""
+    h, w = im.pixels.shape[:2]
+    f = cam.illumination_field(w, h)
+    return float(-100 * np.log10(f[im.mask("roi")].mean() / f[calibrator].mean()))
+
+
+def card_mask(im) -> np.ndarray:
+    """The card's pixels in `im` (its true corners)."""
+    m = np.zeros(im.pixels.shape[:2], np.uint8)
+    cv2.fillPoly(m, [np.round(np.asarray(im.truth.card["corners"])).astype(np.int32)], 1)
+    return m.astype(bool)
+
+
 def lp_job(job):
-    """Deltas of one no-change pair, with reference-skin calibration and without."""
+    """Deltas of one no-change pair, with reference-skin calibration and without; with a
+    colour card in the scene (``opts["card"]``) also card-calibrated (no reference)."""
     import importlib
 
     from photokit.synth import SkinParams, make_pair
 
     C = importlib.import_module("photokit.comparison.compare")
-    ita, (w, h, mmpp), seed = job
+    ita, (w, h, mmpp), seed, opts = job
     rng = np.random.default_rng(seed)
     e0 = rng.uniform(0.9, 1.1)
-    p = make_pair(int(seed % 1000), SkinParams(width=w, height=h, mm_per_px=mmpp, ita=ita),
-                  camera_before=lp_camera(rng, e0),
-                  camera_after=lp_camera(rng, e0 * rng.uniform(0.7, 1.35)))
+    cams = [lp_camera(rng, e0, opts["gradient"], opts["vignetting"])]
+    cams.append(lp_camera(rng, e0 * rng.uniform(0.7, 1.35), opts["gradient"], opts["vignetting"]))
+    where = {"card_centre": opts["card_centre"]} if opts.get("card_centre") else {}
+    p = make_pair(int(seed % 1000), SkinParams(width=w, height=h, mm_per_px=mmpp, ita=ita, card=opts["card"],
+                                               **where),
+                  camera_before=cams[0], camera_after=cams[1])
     assert all(abs(v) < 1e-9 for v in p.delta.values()), p.delta   # the skin did not change
     # % of the frame clipped (any channel >= 250), as photokit.measurement.quality grades it
     out = {"clipped_pct": max(float(np.mean(im.pixels.max(axis=-1) >= 250) * 100)
                               for im in (p.before, p.after))}
-    for label, ref in (("calibrated", p.before.mask("reference")), ("uncalibrated", None)):
-        c = C.compare(p.before.pixels, p.after.pixels, roi=p.before.mask("roi"), reference_roi=ref,
-                      mm_per_px=mmpp, calibration="none")
+    methods = [("calibrated", p.before.mask("reference"), "none"), ("uncalibrated", None, "none")]
+    if opts["card"]:
+        methods.append(("card", None, "checker"))
+    for label, ref, how in methods:
+        try:
+            c = C.compare(p.before.pixels, p.after.pixels, roi=p.before.mask("roi"), reference_roi=ref,
+                          mm_per_px=mmpp, calibration=how)
+        except Exception as exc:            # a card not found: counted, left out
+            out.setdefault("errors", {})[label] = str(exc)
+            continue
         out[label] = {k: float(v) for k, v in c.delta.items() if v is not None and math.isfinite(v)}
         if label == "calibrated":
             out["before"] = {k: float(v) for k, v in c.before.metrics.items()
                              if v is not None and math.isfinite(v)}
+        if label == "card":
+            out["card_delta_e"] = [C.calibration_of(m).get("delta_e_mean") for m in (c.before, c.after)]
+    # the MI delta the light field alone leaves after each calibration (see `light_mi`)
+    calibrators = {"calibrated": lambda im: im.mask("reference")}
+    if opts["card"]:
+        calibrators["card"] = card_mask
+    out["light_mi"] = {label: light_mi(p.after, cams[1], where(p.after)) - light_mi(p.before, cams[0],
+                                                                                     where(p.before))
+                       for label, where in calibrators.items()}
     return (ita, w), out
 
 
-def light_pose_protocol(n_pairs: int, seed: int, workers: int = 2):
+def light_pose_protocol(n_pairs: int, seed: int, workers: int = 2, *, card: bool = False,
+                        gradient: float = LP_GRADIENT, vignetting: float = LP_VIGNETTING,
+                        resolutions=LP_RESOLUTIONS, card_centre: tuple[float, float] | None = None):
     """No-change pairs under a new light and pose, measured by ``photokit.comparison.compare``.
 
     Each pair is the same synthetic skin (`photokit.synth.make_pair`, no change of any
@@ -290,24 +329,34 @@ def light_pose_protocol(n_pairs: int, seed: int, workers: int = 2):
     ``compare`` aligns the pair itself and carries the truth ROI through its alignment,
     with the truth reference ROI (calibrated: reference-skin method) and without it.
 
+    With `card`, a ColorChecker lies in every scene (`photokit.synth.SkinParams.card`, a
+    quarter of the frame wide at (0.8, 0.8) of the frame; the ROI is centred at (0.42,
+    0.56), the reference skin at (0.17, 0.16)) and each pair is also compared
+    card-calibrated (``calibration="checker"``, no reference): the same pairs, three
+    calibrations. `card_centre` (frame fractions) moves the card (e.g. (0.42, 0.88): just
+    below the ROI). `gradient`, `vignetting`: the largest of each capture's light field.
+
     Pairs with a photo clipped beyond `CLIP_PASS_PCT` are left out of the pooled deltas.
 
-    Returns {"calibrated"|"uncalibrated"|"before": {metric: [values]}} and the per-pair
-    results.
+    Returns {"calibrated"|"uncalibrated"|"card"|"before": {metric: [values]}} and the
+    per-pair results.
     """
     from concurrent.futures import ProcessPoolExecutor
 
-    jobs = [(ita, res, seed * 100003 + 1000 * i + k)
-            for i, (ita, res) in enumerate((a, r) for a in LP_ITAS for r in LP_RESOLUTIONS)
+    opts = {"card": card, "gradient": gradient, "vignetting": vignetting, "card_centre": card_centre}
+    jobs = [(ita, res, seed * 100003 + 1000 * i + k, opts)
+            for i, (ita, res) in enumerate((a, r) for a in LP_ITAS for r in resolutions)
             for k in range(n_pairs)]
     with ProcessPoolExecutor(max_workers=workers) as ex:
         results = list(ex.map(lp_job, jobs))
     pooled: dict[str, dict[str, list[float]]] = {"calibrated": {}, "uncalibrated": {}, "before": {}}
+    if card:
+        pooled["card"] = {}
     for _, out in results:
         if out["clipped_pct"] > CLIP_PASS_PCT:
             continue
         for label in pooled:
-            for k, v in out[label].items():
+            for k, v in out.get(label, {}).items():
                 pooled[label].setdefault(k, []).append(v)
     return pooled, results
 
@@ -354,9 +403,28 @@ def family_flags(results, label, registered) -> int:
     for _, out in results:
         if out["clipped_pct"] > CLIP_PASS_PCT:
             continue
-        d = out[label]
+        d = out.get(label, {})
         n += any(abs(v) > registered[k].mdc for k, v in d.items() if k in registered)
     return n
+
+
+def show_light_share(results) -> None:
+    """How much of each calibration's melanin-index spread the light field explains: the
+    measured MI delta against `light_mi`'s prediction (pairs passing the clipping check)."""
+    print("\nMelanin index deltas against the light field's share (`light_mi`: gradient and "
+          "vignetting between the calibrator and the ROI)")
+    print(f"{'calibration':12s} {'pairs':>5s} {'RMS delta':>9s} {'RMS light':>9s} {'corr':>6s} "
+          f"{'RMS delta - light':>17s} {'failed':>6s}")
+    for label in ("calibrated", "card"):
+        rows = [(out[label]["pigment.mi_mean"], out["light_mi"][label]) for _, out in results
+                if out["clipped_pct"] <= CLIP_PASS_PCT and "pigment.mi_mean" in out.get(label, {})
+                and label in out["light_mi"]]
+        failed = sum(label in out.get("errors", {}) for _, out in results)
+        if len(rows) < 3:
+            continue
+        d, g = np.asarray(rows).T
+        print(f"{label:12s} {d.size:5d} {np.sqrt(np.mean(d ** 2)):9.3f} {np.sqrt(np.mean(g ** 2)):9.3f} "
+              f"{np.corrcoef(d, g)[0, 1]:6.2f} {np.sqrt(np.mean((d - g) ** 2)):17.3f} {failed:6d}")
 
 
 def table(per_metric, base_lum, registered):
@@ -403,6 +471,17 @@ def main(argv=None) -> int:
     ap.add_argument("--pairs", type=int, default=LP_PAIRS,
                     help="no-change pairs per skin tone and resolution (light-and-pose protocol)")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--card", action="store_true",
+                    help="light-pose: a colour card in every scene, each pair also card-calibrated")
+    ap.add_argument("--card-centre", default=None,
+                    help="light-pose with --card: the card's centre as x,y frame fractions (default 0.8,0.8)")
+    ap.add_argument("--gradient", type=float, default=LP_GRADIENT,
+                    help="light-pose: largest light gradient of a capture (the registered floors: 0.08)")
+    ap.add_argument("--vignetting", type=float, default=LP_VIGNETTING,
+                    help="light-pose: largest vignetting of a capture (the registered floors: 0.05)")
+    ap.add_argument("--resolutions", default=None,
+                    help="light-pose: indices into LP_RESOLUTIONS, comma separated (default all; "
+                         "the registered floors: 0,1)")
     ap.add_argument("--protocols", default="light-pose,real-light,real,synthetic",
                     help="comma-separated subset of light-pose, real-light, real, synthetic")
     args = ap.parse_args(argv)
@@ -416,19 +495,29 @@ def main(argv=None) -> int:
     doc = {}
     if "light-pose" in which:
         t0 = time.perf_counter()
-        pooled, results = light_pose_protocol(args.pairs, args.seed, args.workers)
+        res = (LP_RESOLUTIONS if args.resolutions is None
+               else tuple(LP_RESOLUTIONS[int(i)] for i in args.resolutions.split(",")))
+        pooled, results = light_pose_protocol(args.pairs, args.seed, args.workers, card=args.card,
+                                              gradient=args.gradient, vignetting=args.vignetting,
+                                              resolutions=res, card_centre=None if args.card_centre is None
+                                              else tuple(float(v) for v in args.card_centre.split(",")))
         dt = time.perf_counter() - t0
         n_ok = sum(out["clipped_pct"] <= CLIP_PASS_PCT for _, out in results)
         doc["light_pose_pairs"] = [{"ita": c[0], "width": c[1], **out} for c, out in results]
-        for label in ("calibrated", "uncalibrated"):
+        how = {"calibrated": "reference skin", "uncalibrated": "no reference, no card",
+               "card": "colour card, no reference"}
+        for label in pooled:
+            if label == "before":
+                continue
             rows = delta_table(pooled[label], registered, pooled["before"])
             doc[f"light_pose_{label}"] = rows
             show_deltas(f"Light + pose, no-change synthetic pairs via photokit.comparison.compare, {label} "
-                        f"({'reference skin' if label == 'calibrated' else 'no reference, no card'}); "
-                        f"ITA {LP_ITAS}, {[f'{w}x{h}@{m}mm' for w, h, m in LP_RESOLUTIONS]}, "
+                        f"({how[label]}); gradient <= {args.gradient:g}, vignetting <= {args.vignetting:g}; "
+                        f"ITA {LP_ITAS}, {[f'{w}x{h}@{m}mm' for w, h, m in res]}, "
                         f"{args.pairs} pairs each, {n_ok} pass the clipping check ({dt:.0f} s)",
                         rows, n_ok,
                         family_flags(results, label, registered))
+        show_light_share(results)
     if "real-light" in which:
         t0 = time.perf_counter()
         rows = table(*real_protocol(run, args.recaptures, rng, light=True), registered)

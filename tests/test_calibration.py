@@ -176,3 +176,23 @@ def test_reduced_linear_is_made_where_read_and_zero_outside_its_box():
         # a level of this level: the area resize of the level
         np.testing.assert_allclose(lv.reduced(2), cv2.resize(want, (67, 50), interpolation=cv2.INTER_AREA),
                                    rtol=1e-5, atol=1e-6)
+
+
+def test_card_calibrated_measurement_has_the_card_floors():
+    from photokit.comparison.compare import calibration_of
+    from photokit.measurement.measure import measure
+    from photokit.metrics import pigment, redness
+    from photokit.metrics.noise import noise_floor
+
+    im = synth.render_skin(seed=2, width=800, height=600, mm_per_px=0.1, card=True)
+    names = ["redness.a_mean", "pigment.mi_mean"]
+    floors = {}
+    for how, ref in (("auto", None), ("none", im.mask("reference"))):
+        m = measure(im.pixels, roi=im.mask("roi"), reference_roi=ref, mm_per_px=0.1, calibration=how,
+                    metrics=names)
+        floors[calibration_of(m)["method"]] = {n: noise_floor(m.standard_error[n], m.standard_error[n])
+                                               for n in names}
+    assert floors["checker"] == pytest.approx({"redness.a_mean": redness.A_MEAN_CARD_MDC,
+                                               "pigment.mi_mean": pigment.MI_MEAN_CARD_MDC})
+    assert floors["reference"] == pytest.approx({"redness.a_mean": redness.A_MEAN_MDC,
+                                                 "pigment.mi_mean": pigment.MI_MEAN_MDC})

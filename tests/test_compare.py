@@ -459,3 +459,14 @@ def test_texture_not_judged_across_resolutions_colour_still_is():
     for name, m in reg.items():
         if name.startswith(("redness.", "pigment.")):
             assert (name in why) == (ratio > m.resolution_tolerance), (name, ratio)
+
+
+def test_colour_not_judged_when_the_card_is_in_one_photo_only():
+    from photokit.synth import SkinParams, make_pair
+
+    p = make_pair(3, SkinParams(width=720, height=540, mm_per_px=0.1, card=True), card=False)
+    comp = C.compare(p.before.pixels, p.after.pixels, roi=p.before.mask("roi"), mm_per_px=0.1)
+    assert [C.calibration_of(m)["method"] for m in (comp.before, comp.after)] == ["checker", "none"]
+    for name in ("redness.a_mean", "redness.ei_mean", "pigment.mi_mean", "pigment.ita_mean"):
+        assert comp.significant[name] is None and "one photo only" in comp.not_judged[name]
+    assert comp.noise_floor["texture.roughness"] is not None        # the rest is judged

@@ -85,12 +85,12 @@ def test_not_judged_verdict():
     assert verdict(1.0, None, "lower").tone == "na"
 
 
-def _skin(mm_per_px=0.1, size=200, calibrated=False, seed=0):
+def _skin(mm_per_px=0.1, size=200, calibrated=False, seed=0, method=None):
     rng = np.random.default_rng(seed)
     lin = np.clip(np.array([0.45, 0.3, 0.22], np.float32) + rng.normal(0, 0.01, (size, size, 3)),
                   0, 1).astype(np.float32)
     return Analysis(lin, np.ones((size, size), bool), mm_per_px, scale_source="user",
-                    calibrated=calibrated)
+                    calibrated=calibrated, calibration_method=method)
 
 
 def test_uncalibrated_colour_floor_carries_the_light():
@@ -106,6 +106,36 @@ def test_uncalibrated_colour_floor_carries_the_light():
         assert se_u[m.name] > se_c[m.name]
     # MI follows the exposure: +-8 % between photos is up to 7 MI
     assert N.noise_floor(se_u["pigment.mi_mean"], se_u["pigment.mi_mean"]) > 5.0
+
+
+def test_colour_floor_follows_the_calibration_method():
+    from photokit.metrics import pigment, redness
+
+    card_mdc = {"redness.a_mean": redness.A_MEAN_CARD_MDC, "redness.ei_mean": redness.EI_MEAN_CARD_MDC,
+                "pigment.mi_mean": pigment.MI_MEAN_CARD_MDC, "pigment.ita_mean": pigment.ITA_MEAN_CARD_MDC}
+    mets = [registry.get(n) for n in card_mdc]
+    card, ref = _skin(calibrated=True, method="checker"), _skin(calibrated=True, method="reference")
+    assert card.level(max_side=100).calibration_method == "checker"      # levels keep the method
+    vals = {m.name: m.compute(card) for m in mets}
+    se_card, _ = N.standard_errors(card, vals, mets)
+    se_ref, _ = N.standard_errors(ref, vals, mets)
+    for m in mets:
+        # the reference skin keeps the registered floor; a card has the floor measured with one
+        assert N.noise_floor(se_ref[m.name], se_ref[m.name]) == pytest.approx(m.mdc)
+        assert N.noise_floor(se_card[m.name], se_card[m.name]) == pytest.approx(card_mdc[m.name])
+    # a card corrects the light's colour less well than skin beside the ROI, its MI as well
+    assert se_card["redness.a_mean"] > se_ref["redness.a_mean"]
+    assert se_card["pigment.mi_mean"] < se_ref["pigment.mi_mean"]
+    # not calibrated: no method, whatever is passed
+    assert _skin(calibrated=False, method="checker").calibration_method is None
+
+
+def test_colour_calibrated_in_one_photo_only_is_not_judged():
+    why = N.mixed_calibration("checker", "none")
+    assert "one photo only" in why and "BEFORE: checker" in why
+    assert N.mixed_calibration("none", None) is None                 # both uncalibrated: the light model
+    assert N.mixed_calibration("checker", "checker") is None
+    assert N.mixed_calibration("reference", "reference") is None
 
 
 def test_too_little_skin_is_not_judged():

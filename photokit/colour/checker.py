@@ -115,6 +115,7 @@ class ColourCorrection:
     delta_e: np.ndarray     # (24,) residual CIEDE2000 of the card patches
     objective: str = "rgb"  # "de2000" | "rgb": how the matrix was fitted
     delta_e_loo: np.ndarray | None = None  # (24,) held-out CIEDE2000 (`leave_one_out`)
+    linear_loo: np.ndarray | None = None   # (24, 3) each patch corrected by the fit without it
 
     @property
     def delta_e_loo_mean(self) -> float | None:
@@ -299,14 +300,15 @@ def _fit(obs, ref, rows, model, objective, init=None):
     return gain, gamma, matrix, terms
 
 
-def _loo(obs, ref, ok, model, objective, init=None) -> np.ndarray:
+def _loo(obs, ref, ok, model, objective, init=None) -> tuple[np.ndarray, np.ndarray]:
+    """Each patch corrected by the fit on the others (linear RGB, (24, 3)) and its CIEDE2000."""
     held_out = np.empty((len(obs), 3))
     for i in range(len(obs)):
         rows = ok.copy() if ok.sum() >= 13 else np.ones(len(ok), bool)
         rows[i] = False
         gain, gamma, matrix, _ = _fit(obs, ref, rows, model, objective, init)
         held_out[i] = _terms(gain * obs[i:i + 1] ** gamma, model) @ matrix
-    return _delta_e(held_out, ref)
+    return held_out, _delta_e(held_out, ref)
 
 
 def _check_args(patch_codes, model, objective, reference_linear):
@@ -364,8 +366,9 @@ def fit_card(patch_codes: np.ndarray, *, model: str = "rootpoly",
     fits = []
     for obj in ("rgb", "de2000"):
         gain, gamma, matrix, terms = _fit(obs, ref, rows, model, obj)
-        loo = _loo(obs, ref, ok, model, obj, init=matrix if obj == "de2000" else None)
-        fits.append(ColourCorrection(gain, gamma, matrix, model, _delta_e(terms @ matrix, ref), obj, loo))
+        held_out, loo = _loo(obs, ref, ok, model, obj, init=matrix if obj == "de2000" else None)
+        fits.append(ColourCorrection(gain, gamma, matrix, model, _delta_e(terms @ matrix, ref), obj, loo,
+                                     held_out))
     return min(fits, key=lambda f: f.delta_e_loo_mean)
 
 
@@ -392,7 +395,7 @@ def leave_one_out(patch_codes: np.ndarray, *, model: str = "rootpoly",
     init = None
     if objective == "de2000":  # each refit starts from the full fit, as in fit_card
         init = _fit(obs, ref, ok if ok.sum() >= 12 else np.ones(len(ok), bool), model, objective)[2]
-    return _loo(obs, ref, ok, model, objective, init)
+    return _loo(obs, ref, ok, model, objective, init)[1]
 
 
 @dataclass

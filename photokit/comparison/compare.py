@@ -50,7 +50,7 @@ import numpy as np
 from ..errors import PhotokitError
 from ..imaging.filters import fit_within
 from ..io.photo import Photo, load_all
-from ..metrics.noise import beyond_light_model, beyond_resolution, is_light_dependent
+from ..metrics.noise import beyond_light_model, beyond_resolution, is_light_dependent, mixed_calibration
 from .sameskin import (
     analysed_mask,
     carried_mm_per_px,
@@ -485,9 +485,11 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
         "view": {k: round(v, 4) for k, v in view.items()},
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    # uncalibrated colour under a light change wider than the noise model's: not judged
+    # uncalibrated colour under a light change wider than the noise model's, or colour
+    # calibrated in one photo only: not judged
     calibrated = all(getattr(getattr(m, "analysis", None), "calibrated", False) for m in (m_b, m_a))
-    why_light = None if calibrated else beyond_light_model(light)
+    methods = [calibration_of(m).get("method") for m in (m_b, m_a)]
+    why_light = None if calibrated else (mixed_calibration(*methods) or beyond_light_model(light))
     for m in mets:
         if delta.get(m.name) is None:
             continue

@@ -411,7 +411,7 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
             warnings.append("calibration: " + cal.extra["warning"])
 
         an = Analysis(linear, mask, scale.mm_per_px, scale_source=scale.source,
-                      calibrated=cal.calibrated, name=photo.name)
+                      calibrated=cal.calibrated, calibration_method=cal.method, name=photo.name)
         # where the face zones lie is found beside the metric jobs (it needs no metric)
         zoning = bool(faces) and roi is None and zones is not False
         layout = pool.submit(zone_layout, an, faces[0], chosen) if zoning else None

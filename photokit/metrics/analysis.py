@@ -87,11 +87,15 @@ class Analysis:
         ``relative`` (none known) ...
     calibrated : bool
         Whether colour was calibrated (card or reference skin).
+    calibration_method : str or None
+        How (`photokit.colour.calibration.Calibration.method`: ``checker`` or
+        ``reference``); None when not calibrated or not said. The colour metrics' noise
+        floors depend on it (`photokit.metrics.redness.colour_noise`).
     """
 
     def __init__(self, linear: np.ndarray, mask: np.ndarray, mm_per_px: float | None,
                  *, scale_source: str = "unknown", calibrated: bool = False,
-                 name: str = "<array>"):
+                 calibration_method: str | None = None, name: str = "<array>"):
         if isinstance(linear, (CodedLinear, ReducedLinear)):
             self._source, self._linear = linear, None
         else:
@@ -102,10 +106,10 @@ class Analysis:
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != self.shape:
             raise ValueError(f"mask shape {mask.shape} does not match image {self.shape}")
-        self._start(mask, mm_per_px, scale_source, calibrated, name)
+        self._start(mask, mm_per_px, scale_source, calibrated, calibration_method, name)
 
     def _start(self, mask: np.ndarray | None, mm_per_px: float | None, scale_source: str,
-               calibrated: bool, name: str) -> None:
+               calibrated: bool, calibration_method: str | None, name: str) -> None:
         """Set the attributes other than the pixels (`__init__`, `within`)."""
         self._mask: np.ndarray | None = mask
         #: a view's skin as ``(window, r0, c0)``: the window's first pixel is ``(r0, c0)``
@@ -116,6 +120,7 @@ class Analysis:
         self.mm_per_px = mm_per_px
         self.scale_source = scale_source
         self.calibrated = calibrated
+        self.calibration_method = calibration_method if calibrated else None
         self.name = name
         #: pixels of the photo's analysed image per pixel of this array (1: the image itself)
         self.factor = 1
@@ -182,7 +187,8 @@ class Analysis:
     def rescaled(self, mm_per_px: float | None, scale_source: str) -> Analysis:
         """A twin sharing these pixels and mask at another stated scale."""
         twin = Analysis(self._source if self._linear is None else self._linear, self.mask, mm_per_px,
-                        scale_source=scale_source, calibrated=self.calibrated, name=self.name)
+                        scale_source=scale_source, calibrated=self.calibrated,
+                        calibration_method=self.calibration_method, name=self.name)
         twin.box = self.box
         return twin
 
@@ -242,7 +248,8 @@ class Analysis:
         r0, c0 = at[0] + y, at[1] + x
         view = Analysis.__new__(Analysis)
         view._source, view._linear = root._source, root._linear
-        view._start(None, self.mm_per_px, self.scale_source, self.calibrated, self.name)
+        view._start(None, self.mm_per_px, self.scale_source, self.calibrated, self.calibration_method,
+                    self.name)
         view._window = (mask[y:y + h, x:x + w], r0, c0)
         view._root, view.box, view.factor = root, root.box, root.factor
         view._bbox = (r0, r0 + h, c0, c0 + w)
@@ -367,7 +374,8 @@ class Analysis:
                 self._linear[r0 * factor: r1 * factor, c0 * factor: c1 * factor],
                 (c1 - c0, r1 - r0), interpolation=cv2.INTER_AREA)
         lv = Analysis(lin, m, None if self.mm_per_px is None else self.mm_per_px * factor,
-                      scale_source=self.scale_source, calibrated=self.calibrated, name=self.name)
+                      scale_source=self.scale_source, calibrated=self.calibrated,
+                      calibration_method=self.calibration_method, name=self.name)
         lv.factor = self.factor * factor
         if box is not None:
             lv.box = (slice(*box[0]), slice(*box[1]))

@@ -387,6 +387,23 @@ def beyond_light_model(lighting: dict) -> str | None:
             "uncalibrated floor allows; give --reference-roi or a colour card")
 
 
+def mixed_calibration(method_before: str, method_after: str) -> str | None:
+    """Why a pair's light-dependent colour metrics cannot be judged when one photo's colour
+    was calibrated (a card found) and the other's was not, or None.
+
+    A card-calibrated colour is the card's reference colour space; an uncalibrated one is
+    the camera's own rendering under its light. Their difference holds the camera's whole
+    colour transform, which neither the card floors nor `light_se` model: on no-change
+    synthetic pairs whose card was missed in one photo (3 of 36, ``bench_noise.py
+    --protocols card``) EI moved by up to 3.1 and a* by 1.7.
+    """
+    methods = {method_before or "none", method_after or "none"}
+    if "none" not in methods or len(methods) == 1:
+        return None
+    return (f"colour calibrated in one photo only (BEFORE: {method_before or 'none'}, AFTER: "
+            f"{method_after or 'none'}); keep the colour card in both photos or give --reference-roi")
+
+
 def beyond_resolution(metric, mm_before: float | None, mm_after: float | None) -> str | None:
     """Why a change of `metric` between photos of these scales (mm per pixel) is not
     judged, or None: their ratio is beyond the metric's `resolution_tolerance` (the

@@ -95,6 +95,23 @@ def melanin_map(an: Analysis) -> np.ndarray:
 # with the light gradient between the reference skin and the ROI (100 log10(1 + g) MI:
 # 3.3 MI at g = 8 %): these floors hold for gradients <= 8 %; under 12 % (run B) MI
 # moves up to 6.6 and ITA up to 7.6 deg, which a reference skin cannot correct.
+# Card-calibrated photos have floors of their own, by the same rule on the same protocol
+# (``bench_repeatability.py --protocols light-pose --card --gradient 0.08 --vignetting 0.05
+# --resolutions 0,1 --pairs 4``, seeds 0 and 3: 64 pairs, a ColorChecker at (0.8, 0.8) of
+# the frame, each pair compared by the reference skin and by the card). The card cancels
+# exposure and white balance as the reference does and keeps the same light field: MI
+# moves by 100 log10(F_roi / F_calibrator) between the photos, F the light field
+# (gradient and vignetting), and the card lies about as far from the ROI (0.56 frame
+# heights) as the reference skin (0.52). On the same pairs MI has Sw 0.79 by the card
+# (the light field's share explains it with correlation 0.91, residual RMS 0.49 MI: the
+# card fit's own error) and 0.85 by the reference (0.997, residual 0.09 MI): 3.2 sqrt(2)
+# Sw = 3.56 -> 3.6 MI (max |delta| 2.25). Four real photos of one card (``colorchecker/``:
+# D65, TL84, CWF, 30 % exposure; ``bench_colour.py`` table 7) moved its two skin patches,
+# each corrected by a fit that left it out, by 2.77 Sw = 3.5 MI (max 3.0) between photos:
+# inside 3.6. ITA has Sw 1.04 by the card (0.89 by the reference): 4.71 -> 4.8 deg; the
+# real card photos moved it by up to 22 deg (light skin under the 30 % exposure), so its
+# card floor, like a*'s and EI's, holds for daylight-like light only (docs/NOISE.md).
+# A card placed beside the ROI would see less of the light field than this layout.
 # evenness (a log-ratio, gain-free) is set by the real portraits re-captured under other
 # light (exposure x0.7-1.35, WB +-10 %, uncalibrated): 2.77 Sw = 1.20 with biden2 among
 # them (its eyes found and its painting out of the mask, 2026-11-22; 0.87 before biden2
@@ -113,11 +130,14 @@ def ita_of(rgb: np.ndarray) -> float:
 
 
 MI_MEAN_MDC, ITA_MEAN_MDC, EVENNESS_MDC = 4.0, 4.6, 1.3
+#: Floors of a card-calibrated photo (`photokit.metrics.redness.colour_noise`'s
+#: ``card_mdc``; see the comment above).
+MI_MEAN_CARD_MDC, ITA_MEAN_CARD_MDC = 3.6, 4.8
 
 
 @metric("pigment.mi_mean", unit="MI", mdc=MI_MEAN_MDC, better="neither", job=COLOUR_JOB, core=True,
         working_side=WORK_SIDE, resolution_tolerance=COLOUR_DISTANCE_TOLERANCE,
-        noise=colour_noise(melanin_map, mi_of, MI_MEAN_MDC),
+        noise=colour_noise(melanin_map, mi_of, MI_MEAN_MDC, MI_MEAN_CARD_MDC),
         zone_map=melanin_map, pih_sign=1.0,
         panel=Panel("Pigment (melanin index)", "YlOrBr", "BrBG_r", "lighter", "darker", "lighter",
                     "darker", pixels=lambda lv: melanin_index_Diffey1984(lv.linear)),
@@ -128,7 +148,7 @@ def mi_mean(an: Analysis) -> float | None:
 
 @metric("pigment.ita_mean", unit="deg", mdc=ITA_MEAN_MDC, better="neither", job=COLOUR_JOB, core=True,
         working_side=WORK_SIDE, resolution_tolerance=COLOUR_DISTANCE_TOLERANCE,
-        noise=colour_noise(ita_map, ita_of, ITA_MEAN_MDC),
+        noise=colour_noise(ita_map, ita_of, ITA_MEAN_MDC, ITA_MEAN_CARD_MDC),
         zone_map=ita_map, pih_sign=-1.0,
         description="mean Individual Typology Angle atan2(L*-50, b*)")
 def ita_mean(an: Analysis) -> float | None:
