@@ -31,7 +31,9 @@ Scores
 - zoom with a cheek ROI (``roi=``, two discs placed from the hand points: 0.75 IPD below
   each pupil, radius 0.22 IPD), as a clinician marks a treated area: the same scores.
   (Until 2026-12-07 such a ROI sent the pair down the feature path, whose fit followed
-  the room behind the face.)
+  the room behind the face.) And the same with the face detector made to miss AFTER's
+  face (`after_face_missed`; photokit only: the baseline has no face detector), as for a
+  face too close or cut by the frame.
 - london: strangers refused, and the largest confidence any of them gets; the
   neutral/smiling pairs aligned with an expression warning, refused, or plain "ok".
 - identity evidence (this code): skin-detail matches explained by the alignment on
@@ -51,6 +53,7 @@ Baseline: SIFT on the whole full-resolution frame, FLANN, Lowe ratio 0.7,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -156,13 +159,34 @@ def cheek_roi(shape, tem) -> np.ndarray:
     return m.astype(bool)
 
 
-def zoom_pairs(run, quick, roi=False):
+@contextlib.contextmanager
+def after_face_missed(after_rgb):
+    """The face detector of photokit's `align` finds no face in `after_rgb` (as for a face
+    too close or cut by the frame); other photos as usual."""
+    import photokit.registration.align as A
+    from photokit.faces.search import FacePass
+
+    found, sign = A.face_pass, after_rgb[::97, ::89].tobytes()
+
+    def face_pass(photo):
+        r = found(photo)
+        return FacePass([], r.haar) if photo.pixels[::97, ::89].tobytes() == sign else r
+
+    A.face_pass = face_pass
+    try:
+        yield
+    finally:
+        A.face_pass = found
+
+
+def zoom_pairs(run, quick, roi=False, miss_after=False):
     rows = []
     pairs = list(itertools.combinations(ZOOM, 2))
     for b, a in pairs[:3] if quick else pairs:
         rb, ra = read_rgb(DATA / f"recaptures/zoom/{b}.jpg"), read_rgb(DATA / f"recaptures/zoom/{a}.jpg")
         tb, ta = read_tem(DATA / f"recaptures/zoom/{b}.tem"), read_tem(DATA / f"recaptures/zoom/{a}.tem")
-        r = run(rb, ra, roi=cheek_roi(rb.shape, tb) if roi else None)
+        with after_face_missed(ra) if miss_after else contextlib.nullcontext():
+            r = run(rb, ra, roi=cheek_roi(rb.shape, tb) if roi else None)
         row = {"pair": f"{b}-{a}", "ok": r.ok, "reason": r.reason, "identity": r.identity}
         if r.ok:
             ipd_a = float(np.linalg.norm(ta[63] - ta[81]))
@@ -246,6 +270,7 @@ def evaluate(run, quick, only_speed=False):
     if only_speed:
         return {"speed": speed(run)}
     return {"zoom": zoom_pairs(run, quick), "zoom_roi": zoom_pairs(run, quick, roi=True),
+            "zoom_roi_missed": zoom_pairs(run, quick, roi=True, miss_after=run is run_photokit),
             "london": london_pairs(run, quick),
             "portraits": portrait_pairs(run, quick), "speed": speed(run)}
 
@@ -273,6 +298,7 @@ def summary(res) -> dict:
         "zoom, cheek ROI: ok": f"{len(okr)}/{len(zr)}",
         "zoom, cheek ROI: points, median % IPD (median / max)":
             f"{np.median(ptr):.2f} / {max(ptr):.2f}" if ptr else "-",
+        **missed(res.get("zoom_roi_missed", [])),
         "strangers refused": f"{sum(not r['ok'] for r in st)}/{len(st)}",
         "strangers with confidence >= 0.5": str(sum(c >= 0.5 for c in conf)) if conf else "n/a",
         "strangers max confidence": f"{max(conf):.3f}" if conf else "n/a",
@@ -284,6 +310,15 @@ def summary(res) -> dict:
         "12 MP align s / decode s (ratio)":
             f"{res['speed']['align_s']:.2f} / {res['speed']['decode_s']:.3f} ({res['speed']['ratio']:.1f}x)",
     }
+
+
+def missed(rows) -> dict:
+    """Summary lines of the zoom pairs with a cheek ROI and AFTER's face not detected."""
+    ok = [r for r in rows if r["ok"]]
+    pts = [r["points_pct"] for r in ok if r.get("points_pct") is not None]
+    return {"zoom, cheek ROI, AFTER's face not detected: ok": f"{len(ok)}/{len(rows)}",
+            "zoom, cheek ROI, AFTER's face not detected: points % IPD (median / max)":
+                f"{np.median(pts):.2f} / {max(pts):.2f}" if pts else "-"}
 
 
 def identity_fit(res) -> None:

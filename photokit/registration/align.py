@@ -123,6 +123,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from ..faces.mesh import face_near
 from ..faces.search import face_pass
 from ..io.photo import Photo, load
 from ..io.roi import read_roi
@@ -1136,66 +1137,30 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
     """
     def prepared(source):   # each photo decoded, its luma and its face, on its own thread
         p = load(source)
-        return _gray(p), face_pass(p).meshes[:1] if faces else []
+        return p, _gray(p), face_pass(p).meshes[:1] if faces else []
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         jobs = [pool.submit(prepared, s) for s in (before, after)]
-    (gb, fb), (ga, fa) = (j.result() for j in jobs)
+    (_, gb, fb), (pa, ga, fa) = (j.result() for j in jobs)
     fa = fa if fb else []
     head = mesh_subject(fb[0].landmarks, gb.shape) if fb else None   # BEFORE's head, by its mesh
     sub_b = None if fa and roi is None else find_subject(gb, roi, faces=faces, head=head)
-    if fa:
-        # the user's ROI itself decides, not the subject grown around it to anchor a
-        # feature alignment (a head ellipse that takes in the wall behind a close face)
-        if roi is None or _mesh_covers(fb[0], read_roi(roi, gb.shape[:2])):
-            # one global model nearly explains the face (the camera moved, the face kept its
-            # shape): the feature path, conditioned over the whole frame and refined by ECC,
-            # gives the more precise global part. It is kept when it leaves at most a third of
-            # the tolerance (or less than the mesh) on the shared skin; it also vouches for a
-            # face whose skin detail is too weak for the mesh's identity evidence (blur,
-            # noise, a small face) through its own (consistent matches, inner-face correlation).
-            # It does not depend on the mesh fit: when the meshes already say the face kept
-            # its shape (`rigid_deviation` under the tolerance, on the vertices), it runs
-            # first, beside the identity's descriptor matches. Kept then with at most a third
-            # of the tolerance, the mesh's field is judged before its dense refinement (the
-            # refinement could not change the choice); otherwise the mesh is refined and
-            # judged as when it runs first
-            def features() -> Alignment:
-                sub = sub_b or head
-                return _align_on(gb, ga, sub, sub, refine)
-
-            rigid = rigid_deviation(fb[0], fa[0]) < _tolerance(gb.shape)
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                details = pool.submit(detail_matches, gb, ga, fb[0], fa[0])
-                early = pool.submit(features) if rigid else None
-                r_feat = None
-                if early is not None:
-                    # a feature fit that leaves at most a third of the tolerance on the
-                    # shared skin is kept whatever the mesh's residual: judge it on the
-                    # fit's grid alone, and refine the mesh only when it is not kept. The
-                    # mesh's own field must say the face kept its shape, as below (here the
-                    # field of the global model and the mesh deformation, not refined)
-                    grid = face_grid(gb, ga, fb[0], fa[0])
-                    f = early.result()
-                    field = _field_px(grid)
-                    if (field is not None and field <= f.tolerance_px and f.ok
-                            and vertex_error(f, fb[0], fa[0]) <= FEATURE_VERTEX_MAX):
-                        r_feat, _ = skin_residual(grid, f.dense_map)
-                        if r_feat <= f.tolerance_px / 3:
-                            return _with_mesh_evidence(f, r_feat, fb[0], fa[0], grid.zones, details.result())
-                m, fit = _align_mesh(gb, ga, fb[0], fa[0], refine, details)
-                if m.flow_px is None or m.flow_px > m.tolerance_px:
-                    return m
-                f = early.result() if early is not None else features()
-            if not f.ok or vertex_error(f, fb[0], fa[0]) > FEATURE_VERTEX_MAX:
-                return m
-            if r_feat is None:
-                r_feat, _ = skin_residual(fit, f.dense_map)
-            if r_feat > max(m.residual_px if m.ok else -1.0, f.tolerance_px / 3):
-                return m
-            return _with_mesh_evidence(f, r_feat, fb[0], fa[0], fit.zones, details.result())
+    # the user's ROI itself decides, not the subject grown around it to anchor a feature
+    # alignment (a head ellipse that takes in the wall behind a close face)
+    on_face = bool(fb) and (roi is None or _mesh_covers(fb[0], read_roi(roi, gb.shape[:2])))
+    if fa and on_face:
+        return _align_faces(gb, ga, fb[0], fa[0], sub_b or head, refine)
     sub_b = sub_b or find_subject(gb, roi, faces=faces, head=head)
     a = _align_on(gb, ga, sub_b, sub_b, refine)
+    if on_face and not fa and a.homography is not None and pa.is_colour:
+        # BEFORE's face is meshed, AFTER's was not found (a face the detector misses: too
+        # close, cut by the frame). One global model cannot follow a face's perspective
+        # when the distance changed, and its residual does not show it; so AFTER's face is
+        # meshed where this alignment, even a refused one, carries BEFORE's mesh, and the
+        # pair goes through the mesh with its checks (docs/ALIGN.md)
+        carried = face_near(pa.pixels, _apply(np.linalg.inv(a.homography), fb[0].landmarks[:, :2]))
+        if carried is not None:
+            return _align_faces(gb, ga, fb[0], carried, head if roi is None else sub_b, refine)
     if a.ok or sub_b.kind != "face" or a.model is not None:
         return a
     # the face found in BEFORE has no consistent matches in AFTER. Either the photos show
@@ -1208,6 +1173,56 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
         return b
     a.reason = f"{a.reason[:a.reason.index(')') + 1]}; on the whole frame: {b.reason}"
     return a
+
+
+def _align_faces(gb: np.ndarray, ga: np.ndarray, face_b, face_a, sub: Subject, refine: bool) -> Alignment:
+    """`align` of two meshed faces: through the mesh (`_align_mesh`), or by features on the
+    subject `sub` when one global model nearly explains the face (below)."""
+    # one global model nearly explains the face (the camera moved, the face kept its
+    # shape): the feature path, conditioned over the whole frame and refined by ECC,
+    # gives the more precise global part. It is kept when it leaves at most a third of
+    # the tolerance (or less than the mesh) on the shared skin; it also vouches for a
+    # face whose skin detail is too weak for the mesh's identity evidence (blur,
+    # noise, a small face) through its own (consistent matches, inner-face correlation).
+    # It does not depend on the mesh fit: when the meshes already say the face kept its
+    # shape (`rigid_deviation` under the tolerance, on the vertices), it runs first,
+    # beside the identity's descriptor matches. Kept then with at most a third of the
+    # tolerance, the mesh's field is judged before its dense refinement (the refinement
+    # could not change the choice); otherwise the mesh is refined and judged as when it
+    # runs first
+    def features() -> Alignment:
+        return _align_on(gb, ga, sub, sub, refine)
+
+    rigid = rigid_deviation(face_b, face_a) < _tolerance(gb.shape)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        details = pool.submit(detail_matches, gb, ga, face_b, face_a)
+        early = pool.submit(features) if rigid else None
+        r_feat = None
+        if early is not None:
+            # a feature fit that leaves at most a third of the tolerance on the shared
+            # skin is kept whatever the mesh's residual: judge it on the fit's grid
+            # alone, and refine the mesh only when it is not kept. The mesh's own field
+            # must say the face kept its shape, as below (here the field of the global
+            # model and the mesh deformation, not refined)
+            grid = face_grid(gb, ga, face_b, face_a)
+            f = early.result()
+            field = _field_px(grid)
+            if (field is not None and field <= f.tolerance_px and f.ok
+                    and vertex_error(f, face_b, face_a) <= FEATURE_VERTEX_MAX):
+                r_feat, _ = skin_residual(grid, f.dense_map)
+                if r_feat <= f.tolerance_px / 3:
+                    return _with_mesh_evidence(f, r_feat, face_b, face_a, grid.zones, details.result())
+        m, fit = _align_mesh(gb, ga, face_b, face_a, refine, details)
+        if m.flow_px is None or m.flow_px > m.tolerance_px:
+            return m
+        f = early.result() if early is not None else features()
+    if not f.ok or vertex_error(f, face_b, face_a) > FEATURE_VERTEX_MAX:
+        return m
+    if r_feat is None:
+        r_feat, _ = skin_residual(fit, f.dense_map)
+    if r_feat > max(m.residual_px if m.ok else -1.0, f.tolerance_px / 3):
+        return m
+    return _with_mesh_evidence(f, r_feat, face_b, face_a, fit.zones, details.result())
 
 
 def _tolerance(shape) -> float:

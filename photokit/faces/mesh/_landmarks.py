@@ -81,7 +81,22 @@ def mesh(rgb: np.ndarray, keypoints: np.ndarray, box: np.ndarray, *, passes: int
     angle = float(np.arctan2(left[1] - right[1], left[0] - right[0]))
     center = (box[:2] + box[2:]) / 2
     side = MESH_MARGIN * float(max(box[2:] - box[:2]))
-    xyz, score = mesh_from_roi(rgb, center, side, angle)
+    return _passes(rgb, mesh_from_roi(rgb, center, side, angle), passes)
+
+
+def mesh_near(rgb: np.ndarray, guess: np.ndarray, *, passes: int = 2):
+    """Mesh the face that lies about where the mesh points `guess` (``(468, 2+)``, image
+    pixels: e.g. another photo's mesh carried over by an alignment) say: the first crop
+    is the one `roi_from_mesh` takes from `guess`, then as `mesh`.
+
+    Returns ``(xyz, score)`` as `mesh`.
+    """
+    return _passes(rgb, mesh_from_roi(rgb, *roi_from_mesh(np.asarray(guess, np.float64))), passes)
+
+
+def _passes(rgb: np.ndarray, first: tuple[np.ndarray, float], passes: int):
+    """`passes - 1` crops on the mesh after the `first` one, and the presence test."""
+    xyz, score = first
     for _ in range(passes - 1):
         if score < MIN_PRESENCE:
             break

@@ -6,7 +6,7 @@ import numpy as np
 
 from ._detect import detect
 from ._geometry import pose, visibility
-from ._landmarks import iris, mesh
+from ._landmarks import iris, mesh, mesh_near
 from ._result import FaceMesh, Iris
 from ._scale import FaceScale, face_scale
 
@@ -66,22 +66,40 @@ def find_faces(rgb: np.ndarray, *, max_faces: int | None = None, proposals=None,
         xyz, score = mesh(rgb, det.keypoints, det.box)
         if xyz is None:
             continue
-        lo, hi = xyz[:, :2].min(0), xyz[:, :2].max(0)
-        centre = (lo + hi) / 2
+        centre = (xyz[:, :2].min(0) + xyz[:, :2].max(0)) / 2
         if any(np.all(centre >= f.box[:2]) and np.all(centre <= f.box[2:]) for f in faces):
             continue                                 # the same face found twice
-        right, left = iris(rgb, xyz)
-        yaw, pitch, roll = pose(xyz)
-        faces.append(FaceMesh(
-            box=(float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])), score=score, landmarks=xyz,
-            iris_left=Iris(tuple(float(v) for v in left["center"]), left["diameter_px"],
-                           left["model_diameter_px"]),
-            iris_right=Iris(tuple(float(v) for v in right["center"]), right["diameter_px"],
-                            right["model_diameter_px"]),
-            yaw=yaw, pitch=pitch, roll=roll, visible=visibility(xyz), eye_opening=eye_opening(xyz),
-            detector=det.source))
+        faces.append(_face(rgb, xyz, score, det.source))
     faces.sort(key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
     return faces
+
+
+def face_near(rgb: np.ndarray, guess: np.ndarray) -> FaceMesh | None:
+    """The face meshed where the mesh points `guess` (``(468, 2+)`` image pixels) put
+    one, without a detection (`photokit.faces.mesh._landmarks.mesh_near`; ``detector``
+    ``"carried"``): e.g. another photo's mesh carried over by an alignment, where the
+    detector missed the face. None when the mesh's presence score says there is none.
+    """
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"face_near wants an RGB uint8/uint16 (H, W, 3) array, not {rgb.dtype} {rgb.shape}")
+    xyz, score = mesh_near(rgb, guess)
+    return None if xyz is None else _face(rgb, xyz, score, "carried")
+
+
+def _face(rgb: np.ndarray, xyz: np.ndarray, score: float, source: str) -> FaceMesh:
+    """A `FaceMesh` from a mesh: its box, irises, pose, zone visibility and eyes."""
+    lo, hi = xyz[:, :2].min(0), xyz[:, :2].max(0)
+    right, left = iris(rgb, xyz)
+    yaw, pitch, roll = pose(xyz)
+    return FaceMesh(
+        box=(float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])), score=score, landmarks=xyz,
+        iris_left=Iris(tuple(float(v) for v in left["center"]), left["diameter_px"],
+                       left["model_diameter_px"]),
+        iris_right=Iris(tuple(float(v) for v in right["center"]), right["diameter_px"],
+                        right["model_diameter_px"]),
+        yaw=yaw, pitch=pitch, roll=roll, visible=visibility(xyz), eye_opening=eye_opening(xyz),
+        detector=source)
 
 
 def faces_document(faces: list[FaceMesh], *, image: str | None = None,

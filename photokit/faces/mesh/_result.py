@@ -61,7 +61,8 @@ class FaceMesh:
     eye_opening : (float, float)
         Lid gap over corner distance, subject's left then right eye.
     detector : str
-        How the face was found: ``whole``, ``haar`` or ``tile``.
+        How the face was found: ``whole``, ``haar`` or ``tile`` (`find_faces`), ``carried``
+        (`face_near`: where another photo's mesh, carried over, put it).
     """
 
     box: tuple[float, float, float, float]
