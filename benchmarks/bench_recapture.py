@@ -32,8 +32,8 @@ Scores
   each pupil, radius 0.22 IPD), as a clinician marks a treated area: the same scores.
   (Until 2026-12-07 such a ROI sent the pair down the feature path, whose fit followed
   the room behind the face.) And the same with the face detector made to miss AFTER's
-  face (`after_face_missed`; photokit only: the baseline has no face detector), as for a
-  face too close or cut by the frame.
+  face, then BEFORE's (`face_missed`; photokit only: the baseline has no face detector),
+  as for a face too close or cut by the frame.
 - london: strangers refused, and the largest confidence any of them gets; the
   neutral/smiling pairs aligned with an expression warning, refused, or plain "ok".
 - identity evidence (this code): skin-detail matches explained by the alignment on
@@ -160,13 +160,13 @@ def cheek_roi(shape, tem) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def after_face_missed(after_rgb):
-    """The face detector of photokit's `align` finds no face in `after_rgb` (as for a face
-    too close or cut by the frame); other photos as usual."""
+def face_missed(rgb):
+    """The face detector of photokit's `align` finds no face in `rgb` (as for a face too
+    close or cut by the frame); other photos as usual."""
     import photokit.registration.align as A
     from photokit.faces.search import FacePass
 
-    found, sign = A.face_pass, after_rgb[::97, ::89].tobytes()
+    found, sign = A.face_pass, rgb[::97, ::89].tobytes()
 
     def face_pass(photo):
         r = found(photo)
@@ -179,13 +179,14 @@ def after_face_missed(after_rgb):
         A.face_pass = found
 
 
-def zoom_pairs(run, quick, roi=False, miss_after=False):
+def zoom_pairs(run, quick, roi=False, miss=None):
     rows = []
     pairs = list(itertools.combinations(ZOOM, 2))
     for b, a in pairs[:3] if quick else pairs:
         rb, ra = read_rgb(DATA / f"recaptures/zoom/{b}.jpg"), read_rgb(DATA / f"recaptures/zoom/{a}.jpg")
         tb, ta = read_tem(DATA / f"recaptures/zoom/{b}.tem"), read_tem(DATA / f"recaptures/zoom/{a}.tem")
-        with after_face_missed(ra) if miss_after else contextlib.nullcontext():
+        missed = {"before": rb, "after": ra}.get(miss)
+        with face_missed(missed) if missed is not None else contextlib.nullcontext():
             r = run(rb, ra, roi=cheek_roi(rb.shape, tb) if roi else None)
         row = {"pair": f"{b}-{a}", "ok": r.ok, "reason": r.reason, "identity": r.identity}
         if r.ok:
@@ -270,7 +271,9 @@ def evaluate(run, quick, only_speed=False):
     if only_speed:
         return {"speed": speed(run)}
     return {"zoom": zoom_pairs(run, quick), "zoom_roi": zoom_pairs(run, quick, roi=True),
-            "zoom_roi_missed": zoom_pairs(run, quick, roi=True, miss_after=run is run_photokit),
+            **{f"zoom_roi_missed_{m}": zoom_pairs(run, quick, roi=True,
+                                                  miss=m if run is run_photokit else None)
+               for m in ("after", "before")},
             "london": london_pairs(run, quick),
             "portraits": portrait_pairs(run, quick), "speed": speed(run)}
 
@@ -298,7 +301,8 @@ def summary(res) -> dict:
         "zoom, cheek ROI: ok": f"{len(okr)}/{len(zr)}",
         "zoom, cheek ROI: points, median % IPD (median / max)":
             f"{np.median(ptr):.2f} / {max(ptr):.2f}" if ptr else "-",
-        **missed(res.get("zoom_roi_missed", [])),
+        **missed(res.get("zoom_roi_missed_after", []), "AFTER"),
+        **missed(res.get("zoom_roi_missed_before", []), "BEFORE"),
         "strangers refused": f"{sum(not r['ok'] for r in st)}/{len(st)}",
         "strangers with confidence >= 0.5": str(sum(c >= 0.5 for c in conf)) if conf else "n/a",
         "strangers max confidence": f"{max(conf):.3f}" if conf else "n/a",
@@ -312,12 +316,12 @@ def summary(res) -> dict:
     }
 
 
-def missed(rows) -> dict:
-    """Summary lines of the zoom pairs with a cheek ROI and AFTER's face not detected."""
+def missed(rows, which: str) -> dict:
+    """Summary lines of the zoom pairs with a cheek ROI and `which` photo's face not detected."""
     ok = [r for r in rows if r["ok"]]
     pts = [r["points_pct"] for r in ok if r.get("points_pct") is not None]
-    return {"zoom, cheek ROI, AFTER's face not detected: ok": f"{len(ok)}/{len(rows)}",
-            "zoom, cheek ROI, AFTER's face not detected: points % IPD (median / max)":
+    return {f"zoom, cheek ROI, {which}'s face not detected: ok": f"{len(ok)}/{len(rows)}",
+            f"zoom, cheek ROI, {which}'s face not detected: points % IPD (median / max)":
                 f"{np.median(pts):.2f} / {max(pts):.2f}" if pts else "-"}
 
 

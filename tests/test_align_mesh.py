@@ -336,25 +336,27 @@ def test_a_cheek_roi_follows_the_face_not_the_room(astronaut, face, monkeypatch)
     assert vertex_error(room, face, fa) > min(FEATURE_VERTEX_MAX, 0.7 * 8.6 / ipd)
 
 
-def test_a_face_the_detector_misses_in_after_is_meshed_where_before_s_mesh_lands(astronaut, face,
-                                                                                  monkeypatch):
-    """BEFORE's face is meshed, AFTER's is not found by the detector (too close, cut by
-    the frame). AFTER's face is meshed where the feature alignment carries BEFORE's mesh,
-    and the pair goes through the mesh path with its evidence (identity, pose change)."""
+@pytest.mark.parametrize("missed", ["after", "before"])
+def test_a_face_the_detector_misses_is_meshed_where_the_other_s_mesh_lands(astronaut, face, missed,
+                                                                            monkeypatch):
+    """One photo's face is meshed, the other's is not found by the detector (too close,
+    cut by the frame). The missed face is meshed where the feature alignment carries the
+    other's mesh, and the pair goes through the mesh path with its evidence (identity,
+    pose change)."""
     import photokit.registration.align as A
     from photokit.faces.search import FacePass
 
     lm = face.landmarks[:, :2]
     d = _bumps(astronaut.shape[:2], [lm[50], lm[280]], [(-2.5, 1.5), (2.5, 1.0)], 14.0)
     after, truth = _warp_known(astronaut, _rot(4.0, 0.97, 6.0, -4.0, tuple(lm.mean(0))), d)
-    sign = after[::37, ::41].tobytes()
+    sign = (after if missed == "after" else astronaut)[::37, ::41].tobytes()
     found = A.face_pass
 
-    def missed_in_after(photo):
+    def missing(photo):
         r = found(photo)
         return FacePass([], r.haar) if photo.pixels[::37, ::41].tobytes() == sign else r
 
-    monkeypatch.setattr(A, "face_pass", missed_in_after)
+    monkeypatch.setattr(A, "face_pass", missing)
     al = align(astronaut, after)
     assert al.ok and al.identity is not None and al.pose_change is not None, (al.method, al.reason)
     pts = lm[::7]
@@ -362,6 +364,6 @@ def test_a_face_the_detector_misses_in_after_is_meshed_where_before_s_mesh_lands
     ok = [g is not None for g in got]
     err = np.linalg.norm(np.array([g for g in got if g is not None]) - truth(pts)[ok], axis=1)
     assert sum(ok) >= 0.9 * len(pts) and np.median(err) < 0.8
-    # no face where BEFORE's mesh lands (a blank AFTER): the feature path's answer stands
+    # no face where the other's mesh lands (a blank photo): the feature path's answer stands
     blank = np.full_like(astronaut, 128)
     assert A.face_near(blank, lm) is None

@@ -1141,26 +1141,33 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         jobs = [pool.submit(prepared, s) for s in (before, after)]
-    (_, gb, fb), (pa, ga, fa) = (j.result() for j in jobs)
-    fa = fa if fb else []
+    (pb, gb, fb), (pa, ga, fa) = (j.result() for j in jobs)
+    roi_b = None if roi is None else read_roi(roi, gb.shape[:2])
     head = mesh_subject(fb[0].landmarks, gb.shape) if fb else None   # BEFORE's head, by its mesh
-    sub_b = None if fa and roi is None else find_subject(gb, roi, faces=faces, head=head)
+    sub_b = None if fb and fa and roi is None else find_subject(gb, roi, faces=faces, head=head)
     # the user's ROI itself decides, not the subject grown around it to anchor a feature
     # alignment (a head ellipse that takes in the wall behind a close face)
-    on_face = bool(fb) and (roi is None or _mesh_covers(fb[0], read_roi(roi, gb.shape[:2])))
-    if fa and on_face:
+    on_face = bool(fb) and (roi_b is None or _mesh_covers(fb[0], roi_b))
+    if fb and fa and on_face:
         return _align_faces(gb, ga, fb[0], fa[0], sub_b or head, refine)
     sub_b = sub_b or find_subject(gb, roi, faces=faces, head=head)
     a = _align_on(gb, ga, sub_b, sub_b, refine)
-    if on_face and not fa and a.homography is not None and pa.is_colour:
-        # BEFORE's face is meshed, AFTER's was not found (a face the detector misses: too
-        # close, cut by the frame). One global model cannot follow a face's perspective
-        # when the distance changed, and its residual does not show it; so AFTER's face is
-        # meshed where this alignment, even a refused one, carries BEFORE's mesh, and the
-        # pair goes through the mesh with its checks (docs/ALIGN.md)
-        carried = face_near(pa.pixels, _apply(np.linalg.inv(a.homography), fb[0].landmarks[:, :2]))
-        if carried is not None:
-            return _align_faces(gb, ga, fb[0], carried, head if roi is None else sub_b, refine)
+    if a.homography is not None and bool(fb) != bool(fa):
+        # one photo's face is meshed, the other's was not found (a face the detector
+        # misses: too close, cut by the frame). One global model cannot follow a face's
+        # perspective when the distance changed, and its residual does not show it; so the
+        # missed face is meshed where this alignment, even a refused one, carries the
+        # other's mesh, and the pair goes through the mesh with its checks (docs/ALIGN.md)
+        if fb and on_face and pa.is_colour:
+            carried = face_near(pa.pixels, _apply(np.linalg.inv(a.homography), fb[0].landmarks[:, :2]))
+            if carried is not None:
+                return _align_faces(gb, ga, fb[0], carried, head if roi is None else sub_b, refine)
+        if fa and pb.is_colour:
+            carried = face_near(pb.pixels, _apply(a.homography, fa[0].landmarks[:, :2]))
+            if carried is not None and (roi_b is None or _mesh_covers(carried, roi_b)):
+                head = mesh_subject(carried.landmarks, gb.shape)
+                sub = head if roi is None else find_subject(gb, roi, faces=faces, head=head)
+                return _align_faces(gb, ga, carried, fa[0], sub, refine)
     if a.ok or sub_b.kind != "face" or a.model is not None:
         return a
     # the face found in BEFORE has no consistent matches in AFTER. Either the photos show
