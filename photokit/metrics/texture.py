@@ -1019,6 +1019,20 @@ def per_direction(values: np.ndarray, which: np.ndarray) -> np.ndarray:
     return cv2.LUT(which, table)
 
 
+def skin_columns(skin8: np.ndarray, margin: int) -> list[tuple[int, int]]:
+    """Column windows ``(x0, x1)`` of a uint8 mask `skin8` holding all its nonzero columns,
+    each widened by `margin` on both sides (within the image); windows less than `margin`
+    apart are merged. Empty when there is no skin."""
+    cols = np.flatnonzero(cv2.reduce(skin8, 0, cv2.REDUCE_MAX)[0])
+    if cols.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(cols) > 3 * margin)
+    starts = cols[np.concatenate(([0], breaks + 1))]
+    ends = cols[np.concatenate((breaks, [cols.size - 1]))] + 1
+    w = skin8.shape[1]
+    return [(max(0, int(s0) - margin), min(w, int(s1) + margin)) for s0, s1 in zip(starts, ends, strict=True)]
+
+
 def oriented_response(L: np.ndarray, skin: np.ndarray, sigma_px: float, half_px: float,
                       gain: float = 1.0):
     """Line evidence (L*) at scale `sigma_px` and the direction that gave it.
@@ -1062,7 +1076,6 @@ def oriented_response(L: np.ndarray, skin: np.ndarray, sigma_px: float, half_px:
     # (so no sum along a direction wraps into the next row: see `run_sum`)
     reach = max(k * dy for k, (_, dy) in zip(steps, LINE_DIRECTIONS, strict=True))
     gutter = max(k * abs(dx) for k, (dx, _) in zip(steps, LINE_DIRECTIONS, strict=True))
-    width = w + gutter
     best = np.zeros(L.shape, np.float32)
     which = np.zeros(L.shape, np.uint8)
     c = float(LINE_CLIP)
@@ -1070,55 +1083,61 @@ def oriented_response(L: np.ndarray, skin: np.ndarray, sigma_px: float, half_px:
     # row tiles with `reach` rows of context on each side (zero rows below the image),
     # each processed in all directions while its buffers stay in the processor's cache
     most = min(h, LINE_TILE_ROWS) + 2 * reach + 1
-    a, b, tr, e, s1, s2 = (np.zeros(most * width, np.float32) for _ in range(6))
-    tile_best = np.zeros(min(h, LINE_TILE_ROWS) * width, np.float32)
+    a, b, tr, e, s1, s2 = (np.zeros(most * (w + gutter), np.float32) for _ in range(6))
+    tile_best = np.zeros(min(h, LINE_TILE_ROWS) * (w + gutter), np.float32)
     tile_which, gt = (np.zeros(tile_best.size, np.uint8) for _ in range(2))
+    skin8 = skin.view(np.uint8)
     for y0 in range(0, h, LINE_TILE_ROWS):
         y1 = min(h, y0 + LINE_TILE_ROWS)
         t0, t1 = max(0, y0 - reach), min(h, y1 + reach)
-        rows = y1 - t0 + reach + 1
-        size = rows * width
-        mt = m[t0:t1]
-        for buf, val in ((a, cv2.multiply(cv2.subtract(lxx[t0:t1], lyy[t0:t1]), mt)),
-                         (b, cv2.multiply(lxy[t0:t1], mt, scale=2.0)),
-                         (tr, cv2.multiply(cv2.add(lxx[t0:t1], lyy[t0:t1]), mt))):
-            img = buf[:size].reshape(rows, width)
-            img[: t1 - t0, :w] = val
-            img[t1 - t0:] = 0
-        core = slice((y0 - t0) * width, (y1 - t0) * width)   # the tile's own rows
-        tb, tw, g = (x[: core.stop - core.start].reshape(-1, width) for x in (tile_best, tile_which, gt))
-        tb[:] = 0
-        tw[:] = 0
-        for k, (dx, dy) in enumerate(LINE_DIRECTIONS):
-            n = steps[k] + 1
-            ek, clipped = e[:size], s1[:size]
-            cv2.addWeighted(a[:size], float(cos2[k]), b[:size], float(sin2[k]), 0.0, dst=ek)
-            cv2.min(ek, tr[:size], dst=ek)
-            np.clip(ek, -c, c, out=clipped)
-            # the evidence divided by n: the sums below are means
-            cv2.addWeighted(ek, LINE_CLIP_SLOPE / n, clipped, 1.0 / n, 0.0, dst=ek)
-            step = dy * width + dx
-            spare = (s1[:size], s2[:size])
-            fwd = run_sum(ek, step, n, spare)
-            # the smaller of the means ahead (from x) and behind (up to x) on the tile's
-            # rows; zero where the half behind starts outside the image
-            back = steps[k] * step
-            lo = min(max(core.start, back), core.stop)
-            rc = spare[fwd is spare[0]][: core.stop - core.start]   # a free buffer
-            rc[: lo - core.start] = 0
-            np.minimum(fwd[lo:core.stop], fwd[lo - back:core.stop - back], out=rc[lo - core.start:])
-            rc = rc.reshape(-1, width)
-            if dx > 0:
-                rc[:, : steps[k] * dx] = 0
-            elif dx < 0:
-                rc[:, w + steps[k] * dx: w] = 0
-            # directions come in increasing k: the last that beat the best is the largest
-            cv2.compare(rc, tb, cv2.CMP_GT, dst=g)
-            cv2.min(g, k, dst=g)
-            cv2.max(tw, g, dst=tw)
-            cv2.max(tb, rc, dst=tb)
-        best[y0:y1] = tb[:, :w]
-        which[y0:y1] = tw[:, :w]
+        for x0, x1 in skin_columns(skin8[t0:t1], 2 * gutter):
+            ww = x1 - x0
+            width = ww + gutter
+            rows = y1 - t0 + reach + 1
+            size = rows * width
+            mt = m[t0:t1, x0:x1]
+            for buf, val in ((a, cv2.multiply(cv2.subtract(lxx[t0:t1, x0:x1], lyy[t0:t1, x0:x1]), mt)),
+                             (b, cv2.multiply(lxy[t0:t1, x0:x1], mt, scale=2.0)),
+                             (tr, cv2.multiply(cv2.add(lxx[t0:t1, x0:x1], lyy[t0:t1, x0:x1]), mt))):
+                img = buf[:size].reshape(rows, width)
+                img[: t1 - t0, :ww] = val
+                img[: t1 - t0, ww:] = 0
+                img[t1 - t0:] = 0
+            core = slice((y0 - t0) * width, (y1 - t0) * width)   # the tile's own rows
+            tb, tw, g = (x[: core.stop - core.start].reshape(-1, width)
+                         for x in (tile_best, tile_which, gt))
+            tb[:] = 0
+            tw[:] = 0
+            for k, (dx, dy) in enumerate(LINE_DIRECTIONS):
+                n = steps[k] + 1
+                ek, clipped = e[:size], s1[:size]
+                cv2.addWeighted(a[:size], float(cos2[k]), b[:size], float(sin2[k]), 0.0, dst=ek)
+                cv2.min(ek, tr[:size], dst=ek)
+                np.clip(ek, -c, c, out=clipped)
+                # the evidence divided by n: the sums below are means
+                cv2.addWeighted(ek, LINE_CLIP_SLOPE / n, clipped, 1.0 / n, 0.0, dst=ek)
+                step = dy * width + dx
+                spare = (s1[:size], s2[:size])
+                fwd = run_sum(ek, step, n, spare)
+                # the smaller of the means ahead (from x) and behind (up to x) on the tile's
+                # rows; zero where the half behind starts outside the image
+                back = steps[k] * step
+                lo = min(max(core.start, back), core.stop)
+                rc = spare[fwd is spare[0]][: core.stop - core.start]   # a free buffer
+                rc[: lo - core.start] = 0
+                np.minimum(fwd[lo:core.stop], fwd[lo - back:core.stop - back], out=rc[lo - core.start:])
+                rc = rc.reshape(-1, width)
+                if dx > 0:
+                    rc[:, : steps[k] * dx] = 0
+                elif dx < 0:
+                    rc[:, ww + steps[k] * dx: ww] = 0
+                # directions come in increasing k: the last that beat the best is the largest
+                cv2.compare(rc, tb, cv2.CMP_GT, dst=g)
+                cv2.min(g, k, dst=g)
+                cv2.max(tw, g, dst=tw)
+                cv2.max(tb, rc, dst=tb)
+            best[y0:y1, x0:x1] = tb[:, :ww]
+            which[y0:y1, x0:x1] = tw[:, :ww]
     return best, which, hes
 
 
