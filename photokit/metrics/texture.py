@@ -910,16 +910,18 @@ class Lines:
         the line at the scale with the strongest evidence (see `oriented_response`).
     evidence : ndarray, float32
         Line evidence (L*, at most `LINE_CLIP`): the largest over scales and directions
-        of the two-sided oriented average.
+        of the two-sided oriented average; made on `valid` and one pixel around it (all
+        that is read of it), zero or partial elsewhere.
     theta : ndarray, float32
         Angle of the line normal in ``[0, pi)`` (x right, y down); the line runs at
-        ``theta + pi/2``.
+        ``theta + pi/2``. Made where `evidence` is.
     length_mm : float
         Total centre-line length.
     area_mm2 : float
         Skin area the lines were searched on.
     work : Work
     valid : ndarray of bool
+        The skin searched (`line_search_area`).
     near : ndarray of bool
         The near misses: centre pixels of the traced components that failed a test (the
         seed, the length or the straightness) but were at least `LINE_NEAR_MM` long,
@@ -1019,22 +1021,22 @@ def per_direction(values: np.ndarray, which: np.ndarray) -> np.ndarray:
     return cv2.LUT(which, table)
 
 
-def skin_columns(skin8: np.ndarray, margin: int) -> list[tuple[int, int]]:
-    """Column windows ``(x0, x1)`` of a uint8 mask `skin8` holding all its nonzero columns,
+def column_windows(mask8: np.ndarray, margin: int) -> list[tuple[int, int]]:
+    """Column windows ``(x0, x1)`` of a uint8 image `mask8` holding all its nonzero columns,
     each widened by `margin` on both sides (within the image); windows less than `margin`
-    apart are merged. Empty when there is no skin."""
-    cols = np.flatnonzero(cv2.reduce(skin8, 0, cv2.REDUCE_MAX)[0])
+    apart are merged. Empty when it is all zero."""
+    cols = np.flatnonzero(cv2.reduce(mask8, 0, cv2.REDUCE_MAX)[0])
     if cols.size == 0:
         return []
     breaks = np.flatnonzero(np.diff(cols) > 3 * margin)
     starts = cols[np.concatenate(([0], breaks + 1))]
     ends = cols[np.concatenate((breaks, [cols.size - 1]))] + 1
-    w = skin8.shape[1]
+    w = mask8.shape[1]
     return [(max(0, int(s0) - margin), min(w, int(s1) + margin)) for s0, s1 in zip(starts, ends, strict=True)]
 
 
 def oriented_response(L: np.ndarray, skin: np.ndarray, sigma_px: float, half_px: float,
-                      gain: float = 1.0):
+                      gain: float = 1.0, needed: np.ndarray | None = None):
     """Line evidence (L*) at scale `sigma_px` and the direction that gave it.
 
     For each direction ``d`` of `LINE_DIRECTIONS` (unit normal ``n``), with ``H`` the
@@ -1060,8 +1062,13 @@ def oriented_response(L: np.ndarray, skin: np.ndarray, sigma_px: float, half_px:
     and below, are held row after row with zero columns right of each row and zero rows
     below the image, so a sum along ``d`` is a sum of a flat array shifted by
     ``dy width + dx`` (`run_sum`); each tile goes through all directions while its
-    buffers stay in the processor's cache. The result equals the direct computation
-    (zero beyond the image) to float rounding.
+    buffers stay in the processor's cache. Of each tile only the column windows that can
+    differ from zero go through it (`column_windows`: skin within twice the reach of a sum
+    along ``d``; beyond, the response is exactly zero), each held as an image of its own
+    (a window's edges are as far from its skin as zero columns would be). The result
+    equals the direct computation (zero beyond the image) to float rounding. With
+    `needed` (bool, `L`'s shape), the windows are those within one reach of a needed
+    pixel instead: the result is the same there, and zero or partial elsewhere.
 
     Returns the largest response over directions (L*), the index of that direction
     (uint8) and the Hessian ``(Lxx, Lyy, Lxy)`` (for the depth of the lines found).
@@ -1087,10 +1094,13 @@ def oriented_response(L: np.ndarray, skin: np.ndarray, sigma_px: float, half_px:
     tile_best = np.zeros(min(h, LINE_TILE_ROWS) * (w + gutter), np.float32)
     tile_which, gt = (np.zeros(tile_best.size, np.uint8) for _ in range(2))
     skin8 = skin.view(np.uint8)
+    need8 = None if needed is None else np.ascontiguousarray(needed).view(np.uint8)
     for y0 in range(0, h, LINE_TILE_ROWS):
         y1 = min(h, y0 + LINE_TILE_ROWS)
         t0, t1 = max(0, y0 - reach), min(h, y1 + reach)
-        for x0, x1 in skin_columns(skin8[t0:t1], 2 * gutter):
+        windows = (column_windows(skin8[t0:t1], 2 * gutter) if need8 is None
+                   else column_windows(need8[y0:y1], gutter))
+        for x0, x1 in windows:
             ww = x1 - x0
             width = ww + gutter
             rows = y1 - t0 + reach + 1
@@ -1171,7 +1181,8 @@ def line_response(lxx: np.ndarray, lyy: np.ndarray, lxy: np.ndarray, sigma_px: f
 def _hessian_ridges(an: Analysis) -> Lines | None:
     """Lines of coarse photos: local Hessian depth, max over scales (see module notes)."""
     finest = work(an, LINE_SCALES_MM[0] / HESSIAN_PX_PER_SCALE, WHOLE_PX)
-    if finest is None:
+    valid = None if finest is None else line_search_area(finest)
+    if valid is None:
         return None
     best = theta = None
     for s_mm in LINE_SCALES_MM:
@@ -1187,10 +1198,8 @@ def _hessian_ridges(an: Analysis) -> Lines | None:
             theta = np.where(take, th, theta)
     if best is None:
         return None
-    traced = trace_lines(finest, best, theta, HESSIAN_DEPTH_HIGH, HESSIAN_DEPTH_LOW, groups=1)
-    if traced is None:
-        return None
-    centre, length, area, valid, near = traced
+    centre, length, area, near = trace_lines(finest, best, theta, valid, HESSIAN_DEPTH_HIGH,
+                                             HESSIAN_DEPTH_LOW, groups=1)
     return Lines(centre, best, best, theta, length, area, finest, valid, near, oriented=False)
 
 
@@ -1246,8 +1255,13 @@ def _ridges(an: Analysis) -> Lines | None:
     if LINE_SCALES_MM[0] / level_mm < LINE_ORIENTED_MIN_PX - 1e-9:
         return _hessian_ridges(an)
     finest = work(an, LINE_SCALES_MM[0] / LINE_PX_PER_SCALE, WHOLE_PX)
-    if finest is None:
+    valid = None if finest is None else line_search_area(finest)
+    if valid is None:
         return None
+    # the evidence and its angle are read on the searched skin and one pixel around it
+    # (the non-maximum suppression): only there are they computed in full (`needed`)
+    needed = cv2.dilate(valid.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
+    needed32 = None
     best = theta = scale = None
     hessians = []
     normals = line_normals()
@@ -1267,15 +1281,19 @@ def _ridges(an: Analysis) -> Lines | None:
         # pixels there (the response is smooth on that grid) and are interpolated back
         r = max(1, int(np.floor(s / LINE_PX_PER_SCALE + 1e-9)))
         if r == 1:
-            ev, which, hes = oriented_response(finest.L, finest.mask, s, half, gain)
+            ev, which, hes = oriented_response(finest.L, finest.mask, s, half, gain, needed)
             th = per_direction(normals, which)
         else:
             size = (max(8, w // r), max(8, h // r))
             if mask32 is None:
-                mask32 = finest.mask.astype(np.float32)
+                mask32, needed32 = finest.mask.astype(np.float32), needed.astype(np.float32)
             Lr = cv2.resize(finest.L, size, interpolation=cv2.INTER_AREA)
             mr = cv2.resize(mask32, size, interpolation=cv2.INTER_AREA) >= 0.5
-            small, which, hes = oriented_response(Lr, mr, s / r, half / r, gain)
+            # the reduced pixels a needed pixel's interpolation reads: the one its centre
+            # lies in (it overlaps it: a positive area average) and its 8 neighbours
+            nr = cv2.dilate((cv2.resize(needed32, size, interpolation=cv2.INTER_AREA) > 0).view(np.uint8),
+                            np.ones((3, 3), np.uint8)).view(bool)
+            small, which, hes = oriented_response(Lr, mr, s / r, half / r, gain, nr)
             if maps is None or maps[0] is best:
                 maps = [np.empty((h, w), np.float32) for _ in range(4)]
             ev, cs, sn, th = maps
@@ -1298,10 +1316,7 @@ def _ridges(an: Analysis) -> Lines | None:
             cv2.max(scale, cv2.min(take, len(hessians) - 1), dst=scale)
     if best is None:
         return None
-    traced = trace_lines(finest, best, theta, LINE_DEPTH_HIGH, LINE_DEPTH_LOW)
-    if traced is None:
-        return None
-    centre, length, area, valid, near = traced
+    centre, length, area, near = trace_lines(finest, best, theta, valid, LINE_DEPTH_HIGH, LINE_DEPTH_LOW)
     # depth D_n across the line at its centre pixels, from the Hessian of the scale that
     # gave the evidence (sampled at the pixel centre on that scale's grid)
     depth = np.zeros((h, w), np.float32)
@@ -1350,17 +1365,23 @@ def _good_components(li, ncomp, xs, ys, v, step, high, mm_per_px) -> tuple[np.nd
     return good, comp_len
 
 
-def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, high: float, low: float,
-                groups: int = LINE_GROUPS):
-    """Centre lines of the evidence map `best`: NMS, hysteresis, length and shape tests.
+def line_search_area(finest: Work) -> np.ndarray | None:
+    """The skin lines are searched on (`trace_lines`): the working level's skin eroded by
+    twice the widest line scale; None when that is too little skin (`enough_skin`)."""
+    valid = erode(finest.mask, 2.0 * LINE_SCALES_MM[-1] / finest.mm_per_px)
+    return valid if enough_skin(valid, finest.mm_per_px) else None
 
-    Returns ``(centre, length_mm, area_mm2, valid, near)`` or None (too little skin);
-    ``near`` are the near misses (`Lines.near`).
+
+def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, valid: np.ndarray, high: float,
+                low: float, groups: int = LINE_GROUPS):
+    """Centre lines of the evidence map `best` on the searched skin `valid`
+    (`line_search_area`): NMS, hysteresis, length and shape tests. `best` and `theta` are
+    read on `valid` and one pixel around it only.
+
+    Returns ``(centre, length_mm, area_mm2, near)``; ``near`` are the near misses
+    (`Lines.near`).
     """
     H, W = best.shape
-    valid = erode(finest.mask, 2.0 * LINE_SCALES_MM[-1] / finest.mm_per_px)
-    if not enough_skin(valid, finest.mm_per_px):
-        return None
     # non-maximum suppression across the line, with the normal quantised to 45 degrees
     B = cv2.copyMakeBorder(best, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
     cand = cv2.bitwise_and(cv2.compare(best, float(low), cv2.CMP_GE), valid.view(np.uint8))
@@ -1402,7 +1423,7 @@ def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, high: float, 
     near[ys[missed & ~keep], xs[missed & ~keep]] = True
     length = float(np.sum(step[keep]) * finest.mm_per_px)
     area = float(np.count_nonzero(valid)) * finest.mm_per_px ** 2
-    return centre, length, area, valid, near
+    return centre, length, area, near
 
 
 #: Largest ratio of two photos' mm per pixel at which a line metric's change is judged
