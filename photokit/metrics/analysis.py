@@ -184,6 +184,7 @@ class Analysis:
         twin = Analysis(self._source if self._linear is None else self._linear, self.mask, mm_per_px,
                         scale_source=scale_source, calibrated=self.calibrated, name=self.name)
         twin.box = self.box
+        twin._bbox, twin._count = self._bbox, self._count   # the same mask
         return twin
 
     def pointwise(self, key: str, fn: Callable[[np.ndarray], np.ndarray],
@@ -381,7 +382,8 @@ class Analysis:
         skin, a box over `LEVEL_FULL_SHARE`, or this array itself holds data only in a box)."""
         if not self.mm_per_px or self.box is not None:
             return None
-        x, y, bw, bh = self.cached("mask.bbox", lambda a: cv2.boundingRect(a.mask.view(np.uint8)))
+        y, y1, x, x1 = self.bbox
+        bw, bh = x1 - x, y1 - y
         if bw == 0 or bh == 0:
             return None
         pad = LEVEL_MARGIN_MM / self.mm_per_px

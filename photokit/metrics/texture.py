@@ -369,7 +369,8 @@ def work(an: Analysis, target_mm_per_px: float, budget_px: int | None = None, *,
         m8 = lv.mask.view(np.uint8)
         if cv2.countNonZero(m8) < MIN_SKIN_PX // 4:
             return None
-        x, y, w, h = cv2.boundingRect(m8)
+        y, r1, x, c1 = lv.bbox
+        w, h = c1 - x, r1 - y
         pad = int(np.ceil(CROP_MARGIN_MM / lv.mm_per_px))
         x0, y0 = max(0, x - pad), max(0, y - pad)
         x1, y1 = min(lv.shape[1], x + w + pad), min(lv.shape[0], y + h + pad)
