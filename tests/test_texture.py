@@ -207,6 +207,30 @@ def test_oriented_response_matches_a_plain_reference(rng, monkeypatch, tile_rows
         assert np.mean(which[on] == ref_which[on]) > 0.999
 
 
+def test_oriented_response_on_column_windows(rng, monkeypatch):
+    # skin in separate blobs far apart (each tile goes through several column windows),
+    # and the response asked only on some pixels (`needed`): the same values there
+    monkeypatch.setattr(T, "LINE_TILE_ROWS", 16)
+    L = T.blur(rng.normal(0, 4, (70, 260)).astype(np.float32), 1.5) + 60
+    skin = np.zeros(L.shape, bool)
+    skin[5:40, 10:60] = True
+    skin[30:65, 150:175] = True
+    skin[50:70, 235:260] = True
+    s, half = 1.5, 6.0
+    best, which, _ = T.oriented_response(L, skin, s, half, 0.8)
+    ref_best, ref_which = _oriented_reference(L, skin, s, half, 0.8)
+    np.testing.assert_allclose(best, ref_best, atol=1e-5)
+    on = ref_best > 1e-3
+    assert np.mean(which[on] == ref_which[on]) > 0.999
+    assert len(T.column_windows(skin[30:40].view(np.uint8), 12)) == 2
+    needed = np.zeros(L.shape, bool)
+    needed[10:30, 20:50] = True
+    needed[40:60, 155:170] = True
+    part, part_which, _ = T.oriented_response(L, skin, s, half, 0.8, needed)
+    np.testing.assert_array_equal(part[needed], best[needed])
+    np.testing.assert_array_equal(part_which[needed], which[needed])
+
+
 def test_run_sum_is_the_sum_along_a_direction(rng):
     # an image held row after row, with zero columns right of it and zero rows below
     h, w, gutter = 40, 50, 60

@@ -572,5 +572,5 @@ def face_skin_mask(rgb8: np.ndarray, faces, *, exclude: np.ndarray | None = None
     # copy's pixel (floor(x sw / w), floor(y sh / h))
     ys = np.floor(np.arange(r0, r1) * (sh / h)).astype(np.intp)
     xs = np.floor(np.arange(c0, c1) * (sw / w)).astype(np.intp)
-    within |= 1 - oval[np.ix_(ys, xs)]
+    within |= 1 - oval.take(ys, axis=0).take(xs, axis=1)   # oval[np.ix_(ys, xs)], faster
     return _to_full(keep.view(np.uint8), rgb8, s, ex8, (within, r0, c0))

@@ -615,17 +615,18 @@ def zone_layout(an: Analysis, face, chosen) -> ZoneLayout:
     lm = face.landmarks   # every zone lies within the landmarks' bounding box
     x0, y0 = (max(0, int(np.floor(v))) for v in lm[:, :2].min(0))
     x1, y1 = (min(lim, int(np.ceil(v)) + 1) for v, lim in zip(lm[:, :2].max(0), (w, h), strict=True))
-    full = replace(face, landmarks=lm - np.array([x0, y0, 0.0])).zone_masks((y1 - y0, x1 - x0))
-    skin = an.mask[y0:y1, x0:x1]
+    # each zone within its own bounding box (`FaceMesh.zone_windows`): it costs its area
+    full = replace(face, landmarks=lm - np.array([x0, y0, 0.0])).zone_windows((y1 - y0, x1 - x0))
     lv = colour_level(an) if means else None
     if lv is not None:
         k = an.shape[1] / lv.shape[1]
         small = replace(face, landmarks=np.column_stack([(lm[:, :2] + 0.5) / k - 0.5, lm[:, 2] / k]))
-        level_zones = small.zone_masks(lv.shape)
+        level_zones = small.zone_windows(lv.shape)
     mm2 = an.mm_per_px ** 2 if an.mm_per_px and an.scale_source != "relative" else None
     layout = ZoneLayout({}, {}, {})
-    for zone, zmask in full.items():
-        here = zmask & skin
+    for zone, (zmask, r0, c0) in full.items():
+        r0, c0 = r0 + y0, c0 + x0
+        here = zmask & an.mask[r0:r0 + zmask.shape[0], c0:c0 + zmask.shape[1]]
         n = int(np.count_nonzero(here))
         area = None if mm2 is None else n * mm2
         vis = float(face.visible[zone])
@@ -642,10 +643,12 @@ def zone_layout(an: Analysis, face, chosen) -> ZoneLayout:
             if lv is not None:
                 # the zone's level pixels found once, read from every map (the same
                 # values, in the same order, as a boolean index of each map)
-                layout.level_pixels[zone] = np.divmod(np.flatnonzero(level_zones[zone] & lv.mask),
-                                                      lv.shape[1])
+                lz, lr, lc = level_zones[zone]
+                ys, xs = np.divmod(np.flatnonzero(lz & lv.mask[lr:lr + lz.shape[0], lc:lc + lz.shape[1]]),
+                                   lz.shape[1])
+                layout.level_pixels[zone] = (ys + lr, xs + lc)
             if restricts:
-                layout.views[zone] = an.within(here, (y0, x0))
+                layout.views[zone] = an.within(here, (r0, c0))
     return layout
 
 

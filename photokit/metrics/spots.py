@@ -299,7 +299,8 @@ def _level_factor(base: Analysis) -> int:
     """Reduction factor of the working level: at most `SPOT_MM_PER_PX` but at least
     `CHROMA_PX` photo pixels, coarser only when the skin's bounding box there would exceed
     `SPOT_BUDGET_PX` (very large frames full of skin)."""
-    x, y, w, h = cv2.boundingRect(base.mask.view(np.uint8))
+    r0, r1, c0, c1 = base.bbox
+    w, h = c1 - c0, r1 - r0
     f0 = max(CHROMA_PX, int(np.floor(SPOT_MM_PER_PX / base.mm_per_px + 1e-9)))
     while w * h / f0 ** 2 > SPOT_BUDGET_PX:
         f0 += 1
@@ -343,7 +344,8 @@ def _detect(an: Analysis) -> SpotResult | None:
         return None
     p = float(lv.mm_per_px)
     factor = p / base.mm_per_px
-    x, y, w, h = cv2.boundingRect(m8)
+    y, r1, x, c1 = lv.bbox
+    w, h = c1 - x, r1 - y
     pad = int(np.ceil(2 * BACKGROUND_SIGMA_MM / p))
     x0, y0 = max(0, x - pad), max(0, y - pad)
     x1, y1 = min(lv.shape[1], x + w + pad), min(lv.shape[0], y + h + pad)

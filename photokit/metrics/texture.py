@@ -369,7 +369,8 @@ def work(an: Analysis, target_mm_per_px: float, budget_px: int | None = None, *,
         m8 = lv.mask.view(np.uint8)
         if cv2.countNonZero(m8) < MIN_SKIN_PX // 4:
             return None
-        x, y, w, h = cv2.boundingRect(m8)
+        y, r1, x, c1 = lv.bbox
+        w, h = c1 - x, r1 - y
         pad = int(np.ceil(CROP_MARGIN_MM / lv.mm_per_px))
         x0, y0 = max(0, x - pad), max(0, y - pad)
         x1, y1 = min(lv.shape[1], x + w + pad), min(lv.shape[0], y + h + pad)
@@ -910,16 +911,18 @@ class Lines:
         the line at the scale with the strongest evidence (see `oriented_response`).
     evidence : ndarray, float32
         Line evidence (L*, at most `LINE_CLIP`): the largest over scales and directions
-        of the two-sided oriented average.
+        of the two-sided oriented average; made on `valid` and one pixel around it (all
+        that is read of it), zero or partial elsewhere.
     theta : ndarray, float32
         Angle of the line normal in ``[0, pi)`` (x right, y down); the line runs at
-        ``theta + pi/2``.
+        ``theta + pi/2``. Made where `evidence` is.
     length_mm : float
         Total centre-line length.
     area_mm2 : float
         Skin area the lines were searched on.
     work : Work
     valid : ndarray of bool
+        The skin searched (`line_search_area`).
     near : ndarray of bool
         The near misses: centre pixels of the traced components that failed a test (the
         seed, the length or the straightness) but were at least `LINE_NEAR_MM` long,
@@ -1019,8 +1022,22 @@ def per_direction(values: np.ndarray, which: np.ndarray) -> np.ndarray:
     return cv2.LUT(which, table)
 
 
+def column_windows(mask8: np.ndarray, margin: int) -> list[tuple[int, int]]:
+    """Column windows ``(x0, x1)`` of a uint8 image `mask8` holding all its nonzero columns,
+    each widened by `margin` on both sides (within the image); windows less than `margin`
+    apart are merged. Empty when it is all zero."""
+    cols = np.flatnonzero(cv2.reduce(mask8, 0, cv2.REDUCE_MAX)[0])
+    if cols.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(cols) > 3 * margin)
+    starts = cols[np.concatenate(([0], breaks + 1))]
+    ends = cols[np.concatenate((breaks, [cols.size - 1]))] + 1
+    w = mask8.shape[1]
+    return [(max(0, int(s0) - margin), min(w, int(s1) + margin)) for s0, s1 in zip(starts, ends, strict=True)]
+
+
 def oriented_response(L: np.ndarray, skin: np.ndarray, sigma_px: float, half_px: float,
-                      gain: float = 1.0):
+                      gain: float = 1.0, needed: np.ndarray | None = None):
     """Line evidence (L*) at scale `sigma_px` and the direction that gave it.
 
     For each direction ``d`` of `LINE_DIRECTIONS` (unit normal ``n``), with ``H`` the
@@ -1046,8 +1063,13 @@ def oriented_response(L: np.ndarray, skin: np.ndarray, sigma_px: float, half_px:
     and below, are held row after row with zero columns right of each row and zero rows
     below the image, so a sum along ``d`` is a sum of a flat array shifted by
     ``dy width + dx`` (`run_sum`); each tile goes through all directions while its
-    buffers stay in the processor's cache. The result equals the direct computation
-    (zero beyond the image) to float rounding.
+    buffers stay in the processor's cache. Of each tile only the column windows that can
+    differ from zero go through it (`column_windows`: skin within twice the reach of a sum
+    along ``d``; beyond, the response is exactly zero), each held as an image of its own
+    (a window's edges are as far from its skin as zero columns would be). The result
+    equals the direct computation (zero beyond the image) to float rounding. With
+    `needed` (bool, `L`'s shape), the windows are those within one reach of a needed
+    pixel instead: the result is the same there, and zero or partial elsewhere.
 
     Returns the largest response over directions (L*), the index of that direction
     (uint8) and the Hessian ``(Lxx, Lyy, Lxy)`` (for the depth of the lines found).
@@ -1062,7 +1084,6 @@ def oriented_response(L: np.ndarray, skin: np.ndarray, sigma_px: float, half_px:
     # (so no sum along a direction wraps into the next row: see `run_sum`)
     reach = max(k * dy for k, (_, dy) in zip(steps, LINE_DIRECTIONS, strict=True))
     gutter = max(k * abs(dx) for k, (dx, _) in zip(steps, LINE_DIRECTIONS, strict=True))
-    width = w + gutter
     best = np.zeros(L.shape, np.float32)
     which = np.zeros(L.shape, np.uint8)
     c = float(LINE_CLIP)
@@ -1070,55 +1091,64 @@ def oriented_response(L: np.ndarray, skin: np.ndarray, sigma_px: float, half_px:
     # row tiles with `reach` rows of context on each side (zero rows below the image),
     # each processed in all directions while its buffers stay in the processor's cache
     most = min(h, LINE_TILE_ROWS) + 2 * reach + 1
-    a, b, tr, e, s1, s2 = (np.zeros(most * width, np.float32) for _ in range(6))
-    tile_best = np.zeros(min(h, LINE_TILE_ROWS) * width, np.float32)
+    a, b, tr, e, s1, s2 = (np.zeros(most * (w + gutter), np.float32) for _ in range(6))
+    tile_best = np.zeros(min(h, LINE_TILE_ROWS) * (w + gutter), np.float32)
     tile_which, gt = (np.zeros(tile_best.size, np.uint8) for _ in range(2))
+    skin8 = skin.view(np.uint8)
+    need8 = None if needed is None else np.ascontiguousarray(needed).view(np.uint8)
     for y0 in range(0, h, LINE_TILE_ROWS):
         y1 = min(h, y0 + LINE_TILE_ROWS)
         t0, t1 = max(0, y0 - reach), min(h, y1 + reach)
-        rows = y1 - t0 + reach + 1
-        size = rows * width
-        mt = m[t0:t1]
-        for buf, val in ((a, cv2.multiply(cv2.subtract(lxx[t0:t1], lyy[t0:t1]), mt)),
-                         (b, cv2.multiply(lxy[t0:t1], mt, scale=2.0)),
-                         (tr, cv2.multiply(cv2.add(lxx[t0:t1], lyy[t0:t1]), mt))):
-            img = buf[:size].reshape(rows, width)
-            img[: t1 - t0, :w] = val
-            img[t1 - t0:] = 0
-        core = slice((y0 - t0) * width, (y1 - t0) * width)   # the tile's own rows
-        tb, tw, g = (x[: core.stop - core.start].reshape(-1, width) for x in (tile_best, tile_which, gt))
-        tb[:] = 0
-        tw[:] = 0
-        for k, (dx, dy) in enumerate(LINE_DIRECTIONS):
-            n = steps[k] + 1
-            ek, clipped = e[:size], s1[:size]
-            cv2.addWeighted(a[:size], float(cos2[k]), b[:size], float(sin2[k]), 0.0, dst=ek)
-            cv2.min(ek, tr[:size], dst=ek)
-            np.clip(ek, -c, c, out=clipped)
-            # the evidence divided by n: the sums below are means
-            cv2.addWeighted(ek, LINE_CLIP_SLOPE / n, clipped, 1.0 / n, 0.0, dst=ek)
-            step = dy * width + dx
-            spare = (s1[:size], s2[:size])
-            fwd = run_sum(ek, step, n, spare)
-            # the smaller of the means ahead (from x) and behind (up to x) on the tile's
-            # rows; zero where the half behind starts outside the image
-            back = steps[k] * step
-            lo = min(max(core.start, back), core.stop)
-            rc = spare[fwd is spare[0]][: core.stop - core.start]   # a free buffer
-            rc[: lo - core.start] = 0
-            np.minimum(fwd[lo:core.stop], fwd[lo - back:core.stop - back], out=rc[lo - core.start:])
-            rc = rc.reshape(-1, width)
-            if dx > 0:
-                rc[:, : steps[k] * dx] = 0
-            elif dx < 0:
-                rc[:, w + steps[k] * dx: w] = 0
-            # directions come in increasing k: the last that beat the best is the largest
-            cv2.compare(rc, tb, cv2.CMP_GT, dst=g)
-            cv2.min(g, k, dst=g)
-            cv2.max(tw, g, dst=tw)
-            cv2.max(tb, rc, dst=tb)
-        best[y0:y1] = tb[:, :w]
-        which[y0:y1] = tw[:, :w]
+        windows = (column_windows(skin8[t0:t1], 2 * gutter) if need8 is None
+                   else column_windows(need8[y0:y1], gutter))
+        for x0, x1 in windows:
+            ww = x1 - x0
+            width = ww + gutter
+            rows = y1 - t0 + reach + 1
+            size = rows * width
+            mt = m[t0:t1, x0:x1]
+            for buf, val in ((a, cv2.multiply(cv2.subtract(lxx[t0:t1, x0:x1], lyy[t0:t1, x0:x1]), mt)),
+                             (b, cv2.multiply(lxy[t0:t1, x0:x1], mt, scale=2.0)),
+                             (tr, cv2.multiply(cv2.add(lxx[t0:t1, x0:x1], lyy[t0:t1, x0:x1]), mt))):
+                img = buf[:size].reshape(rows, width)
+                img[: t1 - t0, :ww] = val
+                img[: t1 - t0, ww:] = 0
+                img[t1 - t0:] = 0
+            core = slice((y0 - t0) * width, (y1 - t0) * width)   # the tile's own rows
+            tb, tw, g = (x[: core.stop - core.start].reshape(-1, width)
+                         for x in (tile_best, tile_which, gt))
+            tb[:] = 0
+            tw[:] = 0
+            for k, (dx, dy) in enumerate(LINE_DIRECTIONS):
+                n = steps[k] + 1
+                ek, clipped = e[:size], s1[:size]
+                cv2.addWeighted(a[:size], float(cos2[k]), b[:size], float(sin2[k]), 0.0, dst=ek)
+                cv2.min(ek, tr[:size], dst=ek)
+                np.clip(ek, -c, c, out=clipped)
+                # the evidence divided by n: the sums below are means
+                cv2.addWeighted(ek, LINE_CLIP_SLOPE / n, clipped, 1.0 / n, 0.0, dst=ek)
+                step = dy * width + dx
+                spare = (s1[:size], s2[:size])
+                fwd = run_sum(ek, step, n, spare)
+                # the smaller of the means ahead (from x) and behind (up to x) on the tile's
+                # rows; zero where the half behind starts outside the image
+                back = steps[k] * step
+                lo = min(max(core.start, back), core.stop)
+                rc = spare[fwd is spare[0]][: core.stop - core.start]   # a free buffer
+                rc[: lo - core.start] = 0
+                np.minimum(fwd[lo:core.stop], fwd[lo - back:core.stop - back], out=rc[lo - core.start:])
+                rc = rc.reshape(-1, width)
+                if dx > 0:
+                    rc[:, : steps[k] * dx] = 0
+                elif dx < 0:
+                    rc[:, ww + steps[k] * dx: ww] = 0
+                # directions come in increasing k: the last that beat the best is the largest
+                cv2.compare(rc, tb, cv2.CMP_GT, dst=g)
+                cv2.min(g, k, dst=g)
+                cv2.max(tw, g, dst=tw)
+                cv2.max(tb, rc, dst=tb)
+            best[y0:y1, x0:x1] = tb[:, :ww]
+            which[y0:y1, x0:x1] = tw[:, :ww]
     return best, which, hes
 
 
@@ -1152,7 +1182,8 @@ def line_response(lxx: np.ndarray, lyy: np.ndarray, lxy: np.ndarray, sigma_px: f
 def _hessian_ridges(an: Analysis) -> Lines | None:
     """Lines of coarse photos: local Hessian depth, max over scales (see module notes)."""
     finest = work(an, LINE_SCALES_MM[0] / HESSIAN_PX_PER_SCALE, WHOLE_PX)
-    if finest is None:
+    valid = None if finest is None else line_search_area(finest)
+    if valid is None:
         return None
     best = theta = None
     for s_mm in LINE_SCALES_MM:
@@ -1168,10 +1199,8 @@ def _hessian_ridges(an: Analysis) -> Lines | None:
             theta = np.where(take, th, theta)
     if best is None:
         return None
-    traced = trace_lines(finest, best, theta, HESSIAN_DEPTH_HIGH, HESSIAN_DEPTH_LOW, groups=1)
-    if traced is None:
-        return None
-    centre, length, area, valid, near = traced
+    centre, length, area, near = trace_lines(finest, best, theta, valid, HESSIAN_DEPTH_HIGH,
+                                             HESSIAN_DEPTH_LOW, groups=1)
     return Lines(centre, best, best, theta, length, area, finest, valid, near, oriented=False)
 
 
@@ -1227,8 +1256,13 @@ def _ridges(an: Analysis) -> Lines | None:
     if LINE_SCALES_MM[0] / level_mm < LINE_ORIENTED_MIN_PX - 1e-9:
         return _hessian_ridges(an)
     finest = work(an, LINE_SCALES_MM[0] / LINE_PX_PER_SCALE, WHOLE_PX)
-    if finest is None:
+    valid = None if finest is None else line_search_area(finest)
+    if valid is None:
         return None
+    # the evidence and its angle are read on the searched skin and one pixel around it
+    # (the non-maximum suppression): only there are they computed in full (`needed`)
+    needed = cv2.dilate(valid.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
+    needed32 = None
     best = theta = scale = None
     hessians = []
     normals = line_normals()
@@ -1248,15 +1282,19 @@ def _ridges(an: Analysis) -> Lines | None:
         # pixels there (the response is smooth on that grid) and are interpolated back
         r = max(1, int(np.floor(s / LINE_PX_PER_SCALE + 1e-9)))
         if r == 1:
-            ev, which, hes = oriented_response(finest.L, finest.mask, s, half, gain)
+            ev, which, hes = oriented_response(finest.L, finest.mask, s, half, gain, needed)
             th = per_direction(normals, which)
         else:
             size = (max(8, w // r), max(8, h // r))
             if mask32 is None:
-                mask32 = finest.mask.astype(np.float32)
+                mask32, needed32 = finest.mask.astype(np.float32), needed.astype(np.float32)
             Lr = cv2.resize(finest.L, size, interpolation=cv2.INTER_AREA)
             mr = cv2.resize(mask32, size, interpolation=cv2.INTER_AREA) >= 0.5
-            small, which, hes = oriented_response(Lr, mr, s / r, half / r, gain)
+            # the reduced pixels a needed pixel's interpolation reads: the one its centre
+            # lies in (it overlaps it: a positive area average) and its 8 neighbours
+            nr = cv2.dilate((cv2.resize(needed32, size, interpolation=cv2.INTER_AREA) > 0).view(np.uint8),
+                            np.ones((3, 3), np.uint8)).view(bool)
+            small, which, hes = oriented_response(Lr, mr, s / r, half / r, gain, nr)
             if maps is None or maps[0] is best:
                 maps = [np.empty((h, w), np.float32) for _ in range(4)]
             ev, cs, sn, th = maps
@@ -1279,10 +1317,7 @@ def _ridges(an: Analysis) -> Lines | None:
             cv2.max(scale, cv2.min(take, len(hessians) - 1), dst=scale)
     if best is None:
         return None
-    traced = trace_lines(finest, best, theta, LINE_DEPTH_HIGH, LINE_DEPTH_LOW)
-    if traced is None:
-        return None
-    centre, length, area, valid, near = traced
+    centre, length, area, near = trace_lines(finest, best, theta, valid, LINE_DEPTH_HIGH, LINE_DEPTH_LOW)
     # depth D_n across the line at its centre pixels, from the Hessian of the scale that
     # gave the evidence (sampled at the pixel centre on that scale's grid)
     depth = np.zeros((h, w), np.float32)
@@ -1331,17 +1366,23 @@ def _good_components(li, ncomp, xs, ys, v, step, high, mm_per_px) -> tuple[np.nd
     return good, comp_len
 
 
-def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, high: float, low: float,
-                groups: int = LINE_GROUPS):
-    """Centre lines of the evidence map `best`: NMS, hysteresis, length and shape tests.
+def line_search_area(finest: Work) -> np.ndarray | None:
+    """The skin lines are searched on (`trace_lines`): the working level's skin eroded by
+    twice the widest line scale; None when that is too little skin (`enough_skin`)."""
+    valid = erode(finest.mask, 2.0 * LINE_SCALES_MM[-1] / finest.mm_per_px)
+    return valid if enough_skin(valid, finest.mm_per_px) else None
 
-    Returns ``(centre, length_mm, area_mm2, valid, near)`` or None (too little skin);
-    ``near`` are the near misses (`Lines.near`).
+
+def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, valid: np.ndarray, high: float,
+                low: float, groups: int = LINE_GROUPS):
+    """Centre lines of the evidence map `best` on the searched skin `valid`
+    (`line_search_area`): NMS, hysteresis, length and shape tests. `best` and `theta` are
+    read on `valid` and one pixel around it only.
+
+    Returns ``(centre, length_mm, area_mm2, near)``; ``near`` are the near misses
+    (`Lines.near`).
     """
     H, W = best.shape
-    valid = erode(finest.mask, 2.0 * LINE_SCALES_MM[-1] / finest.mm_per_px)
-    if not enough_skin(valid, finest.mm_per_px):
-        return None
     # non-maximum suppression across the line, with the normal quantised to 45 degrees
     B = cv2.copyMakeBorder(best, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
     cand = cv2.bitwise_and(cv2.compare(best, float(low), cv2.CMP_GE), valid.view(np.uint8))
@@ -1383,7 +1424,7 @@ def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, high: float, 
     near[ys[missed & ~keep], xs[missed & ~keep]] = True
     length = float(np.sum(step[keep]) * finest.mm_per_px)
     area = float(np.count_nonzero(valid)) * finest.mm_per_px ** 2
-    return centre, length, area, valid, near
+    return centre, length, area, near
 
 
 #: Largest ratio of two photos' mm per pixel at which a line metric's change is judged

@@ -169,14 +169,38 @@ def zone_polygons(xyz: np.ndarray) -> dict[str, np.ndarray]:
     return {name: xyz[list(zone_outline(name)), :2] for name in ZONE_NAMES}
 
 
-def zone_masks(xyz: np.ndarray, shape) -> dict[str, np.ndarray]:
-    """Each zone rasterised (bool, `shape[:2]`) from its triangles in image pixels."""
+def zone_windows(xyz: np.ndarray, shape) -> dict[str, tuple[np.ndarray, int, int]]:
+    """Each zone rasterised from its triangles in image pixels, within its own bounding box:
+    ``name -> (window, r0, c0)``, the window (bool) holding the zone's pixels of an image of
+    `shape[:2]` (its pixel ``(i, j)`` is the image's ``(r0 + i, c0 + j)``; nothing of the
+    zone lies outside it). The vertices carry 4 fractional bits and are moved by whole
+    pixels, so each window holds exactly the pixels the whole image would: a zone costs
+    its own area, not the image's."""
     h, w = shape[:2]
     out = {}
     pts = np.round(xyz[:, :2] * 16).astype(np.int32)   # 4 fractional bits
     for code, name in ZONE_CODES.items():
-        m = np.zeros((h, w), np.uint8)
-        for t in TRIANGLES[ZONES == code]:
-            cv2.fillConvexPoly(m, pts[t], 1, lineType=cv2.LINE_8, shift=4)
-        out[name] = m.astype(bool)
+        tris = TRIANGLES[ZONES == code]
+        p = pts[tris.ravel()]
+        # whole pixels around every vertex (a polygon fills no pixel beyond them)
+        c0, r0 = (max(0, int(v) // 16 - 2) for v in p.min(0))
+        c1, r1 = (min(n, int(v) // 16 + 3) for v, n in zip(p.max(0), (w, h), strict=True))
+        m = np.zeros((max(0, r1 - r0), max(0, c1 - c0)), np.uint8)
+        if m.size:
+            shift = np.array([c0 * 16, r0 * 16], np.int32)
+            for t in tris:
+                cv2.fillConvexPoly(m, pts[t] - shift, 1, lineType=cv2.LINE_8, shift=4)
+        out[name] = (m.view(bool), r0, c0)
+    return out
+
+
+def zone_masks(xyz: np.ndarray, shape) -> dict[str, np.ndarray]:
+    """Each zone rasterised (bool, `shape[:2]`) from its triangles in image pixels
+    (`zone_windows`, placed in the image)."""
+    h, w = shape[:2]
+    out = {}
+    for name, (win, r0, c0) in zone_windows(xyz, shape).items():
+        m = np.zeros((h, w), bool)
+        m[r0:r0 + win.shape[0], c0:c0 + win.shape[1]] = win
+        out[name] = m
     return out

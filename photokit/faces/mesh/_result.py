@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._geometry import zone_masks, zone_polygons
+from ._geometry import zone_masks, zone_polygons, zone_windows
 from ._topology import ZONE_NAMES
 
 
@@ -84,6 +84,11 @@ class FaceMesh:
     def zone_masks(self, shape) -> dict[str, np.ndarray]:
         """Zones rasterised from their mesh triangles, ``name -> bool (H, W)``."""
         return zone_masks(self.landmarks, shape)
+
+    def zone_windows(self, shape) -> dict[str, tuple[np.ndarray, int, int]]:
+        """Zones rasterised within their own bounding boxes, ``name -> (bool window, r0,
+        c0)`` (`photokit.faces.mesh._geometry.zone_windows`: the pixels of `zone_masks`)."""
+        return zone_windows(self.landmarks, shape)
 
     def to_dict(self) -> dict:
         """The face's entry of SPEC's ``faces`` list."""
