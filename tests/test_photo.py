@@ -437,9 +437,9 @@ def test_cli_refusal_of_corrupt_png_is_one_line(tmp_path, capfd):
 
 
 def test_memo_makes_once_across_threads_and_pickles():
-    """Two stages on two threads asking for the same work (the face pass of BEFORE, by
-    align and by compare's skin search) get one computation; a pickled photo keeps its
-    results and none of its locks."""
+    """Stages on several threads asking for the same work of one photo (measure's jobs run
+    on a pool) get one computation; a pickled photo keeps its results and none of its
+    locks."""
     import pickle
     import threading
     import time

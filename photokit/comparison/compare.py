@@ -402,22 +402,13 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
     if roi_b is not None and not roi_b.any():
         raise PhotokitError("the ROI is empty", roi if isinstance(roi, (str, os.PathLike)) else None)
 
-    # BEFORE's skin does not depend on the alignment: it is found on a second thread
-    # meanwhile (align's serial stretches leave a core free; BEFORE's face pass is made
-    # once, by whichever asks first, `Photo.memo`). An alignment failure is reported first.
-    pool = ThreadPoolExecutor(max_workers=1)
-    skin = pool.submit(followed_skin, pb, roi=roi_b, reference=ref_b, mm_per_px=mm_per_px or pb.mm_per_px,
-                       calibration=calibration)
-    try:
-        al = alignment if alignment is not None else align(pb, pa, roi=roi_b)
-        if al.status != "ok":
-            raise PhotokitError(f"cannot compare: alignment failed ({al.reason})", pa.path)
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
+    al = alignment if alignment is not None else align(pb, pa, roi=roi_b)
+    if al.status != "ok":
+        raise PhotokitError(f"cannot compare: alignment failed ({al.reason})", pa.path)
     # what AFTER covers, and AFTER on BEFORE's grid (the lighting check, the report's
-    # views), do not depend on the skin or the measurements: they are resampled on the
-    # second thread next
+    # views), do not depend on the skin or the measurements: they are resampled on a
+    # second thread meanwhile
+    pool = ThreadPoolExecutor(max_workers=1)
     covered = pool.submit(al.valid_mask)
     aligned = pool.submit(al.warp, pa.rgb8())
     pool.shutdown(wait=False)
@@ -426,7 +417,8 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
     from ..measurement.measure import measure
 
     names = list(metrics) if metrics is not None else None
-    whole, _, context = skin.result()
+    whole, _, context = followed_skin(pb, roi=roi_b, reference=ref_b, mm_per_px=mm_per_px or pb.mm_per_px,
+                                      calibration=calibration)
     valid = covered.result()
     region = whole & valid
     roi_inside = float(region.sum()) / max(1, int(whole.sum()))
