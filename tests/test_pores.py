@@ -230,3 +230,12 @@ def test_contrast_is_continuous_across_the_resampling_switch():
     (n_fine, c_fine), (n_coarse, c_coarse) = res.values()
     assert c_fine == pytest.approx(c_coarse, rel=0.04), res
     assert n_fine == pytest.approx(n_coarse, rel=0.03), res
+
+
+def test_capture_term_rises_where_pores_reach_the_resolution_limit():
+    assert P.pore_capture_cv(P.PORE_MM_PER_PX) == P.PORE_COUNT_CAPTURE_CV
+    assert P.pore_capture_cv(0.1) == P.PORE_COUNT_CAPTURE_CV
+    assert P.pore_capture_cv(0.29) == P.PORE_COUNT_CAPTURE_CV_COARSE
+    mid = (P.PORE_MM_PER_PX + P.PORE_COARSE_MM_PER_PX) / 2
+    both = (P.PORE_COUNT_CAPTURE_CV, P.PORE_COUNT_CAPTURE_CV_COARSE)
+    assert P.pore_capture_cv(mid) == pytest.approx(sum(both) / 2)

@@ -549,8 +549,15 @@ PORE_NEAR_PROBIT = (-0.6, 6.0)
 #: (`found_se`): exposure, focus and JPEG move every pore's contrast at once. On the same
 #: re-captures the density's SD over captures was 1.04 /cm^2 (light skin, 49 /cm^2) and
 #: 0.69 (dark, 44 /cm^2), flicker alone 0.30 and 0.28: 2.0 % and 1.4 % on top. (VISIA's
-#: pores repeat within 2-4 %.)
+#: pores repeat within 2-4 %.) That holds where pores are searched at `PORE_MM_PER_PX`
+#: (photos of 0.14 mm/px or finer); coarser photos, whose pores lie near the resolution
+#: limit, move more: a 12 MP portrait at 0.24 mm/px re-captured 6 times (warp +-2 deg,
+#: +-3 %, exposure +-8 %, white balance +-3 %, noise, JPEG) gave z-scores of RMS 1.38
+#: under 2.5 %. The term rises linearly to `PORE_COUNT_CAPTURE_CV_COARSE` (VISIA's upper
+#: 4 %) at `PORE_COARSE_MM_PER_PX` (`pore_capture_cv`).
 PORE_COUNT_CAPTURE_CV = 0.025
+PORE_COUNT_CAPTURE_CV_COARSE = 0.04
+PORE_COARSE_MM_PER_PX = 0.25
 
 
 def pore_features(an: Analysis) -> list[dict] | None:
@@ -572,15 +579,24 @@ def pore_found_p(margin, probit) -> np.ndarray:
     return ndtr(a + b * np.asarray(margin, np.float64))
 
 
+def pore_capture_cv(mm_per_px: float) -> float:
+    """The pore count's capture term at the resolution pores were searched at:
+    `PORE_COUNT_CAPTURE_CV` up to `PORE_MM_PER_PX`, rising linearly to
+    `PORE_COUNT_CAPTURE_CV_COARSE` at `PORE_COARSE_MM_PER_PX` and beyond."""
+    t = np.clip((mm_per_px - PORE_MM_PER_PX) / (PORE_COARSE_MM_PER_PX - PORE_MM_PER_PX), 0.0, 1.0)
+    return float(PORE_COUNT_CAPTURE_CV + t * (PORE_COUNT_CAPTURE_CV_COARSE - PORE_COUNT_CAPTURE_CV))
+
+
 def _count_noise(an: Analysis, value: float) -> float | str:
     """`found_se` of the pore count per cm^2: a re-capture of the same skin finds the same
-    pores but those near a threshold (docs/NOISE.md, "Pores: the same pores, found again")."""
+    pores but those near a threshold (docs/NOISE.md, "Pores: the same pores, found again"),
+    and the capture moves them all (`pore_capture_cv`)."""
     r = _pores(an)
     if r is None:
         return "no pores searched"
     pf, pn = r.found_again()
     return found_se(np.ones(r.count), pf, np.ones(r.near_margin.size), pn, per_weight=100.0 / r.area_mm2,
-                    capture_cv=PORE_COUNT_CAPTURE_CV)
+                    capture_cv=pore_capture_cv(r.searched.mm_per_px))
 
 
 def _area_noise(an: Analysis, value: float) -> float | str:
