@@ -261,16 +261,20 @@ def found_again(n_skins: int, n: int = 5, ita: float | None = None) -> tuple[lis
                 found_b = cKDTree(canonical(imb, rb.x, rb.y))
                 inv = np.linalg.inv(np.asarray(imb.truth.H))
                 edge = cv2.erode(roib.astype(np.uint8), np.ones((31, 31), np.uint8)) > 0
-                for kind, (x, y, m) in (("found", (ra.x, ra.y, ra.margin)),
-                                        ("near", (ra.near_x, ra.near_y, ra.near_margin))):
+                for kind, (x, y, m, d) in (("found", (ra.x, ra.y, ra.margin, ra.diameter_mm)),
+                                           ("near", (ra.near_x, ra.near_y, ra.near_margin,
+                                                     np.full(ra.near_x.size, np.nan)))):
                     q = canonical(ima, x, y)
                     qb = np.c_[q, np.ones(len(q))] @ inv.T
                     xb, yb = (qb[:, :2] / qb[:, 2:]).T
                     inside = ((xb >= 0) & (yb >= 0) & (xb < roib.shape[1] - 0.5) & (yb < roib.shape[0] - 0.5))
                     inside[inside] = edge[np.round(yb[inside]).astype(int), np.round(xb[inside]).astype(int)]
-                    again = found_b.query(q[inside], distance_upper_bound=tol)[0] < np.inf
-                    rows += [{"kind": kind, "skin": s, "a": a, "b": b, "margin": float(mi), "found": bool(f)}
-                             for mi, f in zip(m[inside], again, strict=True)]
+                    dist, idx = found_b.query(q[inside], distance_upper_bound=tol)
+                    again = dist < np.inf
+                    d_b = np.where(again, rb.diameter_mm[np.minimum(idx, rb.count - 1)], np.nan)
+                    rows += [{"kind": kind, "skin": s, "a": a, "b": b, "margin": float(mi), "found": bool(f),
+                              "d": float(da), "d_again": float(db)}
+                             for mi, f, da, db in zip(m[inside], again, d[inside], d_b, strict=True)]
     return rows, caps_of
 
 
@@ -308,6 +312,10 @@ def section_found_again(n_skins: int) -> None:
             print(f"  {kind:5} {len(rs):6}: " + "; ".join(cells))
             print(f"        refitted probit (a, b): {np.round(fit_probit(rs), 2).tolist()} "
                   f"(in use: {list(probits[kind])})")
+        both = [r for r in rows if r["kind"] == "found" and r["found"]]
+        lr = np.log(np.array([r["d_again"] / r["d"] for r in both]) ** 2)
+        print(f"  a pore's disc area found again: SD of ln(area ratio) {np.std(lr):.3f}, "
+              f"i.e. each capture's own {np.std(lr) / math.sqrt(2):.3f}")
         obs = flick = cap = 0.0
         for s, rs in caps_of.items():
             d = np.array([r.count / r.area_mm2 * 100 for r in rs])

@@ -539,23 +539,24 @@ PORE_CAPTURE_CV = 0.04
 #: ``Phi(a + b m)`` of its log-margin `m` (`pore_found_p`); and of a near miss
 #: (`PORE_NEAR_PROBIT`). Fitted by maximum likelihood on synthetic re-captures
 #: (``benchmarks/bench_pores.py --found-again 6``: 6 skins x 5 captures, light and pose as
-#: ``bench_noise.py``, 0.07 mm/px; ~480,000 pores and ~230,000 near misses looked for in
-#: the other captures): found (-0.21, 3.17) on light skin, (0.17, 3.20) on dark (ITA -20);
-#: near (-0.65, 5.80) and (-0.52, 6.19). A pore just over its thresholds is found again
+#: ``bench_noise.py``, 0.07 mm/px; ~500,000 pores and ~250,000 near misses looked for in
+#: the other captures): found (-0.24, 3.17) on light skin, (0.09, 3.24) on dark (ITA -20);
+#: near (-0.65, 5.75) and (-0.61, 5.82). A pore just over its thresholds is found again
 #: about half the time, one 35 % over them (m = 0.3) nine times in ten.
 PORE_FOUND_PROBIT = (-0.05, 3.2)
 PORE_NEAR_PROBIT = (-0.6, 6.0)
 #: Relative SD of the pore count between captures beyond each pore's own flicker
 #: (`found_se`): exposure, focus and JPEG move every pore's contrast at once. On the same
-#: re-captures the density's SD over captures was 1.04 /cm^2 (light skin, 49 /cm^2) and
-#: 0.69 (dark, 44 /cm^2), flicker alone 0.30 and 0.28: 2.0 % and 1.4 % on top. (VISIA's
+#: re-captures the density's SD over captures was 0.61 /cm^2 (light skin, 49 /cm^2) and
+#: 0.46 (dark, 44 /cm^2), flicker alone 0.31 and 0.28: 1.1 % and 0.8 % on top; on the
+#: real close-up re-captured 5 times (``bench_noise.py`` "real") about 1.2 %. (VISIA's
 #: pores repeat within 2-4 %.) That holds where pores are searched at `PORE_MM_PER_PX`
 #: (photos of 0.14 mm/px or finer); coarser photos, whose pores lie near the resolution
 #: limit, move more: a 12 MP portrait at 0.24 mm/px re-captured 6 times (warp +-2 deg,
 #: +-3 %, exposure +-8 %, white balance +-3 %, noise, JPEG) gave z-scores of RMS 1.38
 #: under 2.5 %. The term rises linearly to `PORE_COUNT_CAPTURE_CV_COARSE` (VISIA's upper
 #: 4 %) at `PORE_COARSE_MM_PER_PX` (`pore_capture_cv`).
-PORE_COUNT_CAPTURE_CV = 0.025
+PORE_COUNT_CAPTURE_CV = 0.015
 PORE_COUNT_CAPTURE_CV_COARSE = 0.04
 PORE_COARSE_MM_PER_PX = 0.25
 
