@@ -13,11 +13,13 @@ dark Gaussian dip of depth ``A`` (L*) and SD ``s`` it peaks at ``A / 2`` at scal
 so the contrast estimate is ``2 D``. A pore is a local maximum of ``D`` in space and
 scale (3 x 3 x 3) with contrast above 2.75 L* (the synthetic micro-relief alone yields
 ~7 false pores per cm^2 at 1.5 L*) and at least twice the RMS texture around it
-(`_stands_out`: L* about its mean within a 1 mm Gaussian window; speckle between glints
+(`_texture_rms`: L* about its mean within a 1 mm Gaussian window; speckle between glints
 or on rough skin reaches 2.75 L* too), whose Hessian at its scale is blob-like (smaller
 eigenvalue at least 0.35 of the larger: lines are wrinkles, not pores), whose centre
 lies at least its own SD inside the skin mask (Euclidean distance to the nearest
-non-skin pixel); of pores closer than the larger radius only the stronger is kept. Its
+non-skin pixel); of pores closer than the larger radius only the stronger is kept.
+Candidates within `PORE_NEAR` of the contrast or texture threshold are kept apart as
+near misses, for the pore count's noise model (`PoreResult`, `pore_found_p`). Its
 centre is refined to a fraction of a pixel (the vertex of the parabola through ``D``
 along each axis). Scales under 0.7 working pixels are not searched (at 0.14 mm/px,
 pores under 0.28 mm are found at that scale and reported as 0.28 mm). As in SIFT, wide
@@ -40,8 +42,9 @@ held-out bottom half precision 0.82, recall 0.73, F1 0.77; whole region precisio
 recall 0.70, F1 0.71 (0.72 with the bilinear sampling these thresholds were chosen with;
 a rescan of the contrast threshold 2.75-3.2 and the texture ratio 2-2.2 on the top half
 found at most 0.657 there and 0.709-0.714 over the whole), pixel Dice 0.48 (published
-anchors on such data: DoG 0.44, a trained CNN 0.67). The glabella (F1 0.60) holds most of the tuning half's
-false hits: pores left unannotated near the brow, and dark gaps in specular speckle.
+anchors on such data: DoG 0.44, a trained CNN 0.67). The glabella (F1 0.60) holds most
+of the tuning half's false hits: pores left unannotated near the brow, and dark gaps in
+specular speckle.
 Recall is what limits F1: the missed pores are faint and small, and lower thresholds
 (or a finer working level) add false hits as fast as pores. The outlines bound it: 39 %
 of them enclose a dip under 1 L* (below the skin's texture RMS, 1.2 L*; found at 0.2-0.43),
@@ -94,7 +97,7 @@ MIN_SIGMA_PX = 0.7
 #: measure says why: the photo is too coarse (above about 0.29 mm/px).
 MIN_LARGEST_SIGMA_PX = 1.2
 #: A pore's contrast must be at least this multiple of the RMS texture around it
-#: (`_stands_out`): speckle in a glinting or rough patch is not a pore.
+#: (`_texture_rms`): speckle in a glinting or rough patch is not a pore.
 PORE_TEXTURE_RATIO = 2.0
 #: SD (mm) of the Gaussian window the local texture RMS is taken over.
 TEXTURE_WINDOW_MM = 1.0

@@ -21,7 +21,11 @@ evidence; when the skin detail was too weak for the mesh's identity evidence, th
 feature path's own identity checks vouch, with a warning). The feature path does not
 depend on the mesh fit: when the meshes alone already say the face kept its shape
 (`photokit.registration.mesh.rigid_deviation` under the tolerance) it starts on a second
-thread before the fit, which changes when it runs, not what is returned. Otherwise:
+thread before the fit, which changes when it runs, not what is returned. When the
+detector finds the face in one photo only (too close, cut by the frame), the other's face
+is meshed where the feature alignment below carries the found mesh
+(`photokit.faces.mesh.face_near`), and the pair goes through the mesh after all.
+Otherwise:
 
 Pipeline (on a working grid of at most `WORK_SIDE` px, features at `FEATURE_SIDE` px;
 never on the full 12 MP image; the only full-resolution step is `Alignment.warp`):
@@ -1134,6 +1138,9 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
     if any, lies on BEFORE's face (at least `MESH_ROI_SHARE` of it), the face is aligned
     through the mesh (`_align_mesh`, ``method="mesh"``); otherwise by features on the
     subject (``method="features"``): skin close-ups, body areas, a face the mesh misses.
+    When the detector found the face in one photo only, the other's is meshed where that
+    feature alignment carries the found mesh (`photokit.faces.mesh.face_near`), and the
+    pair is aligned through the mesh after all.
     """
     def prepared(source):   # each photo decoded, its luma and its face, on its own thread
         p = load(source)
