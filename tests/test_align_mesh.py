@@ -367,3 +367,16 @@ def test_a_face_the_detector_misses_is_meshed_where_the_other_s_mesh_lands(astro
     # no face where the other's mesh lands (a blank photo): the feature path's answer stands
     blank = np.full_like(astronaut, 128)
     assert A.face_near(blank, lm) is None
+
+
+def test_a_mesh_carried_off_the_photo_is_not_meshed(astronaut, face):
+    """A refused alignment may carry the found mesh anywhere: off the photo (or not
+    finite) there is nothing to mesh, and the feature path's answer stands."""
+    from photokit.io.photo import load
+    from photokit.registration.align import _face_carried
+
+    photo = load(astronaut)
+    far = np.array([[1.0, 0, 5000.0], [0, 1.0, 0], [0, 0, 1.0]])
+    assert _face_carried(photo, far, face) is None
+    assert _face_carried(photo, np.full((3, 3), np.nan), face) is None
+    assert _face_carried(photo, np.eye(3), face) is not None

@@ -1159,18 +1159,19 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
         return _align_faces(gb, ga, fb[0], fa[0], sub_b or head, refine)
     sub_b = sub_b or find_subject(gb, roi, faces=faces, head=head)
     a = _align_on(gb, ga, sub_b, sub_b, refine)
-    if a.homography is not None and bool(fb) != bool(fa):
+    h = a.homography
+    if h is not None and bool(fb) != bool(fa) and np.all(np.isfinite(h)) and abs(np.linalg.det(h)) > 1e-12:
         # one photo's face is meshed, the other's was not found (a face the detector
         # misses: too close, cut by the frame). One global model cannot follow a face's
         # perspective when the distance changed, and its residual does not show it; so the
         # missed face is meshed where this alignment, even a refused one, carries the
         # other's mesh, and the pair goes through the mesh with its checks (docs/ALIGN.md)
         if fb and on_face and pa.is_colour:
-            carried = face_near(pa.pixels, _apply(np.linalg.inv(a.homography), fb[0].landmarks[:, :2]))
+            carried = _face_carried(pa, np.linalg.inv(h), fb[0])
             if carried is not None:
                 return _align_faces(gb, ga, fb[0], carried, head if roi is None else sub_b, refine)
         if fa and pb.is_colour:
-            carried = face_near(pb.pixels, _apply(a.homography, fa[0].landmarks[:, :2]))
+            carried = _face_carried(pb, h, fa[0])
             if carried is not None and (roi_b is None or _mesh_covers(carried, roi_b)):
                 head = mesh_subject(carried.landmarks, gb.shape)
                 sub = head if roi is None else find_subject(gb, roi, faces=faces, head=head)
@@ -1187,6 +1188,17 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
         return b
     a.reason = f"{a.reason[:a.reason.index(')') + 1]}; on the whole frame: {b.reason}"
     return a
+
+
+def _face_carried(photo: Photo, h: np.ndarray, face):
+    """The face of `photo` meshed where the homography `h` (the other photo's pixels ->
+    `photo`'s) carries `face`'s mesh (`photokit.faces.mesh.face_near`); None when no face
+    is there, or when the carried mesh is not finite or lies far outside the photo."""
+    pts = _apply(h, face.landmarks[:, :2])
+    size = np.array([photo.width, photo.height], np.float64)
+    if not np.all(np.isfinite(pts)) or np.any(pts.max(0) < 0) or np.any(pts.min(0) > size):
+        return None
+    return face_near(photo.pixels, pts)
 
 
 def _align_faces(gb: np.ndarray, ga: np.ndarray, face_b, face_a, sub: Subject, refine: bool) -> Alignment:
