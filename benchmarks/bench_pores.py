@@ -337,6 +337,25 @@ def section_found_again(n_skins: int) -> None:
         print(f"  pooled SD observed {math.sqrt(obs / k):.2f}, model {math.sqrt((flick + cap) / k):.2f} "
               f"(flicker alone {math.sqrt(flick / k):.2f}); "
               f"observed / model {math.sqrt(obs / (flick + cap)):.2f}")
+        # the covered share (pores.area_pct): flicker, each pore's area jitter, capture
+        obs = model = mean = 0.0
+        for rs in caps_of.values():
+            share = [100 * np.sum(np.pi * (r.diameter_mm / 2) ** 2) / r.area_mm2 for r in rs]
+            var = []
+            for r in rs:
+                pf, pn = r.found_again()
+                w = np.pi * (r.diameter_mm / 2) ** 2
+                wn = np.pi * (r.near_diameter_mm / 2) ** 2
+                var.append((100.0 / r.area_mm2) ** 2 * (
+                    float(np.sum(pf * (1 - pf) * w * w) + np.sum(pn * (1 - pn) * wn * wn))
+                    + (P.PORE_AREA_JITTER ** 2) * float(np.sum(w * w))
+                    + (P.PORE_AREA_CAPTURE_RATIO * P.pore_capture_cv(r.searched.mm_per_px)
+                       * float(np.sum(w))) ** 2))
+            obs += float(np.var(share, ddof=1))
+            model += float(np.mean(var))
+            mean += float(np.mean(share)) / k
+        print(f"  covered share {mean:.2f} %: pooled SD observed {math.sqrt(obs / k):.3f} %, model "
+              f"{math.sqrt(model / k):.3f} %; observed / model {math.sqrt(obs / model):.2f}")
 
 
 def run() -> dict:

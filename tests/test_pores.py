@@ -182,6 +182,11 @@ def test_near_misses_and_found_again():
     poisson = 100.0 / rd.area_mm2 * np.sqrt(rd.count)
     se = P._count_noise(deep_only, P.pore_density(deep_only))
     assert se < 0.35 * poisson, (se, poisson)
+    # the covered share too: under the compound Poisson SE of its disc areas
+    w = np.pi * (rd.diameter_mm / 2) ** 2
+    poisson_area = 100.0 / rd.area_mm2 * np.sqrt(np.sum(w * w))
+    assert P._area_noise(deep_only, P.area_pct(deep_only)) < 0.5 * poisson_area
+    assert rd.near_diameter_mm.size == rd.near_x.size
     # the same skin with every pore about at the threshold flickers more than with every
     # pore deep: its relative SE is over twice as large
     rel = {}
