@@ -294,6 +294,7 @@ def fit_probit(rows: list[dict]) -> np.ndarray:
 
 def section_found_again(n_skins: int) -> None:
     from photokit.metrics import pores as P
+    from photokit.metrics.noise import found_se
 
     for ita in (None, -20.0):
         rows, caps_of = found_again(n_skins, ita=ita)
@@ -319,12 +320,14 @@ def section_found_again(n_skins: int) -> None:
         obs = flick = cap = 0.0
         for s, rs in caps_of.items():
             d = np.array([r.count / r.area_mm2 * 100 for r in rs])
-            parts = []    # (flicker, capture) variances per capture, (/cm^2)^2
-            for r in rs:
+            parts = []    # (flicker, capture) variances per capture, (/cm^2)^2: `found_se`'s
+            for r in rs:  # model without its continuity correction
                 pf, pn = r.found_again()
-                k2 = (100.0 / r.area_mm2) ** 2
-                parts.append((k2 * float(np.sum(pf * (1 - pf)) + np.sum(pn * (1 - pn))),
-                              k2 * (P.PORE_COUNT_CAPTURE_CV * r.count) ** 2))
+                args = (np.ones(r.count), pf, np.ones(r.near_margin.size), pn)
+                alone = found_se(*args, per_weight=100.0 / r.area_mm2, step=0.0) ** 2
+                total = found_se(*args, per_weight=100.0 / r.area_mm2, step=0.0,
+                                 capture_cv=P.pore_capture_cv(r.searched.mm_per_px)) ** 2
+                parts.append((alone, total - alone))
             obs += float(np.var(d, ddof=1))
             flick += float(np.mean([f for f, _ in parts]))
             cap += float(np.mean([c for _, c in parts]))
@@ -344,13 +347,10 @@ def section_found_again(n_skins: int) -> None:
             var = []
             for r in rs:
                 pf, pn = r.found_again()
-                w = np.pi * (r.diameter_mm / 2) ** 2
-                wn = np.pi * (r.near_diameter_mm / 2) ** 2
-                var.append((100.0 / r.area_mm2) ** 2 * (
-                    float(np.sum(pf * (1 - pf) * w * w) + np.sum(pn * (1 - pn) * wn * wn))
-                    + (P.PORE_AREA_JITTER ** 2) * float(np.sum(w * w))
-                    + (P.PORE_AREA_CAPTURE_RATIO * P.pore_capture_cv(r.searched.mm_per_px)
-                       * float(np.sum(w))) ** 2))
+                w, wn = np.pi * (r.diameter_mm / 2) ** 2, np.pi * (r.near_diameter_mm / 2) ** 2
+                var.append(found_se(w, pf, wn, pn, per_weight=100.0 / r.area_mm2, jitter=P.PORE_AREA_JITTER,
+                                    step=0.0, capture_cv=P.PORE_AREA_CAPTURE_RATIO
+                                    * P.pore_capture_cv(r.searched.mm_per_px)) ** 2)
             obs += float(np.var(share, ddof=1))
             model += float(np.mean(var))
             mean += float(np.mean(share)) / k

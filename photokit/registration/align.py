@@ -1154,25 +1154,28 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
     sub_b = None if fb and fa and roi is None else find_subject(gb, roi, faces=faces, head=head)
     # the user's ROI itself decides, not the subject grown around it to anchor a feature
     # alignment (a head ellipse that takes in the wall behind a close face)
-    on_face = bool(fb) and (roi_b is None or _mesh_covers(fb[0], roi_b))
+    def roi_on(face) -> bool:
+        return roi_b is None or _mesh_covers(face, roi_b)
+
+    on_face = bool(fb) and roi_on(fb[0])
     if fb and fa and on_face:
         return _align_faces(gb, ga, fb[0], fa[0], sub_b or head, refine)
     sub_b = sub_b or find_subject(gb, roi, faces=faces, head=head)
     a = _align_on(gb, ga, sub_b, sub_b, refine)
     h = a.homography
-    if h is not None and bool(fb) != bool(fa) and np.all(np.isfinite(h)) and abs(np.linalg.det(h)) > 1e-12:
+    if h is not None and bool(fb) != bool(fa):
         # one photo's face is meshed, the other's was not found (a face the detector
         # misses: too close, cut by the frame). One global model cannot follow a face's
         # perspective when the distance changed, and its residual does not show it; so the
         # missed face is meshed where this alignment, even a refused one, carries the
         # other's mesh, and the pair goes through the mesh with its checks (docs/ALIGN.md)
         if fb and on_face and pa.is_colour:
-            carried = _face_carried(pa, np.linalg.inv(h), fb[0])
+            carried = _face_carried(pa, h, fb[0], inverse=True)
             if carried is not None:
                 return _align_faces(gb, ga, fb[0], carried, head if roi is None else sub_b, refine)
         if fa and pb.is_colour:
             carried = _face_carried(pb, h, fa[0])
-            if carried is not None and (roi_b is None or _mesh_covers(carried, roi_b)):
+            if carried is not None and roi_on(carried):
                 head = mesh_subject(carried.landmarks, gb.shape)
                 sub = head if roi is None else find_subject(gb, roi, faces=faces, head=head)
                 return _align_faces(gb, ga, carried, fa[0], sub, refine)
@@ -1190,11 +1193,14 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
     return a
 
 
-def _face_carried(photo: Photo, h: np.ndarray, face):
+def _face_carried(photo: Photo, h: np.ndarray, face, inverse: bool = False):
     """The face of `photo` meshed where the homography `h` (the other photo's pixels ->
-    `photo`'s) carries `face`'s mesh (`photokit.faces.mesh.face_near`); None when no face
-    is there, or when the carried mesh is not finite or lies far outside the photo."""
-    pts = _apply(h, face.landmarks[:, :2])
+    `photo`'s; with `inverse`, its inverse) carries `face`'s mesh
+    (`photokit.faces.mesh.face_near`); None when no face is there, when `h` is not a
+    finite invertible homography, or when the carried mesh lies outside the photo."""
+    if not np.all(np.isfinite(h)) or abs(np.linalg.det(h)) <= 1e-12:
+        return None
+    pts = _apply(np.linalg.inv(h) if inverse else h, face.landmarks[:, :2])
     size = np.array([photo.width, photo.height], np.float64)
     if not np.all(np.isfinite(pts)) or np.any(pts.max(0) < 0) or np.any(pts.min(0) > size):
         return None

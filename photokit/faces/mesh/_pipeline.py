@@ -56,9 +56,7 @@ def find_faces(rgb: np.ndarray, *, max_faces: int | None = None, proposals=None,
     photo's limbus, `photokit.faces.mesh.fit_limbus`), and its pose and zone visibility
     from the 3D mesh.
     """
-    rgb = np.asarray(rgb)
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"find_faces wants an RGB uint8/uint16 (H, W, 3) array, not {rgb.dtype} {rgb.shape}")
+    rgb = _rgb(rgb, "find_faces")
     faces: list[FaceMesh] = []
     for det in detect(rgb, proposals=proposals, fallbacks=fallbacks):
         if max_faces is not None and len(faces) >= max_faces:
@@ -80,11 +78,17 @@ def face_near(rgb: np.ndarray, guess: np.ndarray) -> FaceMesh | None:
     ``"carried"``): e.g. another photo's mesh carried over by an alignment, where the
     detector missed the face. None when the mesh's presence score says there is none.
     """
-    rgb = np.asarray(rgb)
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"face_near wants an RGB uint8/uint16 (H, W, 3) array, not {rgb.dtype} {rgb.shape}")
+    rgb = _rgb(rgb, "face_near")
     xyz, score = mesh_near(rgb, guess)
     return None if xyz is None else _face(rgb, xyz, score, "carried")
+
+
+def _rgb(rgb, caller: str) -> np.ndarray:
+    """`rgb` as an array, checked to be an RGB uint8/uint16 (H, W, 3) photo."""
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"{caller} wants an RGB uint8/uint16 (H, W, 3) array, not {rgb.dtype} {rgb.shape}")
+    return rgb
 
 
 def _face(rgb: np.ndarray, xyz: np.ndarray, score: float, source: str) -> FaceMesh:
