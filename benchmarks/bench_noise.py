@@ -30,11 +30,13 @@ roughness, pore density (50/cm^2), brown-spot count (40), spot contrast, wrinkle
 default light skin, the same light and pose as ``synthetic``, calibrated by the reference
 skin; the melanin pairs, whose change covers the reference too, by a colour card): the
 measured change and the floor as a % of the metric's value, and the share of pairs
-that call a significant decrease.
+that call a significant decrease. ``--area K`` makes them on K times that skin (sides x
+sqrt K) with K times as many lines and brown spots: the same densities over more of a
+face (a 1200 x 900 patch is 53 cm^2; a face close-up shows 200-300 cm^2 of skin).
 
 Run: ``python benchmarks/bench_noise.py [--protocols synthetic,real,zoom,card,change]
 [--pairs 2] [--workers 2] [--json out.json] [--changes texture.wrinkle_density,...]
-[--steps 1,2]`` (``--changes``/``--steps``: only those known changes, seeds unchanged).
+[--steps 1,2] [--area K]`` (``--changes``/``--steps``: only those known changes, seeds unchanged).
 """
 
 from __future__ import annotations
@@ -65,6 +67,9 @@ CHANGES = {
     "texture.wrinkle_density": ("wrinkles", 20, -2),
     "pigment.mi_mean": ("melanin", 0.45, -0.045),
 }
+#: the changes whose SkinParams field is a number of features in the frame (scaled with
+#: the area by ``--area``); pore density is per cm^2 already
+COUNTED = ("brown_spots", "wrinkles")
 #: VISIA repeatability yardsticks (docs: DOMAIN.md), % of the value
 VISIA = {"texture.roughness": "<2", "texture.pore_density": "2-4", "spots.count": "~6",
          "spots.brown_contrast": "<2", "texture.wrinkle_density": "~6", "pigment.mi_mean": "<2"}
@@ -295,6 +300,9 @@ def main():
     ap.add_argument("--changes", default=",".join(CHANGES),
                     help="the known changes to make (metric names, comma separated; default all)")
     ap.add_argument("--steps", default="1,2", help="the steps of 10 %% to make (default 1,2)")
+    ap.add_argument("--area", type=float, default=1.0,
+                    help="known changes on K times the 1200x900 patch's skin (sides x sqrt K), "
+                         "with K times its lines and spots (the same density; default 1)")
     a = ap.parse_args()
     todo = a.protocols.split(",")
     saved = {}
@@ -340,12 +348,18 @@ def main():
                               f"({len(res)} pairs)", *false_alarms(res, "calibrated"))
         if "change" in todo:
             jobs, keys = [], []
+            side = math.sqrt(a.area)
+            size = (int(round(1200 * side)), int(round(900 * side)), 0.07)
+            print(f"\nknown changes on {size[0]}x{size[1]} px at {size[2]} mm/px")
             for j, (name, (field, base, step)) in enumerate(CHANGES.items()):
                 if name not in a.changes.split(","):
                     continue
+                # `--area K`: K times the skin, the same density of counted features
+                if field in COUNTED:
+                    base, step = round(base * a.area), round(step * a.area)
                 for k_step in (int(x) for x in a.steps.split(",")):
                     for k in range(a.pairs + 1):
-                        jobs.append((None, (1200, 900, 0.07), 31 * k + 7 * k_step + 97 * j,
+                        jobs.append((None, size, 31 * k + 7 * k_step + 97 * j,
                                      {"base": {field: base, **({"card": True} if field == "melanin" else {})},
                                       "after": {field: base + k_step * step}}))
                         keys.append((name, k_step))
