@@ -91,7 +91,7 @@ H. Tronnier et al., "Surface evaluation of living skin", Adv. Exp. Med. Biol. 45
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -942,6 +942,22 @@ class Lines:
     valid: np.ndarray
     near: np.ndarray
     oriented: bool = True
+    _components: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def components(self, mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """The 8-connected components of `mask` (a bool map of these lines' grid): their
+        number (the background included) and the label, row and column of each of its
+        pixels (row-major). Those of `centre` and `near` are labelled once and kept: the
+        density's and the depth's noise and the features all read the centre lines'."""
+        key = "centre" if mask is self.centre else "near" if mask is self.near else None
+        got = self._components.get(key)
+        if got is None:
+            n, lab = cv2.connectedComponents(mask.view(np.uint8), connectivity=8)
+            ys, xs = pixels(mask)
+            got = (n, lab[ys, xs], ys, xs)
+            if key is not None:
+                self._components[key] = got
+        return got
 
 
 def hessian(img: np.ndarray, sigma_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -1373,6 +1389,16 @@ def line_search_area(finest: Work) -> np.ndarray | None:
     return valid if enough_skin(valid, finest.mm_per_px) else None
 
 
+def read_zero_beyond(img: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """``img[ys, xs]``, zero where ``(xs, ys)`` lies outside `img`: what reading a copy
+    padded with zeros gives, without copying a megapixel map for a few points."""
+    h, w = img.shape
+    inside = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)
+    out = img[np.clip(ys, 0, h - 1), np.clip(xs, 0, w - 1)]
+    out[~inside] = 0
+    return out
+
+
 def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, valid: np.ndarray, high: float,
                 low: float, groups: int = LINE_GROUPS):
     """Centre lines of the evidence map `best` on the searched skin `valid`
@@ -1384,14 +1410,13 @@ def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, valid: np.nda
     """
     H, W = best.shape
     # non-maximum suppression across the line, with the normal quantised to 45 degrees
-    B = cv2.copyMakeBorder(best, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
     cand = cv2.bitwise_and(cv2.compare(best, float(low), cv2.CMP_GE), valid.view(np.uint8))
     ys, xs = pixels(cand)
     c = (np.rint(theta[ys, xs] * np.float32(4 / np.pi)).astype(np.uint8)) & 3
     dx = np.array([1, 1, 0, -1], np.int64)[c]
     dy = np.array([0, 1, 1, 1], np.int64)[c]
     v = best[ys, xs]
-    ok = (v >= B[ys + 1 + dy, xs + 1 + dx]) & (v > B[ys + 1 - dy, xs + 1 - dx])
+    ok = (v >= read_zero_beyond(best, ys + dy, xs + dx)) & (v > read_zero_beyond(best, ys - dy, xs - dx))
     ys, xs, v = ys[ok], xs[ok], v[ok]
     th = theta[ys, xs]
     step = line_step(th)
@@ -1476,11 +1501,9 @@ def line_pieces(ln: Lines, mask: np.ndarray | None = None,
     """
     mask = ln.centre if mask is None else mask
     values = ln.depth if values is None else values
-    n, lab = cv2.connectedComponents(mask.view(np.uint8), connectivity=8)
+    n, ids, ys, xs = ln.components(mask)
     if n <= 1:
         return np.zeros(0), np.zeros(0)
-    ys, xs = pixels(mask)
-    ids = lab[ys, xs]
     px = np.bincount(ids, minlength=n)[1:].astype(float)
     length = np.bincount(ids, weights=line_step(ln.theta[ys, xs]), minlength=n)[1:] * ln.work.mm_per_px
     mean = np.bincount(ids, weights=values[ys, xs].astype(float), minlength=n)[1:] / px
@@ -1495,10 +1518,8 @@ def line_features(an: Analysis) -> list[dict] | None:
     ln = ridges(an)
     if ln is None:
         return None
-    n, lab = cv2.connectedComponents(ln.centre.view(np.uint8), connectivity=8)
+    n, ids, ys, xs = ln.components(ln.centre)
     lengths = line_pieces(ln)[0]
-    ys, xs = np.nonzero(lab)
-    ids = lab[ys, xs]
     order = np.argsort(ids, kind="stable")
     bounds = np.searchsorted(ids[order], np.arange(1, n + 1))
     out = []
