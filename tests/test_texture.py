@@ -433,6 +433,28 @@ def test_erode_is_the_euclidean_disc(radius, rng):
     np.testing.assert_array_equal(T.erode(mask, radius), want)
 
 
+@pytest.mark.parametrize("band_rows", [37, 64, 512])
+def test_erode_in_bands_and_windows_is_the_euclidean_disc(band_rows, rng, monkeypatch):
+    """Large radii are thresholded band by band on the skin's column windows: the same
+    pixels as the distance over the whole mask, with skin strewn over the frame (blobs at
+    its edges, across bands, and far apart so windows split)."""
+    from scipy.ndimage import distance_transform_edt
+
+    monkeypatch.setattr(T, "ERODE_BAND_ROWS", band_rows)
+    h, w = 700, 520
+    mask = np.zeros((h, w), bool)
+    yy, xx = np.ogrid[:h, :w]
+    for cy, cx, rr in [(0, 0, 90), (690, 515, 80), (350, 5, 70), (100, 480, 45)]:
+        mask |= (yy - cy) ** 2 + (xx - cx) ** 2 < rr * rr
+    for _ in range(10):
+        cy, cx, rr = rng.integers(0, h), rng.integers(0, w), rng.integers(15, 70)
+        mask |= (yy - cy) ** 2 + (xx - cx) ** 2 < rr * rr
+    mask[rng.random(mask.shape) < 0.001] = False          # pinholes
+    for radius in (25, 29, 40):
+        want = distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1] > radius
+        np.testing.assert_array_equal(T.erode(mask, radius), want)
+
+
 def test_strips_spread_at_least_the_fewest_over_a_wide_crop():
     from photokit.metrics.texture import strips
 
