@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from skimage.color import rgb2lab
@@ -431,6 +432,21 @@ def test_erode_is_the_euclidean_disc(radius, rng):
     mask[rng.random(mask.shape) < 0.002] = False          # pinholes
     want = distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1] > radius
     np.testing.assert_array_equal(T.erode(mask, radius), want)
+
+
+@pytest.mark.parametrize("density", [0.002, 0.05, 0.3])
+def test_point_components_are_the_images_components(density, rng):
+    """The components of scattered pixels are those of the image holding them (8-connected),
+    also where they touch the image's left and right edges (no wrap into the next row)."""
+    img = (rng.random((120, 90)) < density).astype(np.uint8)
+    img[:, 0] |= (rng.random(120) < 0.5).astype(np.uint8)
+    img[:, -1] |= (rng.random(120) < 0.5).astype(np.uint8)
+    n, lab = cv2.connectedComponents(img, connectivity=8)
+    ys, xs = T.pixels(img)
+    k, li = T.point_components(ys, xs, img.shape[1])
+    assert k == n and li.min() >= 1
+    pairs = set(zip(lab[ys, xs].tolist(), li.tolist(), strict=True))
+    assert len(pairs) == n - 1          # one label of each numbering per component
 
 
 @pytest.mark.parametrize("band_rows", [37, 64, 512])

@@ -95,7 +95,8 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from scipy import special
+from scipy import sparse, special
+from scipy.sparse import csgraph
 
 from ..imaging.filters import gaussian
 from .analysis import Analysis, Grid
@@ -1422,6 +1423,34 @@ def read_zero_beyond(img: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndar
     return out
 
 
+def point_components(ys: np.ndarray, xs: np.ndarray, width: int) -> tuple[int, np.ndarray]:
+    """8-connected components of the pixels ``(ys, xs)`` of an image `width` wide (distinct,
+    in row-major order): the number of labels with the background's (0) and each pixel's
+    label (1, 2, ...).
+
+    The same components as `cv2.connectedComponents` of the image holding them, numbered
+    otherwise, at the cost of the pixels rather than of the image: each pixel is joined to
+    its right, lower-left, lower and lower-right neighbours found among them (by their
+    linear index, sorted), and the graph's components are labelled
+    (`scipy.sparse.csgraph.connected_components`). A few thousand candidate pixels on a
+    12 MP map took 30-60 ms as an image.
+    """
+    n = ys.size
+    idx = ys.astype(np.int64) * width + xs
+    rows, cols = [], []
+    for dy, dx in ((0, 1), (1, -1), (1, 0), (1, 1)):
+        nx = xs + dx
+        nb = idx + (dy * width + dx)
+        pos = np.minimum(np.searchsorted(idx, nb), n - 1)
+        hit = (nx >= 0) & (nx < width) & (idx[pos] == nb)
+        rows.append(np.flatnonzero(hit))
+        cols.append(pos[hit])
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    graph = sparse.coo_matrix((np.ones(r.size, np.int8), (r, c)), shape=(n, n))
+    k, labels = csgraph.connected_components(graph, directed=False)
+    return k + 1, labels + 1
+
+
 def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, valid: np.ndarray, high: float,
                 low: float, groups: int = LINE_GROUPS):
     """Centre lines of the evidence map `best` on the searched skin `valid`
@@ -1445,8 +1474,6 @@ def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, valid: np.nda
     step = line_step(th)
     keep = np.zeros(ys.size, bool)
     missed = np.zeros(ys.size, bool)
-    img = np.zeros((H, W), np.uint8)
-    labels = np.empty((H, W), np.int32)   # one buffer for every group's labels
     # components are traced within overlapping orientation groups, so a line is not
     # merged with the furrows that cross it (and judged by their length and shape)
     for g in range(groups):
@@ -1458,10 +1485,7 @@ def trace_lines(finest: Work, best: np.ndarray, theta: np.ndarray, valid: np.nda
             sel = np.nonzero(dist <= LINE_GROUP_HALF_WIDTH)[0]
         if sel.size == 0:
             continue
-        img[:] = 0
-        img[ys[sel], xs[sel]] = 1
-        ncomp, labels = cv2.connectedComponents(img, labels, connectivity=8)
-        li = labels[ys[sel], xs[sel]]
+        ncomp, li = point_components(ys[sel], xs[sel], W)
         good, comp_len = _good_components(li, ncomp, xs[sel], ys[sel], v[sel], step[sel], high,
                                           finest.mm_per_px)
         keep[sel] |= good[li]
