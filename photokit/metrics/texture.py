@@ -1353,7 +1353,7 @@ def _ridges(an: Analysis) -> Lines | None:
             take = cv2.compare(ev, best, cv2.CMP_GT)
             cv2.max(best, ev, dst=best)
             cv2.copyTo(th, take, theta)
-            cv2.max(scale, cv2.min(take, len(hessians) - 1), dst=scale)
+            cv2.max(scale, cv2.min(take, len(hessians) - 1, dst=take), dst=scale)   # no fresh map
     if best is None:
         return None
     centre, length, area, near = trace_lines(finest, best, theta, valid, LINE_DEPTH_HIGH, LINE_DEPTH_LOW)
