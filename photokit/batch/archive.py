@@ -397,10 +397,13 @@ def keep_freed_memory() -> bool:
     memory freed for the next blocks: ``mallopt(M_MMAP_MAX, 0)``, ``mallopt(M_TRIM_THRESHOLD,
     2^31 - 1)`` (glibc manual, "Malloc Tunable Parameters"). By default a block over 32 MB
     (a 12 MP float map is 48 MB) is mapped afresh and unmapped when freed, so every map of
-    the next photo page-faults and is zeroed by the kernel again: 0.3-0.45 s of the 2.1-2.4
-    s CPU of a 12 MP portrait without a face, 0.2 s of 1.3 s with one (same results). A
-    worker's memory then stays at its largest photo's until the pool is recycled
-    (`RECYCLE_AFTER`). Returns whether it was set (False without glibc)."""
+    the next photo page-faults and is zeroed by the kernel again (40,000 page faults per
+    12 MP portrait without a face, 30 with this): CPU per photo (medians of 4 runs, 1
+    thread) 2.67 -> 1.77 s on 4 such portraits of `benchmarks/bench_batch.py`, 0.86 ->
+    0.82 s on 10 with a face; the same results. A worker's memory then stays at its
+    largest photo's until the pool is recycled (`RECYCLE_AFTER`; the benchmark's peak
+    RSS was unchanged, 2.0 GB for 2 workers). Returns whether it was set (False without
+    glibc)."""
     import ctypes
 
     try:
