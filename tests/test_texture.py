@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from skimage.color import rgb2lab
@@ -431,6 +432,44 @@ def test_erode_is_the_euclidean_disc(radius, rng):
     mask[rng.random(mask.shape) < 0.002] = False          # pinholes
     want = distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1] > radius
     np.testing.assert_array_equal(T.erode(mask, radius), want)
+
+
+@pytest.mark.parametrize("shape", [(120, 90), (77, 133)])
+@pytest.mark.parametrize("density", [0.002, 0.05, 0.3])
+def test_point_components_are_the_images_components(density, shape, rng):
+    """The components of scattered pixels are those of the image holding them (8-connected),
+    also where they touch the image's left and right edges (no wrap into the next row), with
+    OpenCV's labels (line pieces and features are listed in that order)."""
+    img = (rng.random(shape) < density).astype(np.uint8)
+    img[:, 0] |= (rng.random(shape[0]) < 0.5).astype(np.uint8)
+    img[:, -1] |= (rng.random(shape[0]) < 0.5).astype(np.uint8)
+    n, lab = cv2.connectedComponents(img, connectivity=8)
+    ys, xs = T.pixels(img)
+    k, li = T.point_components(ys, xs, img.shape[1])
+    assert k == n
+    np.testing.assert_array_equal(li, lab[ys, xs])    # the same labels, numbered alike
+
+
+@pytest.mark.parametrize("band_rows", [37, 64, 512])
+def test_erode_in_bands_and_windows_is_the_euclidean_disc(band_rows, rng, monkeypatch):
+    """Large radii are thresholded band by band on the skin's column windows: the same
+    pixels as the distance over the whole mask, with skin strewn over the frame (blobs at
+    its edges, across bands, and far apart so windows split)."""
+    from scipy.ndimage import distance_transform_edt
+
+    monkeypatch.setattr(T, "ERODE_BAND_ROWS", band_rows)
+    h, w = 700, 520
+    mask = np.zeros((h, w), bool)
+    yy, xx = np.ogrid[:h, :w]
+    for cy, cx, rr in [(0, 0, 90), (690, 515, 80), (350, 5, 70), (100, 480, 45)]:
+        mask |= (yy - cy) ** 2 + (xx - cx) ** 2 < rr * rr
+    for _ in range(10):
+        cy, cx, rr = rng.integers(0, h), rng.integers(0, w), rng.integers(15, 70)
+        mask |= (yy - cy) ** 2 + (xx - cx) ** 2 < rr * rr
+    mask[rng.random(mask.shape) < 0.001] = False          # pinholes
+    for radius in (25, 29, 40):
+        want = distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1] > radius
+        np.testing.assert_array_equal(T.erode(mask, radius), want)
 
 
 def test_strips_spread_at_least_the_fewest_over_a_wide_crop():
