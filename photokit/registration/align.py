@@ -121,7 +121,7 @@ Annals of Statistics 17(3), 1217-1241 (1989). doi:10.1214/aos/1176347265
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
@@ -1227,21 +1227,16 @@ def _align_faces(gb: np.ndarray, ga: np.ndarray, face_b, face_a, sub: Subject, r
 
     rigid = rigid_deviation(face_b, face_a) < _tolerance(gb.shape)
     with ThreadPoolExecutor(max_workers=2) as pool:
+        details = pool.submit(detail_matches, gb, ga, face_b, face_a)
         early = pool.submit(features) if rigid else None
         r_feat = None
-        if early is None:
-            details = pool.submit(detail_matches, gb, ga, face_b, face_a)
-        else:
+        if early is not None:
             # a feature fit that leaves at most a third of the tolerance on the shared
             # skin is kept whatever the mesh's residual: judge it on the fit's grid
             # alone, and refine the mesh only when it is not kept. The mesh's own field
             # must say the face kept its shape, as below (here the field of the global
-            # model and the mesh deformation, not refined). The identity's descriptor
-            # matches are found here, after the grid: beside the feature fit's serial
-            # part (matching, ECC, its checks) rather than beside its two SIFT passes
+            # model and the mesh deformation, not refined)
             grid = face_grid(gb, ga, face_b, face_a)
-            details = Future()
-            details.set_result(detail_matches(gb, ga, face_b, face_a))
             f = early.result()
             field = _field_px(grid)
             if (field is not None and field <= f.tolerance_px and f.ok
