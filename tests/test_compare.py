@@ -443,6 +443,11 @@ def test_texture_not_judged_across_resolutions_colour_still_is():
     assert beyond_resolution(reg["pigment.evenness"], 0.1, 0.125)
     assert beyond_resolution(lines, 0.1, 0.115) is None and beyond_resolution(lines, 0.1, 0.4)
     assert beyond_resolution(band, None, 0.1) is None               # no physical scale: nothing to say
+    # lines are searched on a level reduced by a whole factor: photos 4 % apart on either
+    # side of 0.075 mm/px are worked on at 0.147 and 0.0765 mm/px (docs/NOISE.md)
+    assert "computed at 0.147 and 0.0765 mm/px" in beyond_resolution(lines, 0.0735, 0.0765)
+    assert beyond_resolution(lines, 0.07, 0.0735) is None          # both at a factor of 2
+    assert beyond_resolution(pores, 0.0735, 0.0765) is None        # pores: resampled to 0.14 exactly
     # end to end: the same skin photographed 30 % farther away
     p = _synth_pair(5)
     after = p.after.pixels

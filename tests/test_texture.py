@@ -9,6 +9,7 @@ from skimage.color import rgb2lab
 from skimage.feature import graycomatrix, graycoprops, local_binary_pattern
 
 from photokit.colour.convert import linear_to_srgb, uint8_to_linear
+from photokit.metrics import registry
 from photokit.metrics import texture as T
 from photokit.metrics.analysis import Analysis
 from photokit.metrics.noise import count_se
@@ -141,6 +142,20 @@ def test_straight_valleys_give_their_length():
     flat = Analysis(grey_from_L(np.full((n, n), 62.0)), np.ones((n, n), bool), mmpp)
     assert T.wrinkle_density(flat) == 0.0
     assert T.wrinkle_depth(flat) is None
+
+
+@pytest.mark.parametrize("mmpp", [0.0735, 0.0765, 0.1, 0.16, 0.24])
+def test_line_level_is_the_level_the_detector_works_at(mmpp):
+    """`line_level_mm` (the line metrics' registered working level, which decides whether
+    a change between two photos is judged) is the scale of the grid `ridges` works on, on
+    both sides of the whole-factor switch and for the coarse photos' Hessian detector."""
+    n = 240
+    segs = [((30, 40), (210, 60)), ((40, 200), (200, 150))]
+    L, _ = valleys(n, n, mmpp, segs)
+    lines = T.ridges(Analysis(grey_from_L(L), np.ones((n, n), bool), mmpp))
+    assert lines.work.mm_per_px == pytest.approx(T.line_level_mm(mmpp))
+    assert lines.oriented == (mmpp < 0.2)
+    assert registry.get("texture.wrinkle_density").working_level is T.line_level_mm
 
 
 def test_large_photos_have_their_lines_found_over_all_the_skin():

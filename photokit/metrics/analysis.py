@@ -41,6 +41,14 @@ LEVEL_FULL_SHARE = 0.5
 #: (colour maps) is converted and reduced once, not twice.
 LEVEL_REGION_SHARE = 0.5
 
+
+def level_factor(mm_per_px: float, target_mm_per_px: float) -> int:
+    """The whole factor `Analysis.level` reduces a photo of `mm_per_px` by for features
+    resolved at `target_mm_per_px`: ``max(1, floor(target / mm_per_px))`` (no coarser than
+    the target; 1e-9 absorbs rounding at exact multiples)."""
+    return max(1, int(np.floor(target_mm_per_px / mm_per_px + 1e-9)))
+
+
 @dataclass(frozen=True)
 class Grid:
     """Where the pixels of a working array lie in the analysed image.
@@ -346,7 +354,7 @@ class Analysis:
             return self._levels[lv.factor]
         factor = 1
         if target_mm_per_px is not None and self.mm_per_px:
-            factor = max(1, int(np.floor(target_mm_per_px / self.mm_per_px + 1e-9)))
+            factor = level_factor(self.mm_per_px, target_mm_per_px)
         if max_side is not None:
             factor = max(factor, int(np.ceil(max(self.shape) / max_side)))
         if factor == 1:

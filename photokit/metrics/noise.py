@@ -406,16 +406,28 @@ def mixed_calibration(method_before: str, method_after: str) -> str | None:
 
 def beyond_resolution(metric, mm_before: float | None, mm_after: float | None) -> str | None:
     """Why a change of `metric` between photos of these scales (mm per pixel) is not
-    judged, or None: their ratio is beyond the metric's `resolution_tolerance` (the
-    registry), so the change would be the resolution's as much as the skin's."""
+    judged, or None: their ratio, or the ratio of the scales the metric works at in them
+    (its ``working_level``), is beyond the metric's `resolution_tolerance` (the registry),
+    so the change would be the resolution's as much as the skin's."""
     tol = getattr(metric, "resolution_tolerance", None)
     if tol is None or not mm_before or not mm_after:
         return None
-    ratio = max(mm_before, mm_after) / min(mm_before, mm_after)
-    if ratio <= tol:
+
+    def ratio(b: float, a: float) -> float:
+        return max(b, a) / min(b, a)
+
+    why = None
+    if ratio(mm_before, mm_after) > tol:
+        why = (f"the photos' resolutions differ by {100 * (ratio(mm_before, mm_after) - 1):.0f} % "
+               f"({mm_before:.3g} and {mm_after:.3g} mm/px)")
+    level = getattr(metric, "working_level", None)
+    if why is None and level is not None and ratio(level(mm_before), level(mm_after)) > tol:
+        lb, la = level(mm_before), level(mm_after)
+        why = (f"it is computed at {lb:.3g} and {la:.3g} mm/px in these photos ({mm_before:.3g} and "
+               f"{mm_after:.3g} mm/px): {100 * (ratio(lb, la) - 1):.0f} % apart")
+    if why is None:
         return None
-    return (f"the photos' resolutions differ by {100 * (ratio - 1):.0f} % ({mm_before:.3g} and "
-            f"{mm_after:.3g} mm/px), beyond the {100 * (tol - 1):.0f} % its floor holds for; "
+    return (f"{why}, beyond the {100 * (tol - 1):.0f} % its floor holds for; "
             "photograph both visits at the same distance")
 
 

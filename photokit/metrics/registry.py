@@ -183,6 +183,11 @@ class Metric:
         re-captures at nearly one resolution, and a metric of fine detail (the texture
         band, pores) moves with the resolution itself (`photokit.metrics.noise.beyond_resolution`).
         None: any ratio.
+    working_level : callable or None
+        ``working_level(mm_per_px) -> mm_per_px``: the scale the metric is computed at on a
+        photo of that scale, when it is not the photo's own (a level reduced by a whole
+        factor, which can jump 2x between photos a few % apart); the tolerance then also
+        holds for the two photos' working levels. None: the photo's scale.
     """
 
     name: str
@@ -206,6 +211,7 @@ class Metric:
     noise: Callable | None = None
     working_side: int | None = None
     resolution_tolerance: float | None = None
+    working_level: Callable | None = None
 
     @property
     def family(self) -> str:
@@ -231,7 +237,7 @@ def metric(name: str, *, unit: str, description: str, mdc: float, better: str = 
            zone_map: Callable | None = None, panel: Panel | None = None, recovery: bool = False,
            pih_sign: float = 0.0, trend_rank: float | None = None, zone: str | None = None,
            noise: Callable | None = None, working_side: int | None = None,
-           resolution_tolerance: float | None = None):
+           resolution_tolerance: float | None = None, working_level: Callable | None = None):
     """Decorator that registers ``compute(analysis) -> float | None`` under `name`.
 
     The keyword arguments are the `Metric` attributes (`job` defaults to the function's
@@ -253,7 +259,7 @@ def metric(name: str, *, unit: str, description: str, mdc: float, better: str = 
                                  needs_scale, fn, job or fn.__module__,
                                  group or name.split(".", 1)[0], int(version), core, zone_map,
                                  panel, recovery, float(pih_sign), trend_rank, zone, noise,
-                                 working_side, resolution_tolerance)
+                                 working_side, resolution_tolerance, working_level)
         return fn
 
     return register

@@ -99,7 +99,7 @@ from scipy import sparse, special
 from scipy.sparse import csgraph
 
 from ..imaging.filters import gaussian
-from .analysis import Analysis, Grid
+from .analysis import Analysis, Grid, level_factor
 from .noise import MDC_PER_SW, count_se, found_se, mean_se, ratio_se
 from .registry import family, get, job, metric, unmeasurable
 from .scale import relative_mm_per_px
@@ -1238,13 +1238,33 @@ def _hessian_ridges(an: Analysis) -> Lines | None:
     return Lines(centre, best, best, theta, length, area, finest, valid, near, oriented=False)
 
 
+def oriented_level_mm(mm_per_px: float) -> float:
+    """mm per pixel of the oriented detector's working level on a photo of `mm_per_px`:
+    the photo reduced by the whole factor that keeps the finest line scale at least
+    `LINE_PX_PER_SCALE` pixels (`photokit.metrics.analysis.level_factor`, as `work`)."""
+    return mm_per_px * level_factor(mm_per_px, LINE_SCALES_MM[0] / LINE_PX_PER_SCALE)
+
+
+def line_level_mm(mm_per_px: float) -> float:
+    """mm per pixel the line detector works at on a photo of `mm_per_px` (the line
+    metrics' ``working_level``): the oriented detector's level, or on photos too coarse for
+    it (the finest scale under `LINE_ORIENTED_MIN_PX` pixels there) the Hessian detector's.
+
+    Two photos a few % apart in scale can be worked on at levels 2x apart (0.0735 and
+    0.0765 mm/px: 0.147 and 0.0765), and the line density moves with the level: four
+    synthetic skins photographed so moved by -7 to -34 % (docs/NOISE.md), so a change
+    between such photos is not judged (`photokit.metrics.noise.beyond_resolution`).
+    """
+    level = oriented_level_mm(mm_per_px)
+    if LINE_SCALES_MM[0] / level >= LINE_ORIENTED_MIN_PX - 1e-9:
+        return level
+    return mm_per_px * level_factor(mm_per_px, LINE_SCALES_MM[0] / HESSIAN_PX_PER_SCALE)
+
+
 def _line_level_mm(an: Analysis) -> float | None:
-    """mm per pixel of the oriented detector's working level (see `work`)."""
+    """mm per pixel of the oriented detector's working level on `an` (see `work`)."""
     base = scaled(an)
-    if base is None:
-        return None
-    target = LINE_SCALES_MM[0] / LINE_PX_PER_SCALE
-    return base.mm_per_px * max(1, int(np.floor(target / base.mm_per_px + 1e-9)))
+    return None if base is None else oriented_level_mm(base.mm_per_px)
 
 
 def ridges(an: Analysis) -> Lines | None:
@@ -1651,6 +1671,7 @@ def _line_depth_noise(an: Analysis, value: float) -> float | str:
 
 
 @metric("texture.wrinkle_density", resolution_tolerance=LINE_RESOLUTION_TOLERANCE,
+        working_level=line_level_mm,
         unit="mm/cm^2", mdc=14.0, better="lower", needs_colour=False,
         noise=_line_density_noise, version=2,
         core=True, trend_rank=1, needs_scale=True, job=LINES_JOB,
@@ -1664,6 +1685,7 @@ def wrinkle_density(an: Analysis) -> float | None:
 
 
 @metric("texture.wrinkle_depth", resolution_tolerance=LINE_RESOLUTION_TOLERANCE,
+        working_level=line_level_mm,
         trend_rank=100, unit="L*", mdc=3.0, better="lower", needs_colour=False,
         noise=_line_depth_noise, version=2,
         needs_scale=True, job=LINES_JOB,
