@@ -448,6 +448,10 @@ def test_texture_not_judged_across_resolutions_colour_still_is():
     assert "computed at 0.147 and 0.0765 mm/px" in beyond_resolution(lines, 0.0735, 0.0765)
     assert beyond_resolution(lines, 0.07, 0.0735) is None          # both at a factor of 2
     assert beyond_resolution(pores, 0.0735, 0.0765) is None        # pores: resampled to 0.14 exactly
+    # the texture band's level jumps at 0.05 mm/px (0.098 and 0.051): roughness of one
+    # synthetic skin 1.38 against 1.67 there, 2.6 of its floor (docs/NOISE.md)
+    assert "computed at 0.098 and 0.051 mm/px" in beyond_resolution(band, 0.049, 0.051)
+    assert beyond_resolution(band, 0.051, 0.053) is None
     # end to end: the same skin photographed 30 % farther away
     p = _synth_pair(5)
     after = p.after.pixels

@@ -158,6 +158,18 @@ def test_line_level_is_the_level_the_detector_works_at(mmpp):
     assert registry.get("texture.wrinkle_density").working_level is T.line_level_mm
 
 
+@pytest.mark.parametrize("mmpp", [0.049, 0.051, 0.1])
+def test_band_level_is_the_level_the_band_works_at(mmpp):
+    """`band_level_mm` (the band metrics' registered working level) is the scale of the
+    grid the texture band is computed on, on both sides of its whole-factor switch."""
+    n = 400
+    rng = np.random.default_rng(3)
+    L = 60.0 + cv2.GaussianBlur(rng.normal(0.0, 6.0, (n, n)), (0, 0), 2.0)
+    b = T.band(Analysis(grey_from_L(L), np.ones((n, n), bool), mmpp))
+    assert b.work.mm_per_px == pytest.approx(T.band_level_mm(mmpp))
+    assert registry.get("texture.roughness").working_level is T.band_level_mm
+
+
 def test_large_photos_have_their_lines_found_over_all_the_skin():
     """Lines are searched over all the skin, never on sampled strips: on a photo whose line
     level holds 0.76 MP (strips of 0.5 MP were sampled before), a line near the top, one

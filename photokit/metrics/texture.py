@@ -602,6 +602,15 @@ def band(an: Analysis) -> Band | None:
 #: 1.5 moved roughness by 0.8 / 1.1 / 1.6 / 2.8 of its floor (docs/NOISE.md).
 BAND_RESOLUTION_TOLERANCE = 1.08
 
+
+def band_level_mm(mm_per_px: float) -> float:
+    """mm per pixel the texture band is computed at on a photo of `mm_per_px` (the band
+    metrics' registered ``working_level``): the photo reduced by the whole factor `work`
+    uses for `TEXTURE_MM_PER_PX`. It jumps 2x at 0.05 mm/px (photos at 0.049 and 0.051
+    mm/px: levels 0.098 and 0.051), beyond `BAND_RESOLUTION_TOLERANCE`, so a change
+    between such photos is not judged (`photokit.metrics.noise.beyond_resolution`)."""
+    return mm_per_px * level_factor(mm_per_px, TEXTURE_MM_PER_PX)
+
 #: The skin a strip sample (`work`) analysed is cut into blocks about this wide (mm) along
 #: each strip, at most `MAX_BLOCKS` of them, for the sample's sampling error (`band_noise`).
 BLOCK_MM = STRIP_MM
@@ -699,7 +708,7 @@ def band_noise(name: str):
 
 
 @metric("texture.roughness", noise=band_noise("texture.roughness"), version=2,
-        resolution_tolerance=BAND_RESOLUTION_TOLERANCE,
+        resolution_tolerance=BAND_RESOLUTION_TOLERANCE, working_level=band_level_mm,
         unit="L*", mdc=0.094, better="lower", needs_colour=False,
         core=True, trend_rank=0, needs_scale=True,
         description="RMS of detrended L* in the 0.2-2 mm band (Rq)")
@@ -713,7 +722,7 @@ def roughness(an: Analysis) -> float | None:
 
 
 @metric("texture.ra", noise=band_noise("texture.ra"), version=2,
-        resolution_tolerance=BAND_RESOLUTION_TOLERANCE,
+        resolution_tolerance=BAND_RESOLUTION_TOLERANCE, working_level=band_level_mm,
         unit="L*", mdc=0.067, better="lower", needs_colour=False, needs_scale=True,
         trend_rank=100, description="mean absolute detrended L* in the 0.2-2 mm band (Ra)")
 def ra(an: Analysis) -> float | None:
@@ -796,7 +805,7 @@ def _glcm_props(an: Analysis) -> dict[str, float] | None:
 
 
 @metric("texture.glcm_contrast", noise=band_noise("texture.glcm_contrast"), version=3,
-        resolution_tolerance=BAND_RESOLUTION_TOLERANCE,
+        resolution_tolerance=BAND_RESOLUTION_TOLERANCE, working_level=band_level_mm,
         trend_rank=100, unit="levels^2", mdc=1.5, better="lower", needs_colour=False,
         needs_scale=True, description="GLCM contrast of the fine band at 0.3 mm (16 levels over +-6 L*)")
 def glcm_contrast(an: Analysis) -> float | None:
@@ -805,7 +814,7 @@ def glcm_contrast(an: Analysis) -> float | None:
 
 
 @metric("texture.glcm_homogeneity", noise=band_noise("texture.glcm_homogeneity"), version=3,
-        resolution_tolerance=BAND_RESOLUTION_TOLERANCE,
+        resolution_tolerance=BAND_RESOLUTION_TOLERANCE, working_level=band_level_mm,
         trend_rank=100, unit="1", mdc=0.029, better="higher", needs_colour=False,
         needs_scale=True, description="GLCM homogeneity of the fine band at 0.3 mm")
 def glcm_homogeneity(an: Analysis) -> float | None:
@@ -814,7 +823,7 @@ def glcm_homogeneity(an: Analysis) -> float | None:
 
 
 @metric("texture.glcm_energy", noise=band_noise("texture.glcm_energy"), version=3,
-        resolution_tolerance=BAND_RESOLUTION_TOLERANCE,
+        resolution_tolerance=BAND_RESOLUTION_TOLERANCE, working_level=band_level_mm,
         trend_rank=100, unit="1", mdc=0.017, better="higher", needs_colour=False,
         needs_scale=True, description="GLCM energy (sqrt of angular second moment) of the fine band")
 def glcm_energy(an: Analysis) -> float | None:
@@ -865,7 +874,7 @@ def lbp_uniform_mask(img: np.ndarray, radius_px: float, points: int = 8, stride:
 
 
 @metric("texture.lbp_uniformity", noise=band_noise("texture.lbp_uniformity"), version=2,
-        resolution_tolerance=BAND_RESOLUTION_TOLERANCE,
+        resolution_tolerance=BAND_RESOLUTION_TOLERANCE, working_level=band_level_mm,
         trend_rank=100, unit="%", mdc=2.2, better="neither", needs_colour=False,
         needs_scale=True, description="% of skin with uniform LBP patterns (8 points, 0.3 mm)")
 def lbp_uniformity(an: Analysis) -> float | None:
@@ -891,7 +900,7 @@ def lbp_uniformity(an: Analysis) -> float | None:
 
 # --------------------------------------------------------------------------- SELS-like
 @metric("texture.sels_dark_pct", noise=band_noise("texture.sels_dark_pct"), version=2,
-        resolution_tolerance=BAND_RESOLUTION_TOLERANCE,
+        resolution_tolerance=BAND_RESOLUTION_TOLERANCE, working_level=band_level_mm,
         trend_rank=100, unit="%", mdc=0.91, better="lower", needs_colour=False,
         needs_scale=True, description="% of skin darker than its 2 mm surround by > 1.5 L* (furrows, pores)")
 def sels_dark_pct(an: Analysis) -> float | None:
@@ -899,7 +908,7 @@ def sels_dark_pct(an: Analysis) -> float | None:
 
 
 @metric("texture.sels_bright_pct", noise=band_noise("texture.sels_bright_pct"), version=2,
-        resolution_tolerance=BAND_RESOLUTION_TOLERANCE,
+        resolution_tolerance=BAND_RESOLUTION_TOLERANCE, working_level=band_level_mm,
         trend_rank=100, unit="%", mdc=1.3, better="lower", needs_colour=False,
         needs_scale=True, description="% of skin brighter than its 2 mm surround by > 1.5 L* (scaling)")
 def sels_bright_pct(an: Analysis) -> float | None:
