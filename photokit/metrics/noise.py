@@ -421,10 +421,11 @@ def beyond_resolution(metric, mm_before: float | None, mm_after: float | None) -
         why = (f"the photos' resolutions differ by {100 * (ratio(mm_before, mm_after) - 1):.0f} % "
                f"({mm_before:.3g} and {mm_after:.3g} mm/px)")
     level = getattr(metric, "working_level", None)
-    if why is None and level is not None and ratio(level(mm_before), level(mm_after)) > tol:
+    if why is None and level is not None:
         lb, la = level(mm_before), level(mm_after)
-        why = (f"it is computed at {lb:.3g} and {la:.3g} mm/px in these photos ({mm_before:.3g} and "
-               f"{mm_after:.3g} mm/px): {100 * (ratio(lb, la) - 1):.0f} % apart")
+        if ratio(lb, la) > tol:
+            why = (f"it is computed at {lb:.3g} and {la:.3g} mm/px in these photos ({mm_before:.3g} and "
+                   f"{mm_after:.3g} mm/px): {100 * (ratio(lb, la) - 1):.0f} % apart")
     if why is None:
         return None
     return (f"{why}, beyond the {100 * (tol - 1):.0f} % its floor holds for; "

@@ -1264,16 +1264,15 @@ def line_level_mm(mm_per_px: float) -> float:
     synthetic skins photographed so moved by -7 to -34 % (docs/NOISE.md), so a change
     between such photos is not judged (`photokit.metrics.noise.beyond_resolution`).
     """
-    level = oriented_level_mm(mm_per_px)
-    if LINE_SCALES_MM[0] / level >= LINE_ORIENTED_MIN_PX - 1e-9:
-        return level
+    if _oriented(mm_per_px):
+        return oriented_level_mm(mm_per_px)
     return mm_per_px * level_factor(mm_per_px, LINE_SCALES_MM[0] / HESSIAN_PX_PER_SCALE)
 
 
-def _line_level_mm(an: Analysis) -> float | None:
-    """mm per pixel of the oriented detector's working level on `an` (see `work`)."""
-    base = scaled(an)
-    return None if base is None else oriented_level_mm(base.mm_per_px)
+def _oriented(mm_per_px: float) -> bool:
+    """Whether a photo of `mm_per_px` gets the oriented detector: its level holds the
+    finest line scale over at least `LINE_ORIENTED_MIN_PX` pixels (else the Hessian's)."""
+    return LINE_SCALES_MM[0] / oriented_level_mm(mm_per_px) >= LINE_ORIENTED_MIN_PX - 1e-9
 
 
 def ridges(an: Analysis) -> Lines | None:
@@ -1313,10 +1312,10 @@ def lines_within(ln: Lines, view: Analysis) -> Lines | None:
 
 
 def _ridges(an: Analysis) -> Lines | None:
-    level_mm = _line_level_mm(an)
-    if level_mm is None:
+    base = scaled(an)
+    if base is None:
         return None
-    if LINE_SCALES_MM[0] / level_mm < LINE_ORIENTED_MIN_PX - 1e-9:
+    if not _oriented(base.mm_per_px):
         return _hessian_ridges(an)
     finest = work(an, LINE_SCALES_MM[0] / LINE_PX_PER_SCALE, WHOLE_PX)
     valid = None if finest is None else line_search_area(finest)
