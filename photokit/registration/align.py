@@ -1221,22 +1221,26 @@ def _align_faces(gb: np.ndarray, ga: np.ndarray, face_b, face_a, sub: Subject, r
     # beside the identity's descriptor matches. Kept then with at most a third of the
     # tolerance, the mesh's field is judged before its dense refinement (the refinement
     # could not change the choice); otherwise the mesh is refined and judged as when it
-    # runs first
+    # runs first. The feature path is the longest chain of work, so it starts first and
+    # the rest fills the other core beside it: the mesh's grid, then the descriptor
+    # matches (three threads at most, which changes when things run, not what is returned)
     def features() -> Alignment:
         return _align_on(gb, ga, sub, sub, refine)
 
     rigid = rigid_deviation(face_b, face_a) < _tolerance(gb.shape)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        details = pool.submit(detail_matches, gb, ga, face_b, face_a)
         early = pool.submit(features) if rigid else None
         r_feat = None
-        if early is not None:
+        if early is None:
+            details = pool.submit(detail_matches, gb, ga, face_b, face_a)
+        else:
             # a feature fit that leaves at most a third of the tolerance on the shared
             # skin is kept whatever the mesh's residual: judge it on the fit's grid
             # alone, and refine the mesh only when it is not kept. The mesh's own field
             # must say the face kept its shape, as below (here the field of the global
             # model and the mesh deformation, not refined)
             grid = face_grid(gb, ga, face_b, face_a)
+            details = pool.submit(detail_matches, gb, ga, face_b, face_a)
             f = early.result()
             field = _field_px(grid)
             if (field is not None and field <= f.tolerance_px and f.ok
