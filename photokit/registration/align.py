@@ -558,6 +558,37 @@ def _grid(gray: np.ndarray, subject: Subject, side: int = WORK_SIDE) -> _Grid:
     return _Grid(np.ascontiguousarray(small), mask, m)
 
 
+def _frame(shape) -> Subject:
+    """The whole frame of a photo of `shape` as the subject."""
+    return Subject("frame", (0, 0, shape[1], shape[0]), shape[:2])
+
+
+@dataclass
+class _Frames:
+    """Both photos on their working grids (whole frame) with their SIFT features
+    (`_features`): none of it depends on the subject, so every `_align_on` of a pair
+    shares one."""
+
+    grid_b: _Grid
+    grid_a: _Grid
+    features_b: tuple
+    features_a: tuple
+
+    def on(self, sub_b: Subject) -> _Grid:
+        """BEFORE's grid with `sub_b` as its subject mask."""
+        gh, gw = self.grid_b.gray.shape
+        return _Grid(self.grid_b.gray, sub_b.mask_on(self.grid_b.to_grid, (gw, gh)), self.grid_b.to_grid)
+
+
+def _frames(gb: np.ndarray, ga: np.ndarray) -> _Frames:
+    """`_Frames` of a pair, the two photos' features side by side on two threads."""
+    grid_b, grid_a = _grid(gb, _frame(gb.shape)), _grid(ga, _frame(ga.shape))
+    # created per call: OpenCV feature objects are not safe to share between threads
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        after = pool.submit(_features, grid_a)
+        return _Frames(grid_b, grid_a, _features(grid_b), after.result())
+
+
 def _resize(img: np.ndarray, s: float):
     """Area-downscale by `s` to a whole size; returns the image and the exact x/y scales."""
     if s >= 1.0:
@@ -593,7 +624,6 @@ def _to_u8(n: np.ndarray) -> np.ndarray:
 
 def _features(g: _Grid):
     """SIFT keypoints (grid coordinates) and descriptors on CLAHE luma at FEATURE_SIDE."""
-    # created per call: OpenCV feature objects are not safe to share between threads
     small, fx, fy = _resize(g.gray, min(1.0, FEATURE_SIDE / max(g.gray.shape)))
     eq = cv2.createCLAHE(clipLimit=2.5, tileGridSize=(8, 8)).apply(small)
     kp, desc = cv2.SIFT_create(nfeatures=3000, contrastThreshold=0.02).detectAndCompute(eq, None)
@@ -1161,7 +1191,8 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
     if fb and fa and on_face:
         return _align_faces(gb, ga, fb[0], fa[0], sub_b or head, refine)
     sub_b = sub_b or find_subject(gb, roi, faces=faces, head=head)
-    a = _align_on(gb, ga, sub_b, sub_b, refine)
+    frames = _frames(gb, ga)
+    a = _align_on(gb, ga, sub_b, sub_b, refine, frames)
     h = a.homography
     if h is not None and bool(fb) != bool(fa):
         # one photo's face is meshed, the other's was not found (a face the detector
@@ -1172,21 +1203,20 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
         if fb and on_face and pa.is_colour:
             carried = _face_carried(pa, h, fb[0], inverse=True)
             if carried is not None:
-                return _align_faces(gb, ga, fb[0], carried, head if roi is None else sub_b, refine)
+                return _align_faces(gb, ga, fb[0], carried, head if roi is None else sub_b, refine, frames)
         if fa and pb.is_colour:
             carried = _face_carried(pb, h, fa[0])
             if carried is not None and roi_on(carried):
                 head = mesh_subject(carried.landmarks, gb.shape)
                 sub = head if roi is None else find_subject(gb, roi, faces=faces, head=head)
-                return _align_faces(gb, ga, carried, fa[0], sub, refine)
+                return _align_faces(gb, ga, carried, fa[0], sub, refine, frames)
     if a.ok or sub_b.kind != "face" or a.model is not None:
         return a
     # the face found in BEFORE has no consistent matches in AFTER. Either the photos show
     # different people (or scenes), or the detection is not the subject (a face printed on
     # a poster or a magazine in a scene). Try the whole frame, keeping the face as the
     # identity check: a frame alignment under which that face does not match is refused
-    b = _align_on(gb, ga, Subject("frame", (0, 0, gb.shape[1], gb.shape[0]), gb.shape[:2]), sub_b,
-                  refine)
+    b = _align_on(gb, ga, _frame(gb.shape), sub_b, refine, frames)
     if b.ok or b.model is not None:
         return b
     a.reason = f"{a.reason[:a.reason.index(')') + 1]}; on the whole frame: {b.reason}"
@@ -1207,9 +1237,11 @@ def _face_carried(photo: Photo, h: np.ndarray, face, inverse: bool = False):
     return face_near(photo.pixels, pts)
 
 
-def _align_faces(gb: np.ndarray, ga: np.ndarray, face_b, face_a, sub: Subject, refine: bool) -> Alignment:
+def _align_faces(gb: np.ndarray, ga: np.ndarray, face_b, face_a, sub: Subject, refine: bool,
+                 frames: _Frames | None = None) -> Alignment:
     """`align` of two meshed faces: through the mesh (`_align_mesh`), or by features on the
-    subject `sub` when one global model nearly explains the face (below)."""
+    subject `sub` when one global model nearly explains the face (below); `frames`: the
+    pair's, when already made."""
     # one global model nearly explains the face (the camera moved, the face kept its
     # shape): the feature path, conditioned over the whole frame and refined by ECC,
     # gives the more precise global part. It is kept when it leaves at most a third of
@@ -1221,13 +1253,16 @@ def _align_faces(gb: np.ndarray, ga: np.ndarray, face_b, face_a, sub: Subject, r
     # beside the identity's descriptor matches. Kept then with at most a third of the
     # tolerance, the mesh's field is judged before its dense refinement (the refinement
     # could not change the choice); otherwise the mesh is refined and judged as when it
-    # runs first. The feature path is the longest chain of work, so it starts first and
-    # the rest fills the other core beside it: the mesh's grid, then the descriptor
-    # matches (three threads at most, which changes when things run, not what is returned)
+    # runs first. The feature path is the longest chain of work, so its features are
+    # found first, on both cores, then the rest fills the other core beside it: the
+    # mesh's grid, then the descriptor matches (which changes when things run, not what
+    # is returned)
     def features() -> Alignment:
-        return _align_on(gb, ga, sub, sub, refine)
+        return _align_on(gb, ga, sub, sub, refine, frames or _frames(gb, ga))
 
     rigid = rigid_deviation(face_b, face_a) < _tolerance(gb.shape)
+    if rigid and frames is None:
+        frames = _frames(gb, ga)
     with ThreadPoolExecutor(max_workers=2) as pool:
         early = pool.submit(features) if rigid else None
         r_feat = None
@@ -1391,19 +1426,16 @@ def _field_px(fit: FaceFit) -> float | None:
     return float(np.median(np.hypot(*fit.flow[fit.face].T))) if fit.face.any() else None
 
 
-def _align_on(gb: np.ndarray, ga: np.ndarray, sub_b: Subject, ident: Subject, refine: bool) -> Alignment:
-    """`align` with the subject `sub_b` and the identity check on `ident` (a face or else)."""
+def _align_on(gb: np.ndarray, ga: np.ndarray, sub_b: Subject, ident: Subject, refine: bool,
+              frames: _Frames) -> Alignment:
+    """`align` with the subject `sub_b` and the identity check on `ident` (a face or else),
+    from the pair's `frames`."""
     cv2.setRNGSeed(20241)            # MAGSAC++ and FLANN are randomised: same input, same answer
     bshape, ashape = gb.shape[:2], ga.shape[:2]
     tol = _tolerance(bshape)
     kind = sub_b.kind
-    grid_b = _grid(gb, sub_b)
-    grid_a = _grid(ga, Subject("frame", (0, 0, ashape[1], ashape[0]), ashape))
-
-    with ThreadPoolExecutor(max_workers=1) as pool:    # the two photos' features side by side
-        after_features = pool.submit(_features, grid_a)
-        pts_b, desc_b = _features(grid_b)
-        pts_a, desc_a = after_features.result()
+    grid_b, grid_a = frames.on(sub_b), frames.grid_a
+    (pts_b, desc_b), (pts_a, desc_a) = frames.features_b, frames.features_a
     if len(pts_b) < MIN_INLIERS or len(pts_a) < MIN_INLIERS:
         return _failed(f"too few features ({min(len(pts_a), len(pts_b))}; need {MIN_INLIERS})",
                        bshape, ashape, subject=kind, tol=tol)
