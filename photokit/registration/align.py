@@ -1265,7 +1265,7 @@ def _align_faces(gb: np.ndarray, ga: np.ndarray, face_b, face_a, sub: Subject, r
         frames = _frames(gb, ga)
     with ThreadPoolExecutor(max_workers=2) as pool:
         early = pool.submit(features) if rigid else None
-        r_feat = None
+        r_feat = grid = None
         if early is None:
             details = pool.submit(detail_matches, gb, ga, face_b, face_a)
         else:
@@ -1283,7 +1283,7 @@ def _align_faces(gb: np.ndarray, ga: np.ndarray, face_b, face_a, sub: Subject, r
                 r_feat, _ = skin_residual(grid, f.dense_map)
                 if r_feat <= f.tolerance_px / 3:
                     return _with_mesh_evidence(f, r_feat, face_b, face_a, grid.zones, details.result())
-        m, fit = _align_mesh(gb, ga, face_b, face_a, refine, details)
+        m, fit = _align_mesh(gb, ga, face_b, face_a, refine, details, grid)
         if m.flow_px is None or m.flow_px > m.tolerance_px:
             return m
         f = early.result() if early is not None else features()
@@ -1380,7 +1380,7 @@ def _with_mesh_evidence(f: Alignment, residual: float, face_b, face_a, zones, de
 
 
 def _align_mesh(gb: np.ndarray, ga: np.ndarray, face_b, face_a, refine: bool,
-                details=None) -> tuple[Alignment, FaceFit]:
+                details=None, start: FaceFit | None = None) -> tuple[Alignment, FaceFit]:
     """Align a face pair through the mesh (`photokit.registration.mesh.fit_faces`) and judge it.
 
     Verdict, one reason, in this order: the faces are not shown to be one person's
@@ -1391,11 +1391,12 @@ def _align_mesh(gb: np.ndarray, ga: np.ndarray, face_b, face_a, refine: bool,
     ``confidence = P(same | n) x P(e < t)`` with ``P(e < t) = 1 - exp(-t^2 / (2 s^2))``
     the Rayleigh probability that the error is below the tolerance ``t``, its scale
     ``s = r / sqrt(2 ln 2)`` from the median residual ``r`` (the Rayleigh median).
-    `details`: the pair's `detail_matches`, already under way (a Future), if any.
+    `details`: the pair's `detail_matches`, already under way (a Future), if any;
+    `start`: the pair's `face_grid`, if already made (the fit starts from it).
     """
     bshape, ashape = gb.shape[:2], ga.shape[:2]
     tol = _tolerance(bshape)
-    fit: FaceFit = fit_faces(gb, ga, face_b, face_a, refine=refine, details=details)
+    fit: FaceFit = fit_faces(gb, ga, face_b, face_a, refine=refine, details=details, start=start)
     ev = _mesh_evidence(face_b, face_a, fit.zones, fit.matches, fit.match_share)
     p_same = identity_posterior(fit.matches)
     sigma = max(fit.residual_px, 1e-3) / np.sqrt(2 * np.log(2))

@@ -132,6 +132,9 @@ class FaceFit:
     after_sampler : object
         AFTER's luma around the face at about the grid's resolution, for resampling it
         without aliasing (made once per fit; `skin_residual` reuses it).
+    geometry : object
+        The fit's starting point (the grid, the mesh deformation, the shared skin), which
+        a later `fit_faces` of the same pair can start from (``start``).
     """
 
     homography: np.ndarray
@@ -148,6 +151,26 @@ class FaceFit:
     match_share: float
     before_highpass: np.ndarray
     after_sampler: object
+    geometry: object = None
+
+
+@dataclass
+class _Geometry:
+    """Where `fit_faces` starts, before any refinement: the grid (``to_grid``, scale ``s``
+    and BEFORE's high-pass ``nb``), the mesh deformation ``m_field`` (grid px) under the
+    rigid-vertex model, BEFORE's mesh ``inside``, the shared ``skin``, the ``surface`` the
+    flow is fitted on, the shared ``zones``, AFTER's ``sampler`` and the IPD in grid px."""
+
+    to_grid: np.ndarray
+    s: float
+    nb: np.ndarray
+    m_field: np.ndarray
+    inside: np.ndarray
+    skin: np.ndarray
+    surface: np.ndarray
+    zones: list
+    sampler: _Sampler
+    ipd_g: float
 
 
 # ------------------------------------------------------------------------------ evidence
@@ -625,7 +648,7 @@ def _refinement(dis, nb: np.ndarray, na: np.ndarray, skin: np.ndarray, surface: 
 
 # ------------------------------------------------------------------------------ the fit
 def fit_faces(gray_b: np.ndarray, gray_a: np.ndarray, face_b: FaceMesh, face_a: FaceMesh, *,
-              refine: bool = True, details=None) -> FaceFit:
+              refine: bool = True, details=None, start: FaceFit | None = None) -> FaceFit:
     """Align AFTER's face onto BEFORE's through the mesh (see the module notes).
 
     Parameters
@@ -638,6 +661,8 @@ def fit_faces(gray_b: np.ndarray, gray_a: np.ndarray, face_b: FaceMesh, face_a: 
         Dense refinement after the mesh deformation (default True).
     details : Future, optional
         `detail_matches` of these faces, already under way (a ``concurrent.futures.Future``).
+    start : FaceFit, optional
+        `face_grid` of these faces, already made: the fit starts from its geometry.
 
     Returns
     -------
@@ -649,11 +674,12 @@ def fit_faces(gray_b: np.ndarray, gray_a: np.ndarray, face_b: FaceMesh, face_a: 
     the alignment: they are found on a second thread while the alignment is computed.
     """
     if details is not None:
-        fit, mapping = _fit_geometry(gray_b, gray_a, face_b, face_a, refine)
+        fit, mapping = _fit_geometry(gray_b, gray_a, face_b, face_a, refine,
+                                     geometry=None if start is None else start.geometry)
         fit.matches, fit.match_share = identity_evidence(details.result(), face_a, mapping)
         return fit
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return fit_faces(gray_b, gray_a, face_b, face_a, refine=refine,
+        return fit_faces(gray_b, gray_a, face_b, face_a, refine=refine, start=start,
                          details=pool.submit(detail_matches, gray_b, gray_a, face_b, face_a))
 
 
@@ -667,10 +693,9 @@ def face_grid(gray_b: np.ndarray, gray_a: np.ndarray, face_b: FaceMesh, face_a: 
     return _fit_geometry(gray_b, gray_a, face_b, face_a, False, judge=False)[0]
 
 
-def _fit_geometry(gray_b, gray_a, face_b, face_a, refine, judge=True):
-    """`fit_faces` without the identity evidence (and without its own residual unless
-    `judge`); returns the fit and its point mapping (BEFORE full px -> AFTER full px)."""
-    model, h, rms = global_model(face_b, face_a)
+def _setup(gray_b, gray_a, face_b, face_a, h) -> _Geometry:
+    """The `_Geometry` a fit of the pair starts from, under the rigid-vertex model `h`
+    (AFTER -> BEFORE)."""
     bh, bw = gray_b.shape
     x0, y0, x1, y1 = face_b.box
     pad = MARGIN * max(x1 - x0, y1 - y0)
@@ -681,7 +706,6 @@ def _fit_geometry(gray_b, gray_a, face_b, face_a, refine, judge=True):
     s = gw / (x1 - x0)
     # grid x = s (x_full - x0 + 0.5) - 0.5 (cv2.resize pixel-centre convention)
     to_grid = np.array([[s, 0, s * (0.5 - x0) - 0.5], [0, s, s * (0.5 - y0) - 0.5], [0, 0, 1.0]])
-    to_full = np.linalg.inv(to_grid)
     crop = gray_b[y0:y1, x0:x1]
     gb = cv2.resize(crop, (gw, gh), interpolation=cv2.INTER_AREA) if s < 1 else crop.copy()
     gh, gw = gb.shape
@@ -707,9 +731,21 @@ def _fit_geometry(gray_b, gray_a, face_b, face_a, refine, judge=True):
     # AFTER's local resolution against the grid: area scale of H^-1 at the face
     jac = abs(np.linalg.det(np.linalg.inv(h)[:2, :2])) ** 0.5 / s
     after_box = _padded_box(face_a.box, 2 * MARGIN, gray_a.shape)
-    sampler = _Sampler(gray_a, jac, after_box)
+    return _Geometry(to_grid, s, highpass(gb), m_field, inside, skin, surface, zones,
+                     _Sampler(gray_a, jac, after_box), ipd_g)
+
+
+def _fit_geometry(gray_b, gray_a, face_b, face_a, refine, judge=True, geometry=None):
+    """`fit_faces` without the identity evidence (and without its own residual unless
+    `judge`), from `geometry` (`_setup`'s, made by an earlier fit of the pair) or afresh;
+    returns the fit and its point mapping (BEFORE full px -> AFTER full px)."""
+    model, h, rms = global_model(face_b, face_a)
+    geo = geometry if geometry is not None else _setup(gray_b, gray_a, face_b, face_a, h)
+    to_grid, s, nb, m_field, inside, skin, surface, zones, sampler, ipd_g = (
+        geo.to_grid, geo.s, geo.nb, geo.m_field, geo.inside, geo.skin, geo.surface, geo.zones, geo.sampler,
+        geo.ipd_g)
+    to_full = np.linalg.inv(to_grid)
     h_inv = np.linalg.inv(h)
-    nb = highpass(gb)
     flow = m_field
     if refine:
         # two passes: the second, on AFTER resampled through the first, catches what the
@@ -725,7 +761,7 @@ def _fit_geometry(gray_b, gray_a, face_b, face_a, refine, judge=True):
     flow = _taper(flow, inside)
     h_inv = np.linalg.inv(h)
     fit = FaceFit(h, model, (flow / s).astype(np.float32), to_grid, skin, inside, zones, 0.0, rms, 0.0,
-                  0, 0.0, nb, sampler)
+                  0, 0.0, nb, sampler, geo)
 
     def dense(xb, yb):    # BEFORE full px (grids) -> AFTER full px, the full alignment
         return _project(h_inv, xb + flow[..., 0] / s, yb + flow[..., 1] / s)
