@@ -1,6 +1,6 @@
 """``python -m photokit`` runs the command line."""
 
-from .cli.main import cli
+from .cli.main import main
 
 if __name__ == "__main__":
-    cli(prog_name="photokit")
+    main()

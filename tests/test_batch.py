@@ -751,7 +751,7 @@ def test_a_worker_keeps_freed_memory_for_the_next_photo():
     float map) reuses the pages of the first instead of faulting fresh ones in."""
     code = (
         "import resource, numpy as np\n"
-        "from photokit.batch.archive import keep_freed_memory\n"
+        "from photokit.io.memory import keep_freed_memory\n"
         "assert keep_freed_memory()\n"
         "def faults():\n"
         "    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"

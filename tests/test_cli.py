@@ -34,6 +34,20 @@ def test_version(runner):
     assert r.exit_code == 0 and __version__ in r.output
 
 
+def test_the_command_keeps_freed_memory_for_its_next_photo(monkeypatch, capsys):
+    """`photokit` (the console script, and ``python -m photokit``) sets its process's memory
+    policy before it runs the command; `cli` alone (as here, in-process) does not."""
+    import photokit.cli.main as m
+
+    calls = []
+    monkeypatch.setattr(m, "keep_freed_memory", lambda: calls.append(1) or True)
+    with pytest.raises(SystemExit) as e:
+        m.main(["--version"])
+    assert e.value.code == 0 and calls == [1] and __version__ in capsys.readouterr().out
+    calls.clear()
+    assert CliRunner().invoke(cli, ["--version"]).exit_code == 0 and calls == []
+
+
 def test_help_lists_commands(runner):
     r = runner.invoke(cli, ["--help"])
     assert r.exit_code == 0 and "check" in r.output

@@ -56,15 +56,12 @@ from dataclasses import asdict, dataclass, field
 
 from .._version import __version__
 from ..errors import PhotokitError
+from ..io.memory import keep_freed_memory
 from ..io.sources import csv_rows, image_files
 from .store import ResultStore, export_kind
 
 #: Photos each local worker scores before the pool is replaced by fresh processes.
 RECYCLE_AFTER = 100
-#: glibc ``mallopt`` parameters (``<malloc.h>``) and the trim threshold a worker sets
-#: (`keep_freed_memory`): the largest ``int``, never trim.
-M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
-TRIM_NEVER = 2**31 - 1
 #: Rows the parent holds at most before it commits them (it commits earlier whenever it
 #: is about to wait for a worker).
 COMMIT_ROWS = 64
@@ -390,28 +387,6 @@ def warm_up(score_fn: Callable) -> None:
     except Exception as exc:
         warnings.warn(f"photokit batch: warm-up {_fn_name(warm)} failed ({type(exc).__name__}: "
                       f"{exc}); photos load their models themselves", RuntimeWarning, stacklevel=2)
-
-
-def keep_freed_memory() -> bool:
-    """Have this process's ``malloc`` (glibc) serve every block from its heap and keep the
-    memory freed for the next blocks: ``mallopt(M_MMAP_MAX, 0)``, ``mallopt(M_TRIM_THRESHOLD,
-    2^31 - 1)`` (glibc manual, "Malloc Tunable Parameters"). By default a block over 32 MB
-    (a 12 MP float map is 48 MB) is mapped afresh and unmapped when freed, so every map of
-    the next photo page-faults and is zeroed by the kernel again (40,000 page faults per
-    12 MP portrait without a face, 30 with this): CPU per photo (medians of 4 runs, 1
-    thread) 2.67 -> 1.77 s on 4 such portraits of `benchmarks/bench_batch.py`, 0.86 ->
-    0.82 s on 10 with a face; the same results. A worker's memory then stays at its
-    largest photo's until the pool is recycled (`RECYCLE_AFTER`; the benchmark's peak
-    RSS was unchanged, 2.0 GB for 2 workers). Returns whether it was set (False without
-    glibc)."""
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_NEVER))
 
 
 def _worker_init(threads: int, score_fn: Callable) -> None:
