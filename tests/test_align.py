@@ -409,10 +409,8 @@ def test_a_known_head_anchors_a_small_roi_not_a_haar_search(monkeypatch):
 def _point_setup(after, h_start, img):
     """BEFORE/AFTER as align sees them: working grids, normalised high-pass, overlap."""
     from photokit.registration.align import _grid, _normalised_highpass, _prewarp, _valid_on_grid
-    from photokit.registration.subject import Subject
     gb, ga = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.cvtColor(after, cv2.COLOR_RGB2GRAY)
-    grid_b = _grid(gb, Subject("frame", (0, 0, gb.shape[1], gb.shape[0]), gb.shape))
-    grid_a = _grid(ga, Subject("frame", (0, 0, ga.shape[1], ga.shape[0]), ga.shape))
+    grid_b, grid_a = _grid(gb), _grid(ga)
     nb = _normalised_highpass(grid_b.gray)
     na = _normalised_highpass(_prewarp(grid_a, h_start, grid_b))
     return nb, na, _valid_on_grid(ga.shape, h_start, grid_b), grid_b

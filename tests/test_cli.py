@@ -35,17 +35,22 @@ def test_version(runner):
 
 
 def test_the_command_keeps_freed_memory_for_its_next_photo(monkeypatch, capsys):
-    """`photokit` (the console script, and ``python -m photokit``) sets its process's memory
-    policy before it runs the command; `cli` alone (as here, in-process) does not."""
+    """The installed ``photokit`` script and ``python -m photokit`` run `main`, which sets
+    the process's memory policy before the command runs."""
+    import runpy
+    from importlib.metadata import entry_points
+
     import photokit.cli.main as m
 
-    calls = []
-    monkeypatch.setattr(m, "keep_freed_memory", lambda: calls.append(1) or True)
+    assert entry_points(group="console_scripts")["photokit"].value == "photokit.cli.main:main"
+    order = []
+    monkeypatch.setattr(m, "keep_freed_memory", lambda: order.append("memory") or True)
+    command = m.cli.main
+    monkeypatch.setattr(m.cli, "main", lambda *a, **k: (order.append("command"), command(*a, **k)))
+    monkeypatch.setattr(sys, "argv", ["photokit", "--version"])
     with pytest.raises(SystemExit) as e:
-        m.main(["--version"])
-    assert e.value.code == 0 and calls == [1] and __version__ in capsys.readouterr().out
-    calls.clear()
-    assert CliRunner().invoke(cli, ["--version"]).exit_code == 0 and calls == []
+        runpy.run_module("photokit", run_name="__main__")
+    assert e.value.code == 0 and order == ["memory", "command"] and __version__ in capsys.readouterr().out
 
 
 def test_help_lists_commands(runner):

@@ -12,6 +12,7 @@ import logging
 import sys
 import traceback
 import warnings
+from typing import NoReturn
 
 import click
 
@@ -91,9 +92,19 @@ def cli(ctx, verbose, quiet):
         warnings.formatwarning = lambda m, c, f, l, line=None: f"photokit: warning: {m}\n"
 
 
-def main(argv: list[str] | None = None) -> None:
-    """The ``photokit`` command: `cli` in a process of its own, which keeps the memory a
-    photo freed for the next one (`photokit.io.memory.keep_freed_memory`: a 12 MP
-    ``photokit compare`` took 1.8-2.1 s instead of 2.3-3.5 s)."""
+def main(argv: list[str] | None = None) -> NoReturn:
+    """The ``photokit`` command (console script and ``python -m photokit``): `cli` in a
+    process of its own, which first keeps the memory a photo frees for the next one
+    (`photokit.io.memory.keep_freed_memory`).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Notes
+    -----
+    Exits with the command's code (`click.Command.main` in standalone mode).
+    """
     keep_freed_memory()
     cli.main(args=argv, prog_name="photokit")

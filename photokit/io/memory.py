@@ -26,10 +26,13 @@ def keep_freed_memory() -> bool:
     unmapped when freed, so every map of the next photo page-faults and is zeroed by the
     kernel again (40,000 page faults per 12 MP portrait without a face, 30 with this): CPU
     per photo of a batch worker (medians of 4 runs, 1 thread) 2.67 -> 1.77 s on 4 such
-    portraits of `benchmarks/bench_batch.py`, 0.86 -> 0.82 s on 10 with a face; a 12 MP
-    `photokit compare` process 2.3-3.5 -> 1.8-2.1 s (3 alternated runs); the same results.
-    The process's memory then stays at its largest job's (the batch benchmark's peak RSS
-    was unchanged, 2.0 GB for 2 workers).
+    portraits of `benchmarks/bench_batch.py`, 0.86 -> 0.82 s on 10 with a face;
+    ``compare`` of the 12 MP face pair of `benchmarks/bench_compare.py` in a fresh
+    process, this setting alone, 2.3-3.5 -> 1.8-2.1 s (3 alternated runs); the same
+    results. The process's memory then stays at its largest job's, and blocks freed by
+    one thread's heap do not serve another's: peak RSS unchanged for the batch
+    benchmark's workers (2.0 GB for 2, one thread each), 0.88 -> 1.06 GB for
+    ``photokit demo`` (several threads; 22.7 -> 21.4 s).
 
     Returns
     -------

@@ -20,8 +20,10 @@ feature path below is also run and kept if it leaves at most a third of the tole
 evidence; when the skin detail was too weak for the mesh's identity evidence, the
 feature path's own identity checks vouch, with a warning). The feature path does not
 depend on the mesh fit: when the meshes alone already say the face kept its shape
-(`photokit.registration.mesh.rigid_deviation` under the tolerance) it starts on a second
-thread before the fit, which changes when it runs, not what is returned. When the
+(`photokit.registration.mesh.rigid_deviation` under the tolerance) it runs first (both
+photos' features on two threads, then the fit beside the mesh's grid and the identity's
+descriptor matches), which changes when it runs, not what is returned. A pair's working
+grids and SIFT features are made once (`_Frames`) for every path it takes. When the
 detector finds the face in one photo only (too close, cut by the frame), the other's face
 is meshed where the feature alignment below carries the found mesh
 (`photokit.faces.mesh.face_near`), and the pair goes through the mesh after all.
@@ -122,7 +124,7 @@ Annals of Statistics 17(3), 1217-1241 (1989). doi:10.1214/aos/1176347265
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -146,7 +148,7 @@ from .mesh import (
 )
 from .subject import Subject, find_subject, mesh_subject
 
-#: Long side of the working grid (subject crop) for features, ECC and flow.
+#: Long side of the working grid (the whole frame, reduced) for features, ECC and flow.
 WORK_SIDE = 1000
 #: Long side of the image SIFT runs on (SIFT doubles it internally).
 FEATURE_SIDE = 640
@@ -538,7 +540,7 @@ class Alignment:
 
 @dataclass
 class _Grid:
-    """A crop of a photo, scaled to at most WORK_SIDE: image, mask, full->grid matrix."""
+    """A photo reduced to at most WORK_SIDE: image, subject mask, full->grid matrix."""
 
     gray: np.ndarray      # uint8 luma on the grid
     mask: np.ndarray      # uint8 subject mask on the grid
@@ -548,14 +550,18 @@ class _Grid:
     def scale(self) -> float:
         return float(self.to_grid[0, 0])
 
+    def on(self, subject: Subject) -> _Grid:
+        """This grid with `subject` (full-resolution) as its mask."""
+        gh, gw = self.gray.shape
+        return replace(self, mask=subject.mask_on(self.to_grid, (gw, gh)))
 
-def _grid(gray: np.ndarray, subject: Subject, side: int = WORK_SIDE) -> _Grid:
-    x0 = y0 = 0
+
+def _grid(gray: np.ndarray, side: int = WORK_SIDE) -> _Grid:
+    """`gray` area-reduced to at most `side` px on its long side, the whole frame its subject."""
     small, sx, sy = _resize(gray, min(1.0, side / max(gray.shape)))
-    # pixel centres: x_grid = s (x - x0 + 0.5) - 0.5 (cv2.resize convention)
-    m = np.array([[sx, 0, sx * (0.5 - x0) - 0.5], [0, sy, sy * (0.5 - y0) - 0.5], [0, 0, 1]], np.float64)
-    mask = subject.mask_on(m, (small.shape[1], small.shape[0]))
-    return _Grid(np.ascontiguousarray(small), mask, m)
+    # pixel centres: x_grid = s (x + 0.5) - 0.5 (cv2.resize convention)
+    m = np.array([[sx, 0, sx * 0.5 - 0.5], [0, sy, sy * 0.5 - 0.5], [0, 0, 1]], np.float64)
+    return _Grid(np.ascontiguousarray(small), None, m).on(_frame(gray.shape))
 
 
 def _frame(shape) -> Subject:
@@ -574,16 +580,10 @@ class _Frames:
     features_b: tuple
     features_a: tuple
 
-    def on(self, sub_b: Subject) -> _Grid:
-        """BEFORE's grid with `sub_b` as its subject mask."""
-        gh, gw = self.grid_b.gray.shape
-        return _Grid(self.grid_b.gray, sub_b.mask_on(self.grid_b.to_grid, (gw, gh)), self.grid_b.to_grid)
-
 
 def _frames(gb: np.ndarray, ga: np.ndarray) -> _Frames:
     """`_Frames` of a pair, the two photos' features side by side on two threads."""
-    grid_b, grid_a = _grid(gb, _frame(gb.shape)), _grid(ga, _frame(ga.shape))
-    # created per call: OpenCV feature objects are not safe to share between threads
+    grid_b, grid_a = _grid(gb), _grid(ga)
     with ThreadPoolExecutor(max_workers=1) as pool:
         after = pool.submit(_features, grid_a)
         return _Frames(grid_b, grid_a, _features(grid_b), after.result())
@@ -624,6 +624,7 @@ def _to_u8(n: np.ndarray) -> np.ndarray:
 
 def _features(g: _Grid):
     """SIFT keypoints (grid coordinates) and descriptors on CLAHE luma at FEATURE_SIDE."""
+    # created per call: OpenCV feature objects are not safe to share between threads
     small, fx, fy = _resize(g.gray, min(1.0, FEATURE_SIDE / max(g.gray.shape)))
     eq = cv2.createCLAHE(clipLimit=2.5, tileGridSize=(8, 8)).apply(small)
     kp, desc = cv2.SIFT_create(nfeatures=3000, contrastThreshold=0.02).detectAndCompute(eq, None)
@@ -1435,7 +1436,7 @@ def _align_on(gb: np.ndarray, ga: np.ndarray, sub_b: Subject, ident: Subject, re
     bshape, ashape = gb.shape[:2], ga.shape[:2]
     tol = _tolerance(bshape)
     kind = sub_b.kind
-    grid_b, grid_a = frames.on(sub_b), frames.grid_a
+    grid_b, grid_a = frames.grid_b.on(sub_b), frames.grid_a
     (pts_b, desc_b), (pts_a, desc_a) = frames.features_b, frames.features_a
     if len(pts_b) < MIN_INLIERS or len(pts_a) < MIN_INLIERS:
         return _failed(f"too few features ({min(len(pts_a), len(pts_b))}; need {MIN_INLIERS})",

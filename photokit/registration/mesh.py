@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import functools
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -131,7 +131,7 @@ class FaceFit:
         BEFORE's contrast-normalised high-pass on the grid (`highpass`, uint8).
     after_sampler : object
         AFTER's luma around the face at about the grid's resolution, for resampling it
-        without aliasing (made once per fit; `skin_residual` reuses it).
+        without aliasing (made once per pair's grid; `skin_residual` reuses it).
     geometry : object
         The fit's starting point (the grid, the mesh deformation, the shared skin), which
         a later `fit_faces` of the same pair can start from (``start``).
@@ -151,7 +151,7 @@ class FaceFit:
     match_share: float
     before_highpass: np.ndarray
     after_sampler: object
-    geometry: object = None
+    geometry: object = field(default=None, repr=False)
 
 
 @dataclass
@@ -688,12 +688,13 @@ def face_grid(gray_b: np.ndarray, gray_a: np.ndarray, face_b: FaceMesh, face_a: 
     sampler) under the global model and the mesh deformation alone: what `skin_residual`
     needs to judge ANOTHER alignment of the pair, at a small share of the fit's cost (no
     dense refinement, no residual of its own: ``residual_px`` and ``ncc`` are nan, no
-    identity evidence: ``matches`` 0).
+    identity evidence: ``matches`` 0). A later `fit_faces` of the pair starts from it
+    (``start``) instead of making the grid again.
     """
     return _fit_geometry(gray_b, gray_a, face_b, face_a, False, judge=False)[0]
 
 
-def _setup(gray_b, gray_a, face_b, face_a, h) -> _Geometry:
+def _start_geometry(gray_b, gray_a, face_b, face_a, h) -> _Geometry:
     """The `_Geometry` a fit of the pair starts from, under the rigid-vertex model `h`
     (AFTER -> BEFORE)."""
     bh, bw = gray_b.shape
@@ -737,10 +738,10 @@ def _setup(gray_b, gray_a, face_b, face_a, h) -> _Geometry:
 
 def _fit_geometry(gray_b, gray_a, face_b, face_a, refine, judge=True, geometry=None):
     """`fit_faces` without the identity evidence (and without its own residual unless
-    `judge`), from `geometry` (`_setup`'s, made by an earlier fit of the pair) or afresh;
-    returns the fit and its point mapping (BEFORE full px -> AFTER full px)."""
+    `judge`), from `geometry` (`_start_geometry`'s, made by an earlier fit of the pair) or
+    afresh; returns the fit and its point mapping (BEFORE full px -> AFTER full px)."""
     model, h, rms = global_model(face_b, face_a)
-    geo = geometry if geometry is not None else _setup(gray_b, gray_a, face_b, face_a, h)
+    geo = geometry if geometry is not None else _start_geometry(gray_b, gray_a, face_b, face_a, h)
     to_grid, s, nb, m_field, inside, skin, surface, zones, sampler, ipd_g = (
         geo.to_grid, geo.s, geo.nb, geo.m_field, geo.inside, geo.skin, geo.surface, geo.zones, geo.sampler,
         geo.ipd_g)
