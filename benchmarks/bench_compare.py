@@ -73,7 +73,7 @@ TARGETS = {"align": 10.0, "compare": 10.0}
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median; default 3)")
+    ap.add_argument("--rounds", type=int, default=7, help="interleaved rounds (median; default 7)")
     ap.add_argument("--keep", type=Path, default=None, help="also write the report here")
     ap.add_argument("--write-readme", action="store_true", help="update benchmarks/README.md")
     args = ap.parse_args(argv)
