@@ -356,6 +356,19 @@ def test_cli_json_and_report_on_a_synthetic_pair(erythema_pair, tmp_path):
     html = out.read_text(encoding="utf-8")
     assert "redness.a_mean" in html and "v1.jpg" in html and "roi.json" in html
     assert [f.name for f in out.parent.iterdir()] == ["report.html"]   # no temporary left
+    # the text output: a judged change beside its floor; without the reference skin the
+    # light change leaves colour not judged, and the verdict says why, once
+    def text_lines(*extra):
+        out = CliRunner().invoke(cli, ["compare", str(before), str(after), "--roi", str(roi),
+                                       "--mm-per-px", "0.1", *extra]).output
+        return {ln.split()[0]: ln for ln in out.splitlines() if ln.startswith("  ") and " change " in ln}
+
+    judged = text_lines("--reference-roi", str(ref))["redness.a_mean"]
+    assert f"(noise +/-{doc['noise_floor']['redness.a_mean']:.3g})" in judged
+    assert "Not judged" not in judged
+    unjudged = text_lines()["redness.a_mean"]
+    why = unjudged.split("Not judged: ", 1)[1]
+    assert "light changed" in why and unjudged.count(why) == 1 and "(noise" not in unjudged
 
 
 def test_hidden_eyes_and_notebook_view_on_a_face(tmp_path):

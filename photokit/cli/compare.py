@@ -86,6 +86,7 @@ def command(before, after, roi, reference_roi, mm_per_px, report_path, blur_eyes
             click.echo(f"  {m.name:<{width}}  not measured")
             continue
         floor = result.noise_floor.get(m.name)
-        noise = f"noise +/-{floor:.3g}" if floor is not None else result.not_judged.get(m.name, "not judged")
-        click.echo(f"  {m.name:<{width}}  {b:10.3f} -> {a:10.3f}  change {d:+9.3f} {m.unit:<7} "
-                   f"({noise})  {verdicts[m.name]}")
+        # without a floor the verdict itself says why ("Not judged: ...")
+        noise = f" (noise +/-{floor:.3g})" if floor is not None else ""
+        click.echo(f"  {m.name:<{width}}  {b:10.3f} -> {a:10.3f}  change {d:+9.3f} {m.unit:<7}{noise}  "
+                   f"{verdicts[m.name]}")
