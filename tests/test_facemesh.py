@@ -150,6 +150,44 @@ def test_bad_model_file_is_named(tmp_path, monkeypatch, astronaut, content):
         find_faces(astronaut)
 
 
+def test_networks_load_one_at_a_time(monkeypatch):
+    """OpenCV's TFLite importer fills its operator table on first use without a lock, so
+    two threads loading their first networks at once can refuse a valid file: photokit
+    loads one network at a time, each once."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from photokit.faces.mesh import _models as M
+
+    class Net:            # what the fake reader returns: a loaded (non-empty) network
+        def empty(self):
+            return False
+
+    busy, most, reads, guard = [0], [0], [], threading.Lock()
+
+    def read(path):
+        with guard:
+            busy[0] += 1
+            most[0] = max(most[0], busy[0])
+            reads.append(path)
+        time.sleep(0.02)
+        with guard:
+            busy[0] -= 1
+        return Net()
+
+    M._read_net.cache_clear()
+    monkeypatch.setattr(M.cv2.dnn, "readNetFromTFLite", read)
+    paths = [str(M.model_path(n)) for n in (M.DETECTOR, M.MESH, M.IRIS, M.SELFIE)] * 3
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            nets = list(pool.map(M.load_net, paths))
+    finally:
+        M._read_net.cache_clear()       # the real networks again for the other tests
+    assert most[0] == 1 and sorted(reads) == sorted(set(paths))
+    assert all(isinstance(n, Net) for n in nets)
+
+
 def _eye(diameter: float, *, blur: float = 0.0, ss: int = 8, catchlight: bool = True) -> np.ndarray:
     """A rendered eye of known horizontal visible iris diameter (px): a brown iris with a
     dark pupil on a white sclera, lids covering the iris's top and bottom, a catchlight;

@@ -26,6 +26,12 @@ SELFIE = "selfie_segmentation.tflite"
 #: (two photos' face passes run side by side in `align`), and ``setInput`` then
 #: ``forward`` on one net is not safe from two threads at once.
 _RUN_LOCKS = {name: threading.Lock() for name in (DETECTOR, MESH, IRIS, SELFIE)}
+#: Networks load one at a time: OpenCV's TFLite importer fills its table of operators on
+#: first use without a lock (``TFLiteImporter::buildDispatchMap``, a function-local
+#: static map), so two threads loading their first networks at once can read it half
+#: filled and refuse a valid file ("Unsupported operator type RELU": seen once in
+#: ``photokit demo``, whose photos are meshed side by side).
+_LOAD_LOCK = threading.Lock()
 
 
 def model_path(name: str) -> Path:
@@ -33,15 +39,21 @@ def model_path(name: str) -> Path:
     return MODEL_DIR / name
 
 
-@functools.cache
 def load_net(path: str) -> cv2.dnn.Net:
-    """Load a TFLite network once per process.
+    """Load a TFLite network once per process, one network at a time (`_LOAD_LOCK`).
 
     Raises
     ------
     PhotokitError
         When the file is missing or OpenCV cannot parse it, naming the file.
     """
+    with _LOAD_LOCK:
+        return _read_net(path)
+
+
+@functools.cache
+def _read_net(path: str) -> cv2.dnn.Net:
+    """`load_net` without the lock (cached: a path is read once)."""
     p = Path(path)
     if not p.is_file():
         raise PhotokitError("face model file is missing (reinstall photokit)", p)
