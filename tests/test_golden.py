@@ -10,6 +10,18 @@ are left out, so the files do not depend on where or when they were made.
 To record the files again after an intended change of output:
 ``PHOTOKIT_REGEN_GOLDEN=1 python -m pytest tests/test_golden.py`` (and say in the commit
 which numbers changed and why).
+
+The files hold the floats of the machine they were recorded on (`tests.machine`,
+``golden/MACHINE.json``): another processor or another build of OpenCV, NumPy or SciPy
+rounds differently (vector units, summation order), and a thresholded detector (a line pixel kept or not)
+turns a rounding difference into a small change of its count. Recorded again on an AMD
+EPYC with AVX-512 (2026-12-08), the files recorded on the previous session's machine
+differed by at most 1e-5 relative in colour, spot and pore values, 2 % in one zone's
+wrinkle density, 3.4 % in a small wrinkle-depth change, 0.007 px in a homography's
+translation and 0.037 in a percent change of -0.06 %. So the comparison is exact on the
+recording machine (the one CI runs on), and elsewhere within `ELSEWHERE_REL` relative or
+`ELSEWHERE_ABS` absolute, every key, string and count still exact; the test then says
+which mode it used (a warning).
 """
 
 from __future__ import annotations
@@ -19,6 +31,7 @@ import io
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import cv2
@@ -28,6 +41,7 @@ import skimage.data
 from click.testing import CliRunner
 
 from photokit.cli.main import cli
+from tests.machine import record, recorded_here
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -37,6 +51,16 @@ REGEN = os.environ.get("PHOTOKIT_REGEN_GOLDEN") == "1"
 
 #: Columns of the batch export that record when and how fast, not what.
 PROVENANCE = {"seconds", "scored_at", "run_id", "path", "photokit_version"}
+#: Off the recording machine, numbers agree within this share of their size...
+ELSEWHERE_REL = 0.05
+#: ...or this much (a homography's translation in px, a percent change near zero: a pore
+#: diameter's -0.057 % read -0.094 % on the other machine).
+ELSEWHERE_ABS = 0.05
+
+
+if REGEN:
+    record()
+EXACT = recorded_here()
 
 
 def _run(args: list[str], cwd: Path) -> tuple[int, str]:
@@ -57,22 +81,59 @@ def _check(name: str, value) -> None:
         path.write_text(text)
         return
     assert path.exists(), f"no golden file {path.name}: record it with PHOTOKIT_REGEN_GOLDEN=1"
-    diffs = list(_differences(json.loads(path.read_text()), json.loads(text)))
-    assert not diffs, f"{name} differs from tests/golden/{path.name}:\n" + "\n".join(diffs[:20])
+    diffs = list(_differences(json.loads(path.read_text()), json.loads(text), exact=EXACT))
+    mode = ("exact: the recording machine" if EXACT else
+            f"within {ELSEWHERE_REL:.0%} or {ELSEWHERE_ABS}: not the machine of tests/golden/MACHINE.json")
+    assert not diffs, f"{name} differs from tests/golden/{path.name} ({mode}):\n" + "\n".join(diffs[:20])
+    if not EXACT:
+        warnings.warn(f"golden {name}: compared {mode}", stacklevel=2)
 
 
-def _differences(expected, got, where: str = ""):
-    """``path: expected -> got`` for every leaf that differs."""
+def _number(v) -> float | None:
+    """`v` as a float when it is a number or a number written as text (CSV), else None."""
+    if isinstance(v, bool) or v is None:
+        return None
+    if isinstance(v, (int, float)):
+        return float(v)
+    try:
+        return float(v) if isinstance(v, str) and v.strip() else None
+    except ValueError:
+        return None
+
+
+def _close(e, g) -> bool:
+    """Off the recording machine: two leaves the same up to rounding (see module notes)."""
+    a, b = _number(e), _number(g)
+    if a is None or b is None or isinstance(e, int) != isinstance(g, int):
+        return False
+    if not (np.isfinite(a) and np.isfinite(b)):
+        return a == b or (np.isnan(a) and np.isnan(b))
+    return abs(a - b) <= max(ELSEWHERE_ABS, ELSEWHERE_REL * max(abs(a), abs(b)))
+
+
+def test_close_is_tolerant_only_of_rounding():
+    assert _close(16.50399, 16.83300) and _close(0.0764, 0.0694) and _close("0.75090390", "0.75090145")
+    assert not _close(16.5, 18.0) and not _close(3, 4) and not _close(0.0764, 0.2) and not _close("ok", "ok")
+    assert not _close("a", "b") and not _close(None, 0.0) and not _close(True, 1.0)
+    assert _close(float("nan"), "nan")
+    assert list(_differences({"x": [1.0, "a"]}, {"x": [1.02, "a"]}, exact=False)) == []
+    assert list(_differences({"x": [1.0, "a"]}, {"x": [1.02, "a"]}, exact=True)) == ["/x[0]: 1.0 -> 1.02"]
+    assert list(_differences({"x": [1.0]}, {"x": [1.0, 2.0]}, exact=False)) == ["/x: [1.0] -> [1.0, 2.0]"]
+
+
+def _differences(expected, got, where: str = "", *, exact: bool = True):
+    """``path: expected -> got`` for every leaf that differs (not `exact`: numbers within
+    rounding, `_close`, are the same)."""
     if isinstance(expected, dict) and isinstance(got, dict):
         for k in sorted(set(expected) | set(got)):
             if k not in got or k not in expected:
                 yield f"{where}/{k}: {'missing' if k not in got else 'unexpected'}"
             else:
-                yield from _differences(expected[k], got[k], f"{where}/{k}")
+                yield from _differences(expected[k], got[k], f"{where}/{k}", exact=exact)
     elif isinstance(expected, list) and isinstance(got, list) and len(expected) == len(got):
         for i, (e, g) in enumerate(zip(expected, got, strict=True)):
-            yield from _differences(e, g, f"{where}[{i}]")
-    elif expected != got:
+            yield from _differences(e, g, f"{where}[{i}]", exact=exact)
+    elif expected != got and (exact or not _close(expected, got)):
         yield f"{where}: {expected!r} -> {got!r}"
 
 

@@ -401,7 +401,15 @@ def test_render_capture_equals_the_written_series_and_the_samples(tmp_path):
     if not (samples / "manifest.csv").exists():
         pytest.skip("no samples/ folder")
     im, cap = render_capture(7, 1, sessions=2, visit_days=(0, 2, 5), tau_days=2.0)
-    assert insert_exif(im.encoded, cap["time"]) == (samples / "01_s1_day0.jpg").read_bytes()
+    # the same photo up to the rounding of the machine it was made on (tests.machine): made
+    # here (AMD EPYC, AVX-512, 2026-12-08) it differs from the shipped file in 8e-5 of its
+    # pixels, by at most 2 levels; a change of the generator moves far more
+    made = insert_exif(im.encoded, cap["time"])
+    a, b = (cv2.imdecode(np.frombuffer(x, np.uint8), cv2.IMREAD_COLOR).astype(np.int16)
+            for x in (made, (samples / "01_s1_day0.jpg").read_bytes()))
+    assert a.shape == b.shape
+    d = np.abs(a - b)
+    assert d.max() <= 2 and np.mean(d > 0) < 1e-3
 
 
 def test_flat_series_has_no_treatment_effect(tmp_path):
