@@ -274,10 +274,50 @@ def test_early_feature_path_returns_what_the_sequential_one_does(astronaut, monk
     assert out["early"] == out["after the fit"]
 
 
-def test_a_kept_feature_fit_skips_the_mesh_refinement(astronaut, monkeypatch):
+def _mesh_meanwhile(monkeypatch):
+    """Hold the rigid pair's feature fit until the mesh refinement has started beside it,
+    then let the refinement's first pass run only after the fit is done (and judged:
+    0.3 s later), as on a real re-capture whose feature fit is the longer job. Returns the
+    log of what the refinement did."""
+    import threading
+    import time
+
+    import photokit.registration.align as al_mod
+    import photokit.registration.mesh as mesh_mod
+
+    started, fitted = threading.Event(), threading.Event()
+    log = {"passes": 0, "fits": []}
+    on, refinement, fit = al_mod._align_on, mesh_mod._refinement, al_mod.fit_faces
+
+    def slow_features(*args, **kwargs):
+        out = on(*args, **kwargs)
+        assert started.wait(10), "the mesh refinement did not start beside the feature fit"
+        fitted.set()
+        return out
+
+    def held_refinement(*args, **kwargs):
+        started.set()
+        assert fitted.wait(10)
+        time.sleep(0.3)
+        log["passes"] += 1
+        return refinement(*args, **kwargs)
+
+    def logged_fit(*args, **kwargs):
+        out = fit(*args, **kwargs)
+        log["fits"].append(out)
+        return out
+
+    monkeypatch.setattr(al_mod, "_align_on", slow_features)
+    monkeypatch.setattr(mesh_mod, "_refinement", held_refinement)
+    monkeypatch.setattr(al_mod, "fit_faces", logged_fit)
+    return log
+
+
+def test_a_kept_feature_fit_stops_the_mesh_refinement_started_beside_it(astronaut, monkeypatch):
     """A rigid pair whose feature fit leaves under a third of the tolerance on the shared
-    skin is returned without refining the mesh (the refinement could not change the
-    choice), and still carries the meshes' evidence, its identity counted on its own
+    skin is returned without waiting for the mesh refinement (which could not change the
+    choice): a refinement started on the spare core while the fit ran stops at its next
+    step. The result still carries the meshes' evidence, its identity counted on its own
     mapping: the same as when the mesh is fitted first."""
     h, w = astronaut.shape[:2]
     after = cv2.warpAffine(astronaut, _rot(2.0, 1.02, 6.0, -4.0, (w / 2, h / 2)), (w, h),
@@ -286,14 +326,32 @@ def test_a_kept_feature_fit_skips_the_mesh_refinement(astronaut, monkeypatch):
         m.setattr("photokit.registration.align.rigid_deviation", lambda fb, fa: np.inf)
         full = align(astronaut, after)
 
-    def refused(*args, **kwargs):
-        raise AssertionError("the mesh was refined")
-
-    monkeypatch.setattr("photokit.registration.align._align_mesh", refused)
+    log = _mesh_meanwhile(monkeypatch)
     quick = align(astronaut, after)
     assert quick.method == "features" and quick.residual_px <= quick.tolerance_px / 3
     assert quick.identity["p_same"] > 0.9 and quick.identity["matches"] >= 15
     assert quick.to_dict() == full.to_dict()
+    # started beside the feature fit, stopped after its first pass, never finished
+    assert log["passes"] == 1 and log["fits"] == [None]
+
+
+def test_a_mesh_refined_beside_a_refused_feature_fit_is_the_one_returned(astronaut, monkeypatch):
+    """When the feature fit is not kept, the mesh refinement that ran beside it is the
+    alignment returned (not made a second time), the same as when the mesh runs first."""
+    h, w = astronaut.shape[:2]
+    after = cv2.warpAffine(astronaut, _rot(2.0, 1.02, 6.0, -4.0, (w / 2, h / 2)), (w, h),
+                           borderMode=cv2.BORDER_REFLECT)
+    # a feature fit that leaves too much on the skin (the residual judge says so)
+    monkeypatch.setattr("photokit.registration.align.skin_residual", lambda fit, to_after: (99.0, 0.0))
+    with monkeypatch.context() as m:
+        m.setattr("photokit.registration.align.rigid_deviation", lambda fb, fa: np.inf)
+        sequential = align(astronaut, after)
+    log = _mesh_meanwhile(monkeypatch)
+    meanwhile = align(astronaut, after)
+    assert meanwhile.method == "mesh" and meanwhile.ok
+    assert log["passes"] == 2 and len(log["fits"]) == 1 and log["fits"][0] is not None
+    assert json.dumps(meanwhile.to_dict(), sort_keys=True) == json.dumps(sequential.to_dict(), sort_keys=True)
+    assert meanwhile.flow.tobytes() == sequential.flow.tobytes()
 
 
 def test_the_mesh_field_still_gates_the_kept_feature_fit(astronaut, monkeypatch):

@@ -21,8 +21,9 @@ evidence; when the skin detail was too weak for the mesh's identity evidence, th
 feature path's own identity checks vouch, with a warning). The feature path does not
 depend on the mesh fit: when the meshes alone already say the face kept its shape
 (`photokit.registration.mesh.rigid_deviation` under the tolerance) it runs first (both
-photos' features on two threads, then the fit beside the mesh's grid and the identity's
-descriptor matches), which changes when it runs, not what is returned. A pair's working
+photos' features on two threads, then the fit beside the mesh's grid, the identity's
+descriptor matches and, if the fit is still running, the mesh's refinement, stopped if the
+feature fit is kept), which changes when things run, not what is returned. A pair's working
 grids and SIFT features are made once (`_Frames`) for every path it takes. When the
 detector finds the face in one photo only (too close, cut by the frame), the other's face
 is meshed where the feature alignment below carries the found mesh
@@ -123,6 +124,7 @@ Annals of Statistics 17(3), 1217-1241 (1989). doi:10.1214/aos/1176347265
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -1256,8 +1258,10 @@ def _align_faces(gb: np.ndarray, ga: np.ndarray, face_b, face_a, sub: Subject, r
     # could not change the choice); otherwise the mesh is refined and judged as when it
     # runs first. The feature path is the longest chain of work, so its features are
     # found first, on both cores, then the rest fills the other core beside it: the
-    # mesh's grid, then the descriptor matches (which changes when things run, not what
-    # is returned)
+    # mesh's grid, the descriptor matches, then, if the feature fit is still running,
+    # the mesh's refinement, which stops between its steps once the feature fit is kept
+    # (on real re-captures the mesh is kept: its refinement is then ready when the
+    # feature fit ends). All of this changes when things run, not what is returned
     def features() -> Alignment:
         return _align_on(gb, ga, sub, sub, refine, frames or _frames(gb, ga))
 
@@ -1266,7 +1270,7 @@ def _align_faces(gb: np.ndarray, ga: np.ndarray, face_b, face_a, sub: Subject, r
         frames = _frames(gb, ga)
     with ThreadPoolExecutor(max_workers=2) as pool:
         early = pool.submit(features) if rigid else None
-        r_feat = grid = None
+        r_feat = grid = made = None
         if early is None:
             details = pool.submit(detail_matches, gb, ga, face_b, face_a)
         else:
@@ -1277,14 +1281,23 @@ def _align_faces(gb: np.ndarray, ga: np.ndarray, face_b, face_a, sub: Subject, r
             # model and the mesh deformation, not refined)
             grid = face_grid(gb, ga, face_b, face_a)
             details = pool.submit(detail_matches, gb, ga, face_b, face_a)
+            kept = threading.Event()
+
+            def mesh_meanwhile():   # on the core the descriptor matches free, if the feature fit runs on
+                return None if early.done() else _align_mesh(gb, ga, face_b, face_a, refine, details, grid,
+                                                             stop=kept)
+
+            made = pool.submit(mesh_meanwhile)
             f = early.result()
             field = _field_px(grid)
             if (field is not None and field <= f.tolerance_px and f.ok
                     and vertex_error(f, face_b, face_a) <= FEATURE_VERTEX_MAX):
                 r_feat, _ = skin_residual(grid, f.dense_map)
                 if r_feat <= f.tolerance_px / 3:
+                    kept.set()
                     return _with_mesh_evidence(f, r_feat, face_b, face_a, grid.zones, details.result())
-        m, fit = _align_mesh(gb, ga, face_b, face_a, refine, details, grid)
+            made = made.result()
+        m, fit = made or _align_mesh(gb, ga, face_b, face_a, refine, details, grid)
         if m.flow_px is None or m.flow_px > m.tolerance_px:
             return m
         f = early.result() if early is not None else features()
@@ -1381,7 +1394,8 @@ def _with_mesh_evidence(f: Alignment, residual: float, face_b, face_a, zones, de
 
 
 def _align_mesh(gb: np.ndarray, ga: np.ndarray, face_b, face_a, refine: bool,
-                details=None, start: FaceFit | None = None) -> tuple[Alignment, FaceFit]:
+                details=None, start: FaceFit | None = None,
+                stop: threading.Event | None = None) -> tuple[Alignment, FaceFit] | None:
     """Align a face pair through the mesh (`photokit.registration.mesh.fit_faces`) and judge it.
 
     Verdict, one reason, in this order: the faces are not shown to be one person's
@@ -1393,11 +1407,14 @@ def _align_mesh(gb: np.ndarray, ga: np.ndarray, face_b, face_a, refine: bool,
     the Rayleigh probability that the error is below the tolerance ``t``, its scale
     ``s = r / sqrt(2 ln 2)`` from the median residual ``r`` (the Rayleigh median).
     `details`: the pair's `detail_matches`, already under way (a Future), if any;
-    `start`: the pair's `face_grid`, if already made (the fit starts from it).
+    `start`: the pair's `face_grid`, if already made (the fit starts from it); `stop`: as
+    in `photokit.registration.mesh.fit_faces` (None is returned when it stopped the fit).
     """
     bshape, ashape = gb.shape[:2], ga.shape[:2]
     tol = _tolerance(bshape)
-    fit: FaceFit = fit_faces(gb, ga, face_b, face_a, refine=refine, details=details, start=start)
+    fit = fit_faces(gb, ga, face_b, face_a, refine=refine, details=details, start=start, stop=stop)
+    if fit is None:
+        return None
     ev = _mesh_evidence(face_b, face_a, fit.zones, fit.matches, fit.match_share)
     p_same = identity_posterior(fit.matches)
     sigma = max(fit.residual_px, 1e-3) / np.sqrt(2 * np.log(2))

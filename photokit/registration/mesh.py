@@ -52,6 +52,7 @@ geometry from monocular video on mobile GPUs", arXiv:1907.06724 (2019).
 from __future__ import annotations
 
 import functools
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -648,7 +649,8 @@ def _refinement(dis, nb: np.ndarray, na: np.ndarray, skin: np.ndarray, surface: 
 
 # ------------------------------------------------------------------------------ the fit
 def fit_faces(gray_b: np.ndarray, gray_a: np.ndarray, face_b: FaceMesh, face_a: FaceMesh, *,
-              refine: bool = True, details=None, start: FaceFit | None = None) -> FaceFit:
+              refine: bool = True, details=None, start: FaceFit | None = None,
+              stop: threading.Event | None = None) -> FaceFit | None:
     """Align AFTER's face onto BEFORE's through the mesh (see the module notes).
 
     Parameters
@@ -663,10 +665,15 @@ def fit_faces(gray_b: np.ndarray, gray_a: np.ndarray, face_b: FaceMesh, face_a: 
         `detail_matches` of these faces, already under way (a ``concurrent.futures.Future``).
     start : FaceFit, optional
         `face_grid` of these faces, already made: the fit starts from its geometry.
+    stop : threading.Event, optional
+        Checked between the fit's steps (each refinement pass, the residual check): once
+        set, the fit stops there and returns None (a caller that started it on a spare
+        core and no longer needs it).
 
     Returns
     -------
-    FaceFit
+    FaceFit or None
+        None only when stopped.
 
     Notes
     -----
@@ -674,12 +681,15 @@ def fit_faces(gray_b: np.ndarray, gray_a: np.ndarray, face_b: FaceMesh, face_a: 
     the alignment: they are found on a second thread while the alignment is computed.
     """
     if details is not None:
-        fit, mapping = _fit_geometry(gray_b, gray_a, face_b, face_a, refine,
-                                     geometry=None if start is None else start.geometry)
+        made = _fit_geometry(gray_b, gray_a, face_b, face_a, refine,
+                             geometry=None if start is None else start.geometry, stop=stop)
+        if made is None:
+            return None
+        fit, mapping = made
         fit.matches, fit.match_share = identity_evidence(details.result(), face_a, mapping)
         return fit
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return fit_faces(gray_b, gray_a, face_b, face_a, refine=refine, start=start,
+        return fit_faces(gray_b, gray_a, face_b, face_a, refine=refine, start=start, stop=stop,
                          details=pool.submit(detail_matches, gray_b, gray_a, face_b, face_a))
 
 
@@ -736,10 +746,14 @@ def _start_geometry(gray_b, gray_a, face_b, face_a, h) -> _Geometry:
                      _Sampler(gray_a, jac, after_box), ipd_g)
 
 
-def _fit_geometry(gray_b, gray_a, face_b, face_a, refine, judge=True, geometry=None):
+def _fit_geometry(gray_b, gray_a, face_b, face_a, refine, judge=True, geometry=None, stop=None):
     """`fit_faces` without the identity evidence (and without its own residual unless
     `judge`), from `geometry` (`_start_geometry`'s, made by an earlier fit of the pair) or
-    afresh; returns the fit and its point mapping (BEFORE full px -> AFTER full px)."""
+    afresh; returns the fit and its point mapping (BEFORE full px -> AFTER full px), or
+    None when `stop` (a ``threading.Event``) is found set between the steps."""
+    def stopped() -> bool:
+        return stop is not None and stop.is_set()
+
     model, h, rms = global_model(face_b, face_a)
     geo = geometry if geometry is not None else _start_geometry(gray_b, gray_a, face_b, face_a, h)
     to_grid, s, nb, m_field, inside, skin, surface, zones, sampler, ipd_g = (
@@ -753,6 +767,8 @@ def _fit_geometry(gray_b, gray_a, face_b, face_a, refine, judge=True, geometry=N
         # first one's regulariser left (strong perspective change: 15 against 60 cm)
         dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
         for sigma, level in ((FLOW_SIGMA, FIRST_LEVEL), (FLOW_SIGMA / 2, 0)):
+            if stopped():
+                return None
             na = highpass(sampler.at(*_to_after(h_inv, to_full, flow)))
             d = _refinement(dis, nb, na, skin, surface, sigma * ipd_g, level)
             flow = _compose(d, flow)
@@ -767,6 +783,8 @@ def _fit_geometry(gray_b, gray_a, face_b, face_a, refine, judge=True, geometry=N
     def dense(xb, yb):    # BEFORE full px (grids) -> AFTER full px, the full alignment
         return _project(h_inv, xb + flow[..., 0] / s, yb + flow[..., 1] / s)
 
+    if stopped():
+        return None
     fit.residual_px, fit.ncc = skin_residual(fit, dense) if judge else (float("nan"), float("nan"))
 
     def mapping(pts):     # BEFORE full px -> AFTER full px
