@@ -274,31 +274,37 @@ def test_early_feature_path_returns_what_the_sequential_one_does(astronaut, monk
     assert out["early"] == out["after the fit"]
 
 
-def _mesh_meanwhile(monkeypatch):
+def _mesh_meanwhile(monkeypatch, kept: bool):
     """Hold the rigid pair's feature fit until the mesh refinement has started beside it,
-    then let the refinement's first pass run only after the fit is done (and judged:
-    0.3 s later), as on a real re-capture whose feature fit is the longer job. Returns the
-    log of what the refinement did."""
+    as on a real re-capture whose feature fit is the longer job; with `kept`, the
+    refinement's first pass then waits until the feature fit has been judged and kept (the
+    event `_align_faces` sets), so the stop is seen after it. Returns the log of what the
+    refinement did."""
     import threading
-    import time
+    import types
 
     import photokit.registration.align as al_mod
     import photokit.registration.mesh as mesh_mod
 
-    started, fitted = threading.Event(), threading.Event()
+    started = threading.Event()
+    events: list = []
     log = {"passes": 0, "fits": []}
     on, refinement, fit = al_mod._align_on, mesh_mod._refinement, al_mod.fit_faces
+
+    class Recorded(threading.Event):     # the events align makes, to wait on them here
+        def __init__(self):
+            super().__init__()
+            events.append(self)
 
     def slow_features(*args, **kwargs):
         out = on(*args, **kwargs)
         assert started.wait(10), "the mesh refinement did not start beside the feature fit"
-        fitted.set()
         return out
 
     def held_refinement(*args, **kwargs):
         started.set()
-        assert fitted.wait(10)
-        time.sleep(0.3)
+        if kept and log["passes"] == 0:
+            assert events and events[-1].wait(10), "the feature fit was not kept"
         log["passes"] += 1
         return refinement(*args, **kwargs)
 
@@ -307,6 +313,7 @@ def _mesh_meanwhile(monkeypatch):
         log["fits"].append(out)
         return out
 
+    monkeypatch.setattr(al_mod, "threading", types.SimpleNamespace(Event=Recorded))
     monkeypatch.setattr(al_mod, "_align_on", slow_features)
     monkeypatch.setattr(mesh_mod, "_refinement", held_refinement)
     monkeypatch.setattr(al_mod, "fit_faces", logged_fit)
@@ -326,7 +333,7 @@ def test_a_kept_feature_fit_stops_the_mesh_refinement_started_beside_it(astronau
         m.setattr("photokit.registration.align.rigid_deviation", lambda fb, fa: np.inf)
         full = align(astronaut, after)
 
-    log = _mesh_meanwhile(monkeypatch)
+    log = _mesh_meanwhile(monkeypatch, kept=True)
     quick = align(astronaut, after)
     assert quick.method == "features" and quick.residual_px <= quick.tolerance_px / 3
     assert quick.identity["p_same"] > 0.9 and quick.identity["matches"] >= 15
@@ -346,7 +353,7 @@ def test_a_mesh_refined_beside_a_refused_feature_fit_is_the_one_returned(astrona
     with monkeypatch.context() as m:
         m.setattr("photokit.registration.align.rigid_deviation", lambda fb, fa: np.inf)
         sequential = align(astronaut, after)
-    log = _mesh_meanwhile(monkeypatch)
+    log = _mesh_meanwhile(monkeypatch, kept=False)
     meanwhile = align(astronaut, after)
     assert meanwhile.method == "mesh" and meanwhile.ok
     assert log["passes"] == 2 and len(log["fits"]) == 1 and log["fits"][0] is not None
