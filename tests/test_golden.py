@@ -13,15 +13,16 @@ which numbers changed and why).
 
 The files hold the floats of the machine they were recorded on (`tests.machine`,
 ``golden/MACHINE.json``): another processor or another build of OpenCV, NumPy or SciPy
-rounds differently (vector units, summation order), and a thresholded detector (a line pixel kept or not)
-turns a rounding difference into a small change of its count. Recorded again on an AMD
-EPYC with AVX-512 (2026-12-08), the files recorded on the previous session's machine
-differed by at most 1e-5 relative in colour, spot and pore values, 2 % in one zone's
-wrinkle density, 3.4 % in a small wrinkle-depth change, 0.007 px in a homography's
-translation and 0.037 in a percent change of -0.06 %. So the comparison is exact on the
-recording machine (the one CI runs on), and elsewhere within `ELSEWHERE_REL` relative or
-`ELSEWHERE_ABS` absolute, every key, string and count still exact; the test then says
-which mode it used (a warning).
+rounds differently (vector units, summation order), and a thresholded detector (a line
+pixel kept or not) turns a rounding difference into a small change of its count.
+Recorded again on an AMD EPYC with AVX-512 (2026-12-08), the files recorded on the
+previous session's machine differed by at most 1e-5 relative in colour, spot and pore
+values, 2 % in one zone's wrinkle density, 3.4 % in a small wrinkle-depth change, 0.007
+px in a homography's translation and 0.037 in a percent change of -0.06 %. So the
+comparison is exact on the recording machine (the one CI runs on), and elsewhere within
+`ELSEWHERE_REL` relative or `ELSEWHERE_ABS` absolute (counts too: a rounding can move a
+count of pores by a few), every key, text and list length still exact; the test then
+says which mode it used (a warning).
 """
 
 from __future__ import annotations

@@ -1287,7 +1287,7 @@ def _align_faces(gb: np.ndarray, ga: np.ndarray, face_b, face_a, sub: Subject, r
                 return None if early.done() else _align_mesh(gb, ga, face_b, face_a, refine, details, grid,
                                                              stop=kept)
 
-            made = pool.submit(mesh_meanwhile)
+            meanwhile = pool.submit(mesh_meanwhile)
             f = early.result()
             field = _field_px(grid)
             if (field is not None and field <= f.tolerance_px and f.ok
@@ -1296,7 +1296,7 @@ def _align_faces(gb: np.ndarray, ga: np.ndarray, face_b, face_a, sub: Subject, r
                 if r_feat <= f.tolerance_px / 3:
                     kept.set()
                     return _with_mesh_evidence(f, r_feat, face_b, face_a, grid.zones, details.result())
-            made = made.result()
+            made = meanwhile.result()
         m, fit = made or _align_mesh(gb, ga, face_b, face_a, refine, details, grid)
         if m.flow_px is None or m.flow_px > m.tolerance_px:
             return m
