@@ -82,6 +82,10 @@ AREA_MISMATCH_WARN = 0.2
 #: Lighting differences (uncalibrated photos) that earn a warning: CIELAB L* and a*b*.
 LIGHT_DL_WARN = 3.0
 LIGHT_DAB_WARN = 2.0
+
+#: Long side (px) of the grid the lighting check compares the photos on (medians of
+#: tens of thousands of pixels: a finer grid changes them by far less than the warnings' limits).
+LIGHT_SIDE = 400
 #: Display size of report pictures.
 VIEW_SIDE = 1000
 
@@ -135,7 +139,7 @@ class Comparison:
     mask_before: np.ndarray | None = field(default=None, repr=False)
     lighting: dict = field(default_factory=dict, repr=False)
     notes: list = field(default_factory=list)
-    aligned_rgb: np.ndarray | None = field(default=None, repr=False)
+    _aligned: np.ndarray | None = field(default=None, repr=False)
     standard_error: dict = field(default_factory=dict)
     not_judged: dict = field(default_factory=dict)
     holm: dict = field(default_factory=dict)
@@ -182,6 +186,16 @@ class Comparison:
         return pd.DataFrame(rows).set_index("metric")
 
     # -- pictures ------------------------------------------------------------------------
+    @property
+    def aligned_rgb(self) -> np.ndarray:
+        """AFTER resampled onto BEFORE's full-resolution grid with the full alignment
+        (`Alignment.warp`), made on first use: the numbers and the report's pictures do
+        not need it (they resample AFTER onto their own smaller grids,
+        `Alignment.warp_onto`)."""
+        if self._aligned is None:
+            self._aligned = self.alignment.warp(self.after_photo.rgb8())
+        return self._aligned
+
     def view(self, *, max_side: int = VIEW_SIDE, hide_eyes: bool = False, notes=()):
         """Everything a report shows, as arrays on BEFORE's display grid
         (`photokit.report.compare_page.CompareView`)."""
@@ -225,11 +239,15 @@ def lighting_difference(before_rgb8: np.ndarray, after_aligned_rgb8: np.ndarray,
     L*, ``dab`` the distance between the median a*b* (CIELAB D65, uncalibrated sRGB),
     ``gain`` the ratio of median linear luminance ``Y = 0.2126 R + 0.7152 G + 0.0722 B``
     (IEC 61966-2-1), AFTER over BEFORE.
+
+    The photos are `before_rgb8` and AFTER on its grid, `after_aligned_rgb8`, both on one
+    grid (BEFORE's, or a reduced one: `LIGHT_SIDE` px on the long side is plenty for
+    medians; `compare` resamples AFTER there directly, `Alignment.warp_onto`); `valid`
+    (what AFTER covers) and `roi` are on BEFORE's full-resolution grid.
     """
     from ..colour.convert import linear_to_lab, uint8_to_linear
 
-    b, s = fit_within(before_rgb8, 400)
-    a = cv2.resize(after_aligned_rgb8, (b.shape[1], b.shape[0]), interpolation=cv2.INTER_AREA)
+    b, a = before_rgb8, after_aligned_rgb8
     v = cv2.resize(valid.astype(np.uint8), (b.shape[1], b.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
     v = cv2.erode(v.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     r = cv2.resize(roi.astype(np.uint8), (b.shape[1], b.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
@@ -405,12 +423,12 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
     al = alignment if alignment is not None else align(pb, pa, roi=roi_b)
     if al.status != "ok":
         raise PhotokitError(f"cannot compare: alignment failed ({al.reason})", pa.path)
-    # what AFTER covers, and AFTER on BEFORE's grid (the lighting check, the report's
-    # views), do not depend on the skin or the measurements: they are resampled on a
-    # second thread meanwhile
+    # what AFTER covers, and AFTER on the lighting check's grid, do not depend on the skin
+    # or the measurements: they are resampled on a second thread meanwhile
     pool = ThreadPoolExecutor(max_workers=1)
     covered = pool.submit(al.valid_mask)
-    aligned = pool.submit(al.warp, pa.rgb8())
+    b_light, s_light = fit_within(pb.rgb8(), LIGHT_SIDE)
+    a_light = pool.submit(al.warp_onto, pa.rgb8(), b_light.shape[:2], s_light, area=True)
     pool.shutdown(wait=False)
 
     # The skin to measure, on BEFORE's grid, inside the overlap.
@@ -458,8 +476,7 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
     area_ratio = None
     if analysed_b is not None and analysed_a is not None and analysed_b.any():
         area_ratio = float(analysed_a.sum()) * view["scale"] ** 2 / float(region.sum())
-    aligned_rgb = aligned.result()
-    light = lighting_difference(pb.rgb8(), aligned_rgb, valid, region)
+    light = lighting_difference(b_light, a_light.result(), valid, region)
     # the lighting check judges the light's effect on a* and the melanin index against
     # their own noise floors
     warnings = assess_warnings(al, m_b, m_a, roi_inside=roi_inside, view=view, lighting=light,
@@ -494,7 +511,6 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
     comp = Comparison(al, m_b, m_a, delta, pct, sig, floor, warnings, params, mets, pb, pa, region,
                       light, notes=measurement_notes(m_b, m_a),
                       standard_error={"before": se_b, "after": se_a}, not_judged=not_judged, holm=holm)
-    comp.aligned_rgb = aligned_rgb  # full-resolution AFTER on BEFORE's grid, for the views
     return comp
 
 

@@ -321,37 +321,6 @@ def render_compare_notebook(view: CompareView, *, max_side: int = 420) -> str:
             f"{metrics_table(view.rows)}</div>")
 
 
-def after_to_before_grid(al, arr: np.ndarray, arr_scale: float, out_shape: tuple[int, int],
-                          out_scale: float, interpolation=cv2.INTER_LINEAR) -> np.ndarray:
-    """Resample a (downscaled) AFTER-grid array onto a (downscaled) BEFORE grid.
-
-    `arr` is AFTER at ``arr_scale`` of full resolution, the output BEFORE at `out_scale`.
-    A BEFORE display pixel ``d`` sits at full-resolution ``x = (d + .5)/s_out - .5``; it takes
-    AFTER's value at ``H^-1 (x + flow(x))`` (the `Alignment` convention), at map index
-    ``(a + .5) s_arr - .5``. Float arrays get NaN where AFTER does not reach.
-    """
-    h, w = out_shape
-    xd = (np.arange(w, dtype=np.float32) + 0.5) / out_scale - 0.5
-    yd = (np.arange(h, dtype=np.float32) + 0.5) / out_scale - 0.5
-    xs = np.broadcast_to(xd[None, :], (h, w)).astype(np.float32)
-    ys = np.broadcast_to(yd[:, None], (h, w)).astype(np.float32)
-    if getattr(al, "flow", None) is not None:
-        g = al.flow_grid
-        fx = cv2.remap(al.flow, (xs * g[0, 0] + g[0, 2]).astype(np.float32),
-                       (ys * g[1, 1] + g[1, 2]).astype(np.float32), cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        xs, ys = xs + fx[..., 0], ys + fx[..., 1]
-    hi = np.linalg.inv(al.homography)
-    den = hi[2, 0] * xs + hi[2, 1] * ys + hi[2, 2]
-    xa = (hi[0, 0] * xs + hi[0, 1] * ys + hi[0, 2]) / den
-    ya = (hi[1, 0] * xs + hi[1, 1] * ys + hi[1, 2]) / den
-    mx = ((xa + 0.5) * arr_scale - 0.5).astype(np.float32)
-    my = ((ya + 0.5) * arr_scale - 0.5).astype(np.float32)
-    is_float = arr.dtype.kind == "f"
-    border = float("nan") if is_float else 0
-    return cv2.remap(arr, mx, my, interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
-
-
 def _masked_smooth(v: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
     """Normalised convolution ``G*(v m) / G*m`` inside `mask` (NaN outside)."""
     m = (mask & np.isfinite(v)).astype(np.float32)
@@ -384,16 +353,16 @@ def build_view(c, *, max_side: int, hide_eyes: bool, notes: list) -> CompareView
     notes : list of str
         Extra notes for the report.
     """
-    aligned = c.aligned_rgb if c.aligned_rgb is not None else c.alignment.warp(c.after_photo.rgb8())
     b_rgb, s_b = fit_within(c.before_photo.rgb8(), max_side)
-    a_rgb = cv2.resize(aligned, (b_rgb.shape[1], b_rgb.shape[0]), interpolation=cv2.INTER_AREA)
     dshape = b_rgb.shape[:2]
+    a_rgb = c.alignment.warp_onto(c.after_photo.rgb8(), dshape, s_b, area=True)
     valid = _on_display(c.alignment.valid_mask(), dshape)
     mask = _on_display(c.mask_before, dshape) & valid
     warnings = list(c.warnings)
     deid, hidden = "", False
     if hide_eyes:
         faces_b = getattr(c.before, "faces", None) or find_faces(c.before_photo.rgb8())
+        aligned = c.aligned_rgb                     # the eyes are found at full resolution
         faces_a = find_faces(aligned)
         if faces_b or faces_a:
             full_b, cover_b = mask_eyes(c.before_photo.rgb8(), faces_b)
@@ -451,7 +420,7 @@ def _map_pairs(c, mask: np.ndarray, s_b: float, max_side: int) -> list[MapPair]:
     for met in panels:
         before_d = np.where(before_skin, _before_to_display(mb[met.name], sb_full, dshape, s_b), np.nan)
         after_src = np.where(mask_la, ma[met.name], np.nan).astype(np.float32)
-        after_d = after_to_before_grid(c.alignment, after_src, sa_full, dshape, s_b)
+        after_d = c.alignment.warp_onto(after_src, dshape, s_b, arr_scale=sa_full)
         shared = mask & np.isfinite(before_d) & np.isfinite(after_d)
         delta = _masked_smooth(after_d, shared, sigma) - _masked_smooth(before_d, shared, sigma)
         p = met.panel
