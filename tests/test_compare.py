@@ -258,11 +258,35 @@ def test_no_warnings_for_a_clean_pair_and_none_for_light_when_calibrated():
 
 def test_match_spots_through_the_alignment():
     h = _homography(1.0, 0, 20, -10)                    # AFTER -> BEFORE: shift
+    al = _alignment(h, (500, 500), (500, 500))
     before = np.array([[100, 100, 5], [300, 200, 6], [50, 400, 4]], float)
     after = np.array([[80, 110, 5], [280, 210, 6], [400, 400, 5]], float)   # 2 kept, 1 new
-    out = P.match_spots(before, after, h, 0.5)
+    out = P.match_spots(before, after, al.after_to_before, 0.5)
     status = sorted((s.status, round(s.x), round(s.y)) for s in out)
     assert status == [("faded", 25, 200), ("kept", 50, 50), ("kept", 150, 100), ("new", 210, 195)]
+
+
+def test_match_spots_follow_the_dense_field():
+    """A mesh alignment's dense field moves a face's spots by about their radius (a
+    re-capture from another distance): the spots are matched through it, not through
+    the global homography alone."""
+    h = _homography(1.0, 0, 20, -10)
+    grid = np.diag([0.25, 0.25, 1.0])
+    flow = np.zeros((125, 125, 2), np.float32)
+    flow[..., 0] = 12.0                                 # BEFORE x + 12 px, then H^-1
+    al = _alignment(h, (500, 500), (500, 500), flow, grid)
+    before = np.array([[100, 100, 5], [300, 200, 6]], float)
+    # AFTER = H^-1 (x + f(x)): the same spots, 12 px further right than H alone puts them
+    after = np.array(al.map_points(before[:, :2]), float)
+    after = np.c_[after, [5.0, 6.0]]
+    assert np.allclose(after[:, 0], before[:, 0] + 12 - 20) and np.allclose(after[:, 1], before[:, 1] + 10)
+    out = P.match_spots(before, after, al.after_to_before, 1.0)
+    assert sorted(s.status for s in out) == ["kept", "kept"]
+    assert sorted((round(s.x), round(s.y)) for s in out) == [(100, 100), (300, 200)]
+    # through the homography alone the 12 px would break both matches (tolerance 1.5 r + 2)
+    alone = _alignment(h, (500, 500), (500, 500))
+    assert sorted(s.status for s in P.match_spots(before, after, alone.after_to_before, 1.0)) == \
+        ["faded", "faded", "new", "new"]
 
 
 def test_failed_alignment_raises_and_cli_writes_nothing(tmp_path):

@@ -491,11 +491,7 @@ class Alignment:
         if not self.ok or not len(pts):
             return [None] * len(pts)
         if inverse:
-            y = _apply(self.homography, pts)
-            x = y.copy()
-            for _ in range(10):
-                x = y - self._field_at(x)
-            b, a = x, pts
+            b, a = self.after_to_before(pts), pts
         else:
             b = pts
             a = _apply(np.linalg.inv(self.homography), pts + self._field_at(pts))
@@ -508,6 +504,17 @@ class Alignment:
         out = b if inverse else a
         return [[round(float(p[0]), 3), round(float(p[1]), 3)] if k else None
                 for p, k in zip(out, ok, strict=True)]
+
+    def after_to_before(self, points) -> np.ndarray:
+        """AFTER pixels ``(N, 2)`` carried to BEFORE by the full alignment, as arrays and
+        wherever they fall (`map_points` with `inverse` checks the photos' frames and the
+        region the alignment vouches for): ``x`` solving ``x + f(x) = H a`` by the
+        fixed-point iteration ``x_{k+1} = H a - f(x_k)``, 10 steps (see `map_points`)."""
+        y = _apply(self.homography, np.asarray(points, np.float64).reshape(-1, 2))
+        x = y.copy()
+        for _ in range(10):
+            x = y - self._field_at(x)
+        return x
 
     def valid_mask(self) -> np.ndarray:
         """Boolean mask on BEFORE's grid: pixels that AFTER covers (1 px eroded).

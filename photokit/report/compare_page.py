@@ -545,7 +545,7 @@ def _spot_changes(c, s_b: float):
         return None
     xyr_b = _spot_xyr(sb, an_b, c.before_photo.width)
     xyr_a = _spot_xyr(sa, an_a, c.after_photo.width)
-    return match_spots(xyr_b, xyr_a, c.alignment.homography, s_b)
+    return match_spots(xyr_b, xyr_a, c.alignment.after_to_before, s_b)
 
 
 def _spot_xyr(spots, an, photo_width: int) -> np.ndarray:
@@ -564,20 +564,25 @@ def _spot_xyr(spots, an, photo_width: int) -> np.ndarray:
     return np.asarray(out, np.float64).reshape(-1, 3)
 
 
-def match_spots(before_xyr: np.ndarray, after_xyr: np.ndarray, h: np.ndarray, scale: float):
+def match_spots(before_xyr: np.ndarray, after_xyr: np.ndarray, to_before, scale: float):
     """Match spots of both photos through the alignment (greedy nearest, within 1.5 radii).
 
     ``before_xyr`` in BEFORE full-res pixels, ``after_xyr`` in AFTER's; AFTER centres are
-    mapped to BEFORE with ``h``. Returns `report.Spot` on the display grid (``scale``):
-    ``kept`` (matched), ``faded`` (BEFORE only), ``new`` (AFTER only).
+    carried to BEFORE by ``to_before`` (``(N, 2)`` AFTER px -> BEFORE px: the full
+    alignment, `Alignment.after_to_before`; on a face re-captured from another distance
+    its dense field moves spots by about their own radius), their radii by the local
+    scale of that mapping (``sqrt |det J|``, from unit steps). Returns `report.Spot` on
+    the display grid (``scale``): ``kept`` (matched), ``faded`` (BEFORE only), ``new``
+    (AFTER only).
     """
 
     b = np.asarray(before_xyr, np.float64).reshape(-1, 3)
     a = np.asarray(after_xyr, np.float64).reshape(-1, 3)
     if len(a):
-        p = np.c_[a[:, :2], np.ones(len(a))] @ np.asarray(h, np.float64).T
-        a_b = p[:, :2] / p[:, 2:3]
-        a_r = a[:, 2] * np.sqrt(abs(np.linalg.det(np.asarray(h)[:2, :2])))
+        a_b = to_before(a[:, :2])
+        jx = to_before(a[:, :2] + (1.0, 0.0)) - a_b
+        jy = to_before(a[:, :2] + (0.0, 1.0)) - a_b
+        a_r = a[:, 2] * np.sqrt(np.abs(jx[:, 0] * jy[:, 1] - jx[:, 1] * jy[:, 0]))
     else:
         a_b, a_r = np.zeros((0, 2)), np.zeros(0)
     used_a = np.zeros(len(a), bool)
