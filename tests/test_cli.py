@@ -123,3 +123,50 @@ def test_measure_metrics_option_selects_names_and_families(tmp_path):
     assert doc["decode"] == {"reduction": 1, "width": 400, "height": 300}
     bad = CliRunner().invoke(cli, ["measure", str(p), "--metrics", "redness,nonsense"])
     assert bad.exit_code == 2 and "'nonsense' is neither a metric nor a family" in bad.output
+
+
+@pytest.mark.parametrize("args", [
+    ["align", "{a}", "{b}", "-o", "{b}"],
+    ["align", "{a}", "{b}", "--overlay", "{dir}/../{dirname}/a.jpg"],     # another spelling
+    ["align", "{a}", "{b}", "-o", "{link}"],                               # a hard link to b
+    ["compare", "{a}", "{b}", "--report", "{b}"],
+    ["compare", "{a}", "{b}", "--pdf", "{a}"],
+    ["compare", "{a}", "{b}", "--fhir", "{a}"],
+    ["compare", "{a}", "{b}", "--roi", "{roi}", "--report", "{roi}"],
+    ["face", "{a}", "--overlay", "{a}"],
+    ["measure", "{a}", "--overlay", "{a}"],
+    ["measure", "{a}", "--fhir", "{a}"],
+    ["series", "{manifest}", "--csv", "{manifest}"],
+    ["series", "{manifest}", "--report", "{a}"],
+])
+def test_an_output_never_lands_on_an_input(runner, tmp_path, photos, args):
+    """SPEC: nothing ever writes over an input. An output naming an input (also through
+    '..' or a hard link) is a usage error, before any work, and every input is untouched."""
+    import hashlib
+    import os
+
+    a, b = photos
+    roi = tmp_path / "roi.json"
+    roi.write_text(json.dumps({"polygons": [[[100, 100], [400, 100], [400, 400], [100, 400]]]}))
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"photo,date,kind\n{a.name},2024-01-01,baseline\n{b.name},2024-02-01,visit\n")
+    link = tmp_path / "link_to_b.png"
+    os.link(b, link)
+    files = [a, b, roi, manifest]
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    argv = [x.format(a=a, b=b, roi=roi, manifest=manifest, link=link, dir=tmp_path, dirname=tmp_path.name)
+            for x in args]
+    r = runner.invoke(cli, argv)
+    assert r.exit_code == 2, r.output
+    assert "is an input of this command" in r.output and "never writes over its inputs" in r.output
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in files} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in files + [link])
+
+
+def test_an_output_beside_the_inputs_is_written(runner, tmp_path, photos):
+    """The guard refuses only what names an input: a new file next to them is fine."""
+    a, b = photos
+    out = tmp_path / "a_overlay.png"
+    r = runner.invoke(cli, ["face", str(a), "--overlay", str(out)])
+    assert r.exit_code == 0, r.output
+    assert out.exists()

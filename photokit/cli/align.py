@@ -13,7 +13,15 @@ from ..faces.deidentify import mask_photo
 from ..io import atomic
 from ..io.photo import load
 from ..registration.align import align
-from .options import deidentify_option, emit_json, info, json_option, max_pixels_option, roi_option
+from .options import (
+    deidentify_option,
+    emit_json,
+    info,
+    json_option,
+    max_pixels_option,
+    refuse_overwriting,
+    roi_option,
+)
 
 
 def overlay(before_rgb: np.ndarray, aligned_rgb: np.ndarray, valid: np.ndarray, *,
@@ -54,6 +62,7 @@ def command(before, after, aligned, overlay_path, roi, no_refine, points_path, d
     Exits 1 with one line on stderr when the alignment cannot be trusted (with --json
     the document is still printed, with status "failed").
     """
+    refuse_overwriting([before, after, roi, points_path], {"--output": aligned, "--overlay": overlay_path})
     points = _read_points(points_path) if points_path else None
     pb = load(before, max_pixels=max_pixels)
     pa = load(after, max_pixels=max_pixels)

@@ -14,6 +14,7 @@ from .options import (
     max_pixels_option,
     mm_per_px_option,
     reference_roi_option,
+    refuse_overwriting,
     roi_option,
 )
 
@@ -46,6 +47,8 @@ def command(before, after, roi, reference_roi, mm_per_px, report_path, blur_eyes
     from ..comparison.compare import compare
     from ..exports import clinical
 
+    refuse_overwriting([before, after, roi, reference_roi],
+                       {"--report": report_path, "--pdf": pdf_path, "--fhir": fhir_path})
     plan = clinical.Plan(report=report_path, pdf=pdf_path, fhir=fhir_path, dicom=dicom_dir,
                          deidentify=deidentify, subject=subject, patient_name=patient_name,
                          warn=lambda line: info(f"photokit: {line}"))

@@ -9,7 +9,7 @@ from ..faces.deidentify import mask_eyes
 from ..faces.mesh import draw_overlay, face_scale, faces_document, find_faces
 from ..io import atomic
 from ..io.photo import load
-from .options import deidentify_option, emit_json, info, json_option, max_pixels_option
+from .options import deidentify_option, emit_json, info, json_option, max_pixels_option, refuse_overwriting
 
 
 @click.command("face")
@@ -24,6 +24,7 @@ def command(image, overlay_path, deidentify, as_json, max_pixels):
 
     Exits 1 with one line on stderr when there is no face.
     """
+    refuse_overwriting([image], {"--overlay": overlay_path})
     photo = load(image, max_pixels=max_pixels)
     faces = find_faces(photo.pixels)
     name = "photo 1" if deidentify else str(image)

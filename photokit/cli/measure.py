@@ -19,6 +19,7 @@ from .options import (
     mm_per_px_option,
     patient_name_option,
     reference_roi_option,
+    refuse_overwriting,
     roi_option,
     subject_option,
 )
@@ -51,6 +52,7 @@ from .options import (
 def command(image, roi, reference_roi, mm_per_px, metric_names, calibration, maps_dir, zones, with_features,
             overlay_path, fhir_path, deidentify, subject, patient_name, as_json, max_pixels):
     """Redness, pigment, texture, pores and spots of one photo, in physical units."""
+    refuse_overwriting([image, roi, reference_roi], {"--overlay": overlay_path, "--fhir": fhir_path})
     plan = clinical.Plan(fhir=fhir_path, deidentify=deidentify, subject=subject,
                          patient_name=patient_name, warn=lambda line: info(f"photokit: {line}"))
     plan.check()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
@@ -60,6 +61,33 @@ def json_clean(x):
     if hasattr(x, "item") and callable(x.item):  # numpy scalars
         return json_clean(x.item())
     return x
+
+
+def refuse_overwriting(inputs, outputs: dict) -> None:
+    """Stop before any work, with a usage error (exit 2), when an output would land on an
+    input: photokit never writes over what it reads (SPEC).
+
+    Paths are compared resolved (links, ``..``) and, where both exist, as files
+    (`os.path.samefile`: hard links, another spelling of one file). `inputs` are paths
+    (None skipped); `outputs` maps each option (``"--report"``) to its path or None.
+    """
+    ins = [os.fspath(p) for p in inputs if isinstance(p, (str, os.PathLike))]
+    for option, out in outputs.items():
+        if out is None:
+            continue
+        for src in ins:
+            if _same_file(out, src):
+                raise click.BadParameter(f"{out} is an input of this command ({src}): photokit never "
+                                         "writes over its inputs; choose another path", param_hint=option)
+
+
+def _same_file(a, b) -> bool:
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def info(msg: str) -> None:

@@ -14,6 +14,7 @@ from .options import (
     json_option,
     max_pixels_option,
     mm_per_px_option,
+    refuse_overwriting,
 )
 
 
@@ -86,6 +87,8 @@ def command(source, report, csv_path, roi, reference_roi, acute_days, pdf_path, 
     s = Series(source, roi=roi, reference_roi=reference_roi, mm_per_px=mm_per_px,
                acute_days=ACUTE_DAYS if acute_days is None else acute_days,
                max_pixels=max_pixels, progress=info, hide_eyes=deidentify)
+    refuse_overwriting([source, roi, reference_roi, s.roi, s.reference_roi] + [e.source for e in s.entries],
+                       {"--report": report, "--csv": csv_path, "--pdf": pdf_path, "--fhir": fhir_path})
     s.analyse()
     page = s.report_html() if report or pdf_path or dicom_dir else None
     csv_text = None
