@@ -303,7 +303,8 @@ def lp_job(job):
             out["before"] = {k: float(v) for k, v in c.before.metrics.items()
                              if v is not None and math.isfinite(v)}
         if label == "card":
-            out["card_delta_e"] = [C.calibration_of(m).get("delta_e_mean") for m in (c.before, c.after)]
+            out["card_delta_e"] = [importlib.import_module("photokit.comparison.sameskin").calibration_of(m)
+                                   .get("delta_e_mean") for m in (c.before, c.after)]
     # the MI delta the light field alone leaves after each calibration (see `light_mi`)
     calibrators = {"calibrated": lambda im: im.mask("reference")}
     if opts["card"]:

@@ -179,7 +179,7 @@ def test_reduced_linear_is_made_where_read_and_zero_outside_its_box():
 
 
 def test_card_calibrated_measurement_has_the_card_floors():
-    from photokit.comparison.compare import calibration_of
+    from photokit.comparison.sameskin import calibration_of
     from photokit.measurement.measure import measure
     from photokit.metrics import pigment, redness
     from photokit.metrics.noise import noise_floor

@@ -564,7 +564,21 @@ def test_colour_not_judged_when_the_card_is_in_one_photo_only():
 
     p = make_pair(3, SkinParams(width=720, height=540, mm_per_px=0.1, card=True), card=False)
     comp = C.compare(p.before.pixels, p.after.pixels, roi=p.before.mask("roi"), mm_per_px=0.1)
-    assert [C.calibration_of(m)["method"] for m in (comp.before, comp.after)] == ["checker", "none"]
+    assert [sameskin.calibration_of(m)["method"] for m in (comp.before, comp.after)] == ["checker", "none"]
     for name in ("redness.a_mean", "redness.ei_mean", "pigment.mi_mean", "pigment.ita_mean"):
         assert comp.significant[name] is None and "one photo only" in comp.not_judged[name]
     assert comp.noise_floor["texture.roughness"] is not None        # the rest is judged
+
+
+def test_what_the_meshes_say_reaches_the_comparisons_warnings():
+    """An expression change (and zones hidden in one photo) found by the alignment is a
+    warning of the comparison itself: the report and stderr show it."""
+    al = SimpleNamespace(confidence=0.97, overlap=0.95, warnings=[
+        "the expression changed (smile score +0.54, lip opening +0.13): lines and texture around "
+        "the mouth and eyes are not comparable"])
+    w = C.assess_warnings(al, _measurement(), _measurement(), roi_inside=1.0,
+                          view={"scale": 1.0, "rotation_deg": 0, "anisotropy": 1.0},
+                          lighting={"dL": 0.0, "dab": 0.0, "where": "x"}, area_ratio=1.0,
+                          mdc_a=0.8, mdc_mi=1.5)
+    assert w == ["The expression changed (smile score +0.54, lip opening +0.13): lines and texture "
+                 "around the mouth and eyes are not comparable."]

@@ -287,3 +287,16 @@ def test_found_mean_se_predicts_recaptured_means():
     se = N.found_mean_se(value[f], p[f], value[m], p[m], np.full(f.sum(), 0.8))
     assert se == pytest.approx(truth, rel=0.35)
     assert isinstance(N.found_mean_se([1.0], [1.0], [], [], [0.1]), str)
+
+
+def test_an_expression_change_leaves_the_skins_structure_unjudged():
+    """A smile moves lines, pores, spots and the skin's patterns, not the colour means:
+    structure metrics (no per-pixel `zone_map`) are not judged across it, means are; an
+    unchanged expression or none known (not a face pair) judges everything."""
+    smile = {"changed": True, "smile_score": 0.54, "lip_opening": 0.13}
+    judged = {m.name for m in registry.registered() if N.beyond_expression(m, smile) is None}
+    assert judged == {"redness.a_mean", "redness.ei_mean", "pigment.mi_mean", "pigment.ita_mean"}
+    why = N.beyond_expression(registry.get("spots.count"), smile)
+    assert "expression changed (smile score +0.54" in why and "same, relaxed expression" in why
+    for expression in (None, {}, {"changed": False, "smile_score": 0.01, "lip_opening": 0.0}):
+        assert all(N.beyond_expression(m, expression) is None for m in registry.registered())

