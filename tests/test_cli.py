@@ -170,3 +170,37 @@ def test_an_output_beside_the_inputs_is_written(runner, tmp_path, photos):
     r = runner.invoke(cli, ["face", str(a), "--overlay", str(out)])
     assert r.exit_code == 0, r.output
     assert out.exists()
+
+
+def test_face_on_a_greyscale_photo_says_so(runner, tmp_path, astronaut):
+    """One line naming the file and the cause (the face models need colour), exit 1."""
+    grey = tmp_path / "grey.png"
+    Image.fromarray(astronaut).convert("L").save(grey)
+    r = runner.invoke(cli, ["face", str(grey)])
+    assert r.exit_code == 1 and r.stdout == ""
+    assert r.stderr.strip().splitlines() == [f"photokit: {grey}: photo is greyscale: the face models need an "
+                                             "RGB photo"]
+
+
+def test_align_warns_when_an_accepted_alignment_is_uncertain(runner, photos, monkeypatch):
+    """An alignment accepted with a low confidence (above the refusal bar, below the
+    comparison's warning bar) says so on stderr, with what the meshes found."""
+    import numpy as np
+
+    import photokit.cli.align as cli_align
+    from photokit.registration.align import Alignment
+
+    def uncertain(before, after, **kw):
+        return Alignment("ok", None, np.eye(3), 0.32, 40, 0.8, 0.95, (512, 512), (512, 512),
+                         warnings=["the expression changed (smile score +0.30, lip opening +0.05): lines "
+                                   "and texture around the mouth and eyes are not comparable"])
+
+    monkeypatch.setattr(cli_align, "align", uncertain)
+    r = runner.invoke(cli, ["align", str(photos[0]), str(photos[1])])
+    assert r.exit_code == 0
+    lines = r.stderr.strip().splitlines()
+    assert lines[0].startswith("photokit: warning: alignment confidence is low (0.32)")
+    assert lines[1].startswith("photokit: warning: the expression changed")
+    monkeypatch.setattr(cli_align, "align", lambda b, a, **kw: Alignment(
+        "ok", None, np.eye(3), 0.97, 400, 0.3, 0.95, (512, 512), (512, 512)))
+    assert runner.invoke(cli, ["align", str(photos[0]), str(photos[1])]).stderr == ""

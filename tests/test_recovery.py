@@ -111,5 +111,9 @@ def test_trend_percent_and_significance():
     worse = trend(M, 5.0, [("v.jpg", "d", 30, 6.0)])
     assert worse.significant and worse.improved is False
     assert trend(M, 5.0, []).reason and trend(M, 5.0, []).percent_change is None
+    # each visit's own floor against baseline (its pair's judgement); None: not judged
+    own = trend(M, 5.0, [("v1.jpg", "d", 30, 4.0, 1.5), ("v2.jpg", "d", 60, 4.0, None)])
+    assert own.points[0].significant is False and own.points[0].noise_floor == 1.5
+    assert own.significant is None and own.improved is None and own.delta == pytest.approx(-1.0)
     assert percent_change(0.0, 1.0) is None
     assert worsening(M, 5.0, 5.5) and not worsening(M, 5.0, 5.2) and not worsening(M, 5.0, 4.0)

@@ -309,7 +309,10 @@ def test_report_is_self_contained_and_escapes(course, tmp_path):
     assert "<script>alert(2)" not in html and "&lt;script&gt;alert(2)&lt;/script&gt;" in html
     assert not re.search(r'(src|href)\s*=\s*["\']?(https?:|//)', html)
     assert "default-src 'none'" in html
-    assert html.count("data:image/svg+xml;base64,") == 3  # timeline, recovery, trends
+    # timeline and trends; no recovery plot without a treatment session, and no claim
+    # about complications that were not checked
+    assert html.count("data:image/svg+xml;base64,") == 2
+    assert "No treatment session in this series" in html and "No complication sign" not in html
     assert s2._repr_html_().count("<img") >= 3
 
 
@@ -420,3 +423,43 @@ def test_visits_and_trends_carry_their_own_noise_floors(course):
                 assert d["significant"][name] == (abs(v.delta[name]) > v.noise_floor[name])
     tr = s.to_dict()["trend"]["spots.count"]
     assert tr["noise_floor"] is not None and tr["noise_floor"] != tr["mdc"]
+
+
+def test_a_visit_is_judged_as_compare_judges_the_pair(course, tmp_path):
+    """Each visit against baseline is judged as `compare` judges the same pair
+    (`photokit.comparison.sameskin.judge_pair`): photographed from 25 % farther away, the
+    measures bound to the resolution (texture, lines, pores, spots, evenness) are not
+    judged, for the same reasons; the visit carries the pair's lighting check and Holm
+    results."""
+    import shutil
+
+    from photokit.comparison.compare import compare
+    from photokit.series.course import Series
+
+    out, res, _ = course
+    shutil.copy(out / res.photos[0]["photo"], tmp_path / "base.jpg")
+    far = Image.open(out / res.photos[-1]["photo"])
+    far.resize((round(far.width * 0.8), round(far.height * 0.8)), Image.LANCZOS).save(tmp_path / "far.jpg",
+                                                                                      quality=95)
+    (tmp_path / "m.csv").write_text("photo,date,kind\nbase.jpg,2024-01-01,baseline\n"
+                                    "far.jpg,2024-03-01,visit\n")
+    ref = str(out / "reference_roi.json")
+    s = Series(tmp_path / "m.csv", reference_roi=ref, mm_per_px=MM_PER_PX).analyse()
+    v = s.visits[-1]
+    assert v.ok
+    assert re.search(r"resolutions differ by 2\d %", v.not_judged["texture.wrinkle_density"])
+    assert v.significant["texture.wrinkle_density"] is None
+    assert v.noise_floor["texture.wrinkle_density"] is None
+    assert s.trend["texture.wrinkle_density"].significant is None
+    assert v.lighting["where"] == "outside the region" and v.lighting["gain"] == pytest.approx(1.0, abs=0.1)
+    c = compare(tmp_path / "base.jpg", tmp_path / "far.jpg", reference_roi=ref, mm_per_px=MM_PER_PX)
+    judged = {k for k, f in c.noise_floor.items() if f is not None}   # the colour means, within 30 %
+    assert judged == {"redness.a_mean", "redness.ei_mean", "redness.area_pct", "pigment.mi_mean",
+                      "pigment.ita_mean"}
+    assert judged == {k for k in c.noise_floor if v.noise_floor.get(k) is not None}
+    for name, why in c.not_judged.items():
+        if not why.endswith(("(BEFORE)", "(AFTER)")):
+            assert v.not_judged[name] == why                 # the pair's reasons, word for word
+    assert v.holm.keys() == c.holm.keys()
+    assert {k for k, x in v.holm.items() if x} == {k for k, x in c.holm.items() if x}
+    assert s.to_dict()["visits"][-1]["holm"] == v.holm

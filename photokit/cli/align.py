@@ -8,6 +8,7 @@ import sys
 import click
 import numpy as np
 
+from ..comparison.compare import LOW_CONFIDENCE
 from ..errors import PhotokitError
 from ..faces.deidentify import mask_photo
 from ..io import atomic
@@ -88,6 +89,11 @@ def command(before, after, aligned, overlay_path, roi, no_refine, points_path, d
             img = overlay(base, _rgb8(warped), valid)
             atomic.write_image(overlay_path, img)
             info(f"wrote {overlay_path}")
+    if result.ok:
+        low = ([f"alignment confidence is low ({result.confidence:.2f}): the same pixel may not be the "
+                "same point in both photos; check the overlay"] if result.confidence < LOW_CONFIDENCE else [])
+        for w in low + list(result.warnings):
+            info(f"photokit: warning: {w}")
     doc = result.to_dict()
     if points is not None:
         doc["points"] = result.map_points(points)

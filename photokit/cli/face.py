@@ -26,8 +26,10 @@ def command(image, overlay_path, deidentify, as_json, max_pixels):
     """
     refuse_overwriting([image], {"--overlay": overlay_path})
     photo = load(image, max_pixels=max_pixels)
-    faces = find_faces(photo.pixels)
     name = "photo 1" if deidentify else str(image)
+    if not photo.is_colour:
+        raise PhotokitError("photo is greyscale: the face models need an RGB photo", name)
+    faces = find_faces(photo.pixels)
     if not faces:
         raise PhotokitError("no face found", name)
     scale = face_scale(faces)

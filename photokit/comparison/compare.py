@@ -234,10 +234,17 @@ def lighting_difference(before_rgb8: np.ndarray, after_aligned_rgb8: np.ndarray,
 
     Compared on the overlap *outside* the measured region when there is enough of it
     (5 % of the frame; treatment changes the skin inside, not the room), else on the
-    region itself (then only L* is meaningful). ``dL`` is the difference of median
-    L*, ``dab`` the distance between the median a*b* (CIELAB D65, uncalibrated sRGB),
-    ``gain`` the ratio of median linear luminance ``Y = 0.2126 R + 0.7152 G + 0.0722 B``
-    (IEC 61966-2-1), AFTER over BEFORE.
+    region itself (then only L* is meaningful). The medians of the surroundings are what
+    a phone sets its exposure and white balance from; after a mesh alignment (the face
+    followed, another distance) the room behind the head is not aligned pixel to pixel
+    and its framing changed, so the figures mix the camera's rendering with what the
+    frame shows. Measured on the face alone they would miss that rendering: on the real
+    zoom re-captures the whites of the eyes moved from r/g 0.82 to 1.25 with the distance
+    (docs/NOISE.md, "Distance and colour"), and from 30 to 45 cm the face's a* by +4.7,
+    its median L* by -0.3. ``dL`` is the difference of median L*, ``dab`` the distance
+    between the median a*b* (CIELAB D65, uncalibrated sRGB), ``gain`` the ratio of median
+    linear luminance ``Y = 0.2126 R + 0.7152 G + 0.0722 B`` (IEC 61966-2-1), AFTER over
+    BEFORE.
 
     The photos are `before_rgb8` and AFTER on its grid, `after_aligned_rgb8`, both on one
     grid (BEFORE's, or a reduced one: `LIGHT_SIDE` px on the long side is plenty for

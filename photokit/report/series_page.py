@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..metrics.registry import registered
-from ..series.course import THUMB_SIDE, Series
+from ..series.course import PIH_MIN_DAYS, THUMB_SIDE, Series
 from .html import (
     NOTEBOOK_CSS,
     MetricRow,
@@ -140,13 +140,15 @@ def trend_metrics(s: Series, metrics=None) -> list[str]:
     """Metrics to plot as percent of baseline (at most 9). Left out by default: those
     whose baseline is within their own noise floor (``|baseline| <= floor``, the trend's
     per-pair floor, else the registered one: e.g. a spot count of 2 against a floor of 4),
-    for which a percentage is meaningless; the trend table still lists them."""
+    for which a percentage is meaningless, and those no eligible visit has a value of;
+    the trend table still lists them."""
     if metrics is not None:
         return [m for m in metrics if m in s.trend]
 
     def plottable(k):
         tr = s.trend[k]
-        return tr.baseline is not None and abs(tr.baseline) > _floor(tr)
+        return (tr.baseline is not None and abs(tr.baseline) > _floor(tr)
+                and any(p.value is not None for p in tr.points))
 
 
     ranked = sorted((m.trend_rank, i, m.name) for i, m in enumerate(registered())
@@ -364,17 +366,28 @@ def _summary(s: Series) -> str:
            for r in s.recovery if r.metric == _plotted_recovery_metric()]
     improved = [k for k, t in s.trend.items() if t.improved]
     worse = [k for k, t in s.trend.items() if t.significant and t.improved is False and t.better != "neither"]
+    unjudged = [k for k, t in s.trend.items() if t.delta is not None and t.significant is None]
     lines = []
     if tau:
         lines.append("Redness recovery (a*): " + "; ".join(tau) + ".")
     if s.trend:
         lines.append(f"At the latest visit outside the acute window: {len(improved)} measure(s) "
                      f"improved beyond their noise floor ({', '.join(improved) or 'none'}), "
-                     f"{len(worse)} worsened ({', '.join(worse) or 'none'}).")
+                     f"{len(worse)} worsened ({', '.join(worse) or 'none'})"
+                     + (f"; {len(unjudged)} could not be judged (the table says why)." if unjudged else "."))
     flags = notes_list([f["message"] for f in s.flags], kind="warn", title="Flags")
     if not s.flags:
-        flags = notes_list(["No complication sign: redness settled within 12 days after every fitted "
-                            "session and no new pigment beyond the noise floor."], kind="ok")
+        # say only what was checked: the recovery fits, and new pigment where visits far
+        # enough after a session had a judged pigment change
+        fitted = any(r.fit.ok for r in s.recovery)
+        pigment = [m.name for m in registered() if m.pih_sign]
+        checked = any(v.ok and v.days_since_treatment is not None and v.days_since_treatment >= PIH_MIN_DAYS
+                      and any(v.noise_floor.get(n) is not None for n in pigment) for v in s.visits)
+        said = ((["redness settled within 12 days after every fitted session"] if fitted else [])
+                + (["no new pigment beyond the noise floor"] if checked else []))
+        flags = (notes_list(["No complication sign: " + " and ".join(said) + "."], kind="ok") if said
+                 else notes_list(["No treatment session in this series: recovery and complications are "
+                                  "not assessed."], kind="info") if not s.treatments else "")
     warn = notes_list(s.warnings, kind="info", title="Notes")
     return (key_value_table(facts) + notes_list(lines, kind="info") + flags + warn)
 
@@ -388,8 +401,8 @@ def render_report(s: Series, *, title: str = "Treatment series") -> str:
                      intro="Baseline, sessions (red lines; the shaded band is the acute window) "
                            "and follow-up visits; numbers are days since baseline."),
              section("Recovery after each session",
-                     _fig_html(recovery_plot(s, _plotted_recovery_metric()), "redness recovery curves")
-                     + _recovery_table(s), sid="recovery",
+                     (_fig_html(recovery_plot(s, _plotted_recovery_metric()), "redness recovery curves")
+                      if s.treatments else "") + _recovery_table(s), sid="recovery",
                      intro="Redness after each session fitted with "
                            "y(t) = y\u221e + A\u00b7exp(\u2212t/\u03c4); "
                            "\u03c4 is the time constant, days to baseline the time until the excess "

@@ -419,7 +419,16 @@ class Visit:
         The change against baseline this visit can detect, ``1.96 sqrt(se_0^2 + se^2)``
         (SPEC "Noise floors per comparison"; None where either SE is missing).
     not_judged : dict
-        metric -> why a measured metric has no SE on this photo.
+        metric -> why its change against baseline is not judged: this photo's or the
+        baseline's own reason (no standard error), or the pair's (an uncalibrated light
+        change, another resolution, another expression: `photokit.comparison.sameskin.judge_pair`);
+        the baseline's own reasons on the baseline.
+    holm : dict
+        metric -> whether its change against baseline stands under Holm's control over
+        this visit's judged changes (None: not tested).
+    lighting : dict or None
+        How differently this photo and the baseline were lit, outside the region
+        (`photokit.comparison.compare.lighting_difference`).
     acute : bool
         Inside the acute window after a treatment (excluded from improvement trends).
     """
@@ -440,6 +449,8 @@ class Visit:
     standard_error: dict = field(default_factory=dict)
     noise_floor: dict = field(default_factory=dict)
     not_judged: dict = field(default_factory=dict)
+    holm: dict = field(default_factory=dict)
+    lighting: dict | None = None
     acute: bool = False
     warnings: list = field(default_factory=list)
     quality_ok: bool | None = None
@@ -485,7 +496,7 @@ class Visit:
             "alignment": align, "metrics": r(self.metrics), "delta": r(self.delta),
             "percent_change": r(self.percent_change), "significant": dict(self.significant),
             "noise_floor": r(self.noise_floor), "standard_error": r(self.standard_error),
-            "not_judged": dict(self.not_judged),
+            "not_judged": dict(self.not_judged), "holm": dict(self.holm), "lighting": self.lighting,
             "quality_ok": self.quality_ok, "calibration": self.calibration,
             "mm_per_px": self.mm_per_px, "warnings": list(self.warnings),
         }
@@ -776,10 +787,17 @@ class Series:
         return visits, photos
 
     def _measure_all(self, visits: list[Visit], photos: dict) -> None:
-        from ..comparison.sameskin import analysed_mask, carried_mm_per_px, followed_skin, percent_change
+        from ..comparison.compare import LIGHT_SIDE, lighting_difference
+        from ..comparison.sameskin import (
+            analysed_mask,
+            carried_mm_per_px,
+            followed_skin,
+            judge_pair,
+            percent_change,
+        )
+        from ..imaging.filters import fit_within
         from ..measurement.measure import measure
-        from ..metrics.noise import noise_floor
-        from ..metrics.registry import get
+        from ..metrics.registry import registered
 
         base_v = visits[[v.entry.kind for v in visits].index("baseline")]
         pb = photos.get(id(base_v.entry)) or self._load(base_v.entry)
@@ -813,6 +831,9 @@ class Series:
         base_v.standard_error, base_v.not_judged = dict(mb.standard_error), dict(mb.not_judged)
         self._fill(base_v, mb)
         base_v.thumbnail = _thumbnail(self._shown(pb), np.eye(3), self.region_box, region)
+        # the baseline on the lighting check's grid: each visit is resampled onto it
+        b_light, s_light = fit_within(pb.rgb8(), LIGHT_SIDE)
+        mets = registered()
         # the baseline's scale (user, card or face) follows the skin into every visit through
         # its alignment, so millimetre filter sizes cover the same skin in every photo
         scale_b = self.mm_per_px if self.mm_per_px is not None else getattr(mb, "mm_per_px", None)
@@ -842,21 +863,27 @@ class Series:
                 v.status, v.reason = "excluded", f"cannot measure: {exc.cause}"
                 self._say(f"  {v.photo}: excluded ({v.reason})")
                 continue
-            v.standard_error, v.not_judged = dict(mv.standard_error), dict(mv.not_judged)
+            # the change against baseline, judged as `compare` judges a pair: with the
+            # pair's light, resolutions and expressions
+            v.lighting = lighting_difference(b_light, a.warp_onto(pv.rgb8(), b_light.shape[:2], s_light,
+                                                                  area=True), a.valid_mask(), region)
+            judged = judge_pair(mets, mb, mv, lighting=v.lighting, expression=getattr(a, "expression", None),
+                                mm_per_px=(scale_b, mm), labels=("baseline", "this photo"))
+            v.standard_error, v.not_judged, v.holm = dict(mv.standard_error), judged.not_judged, judged.holm
+            v.warnings.extend(getattr(a, "warnings", None) or [])
             self._fill(v, mv)
             for name, val in v.metrics.items():
-                b = base_vals.get(name)
-                d = None if val is None or b is None else float(val) - float(b)
-                v.delta[name] = d
-                v.percent_change[name] = percent_change(b, val)
-                try:
-                    get(name)
-                except KeyError:       # a per-zone value: no standard error of its own
-                    v.significant[name] = None
+                if name in judged.delta:
+                    for mine, theirs in ((v.delta, judged.delta), (v.percent_change, judged.percent_change),
+                                         (v.noise_floor, judged.noise_floor),
+                                         (v.significant, judged.significant)):
+                        mine[name] = theirs[name]
                     continue
-                f = noise_floor(base_v.standard_error.get(name), v.standard_error.get(name))
-                v.noise_floor[name] = f
-                v.significant[name] = None if d is None or f is None else abs(d) > f
+                # a per-zone value: no standard error of its own
+                b = base_vals.get(name)
+                v.delta[name] = None if val is None or b is None else float(val) - float(b)
+                v.percent_change[name] = percent_change(b, val)
+                v.significant[name] = None
             self._say(f"  {v.photo}: measured")
         base_v.delta = {k: 0.0 if val is not None else None for k, val in base_vals.items()}
         base_v.percent_change = {k: 0.0 if val else None for k, val in base_vals.items()}
@@ -930,9 +957,8 @@ class Series:
             if m.name not in base.metrics:
                 continue
             pts = [(v.photo, v.entry.iso_date(), v.days_since_baseline, v.metrics.get(m.name),
-                    v.standard_error.get(m.name)) for v in eligible]
-            out[m.name] = trend(m, base.metrics.get(m.name), pts,
-                                baseline_se=base.standard_error.get(m.name))
+                    v.noise_floor.get(m.name)) for v in eligible]
+            out[m.name] = trend(m, base.metrics.get(m.name), pts)
         self._trend = out
 
     def _find_flags(self) -> None:

@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..comparison.sameskin import percent_change
-from ..metrics.noise import noise_floor
 
 #: MDC = 2.77 * Sw (Weir 2005), so the within-subject SD of one capture is MDC / 2.77.
 MDC_PER_SW = 2.77
@@ -409,14 +408,15 @@ class Trend:
                 "reason": self.reason, "visits": [p.to_dict() for p in self.points]}
 
 
-def trend(metric, baseline: float | None, points, baseline_se: float | None = None) -> Trend:
+def trend(metric, baseline: float | None, points) -> Trend:
     r"""Improvement of `metric` at visits outside the acute window, against baseline.
 
     For each visit :math:`\Delta = y - y_0` and percent change
     :math:`100\,\Delta/|y_0|`; a change is significant when :math:`|\Delta| >` the
-    visit's noise floor :math:`1.96\sqrt{se_0^2 + se^2}` (the MDC of a difference of two
-    measurements, Weir 2005; `photokit.metrics.noise.noise_floor`), and an improvement when
-    it is significant and in the metric's `better` direction.
+    visit's noise floor against baseline (its pair's, `photokit.comparison.sameskin.
+    judge_pair`: :math:`1.96\sqrt{se_0^2 + se^2}`, the MDC of a difference of two
+    measurements, Weir 2005; None when the pair leaves the change unjudged), and an
+    improvement when it is significant and in the metric's `better` direction.
 
     Parameters
     ----------
@@ -424,24 +424,22 @@ def trend(metric, baseline: float | None, points, baseline_se: float | None = No
         Gives name, unit, mdc and better.
     baseline : float or None
         The metric at baseline.
-    points : iterable of (photo, date, days_since_baseline, value[, se])
-        Eligible visits (outside the acute window, alignment ok), in date order; ``se``
-        the value's standard error on its photo.
-    baseline_se : float, optional
-        The baseline's standard error. Points without ``se`` are judged against the
-        registered ``mdc``; with it, a missing SE on either side leaves them unjudged.
+    points : iterable of (photo, date, days_since_baseline, value[, noise_floor])
+        Eligible visits (outside the acute window, alignment ok), in date order. Points
+        without a floor are judged against the registered ``mdc``; a floor of None leaves
+        the point unjudged.
 
     Returns
     -------
     Trend
     """
     out = []
-    for photo, date, days, value, *se in points:
+    for photo, date, days, value, *floor in points:
         v = None if value is None or not math.isfinite(value) else float(value)
         d = None if (v is None or baseline is None) else v - baseline
-        floor = metric.mdc if not se else noise_floor(baseline_se, se[0])
-        sig = None if d is None or floor is None else abs(d) > floor
-        out.append(TrendPoint(photo, date, float(days), v, d, percent_change(baseline, v), sig, floor))
+        f = metric.mdc if not floor else floor[0]
+        sig = None if d is None or f is None else abs(d) > f
+        out.append(TrendPoint(photo, date, float(days), v, d, percent_change(baseline, v), sig, f))
     tr = Trend(metric.name, metric.unit, metric.mdc, metric.better, baseline, out)
     valid = [p for p in out if p.delta is not None]
     if baseline is None:
