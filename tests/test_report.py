@@ -237,3 +237,13 @@ def test_crop_box_frames_the_mask():
     assert (ys.start, ys.stop, xs.start, xs.stop) == (90, 210, 290, 410)
     full = R.crop_box(np.zeros((40, 60), bool))
     assert (full[0].stop, full[1].stop) == (40, 60)
+
+
+def test_spots_panel_says_when_spot_changes_are_not_judged():
+    """New and faded circles are no evidence of change when the spot count's change is not
+    judged (another resolution, another expression): the panel says so, with the reason."""
+    why = "the photos' resolutions differ by 25 % (0.0939 and 0.117 mm/px)"
+    html = P.render_compare(_view(spots_unjudged=why))
+    spots = html[html.index('id="spots"'):]
+    assert "Spot changes are not judged for these photos" in spots and "resolutions differ by 25 %" in spots
+    assert "Spot changes are not judged" not in P.render_compare(_view())

@@ -75,9 +75,11 @@ def test_broken_manifest_lists_every_problem(tmp_path):
     msg = str(ei.value)
     assert "\n" not in msg and msg.startswith(str(m))
     for part in ("line 3: photo 'missing.jpg' not found", "line 4: bad date",
-                 "line 5: duplicate photo 'a.jpg'", "line 6: photo 'notimage.jpg' is not a readable image",
+                 "line 5: duplicate photo 'a.jpg'",
+                 "line 6: photo 'notimage.jpg' is not a recognised image format (JPEG, PNG",
                  "line 7: unknown kind 'sessionx'", "no baseline"):
         assert part in msg, part
+    assert "Error" not in msg           # load's words, not a Python exception's name
 
 
 @pytest.mark.parametrize("text,needle", [
@@ -102,8 +104,11 @@ def test_folder_ordered_by_exif_time(tmp_path):
     assert [(e.photo, e.kind) for e in entries] == [
         ("zz.jpg", "baseline"), ("aa_session1.jpg", "treatment"), ("mm.jpg", "visit")]
     _img(tmp_path / "noexif.jpg")
-    with pytest.raises(PhotokitError, match="'noexif.jpg' has no EXIF capture time"):
+    with pytest.raises(PhotokitError, match="'noexif.jpg' has no EXIF capture time") as ei:
         read_folder(tmp_path)
+    # the way out is a hint, not counted as a problem
+    assert "1 problem in the series" in str(ei.value) and str(ei.value).endswith(
+        "(write a manifest.csv (photo,date,kind) to give their dates)")
 
 
 def test_list_input_and_errors(tmp_path):

@@ -38,6 +38,8 @@ REDUCTIONS = (1, 2, 4, 8)
 #: ORed with IMREAD_COLOR_RGB they give reduced colour).
 _JPEG_SCALING = {1: 0, 2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
                  8: cv2.IMREAD_REDUCED_GRAYSCALE_8}
+#: The cause given for a file no decoder recognises.
+NOT_AN_IMAGE = "not a recognised image format (JPEG, PNG, TIFF, WebP, BMP, HEIC)"
 
 #: File name extensions photokit reads.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".heic", ".heif")
@@ -510,6 +512,8 @@ def probe(path) -> tuple[int, int]:
     try:
         with quiet_native(path), Image.open(path) as im:
             return int(im.width), int(im.height)
+    except UnidentifiedImageError:
+        raise PhotokitError(NOT_AN_IMAGE, os.fspath(path)) from None
     except OSError as exc:
         raise PhotokitError(f"not a readable image ({_short(exc)})", os.fspath(path)) from None
 
@@ -520,8 +524,7 @@ def _decode(data: bytes, path: str, max_pixels: int | None, reduce: int = 1):
     try:
         im = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
-        raise PhotokitError("not a recognised image format (JPEG, PNG, TIFF, WebP, BMP, HEIC)",
-                            path) from None
+        raise PhotokitError(NOT_AN_IMAGE, path) from None
     except Exception as exc:  # Pillow raises many types for garbage
         raise PhotokitError(f"not a readable image ({_short(exc)})", path) from None
     _check_size(im.width, im.height, path, max_pixels)

@@ -95,6 +95,7 @@ class CompareView:
     after_label: str
     maps: list[MapPair] = field(default_factory=list)
     spots: list[Spot] | None = None  # None: spots not available
+    spots_unjudged: str | None = None  # why the spot count's change is not judged, if it is not
     warnings: list[str] = field(default_factory=list)
     quality_headers: list[str] = field(default_factory=list)
     quality: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
@@ -266,7 +267,11 @@ def render_compare(view: CompareView, *, title: str = "Skin comparison",
                 f"<figcaption>Before: spots that faded (green) or stayed (white)</figcaption></figure>"
                 f'<figure class="map">{img_tag(spots_overlay(fit(view.after_rgb), [s for s in view.spots if s.status != "faded"]), "spots on after", max_side=640)}'  # noqa: E501
                 f"<figcaption>After: new spots (orange) and those that stayed (white)</figcaption></figure>")
-        parts.append(section("Spots", f'<div class="maps two">{figs}</div><p>{key}</p>', sid="spots",
+        caveat = ("" if view.spots_unjudged is None else
+                  notes_list([f"Spot changes are not judged for these photos ({view.spots_unjudged}): the "
+                              "circles show what was found in each photo, not new or faded spots."],
+                             kind="warn"))
+        parts.append(section("Spots", f'{caveat}<div class="maps two">{figs}</div><p>{key}</p>', sid="spots",
                              intro="Pigmented spots found in each photo, matched through the "
                                    "alignment."))
 
@@ -382,7 +387,8 @@ def build_view(c, *, max_side: int, hide_eyes: bool, notes: list) -> CompareView
         rows=metric_rows(c.metrics, c.before.metrics, c.after.metrics, c.delta, c.percent_change,
                          c.noise_floor, c.not_judged, c.holm),
         before_label=_dated(c.before_photo), after_label=_dated(c.after_photo),
-        maps=_map_pairs(c, mask, s_b, max_side), spots=_spot_changes(c, s_b), warnings=warnings,
+        maps=_map_pairs(c, mask, s_b, max_side), spots=_spot_changes(c, s_b),
+        spots_unjudged=c.not_judged.get("spots.count"), warnings=warnings,
         quality_headers=["Before", "After"], quality=_quality_rows(c), calibration=_calibration_rows(c),
         alignment=_alignment_rows(c.alignment), params=_parameter_rows(c, eyes_hidden=hidden),
         subtitle=_subtitle(c), notes=list(c.notes) + list(notes), deidentified=deid)

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PhotokitError
+from ..io.photo import probe
 from ..io.sources import csv_rows, image_files
 
 KINDS = ("baseline", "treatment", "visit")
@@ -107,24 +108,22 @@ def parse_date(value) -> tuple[datetime, bool]:
 
 
 def _is_image_header(path: Path) -> str | None:
-    """None when Pillow recognises the file as an image (header only), else the cause."""
-    from PIL import Image
-
+    """None when the file's header is an image's (`photokit.io.photo.probe`), else the
+    cause, in `load`'s words."""
     if path.suffix.lower() in (".heic", ".heif"):
         return None  # decoded (or refused with a clear reason) by photokit.load
     try:
-        with Image.open(path) as im:
-            im.size  # noqa: B018 - header parse only
-    except Exception as exc:  # Pillow raises many types for garbage
-        return f"not a readable image ({type(exc).__name__})"
+        probe(path)
+    except PhotokitError as exc:
+        return exc.cause
     return None
 
 
-def _fail(problems: list[str], where) -> None:
+def _fail(problems: list[str], where, hint: str | None = None) -> None:
     if problems:
         n = len(problems)
         raise PhotokitError(f"{n} problem{'s' if n > 1 else ''} in the series: "
-                            + "; ".join(problems), where)
+                            + "; ".join(problems) + (f" ({hint})" if hint else ""), where)
 
 
 def _validate(entries: list[Entry], problems: list[str], *, check_files: bool = True) -> list[Entry]:
@@ -294,13 +293,11 @@ def read_folder(folder) -> list[Entry]:
         t, _ = parse_date(t)
         entries.append(Entry(photo=p.name, source=str(p), date=t,
                              kind=_kind_from_name(p.name) or "visit"))
-    if problems:
-        problems.append("write a manifest.csv (photo,date,kind) to give their dates")
     entries.sort(key=lambda e: e.date)
     if entries and not any(e.kind == "baseline" for e in entries):
         entries[0].kind = "baseline"
     entries = _validate(entries, problems)
-    _fail(problems, folder)
+    _fail(problems, folder, "write a manifest.csv (photo,date,kind) to give their dates")
     return entries
 
 
@@ -816,8 +813,8 @@ class Series:
                                  "in every visit: the series is measured over that part")
         self.region = region
         self.region_box = _crop_box(region, self._base_shape)
-        self._say(f"series: measuring {len(ok) + 1} photos over the same {int(region.sum())} px "
-                  f"of skin ({self.region_source})")
+        self._say(f"series: measuring {len(ok) + 1} photo{'s' if ok else ''} over the same "
+                  f"{int(region.sum())} px of skin ({self.region_source})")
         mb = measure(pb, roi=region, reference_roi=self._ref_b, mm_per_px=self.mm_per_px,
                      context=context)  # the baseline analysed once
         # what the baseline measurement actually analysed (region x skin x validity) is the
