@@ -636,7 +636,35 @@ def test_kill_9_loses_nothing_committed_and_resumes(tmp_path, astronaut):
     con.close()
 
 
-def test_ctrl_c_stops_promptly_and_keeps_committed_rows(tmp_path, astronaut):
+def _descendants(pid: int) -> list[int]:
+    """Process ids under `pid` (Linux /proc; empty elsewhere)."""
+    kids: dict[int, list[int]] = {}
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        kids.setdefault(ppid, []).append(int(d.name))
+    out, todo = [], [pid]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            out.append(k)
+            todo.append(k)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_stops_promptly_and_keeps_committed_rows(tmp_path, astronaut, sig):
+    """Ctrl-C, or SIGTERM (``kill``, a job scheduler), stops the run promptly: the rows
+    received kept, the run recorded as interrupted, no worker left running."""
     src = tmp_path / "src"
     src.mkdir()
     for i in range(30):
@@ -655,11 +683,17 @@ def test_ctrl_c_stops_promptly_and_keeps_committed_rows(tmp_path, astronaut):
                 seen = con.execute("SELECT COUNT(*) FROM results").fetchone()[0]
         except sqlite3.Error:
             pass
+    workers = _descendants(proc.pid)
+    assert workers or not Path("/proc").exists()
     t0 = time.monotonic()
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "interrupted" in err
     assert time.monotonic() - t0 < 5  # does not wait for the whole archive
+    deadline = time.monotonic() + 10
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [w for w in workers if _alive(w)]
     con = sqlite3.connect(db)
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     n = con.execute("SELECT COUNT(*) FROM results WHERE status = 'ok'").fetchone()[0]

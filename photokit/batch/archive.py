@@ -830,6 +830,7 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
         raise
     run = _Run(store, source, _fn_name(fn), run_kwargs, versions, eng, _progress_bar(progress, total))
     status = "aborted"
+    armed, previous = _interrupt_on_sigterm()
     try:
         for task, row in eng.map_unordered(run.pending(), idle=run.commit):
             run.record(task, row, *run.in_flight.pop(task))
@@ -838,6 +839,8 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
         status = "interrupted"
         raise
     finally:
+        if armed:
+            signal.signal(signal.SIGTERM, previous)
         run.bar.close()
         eng.close(cancel=status != "finished")
         run.commit()  # the rows received are whole: keep them, however the run ends
@@ -853,6 +856,21 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
                         elapsed=time.perf_counter() - t0, engine=eng.name, workers=eng.workers,
                         export=None if export is None else os.fspath(export), run_id=run.run_id,
                         failures=run.failures)
+
+
+def _interrupt_on_sigterm():
+    """Make SIGTERM (``kill``, a job scheduler's stop) end the run as Ctrl-C does: the
+    workers stopped, the rows received kept, the run recorded as interrupted (the default
+    action would kill this process alone, leaving its workers running and the run
+    "running"). Returns ``(armed, previous)``: whether it did (not off the main thread,
+    where signals cannot be handled) and the handler it replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return False, None
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    return True, signal.signal(signal.SIGTERM, stop)
 
 
 def _engine(fn: Callable, engine: str, workers: int | None, scheduler, max_in_flight: int | None,
