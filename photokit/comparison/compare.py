@@ -54,6 +54,7 @@ from .sameskin import (
     analysed_mask,
     calibration_of,
     carried_mm_per_px,
+    carried_scale,
     centroid,
     followed_skin,
     judge_pair,
@@ -463,6 +464,8 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
     m_a = measure(pa, roi=region_a, reference_roi=ref_a,
                   reference_target=getattr(m_b, "reference_rgb", None) if ref_b is not None else None,
                   mm_per_px=mm_a, calibration=calibration, metrics=names)
+    if mm_a is not None:
+        m_a.scale = carried_scale(m_b.scale, mm_a)
 
     mets = [m for m in registry.registered() if names is None or m.name in names]
     analysed_a = analysed_mask(m_a, (pa.height, pa.width))

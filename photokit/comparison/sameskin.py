@@ -43,6 +43,7 @@ from ..metrics.noise import (
     noise_floor,
     p_value,
 )
+from ..metrics.scale import Scale
 
 #: ``|before|`` below this is zero for a percent change.
 PERCENT_FLOOR = 1e-9
@@ -282,6 +283,14 @@ def carried_mm_per_px(h: np.ndarray, mm_per_px_before: float | None,
     if mm_per_px_before is None:
         return None
     return mm_per_px_before * view_change(h, centroid(region_after) if at is None else at)["scale"]
+
+
+def carried_scale(scale_before, mm_per_px_after: float, label: str = "BEFORE") -> Scale:
+    """The `~photokit.metrics.scale.Scale` of a later photo measured at `carried_mm_per_px`:
+    source ``"carried"``, the first photo's uncertainty, and a note naming where that
+    scale came from (not ``"user"``, which a measurement given a scale reports)."""
+    return Scale(mm_per_px_after, "carried", scale_before.uncertainty,
+                 f"{label}'s scale ({scale_before.source}) carried through the alignment")
 
 
 def analysed_mask(m, shape) -> np.ndarray | None:

@@ -788,6 +788,7 @@ class Series:
         from ..comparison.sameskin import (
             analysed_mask,
             carried_mm_per_px,
+            carried_scale,
             followed_skin,
             judge_pair,
             percent_change,
@@ -860,6 +861,8 @@ class Series:
                 v.status, v.reason = "excluded", f"cannot measure: {exc.cause}"
                 self._say(f"  {v.photo}: excluded ({v.reason})")
                 continue
+            if mm is not None:
+                mv.scale = carried_scale(mb.scale, mm, "the baseline")
             # the change against baseline, judged as `compare` judges a pair: with the
             # pair's light, resolutions and expressions
             v.lighting = lighting_difference(b_light, a.warp_onto(pv.rgb8(), b_light.shape[:2], s_light,
