@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -468,3 +469,27 @@ def test_a_visit_is_judged_as_compare_judges_the_pair(course, tmp_path):
     assert v.holm.keys() == c.holm.keys()
     assert {k for k, x in v.holm.items() if x} == {k for k, x in c.holm.items() if x}
     assert s.to_dict()["visits"][-1]["holm"] == v.holm
+
+
+def test_a_series_without_a_scale_says_its_units_are_relative(flat_course, tmp_path):
+    """Without --mm-per-px, a card of known size or a face, sizes and densities are per
+    relative unit: the series says so (report notes, terminal), and a trend it could not
+    judge reads 'not judged' in the terminal, not 'no detectable change'."""
+    import shutil
+
+    from photokit.cli.series import summary_lines
+    from photokit.series.course import Series
+
+    src = Path(flat_course.source).parent
+    for f in src.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    s = Series(tmp_path / "manifest.csv", reference_roi=str(tmp_path / "reference_roi.json")).analyse()
+    assert any(w.startswith("no physical scale known") for w in s.warnings)
+    lines = summary_lines(s)
+    assert any(line.startswith("note: no physical scale known") for line in lines)
+    assert "no physical scale known" in s.report_html()
+    scaled = flat_course                                   # the same photos given their scale
+    assert not any(w.startswith("no physical scale known") for w in scaled.warnings)
+    for name, t in s.trend.items():
+        if t.percent_change is not None and t.significant is None:
+            assert f"trend {name}: {t.percent_change:+.1f}% (not judged)" in lines

@@ -45,11 +45,12 @@ def summary_lines(s) -> list[str]:
     for name, t in s.trend.items():
         if t.percent_change is None:
             continue
-        word = ("no detectable change" if not t.significant else "improved" if t.improved
-                else "changed" if t.better == "neither" else "worse")
+        word = ("not judged" if t.significant is None else "no detectable change" if not t.significant
+                else "improved" if t.improved else "changed" if t.better == "neither" else "worse")
         lines.append(f"trend {name}: {t.percent_change:+.1f}% ({word})")
     for f in s.flags:
         lines.append(f"FLAG {f['kind']}: {f['message']}")
+    lines += [f"note: {w}" for w in s.warnings]
     return lines
 
 

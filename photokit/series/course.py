@@ -826,6 +826,10 @@ class Series:
             if analysed.any():
                 region = analysed
                 self.region = region
+        if mb.scale.source == "relative":
+            self.warnings.append("no physical scale known: sizes and densities (pores, spots, lines) are "
+                                 "per relative unit, not millimetres (the baseline's skin area taken as "
+                                 "100 x 100 units); give --mm-per-px")
         base_v.standard_error, base_v.not_judged = dict(mb.standard_error), dict(mb.not_judged)
         self._fill(base_v, mb)
         base_v.thumbnail = _thumbnail(self._shown(pb), np.eye(3), self.region_box, region)
