@@ -793,3 +793,20 @@ def test_a_worker_keeps_freed_memory_for_the_next_photo():
         "f0 = faults(); b = np.ones(12_000_000, np.float32); print(faults() - f0)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(out.stdout.strip()) < 50        # hundreds when mapped afresh (500-1,000 here)
+
+
+def test_the_run_puts_sigterm_back_as_it_found_it(tmp_path, astronaut):
+    """The run's SIGTERM handler lives only as long as the run; a SIGTERM ignored on
+    purpose (a host that wants it so) stays ignored."""
+    from photokit.batch.archive import decode_photo
+
+    Image.fromarray(astronaut[::4, ::4]).save(tmp_path / "a.png")
+    before = signal.getsignal(signal.SIGTERM)
+    score_archive(tmp_path, tmp_path / "r.db", workers=0, score_fn=decode_photo)
+    assert signal.getsignal(signal.SIGTERM) == before
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        score_archive(tmp_path, tmp_path / "r2.db", workers=0, score_fn=decode_photo)
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, before)

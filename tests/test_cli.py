@@ -137,6 +137,7 @@ def test_measure_metrics_option_selects_names_and_families(tmp_path):
     ["measure", "{a}", "--overlay", "{a}"],
     ["measure", "{a}", "--fhir", "{a}"],
     ["series", "{manifest}", "--csv", "{manifest}"],
+    ["series", "{dir}", "--csv", "{manifest}"],                           # the folder's manifest
     ["series", "{manifest}", "--report", "{a}"],
 ])
 def test_an_output_never_lands_on_an_input(runner, tmp_path, photos, args):

@@ -460,3 +460,19 @@ def test_memo_makes_once_across_threads_and_pickles():
     assert calls == [1] and p.memo("k") == 42 and p.memo("other") is None
     q = pickle.loads(pickle.dumps(p))
     assert q.memo("k") == 42 and q.memo("k", make) == 42 and calls == [1]
+
+
+def test_probe_reads_the_size_of_a_photo_beyond_pillows_own_limit(tmp_path):
+    """A header of 576 MP (beyond Pillow's 179 MP bomb guard) is a size, not an error:
+    `load`'s own limit decides on the pixels (a series validates its photos by probe)."""
+    from PIL import Image as PILImage
+
+    from photokit.io.photo import probe
+
+    p = _bomb_png(tmp_path / "big.png")
+    old = PILImage.MAX_IMAGE_PIXELS
+    PILImage.MAX_IMAGE_PIXELS = 89_478_485         # Pillow's default, as a fresh process has it
+    try:
+        assert probe(p) == (24000, 24000)
+    finally:
+        PILImage.MAX_IMAGE_PIXELS = old

@@ -493,3 +493,50 @@ def test_a_series_without_a_scale_says_its_units_are_relative(flat_course, tmp_p
     for name, t in s.trend.items():
         if t.percent_change is not None and t.significant is None:
             assert f"trend {name}: {t.percent_change:+.1f}% (not judged)" in lines
+
+
+def test_a_chained_visit_keeps_what_the_faces_said():
+    """A visit reached through another photo keeps the expression and warnings of its
+    faces against the baseline: the direct alignment's (its meshes are those two photos'
+    even when it failed), else the link that says the expression changed; so the
+    expression rule of `judge_pair` applies to chained visits too."""
+    from photokit.registration.align import Alignment
+    from photokit.series.course import _chain
+
+    def al(status, expression=None, warnings=()):
+        return Alignment(status, None if status == "ok" else "x", np.eye(3), 0.9, 50, 0.5, 0.9, (100, 100),
+                         (100, 100), tolerance_px=3.0, expression=expression, warnings=list(warnings))
+
+    smile = {"changed": True, "smile_score": 0.5, "lip_opening": 0.1}
+    calm = {"changed": False, "smile_score": 0.02, "lip_opening": 0.0}
+    direct = al("failed", smile, ["the expression changed (...)"])
+    c = _chain(al("ok", calm), al("ok", calm), direct)
+    assert c.expression == smile and c.warnings == ["the expression changed (...)"]
+    c = _chain(al("ok", calm), al("ok", smile, ["w2"]), al("failed"))        # a direct fit without meshes
+    assert c.expression == smile and c.warnings == ["w2"]
+    assert _chain(al("ok"), al("ok")).expression is None
+
+
+def test_a_visit_whose_redness_is_not_judged_stays_out_of_the_recovery_fit(course, tmp_path):
+    """A visit photographed at another resolution (43 % apart: beyond the 30 % the colour
+    floors hold for) has its a* change not judged; its a* stays out of the recovery fit
+    and the pre-treatment level too, not only out of the trends."""
+    import shutil
+
+    from photokit.series.course import Series
+
+    out, res, s = course
+    day3 = next(p["photo"] for p in res.photos if p["kind"] == "visit" and 2 < p["days_since_treatment"] < 4)
+    for f in out.iterdir():
+        if f.is_file():
+            shutil.copy(f, tmp_path / f.name)
+    im = Image.open(out / day3)
+    small = im.resize((round(im.width * 0.7), round(im.height * 0.7)), Image.LANCZOS)
+    small.save(tmp_path / day3, quality=95)
+    s2 = Series(tmp_path / "manifest.csv", reference_roi=str(tmp_path / "reference_roi.json"),
+                mm_per_px=MM_PER_PX).analyse()
+    v = next(v for v in s2.visits if v.photo == day3)
+    assert v.ok and "resolutions differ" in v.not_judged["redness.a_mean"]
+    r, r0 = s2.recovery[0], s.recovery[0]
+    assert day3 in r0.photos and day3 not in r.photos
+    assert set(r.photos) == set(r0.photos) - {day3}

@@ -399,6 +399,7 @@ def _worker_init(threads: int, score_fn: Callable) -> None:
     which `RECYCLE_AFTER` bounds); freed memory kept for the next photo's maps
     (`keep_freed_memory`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)   # a forked worker must not inherit the run's
     keep_freed_memory()
     try:
         import cv2
@@ -839,17 +840,22 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
         status = "interrupted"
         raise
     finally:
-        if armed:
-            signal.signal(signal.SIGTERM, previous)
-        run.bar.close()
-        eng.close(cancel=status != "finished")
-        run.commit()  # the rows received are whole: keep them, however the run ends
-        c = run.counts
-        store.finish_run(run.run_id, status=status, n_total=c["total"], n_scored=c["scored"] + c["updated"],
-                         n_skipped=c["skipped"], n_failed=c["failed"])
-        if status == "finished" and export is not None:
-            store.export(export)
-        store.close()
+        if armed:   # a second SIGTERM must not cut the cleanup short
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            run.bar.close()
+            eng.close(cancel=status != "finished")
+            run.commit()  # the rows received are whole: keep them, however the run ends
+            c = run.counts
+            store.finish_run(run.run_id, status=status, n_total=c["total"],
+                             n_scored=c["scored"] + c["updated"], n_skipped=c["skipped"],
+                             n_failed=c["failed"])
+            if status == "finished" and export is not None:
+                store.export(export)
+            store.close()
+        finally:
+            if armed:
+                signal.signal(signal.SIGTERM, previous)
     c = run.counts
     return BatchSummary(n_total=c["total"], n_scored=c["scored"], n_skipped=c["skipped"],
                         n_failed=c["failed"], n_updated=c["updated"], db=os.fspath(db),
@@ -862,15 +868,18 @@ def _interrupt_on_sigterm():
     """Make SIGTERM (``kill``, a job scheduler's stop) end the run as Ctrl-C does: the
     workers stopped, the rows received kept, the run recorded as interrupted (the default
     action would kill this process alone, leaving its workers running and the run
-    "running"). Returns ``(armed, previous)``: whether it did (not off the main thread,
-    where signals cannot be handled) and the handler it replaced."""
-    if threading.current_thread() is not threading.main_thread():
+    "running"). Returns ``(armed, previous)``: whether it did, and the handler to put back
+    (the default one when the previous was not Python's). Not armed off the main thread
+    (signals cannot be handled there), nor where SIGTERM is ignored on purpose."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) == signal.SIG_IGN):
         return False, None
 
     def stop(signum, frame):
         raise KeyboardInterrupt
 
-    return True, signal.signal(signal.SIGTERM, stop)
+    previous = signal.signal(signal.SIGTERM, stop)
+    return True, signal.SIG_DFL if previous is None else previous
 
 
 def _engine(fn: Callable, engine: str, workers: int | None, scheduler, max_in_flight: int | None,

@@ -79,7 +79,7 @@ def command(source, report, csv_path, roi, reference_roi, acute_days, pdf_path, 
     photos (its manifest.csv, or ordered by EXIF capture time).
     """
     from ..exports import clinical
-    from ..series.course import ACUTE_DAYS, Series
+    from ..series.course import ACUTE_DAYS, MANIFEST_NAMES, Series
 
     plan = clinical.Plan(report=report, pdf=pdf_path, fhir=fhir_path, dicom=dicom_dir,
                          deidentify=deidentify, subject=subject, patient_name=patient_name,
@@ -88,7 +88,9 @@ def command(source, report, csv_path, roi, reference_roi, acute_days, pdf_path, 
     s = Series(source, roi=roi, reference_roi=reference_roi, mm_per_px=mm_per_px,
                acute_days=ACUTE_DAYS if acute_days is None else acute_days,
                max_pixels=max_pixels, progress=info, hide_eyes=deidentify)
-    refuse_overwriting([source, roi, reference_roi, s.roi, s.reference_roi] + [e.source for e in s.entries],
+    manifests = [Path(source) / n for n in MANIFEST_NAMES] if Path(source).is_dir() else []
+    refuse_overwriting([source, roi, reference_roi, s.roi, s.reference_roi, *manifests]
+                       + [e.source for e in s.entries],
                        {"--report": report, "--csv": csv_path, "--pdf": pdf_path, "--fhir": fhir_path})
     s.analyse()
     page = s.report_html() if report or pdf_path or dicom_dir else None

@@ -509,12 +509,13 @@ def load_all(sources, **kwargs) -> list[Photo]:
 def probe(path) -> tuple[int, int]:
     """``(width, height)`` of an image file as stored (before EXIF orientation), from its
     header alone; raises `PhotokitError` like `load` for what is not an image."""
+    Image.MAX_IMAGE_PIXELS = None  # `load`'s own limit applies to the pixels, with a clearer message
     try:
         with quiet_native(path), Image.open(path) as im:
             return int(im.width), int(im.height)
     except UnidentifiedImageError:
         raise PhotokitError(NOT_AN_IMAGE, os.fspath(path)) from None
-    except OSError as exc:
+    except Exception as exc:  # Pillow raises many types for garbage
         raise PhotokitError(f"not a readable image ({_short(exc)})", os.fspath(path)) from None
 
 

@@ -525,12 +525,15 @@ class RecoveryResult:
                 **d, "photos": list(self.photos)}
 
 
-def _chain(first, second):
+def _chain(first, second, direct=None):
     """Compose ``first`` (P -> baseline) with ``second`` (visit -> P): visit -> baseline.
 
     The composed alignment is global only (homographies multiply; the dense residual
     fields are not composed) and its confidence is the product of the two, the
     probability that both links are within tolerance if their errors are independent.
+    What the faces say about the visit against the baseline (the expression, the
+    warnings) is the ``direct`` alignment's when it has it (its meshes are those two
+    photos' even when it failed), else the link's that says the expression changed.
     """
     from ..registration.align import Alignment, overlap_share
 
@@ -543,7 +546,19 @@ def _chain(first, second):
                      float(overlap_share(h, first.before_shape, second.after_shape)),
                      tuple(first.before_shape), tuple(second.after_shape),
                      model="homography", subject=first.subject,
-                     tolerance_px=float(first.tolerance_px))
+                     tolerance_px=float(first.tolerance_px), **_faces_said(first, second, direct))
+
+
+def _faces_said(first, second, direct) -> dict:
+    """``expression`` and ``warnings`` for `_chain` (see there)."""
+    if direct is not None and getattr(direct, "expression", None):
+        return {"expression": direct.expression, "warnings": list(direct.warnings)}
+    said = [a for a in (second, first) if getattr(a, "expression", None)]
+    changed = [a for a in said if a.expression.get("changed")]
+    if not said:
+        return {}
+    pick = (changed or said)[0]
+    return {"expression": pick.expression, "warnings": list(dict.fromkeys(first.warnings + second.warnings))}
 
 
 def _crop_box(mask: np.ndarray | None, shape, pad: float = 0.08) -> tuple[int, int, int, int]:
@@ -766,7 +781,7 @@ class Series:
                 roi_p = None if roi_b is None else prev_visit.alignment.roi_to_after(roi_b)
                 link = align(pv_prev, pv, roi=roi_p if roi_p is not None and roi_p.any() else None)
                 if link.ok:
-                    chained = _chain(prev_visit.alignment, link)
+                    chained = _chain(prev_visit.alignment, link, direct)
                     if chained.confidence > (direct.confidence if direct.ok else 0.0):
                         best, method, via = chained, "chained", prev_visit.photo
             v.alignment, v.method, v.via = best, method, via
@@ -934,15 +949,25 @@ class Series:
             before = [v for v in visits if v.ok and v.entry.date < tr.date and not v.acute]
             for m in (m for m in registered() if m.recovery):
                 name = m.name
-                pre = next((v.metrics.get(name) for v in reversed(before)
-                            if v.metrics.get(name) is not None), None)
-                pts = [(v.days_since_treatment, v.metrics.get(name), v.photo) for v in seg
-                       if v.metrics.get(name) is not None]
+
+                def comparable(v, name=name) -> bool:
+                    # a value whose change against baseline cannot be judged (an uncalibrated
+                    # light change, another resolution: `judge_pair`) is not on the course's
+                    # scale either: it stays out of the fit and the pre-treatment level
+                    return v.metrics.get(name) is not None and (
+                        v.method == "baseline" or v.noise_floor.get(name) is not None)
+
+                pre = next((v.metrics.get(name) for v in reversed(before) if comparable(v)), None)
+                pts = [(v.days_since_treatment, v.metrics.get(name), v.photo) for v in seg if comparable(v)]
+                left_out = [v.photo for v in seg if v.metrics.get(name) is not None and not comparable(v)]
                 fit = fit_recovery([p[0] for p in pts], [p[1] for p in pts], mdc=m.mdc,
                                    pre_level=pre, metric=name)
                 excluded = [v.photo for v in visits if not v.ok and v.treatment_index == k]
-                if excluded and fit.reason is None and not fit.ok:
-                    fit.reason = "photos excluded: " + ", ".join(excluded)
+                if (excluded or left_out) and fit.reason is None and not fit.ok:
+                    fit.reason = "; ".join(
+                        ([f"photos excluded: {', '.join(excluded)}"] if excluded else [])
+                        + ([f"{name} not comparable with the baseline in {', '.join(left_out)} "
+                            "(not judged: see the visits)"] if left_out else []))
                 out.append(RecoveryResult(k, tr, fit, [p[2] for p in pts]))
         self._recovery = out
 
