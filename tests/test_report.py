@@ -246,4 +246,6 @@ def test_spots_panel_says_when_spot_changes_are_not_judged():
     html = P.render_compare(_view(spots_unjudged=why))
     spots = html[html.index('id="spots"'):]
     assert "Spot changes are not judged for these photos" in spots and "resolutions differ by 25 %" in spots
-    assert "Spot changes are not judged" not in P.render_compare(_view())
+    assert "in AFTER only (1)" in spots and "in BEFORE only (1)" in spots and "new (" not in spots
+    judged = P.render_compare(_view())
+    assert "Spot changes are not judged" not in judged and "new (1)" in judged and "faded (1)" in judged

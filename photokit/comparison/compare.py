@@ -112,7 +112,10 @@ class Comparison:
     standard_error : dict
         ``{"before": {metric: se}, "after": {metric: se}}`` (`photokit.metrics.noise`).
     not_judged : dict
-        metric -> why a measured change has no floor (too little skin, too few features).
+        metric -> why a measured change has no floor: a photo's own reason (too little
+        skin, too few features; labelled BEFORE or AFTER) or the pair's (an uncalibrated
+        light change, colour calibrated in one photo only, another resolution, another
+        expression: `photokit.comparison.sameskin.judge_pair`).
     holm : dict
         metric -> whether its change stands under Holm's family-wise control over the
         pair's metrics (None: not tested).

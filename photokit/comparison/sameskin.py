@@ -213,6 +213,26 @@ def judge_pair(metrics, before, after, *, lighting: dict, expression: dict | Non
     `mm_per_px`, both photos' scales); an expression change (`beyond_expression` of the
     alignment's `expression`) for the skin's structure. Holm's control then runs over the
     judged changes (`holm_changes`).
+
+    Parameters
+    ----------
+    metrics : list of Metric
+        The registered metrics to judge.
+    before, after : Measurement
+        The two measurements (their ``metrics``, ``standard_error``, ``not_judged`` and
+        ``calibration``).
+    lighting : dict
+        The pair's light difference (``gain``, ``dab``, ``where``).
+    expression : dict or None
+        The alignment's ``expression`` (None: not a face pair).
+    mm_per_px : (float or None, float or None)
+        Both photos' scales (the later one as carried).
+    labels : (str, str)
+        How a photo's own reasons are labelled in `PairJudgement.not_judged`.
+
+    Returns
+    -------
+    PairJudgement
     """
     se_b, se_a = before.standard_error, after.standard_error
     delta, pct, sig, floor = changes(metrics, before.metrics, after.metrics, se_b, se_a)

@@ -71,7 +71,9 @@ class Scale:
         Millimetres per full-resolution pixel; None when unknown.
     source : str
         ``user``, ``card``, ``iris``, ``face`` (inter-ocular estimate), ``relative``
-        (set by ``measure`` when none is known) or ``unknown``.
+        (set by ``measure`` when none is known), ``unknown``, or ``carried`` (a later
+        photo of ``compare`` or ``series`` measured at the first photo's scale carried
+        through the alignment, `photokit.comparison.sameskin.carried_scale`).
     uncertainty : float or None
         Relative standard uncertainty (0.06 = 6%); 0 for a user value taken as exact,
         None when unknown.

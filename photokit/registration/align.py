@@ -409,8 +409,28 @@ class Alignment:
         averaged down by ``r = sqrt|det J| arr_scale / out_scale`` (when above 1), the
         number of its pixels an output pixel spans at BEFORE's centre (``J`` the Jacobian
         of ``H^-1``), so each output pixel averages about what an area reduction of
-        `warp` does (a point sample would alias the skin's texture). Float arrays get NaN
-        where AFTER does not reach, others zero.
+        `warp` does (a point sample would alias the skin's texture).
+
+        Parameters
+        ----------
+        arr : ndarray
+            AFTER's pixels (or a map on AFTER's grid) at `arr_scale`.
+        out_shape : (int, int)
+            Rows and columns of the output grid.
+        out_scale : float
+            The output grid's pixels per full-resolution BEFORE pixel.
+        arr_scale : float
+            `arr`'s pixels per full-resolution AFTER pixel.
+        area : bool
+            Area-average `arr` down first (for photos; not for maps with NaN).
+        interpolation : int
+            OpenCV interpolation flag of the resampling.
+
+        Returns
+        -------
+        ndarray
+            `out_shape` (plus `arr`'s channels); NaN where AFTER does not reach for float
+            arrays, zero for others.
         """
         sx = sy = float(arr_scale)
         if area:

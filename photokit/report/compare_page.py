@@ -259,18 +259,27 @@ def render_compare(view: CompareView, *, title: str = "Skin comparison",
         n_new = sum(s.status == "new" for s in view.spots)
         n_faded = sum(s.status == "faded" for s in view.spots)
         n_kept = sum(s.status == "kept" for s in view.spots)
+        # without a judged spot change the same circles are only where each photo has spots
+        judged = view.spots_unjudged is None
+        words = ({"new": "new", "faded": "faded", "kept": "unchanged"} if judged else
+                 {"new": "in AFTER only", "faded": "in BEFORE only", "kept": "in both"})
         key = " ".join(f'<span class="swatch" style="background:rgb{SPOT_COLOURS[k]};'
                        f'border:1px solid #888"></span>{escape(t)}&nbsp;&nbsp;'
-                       for k, t in (("new", f"new ({n_new})"), ("faded", f"faded ({n_faded})"),
-                                    ("kept", f"unchanged ({n_kept})")))
+                       for k, t in (("new", f"{words['new']} ({n_new})"),
+                                    ("faded", f"{words['faded']} ({n_faded})"),
+                                    ("kept", f"{words['kept']} ({n_kept})")))
+        cap_b, cap_a = (("Before: spots that faded (green) or stayed (white)",
+                         "After: new spots (orange) and those that stayed (white)") if judged else
+                        ("Before: spots found in BEFORE only (green) or in both (white)",
+                         "After: spots found in AFTER only (orange) or in both (white)"))
         figs = (f'<figure class="map">{img_tag(spots_overlay(fit(view.before_rgb), [s for s in view.spots if s.status != "new"]), "spots on before", max_side=640)}'  # noqa: E501
-                f"<figcaption>Before: spots that faded (green) or stayed (white)</figcaption></figure>"
+                f"<figcaption>{cap_b}</figcaption></figure>"
                 f'<figure class="map">{img_tag(spots_overlay(fit(view.after_rgb), [s for s in view.spots if s.status != "faded"]), "spots on after", max_side=640)}'  # noqa: E501
-                f"<figcaption>After: new spots (orange) and those that stayed (white)</figcaption></figure>")
+                f"<figcaption>{cap_a}</figcaption></figure>")
         caveat = ("" if view.spots_unjudged is None else
                   notes_list([f"Spot changes are not judged for these photos ({view.spots_unjudged}): the "
-                              "circles show what was found in each photo, not new or faded spots."],
-                             kind="warn"))
+                              "circles show where each photo has spots, not spots that appeared or "
+                              "faded."], kind="warn"))
         parts.append(section("Spots", f'{caveat}<div class="maps two">{figs}</div><p>{key}</p>', sid="spots",
                              intro="Pigmented spots found in each photo, matched through the "
                                    "alignment."))

@@ -163,8 +163,9 @@ def _floor(tr) -> float:
 
 def trend_plot(s: Series, metrics=None):
     """Percent change from baseline of each metric at every visit; the grey band is the
-    trend's noise floor as a percentage of baseline; open circles are visits in the acute
-    window after a session (not used for the trend)."""
+    trend's noise floor as a percentage of baseline (none, and "not judged" in the title,
+    where its latest change has no floor); open circles are visits in the acute window
+    after a session (not used for the trend)."""
     names = trend_metrics(s, metrics)
     n = max(1, len(names))
     ncols = min(3, n)
@@ -176,7 +177,8 @@ def trend_plot(s: Series, metrics=None):
     for ax, name in zip(flat, names, strict=False):
         tr = s.trend[name]
         _treatment_lines(ax, s)
-        if tr.baseline:
+        unjudged = tr.delta is not None and tr.significant is None
+        if tr.baseline and not unjudged:     # no noise band where the change has no floor
             band = 100.0 * _floor(tr) / abs(tr.baseline)
             ax.axhspan(-band, band, color="#9aa3ad", alpha=0.18, lw=0)
         ax.axhline(0, color="#5d6675", lw=0.6)
@@ -193,7 +195,7 @@ def trend_plot(s: Series, metrics=None):
         ax.plot(xs, ys, "-", color="#1d2430", lw=0.9)
         ax.scatter(xs, ys, c=colours, s=18, zorder=3)
         arrow = {"lower": " (lower is better)", "higher": " (higher is better)"}.get(tr.better, "")
-        ax.set_title(f"{name}{arrow}", fontsize=8.5, loc="left")
+        ax.set_title(f"{name}{arrow}" + (" \u2013 not judged" if unjudged else ""), fontsize=8.5, loc="left")
         ax.set_ylabel("% vs baseline", fontsize=7.5)
     for ax in axes[-1]:
         ax.set_xlabel("days since baseline", fontsize=7.5)
@@ -273,13 +275,17 @@ def _trend_table(s: Series) -> str:
                 f"({s.acute_days:g} days after a session) yet: no improvement to judge.</p>")
     last = elig[-1]
     base = s.visits[0]
+    by_photo = {v.photo: v for v in elig}
     rows = []
     for name, tr in s.trend.items():
         m = s.metric(name)
+        # the visit the trend's change is taken at: its latest with a value
+        valid = [p for p in tr.points if p.delta is not None]
+        at = by_photo.get(valid[-1].photo, last) if valid else last
         rows.append(MetricRow(name, m.description if m else name, tr.unit, tr.baseline,
-                              last.metrics.get(name), tr.delta, tr.percent_change,
+                              at.metrics.get(name), tr.delta, tr.percent_change,
                               tr.noise_floor if tr.points else tr.mdc, tr.better, bool(m and m.core),
-                              last.not_judged.get(name)))
+                              at.not_judged.get(name)))
     return metrics_table(rows, before_label=f"Baseline {base.entry.iso_date()[:10]}",
                          after_label=f"{escape(last.photo)[:40]} (day {last.days_since_baseline:.0f})")
 

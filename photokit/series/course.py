@@ -414,7 +414,8 @@ class Visit:
         Each metric's standard error on this photo (`photokit.metrics.noise`).
     noise_floor : dict
         The change against baseline this visit can detect, ``1.96 sqrt(se_0^2 + se^2)``
-        (SPEC "Noise floors per comparison"; None where either SE is missing).
+        (SPEC "Noise floors per comparison"); None where either SE is missing or the pair
+        leaves the change unjudged (`not_judged` says why).
     not_judged : dict
         metric -> why its change against baseline is not judged: this photo's or the
         baseline's own reason (no standard error), or the pair's (an uncalibrated light
