@@ -475,19 +475,19 @@ def _calibration_rows(c) -> list[tuple[str, str]]:
         return {"checker": "colour card", "reference": "reference skin", "none": "not calibrated"}.get(
             meth, str(meth)) + (f" (mean \u0394E2000 {de:.2f})" if de is not None else "")
 
-    def scale_text(m, carried=False):
-        mm = getattr(m, "mm_per_px", None)
-        src = "BEFORE's scale carried through the alignment" if carried else getattr(m, "scale_source", None)
+    def scale_text(m):
+        mm, scale = getattr(m, "mm_per_px", None), getattr(m, "scale", None)
+        src = (scale.note if getattr(scale, "source", None) == "carried"
+               else getattr(m, "scale_source", None))
         return "unknown" if mm is None else f"{mm:.4f} mm/px ({src or 'given'})"
 
     light = c.lighting or {}
     lighting = ("not measurable" if light.get("dL") is None else
                 f"{light['dL']:+.1f} L*" + (f", {light['dab']:.1f} a*b*" if light.get("dab") is not None
                                             else "") + f" ({light.get('where')})")
-    carried = c.parameters.get("mm_per_px_after") is not None
     return [("Colour, before", cal_text(c.before)), ("Colour, after", cal_text(c.after)),
             ("Lighting difference", lighting), ("Scale, before", scale_text(c.before)),
-            ("Scale, after", scale_text(c.after, carried))]
+            ("Scale, after", scale_text(c.after))]
 
 
 def _alignment_rows(al) -> list[tuple[str, str]]:
