@@ -102,17 +102,22 @@ def _alignment(h, bshape, ashape, flow=None, flow_grid=None):
                      flow=flow, flow_grid=flow_grid)
 
 
-@pytest.mark.parametrize("with_flow", [False, True])
-def test_map_resampling_matches_the_full_alignment(with_flow):
-    """Maps carried onto BEFORE's display grid land where Alignment.warp puts the pixels."""
-    after = data.astronaut()[..., 1].astype(np.float32)          # AFTER, 512 x 512
-    h = _homography(1.05, 4, -10, 6)
+def _similarity_with_field(with_flow: bool) -> Alignment:
+    """A 512 x 512 AFTER onto a 520 x 480 BEFORE: a similarity, and with `with_flow` a
+    smooth dense field of a few pixels on a quarter-resolution grid."""
     flow = grid = None
     if with_flow:
         grid = np.diag([0.25, 0.25, 1.0])
         yy, xx = np.mgrid[:128, :128].astype(np.float32)
         flow = np.dstack([3 * np.sin(yy / 20), 2 * np.cos(xx / 25)]).astype(np.float32)
-    al = _alignment(h, (480, 520), after.shape, flow, grid)
+    return _alignment(_homography(1.05, 4, -10, 6), (480, 520), (512, 512), flow, grid)
+
+
+@pytest.mark.parametrize("with_flow", [False, True])
+def test_map_resampling_matches_the_full_alignment(with_flow):
+    """Maps carried onto BEFORE's display grid land where Alignment.warp puts the pixels."""
+    after = data.astronaut()[..., 1].astype(np.float32)          # AFTER, 512 x 512
+    al = _similarity_with_field(with_flow)
     full = al.warp(after)                                           # reference, full resolution
     s_out, s_arr = 0.5, 0.5
     small_after = cv2.resize(after, None, fx=s_arr, fy=s_arr, interpolation=cv2.INTER_AREA)
@@ -138,13 +143,7 @@ def test_warp_onto_a_reduced_grid_shows_the_reduced_warp_and_the_same_light(with
     from photokit.imaging.filters import fit_within
 
     scene = data.astronaut()                                        # 512 x 512 RGB
-    h = _homography(1.05, 4, -10, 6)
-    flow = grid = None
-    if with_flow:
-        grid = np.diag([0.25, 0.25, 1.0])
-        yy, xx = np.mgrid[:128, :128].astype(np.float32)
-        flow = np.dstack([3 * np.sin(yy / 20), 2 * np.cos(xx / 25)]).astype(np.float32)
-    al = _alignment(h, (480, 520), scene.shape[:2], flow, grid)
+    al = _similarity_with_field(with_flow)
     # AFTER: the scene under a dimmer, warmer light; BEFORE: the scene on BEFORE's grid
     after = np.round(linear_to_srgb(uint8_to_linear(scene) * np.float32([0.85, 0.8, 0.7])) * 255)
     after = after.astype(np.uint8)
@@ -161,7 +160,7 @@ def test_warp_onto_a_reduced_grid_shows_the_reduced_warp_and_the_same_light(with
     err = np.abs(out.astype(np.float32) - ref)[inside]
     assert np.median(err) < 2.0 and np.percentile(err, 90) < 10.0           # grey levels
     # a wrong alignment is far off (the comparison can fail)
-    off = _alignment(_homography(1.05, 4, -4, 6), (480, 520), scene.shape[:2], flow, grid)
+    off = _alignment(_homography(1.05, 4, -4, 6), (480, 520), scene.shape[:2], al.flow, al.flow_grid)
     wrong = np.abs(off.warp_onto(after, b_small.shape[:2], s, area=True).astype(np.float32) - ref)[inside]
     assert np.median(wrong) > 2 * np.median(err) + 2
     # the averaging is what makes it agree: a point sample of the same grid aliases
