@@ -106,3 +106,20 @@ def test_sharpness_copy_is_one_area_average(astronaut):
     # 3300 px: 3 x 1100 is 7.4 % off 1024, so one resize by the exact factor too
     odd = cv2.resize(gray, (3300, 2475), interpolation=cv2.INTER_CUBIC)
     assert Q._small(odd).shape == (768, 1024)
+
+
+def test_colour_cast_is_read_on_a_colour_cards_greys():
+    """With a card in frame the cast is measured on its greys, a surface known to be
+    neutral: a skin close-up has no neutral surface of its own (the grey-pixel search
+    finds none), and a strong cast (every neutral far from grey) escapes that search."""
+    from photokit import synth
+    from photokit.colour.convert import linear_to_srgb, uint8_to_linear
+
+    im = synth.render_skin(seed=2, width=800, height=600, mm_per_px=0.1, card=True)
+    plain = check(im.pixels)
+    assert plain.calibration["method"] == "checker"
+    cast = plain.quality.checks["colour_cast"]
+    assert cast.verdict == "pass" and cast.value < 3.0 and cast.note == "on the colour card's greys"
+    green = np.round(linear_to_srgb(uint8_to_linear(im.pixels) * np.float32([0.6, 1.0, 0.6])) * 255)
+    tinted = check(green.astype(np.uint8)).quality.checks["colour_cast"]
+    assert tinted.verdict == "warn" and tinted.value > 15 and "card's greys look tinted" in tinted.note

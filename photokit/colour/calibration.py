@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import PhotokitError
 from ..imaging.filters import channel_max
 from .checker import find_card, fit_card
+from .convert import linear_to_lab, srgb_to_linear
 from .linear import CodedLinear
 
 #: Calibration modes accepted by `calibrate` (and ``measure(calibration=...)``).
@@ -182,7 +183,21 @@ def describe_calibration(photo) -> dict:
     if card is None:
         return {"method": "none", "delta_e_mean": None}
     out = {"method": "checker", "delta_e_mean": round(float(corr.delta_e_mean), 3),
-           "card_corners": np.round(np.asarray(card.corners, float), 1).tolist()}
+           "card_corners": np.round(np.asarray(card.corners, float), 1).tolist(),
+           "neutral_chroma": round(neutral_chroma(card.patch_codes), 2)}
     if corr.delta_e_loo_mean is not None:
         out["delta_e_loo_mean"] = round(float(corr.delta_e_loo_mean), 3)
     return out
+
+
+#: The ColorChecker's four middle greys (neutral 8, 6.5, 5, 3.5), in reading order.
+NEUTRAL_PATCHES = slice(19, 23)
+
+
+def neutral_chroma(patch_codes: np.ndarray) -> float:
+    """How tinted the card's greys look before any correction: ``C* = hypot(a*, b*)`` of
+    the mean CIELAB of its four middle grey patches (`NEUTRAL_PATCHES`; codes 0-1, sRGB),
+    the photo's colour cast measured on a surface known to be neutral (their own chroma
+    is under 1)."""
+    lab = linear_to_lab(srgb_to_linear(np.asarray(patch_codes, np.float32)[NEUTRAL_PATCHES][None]))[0]
+    return float(np.hypot(*lab[:, 1:].mean(axis=0)))

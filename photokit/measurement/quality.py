@@ -295,4 +295,11 @@ def check(image, *, max_pixels: int | None = None) -> CheckResult:
     from ..colour.calibration import describe_calibration
 
     photo = load(image, max_pixels=max_pixels)
-    return CheckResult(photo.path or photo.name, assess(photo), describe_calibration(photo))
+    rep, cal = assess(photo), describe_calibration(photo)
+    if cal.get("neutral_chroma") is not None:
+        # a colour card in frame: its greys are the neutral surface the cast is judged on
+        cast = cal["neutral_chroma"]
+        rep.checks["colour_cast"] = Check(cast, 6.0, "pass" if cast < 6.0 else "warn", "C*",
+                                          "on the colour card's greys" if cast < 6.0 else
+                                          "the colour card's greys look tinted: calibrate colour")
+    return CheckResult(photo.path or photo.name, rep, cal)
