@@ -76,3 +76,14 @@ def test_demo_full_size_regeneration(tmp_path, monkeypatch):
     assert res["origin"] == "regenerated" and res["report"].exists()
     fits = [r.fit for r in res["series"].recovery if r.metric == "redness.a_mean"]
     assert all(f.ok for f in fits)
+
+
+def test_the_demo_measures_the_course_at_its_recorded_scale(tmp_path):
+    """The generator records each photo's scale beside it; the demo gives the baseline's
+    to the series as a user gives --mm-per-px (None for a course without a record)."""
+    manifest = _small_course(tmp_path / "samples", seed=9)
+    assert demo.sample_scale(manifest) == pytest.approx(0.175)
+    for f in manifest.parent.glob("*.json"):
+        if f.stem != "reference_roi" and f.stem != "roi":
+            f.unlink()
+    assert demo.sample_scale(manifest) is None

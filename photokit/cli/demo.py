@@ -39,6 +39,21 @@ def regenerate(outdir: Path) -> Path:
     return target / "manifest.csv"
 
 
+def sample_scale(manifest: Path) -> float | None:
+    """The scale `photokit.synth` recorded beside the course's baseline photo
+    (``<photo>.json``, ``mm_per_px``): given to the series as a user gives
+    ``--mm-per-px``, so the demo measures in millimetres; None for a course without one."""
+    from ..series.course import read_series
+
+    base = next((e for e in read_series(manifest) if e.kind == "baseline"), None)
+    sidecar = None if base is None else Path(base.source).with_suffix(".json")
+    try:
+        mm = json.loads(sidecar.read_text())["mm_per_px"] if sidecar is not None else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return float(mm) if isinstance(mm, (int, float)) and mm > 0 else None
+
+
 def run_demo(outdir, *, cwd: Path | None = None, progress=None) -> dict:
     """Analyse the samples (or a regenerated course) and write the report into `outdir`.
 
@@ -58,7 +73,8 @@ def run_demo(outdir, *, cwd: Path | None = None, progress=None) -> dict:
         manifest = regenerate(outdir)
         origin = "regenerated"
     ref = manifest.parent / "reference_roi.json"
-    s = Series(manifest, reference_roi=str(ref) if ref.is_file() else None, progress=say)
+    s = Series(manifest, reference_roi=str(ref) if ref.is_file() else None, progress=say,
+               mm_per_px=sample_scale(manifest))
     s.analyse()
     report = s.write_report(outdir / "series-report.html")
     csv_path = s.to_csv(outdir / "series.csv")
