@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
@@ -205,3 +206,13 @@ def test_align_warns_when_an_accepted_alignment_is_uncertain(runner, photos, mon
     monkeypatch.setattr(cli_align, "align", lambda b, a, **kw: Alignment(
         "ok", None, np.eye(3), 0.97, 400, 0.3, 0.95, (512, 512), (512, 512)))
     assert runner.invoke(cli, ["align", str(photos[0]), str(photos[1])]).stderr == ""
+
+
+def test_face_on_a_fully_transparent_photo_says_so(runner, tmp_path, astronaut):
+    """A face hidden under alpha 0 is not shown by the photo: no mesh from behind it."""
+    rgba = np.dstack([astronaut, np.zeros(astronaut.shape[:2], np.uint8)])
+    p = tmp_path / "clear.png"
+    Image.fromarray(rgba, "RGBA").save(p)
+    r = runner.invoke(cli, ["face", str(p)])
+    assert r.exit_code == 1
+    assert r.stderr.strip() == f"photokit: {p}: photo is fully transparent: nothing to see"

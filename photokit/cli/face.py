@@ -29,6 +29,8 @@ def command(image, overlay_path, deidentify, as_json, max_pixels):
     name = "photo 1" if deidentify else str(image)
     if not photo.is_colour:
         raise PhotokitError("photo is greyscale: the face models need an RGB photo", name)
+    if photo.alpha is not None and not photo.alpha.any():
+        raise PhotokitError("photo is fully transparent: nothing to see", name)
     faces = find_faces(photo.pixels)
     if not faces:
         raise PhotokitError("no face found", name)
