@@ -125,6 +125,30 @@ def test_compare_fhir_bundle_validates_and_carries_every_value(compared):
     assert all(r["subject"]["identifier"]["value"] == "P-001" for r in obs + media)
 
 
+def test_fhir_says_relative_units_and_unjudged_changes(compared):
+    """The samples compared without a scale: a value defined in millimetres is exported
+    in photokit's ``relative:<unit>`` code, never UCUM's (no system may read it as
+    millimetres), and a change that is not judged says why in its note."""
+    from photokit.metrics import registry
+
+    out, result, _ = compared
+    assert result["before"]["scale"]["source"] == "relative"
+    obs = _resources(json.loads((out / "f.json").read_text()), "Observation")
+    by_code = {o["code"]["coding"][0]["code"]: o for o in obs}
+    scaled = [m.name for m in registry.registered() if m.needs_scale]
+    seen = [by_code[n] for n in scaled if n in by_code]
+    assert seen and all(o["valueQuantity"]["code"].startswith("relative:")
+                        and o["valueQuantity"]["system"] != "http://unitsofmeasure.org" for o in seen)
+    colour = by_code["redness.a_mean"]["valueQuantity"]
+    assert not colour["code"].startswith("relative:")
+    for name, why in result["not_judged"].items():
+        d = by_code.get(f"delta.{name}")
+        if d is not None:
+            assert d["note"][0]["text"] == f"not judged: {why}"
+            assert "significant" not in {c["code"]["coding"][0]["code"] for c in d.get("component", [])}
+    assert any(f"delta.{n}" in by_code and "note" in by_code[f"delta.{n}"] for n in scaled)
+
+
 def test_measure_fhir_subject_absent_and_capture_date(tmp_path):
     pytest.importorskip("fhir.resources")
     from PIL import Image

@@ -2,6 +2,7 @@
 
 import cv2
 import numpy as np
+import pytest
 import skimage.data
 
 from photokit.faces.haar import FACE_BOX_MM, detect_faces
@@ -69,3 +70,26 @@ def test_eyes_missed_by_the_strict_pass_are_taken_from_the_looser_one(monkeypatc
     # the strict pass is taken as it was, without the span test
     monkeypatch.setattr(F, "_cascade", lambda name: _FakeEyeCascade({5: close, 3: []}))
     assert F._detect_eyes(gray, box) == ((115.0, 90.0), (135.0, 90.0))
+
+
+def test_face_is_the_python_api_of_the_face_command(tmp_path, astronaut):
+    """SPEC's Python API lists `face`: the same document as ``photokit face --json``, an
+    empty list where there is no face, one clear error for a greyscale photo."""
+    import json
+
+    from click.testing import CliRunner
+    from PIL import Image
+
+    import photokit
+    from photokit.cli.main import cli
+
+    p = tmp_path / "a.png"
+    Image.fromarray(astronaut).save(p)
+    found = photokit.face(p)
+    assert len(found.faces) == 1 and found.scale.source in ("iris", "face")
+    r = CliRunner().invoke(cli, ["face", str(p), "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout) == json.loads(json.dumps(found.to_dict()))
+    assert found.overlay().shape == astronaut.shape
+    assert photokit.face(np.full((200, 300, 3), 128, np.uint8)).faces == []
+    with pytest.raises(photokit.PhotokitError, match="greyscale"):
+        photokit.face(astronaut[..., 0])

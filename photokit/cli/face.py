@@ -6,9 +6,8 @@ import click
 
 from ..errors import PhotokitError
 from ..faces.deidentify import mask_eyes
-from ..faces.mesh import draw_overlay, face_scale, faces_document, find_faces
+from ..faces.photo_faces import face
 from ..io import atomic
-from ..io.photo import load
 from .options import deidentify_option, emit_json, info, json_option, max_pixels_option, refuse_overwriting
 
 
@@ -25,22 +24,20 @@ def command(image, overlay_path, deidentify, as_json, max_pixels):
     Exits 1 with one line on stderr when there is no face.
     """
     refuse_overwriting([image], {"--overlay": overlay_path})
-    photo = load(image, max_pixels=max_pixels)
     name = "photo 1" if deidentify else str(image)
-    if not photo.is_colour:
-        raise PhotokitError("photo is greyscale: the face models need an RGB photo", name)
-    if photo.alpha is not None and not photo.alpha.any():
-        raise PhotokitError("photo is fully transparent: nothing to see", name)
-    faces = find_faces(photo.pixels)
+    try:
+        found = face(image, max_pixels=max_pixels)
+    except PhotokitError as exc:
+        raise PhotokitError(exc.cause, name) from None
+    faces, scale = found.faces, found.scale
     if not faces:
         raise PhotokitError("no face found", name)
-    scale = face_scale(faces)
     if overlay_path:
-        pixels = mask_eyes(photo.pixels, faces)[0] if deidentify else photo.pixels
-        atomic.write_image(overlay_path, draw_overlay(pixels, faces))
+        pixels = mask_eyes(found.photo.pixels, faces)[0] if deidentify else None
+        atomic.write_image(overlay_path, found.overlay(pixels))
         info(f"wrote {overlay_path}")
     if as_json:
-        emit_json(faces_document(faces, image=name, scale=scale))
+        emit_json(dict(found.to_dict(), image=name))
         return
     click.echo(f"{len(faces)} face(s); scale {scale.mm_per_px:.4f} mm/px from {scale.source}"
                + (f" ({scale.reason})" if scale.reason else ""))

@@ -42,6 +42,7 @@ from ..metrics.noise import (
     mixed_calibration,
     noise_floor,
     p_value,
+    without_scale,
 )
 from ..metrics.scale import Scale
 
@@ -211,7 +212,8 @@ def judge_pair(metrics, before, after, *, lighting: dict, expression: dict | Non
     `photokit.comparison.compare.lighting_difference`), for the light-dependent metrics;
     resolutions too far apart for the metric's floor (`beyond_resolution` of
     `mm_per_px`, both photos' scales); an expression change (`beyond_expression` of the
-    alignment's `expression`) for the skin's structure. Holm's control then runs over the
+    alignment's `expression`) for the skin's structure; no physical scale in the first
+    photo (`without_scale`) for the metrics defined in millimetres. Holm's control then runs over the
     judged changes (`holm_changes`).
 
     Parameters
@@ -242,10 +244,12 @@ def judge_pair(metrics, before, after, *, lighting: dict, expression: dict | Non
     methods = [calibration_of(m).get("method") or "none" for m in (before, after)]
     calibrated = "none" not in methods
     why_light = None if calibrated else (mixed_calibration(*methods) or beyond_light_model(lighting))
+    # the later photo's scale is the first one's carried: the first says whether it is physical
+    source = getattr(getattr(before, "scale", None), "source", None)
     for m in metrics:
         if delta.get(m.name) is None:
             continue
-        why = ((why_light if why_light and is_light_dependent(m) else None)
+        why = ((why_light if why_light and is_light_dependent(m) else None) or without_scale(m, source)
                or beyond_resolution(m, *mm_per_px) or beyond_expression(m, expression))
         if why:
             floor[m.name], sig[m.name], not_judged[m.name] = None, None, why

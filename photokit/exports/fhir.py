@@ -60,11 +60,28 @@ def require() -> None:
         raise PhotokitError(MISSING) from None
 
 
-def quantity(value: float, unit: str) -> dict:
-    """A FHIR ``Quantity``: UCUM when the unit has a UCUM code, else photokit's unit code."""
+def quantity(value: float, unit: str, relative: bool = False) -> dict:
+    """A FHIR ``Quantity``: UCUM when the unit has a UCUM code, else photokit's unit code;
+    with `relative` (a value in millimetres measured without a physical scale: the skin
+    area taken as 100 x 100 units) photokit's ``relative:<unit>`` code, never UCUM's, so
+    no receiving system reads it as millimetres."""
+    if relative:
+        return {"value": float(value), "unit": f"{unit} (relative scale, not physical)",
+                "system": UNIT_SYSTEM, "code": f"relative:{unit}"}
     code = UCUM_UNITS.get(unit)
     return {"value": float(value), "unit": unit, "system": UCUM if code else UNIT_SYSTEM,
             "code": code or unit}
+
+
+def relative_metrics(m) -> set[str]:
+    """Names of `m`'s values (a `Measurement`, metrics and per-zone ones) that are in
+    relative units: those of metrics defined in millimetres when `m` had no physical scale."""
+    from ..metrics import registry
+
+    if getattr(getattr(m, "scale", None), "source", None) != "relative":
+        return set()
+    scaled = {x.name for x in registry.registered() if x.needs_scale}
+    return {n for n in m.metrics if n in scaled or n.rsplit(".", 1)[0] in scaled}
 
 
 def fhir_time(t) -> str | None:
@@ -117,6 +134,8 @@ class BundleBuilder:
         self.subject = subject
         self.patient_name = patient_name
         self.entries: list[dict] = []
+        #: Value names in relative units (`relative_metrics`), exported as such.
+        self.relative: set[str] = set()
 
     def _add(self, resource) -> str:
         url = f"urn:uuid:{uuid.uuid4()}"
@@ -160,7 +179,7 @@ class BundleBuilder:
     def observation(self, name: str, value, *, when=None, media: str | None = None,
                     subject: str | None = None, derived: list[str] = (), code: str | None = None,
                     unit: str | None = None, components: list[dict] = (),
-                    interpretation: str | None = None) -> str | None:
+                    interpretation: str | None = None, note: str | None = None) -> str | None:
         """Add one metric value as ``Observation``; None values are skipped (returns None)."""
         from fhir.resources.R4B.observation import Observation
 
@@ -171,7 +190,7 @@ class BundleBuilder:
                "category": [{"coding": [{"system": CATEGORY_SYSTEM, "code": "imaging",
                                          "display": "Imaging"}]}],
                "code": {"coding": [{"system": METRIC_SYSTEM, "code": code}], "text": code},
-               "valueQuantity": quantity(value, unit or self.units.get(name, "1")),
+               "valueQuantity": quantity(value, unit or self.units.get(name, "1"), name in self.relative),
                "method": {"text": f"photokit {__version__} photographic image analysis"}}
         self._stamp(doc, "effectiveDateTime", when, subject)
         refs = ([media] if media else []) + list(derived)
@@ -181,18 +200,22 @@ class BundleBuilder:
             doc["component"] = list(components)
         if interpretation:
             doc["interpretation"] = [{"coding": [{"system": INTERPRETATION_SYSTEM, "code": interpretation}]}]
+        if note:
+            doc["note"] = [{"text": note}]
         return self._add(Observation.model_validate(doc))
 
     def change(self, name: str, delta, *, noise_floor=None, percent_change=None, significant=None,
-               when=None, derived: list[str] = (), subject: str | None = None) -> str | None:
-        """Add ``delta.<name>`` with noise floor, percent change and significance."""
+               when=None, derived: list[str] = (), subject: str | None = None,
+               not_judged: str | None = None) -> str | None:
+        """Add ``delta.<name>`` with noise floor, percent change and significance; a change
+        that is not judged says why in the Observation's ``note``."""
         if delta is None:
             return None
         unit = self.units.get(name, "1")
         comps = []
         if noise_floor is not None:
             comps.append({"code": _code("noise-floor", "Minimal detectable change (noise floor)"),
-                          "valueQuantity": quantity(noise_floor, unit)})
+                          "valueQuantity": quantity(noise_floor, unit, name in self.relative)})
         if percent_change is not None and np.isfinite(float(percent_change)):
             comps.append({"code": _code("percent-change", "Percent change from before"),
                           "valueQuantity": quantity(percent_change, "%")})
@@ -204,7 +227,8 @@ class BundleBuilder:
             interp = "U" if float(delta) > 0 else "D"
         return self.observation(name, delta, code=f"delta.{name}", unit=unit, when=when,
                                 derived=derived, subject=subject, components=comps,
-                                interpretation=interp)
+                                interpretation=interp,
+                                note=f"not judged: {not_judged}" if not_judged else None)
 
     def bundle(self):
         """The validated ``Bundle`` (type ``collection``)."""
@@ -251,6 +275,7 @@ def measurement_bundle(m, *, label: str, rgb=None, subject=None, patient_name=No
     measured photo.
     """
     b = BundleBuilder(subject=subject, patient_name=patient_name)
+    b.relative = relative_metrics(m)
     photo = m.photo
     when = photo.capture_time if photo is not None else None
     if rgb is None and photo is not None:
@@ -265,6 +290,7 @@ def comparison_bundle(c, *, labels: tuple[str, str], pictures=(None, None), subj
                       patient_name=None) -> BundleBuilder:
     """A bundle of a `Comparison`: both photos, both measurements and each change."""
     b = BundleBuilder(subject=subject, patient_name=patient_name)
+    b.relative = relative_metrics(c.before)       # AFTER's scale is BEFORE's, carried
     refs = {}
     times = []
     for side, m, photo, label, rgb in (("before", c.before, c.before_photo, labels[0], pictures[0]),
@@ -277,7 +303,8 @@ def comparison_bundle(c, *, labels: tuple[str, str], pictures=(None, None), subj
     for name, d in c.delta.items():
         derived = [r for r in (refs["before"].get(name), refs["after"].get(name)) if r]
         b.change(name, d, noise_floor=c.noise_floor.get(name), percent_change=c.percent_change.get(name),
-                 significant=c.significant.get(name), when=times[1], derived=derived)
+                 significant=c.significant.get(name), when=times[1], derived=derived,
+                 not_judged=c.not_judged.get(name))
     return b
 
 
@@ -295,6 +322,8 @@ def series_bundle(s, *, labels: dict, pictures: dict | None = None, subject=None
         Overrides the manifest's ``subject`` column.
     """
     b = BundleBuilder(subject=subject, patient_name=patient_name)
+    base = next((v for v in s.visits if v.method == "baseline"), None)
+    b.relative = relative_metrics(base.measurement) if base is not None and base.measurement else set()
     pictures = pictures or {}
     base_refs: dict = {}
     for v in s.visits:
@@ -314,7 +343,8 @@ def series_bundle(s, *, labels: dict, pictures: dict | None = None, subject=None
         for name, d in v.delta.items():
             derived = [r for r in (base_refs.get(name), refs.get(name)) if r]
             b.change(name, d, percent_change=v.percent_change.get(name),
-                     significant=v.significant.get(name), when=when, derived=derived, subject=who)
+                     significant=v.significant.get(name), when=when, derived=derived, subject=who,
+                     not_judged=v.not_judged.get(name))
     return b
 
 

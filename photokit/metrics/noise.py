@@ -424,6 +424,22 @@ def beyond_expression(metric, expression: dict | None) -> str | None:
             "the face's folds; photograph both visits with the same, relaxed expression")
 
 
+def without_scale(metric, scale_source: str | None) -> str | None:
+    """Why a change of `metric` is not judged when the pair has no physical scale
+    (`scale_source` ``"relative"``: the first photo's skin area taken as 100 x 100 units),
+    or None: a metric defined in millimetres (the registry's ``needs_scale``: texture
+    band, lines, pores, spots) then filters and counts at sizes that are guesses, and
+    finds other features than it defines. On the demo course (0.070 mm/px, relative unit
+    0.080) the relative unit found wrinkles at 16 mm/cm^2 and a brown spot where none was
+    placed, and called their fading an improvement.
+    """
+    if scale_source != "relative" or not getattr(metric, "needs_scale", False):
+        return None
+    return ("no physical scale: its millimetre sizes were set on a relative unit (the skin area "
+            "taken as 100 x 100 units), so it may count other features than it defines; give "
+            "--mm-per-px, a colour card of known size or a face")
+
+
 def beyond_resolution(metric, mm_before: float | None, mm_after: float | None) -> str | None:
     """Why a change of `metric` between photos of these scales (mm per pixel) is not
     judged, or None: their ratio, or the ratio of the scales the metric works at in them
