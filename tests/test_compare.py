@@ -581,3 +581,16 @@ def test_what_the_meshes_say_reaches_the_comparisons_warnings():
                           mdc_a=0.8, mdc_mi=1.5)
     assert w == ["The expression changed (smile score +0.54, lip opening +0.13): lines and texture "
                  "around the mouth and eyes are not comparable."]
+
+
+def test_map_points_round_trips_and_keeps_what_it_could_not_carry():
+    """What `map_points` returns goes back in: points it could not carry (None: off the
+    photo) stay None, the others come back where they were."""
+    al = _similarity_with_field(True)
+    pts = [[200.0, 150.0], [-500.0, -500.0], [300.0, 260.0]]
+    there = al.map_points(pts)
+    assert there[1] is None and there[0] is not None and there[2] is not None
+    back = al.map_points(there, inverse=True)
+    assert back[1] is None
+    for p, q in ((pts[0], back[0]), (pts[2], back[2])):
+        assert np.hypot(p[0] - q[0], p[1] - q[1]) < 0.05

@@ -123,3 +123,16 @@ def test_colour_cast_is_read_on_a_colour_cards_greys():
     green = np.round(linear_to_srgb(uint8_to_linear(im.pixels) * np.float32([0.6, 1.0, 0.6])) * 255)
     tinted = check(green.astype(np.uint8)).quality.checks["colour_cast"]
     assert tinted.verdict == "warn" and tinted.value > 15 and "card's greys look tinted" in tinted.note
+
+
+def test_resolution_is_judged_at_the_scale_measure_finds():
+    """A photo's resolution warns when its physical scale is coarse for pores and fine
+    lines, whether the scale was given or found (the iris): before, only a given scale
+    counted, so of two photos at 0.30 mm/px the one with a carried scale warned alone."""
+    from photokit.measurement.quality import resolution_check
+
+    assert resolution_check(1350, None).verdict == "pass"
+    assert resolution_check(1350, 0.2).verdict == "pass"
+    coarse = resolution_check(1350, 0.305)
+    assert coarse.verdict == "warn" and coarse.note == "0.305 mm/px is coarse for pores and fine lines"
+    assert resolution_check(400, 0.1).verdict == "fail"

@@ -37,7 +37,7 @@ from ..io.roi import read_roi
 from ..metrics.analysis import Analysis
 from ..metrics.noise import standard_errors
 from ..metrics.scale import Scale, estimate_scale, relative_mm_per_px
-from .quality import QualityReport, assess
+from .quality import QualityReport, assess, resolution_check
 
 #: Fewest pixels worth measuring in a user ROI, and (automatic mask) in a photo, also as
 #: a fraction of the photo: fewer means the skin mask found no real skin.
@@ -432,6 +432,10 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
             values.update(zoned)
             warnings += [f"zone {z} left blank: {d['reason']}" for z, d in info.items() if d["reason"]]
         quality = checked.result()
+        if scale.source != "relative":   # judged again at the scale found (iris, card), not only a given one
+            res = quality.checks.get("resolution")
+            if res is not None:
+                quality.checks["resolution"] = resolution_check(int(res.value), scale.mm_per_px)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     warnings = [f"capture quality: {p}" for p in quality.problems] + warnings

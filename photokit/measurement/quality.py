@@ -262,16 +262,26 @@ def assess(photo: Photo, *, gray: np.ndarray | None = None, faces=None) -> Quali
     else:
         rep.checks["colour_cast"] = Check(None, 6.0, "n/a", "C*", "greyscale photo")
 
-    short = min(photo.width, photo.height)
-    verdict = _grade_high(short, 1000, 480)
-    note = ""
-    if photo.mm_per_px is not None and photo.mm_per_px > 0.25 and verdict == "pass":
-        verdict, note = "warn", f"{photo.mm_per_px:.3f} mm/px is coarse for pores and fine lines"
-    rep.checks["resolution"] = Check(float(short), 1000.0, verdict, "px (short side)", note)
+    rep.checks["resolution"] = resolution_check(min(photo.width, photo.height), photo.mm_per_px)
 
     n = noise_sigma_Immerkaer1996(gray)
     rep.checks["noise"] = Check(round(n, 2), 3.5, _grade_low(n, 3.5, 6.0), "8-bit levels")
     return rep
+
+
+#: Millimetres per pixel beyond which pores and fine lines are not resolved.
+COARSE_MM_PER_PX = 0.25
+
+
+def resolution_check(short_side: int, mm_per_px: float | None) -> Check:
+    """The resolution check: the short side (pass from 1000 px, fail under 480), and a
+    warning when the photo's physical scale, where known, is coarser than
+    `COARSE_MM_PER_PX` (``measure`` checks again with the scale it finds: the iris, a
+    card)."""
+    verdict, note = _grade_high(short_side, 1000, 480), ""
+    if mm_per_px is not None and mm_per_px > COARSE_MM_PER_PX and verdict == "pass":
+        verdict, note = "warn", f"{mm_per_px:.3f} mm/px is coarse for pores and fine lines"
+    return Check(float(short_side), 1000.0, verdict, "px (short side)", note)
 
 
 @dataclass

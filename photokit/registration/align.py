@@ -489,7 +489,8 @@ class Alignment:
         Parameters
         ----------
         points : array_like, (N, 2)
-            ``(x, y)`` pixels of BEFORE (of AFTER with `inverse`).
+            ``(x, y)`` pixels of BEFORE (of AFTER with `inverse`); None entries (what an
+            earlier call returned for a point it could not carry) stay None.
         inverse : bool
             Map AFTER -> BEFORE instead of BEFORE -> AFTER.
 
@@ -507,6 +508,10 @@ class Alignment:
         ``x_{k+1} = y - f(x_k)`` (a contraction: the field is smooth, its gradient far
         below 1), 10 steps.
         """
+        if not isinstance(points, np.ndarray) and any(p is None for p in points):
+            given = [p is not None for p in points]
+            known = iter(self.map_points([p for p in points if p is not None], inverse))
+            return [next(known) if g else None for g in given]
         pts = np.asarray(points, np.float64).reshape(-1, 2)
         if not self.ok or not len(pts):
             return [None] * len(pts)
