@@ -263,6 +263,7 @@ def test_series_outputs_carry_no_names_paths_or_gps(patient, tmp_path):
     r = CliRunner().invoke(cli, args)
     assert r.exit_code == 0, r.stderr
     assert not _no_names(r.stdout, patient) and "photo 1" in r.stdout
+    assert not _no_names(r.stderr, patient) and "photo 1" in r.stderr   # the progress lines too
     for f in ("r.html", "s.csv", "f.json"):
         text = _visible_text((out / f).read_bytes())
         assert not _no_names(text, patient), f

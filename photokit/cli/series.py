@@ -85,9 +85,16 @@ def command(source, report, csv_path, roi, reference_roi, acute_days, pdf_path, 
                          deidentify=deidentify, subject=subject, patient_name=patient_name,
                          warn=lambda line: info(f"photokit: {line}"))
     plan.check()
+    scrubbed = []       # de-identifying: progress lines name no photo either
+
+    def say(line: str) -> None:
+        info(scrubbed[0].text(line) if scrubbed else line)
+
     s = Series(source, roi=roi, reference_roi=reference_roi, mm_per_px=mm_per_px,
                acute_days=ACUTE_DAYS if acute_days is None else acute_days,
-               max_pixels=max_pixels, progress=info, hide_eyes=deidentify)
+               max_pixels=max_pixels, progress=say, hide_eyes=deidentify)
+    if deidentify:
+        scrubbed.append(clinical.scrubber_of(s))
     manifests = [Path(source) / n for n in MANIFEST_NAMES] if Path(source).is_dir() else []
     refuse_overwriting([source, roi, reference_roi, s.roi, s.reference_roi, *manifests]
                        + [e.source for e in s.entries],
