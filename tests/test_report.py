@@ -249,3 +249,18 @@ def test_spots_panel_says_when_spot_changes_are_not_judged():
     assert "in AFTER only (1)" in spots and "in BEFORE only (1)" in spots and "new (" not in spots
     judged = P.render_compare(_view())
     assert "Spot changes are not judged" not in judged and "new (1)" in judged and "faded (1)" in judged
+
+
+def test_summary_card_counts_judged_measures_and_shows_a_measured_one():
+    """A family's card counts the changes among the measures it judged (not among all),
+    says how many it could not judge, and shows a measured value before an unmeasured one."""
+    unmeasured = R.MetricRow("texture.roughness", "roughness", "L*", None, None, None, None, None, "lower")
+    measured = R.MetricRow("texture.wrinkle_density", "lines", "mm/cm^2", 5.0, 4.0, -1.0, -20.0, None,
+                           "lower", why="the expression changed")
+    judged = R.MetricRow("texture.ra", "Ra", "L*", 1.0, 1.02, 0.02, 2.0, 0.3, "lower")
+    card = P._summary_cards([unmeasured, measured])
+    assert "could not be measured" not in card and "1.00" in card and "1 not judged" in card
+    card = P._summary_cards([judged, measured, unmeasured])
+    assert "0 of 1 judged" not in card and "1 not judged" in card
+    two = R.MetricRow("texture.glcm_energy", "energy", "1", 0.2, 0.2, 0.0, 0.0, 0.01, "higher")
+    assert "0 of 2 judged measures changed" in P._summary_cards([judged, two, measured])

@@ -144,7 +144,10 @@ def _summary_cards(rows: Sequence[MetricRow]) -> str:
     cards = []
     for fam, rs in fams.items():
         sig = [r for r in rs if r.verdict.tone in ("better", "worse", "changed")]
-        r = sig[0] if sig else next((r for r in rs if r.verdict.tone != "na"), rs[0])
+        judged = [r for r in rs if r.verdict.tone != "na"]
+        unjudged = [r for r in rs if r.verdict.tone == "na" and r.delta is not None]
+        # the most telling: a change, else a judged measure, else a measured one
+        r = sig[0] if sig else judged[0] if judged else unjudged[0] if unjudged else rs[0]
         v = r.verdict
         head = v.text
         if v.tone != "na":
@@ -157,7 +160,8 @@ def _summary_cards(rows: Sequence[MetricRow]) -> str:
             detail += f" ({why})" if why else ""
         else:
             detail = " could not be measured on these photos"
-        more = f" \u00b7 {len(sig)} of {len(rs)} measures changed" if len(rs) > 1 else ""
+        more = (f" \u00b7 {len(sig)} of {len(judged)} judged measures changed" if len(judged) > 1 else "")
+        more += f" \u00b7 {len(unjudged)} not judged" if unjudged and len(rs) > 1 else ""
         cards.append(f'<div class="card {v.tone}"><div class="k">'
                      f'{escape(family_title(fam))}</div>'
                      f'<div class="v">{escape(head)}</div><div class="d">'
@@ -281,7 +285,7 @@ def render_compare(view: CompareView, *, title: str = "Skin comparison",
                               "circles show where each photo has spots, not spots that appeared or "
                               "faded."], kind="warn"))
         parts.append(section("Spots", f'{caveat}<div class="maps two">{figs}</div><p>{key}</p>', sid="spots",
-                             intro="Pigmented spots found in each photo, matched through the "
+                             intro="Brown and red spots found in each photo, matched through the "
                                    "alignment."))
 
     # Table: the SPEC's core measures first, the others folded away
