@@ -594,3 +594,18 @@ def test_map_points_round_trips_and_keeps_what_it_could_not_carry():
     assert back[1] is None
     for p, q in ((pts[0], back[0]), (pts[2], back[2])):
         assert np.hypot(p[0] - q[0], p[1] - q[1]) < 0.05
+
+
+def test_compare_gives_per_zone_values_of_both_photos(astronaut):
+    """SPEC: per-zone values (`<metric>.<zone>`) appear in compare too: each photo's zones
+    of its own mesh, within the followed skin; a zone too small is blank in the JSON, not
+    a note of the comparison."""
+    after = cv2.warpAffine(astronaut, np.float32([[1, 0, 6], [0, 1, -4]]), (512, 512),
+                           borderMode=cv2.BORDER_REFLECT)
+    c = C.compare(astronaut, after)
+    d = c.to_dict()
+    for side in ("before", "after"):
+        zoned = [k for k in d[side]["metrics"] if k.startswith("redness.a_mean.")]
+        assert "redness.a_mean.forehead" in zoned and len(zoned) == 11
+        assert set(d[side]["zones"]) == {z.split(".")[-1] for z in zoned}
+    assert not any(n.split(": ", 1)[-1].startswith("zone ") for n in c.notes)

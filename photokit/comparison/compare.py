@@ -48,6 +48,7 @@ import cv2
 import numpy as np
 
 from ..errors import PhotokitError
+from ..faces.search import face_pass
 from ..imaging.filters import fit_within
 from ..io.photo import Photo, load_all
 from .sameskin import (
@@ -350,10 +351,14 @@ def measurement_notes(before, after) -> list[str]:
     """The two measurements' own remarks, once each: "Both photos: ..." when shared.
 
     Capture-quality remarks are left out (the report shows every check side by side, and
-    a failed check is already a warning of the comparison).
+    a failed check is already a warning of the comparison), and so are the zones left
+    blank (each measurement's ``zones`` says why).
     """
-    wb = [w for w in getattr(before, "warnings", None) or [] if not w.startswith("capture quality")]
-    wa = [w for w in getattr(after, "warnings", None) or [] if not w.startswith("capture quality")]
+    def own(m) -> list[str]:   # per-zone details stay in each measurement's JSON
+        return [w for w in getattr(m, "warnings", None) or []
+                if not w.startswith(("capture quality", "zone "))]
+
+    wb, wa = own(before), own(after)
     out = [f"Both photos: {w}" for w in wb if w in wa]
     out += [f"BEFORE: {w}" for w in wb if w not in wa]
     out += [f"AFTER: {w}" for w in wa if w not in wb]
@@ -453,8 +458,11 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
             raise PhotokitError("the reference ROI is not visible in AFTER after alignment", pa.path)
         ref_a = al.roi_to_after(ref_b)
 
+    # per face zone too (SPEC: `<metric>.<zone>`), each photo's zones of its own mesh
+    # within the followed skin
     m_b = measure(pb, roi=region, reference_roi=ref_b, mm_per_px=mm_per_px or pb.mm_per_px,
-                  calibration=calibration, metrics=names, context=context)  # BEFORE analysed once
+                  calibration=calibration, metrics=names, context=context,
+                  zones=bool(face_pass(pb).meshes))  # BEFORE analysed once
     # what BEFORE actually analysed (ROI x skin x validity), carried onto AFTER
     analysed_b = analysed_mask(m_b, bshape)
     if analysed_b is not None and analysed_b.any():
@@ -466,7 +474,8 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
     mm_a = carried_mm_per_px(al.homography, mm_b, None, at=at_a)
     m_a = measure(pa, roi=region_a, reference_roi=ref_a,
                   reference_target=getattr(m_b, "reference_rgb", None) if ref_b is not None else None,
-                  mm_per_px=mm_a, calibration=calibration, metrics=names)
+                  mm_per_px=mm_a, calibration=calibration, metrics=names,
+                  zones=bool(face_pass(pa).meshes))
     if mm_a is not None:
         m_a.scale = carried_scale(m_b.scale, mm_a)
 

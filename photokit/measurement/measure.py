@@ -292,7 +292,8 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
         Decompression-bomb limit for `load`.
     zones : bool, optional
         Per-zone values (`zone_values`): None (default) when a face is found and no ROI
-        is given; True requires a face (else `PhotokitError` "no face found"); False none.
+        is given; True requires a face (else `PhotokitError` "no face found") and, with an
+        ROI, gives each zone's part of it; False none.
     context : PhotoContext, optional
         A previous measurement's `Measurement.context` of this photo: its faces, quality
         and calibration are reused when they fit (see `PhotoContext`).
@@ -413,7 +414,7 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
         an = Analysis(linear, mask, scale.mm_per_px, scale_source=scale.source,
                       calibrated=cal.calibrated, calibration_method=cal.method, name=photo.name)
         # where the face zones lie is found beside the metric jobs (it needs no metric)
-        zoning = bool(faces) and roi is None and zones is not False
+        zoning = bool(faces) and zones is not False and (roi is None or zones is True)
         layout = pool.submit(zone_layout, an, faces[0], chosen) if zoning else None
         # each job's zone runs follow its whole-skin run on its thread, beside the other
         # jobs, not after all of them (`zone_runs`)

@@ -809,6 +809,7 @@ class Series:
             judge_pair,
             percent_change,
         )
+        from ..faces.search import face_pass
         from ..imaging.filters import fit_within
         from ..measurement.measure import measure
         from ..metrics.registry import registered
@@ -832,8 +833,9 @@ class Series:
         self.region_box = _crop_box(region, self._base_shape)
         self._say(f"series: measuring {len(ok) + 1} photo{'s' if ok else ''} over the same "
                   f"{int(region.sum())} px of skin ({self.region_source})")
+        # per face zone too (SPEC `<metric>.<zone>`): each photo's zones of its own mesh
         mb = measure(pb, roi=region, reference_roi=self._ref_b, mm_per_px=self.mm_per_px,
-                     context=context)  # the baseline analysed once
+                     context=context, zones=bool(face_pass(pb).meshes))  # the baseline analysed once
         # what the baseline measurement actually analysed (region x skin x validity) is the
         # skin every visit is measured over
         analysed = analysed_mask(mb, self._base_shape)
@@ -876,7 +878,8 @@ class Series:
             try:
                 mv = measure(pv, roi=roi_v, reference_roi=ref_v, mm_per_px=mm,
                              reference_target=(None if ref_v is None
-                                               else getattr(mb, "reference_rgb", None)))
+                                               else getattr(mb, "reference_rgb", None)),
+                             zones=bool(face_pass(pv).meshes))
             except PhotokitError as exc:
                 v.status, v.reason = "excluded", f"cannot measure: {exc.cause}"
                 self._say(f"  {v.photo}: excluded ({v.reason})")
