@@ -441,3 +441,20 @@ def test_cli_photo_pair_series(tmp_path):
     assert len((tmp_path / "s" / "manifest.csv").read_text().splitlines()) == 1 + 4
     res = r.invoke(cli, ["synth", "photo", str(tmp_path / "x.jpg"), "--set", "no_such_field=1"])
     assert res.exit_code == 2
+
+
+def test_synth_photo_never_replaces_another_photos_truth(tmp_path):
+    """The truth is written beside the photo as <name>.json: a second photo of the same
+    name in another format would replace the first one's truth, so it is refused."""
+    from click.testing import CliRunner
+
+    from photokit.cli.main import cli
+
+    r = CliRunner().invoke(cli, ["synth", "photo", str(tmp_path / "x.png"), "--size", "200x150"])
+    assert r.exit_code == 0, r.output
+    truth = (tmp_path / "x.json").read_text()
+    r = CliRunner().invoke(cli, ["synth", "photo", str(tmp_path / "x.jpg"), "--size", "200x150"])
+    assert r.exit_code == 2 and "is the truth of" in r.output
+    assert (tmp_path / "x.json").read_text() == truth and not (tmp_path / "x.jpg").exists()
+    assert CliRunner().invoke(cli, ["synth", "photo", str(tmp_path / "x.png"), "--size", "200x150",
+                                    "--seed", "3"]).exit_code == 0     # the same photo, made again
