@@ -103,7 +103,10 @@ def test_measurement_shape_and_every_registered_metric(skin):
     assert d["mm_per_px"] == 0.1 and d["calibration"]["method"] in ("checker", "none")
     assert set(d["metrics"]) == set(registry.names())
     json.dumps(d)  # serialisable
-    assert "<table>" in m._repr_html_()
+    html = m._repr_html_()
+    assert "<table>" in html
+    a = next(r for r in html.split("<tr>") if r.startswith("<td>redness.a_mean</td>"))
+    assert a.count("a*") == 1                    # the unit once, with its value
 
 
 def test_unknown_scale_is_flagged(skin):

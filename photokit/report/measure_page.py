@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..metrics.registry import registered
-from .html import escape, format_value, img_tag, pretty_unit
+from .html import escape, format_value, img_tag
 
 
 def notebook_html(m) -> str:
@@ -14,9 +14,9 @@ def notebook_html(m) -> str:
     ----------
     m : photokit.measurement.measure.Measurement
     """
-    rows = "".join(
+    rows = "".join(   # format_value writes the unit with the value
         f"<tr><td>{escape(met.name)}</td><td>{format_value(m.metrics.get(met.name), met.unit, mdc=met.mdc)}"
-        f"</td><td>{escape(pretty_unit(met.unit))}</td></tr>"
+        f"</td></tr>"
         for met in registered() if met.name in m.metrics)
     pic = ""
     if m.photo is not None and m.photo.is_colour and m.analysis is not None:
