@@ -83,6 +83,8 @@ def test_the_demo_measures_the_course_at_its_recorded_scale(tmp_path):
     to the series as a user gives --mm-per-px (None for a course without a record)."""
     manifest = _small_course(tmp_path / "samples", seed=9)
     assert demo.sample_scale(manifest) == pytest.approx(0.175)
+    res = demo.run_demo(tmp_path / "o", cwd=tmp_path)               # and the series is given it
+    assert res["series"].mm_per_px == pytest.approx(0.175)
     for f in manifest.parent.glob("*.json"):
         if f.stem != "reference_roi" and f.stem != "roi":
             f.unlink()

@@ -273,3 +273,24 @@ def test_series_exports(tmp_path):
     media = _resources(doc, "Media")
     assert [m["content"]["title"] for m in media] == [r[0] for r in rows]
     assert all(m["subject"]["identifier"]["value"] == "S-42" for m in media)
+
+
+def test_fhir_per_zone_values_take_their_metrics_unit_and_scale():
+    """A per-zone value (`<metric>.<zone>`) is exported in its metric's unit, and in
+    relative units when the bundle's photos had no physical scale and the metric is
+    defined in millimetres, whichever photo holds the zone."""
+    pytest.importorskip("fhir.resources")
+    from photokit.exports.fhir import BundleBuilder
+
+    b = BundleBuilder()
+    b.observation("redness.a_mean.cheek_left", 5.0)
+    b.observation("texture.pore_density.cheek_left", 30.0)
+    b.relative = True
+    b.observation("texture.pore_density.chin", 30.0)
+    b.observation("redness.a_mean.chin", 5.0)
+    q = {e["resource"].code.text: e["resource"].valueQuantity for e in b.entries}
+    assert q["redness.a_mean.cheek_left"].unit == "a*"
+    assert (q["texture.pore_density.cheek_left"].code, q["texture.pore_density.cheek_left"].system) == (
+        "/cm2", "http://unitsofmeasure.org")
+    assert q["texture.pore_density.chin"].code == "relative:1/cm^2"
+    assert q["redness.a_mean.chin"].code == "a*"

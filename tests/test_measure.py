@@ -336,3 +336,22 @@ def test_one_thread_measures_what_two_threads_measure(astronaut):
         M.set_threads(2)
     assert any("." in k and k.split(".")[-1] in two["zones"] for k in two["metrics"])
     assert one == two
+
+
+def test_zones_found_never_raises_and_follows_the_measurements_own_faces(astronaut, tmp_path):
+    """``zones="found"`` (what compare and series ask) zones an ROI where this
+    measurement's own face pass finds a face, and gives no zones, without an error, where
+    it does not (a face a scale-less search found by a fallback can be lost once the
+    scale is known: then zones=True would fail the whole comparison)."""
+    roi = np.zeros(astronaut.shape[:2], bool)
+    roi[60:300, 150:360] = True
+    m = measure(astronaut, roi=roi, zones="found")
+    assert "redness.a_mean.forehead" in m.metrics and m.zones
+    flat = np.full((400, 600, 3), (200, 150, 130), np.uint8)
+    flat += np.random.default_rng(0).integers(0, 6, flat.shape, dtype=np.uint8)
+    box = np.zeros(flat.shape[:2], bool)
+    box[100:300, 100:500] = True
+    m = measure(flat, roi=box, zones="found", mm_per_px=0.1)
+    assert not m.zones and not any(k.count(".") > 1 for k in m.metrics)
+    with pytest.raises(PhotokitError, match="no face found"):
+        measure(flat, roi=box, zones=True, mm_per_px=0.1)

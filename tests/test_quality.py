@@ -136,3 +136,19 @@ def test_resolution_is_judged_at_the_scale_measure_finds():
     coarse = resolution_check(1350, 0.305)
     assert coarse.verdict == "warn" and coarse.note == "0.305 mm/px is coarse for pores and fine lines"
     assert resolution_check(400, 0.1).verdict == "fail"
+
+
+def test_a_clipped_or_unreadable_card_grey_gives_no_cast():
+    """A clipped grey reads neutral whatever the cast, and an unreadable one gives no
+    number: neither decides the colour cast (the photo's own grey search does)."""
+    from photokit.colour.calibration import neutral_chroma
+
+    codes = np.full((24, 3), 0.5, np.float32)
+    assert neutral_chroma(codes) == pytest.approx(0.0, abs=1e-3)
+    tinted = codes.copy()
+    tinted[19:23] = (0.4, 0.5, 0.4)
+    assert neutral_chroma(tinted) > 5
+    clipped = tinted.copy()
+    clipped[19] = (1.0, 1.0, 1.0)
+    assert neutral_chroma(clipped) is None
+    assert neutral_chroma(np.full((24, 3), np.nan, np.float32)) is None

@@ -101,9 +101,12 @@ def photo_cmd(out, seed, size, mm_per_px, card, ita, erythema, roughness, brown_
         raise click.BadParameter("OUT must end in .jpg, .jpeg or .png", param_hint="OUT")
     if ideal and out.suffix.lower() != ".png":
         raise click.BadParameter("--ideal writes lossless pixels: use a .png OUT", param_hint="OUT")
-    sibling = next((out.with_suffix(x) for x in _ext_ok if x != out.suffix.lower()
-                    and out.with_suffix(x).exists() and out.with_suffix(".json").exists()), None)
-    if sibling is not None:   # the truth is OUT.json, beside any photo of that name
+    # the truth is OUT.json: when OUT is new and a photo of its name in another format has
+    # that truth, it is that photo's (a photo made again keeps its own)
+    others = [out.with_suffix(x) for x in _ext_ok if x != out.suffix.lower()]
+    sibling = None if out.exists() or not out.with_suffix(".json").exists() else next(
+        (o for o in others if o.exists()), None)
+    if sibling is not None:
         raise click.BadParameter(f"{out.with_suffix('.json')} is the truth of {sibling}: writing {out} "
                                  "would replace it; choose another name", param_hint="OUT")
     kw = _skin_kwargs(size, mm_per_px, card, ita, erythema, roughness, brown_spots, bleeding)

@@ -183,8 +183,10 @@ def describe_calibration(photo) -> dict:
     if card is None:
         return {"method": "none", "delta_e_mean": None}
     out = {"method": "checker", "delta_e_mean": round(float(corr.delta_e_mean), 3),
-           "card_corners": np.round(np.asarray(card.corners, float), 1).tolist(),
-           "neutral_chroma": round(neutral_chroma(card.patch_codes), 2)}
+           "card_corners": np.round(np.asarray(card.corners, float), 1).tolist()}
+    chroma = neutral_chroma(card.patch_codes)
+    if chroma is not None:
+        out["neutral_chroma"] = round(chroma, 2)
     if corr.delta_e_loo_mean is not None:
         out["delta_e_loo_mean"] = round(float(corr.delta_e_loo_mean), 3)
     return out
@@ -194,10 +196,14 @@ def describe_calibration(photo) -> dict:
 NEUTRAL_PATCHES = slice(19, 23)
 
 
-def neutral_chroma(patch_codes: np.ndarray) -> float:
+def neutral_chroma(patch_codes: np.ndarray) -> float | None:
     """How tinted the card's greys look before any correction: ``C* = hypot(a*, b*)`` of
     the mean CIELAB of its four middle grey patches (`NEUTRAL_PATCHES`; codes 0-1, sRGB),
     the photo's colour cast measured on a surface known to be neutral (their own chroma
-    is under 1)."""
-    lab = linear_to_lab(srgb_to_linear(np.asarray(patch_codes, np.float32)[NEUTRAL_PATCHES][None]))[0]
+    is under 1); None when a grey is clipped, nearly black or unreadable (a clipped grey
+    reads neutral whatever the cast)."""
+    greys = np.asarray(patch_codes, np.float32)[NEUTRAL_PATCHES]
+    if not np.isfinite(greys).all() or greys.max() >= 0.98 or greys.max(axis=1).min() <= 0.02:
+        return None
+    lab = linear_to_lab(srgb_to_linear(greys[None]))[0]
     return float(np.hypot(*lab[:, 1:].mean(axis=0)))

@@ -48,7 +48,6 @@ import cv2
 import numpy as np
 
 from ..errors import PhotokitError
-from ..faces.search import face_pass
 from ..imaging.filters import fit_within
 from ..io.photo import Photo, load_all
 from .sameskin import (
@@ -462,7 +461,7 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
     # within the followed skin
     m_b = measure(pb, roi=region, reference_roi=ref_b, mm_per_px=mm_per_px or pb.mm_per_px,
                   calibration=calibration, metrics=names, context=context,
-                  zones=bool(face_pass(pb).meshes))  # BEFORE analysed once
+                  zones="found")  # BEFORE analysed once
     # what BEFORE actually analysed (ROI x skin x validity), carried onto AFTER
     analysed_b = analysed_mask(m_b, bshape)
     if analysed_b is not None and analysed_b.any():
@@ -475,7 +474,7 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
     m_a = measure(pa, roi=region_a, reference_roi=ref_a,
                   reference_target=getattr(m_b, "reference_rgb", None) if ref_b is not None else None,
                   mm_per_px=mm_a, calibration=calibration, metrics=names,
-                  zones=bool(face_pass(pa).meshes))
+                  zones="found")
     if mm_a is not None:
         m_a.scale = carried_scale(m_b.scale, mm_a)
 

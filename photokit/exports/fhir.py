@@ -62,9 +62,9 @@ def require() -> None:
 
 def quantity(value: float, unit: str, relative: bool = False) -> dict:
     """A FHIR ``Quantity``: UCUM when the unit has a UCUM code, else photokit's unit code;
-    with `relative` (a value in millimetres measured without a physical scale: the skin
-    area taken as 100 x 100 units) photokit's ``relative:<unit>`` code, never UCUM's, so
-    no receiving system reads it as millimetres."""
+    with `relative` (a value of a metric defined in millimetres, measured without a
+    physical scale: the skin area taken as 100 x 100 units) photokit's ``relative:<unit>``
+    code, never UCUM's, so no receiving system reads it as a physical quantity."""
     if relative:
         return {"value": float(value), "unit": f"{unit} (relative scale, not physical)",
                 "system": UNIT_SYSTEM, "code": f"relative:{unit}"}
@@ -73,15 +73,10 @@ def quantity(value: float, unit: str, relative: bool = False) -> dict:
             "code": code or unit}
 
 
-def relative_metrics(m) -> set[str]:
-    """Names of `m`'s values (a `Measurement`, metrics and per-zone ones) that are in
-    relative units: those of metrics defined in millimetres when `m` had no physical scale."""
-    from ..metrics import registry
-
-    if getattr(getattr(m, "scale", None), "source", None) != "relative":
-        return set()
-    scaled = {x.name for x in registry.registered() if x.needs_scale}
-    return {n for n in m.metrics if n in scaled or n.rsplit(".", 1)[0] in scaled}
+def at_relative_scale(m) -> bool:
+    """Whether a `Measurement` (the first photo of a pair or course, whose scale the others
+    carry) had no physical scale: its values defined in millimetres are then relative."""
+    return getattr(getattr(m, "scale", None), "source", None) == "relative"
 
 
 def fhir_time(t) -> str | None:
@@ -134,8 +129,22 @@ class BundleBuilder:
         self.subject = subject
         self.patient_name = patient_name
         self.entries: list[dict] = []
-        #: Value names in relative units (`relative_metrics`), exported as such.
-        self.relative: set[str] = set()
+        #: The bundle's values come from photos without a physical scale: those defined
+        #: in millimetres are exported in relative units (`quantity`).
+        self.relative = False
+        from ..metrics import registry
+
+        self._scaled = {m.name for m in registry.registered() if m.needs_scale}
+
+    def _metric(self, name: str) -> str:
+        """The registered metric a value belongs to: itself, or a per-zone value's metric."""
+        return name if name in self.units else name.rsplit(".", 1)[0]
+
+    def _unit(self, name: str) -> str:
+        return self.units.get(self._metric(name), "1")
+
+    def _relative(self, name: str) -> bool:
+        return self.relative and self._metric(name) in self._scaled
 
     def _add(self, resource) -> str:
         url = f"urn:uuid:{uuid.uuid4()}"
@@ -190,7 +199,7 @@ class BundleBuilder:
                "category": [{"coding": [{"system": CATEGORY_SYSTEM, "code": "imaging",
                                          "display": "Imaging"}]}],
                "code": {"coding": [{"system": METRIC_SYSTEM, "code": code}], "text": code},
-               "valueQuantity": quantity(value, unit or self.units.get(name, "1"), name in self.relative),
+               "valueQuantity": quantity(value, unit or self._unit(name), self._relative(name)),
                "method": {"text": f"photokit {__version__} photographic image analysis"}}
         self._stamp(doc, "effectiveDateTime", when, subject)
         refs = ([media] if media else []) + list(derived)
@@ -211,11 +220,11 @@ class BundleBuilder:
         that is not judged says why in the Observation's ``note``."""
         if delta is None:
             return None
-        unit = self.units.get(name, "1")
+        unit = self._unit(name)
         comps = []
         if noise_floor is not None:
             comps.append({"code": _code("noise-floor", "Minimal detectable change (noise floor)"),
-                          "valueQuantity": quantity(noise_floor, unit, name in self.relative)})
+                          "valueQuantity": quantity(noise_floor, unit, self._relative(name))})
         if percent_change is not None and np.isfinite(float(percent_change)):
             comps.append({"code": _code("percent-change", "Percent change from before"),
                           "valueQuantity": quantity(percent_change, "%")})
@@ -275,7 +284,7 @@ def measurement_bundle(m, *, label: str, rgb=None, subject=None, patient_name=No
     measured photo.
     """
     b = BundleBuilder(subject=subject, patient_name=patient_name)
-    b.relative = relative_metrics(m)
+    b.relative = at_relative_scale(m)
     photo = m.photo
     when = photo.capture_time if photo is not None else None
     if rgb is None and photo is not None:
@@ -290,7 +299,7 @@ def comparison_bundle(c, *, labels: tuple[str, str], pictures=(None, None), subj
                       patient_name=None) -> BundleBuilder:
     """A bundle of a `Comparison`: both photos, both measurements and each change."""
     b = BundleBuilder(subject=subject, patient_name=patient_name)
-    b.relative = relative_metrics(c.before)       # AFTER's scale is BEFORE's, carried
+    b.relative = at_relative_scale(c.before)       # AFTER's scale is BEFORE's, carried
     refs = {}
     times = []
     for side, m, photo, label, rgb in (("before", c.before, c.before_photo, labels[0], pictures[0]),
@@ -323,7 +332,7 @@ def series_bundle(s, *, labels: dict, pictures: dict | None = None, subject=None
     """
     b = BundleBuilder(subject=subject, patient_name=patient_name)
     base = next((v for v in s.visits if v.method == "baseline"), None)
-    b.relative = relative_metrics(base.measurement) if base is not None and base.measurement else set()
+    b.relative = base is not None and at_relative_scale(base.measurement)
     pictures = pictures or {}
     base_refs: dict = {}
     for v in s.visits:

@@ -45,6 +45,8 @@ class Faces:
     def overlay(self, pixels: np.ndarray | None = None) -> np.ndarray:
         """The photo (or `pixels` of its size, e.g. de-identified) with every mesh, iris,
         zone and pose drawn (`photokit.faces.mesh.draw_overlay`)."""
+        if pixels is None and self.photo is None:
+            raise ValueError("no photo kept with these faces: pass the pixels to draw on")
         return draw_overlay(self.photo.pixels if pixels is None else pixels, self.faces)
 
 

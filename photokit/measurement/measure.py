@@ -266,7 +266,7 @@ def decode_reduction(image, chosen, *, roi=None, reference_roi=None) -> int:
 
 def measure(image, *, roi=None, reference_roi=None, reference_target=None,
             mm_per_px: float | None = None, calibration: str = "auto", metrics=None,
-            max_pixels: int | None = None, zones: bool | None = None,
+            max_pixels: int | None = None, zones: bool | str | None = None,
             context: PhotoContext | None = None, resolution: str = "need") -> Measurement:
     """Measure every registered metric of a photo.
 
@@ -293,7 +293,8 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
     zones : bool, optional
         Per-zone values (`zone_values`): None (default) when a face is found and no ROI
         is given; True requires a face (else `PhotokitError` "no face found") and, with an
-        ROI, gives each zone's part of it; False none.
+        ROI, gives each zone's part of it; ``"found"`` as True where this measurement's own
+        face pass finds a face, and none (no error) where it does not; False none.
     context : PhotoContext, optional
         A previous measurement's `Measurement.context` of this photo: its faces, quality
         and calibration are reused when they fit (see `PhotoContext`).
@@ -353,7 +354,7 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
             faces, haar = found.meshes, found.haar
         else:
             faces, haar = known.faces, known.haar
-        if zones and not faces:
+        if zones is True and not faces:
             raise PhotokitError("no face found", photo.path)
         # the person segmentation (the neck step of a face's skin mask) runs beside the
         # mask's colour model
@@ -414,7 +415,7 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
         an = Analysis(linear, mask, scale.mm_per_px, scale_source=scale.source,
                       calibrated=cal.calibrated, calibration_method=cal.method, name=photo.name)
         # where the face zones lie is found beside the metric jobs (it needs no metric)
-        zoning = bool(faces) and zones is not False and (roi is None or zones is True)
+        zoning = bool(faces) and zones is not False and (roi is None or zones in (True, "found"))
         layout = pool.submit(zone_layout, an, faces[0], chosen) if zoning else None
         # each job's zone runs follow its whole-skin run on its thread, beside the other
         # jobs, not after all of them (`zone_runs`)

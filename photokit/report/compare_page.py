@@ -136,8 +136,9 @@ def spots_overlay(rgb: np.ndarray, spots: Sequence[Spot]) -> np.ndarray:
 
 
 def _summary_cards(rows: Sequence[MetricRow]) -> str:
-    """One card per family: the most telling metric of each (first significant, else first),
-    core (SPEC) measures before the others."""
+    """One card per family: the most telling metric of each (the first significant, else
+    the first judged, else the first measured), core (SPEC) measures before the others;
+    the changes counted among the judged measures, and the measured-but-unjudged ones."""
     fams: dict[str, list[MetricRow]] = {}
     for r in sorted(rows, key=lambda r: not r.core):
         fams.setdefault(r.name.split(".", 1)[0], []).append(r)

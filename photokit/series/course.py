@@ -809,7 +809,6 @@ class Series:
             judge_pair,
             percent_change,
         )
-        from ..faces.search import face_pass
         from ..imaging.filters import fit_within
         from ..measurement.measure import measure
         from ..metrics.registry import registered
@@ -835,7 +834,7 @@ class Series:
                   f"{int(region.sum())} px of skin ({self.region_source})")
         # per face zone too (SPEC `<metric>.<zone>`): each photo's zones of its own mesh
         mb = measure(pb, roi=region, reference_roi=self._ref_b, mm_per_px=self.mm_per_px,
-                     context=context, zones=bool(face_pass(pb).meshes))  # the baseline analysed once
+                     context=context, zones="found")  # the baseline analysed once
         # what the baseline measurement actually analysed (region x skin x validity) is the
         # skin every visit is measured over
         analysed = analysed_mask(mb, self._base_shape)
@@ -879,7 +878,7 @@ class Series:
                 mv = measure(pv, roi=roi_v, reference_roi=ref_v, mm_per_px=mm,
                              reference_target=(None if ref_v is None
                                                else getattr(mb, "reference_rgb", None)),
-                             zones=bool(face_pass(pv).meshes))
+                             zones="found")
             except PhotokitError as exc:
                 v.status, v.reason = "excluded", f"cannot measure: {exc.cause}"
                 self._say(f"  {v.photo}: excluded ({v.reason})")
@@ -902,11 +901,15 @@ class Series:
                                          (v.significant, judged.significant)):
                         mine[name] = theirs[name]
                     continue
-                # a per-zone value: no standard error of its own
+                # a per-zone value: no standard error of its own; where its metric's change is
+                # not judged, neither is the zone's, for the same reason
                 b = base_vals.get(name)
                 v.delta[name] = None if val is None or b is None else float(val) - float(b)
                 v.percent_change[name] = percent_change(b, val)
                 v.significant[name] = None
+                parent = judged.not_judged.get(name.rsplit(".", 1)[0])
+                if parent is not None and v.delta[name] is not None:
+                    v.not_judged[name] = parent
             self._say(f"  {v.photo}: measured")
         base_v.delta = {k: 0.0 if val is not None else None for k, val in base_vals.items()}
         base_v.percent_change = {k: 0.0 if val else None for k, val in base_vals.items()}
@@ -923,7 +926,8 @@ class Series:
                     pass
         v.measurement = m
         v.metrics = {k: _finite(x) for k, x in m.metrics.items()}
-        v.warnings.extend(getattr(m, "warnings", []) or [])
+        v.warnings.extend(w for w in getattr(m, "warnings", []) or []
+                          if not w.startswith("zone "))   # per zone: in the measurement's zones
         q = getattr(m, "quality", None)
         v.quality_ok = None if q is None else bool(getattr(q, "ok", True))
         cal = getattr(m, "calibration", None)
