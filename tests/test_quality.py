@@ -123,6 +123,13 @@ def test_colour_cast_is_read_on_a_colour_cards_greys():
     green = np.round(linear_to_srgb(uint8_to_linear(im.pixels) * np.float32([0.6, 1.0, 0.6])) * 255)
     tinted = check(green.astype(np.uint8)).quality.checks["colour_cast"]
     assert tinted.verdict == "warn" and tinted.value > 15 and "card's greys look tinted" in tinted.note
+    # measure reads it on the card too: check and measure agree on one photo
+    from photokit import measure
+
+    warm = np.round(linear_to_srgb(uint8_to_linear(im.pixels) * np.float32([1.0, 0.8, 0.65])) * 255)
+    warm = warm.astype(np.uint8)
+    read = check(warm).quality.checks["colour_cast"]
+    assert read.value > 6 and measure(warm, mm_per_px=0.1).quality.checks["colour_cast"] == read
 
 
 def test_resolution_is_judged_at_the_scale_measure_finds():

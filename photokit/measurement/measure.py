@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from .. import metrics as registry
-from ..colour.calibration import Calibration, calibrate
+from ..colour.calibration import Calibration, calibrate, neutral_chroma
 from ..errors import PhotokitError
 from ..faces.mesh import draw_overlay, person_probability
 from ..faces.search import face_pass
@@ -37,7 +37,7 @@ from ..io.roi import read_roi
 from ..metrics.analysis import Analysis
 from ..metrics.noise import standard_errors
 from ..metrics.scale import Scale, estimate_scale, relative_mm_per_px
-from .quality import QualityReport, assess, resolution_check
+from .quality import QualityReport, assess, card_cast_check, resolution_check
 
 #: Fewest pixels worth measuring in a user ROI, and (automatic mask) in a photo, also as
 #: a fraction of the photo: fewer means the skin mask found no real skin.
@@ -434,6 +434,9 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
             values.update(zoned)
             warnings += [f"zone {z} left blank: {d['reason']}" for z, d in info.items() if d["reason"]]
         quality = checked.result()
+        chroma = None if cal.card is None else neutral_chroma(cal.card.patch_codes)
+        if chroma is not None:   # a card in frame: the cast read on its greys, as `check` does
+            quality.checks["colour_cast"] = card_cast_check(chroma)
         if scale.source != "relative":   # judged again at the scale found (iris, card), not only a given one
             res = quality.checks.get("resolution")
             if res is not None:

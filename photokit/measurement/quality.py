@@ -307,9 +307,14 @@ def check(image, *, max_pixels: int | None = None) -> CheckResult:
     photo = load(image, max_pixels=max_pixels)
     rep, cal = assess(photo), describe_calibration(photo)
     if cal.get("neutral_chroma") is not None:
-        # a colour card in frame: its greys are the neutral surface the cast is judged on
-        cast = cal["neutral_chroma"]
-        rep.checks["colour_cast"] = Check(cast, 6.0, "pass" if cast < 6.0 else "warn", "C*",
-                                          "on the colour card's greys" if cast < 6.0 else
-                                          "the colour card's greys look tinted: calibrate colour")
+        rep.checks["colour_cast"] = card_cast_check(cal["neutral_chroma"])
     return CheckResult(photo.path or photo.name, rep, cal)
+
+
+def card_cast_check(chroma: float) -> Check:
+    """The colour-cast check read on a colour card's greys (`photokit.colour.calibration.
+    neutral_chroma`): a surface known to be neutral, which the photo's own grey search
+    cannot find on skin; ``check`` and ``measure`` use it whenever a card is in frame."""
+    return Check(round(chroma, 2), 6.0, "pass" if chroma < 6.0 else "warn", "C*",
+                 "on the colour card's greys" if chroma < 6.0 else
+                 "the colour card's greys look tinted: calibrate colour")
