@@ -192,6 +192,10 @@ def test_batch_fhir_subject_from_manifest(tmp_path):
     media = _resources(doc, "Media")
     assert {m["content"]["title"]: m["subject"]["identifier"]["value"] for m in media} == {
         "00_baseline.jpg": "S-7", "07_followup.jpg": "S-8"}
+    # the samples scored without a scale: their millimetre measures in relative units
+    obs = {o["code"]["text"]: o["valueQuantity"] for o in _resources(doc, "Observation")}
+    assert obs["texture.pore_density"]["code"].startswith("relative:")
+    assert not obs["redness.a_mean"]["code"].startswith("relative:")
 
 
 # -- DICOM --------------------------------------------------------------------------------

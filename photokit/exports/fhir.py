@@ -401,6 +401,8 @@ def batch_bundle(db, *, source=None, subject=None, patient_name=None) -> BundleB
         if os.path.exists(path):
             sha1 = hashlib.sha1(Path(path).read_bytes()).digest()
         media = b.media(label=Path(path).name, when=when, subject=who, raw_sha1=sha1)
+        # each row at its own scale (the store keeps the scale's source when it was scored)
+        b.relative = "scale_source" in row.keys() and row["scale_source"] == "relative"
         for n in names:
             if n in row.keys():
                 b.observation(n, row[n], when=when, media=media, subject=who)
