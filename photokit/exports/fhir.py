@@ -120,20 +120,16 @@ class BundleBuilder:
 
     def __init__(self, *, subject: str | None = None, patient_name: str | None = None,
                  units: dict | None = None):
-        require()
-        if units is None:
-            from ..metrics import registry
+        from ..metrics import registry
 
-            units = {m.name: m.unit for m in registry.registered()}
-        self.units = units
+        require()
+        self.units = {m.name: m.unit for m in registry.registered()} if units is None else units
         self.subject = subject
         self.patient_name = patient_name
         self.entries: list[dict] = []
         #: The bundle's values come from photos without a physical scale: those defined
         #: in millimetres are exported in relative units (`quantity`).
         self.relative = False
-        from ..metrics import registry
-
         self._scaled = {m.name for m in registry.registered() if m.needs_scale}
 
     def _metric(self, name: str) -> str:
