@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from photokit.imaging.filters import channel_max, channel_max_within, gaussian, percentile_u8, shrink
+from photokit.imaging.filters import channel_max, channel_max_within, gaussian, halved, percentile_u8, shrink
 
 
 @pytest.mark.parametrize("sigma", [0.3, 0.62, 0.8, 1.0, 1.55, 2.46, 3.9, 7.5])
@@ -49,6 +49,36 @@ def test_shrink_is_an_area_average():
     np.testing.assert_allclose(shrink(ramp, (64, 48))[:, 1:-1],
                                cv2.resize(ramp, (64, 48), interpolation=cv2.INTER_AREA)[:, 1:-1], atol=1e-3)
     assert shrink(img, (640, 480)) is img
+
+
+def test_halvings_of_a_read_only_array_are_made_once_and_equal_fresh_ones():
+    rng = np.random.default_rng(4)
+    img = rng.integers(0, 256, (403, 601, 3), dtype=np.uint8)
+    fresh = [img]
+    for _ in range(3):
+        fresh.append(cv2.resize(fresh[-1], (fresh[-1].shape[1] // 2, fresh[-1].shape[0] // 2),
+                                interpolation=cv2.INTER_AREA))
+    # a writeable array: halved afresh each call (it may change between calls)
+    assert halved(img, 2) is not halved(img, 2)
+    np.testing.assert_array_equal(halved(img, 2), fresh[2])
+    ro = img.view()
+    ro.flags.writeable = False
+    two = halved(ro, 2)
+    assert halved(ro, 2) is two and halved(ro, 1) is halved(ro, 1) and halved(ro, 0) is ro
+    assert not two.flags.writeable
+    for k in range(4):
+        np.testing.assert_array_equal(halved(ro, k), fresh[k])
+    # shrink reads the shared halvings: the same pixels as on the writeable array
+    for size in ((150, 100), (120, 90), (75, 50), (601, 403)):
+        np.testing.assert_array_equal(shrink(ro, size), shrink(img, size))
+    # the memo goes with the array
+    from photokit.imaging import filters
+    key = id(ro)
+    assert key in filters._HALVINGS
+    del ro, two
+    import gc
+    gc.collect()
+    assert key not in filters._HALVINGS
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])

@@ -215,6 +215,10 @@ def test_array_inputs(astronaut):
     assert np.abs(load(f).pixels.astype(int) - astronaut).max() <= 1
     ph = load(astronaut)
     assert load(ph) is ph
+    # a photo's pixels are read-only; the caller's own array is left writeable
+    assert not ph.pixels.flags.writeable and astronaut.flags.writeable
+    with pytest.raises(ValueError):
+        ph.pixels[0, 0] = 0
 
 
 # ---------------------------------------------------------------- broken inputs

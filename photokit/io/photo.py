@@ -113,6 +113,14 @@ class Photo:
     _memo: dict = field(default_factory=dict, repr=False, init=False)
     _making: dict = field(default_factory=dict, repr=False, init=False)
 
+    def __post_init__(self):
+        # the pixels are not changed after loading: held read-only (a view, so a caller's
+        # own array stays as it was), which also lets their halvings be shared
+        # (`photokit.imaging.filters.halved`)
+        if self.pixels.flags.writeable:
+            self.pixels = self.pixels.view()
+            self.pixels.flags.writeable = False
+
     def memo(self, key, make=None):
         """``make()`` once per photo and `key`: work that several stages of one job need
         (the face pass of `photokit.faces.search.face_pass`) is done once and shared, also
