@@ -121,6 +121,26 @@ def test_greyscale_photo_has_no_colour(skin):
         measure(g)
 
 
+def test_a_black_and_white_photo_saved_as_rgb_has_no_colour_either(tmp_path, skin, astronaut):
+    """A grey photo in RGB (or grey + alpha) read a* 0 and a pale ITA, and compare called
+    the change from a colour visit an improvement (QA, 2026-12-08): refused like greyscale."""
+    from photokit.io.photo import load
+
+    g = skin.pixels.mean(axis=2).astype(np.uint8)
+    rgb = np.repeat(g[:, :, None], 3, axis=2)
+    rgb[:8, :40] = (255, 0, 0)                      # a red date stamp does not make it colour
+    Image.fromarray(rgb).save(tmp_path / "bw.jpg", quality=90)
+    Image.fromarray(g).convert("LA").save(tmp_path / "bw_alpha.png")
+    for src in (rgb, tmp_path / "bw.jpg", tmp_path / "bw_alpha.png"):
+        assert load(src).is_colour and not load(src).has_colour
+        with pytest.raises(PhotokitError, match="no colour: every pixel is grey"):
+            measure(src)
+    # colour photos have colour, pale or dark skin alike
+    assert load(skin.pixels).has_colour and load(astronaut).has_colour
+    dark = synth.render_skin(seed=2, width=300, height=200, mm_per_px=0.1, ita=-30)
+    assert load(dark.pixels).has_colour
+
+
 def test_no_skin_is_an_error_not_zeros(rng):
     blue = np.zeros((400, 600, 3), np.uint8)
     blue[...] = (40, 90, 200)

@@ -68,6 +68,19 @@ _ORIENT = {
 }
 
 
+#: `Photo.has_colour`: channels at most this many 8-bit codes apart are grey (JPEG's chroma
+#: rounding leaves a grey photo saved as RGB within 1-2; skin differs by tens)...
+GREY_SPREAD = 3
+#: ...and a photo with no more than this share of other pixels has no colour (a date
+#: stamp or a coloured logo on a black-and-white photo).
+GREY_SHARE = 0.002
+
+
+def grey_step(shape) -> int:
+    """The stride `Photo.has_colour` reads pixels at: about a megapixel of a large photo."""
+    return max(1, int(np.sqrt(shape[0] * shape[1] / 1e6)))
+
+
 #: Guards `Photo._making` (the per-key locks of `Photo.memo`).
 _MEMO_LOCK = threading.Lock()
 
@@ -153,6 +166,26 @@ class Photo:
     def is_colour(self) -> bool:
         """True for RGB photos; greyscale ones can be aligned but have no colour metrics."""
         return self.pixels.ndim == 3
+
+    @property
+    def has_colour(self) -> bool:
+        """Whether the photo shows any colour: False for greyscale photos and for RGB ones
+        whose pixels are all grey (a black-and-white photo saved as RGB: no more than
+        `GREY_SHARE` of the pixels, read one in `grey_step` along each side, has channels
+        more than `GREY_SPREAD` 8-bit codes apart). Such a photo can be aligned and its
+        faces found, but it has no colour to measure: its a* would read 0 and its ITA
+        that of a pale grey."""
+        if not self.is_colour:
+            return False
+
+        def make():
+            px = self.pixels
+            step = grey_step(px.shape)
+            r, g, b = cv2.split(np.ascontiguousarray(px[::step, ::step]))
+            spread = cv2.subtract(cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b))
+            limit = GREY_SPREAD * (257 if px.dtype == np.uint16 else 1)
+            return cv2.countNonZero((spread > limit).view(np.uint8)) > GREY_SHARE * spread.size
+        return self.memo("has_colour", make)
 
     @property
     def bit_depth(self) -> int:

@@ -322,9 +322,11 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
     photo = load(image, max_pixels=max_pixels, mm_per_px=mm_per_px, reduce=reduce)
     if mm_per_px is not None:
         mm_per_px = photo.mm_per_px   # of the decoded pixels
-    if not photo.is_colour and any(m.needs_colour for m in chosen):
+    if not photo.has_colour and any(m.needs_colour for m in chosen):
         raise PhotokitError("photo is greyscale: no colour to measure (redness and pigment "
-                            "need an RGB photo)", photo.path)
+                            "need an RGB photo)" if not photo.is_colour else
+                            "photo has no colour: every pixel is grey (a black-and-white photo "
+                            "saved as RGB?), so redness and pigment cannot be measured", photo.path)
     rgb8 = photo.rgb8()
     shape = rgb8.shape[:2]
     warnings: list[str] = []
