@@ -141,6 +141,16 @@ def test_a_black_and_white_photo_saved_as_rgb_has_no_colour_either(tmp_path, ski
     assert load(dark.pixels).has_colour
 
 
+def test_two_people_only_the_largest_face_is_measured(astronaut):
+    """Both people's skin was pooled, with the scale and zones of one (QA, 2026-12-08)."""
+    one = measure(astronaut)
+    two = measure(np.hstack([astronaut, astronaut[::2, ::2].repeat(2, axis=0).repeat(2, axis=1)]))
+    assert len(two.faces) == 1
+    assert any(w.startswith("2 faces in the photo: only the largest") for w in two.warnings)
+    assert 0.7 < two.analysis.skin_pixels / one.analysis.skin_pixels < 1.3   # not twice the skin
+    assert not any("faces in the photo" in w for w in one.warnings)
+
+
 def test_no_skin_is_an_error_not_zeros(rng):
     blue = np.zeros((400, 600, 3), np.uint8)
     blue[...] = (40, 90, 200)

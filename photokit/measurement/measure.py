@@ -358,6 +358,13 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
             faces, haar = known.faces, known.haar
         if zones is True and not faces:
             raise PhotokitError("no face found", photo.path)
+        if roi is None and max(len(faces), len(haar)) > 1:
+            # the subject is the largest face: a second person's skin (or a face on a
+            # poster behind) pooled in moved a* by 1.4 on a photo of two (QA, 2026-12-08)
+            n = max(len(faces), len(haar))
+            faces, haar = faces[:1], sorted(haar, key=lambda f: -f.box[2] * f.box[3])[:1]
+            warnings.append(f"{n} faces in the photo: only the largest is measured "
+                            "(give --roi to measure another)")
         # the person segmentation (the neck step of a face's skin mask) runs beside the
         # mask's colour model
         person = (pool.submit(person_probability, rgb8, working_grid(shape)[1]).result
