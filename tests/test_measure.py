@@ -151,6 +151,31 @@ def test_two_people_only_the_largest_face_is_measured(astronaut):
     assert not any("faces in the photo" in w for w in one.warnings)
 
 
+def test_arrays_in_the_wrong_convention_are_named(astronaut):
+    """A BGR array (cv2.imread's) read EI -22 and ITA 110 without a word; floats in 0-255
+    and bool masks said "no skin found" (QA, 2026-12-08)."""
+    warned = lambda m: any("BGR array" in w for w in m.warnings)  # noqa: E731
+    assert warned(measure(astronaut[:, :, ::-1].copy())) and not warned(measure(astronaut))
+    with pytest.raises(PhotokitError, match="floats must be in 0-1"):
+        measure(astronaut.astype(np.float64))
+    with pytest.raises(PhotokitError, match="bool array is a mask"):
+        measure(astronaut[:, :, 0] > 100)
+    assert measure(astronaut / 255.0).metrics["redness.a_mean"] == pytest.approx(
+        measure(astronaut).metrics["redness.a_mean"], abs=0.05)
+
+
+def test_metrics_are_chosen_by_name_or_family_in_the_api_as_on_the_command_line(skin):
+    """``metrics=["redness"]`` was "unknown metric(s): redness" and ``metrics="redness"``
+    listed its letters (QA, 2026-12-08)."""
+    red = {m.name for m in registry.registered() if m.family == "redness"}
+    for choice in (["redness", "pigment.ita_mean"], "redness,pigment.ita_mean",
+                   ("redness", "pigment.ita_mean")):
+        assert set(measure(skin.pixels, metrics=choice).metrics) == red | {"pigment.ita_mean"}
+    with pytest.raises(PhotokitError, match="'pigmnt' is neither a metric nor a family"):
+        measure(skin.pixels, metrics="redness,pigmnt")
+    assert measure(skin.pixels, metrics=[]).metrics == {}
+
+
 def test_no_skin_is_an_error_not_zeros(rng):
     blue = np.zeros((400, 600, 3), np.uint8)
     blue[...] = (40, 90, 200)

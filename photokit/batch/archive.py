@@ -812,13 +812,13 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
     run_kwargs = {} if mm_per_px is None else {"mm_per_px": float(mm_per_px)}
     versions: dict[str, int] = {}  # what a row scored by score_photo holds (resume key)
     if fn is score_photo:
-        from ..metrics.registry import signature
+        from ..metrics.registry import chosen, signature
 
         versions = signature()
         if metrics is not None:
-            unknown = [n for n in metrics if n not in versions]
-            if unknown or not metrics:
-                raise PhotokitError(f"unknown metric(s): {', '.join(unknown) or '(none chosen)'}")
+            metrics = chosen(metrics)
+            if not metrics:
+                raise PhotokitError("unknown metric(s): none chosen")
             versions = {n: v for n, v in versions.items() if n in metrics}
             run_kwargs["metrics"] = tuple(versions)
     total = count_source(source) if (progress or (progress is None and sys.stderr.isatty())

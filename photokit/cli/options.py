@@ -23,20 +23,13 @@ mm_per_px_option = click.option("--mm-per-px", type=click.FloatRange(min=0, min_
 
 def _metric_names(ctx, param, value):
     """``--metrics`` as registered metric names: comma-separated names or families."""
-    if value is None:
-        return None
     from .. import metrics as registry
+    from ..errors import PhotokitError
 
-    allm = registry.registered()
-    out: list[str] = []
-    for token in (t.strip() for t in value.split(",")):
-        names = [m.name for m in allm if m.name == token or m.family == token]
-        if not names:
-            fams = sorted({m.family for m in allm})
-            raise click.BadParameter(f"{token!r} is neither a metric nor a family "
-                                     f"({', '.join(fams)}; `photokit measure --help`)")
-        out += [n for n in names if n not in out]
-    return out
+    try:
+        return registry.chosen(value)
+    except PhotokitError as exc:
+        raise click.BadParameter(f"{exc.cause} (`photokit measure --help`)") from None
 
 
 metrics_option = click.option(

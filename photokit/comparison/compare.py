@@ -441,7 +441,7 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
     # The skin to measure, on BEFORE's grid, inside the overlap.
     from ..measurement.measure import measure
 
-    names = list(metrics) if metrics is not None else None
+    names = registry.chosen(metrics)
     whole, _, context = followed_skin(pb, roi=roi_b, reference=ref_b, mm_per_px=mm_per_px or pb.mm_per_px,
                                       calibration=calibration)
     valid = covered.result()

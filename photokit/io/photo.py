@@ -337,9 +337,13 @@ def _from_array(arr: np.ndarray, mm_per_px: float | None) -> Photo:
     if arr.dtype.kind == "f":
         if not np.isfinite(arr).all():
             raise PhotokitError("float image contains NaN or infinity")
+        top = float(arr.max()) if arr.size else 0.0
+        if top > 1.0 + 1e-6:
+            raise PhotokitError(f"float image values reach {top:.4g}: floats must be in 0-1 "
+                                "(divide by 255, or pass uint8)")
         arr = np.clip(np.round(arr * 255.0), 0, 255).astype(np.uint8)
     elif arr.dtype == np.bool_:
-        arr = arr.astype(np.uint8) * 255
+        raise PhotokitError("a bool array is a mask, not a photo (give it as roi=)")
     elif arr.dtype not in (np.uint8, np.uint16):
         raise PhotokitError(f"unsupported pixel type {arr.dtype} (use uint8, uint16 or float in 0-1)")
     alpha = None

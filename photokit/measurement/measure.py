@@ -36,6 +36,7 @@ from ..io.photo import REDUCTIONS, Photo, load, probe
 from ..io.roi import read_roi
 from ..metrics.analysis import Analysis
 from ..metrics.noise import standard_errors
+from ..metrics.redness import colour_level
 from ..metrics.scale import Scale, estimate_scale, relative_mm_per_px
 from .quality import QualityReport, assess, card_cast_check, resolution_check
 
@@ -198,15 +199,10 @@ def _outlined(rgb8: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def _selected(names) -> list:
-    allm = registry.registered()
-    if names is None:
-        return allm
-    known = {m.name: m for m in allm}
-    missing = [n for n in names if n not in known]
-    if missing:
-        raise PhotokitError(f"unknown metric(s): {', '.join(missing)}")
-    return [known[n] for n in names]
+def _selected(metrics) -> list:
+    """The `Metric` objects of a choice (`photokit.metrics.registry.chosen`; all for None)."""
+    names = registry.chosen(metrics)
+    return registry.registered() if names is None else [registry.get(n) for n in names]
 
 
 @dataclass(frozen=True, eq=False)
@@ -432,6 +428,9 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
         then = (lambda ms, whole: runs.append(zone_runs(layout.result(), ms, whole))) if zoning else None
         values, se, not_judged = compute_metrics(an, chosen, then=then)
         warnings += registry.why_not_measured(an, values)
+        if bluer_than_red(an):
+            warnings.append("the skin reads bluer than red, as no skin under daylight does: is this "
+                            "a BGR array (OpenCV's channel order)? photokit takes RGB")
         info: dict = {}
         if zoning:
             restricted: dict = {}
@@ -515,6 +514,18 @@ def _unusable(rgb8: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     if alpha is not None:
         bad |= ~alpha
     return bad
+
+
+def bluer_than_red(an: Analysis) -> bool:
+    """Whether the analysed skin's mean linear blue exceeds its mean red (on the colour
+    level): skin reflects red most under any daylight-like light (its a* and erythema
+    index are positive), so this is a photo handed over in BGR order (``cv2.imread``) or
+    under a strong blue light, whose colour numbers mean nothing."""
+    lv = colour_level(an)
+    if lv.skin_pixels < 20:
+        return False
+    r, _, b, _ = cv2.mean(lv.linear, mask=lv.mask.view(np.uint8))
+    return b > r
 
 
 def compute_metrics(an: Analysis, chosen, *, then=None) -> tuple[dict, dict, dict]:

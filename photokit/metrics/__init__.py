@@ -12,6 +12,7 @@ from .registry import (
     Family,
     Metric,
     Panel,
+    chosen,
     families,
     family,
     family_of,
@@ -28,6 +29,6 @@ from .registry import (
     why_not_measured,
 )
 
-__all__ = ["BUILTIN_MODULES", "ENTRY_POINT_GROUP", "Family", "Metric", "Panel", "families", "family",
-           "family_of", "get", "job", "job_rank", "load_plugins", "markdown_table", "metric", "names",
-           "registered", "signature", "unmeasurable", "why_not_measured"]
+__all__ = ["BUILTIN_MODULES", "ENTRY_POINT_GROUP", "Family", "Metric", "Panel", "chosen", "families",
+           "family", "family_of", "get", "job", "job_rank", "load_plugins", "markdown_table", "metric",
+           "names", "registered", "signature", "unmeasurable", "why_not_measured"]

@@ -362,6 +362,35 @@ def names() -> list[str]:
     return [m.name for m in registered()]
 
 
+def chosen(metrics) -> list[str] | None:
+    """The metric names a user's choice stands for, in the order chosen.
+
+    `metrics` is None (every metric: None is returned), a string of comma-separated tokens
+    or an iterable of tokens; each token is a metric name (``pigment.ita_mean``) or a
+    family (``redness``: all of its metrics), as ``--metrics`` takes them (an empty choice
+    is an empty list: measure then finds the skin only). Raises
+    `~photokit.errors.PhotokitError` naming the tokens that are neither, and the families.
+    """
+    if metrics is None:
+        return None
+    from ..errors import PhotokitError
+
+    tokens = metrics.split(",") if isinstance(metrics, str) else list(metrics)
+    allm = registered()
+    out: list[str] = []
+    unknown = []
+    for token in (str(t).strip() for t in tokens):
+        got = [m.name for m in allm if m.name == token or m.family == token]
+        if not got:
+            unknown.append(repr(token))
+        out += [n for n in got if n not in out]
+    if unknown:
+        fams = sorted({m.family for m in allm})
+        raise PhotokitError(f"unknown metric(s): {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} "
+                            f"neither a metric nor a family (families: {', '.join(fams)})")
+    return out
+
+
 def signature() -> dict[str, int]:
     """``name -> version`` of every registered metric: what a stored result was scored with."""
     return {m.name: m.version for m in registered()}
