@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,7 +80,11 @@ def csv_rows(path: str | os.PathLike) -> tuple[list[str], Iterator[tuple[int, di
             except (UnicodeDecodeError, csv.Error) as exc:
                 raise _unreadable(exc, path, reader.line_num) from None
 
-    return header, rows()
+    stream = rows()
+    # the file is closed when the rows are read out, and also when a caller drops them
+    # unread (a header it refuses): an open file left to the collector warns on stderr
+    weakref.finalize(stream, fh.close)
+    return header, stream
 
 
 def _unreadable(exc: Exception, path: Path, line: int) -> PhotokitError:
