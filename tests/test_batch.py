@@ -584,6 +584,11 @@ def test_cli_exit_codes_summary_and_export(archive, tmp_path):
     res = runner.invoke(cli, ["batch", str(good), "--db", str(tmp_path / "g.db"),
                               "--scorer", "nomodule"])
     assert res.exit_code == 2
+    # an export format nobody writes is a usage error, found before a database is made
+    res = runner.invoke(cli, ["batch", str(good), "--db", str(tmp_path / "x.db"),
+                              "--export", str(tmp_path / "s.xlsx")])
+    assert res.exit_code == 2 and "chosen by the extension" in res.stderr
+    assert not (tmp_path / "x.db").exists()
 
 
 # -- kill -9 in the middle of a run -----------------------------------------------------------

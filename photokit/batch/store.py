@@ -446,13 +446,17 @@ class ResultStore:
         self.close()
 
 
+#: Export file extensions and the format each chooses.
+EXPORT_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
 def export_kind(target: str | os.PathLike) -> str:
-    """``csv`` or ``parquet`` from the file extension; PhotokitError otherwise or when
-    Parquet is asked for without pyarrow."""
-    suffix = Path(target).suffix.lower()
-    if suffix == ".csv":
+    """``csv`` or ``parquet`` from the file extension (`EXPORT_SUFFIXES`); PhotokitError
+    otherwise or when Parquet is asked for without pyarrow."""
+    kind = EXPORT_SUFFIXES.get(Path(target).suffix.lower())
+    if kind == "csv":
         return "csv"
-    if suffix in (".parquet", ".pq"):
+    if kind == "parquet":
         try:
             import pyarrow  # noqa: F401
             import pyarrow.parquet  # noqa: F401

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
 
 from .options import fhir_option, metrics_option, mm_per_px_option, patient_name_option, subject_option
+
+
+def _export_target(value: str | None) -> str | None:
+    """``--export``'s FILE, whose extension chooses the format: any other is a usage error
+    (exit 2), found before any photo is scored."""
+    from ..batch.store import EXPORT_SUFFIXES
+
+    if value is not None and os.path.splitext(value)[1].lower() not in EXPORT_SUFFIXES:
+        raise click.BadParameter(f"{value!r}: the format is chosen by the extension, one of "
+                                 f"{', '.join(EXPORT_SUFFIXES)}")
+    return value
 
 
 def _load_scorer(spec: str):
@@ -28,6 +40,7 @@ def _load_scorer(spec: str):
 @click.option("--db", required=True, type=click.Path(dir_okay=False),
               help="SQLite results database (created when missing; re-runs resume).")
 @click.option("--export", "export", type=click.Path(dir_okay=False), default=None,
+              callback=lambda ctx, param, value: _export_target(value),
               help="Also write the scores table to FILE (.csv or .parquet).")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
               help="Worker processes (default: all cores; 0 = in this process). With "
