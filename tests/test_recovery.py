@@ -115,5 +115,11 @@ def test_trend_percent_and_significance():
     own = trend(M, 5.0, [("v1.jpg", "d", 30, 4.0, 1.5), ("v2.jpg", "d", 60, 4.0, None)])
     assert own.points[0].significant is False and own.points[0].noise_floor == 1.5
     assert own.significant is None and own.improved is None and own.delta == pytest.approx(-1.0)
+    # an unjudged latest visit says why, in the pair's words (it said nothing: QA, 2026-12-08)
+    assert own.reason == "not judged: no noise floor for this pair"
+    why = trend(M, 5.0, [("v1.jpg", "d", 30, 4.0, 1.5, None), ("v2.jpg", "d", 60, 4.0, None, "no scale")])
+    assert why.reason == "not judged: no scale"
+    judged_last = [("v1.jpg", "d", 30, 4.0, None, "x"), ("v2.jpg", "d", 60, 4.0, 1.5, None)]
+    assert trend(M, 5.0, judged_last).reason is None
     assert percent_change(0.0, 1.0) is None
     assert worsening(M, 5.0, 5.5) and not worsening(M, 5.0, 5.2) and not worsening(M, 5.0, 4.0)

@@ -994,7 +994,7 @@ class Series:
             if m.name not in base.metrics:
                 continue
             pts = [(v.photo, v.entry.iso_date(), v.days_since_baseline, v.metrics.get(m.name),
-                    v.noise_floor.get(m.name)) for v in eligible]
+                    v.noise_floor.get(m.name), v.not_judged.get(m.name)) for v in eligible]
             out[m.name] = trend(m, base.metrics.get(m.name), pts)
         self._trend = out
 

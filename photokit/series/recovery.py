@@ -424,22 +424,24 @@ def trend(metric, baseline: float | None, points) -> Trend:
         Gives name, unit, mdc and better.
     baseline : float or None
         The metric at baseline.
-    points : iterable of (photo, date, days_since_baseline, value[, noise_floor])
+    points : iterable of (photo, date, days_since_baseline, value[, noise_floor[, why]])
         Eligible visits (outside the acute window, alignment ok), in date order. Points
         without a floor are judged against the registered ``mdc``; a floor of None leaves
-        the point unjudged.
+        the point unjudged, and `why` (the pair's reason) is then the trend's `reason`
+        when that point is the latest.
 
     Returns
     -------
     Trend
     """
-    out = []
-    for photo, date, days, value, *floor in points:
+    out, why = [], []
+    for photo, date, days, value, *judged in points:
         v = None if value is None or not math.isfinite(value) else float(value)
         d = None if (v is None or baseline is None) else v - baseline
-        f = metric.mdc if not floor else floor[0]
+        f = metric.mdc if not judged else judged[0]
         sig = None if d is None or f is None else abs(d) > f
         out.append(TrendPoint(photo, date, float(days), v, d, percent_change(baseline, v), sig, f))
+        why.append(judged[1] if len(judged) > 1 and f is None else None)
     tr = Trend(metric.name, metric.unit, metric.mdc, metric.better, baseline, out)
     valid = [p for p in out if p.delta is not None]
     if baseline is None:
@@ -450,6 +452,8 @@ def trend(metric, baseline: float | None, points) -> Trend:
         last = valid[-1]
         tr.delta, tr.percent_change, tr.significant = last.delta, last.percent_change, last.significant
         tr.noise_floor = last.noise_floor
+        if tr.significant is None:
+            tr.reason = "not judged: " + (why[out.index(last)] or "no noise floor for this pair")
         if metric.better in ("lower", "higher") and tr.significant is not None:
             sign = -1.0 if metric.better == "lower" else 1.0
             tr.improved = bool(tr.significant and sign * last.delta > 0)
