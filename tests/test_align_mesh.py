@@ -191,12 +191,24 @@ def test_synthetic_smile_gives_an_expression_warning(astronaut, face):
     assert d["method"] in ("mesh", "features")
 
 
-def test_mirrored_face_is_refused(astronaut):
-    """A mirrored face has the same shape but other skin details at each place: the
-    mesh aligns it, the identity evidence does not vouch for it."""
-    al = align(astronaut, np.ascontiguousarray(astronaut[:, ::-1]))
-    assert not al.ok
-    assert al.confidence < 0.5
+def test_mirrored_face_is_refused_as_mirrored(astronaut, face):
+    """A mirrored face has the same shape but other skin details at each place: the mesh
+    aligns it (12 of 18 real photos against their mirror images were "ok" at confidence
+    up to 0.99: QA, 2026-12-08), the skin detail of its mirror image says what it is."""
+    from photokit.registration.mesh import is_mirrored, mirror_evidence
+
+    mirrored = np.ascontiguousarray(astronaut[:, ::-1])
+    al = align(astronaut, mirrored)
+    assert not al.ok and al.confidence == 0.0
+    assert al.reason.startswith("AFTER looks mirrored left-right against BEFORE")
+    gray = cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY)
+    other = find_faces(mirrored, max_faces=1)[0]
+    given, back = mirror_evidence(gray, np.ascontiguousarray(gray[:, ::-1]), mirrored, face, other)
+    assert is_mirrored(given, back) and back > 10 * max(given, 1)
+    # the same face as given: its own skin detail, not its mirror image's
+    given, back = mirror_evidence(gray, gray, astronaut, face, face)
+    assert not is_mirrored(given, back) and given > 10 * max(back, 1)
+    assert not is_mirrored(5, 19) and not is_mirrored(30, 59) and is_mirrored(29, 60)
 
 
 def test_identity_posterior_is_monotonic():

@@ -70,6 +70,20 @@ def test_check_json_is_one_document_in_order(runner, photos):
         assert "method" in d["calibration"]
 
 
+def test_check_reports_every_photo_and_names_the_unreadable(runner, photos, tmp_path):
+    """One unreadable photo among several lost every result (QA, 2026-12-08)."""
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    r = runner.invoke(cli, ["check", "--json", str(photos[0]), str(empty), str(photos[1])])
+    assert r.exit_code == 1
+    doc = json.loads(r.stdout)
+    assert [d["image"] for d in doc] == [str(photos[0]), str(empty), str(photos[1])]
+    assert doc[1] == {"image": str(empty), "error": "file is empty"} and "quality" in doc[2]
+    assert r.stderr.strip().splitlines() == [f"photokit: {empty}: file is empty"]
+    r = runner.invoke(cli, ["check", str(empty), str(photos[0])])
+    assert r.exit_code == 1 and "CANNOT BE READ (file is empty)" in r.stdout and "sharpness" in r.stdout
+
+
 def test_check_text_output(runner, photos):
     r = runner.invoke(cli, ["check", str(photos[0])])
     assert r.exit_code == 0 and "sharpness" in r.stdout
@@ -81,11 +95,12 @@ def test_broken_input_exit_1_one_line(runner, tmp_path, astronaut, name):
     size = path.stat().st_size
     r = runner.invoke(cli, ["check", "--json", str(path)])
     assert r.exit_code == 1
-    assert r.stdout == ""  # nothing half-written
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and str(path) in lines[0] and "Traceback" not in r.stderr
     assert EXPECTED_CAUSE[name] in lines[0]
     assert path.stat().st_size == size
+    # the photo's entry says why (check reports every photo it is given)
+    assert json.loads(r.stdout) == [{"image": str(path), "error": lines[0].split(": ", 2)[2]}]
 
 
 def test_verbose_shows_traceback(runner, tmp_path):

@@ -143,6 +143,8 @@ from .mesh import (
     face_grid,
     fit_faces,
     identity_evidence,
+    is_mirrored,
+    mirror_evidence,
     pose_change,
     rigid_deviation,
     shared_zones,
@@ -1260,7 +1262,12 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
 
     on_face = bool(fb) and roi_on(fb[0])
     if fb and fa and on_face:
-        return _align_faces(gb, ga, fb[0], fa[0], sub_b or head, refine)
+        # whether AFTER is BEFORE's face mirrored (a selfie camera) is asked beside the
+        # alignment, which cannot tell (`photokit.registration.mesh.mirror_evidence`)
+        with ThreadPoolExecutor(max_workers=1) as side:
+            mirror = side.submit(mirror_evidence, gb, ga, pa.pixels, fb[0], fa[0]) if pa.is_colour else None
+            al = _align_faces(gb, ga, fb[0], fa[0], sub_b or head, refine)
+            return al if mirror is None else _unless_mirrored(al, *mirror.result())
     sub_b = sub_b or find_subject(gb, roi, faces=faces, head=head)
     frames = _frames(gb, ga)
     a = _align_on(gb, ga, sub_b, sub_b, refine, frames)
@@ -1292,6 +1299,16 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
         return b
     a.reason = f"{a.reason[:a.reason.index(')') + 1]}; on the whole frame: {b.reason}"
     return a
+
+
+def _unless_mirrored(al: Alignment, given: int, mirrored: int) -> Alignment:
+    """`al`, refused when AFTER is BEFORE's face mirrored left-right (`is_mirrored`)."""
+    if not is_mirrored(given, mirrored):
+        return al
+    return replace(al, status="failed", confidence=0.0, residual_px=None,
+                   reason=(f"AFTER looks mirrored left-right against BEFORE (a selfie camera?): its "
+                           f"mirror image matches {mirrored} skin details, as given {given}; "
+                           "flip it and try again"))
 
 
 def _face_carried(photo: Photo, h: np.ndarray, face, inverse: bool = False):
