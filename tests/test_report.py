@@ -249,6 +249,13 @@ def test_spots_panel_says_when_spot_changes_are_not_judged():
     assert "in AFTER only (1)" in spots and "in BEFORE only (1)" in spots and "new (" not in spots
     judged = P.render_compare(_view())
     assert "Spot changes are not judged" not in judged and "new (1)" in judged and "faded (1)" in judged
+    # judged, but no count changed beyond its floor: spots that come and go between two
+    # photos of unchanged skin are not "new" or "faded" (a re-encoded copy showed 8 new
+    # and 6 faded: QA, 2026-12-08)
+    same = P.render_compare(_view(spots_changed=False))
+    spots = same[same.index('id="spots"'):]
+    assert "did not change beyond their noise floors" in spots and "new (" not in spots
+    assert "in AFTER only (1)" in spots and "Spot changes are not judged" not in spots
 
 
 def test_summary_card_counts_judged_measures_and_shows_a_measured_one():

@@ -96,6 +96,7 @@ class CompareView:
     maps: list[MapPair] = field(default_factory=list)
     spots: list[Spot] | None = None  # None: spots not available
     spots_unjudged: str | None = None  # why the spot count's change is not judged, if it is not
+    spots_changed: bool = True       # a spot count changed beyond its noise floor
     warnings: list[str] = field(default_factory=list)
     quality_headers: list[str] = field(default_factory=list)
     quality: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
@@ -120,6 +121,8 @@ def _outline(rgb: np.ndarray, mask: np.ndarray, colour=(255, 255, 255)) -> np.nd
     return out
 
 
+#: The counts whose change the spot panel shows as spots that appeared or faded.
+SPOT_COUNTS = ("spots.count", "spots.red_count")
 SPOT_COLOURS = {"new": (230, 90, 40), "faded": (40, 170, 110), "kept": (240, 240, 240)}
 
 
@@ -264,8 +267,10 @@ def render_compare(view: CompareView, *, title: str = "Skin comparison",
         n_new = sum(s.status == "new" for s in view.spots)
         n_faded = sum(s.status == "faded" for s in view.spots)
         n_kept = sum(s.status == "kept" for s in view.spots)
-        # without a judged spot change the same circles are only where each photo has spots
-        judged = view.spots_unjudged is None
+        # without a spot change that is judged and beyond the noise floor the same circles
+        # are only where each photo has spots: spots near the detection threshold come and go
+        # between two photos of unchanged skin (a re-encoded copy: "8 new, 6 faded")
+        judged = view.spots_unjudged is None and view.spots_changed
         words = ({"new": "new", "faded": "faded", "kept": "unchanged"} if judged else
                  {"new": "in AFTER only", "faded": "in BEFORE only", "kept": "in both"})
         key = " ".join(f'<span class="swatch" style="background:rgb{SPOT_COLOURS[k]};'
@@ -281,10 +286,14 @@ def render_compare(view: CompareView, *, title: str = "Skin comparison",
                 f"<figcaption>{cap_b}</figcaption></figure>"
                 f'<figure class="map">{img_tag(spots_overlay(fit(view.after_rgb), [s for s in view.spots if s.status != "faded"]), "spots on after", max_side=640)}'  # noqa: E501
                 f"<figcaption>{cap_a}</figcaption></figure>")
-        caveat = ("" if view.spots_unjudged is None else
+        caveat = ("" if judged else
                   notes_list([f"Spot changes are not judged for these photos ({view.spots_unjudged}): the "
                               "circles show where each photo has spots, not spots that appeared or "
-                              "faded."], kind="warn"))
+                              "faded."], kind="warn") if view.spots_unjudged is not None else
+                  notes_list(["The spot counts did not change beyond their noise floors: spots near "
+                              "the detection threshold are found in one photo and not in the other, so "
+                              "the circles show where each photo has spots, not spots that appeared "
+                              "or faded."], kind="info"))
         parts.append(section("Spots", f'{caveat}<div class="maps two">{figs}</div><p>{key}</p>', sid="spots",
                              intro="Brown and red spots found in each photo, matched through the "
                                    "alignment."))
@@ -403,6 +412,7 @@ def build_view(c, *, max_side: int, hide_eyes: bool, notes: list) -> CompareView
         before_label=_dated(c.before_photo), after_label=_dated(c.after_photo),
         maps=_map_pairs(c, mask, s_b, max_side), spots=_spot_changes(c, s_b),
         spots_unjudged=c.not_judged.get("spots.count"), warnings=warnings,
+        spots_changed=any(c.significant.get(n) for n in SPOT_COUNTS),
         quality_headers=["Before", "After"], quality=_quality_rows(c), calibration=_calibration_rows(c),
         alignment=_alignment_rows(c.alignment), params=_parameter_rows(c, eyes_hidden=hidden),
         subtitle=_subtitle(c), notes=list(c.notes) + list(notes), deidentified=deid)
