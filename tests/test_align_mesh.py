@@ -195,20 +195,32 @@ def test_mirrored_face_is_refused_as_mirrored(astronaut, face):
     """A mirrored face has the same shape but other skin details at each place: the mesh
     aligns it (12 of 18 real photos against their mirror images were "ok" at confidence
     up to 0.99: QA, 2026-12-08), the skin detail of its mirror image says what it is."""
-    from photokit.registration.mesh import is_mirrored, mirror_evidence
+    from photokit.registration.mesh import SIFT_MIRROR, detail_features, is_mirrored, mirror_evidence
 
     mirrored = np.ascontiguousarray(astronaut[:, ::-1])
     al = align(astronaut, mirrored)
     assert not al.ok and al.confidence == 0.0
     assert al.reason.startswith("AFTER looks mirrored left-right against BEFORE")
     gray = cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY)
-    other = find_faces(mirrored, max_faces=1)[0]
-    given, back = mirror_evidence(gray, np.ascontiguousarray(gray[:, ::-1]), mirrored, face, other)
+    mface = find_faces(mirrored, max_faces=1)[0]
+    own, other = detail_features(gray, face), detail_features(np.ascontiguousarray(gray[:, ::-1]), mface)
+    given, back = mirror_evidence(own, other, mface, gray.shape[1])
     assert is_mirrored(given, back) and back > 10 * max(given, 1)
-    # the same face as given: its own skin detail, not its mirror image's
-    given, back = mirror_evidence(gray, gray, astronaut, face, face)
+    given, back = mirror_evidence(own, own, face, gray.shape[1])        # the same face as given
     assert not is_mirrored(given, back) and given > 10 * max(back, 1)
-    assert not is_mirrored(5, 19) and not is_mirrored(30, 59) and is_mirrored(29, 60)
+    assert not is_mirrored(5, 29) and not is_mirrored(30, 59) and is_mirrored(15, 30)
+    # SIFT on a mirrored image: the same keypoints mirrored, the descriptors permuted
+    sift = cv2.SIFT_create(nfeatures=300)
+    k1, d1 = sift.detectAndCompute(gray, None)
+    k2, d2 = sift.detectAndCompute(np.ascontiguousarray(gray[:, ::-1]), None)
+    p1 = np.array([(k.pt[0], k.pt[1], k.angle) for k in k1])
+    p2 = np.array([(gray.shape[1] - 1 - k.pt[0], k.pt[1], (180 - k.angle) % 360) for k in k2])
+    d_xy = np.hypot(p1[:, None, 0] - p2[None, :, 0], p1[:, None, 1] - p2[None, :, 1])
+    d_angle = np.abs((p1[:, None, 2] - p2[None, :, 2] + 180) % 360 - 180)
+    i, j = np.nonzero((d_xy < 0.6) & (d_angle < 0.5))   # (OpenCV puts them half a pixel apart)
+    assert len(i) > 100
+    rel = lambda a, b: np.median(np.linalg.norm(a - b, axis=1) / np.linalg.norm(b, axis=1))  # noqa: E731
+    assert rel(d1[i][:, SIFT_MIRROR], d2[j]) < 0.03 and rel(d1[i], d2[j]) > 0.5
 
 
 def test_identity_posterior_is_monotonic():

@@ -1264,10 +1264,15 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
     if fb and fa and on_face:
         # whether AFTER is BEFORE's face mirrored (a selfie camera) is asked beside the
         # alignment, which cannot tell (`photokit.registration.mesh.mirror_evidence`)
-        with ThreadPoolExecutor(max_workers=1) as side:
-            mirror = side.submit(mirror_evidence, gb, ga, pa.pixels, fb[0], fa[0]) if pa.is_colour else None
-            al = _align_faces(gb, ga, fb[0], fa[0], sub_b or head, refine)
-            return al if mirror is None else _unless_mirrored(al, *mirror.result())
+        # whether AFTER is BEFORE's face mirrored (a selfie camera), which the alignment
+        # cannot tell, from the skin-detail features its identity evidence found
+        # (`photokit.registration.mesh.mirror_evidence`)
+        feats: dict = {}
+        al = _align_faces(gb, ga, fb[0], fa[0], sub_b or head, refine, keep=feats)
+        if "after" not in feats:
+            return al
+        return _unless_mirrored(al, *mirror_evidence(feats["before"], feats["after"], fa[0], ga.shape[1],
+                                                     feats["matches"]))
     sub_b = sub_b or find_subject(gb, roi, faces=faces, head=head)
     frames = _frames(gb, ga)
     a = _align_on(gb, ga, sub_b, sub_b, refine, frames)
@@ -1307,7 +1312,7 @@ def _unless_mirrored(al: Alignment, given: int, mirrored: int) -> Alignment:
         return al
     return replace(al, status="failed", confidence=0.0, residual_px=None,
                    reason=(f"AFTER looks mirrored left-right against BEFORE (a selfie camera?): its "
-                           f"mirror image matches {mirrored} skin details, as given {given}; "
+                           f"mirror image matches {mirrored} skin details, AFTER as given {given}; "
                            "flip it and try again"))
 
 
@@ -1326,10 +1331,10 @@ def _face_carried(photo: Photo, h: np.ndarray, face, inverse: bool = False):
 
 
 def _align_faces(gb: np.ndarray, ga: np.ndarray, face_b, face_a, sub: Subject, refine: bool,
-                 frames: _Frames | None = None) -> Alignment:
+                 frames: _Frames | None = None, keep: dict | None = None) -> Alignment:
     """`align` of two meshed faces: through the mesh (`_align_mesh`), or by features on the
     subject `sub` when one global model nearly explains the face (below); `frames`: the
-    pair's, when already made."""
+    pair's, when already made; `keep`: as in `detail_matches`."""
     # one global model nearly explains the face (the camera moved, the face kept its
     # shape): the feature path, conditioned over the whole frame and refined by ECC,
     # gives the more precise global part. It is kept when it leaves at most a third of
@@ -1357,7 +1362,7 @@ def _align_faces(gb: np.ndarray, ga: np.ndarray, face_b, face_a, sub: Subject, r
         early = pool.submit(features) if rigid else None
         r_feat = grid = made = None
         if early is None:
-            details = pool.submit(detail_matches, gb, ga, face_b, face_a)
+            details = pool.submit(detail_matches, gb, ga, face_b, face_a, keep)
         else:
             # a feature fit that leaves at most a third of the tolerance on the shared
             # skin is kept whatever the mesh's residual: judge it on the fit's grid
@@ -1365,7 +1370,7 @@ def _align_faces(gb: np.ndarray, ga: np.ndarray, face_b, face_a, sub: Subject, r
             # must say the face kept its shape, as below (here the field of the global
             # model and the mesh deformation, not refined)
             grid = face_grid(gb, ga, face_b, face_a)
-            details = pool.submit(detail_matches, gb, ga, face_b, face_a)
+            details = pool.submit(detail_matches, gb, ga, face_b, face_a, keep)
             kept = threading.Event()
 
             def mesh_meanwhile():   # on the core the descriptor matches free, if the feature fit runs on

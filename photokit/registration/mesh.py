@@ -559,29 +559,44 @@ def _norm_crop(gray: np.ndarray, face: FaceMesh):
 
 
 def detail_matches(gray_b: np.ndarray, gray_a: np.ndarray, face_b: FaceMesh,
-                   face_a: FaceMesh) -> tuple[np.ndarray, np.ndarray]:
+                   face_a: FaceMesh, keep: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Skin-detail descriptor matches between two faces, without geometric guidance.
 
     Both faces are resampled to an inter-pupil distance of `IPD_NORM` px; SIFT (Lowe 2004)
-    keypoints inside each mesh's outline, on CLAHE luma, are matched by Lowe's ratio test
-    (`RATIO`).
+    keypoints inside each mesh's outline, on CLAHE luma (`detail_features`), are matched
+    by Lowe's ratio test (`RATIO`, `match_details`). With `keep`, the two faces'
+    features and the matches are also left there (``"before"``, ``"after"``,
+    ``"matches"``: `mirror_evidence` reads them).
 
     Returns
     -------
     (ndarray, ndarray)
         ``(N, 2)`` BEFORE and AFTER full-resolution points of the N matches.
     """
-    feats = []
-    for gray, face in ((gray_b, face_b), (gray_a, face_a)):
-        img, m = _norm_crop(gray, face)
-        mask = np.zeros(img.shape, np.uint8)
-        hull = cv2.convexHull(_apply(m, face.landmarks[:, :2]).astype(np.float32))
-        cv2.fillConvexPoly(mask, hull.astype(np.int32), 255)
-        eq = cv2.createCLAHE(clipLimit=2.5, tileGridSize=(8, 8)).apply(img)
-        kp, desc = cv2.SIFT_create(nfeatures=2000, contrastThreshold=0.02).detectAndCompute(eq, mask)
-        pts = np.array([k.pt for k in kp], np.float64).reshape(-1, 2)
-        feats.append((_apply(np.linalg.inv(m), pts) if len(pts) else pts, desc))
-    (pb, db), (pa, da) = feats
+    feats = detail_features(gray_b, face_b), detail_features(gray_a, face_a)
+    matches = match_details(*feats)
+    if keep is not None:
+        keep.update(before=feats[0], after=feats[1], matches=matches)
+    return matches
+
+
+def detail_features(gray: np.ndarray, face: FaceMesh) -> tuple[np.ndarray, np.ndarray | None]:
+    """SIFT keypoints (full-resolution points) and descriptors of one face's skin detail
+    (see `detail_matches`)."""
+    img, m = _norm_crop(gray, face)
+    mask = np.zeros(img.shape, np.uint8)
+    hull = cv2.convexHull(_apply(m, face.landmarks[:, :2]).astype(np.float32))
+    cv2.fillConvexPoly(mask, hull.astype(np.int32), 255)
+    eq = cv2.createCLAHE(clipLimit=2.5, tileGridSize=(8, 8)).apply(img)
+    kp, desc = cv2.SIFT_create(nfeatures=2000, contrastThreshold=0.02).detectAndCompute(eq, mask)
+    pts = np.array([k.pt for k in kp], np.float64).reshape(-1, 2)
+    return (_apply(np.linalg.inv(m), pts) if len(pts) else pts), desc
+
+
+def match_details(feats_b, feats_a) -> tuple[np.ndarray, np.ndarray]:
+    """Lowe's ratio-test matches (`RATIO`) of two faces' `detail_features`: their BEFORE
+    and AFTER points."""
+    (pb, db), (pa, da) = feats_b, feats_a
     none = np.zeros((0, 2))
     if db is None or da is None or len(db) < 2 or len(da) < 2:
         return none, none
@@ -618,42 +633,58 @@ def identity_evidence(matches: tuple[np.ndarray, np.ndarray], face_a: FaceMesh, 
     return n, n / len(pb)
 
 
-def mirror_evidence(gray_b: np.ndarray, gray_a: np.ndarray, rgb_a: np.ndarray, face_b: FaceMesh,
-                    face_a: FaceMesh) -> tuple[int, int]:
-    """Skin-detail matches explained with AFTER as given, and with AFTER mirrored left-right.
+def mirror_evidence(feats_b, feats_a, face_a: FaceMesh, width_a: int, matches=None) -> tuple[int, int]:
+    """Skin-detail matches one homography explains with AFTER as given, and mirrored.
 
     A face photographed by a selfie camera is often mirrored. The mesh cannot tell: it
     labels the eye on the image's left the subject's right eye either way, so a mirrored
     AFTER aligns onto BEFORE as well as the face's symmetry allows, and each cheek is
     compared with the other (QA, 2026-12-08: 12 of 18 such pairs were "ok" at confidence
-    up to 0.99, a point carried 20 mm off). Skin detail is not symmetric: the face is
-    meshed again on AFTER mirrored, and each orientation's `detail_matches` are counted
-    where the rigid-vertex model (`global_model`) carries them (`identity_evidence`).
+    up to 0.99, a point carried 20 mm off). Skin detail is not symmetric. AFTER's
+    `detail_features` are matched to BEFORE's as given and as the mirror image would give
+    them: SIFT on a mirrored image finds the same keypoints mirrored (``x -> W - 1 - x``)
+    with the same descriptors, their 4 x 4 cells' rows reversed and each cell's 8
+    orientation bins ``o -> -o mod 8`` (`SIFT_MIRROR`; OpenCV's layout, checked exactly on
+    a photo and its mirror image), so no second search is needed. Each orientation counts
+    the matches one RANSAC homography explains within `MATCH_RADIUS` of AFTER's
+    inter-pupil distance. `matches`: the features' matches as given, when made already.
 
     Returns
     -------
     (int, int)
-        Matches explained as given, and mirrored (0 when no face is found mirrored).
-        `is_mirrored` reads them.
+        Matches explained as given and mirrored; `is_mirrored` reads them.
     """
-    from ..faces.mesh import find_faces
+    ipd = float(np.hypot(*np.subtract(face_a.iris_left.center, face_a.iris_right.center)))
+    pts, desc = feats_a
+    if desc is None:
+        return 0, 0
+    flipped = pts.copy()
+    flipped[:, 0] = width_a - 1 - flipped[:, 0]
+    mirror = (flipped, np.ascontiguousarray(desc[:, SIFT_MIRROR]))
+    given = match_details(feats_b, feats_a) if matches is None else matches
+    return _homography_inliers(*given, ipd), _homography_inliers(*match_details(feats_b, mirror), ipd)
 
-    def explained(ga, fa) -> int:
-        h = np.linalg.inv(global_model(face_b, fa)[1])      # BEFORE -> AFTER
-        return identity_evidence(detail_matches(gray_b, ga, face_b, fa), fa, lambda p: _apply(h, p))[0]
 
-    flipped = find_faces(rgb_a[:, ::-1], max_faces=1)
-    mirrored = explained(np.ascontiguousarray(gray_a[:, ::-1]), flipped[0]) if flipped else 0
-    return explained(gray_a, face_a), mirrored
+def _homography_inliers(pb: np.ndarray, pa: np.ndarray, ipd: float) -> int:
+    """Matches one RANSAC homography BEFORE -> AFTER explains within `MATCH_RADIUS` x `ipd`."""
+    if len(pb) < 8:
+        return 0
+    _, inl = cv2.findHomography(pb, pa, cv2.RANSAC, MATCH_RADIUS * ipd, maxIters=2000, confidence=0.999)
+    return 0 if inl is None else int(inl.sum())
 
 
-#: AFTER is read as mirrored when its mirror image explains at least this many skin-detail
-#: matches (`mirror_evidence`)...
-MIRROR_MIN = 20
-#: ...and this many times those AFTER explains as given. Measured (docs/ALIGN.md): 18
-#: real photos against their mirror images, as given 0-46, mirrored 893-1456; 19 pairs of
-#: one person's two photos (zoom re-captures, neutral/smiling) mirrored: 5-31 against
-#: 30-850 (ratio >= 3.1); not mirrored: 24-196 against 5-32 (ratio <= 0.6).
+#: Where each element of an OpenCV SIFT descriptor (4 x 4 cells of 8 orientation bins, in
+#: the keypoint's frame) goes when the image is mirrored left-right (`mirror_evidence`).
+SIFT_MIRROR = np.array([((3 - r) * 4 + c) * 8 + (-o) % 8
+                        for r in range(4) for c in range(4) for o in range(8)])
+#: AFTER is read as mirrored when, mirrored, one homography explains at least this many
+#: skin-detail matches (`mirror_evidence`)...
+MIRROR_MIN = 30
+#: ...and this many times those it explains as given. Measured (docs/ALIGN.md): 18 real
+#: photos against their mirror images, as given 7-56, mirrored 616-985; 19 pairs of one
+#: person's two photos (zoom re-captures, neutral/smiling, one Obama pair), AFTER
+#: mirrored: 9-36 against 44-907 (ratio >= 2.9); not mirrored: 38-850 against 9-33
+#: (ratio <= 0.3); pairs without shared skin detail (other days): 2-7 both ways.
 MIRROR_RATIO = 2.0
 
 
