@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import traceback
 
 import click
 
@@ -38,7 +39,10 @@ def command(images, as_json, max_pixels):
                 click.echo(f"{r[0]}: CANNOT BE READ ({r[1].cause})")
             else:
                 _print(r)
+    verbose = bool((click.get_current_context().find_root().obj or {}).get("verbose"))
     for path, exc in failed:
+        if verbose:   # -v: the traceback too, as for any other command's error
+            traceback.print_exception(exc)
         click.echo(f"photokit: {path}: {exc.cause}", err=True)
     if failed:
         sys.exit(1)
