@@ -78,7 +78,8 @@ def test_check_reports_every_photo_and_names_the_unreadable(runner, photos, tmp_
     assert r.exit_code == 1
     doc = json.loads(r.stdout)
     assert [d["image"] for d in doc] == [str(photos[0]), str(empty), str(photos[1])]
-    assert doc[1] == {"image": str(empty), "error": "file is empty"} and "quality" in doc[2]
+    assert doc[1] == {"image": str(empty), "quality": None, "calibration": None, "error": "file is empty"}
+    assert doc[2]["quality"]["ok"] in (True, False)
     assert r.stderr.strip().splitlines() == [f"photokit: {empty}: file is empty"]
     r = runner.invoke(cli, ["check", str(empty), str(photos[0])])
     assert r.exit_code == 1 and "CANNOT BE READ (file is empty)" in r.stdout and "sharpness" in r.stdout
@@ -100,7 +101,8 @@ def test_broken_input_exit_1_one_line(runner, tmp_path, astronaut, name):
     assert EXPECTED_CAUSE[name] in lines[0]
     assert path.stat().st_size == size
     # the photo's entry says why (check reports every photo it is given)
-    assert json.loads(r.stdout) == [{"image": str(path), "error": lines[0].split(": ", 2)[2]}]
+    assert json.loads(r.stdout) == [{"image": str(path), "quality": None, "calibration": None,
+                                     "error": lines[0].split(": ", 2)[2]}]
 
 
 def test_verbose_shows_traceback(runner, tmp_path):

@@ -215,10 +215,19 @@ def test_array_inputs(astronaut):
     assert np.abs(load(f).pixels.astype(int) - astronaut).max() <= 1
     ph = load(astronaut)
     assert load(ph) is ph
-    # a photo's pixels are read-only; the caller's own array is left writeable
+    # a photo's pixels are read-only and its own: the caller's array is left writeable, and
+    # changing it later does not change the photo
     assert not ph.pixels.flags.writeable and astronaut.flags.writeable
     with pytest.raises(ValueError):
         ph.pixels[0, 0] = 0
+    mine = astronaut.copy()
+    ph = load(mine)
+    mine[:] = 0
+    assert_array_equal(ph.pixels, astronaut)
+    # floats a little past 1 (a resize's overshoot) are clipped; 0-255 floats are refused
+    assert load(np.clip(astronaut / 255.0 * 1.01, 0, 1.01)).pixels.max() == 255
+    with pytest.raises(PhotokitError, match="floats must be in 0-1"):
+        load(astronaut.astype(np.float32))
 
 
 # ---------------------------------------------------------------- broken inputs

@@ -256,6 +256,10 @@ def test_spots_panel_says_when_spot_changes_are_not_judged():
     spots = same[same.index('id="spots"'):]
     assert "did not change beyond their noise floors" in spots and "new (" not in spots
     assert "in AFTER only (1)" in spots and "Spot changes are not judged" not in spots
+    unmeasured = P.render_compare(_view(spots_changed=None))      # compare --metrics redness
+    spots = unmeasured[unmeasured.index('id="spots"'):]
+    assert "were not part of this comparison" in spots and "noise floors" not in spots
+    assert "new (" not in spots
 
 
 def test_summary_card_counts_judged_measures_and_shows_a_measured_one():

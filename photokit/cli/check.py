@@ -20,8 +20,8 @@ def command(images, as_json, max_pixels):
     """Capture quality of each photo (sharpness, exposure, cast, resolution, noise).
 
     Every photo is checked: one that cannot be read is named on stderr with the cause (its
-    JSON entry is ``{"image": ..., "error": ...}``) and the others are reported; the exit
-    code is then 1.
+    JSON entry is ``{"image": ..., "quality": null, "calibration": null, "error": ...}``)
+    and the others are reported; the exit code is then 1.
     """
     results, failed = [], []
     for path in images:
@@ -31,8 +31,8 @@ def command(images, as_json, max_pixels):
             results.append((path, exc))
             failed.append((path, exc))
     if as_json:
-        emit_json([{"image": r[0], "error": r[1].cause} if isinstance(r, tuple) else r.to_dict()
-                   for r in results])
+        emit_json([{"image": r[0], "quality": None, "calibration": None, "error": r[1].cause}
+                   if isinstance(r, tuple) else r.to_dict() for r in results])
     else:
         for r in results:
             if isinstance(r, tuple):

@@ -76,6 +76,11 @@ GREY_SPREAD = 3
 GREY_SHARE = 0.002
 
 
+#: `load` of a float array: values above this are not 0-1 data (0-255 floats, say),
+#: values up to it are clipped to 1 (a bicubic resize overshoots a little).
+FLOAT_TOP = 1.5
+
+
 def grey_step(shape) -> int:
     """The stride `Photo.has_colour` reads pixels at: about a megapixel of a large photo."""
     return max(1, int(np.sqrt(shape[0] * shape[1] / 1e6)))
@@ -127,9 +132,10 @@ class Photo:
     _making: dict = field(default_factory=dict, repr=False, init=False)
 
     def __post_init__(self):
-        # the pixels are not changed after loading: held read-only (a view, so a caller's
-        # own array stays as it was), which also lets their halvings be shared
-        # (`photokit.imaging.filters.halved`)
+        # the pixels are not changed after loading: held read-only, which also lets their
+        # halvings be shared (`photokit.imaging.filters.halved`); `load` gives it pixels of
+        # its own, already read-only; a Photo made directly holds a read-only view (the
+        # caller's array keeps its flags, and must not be changed while the Photo is used)
         if self.pixels.flags.writeable:
             self.pixels = self.pixels.view()
             self.pixels.flags.writeable = False
@@ -328,8 +334,8 @@ def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
     return pixels
 
 
-def _from_array(arr: np.ndarray, mm_per_px: float | None) -> Photo:
-    arr = np.asarray(arr)
+def _from_array(source: np.ndarray, mm_per_px: float | None) -> Photo:
+    arr = np.asarray(source)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
@@ -338,7 +344,7 @@ def _from_array(arr: np.ndarray, mm_per_px: float | None) -> Photo:
         if not np.isfinite(arr).all():
             raise PhotokitError("float image contains NaN or infinity")
         top = float(arr.max()) if arr.size else 0.0
-        if top > 1.0 + 1e-6:
+        if top > FLOAT_TOP:   # (a resize's overshoot past 1 is clipped)
             raise PhotokitError(f"float image values reach {top:.4g}: floats must be in 0-1 "
                                 "(divide by 255, or pass uint8)")
         arr = np.clip(np.round(arr * 255.0), 0, 255).astype(np.uint8)
@@ -351,7 +357,12 @@ def _from_array(arr: np.ndarray, mm_per_px: float | None) -> Photo:
         alpha = arr[:, :, 3] > 0
         arr = arr[:, :, :3]
     _check_size(arr.shape[1], arr.shape[0], None, None)
-    return Photo(np.ascontiguousarray(arr), alpha=alpha, mm_per_px=mm_per_px)
+    # photokit's own copy: the caller may change their array after loading, a Photo's
+    # pixels do not change (their halvings are shared: `photokit.imaging.filters.halved`)
+    shared = np.may_share_memory(arr, source)
+    own = np.array(arr, order="C", copy=True) if shared else np.ascontiguousarray(arr)
+    own.flags.writeable = False
+    return Photo(own, alpha=alpha, mm_per_px=mm_per_px)
 
 
 def _check_size(w: int, h: int, path, max_pixels: int | None) -> None:
@@ -521,6 +532,7 @@ def load(source, *, max_pixels: int | None = None, mm_per_px: float | None = Non
     px, profile = _to_srgb(np.ascontiguousarray(px), icc, path)
     if mm_per_px is not None and reduce > 1:
         mm_per_px = mm_per_px * reduce
+    px.flags.writeable = False   # decoded here: nobody else holds it
     return Photo(px, path=path, capture_time=capture_time, orientation=orientation,
                  colour_profile=profile, mm_per_px=mm_per_px, alpha=alpha, format=fmt,
                  reduction=reduce)

@@ -1262,17 +1262,7 @@ def align(before, after, *, roi=None, refine: bool = True, faces: bool = True) -
 
     on_face = bool(fb) and roi_on(fb[0])
     if fb and fa and on_face:
-        # whether AFTER is BEFORE's face mirrored (a selfie camera) is asked beside the
-        # alignment, which cannot tell (`photokit.registration.mesh.mirror_evidence`)
-        # whether AFTER is BEFORE's face mirrored (a selfie camera), which the alignment
-        # cannot tell, from the skin-detail features its identity evidence found
-        # (`photokit.registration.mesh.mirror_evidence`)
-        feats: dict = {}
-        al = _align_faces(gb, ga, fb[0], fa[0], sub_b or head, refine, keep=feats)
-        if "after" not in feats:
-            return al
-        return _unless_mirrored(al, *mirror_evidence(feats["before"], feats["after"], fa[0], ga.shape[1],
-                                                     feats["matches"]))
+        return _align_faces(gb, ga, fb[0], fa[0], sub_b or head, refine)
     sub_b = sub_b or find_subject(gb, roi, faces=faces, head=head)
     frames = _frames(gb, ga)
     a = _align_on(gb, ga, sub_b, sub_b, refine, frames)
@@ -1331,8 +1321,21 @@ def _face_carried(photo: Photo, h: np.ndarray, face, inverse: bool = False):
 
 
 def _align_faces(gb: np.ndarray, ga: np.ndarray, face_b, face_a, sub: Subject, refine: bool,
-                 frames: _Frames | None = None, keep: dict | None = None) -> Alignment:
-    """`align` of two meshed faces: through the mesh (`_align_mesh`), or by features on the
+                 frames: _Frames | None = None) -> Alignment:
+    """`align` of two meshed faces (`_face_pair`), refused when AFTER is BEFORE's face
+    mirrored (a selfie camera), which the alignment cannot tell: read from the skin-detail
+    features its identity evidence found (`photokit.registration.mesh.mirror_evidence`)."""
+    feats: dict = {}
+    al = _face_pair(gb, ga, face_b, face_a, sub, refine, frames, feats)
+    if "after" not in feats:
+        return al
+    return _unless_mirrored(al, *mirror_evidence(feats["before"], feats["after"], face_a, ga.shape[1],
+                                                 feats["matches"]))
+
+
+def _face_pair(gb: np.ndarray, ga: np.ndarray, face_b, face_a, sub: Subject, refine: bool,
+               frames: _Frames | None = None, keep: dict | None = None) -> Alignment:
+    """Two meshed faces aligned through the mesh (`_align_mesh`), or by features on the
     subject `sub` when one global model nearly explains the face (below); `frames`: the
     pair's, when already made; `keep`: as in `detail_matches`."""
     # one global model nearly explains the face (the camera moved, the face kept its

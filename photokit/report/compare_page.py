@@ -96,7 +96,7 @@ class CompareView:
     maps: list[MapPair] = field(default_factory=list)
     spots: list[Spot] | None = None  # None: spots not available
     spots_unjudged: str | None = None  # why the spot count's change is not judged, if it is not
-    spots_changed: bool = True       # a spot count changed beyond its noise floor
+    spots_changed: bool | None = True  # a spot count changed beyond its floor (None: not measured)
     warnings: list[str] = field(default_factory=list)
     quality_headers: list[str] = field(default_factory=list)
     quality: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
@@ -270,7 +270,7 @@ def render_compare(view: CompareView, *, title: str = "Skin comparison",
         # without a spot change that is judged and beyond the noise floor the same circles
         # are only where each photo has spots: spots near the detection threshold come and go
         # between two photos of unchanged skin (a re-encoded copy: "8 new, 6 faded")
-        judged = view.spots_unjudged is None and view.spots_changed
+        judged = view.spots_unjudged is None and view.spots_changed is True
         words = ({"new": "new", "faded": "faded", "kept": "unchanged"} if judged else
                  {"new": "in AFTER only", "faded": "in BEFORE only", "kept": "in both"})
         key = " ".join(f'<span class="swatch" style="background:rgb{SPOT_COLOURS[k]};'
@@ -293,7 +293,9 @@ def render_compare(view: CompareView, *, title: str = "Skin comparison",
                   notes_list(["The spot counts did not change beyond their noise floors: spots near "
                               "the detection threshold are found in one photo and not in the other, so "
                               "the circles show where each photo has spots, not spots that appeared "
-                              "or faded."], kind="info"))
+                              "or faded." if view.spots_changed is False else
+                              "The spot counts were not part of this comparison: the circles show "
+                              "where each photo has spots."], kind="info"))
         parts.append(section("Spots", f'{caveat}<div class="maps two">{figs}</div><p>{key}</p>', sid="spots",
                              intro="Brown and red spots found in each photo, matched through the "
                                    "alignment."))
@@ -412,7 +414,8 @@ def build_view(c, *, max_side: int, hide_eyes: bool, notes: list) -> CompareView
         before_label=_dated(c.before_photo), after_label=_dated(c.after_photo),
         maps=_map_pairs(c, mask, s_b, max_side), spots=_spot_changes(c, s_b),
         spots_unjudged=c.not_judged.get("spots.count"), warnings=warnings,
-        spots_changed=any(c.significant.get(n) for n in SPOT_COUNTS),
+        spots_changed=(any(c.significant.get(n) for n in SPOT_COUNTS)
+                       if any(n in c.significant for n in SPOT_COUNTS) else None),
         quality_headers=["Before", "After"], quality=_quality_rows(c), calibration=_calibration_rows(c),
         alignment=_alignment_rows(c.alignment), params=_parameter_rows(c, eyes_hidden=hidden),
         subtitle=_subtitle(c), notes=list(c.notes) + list(notes), deidentified=deid)

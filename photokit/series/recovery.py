@@ -443,17 +443,17 @@ def trend(metric, baseline: float | None, points) -> Trend:
         out.append(TrendPoint(photo, date, float(days), v, d, percent_change(baseline, v), sig, f))
         why.append(judged[1] if len(judged) > 1 and f is None else None)
     tr = Trend(metric.name, metric.unit, metric.mdc, metric.better, baseline, out)
-    valid = [p for p in out if p.delta is not None]
+    valid = [i for i, p in enumerate(out) if p.delta is not None]
     if baseline is None:
         tr.reason = "no baseline value"
     elif not valid:
         tr.reason = "no visit outside the acute window with a value"
     else:
-        last = valid[-1]
+        last = out[valid[-1]]
         tr.delta, tr.percent_change, tr.significant = last.delta, last.percent_change, last.significant
         tr.noise_floor = last.noise_floor
         if tr.significant is None:
-            tr.reason = "not judged: " + (why[out.index(last)] or "no noise floor for this pair")
+            tr.reason = "not judged: " + (why[valid[-1]] or "no noise floor for this pair")
         if metric.better in ("lower", "higher") and tr.significant is not None:
             sign = -1.0 if metric.better == "lower" else 1.0
             tr.improved = bool(tr.significant and sign * last.delta > 0)
