@@ -82,8 +82,9 @@ FLOAT_TOP = 1.5
 
 
 def grey_step(shape) -> int:
-    """The stride `Photo.has_colour` reads pixels at: about a megapixel of a large photo."""
-    return max(1, int(np.sqrt(shape[0] * shape[1] / 1e6)))
+    """The stride `Photo.has_colour` reads pixels at: about a quarter megapixel of a large
+    photo (1 ms on 12 MP; a 0.2 % share of it is still 500 pixels)."""
+    return max(1, int(np.sqrt(shape[0] * shape[1] / 2.5e5)))
 
 
 #: Guards `Photo._making` (the per-key locks of `Photo.memo`).
