@@ -486,6 +486,34 @@ def test_resume_skips_scored_retries_failed_and_rescores_changes(archive, tmp_pa
     assert con.execute("SELECT COUNT(*) FROM runs WHERE status='finished'").fetchone()[0] == 5
 
 
+def test_photos_gone_from_the_folder_are_counted_and_pruned_on_request(archive, tmp_path):
+    """A deleted photo kept its row in the scores and the export, and nothing said so (QA,
+    2026-12-08): a finished run counts such rows, and ``prune`` removes them."""
+    root, files = archive
+    db = tmp_path / "r.db"
+    score_archive(root, db, workers=0, score_fn=mean_score)
+    gone = files["good"][0]
+    os.remove(gone)
+    kept = score_archive(root, db, workers=0, score_fn=mean_score)
+    assert kept.n_gone == 1 and not kept.pruned and gone in read_scores(db)
+    assert "1 rows of photos no longer in the source kept (--prune removes them)" in kept.summary_line()
+    # another folder's rows in the same database are not this folder's to judge
+    other = tmp_path / "other"
+    other.mkdir()
+    Image.open(files["good"][1]).save(other / "x.png")
+    assert score_archive(other, db, workers=0, score_fn=mean_score).n_gone == 0
+    pruned = score_archive(root, db, workers=0, score_fn=mean_score, prune=True,
+                           export=tmp_path / "s.csv")
+    assert pruned.n_gone == 1 and pruned.pruned and "removed" in pruned.summary_line()
+    rows = read_scores(db)
+    assert gone not in rows and str(other / "x.png") in rows and len(rows) == 10
+    assert gone not in (tmp_path / "s.csv").read_text()
+    assert score_archive(root, db, workers=0, score_fn=mean_score).n_gone == 0
+    res = CliRunner().invoke(cli, ["batch", str(root), "--db", str(db), "--workers", "0", "--prune",
+                                   "--scorer", f"{mean_score.__module__}:mean_score"])
+    assert res.exit_code == 3 and "no longer in the source" not in res.stderr
+
+
 def test_manifest_duplicate_rows_give_one_row(tmp_path, astronaut):
     (tmp_path / "a.png").write_bytes(b"")
     Image.fromarray(astronaut[::2, ::2]).save(tmp_path / "a.png")

@@ -105,6 +105,11 @@ class BatchSummary:
         Photos already scored whose row lacked metrics of this photokit (a metric added,
         by a plugin say, or its version bumped): only those metrics were scored and added
         to the row, the rest of it kept.
+    n_gone : int
+        Rows of photos under a folder source that this finished run no longer found there
+        (deleted or moved since they were scored).
+    pruned : bool
+        Whether those rows were removed (``prune=True``); else they are kept, and said.
     """
 
     n_total: int
@@ -119,6 +124,8 @@ class BatchSummary:
     run_id: int | None = None
     failures: list[tuple[str, str]] = field(default_factory=list)
     n_updated: int = 0
+    n_gone: int = 0
+    pruned: bool = False
 
     @property
     def ok(self) -> bool:
@@ -142,9 +149,12 @@ class BatchSummary:
 
     def summary_line(self) -> str:
         updated = f", {self.n_updated} given new metrics" if self.n_updated else ""
+        gone = ("" if not self.n_gone else
+                f"; {self.n_gone} rows of photos no longer in the source "
+                + ("removed" if self.pruned else "kept (--prune removes them)"))
         return (f"{self.n_total} photos: {self.n_scored} scored{updated}, {self.n_skipped} skipped "
                 f"(already scored), {self.n_failed} failed in {self.elapsed:.1f} s; results in "
-                f"{self.db}")
+                f"{self.db}{gone}")
 
     def _repr_html_(self) -> str:
         import html
@@ -730,7 +740,7 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
                   engine: str = "local", scheduler=None, progress: bool | None = None,
                   score_fn: Callable | None = None, mm_per_px: float | None = None,
                   max_in_flight: int | None = None, mp_context=None,
-                  timeout: float | None = None, metrics=None) -> BatchSummary:
+                  timeout: float | None = None, metrics=None, prune: bool = False) -> BatchSummary:
     """Score every photo of an archive into an SQLite results store, resumably.
 
     Parameters
@@ -785,6 +795,10 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
         are part of the parameters (a run with another choice scores afresh), and
         `measure` decodes each photo at the size they need (colour metrics alone: a
         12 MP JPEG at half size).
+    prune : bool
+        A folder source only, after a run that finished: remove the rows of photos under
+        the folder that it no longer holds (deleted or moved since they were scored). By
+        default they are kept and counted (`BatchSummary.n_gone`).
 
     Returns
     -------
@@ -832,6 +846,7 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
     run = _Run(store, source, _fn_name(fn), run_kwargs, versions, eng, _progress_bar(progress, total))
     status = "aborted"
     armed, previous = _interrupt_on_sigterm()
+    gone: set = set()
     try:
         for task, row in eng.map_unordered(run.pending(), idle=run.commit):
             run.record(task, row, *run.in_flight.pop(task))
@@ -846,6 +861,10 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
             run.bar.close()
             eng.close(cancel=status != "finished")
             run.commit()  # the rows received are whole: keep them, however the run ends
+            if status == "finished" and os.path.isdir(os.fspath(source)):
+                gone = store.paths_under(os.path.abspath(os.fspath(source))) - run.listed
+                if gone and prune:
+                    store.delete(gone)
             c = run.counts
             store.finish_run(run.run_id, status=status, n_total=c["total"],
                              n_scored=c["scored"] + c["updated"], n_skipped=c["skipped"],
@@ -861,7 +880,7 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
                         n_failed=c["failed"], n_updated=c["updated"], db=os.fspath(db),
                         elapsed=time.perf_counter() - t0, engine=eng.name, workers=eng.workers,
                         export=None if export is None else os.fspath(export), run_id=run.run_id,
-                        failures=run.failures)
+                        failures=run.failures, n_gone=len(gone), pruned=bool(gone) and prune)
 
 
 def _interrupt_on_sigterm():
@@ -908,6 +927,7 @@ class _Run:
         self.store, self.source, self.fn_name = store, source, fn_name
         self.run_kwargs, self.versions, self.bar = run_kwargs, versions, bar
         self.counts = {"scored": 0, "updated": 0, "skipped": 0, "failed": 0, "total": 0}
+        self.listed: set[str] = set()   # every path the source listed (rows of others are gone)
         self.failures: list[tuple[str, str]] = []
         self.uncommitted = 0
         #: task -> (sha256, size, params, metric versions its row already holds or None)
@@ -920,6 +940,7 @@ class _Run:
         """Hash, look up, skip or hand over each listed photo."""
         for listed in iter_source(self.source):
             self.counts["total"] += 1
+            self.listed.add(listed.path)
             kwargs = {**self.run_kwargs, **listed.kwargs}  # a manifest's column wins per photo
             task = Task(listed.path, tuple(sorted(kwargs.items())))
             params = _canonical({"scorer": self.fn_name, **kwargs})

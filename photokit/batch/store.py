@@ -339,6 +339,18 @@ class ResultStore:
                 self._add_columns(new)
             self._con.execute(sql, [values[c] for c in cols])
 
+    def paths_under(self, folder: str) -> set[str]:
+        """The stored paths that lie under `folder` (an absolute folder path)."""
+        prefix = folder.rstrip(os.sep) + os.sep
+        rows = self._con.execute("SELECT path FROM results WHERE substr(path, 1, ?) = ?",
+                                 (len(prefix), prefix))
+        return {r[0] for r in rows}
+
+    def delete(self, paths: Iterable[str]) -> None:
+        """Remove the rows of `paths` (one transaction)."""
+        with self._transaction():
+            self._con.executemany("DELETE FROM results WHERE path = ?", [(p,) for p in paths])
+
     def count(self, status: str | None = None) -> int:
         if status is None:
             return self._con.execute("SELECT COUNT(*) FROM results").fetchone()[0]

@@ -57,12 +57,15 @@ def _load_scorer(spec: str):
 @click.option("--scorer", default=None, metavar="MODULE:FUNCTION",
               help="Custom per-photo scoring function f(path, **params) -> dict "
                    "(default: photokit's measure).")
+@click.option("--prune", is_flag=True,
+              help="After the run, remove the rows of photos no longer in the SOURCE folder "
+                   "(deleted or moved since they were scored); by default they are kept and counted.")
 @fhir_option
 @subject_option
 @patient_name_option
 @click.pass_context
 def command(ctx, source, db, export, workers, engine, scheduler, mm_per_px, metric_names, timeout, scorer,
-            fhir_path, subject, patient_name):
+            prune, fhir_path, subject, patient_name):
     """Score every photo of SOURCE (a folder, recursive, or a CSV manifest) into DB.
 
     One row per photo in the DB's `scores` table: path, sha256, status, error and one
@@ -86,7 +89,7 @@ def command(ctx, source, db, export, workers, engine, scheduler, mm_per_px, metr
     summary = score_archive(source, db, export=export, workers=workers, engine=engine,
                             scheduler=scheduler, progress=False if quiet else None,
                             score_fn=score_fn, mm_per_px=mm_per_px, timeout=timeout,
-                            metrics=metric_names)
+                            metrics=metric_names, prune=prune)
     if not quiet:
         rate = summary.photos_per_second
         rate_txt = f" ({rate:.2f} photos/s)" if summary.n_scored + summary.n_failed else ""
