@@ -396,8 +396,11 @@ def measure(image, *, roi=None, reference_roi=None, reference_target=None,
         n = int(np.count_nonzero(mask))
         needed = MIN_ROI_PIXELS if roi is not None else max(MIN_SKIN_PIXELS, MIN_SKIN_FRACTION * mask.size)
         if n < needed:
-            raise PhotokitError(f"no skin found in {where} ({n} usable skin pixels): nothing to measure",
-                                photo.path)
+            hint = ("" if roi is not None or faces or haar else
+                    "; no face found either (a face a few percent of the frame wide is too small "
+                    "to find or to measure): give --roi to measure a region")
+            raise PhotokitError(f"no skin found in {where} ({n} usable skin pixels): nothing to measure"
+                                + hint, photo.path)
 
         scale = estimate_scale(photo, user_mm_per_px=mm_per_px, faces=faces, card=cal.card,
                                detect_faces=False)
