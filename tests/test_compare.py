@@ -80,6 +80,19 @@ def test_carried_scale_is_the_local_area_ratio_at_the_followed_skin():
     assert got == pytest.approx(expected, rel=1e-6)
     assert abs(got - 0.08 * np.sqrt(abs(np.linalg.det(h[:2, :2])))) > 1e-3 * got  # perspective counts
     assert sameskin.carried_mm_per_px(h, None, region) is None
+    # across an expression change, by the pupils: a smile moves the mesh the homography
+    # was fitted on (London smiles: 0.94-0.99 of AFTER's own iris scale; pupils 1.00-1.02)
+    from types import SimpleNamespace as NS
+
+    eye = lambda x: NS(center=(x, 100.0))  # noqa: E731
+    faces = (NS(iris_left=eye(300.0), iris_right=eye(200.0)), NS(iris_left=eye(330.0), iris_right=eye(250.0)))
+    smile = NS(expression={"changed": True}, faces=faces)
+    assert sameskin.carried_mm_per_px(h, 0.08, region, alignment=smile) == pytest.approx(0.08 * 100 / 80)
+    same = NS(expression={"changed": False}, faces=faces)
+    assert sameskin.carried_mm_per_px(h, 0.08, region, alignment=same) == pytest.approx(expected, rel=1e-6)
+    faceless = NS(expression={"changed": True}, faces=None)
+    got = sameskin.carried_mm_per_px(h, 0.08, region, alignment=faceless)
+    assert got == pytest.approx(expected, rel=1e-6)
 
 
 def test_percent_change_one_definition():

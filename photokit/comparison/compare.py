@@ -470,7 +470,7 @@ def compare(before, after, *, roi=None, reference_roi=None, mm_per_px: float | N
     at_a = centroid(region_a)
     view = view_change(al.homography, at_a)
     mm_b = getattr(m_b, "mm_per_px", None)
-    mm_a = carried_mm_per_px(al.homography, mm_b, None, at=at_a)
+    mm_a = carried_mm_per_px(al.homography, mm_b, None, at=at_a, alignment=al)
     m_a = measure(pa, roi=region_a, reference_roi=ref_a,
                   reference_target=getattr(m_b, "reference_rgb", None) if ref_b is not None else None,
                   mm_per_px=mm_a, calibration=calibration, metrics=names,

@@ -10,7 +10,8 @@
   ``J`` the Jacobian of the AFTER -> BEFORE homography at the centroid of the followed
   skin on AFTER's grid: the local scale where the skin is, exact for an affine map and,
   for a perspective one, right at the skin's centre (``det H[:2, :2]``, used by ``series``
-  before, ignores the perspective terms and is the scale at AFTER's origin).
+  before, ignores the perspective terms and is the scale at AFTER's origin). Across an
+  expression change it is the ratio of the faces' inter-pupil distances instead.
 - `changes` and `percent_change`: delta, percent change (``100 delta / |before|``),
   significance and noise floor of each metric, one definition for a pair and for a trend:
   the floor is the MDC of a difference of two measurements with standard errors
@@ -299,13 +300,26 @@ def centroid(mask: np.ndarray) -> tuple[float, float]:
 
 
 def carried_mm_per_px(h: np.ndarray, mm_per_px_before: float | None,
-                      region_after: np.ndarray | None, *, at: tuple[float, float] | None = None
-                      ) -> float | None:
+                      region_after: np.ndarray | None, *, at: tuple[float, float] | None = None,
+                      alignment=None) -> float | None:
     """BEFORE's scale carried to AFTER's pixels at the followed skin (module notes): at
     the centroid of `region_after`, or at the AFTER point `at` when given (its centroid,
-    already known)."""
+    already known).
+
+    Across an expression change (the `alignment`'s ``expression["changed"]``) the scale
+    is carried by the faces' inter-pupil distances instead, ``mm_b IPD_b / IPD_a``: a
+    smile moves the mesh vertices the homography was fitted on, not the pupils. On four
+    London neutral/smiling pairs (one studio, one distance: the true ratio is about 1)
+    the homography's scale read 0.94-0.99 of AFTER's own iris scale, the pupils' 1.00-1.02.
+    """
     if mm_per_px_before is None:
         return None
+    faces = getattr(alignment, "faces", None)
+    if (faces is not None and (getattr(alignment, "expression", None) or {}).get("changed")
+            and all(f is not None for f in faces)):
+        ipd_b, ipd_a = (float(np.hypot(*np.subtract(f.iris_left.center, f.iris_right.center))) for f in faces)
+        if ipd_b > 0 and ipd_a > 0:
+            return mm_per_px_before * ipd_b / ipd_a
     return mm_per_px_before * view_change(h, centroid(region_after) if at is None else at)["scale"]
 
 

@@ -271,6 +271,8 @@ class Alignment:
         ``share`` (of all ratio-test matches) and ``p_same`` (mesh only).
     warnings : list of str
         What the alignment cannot make comparable (an expression change, hidden zones).
+    faces : tuple of FaceMesh or None
+        BEFORE's and AFTER's meshes the pair was judged on (mesh evidence only).
     vouched : ndarray of bool or None
         Where the alignment vouches for the mapping, on the `flow_grid` (the face mesh of
         BEFORE); None: wherever AFTER covers BEFORE.
@@ -300,6 +302,7 @@ class Alignment:
     expression: dict | None = None
     identity: dict | None = None
     warnings: list = field(default_factory=list)
+    faces: tuple | None = field(default=None, repr=False)
     vouched: np.ndarray | None = field(default=None, repr=False)
     _valid: np.ndarray | None = field(default=None, init=False, repr=False)
 
@@ -1446,8 +1449,8 @@ def identity_posterior(matches: int) -> float:
 def _mesh_evidence(face_b, face_a, zones, matches: int, share: float) -> dict:
     """What the meshes say about a face pair, whichever path aligned it: ``pose_change``,
     ``zones`` both photos show, ``expression``, ``identity`` (the explained skin-detail
-    ``matches``, their ``share`` and ``p_same``, `identity_posterior`) and ``warnings``
-    (an expression change; zones hidden in one photo)."""
+    ``matches``, their ``share`` and ``p_same``, `identity_posterior`), ``warnings``
+    (an expression change; zones hidden in one photo) and the two ``faces``."""
     expr = expression(face_b, face_a)
     warnings = []
     if expr["changed"]:
@@ -1460,7 +1463,7 @@ def _mesh_evidence(face_b, face_a, zones, matches: int, share: float) -> dict:
     identity = {"matches": int(matches), "share": round(float(share), 3),
                 "p_same": round(identity_posterior(matches), 4)}
     return {"pose_change": pose_change(face_b, face_a), "zones": list(zones), "expression": expr,
-            "identity": identity, "warnings": warnings}
+            "identity": identity, "warnings": warnings, "faces": (face_b, face_a)}
 
 
 def _with_mesh_evidence(f: Alignment, residual: float, face_b, face_a, zones, details) -> Alignment:

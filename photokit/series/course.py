@@ -551,15 +551,19 @@ def _chain(first, second, direct=None):
 
 
 def _faces_said(first, second, direct) -> dict:
-    """``expression`` and ``warnings`` for `_chain` (see there)."""
+    """``expression``, ``warnings`` and ``faces`` (baseline's, the visit's) for `_chain`
+    (see there)."""
     if direct is not None and getattr(direct, "expression", None):
-        return {"expression": direct.expression, "warnings": list(direct.warnings)}
+        return {"expression": direct.expression, "warnings": list(direct.warnings), "faces": direct.faces}
     said = [a for a in (second, first) if getattr(a, "expression", None)]
     changed = [a for a in said if a.expression.get("changed")]
     if not said:
         return {}
     pick = (changed or said)[0]
-    return {"expression": pick.expression, "warnings": list(dict.fromkeys(first.warnings + second.warnings))}
+    faces = ((first.faces[0], second.faces[1]) if first.faces is not None and second.faces is not None
+             else None)
+    return {"expression": pick.expression, "warnings": list(dict.fromkeys(first.warnings + second.warnings)),
+            "faces": faces}
 
 
 def _crop_box(mask: np.ndarray | None, shape, pad: float = 0.08) -> tuple[int, int, int, int]:
@@ -872,7 +876,7 @@ class Series:
             a = v.alignment
             roi_v = a.roi_to_after(region)
             ref_v = None if self._ref_b is None else a.roi_to_after(self._ref_b)
-            mm = carried_mm_per_px(a.homography, scale_b, roi_v)
+            mm = carried_mm_per_px(a.homography, scale_b, roi_v, alignment=a)
             v.thumbnail = _thumbnail(self._shown(pv), a.homography, self.region_box, region)
             try:
                 mv = measure(pv, roi=roi_v, reference_roi=ref_v, mm_per_px=mm,
