@@ -82,6 +82,10 @@ def test_slow_recovery_is_flagged_persistent():
     ([0.5, 2.0, 5.0], [10.2, 10.1, 9.9], 10.0, "no rise above the noise floor"),
     ([0.5, 2.0, 5.0], [15.0, 12.0, 10.5], None, "no pre-treatment level"),
     ([1.0, 1.0], [15.0, 14.0], 10.0, "at least two dates"),
+    # the treatment day and a photo a month later: any tau fits both, and the "days to
+    # settle" it would give is extrapolation (it raised a false flag: QA, 2026-12-08)
+    ([0.1, 30.0], [15.0, 10.1], 10.0, "the decay is not sampled"),
+    ([0.1, 25.0, 30.0], [15.0, 10.2, 10.1], 10.0, "1 photo(s) within 12 days"),
 ])
 def test_unsupported_fits_are_null_with_reason(t, y, pre, why):
     fit = fit_recovery(t, y, mdc=0.8, pre_level=pre)

@@ -975,11 +975,14 @@ class Series:
                 fit = fit_recovery([p[0] for p in pts], [p[1] for p in pts], mdc=m.mdc,
                                    pre_level=pre, metric=name)
                 excluded = [v.photo for v in visits if not v.ok and v.treatment_index == k]
-                if (excluded or left_out) and fit.reason is None and not fit.ok:
+                if (excluded or left_out) and not fit.ok:
+                    # why photos are missing from the fit comes first (the fit's own reason
+                    # counted only the photos left: "0 photo(s) after this treatment")
                     fit.reason = "; ".join(
                         ([f"photos excluded: {', '.join(excluded)}"] if excluded else [])
                         + ([f"{name} not comparable with the baseline in {', '.join(left_out)} "
-                            "(not judged: see the visits)"] if left_out else []))
+                            "(not judged: see the visits)"] if left_out else [])
+                        + ([f"so {fit.reason}"] if fit.reason else []))
                 out.append(RecoveryResult(k, tr, fit, [p[2] for p in pts]))
         self._recovery = out
 

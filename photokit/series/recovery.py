@@ -229,6 +229,15 @@ def fit_recovery(t, y, *, mdc: float, pre_level: float | None = None, metric: st
                       "two dates (e.g. day 0-1 and day 2-7)")
         res.persistent = observed_persistent(ref)
         return res
+    early = t[t <= persistent_after]
+    if len(np.unique(np.round(early, 3))) < 2:
+        # a curve through the treatment day and a photo after the redness has settled fits
+        # any tau (day 0 and day 30: tau 5.2 d, 95 % interval 0.4-64), and its "days to
+        # settle" is extrapolation (it raised a false persistent-redness flag: QA, 2026-12-08)
+        res.reason = (f"{len(early)} photo(s) within {persistent_after:g} days of this treatment: the "
+                      "decay is not sampled (a recovery curve needs e.g. day 0-1 and day 2-7)")
+        res.persistent = observed_persistent(ref)
+        return res
     if ref is None and len(t) < 4:
         res.reason = ("no pre-treatment level and fewer than 4 photos after the treatment: "
                       "cannot fit a free asymptote")
