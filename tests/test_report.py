@@ -149,6 +149,14 @@ def test_headline_counts_changes_beyond_noise():
     unjudged = R.MetricRow("texture.ra", "Ra", "L*", 1.0, 1.4, 0.4, 40.0, None, "lower")
     assert unjudged.verdict.tone == "na"
     assert P.headline(quiet + [unjudged]).endswith("1 more were measured but not judged (see each).")
+    # under Holm the headline names fewer changes than the cards and the table count, and
+    # says how many more moved beyond their own floors (it read "8 of 24" beside cards
+    # adding up to 9: QA, 2026-12-08)
+    import dataclasses
+    holm = [dataclasses.replace(r, holm=r.name != "texture.roughness") for r in _rows()]
+    text = P.headline(holm)
+    assert text.startswith("1 of 3 measures changed beyond their measurement noise (Holm correction")
+    assert "1 more moved beyond its own noise floor (counted in the cards and the table)" in text
 
 
 def _view(**kw) -> P.CompareView:

@@ -191,6 +191,7 @@ def headline(rows: Sequence[MetricRow]) -> str:
         return (f"No change stands once {len(tested)} measures are judged at once (Holm correction, "
                 f"5 % family-wise error): {len(sig)} moved beyond its own noise floor, as chance "
                 "alone does among that many.")
+    beyond = len(sig)   # beyond their own floors: what the cards and the table count
     if tested:
         sig = [r for r in sig if r.holm]
     if not sig:
@@ -203,7 +204,10 @@ def headline(rows: Sequence[MetricRow]) -> str:
     parts = [f"{len(sig)} of {len(measured)} measures changed beyond their measurement noise{control}"]
     if better or worse:
         parts.append(f"({better} better, {worse} worse)")
-    rest = "; the others show no detectable change." if len(sig) < len(measured) else "."
+    extra = beyond - len(sig)
+    rest = (f"; {extra} more moved beyond its own noise floor (counted in the cards and the table), "
+            "as chance alone can among that many" if extra else "")
+    rest += "; the others show no detectable change." if beyond < len(measured) else "."
     return " ".join(parts) + rest
 
 
