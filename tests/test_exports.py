@@ -50,6 +50,21 @@ def test_print_css_is_injected_into_the_head():
     head = out[: out.index("</head>")]
     assert "@page" in head and "size: A4" in head and "break-inside: avoid" in head
     assert "table-header-group" in head and out.endswith("</body></html>")
+    # folded parts are opened: paper cannot unfold them (the "further measures" of a
+    # compare report, seven changes among them, were missing from its PDF: QA, 2026-12-08)
+    folded = pdfmod.printable('<html><head></head><body><details class="more"><summary>s</summary>x'
+                              '</details><DETAILS open><summary>t</summary></DETAILS></body></html>')
+    assert '<details open class="more">' in folded and "<details open open" not in folded.lower()
+
+
+@needs_chromium
+def test_compare_pdf_holds_the_folded_measures(compared):
+    """Every measure of the HTML table is in the PDF's text, folded ones too."""
+    if not shutil.which("pdftotext"):
+        pytest.skip("pdftotext (poppler-utils) not installed")
+    out, doc, _ = compared
+    text = subprocess.run(["pdftotext", str(out / "r.pdf"), "-"], capture_output=True, text=True).stdout
+    assert "texture.ra" in (out / "r.html").read_text() and "texture.ra" in text
 
 
 @needs_chromium

@@ -9,6 +9,7 @@ headers repeat on every page.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -32,8 +33,12 @@ def print_css() -> str:
 
 
 def printable(page: str) -> str:
-    """`page` with the print style sheet added at the end of its ``<head>``."""
+    """`page` with the print style sheet added at the end of its ``<head>``, and every
+    folded ``<details>`` opened: paper cannot be unfolded, and Chromium prints a closed
+    one's summary alone whatever the style sheet says (the compare report's "further
+    measures", seven changes among them, were missing from its PDF)."""
     style = f"<style media=\"print\">{print_css()}</style>"
+    page = re.sub(r"<details(?![^>]*\bopen\b)", "<details open", page, flags=re.IGNORECASE)
     i = page.lower().find("</head>")
     return page[:i] + style + page[i:] if i >= 0 else style + page
 
