@@ -233,3 +233,33 @@ def test_face_on_a_fully_transparent_photo_says_so(runner, tmp_path, astronaut):
     r = runner.invoke(cli, ["face", str(p)])
     assert r.exit_code == 1
     assert r.stderr.strip() == f"photokit: {p}: photo is fully transparent: nothing to see"
+
+
+def test_sigterm_ends_a_command_as_ctrl_c_and_leaves_no_partial_output(tmp_path):
+    """SIGTERM killed the process where it stood: a DICOM file being written stayed beside
+    the others, half-written and named *.dcm (QA, 2026-12-08). Now it ends as Ctrl-C does
+    (exit 130, one line), and an output's temporary file is removed when interrupted."""
+    import os
+    import signal
+    import time
+    from pathlib import Path
+
+    from photokit.io.atomic import atomic_path, write_bytes
+
+    target = tmp_path / "x.dcm"
+    with pytest.raises(KeyboardInterrupt), atomic_path(target, keep_suffix=False) as tmp:
+        tmp.write_bytes(b"half")
+        assert tmp.name.endswith(".part") and not tmp.name.endswith(".dcm.part.dcm")
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+    write_bytes(target, b"whole")
+    assert [p.name for p in tmp_path.iterdir()] == ["x.dcm"]
+    samples = Path(__file__).resolve().parents[1] / "samples"
+    proc = subprocess.Popen([sys.executable, "-m", "photokit", "series", str(samples / "manifest.csv"),
+                             "--csv", str(tmp_path / "s.csv")], stderr=subprocess.PIPE, text=True)
+    time.sleep(3.0)                      # importing, then aligning the course's photos
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130 and err.strip().splitlines()[-1] == "photokit: interrupted"
+    assert not (tmp_path / "s.csv").exists() and not list(tmp_path.glob(".*part*"))

@@ -18,15 +18,17 @@ from ..errors import PhotokitError
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike):
+def atomic_path(target: str | os.PathLike, *, keep_suffix: bool = True):
     """Yield a temporary path beside `target`; rename it onto `target` on success.
 
-    The temporary file keeps the target's suffix so that encoders choosing the format by
-    extension (OpenCV, matplotlib) behave as they would on the target.
+    With `keep_suffix` the temporary file keeps the target's suffix so that encoders
+    choosing the format by extension (OpenCV, matplotlib) behave as they would on the
+    target; without it, it ends in ``.part`` (no importer picks up a ``.dcm`` of it).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".part{target.suffix}",
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.",
+                               suffix=f".part{target.suffix}" if keep_suffix else ".part",
                                dir=target.parent)
     os.close(fd)
     umask = os.umask(0)
@@ -41,8 +43,8 @@ def atomic_path(target: str | os.PathLike):
 
 
 def write_bytes(target: str | os.PathLike, data: bytes) -> Path:
-    """Write `data` to `target` atomically."""
-    with atomic_path(target) as tmp:
+    """Write `data` to `target` atomically (its temporary file ends in ``.part``)."""
+    with atomic_path(target, keep_suffix=False) as tmp:
         tmp.write_bytes(data)
     return Path(target)
 
