@@ -233,6 +233,15 @@ def test_compare_dicom_study(compared):
     al = ds["03_after_aligned.dcm"]
     assert al.pixel_array.shape == b.pixel_array.shape and "DERIVED" in al.ImageType
     assert al.SeriesInstanceUID != b.SeriesInstanceUID == ds["02_after.dcm"].SeriesInstanceUID
+    # the General Image / Series Type 2C attributes dciodvfy asked for, present and empty
+    # (QA, 2026-12-08); the aligned copy says how it was derived
+    for d in (b, al):
+        assert "PatientOrientation" in d and d.PatientOrientation == "" and "Laterality" in d
+    assert "DerivationDescription" in al and "DerivationDescription" not in b
+    if shutil.which("dciodvfy"):
+        for name in ("01_before.dcm", "03_after_aligned.dcm"):
+            check = subprocess.run(["dciodvfy", str(out / "dcm" / name)], capture_output=True, text=True)
+            assert "Error" not in check.stdout + check.stderr, check.stderr
     if CHROMIUM:
         rep = ds["04_report.dcm"]
         assert rep.MIMETypeOfEncapsulatedDocument == "application/pdf"

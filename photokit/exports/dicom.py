@@ -159,6 +159,12 @@ class Study:
         px = rgb8(pixels)
         ds = self._base(VL_PHOTOGRAPHIC, "XC", series, when)
         ds.ImageType = ["DERIVED" if derived else "ORIGINAL", "PRIMARY"]
+        if derived:   # what was done to the source photo (Type 3, General Image)
+            ds.DerivationDescription = "resampled onto the baseline photo's grid by photokit's alignment"
+        # Type 2C, present and empty: no patient orientation of a photograph is known, and a
+        # face is no paired structure (dciodvfy: "Missing attribute Type 2C")
+        ds.PatientOrientation = ""
+        ds.Laterality = ""
         ds.AcquisitionDateTime = "" if when is None else when.strftime("%Y%m%d%H%M%S")
         ds.AcquisitionContextSequence = Sequence([])
         ds.FrameOfReferenceUID = self.frame_of_reference
