@@ -136,8 +136,9 @@ def test_compare_fhir_bundle_validates_and_carries_every_value(compared):
     units = {o["valueQuantity"]["unit"]: o["valueQuantity"]["system"] for o in values}
     assert units["%"] == "http://unitsofmeasure.org"
     assert units["a*"] == "https://photokit.dev/fhir/CodeSystem/unit"
-    # subject from --subject, on every resource
+    # subject from --subject, on every resource, with the DICOM-style name as spoken
     assert all(r["subject"]["identifier"]["value"] == "P-001" for r in obs + media)
+    assert {r["subject"]["display"] for r in obs + media} == {"Patient Test"}
 
 
 def test_fhir_says_relative_units_and_unjudged_changes(compared):
@@ -179,6 +180,11 @@ def test_measure_fhir_subject_absent_and_capture_date(tmp_path):
     obs = _resources(doc, "Observation")
     assert obs and all("subject" not in o for o in obs)
     assert {o["effectiveDateTime"] for o in obs} == {"2024-03-04"}  # naive EXIF time: the date
+    # a name without an identifier is the reference's display (it was dropped: QA, 2026-12-08)
+    from photokit.exports.fhir import subject_ref
+    assert subject_ref(None, "Jane Doe") == {"display": "Jane Doe"}
+    assert subject_ref(None, "Doe^Jane^^Dr") == {"display": "Dr Jane Doe"}
+    assert subject_ref(None, None) is None
 
 
 def test_fhir_without_the_extra_is_one_line(tmp_path, monkeypatch):

@@ -98,12 +98,20 @@ def fhir_time(t) -> str | None:
 
 
 def subject_ref(subject: str | None, name: str | None = None) -> dict | None:
-    """A logical reference to the patient by identifier (no Patient resource), or None."""
-    if not subject:
+    """A logical reference to the patient by identifier (no Patient resource), by name
+    alone when only a name is given (it was dropped: QA, 2026-12-08), or None.
+
+    A DICOM-style name (``Family^Given^Middle^Prefix^Suffix``, as ``--patient-name``
+    takes for DICOM) is shown as it is spoken: ``Prefix Given Middle Family Suffix``.
+    """
+    if not subject and not name:
         return None
-    ref = {"identifier": {"system": SUBJECT_SYSTEM, "value": str(subject)}}
+    ref: dict = {} if not subject else {"identifier": {"system": SUBJECT_SYSTEM, "value": str(subject)}}
     if name:
-        ref["display"] = str(name)
+        parts = (str(name).split("^") + [""] * 5)[:5]
+        family, given, middle, prefix, suffix = (x.strip() for x in parts)
+        spoken = " ".join(x for x in (prefix, given, middle, family, suffix) if x)
+        ref["display"] = spoken if "^" in str(name) else str(name)
     return ref
 
 
