@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from photokit.errors import PhotokitError
-from photokit.series.course import parse_date, read_folder, read_manifest, read_series, timeline
+from photokit.series.course import parse_date, read_folder, read_manifest, read_series, same_moment, timeline
 
 
 def _img(path, seed=0, exif_time=None):
@@ -103,6 +103,19 @@ def test_manifest_level_problems(tmp_path, text, needle):
     # the manifest is closed though its rows were never read (an unclosed-file warning
     # was a second line on stderr: QA, 2026-12-08)
     assert not [w for w in seen if issubclass(w.category, ResourceWarning)]
+
+
+def test_photos_dated_the_same_moment_are_named(tmp_path):
+    """Two visits' photos given one time were fitted as one moment, silently (QA, 2026-12-08)."""
+    for n in ("a.jpg", "b.jpg", "c.jpg", "d.jpg"):
+        _img(tmp_path / n)
+    entries = read_manifest(_manifest(tmp_path, "photo,date,kind\na.jpg,2024-01-01,baseline\n"
+                                      "b.jpg,2024-01-03T09:30,visit\nc.jpg,2024-01-03T09:30,visit\n"
+                                      "d.jpg,2024-01-09,visit\n"))
+    assert same_moment(entries) == ["b.jpg, c.jpg are dated the same moment (2024-01-03 09:30): measured "
+                                    "as one time point (give each photo its own date and time if they "
+                                    "were taken apart)"]
+    assert same_moment(entries[:2] + entries[3:]) == []
 
 
 def test_folder_ordered_by_exif_time(tmp_path):

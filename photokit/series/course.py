@@ -550,6 +550,24 @@ def _chain(first, second, direct=None):
                      tolerance_px=float(first.tolerance_px), **_faces_said(first, second, direct))
 
 
+def same_moment(entries) -> list[str]:
+    """A warning for each date-time that more than one photo of a series carries: two
+    visits' photos given one time by mistake are fitted as one moment (two photos 3 days
+    apart, both dated day 2, gave a recovery time of 1.3 days instead of 2: QA,
+    2026-12-08), and photokit cannot tell a mistake from two photos of one sitting."""
+    by_time: dict = {}
+    for e in entries:
+        by_time.setdefault(e.date, []).append(e.photo)
+    out = []
+    for when, photos in by_time.items():
+        if len(photos) > 1:
+            dated_only = all(e.date_only for e in entries if e.date == when)
+            stamp = when.strftime("%Y-%m-%d" if dated_only else "%Y-%m-%d %H:%M")
+            out.append(f"{', '.join(photos)} are dated the same moment ({stamp}): measured as one "
+                       "time point (give each photo its own date and time if they were taken apart)")
+    return out
+
+
 def _faces_said(first, second, direct) -> dict:
     """``expression``, ``warnings`` and ``faces`` (baseline's, the visit's) for `_chain`
     (see there)."""
@@ -752,6 +770,7 @@ class Series:
         tl = timeline(self.entries)
         base_entry = self.baseline
         self._say(f"series: {len(self.entries)} photos, baseline {base_entry.photo}")
+        self.warnings += same_moment(self.entries)
         pb = self._load(base_entry)
         self._base_shape = (pb.height, pb.width)
         roi_b = None if self.roi is None else read_roi(self.roi, self._base_shape)
