@@ -362,6 +362,12 @@ def test_excluded_visit_is_reported_not_used(course, tmp_path):
     assert bad.metrics == {} and bad.delta == {}
     assert any(f["kind"] == "excluded" for f in s2.flags)
     assert all(bad.photo not in r.photos for r in s2.recovery)
+    # the visits table says what failed: here the alignment; for a photo that cannot be
+    # read, the loading (it said "failed" alignment: QA, 2026-12-08)
+    assert "<td>failed</td>" in s2.report_html()
+    bad.reason = "cannot load: file is empty"
+    page = s2.report_html()
+    assert "<td>not loaded</td>" in page and "<td>failed</td>" not in page
 
 
 def test_cli_series_and_broken_manifest(course, tmp_path):

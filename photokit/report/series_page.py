@@ -195,7 +195,9 @@ def trend_plot(s: Series, metrics=None):
         ax.plot(xs, ys, "-", color="#1d2430", lw=0.9)
         ax.scatter(xs, ys, c=colours, s=18, zorder=3)
         arrow = {"lower": " (lower is better)", "higher": " (higher is better)"}.get(tr.better, "")
-        ax.set_title(f"{name}{arrow}" + (" \u2013 not judged" if unjudged else ""), fontsize=8.5, loc="left")
+        # a long name and the "not judged" note wrap rather than run past the plot's edge
+        # (clipped: "pores.mean_contrast (lower is better) \u2013 not judg": QA, 2026-12-08)
+        ax.set_title(f"{name}{arrow}" + ("\nnot judged" if unjudged else ""), fontsize=8.5, loc="left")
         ax.set_ylabel("% vs baseline", fontsize=7.5)
     for ax in axes[-1]:
         ax.set_xlabel("days since baseline", fontsize=7.5)
@@ -334,7 +336,11 @@ def _visits_table(s: Series) -> str:
             if v.method != "baseline" and d is not None:
                 val += f' <span class="muted">({format_value(d, "", mdc=mdc, signed=True)})</span>'
             cells.append(f"<td class='num{' sig' if sig else ''}'>{val}</td>")
-        al = "baseline" if v.method == "baseline" else (v.method if v.ok else "failed")
+        # an excluded visit says what failed: loading, alignment or measuring (a photo that
+        # could not be read was labelled "failed" alignment: QA, 2026-12-08)
+        al = ("baseline" if v.method == "baseline" else v.method if v.ok
+              else "not loaded" if (v.reason or "").startswith("cannot load")
+              else "not measured" if (v.reason or "").startswith("cannot measure") else "failed")
         conf = "" if v.confidence is None else f"{v.confidence:.2f}"
         dst = "" if v.days_since_treatment is None else f"{v.days_since_treatment:.1f}"
         body.append(f"<tr class='{'excluded' if not v.ok else ''}'><td>{escape(v.photo)}</td>"
