@@ -257,9 +257,10 @@ def test_sigterm_ends_a_command_as_ctrl_c_and_leaves_no_partial_output(tmp_path)
     samples = Path(__file__).resolve().parents[1] / "samples"
     proc = subprocess.Popen([sys.executable, "-m", "photokit", "series", str(samples / "manifest.csv"),
                              "--csv", str(tmp_path / "s.csv")], stderr=subprocess.PIPE, text=True)
-    time.sleep(3.0)                      # importing, then aligning the course's photos
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-    err = proc.communicate(timeout=60)[1]
+    first = proc.stderr.readline()       # the series has started: aligning the course's photos
+    assert first.startswith("series:"), first
+    time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGTERM)
+    err = first + proc.communicate(timeout=60)[1]
     assert proc.returncode == 130 and err.strip().splitlines()[-1] == "photokit: interrupted"
     assert not (tmp_path / "s.csv").exists() and not list(tmp_path.glob(".*part*"))

@@ -85,9 +85,13 @@ def test_carried_scale_is_the_local_area_ratio_at_the_followed_skin():
     from types import SimpleNamespace as NS
 
     eye = lambda x: NS(center=(x, 100.0))  # noqa: E731
-    faces = (NS(iris_left=eye(300.0), iris_right=eye(200.0)), NS(iris_left=eye(330.0), iris_right=eye(250.0)))
+    faces = (NS(iris_left=eye(300.0), iris_right=eye(200.0), yaw=2.0),
+             NS(iris_left=eye(330.0), iris_right=eye(250.0), yaw=-4.0))
     smile = NS(expression={"changed": True}, faces=faces)
     assert sameskin.carried_mm_per_px(h, 0.08, region, alignment=smile) == pytest.approx(0.08 * 100 / 80)
+    # a turned head shortens the pupils' distance more than the skin's scale: the homography
+    turned = NS(expression={"changed": True}, faces=(faces[0], NS(**{**vars(faces[1]), "yaw": 25.0})))
+    assert sameskin.carried_mm_per_px(h, 0.08, region, alignment=turned) == pytest.approx(expected, rel=1e-6)
     same = NS(expression={"changed": False}, faces=faces)
     assert sameskin.carried_mm_per_px(h, 0.08, region, alignment=same) == pytest.approx(expected, rel=1e-6)
     faceless = NS(expression={"changed": True}, faces=None)

@@ -55,6 +55,9 @@ def test_print_css_is_injected_into_the_head():
     folded = pdfmod.printable('<html><head></head><body><details class="more"><summary>s</summary>x'
                               '</details><DETAILS open><summary>t</summary></DETAILS></body></html>')
     assert '<details open class="more">' in folded and "<details open open" not in folded.lower()
+    odd = pdfmod.printable('<html><head></head><body><details-x></details-x><details class="is-open">'
+                           '<summary>s</summary></details></body></html>')
+    assert "<details-x>" in odd and '<details open class="is-open">' in odd
 
 
 @needs_chromium
@@ -185,6 +188,8 @@ def test_measure_fhir_subject_absent_and_capture_date(tmp_path):
     assert subject_ref(None, "Jane Doe") == {"display": "Jane Doe"}
     assert subject_ref(None, "Doe^Jane^^Dr") == {"display": "Dr Jane Doe"}
     assert subject_ref(None, None) is None
+    assert subject_ref(None, "^^^") is None and "display" not in subject_ref("P", "^^")
+    assert subject_ref(None, "Yamada^Tarou=山田^太郎=やまだ^たろう") == {"display": "Tarou Yamada"}
 
 
 def test_fhir_without_the_extra_is_one_line(tmp_path, monkeypatch):

@@ -116,6 +116,10 @@ def test_photos_dated_the_same_moment_are_named(tmp_path):
                                     "as one time point (give each photo its own date and time if they "
                                     "were taken apart)"]
     assert same_moment(entries[:2] + entries[3:]) == []
+    # dates without a time are no moment: a baseline and a treatment photo of one day
+    one_day = read_manifest(_manifest(tmp_path, "photo,date,kind\na.jpg,2024-01-05,baseline\n"
+                                      "b.jpg,2024-01-05,treatment\n"))
+    assert same_moment(one_day) == []
 
 
 def test_folder_ordered_by_exif_time(tmp_path):

@@ -862,7 +862,10 @@ def score_archive(source: str | os.PathLike, db: str | os.PathLike, *,
             eng.close(cancel=status != "finished")
             run.commit()  # the rows received are whole: keep them, however the run ends
             if status == "finished" and os.path.isdir(os.fspath(source)):
-                gone = store.paths_under(os.path.abspath(os.fspath(source))) - run.listed
+                # a file the walk did not list but that is there (a folder it could not
+                # read) is not gone
+                gone = {path for path in store.paths_under(os.path.abspath(os.fspath(source))) - run.listed
+                        if not os.path.lexists(path)}
                 if gone and prune:
                     store.delete(gone)
             c = run.counts

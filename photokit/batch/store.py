@@ -403,7 +403,7 @@ class ResultStore:
         target = Path(target)
         kind = export_kind(target)
         cols = self.columns
-        with atomic_path(target) as tmp:
+        with atomic_path(target, keep_suffix=False) as tmp:
             if kind == "csv":
                 with open(tmp, "w", newline="", encoding="utf-8") as fh:
                     w = csv.writer(fh)

@@ -117,4 +117,5 @@ def main(argv: list[str] | None = None) -> NoReturn:
 
 
 def _interrupted(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)   # a second one must not cut the cleanup short
     raise KeyboardInterrupt

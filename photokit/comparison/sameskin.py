@@ -299,6 +299,11 @@ def centroid(mask: np.ndarray) -> tuple[float, float]:
     return float(cols @ np.arange(len(cols))) / n, float(rows @ np.arange(len(rows))) / n
 
 
+#: `carried_mm_per_px`: largest yaw (degrees) of either face for the inter-pupil ratio
+#: (cos 10 deg = 0.985: at most 1.5 % from a turn).
+IPD_YAW_MAX = 10.0
+
+
 def carried_mm_per_px(h: np.ndarray, mm_per_px_before: float | None,
                       region_after: np.ndarray | None, *, at: tuple[float, float] | None = None,
                       alignment=None) -> float | None:
@@ -306,17 +311,20 @@ def carried_mm_per_px(h: np.ndarray, mm_per_px_before: float | None,
     the centroid of `region_after`, or at the AFTER point `at` when given (its centroid,
     already known).
 
-    Across an expression change (the `alignment`'s ``expression["changed"]``) the scale
-    is carried by the faces' inter-pupil distances instead, ``mm_b IPD_b / IPD_a``: a
-    smile moves the mesh vertices the homography was fitted on, not the pupils. On four
-    London neutral/smiling pairs (one studio, one distance: the true ratio is about 1)
-    the homography's scale read 0.94-0.99 of AFTER's own iris scale, the pupils' 1.00-1.02.
+    Across an expression change (the `alignment`'s ``expression["changed"]``) of two faces
+    that look at the camera (yaw within `IPD_YAW_MAX` degrees each) the scale is carried by
+    their inter-pupil distances instead, ``mm_b IPD_b / IPD_a``: a smile moves the mesh
+    vertices the homography was fitted on, not the pupils. On four London neutral/smiling
+    pairs (one studio, one distance: the true ratio is about 1) the homography's scale read
+    0.94-0.99 of AFTER's own iris scale, the pupils' 1.00-1.02. A turned head shortens the
+    pupils' distance by cos(yaw), more than the skin's area scale (about its square root):
+    there the homography stays.
     """
     if mm_per_px_before is None:
         return None
     faces = getattr(alignment, "faces", None)
     if (faces is not None and (getattr(alignment, "expression", None) or {}).get("changed")
-            and all(f is not None for f in faces)):
+            and all(f is not None and abs(f.yaw) <= IPD_YAW_MAX for f in faces)):
         ipd_b, ipd_a = (float(np.hypot(*np.subtract(f.iris_left.center, f.iris_right.center))) for f in faces)
         if ipd_b > 0 and ipd_a > 0:
             return mm_per_px_before * ipd_b / ipd_a

@@ -108,11 +108,14 @@ def subject_ref(subject: str | None, name: str | None = None) -> dict | None:
         return None
     ref: dict = {} if not subject else {"identifier": {"system": SUBJECT_SYSTEM, "value": str(subject)}}
     if name:
-        parts = (str(name).split("^") + [""] * 5)[:5]
+        # the first component group of a DICOM name (``=`` separates ideographic and
+        # phonetic ones), its components in spoken order
+        parts = (str(name).split("=")[0].split("^") + [""] * 5)[:5]
         family, given, middle, prefix, suffix = (x.strip() for x in parts)
         spoken = " ".join(x for x in (prefix, given, middle, family, suffix) if x)
-        ref["display"] = spoken if "^" in str(name) else str(name)
-    return ref
+        if spoken:
+            ref["display"] = spoken
+    return ref or None
 
 
 class BundleBuilder:

@@ -38,7 +38,7 @@ def printable(page: str) -> str:
     one's summary alone whatever the style sheet says (the compare report's "further
     measures", seven changes among them, were missing from its PDF)."""
     style = f"<style media=\"print\">{print_css()}</style>"
-    page = re.sub(r"<details(?![^>]*\bopen\b)", "<details open", page, flags=re.IGNORECASE)
+    page = re.sub(r"<details(?=[\s>])(?![^>]*\sopen(?=[\s=/>]))", "<details open", page, flags=re.IGNORECASE)
     i = page.lower().find("</head>")
     return page[:i] + style + page[i:] if i >= 0 else style + page
 

@@ -554,18 +554,15 @@ def same_moment(entries) -> list[str]:
     """A warning for each date-time that more than one photo of a series carries: two
     visits' photos given one time by mistake are fitted as one moment (two photos 3 days
     apart, both dated day 2, gave a recovery time of 1.3 days instead of 2: QA,
-    2026-12-08), and photokit cannot tell a mistake from two photos of one sitting."""
+    2026-12-08), and photokit cannot tell a mistake from two photos of one sitting. Photos
+    dated without a time are not compared (a baseline and a treatment photo of one day)."""
     by_time: dict = {}
     for e in entries:
-        by_time.setdefault(e.date, []).append(e.photo)
-    out = []
-    for when, photos in by_time.items():
-        if len(photos) > 1:
-            dated_only = all(e.date_only for e in entries if e.date == when)
-            stamp = when.strftime("%Y-%m-%d" if dated_only else "%Y-%m-%d %H:%M")
-            out.append(f"{', '.join(photos)} are dated the same moment ({stamp}): measured as one "
-                       "time point (give each photo its own date and time if they were taken apart)")
-    return out
+        if not e.date_only:   # a date alone is no moment (before and after a session: one day)
+            by_time.setdefault(e.date, []).append(e.photo)
+    return [f"{', '.join(photos)} are dated the same moment ({when:%Y-%m-%d %H:%M}): measured as one "
+            "time point (give each photo its own date and time if they were taken apart)"
+            for when, photos in by_time.items() if len(photos) > 1]
 
 
 def _faces_said(first, second, direct) -> dict:
@@ -1001,7 +998,7 @@ class Series:
                         ([f"photos excluded: {', '.join(excluded)}"] if excluded else [])
                         + ([f"{name} not comparable with the baseline in {', '.join(left_out)} "
                             "(not judged: see the visits)"] if left_out else [])
-                        + ([f"so {fit.reason}"] if fit.reason else []))
+                        + ([f"of the photos left: {fit.reason}"] if fit.reason else []))
                 out.append(RecoveryResult(k, tr, fit, [p[2] for p in pts]))
         self._recovery = out
 
