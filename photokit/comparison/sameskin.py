@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from ..errors import PhotokitError
+from ..faces.mesh import inter_pupil_px
 from ..metrics.noise import (
     beyond_expression,
     beyond_light_model,
@@ -325,7 +326,7 @@ def carried_mm_per_px(h: np.ndarray, mm_per_px_before: float | None,
     faces = getattr(alignment, "faces", None)
     if (faces is not None and (getattr(alignment, "expression", None) or {}).get("changed")
             and all(f is not None and abs(f.yaw) <= IPD_YAW_MAX for f in faces)):
-        ipd_b, ipd_a = (float(np.hypot(*np.subtract(f.iris_left.center, f.iris_right.center))) for f in faces)
+        ipd_b, ipd_a = (inter_pupil_px(f) for f in faces)
         if ipd_b > 0 and ipd_a > 0:
             return mm_per_px_before * ipd_b / ipd_a
     return mm_per_px_before * view_change(h, centroid(region_after) if at is None else at)["scale"]

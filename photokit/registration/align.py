@@ -131,7 +131,7 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-from ..faces.mesh import face_near
+from ..faces.mesh import face_near, inter_pupil_px
 from ..faces.search import face_pass
 from ..io.photo import Photo, load
 from ..io.roi import read_roi
@@ -1431,7 +1431,7 @@ def vertex_error(al: Alignment, face_b, face_a) -> float:
                        for p in al.map_points(face_b.landmarks[:, :2])], np.float64)
     err = np.linalg.norm(mapped - face_a.landmarks[:, :2], axis=1)
     err = err[np.isfinite(err)]
-    ipd = float(np.hypot(*np.subtract(face_a.iris_left.center, face_a.iris_right.center)))
+    ipd = inter_pupil_px(face_a)
     return float(np.median(err)) / ipd if len(err) and ipd > 0 else float("inf")
 
 

@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ..faces.mesh import TRIANGLES, ZONE_CODES, ZONE_NAMES, ZONES, FaceMesh
+from ..faces.mesh import TRIANGLES, ZONE_CODES, ZONE_NAMES, ZONES, FaceMesh, inter_pupil_px
 
 #: Long side of the working grid (BEFORE's face crop).
 WORK_SIDE = 720
@@ -548,7 +548,7 @@ def _compose(d: np.ndarray, m: np.ndarray) -> np.ndarray:
 def _norm_crop(gray: np.ndarray, face: FaceMesh):
     """The face resampled so its inter-pupil distance is `IPD_NORM` px, with the matrix
     (full resolution -> crop; pixel centres: ``x_crop = s (x - x0 + 0.5) - 0.5``)."""
-    ipd = float(np.hypot(*np.subtract(face.iris_left.center, face.iris_right.center)))
+    ipd = inter_pupil_px(face)
     s = IPD_NORM / max(ipd, 1.0)
     x0, y0, x1, y1 = _padded_box(face.box, 0.1, gray.shape)
     size = (max(1, int(round((x1 - x0) * s))), max(1, int(round((y1 - y0) * s))))
@@ -627,7 +627,7 @@ def identity_evidence(matches: tuple[np.ndarray, np.ndarray], face_a: FaceMesh, 
     pb, pa = matches
     if not len(pb):
         return 0, 0.0
-    ipd_a = float(np.hypot(*np.subtract(face_a.iris_left.center, face_a.iris_right.center)))
+    ipd_a = inter_pupil_px(face_a)
     err = np.linalg.norm(mapping(pb) - pa, axis=1)
     n = int(np.sum(err < MATCH_RADIUS * ipd_a))
     return n, n / len(pb)
@@ -654,7 +654,7 @@ def mirror_evidence(feats_b, feats_a, face_a: FaceMesh, width_a: int, matches=No
     (int, int)
         Matches explained as given and mirrored; `is_mirrored` reads them.
     """
-    ipd = float(np.hypot(*np.subtract(face_a.iris_left.center, face_a.iris_right.center)))
+    ipd = inter_pupil_px(face_a)
     pts, desc = feats_a
     if desc is None:
         return 0, 0
@@ -802,7 +802,7 @@ def _start_geometry(gray_b, gray_a, face_b, face_a, h) -> _Geometry:
     la = _apply(to_grid, _apply(h, face_a.landmarks[:, :2]))
     ids = _triangle_ids(lb, (gh, gw))
     inside = ids >= 0
-    ipd_g = s * float(np.hypot(*np.subtract(face_b.iris_left.center, face_b.iris_right.center)))
+    ipd_g = s * inter_pupil_px(face_b)
     m_field = _extend(_piecewise(lb, la, ids), inside, 0.5 * ipd_g)
 
     zones = shared_zones(face_b.visible, face_a.visible)

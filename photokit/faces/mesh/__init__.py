@@ -12,10 +12,11 @@ from ._limbus import Limbus, fit_limbus
 from ._overlay import draw_overlay
 from ._person import person_probability
 from ._pipeline import eye_opening, face_near, faces_document, find_faces
-from ._result import FaceMesh, Iris
+from ._result import FaceMesh, Iris, inter_pupil_px
 from ._scale import IRIS_MM, FaceScale, face_scale
 from ._topology import TRIANGLES, ZONE_CODES, ZONE_NAMES, ZONES
 
 __all__ = ["Detection", "FaceMesh", "FaceScale", "IRIS_MM", "Iris", "Limbus", "TRIANGLES", "ZONES",
            "ZONE_CODES", "ZONE_NAMES", "detect", "draw_overlay", "eye_opening", "face_near", "face_scale",
-           "faces_document", "find_faces", "fit_limbus", "person_probability", "pose", "visibility"]
+           "faces_document", "find_faces", "fit_limbus", "inter_pupil_px", "person_probability", "pose",
+           "visibility"]

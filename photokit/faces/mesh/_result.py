@@ -38,6 +38,12 @@ class Iris:
         return {"center": _r(self.center), "diameter_px": round(float(self.diameter_px), 2)}
 
 
+def inter_pupil_px(face) -> float:
+    """Distance between a face's two iris centres, in the photo's pixels (the projected
+    inter-pupil distance: a turned head shortens it by about cos(yaw))."""
+    return float(np.hypot(*np.subtract(face.iris_left.center, face.iris_right.center)))
+
+
 @dataclass(frozen=True, eq=False)
 class FaceMesh:
     """A meshed face.

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._result import inter_pupil_px
+
 #: Adult horizontal visible iris diameter, mm, and its population SD.
 IRIS_MM, IRIS_SD_MM = 11.7, 0.5
 #: Adult mean inter-pupillary distance, mm, and its population SD (Dodgson 2004).
@@ -79,6 +81,5 @@ def face_scale(faces) -> FaceScale:
     if not reason:
         unc = float(np.hypot(IRIS_SD_MM / IRIS_MM, np.std(d, ddof=1) / d.mean() / np.sqrt(2)))
         return FaceScale(float(IRIS_MM / d.mean()), unc, "iris")
-    gap = np.subtract(f.iris_left.center, f.iris_right.center)
-    dist = float(np.hypot(*gap)) / max(float(np.cos(np.radians(f.yaw))), 0.3)
+    dist = inter_pupil_px(f) / max(float(np.cos(np.radians(f.yaw))), 0.3)
     return FaceScale(float(INTEROCULAR_MM / dist), INTEROCULAR_SD_MM / INTEROCULAR_MM, "face", reason)
